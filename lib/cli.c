@@ -1,0 +1,102 @@
+/* What every command does around its work: options, config, state, exit. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fieldsync.h"
+
+void
+fs_run_id(char out[48])
+{
+	unsigned char rnd[4] = {0};
+	char stamp[21], compact[17];
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	int j = 0;
+
+	if (fd >= 0) {
+		if (read(fd, rnd, sizeof rnd) != (ssize_t)sizeof rnd)
+			memset(rnd, 0, sizeof rnd);
+		close(fd);
+	}
+	fs_time_format(fs_now(), stamp);
+	for (int i = 0; stamp[i]; i++)	/* 20261130T010203Z */
+		if (stamp[i] != '-' && stamp[i] != ':')
+			compact[j++] = stamp[i];
+	compact[j] = '\0';
+	snprintf(out, 48, "run_%s_%d_%02x%02x%02x%02x", compact, (int)getpid(),
+		 rnd[0], rnd[1], rnd[2], rnd[3]);
+}
+
+void
+fs_cli_init(struct fs_cli *cli, const char *progname)
+{
+	memset(cli, 0, sizeof *cli);
+	fs_progname = progname;
+	/* A closed reader shows up as EPIPE on write, reported and not fatal. */
+	signal(SIGPIPE, SIG_IGN);
+	fs_run_id(cli->run_id);
+}
+
+int
+fs_cli_option(struct fs_cli *cli, int opt, const char *arg, void (*usage)(FILE *, int))
+{
+	switch (opt) {
+	case 'c':
+		cli->config_path = arg;
+		return 1;
+	case 's':
+		cli->state_path = arg;
+		return 1;
+	case 'q':
+		fs_verbosity = 0;
+		return 1;
+	case 'v':
+		fs_verbosity = 2;
+		return 1;
+	case 'h':
+		usage(stdout, FS_EXIT_OK);
+		return 1;
+	case 'V':
+		printf("%s %s\n", fs_progname, FS_VERSION);
+		exit(FS_EXIT_OK);
+	case 0x100:
+		cli->print_config = true;
+		return 1;
+	}
+	return 0;
+}
+
+int
+fs_cli_config(struct fs_cli *cli)
+{
+	if (fs_now_check() != 0 || fs_config_load(cli->config_path, &cli->cfg) != 0)
+		return -1;
+	if (cli->print_config) {
+		fs_config_print(&cli->cfg, stdout);
+		return 1;
+	}
+	return 0;
+}
+
+int
+fs_cli_state(struct fs_cli *cli)
+{
+	return fs_state_open(cli->state_path, &cli->st);
+}
+
+int
+fs_cli_finish(struct fs_cli *cli, int status)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fs_err("write error on standard output:");
+		if (status == FS_EXIT_OK || status == FS_EXIT_DLQ)
+			status = FS_EXIT_REMOTE;
+	}
+	if (cli->st.db)
+		fs_state_close(&cli->st);
+	fs_config_free(&cli->cfg);
+	return status;
+}

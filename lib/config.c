@@ -1,0 +1,279 @@
+/*
+ * The INI configuration (DESIGN.md, "Configuration"): sections such as
+ * [source "hubspot"], "key = value" lines, "#" or ";" comments, also after a
+ * value when preceded by white space.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fieldsync.h"
+
+static const char *const section_types[] = {
+	"source", "target", "campaign", "thresholds", "alert", "dedupe", "hook", "report", NULL
+};
+static const char *const builtin_kinds[] = {"hubspot", "lob", "lob-events", "csv", NULL};
+
+bool
+fs_kind_builtin(const char *kind)
+{
+	for (int i = 0; builtin_kinds[i]; i++)
+		if (strcmp(kind, builtin_kinds[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool
+known_type(const char *t)
+{
+	for (int i = 0; section_types[i]; i++)
+		if (strcmp(t, section_types[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Parses '[type "name"]' or '[type]' in place. */
+static int
+parse_header(char *s, char **type, char **name)
+{
+	char *end = strrchr(s, ']'), *q;
+
+	if (end == NULL || fs_trim(end + 1)[0] != '\0')
+		return -1;
+	*end = '\0';
+	s = fs_trim(s + 1);
+	q = strchr(s, '"');
+	if (q == NULL) {
+		*type = s;
+		*name = "";
+		return strchr(s, ' ') ? -1 : 0;
+	}
+	*q = '\0';
+	*type = fs_trim(s);
+	*name = q + 1;
+	q = strchr(*name, '"');
+	if (q == NULL || q[1] != '\0' || q == *name)
+		return -1;
+	*q = '\0';
+	return 0;
+}
+
+static void
+strip_comment(char *v)
+{
+	for (char *p = v; *p; p++)
+		if ((*p == '#' || *p == ';') && (p == v || p[-1] == ' ' || p[-1] == '\t')) {
+			*p = '\0';
+			break;
+		}
+}
+
+static int
+parse_stream(FILE *f, const char *path, struct fs_config *cfg)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	int lineno = 0;
+	struct fs_section *cur = NULL;
+	int rc = 0;
+
+	while (getline(&line, &cap, f) != -1) {
+		char *s = fs_trim(line), *eq, *key, *val, *type, *name;
+
+		lineno++;
+		if (*s == '\0' || *s == '#' || *s == ';')
+			continue;
+		if (*s == '[') {
+			if (parse_header(s, &type, &name) != 0) {
+				fs_err("%s:%d: malformed section header", path, lineno);
+				rc = -1;
+				break;
+			}
+			if (!known_type(type)) {
+				fs_err("%s:%d: unknown section '%s'", path, lineno, type);
+				rc = -1;
+				break;
+			}
+			if (fs_config_section(cfg, type, name) != NULL) {
+				fs_err("%s:%d: section '%s%s%s' appears twice", path, lineno, type,
+				       *name ? " " : "", name);
+				rc = -1;
+				break;
+			}
+			cfg->sec = fs_xrealloc(cfg->sec, (size_t)(cfg->nsec + 1) * sizeof *cfg->sec);
+			cur = &cfg->sec[cfg->nsec++];
+			*cur = (struct fs_section){fs_xstrdup(type), fs_xstrdup(name), NULL, 0, lineno};
+			continue;
+		}
+		if ((eq = strchr(s, '=')) == NULL || cur == NULL) {
+			fs_err("%s:%d: %s", path, lineno,
+			       cur ? "expected 'key = value'" : "setting outside a section");
+			rc = -1;
+			break;
+		}
+		*eq = '\0';
+		key = fs_trim(s);
+		val = eq + 1;
+		strip_comment(val);
+		val = fs_trim(val);
+		if (*key == '\0') {
+			fs_err("%s:%d: empty key", path, lineno);
+			rc = -1;
+			break;
+		}
+		cur->kv = fs_xrealloc(cur->kv, (size_t)(cur->nkv + 1) * sizeof *cur->kv);
+		cur->kv[cur->nkv++] = (struct fs_kv){fs_xstrdup(key), fs_xstrdup(val)};
+	}
+	free(line);
+	return rc;
+}
+
+int
+fs_config_load(const char *path, struct fs_config *cfg)
+{
+	bool explicit = path != NULL;
+	FILE *f;
+	int rc;
+
+	memset(cfg, 0, sizeof *cfg);
+	if (path == NULL && (path = getenv("FS_CONFIG")) != NULL && *path)
+		explicit = true;
+	if (path == NULL || *path == '\0')
+		path = "fieldsync.conf";
+	if ((f = fopen(path, "r")) == NULL) {
+		if (!explicit && errno == ENOENT)
+			return 0;	/* a missing default file means all defaults */
+		fs_err("cannot open config '%s':", path);
+		return -1;
+	}
+	cfg->path = fs_xstrdup(path);
+	rc = parse_stream(f, path, cfg);
+	fclose(f);
+	if (rc != 0)
+		fs_config_free(cfg);
+	return rc;
+}
+
+void
+fs_config_free(struct fs_config *cfg)
+{
+	for (int i = 0; i < cfg->nsec; i++) {
+		for (int j = 0; j < cfg->sec[i].nkv; j++) {
+			free(cfg->sec[i].kv[j].key);
+			free(cfg->sec[i].kv[j].value);
+		}
+		free(cfg->sec[i].kv);
+		free(cfg->sec[i].type);
+		free(cfg->sec[i].name);
+	}
+	free(cfg->sec);
+	free(cfg->path);
+	memset(cfg, 0, sizeof *cfg);
+}
+
+struct fs_section *
+fs_config_section(const struct fs_config *cfg, const char *type, const char *name)
+{
+	for (int i = 0; i < cfg->nsec; i++)
+		if (strcmp(cfg->sec[i].type, type) == 0 && strcmp(cfg->sec[i].name, name ? name : "") == 0)
+			return &cfg->sec[i];
+	return NULL;
+}
+
+const char *
+fs_section_get(const struct fs_section *s, const char *key)
+{
+	if (s == NULL)
+		return NULL;
+	for (int i = s->nkv - 1; i >= 0; i--)	/* the last setting wins */
+		if (strcmp(s->kv[i].key, key) == 0)
+			return s->kv[i].value;
+	return NULL;
+}
+
+const char *
+fs_config_get(const struct fs_config *cfg, const char *type, const char *name, const char *key)
+{
+	return fs_section_get(fs_config_section(cfg, type, name), key);
+}
+
+void
+fs_config_print(const struct fs_config *cfg, FILE *f)
+{
+	fprintf(f, "# config: %s\n", cfg->path ? cfg->path : "(none: all defaults)");
+	for (int i = 0; i < cfg->nsec; i++) {
+		const struct fs_section *s = &cfg->sec[i];
+
+		if (*s->name)
+			fprintf(f, "%s[%s \"%s\"]\n", i ? "\n" : "", s->type, s->name);
+		else
+			fprintf(f, "%s[%s]\n", i ? "\n" : "", s->type);
+		for (int j = 0; j < s->nkv; j++)
+			fprintf(f, "%s = %s\n", s->kv[j].key,
+				fs_is_safe_key(s->kv[j].key) ? s->kv[j].value : "(redacted)");
+	}
+}
+
+int
+fs_endpoint_find(const struct fs_config *cfg, const char *type, const char *name, struct fs_endpoint *ep)
+{
+	struct fs_section *s = fs_config_section(cfg, type, name);
+
+	ep->name = name;
+	ep->sec = s;
+	ep->kind = fs_section_get(s, "kind");
+	if (ep->kind == NULL && fs_kind_builtin(name))
+		ep->kind = name;
+	if (ep->kind == NULL) {
+		if (s == NULL)
+			fs_err("unknown %s '%s': no [%s \"%s\"] section and no built-in kind of that name",
+			       type, name, type, name);
+		else
+			fs_err("%s '%s': missing 'kind'", type, name);
+		return -1;
+	}
+	if (!fs_kind_builtin(ep->kind)) {
+		fs_err("%s '%s': unknown kind '%s'", type, name, ep->kind);
+		return -1;
+	}
+	return 0;
+}
+
+char *
+fs_endpoint_secret(const struct fs_endpoint *ep, const char *envkey, const char *filekey)
+{
+	const char *env = fs_section_get(ep->sec, envkey);
+	const char *file = filekey ? fs_section_get(ep->sec, filekey) : NULL;
+	struct stat sb;
+	char *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+
+	if (env != NULL) {
+		const char *v = getenv(env);
+
+		return v && *v ? fs_xstrdup(v) : NULL;
+	}
+	if (file == NULL)
+		return NULL;
+	if ((f = fopen(file, "r")) == NULL) {
+		fs_err("cannot open secret file '%s':", file);
+		return NULL;
+	}
+	if (fstat(fileno(f), &sb) != 0 || (sb.st_mode & 077) != 0) {
+		fs_err("secret file '%s' must have mode 0600", file);
+		fclose(f);
+		return NULL;
+	}
+	if (getline(&line, &cap, f) < 0) {
+		free(line);
+		line = NULL;
+	} else {
+		char *t = fs_trim(line);
+
+		memmove(line, t, strlen(t) + 1);
+	}
+	fclose(f);
+	return line;
+}

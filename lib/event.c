@@ -1,0 +1,249 @@
+/* Canonical events (DESIGN.md): deterministic ids and validation. */
+#include <ctype.h>
+#include <string.h>
+
+#include "fieldsync.h"
+
+static const char *const kinds[] = {
+	"contact.changed", "mail.requested", "mail.status", "activity.follow_up", "outcome.revenue", NULL
+};
+static const char *const mail_statuses[] = {"queued", "sent", "delivered", "returned", "failed", NULL};
+static const char *const formats[] = {"postcard", "letter", NULL};
+static const char us_states[] =
+	" AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ"
+	" NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC PR VI GU AS MP AA AE AP ";
+
+static bool
+one_of(const char *s, const char *const *set)
+{
+	for (int i = 0; s && set[i]; i++)
+		if (strcmp(s, set[i]) == 0)
+			return true;
+	return false;
+}
+
+bool
+fs_kind_known(const char *kind)
+{
+	return one_of(kind, kinds);
+}
+
+void
+fs_event_id(const char *source, const char *object, const char *kind, const char *version, char out[40])
+{
+	struct fs_buf b = {0};
+	char hex[65];
+
+	/* Unit separators keep ("a","bc") and ("ab","c") apart. */
+	fs_buf_adds(&b, source ? source : "");
+	fs_buf_addc(&b, '\x1f');
+	fs_buf_adds(&b, object ? object : "");
+	fs_buf_addc(&b, '\x1f');
+	fs_buf_adds(&b, kind ? kind : "");
+	fs_buf_addc(&b, '\x1f');
+	fs_buf_adds(&b, version ? version : "");
+	fs_sha256_hex(b.data, b.len, hex);
+	fs_buf_free(&b);
+	snprintf(out, 40, "evt_%.32s", hex);
+}
+
+bool
+fs_email_valid(const char *s)
+{
+	const char *at = strchr(s, '@'), *dom, *p;
+
+	if (at == NULL || at == s || strchr(at + 1, '@') != NULL)
+		return false;
+	for (p = s; *p; p++)
+		if ((unsigned char)*p <= ' ')
+			return false;
+	dom = at + 1;
+	if (*dom == '.' || *dom == '\0' || strchr(dom, '.') == NULL || dom[strlen(dom) - 1] == '.' ||
+	    strstr(dom, "..") != NULL)
+		return false;
+	return true;
+}
+
+static bool
+e164(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 8 || n > 16 || s[0] != '+' || s[1] == '0')
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+static bool
+us_zip(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n != 5 && n != 10)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (i == 5 ? s[i] != '-' : !isdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+static bool
+us_state(const char *s)
+{
+	char key[5];
+
+	if (strlen(s) != 2)
+		return false;
+	snprintf(key, sizeof key, " %c%c ", s[0], s[1]);
+	return strstr(us_states, key) != NULL;
+}
+
+struct check {
+	jv obj;
+	const char *prefix;	/* "to." for nested fields */
+	struct fs_buf *why;
+	int n;
+};
+
+static void
+violation(struct check *c, const char *fmt, const char *field, const char *extra)
+{
+	if (c->n++ > 0)
+		fs_buf_adds(c->why, "; ");
+	fs_buf_addf(c->why, fmt, c->prefix, field, extra ? extra : "");
+}
+
+/* kind: 's' string, 'n' number, 'o' object, 't' time, 'e' e-mail, 'p' phone. */
+static void
+field(struct check *c, const char *name, char kind, bool required)
+{
+	jv v = jv_object_get(jv_copy(c->obj), jv_string(name));
+	jv_kind k = jv_get_kind(v);
+
+	if (k == JV_KIND_INVALID || k == JV_KIND_NULL || (k == JV_KIND_STRING && jv_string_length_bytes(jv_copy(v)) == 0)) {
+		if (required)
+			violation(c, "missing \"%s%s\"%s", name, NULL);
+	} else if (kind == 'n' ? k != JV_KIND_NUMBER : kind == 'o' ? k != JV_KIND_OBJECT : k != JV_KIND_STRING) {
+		violation(c, "\"%s%s\" is not %s", name,
+			  kind == 'n' ? "a number" : kind == 'o' ? "an object" : "a string");
+	} else if (kind == 't' && !fs_time_valid(jv_string_value(v))) {
+		violation(c, "\"%s%s\" is not an RFC 3339 time%s", name, NULL);
+	} else if (kind == 'e' && !fs_email_valid(jv_string_value(v))) {
+		violation(c, "\"%s%s\" is not a valid e-mail%s", name, NULL);
+	} else if (kind == 'p' && !e164(jv_string_value(v))) {
+		violation(c, "\"%s%s\" is not an E.164 phone number%s", name, NULL);
+	}
+	jv_free(v);
+}
+
+static void
+enum_field(struct check *c, const char *name, const char *const *set, const char *list, bool required)
+{
+	const char *s = fs_jstr(c->obj, name);
+
+	field(c, name, 's', required);
+	if (s && *s && !one_of(s, set))
+		violation(c, "\"%s%s\" is not one of %s", name, list);
+}
+
+static void
+address(struct check *parent, const char *name, bool complete, bool with_name)
+{
+	jv a = jv_object_get(jv_copy(parent->obj), jv_string(name));
+	char prefix[32];
+	struct check c = {a, prefix, parent->why, parent->n};
+	const char *country, *zip, *region;
+
+	snprintf(prefix, sizeof prefix, "%s.", name);
+	if (jv_get_kind(a) != JV_KIND_OBJECT) {
+		if (complete || (jv_is_valid(a) && jv_get_kind(a) != JV_KIND_NULL))
+			field(parent, name, 'o', true);
+		jv_free(a);
+		return;
+	}
+	if (with_name)
+		field(&c, "name", 's', complete);
+	field(&c, "line1", 's', complete);
+	field(&c, "line2", 's', false);
+	field(&c, "city", 's', complete);
+	field(&c, "region", 's', complete);
+	field(&c, "postal_code", 's', complete);
+	field(&c, "country", 's', complete);
+	country = fs_jstr(a, "country");
+	if (country && strcmp(country, "US") == 0) {
+		if ((zip = fs_jstr(a, "postal_code")) && *zip && !us_zip(zip))
+			violation(&c, "\"%s%s\" is not a US ZIP code%s", "postal_code", NULL);
+		if ((region = fs_jstr(a, "region")) && *region && !us_state(region))
+			violation(&c, "\"%s%s\" is not a US state code%s", "region", NULL);
+	} else if (country && (strlen(country) != 2 || !isupper((unsigned char)country[0]) ||
+			       !isupper((unsigned char)country[1]))) {
+		violation(&c, "\"%s%s\" is not an ISO 3166 country code%s", "country", NULL);
+	}
+	parent->n = c.n;
+	jv_free(a);
+}
+
+int
+fs_event_validate(jv ev, struct fs_buf *why)
+{
+	struct check top = {ev, "", why, 0};
+	const char *kind = fs_jstr(ev, "kind");
+	jv data = jv_object_get(jv_copy(ev), jv_string("data"));
+	struct check c = {data, "", why, 0};
+
+	field(&top, "id", 's', true);
+	field(&top, "source", 's', true);
+	field(&top, "object", 's', true);
+	field(&top, "occurred_at", 't', true);
+	enum_field(&top, "kind", kinds, "contact.changed, mail.requested, mail.status, "
+		   "activity.follow_up, outcome.revenue", true);
+	field(&top, "data", 'o', true);
+	if (jv_get_kind(data) != JV_KIND_OBJECT || !fs_kind_known(kind)) {
+		jv_free(data);
+		return top.n ? -1 : 0;
+	}
+	c.n = top.n;
+	if (strcmp(kind, "contact.changed") == 0) {
+		field(&c, "id", 's', true);
+		field(&c, "updated_at", 't', true);
+		field(&c, "email", 'e', false);
+		field(&c, "phone", 'p', false);
+		field(&c, "first_name", 's', false);
+		field(&c, "last_name", 's', false);
+		field(&c, "company", 's', false);
+		field(&c, "status", 's', false);
+		field(&c, "owner", 's', false);
+		address(&c, "address", false, false);
+	} else if (strcmp(kind, "mail.requested") == 0) {
+		field(&c, "contact_id", 's', true);
+		field(&c, "campaign", 's', true);
+		field(&c, "goal", 's', true);
+		enum_field(&c, "format", formats, "postcard, letter", true);
+		address(&c, "to", true, true);
+		field(&c, "trigger", 'o', true);
+	} else if (strcmp(kind, "mail.status") == 0) {
+		field(&c, "vendor", 's', true);
+		field(&c, "vendor_id", 's', true);
+		enum_field(&c, "status", mail_statuses, "queued, sent, delivered, returned, failed", true);
+		field(&c, "mail_id", 's', false);
+		field(&c, "contact_id", 's', false);
+		field(&c, "campaign", 's', false);
+		field(&c, "detail", 's', false);
+	} else if (strcmp(kind, "activity.follow_up") == 0) {
+		field(&c, "contact_id", 's', true);
+		field(&c, "type", 's', true);
+		field(&c, "at", 't', true);
+		field(&c, "owner", 's', false);
+	} else if (strcmp(kind, "outcome.revenue") == 0) {
+		field(&c, "contact_id", 's', true);
+		field(&c, "deal_id", 's', true);
+		field(&c, "amount", 'n', true);
+		field(&c, "currency", 's', true);
+		field(&c, "at", 't', true);
+	}
+	jv_free(data);
+	return c.n ? -1 : 0;
+}

@@ -1,0 +1,277 @@
+/*
+ * fieldsync: the library every fs-* command is built on.
+ *
+ * Grouped by the file that defines each function.  Library functions return
+ * -1 (or NULL) on failure after saying why on stderr, and leave the decision
+ * to exit to the command.
+ */
+#ifndef FIELDSYNC_H
+#define FIELDSYNC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <jv.h>
+#include <sqlite3.h>
+
+#define FS_VERSION "0.1.0"
+
+/* Exit status, shared by every command (DESIGN.md, "Exit status"). */
+enum fs_exit {
+	FS_EXIT_OK = 0,		/* all done */
+	FS_EXIT_DLQ = 1,	/* done, but some lines went to the DLQ */
+	FS_EXIT_USAGE = 2,	/* usage or config error */
+	FS_EXIT_STATE = 3,	/* state file error */
+	FS_EXIT_REMOTE = 4,	/* remote (vendor, or the reader of stdout) unavailable */
+	FS_EXIT_PAUSED = 5,	/* paused by a watchdog hold */
+};
+
+/* Timestamps are whole seconds since the epoch, UTC. */
+typedef int64_t fs_time;
+
+// log.c
+extern const char *fs_progname;	/* "fs-normalize"; set by fs_cli_init */
+extern int fs_verbosity;	/* 0 quiet, 1 normal, 2 verbose */
+void fs_err(const char *fmt, ...);	/* always: "prog: msg"; ":" at the end appends strerror */
+void fs_info(const char *fmt, ...);	/* unless -q */
+void fs_debug(const char *fmt, ...);	/* only with -v */
+bool fs_progress_enabled(void);	/* stderr is a terminal and not -q */
+
+// util.c
+void *fs_xmalloc(size_t n);	/* abort with a message on exhaustion */
+void *fs_xrealloc(void *p, size_t n);
+char *fs_xstrdup(const char *s);
+char *fs_xasprintf(const char *fmt, ...);
+struct fs_buf {
+	char *data;
+	size_t len, cap;
+};
+void fs_buf_add(struct fs_buf *b, const void *p, size_t n);
+void fs_buf_adds(struct fs_buf *b, const char *s);
+void fs_buf_addf(struct fs_buf *b, const char *fmt, ...);
+void fs_buf_addc(struct fs_buf *b, char c);
+void fs_buf_free(struct fs_buf *b);
+char *fs_trim(char *s);		/* in place, both ends */
+void fs_sha256_hex(const void *p, size_t n, char out[65]);
+const char *fs_jstr(jv obj, const char *key);	/* borrowed string or NULL */
+jv fs_jget_path(jv obj, const char *dotted);	/* "to.line1"; consumes nothing */
+char *fs_jdump(jv v);		/* compact JSON, malloc'd; consumes nothing */
+bool fs_is_safe_key(const char *name);	/* config keys that may print */
+struct fs_count {
+	char *key;
+	long n;
+};
+struct fs_counts {		/* string -> counter hash map */
+	struct fs_count *e;
+	size_t cap, len;
+};
+/* The counter for key (n bytes), made at 0 when create; NULL if absent. */
+long *fs_counts_at(struct fs_counts *m, const char *key, size_t n, bool create);
+void fs_counts_free(struct fs_counts *m);
+
+// json.c
+/* Strict RFC 8259 check of one JSON text, UTF-8 included.  Returns NULL
+ * when valid, else a static reason ("invalid JSON at byte 7"). */
+const char *fs_json_check(const char *p, size_t n, size_t *errpos);
+bool fs_utf8_valid(const char *p, size_t n, size_t *errpos);
+
+// time.c
+fs_time fs_now(void);		/* $FS_NOW when set, else the wall clock */
+int fs_now_check(void);		/* -1 with a message when $FS_NOW is malformed */
+int fs_time_parse(const char *s, fs_time *out);	/* RFC 3339, any offset; -1 if not */
+bool fs_time_valid(const char *s);
+void fs_time_format(fs_time t, char out[21]);	/* 2026-11-30T01:02:03Z */
+int fs_duration_parse(const char *s, int64_t *secs);	/* 90s 15m 24h 3d 2w; -1 if not */
+int fs_bizdays_parse(const char *s, int *days);	/* "3bd" */
+struct fs_holidays {
+	int n;
+	int32_t day[64];	/* days since the epoch */
+};
+int fs_holidays_parse(const char *list, struct fs_holidays *h);	/* "2026-12-25, 2027-01-01" */
+/* The moment N business days after t (weekends and holidays skipped). */
+fs_time fs_bizdays_add(fs_time t, int n, const struct fs_holidays *h);
+/* Whole business days from a to b (0 when b <= a). */
+int fs_bizdays_between(fs_time a, fs_time b, const struct fs_holidays *h);
+
+// config.c
+struct fs_kv {
+	char *key, *value;
+};
+struct fs_section {
+	char *type;		/* "source", "target", "campaign", "thresholds", "alert" */
+	char *name;		/* "hubspot" for [source "hubspot"], else "" */
+	struct fs_kv *kv;
+	int nkv;
+	int line;
+};
+struct fs_config {
+	char *path;		/* NULL when the default file was absent */
+	struct fs_section *sec;
+	int nsec;
+};
+/* Loads path, or $FS_CONFIG, or ./fieldsync.conf (absent: empty config). */
+int fs_config_load(const char *path, struct fs_config *cfg);
+void fs_config_free(struct fs_config *cfg);
+struct fs_section *fs_config_section(const struct fs_config *cfg, const char *type, const char *name);
+const char *fs_section_get(const struct fs_section *s, const char *key);	/* NULL-safe */
+const char *fs_config_get(const struct fs_config *cfg, const char *type, const char *name, const char *key);
+void fs_config_print(const struct fs_config *cfg, FILE *f);	/* secrets redacted */
+/* A source or target: its section, or the built-in kind of that name. */
+struct fs_endpoint {
+	const char *name, *kind;
+	struct fs_section *sec;	/* NULL for a bare built-in kind */
+};
+int fs_endpoint_find(const struct fs_config *cfg, const char *type, const char *name, struct fs_endpoint *ep);
+bool fs_kind_builtin(const char *kind);
+/* The secret named by token_env / token_file (or secret_env); NULL if unset. */
+char *fs_endpoint_secret(const struct fs_endpoint *ep, const char *envkey, const char *filekey);
+
+// state.c
+struct fs_state {
+	sqlite3 *db;
+	char *path;
+	int depth;		/* open transactions */
+};
+/* Opens path, or $FS_STATE, or ./fieldsync.db; migrates forward. */
+int fs_state_open(const char *path, struct fs_state *st);
+void fs_state_close(struct fs_state *st);
+int fs_state_begin(struct fs_state *st);	/* BEGIN IMMEDIATE; nests by counting */
+int fs_state_commit(struct fs_state *st);
+void fs_state_rollback(struct fs_state *st);
+int fs_state_exec(struct fs_state *st, const char *sql);
+sqlite3_stmt *fs_state_prepare(struct fs_state *st, const char *sql);	/* cached */
+int fs_state_step_done(struct fs_state *st, sqlite3_stmt *stmt);	/* step + reset; -1 on error */
+void fs_state_error(struct fs_state *st, const char *what);
+/* Cursors. */
+int fs_cursor_get(struct fs_state *st, const char *source, const char *stream, char **cursor);
+int fs_cursor_commit(struct fs_state *st, const char *source, const char *stream, const char *cursor, const char *run_id);
+/* Leases: cron-safety.  Returns 1 taken, 0 held by a live run, -1 error.
+ * A lease whose holder process is gone (same host) is taken at once. */
+int fs_lease_take(struct fs_state *st, const char *name, const char *run_id, int64_t ttl);
+int fs_lease_release(struct fs_state *st, const char *name, const char *run_id);
+/* Records a contact as seen (newest version wins) and returns in *from its
+ * status before this version, or NULL when the state file does not know it. */
+int fs_contact_observe(struct fs_state *st, const char *source, jv contact, char **from);
+/* The current status of a mail piece by vendor id; NULL when unknown. */
+int fs_piece_status(struct fs_state *st, const char *vendor_id, char **status);
+
+// schema.c
+extern const char *const fs_migrations[];	/* fs_migrations[i] takes version i to i+1 */
+extern const int fs_nmigrations;
+
+// dlq.c
+struct fs_dead {
+	const char *command, *run_id, *reason, *source, *event_id;
+	const char *bytes;
+	size_t len;
+	long lineno;
+	int http_status;	/* 0 when none */
+	const char *response;	/* NULL when none */
+	const char *attempts;	/* JSON array, NULL when none */
+};
+/* Adds one entry (inside the caller's transaction).  An open entry with the
+ * same command, reason and bytes is counted again instead; a line that was
+ * replayed and fails again is linked to the entry it came from. */
+int64_t fs_dlq_add(struct fs_state *st, const struct fs_dead *d);
+
+// changelog.c
+/* Appends an audit row: kind ("send", "dlq.replay", ...), and detail as JSON. */
+int fs_changelog(struct fs_state *st, const char *kind, const char *run_id,
+		 const char *event_id, const char *object, jv detail);
+
+// cli.c
+struct fs_cli {
+	const char *config_path, *state_path;
+	bool print_config;
+	char run_id[48];
+	struct fs_config cfg;
+	struct fs_state st;
+};
+/* Long options every command shares; the caller appends its own. */
+#define FS_CLI_COMMON_LONGOPTS \
+	{"config", required_argument, NULL, 'c'}, \
+	{"state", required_argument, NULL, 's'}, \
+	{"quiet", no_argument, NULL, 'q'}, \
+	{"verbose", no_argument, NULL, 'v'}, \
+	{"help", no_argument, NULL, 'h'}, \
+	{"version", no_argument, NULL, 'V'}, \
+	{"print-config", no_argument, NULL, 0x100}
+#define FS_CLI_COMMON_OPTSTRING "c:hqs:vV"
+void fs_cli_init(struct fs_cli *cli, const char *progname);
+/* Handles a common option; 1 handled, 0 not a common option. -h and -V exit. */
+int fs_cli_option(struct fs_cli *cli, int opt, const char *arg, void (*usage)(FILE *, int));
+/* Loads config (and prints it with --print-config, then returns 1). */
+int fs_cli_config(struct fs_cli *cli);
+int fs_cli_state(struct fs_cli *cli);	/* opens the state file */
+void fs_run_id(char out[48]);
+/* Flushes and checks stdout: a failed write must not exit 0. */
+int fs_cli_finish(struct fs_cli *cli, int status);
+
+// loop.c: the NDJSON loop every filter runs.
+struct fs_line {
+	const char *bytes;	/* the original line, without "\n" or "\r" */
+	size_t len;
+	long lineno;
+	jv obj;			/* the parsed object (borrowed) */
+	const char *type;	/* NULL for a raw object in --source mode */
+};
+struct fs_loop;
+struct fs_loop_ops {
+	const char *const *types;	/* the types the command acts on */
+	bool raw_ok;		/* lines without "type" are handed over too */
+	/* One line of an acted-on type. Return 0, or -1 for a fatal error. */
+	int (*line)(struct fs_loop *lp, struct fs_line *ln, void *ctx);
+	/* A checkpoint, or the end of input (cp is jv_null()), before commit. */
+	int (*checkpoint)(struct fs_loop *lp, jv cp, void *ctx);
+	/* After a checkpoint's commit, before it is forwarded. */
+	int (*committed)(struct fs_loop *lp, jv cp, void *ctx);
+};
+struct fs_loop_stats {
+	long lines, blank, passed, dead, emitted, checkpoints;
+};
+struct fs_loop {
+	struct fs_cli *cli;
+	struct fs_state *st;	/* may be NULL: then nothing is written */
+	const struct fs_loop_ops *ops;
+	void *ctx;
+	size_t max_line;	/* default 1 MiB */
+	bool commit_cursors;	/* --commit: this command ends the pipeline */
+	struct fs_loop_stats stats;
+	struct fs_buf out;	/* buffered output, written after each commit */
+	int status;		/* worst exit status so far */
+	const char *source;	/* --source NAME, for DLQ rows */
+};
+void fs_loop_init(struct fs_loop *lp, struct fs_cli *cli, const struct fs_loop_ops *ops, void *ctx);
+/* Reads fd to its end. Returns the exit status. */
+int fs_loop_run(struct fs_loop *lp, int fd);
+void fs_emit(struct fs_loop *lp, jv v);	/* consumes v; compact, "\n" */
+void fs_emit_raw(struct fs_loop *lp, const char *p, size_t n);
+/* A bad line: one error line on stderr, a DLQ entry with the original bytes. */
+int fs_reject(struct fs_loop *lp, const struct fs_line *ln, const char *event_id, const char *fmt, ...);
+/* Raises the run's exit status (the first error wins over DLQ). */
+void fs_loop_fail(struct fs_loop *lp, int status);
+/* Opens the loop's transaction when none is open (callbacks that write call it). */
+int fs_loop_txn(struct fs_loop *lp);
+
+// maps.c: jq mapping programs.
+struct fs_map;
+/* Finds a map by file name in $FS_MAPDIR, the checkout's lib/maps, or the installed share dir. */
+char *fs_map_find(const char *name);
+struct fs_map *fs_map_load(const char *path, jv args);	/* args: $source settings */
+void fs_map_free(struct fs_map *m);
+/* Runs the map on one input; returns an array of outputs or an invalid with a message. */
+jv fs_map_run(struct fs_map *m, jv input);
+/* Paths declared by the map's "# reads:" line, for drift. */
+const char *const *fs_map_reads(const struct fs_map *m, int *n);
+
+// event.c: canonical events.
+/* evt_ + 32 hex of SHA-256 over source, object, kind and version. */
+void fs_event_id(const char *source, const char *object, const char *kind,
+		 const char *version, char out[40]);
+/* Checks one canonical event; appends each violation to why ("; "-separated). */
+int fs_event_validate(jv ev, struct fs_buf *why);
+bool fs_email_valid(const char *s);
+bool fs_kind_known(const char *kind);
+
+#endif

@@ -1,0 +1,39 @@
+# A CRM's CSV export (one contact per row) -> contact.changed.  Header names
+# are matched loosely: case, spaces and punctuation do not matter.
+# reads: ?data.*
+def key: ascii_downcase | gsub("[^a-z0-9]+"; "_") | sub("^_"; "") | sub("_$"; "");
+def pick($names): . as $row | first($names[] | $row[.] | select(. != null and . != "")) // null;
+.data as $raw
+| ($raw | with_entries(.key |= key)) as $r
+| ($r | pick(["country", "country_region"]) | fs_country) as $c0
+| ($c0 // (if ($r | pick(["address", "street_address", "address_line_1", "address1", "street", "line1", "city"])) != null
+           then ($source.default_country // "US") else null end)) as $country
+| ($r | pick(["updated_at", "last_modified_date", "lastmodifieddate", "last_modified", "modified",
+              "updated", "modified_at", "last_updated"]) | fs_time) as $version
+| ($r | pick(["id", "contact_id", "record_id", "customer_id", "hs_object_id"])) as $id
+| {
+    kind: "contact.changed",
+    object: "contact:\($id)",
+    version: $version,
+    occurred_at: $version,
+    data: ({
+      id: $id,
+      email: ($r | pick(["email", "email_address", "e_mail"]) | fs_email),
+      phone: ($r | pick(["phone", "phone_number", "mobile", "mobile_phone", "telephone"]) | fs_e164($country)),
+      first_name: ($r | pick(["first_name", "firstname", "first", "given_name"]) | fs_clean),
+      last_name: ($r | pick(["last_name", "lastname", "last", "surname", "family_name"]) | fs_clean),
+      company: ($r | pick(["company", "company_name", "organization"]) | fs_clean),
+      address: ({
+        line1: ($r | pick(["address", "street_address", "address_line_1", "address1", "street", "line1"]) | fs_clean),
+        line2: ($r | pick(["address_line_2", "address2", "line2", "unit", "apt"]) | fs_clean),
+        city: ($r | pick(["city", "town"]) | fs_clean),
+        region: ($r | pick(["state", "region", "province", "state_region"])
+                 | if $country == "US" then fs_us_region else fs_clean end),
+        postal_code: ($r | pick(["zip", "zip_code", "postal_code", "postcode", "zipcode"]) | fs_zip($country)),
+        country: $country
+      } | fs_nonnull | if . == {} then null else . end),
+      status: ($r | pick(["status", "lifecycle_stage", "lifecyclestage", "job_status", "stage"]) | fs_clean),
+      owner: ($r | pick(["owner", "contact_owner", "owner_id", "hubspot_owner_id"]) | fs_clean),
+      updated_at: $version
+    } | fs_nonnull)
+  }

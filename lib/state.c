@@ -1,0 +1,471 @@
+/* The SQLite state file: open, migrate, transactions, cursors, leases. */
+#include <errno.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fieldsync.h"
+
+/* A small cache of prepared statements, keyed by the SQL text. */
+struct stmt_cache {
+	const char *sql;
+	sqlite3_stmt *stmt;
+	struct stmt_cache *next;
+};
+
+static struct stmt_cache *cache;
+
+void
+fs_state_error(struct fs_state *st, const char *what)
+{
+	const char *msg = st->db ? sqlite3_errmsg(st->db) : "no database";
+
+	fs_err("state '%s': %s%s%s", st->path ? st->path : "?", what ? what : "", what ? ": " : "", msg);
+}
+
+static int
+check_path(const char *path)
+{
+	char *copy = fs_xstrdup(path), *dir = dirname(copy);
+	struct stat sb;
+	int rc = 0;
+
+	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+		fs_err("cannot open state '%s': directory '%s' does not exist", path, dir);
+		rc = -1;
+	} else if (stat(path, &sb) == 0 && (sb.st_mode & 0222) == 0) {
+		/* Checked by mode, not access(2), so that root sees it too. */
+		fs_err("cannot open state '%s': the file is read-only", path);
+		rc = -1;
+	} else if (access(dir, W_OK) != 0) {
+		fs_err("cannot open state '%s': directory '%s' is not writable", path, dir);
+		rc = -1;
+	}
+	free(copy);
+	return rc;
+}
+
+static int
+migrate(struct fs_state *st)
+{
+	sqlite3_stmt *q;
+	int version;
+
+	if (fs_state_begin(st) != 0)
+		return -1;
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_step(q) != SQLITE_ROW) {
+		sqlite3_finalize(q);
+		fs_state_error(st, NULL);
+		fs_state_rollback(st);
+		return -1;
+	}
+	version = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	if (version > fs_nmigrations) {
+		fs_err("state '%s': schema version %d is newer than this fieldsync's (%d)",
+		       st->path, version, fs_nmigrations);
+		fs_state_rollback(st);
+		return -1;
+	}
+	for (; version < fs_nmigrations; version++) {
+		char pragma[64];
+
+		if (fs_state_exec(st, fs_migrations[version]) != 0) {
+			fs_state_rollback(st);
+			return -1;
+		}
+		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", version + 1);
+		if (fs_state_exec(st, pragma) != 0) {
+			fs_state_rollback(st);
+			return -1;
+		}
+	}
+	return fs_state_commit(st);
+}
+
+int
+fs_state_open(const char *path, struct fs_state *st)
+{
+	const char *env = getenv("FS_STATE"), *bt = getenv("FS_BUSY_TIMEOUT");
+	sqlite3_stmt *q;
+	int rc;
+
+	memset(st, 0, sizeof *st);
+	if (path == NULL)
+		path = env && *env ? env : "fieldsync.db";
+	st->path = fs_xstrdup(path);
+	if (check_path(path) != 0)
+		goto fail;
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		fs_state_error(st, "cannot open");
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, bt && *bt ? atoi(bt) : 10000);
+	/* The first read tells a corrupt or foreign file from a state file. */
+	rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &q, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_ROW) {
+		if (sqlite3_errcode(st->db) == SQLITE_NOTADB || sqlite3_errcode(st->db) == SQLITE_CORRUPT)
+			fs_err("state '%s': not a fieldsync state file (%s)", path, sqlite3_errmsg(st->db));
+		else
+			fs_state_error(st, NULL);
+		goto fail;
+	}
+	if (fs_state_exec(st, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON") != 0 ||
+	    migrate(st) != 0)
+		goto fail;
+	return 0;
+fail:
+	fs_state_close(st);
+	return -1;
+}
+
+void
+fs_state_close(struct fs_state *st)
+{
+	while (cache) {
+		struct stmt_cache *next = cache->next;
+
+		sqlite3_finalize(cache->stmt);
+		free(cache);
+		cache = next;
+	}
+	if (st->db)
+		sqlite3_close(st->db);
+	free(st->path);
+	memset(st, 0, sizeof *st);
+}
+
+int
+fs_state_exec(struct fs_state *st, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		fs_err("state '%s': %s", st->path, msg ? msg : sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+int
+fs_state_begin(struct fs_state *st)
+{
+	if (st->depth++ > 0)
+		return 0;
+	if (fs_state_exec(st, "BEGIN IMMEDIATE") != 0) {
+		st->depth = 0;
+		return -1;
+	}
+	return 0;
+}
+
+int
+fs_state_commit(struct fs_state *st)
+{
+	if (st->depth == 0 || --st->depth > 0)
+		return 0;
+	return fs_state_exec(st, "COMMIT");
+}
+
+void
+fs_state_rollback(struct fs_state *st)
+{
+	if (st->depth == 0)
+		return;
+	st->depth = 0;
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+sqlite3_stmt *
+fs_state_prepare(struct fs_state *st, const char *sql)
+{
+	struct stmt_cache *c;
+
+	for (c = cache; c; c = c->next)
+		if (c->sql == sql || strcmp(c->sql, sql) == 0) {
+			sqlite3_reset(c->stmt);
+			sqlite3_clear_bindings(c->stmt);
+			return c->stmt;
+		}
+	c = fs_xmalloc(sizeof *c);
+	if (sqlite3_prepare_v2(st->db, sql, -1, &c->stmt, NULL) != SQLITE_OK) {
+		fs_state_error(st, NULL);
+		free(c);
+		return NULL;
+	}
+	c->sql = sql;
+	c->next = cache;
+	cache = c;
+	return c->stmt;
+}
+
+int
+fs_state_step_done(struct fs_state *st, sqlite3_stmt *stmt)
+{
+	int rc = sqlite3_step(stmt);
+
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		fs_state_error(st, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+bind_text(sqlite3_stmt *q, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(q, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(q, i);
+}
+
+static void
+now_text(char out[21])
+{
+	fs_time_format(fs_now(), out);
+}
+
+int
+fs_cursor_get(struct fs_state *st, const char *source, const char *stream, char **cursor)
+{
+	sqlite3_stmt *q = fs_state_prepare(st,
+	    "SELECT cursor FROM cursors WHERE source = ? AND stream = ?");
+	int rc;
+
+	*cursor = NULL;
+	if (q == NULL)
+		return -1;
+	bind_text(q, 1, source);
+	bind_text(q, 2, stream ? stream : "");
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		*cursor = fs_xstrdup((const char *)sqlite3_column_text(q, 0));
+	sqlite3_reset(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		fs_state_error(st, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+int
+fs_cursor_commit(struct fs_state *st, const char *source, const char *stream, const char *cursor,
+		 const char *run_id)
+{
+	sqlite3_stmt *q = fs_state_prepare(st,
+	    "INSERT INTO cursors (source, stream, cursor, run_id, committed_at) VALUES (?, ?, ?, ?, ?)"
+	    " ON CONFLICT (source, stream) DO UPDATE SET cursor = excluded.cursor,"
+	    " run_id = excluded.run_id, committed_at = excluded.committed_at");
+	char now[21];
+
+	if (q == NULL)
+		return -1;
+	now_text(now);
+	bind_text(q, 1, source);
+	bind_text(q, 2, stream ? stream : "");
+	bind_text(q, 3, cursor);
+	bind_text(q, 4, run_id);
+	bind_text(q, 5, now);
+	return fs_state_step_done(st, q);
+}
+
+static bool
+holder_alive(const char *host, long pid)
+{
+	char me[256] = "";
+
+	gethostname(me, sizeof me - 1);
+	if (strcmp(host, me) != 0)
+		return true;	/* cannot tell: trust the expiry */
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+int
+fs_lease_take(struct fs_state *st, const char *name, const char *run_id, int64_t ttl)
+{
+	sqlite3_stmt *q;
+	char now[21], until[21], host[256] = "";
+	int rc, taken = 1;
+
+	if (fs_state_begin(st) != 0)
+		return -1;
+	now_text(now);
+	fs_time_format(fs_now() + ttl, until);
+	gethostname(host, sizeof host - 1);
+	q = fs_state_prepare(st, "SELECT run_id, pid, host, expires_at FROM leases WHERE name = ?");
+	if (q == NULL)
+		goto fail;
+	bind_text(q, 1, name);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		const char *holder = (const char *)sqlite3_column_text(q, 0);
+		long pid = sqlite3_column_int64(q, 1);
+		const char *h = (const char *)sqlite3_column_text(q, 2);
+		const char *exp = (const char *)sqlite3_column_text(q, 3);
+
+		if (strcmp(holder, run_id) != 0 && strcmp(exp, now) > 0 && holder_alive(h, pid))
+			taken = 0;
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		fs_state_error(st, NULL);
+		goto fail;
+	}
+	if (taken) {
+		q = fs_state_prepare(st,
+		    "INSERT OR REPLACE INTO leases (name, run_id, pid, host, taken_at, expires_at)"
+		    " VALUES (?, ?, ?, ?, ?, ?)");
+		if (q == NULL)
+			goto fail;
+		bind_text(q, 1, name);
+		bind_text(q, 2, run_id);
+		sqlite3_bind_int64(q, 3, getpid());
+		bind_text(q, 4, host);
+		bind_text(q, 5, now);
+		bind_text(q, 6, until);
+		if (fs_state_step_done(st, q) != 0)
+			goto fail;
+	}
+	if (fs_state_commit(st) != 0)
+		return -1;
+	return taken;
+fail:
+	fs_state_rollback(st);
+	return -1;
+}
+
+int
+fs_lease_release(struct fs_state *st, const char *name, const char *run_id)
+{
+	sqlite3_stmt *q = fs_state_prepare(st, "DELETE FROM leases WHERE name = ? AND run_id = ?");
+
+	if (q == NULL)
+		return -1;
+	bind_text(q, 1, name);
+	bind_text(q, 2, run_id);
+	return fs_state_step_done(st, q);
+}
+
+/* Version order: RFC 3339 times by instant, anything else as text. */
+static int
+version_cmp(const char *a, const char *b)
+{
+	fs_time ta, tb;
+
+	if (fs_time_parse(a, &ta) == 0 && fs_time_parse(b, &tb) == 0)
+		return ta < tb ? -1 : ta > tb;
+	return strcmp(a, b);
+}
+
+int
+fs_contact_observe(struct fs_state *st, const char *source, jv c, char **from)
+{
+	static const char *const cols[] = {"email", "phone", "first_name", "last_name", "company", "owner", NULL};
+	static const char *const addr[] = {"line1", "line2", "city", "region", "postal_code", "country", NULL};
+	const char *id = fs_jstr(c, "id"), *version = fs_jstr(c, "updated_at"), *status = fs_jstr(c, "status");
+	sqlite3_stmt *q;
+	char *old_status = NULL, *old_prev = NULL, *old_version = NULL, now[21];
+	int rc, cmp = 1;
+	jv address = jv_object_get(jv_copy(c), jv_string("address"));
+
+	*from = NULL;
+	if (id == NULL || version == NULL) {
+		jv_free(address);
+		return 0;
+	}
+	q = fs_state_prepare(st, "SELECT status, prev_status, version FROM contacts WHERE id = ?");
+	if (q == NULL)
+		goto fail;
+	bind_text(q, 1, id);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		if (sqlite3_column_text(q, 0))
+			old_status = fs_xstrdup((const char *)sqlite3_column_text(q, 0));
+		if (sqlite3_column_text(q, 1))
+			old_prev = fs_xstrdup((const char *)sqlite3_column_text(q, 1));
+		old_version = fs_xstrdup((const char *)sqlite3_column_text(q, 2));
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		fs_state_error(st, NULL);
+		goto fail;
+	}
+	if (old_version)
+		cmp = version_cmp(version, old_version);
+	/* The same version seen again answers as it did the first time, so a
+	 * re-run after a crash emits the same trigger. */
+	if (cmp == 0 && old_prev)
+		*from = fs_xstrdup(old_prev);
+	else if (cmp > 0 && old_status)
+		*from = fs_xstrdup(old_status);
+	if (cmp > 0) {
+		int i = 1;
+
+		q = fs_state_prepare(st,
+		    "INSERT OR REPLACE INTO contacts (id, source, version, status, prev_status,"
+		    " email, phone, first_name, last_name, company, owner,"
+		    " line1, line2, city, region, postal_code, country, updated_at, seen_at)"
+		    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+		if (q == NULL)
+			goto fail;
+		now_text(now);
+		bind_text(q, i++, id);
+		bind_text(q, i++, source);
+		bind_text(q, i++, version);
+		bind_text(q, i++, status);
+		bind_text(q, i++, old_status);
+		for (int k = 0; cols[k]; k++)
+			bind_text(q, i++, fs_jstr(c, cols[k]));
+		for (int k = 0; addr[k]; k++)
+			bind_text(q, i++, fs_jstr(address, addr[k]));
+		bind_text(q, i++, version);
+		bind_text(q, i++, now);
+		if (fs_state_step_done(st, q) != 0)
+			goto fail;
+	}
+	free(old_status);
+	free(old_prev);
+	free(old_version);
+	jv_free(address);
+	return 0;
+fail:
+	free(old_status);
+	free(old_prev);
+	free(old_version);
+	free(*from);
+	*from = NULL;
+	jv_free(address);
+	return -1;
+}
+
+int
+fs_piece_status(struct fs_state *st, const char *vendor_id, char **status)
+{
+	sqlite3_stmt *q = fs_state_prepare(st, "SELECT status FROM pieces WHERE vendor_id = ?");
+	int rc;
+
+	*status = NULL;
+	if (q == NULL)
+		return -1;
+	bind_text(q, 1, vendor_id);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		*status = fs_xstrdup((const char *)sqlite3_column_text(q, 0));
+	sqlite3_reset(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		fs_state_error(st, NULL);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,255 @@
+/* Time: $FS_NOW, RFC 3339, durations and business days. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fieldsync.h"
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant). */
+static int64_t
+days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void
+civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)((int64_t)yoe + era * 400 + (*m <= 2));
+}
+
+static int
+num(const char *s, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+static bool
+leap(int y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+int
+fs_time_parse(const char *s, fs_time *out)
+{
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int y, mo, d, h, mi, sec, off = 0;
+	const char *p;
+
+	if (s == NULL || strlen(s) < 20)
+		return -1;
+	y = num(s, 4), mo = num(s + 5, 2), d = num(s + 8, 2);
+	h = num(s + 11, 2), mi = num(s + 14, 2), sec = num(s + 17, 2);
+	if (y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+	    sec < 0 || sec > 60 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
+	    s[13] != ':' || s[16] != ':')
+		return -1;
+	if (d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap(y)))
+		return -1;
+	p = s + 19;
+	if (*p == '.') {
+		const char *q = ++p;
+
+		while (isdigit((unsigned char)*p))
+			p++;
+		if (p == q)
+			return -1;
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int oh = num(p + 1, 2), om = num(p + 4, 2);
+
+		if (oh < 0 || oh > 23 || om < 0 || om > 59 || p[3] != ':')
+			return -1;
+		off = (oh * 60 + om) * 60 * (*p == '+' ? 1 : -1);
+		p += 6;
+	} else {
+		return -1;
+	}
+	if (*p != '\0')
+		return -1;
+	if (sec == 60)
+		sec = 59;	/* a leap second is the last second of its minute */
+	*out = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec - off;
+	return 0;
+}
+
+bool
+fs_time_valid(const char *s)
+{
+	fs_time t;
+
+	return fs_time_parse(s, &t) == 0;
+}
+
+void
+fs_time_format(fs_time t, char out[21])
+{
+	int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+	int64_t rem = t - days * 86400;
+	int y, m, d;
+
+	char tmp[64];
+
+	civil_from_days(days, &y, &m, &d);
+	snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02dZ", y % 10000, m, d,
+		 (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60));
+	memcpy(out, tmp, 20);
+	out[20] = '\0';
+}
+
+fs_time
+fs_now(void)
+{
+	const char *s = getenv("FS_NOW");
+	fs_time t;
+
+	if (s != NULL && *s != '\0' && fs_time_parse(s, &t) == 0)
+		return t;
+	return (fs_time)time(NULL);
+}
+
+int
+fs_now_check(void)
+{
+	const char *s = getenv("FS_NOW");
+	fs_time t;
+
+	if (s != NULL && *s != '\0' && fs_time_parse(s, &t) != 0) {
+		fs_err("FS_NOW: '%s' is not an RFC 3339 time", s);
+		return -1;
+	}
+	return 0;
+}
+
+int
+fs_duration_parse(const char *s, int64_t *secs)
+{
+	char *end;
+	long long v;
+	int64_t unit;
+
+	if (s == NULL || !isdigit((unsigned char)*s))
+		return -1;
+	v = strtoll(s, &end, 10);
+	if (strcmp(end, "s") == 0)
+		unit = 1;
+	else if (strcmp(end, "m") == 0)
+		unit = 60;
+	else if (strcmp(end, "h") == 0)
+		unit = 3600;
+	else if (strcmp(end, "d") == 0)
+		unit = 86400;
+	else if (strcmp(end, "w") == 0)
+		unit = 7 * 86400;
+	else
+		return -1;
+	if (v < 0 || v > INT64_MAX / unit / 1000)
+		return -1;
+	*secs = v * unit;
+	return 0;
+}
+
+int
+fs_bizdays_parse(const char *s, int *days)
+{
+	char *end;
+	long v;
+
+	if (s == NULL || !isdigit((unsigned char)*s))
+		return -1;
+	v = strtol(s, &end, 10);
+	if (strcmp(end, "bd") != 0 || v > 3650)
+		return -1;
+	*days = (int)v;
+	return 0;
+}
+
+int
+fs_holidays_parse(const char *list, struct fs_holidays *h)
+{
+	char *copy = fs_xstrdup(list ? list : ""), *save = NULL, *tok;
+	int rc = 0;
+
+	h->n = 0;
+	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		char stamp[32];
+		fs_time t;
+
+		snprintf(stamp, sizeof stamp, "%.10sT00:00:00Z", tok);
+		if (strlen(tok) != 10 || fs_time_parse(stamp, &t) != 0 ||
+		    h->n >= (int)(sizeof h->day / sizeof h->day[0])) {
+			rc = -1;
+			break;
+		}
+		h->day[h->n++] = (int32_t)(t / 86400);
+	}
+	free(copy);
+	return rc;
+}
+
+static bool
+is_business_day(int64_t day, const struct fs_holidays *h)
+{
+	int wd = (int)(((day % 7) + 7 + 4) % 7);	/* 1970-01-01 was a Thursday: 0 = Sunday */
+
+	if (wd == 0 || wd == 6)
+		return false;
+	for (int i = 0; h && i < h->n; i++)
+		if (h->day[i] == day)
+			return false;
+	return true;
+}
+
+fs_time
+fs_bizdays_add(fs_time t, int n, const struct fs_holidays *h)
+{
+	int64_t day = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+	fs_time tod = t - day * 86400;
+
+	while (n > 0) {
+		day++;
+		if (is_business_day(day, h))
+			n--;
+	}
+	return day * 86400 + tod;
+}
+
+int
+fs_bizdays_between(fs_time a, fs_time b, const struct fs_holidays *h)
+{
+	int64_t day = a >= 0 ? a / 86400 : (a - 86399) / 86400;
+	fs_time tod = a - day * 86400;
+	int n = 0;
+
+	/* Count the business-day steps from a that land at or before b. */
+	while ((++day) * 86400 + tod <= b)
+		if (is_business_day(day, h))
+			n++;
+	return n;
+}

@@ -1,0 +1,281 @@
+/* Memory, buffers, strings and small JSON helpers. */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/sha.h>
+
+#include "fieldsync.h"
+
+static void
+oom(void)
+{
+	fs_err("out of memory");
+	abort();
+}
+
+void *
+fs_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		oom();
+	return p;
+}
+
+void *
+fs_xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (q == NULL)
+		oom();
+	return q;
+}
+
+char *
+fs_xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (p == NULL)
+		oom();
+	return p;
+}
+
+char *
+fs_xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+
+	va_start(ap, fmt);
+	if (vasprintf(&p, fmt, ap) < 0)
+		oom();
+	va_end(ap);
+	return p;
+}
+
+static void
+buf_grow(struct fs_buf *b, size_t need)
+{
+	size_t cap;
+
+	if (b->len + need + 1 <= b->cap)
+		return;
+	cap = b->cap ? b->cap : 256;
+	while (cap < b->len + need + 1)
+		cap *= 2;
+	b->data = fs_xrealloc(b->data, cap);
+	b->cap = cap;
+}
+
+void
+fs_buf_add(struct fs_buf *b, const void *p, size_t n)
+{
+	buf_grow(b, n);
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void
+fs_buf_adds(struct fs_buf *b, const char *s)
+{
+	fs_buf_add(b, s, strlen(s));
+}
+
+void
+fs_buf_addc(struct fs_buf *b, char c)
+{
+	fs_buf_add(b, &c, 1);
+}
+
+void
+fs_buf_addf(struct fs_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	buf_grow(b, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void
+fs_buf_free(struct fs_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+char *
+fs_trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+void
+fs_sha256_hex(const void *p, size_t n, char out[65])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	static const char hex[] = "0123456789abcdef";
+
+	SHA256(p, n, md);
+	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+const char *
+fs_jstr(jv obj, const char *key)
+{
+	jv v;
+	const char *s;
+
+	if (jv_get_kind(obj) != JV_KIND_OBJECT)
+		return NULL;
+	v = jv_object_get(jv_copy(obj), jv_string(key));
+	if (jv_get_kind(v) != JV_KIND_STRING) {
+		jv_free(v);
+		return NULL;
+	}
+	/* The object still holds a reference, so the string stays valid. */
+	s = jv_string_value(v);
+	jv_free(v);
+	return s;
+}
+
+jv
+fs_jget_path(jv obj, const char *dotted)
+{
+	jv cur = jv_copy(obj);
+	const char *p = dotted;
+
+	while (*p) {
+		const char *dot = strchr(p, '.');
+		size_t n = dot ? (size_t)(dot - p) : strlen(p);
+
+		if (jv_get_kind(cur) != JV_KIND_OBJECT) {
+			jv_free(cur);
+			return jv_invalid();
+		}
+		cur = jv_object_get(cur, jv_string_sized(p, (int)n));
+		if (!jv_is_valid(cur))
+			return cur;
+		p += n + (dot != NULL);
+	}
+	return cur;
+}
+
+char *
+fs_jdump(jv v)
+{
+	jv s = jv_dump_string(jv_copy(v), 0);
+	char *p = fs_xstrdup(jv_string_value(s));
+
+	jv_free(s);
+	return p;
+}
+
+bool
+fs_is_safe_key(const char *name)
+{
+	/* Keys naming where a secret lives are safe; anything that looks like
+	 * a secret itself is not. */
+	size_t n = strlen(name);
+
+	if (n > 4 && (strcmp(name + n - 4, "_env") == 0 || strcmp(name + n - 5, "_file") == 0))
+		return true;
+	return strstr(name, "token") == NULL && strstr(name, "secret") == NULL &&
+	       strstr(name, "password") == NULL && strstr(name, "key") == NULL;
+}
+
+/* A small string-keyed hash map of counters (open addressing, FNV-1a). */
+static uint64_t
+fnv1a(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+	return h;
+}
+
+static struct fs_count *
+slot(struct fs_counts *m, const char *key, size_t n)
+{
+	uint64_t h = fnv1a(key, n);
+
+	for (size_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+		struct fs_count *e = &m->e[i];
+
+		if (e->key == NULL || (strlen(e->key) == n && memcmp(e->key, key, n) == 0))
+			return e;
+	}
+}
+
+long *
+fs_counts_at(struct fs_counts *m, const char *key, size_t n, bool create)
+{
+	struct fs_count *e;
+
+	if (m->cap == 0) {
+		if (!create)
+			return NULL;
+		m->cap = 64;
+		m->e = calloc(m->cap, sizeof *m->e);
+		if (m->e == NULL)
+			abort();
+	}
+	e = slot(m, key, n);
+	if (e->key != NULL)
+		return &e->n;
+	if (!create)
+		return NULL;
+	if ((m->len + 1) * 2 > m->cap) {
+		struct fs_counts bigger = {calloc(m->cap * 2, sizeof *m->e), m->cap * 2, m->len};
+
+		if (bigger.e == NULL)
+			abort();
+		for (size_t i = 0; i < m->cap; i++)
+			if (m->e[i].key)
+				*slot(&bigger, m->e[i].key, strlen(m->e[i].key)) = m->e[i];
+		free(m->e);
+		*m = bigger;
+		e = slot(m, key, n);
+	}
+	e->key = strndup(key, n);
+	if (e->key == NULL)
+		abort();
+	e->n = 0;
+	m->len++;
+	return &e->n;
+}
+
+void
+fs_counts_free(struct fs_counts *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		free(m->e[i].key);
+	free(m->e);
+	memset(m, 0, sizeof *m);
+}
