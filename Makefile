@@ -8,7 +8,9 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 override CFLAGS := -std=c17 -Wall -Wextra -D_GNU_SOURCE $(CFLAGS)
 override CPPFLAGS := -Ilib -DFS_DATADIR='"$(DATADIR)"' $(CPPFLAGS)
-LDLIBS = -ljq -lonig -lcurl -lsqlite3 -lcsv -lcrypto -lm
+# Not -lonig: libjq loads it, and it exports a POSIX regcomp that would
+# shadow glibc's ahead of libc in link order.
+LDLIBS = -ljq -lcurl -lsqlite3 -lcsv -lcrypto -lm
 
 CMDS := $(patsubst cmd/%.c,bin/%,$(wildcard cmd/*.c))
 LIBSRC := $(wildcard lib/*.c)
@@ -47,8 +49,8 @@ asan: bootstrap
 	$(MAKE) clean-objs
 	$(MAKE) all units CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	  FS_SANITIZED=1 prove -f tests/unit.t $(or $(ASAN_TESTS),tests/*.t)
-	$(MAKE) clean-objs
+	  FS_SANITIZED=1 prove -f tests/unit.t $(or $(ASAN_TESTS),tests/*.t); \
+	  status=$$?; $(MAKE) -s clean-objs; exit $$status
 
 bench: all
 	tests/bench/run

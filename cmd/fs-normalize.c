@@ -197,7 +197,7 @@ drift(struct normalize *n, struct fs_map *m, jv record, struct fs_buf *why)
 		int found = 0;
 
 		fs_buf_adds(&path, "data");
-		leaf_paths(jv_object_get(jv_copy(record), jv_string("data")), &path, &reads, &unmapped, &found);
+		leaf_paths(fs_jget(record, "data"), &path, &reads, &unmapped, &found);
 		for (size_t i = 0; i < unmapped.cap; i++)
 			if (unmapped.e[i].key) {
 				(*fs_counts_at(&n->unmapped, unmapped.e[i].key, strlen(unmapped.e[i].key), true))++;
@@ -313,7 +313,7 @@ trigger_matches(const struct campaign *c, jv data)
 static jv
 mailing_address(jv contact)
 {
-	jv a = jv_object_get(jv_copy(contact), jv_string("address")), to = jv_object();
+	jv a = fs_jget(contact, "address"), to = jv_object();
 	const char *first = fs_jstr(contact, "first_name"), *last = fs_jstr(contact, "last_name");
 	const char *company = fs_jstr(contact, "company");
 	static const char *const keys[] = {"line1", "line2", "city", "region", "postal_code", "country", NULL};
@@ -337,7 +337,7 @@ mailing_address(jv contact)
 static int
 fire_triggers(struct normalize *n, struct fs_loop *lp, struct fs_line *ln, jv ev)
 {
-	jv data = jv_object_get(jv_copy(ev), jv_string("data"));
+	jv data = fs_jget(ev, "data");
 	const char *source = fs_jstr(ev, "source"), *object = fs_jstr(ev, "object");
 	const char *version = fs_jstr(data, "updated_at");
 	char *from = NULL;
@@ -352,10 +352,12 @@ fire_triggers(struct normalize *n, struct fs_loop *lp, struct fs_line *ln, jv ev
 		const struct campaign *c = &n->campaigns[i];
 		struct fs_buf why = {0};
 		char *ver;
-		jv req = jv_object(), trig = jv_object(), mail;
+		jv req, trig, mail;
 
 		if (!trigger_matches(c, data))
 			continue;
+		req = jv_object();
+		trig = jv_object();
 		trig = jv_object_set(trig, jv_string("field"), jv_string(c->field));
 		trig = jv_object_set(trig, jv_string("from"), from ? jv_string(from) : jv_null());
 		trig = jv_object_set(trig, jv_string("to"), jv_string(fs_jstr(data, c->field)));
@@ -373,7 +375,7 @@ fire_triggers(struct normalize *n, struct fs_loop *lp, struct fs_line *ln, jv ev
 		req = jv_object_set(req, jv_string("trigger"), trig);
 		ver = fs_xasprintf("%s@%s", c->name, version ? version : "");
 		mail = make_event(n, source, "mail.requested", object, ver,
-				  jv_object_get(jv_copy(ev), jv_string("occurred_at")), req, jv_invalid());
+				  fs_jget(ev, "occurred_at"), req, jv_invalid());
 		free(ver);
 		if (fs_event_validate(mail, &why) != 0) {
 			rc = fs_reject(lp, ln, fs_jstr(mail, "id"), "mail.requested for campaign \"%s\": %s",
@@ -404,7 +406,7 @@ on_record(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	n->records++;
 	if (source == NULL)
 		return fs_reject(lp, ln, NULL, "missing \"source\"");
-	data = ln->type ? jv_object_get(jv_copy(ln->obj), jv_string("data")) : jv_copy(ln->obj);
+	data = ln->type ? fs_jget(ln->obj, "data") : jv_copy(ln->obj);
 	if (jv_get_kind(data) != JV_KIND_OBJECT) {
 		jv_free(data);
 		return fs_reject(lp, ln, NULL, jv_is_valid(data) ? "\"data\" is not an object" : "missing \"data\"");
@@ -440,10 +442,10 @@ on_record(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	}
 	jv_array_foreach(out, i, o) {
 		const char *kind = fs_jstr(o, "kind"), *object = fs_jstr(o, "object");
-		jv version = jv_object_get(jv_copy(o), jv_string("version"));
+		jv version = fs_jget(o, "version");
 		jv vtext = jv_get_kind(version) == JV_KIND_STRING ? jv_copy(version)
 			 : jv_get_kind(version) == JV_KIND_NUMBER ? jv_dump_string(jv_copy(version), 0) : jv_invalid();
-		jv d = jv_object_get(jv_copy(o), jv_string("data")), ev;
+		jv d = fs_jget(o, "data"), ev;
 
 		if (rc != 0 || jv_get_kind(o) != JV_KIND_OBJECT) {
 			if (rc == 0)
@@ -458,16 +460,15 @@ on_record(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 		}
 		ev = make_event(n, source, kind ? kind : "", object,
 				jv_is_valid(vtext) ? jv_string_value(vtext) : "",
-				jv_object_get(jv_copy(o), jv_string("occurred_at")),
+				fs_jget(o, "occurred_at"),
 				jv_get_kind(d) == JV_KIND_OBJECT ? d : (jv_free(d), jv_object()),
-				ln->type ? jv_object_get(jv_copy(ln->obj), jv_string("data")) : jv_copy(ln->obj));
+				ln->type ? fs_jget(ln->obj, "data") : jv_copy(ln->obj));
 		if (rc != 0) {
 			/* the state error is already reported */
-		} else if (!jv_is_valid(vtext) || jv_string_length_bytes(jv_copy(vtext)) == 0) {
-			rc = fs_reject(lp, ln, NULL, "%s: missing version (the map gave none)",
-				       kind ? kind : "event");
 		} else if (fs_event_validate(ev, &why) != 0) {
 			rc = fs_reject(lp, ln, fs_jstr(ev, "id"), "%s", why.data);
+		} else if (!jv_is_valid(vtext) || jv_string_length_bytes(jv_copy(vtext)) == 0) {
+			rc = fs_reject(lp, ln, NULL, "%s: the map gave no version", kind);
 		} else {
 			n->events++;
 			fs_emit(lp, jv_copy(ev));

@@ -99,3 +99,102 @@ fs_dlq_add(struct fs_state *st, const struct fs_dead *d)
 		return -1;
 	return sqlite3_last_insert_rowid(st->db);
 }
+
+static const char *
+col_text(sqlite3_stmt *q, int i)
+{
+	return (const char *)sqlite3_column_text(q, i);
+}
+
+int
+fs_dlq_each(struct fs_state *st, bool all, int64_t id, fs_dlq_fn fn, void *ctx)
+{
+	sqlite3_stmt *q = fs_state_prepare(st,
+	    "SELECT id, at, command, run_id, source, event_id, lineno, reason, bytes,"
+	    " http_status, response, attempts, seen, last_seen_at, state, replayed_at, replay_of"
+	    " FROM dlq WHERE (?1 OR state = 'open') AND (?2 = 0 OR id = ?2) ORDER BY id");
+	int rc;
+
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_int(q, 1, all || id != 0);
+	sqlite3_bind_int64(q, 2, id);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct fs_dead_row r = {
+			.id = sqlite3_column_int64(q, 0), .at = col_text(q, 1), .command = col_text(q, 2),
+			.run_id = col_text(q, 3), .source = col_text(q, 4), .event_id = col_text(q, 5),
+			.lineno = sqlite3_column_int64(q, 6), .reason = col_text(q, 7),
+			.bytes = sqlite3_column_blob(q, 8), .len = (size_t)sqlite3_column_bytes(q, 8),
+			.http_status = sqlite3_column_int(q, 9), .response = col_text(q, 10),
+			.attempts = col_text(q, 11), .seen = sqlite3_column_int(q, 12),
+			.last_seen_at = col_text(q, 13), .state = col_text(q, 14),
+			.replayed_at = col_text(q, 15), .replay_of = sqlite3_column_int64(q, 16),
+		};
+
+		if (fn(&r, ctx) != 0) {
+			sqlite3_reset(q);
+			return -1;
+		}
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE) {
+		fs_state_error(st, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+int
+fs_dlq_count(struct fs_state *st, int64_t *n)
+{
+	sqlite3_stmt *q = fs_state_prepare(st, "SELECT count(*) FROM dlq WHERE state = 'open'");
+	int rc;
+
+	if (q == NULL)
+		return -1;
+	rc = sqlite3_step(q);
+	*n = sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	if (rc != SQLITE_ROW) {
+		fs_state_error(st, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+int
+fs_dlq_mark_replayed(struct fs_state *st, int64_t id, const char *run_id)
+{
+	sqlite3_stmt *q = fs_state_prepare(st,
+	    "UPDATE dlq SET state = 'replayed', replayed_at = ? WHERE id = ? AND state = 'open'");
+	char now[21];
+
+	if (q == NULL)
+		return -1;
+	fs_time_format(fs_now(), now);
+	sqlite3_bind_text(q, 1, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(q, 2, id);
+	if (fs_state_step_done(st, q) != 0)
+		return -1;
+	return fs_changelog(st, "dlq.replay", run_id, NULL, NULL,
+			    jv_object_set(jv_object(), jv_string("dlq_id"), jv_number((double)id)));
+}
+
+int
+fs_dlq_purge(struct fs_state *st, fs_time before, const char *run_id, int64_t *n)
+{
+	sqlite3_stmt *q = fs_state_prepare(st, "DELETE FROM dlq WHERE at < ?");
+	char cut[21];
+	jv detail;
+
+	if (q == NULL)
+		return -1;
+	fs_time_format(before, cut);
+	sqlite3_bind_text(q, 1, cut, -1, SQLITE_TRANSIENT);
+	if (fs_state_step_done(st, q) != 0)
+		return -1;
+	*n = sqlite3_changes(st->db);
+	detail = jv_object_set(jv_object(), jv_string("purged"), jv_number((double)*n));
+	detail = jv_object_set(detail, jv_string("older_than"), jv_string(cut));
+	return fs_changelog(st, "dlq.purge", run_id, NULL, NULL, detail);
+}

@@ -120,7 +120,7 @@ violation(struct check *c, const char *fmt, const char *field, const char *extra
 static void
 field(struct check *c, const char *name, char kind, bool required)
 {
-	jv v = jv_object_get(jv_copy(c->obj), jv_string(name));
+	jv v = fs_jget(c->obj, name);
 	jv_kind k = jv_get_kind(v);
 
 	if (k == JV_KIND_INVALID || k == JV_KIND_NULL || (k == JV_KIND_STRING && jv_string_length_bytes(jv_copy(v)) == 0)) {
@@ -152,7 +152,7 @@ enum_field(struct check *c, const char *name, const char *const *set, const char
 static void
 address(struct check *parent, const char *name, bool complete, bool with_name)
 {
-	jv a = jv_object_get(jv_copy(parent->obj), jv_string(name));
+	jv a = fs_jget(parent->obj, name);
 	char prefix[32];
 	struct check c = {a, prefix, parent->why, parent->n};
 	const char *country, *zip, *region;
@@ -168,11 +168,12 @@ address(struct check *parent, const char *name, bool complete, bool with_name)
 		field(&c, "name", 's', complete);
 	field(&c, "line1", 's', complete);
 	field(&c, "line2", 's', false);
+	country = fs_jstr(a, "country");
 	field(&c, "city", 's', complete);
-	field(&c, "region", 's', complete);
+	/* Lob needs a state for US addresses only. */
+	field(&c, "region", 's', complete && (country == NULL || strcmp(country, "US") == 0));
 	field(&c, "postal_code", 's', complete);
 	field(&c, "country", 's', complete);
-	country = fs_jstr(a, "country");
 	if (country && strcmp(country, "US") == 0) {
 		if ((zip = fs_jstr(a, "postal_code")) && *zip && !us_zip(zip))
 			violation(&c, "\"%s%s\" is not a US ZIP code%s", "postal_code", NULL);
@@ -191,7 +192,7 @@ fs_event_validate(jv ev, struct fs_buf *why)
 {
 	struct check top = {ev, "", why, 0};
 	const char *kind = fs_jstr(ev, "kind");
-	jv data = jv_object_get(jv_copy(ev), jv_string("data"));
+	jv data = fs_jget(ev, "data");
 	struct check c = {data, "", why, 0};
 
 	field(&top, "id", 's', true);

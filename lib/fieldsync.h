@@ -55,6 +55,7 @@ void fs_buf_free(struct fs_buf *b);
 char *fs_trim(char *s);		/* in place, both ends */
 void fs_sha256_hex(const void *p, size_t n, char out[65]);
 const char *fs_jstr(jv obj, const char *key);	/* borrowed string or NULL */
+jv fs_jget(jv obj, const char *key);	/* invalid unless obj is an object; consumes nothing */
 jv fs_jget_path(jv obj, const char *dotted);	/* "to.line1"; consumes nothing */
 char *fs_jdump(jv v);		/* compact JSON, malloc'd; consumes nothing */
 bool fs_is_safe_key(const char *name);	/* config keys that may print */
@@ -156,6 +157,20 @@ int fs_contact_observe(struct fs_state *st, const char *source, jv contact, char
 /* The current status of a mail piece by vendor id; NULL when unknown. */
 int fs_piece_status(struct fs_state *st, const char *vendor_id, char **status);
 
+// contracts.c: state one command writes and another reads.
+/* Makes fs-dedupe's tentative key and enrolment for event_id final.  The
+ * command that ends the pipeline (fs-push, or any command with --commit)
+ * calls it for every event it has durably taken, in the transaction that
+ * commits the checkpoint after them. */
+int fs_keys_finalize(struct fs_state *st, const char *event_id);
+/* A source's mode: "webhook" (the default) or "polling". */
+int fs_source_mode(struct fs_state *st, const char *source, char mode[16]);
+/* Changes it, with a changelog row (fallback.polling / fallback.webhook). */
+int fs_source_mode_set(struct fs_state *st, const char *source, const char *mode, const char *why,
+		       const char *run_id);
+/* 1 when a hold is active on scope ("target" or "campaign") name, 0 if not, -1 on error. */
+int fs_hold_active(struct fs_state *st, const char *scope, const char *name);
+
 // schema.c
 extern const char *const fs_migrations[];	/* fs_migrations[i] takes version i to i+1 */
 extern const int fs_nmigrations;
@@ -174,6 +189,23 @@ struct fs_dead {
  * same command, reason and bytes is counted again instead; a line that was
  * replayed and fails again is linked to the entry it came from. */
 int64_t fs_dlq_add(struct fs_state *st, const struct fs_dead *d);
+struct fs_dead_row {		/* one stored entry, borrowed for a callback */
+	int64_t id, replay_of;
+	const char *at, *command, *run_id, *source, *event_id, *reason, *state;
+	const char *last_seen_at, *replayed_at, *response, *attempts;
+	const void *bytes;
+	size_t len;
+	long lineno;
+	int http_status, seen;
+};
+typedef int (*fs_dlq_fn)(const struct fs_dead_row *r, void *ctx);
+/* Open entries (all of them with all), or only entry id when id != 0, by id. */
+int fs_dlq_each(struct fs_state *st, bool all, int64_t id, fs_dlq_fn fn, void *ctx);
+int fs_dlq_count(struct fs_state *st, int64_t *n);	/* open entries */
+/* Marks an entry replayed, with its changelog row. */
+int fs_dlq_mark_replayed(struct fs_state *st, int64_t id, const char *run_id);
+/* Deletes entries older than before, with a changelog row; *n says how many. */
+int fs_dlq_purge(struct fs_state *st, fs_time before, const char *run_id, int64_t *n);
 
 // changelog.c
 /* Appends an audit row: kind ("send", "dlq.replay", ...), and detail as JSON. */

@@ -159,7 +159,7 @@ checkpoint(struct fs_loop *lp, const struct fs_line *ln, jv cp)
 		return -1;
 	if (lp->commit_cursors && lp->st && jv_get_kind(cp) == JV_KIND_OBJECT) {
 		const char *source = fs_jstr(cp, "source"), *stream = fs_jstr(cp, "stream");
-		jv cursor = jv_object_get(jv_copy(cp), jv_string("cursor"));
+		jv cursor = fs_jget(cp, "cursor");
 		int rc = 0;
 
 		if (source && jv_is_valid(cursor) && jv_get_kind(cursor) != JV_KIND_NULL) {
@@ -218,7 +218,7 @@ handle_line(struct fs_loop *lp, char *p, size_t n, long lineno)
 		return fs_reject(lp, &ln, NULL, "not a JSON object");
 	}
 	ln.obj = obj;
-	type = jv_object_get(jv_copy(obj), jv_string("type"));
+	type = fs_jget(obj, "type");
 	if (jv_get_kind(type) == JV_KIND_STRING)
 		ln.type = jv_string_value(type);
 	if (ln.type == NULL && !(lp->ops->raw_ok && !jv_is_valid(type))) {
@@ -284,6 +284,15 @@ next_line(struct reader *r, struct line_read *out, struct fs_loop *lp)
 
 			if (dropping) {
 				out->total += end - r->start;
+				out->p = r->head;
+				out->n = r->max;
+				out->too_long = true;
+			} else if (end - r->start > r->max) {
+				/* Whole in the buffer, but longer than allowed all the same. */
+				if (r->head == NULL)
+					r->head = fs_xmalloc(r->max + 1);
+				memcpy(r->head, r->buf + r->start, r->max);
+				out->total = end - r->start;
 				out->p = r->head;
 				out->n = r->max;
 				out->too_long = true;

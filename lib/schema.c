@@ -23,7 +23,7 @@ const char *const fs_migrations[] = {
 	"  http_status INTEGER, response TEXT, attempts TEXT,"
 	"  seen INTEGER NOT NULL DEFAULT 1, last_seen_at TEXT NOT NULL,"
 	"  state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'replayed')),"
-	"  replayed_at TEXT, replay_of INTEGER REFERENCES dlq(id));"
+	"  replayed_at TEXT, replay_of INTEGER REFERENCES dlq(id) ON DELETE SET NULL);"
 	"CREATE INDEX dlq_by_fingerprint ON dlq(fingerprint, state);"
 	"CREATE INDEX dlq_by_state_at ON dlq(state, at);"
 	"CREATE TABLE changelog ("

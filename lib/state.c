@@ -377,7 +377,7 @@ fs_contact_observe(struct fs_state *st, const char *source, jv c, char **from)
 	sqlite3_stmt *q;
 	char *old_status = NULL, *old_prev = NULL, *old_version = NULL, now[21];
 	int rc, cmp = 1;
-	jv address = jv_object_get(jv_copy(c), jv_string("address"));
+	jv address = fs_jget(c, "address");
 
 	*from = NULL;
 	if (id == NULL || version == NULL) {

@@ -153,7 +153,7 @@ fs_jstr(jv obj, const char *key)
 
 	if (jv_get_kind(obj) != JV_KIND_OBJECT)
 		return NULL;
-	v = jv_object_get(jv_copy(obj), jv_string(key));
+	v = fs_jget(obj, key);
 	if (jv_get_kind(v) != JV_KIND_STRING) {
 		jv_free(v);
 		return NULL;
@@ -162,6 +162,15 @@ fs_jstr(jv obj, const char *key)
 	s = jv_string_value(v);
 	jv_free(v);
 	return s;
+}
+
+jv
+fs_jget(jv obj, const char *key)
+{
+	/* jv_object_get asserts on anything but an object. */
+	if (jv_get_kind(obj) != JV_KIND_OBJECT)
+		return jv_invalid();
+	return jv_object_get(jv_copy(obj), jv_string(key));
 }
 
 jv

@@ -7,7 +7,7 @@ def fs_clean:
 def fs_nonnull: with_entries(select(.value != null));
 def fs_country:
   fs_clean
-  | if . == null then null else
+  | if type != "string" then . else
       ({"united states": "US", "united states of america": "US", "usa": "US", "us": "US",
         "u.s.": "US", "u.s.a.": "US", "america": "US", "canada": "CA", "mexico": "MX",
         "united kingdom": "GB", "uk": "GB", "great britain": "GB", "england": "GB",
@@ -17,7 +17,7 @@ def fs_country:
     end;
 def fs_us_region:
   fs_clean
-  | if . == null then null else
+  | if type != "string" then . else
       ({"alabama": "AL", "alaska": "AK", "arizona": "AZ", "arkansas": "AR", "california": "CA",
         "colorado": "CO", "connecticut": "CT", "delaware": "DE", "florida": "FL", "georgia": "GA",
         "hawaii": "HI", "idaho": "ID", "illinois": "IL", "indiana": "IN", "iowa": "IA",
@@ -34,7 +34,7 @@ def fs_us_region:
     end;
 def fs_zip($country):
   fs_clean
-  | if . == null or $country != "US" then . else
+  | if type != "string" or $country != "US" then . else
       (gsub("[^0-9]"; "")) as $d
       | if ($d | length) == 9 then $d[0:5] + "-" + $d[5:9]
         elif ($d | length) == 5 then $d else . end
@@ -43,7 +43,7 @@ def fs_zip($country):
 # be read as a phone number is kept as it was, so validation names it.
 def fs_e164($country):
   fs_clean
-  | if . == null then null else
+  | if type != "string" then . else
       (sub("\\s*(x|ext\\.?|extension)\\s*[0-9]+$"; ""; "i")) as $n
       | ($n | gsub("[^0-9]"; "")) as $d
       | if ($n | startswith("+")) and ($d | length) >= 7 then "+" + $d
@@ -51,12 +51,12 @@ def fs_e164($country):
         elif ($d | length) == 11 and ($d | startswith("1")) then "+" + $d
         else . end
     end;
-def fs_email: fs_clean | if . == null then null else ascii_downcase end;
+def fs_email: fs_clean | if type == "string" then ascii_downcase else . end;
 # Times from exports: "2026-11-30 01:02:03", "2026-11-30", epoch milliseconds.
 def fs_time:
   if type == "number" then (. / 1000 | floor | todate)
   else fs_clean
-    | if . == null then null
+    | if type != "string" then .
       elif test("^[0-9]{13}$") then (tonumber / 1000 | floor | todate)
       elif test("^[0-9]{4}-[0-9]{2}-[0-9]{2}$") then . + "T00:00:00Z"
       elif test("^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$") then sub(" "; "T") + "Z"

@@ -1,0 +1,106 @@
+/*
+ * The few state functions that one command writes and another reads, kept
+ * here so that neither owns the other's table.
+ */
+#include <string.h>
+
+#include "fieldsync.h"
+
+static int
+exec_bound(struct fs_state *st, const char *sql, const char *a, const char *b)
+{
+	sqlite3_stmt *q = fs_state_prepare(st, sql);
+
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_text(q, 1, a, -1, SQLITE_TRANSIENT);
+	if (b)
+		sqlite3_bind_text(q, 2, b, -1, SQLITE_TRANSIENT);
+	return fs_state_step_done(st, q);
+}
+
+int
+fs_keys_finalize(struct fs_state *st, const char *event_id)
+{
+	if (exec_bound(st, "UPDATE idem_keys SET final = 1 WHERE id = ? AND final = 0", event_id, NULL) != 0)
+		return -1;
+	return exec_bound(st, "UPDATE enrolments SET final = 1 WHERE event_id = ? AND final = 0", event_id, NULL);
+}
+
+int
+fs_source_mode(struct fs_state *st, const char *source, char mode[16])
+{
+	sqlite3_stmt *q = fs_state_prepare(st, "SELECT mode FROM source_modes WHERE source = ?");
+	int rc;
+
+	strcpy(mode, "webhook");
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_text(q, 1, source, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		snprintf(mode, 16, "%s", (const char *)sqlite3_column_text(q, 0));
+	sqlite3_reset(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		fs_state_error(st, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+int
+fs_source_mode_set(struct fs_state *st, const char *source, const char *mode, const char *why,
+		   const char *run_id)
+{
+	sqlite3_stmt *q;
+	char now[21], old[16];
+	jv detail;
+
+	if (strcmp(mode, "webhook") != 0 && strcmp(mode, "polling") != 0) {
+		fs_err("mode must be webhook or polling, not '%s'", mode);
+		return -1;
+	}
+	if (fs_source_mode(st, source, old) != 0)
+		return -1;
+	if (strcmp(old, mode) == 0)
+		return 0;
+	q = fs_state_prepare(st,
+	    "INSERT INTO source_modes (source, mode, changed_at, good_streak) VALUES (?, ?, ?, 0)"
+	    " ON CONFLICT (source) DO UPDATE SET mode = excluded.mode,"
+	    " changed_at = excluded.changed_at, good_streak = 0");
+	if (q == NULL)
+		return -1;
+	fs_time_format(fs_now(), now);
+	sqlite3_bind_text(q, 1, source, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(q, 2, mode, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(q, 3, now, -1, SQLITE_TRANSIENT);
+	if (fs_state_step_done(st, q) != 0)
+		return -1;
+	detail = jv_object_set(jv_object(), jv_string("from"), jv_string(old));
+	detail = jv_object_set(detail, jv_string("to"), jv_string(mode));
+	detail = jv_object_set(detail, jv_string("why"), jv_string(why ? why : "manual"));
+	return fs_changelog(st, strcmp(mode, "polling") == 0 ? "fallback.polling" : "fallback.webhook",
+			    run_id, NULL, source, detail);
+}
+
+int
+fs_hold_active(struct fs_state *st, const char *scope, const char *name)
+{
+	sqlite3_stmt *q = fs_state_prepare(st,
+	    "SELECT count(*) FROM holds WHERE scope = ? AND name = ? AND lifted_at IS NULL");
+	int rc, n = 0;
+
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_text(q, 1, scope, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(q, 2, name, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		n = sqlite3_column_int(q, 0);
+	sqlite3_reset(q);
+	if (rc != SQLITE_ROW) {
+		fs_state_error(st, NULL);
+		return -1;
+	}
+	return n > 0;
+}

@@ -1,0 +1,46 @@
+# TAP helpers for fieldsync's shell tests (sourced by tests/*.t).
+#
+#   run CMD...         runs CMD, keeping stdout in $T/out, stderr in $T/err, $status
+#   is NAME GOT WANT   passes when GOT = WANT
+#   out_is NAME        passes when $T/out equals stdin (err_is: $T/err)
+#   sql QUERY          asks the state file
+top=$(cd "$(dirname "$0")/.." && pwd)
+PATH="$top/bin:$PATH"
+shared=${FS_SHARED:-$top/../shared}
+T=$(mktemp -d "${TMPDIR:-/tmp}/fs-test.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+cd "$T" || exit 1
+export FS_STATE="$T/fieldsync.db" FS_NOW=2026-11-30T01:00:00Z
+unset FS_CONFIG
+export FS_BUSY_TIMEOUT=200
+unset FS_MAPDIR
+n=0
+failed=0
+
+plan() { echo "1..$1"; }
+skip_all() { echo "1..0 # SKIP $1"; exit 0; }
+ok() {
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
+}
+skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
+run() { "$@" >"$T/out" 2>"$T/err"; status=$?; }
+is() {
+	if [ "$2" = "$3" ]; then ok 0 "$1"; else
+		ok 1 "$1"
+		printf '%s\n' "got:" "$2" "want:" "$3" | sed 's/^/# /'
+	fi
+}
+check_same() {
+	if diff -u "$2" "$3" >"$T/.diff" 2>&1; then ok 0 "$1"; else
+		ok 1 "$1"
+		sed 's/^/# /' "$T/.diff"
+	fi
+}
+out_is() { cat >"$T/.want"; check_same "$1" "$T/.want" "$T/out"; }
+err_is() { cat >"$T/.want"; check_same "$1" "$T/.want" "$T/err"; }
+# Events without their run_id, which differs from run to run.
+norun() { sed 's/"run_id":"[^"]*",//' "${1:-$T/out}"; }
+out_norun_is() { cat >"$T/.want"; norun >"$T/.got"; check_same "$1" "$T/.want" "$T/.got"; }
+sql() { sqlite3 -batch "$FS_STATE" "$@"; }
+done_testing() { [ "$failed" = 0 ]; }

@@ -1,0 +1,229 @@
+/* Unit tests for lib/, printing TAP. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fieldsync.h"
+
+static int n, failed;
+
+static void
+ok(int cond, const char *name)
+{
+	printf("%sok %d - %s\n", cond ? "" : "not ", ++n, name);
+	if (!cond)
+		failed++;
+}
+
+static void
+is_str(const char *got, const char *want, const char *name)
+{
+	ok(got && strcmp(got, want) == 0, name);
+	if (!(got && strcmp(got, want) == 0))
+		printf("# got '%s', want '%s'\n", got ? got : "(null)", want);
+}
+
+static fs_time
+t(const char *s)
+{
+	fs_time v = -1;
+
+	if (fs_time_parse(s, &v) != 0)
+		printf("# cannot parse %s\n", s);
+	return v;
+}
+
+static void
+test_time(void)
+{
+	char out[21];
+	fs_time v;
+
+	ok(t("1970-01-01T00:00:00Z") == 0, "epoch");
+	ok(t("2026-11-30T01:02:03Z") == 1796000523, "a Monday in 2026");
+	ok(t("2026-11-30T03:02:03+02:00") == t("2026-11-30T01:02:03Z"), "offsets are applied");
+	ok(t("2026-11-30T01:02:03.999Z") == t("2026-11-30T01:02:03Z"), "fractions are dropped");
+	ok(fs_time_parse("2026-02-29T00:00:00Z", &v) != 0, "no Feb 29 in 2026");
+	ok(fs_time_parse("2024-02-29T00:00:00Z", &v) == 0, "Feb 29 in 2024");
+	ok(fs_time_parse("2026-11-30 01:02:03Z", &v) != 0, "a space is not a T");
+	ok(fs_time_parse("2026-11-30T01:02:03", &v) != 0, "an offset is required");
+	ok(fs_time_parse("2026-13-01T00:00:00Z", &v) != 0, "month 13");
+	ok(fs_time_parse("2026-11-30T01:02:03Zjunk", &v) != 0, "trailing junk");
+	fs_time_format(t("2026-11-30T01:02:03+05:30"), out);
+	is_str(out, "2026-11-29T19:32:03Z", "format in UTC");
+	fs_time_format(-1, out);
+	is_str(out, "1969-12-31T23:59:59Z", "before the epoch");
+	setenv("FS_NOW", "2026-11-30T01:00:00Z", 1);
+	ok(fs_now() == t("2026-11-30T01:00:00Z"), "FS_NOW fixes the clock");
+	setenv("FS_NOW", "yesterday", 1);
+	ok(fs_now_check() != 0, "a malformed FS_NOW is an error");
+	unsetenv("FS_NOW");
+}
+
+static void
+test_durations(void)
+{
+	int64_t s = 0;
+	int d = 0;
+
+	ok(fs_duration_parse("90s", &s) == 0 && s == 90, "90s");
+	ok(fs_duration_parse("15m", &s) == 0 && s == 900, "15m");
+	ok(fs_duration_parse("24h", &s) == 0 && s == 86400, "24h");
+	ok(fs_duration_parse("3d", &s) == 0 && s == 259200, "3d");
+	ok(fs_duration_parse("2w", &s) == 0 && s == 1209600, "2w");
+	ok(fs_duration_parse("3", &s) != 0, "a unit is required");
+	ok(fs_duration_parse("-3d", &s) != 0, "no negative durations");
+	ok(fs_duration_parse("3 d", &s) != 0, "no space before the unit");
+	ok(fs_duration_parse("", &s) != 0, "empty");
+	ok(fs_duration_parse("99999999999999999999d", &s) != 0, "overflow");
+	ok(fs_bizdays_parse("3bd", &d) == 0 && d == 3, "3bd");
+	ok(fs_bizdays_parse("3d", &d) != 0, "3d is not business days");
+}
+
+static void
+test_bizdays(void)
+{
+	struct fs_holidays h;
+	char out[21];
+
+	ok(fs_holidays_parse("2026-12-25, 2027-01-01", &h) == 0 && h.n == 2, "two holidays");
+	ok(fs_holidays_parse("2026-12-32", &h) != 0, "a bad holiday");
+	/* Friday 2026-11-27 + 3bd = Wednesday 2026-12-02. */
+	fs_time_format(fs_bizdays_add(t("2026-11-27T10:00:00Z"), 3, NULL), out);
+	is_str(out, "2026-12-02T10:00:00Z", "3bd from a Friday skips the weekend");
+	fs_holidays_parse("2026-12-25", &h);
+	/* Wednesday 2026-12-23 + 3bd: Thu 24, (Fri 25 holiday), Mon 28, Tue 29. */
+	fs_time_format(fs_bizdays_add(t("2026-12-23T09:00:00Z"), 3, &h), out);
+	is_str(out, "2026-12-29T09:00:00Z", "3bd over Christmas and a weekend");
+	ok(fs_bizdays_between(t("2026-11-27T10:00:00Z"), t("2026-12-02T09:59:59Z"), NULL) == 2,
+	   "just under 3 business days");
+	ok(fs_bizdays_between(t("2026-11-27T10:00:00Z"), t("2026-12-02T10:00:00Z"), NULL) == 3,
+	   "exactly 3 business days");
+	ok(fs_bizdays_between(t("2026-12-02T10:00:00Z"), t("2026-11-27T10:00:00Z"), NULL) == 0,
+	   "backwards is zero");
+}
+
+static void
+test_config(void)
+{
+	char path[] = "/tmp/fs-unit-XXXXXX";
+	int fd = mkstemp(path);
+	struct fs_config cfg;
+	struct fs_endpoint ep;
+	FILE *f = fdopen(fd, "w");
+
+	fputs("# comment\n[source \"crm\"]\nkind = hubspot   # trailing comment\n"
+	      "token_env = HUBSPOT_TOKEN\nurl=http://x/#frag\n\n[thresholds]\ndlq_max = 50 ; note\n", f);
+	fclose(f);
+	ok(fs_config_load(path, &cfg) == 0, "config loads");
+	is_str(fs_config_get(&cfg, "source", "crm", "kind"), "hubspot", "inline # comment stripped");
+	is_str(fs_config_get(&cfg, "source", "crm", "url"), "http://x/#frag", "# inside a value kept");
+	is_str(fs_config_get(&cfg, "thresholds", "", "dlq_max"), "50", "inline ; comment stripped");
+	ok(fs_endpoint_find(&cfg, "source", "crm", &ep) == 0 && strcmp(ep.kind, "hubspot") == 0, "endpoint kind");
+	ok(fs_endpoint_find(&cfg, "source", "lob-events", &ep) == 0 && ep.sec == NULL, "built-in kind without a section");
+	fprintf(stderr, "# expect an error line next:\n");
+	ok(fs_endpoint_find(&cfg, "source", "nope", &ep) != 0, "unknown source");
+	setenv("HUBSPOT_TOKEN", "s3cret", 1);
+	fs_endpoint_find(&cfg, "source", "crm", &ep);
+	{
+		char *secret = fs_endpoint_secret(&ep, "token_env", "token_file");
+
+		is_str(secret, "s3cret", "token from the named variable");
+		free(secret);
+	}
+	fs_config_free(&cfg);
+	f = fopen(path, "w");
+	fputs("[source \"a\"]\nkind = csv\n[bogus]\n", f);
+	fclose(f);
+	fprintf(stderr, "# expect an error line next:\n");
+	ok(fs_config_load(path, &cfg) != 0, "unknown section is an error");
+	f = fopen(path, "w");
+	fputs("kind = csv\n", f);
+	fclose(f);
+	fprintf(stderr, "# expect an error line next:\n");
+	ok(fs_config_load(path, &cfg) != 0, "setting outside a section is an error");
+	unlink(path);
+	ok(fs_is_safe_key("token_env") && !fs_is_safe_key("token") && !fs_is_safe_key("api_key"),
+	   "secret-looking keys are redacted");
+}
+
+static void
+test_ids(void)
+{
+	char a[40], b[40], c[40];
+
+	fs_event_id("hubspot", "contact:1", "contact.changed", "2026-11-30T01:00:00Z", a);
+	fs_event_id("hubspot", "contact:1", "contact.changed", "2026-11-30T01:00:00Z", b);
+	fs_event_id("hubspot", "contact:1", "contact.changed", "2026-11-30T01:00:01Z", c);
+	ok(strcmp(a, b) == 0, "same input, same id");
+	ok(strcmp(a, c) != 0, "another version, another id");
+	ok(strncmp(a, "evt_", 4) == 0 && strlen(a) == 36, "evt_ and 32 hex digits");
+	fs_event_id("a", "bc", "k", "v", b);
+	fs_event_id("ab", "c", "k", "v", c);
+	ok(strcmp(b, c) != 0, "fields do not run together");
+}
+
+static void
+test_json(void)
+{
+	static const char *const good[] = {"{}", "{\"a\":[1,2.5e-3,-0,true,null,\"\\u00e9\"]}", " {\"é\":\"x\"} ", NULL};
+	static const char *const bad[] = {"{", "{\"a\":01}", "{\"a\":NaN}", "{\"a\":1.}", "[1,]",
+		"{\"a\":\"\t\"}", "{\"a\":1}{}", "{'a':1}", "{\"a\":.5}", "{\"a\" 1}", NULL};
+
+	for (int i = 0; good[i]; i++)
+		ok(fs_json_check(good[i], strlen(good[i]), NULL) == NULL, good[i]);
+	for (int i = 0; bad[i]; i++) {
+		char name[64];
+
+		snprintf(name, sizeof name, "rejects %s", bad[i]);
+		ok(fs_json_check(bad[i], strlen(bad[i]), NULL) != NULL, name);
+	}
+	ok(!fs_utf8_valid("\xc0\xaf", 2, NULL), "overlong UTF-8");
+	ok(!fs_utf8_valid("\xed\xa0\x80", 3, NULL), "UTF-8 surrogate");
+	ok(fs_utf8_valid("caf\xc3\xa9", 5, NULL), "valid UTF-8");
+}
+
+static void
+test_email(void)
+{
+	ok(fs_email_valid("ann@example.com"), "plain e-mail");
+	ok(fs_email_valid("j\xc3\xb6rg@example.de"), "UTF-8 local part");
+	ok(!fs_email_valid("ann@example"), "undotted domain");
+	ok(!fs_email_valid("@example.com"), "empty local part");
+	ok(!fs_email_valid("a@b@example.com"), "two @");
+	ok(!fs_email_valid("ann@.example.com"), "domain starts with a dot");
+	ok(!fs_email_valid("ann smith@example.com"), "space");
+}
+
+static void
+test_counts(void)
+{
+	struct fs_counts m = {0};
+	char key[16];
+	long sum = 0;
+
+	for (int i = 0; i < 1000; i++) {
+		snprintf(key, sizeof key, "k%d", i % 100);
+		(*fs_counts_at(&m, key, strlen(key), true))++;
+	}
+	for (size_t i = 0; i < m.cap; i++)
+		sum += m.e[i].key ? m.e[i].n : 0;
+	ok(m.len == 100 && sum == 1000, "100 keys counted 1000 times");
+	ok(fs_counts_at(&m, "nope", 4, false) == NULL, "absent key");
+	fs_counts_free(&m);
+}
+
+int
+main(void)
+{
+	test_time();
+	test_durations();
+	test_bizdays();
+	test_config();
+	test_ids();
+	test_json();
+	test_email();
+	test_counts();
+	printf("1..%d\n", n);
+	return failed != 0;
+}
