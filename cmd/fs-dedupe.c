@@ -328,7 +328,7 @@ filter(struct fs_cli *cli, const char *ttl_opt, const char *debounce_opt, bool c
 		return FS_EXIT_USAGE;
 	if (check_campaigns(&cli->cfg) != 0)
 		return FS_EXIT_USAGE;
-	if (fs_cli_state(cli) != 0)
+	if (fs_cli_state(cli) != 0 || fs_dedupe_tune(&cli->st) != 0)
 		return FS_EXIT_STATE;
 	d.now = fs_now();
 	fs_loop_init(&lp, cli, &ops, &d);

@@ -158,6 +158,7 @@ int fs_contact_observe(struct fs_state *st, const char *source, jv contact, char
 int fs_piece_status(struct fs_state *st, const char *vendor_id, char **status);
 
 // dedupe.c: fs-dedupe's state (keys, debounce holds, enrolments, counters, duplicate sets).
+int fs_dedupe_tune(struct fs_state *st);	/* a page cache fit for a big key table */
 /* Records an event id for run_id: 1 when it is new (forward it), 0 when it was
  * seen (final and first seen less than ttl ago, or recorded by run_id). */
 int fs_idem_record(struct fs_state *st, const char *id, fs_time now, int64_t ttl, const char *run_id);
