@@ -247,14 +247,16 @@ norm_phone(const char *s)
 	return fs_xstrdup(digits);
 }
 
-/* The given name's first word, nickname folded. */
+/* The given name without spaces ("ja ck", "Mary Ann"), nickname folded. */
 static char *
 norm_first(const char *s)
 {
-	char *f = fold(s, false), *sp = strchr(f, ' '), *out;
+	char *f = fold(s, false), *w = f, *out;
 
-	if (sp)
-		*sp = '\0';
+	for (char *r = f; *r; r++)
+		if (*r != ' ')
+			*w++ = *r;
+	*w = '\0';
 	out = fs_xstrdup(fs_nickname(f));
 	free(f);
 	return nonempty(out);
@@ -433,7 +435,7 @@ name_sim(const struct contact *x, const struct contact *y, double *first)
 	if (l >= 0)
 		return l * 0.92;
 	if (f >= 0)
-		return f * 0.85;
+		return f * 0.9;
 	/* A given name against a surname: a form that put the name in one field. */
 	if (x->first && y->last)
 		return sim(x->first, y->last) * 0.85;
@@ -480,7 +482,7 @@ compare(const struct contact *x, const struct contact *y, double *score)
 	/* A shared landline is a household; it needs the name too. */
 	if (phone && n >= 0.9 && (first < 0 || first >= 0.85))
 		why |= FS_REASON_PHONE;
-	if (n >= 0.87 && a >= 0.8 && (first < 0 || first >= 0.8) && n + a >= 1.8)
+	if (n >= 0.85 && a >= 0.72 && (first < 0 || first >= 0.8) && n + a >= 1.7)
 		why |= FS_REASON_NAME_ADDRESS;
 	if (why == 0)
 		return 0;
@@ -621,15 +623,57 @@ find(int *parent, int i)
 	return i;
 }
 
+struct edge {
+	int i, j;
+	double score;
+	unsigned why;
+};
+
+static int
+by_score(const void *a, const void *b)
+{
+	const struct edge *x = a, *y = b;
+
+	if (x->score != y->score)
+		return x->score < y->score ? 1 : -1;
+	return x->i != y->i ? x->i - y->i : x->j - y->j;
+}
+
+/* Two people who cannot be one: both given names known and unlike (either reading), e-mails unlike. */
+static bool
+different_people(const struct contact *x, const struct contact *y)
+{
+	if (x->first == NULL || y->first == NULL)
+		return false;
+	if (x->email && y->email && strcmp(x->email, y->email) == 0)
+		return false;
+	return first_sim(x->first, y->first) < 0.75 && sim(x->first, y->last) < 0.85;
+}
+
+/* Whether joining the sets of roots a and b would put two different people together. */
+static bool
+conflict(const struct fs_scan *s, const int *next, int a, int b)
+{
+	int i = a, n = 0;
+
+	do {
+		int j = b;
+
+		do {
+			if (different_people(&s->c[i], &s->c[j]))
+				return true;
+			j = next[j];
+		} while (j != b && ++n < 10000);
+		i = next[i];
+	} while (i != a && n < 10000);
+	return false;
+}
+
 /* Ids in natural order: "contact:9" before "contact:10". */
 static int
 id_cmp(const char *a, const char *b)
 {
-	size_t la = strspn(a, "0123456789"), lb = strspn(b, "0123456789");
-
-	if (la > 0 && lb > 0 && a[la] == '\0' && b[lb] == '\0' && la != lb)
-		return la < lb ? -1 : 1;
-	return strcmp(a, b);
+	return strverscmp(a, b);
 }
 
 static const struct fs_scan *sort_scan;
@@ -666,10 +710,14 @@ fs_scan_run(struct fs_scan *s, const char *from, fs_dupset_fn fn, void *ctx)
 	double *edge_score = fs_xmalloc((size_t)(s->n ? s->n : 1) * sizeof *edge_score);
 	int *edge_n = fs_xmalloc((size_t)(s->n ? s->n : 1) * sizeof *edge_n);
 	unsigned *edge_why = fs_xmalloc((size_t)(s->n ? s->n : 1) * sizeof *edge_why);
+	int *next = fs_xmalloc((size_t)(s->n ? s->n : 1) * sizeof *next);
+	struct edge *edges = NULL;
+	size_t nedges = 0, edges_cap = 0;
 	int nsets = 0, rc = 0;
 
 	for (int i = 0; i < s->n; i++) {
 		parent[i] = i;
+		next[i] = i;
 		edge_score[i] = 0;
 		edge_n[i] = 0;
 		edge_why[i] = 0;
@@ -692,16 +740,35 @@ fs_scan_run(struct fs_scan *s, const char *from, fs_dupset_fn fn, void *ctx)
 					continue;
 				if ((why = compare(&s->c[i], &s->c[j], &score)) == 0)
 					continue;
-				/* The edge's score and reasons go to its smaller end until the sets are known. */
-				edge_score[i] += score;
-				edge_n[i]++;
-				edge_why[i] |= why;
-				i = find(parent, i);
-				j = find(parent, j);
-				if (i != j)
-					parent[j] = i;
+				if (nedges == edges_cap) {
+					edges_cap = edges_cap ? 2 * edges_cap : 1024;
+					edges = fs_xrealloc(edges, edges_cap * sizeof *edges);
+				}
+				edges[nedges++] = (struct edge){i, j, score, why};
 			}
 	}
+	/* Strongest pairs first; a pair whose sets hold two plainly different
+	 * people (a household) is not joined: a record without a given name must
+	 * not chain a family into one set. */
+	qsort(edges, nedges, sizeof *edges, by_score);
+	for (size_t k = 0; k < nedges; k++) {
+		int i = find(parent, edges[k].i), j = find(parent, edges[k].j);
+
+		if (i != j) {
+			if (conflict(s, next, i, j))
+				continue;
+			parent[j] = i;
+			/* Splice the two circular member lists. */
+			int t = next[i];
+
+			next[i] = next[j];
+			next[j] = t;
+		}
+		edge_score[edges[k].i] += edges[k].score;
+		edge_n[edges[k].i]++;
+		edge_why[edges[k].i] |= edges[k].why;
+	}
+	free(edges);
 	for (int i = 0; i < s->n; i++) {
 		int r = find(parent, i);
 
@@ -758,5 +825,6 @@ fs_scan_run(struct fs_scan *s, const char *from, fs_dupset_fn fn, void *ctx)
 	free(edge_score);
 	free(edge_n);
 	free(edge_why);
+	free(next);
 	return rc;
 }
