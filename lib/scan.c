@@ -750,7 +750,8 @@ fs_scan_run(struct fs_scan *s, const char *from, fs_dupset_fn fn, void *ctx)
 	/* Strongest pairs first; a pair whose sets hold two plainly different
 	 * people (a household) is not joined: a record without a given name must
 	 * not chain a family into one set. */
-	qsort(edges, nedges, sizeof *edges, by_score);
+	if (nedges > 0)
+		qsort(edges, nedges, sizeof *edges, by_score);
 	for (size_t k = 0; k < nedges; k++) {
 		int i = find(parent, edges[k].i), j = find(parent, edges[k].j);
 
