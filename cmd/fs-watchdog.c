@@ -85,7 +85,7 @@ cmd_ack(struct fs_cli *cli, int argc, char **argv)
 	long long id;
 	int opt, rc;
 
-	optind = 1;
+	optind = 0;	/* 0: glibc starts afresh, permuting options after the id */
 	while ((opt = getopt_long(argc, argv, "b:n:", longopts, NULL)) != -1) {
 		if (opt == 'b')
 			by = optarg;

@@ -594,7 +594,7 @@ fs_watchdog_run(struct fs_state *st, const struct fs_config *cfg, const struct f
 		if (!dup)
 			add_finding(&e, p->rule, p->subject, p->level, fs_xstrdup(p->text), NULL, jv_null());
 	}
-	if (follow_up_misses(&e) != 0)
+	if (follow_up_misses(&e) != 0 || resolve_gone(&e) != 0)
 		goto out;
 	for (int i = 0; i < e.nf; i++) {
 		int r = handle(&e, &e.f[i]);
@@ -603,8 +603,6 @@ fs_watchdog_run(struct fs_state *st, const struct fs_config *cfg, const struct f
 			goto out;
 		failed |= r;
 	}
-	if (resolve_gone(&e) != 0)
-		goto out;
 	if (!e.dry_run && prune_requests(&e) != 0)
 		goto out;
 	rc = failed;
