@@ -202,6 +202,7 @@ main(int argc, char *argv[])
 		status = FS_EXIT_STATE;
 		goto out;
 	}
+	fs_hook_state_tune(&cli.st);
 	if (name == NULL || !name_ok(name) || fs_endpoint_find(&cli.cfg, "source", name, &ep) != 0) {
 		refuse(404, "unknown source");
 		log_refusal(&cli.st, 404, "unknown source", cli.run_id);

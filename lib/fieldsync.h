@@ -181,6 +181,8 @@ char *fs_hook_delivery_id(enum fs_sig_scheme s, const struct fs_hook_req *r);
 
 // inbox_store.c: fs-hook's writes.
 #define FS_GOOD_STREAK 3	/* good deliveries in a row that end polling */
+/* fs-hook runs once per request: no WAL checkpoint at every close. */
+void fs_hook_state_tune(struct fs_state *st);
 /* Stores a raw body once per (source, delivery_id): 1 stored, 0 a repeat, -1 error. */
 int fs_inbox_store(struct fs_state *st, const char *source, const char *delivery_id, const void *body,
 		   size_t len);

@@ -6,6 +6,15 @@
 
 #include "fieldsync.h"
 
+void
+fs_hook_state_tune(struct fs_state *st)
+{
+	/* The last connection to close checkpoints the WAL and syncs the
+	 * file: once per request here.  Leave it to SQLite's automatic
+	 * checkpoints (every 1000 pages), amortised over many requests. */
+	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
+}
+
 int
 fs_inbox_store(struct fs_state *st, const char *source, const char *delivery_id, const void *body,
 	       size_t len)
