@@ -160,7 +160,8 @@ endpoints(struct fs_state *st, const struct fs_config *cfg, const char *type, co
 		fs_state_error(st, NULL);
 		return -1;
 	}
-	qsort(*names, (size_t)*n, sizeof **names, cmp_names);
+	if (*n > 1)
+		qsort(*names, (size_t)*n, sizeof **names, cmp_names);
 	return 0;
 }
 
