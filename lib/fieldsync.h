@@ -157,6 +157,41 @@ int fs_contact_observe(struct fs_state *st, const char *source, jv contact, char
 /* The current status of a mail piece by vendor id; NULL when unknown. */
 int fs_piece_status(struct fs_state *st, const char *vendor_id, char **status);
 
+// fastmap.c: shipped maps built in as C, for the hot path.
+/* Runs a map on one input like fs_map_run; jv_invalid() without a message
+ * hands the record back to the jq program. */
+typedef jv (*fs_builtin_map)(jv args, jv input);
+/* The built-in equivalent of a jq program text (common.jq included): its
+ * name ("hubspot-contact") and function, or NULL. */
+const char *fs_builtin_map_find(const char *text, size_t n, fs_builtin_map *run);
+struct fs_str {			/* a borrowed string; p == NULL is null */
+	const char *p;
+	size_t n;
+};
+/* hubspot-contact's inputs: data.id, data.updatedAt, the status property, and
+ * the properties named in fs_hs_props; each a string or null. */
+enum {
+	FS_HS_ID, FS_HS_UPDATED_AT, FS_HS_STATUS, FS_HS_EMAIL, FS_HS_FIRSTNAME, FS_HS_LASTNAME,
+	FS_HS_PHONE, FS_HS_COMPANY, FS_HS_ADDRESS, FS_HS_ADDRESS2, FS_HS_CITY, FS_HS_STATE,
+	FS_HS_ZIP, FS_HS_COUNTRY, FS_HS_OWNER, FS_HS_LASTMOD, FS_HS_HSLASTMOD, FS_HS_NIN
+};
+extern const char *const fs_hs_props[FS_HS_NIN];	/* property names; NULL for the first three */
+/* A contact.changed data object, in output order (line1..country in "address"). */
+enum {
+	FS_C_ID, FS_C_EMAIL, FS_C_PHONE, FS_C_FIRST_NAME, FS_C_LAST_NAME, FS_C_COMPANY,
+	FS_C_LINE1, FS_C_LINE2, FS_C_CITY, FS_C_REGION, FS_C_POSTAL_CODE, FS_C_COUNTRY,
+	FS_C_STATUS, FS_C_OWNER, FS_C_UPDATED_AT, FS_C_N
+};
+extern const char *const fs_contact_fields[FS_C_N];	/* "id", "email", ... */
+struct fs_contact_out {
+	struct fs_str f[FS_C_N];	/* p == NULL: absent */
+	struct fs_str version;
+	struct fs_buf scratch;	/* holds the strings made; reused from call to call */
+};
+/* lib/maps/hubspot-contact.jq on string-or-null inputs. */
+void fs_hubspot_contact(const struct fs_str in[FS_HS_NIN], const char *default_country,
+			struct fs_contact_out *out);
+
 // contracts.c: state one command writes and another reads.
 /* Makes fs-dedupe's tentative key and enrolment for event_id final.  The
  * command that ends the pipeline (fs-push, or any command with --commit)
@@ -296,6 +331,10 @@ void fs_map_free(struct fs_map *m);
 jv fs_map_run(struct fs_map *m, jv input);
 /* Paths declared by the map's "# reads:" line, for drift. */
 const char *const *fs_map_reads(const struct fs_map *m, int *n);
+/* The built-in C map that runs instead of the jq program ("hubspot-contact"), or NULL. */
+const char *fs_map_builtin(const struct fs_map *m);
+/* A $source setting as the map sees it, or NULL. */
+const char *fs_map_arg(const struct fs_map *m, const char *key);
 
 // event.c: canonical events.
 /* evt_ + 32 hex of SHA-256 over source, object, kind and version. */
