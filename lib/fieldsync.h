@@ -154,6 +154,8 @@ int fs_lease_release(struct fs_state *st, const char *name, const char *run_id);
 /* Records a contact as seen (newest version wins) and returns in *from its
  * status before this version, or NULL when the state file does not know it. */
 int fs_contact_observe(struct fs_state *st, const char *source, jv contact, char **from);
+/* The same from the fields in fs_contact_fields order (FS_C_*), NULL for absent. */
+int fs_contact_observe_row(struct fs_state *st, const char *source, const char *const v[], char **from);
 /* The current status of a mail piece by vendor id; NULL when unknown. */
 int fs_piece_status(struct fs_state *st, const char *vendor_id, char **status);
 
@@ -191,6 +193,25 @@ struct fs_contact_out {
 /* lib/maps/hubspot-contact.jq on string-or-null inputs. */
 void fs_hubspot_contact(const struct fs_str in[FS_HS_NIN], const char *default_country,
 			struct fs_contact_out *out);
+
+// jscan.c: the hot path's JSON scanner (for lines fs_json_check accepted).
+struct fs_jnode {
+	char kind;		/* 'o' object, 'a' array, 's' string, 'n' number, 't', 'f', 'z' null */
+	struct fs_str key;	/* its key in the parent object */
+	struct fs_str str;	/* a string, decoded; a number's text */
+	int child, next;	/* an object's first member; the next member; -1 for none */
+};
+struct fs_jtree {
+	struct fs_jnode *n;
+	int len, cap;
+	struct fs_buf text;	/* decoded strings that held escapes */
+};
+/* Reads an object line into t; returns the root's index, or -1 when the line
+ * is not an object or holds what only libjq reads the same way ("\u0000",
+ * an unpaired surrogate, a duplicate key, more than 4096 values). */
+int fs_jscan(struct fs_jtree *t, const char *p, size_t n);
+int fs_jscan_get(const struct fs_jtree *t, int obj, const char *key);	/* member index or -1 */
+void fs_jscan_free(struct fs_jtree *t);
 
 // contracts.c: state one command writes and another reads.
 /* Makes fs-dedupe's tentative key and enrolment for event_id final.  The
@@ -293,6 +314,9 @@ struct fs_loop_ops {
 	int (*checkpoint)(struct fs_loop *lp, jv cp, void *ctx);
 	/* After a checkpoint's commit, before it is forwarded. */
 	int (*committed)(struct fs_loop *lp, jv cp, void *ctx);
+	/* Optional, before a line is parsed (it is valid UTF-8 and JSON; ln->obj
+	 * is invalid): 1 handled, 0 to go the usual way, -1 for a fatal error. */
+	int (*fast)(struct fs_loop *lp, struct fs_line *ln, void *ctx);
 };
 struct fs_loop_stats {
 	long lines, blank, passed, dead, emitted, checkpoints;
@@ -343,6 +367,9 @@ void fs_event_id(const char *source, const char *object, const char *kind,
 /* Checks one canonical event; appends each violation to why ("; "-separated). */
 int fs_event_validate(jv ev, struct fs_buf *why);
 bool fs_email_valid(const char *s);
+bool fs_e164_valid(const char *s);	/* the checks fs_event_validate makes, one by one */
+bool fs_us_zip_valid(const char *s);
+bool fs_us_state_valid(const char *s);
 bool fs_kind_known(const char *kind);
 
 #endif
