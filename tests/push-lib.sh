@@ -25,7 +25,7 @@ wait_port() {
 start_lob() {
 	rm -f "$T/lob.port"
 	python3 "$fakes/fake_lob.py" --port 0 --port-file "$T/lob.port" --log "$T/lob.log" \
-		--key "$LOB_API_KEY" --now "$FS_NOW" --seed 7 "$@" &
+		--key "$LOB_API_KEY" --now "$FS_NOW" --seed 7 "$@" 2>>"$T/lob.stderr" &
 	fake_pids="$fake_pids $!"
 	wait_port "$T/lob.port" 'fake Lob'
 	LOB_ROOT=http://127.0.0.1:$(cat "$T/lob.port")
@@ -36,7 +36,7 @@ start_lob() {
 start_hubspot() {
 	rm -f "$T/hs.port"
 	python3 "$fakes/fake_hubspot.py" --port 0 --port-file "$T/hs.port" --log "$T/hs.log" \
-		--token "$HUBSPOT_TOKEN" --now "$FS_NOW" "$@" &
+		--token "$HUBSPOT_TOKEN" --now "$FS_NOW" "$@" 2>>"$T/hs.stderr" &
 	fake_pids="$fake_pids $!"
 	wait_port "$T/hs.port" 'fake HubSpot'
 	HS=http://127.0.0.1:$(cat "$T/hs.port")
