@@ -805,12 +805,17 @@ static int
 inbox_row_lob(struct pull *p, const struct fs_inbox_row *r)
 {
 	jv ev = jv_parse_sized(r->body, (int)r->len), data;
-	const char *why = NULL, *check = fs_json_check(r->body, r->len, NULL);
+	size_t pos = 0;
+	const char *why = NULL, *check = fs_json_check(r->body, r->len, &pos);
 
-	if (check || jv_get_kind(ev) != JV_KIND_OBJECT) {
+	if (check) {
 		jv_free(ev);
-		return dead(p, r->body, r->len, r->id, "inbox row %lld: %s", (long long)r->id,
-			    check ? check : "not a JSON object");
+		return dead(p, r->body, r->len, r->id, "inbox row %lld: %s at byte %zu", (long long)r->id,
+			    check, pos + 1);
+	}
+	if (jv_get_kind(ev) != JV_KIND_OBJECT) {
+		jv_free(ev);
+		return dead(p, r->body, r->len, r->id, "inbox row %lld: not a JSON object", (long long)r->id);
 	}
 	data = lob_from_webhook(ev, &why);
 	if (!jv_is_valid(data)) {
