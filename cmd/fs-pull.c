@@ -424,6 +424,22 @@ filter(const char *prop, const char *op, jv value)
 	return f;
 }
 
+#define PARTIAL_MAX 100	/* ids of a partly emitted timestamp, at most */
+
+struct partial {		/* a timestamp whose records are only partly out */
+	int64_t t, id[PARTIAL_MAX];
+	int n;
+};
+
+static bool
+partial_has(const struct partial *part, int64_t id)
+{
+	for (int i = 0; i < part->n; i++)
+		if (part->id[i] == id)
+			return true;
+	return false;
+}
+
 static jv
 num_text(int64_t v)
 {
@@ -431,8 +447,14 @@ num_text(int64_t v)
 }
 
 /* The search body: after the cursor, or in tie mode every id after it at one time. */
+/*
+ * The search body.  Normal: after the cursor, or, while a timestamp is only
+ * partly emitted, that timestamp on minus the ids already out (NOT_IN).
+ * Tie mode: one timestamp, by id, after an id.
+ */
 static jv
-search_body(struct pull *p, const struct hs_stream *s, const struct hs_cursor *c, bool tie, int limit)
+search_body(struct pull *p, const struct hs_stream *s, const struct hs_cursor *c, bool tie, int limit,
+	    const struct partial *part)
 {
 	jv body = jv_object(), groups = jv_array(), sort = jv_object();
 	const char *won = fs_section_get(p->ep.sec, "won_stages");
@@ -443,6 +465,13 @@ search_body(struct pull *p, const struct hs_stream *s, const struct hs_cursor *c
 		if (c->id >= 0)
 			g = jv_array_append(g, filter("hs_object_id", "GT", num_text(c->id)));
 		groups = jv_array_append(groups, g);
+	} else if (part->n > 0) {
+		jv ids = jv_array();
+
+		for (int i = 0; i < part->n; i++)
+			ids = jv_array_append(ids, num_text(part->id[i]));
+		groups = jv_array_append(groups, jv_array_append(jv_array_append(jv_array(),
+			filter(s->modprop, "GTE", num_text(part->t))), filter("hs_object_id", "NOT_IN", ids)));
 	} else if (c->set && c->inclusive) {
 		groups = jv_array_append(groups, jv_array_append(jv_array(), filter(s->modprop, "GTE", num_text(c->t))));
 	} else if (c->set) {
@@ -590,11 +619,11 @@ add_associations(struct pull *p, const struct hs_stream *s, struct item *it, int
 	return 0;
 }
 
-/* Emits items [0, n) and the checkpoint after them; the cursor moves to the last. */
+/* Emits items [0, n) (up to --limit); returns how many went out, -1 on failure. */
 static int
-emit_items(struct pull *p, const struct hs_stream *s, struct item *it, int n, struct hs_cursor *c, long *count)
+emit_items(struct pull *p, const struct hs_stream *s, struct item *it, int n, long *count)
 {
-	char key[32], *text;
+	char key[32];
 
 	if (p->limit > 0 && *count + n > p->limit)
 		n = (int)(p->limit - *count);
@@ -607,29 +636,42 @@ emit_items(struct pull *p, const struct hs_stream *s, struct item *it, int n, st
 		emit_record(p, s->name, key, jv_copy(it[i].obj));
 	}
 	*count += n;
+	return n;
+}
+
+/* Everything up to (t, id) is out: say so. */
+static int
+checkpoint_at(struct pull *p, const struct hs_stream *s, struct hs_cursor *c, int64_t t, int64_t id)
+{
+	char *text;
+	int rc;
+
 	c->set = true;
 	c->inclusive = false;
-	c->t = it[n - 1].t;
-	c->id = it[n - 1].id;
-	text = cursor_text(c->t, c->id);
-	int rc = emit_checkpoint(p, s->name, text);
+	c->t = t;
+	c->id = id;
+	text = cursor_text(t, id);
+	rc = emit_checkpoint(p, s->name, text);
 	free(text);
 	return rc;
 }
 
 /*
- * Keyset paging: every page is a new query for what comes after the last
- * (time, id) emitted, so the 10,000-result cap of one query never applies
- * and contacts that change between pages cannot shift an offset.  A full
- * page's last timestamp may continue on the next page: those records wait
- * for the next query, which starts at that timestamp.  A page that is all
- * one timestamp is read in tie mode: that timestamp alone, by id.  HubSpot
- * does not promise the order of ties, so nothing relies on it.
+ * Keyset paging: every page is a new query for what comes after what was
+ * emitted, so the 10,000-result cap of one query never applies and records
+ * that change between pages cannot shift an offset.  HubSpot does not
+ * promise the order of records that share a timestamp, so nothing relies on
+ * it: a full page's last timestamp may continue on the next page; its
+ * records go out, and the next query excludes their ids (NOT_IN) at that
+ * timestamp.  The checkpoint only ever covers whole timestamps, or a prefix
+ * by id of one timestamp read in tie mode (that timestamp alone, sorted by
+ * id), which serves timestamps shared by more records than fit the list.
  */
 static int
 pull_stream(struct pull *p, const struct hs_stream *s)
 {
 	struct hs_cursor c = {0};
+	struct partial part = {0};
 	char *saved = NULL, path[96];
 	bool tie = false;
 	long count = 0, pages = 0;
@@ -654,10 +696,11 @@ pull_stream(struct pull *p, const struct hs_stream *s)
 	snprintf(path, sizeof path, "/crm/v3/objects/%s/search", s->name);
 	while (!failed(p) && (p->limit == 0 || count < p->limit)) {
 		long status;
-		jv ans = call(p, "POST", path, search_body(p, s, &c, tie, limit), "results", &status);
+		jv ans = call(p, "POST", path, search_body(p, s, &c, tie, limit, &part), "results", &status);
 		jv results;
 		struct item *it;
 		int n, i, rc = 0;
+		bool done = false;
 
 		if (!jv_is_valid(ans) || p->dry_run) {
 			jv_free(ans);
@@ -690,36 +733,76 @@ pull_stream(struct pull *p, const struct hs_stream *s)
 		}
 		qsort(it, (size_t)n, sizeof *it, by_time_id);
 		if (tie) {
-			/* One timestamp, by id: all of it can go. */
-			rc = emit_items(p, s, it, n, &c, &count);
-			if (n < limit)
-				tie = false;	/* the next query starts after (t, last id) */
-		} else if (n < limit) {
-			rc = emit_items(p, s, it, n, &c, &count);
+			/* One timestamp, by id: what is not out yet goes, the cursor moves to the last id. */
+			int64_t last = n > 0 ? it[n - 1].id : 0;
+			int k = 0, m;
+
 			for (i = 0; i < n; i++)
-				jv_free(it[i].obj);
-			free(it);
-			break;
+				if (!partial_has(&part, it[i].id)) {
+					struct item t = it[k];
+
+					it[k++] = it[i];
+					it[i] = t;
+				}
+			if ((m = emit_items(p, s, it, k, &count)) < 0)
+				rc = -1;
+			else if (m == k && n > 0)
+				rc = checkpoint_at(p, s, &c, c.t, last);
+			else if (m > 0)
+				rc = checkpoint_at(p, s, &c, c.t, it[m - 1].id);
+			if (n < limit) {
+				tie = false;	/* the next query starts after this timestamp */
+				part.n = 0;
+			}
+		} else if (n < limit) {
+			if ((i = emit_items(p, s, it, n, &count)) > 0)
+				rc = checkpoint_at(p, s, &c, it[i - 1].t, it[i - 1].id);
+			else
+				rc = i;
+			done = true;
 		} else if (it[0].t == it[n - 1].t) {
-			/* A whole page at one time: read that time by id. */
-			if (!(c.set && !c.inclusive && c.t == it[0].t))
-				c.id = -1;
+			/* A whole page at one timestamp: read it by id. */
+			if (!(part.n > 0 && part.t == it[0].t))
+				part.n = 0;
+			c.id = c.set && !c.inclusive && c.t == it[0].t ? c.id : -1;
 			c.t = it[0].t;
 			c.set = true;
 			c.inclusive = false;
 			tie = true;
 		} else {
-			int keep = n;
+			int whole = n, m;
 
-			while (keep > 0 && it[keep - 1].t == it[n - 1].t)
-				keep--;
-			rc = emit_items(p, s, it, keep, &c, &count);
+			while (whole > 0 && it[whole - 1].t == it[n - 1].t)
+				whole--;
+			m = emit_items(p, s, it, whole, &count);
+			if (m > 0)
+				rc = checkpoint_at(p, s, &c, it[m - 1].t, it[m - 1].id);
+			else if (m < 0)
+				rc = -1;
+			part.n = 0;
+			if (rc == 0 && m == whole && p->limit > 0 && count + (n - whole) >= p->limit) {
+				/* The limit falls in the last timestamp: it waits for the next run,
+				 * so that every record this run writes has a checkpoint after it. */
+				done = true;
+			} else if (rc == 0 && m == whole && n - whole <= PARTIAL_MAX) {
+				/* The last timestamp, as far as this page has it. */
+				m = emit_items(p, s, it + whole, n - whole, &count);
+				if (m < 0)
+					rc = -1;
+				part.t = it[n - 1].t;
+				for (i = 0; i < m; i++)
+					part.id[part.n++] = it[whole + i].id;
+			} else if (rc == 0 && m == whole) {
+				c.id = -1;
+				c.t = it[n - 1].t;
+				tie = true;
+			}
 		}
 		for (i = 0; i < n; i++)
 			jv_free(it[i].obj);
 		free(it);
 		progress(p, s->name, pages, false);
-		if (rc != 0)
+		if (rc != 0 || done)
 			break;
 	}
 	if (pages)
