@@ -3,8 +3,8 @@
 # the vendor drops connections, re-run, and every mail.requested becomes
 # exactly one piece at Lob, each with its changelog row.
 #
-# The pipeline under test is pipeline.sh, written below; stages built
-# elsewhere (fs-pull, fs-dedupe) go there as they land.
+# The pipeline under test is the whole CRM-to-mail one, in pipeline.sh:
+# fs-pull | fs-normalize | fs-dedupe | fs-push, every stage killed together.
 . "$(dirname "$0")/lib.sh"
 . "$top/tests/push-lib.sh"
 plan 6
@@ -62,7 +62,8 @@ is "the records give $N mail requests" "$(wc -l <expected)" "$N"
 # much of the work earlier runs already did.
 cat >pipeline.sh <<'EOF2'
 # The stages, first to last.
-perl -pe 'select(undef, undef, undef, 0.012)' <records.ndjson | fs-normalize -q | fs-push --parallel 4 mail
+fs-pull -q ndjson:records.ndjson | perl -pe 'select(undef, undef, undef, 0.012)' |
+	fs-normalize -q | fs-dedupe -q | fs-push --parallel 4 mail
 EOF2
 
 rand() { od -An -N2 -tu2 /dev/urandom | tr -d ' '; }
