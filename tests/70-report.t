@@ -1,0 +1,242 @@
+#!/bin/sh
+# fs-report: every report's figures, as text, over the fixture state that
+# tests/fixtures/report-state.sh builds (the expected figures are worked out
+# by hand in the comments).
+. "$(dirname "$0")/lib.sh"
+plan 13
+"$top/tests/fixtures/report-state.sh" || { echo "Bail out! fixture state"; exit 1; }
+
+# Pilot window 2026-11-16T01:00..2026-11-30T01:00.  Delivered: psc_1 (Thu 19th,
+# call Fri 20th 15:00: 1 bd, 1.1 d, met), psc_2 (Fri 20th, e-mail Thu 26th 16:00:
+# 4 bd, 6.2 d, missed), psc_3 (Mon 23rd, none, deadline Thu 26th passed: missed),
+# psc_7 (Thu 26th, meeting Fri 27th 10:00: 0 bd, 0.9 d, met), psc_4 (Fri 27th,
+# none, deadline Wed 2nd: open).  Median and p90 are nearest-rank.
+run fs-report sla --format text
+is 'sla: exit 0, nothing on stderr' "$status/$(cat "$T/err")" 0/
+out_is 'sla: follow-up SLA per campaign and owner, histogram, misses, mail status, vendor SLA' <<'EOT'
+sla: Follow-up and vendor SLA, 2026-11-16 01:00 to 2026-11-30 01:00 UTC
+
+Follow-up after delivery
+BY        NAME       PIECES  FOLLOWED  MED D  P90 D  MED BD  P90 BD  MET  MISSED  OPEN  MET PCT
+all       all             5         3    1.1    6.2       1       4    2       2     1     50.0
+campaign  thank-you       3         2    1.1    6.2       1       4    1       1     1     50.0
+campaign  win-back        2         1    0.9    0.9       0       0    1       1     0     50.0
+owner     alice           3         2    0.9    1.1       0       1    2       0     1    100.0
+owner     bob             2         1    6.2    6.2       4       4    0       2     0      0.0
+  note: follow-up SLA: 3 business days after delivery; days are calendar days
+
+Follow-up speed (business days from delivery)
+BUSINESS DAYS  PIECES
+0 bd                1
+1 bd                1
+2 bd                0
+3 bd                0
+4 bd                1
+5 bd                0
+6+ bd               0
+none yet            2
+
+SLA misses by delivery day
+DAY         DELIVERED  MET  MISSED  OPEN
+2026-11-19          1    1       0     0
+2026-11-20          1    0       1     0
+2026-11-23          1    0       1     0
+2026-11-26          1    1       0     0
+2026-11-27          1    0       0     1
+
+Mail status of the pieces requested in the window
+STATUS     REACHED  REACHED PCT  NOW
+requested        7        100.0    -
+queued           7        100.0    1
+sent             6         85.7    0
+delivered        5         71.4    5
+returned         1         14.3    1
+failed           0          0.0    0
+
+Vendor SLA (business days from queued)
+STAGE      TARGET BD  PIECES  DONE  MED BD  P90 BD  MET  MISSED  OPEN  MET PCT
+mailed             2       7     6       1       2    5       1     1     83.3
+delivered          7       6     5       3       4    5       0     1    100.0
+  note: targets from the lob target's 'sla' setting (default mailed 2bd, delivered 7bd); returned and failed pieces count only for stages they reached
+EOT
+
+run fs-report sla --from 2026-11-23 --section followup --format text
+out_is 'sla --from a date: the window starts at its midnight' <<'EOT'
+sla: Follow-up and vendor SLA, 2026-11-23 00:00 to 2026-11-30 01:00 UTC
+
+Follow-up after delivery
+BY        NAME       PIECES  FOLLOWED  MED D  P90 D  MED BD  P90 BD  MET  MISSED  OPEN  MET PCT
+all       all             3         1    0.9    0.9       0       0    1       1     1     50.0
+campaign  thank-you       1         0      -      -       -       -    0       0     1        -
+campaign  win-back        2         1    0.9    0.9       0       0    1       1     0     50.0
+owner     alice           2         1    0.9    0.9       0       0    1       0     1    100.0
+owner     bob             1         0      -      -       -       -    0       1     0      0.0
+  note: follow-up SLA: 3 business days after delivery; days are calendar days
+EOT
+
+# Incidents: webhook_failures (acked after 20 min, resolved after 90), no_ping
+# (5 and 45), dlq_max still open.  The request log ends with two 500s.
+run fs-report health --format text
+out_is 'health: the panel, incidents, recovery, fallbacks, hourly requests' <<'EOT'
+health: Webhook and sync health, 2026-11-16 01:00 to 2026-11-30 01:00 UTC
+
+Health now
+ITEM                      SUBJECT           VALUE                                              STATE
+last_event_received       lob-events        2026-11-29T22:59:00Z                               ok
+last_sync                 hubspot/contacts  2026-11-29T23:30:00Z                               ok
+last_successful_delivery  contact:c4        2026-11-24T09:05:00Z                               ok
+consecutive_failures      lob-events        2                                                  warn
+mode                      lob-events        webhook                                            ok
+retrying                  -                 1 delivery backing off, up to attempt 2, next 20…  warn
+dlq_open                  -                 1                                                  warn
+open_alerts               -                 1                                                  bad
+active_holds              -                 0                                                  ok
+
+Incidents
+ID  RULE              SUBJECT            DETECTED  OPENED AT         STATE     ACK MIN  RECOVERY MIN
+ 1  webhook_failures  source:lob-events  failures  2026-11-21 08:00  resolved     20.0          90.0
+ 2  no_ping           source:lob-events  silence   2026-11-24 14:00  resolved      5.0          45.0
+ 3  dlq_max           dlq                dlq       2026-11-29 20:00  open            -             -
+
+Outages and recovery
+METRIC                VALUE
+incidents                 3
+outages_detected          2
+acknowledged              2
+resolved                  2
+avg_recovery_min       67.5
+worst_recovery_min       90
+fallbacks_to_polling      2
+returns_to_webhook        2
+
+Fallbacks between webhook and polling
+AT                KIND              OBJECT             DETAIL
+2026-11-21 08:00  fallback.polling  source:lob-events  {"why":"3 consecutive failures"}
+2026-11-21 09:30  fallback.webhook  source:lob-events  {"why":"webhook healthy again"}
+2026-11-24 14:00  fallback.polling  source:lob-events  {"why":"no request for 60m"}
+2026-11-24 14:45  fallback.webhook  source:lob-events  {"why":"webhook healthy again"}
+
+Webhook requests per hour
+HOUR           SOURCE      OK  FAILED
+2026-11-21T07  lob-events   2       2
+2026-11-21T08  lob-events   0       1
+2026-11-21T09  lob-events   1       0
+2026-11-24T13  lob-events   1       0
+2026-11-24T14  lob-events   1       0
+2026-11-29T22  lob-events   1       0
+2026-11-29T23  lob-events   0       2
+EOT
+
+run fs-report dedupe --format text
+out_is 'dedupe: suppressed per Monday week, and the scans with their trend' <<'EOT'
+dedupe: Duplicate triggers and duplicate sets, 2026-11-16 01:00 to 2026-11-30 01:00 UTC
+
+Duplicate triggers suppressed, per week
+WEEK        IDEMPOTENCY  DEBOUNCE  CAMPAIGN GUARD  SUPPRESSED  HELD  RELEASED  DUP SETS  CHANGE
+2026-11-16            3         1               1           5     0         0         3       -
+2026-11-23            2         2               0           4     1         1         2      -1
+  note: weeks start on Monday; duplicate_sets is the week's last scan
+
+Duplicate-set scans (report only: the CRM merges)
+SCAN ID  AT                SETS  CONTACTS  CHANGE
+scan_1   2026-11-17 03:00     3         7       -
+scan_2   2026-11-24 03:00     2         4      -1
+EOT
+
+# Baseline 2026-11-02..16: imported history, c8 mailed twice for thank-you,
+# follow-ups after 5, 3 (3 h late) and 2 bd, one never: 3 of 4 missed.  No
+# changelog rows then: what fieldsync measures is '-' (not measured), not 0.
+run fs-report pilot --format text
+out_is 'pilot: baseline against pilot' <<'EOT'
+pilot: Pilot: before and after, 2026-11-16 01:00 to 2026-11-30 01:00 UTC
+
+Before and after
+METRIC                         UNIT           BASELINE  PILOT  CHANGE
+pieces_mailed                  pieces                4      7       3
+pieces_delivered               pieces                4      5       1
+follow_up_median               business days         3      1      -2
+follow_up_p90                  business days         5      4      -1
+follow_up_median_days          days                3.1    1.1      -2
+follow_up_sla_missed           pieces                3      2      -1
+follow_up_sla_missed_pct       %                    75     50     -25
+double_mailings                pieces                1      0      -1
+duplicate_triggers_suppressed  triggers              -      9       -
+webhook_outages_detected       outages               -      2       -
+audit_trail_complete_pct       %                     0   85.7    85.7
+recovery_avg_min               minutes               -   67.5       -
+  note: baseline 2026-11-02..2026-11-16, pilot 2026-11-16..2026-11-30; - means not measured (fieldsync was not running, or nothing to measure)
+EOT
+
+# d1 (c1, 28th) goes to psc_7 (the newer piece to c1), not psc_1; d3 predates every piece.
+run fs-report outcomes --format text
+out_is 'outcomes: responses per campaign, revenue by last touch' <<'EOT'
+outcomes: Responses and revenue after mail, 2026-11-16 01:00 to 2026-11-30 01:00 UTC
+
+Responses after mail
+CAMPAIGN   PIECES  RESPONDED  RESPONSE PCT  ACTIVITIES  REPLIES
+all             7          4          57.1           5        1
+thank-you       4          3          75.0           4        1
+win-back        3          1          33.3           1        0
+  note: responses and deals count within 90 days of mailing (attribution)
+
+Revenue attributed (last touch)
+CAMPAIGN   CURRENCY  DEALS  AMOUNT
+thank-you  USD           1   450.0
+win-back   USD           1  1200.0
+
+Deals attributed to a piece
+DEAL ID  CONTACT ID  AMOUNT  CURRENCY  WON AT            VENDOR ID  CAMPAIGN   DAYS AFTER MAIL
+d2       c2           450.0  USD       2026-11-29 10:00  psc_2      thank-you             11.0
+d1       c1          1200.0  USD       2026-11-28 12:00  psc_7      win-back               4.1
+EOT
+
+run fs-report changelog --format text
+out_is 'changelog: the whole trail of the window, sends and recovery steps' <<'EOT'
+changelog: Audit trail, 2026-11-16 01:00 to 2026-11-30 01:00 UTC
+
+Audit trail
+AT                KIND      OBJECT    EVENT ID  RUN ID    DETAIL
+2026-11-16 09:05  send      contact…  evt_p1    run_pus…  {"contact_id":"c1","campaign":"thank-you","vendor_id":"psc_1","http_status":200,"attempts":1,"requested_at":"2026-11-16T09:00:00Z","first_attempt_at":"2026-11-16T09:05:00Z","accepted_at":"2026-11-16T09:05:00Z"}
+2026-11-17 03:00  dedupe.…  scan:sc…  -         run_sca…  {"scan_id":"scan_1","sets":3}
+2026-11-17 09:05  send      contact…  evt_p2    run_pus…  {"contact_id":"c2","campaign":"thank-you","vendor_id":"psc_2","http_status":200,"attempts":1,"requested_at":"2026-11-17T09:00:00Z","first_attempt_at":"2026-11-17T09:05:00Z","accepted_at":"2026-11-17T09:05:00Z"}
+2026-11-18 09:05  send      contact…  evt_p3    run_pus…  {"contact_id":"c3","campaign":"win-back","vendor_id":"psc_3","http_status":200,"attempts":1,"requested_at":"2026-11-18T09:00:00Z","first_attempt_at":"2026-11-18T09:05:00Z","accepted_at":"2026-11-18T09:05:00Z"}
+2026-11-19 09:05  send      contact…  evt_p5    run_pus…  {"contact_id":"c5","campaign":"win-back","vendor_id":"psc_5","http_status":200,"attempts":1,"requested_at":"2026-11-19T09:00:00Z","first_attempt_at":"2026-11-19T09:05:00Z","accepted_at":"2026-11-19T09:05:00Z"}
+2026-11-20 09:05  send      contact…  evt_p7    run_pus…  {"contact_id":"c1","campaign":"win-back","vendor_id":"psc_7","http_status":200,"attempts":1,"requested_at":"2026-11-20T09:00:00Z","first_attempt_at":"2026-11-20T09:05:00Z","accepted_at":"2026-11-20T09:05:00Z"}
+2026-11-21 08:00  alert.o…  source:…  -         run_wd_1  {"rule":"webhook_failures"}
+2026-11-21 08:00  fallbac…  source:…  -         run_wd_1  {"why":"3 consecutive failures"}
+2026-11-21 08:20  ack       alert:1   -         run_wd_2  {"by":"dana","note":"rotated the secret"}
+2026-11-21 09:30  fallbac…  source:…  -         run_wd_3  {"why":"webhook healthy again"}
+2026-11-22 11:00  dlq.rep…  -         -         run_202…  {"dlq_id":1}
+2026-11-24 03:00  dedupe.…  scan:sc…  -         run_sca…  {"scan_id":"scan_2","sets":2}
+2026-11-24 09:05  send      contact…  evt_p4    run_pus…  {"contact_id":"c4","campaign":"thank-you","vendor_id":"psc_4","http_status":200,"attempts":1,"requested_at":"2026-11-24T09:00:00Z","first_attempt_at":"2026-11-24T09:05:00Z","accepted_at":"2026-11-24T09:05:00Z"}
+2026-11-24 14:00  fallbac…  source:…  -         run_wd_4  {"why":"no request for 60m"}
+2026-11-24 14:45  fallbac…  source:…  -         run_wd_5  {"why":"webhook healthy again"}
+
+Rows per kind
+KIND              ROWS
+ack                  1
+alert.open           1
+dedupe.scan          2
+dlq.replay           1
+fallback.polling     2
+fallback.webhook     2
+send                 6
+EOT
+
+run fs-report changelog --contact c1 --format json
+is 'changelog --contact: the rows naming the contact' "$(jq -r 'select(.section == "entries") | "\(.at) \(.kind) \(.detail.vendor_id)"' "$T/out")" \
+'2026-11-16T09:05:00Z send psc_1
+2026-11-20T09:05:00Z send psc_7'
+run fs-report changelog --campaign win-back --kind send --format json
+is 'changelog --campaign --kind' "$(jq -r 'select(.section == "entries") | .event_id' "$T/out" | tr '\n' ' ')" 'evt_p3 evt_p5 evt_p7 '
+run fs-report changelog --kind 'fallback.*' --section kinds --format csv
+is 'changelog --kind with a glob' "$(tr -d '\r' <"$T/out")" 'kind,rows
+fallback.polling,2
+fallback.webhook,2'
+run fs-report changelog --run run_push_2 --format json
+is 'changelog --run' "$(jq -r 'select(.section == "entries") | .event_id' "$T/out")" evt_p2
+run fs-report changelog --event evt_p4 --from 2026-11-01 --to 2026-11-20 --format json
+is 'changelog --event outside the window: no rows, and the header says why' \
+	"$(wc -l <"$T/out")/$(head -n 1 "$T/out" | jq -c '[.sections[] | [.name, .rows, .empty]]')" \
+	'1/[["entries",0,"no changelog rows between 2026-11-01 and 2026-11-21 match the filters"],["kinds",0,"no changelog rows between 2026-11-01 and 2026-11-21 match the filters"]]'
+done_testing
