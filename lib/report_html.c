@@ -148,6 +148,7 @@ put_value(FILE *f, jv v, const char *type)
 	jv_free(v);
 }
 
+/* Consumes sec. */
 static void
 table(FILE *f, jv sec)
 {
@@ -202,6 +203,7 @@ table(FILE *f, jv sec)
 	jv_free(rows);
 	jv_free(why);
 	jv_free(note);
+	jv_free(sec);
 }
 
 static void

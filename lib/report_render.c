@@ -32,9 +32,8 @@ col_type(jv col)
 	return "text";
 }
 
-/* A cell as text; null is none (NULL). */
 static char *
-cell(jv v, const char *type)
+cell_text(jv v, const char *type)
 {
 	switch (jv_get_kind(v)) {
 	case JV_KIND_NULL:
@@ -50,6 +49,16 @@ cell(jv v, const char *type)
 	default:
 		return fs_jdump(v);
 	}
+}
+
+/* A cell as text; null is none (NULL).  Consumes v. */
+static char *
+cell(jv v, const char *type)
+{
+	char *s = cell_text(v, type);
+
+	jv_free(v);
+	return s;
 }
 
 /* Display columns of UTF-8 text (one per code point). */
