@@ -710,27 +710,29 @@ report_sla(struct q *q, const struct fs_report_opts *o, const char *from, const 
 	return rep;
 }
 
-/* How an alert's rule detected the incident. */
+/* How an incident was detected: fs-watchdog's rule, and for webhook alerts
+ * the finding's text ("3 failed deliveries in a row", "no event for 1h…"). */
 static const char *
-detected_by(const char *rule)
+detected_by(const char *rule, const char *detail)
 {
 	if (rule == NULL)
 		return "?";
-	if (strstr(rule, "fail"))
-		return "failures";
-	if (strstr(rule, "ping") || strstr(rule, "silen") || strstr(rule, "lag") || strstr(rule, "stale"))
-		return "silence";
-	if (strstr(rule, "sla"))
+	if (strcmp(rule, "webhook") == 0)
+		return detail && (strstr(detail, "no event") || strstr(detail, "silen")) ? "silence" : "failures";
+	if (strcmp(rule, "sync_lag") == 0)
+		return "sync lag";
+	if (strcmp(rule, "follow_up") == 0)
 		return "sla";
-	if (strstr(rule, "dlq"))
-		return "dlq";
+	if (strcmp(rule, "retry_storm") == 0)
+		return "retries";
 	return rule;
 }
 
+/* Outages: a webhook failing or silent, or a sync lagging. */
 static bool
-is_outage(const char *how)
+is_outage(const char *rule)
 {
-	return strcmp(how, "failures") == 0 || strcmp(how, "silence") == 0;
+	return rule && (strcmp(rule, "webhook") == 0 || strcmp(rule, "sync_lag") == 0);
 }
 
 /* Alerts opened in the window, and those still unresolved from before it. */
@@ -738,9 +740,9 @@ static jv
 incidents(struct q *q, const char *from, const char *to)
 {
 	return qrows(q,
-	    "SELECT id, rule, subject, opened_at, acked_at, acked_by, resolved_at, state FROM alerts"
+	    "SELECT id, rule, subject, opened_at, acked_at, acked_by, resolved_at, state, detail FROM alerts"
 	    " WHERE opened_at >= ?1 AND opened_at < ?2"
-	    " UNION SELECT id, rule, subject, opened_at, acked_at, acked_by, resolved_at, state FROM alerts"
+	    " UNION SELECT id, rule, subject, opened_at, acked_at, acked_by, resolved_at, state, detail FROM alerts"
 	    " WHERE state IN ('open', 'acked') AND opened_at < ?1 ORDER BY 4, 1", "ss", from, to);
 }
 
@@ -770,7 +772,7 @@ jstr_at(jv row, int i, char *buf, size_t n)
 
 /* Outages (failures or silence) detected and recovery times, for the pilot and health. */
 struct incident_stats {
-	int incidents, outages, acked, resolved;
+	int incidents, outages, webhook, acked, resolved;
 	double rec_sum, rec_worst;
 };
 
@@ -786,7 +788,8 @@ incident_stats(jv inc, const char *from, struct incident_stats *is)
 		(void)i;
 		if (op && strcmp(op, from) >= 0) {
 			is->incidents++;
-			is->outages += is_outage(detected_by(r));
+			is->outages += is_outage(r);
+			is->webhook += r && strcmp(r, "webhook") == 0;
 		}
 		is->acked += ak != NULL;
 		if (rs) {
@@ -926,13 +929,13 @@ report_health(struct q *q, const struct fs_report_opts *o, const char *from, con
 	incident_stats(inc, from, &is);
 	rows = jv_array();
 	jv_array_foreach(inc, i, row) {
-		char rule[128], op[32], ak[32], rs[32];
-		const char *ru = jstr_at(row, 1, rule, sizeof rule);
+		char rule[128], op[32], ak[32], rs[32], detail[512];
+		const char *ru = jstr_at(row, 1, rule, sizeof rule), *de = jstr_at(row, 8, detail, sizeof detail);
 
 		(void)i;
 		jstr_at(row, 3, op, sizeof op);
 		rows = jv_array_append(rows, ARR(jv_array_get(jv_copy(row), 0), jv_array_get(jv_copy(row), 1),
-			jv_array_get(jv_copy(row), 2), jv_string(detected_by(ru)), jv_array_get(jv_copy(row), 3),
+			jv_array_get(jv_copy(row), 2), jv_string(detected_by(ru, de)), jv_array_get(jv_copy(row), 3),
 			jv_array_get(jv_copy(row), 7), jv_array_get(jv_copy(row), 4), jv_array_get(jv_copy(row), 5),
 			jv_array_get(jv_copy(row), 6),
 			minutes(op, jstr_at(row, 4, ak, sizeof ak)), minutes(op, jstr_at(row, 6, rs, sizeof rs))));
@@ -1159,7 +1162,7 @@ report_changelog(struct q *q, const struct fs_report_opts *o, const char *from, 
 	rows = qrows_once(q, sql.data, args, 7);
 	snprintf(why, sizeof why, "no changelog rows %s%s", win,
 		 kind || o->contact || o->campaign || o->event_id || o->run_id ? " match the filters" : "");
-	sec = section("entries", "Audit trail", "at:time,kind:text,object:text,event_id:text,run_id:text,detail:json");
+	sec = section("entries", "Audit trail", "at:time,kind:text,object:text,event_id:text,run_id:text:wide,detail:json");
 	rep = add_section(rep, sec_rows(sec, rows, why));
 
 	sql.len = 0;
@@ -1316,7 +1319,7 @@ report_pilot(struct q *q, const struct fs_report_opts *o, const char *from, cons
 	ROW("double_mailings", "pieces");
 	BOTH(w[k]->measured, (double)w[k]->suppressed);
 	ROW("duplicate_triggers_suppressed", "triggers");
-	BOTH(w[k]->measured, w[k]->is.outages);
+	BOTH(w[k]->measured, w[k]->is.webhook);
 	ROW("webhook_outages_detected", "outages");
 	BOTH(w[k]->sent > 0, w[k]->sent ? round1(100.0 * (double)w[k]->audited / (double)w[k]->sent) : 0);
 	ROW("audit_trail_complete_pct", "%");

@@ -193,7 +193,7 @@ text_section(jv sec, FILE *f)
 		total = 0;
 		for (int c = 0; c < nc; c++) {
 			total += w[c] + (c ? 2 : 0);
-			if (strcmp(type[c], "text") == 0 && w[c] > 8 && (widest < 0 || w[c] > w[widest]))
+			if ((strcmp(type[c], "text") == 0 || strcmp(type[c], "json") == 0) && w[c] > 8 && (widest < 0 || w[c] > w[widest]))
 				widest = c;
 		}
 		if (total <= TEXT_WIDTH || widest < 0)

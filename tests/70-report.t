@@ -93,10 +93,10 @@ open_alerts               -                 1                                   
 active_holds              -                 0                                                  ok
 
 Incidents
-ID  RULE              SUBJECT            DETECTED  OPENED AT         STATE     ACK MIN  RECOVERY MIN
- 1  webhook_failures  source:lob-events  failures  2026-11-21 08:00  resolved     20.0          90.0
- 2  no_ping           source:lob-events  silence   2026-11-24 14:00  resolved      5.0          45.0
- 3  dlq_max           dlq                dlq       2026-11-29 20:00  open            -             -
+ID  RULE     SUBJECT     DETECTED  OPENED AT         STATE     ACK MIN  RECOVERY MIN
+ 1  webhook  lob-events  failures  2026-11-21 08:00  resolved     20.0          90.0
+ 2  webhook  lob-events  silence   2026-11-24 14:00  resolved      5.0          45.0
+ 3  dlq      dlq         dlq       2026-11-29 20:00  open            -             -
 
 Outages and recovery
 METRIC                VALUE
@@ -111,9 +111,9 @@ returns_to_webhook        2
 
 Fallbacks between webhook and polling
 AT                KIND              OBJECT             DETAIL
-2026-11-21 08:00  fallback.polling  source:lob-events  {"why":"3 consecutive failures"}
+2026-11-21 08:00  fallback.polling  source:lob-events  {"why":"alert #1: 3 failed deliveries in a r…
 2026-11-21 09:30  fallback.webhook  source:lob-events  {"why":"webhook healthy again"}
-2026-11-24 14:00  fallback.polling  source:lob-events  {"why":"no request for 60m"}
+2026-11-24 14:00  fallback.polling  source:lob-events  {"why":"alert #2: no event for 1h00m"}
 2026-11-24 14:45  fallback.webhook  source:lob-events  {"why":"webhook healthy again"}
 
 Webhook requests per hour
@@ -195,27 +195,29 @@ out_is 'changelog: the whole trail of the window, sends and recovery steps' <<'E
 changelog: Audit trail, 2026-11-16 01:00 to 2026-11-30 01:00 UTC
 
 Audit trail
-AT                KIND      OBJECT    EVENT ID  RUN ID    DETAIL
-2026-11-16 09:05  send      contact…  evt_p1    run_pus…  {"contact_id":"c1","campaign":"thank-you","vendor_id":"psc_1","http_status":200,"attempts":1,"requested_at":"2026-11-16T09:00:00Z","first_attempt_at":"2026-11-16T09:05:00Z","accepted_at":"2026-11-16T09:05:00Z"}
-2026-11-17 03:00  dedupe.…  scan:sc…  -         run_sca…  {"scan_id":"scan_1","sets":3}
-2026-11-17 09:05  send      contact…  evt_p2    run_pus…  {"contact_id":"c2","campaign":"thank-you","vendor_id":"psc_2","http_status":200,"attempts":1,"requested_at":"2026-11-17T09:00:00Z","first_attempt_at":"2026-11-17T09:05:00Z","accepted_at":"2026-11-17T09:05:00Z"}
-2026-11-18 09:05  send      contact…  evt_p3    run_pus…  {"contact_id":"c3","campaign":"win-back","vendor_id":"psc_3","http_status":200,"attempts":1,"requested_at":"2026-11-18T09:00:00Z","first_attempt_at":"2026-11-18T09:05:00Z","accepted_at":"2026-11-18T09:05:00Z"}
-2026-11-19 09:05  send      contact…  evt_p5    run_pus…  {"contact_id":"c5","campaign":"win-back","vendor_id":"psc_5","http_status":200,"attempts":1,"requested_at":"2026-11-19T09:00:00Z","first_attempt_at":"2026-11-19T09:05:00Z","accepted_at":"2026-11-19T09:05:00Z"}
-2026-11-20 09:05  send      contact…  evt_p7    run_pus…  {"contact_id":"c1","campaign":"win-back","vendor_id":"psc_7","http_status":200,"attempts":1,"requested_at":"2026-11-20T09:00:00Z","first_attempt_at":"2026-11-20T09:05:00Z","accepted_at":"2026-11-20T09:05:00Z"}
-2026-11-21 08:00  alert.o…  source:…  -         run_wd_1  {"rule":"webhook_failures"}
-2026-11-21 08:00  fallbac…  source:…  -         run_wd_1  {"why":"3 consecutive failures"}
-2026-11-21 08:20  ack       alert:1   -         run_wd_2  {"by":"dana","note":"rotated the secret"}
-2026-11-21 09:30  fallbac…  source:…  -         run_wd_3  {"why":"webhook healthy again"}
-2026-11-22 11:00  dlq.rep…  -         -         run_202…  {"dlq_id":1}
-2026-11-24 03:00  dedupe.…  scan:sc…  -         run_sca…  {"scan_id":"scan_2","sets":2}
-2026-11-24 09:05  send      contact…  evt_p4    run_pus…  {"contact_id":"c4","campaign":"thank-you","vendor_id":"psc_4","http_status":200,"attempts":1,"requested_at":"2026-11-24T09:00:00Z","first_attempt_at":"2026-11-24T09:05:00Z","accepted_at":"2026-11-24T09:05:00Z"}
-2026-11-24 14:00  fallbac…  source:…  -         run_wd_4  {"why":"no request for 60m"}
-2026-11-24 14:45  fallbac…  source:…  -         run_wd_5  {"why":"webhook healthy again"}
+AT                KIND              OBJECT             EVENT ID  DETAIL
+2026-11-16 09:05  send              contact:c1         evt_p1    {"contact_id":"c1","campaign":"tha…
+2026-11-17 03:00  dedupe.scan       scan:scan_1        -         {"scan_id":"scan_1","sets":3}
+2026-11-17 09:05  send              contact:c2         evt_p2    {"contact_id":"c2","campaign":"tha…
+2026-11-18 09:05  send              contact:c3         evt_p3    {"contact_id":"c3","campaign":"win…
+2026-11-19 09:05  send              contact:c5         evt_p5    {"contact_id":"c5","campaign":"win…
+2026-11-20 09:05  send              contact:c1         evt_p7    {"contact_id":"c1","campaign":"win…
+2026-11-21 08:00  alert.open        alert:1            -         {"alert_id":1,"rule":"webhook","su…
+2026-11-21 08:00  fallback.polling  source:lob-events  -         {"why":"alert #1: 3 failed deliver…
+2026-11-21 08:20  alert.ack         alert:1            -         {"alert_id":1,"by":"dana","note":"…
+2026-11-21 09:30  fallback.webhook  source:lob-events  -         {"why":"webhook healthy again"}
+2026-11-21 09:30  alert.resolve     alert:1            -         {"alert_id":1}
+2026-11-22 11:00  dlq.replay        -                  -         {"dlq_id":1}
+2026-11-24 03:00  dedupe.scan       scan:scan_2        -         {"scan_id":"scan_2","sets":2}
+2026-11-24 09:05  send              contact:c4         evt_p4    {"contact_id":"c4","campaign":"tha…
+2026-11-24 14:00  fallback.polling  source:lob-events  -         {"why":"alert #2: no event for 1h0…
+2026-11-24 14:45  fallback.webhook  source:lob-events  -         {"why":"webhook healthy again"}
 
 Rows per kind
 KIND              ROWS
-ack                  1
+alert.ack            1
 alert.open           1
+alert.resolve        1
 dedupe.scan          2
 dlq.replay           1
 fallback.polling     2

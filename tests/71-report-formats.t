@@ -28,9 +28,9 @@ is 'csv: quotes doubled inside a quoted field (RFC 4180)' "$(tr -d '\r' <"$T/out
 run fs-report health --format csv --section incidents
 is 'csv: every column, the wide ones the text table leaves out too' "$(tr -d '\r' <"$T/out")" \
 'id,rule,subject,detected,opened_at,state,acked_at,acked_by,resolved_at,ack_min,recovery_min
-1,webhook_failures,source:lob-events,failures,2026-11-21T08:00:00Z,resolved,2026-11-21T08:20:00Z,dana,2026-11-21T09:30:00Z,20.0,90.0
-2,no_ping,source:lob-events,silence,2026-11-24T14:00:00Z,resolved,2026-11-24T14:05:00Z,dana,2026-11-24T14:45:00Z,5.0,45.0
-3,dlq_max,dlq,dlq,2026-11-29T20:00:00Z,open,,,,,'
+1,webhook,lob-events,failures,2026-11-21T08:00:00Z,resolved,2026-11-21T08:20:00Z,dana,2026-11-21T09:30:00Z,20.0,90.0
+2,webhook,lob-events,silence,2026-11-24T14:00:00Z,resolved,2026-11-24T14:05:00Z,dana,2026-11-24T14:45:00Z,5.0,45.0
+3,dlq,dlq,dlq,2026-11-29T20:00:00Z,open,,,,,'
 
 # Not a terminal and no --format: NDJSON, a header line then a line per row.
 run fs-report pilot
