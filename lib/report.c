@@ -597,17 +597,22 @@ report_sla(struct q *q, const struct fs_report_opts *o, const char *from, const 
 
 	sec = section("misses", "SLA misses by delivery day", "day:day,delivered:int,met:int,missed:int,open:int");
 	rows = jv_array();
-	jv_object_foreach(f.days, day, cell) {
-		double n[3];
+	/* Every day of the window, those without deliveries too, so the chart is a time axis. */
+	for (fs_time t = parse_or(from, 0) / 86400 * 86400; f.gs.n > 0 && t < parse_or(to, 0); t += 86400) {
+		char day[21];
+		jv cell;
+		double n[3] = {0, 0, 0};
 
-		for (int i = 0; i < 3; i++)
+		fs_time_format(t, day);
+		day[10] = '\0';
+		cell = jv_object_get(jv_copy(f.days), jv_string(day));
+		for (int i = 0; i < 3 && jv_get_kind(cell) == JV_KIND_ARRAY; i++)
 			n[i] = jv_number_value(jv_array_get(jv_copy(cell), i));
-		rows = jv_array_append(rows, ARR(day, jv_number(n[0]), jv_number(n[1]), jv_number(n[2]),
-						 jv_number(n[0] - n[1] - n[2])));
 		jv_free(cell);
+		rows = jv_array_append(rows, ARR(jv_string(day), jv_number(n[0]), jv_number(n[1]), jv_number(n[2]),
+						 jv_number(n[0] - n[1] - n[2])));
 	}
 	jv_free(f.days);
-	rows = jv_sort(rows, jv_copy(rows));
 	rep = add_section(rep, sec_rows(sec, rows, why));
 	groups_free(&f.gs);
 

@@ -282,7 +282,7 @@ health_panel(FILE *f, jv reps, fs_time now)
 			fputs(" &middot; ", f);
 			esc(f, s);
 		}
-		fputs("</div><div class=\"v\">", f);
+		fprintf(f, "</div><div class=\"v%s\">", v && strlen(v) > 24 ? " long" : "");
 		if (v && strlen(v) == 20 && v[10] == 'T') {
 			fprintf(f, "%.10s %.5s", v, v + 11);
 			put_age(f, v, now);
@@ -401,6 +401,8 @@ bars(FILE *f, jv sec, int li, const int *vi, const char *const *cls, int nv, con
 		max = 1;
 	max = ceil(max);
 	bw = (W - left - 8) / n;
+	if (bw > 64)
+		bw = 64;	/* a few days: bars stay bars, not walls */
 	fprintf(f, "<svg viewBox=\"0 0 %.0f %.0f\" role=\"img\" class=\"chart\">", W, H);
 	/* Grid lines at 0, half and the top. */
 	for (int g = 0; g <= 2; g++) {
@@ -755,6 +757,7 @@ static const char css[] =
 	".tile.bad{border-left-color:var(--bad)}"
 	".tile .k{font-size:12px;color:var(--muted);text-transform:uppercase;letter-spacing:.03em}"
 	".tile .v{font-size:16px;font-weight:600;margin-top:2px}.tile .v.big{font-size:28px}"
+	".tile .v.long{font-size:13px;font-weight:500}"
 	".tile .s{font-size:12px;color:var(--muted)}.tile small{font-weight:400;color:var(--muted)}"
 	".card{background:#fff;border-radius:6px;padding:12px 16px;box-shadow:0 1px 2px rgba(0,0,0,.06);"
 	"break-inside:avoid;min-width:0}"

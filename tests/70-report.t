@@ -38,11 +38,21 @@ none yet            2
 
 SLA misses by delivery day
 DAY         DELIVERED  MET  MISSED  OPEN
+2026-11-16          0    0       0     0
+2026-11-17          0    0       0     0
+2026-11-18          0    0       0     0
 2026-11-19          1    1       0     0
 2026-11-20          1    0       1     0
+2026-11-21          0    0       0     0
+2026-11-22          0    0       0     0
 2026-11-23          1    0       1     0
+2026-11-24          0    0       0     0
+2026-11-25          0    0       0     0
 2026-11-26          1    1       0     0
 2026-11-27          1    0       0     1
+2026-11-28          0    0       0     0
+2026-11-29          0    0       0     0
+2026-11-30          0    0       0     0
 
 Mail status of the pieces requested in the window
 STATUS     REACHED  REACHED PCT  NOW
