@@ -157,6 +157,74 @@ int fs_contact_observe(struct fs_state *st, const char *source, jv contact, char
 /* The current status of a mail piece by vendor id; NULL when unknown. */
 int fs_piece_status(struct fs_state *st, const char *vendor_id, char **status);
 
+// dedupe.c: fs-dedupe's state (keys, debounce holds, enrolments, counters, duplicate sets).
+int fs_dedupe_tune(struct fs_state *st);	/* a page cache fit for a big key table */
+/* Records an event id for run_id: 1 when it is new (forward it), 0 when it was
+ * seen (final and first seen less than ttl ago, or recorded by run_id). */
+int fs_idem_record(struct fs_state *st, const char *id, fs_time now, int64_t ttl, const char *run_id);
+/* Deletes keys past their expiry and ttl, batch rows per transaction (call outside one). */
+int fs_idem_prune(struct fs_state *st, fs_time now, int64_t ttl, int batch, int64_t *n);
+/* Holds a line until release_at: 1 held, 0 already held (same event id). */
+int fs_hold_add(struct fs_state *st, const char *kind, const char *object, const char *event_id,
+		const char *line, size_t len, fs_time now, fs_time release_at);
+struct fs_hold {		/* one hold, borrowed for a callback */
+	int64_t id;
+	const char *kind, *object, *event_id, *line;
+	size_t len;
+};
+/* Returns 1 when the hold was emitted (kept as released until its key is final), 0 to delete it. */
+typedef int (*fs_hold_fn)(const struct fs_hold *h, void *ctx);
+/* Hands fn the last hold of each quiet (kind, object) and the holds a dead run
+ * released; *collapsed counts the earlier holds folded into the last. */
+int fs_holds_release(struct fs_state *st, fs_time now, const char *run_id, fs_hold_fn fn, void *ctx,
+		     long *collapsed);
+int fs_holds_count(struct fs_state *st, int64_t *n);	/* holds not yet released */
+struct fs_enrolment {
+	char *event_id, *campaign, *started_at, *active_until;
+};
+/* The active enrolment for contact and goal that counts for run_id: 1 found, 0 none. */
+int fs_enrolment_blocking(struct fs_state *st, const char *contact_id, const char *goal, fs_time now,
+			  const char *run_id, struct fs_enrolment *e);
+void fs_enrolment_free(struct fs_enrolment *e);
+/* A tentative enrolment from now for active seconds. */
+int fs_enrolment_record(struct fs_state *st, const char *contact_id, const char *goal, const char *campaign,
+			const char *event_id, const char *run_id, fs_time now, int64_t active);
+/* Adds n to today's (by now) counter what in dedupe_counts. */
+int fs_dedupe_count(struct fs_state *st, fs_time now, const char *what, long n);
+int fs_duplicate_set_store(struct fs_state *st, const char *scan_id, const char *members, double score,
+			   const char *reasons, fs_time now);
+enum {				/* the fields of a contact, for the scan */
+	FS_CONTACT_ID, FS_CONTACT_EMAIL, FS_CONTACT_PHONE, FS_CONTACT_FIRST, FS_CONTACT_LAST,
+	FS_CONTACT_LINE1, FS_CONTACT_CITY, FS_CONTACT_REGION, FS_CONTACT_POSTAL, FS_CONTACT_SEEN,
+	FS_CONTACT_NFIELDS
+};
+typedef int (*fs_contact_fn)(const char *const f[FS_CONTACT_NFIELDS], void *ctx);
+int fs_contacts_each(struct fs_state *st, fs_contact_fn fn, void *ctx);	/* every stored contact, by id */
+
+// scan.c: the fuzzy duplicate scan.
+double fs_jaro_winkler(const char *a, const char *b);	/* 0..1; 1 when equal */
+void fs_soundex(const char *s, char out[5]);	/* "R163"; "" for no letters */
+const char *fs_nickname(const char *first);	/* "bill" -> "william"; lower case in */
+struct fs_scan;
+struct fs_scan *fs_scan_new(void);
+void fs_scan_free(struct fs_scan *s);
+/* Adds a contact (fields as above, NULL when absent); the same id again replaces it. */
+void fs_scan_add(struct fs_scan *s, const char *const f[FS_CONTACT_NFIELDS]);
+int fs_scan_size(const struct fs_scan *s);
+#define FS_REASON_EMAIL 1u
+#define FS_REASON_PHONE 2u
+#define FS_REASON_NAME_ADDRESS 4u
+struct fs_dupset {
+	const char **members;	/* contact ids, natural order */
+	int n;
+	double score;		/* mean of the matching pairs' scores, 2 decimals */
+	unsigned reasons;	/* FS_REASON_* */
+};
+typedef int (*fs_dupset_fn)(const struct fs_dupset *d, void *ctx);
+/* Calls fn for each set of two or more, by first member; with from, only sets
+ * with a member seen at or after it. */
+int fs_scan_run(struct fs_scan *s, const char *from, fs_dupset_fn fn, void *ctx);
+
 // report.c: fs-report's reports, each built as one JSON document (see report.c).
 struct fs_report_opts {
 	fs_time from, to;		/* the window [from, to) */
