@@ -1113,7 +1113,7 @@ report_dedupe(struct q *q, const char *from, const char *to)
 	rep = add_section(rep, sec_set(sec, "rows", rows));
 
 	sec = section("scans", "Duplicate-set scans (report only: the CRM merges)",
-		      "scan_id:text,at:time,sets:int,contacts:int,change:int");
+		      "scan_id:text:wide,at:time,sets:int,contacts:int,change:int");
 	rows = jv_array();
 	{
 		double prev = -1;

@@ -3,7 +3,7 @@
 # tests/fixtures/report-state.sh builds (the expected figures are worked out
 # by hand in the comments).
 . "$(dirname "$0")/lib.sh"
-plan 13
+plan 15
 "$top/tests/fixtures/report-state.sh" || { echo "Bail out! fixture state"; exit 1; }
 
 # Pilot window 2026-11-16T01:00..2026-11-30T01:00.  Delivered: psc_1 (Thu 19th,
@@ -143,14 +143,14 @@ dedupe: Duplicate triggers and duplicate sets, 2026-11-16 01:00 to 2026-11-30 01
 
 Duplicate triggers suppressed, per week
 WEEK        IDEMPOTENCY  DEBOUNCE  CAMPAIGN GUARD  SUPPRESSED  HELD  RELEASED  DUP SETS  CHANGE
-2026-11-16            3         1               1           5     0         0         3       -
-2026-11-23            2         2               0           4     1         1         2      -1
+2026-11-16            4         0               1           5     0         0         2       -
+2026-11-23            2         1               0           3     2         1         1      -1
   note: weeks start on Monday; duplicate_sets is the week's last scan
 
 Duplicate-set scans (report only: the CRM merges)
-SCAN ID  AT                SETS  CONTACTS  CHANGE
-scan_1   2026-11-17 03:00     3         7       -
-scan_2   2026-11-24 03:00     2         4      -1
+AT                SETS  CONTACTS  CHANGE
+2026-11-17 03:00     2         4       -
+2026-11-24 03:00     1         2      -1
 EOT
 
 # Baseline 2026-11-02..16: imported history, c8 mailed twice for thank-you,
@@ -170,7 +170,7 @@ follow_up_median_days          days                3.1    1.1      -2
 follow_up_sla_missed           pieces                3      2      -1
 follow_up_sla_missed_pct       %                    75     50     -25
 double_mailings                pieces                1      0      -1
-duplicate_triggers_suppressed  triggers              -      9       -
+duplicate_triggers_suppressed  triggers              -      8       -
 webhook_outages_detected       outages               -      2       -
 audit_trail_complete_pct       %                     0   85.7    85.7
 recovery_avg_min               minutes               -   67.5       -
@@ -200,39 +200,58 @@ d2       c2           450.0  USD       2026-11-29 10:00  psc_2      thank-you   
 d1       c1          1200.0  USD       2026-11-28 12:00  psc_7      win-back               4.1
 EOT
 
-run fs-report changelog --format text
-out_is 'changelog: the whole trail of the window, sends and recovery steps' <<'EOT'
+run fs-report changelog --kind send --format text
+out_is 'changelog --kind send: every sent piece, with its ids and timestamps' <<'EOT'
 changelog: Audit trail, 2026-11-16 01:00 to 2026-11-30 01:00 UTC
 
 Audit trail
-AT                KIND              OBJECT             EVENT ID  DETAIL
-2026-11-16 09:05  send              contact:c1         evt_p1    {"contact_id":"c1","campaign":"tha…
-2026-11-17 03:00  dedupe.scan       scan:scan_1        -         {"scan_id":"scan_1","sets":3}
-2026-11-17 09:05  send              contact:c2         evt_p2    {"contact_id":"c2","campaign":"tha…
-2026-11-18 09:05  send              contact:c3         evt_p3    {"contact_id":"c3","campaign":"win…
-2026-11-19 09:05  send              contact:c5         evt_p5    {"contact_id":"c5","campaign":"win…
-2026-11-20 09:05  send              contact:c1         evt_p7    {"contact_id":"c1","campaign":"win…
-2026-11-21 08:00  alert.open        alert:1            -         {"alert_id":1,"rule":"webhook","su…
-2026-11-21 08:00  fallback.polling  source:lob-events  -         {"why":"alert #1: 3 failed deliver…
-2026-11-21 08:20  alert.ack         alert:1            -         {"alert_id":1,"by":"dana","note":"…
-2026-11-21 09:30  fallback.webhook  source:lob-events  -         {"why":"webhook healthy again"}
-2026-11-21 09:30  alert.resolve     alert:1            -         {"alert_id":1}
-2026-11-22 11:00  dlq.replay        -                  -         {"dlq_id":1}
-2026-11-24 03:00  dedupe.scan       scan:scan_2        -         {"scan_id":"scan_2","sets":2}
-2026-11-24 09:05  send              contact:c4         evt_p4    {"contact_id":"c4","campaign":"tha…
-2026-11-24 14:00  fallback.polling  source:lob-events  -         {"why":"alert #2: no event for 1h0…
-2026-11-24 14:45  fallback.webhook  source:lob-events  -         {"why":"webhook healthy again"}
+AT                KIND  OBJECT      EVENT ID  DETAIL
+2026-11-16 09:05  send  contact:c1  evt_p1    {"contact_id":"c1","campaign":"thank-you","vendor_id"…
+2026-11-17 09:05  send  contact:c2  evt_p2    {"contact_id":"c2","campaign":"thank-you","vendor_id"…
+2026-11-18 09:05  send  contact:c3  evt_p3    {"contact_id":"c3","campaign":"win-back","vendor_id":…
+2026-11-19 09:05  send  contact:c5  evt_p5    {"contact_id":"c5","campaign":"win-back","vendor_id":…
+2026-11-20 09:05  send  contact:c1  evt_p7    {"contact_id":"c1","campaign":"win-back","vendor_id":…
+2026-11-24 09:05  send  contact:c4  evt_p4    {"contact_id":"c4","campaign":"thank-you","vendor_id"…
 
 Rows per kind
-KIND              ROWS
-alert.ack            1
-alert.open           1
-alert.resolve        1
-dedupe.scan          2
-dlq.replay           1
-fallback.polling     2
-fallback.webhook     2
-send                 6
+KIND  ROWS
+send     6
+EOT
+run fs-report changelog --format json
+is 'changelog: the whole trail of the window, sends and recovery steps, oldest first' \
+	"$(jq -r 'select(.section == "entries") | "\(.at) \(.kind) \(.object) \(.event_id) \(.detail | del(.scan_id) | tostring)"' "$T/out")" \
+'2026-11-16T09:05:00Z send contact:c1 evt_p1 {"contact_id":"c1","campaign":"thank-you","vendor_id":"psc_1","http_status":200,"attempts":1,"requested_at":"2026-11-16T09:00:00Z","first_attempt_at":"2026-11-16T09:05:00Z","accepted_at":"2026-11-16T09:05:00Z"}
+2026-11-17T03:00:00Z dedupe.scan null null {"scanned":11,"sets":2}
+2026-11-17T09:05:00Z send contact:c2 evt_p2 {"contact_id":"c2","campaign":"thank-you","vendor_id":"psc_2","http_status":200,"attempts":1,"requested_at":"2026-11-17T09:00:00Z","first_attempt_at":"2026-11-17T09:05:00Z","accepted_at":"2026-11-17T09:05:00Z"}
+2026-11-18T09:05:00Z send contact:c3 evt_p3 {"contact_id":"c3","campaign":"win-back","vendor_id":"psc_3","http_status":200,"attempts":1,"requested_at":"2026-11-18T09:00:00Z","first_attempt_at":"2026-11-18T09:05:00Z","accepted_at":"2026-11-18T09:05:00Z"}
+2026-11-18T10:00:00Z dedupe.suppressed contact:c3 evt_849b3382a8fdd63808b9f1c1c058bb6e {"blocked_by":"evt_bcbf97e47d24185e4183e16b07ea0665","campaign":"thank-you","goal":"retention","contact_id":"c3","active_until":"2026-12-18T10:00:00Z","requested_campaign":"loyalty"}
+2026-11-19T09:05:00Z send contact:c5 evt_p5 {"contact_id":"c5","campaign":"win-back","vendor_id":"psc_5","http_status":200,"attempts":1,"requested_at":"2026-11-19T09:00:00Z","first_attempt_at":"2026-11-19T09:05:00Z","accepted_at":"2026-11-19T09:05:00Z"}
+2026-11-20T09:05:00Z send contact:c1 evt_p7 {"contact_id":"c1","campaign":"win-back","vendor_id":"psc_7","http_status":200,"attempts":1,"requested_at":"2026-11-20T09:00:00Z","first_attempt_at":"2026-11-20T09:05:00Z","accepted_at":"2026-11-20T09:05:00Z"}
+2026-11-21T08:00:00Z alert.open alert:1 null {"alert_id":1,"rule":"webhook","subject":"lob-events"}
+2026-11-21T08:00:00Z fallback.polling source:lob-events null {"why":"alert #1: 3 failed deliveries in a row"}
+2026-11-21T08:20:00Z alert.ack alert:1 null {"alert_id":1,"by":"dana","note":"rotated the secret"}
+2026-11-21T09:30:00Z fallback.webhook source:lob-events null {"why":"webhook healthy again"}
+2026-11-21T09:30:00Z alert.resolve alert:1 null {"alert_id":1}
+2026-11-22T11:00:00Z dlq.replay null null {"dlq_id":1}
+2026-11-24T03:00:00Z dedupe.scan null null {"scanned":11,"sets":1}
+2026-11-24T09:05:00Z send contact:c4 evt_p4 {"contact_id":"c4","campaign":"thank-you","vendor_id":"psc_4","http_status":200,"attempts":1,"requested_at":"2026-11-24T09:00:00Z","first_attempt_at":"2026-11-24T09:05:00Z","accepted_at":"2026-11-24T09:05:00Z"}
+2026-11-24T14:00:00Z fallback.polling source:lob-events null {"why":"alert #2: no event for 1h00m"}
+2026-11-24T14:45:00Z fallback.webhook source:lob-events null {"why":"webhook healthy again"}'
+run fs-report changelog --section kinds --format text
+out_is 'changelog: rows per kind' <<'EOT'
+changelog: Audit trail, 2026-11-16 01:00 to 2026-11-30 01:00 UTC
+
+Rows per kind
+KIND               ROWS
+alert.ack             1
+alert.open            1
+alert.resolve         1
+dedupe.scan           2
+dedupe.suppressed     1
+dlq.replay            1
+fallback.polling      2
+fallback.webhook      2
+send                  6
 EOT
 
 run fs-report changelog --contact c1 --format json

@@ -44,7 +44,7 @@ out_is 'json is the default off a terminal: the pilot table' <<'EOT'
 {"section":"pilot","metric":"follow_up_sla_missed","unit":"pieces","baseline":3,"pilot":2,"change":-1}
 {"section":"pilot","metric":"follow_up_sla_missed_pct","unit":"%","baseline":75,"pilot":50,"change":-25}
 {"section":"pilot","metric":"double_mailings","unit":"pieces","baseline":1,"pilot":0,"change":-1}
-{"section":"pilot","metric":"duplicate_triggers_suppressed","unit":"triggers","baseline":null,"pilot":9,"change":null}
+{"section":"pilot","metric":"duplicate_triggers_suppressed","unit":"triggers","baseline":null,"pilot":8,"change":null}
 {"section":"pilot","metric":"webhook_outages_detected","unit":"outages","baseline":null,"pilot":2,"change":null}
 {"section":"pilot","metric":"audit_trail_complete_pct","unit":"%","baseline":0,"pilot":85.7,"change":85.7}
 {"section":"pilot","metric":"recovery_avg_min","unit":"minutes","baseline":null,"pilot":67.5,"change":null}
@@ -66,9 +66,9 @@ if command -v script >/dev/null 2>&1; then
 'dedupe: Duplicate triggers and duplicate sets, 2026-11-16 01:00 to 2026-11-30 01:00 UTC
 
 Duplicate-set scans (report only: the CRM merges)
-SCAN ID  AT                SETS  CONTACTS  CHANGE
-scan_1   2026-11-17 03:00     3         7       -
-scan_2   2026-11-24 03:00     2         4      -1'
+AT                SETS  CONTACTS  CHANGE
+2026-11-17 03:00     2         4       -
+2026-11-24 03:00     1         2      -1'
 else
 	skip 'script(1) is not installed'
 fi
