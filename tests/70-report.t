@@ -10,7 +10,8 @@ plan 15
 # call Fri 20th 15:00: 1 bd, 1.1 d, met), psc_2 (Fri 20th, e-mail Thu 26th 16:00:
 # 4 bd, 6.2 d, missed), psc_3 (Mon 23rd, none, deadline Thu 26th passed: missed),
 # psc_7 (Thu 26th, meeting Fri 27th 10:00: 0 bd, 0.9 d, met), psc_4 (Fri 27th,
-# none, deadline Wed 2nd: open).  Median and p90 are nearest-rank.
+# none, deadline Wed 2nd: open).  Median and p90 are nearest-rank.  Vendor:
+# psc_7 mailed 2 bd + 55 min after queued, psc_6 never (due Thu 26th): 2 missed.
 run fs-report sla --format text
 is 'sla: exit 0, nothing on stderr' "$status/$(cat "$T/err")" 0/
 out_is 'sla: follow-up SLA per campaign and owner, histogram, misses, mail status, vendor SLA' <<'EOT'
@@ -65,7 +66,7 @@ failed           0          0.0    0
 
 Vendor SLA (business days from queued)
 STAGE      TARGET BD  PIECES  DONE  MED BD  P90 BD  MET  MISSED  OPEN  MET PCT
-mailed             2       7     6       1       2    5       1     1     83.3
+mailed             2       7     6       1       2    5       2     0     71.4
 delivered          7       6     5       3       4    5       0     1    100.0
   note: targets from the lob target's 'sla' setting (default mailed 2bd, delivered 7bd); returned and failed pieces count only for stages they reached
 EOT
@@ -84,8 +85,10 @@ owner     bob             1         0      -      -       -       -    0       1
   note: follow-up SLA: 3 business days after delivery; days are calendar days
 EOT
 
-# Incidents: webhook_failures (acked after 20 min, resolved after 90), no_ping
-# (5 and 45), dlq_max still open.  The request log ends with two 500s.
+# fs-watchdog's incidents: #1 webhook failures (acked after 20 min, resolved
+# after 90), #2 webhook silence with psc_6 in flight (5 and 45), #3 the DLQ
+# over dlq_max 0 (open, holding the lob target), #4 the follow-up SLA of psc_3
+# (open).  The request log ends with a good delivery and two failures.
 run fs-report health --format text
 out_is 'health: the panel, incidents, recovery, fallbacks, hourly requests' <<'EOT'
 health: Webhook and sync health, 2026-11-16 01:00 to 2026-11-30 01:00 UTC
@@ -99,18 +102,19 @@ consecutive_failures      lob-events        2                                   
 mode                      lob-events        webhook                                            ok
 retrying                  -                 1 delivery backing off, up to attempt 2, next 20…  warn
 dlq_open                  -                 1                                                  warn
-open_alerts               -                 1                                                  bad
-active_holds              -                 0                                                  ok
+open_alerts               -                 2                                                  bad
+active_holds              -                 1                                                  bad
 
 Incidents
-ID  RULE     SUBJECT     DETECTED  OPENED AT         STATE     ACK MIN  RECOVERY MIN
- 1  webhook  lob-events  failures  2026-11-21 08:00  resolved     20.0          90.0
- 2  webhook  lob-events  silence   2026-11-24 14:00  resolved      5.0          45.0
- 3  dlq      dlq         dlq       2026-11-29 20:00  open            -             -
+ID  RULE       SUBJECT     DETECTED  OPENED AT         STATE     ACK MIN  RECOVERY MIN
+ 1  webhook    lob-events  failures  2026-11-21 08:00  resolved     20.0          90.0
+ 2  webhook    lob-events  silence   2026-11-24 14:00  resolved      5.0          45.0
+ 3  dlq        dlq         dlq       2026-11-29 20:00  open            -             -
+ 4  follow_up  psc_3       sla       2026-11-29 20:00  open            -             -
 
 Outages and recovery
 METRIC                VALUE
-incidents                 3
+incidents                 4
 outages_detected          2
 acknowledged              2
 resolved                  2
@@ -120,19 +124,23 @@ fallbacks_to_polling      2
 returns_to_webhook        2
 
 Fallbacks between webhook and polling
-AT                KIND              OBJECT             DETAIL
-2026-11-21 08:00  fallback.polling  source:lob-events  {"why":"alert #1: 3 failed deliveries in a r…
-2026-11-21 09:30  fallback.webhook  source:lob-events  {"why":"webhook healthy again"}
-2026-11-24 14:00  fallback.polling  source:lob-events  {"why":"alert #2: no event for 1h00m"}
-2026-11-24 14:45  fallback.webhook  source:lob-events  {"why":"webhook healthy again"}
+AT                KIND              OBJECT      DETAIL
+2026-11-21 08:00  fallback.polling  lob-events  {"from":"webhook","to":"polling","why":"alert #1: 3…
+2026-11-21 09:30  fallback.webhook  lob-events  {"from":"polling","to":"webhook","why":"three good …
+2026-11-24 14:00  fallback.polling  lob-events  {"from":"webhook","to":"polling","why":"alert #2: n…
+2026-11-24 14:45  fallback.webhook  lob-events  {"from":"polling","to":"webhook","why":"three good …
 
 Webhook requests per hour
 HOUR           SOURCE      OK  FAILED
 2026-11-21T07  lob-events   2       2
 2026-11-21T08  lob-events   0       1
-2026-11-21T09  lob-events   1       0
+2026-11-21T09  lob-events   3       0
 2026-11-24T13  lob-events   1       0
-2026-11-24T14  lob-events   1       0
+2026-11-24T14  lob-events   3       0
+2026-11-26T10  lob-events   1       0
+2026-11-27T10  lob-events   1       0
+2026-11-28T10  lob-events   1       0
+2026-11-29T19  lob-events   1       0
 2026-11-29T22  lob-events   1       0
 2026-11-29T23  lob-events   0       2
 EOT
@@ -154,7 +162,7 @@ AT                SETS  CONTACTS  CHANGE
 EOT
 
 # Baseline 2026-11-02..16: imported history, c8 mailed twice for thank-you,
-# follow-ups after 5, 3 (3 h late) and 2 bd, one never: 3 of 4 missed.  No
+# follow-ups after 5, 3 (3 h late), 2 and 3 (2 h late) bd: 3 of 4 missed.  No
 # changelog rows then: what fieldsync measures is '-' (not measured), not 0.
 run fs-report pilot --format text
 out_is 'pilot: baseline against pilot' <<'EOT'
@@ -227,30 +235,42 @@ is 'changelog: the whole trail of the window, sends and recovery steps, oldest f
 2026-11-18T10:00:00Z dedupe.suppressed contact:c3 evt_849b3382a8fdd63808b9f1c1c058bb6e {"blocked_by":"evt_bcbf97e47d24185e4183e16b07ea0665","campaign":"thank-you","goal":"retention","contact_id":"c3","active_until":"2026-12-18T10:00:00Z","requested_campaign":"loyalty"}
 2026-11-19T09:05:00Z send contact:c5 evt_p5 {"contact_id":"c5","campaign":"win-back","vendor_id":"psc_5","http_status":200,"attempts":1,"requested_at":"2026-11-19T09:00:00Z","first_attempt_at":"2026-11-19T09:05:00Z","accepted_at":"2026-11-19T09:05:00Z"}
 2026-11-20T09:05:00Z send contact:c1 evt_p7 {"contact_id":"c1","campaign":"win-back","vendor_id":"psc_7","http_status":200,"attempts":1,"requested_at":"2026-11-20T09:00:00Z","first_attempt_at":"2026-11-20T09:05:00Z","accepted_at":"2026-11-20T09:05:00Z"}
-2026-11-21T08:00:00Z alert.open alert:1 null {"alert_id":1,"rule":"webhook","subject":"lob-events"}
-2026-11-21T08:00:00Z fallback.polling source:lob-events null {"why":"alert #1: 3 failed deliveries in a row"}
-2026-11-21T08:20:00Z alert.ack alert:1 null {"alert_id":1,"by":"dana","note":"rotated the secret"}
-2026-11-21T09:30:00Z fallback.webhook source:lob-events null {"why":"webhook healthy again"}
+2026-11-21T08:00:00Z alert.open alert:1 null {"level":"CRITICAL","text":"3 failed deliveries in a row","alert_id":1,"rule":"webhook","subject":"lob-events"}
+2026-11-21T08:00:00Z fallback.polling lob-events null {"from":"webhook","to":"polling","why":"alert #1: 3 failed deliveries in a row"}
+2026-11-21T08:00:00Z alert.notify alert:1 null {"alert_id":1,"channels":[]}
+2026-11-21T08:20:00Z alert.ack alert:1 null {"alert_id":1,"by":"dana","note":"rotated the secret","opened_at":"2026-11-21T08:00:00Z","recovery_s":1200,"holds_lifted":[]}
+2026-11-21T09:30:00Z fallback.webhook lob-events null {"from":"polling","to":"webhook","why":"three good deliveries in a row"}
 2026-11-21T09:30:00Z alert.resolve alert:1 null {"alert_id":1}
-2026-11-22T11:00:00Z dlq.replay null null {"dlq_id":1}
 2026-11-24T03:00:00Z dedupe.scan null null {"scanned":11,"sets":1}
 2026-11-24T09:05:00Z send contact:c4 evt_p4 {"contact_id":"c4","campaign":"thank-you","vendor_id":"psc_4","http_status":200,"attempts":1,"requested_at":"2026-11-24T09:00:00Z","first_attempt_at":"2026-11-24T09:05:00Z","accepted_at":"2026-11-24T09:05:00Z"}
-2026-11-24T14:00:00Z fallback.polling source:lob-events null {"why":"alert #2: no event for 1h00m"}
-2026-11-24T14:45:00Z fallback.webhook source:lob-events null {"why":"webhook healthy again"}'
+2026-11-24T14:00:00Z alert.open alert:2 null {"level":"CRITICAL","text":"no event for 1h00m with 1 piece in flight","alert_id":2,"rule":"webhook","subject":"lob-events"}
+2026-11-24T14:00:00Z fallback.polling lob-events null {"from":"webhook","to":"polling","why":"alert #2: no event for 1h00m with 1 piece in flight"}
+2026-11-24T14:00:00Z alert.notify alert:2 null {"alert_id":2,"channels":[]}
+2026-11-24T14:05:00Z alert.ack alert:2 null {"alert_id":2,"by":"dana","note":null,"opened_at":"2026-11-24T14:00:00Z","recovery_s":300,"holds_lifted":[]}
+2026-11-24T14:45:00Z fallback.webhook lob-events null {"from":"polling","to":"webhook","why":"three good deliveries in a row"}
+2026-11-24T14:45:00Z alert.resolve alert:2 null {"alert_id":2}
+2026-11-29T19:30:00Z dlq.replay null null {"dlq_id":1}
+2026-11-29T20:00:00Z alert.open alert:3 null {"level":"WARNING","text":"1 dead letters (max 0)","alert_id":3,"rule":"dlq","subject":"dlq"}
+2026-11-29T20:00:00Z hold.put mail null {"scope":"target","alert_id":3}
+2026-11-29T20:00:00Z alert.notify alert:3 null {"alert_id":3,"channels":[]}
+2026-11-29T20:00:00Z alert.open alert:4 null {"contact_id":"c3","owner":"bob","campaign":"win-back","delivered_at":"2026-11-23T12:00:00Z","due_at":"2026-11-26T12:00:00Z","level":"WARNING","text":"no follow-up of contact c3 within 3bd of delivery (due 2026-11-26T12:00:00Z)","alert_id":4,"rule":"follow_up","subject":"psc_3"}
+2026-11-29T20:00:00Z alert.notify alert:4 null {"alert_id":4,"channels":[]}'
 run fs-report changelog --section kinds --format text
 out_is 'changelog: rows per kind' <<'EOT'
 changelog: Audit trail, 2026-11-16 01:00 to 2026-11-30 01:00 UTC
 
 Rows per kind
 KIND               ROWS
-alert.ack             1
-alert.open            1
-alert.resolve         1
+alert.ack             2
+alert.notify          4
+alert.open            4
+alert.resolve         2
 dedupe.scan           2
 dedupe.suppressed     1
 dlq.replay            1
 fallback.polling      2
 fallback.webhook      2
+hold.put              1
 send                  6
 EOT
 

@@ -19,7 +19,7 @@ owner,bob,2,1,6.2,6.2,4,4,0,2,0,0.0'
 run fs-report sla --format csv --section vendor_sla
 is 'csv --section: another section, empty cells for none' "$(tr -d '\r' <"$T/out")" \
 'stage,target_bd,pieces,done,med_bd,p90_bd,met,missed,open,met_pct
-mailed,2,7,6,1,2,5,1,1,83.3
+mailed,2,7,6,1,2,5,2,0,71.4
 delivered,7,6,5,3,4,5,0,1,100.0'
 run fs-report changelog --event evt_p2 --format csv
 is 'csv: quotes doubled inside a quoted field (RFC 4180)' "$(tr -d '\r' <"$T/out")" \
@@ -30,7 +30,8 @@ is 'csv: every column, the wide ones the text table leaves out too' "$(tr -d '\r
 'id,rule,subject,detected,opened_at,state,acked_at,acked_by,resolved_at,ack_min,recovery_min
 1,webhook,lob-events,failures,2026-11-21T08:00:00Z,resolved,2026-11-21T08:20:00Z,dana,2026-11-21T09:30:00Z,20.0,90.0
 2,webhook,lob-events,silence,2026-11-24T14:00:00Z,resolved,2026-11-24T14:05:00Z,dana,2026-11-24T14:45:00Z,5.0,45.0
-3,dlq,dlq,dlq,2026-11-29T20:00:00Z,open,,,,,'
+3,dlq,dlq,dlq,2026-11-29T20:00:00Z,open,,,,,
+4,follow_up,psc_3,sla,2026-11-29T20:00:00Z,open,,,,,'
 
 # Not a terminal and no --format: NDJSON, a header line then a line per row.
 run fs-report pilot
@@ -58,8 +59,8 @@ consecutive_failures lob-events 2 warn
 mode lob-events webhook ok
 retrying null 1 delivery backing off, up to attempt 2, next 2026-11-30 01:30 warn
 dlq_open null 1 warn
-open_alerts null 1 bad
-active_holds null 0 ok'
+open_alerts null 2 bad
+active_holds null 1 bad'
 if command -v script >/dev/null 2>&1; then
 	script -qc 'fs-report dedupe --section scans' /dev/null >"$T/tty" 2>&1
 	is 'text is the default on a terminal' "$(tr -d '\r' <"$T/tty")" \
