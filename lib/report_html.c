@@ -163,7 +163,7 @@ table(FILE *f, jv sec)
 		jv_array_foreach(cols, c, col) {
 			jv n = jv_array_get(jv_copy(col), 0), t = jv_array_get(jv_copy(col), 1);
 			const char *type = jv_string_value(t);
-			bool right = strcmp(type, "text") && strcmp(type, "time") && strcmp(type, "day");
+			bool right = strcmp(type, "text") && strcmp(type, "time") && strcmp(type, "day") && strcmp(type, "json");
 
 			(void)c;
 			fprintf(f, "<th%s>", right ? " class=\"r\"" : "");
@@ -181,7 +181,7 @@ table(FILE *f, jv sec)
 			jv_array_foreach(cols, c, col) {
 				jv t = jv_array_get(jv_copy(col), 1);
 				const char *type = jv_string_value(t);
-				bool right = strcmp(type, "text") && strcmp(type, "time") && strcmp(type, "day");
+				bool right = strcmp(type, "text") && strcmp(type, "time") && strcmp(type, "day") && strcmp(type, "json");
 
 				fprintf(f, "<td%s>", right ? " class=\"r\"" : "");
 				put_value(f, jv_array_get(jv_copy(row), c), type);
@@ -542,7 +542,7 @@ timeline(FILE *f, jv reps, jv rep)
 		jv_free(row);
 	}
 #define X(t) (left + ((double)((t) - from)) / span * (W - left - right))
-	fprintf(f, "<svg viewBox=\"0 0 %.0f %d\" role=\"img\" class=\"chart timeline\">", W, 70 + ns * 26 + 52);
+	fprintf(f, "<svg viewBox=\"0 0 %.0f %d\" role=\"img\" class=\"chart timeline\">", W, 70 + ns * 26 + 60);
 	/* Day ticks. */
 	for (fs_time d = (from / 86400 + 1) * 86400; d < to; d += 86400) {
 		char b[21];
@@ -625,10 +625,16 @@ timeline(FILE *f, jv reps, jv rep)
 					b = to;
 				if (a < from)
 					a = from;
-				fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"20\" rx=\"2\" class=\"%s\"/>"
-					   "<text x=\"%.1f\" y=\"%.0f\" class=\"val\">#%g</text>",
-					X(a), y, X(b) - X(a) < 4 ? 4 : X(b) - X(a), open ? "bad" : "warn", X(a),
-					y + 34, num(row, 0));
+				/* Two lanes, so that incidents opened together stay apart. */
+				double ly = y + (i % 2) * 11, lx = X(a) + (i % 2) * 16;
+
+				bool edge = lx > W - right - 40;
+
+				fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"9\" rx=\"2\" class=\"%s\"/>"
+					   "<text x=\"%.1f\" y=\"%.0f\" class=\"val\" text-anchor=\"%s\">#%g%s</text>",
+					X(a), ly, X(b) - X(a) < 4 ? 4 : X(b) - X(a), open ? "bad" : "warn",
+					edge ? W - right : lx, y + 32 + (i % 2) * 12, edge ? "end" : "start", num(row, 0),
+					open ? " open" : "");
 			}
 			jv_free(row);
 		}
