@@ -154,6 +154,8 @@ int fs_lease_release(struct fs_state *st, const char *name, const char *run_id);
 /* Records a contact as seen (newest version wins) and returns in *from its
  * status before this version, or NULL when the state file does not know it. */
 int fs_contact_observe(struct fs_state *st, const char *source, jv contact, char **from);
+/* The same from the fields in fs_contact_fields order (FS_C_*), NULL for absent. */
+int fs_contact_observe_row(struct fs_state *st, const char *source, const char *const v[], char **from);
 /* The current status of a mail piece by vendor id; NULL when unknown. */
 int fs_piece_status(struct fs_state *st, const char *vendor_id, char **status);
 
@@ -324,6 +326,59 @@ struct fs_alert {		/* one row, borrowed for a callback */
 typedef int (*fs_alert_fn)(const struct fs_alert *a, void *ctx);
 /* Open and acknowledged alerts, and those that changed since recent, by id. */
 int fs_alerts_each(struct fs_state *st, fs_time recent, fs_alert_fn fn, void *ctx);
+// fastmap.c: shipped maps built in as C, for the hot path.
+/* Runs a map on one input like fs_map_run; jv_invalid() without a message
+ * hands the record back to the jq program. */
+typedef jv (*fs_builtin_map)(jv args, jv input);
+/* The built-in equivalent of a jq program text (common.jq included): its
+ * name ("hubspot-contact") and function, or NULL. */
+const char *fs_builtin_map_find(const char *text, size_t n, fs_builtin_map *run);
+struct fs_str {			/* a borrowed string; p == NULL is null */
+	const char *p;
+	size_t n;
+};
+/* hubspot-contact's inputs: data.id, data.updatedAt, the status property, and
+ * the properties named in fs_hs_props; each a string or null. */
+enum {
+	FS_HS_ID, FS_HS_UPDATED_AT, FS_HS_STATUS, FS_HS_EMAIL, FS_HS_FIRSTNAME, FS_HS_LASTNAME,
+	FS_HS_PHONE, FS_HS_COMPANY, FS_HS_ADDRESS, FS_HS_ADDRESS2, FS_HS_CITY, FS_HS_STATE,
+	FS_HS_ZIP, FS_HS_COUNTRY, FS_HS_OWNER, FS_HS_LASTMOD, FS_HS_HSLASTMOD, FS_HS_NIN
+};
+extern const char *const fs_hs_props[FS_HS_NIN];	/* property names; NULL for the first three */
+/* A contact.changed data object, in output order (line1..country in "address"). */
+enum {
+	FS_C_ID, FS_C_EMAIL, FS_C_PHONE, FS_C_FIRST_NAME, FS_C_LAST_NAME, FS_C_COMPANY,
+	FS_C_LINE1, FS_C_LINE2, FS_C_CITY, FS_C_REGION, FS_C_POSTAL_CODE, FS_C_COUNTRY,
+	FS_C_STATUS, FS_C_OWNER, FS_C_UPDATED_AT, FS_C_N
+};
+extern const char *const fs_contact_fields[FS_C_N];	/* "id", "email", ... */
+struct fs_contact_out {
+	struct fs_str f[FS_C_N];	/* p == NULL: absent */
+	struct fs_str version;
+	struct fs_buf scratch;	/* holds the strings made; reused from call to call */
+};
+/* lib/maps/hubspot-contact.jq on string-or-null inputs. */
+void fs_hubspot_contact(const struct fs_str in[FS_HS_NIN], const char *default_country,
+			struct fs_contact_out *out);
+
+// jscan.c: the hot path's JSON scanner (for lines fs_json_check accepted).
+struct fs_jnode {
+	char kind;		/* 'o' object, 'a' array, 's' string, 'n' number, 't', 'f', 'z' null */
+	struct fs_str key;	/* its key in the parent object */
+	struct fs_str str;	/* a string, decoded; a number's text */
+	int child, next;	/* an object's first member; the next member; -1 for none */
+};
+struct fs_jtree {
+	struct fs_jnode *n;
+	int len, cap;
+	struct fs_buf text;	/* decoded strings that held escapes */
+};
+/* Reads an object line into t; returns the root's index, or -1 when the line
+ * is not an object or holds what only libjq reads the same way ("\u0000",
+ * an unpaired surrogate, a duplicate key, more than 4096 values). */
+int fs_jscan(struct fs_jtree *t, const char *p, size_t n);
+int fs_jscan_get(const struct fs_jtree *t, int obj, const char *key);	/* member index or -1 */
+void fs_jscan_free(struct fs_jtree *t);
 
 // report.c: fs-report's reports, each built as one JSON document (see report.c).
 struct fs_report_opts {
@@ -459,6 +514,9 @@ struct fs_loop_ops {
 	int (*checkpoint)(struct fs_loop *lp, jv cp, void *ctx);
 	/* After a checkpoint's commit, before it is forwarded. */
 	int (*committed)(struct fs_loop *lp, jv cp, void *ctx);
+	/* Optional, before a line is parsed (it is valid UTF-8 and JSON; ln->obj
+	 * is invalid): 1 handled, 0 to go the usual way, -1 for a fatal error. */
+	int (*fast)(struct fs_loop *lp, struct fs_line *ln, void *ctx);
 };
 struct fs_loop_stats {
 	long lines, blank, passed, dead, emitted, checkpoints;
@@ -497,6 +555,10 @@ void fs_map_free(struct fs_map *m);
 jv fs_map_run(struct fs_map *m, jv input);
 /* Paths declared by the map's "# reads:" line, for drift. */
 const char *const *fs_map_reads(const struct fs_map *m, int *n);
+/* The built-in C map that runs instead of the jq program ("hubspot-contact"), or NULL. */
+const char *fs_map_builtin(const struct fs_map *m);
+/* A $source setting as the map sees it, or NULL. */
+const char *fs_map_arg(const struct fs_map *m, const char *key);
 
 // event.c: canonical events.
 /* evt_ + 32 hex of SHA-256 over source, object, kind and version. */
@@ -505,6 +567,9 @@ void fs_event_id(const char *source, const char *object, const char *kind,
 /* Checks one canonical event; appends each violation to why ("; "-separated). */
 int fs_event_validate(jv ev, struct fs_buf *why);
 bool fs_email_valid(const char *s);
+bool fs_e164_valid(const char *s);	/* the checks fs_event_validate makes, one by one */
+bool fs_us_zip_valid(const char *s);
+bool fs_us_state_valid(const char *s);
 bool fs_kind_known(const char *kind);
 
 #endif
