@@ -444,7 +444,8 @@ followup_collect(struct q *q, const struct fs_report_opts *o, const char *from, 
 		 struct followup *f)
 {
 	sqlite3_stmt *s = fs_state_prepare(q->st,
-	    "SELECT coalesce(p.campaign, '(none)'), coalesce(p.owner, '(none)'), p.delivered_at,"
+	    "SELECT coalesce(p.campaign, '(none)'),"
+	    "  coalesce(p.owner, (SELECT c.owner FROM contacts c WHERE c.id = p.contact_id), '(none)'), p.delivered_at,"
 	    "  (SELECT min(a.at) FROM activities a WHERE a.contact_id = p.contact_id AND a.at >= p.delivered_at)"
 	    " FROM pieces p WHERE p.delivered_at >= ?1 AND p.delivered_at < ?2");
 	fs_time now = fs_now();
