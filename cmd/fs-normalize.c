@@ -1048,7 +1048,7 @@ main(int argc, char *argv[])
 		{NULL, 0, NULL, 0},
 	};
 	static const char *const types[] = {"record", NULL};
-	struct fs_loop_ops ops = {types, false, on_record, NULL, NULL, on_fast};
+	struct fs_loop_ops ops = {.types = types, .line = on_record, .fast = on_fast};
 	struct normalize n = {0};
 	struct fs_cli cli;
 	struct fs_loop lp;
