@@ -6,12 +6,12 @@
 plan 15
 "$top/tests/fixtures/report-state.sh" || { echo "Bail out! fixture state"; exit 1; }
 
-# Pilot window 2026-11-16T01:00..2026-11-30T01:00.  Delivered: psc_1 (Thu 19th,
-# call Fri 20th 15:00: 1 bd, 1.1 d, met), psc_2 (Fri 20th, e-mail Thu 26th 16:00:
-# 4 bd, 6.2 d, missed), psc_3 (Mon 23rd, none, deadline Thu 26th passed: missed),
-# psc_7 (Thu 26th, meeting Fri 27th 10:00: 0 bd, 0.9 d, met), psc_4 (Fri 27th,
+# Pilot window 2026-11-16T01:00..2026-11-30T01:00.  Delivered: evt_p1 (Thu 19th,
+# call Fri 20th 15:00: 1 bd, 1.1 d, met), evt_p2 (Fri 20th, e-mail Thu 26th 16:00:
+# 4 bd, 6.2 d, missed), evt_p3 (Mon 23rd, none, deadline Thu 26th passed: missed),
+# evt_p7 (Thu 26th, meeting Fri 27th 10:00: 0 bd, 0.9 d, met), evt_p4 (Fri 27th,
 # none, deadline Wed 2nd: open).  Median and p90 are nearest-rank.  Vendor:
-# psc_7 mailed 2 bd + 55 min after queued, psc_6 never (due Thu 26th): 2 missed.
+# evt_p7 mailed 2 bd + 55 min after queued, psc_6 never (due Thu 26th): 2 missed.
 run fs-report sla --format text
 is 'sla: exit 0, nothing on stderr' "$status/$(cat "$T/err")" 0/
 out_is 'sla: follow-up SLA per campaign and owner, histogram, misses, mail status, vendor SLA' <<'EOT'
@@ -87,7 +87,7 @@ EOT
 
 # fs-watchdog's incidents: #1 webhook failures (acked after 20 min, resolved
 # after 90), #2 webhook silence with psc_6 in flight (5 and 45), #3 the DLQ
-# over dlq_max 0 (open, holding the lob target), #4 the follow-up SLA of psc_3
+# over dlq_max 0 (open, holding the lob target), #4 the follow-up SLA of evt_p3
 # (open).  The request log ends with a good delivery and two failures.
 run fs-report health --format text
 out_is 'health: the panel, incidents, recovery, fallbacks, hourly requests' <<'EOT'
@@ -103,14 +103,14 @@ mode                      lob-events        webhook                             
 retrying                  -                 1 delivery backing off, up to attempt 2, next 20…  warn
 dlq_open                  -                 1                                                  warn
 open_alerts               -                 2                                                  bad
-active_holds              -                 1                                                  bad
+active_holds              -                 2                                                  bad
 
 Incidents
-ID  RULE       SUBJECT     DETECTED  OPENED AT         STATE     ACK MIN  RECOVERY MIN
- 1  webhook    lob-events  failures  2026-11-21 08:00  resolved     20.0          90.0
- 2  webhook    lob-events  silence   2026-11-24 14:00  resolved      5.0          45.0
- 3  dlq        dlq         dlq       2026-11-29 20:00  open            -             -
- 4  follow_up  psc_3       sla       2026-11-29 20:00  open            -             -
+ID  RULE       SUBJECT                   DETECTED  OPENED AT         STATE     ACK MIN  RECOVERY MIN
+ 1  webhook    lob-events                failures  2026-11-21 08:00  resolved     20.0          90.0
+ 2  webhook    lob-events                silence   2026-11-24 14:00  resolved      5.0          45.0
+ 3  dlq        dlq                       dlq       2026-11-29 20:00  open            -             -
+ 4  follow_up  ltr_33feff9243a8f506b40…  sla       2026-11-29 20:00  open            -             -
 
 Outages and recovery
 METRIC                VALUE
@@ -185,7 +185,7 @@ recovery_avg_min               minutes               -   67.5       -
   note: baseline 2026-11-02..2026-11-16, pilot 2026-11-16..2026-11-30; - means not measured (fieldsync was not running, or nothing to measure)
 EOT
 
-# d1 (c1, 28th) goes to psc_7 (the newer piece to c1), not psc_1; d3 predates every piece.
+# d1 (c1, 28th) goes to evt_p7 (the newer piece to c1), not evt_p1; d3 predates every piece.
 run fs-report outcomes --format text
 out_is 'outcomes: responses per campaign, revenue by last touch' <<'EOT'
 outcomes: Responses and revenue after mail, 2026-11-16 01:00 to 2026-11-30 01:00 UTC
@@ -203,9 +203,9 @@ thank-you  USD           1   450.0
 win-back   USD           1  1200.0
 
 Deals attributed to a piece
-DEAL ID  CONTACT ID  AMOUNT  CURRENCY  WON AT            VENDOR ID  CAMPAIGN   DAYS AFTER MAIL
-d2       c2           450.0  USD       2026-11-29 10:00  psc_2      thank-you             11.0
-d1       c1          1200.0  USD       2026-11-28 12:00  psc_7      win-back               4.1
+DEAL ID  CONTACT ID  AMOUNT  CURRENCY  WON AT            VENDOR ID        CAMPAIGN   DAYS AFTER MAIL
+d2       c2           450.0  USD       2026-11-29 10:00  psc_9cb0eb53f1…  thank-you             11.0
+d1       c1          1200.0  USD       2026-11-28 12:00  ltr_a68ef786e4…  win-back               4.1
 EOT
 
 run fs-report changelog --kind send --format text
@@ -228,13 +228,13 @@ EOT
 run fs-report changelog --format json
 is 'changelog: the whole trail of the window, sends and recovery steps, oldest first' \
 	"$(jq -r 'select(.section == "entries") | "\(.at) \(.kind) \(.object) \(.event_id) \(.detail | del(.scan_id) | tostring)"' "$T/out")" \
-'2026-11-16T09:05:00Z send contact:c1 evt_p1 {"contact_id":"c1","campaign":"thank-you","vendor_id":"psc_1","http_status":200,"attempts":1,"requested_at":"2026-11-16T09:00:00Z","first_attempt_at":"2026-11-16T09:05:00Z","accepted_at":"2026-11-16T09:05:00Z"}
+'2026-11-16T09:05:00Z send contact:c1 evt_p1 {"contact_id":"c1","campaign":"thank-you","vendor_id":"psc_a4c123b1612dd272d1371c17","http_status":200,"attempts":1,"requested_at":"2026-11-16T09:00:00Z","first_attempt_at":"2026-11-16T09:05:00Z","accepted_at":"2026-11-16T09:05:00Z"}
 2026-11-17T03:00:00Z dedupe.scan null null {"scanned":11,"sets":2}
-2026-11-17T09:05:00Z send contact:c2 evt_p2 {"contact_id":"c2","campaign":"thank-you","vendor_id":"psc_2","http_status":200,"attempts":1,"requested_at":"2026-11-17T09:00:00Z","first_attempt_at":"2026-11-17T09:05:00Z","accepted_at":"2026-11-17T09:05:00Z"}
-2026-11-18T09:05:00Z send contact:c3 evt_p3 {"contact_id":"c3","campaign":"win-back","vendor_id":"psc_3","http_status":200,"attempts":1,"requested_at":"2026-11-18T09:00:00Z","first_attempt_at":"2026-11-18T09:05:00Z","accepted_at":"2026-11-18T09:05:00Z"}
+2026-11-17T09:05:00Z send contact:c2 evt_p2 {"contact_id":"c2","campaign":"thank-you","vendor_id":"psc_9cb0eb53f16947ccf25ec84d","http_status":200,"attempts":1,"requested_at":"2026-11-17T09:00:00Z","first_attempt_at":"2026-11-17T09:05:00Z","accepted_at":"2026-11-17T09:05:00Z"}
+2026-11-18T09:05:00Z send contact:c3 evt_p3 {"contact_id":"c3","campaign":"win-back","vendor_id":"ltr_33feff9243a8f506b40928b5","http_status":200,"attempts":1,"requested_at":"2026-11-18T09:00:00Z","first_attempt_at":"2026-11-18T09:05:00Z","accepted_at":"2026-11-18T09:05:00Z"}
 2026-11-18T10:00:00Z dedupe.suppressed contact:c3 evt_849b3382a8fdd63808b9f1c1c058bb6e {"blocked_by":"evt_bcbf97e47d24185e4183e16b07ea0665","campaign":"thank-you","goal":"retention","contact_id":"c3","active_until":"2026-12-18T10:00:00Z","requested_campaign":"loyalty"}
-2026-11-19T09:05:00Z send contact:c5 evt_p5 {"contact_id":"c5","campaign":"win-back","vendor_id":"psc_5","http_status":200,"attempts":1,"requested_at":"2026-11-19T09:00:00Z","first_attempt_at":"2026-11-19T09:05:00Z","accepted_at":"2026-11-19T09:05:00Z"}
-2026-11-20T09:05:00Z send contact:c1 evt_p7 {"contact_id":"c1","campaign":"win-back","vendor_id":"psc_7","http_status":200,"attempts":1,"requested_at":"2026-11-20T09:00:00Z","first_attempt_at":"2026-11-20T09:05:00Z","accepted_at":"2026-11-20T09:05:00Z"}
+2026-11-19T09:05:00Z send contact:c5 evt_p5 {"contact_id":"c5","campaign":"win-back","vendor_id":"ltr_da2cec255404e4fb440034d6","http_status":200,"attempts":1,"requested_at":"2026-11-19T09:00:00Z","first_attempt_at":"2026-11-19T09:05:00Z","accepted_at":"2026-11-19T09:05:00Z"}
+2026-11-20T09:05:00Z send contact:c1 evt_p7 {"contact_id":"c1","campaign":"win-back","vendor_id":"ltr_a68ef786e4d3cea27d26934b","http_status":200,"attempts":1,"requested_at":"2026-11-20T09:00:00Z","first_attempt_at":"2026-11-20T09:05:00Z","accepted_at":"2026-11-20T09:05:00Z"}
 2026-11-21T08:00:00Z alert.open alert:1 null {"level":"CRITICAL","text":"3 failed deliveries in a row","alert_id":1,"rule":"webhook","subject":"lob-events"}
 2026-11-21T08:00:00Z fallback.polling lob-events null {"from":"webhook","to":"polling","why":"alert #1: 3 failed deliveries in a row"}
 2026-11-21T08:00:00Z alert.notify alert:1 null {"alert_id":1,"channels":[]}
@@ -242,7 +242,7 @@ is 'changelog: the whole trail of the window, sends and recovery steps, oldest f
 2026-11-21T09:30:00Z fallback.webhook lob-events null {"from":"polling","to":"webhook","why":"three good deliveries in a row"}
 2026-11-21T09:30:00Z alert.resolve alert:1 null {"alert_id":1}
 2026-11-24T03:00:00Z dedupe.scan null null {"scanned":11,"sets":1}
-2026-11-24T09:05:00Z send contact:c4 evt_p4 {"contact_id":"c4","campaign":"thank-you","vendor_id":"psc_4","http_status":200,"attempts":1,"requested_at":"2026-11-24T09:00:00Z","first_attempt_at":"2026-11-24T09:05:00Z","accepted_at":"2026-11-24T09:05:00Z"}
+2026-11-24T09:05:00Z send contact:c4 evt_p4 {"contact_id":"c4","campaign":"thank-you","vendor_id":"psc_d8c4fa2815d2802827283e0a","http_status":200,"attempts":1,"requested_at":"2026-11-24T09:00:00Z","first_attempt_at":"2026-11-24T09:05:00Z","accepted_at":"2026-11-24T09:05:00Z"}
 2026-11-24T14:00:00Z alert.open alert:2 null {"level":"CRITICAL","text":"no event for 1h00m with 1 piece in flight","alert_id":2,"rule":"webhook","subject":"lob-events"}
 2026-11-24T14:00:00Z fallback.polling lob-events null {"from":"webhook","to":"polling","why":"alert #2: no event for 1h00m with 1 piece in flight"}
 2026-11-24T14:00:00Z alert.notify alert:2 null {"alert_id":2,"channels":[]}
@@ -251,9 +251,10 @@ is 'changelog: the whole trail of the window, sends and recovery steps, oldest f
 2026-11-24T14:45:00Z alert.resolve alert:2 null {"alert_id":2}
 2026-11-29T19:30:00Z dlq.replay null null {"dlq_id":1}
 2026-11-29T20:00:00Z alert.open alert:3 null {"level":"WARNING","text":"1 dead letters (max 0)","alert_id":3,"rule":"dlq","subject":"dlq"}
+2026-11-29T20:00:00Z hold.put lob null {"scope":"target","alert_id":3}
 2026-11-29T20:00:00Z hold.put mail null {"scope":"target","alert_id":3}
 2026-11-29T20:00:00Z alert.notify alert:3 null {"alert_id":3,"channels":[]}
-2026-11-29T20:00:00Z alert.open alert:4 null {"contact_id":"c3","owner":"bob","campaign":"win-back","delivered_at":"2026-11-23T12:00:00Z","due_at":"2026-11-26T12:00:00Z","level":"WARNING","text":"no follow-up of contact c3 within 3bd of delivery (due 2026-11-26T12:00:00Z)","alert_id":4,"rule":"follow_up","subject":"psc_3"}
+2026-11-29T20:00:00Z alert.open alert:4 null {"contact_id":"c3","owner":"bob","campaign":"win-back","delivered_at":"2026-11-23T12:00:00Z","due_at":"2026-11-26T12:00:00Z","level":"WARNING","text":"no follow-up of contact c3 within 3bd of delivery (due 2026-11-26T12:00:00Z)","alert_id":4,"rule":"follow_up","subject":"ltr_33feff9243a8f506b40928b5"}
 2026-11-29T20:00:00Z alert.notify alert:4 null {"alert_id":4,"channels":[]}'
 run fs-report changelog --section kinds --format text
 out_is 'changelog: rows per kind' <<'EOT'
@@ -270,21 +271,22 @@ dedupe.suppressed     1
 dlq.replay            1
 fallback.polling      2
 fallback.webhook      2
-hold.put              1
+hold.put              2
 send                  6
 EOT
 
+vid() { sql "select vendor_id from pieces where event_id = '$1'"; }
 run fs-report changelog --contact c1 --format json
 is 'changelog --contact: the rows naming the contact' "$(jq -r 'select(.section == "entries") | "\(.at) \(.kind) \(.detail.vendor_id)"' "$T/out")" \
-'2026-11-16T09:05:00Z send psc_1
-2026-11-20T09:05:00Z send psc_7'
+"2026-11-16T09:05:00Z send $(vid evt_p1)
+2026-11-20T09:05:00Z send $(vid evt_p7)"
 run fs-report changelog --campaign win-back --kind send --format json
 is 'changelog --campaign --kind' "$(jq -r 'select(.section == "entries") | .event_id' "$T/out" | tr '\n' ' ')" 'evt_p3 evt_p5 evt_p7 '
 run fs-report changelog --kind 'fallback.*' --section kinds --format csv
 is 'changelog --kind with a glob' "$(tr -d '\r' <"$T/out")" 'kind,rows
 fallback.polling,2
 fallback.webhook,2'
-run fs-report changelog --run run_push_2 --format json
+run fs-report changelog --run "$(sql "select run_id from changelog where kind = 'send' and event_id = 'evt_p2'")" --format json
 is 'changelog --run' "$(jq -r 'select(.section == "entries") | .event_id' "$T/out")" evt_p2
 run fs-report changelog --event evt_p4 --from 2026-11-01 --to 2026-11-20 --format json
 is 'changelog --event outside the window: no rows, and the header says why' \
