@@ -597,6 +597,39 @@ int fs_poll_seen(struct fs_state *st, const char *source, const char *vendor_id,
 int fs_poll_record(struct fs_state *st, const char *source, const char *vendor_id, const char *key,
 		   int64_t poll_id);
 
+// report.c: fs-report's reports, each built as one JSON document (see report.c).
+struct fs_report_opts {
+	fs_time from, to;		/* the window [from, to) */
+	fs_time base_from, base_to;	/* pilot: the baseline window */
+	const char *contact, *campaign, *event_id, *run_id, *kind;	/* changelog filters, or NULL */
+	struct fs_holidays holidays;
+	int follow_up_bd, mailed_bd, delivered_bd;	/* SLAs in business days */
+	int64_t attribution;		/* seconds */
+	int webhook_failures, dlq_max;	/* thresholds the health panel colours by */
+};
+bool fs_report_known(const char *name);	/* sla health dedupe changelog pilot outcomes */
+const char *fs_report_sections(const char *name);	/* "followup, speed, ..." */
+bool fs_report_has_section(const char *name, const char *section);
+/* The SLAs, holidays and thresholds from the config; -1 with a message. */
+int fs_report_opts_config(const struct fs_config *cfg, struct fs_report_opts *o);
+/* RFC 3339, or YYYY-MM-DD (midnight UTC; the next midnight with end_of_day). */
+int fs_report_time(const char *s, bool end_of_day, fs_time *t);
+int fs_report_range(const char *s, fs_time *from, fs_time *to);	/* "FROM..TO" */
+/* The report; an invalid jv after saying why on stderr. */
+jv fs_report_build(struct fs_state *st, const char *name, const struct fs_report_opts *o);
+
+// report_render.c: the text, CSV and NDJSON renderers.
+int fs_report_text(jv rep, FILE *f);	/* aligned tables within 100 columns */
+/* RFC 4180 with a header row: the named section, or the report's first. -1 if no such section. */
+int fs_report_csv(jv rep, const char *section, FILE *f);
+int fs_report_ndjson(jv rep, FILE *f);	/* a header line, then one line per row */
+/* Keeps only the named section; -1 if the report has none of that name. */
+int fs_report_only(jv *rep, const char *section);
+
+// report_html.c
+/* One self-contained dashboard page: reps is an array of reports, the first the main one. */
+int fs_report_html(jv reps, FILE *f);
+
 // contracts.c: state one command writes and another reads.
 /* Makes fs-dedupe's tentative key and enrolment for event_id final.  The
  * command that ends the pipeline (fs-push, or any command with --commit)
