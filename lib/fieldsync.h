@@ -144,6 +144,15 @@ int fs_state_exec(struct fs_state *st, const char *sql);
 sqlite3_stmt *fs_state_prepare(struct fs_state *st, const char *sql);	/* cached */
 int fs_state_step_done(struct fs_state *st, sqlite3_stmt *stmt);	/* step + reset; -1 on error */
 void fs_state_error(struct fs_state *st, const char *what);
+/* Statement helpers, for lib/ only. */
+void fs_bind_text(sqlite3_stmt *q, int i, const char *s);	/* text, or NULL when s is NULL */
+char *fs_col_dup(sqlite3_stmt *q, int i);	/* a column's text, malloc'd; NULL for NULL */
+/* Steps q once: 1 a row (read it, then sqlite3_reset), 0 none (q reset), -1 error (reported, q reset). */
+int fs_state_step_row(struct fs_state *st, sqlite3_stmt *q);
+/* Steps q once and resets it: the first column of its row in *out (NULL / 0 when
+ * none); 1 a row, 0 none, -1 error (reported). */
+int fs_state_get_text(struct fs_state *st, sqlite3_stmt *q, char **out);
+int fs_state_get_int(struct fs_state *st, sqlite3_stmt *q, int64_t *out);
 /* Cursors. */
 int fs_cursor_get(struct fs_state *st, const char *source, const char *stream, char **cursor);
 int fs_cursor_commit(struct fs_state *st, const char *source, const char *stream, const char *cursor, const char *run_id);
