@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 #include <jv.h>
 #include <sqlite3.h>
 
@@ -53,6 +54,7 @@ void fs_buf_addf(struct fs_buf *b, const char *fmt, ...);
 void fs_buf_addc(struct fs_buf *b, char c);
 void fs_buf_free(struct fs_buf *b);
 char *fs_trim(char *s);		/* in place, both ends */
+void fs_secret_free(char *secret);	/* zeroes, then frees; NULL-safe */
 void fs_sha256_hex(const void *p, size_t n, char out[65]);
 const char *fs_jstr(jv obj, const char *key);	/* borrowed string or NULL */
 jv fs_jget(jv obj, const char *key);	/* invalid unless obj is an object; consumes nothing */
@@ -133,6 +135,8 @@ struct fs_state {
 	sqlite3 *db;
 	char *path;
 	int depth;		/* open transactions */
+	int busy_ms;		/* how long to wait for a lock ($FS_BUSY_TIMEOUT) */
+	struct timespec busy_since;
 };
 /* Opens path, or $FS_STATE, or ./fieldsync.db; migrates forward. */
 int fs_state_open(const char *path, struct fs_state *st);
@@ -535,7 +539,6 @@ int64_t fs_rate_reset_ms(const char *value);	/* epoch seconds to ms from now; -1
 const char *fs_http_header(const char *line, size_t len, const char *name, size_t *vlen);
 char *fs_urlencode(const char *s);	/* percent-encodes all but unreserved; malloc'd */
 char *fs_bearer_header(const char *token);	/* "Authorization: Bearer ..."; NULL for NULL */
-void fs_secret_free(char *secret);	/* zeroes, then frees; NULL is fine */
 struct fs_rate {			/* at most max requests in any window_ms */
 	int max, head, n;
 	int64_t window_ms, *stamps;

@@ -249,15 +249,6 @@ fs_bearer_header(const char *token)
 	return token ? fs_xasprintf("Authorization: Bearer %s", token) : NULL;
 }
 
-void
-fs_secret_free(char *secret)
-{
-	if (secret == NULL)
-		return;
-	memset(secret, 0, strlen(secret));
-	free(secret);
-}
-
 /* ---- fs-pull's easy layer ---- */
 
 int
