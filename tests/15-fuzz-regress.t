@@ -1,0 +1,30 @@
+#!/bin/sh
+# The fuzz harnesses (tests/fuzz/fuzz-*.c), built with cc and a plain main
+# instead of libFuzzer, run once over their seed corpus and every crash input
+# kept in tests/fuzz/regress-NAME.  Under make asan the library is built with
+# the sanitizers, and so are the harnesses.
+. "$(dirname "$0")/lib.sh"
+fuzz=$top/tests/fuzz
+cc=${CC:-cc}
+flags="-std=c17 -D_GNU_SOURCE -Wall -Wextra -O1 -g"
+[ -n "${FS_SANITIZED:-}" ] &&
+	flags="$flags -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+set -- "$fuzz"/fuzz-*.c
+plan $(($# * 2))
+for src; do
+	name=${src##*/fuzz-}
+	name=${name%.c}
+	# shellcheck disable=SC2086
+	$cc $flags -I"$top/lib" -o "fuzz-$name" "$src" "$fuzz/standalone.c" "$top/lib/libfieldsync.a" \
+		-ljq -lcurl -lsqlite3 -lcsv -lcrypto -lm -lpthread 2>cc.err
+	is "fuzz-$name builds with $cc, warning-free" "$?:$(cat cc.err)" "0:"
+	dirs="$fuzz/corpus-$name"
+	[ -d "$fuzz/regress-$name" ] && dirs="$dirs $fuzz/regress-$name"
+	# shellcheck disable=SC2086
+	want=$(find $dirs -type f ! -name '.*' | wc -l)
+	# shellcheck disable=SC2086
+	run "./fuzz-$name" $dirs
+	is "fuzz-$name passes all $want seed and regression inputs" "$status $(cat "$T/out")" "0 $want inputs"
+	[ "$status" = 0 ] || grep -v '^fuzz-' "$T/err" | head -20 | sed 's/^/# /'
+done
+done_testing
