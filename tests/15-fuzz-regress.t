@@ -10,7 +10,7 @@ flags="-std=c17 -D_GNU_SOURCE -Wall -Wextra -O1 -g"
 [ -n "${FS_SANITIZED:-}" ] &&
 	flags="$flags -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 set -- "$fuzz"/fuzz-*.c
-plan $(($# * 2))
+plan $(($# * 2 + 2))
 for src; do
 	name=${src##*/fuzz-}
 	name=${name%.c}
@@ -27,4 +27,14 @@ for src; do
 	is "fuzz-$name passes all $want seed and regression inputs" "$status $(cat "$T/out")" "0 $want inputs"
 	[ "$status" = 0 ] || grep -v '^fuzz-' "$T/err" | head -20 | sed 's/^/# /'
 done
+
+# Found by fuzz-event: libjq 1.6 leaks on ["a" "b"]; fs-dlq replay --dry-run
+# parsed every dead letter with it (make asan reports the leak).
+printf '["a" "b"]\n' | fs-normalize >/dev/null 2>&1
+run fs-dlq replay --dry-run --all
+is 'fs-dlq replay --dry-run on a dead letter libjq cannot parse: exit status' "$status" 0
+out_is 'fs-dlq replay --dry-run on a dead letter libjq cannot parse: output' <<'OUT'
+would replay #1 (fs-normalize, line 1): invalid JSON at byte 6
+1 dead letter would be replayed; 0 mail pieces (postcard 0, letter 0)
+OUT
 done_testing
