@@ -2,11 +2,13 @@
  * The NDJSON line checker: fs_json_check and fs_utf8_valid.
  *
  * Properties, beyond not crashing: fs_utf8_valid agrees with a second,
- * table-driven UTF-8 decoder (Unicode 15, table 3-7); an error position is
+ * table-driven UTF-8 decoder (Unicode 15, table 3-7); fs_json_check agrees
+ * with a second, recursive JSON checker; an error position is
  * inside the input; whatever fs_json_check accepts is valid UTF-8 and parses
  * in libjq (when shallow enough for libjq's depth limit, and free of lone
  * surrogate escapes, which libjq 1.6 refuses).
  */
+#include <ctype.h>
 #include <stdbool.h>
 
 #include "fieldsync.h"
@@ -52,6 +54,189 @@ ref_utf8(const unsigned char *p, size_t n, size_t *errpos)
 		i += (size_t)len;
 	}
 	return true;
+}
+
+/*
+ * A second JSON checker, written from RFC 8259's grammar as a recursive
+ * descent (fs_json_check is iterative), with the same 512-level limit.
+ */
+struct ref {
+	const unsigned char *p, *end;
+};
+
+static bool ref_value(struct ref *r, int depth);
+
+static void
+ref_ws(struct ref *r)
+{
+	while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r'))
+		r->p++;
+}
+
+static bool
+ref_lit(struct ref *r, const char *w)
+{
+	size_t n = strlen(w);
+
+	if ((size_t)(r->end - r->p) < n || memcmp(r->p, w, n) != 0)
+		return false;
+	r->p += n;
+	return true;
+}
+
+static bool
+ref_digits(struct ref *r)
+{
+	const unsigned char *start = r->p;
+
+	while (r->p < r->end && *r->p >= '0' && *r->p <= '9')
+		r->p++;
+	return r->p > start;
+}
+
+static bool
+ref_number(struct ref *r)
+{
+	if (r->p < r->end && *r->p == '-')
+		r->p++;
+	if (r->p < r->end && *r->p == '0')
+		r->p++;
+	else if (r->p >= r->end || *r->p < '1' || *r->p > '9' || !ref_digits(r))
+		return false;
+	if (r->p < r->end && *r->p == '.' && (r->p++, !ref_digits(r)))
+		return false;
+	if (r->p < r->end && (*r->p == 'e' || *r->p == 'E')) {
+		r->p++;
+		if (r->p < r->end && (*r->p == '+' || *r->p == '-'))
+			r->p++;
+		if (!ref_digits(r))
+			return false;
+	}
+	return true;
+}
+
+static bool
+ref_string(struct ref *r)
+{
+	if (r->p >= r->end || *r->p != '"')
+		return false;
+	for (r->p++; r->p < r->end;) {
+		unsigned char c = *r->p;
+		size_t pos;
+
+		if (c == '"') {
+			r->p++;
+			return true;
+		}
+		if (c == '\\') {
+			if (r->end - r->p < 2)
+				return false;
+			c = r->p[1];
+			if (c == 'u') {
+				if (r->end - r->p < 6)
+					return false;
+				for (int i = 2; i < 6; i++)
+					if (!isxdigit(r->p[i]))
+						return false;
+				r->p += 6;
+			} else if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' ||
+				   c == 'n' || c == 'r' || c == 't') {
+				r->p += 2;
+			} else {
+				return false;
+			}
+		} else if (c < 0x20) {
+			return false;
+		} else {
+			/* One character: the shortest well-formed prefix, 1 to 4 bytes. */
+			size_t k = 1;
+
+			while (k <= 4 && (r->p + k > r->end || !ref_utf8(r->p, k, &pos)))
+				k++;
+			if (k > 4 || r->p + k > r->end)
+				return false;
+			r->p += k;
+		}
+	}
+	return false;
+}
+
+static bool
+ref_container(struct ref *r, int depth, unsigned char close)
+{
+	if (depth >= 512)
+		return false;
+	r->p++;
+	ref_ws(r);
+	if (r->p < r->end && *r->p == close) {
+		r->p++;
+		return true;
+	}
+	for (;;) {
+		if (close == '}') {
+			if (!ref_string(r))
+				return false;
+			ref_ws(r);
+			if (r->p >= r->end || *r->p != ':')
+				return false;
+			r->p++;
+		}
+		if (!ref_value(r, depth + 1))
+			return false;
+		if (r->p < r->end && *r->p == ',') {
+			r->p++;
+			ref_ws(r);
+			continue;
+		}
+		if (r->p < r->end && *r->p == close) {
+			r->p++;
+			return true;
+		}
+		return false;
+	}
+}
+
+/* A value with the white space around it. */
+static bool
+ref_value(struct ref *r, int depth)
+{
+	bool ok;
+
+	ref_ws(r);
+	if (r->p >= r->end)
+		return false;
+	switch (*r->p) {
+	case '{':
+		ok = ref_container(r, depth, '}');
+		break;
+	case '[':
+		ok = ref_container(r, depth, ']');
+		break;
+	case '"':
+		ok = ref_string(r);
+		break;
+	case 't':
+		ok = ref_lit(r, "true");
+		break;
+	case 'f':
+		ok = ref_lit(r, "false");
+		break;
+	case 'n':
+		ok = ref_lit(r, "null");
+		break;
+	default:
+		ok = ref_number(r);
+	}
+	ref_ws(r);
+	return ok;
+}
+
+static bool
+ref_json(const unsigned char *p, size_t n)
+{
+	struct ref r = {p, p + n};
+
+	return ref_value(&r, 0) && r.p == r.end;
 }
 
 static int
@@ -105,6 +290,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	pos = (size_t)-1;
 	why = fs_json_check(p, size, &pos);
+	FUZZ_ASSERT((why == NULL) == ref_json(data, size));
 	if (why != NULL) {
 		FUZZ_ASSERT(pos <= size);
 		return 0;
