@@ -106,7 +106,8 @@ fuzz: bootstrap
 	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
 	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  $(FUZZ_DIR)/fuzz-$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 -close_fd_mask=2 \
-	    -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/fuzz-$$n- $(FUZZ_OPTS) \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/fuzz-$$n- \
+	    $$(test -f tests/fuzz/$$n.dict && echo -dict=tests/fuzz/$$n.dict) $(FUZZ_OPTS) \
 	    $(FUZZ_DIR)/work-$$n tests/fuzz/corpus-$$n $(wildcard tests/fuzz/regress-$$n) \
 	    2>$(FUZZ_DIR)/fuzz-$$n.log || failed="$$failed $$n"; \
 	  grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::average_exec_per_sec)' \
