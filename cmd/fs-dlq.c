@@ -209,7 +209,9 @@ cmd_replay(struct fs_cli *cli, int argc, char **argv)
 	const char *reason = NULL;
 	int opt, rc = FS_EXIT_OK;
 
-	optind = 1;
+	/* 0, not 1: glibc then forgets the "+" of the first getopt and
+	 * permutes, so options may follow the ids. */
+	optind = 0;
 	while ((opt = getopt_long(argc, argv, "anr:", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'a':

@@ -157,6 +157,174 @@ int fs_contact_observe(struct fs_state *st, const char *source, jv contact, char
 /* The current status of a mail piece by vendor id; NULL when unknown. */
 int fs_piece_status(struct fs_state *st, const char *vendor_id, char **status);
 
+// dedupe.c: fs-dedupe's state (keys, debounce holds, enrolments, counters, duplicate sets).
+int fs_dedupe_tune(struct fs_state *st);	/* a page cache fit for a big key table */
+/* Records an event id for run_id: 1 when it is new (forward it), 0 when it was
+ * seen (final and first seen less than ttl ago, or recorded by run_id). */
+int fs_idem_record(struct fs_state *st, const char *id, fs_time now, int64_t ttl, const char *run_id);
+/* Deletes keys past their expiry and ttl, batch rows per transaction (call outside one). */
+int fs_idem_prune(struct fs_state *st, fs_time now, int64_t ttl, int batch, int64_t *n);
+/* Holds a line until release_at: 1 held, 0 already held (same event id). */
+int fs_hold_add(struct fs_state *st, const char *kind, const char *object, const char *event_id,
+		const char *line, size_t len, fs_time now, fs_time release_at);
+struct fs_hold {		/* one hold, borrowed for a callback */
+	int64_t id;
+	const char *kind, *object, *event_id, *line;
+	size_t len;
+};
+/* Returns 1 when the hold was emitted (kept as released until its key is final), 0 to delete it. */
+typedef int (*fs_hold_fn)(const struct fs_hold *h, void *ctx);
+/* Hands fn the last hold of each quiet (kind, object) and the holds a dead run
+ * released; *collapsed counts the earlier holds folded into the last. */
+int fs_holds_release(struct fs_state *st, fs_time now, const char *run_id, fs_hold_fn fn, void *ctx,
+		     long *collapsed);
+int fs_holds_count(struct fs_state *st, int64_t *n);	/* holds not yet released */
+struct fs_enrolment {
+	char *event_id, *campaign, *started_at, *active_until;
+};
+/* The active enrolment for contact and goal that counts for run_id: 1 found, 0 none. */
+int fs_enrolment_blocking(struct fs_state *st, const char *contact_id, const char *goal, fs_time now,
+			  const char *run_id, struct fs_enrolment *e);
+void fs_enrolment_free(struct fs_enrolment *e);
+/* A tentative enrolment from now for active seconds. */
+int fs_enrolment_record(struct fs_state *st, const char *contact_id, const char *goal, const char *campaign,
+			const char *event_id, const char *run_id, fs_time now, int64_t active);
+/* Adds n to today's (by now) counter what in dedupe_counts. */
+int fs_dedupe_count(struct fs_state *st, fs_time now, const char *what, long n);
+int fs_duplicate_set_store(struct fs_state *st, const char *scan_id, const char *members, double score,
+			   const char *reasons, fs_time now);
+enum {				/* the fields of a contact, for the scan */
+	FS_CONTACT_ID, FS_CONTACT_EMAIL, FS_CONTACT_PHONE, FS_CONTACT_FIRST, FS_CONTACT_LAST,
+	FS_CONTACT_LINE1, FS_CONTACT_CITY, FS_CONTACT_REGION, FS_CONTACT_POSTAL, FS_CONTACT_SEEN,
+	FS_CONTACT_NFIELDS
+};
+typedef int (*fs_contact_fn)(const char *const f[FS_CONTACT_NFIELDS], void *ctx);
+int fs_contacts_each(struct fs_state *st, fs_contact_fn fn, void *ctx);	/* every stored contact, by id */
+
+// scan.c: the fuzzy duplicate scan.
+double fs_jaro_winkler(const char *a, const char *b);	/* 0..1; 1 when equal */
+void fs_soundex(const char *s, char out[5]);	/* "R163"; "" for no letters */
+const char *fs_nickname(const char *first);	/* "bill" -> "william"; lower case in */
+struct fs_scan;
+struct fs_scan *fs_scan_new(void);
+void fs_scan_free(struct fs_scan *s);
+/* Adds a contact (fields as above, NULL when absent); the same id again replaces it. */
+void fs_scan_add(struct fs_scan *s, const char *const f[FS_CONTACT_NFIELDS]);
+int fs_scan_size(const struct fs_scan *s);
+#define FS_REASON_EMAIL 1u
+#define FS_REASON_PHONE 2u
+#define FS_REASON_NAME_ADDRESS 4u
+struct fs_dupset {
+	const char **members;	/* contact ids, natural order */
+	int n;
+	double score;		/* mean of the matching pairs' scores, 2 decimals */
+	unsigned reasons;	/* FS_REASON_* */
+};
+typedef int (*fs_dupset_fn)(const struct fs_dupset *d, void *ctx);
+/* Calls fn for each set of two or more, by first member; with from, only sets
+ * with a member seen at or after it. */
+int fs_scan_run(struct fs_scan *s, const char *from, fs_dupset_fn fn, void *ctx);
+// hook.c: webhook signatures (fs-hook).
+enum fs_sig_scheme { FS_SIG_LOB, FS_SIG_HUBSPOT, FS_SIG_STANDARD };
+#define FS_HOOK_WINDOW 300	/* seconds a signed timestamp may be off $FS_NOW's clock */
+#define FS_HOOK_MAX_BODY (1024 * 1024)	/* default body cap */
+struct fs_hook_req {
+	const char *method, *uri;	/* uri: the URL as the vendor called it (HubSpot signs it) */
+	const char *body;	/* NUL-terminated after len bytes */
+	size_t len;
+	const char *(*header)(const char *name, void *ctx);	/* a request header or NULL */
+	void *ctx;
+};
+int fs_sig_scheme_parse(const char *name, enum fs_sig_scheme *out);	/* "lob" "hubspot-v3" "standard-webhooks" */
+const char *fs_sig_scheme_name(enum fs_sig_scheme s);
+enum fs_sig_scheme fs_sig_scheme_for_kind(const char *kind);	/* lob, lob-events: Lob; hubspot: v3; else standard */
+/* Checks signature, then timestamp window; -1 with a static *why. */
+int fs_hook_verify(enum fs_sig_scheme s, const struct fs_hook_req *r, const char *secret, fs_time now,
+		   const char **why);
+/* NULL when the body is JSON of the scheme's shape, else a static reason. */
+const char *fs_hook_check_body(enum fs_sig_scheme s, const char *body, size_t len);
+/* Lob: the event id; HubSpot: "events:" and the eventIds; Standard: webhook-id; else "sha256:" of the body. */
+char *fs_hook_delivery_id(enum fs_sig_scheme s, const struct fs_hook_req *r);
+
+// inbox_store.c: fs-hook's writes.
+#define FS_GOOD_STREAK 3	/* good deliveries in a row that end polling */
+/* fs-hook runs once per request: no WAL checkpoint at every close. */
+void fs_hook_state_tune(struct fs_state *st);
+/* Stores a raw body once per (source, delivery_id): 1 stored, 0 a repeat, -1 error. */
+int fs_inbox_store(struct fs_state *st, const char *source, const char *delivery_id, const void *body,
+		   size_t len);
+/* One row of the request log (every request, answered or not). */
+int fs_request_log(struct fs_state *st, const char *source, int status, size_t bytes, int64_t latency_us,
+		   const char *reason);
+/* Counts a good (2xx) or failed delivery for a source in polling mode; the third good one in a row switches it back to webhook. */
+int fs_source_delivery(struct fs_state *st, const char *source, bool good, const char *run_id);
+
+// health.c: the health panel (fs-health, fs-watchdog).
+struct fs_thresholds {		/* [thresholds], with their defaults */
+	int webhook_failures;	/* 3 */
+	int64_t no_ping;	/* 15m, in seconds */
+	long dlq_max;		/* 50 */
+	long retry_storm;	/* 10 deliveries of one target retrying */
+	int follow_up_sla;	/* 3bd */
+	struct fs_holidays holidays;
+};
+int fs_thresholds_load(const struct fs_config *cfg, struct fs_thresholds *t);
+struct fs_problem {
+	int level;		/* 1 WARNING, 2 CRITICAL */
+	const char *rule;	/* "webhook", "sync_lag", "dlq", "retry_storm", "hold" */
+	char *subject, *text;	/* a source, target or campaign; what is wrong */
+};
+struct fs_health_source {
+	char *name;
+	const char *kind;
+	char mode[16];
+	char *last_event_at, *last_good_at, *last_pull_at;	/* NULL: never */
+	int64_t failures;	/* non-2xx requests since the last 2xx */
+	int64_t lag, interval;	/* seconds since the last committed pull (-1: never), interval */
+	int64_t in_flight, silent;	/* lob pieces in flight; seconds without an event (-1: n/a) */
+};
+struct fs_health_target {
+	char *name;
+	const char *kind;
+	char *last_sent_at, *next_attempt_at, *last_error;
+	int64_t retrying, held, dead, hold_alert;	/* hold_alert: the alert holding it, 0 if none */
+};
+struct fs_health {
+	fs_time now;
+	int level;		/* worst problem: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN */
+	struct fs_health_source *src;
+	struct fs_health_target *tgt;
+	struct fs_problem *problems;
+	int nsrc, ntgt, nproblems;
+	int64_t dlq;
+	long dlq_max;
+};
+/* Configured sources and targets, and built-in kinds the state file has used. */
+int fs_health_collect(struct fs_state *st, const struct fs_config *cfg, const struct fs_thresholds *t,
+		      struct fs_health *h);
+void fs_health_free(struct fs_health *h);
+const char *fs_level_name(int level);	/* "OK" ... "UNKNOWN" */
+void fs_duration_format(int64_t secs, char out[24]);	/* "2h05m", "17m", "45s" */
+
+// alerts.c: alerts, holds and notifications (fs-watchdog).
+/* One watchdog run: opens, re-notifies and resolves alerts, puts holds,
+ * switches failing webhook sources to polling.  With dry_run, only says on
+ * it what it would do.  0 done, 1 a notification failed, -1 error. */
+int fs_watchdog_run(struct fs_state *st, const struct fs_config *cfg, const struct fs_thresholds *t,
+		    const char *run_id, FILE *dry_run);
+/* Acknowledges an alert and lifts its holds, with a changelog row (who,
+ * when, recovery time).  -2 when there is no such unacknowledged alert. */
+int fs_alert_ack(struct fs_state *st, int64_t id, const char *by, const char *note, const char *run_id);
+struct fs_alert {		/* one row, borrowed for a callback */
+	int64_t id;
+	const char *rule, *subject, *state, *opened_at, *last_notified_at, *acked_by, *acked_at, *note;
+	const char *resolved_at, *detail, *holds;	/* holds: "target mail, ..." or NULL */
+	int notify_count;
+};
+typedef int (*fs_alert_fn)(const struct fs_alert *a, void *ctx);
+/* Open and acknowledged alerts, and those that changed since recent, by id. */
+int fs_alerts_each(struct fs_state *st, fs_time recent, fs_alert_fn fn, void *ctx);
+
 // contracts.c: state one command writes and another reads.
 /* Makes fs-dedupe's tentative key and enrolment for event_id final.  The
  * command that ends the pipeline (fs-push, or any command with --commit)

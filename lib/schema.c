@@ -45,15 +45,18 @@ const char *const fs_migrations[] = {
 	"  city TEXT, region TEXT, postal_code TEXT, country TEXT,"
 	"  updated_at TEXT, seen_at TEXT NOT NULL);"
 	"CREATE INDEX contacts_by_email ON contacts(email);"
-	/* fs-dedupe: idempotency keys, debounce holds, enrolments, counters, scans. */
+	/* fs-dedupe: idempotency keys, debounce holds, enrolments, counters, scans.
+	 * A key or enrolment with final = 0 is tentative: it counts only for the
+	 * run that wrote it until fs_keys_finalize confirms it (DESIGN.md). */
 	"CREATE TABLE idem_keys ("
 	"  id TEXT PRIMARY KEY, first_seen_ts INTEGER NOT NULL, expires_ts INTEGER NOT NULL,"
 	"  run_id TEXT, final INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
 	"CREATE INDEX idem_keys_by_expiry ON idem_keys(expires_ts);"
 	"CREATE TABLE debounce ("
-	"  id INTEGER PRIMARY KEY, object TEXT NOT NULL, event_id TEXT NOT NULL,"
-	"  line TEXT NOT NULL, received_at TEXT NOT NULL, release_at TEXT NOT NULL);"
-	"CREATE INDEX debounce_by_object ON debounce(object, id);"
+	"  id INTEGER PRIMARY KEY, kind TEXT NOT NULL, object TEXT NOT NULL,"
+	"  event_id TEXT NOT NULL UNIQUE, line TEXT NOT NULL, received_at TEXT NOT NULL,"
+	"  release_at TEXT NOT NULL, released_by TEXT);"
+	"CREATE INDEX debounce_by_object ON debounce(kind, object, id);"
 	"CREATE TABLE enrolments ("
 	"  id INTEGER PRIMARY KEY, contact_id TEXT NOT NULL, goal TEXT NOT NULL,"
 	"  campaign TEXT NOT NULL, event_id TEXT NOT NULL UNIQUE, run_id TEXT,"

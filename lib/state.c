@@ -49,22 +49,35 @@ check_path(const char *path)
 }
 
 static int
-migrate(struct fs_state *st)
+user_version(struct fs_state *st)
 {
 	sqlite3_stmt *q;
-	int version;
+	int version = -1;
 
-	if (fs_state_begin(st) != 0)
-		return -1;
-	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK ||
-	    sqlite3_step(q) != SQLITE_ROW) {
-		sqlite3_finalize(q);
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW)
+		version = sqlite3_column_int(q, 0);
+	else
 		fs_state_error(st, NULL);
+	sqlite3_finalize(q);
+	return version;
+}
+
+static int
+migrate(struct fs_state *st)
+{
+	int version = user_version(st);
+
+	/* Up to date: no write lock needed (fs-hook opens the file per request). */
+	if (version == fs_nmigrations)
+		return 0;
+	if (version < 0 || fs_state_begin(st) != 0)
+		return -1;
+	/* Another process may have migrated in between: read it again under the lock. */
+	if ((version = user_version(st)) < 0) {
 		fs_state_rollback(st);
 		return -1;
 	}
-	version = sqlite3_column_int(q, 0);
-	sqlite3_finalize(q);
 	if (version > fs_nmigrations) {
 		fs_err("state '%s': schema version %d is newer than this fieldsync's (%d)",
 		       st->path, version, fs_nmigrations);

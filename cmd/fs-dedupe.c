@@ -1,0 +1,651 @@
+/*
+ * fs-dedupe: drop repeated events, debounce flicker, keep one active
+ * campaign per contact and goal; and, as "fs-dedupe scan", report contacts
+ * that are probably the same person.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fieldsync.h"
+
+#define PRUNE_BATCH 5000
+#define DEFAULT_TTL (24 * 3600)
+#define DEFAULT_ACTIVE (30 * 86400)
+
+/* Run counters; the ones with a name also go to dedupe_counts per day. */
+enum { FORWARDED, IDEMPOTENCY, DEBOUNCE, CAMPAIGN_GUARD, HELD, RELEASED, NCOUNT };
+static const char *const count_names[NCOUNT] = {
+	NULL, "idempotency", "debounce", "campaign_guard", "held", "released"
+};
+
+struct dedupe {
+	struct fs_cli *cli;
+	struct fs_loop *lp;
+	int64_t ttl, debounce;
+	fs_time now;
+	bool commit;
+	struct fs_buf forwarded;	/* ids forwarded since the last checkpoint, NUL-separated */
+	long events, count[NCOUNT], stored[NCOUNT];
+	int64_t pruned;
+};
+
+static void
+usage(FILE *f, int status)
+{
+	fprintf(f, "usage: fs-dedupe [-qvV] [-c config] [-s state] [--commit] [--debounce duration]\n"
+		   "                 [--print-config] [--stats] [--ttl duration]\n"
+		   "       fs-dedupe [-qvV] [-c config] [-s state] scan [--format ndjson|text] [--from time]\n");
+	exit(status);
+}
+
+/* A duration from an option or the config; -1 with the error said. */
+static int
+duration(const char *text, const char *what, int64_t *secs)
+{
+	if (fs_duration_parse(text, secs) != 0) {
+		fs_err("%s: malformed duration '%s' (want e.g. 90s, 15m, 24h, 3d)", what, text);
+		return -1;
+	}
+	return 0;
+}
+
+/* A campaign's active period: its config's "active", or 30 days. */
+static int
+campaign_active(const struct fs_config *cfg, const char *campaign, int64_t *active)
+{
+	const char *v = fs_config_get(cfg, "campaign", campaign, "active");
+
+	*active = DEFAULT_ACTIVE;
+	return v ? fs_duration_parse(v, active) : 0;
+}
+
+/* The goal of a mail.requested: its own, else its campaign's, else the campaign's name. */
+static const char *
+goal_of(const struct fs_config *cfg, jv data)
+{
+	const char *goal = fs_jstr(data, "goal"), *campaign = fs_jstr(data, "campaign");
+
+	if (goal && *goal)
+		return goal;
+	if ((goal = fs_config_get(cfg, "campaign", campaign, "goal")) != NULL)
+		return goal;
+	return campaign;
+}
+
+/* What is wrong with an event, "; "-separated; empty when nothing. */
+static void
+check_event(jv ev, struct fs_buf *why)
+{
+	static const char *const need[] = {"id", "object", "kind", NULL};
+	const char *kind = fs_jstr(ev, "kind");
+
+	for (int i = 0; need[i]; i++) {
+		jv v = fs_jget(ev, need[i]);
+
+		if (!jv_is_valid(v) || jv_get_kind(v) == JV_KIND_NULL)
+			fs_buf_addf(why, "%smissing \"%s\"", why->len ? "; " : "", need[i]);
+		else if (jv_get_kind(v) != JV_KIND_STRING || jv_string_length_bytes(jv_copy(v)) == 0)
+			fs_buf_addf(why, "%s\"%s\" is not a non-empty string", why->len ? "; " : "", need[i]);
+		jv_free(v);
+	}
+	if (kind && *kind && !fs_kind_known(kind))
+		fs_buf_addf(why, "%sunknown kind \"%s\"", why->len ? "; " : "", kind);
+	if (kind && strcmp(kind, "mail.requested") == 0) {
+		jv data = fs_jget(ev, "data");
+
+		if (fs_jstr(data, "contact_id") == NULL)
+			fs_buf_addf(why, "%smissing \"data.contact_id\"", why->len ? "; " : "");
+		if (fs_jstr(data, "campaign") == NULL)
+			fs_buf_addf(why, "%smissing \"data.campaign\"", why->len ? "; " : "");
+		jv_free(data);
+	}
+}
+
+static int
+state_failed(struct dedupe *d)
+{
+	fs_loop_fail(d->lp, FS_EXIT_STATE);
+	return -1;
+}
+
+/*
+ * The one-active-campaign guard for a mail.requested about to go out:
+ * 1 when it may go (its enrolment is recorded), 0 when suppressed.
+ */
+static int
+guard(struct dedupe *d, jv ev)
+{
+	struct fs_state *st = &d->cli->st;
+	jv data = fs_jget(ev, "data");
+	const char *contact = fs_jstr(data, "contact_id"), *campaign = fs_jstr(data, "campaign");
+	const char *goal = goal_of(&d->cli->cfg, data), *id = fs_jstr(ev, "id");
+	struct fs_enrolment e;
+	int64_t active;
+	int rc;
+
+	campaign_active(&d->cli->cfg, campaign, &active);	/* checked at start */
+	rc = fs_enrolment_blocking(st, contact, goal, d->now, d->cli->run_id, &e);
+	if (rc == 0) {
+		rc = fs_enrolment_record(st, contact, goal, campaign, id, d->cli->run_id, d->now, active) == 0 ? 1 : -1;
+	} else if (rc == 1) {
+		jv detail = jv_object();
+
+		detail = jv_object_set(detail, jv_string("blocked_by"), jv_string(e.event_id));
+		detail = jv_object_set(detail, jv_string("campaign"), jv_string(e.campaign));
+		detail = jv_object_set(detail, jv_string("goal"), jv_string(goal));
+		detail = jv_object_set(detail, jv_string("contact_id"), jv_string(contact));
+		detail = jv_object_set(detail, jv_string("active_until"), jv_string(e.active_until));
+		detail = jv_object_set(detail, jv_string("requested_campaign"), jv_string(campaign));
+		fs_debug("%s: suppressed, contact %s already enrolled for goal \"%s\" by %s (campaign \"%s\") until %s",
+			 id, contact, goal, e.event_id, e.campaign, e.active_until);
+		rc = fs_changelog(st, "dedupe.suppressed", d->cli->run_id, id, fs_jstr(ev, "object"), detail) == 0
+		    ? 0 : -1;
+		if (rc == 0)
+			d->count[CAMPAIGN_GUARD]++;
+	}
+	fs_enrolment_free(&e);
+	jv_free(data);
+	return rc;
+}
+
+/* Sends an event on (unless the guard stops it): 1 sent, 0 suppressed, -1 error. */
+static int
+forward(struct dedupe *d, jv ev, const char *line, size_t len)
+{
+	const char *kind = fs_jstr(ev, "kind"), *id = fs_jstr(ev, "id");
+	int rc = 1;
+
+	if (strcmp(kind, "mail.requested") == 0 && (rc = guard(d, ev)) <= 0)
+		return rc < 0 ? state_failed(d) : 0;
+	fs_emit_raw(d->lp, line, len);
+	d->lp->stats.emitted--;	/* forwarded, not made here */
+	d->count[FORWARDED]++;
+	if (d->commit)
+		fs_buf_add(&d->forwarded, id, strlen(id) + 1);
+	return 1;
+}
+
+static int
+on_event(struct fs_loop *lp, struct fs_line *ln, void *ctx)
+{
+	struct dedupe *d = ctx;
+	struct fs_state *st = &d->cli->st;
+	struct fs_buf why = {0};
+	const char *id, *kind, *object;
+	int rc;
+
+	d->events++;
+	check_event(ln->obj, &why);
+	if (why.len > 0) {
+		rc = fs_reject(lp, ln, fs_jstr(ln->obj, "id"), "%s", why.data);
+		fs_buf_free(&why);
+		return rc;
+	}
+	id = fs_jstr(ln->obj, "id");
+	kind = fs_jstr(ln->obj, "kind");
+	object = fs_jstr(ln->obj, "object");
+	if (fs_loop_txn(lp) != 0)
+		return -1;
+	if ((rc = fs_idem_record(st, id, d->now, d->ttl, d->cli->run_id)) < 0)
+		return state_failed(d);
+	if (rc == 0) {
+		d->count[IDEMPOTENCY]++;
+		return 0;
+	}
+	if (d->debounce > 0) {
+		if ((rc = fs_hold_add(st, kind, object, id, ln->bytes, ln->len, d->now, d->now + d->debounce)) < 0)
+			return state_failed(d);
+		d->count[rc ? HELD : IDEMPOTENCY]++;
+		return 0;
+	}
+	return forward(d, ln->obj, ln->bytes, ln->len) < 0 ? -1 : 0;
+}
+
+static int
+on_release(const struct fs_hold *h, void *ctx)
+{
+	struct dedupe *d = ctx;
+	jv ev = jv_parse_sized(h->line, (int)h->len);
+	int rc;
+
+	if (jv_get_kind(ev) != JV_KIND_OBJECT) {	/* held lines were checked: cannot happen */
+		fs_err("hold %lld: the held line is not a JSON object; dropped", (long long)h->id);
+		jv_free(ev);
+		return 0;
+	}
+	rc = fs_idem_record(&d->cli->st, h->event_id, d->now, d->ttl, d->cli->run_id);
+	if (rc == 0)
+		d->count[IDEMPOTENCY]++;
+	else if (rc > 0 && (rc = forward(d, ev, h->line, h->len)) > 0)
+		d->count[RELEASED]++;
+	jv_free(ev);
+	return rc;
+}
+
+/* Counters since the last store go to dedupe_counts, in the open transaction. */
+static int
+store_counts(struct dedupe *d)
+{
+	for (int i = 0; i < NCOUNT; i++) {
+		if (count_names[i] == NULL)
+			continue;
+		if (fs_dedupe_count(&d->cli->st, d->now, count_names[i], d->count[i] - d->stored[i]) != 0)
+			return -1;
+		d->stored[i] = d->count[i];
+	}
+	return 0;
+}
+
+/* Inside the checkpoint's transaction: with --commit the keys forwarded become final. */
+static int
+on_checkpoint(struct fs_loop *lp, jv cp, void *ctx)
+{
+	struct dedupe *d = ctx;
+
+	(void)cp;
+	for (size_t off = 0; off < d->forwarded.len; off += strlen(d->forwarded.data + off) + 1)
+		if (fs_keys_finalize(&d->cli->st, d->forwarded.data + off) != 0) {
+			fs_loop_fail(lp, FS_EXIT_STATE);
+			return -1;
+		}
+	d->forwarded.len = 0;
+	if (store_counts(d) != 0) {
+		fs_loop_fail(lp, FS_EXIT_STATE);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+report(struct dedupe *d, bool stats)
+{
+	fs_info("%ld events: %ld forwarded, %ld repeated, %ld held, %ld released, %ld collapsed, "
+		"%ld suppressed, %ld dead; %lld expired keys pruned",
+		d->events, d->count[FORWARDED], d->count[IDEMPOTENCY], d->count[HELD], d->count[RELEASED],
+		d->count[DEBOUNCE], d->count[CAMPAIGN_GUARD], d->lp->stats.dead, (long long)d->pruned);
+	if (stats) {
+		jv o = jv_object();
+		jv s;
+
+		o = jv_object_set(o, jv_string("type"), jv_string("stats"));
+		o = jv_object_set(o, jv_string("command"), jv_string("fs-dedupe"));
+		o = jv_object_set(o, jv_string("run_id"), jv_string(d->cli->run_id));
+		o = jv_object_set(o, jv_string("events"), jv_number((double)d->events));
+		o = jv_object_set(o, jv_string("forwarded"), jv_number((double)d->count[FORWARDED]));
+		for (int i = 0; i < NCOUNT; i++)
+			if (count_names[i])
+				o = jv_object_set(o, jv_string(count_names[i]), jv_number((double)d->count[i]));
+		o = jv_object_set(o, jv_string("dead"), jv_number((double)d->lp->stats.dead));
+		o = jv_object_set(o, jv_string("passed"), jv_number((double)d->lp->stats.passed));
+		o = jv_object_set(o, jv_string("pruned"), jv_number((double)d->pruned));
+		s = jv_dump_string(o, 0);
+		printf("%s\n", jv_string_value(s));
+		jv_free(s);
+	}
+}
+
+/* Every campaign's "active" must parse before any event is judged by it. */
+static int
+check_campaigns(const struct fs_config *cfg)
+{
+	for (int i = 0; i < cfg->nsec; i++) {
+		const struct fs_section *s = &cfg->sec[i];
+		const char *v = fs_section_get(s, "active");
+		int64_t secs;
+
+		if (strcmp(s->type, "campaign") == 0 && v && fs_duration_parse(v, &secs) != 0) {
+			fs_err("campaign '%s': malformed duration '%s' for 'active' (want e.g. 30d)", s->name, v);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+filter(struct fs_cli *cli, const char *ttl_opt, const char *debounce_opt, bool commit, bool stats)
+{
+	static const char *const types[] = {"event", NULL};
+	struct fs_loop_ops ops = {types, false, on_event, on_checkpoint, NULL};
+	struct dedupe d = {0};
+	struct fs_loop lp;
+	const char *v;
+	long collapsed = 0;
+	int status;
+
+	d.cli = cli;
+	d.commit = commit;
+	d.ttl = DEFAULT_TTL;
+	if ((v = fs_config_get(&cli->cfg, "dedupe", "", "ttl")) && duration(v, "[dedupe] ttl", &d.ttl) != 0)
+		return FS_EXIT_USAGE;
+	if ((v = fs_config_get(&cli->cfg, "dedupe", "", "debounce")) &&
+	    duration(v, "[dedupe] debounce", &d.debounce) != 0)
+		return FS_EXIT_USAGE;
+	if (ttl_opt && duration(ttl_opt, "--ttl", &d.ttl) != 0)
+		return FS_EXIT_USAGE;
+	if (debounce_opt && duration(debounce_opt, "--debounce", &d.debounce) != 0)
+		return FS_EXIT_USAGE;
+	if (check_campaigns(&cli->cfg) != 0)
+		return FS_EXIT_USAGE;
+	if (fs_cli_state(cli) != 0 || fs_dedupe_tune(&cli->st) != 0)
+		return FS_EXIT_STATE;
+	d.now = fs_now();
+	fs_loop_init(&lp, cli, &ops, &d);
+	d.lp = &lp;
+	lp.commit_cursors = commit;
+	/* Expired keys first, a batch per transaction; then the holds now due. */
+	if (fs_idem_prune(&cli->st, d.now, d.ttl, PRUNE_BATCH, &d.pruned) != 0)
+		return FS_EXIT_STATE;
+	if (fs_loop_txn(&lp) != 0 || fs_holds_release(&cli->st, d.now, cli->run_id, on_release, &d, &collapsed) != 0) {
+		fs_state_rollback(&cli->st);
+		fs_buf_free(&lp.out);
+		fs_buf_free(&d.forwarded);
+		return FS_EXIT_STATE;
+	}
+	d.count[DEBOUNCE] += collapsed;
+	status = fs_loop_run(&lp, STDIN_FILENO);
+	report(&d, stats);
+	fs_buf_free(&d.forwarded);
+	return status;
+}
+
+/* The scan. */
+
+struct scan {
+	struct fs_cli *cli;
+	struct fs_scan *s;
+	bool text;
+	const char *scan_id;
+	long sets, dead;
+	fs_time now;
+};
+
+static int
+add_stored(const char *const f[FS_CONTACT_NFIELDS], void *ctx)
+{
+	struct scan *sc = ctx;
+	const char *g[FS_CONTACT_NFIELDS];
+	char *id = fs_xasprintf("contact:%s", f[FS_CONTACT_ID]);
+
+	memcpy(g, f, sizeof g);
+	g[FS_CONTACT_ID] = id;
+	fs_scan_add(sc->s, g);
+	free(id);
+	return 0;
+}
+
+static int
+scan_reject(struct scan *sc, const char *line, size_t len, long lineno, const char *reason)
+{
+	struct fs_dead dd = {0};
+
+	fs_err("line %ld: %s", lineno, reason);
+	sc->dead++;
+	dd.command = fs_progname;
+	dd.run_id = sc->cli->run_id;
+	dd.reason = reason;
+	dd.bytes = line;
+	dd.len = len;
+	dd.lineno = lineno;
+	return fs_dlq_add(&sc->cli->st, &dd) < 0 ? -1 : 0;
+}
+
+/* contact.changed events on stdin join (and override) the stored contacts. */
+static int
+add_stdin(struct scan *sc)
+{
+	char *line = NULL, seen[21];
+	size_t cap = 0, pos;
+	ssize_t len;
+	long lineno = 0;
+	int rc = 0;
+
+	fs_time_format(sc->now, seen);
+	while (rc == 0 && (len = getline(&line, &cap, stdin)) > 0) {
+		const char *why;
+		jv ev, data, addr;
+
+		lineno++;
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (strspn(line, " \t") == (size_t)len)
+			continue;
+		if (!fs_utf8_valid(line, (size_t)len, &pos)) {
+			char reason[64];
+
+			snprintf(reason, sizeof reason, "invalid UTF-8 at byte %zu", pos + 1);
+			rc = scan_reject(sc, line, (size_t)len, lineno, reason);
+			continue;
+		}
+		if ((why = fs_json_check(line, (size_t)len, &pos)) != NULL) {
+			char reason[128];
+
+			snprintf(reason, sizeof reason, "%s at byte %zu", why, pos + 1);
+			rc = scan_reject(sc, line, (size_t)len, lineno, reason);
+			continue;
+		}
+		ev = jv_parse_sized(line, (int)len);
+		if (jv_get_kind(ev) != JV_KIND_OBJECT) {
+			rc = scan_reject(sc, line, (size_t)len, lineno, "not a JSON object");
+			jv_free(ev);
+			continue;
+		}
+		if (fs_jstr(ev, "type") == NULL || strcmp(fs_jstr(ev, "type"), "event") != 0 ||
+		    fs_jstr(ev, "kind") == NULL || strcmp(fs_jstr(ev, "kind"), "contact.changed") != 0) {
+			jv_free(ev);	/* other lines say nothing about contacts */
+			continue;
+		}
+		data = fs_jget(ev, "data");
+		if (fs_jstr(data, "id") == NULL) {
+			rc = scan_reject(sc, line, (size_t)len, lineno, "contact.changed: missing \"data.id\"");
+		} else {
+			const char *f[FS_CONTACT_NFIELDS];
+			char *id = fs_xasprintf("contact:%s", fs_jstr(data, "id"));
+
+			addr = fs_jget(data, "address");
+			f[FS_CONTACT_ID] = id;
+			f[FS_CONTACT_EMAIL] = fs_jstr(data, "email");
+			f[FS_CONTACT_PHONE] = fs_jstr(data, "phone");
+			f[FS_CONTACT_FIRST] = fs_jstr(data, "first_name");
+			f[FS_CONTACT_LAST] = fs_jstr(data, "last_name");
+			f[FS_CONTACT_LINE1] = fs_jstr(addr, "line1");
+			f[FS_CONTACT_CITY] = fs_jstr(addr, "city");
+			f[FS_CONTACT_REGION] = fs_jstr(addr, "region");
+			f[FS_CONTACT_POSTAL] = fs_jstr(addr, "postal_code");
+			f[FS_CONTACT_SEEN] = seen;
+			fs_scan_add(sc->s, f);
+			free(id);
+			jv_free(addr);
+		}
+		jv_free(data);
+		jv_free(ev);
+	}
+	free(line);
+	return rc;
+}
+
+static jv
+reasons_json(unsigned why)
+{
+	jv r = jv_array();
+
+	if (why & FS_REASON_EMAIL)
+		r = jv_array_append(r, jv_string("email"));
+	if (why & FS_REASON_PHONE)
+		r = jv_array_append(r, jv_string("phone"));
+	if (why & FS_REASON_NAME_ADDRESS)
+		r = jv_array_append(r, jv_string("name+address"));
+	return r;
+}
+
+static int
+on_set(const struct fs_dupset *set, void *ctx)
+{
+	struct scan *sc = ctx;
+	jv members = jv_array(), reasons = reasons_json(set->reasons), o;
+	char *m, *r;
+	int rc;
+
+	for (int i = 0; i < set->n; i++)
+		members = jv_array_append(members, jv_string(set->members[i]));
+	m = fs_jdump(members);
+	r = fs_jdump(reasons);
+	rc = fs_duplicate_set_store(&sc->cli->st, sc->scan_id, m, set->score, r, sc->now);
+	if (sc->text) {
+		struct fs_buf why = {0};
+
+		fs_buf_adds(&why, "");
+		jv_array_foreach(reasons, i, w) {
+			fs_buf_addf(&why, "%s%s", i ? "," : "", jv_string_value(w));
+			jv_free(w);
+		}
+		printf("%-5.2f  %-24s  ", set->score, why.data);
+		for (int i = 0; i < set->n; i++)
+			printf("%s%s", i ? " " : "", set->members[i]);
+		printf("\n");
+		fs_buf_free(&why);
+	} else {
+		o = jv_object_set(jv_object(), jv_string("type"), jv_string("duplicate_set"));
+		o = jv_object_set(o, jv_string("members"), members);
+		o = jv_object_set(o, jv_string("score"), jv_number(set->score));
+		o = jv_object_set(o, jv_string("reasons"), reasons);
+		members = jv_invalid();
+		reasons = jv_invalid();
+		free(m);
+		m = fs_jdump(o);
+		printf("%s\n", m);
+		jv_free(o);
+	}
+	jv_free(members);
+	jv_free(reasons);
+	free(m);
+	free(r);
+	sc->sets++;
+	return rc;
+}
+
+static int
+scan(struct fs_cli *cli, const char *from_opt, const char *format)
+{
+	struct scan sc = {0};
+	char from[21], *scan_id;
+	fs_time t;
+	int rc, scanned;
+	jv detail;
+
+	sc.cli = cli;
+	if (format && strcmp(format, "text") != 0 && strcmp(format, "ndjson") != 0) {
+		fs_err("--format: must be ndjson or text, not '%s'", format);
+		return FS_EXIT_USAGE;
+	}
+	sc.text = format && strcmp(format, "text") == 0;
+	if (from_opt) {
+		if (fs_time_parse(from_opt, &t) != 0) {
+			fs_err("--from: malformed time '%s' (want RFC 3339, e.g. 2026-11-23T00:00:00Z)", from_opt);
+			return FS_EXIT_USAGE;
+		}
+		fs_time_format(t, from);
+	}
+	if (fs_cli_state(cli) != 0)
+		return FS_EXIT_STATE;
+	sc.now = fs_now();
+	scan_id = fs_xasprintf("scan_%s", cli->run_id + 4);
+	sc.scan_id = scan_id;
+	sc.s = fs_scan_new();
+	if (fs_state_begin(&cli->st) != 0)
+		goto fail;
+	if (fs_contacts_each(&cli->st, add_stored, &sc) != 0)
+		goto fail;
+	if (!isatty(STDIN_FILENO) && add_stdin(&sc) != 0)
+		goto fail;
+	scanned = fs_scan_size(sc.s);
+	if (sc.text)
+		printf("%-5s  %-24s  %s\n", "SCORE", "REASONS", "MEMBERS");
+	if (fs_scan_run(sc.s, from_opt ? from : NULL, on_set, &sc) != 0)
+		goto fail;
+	detail = jv_object_set(jv_object(), jv_string("scan_id"), jv_string(scan_id));
+	detail = jv_object_set(detail, jv_string("scanned"), jv_number(scanned));
+	detail = jv_object_set(detail, jv_string("sets"), jv_number((double)sc.sets));
+	if (from_opt)
+		detail = jv_object_set(detail, jv_string("from"), jv_string(from));
+	if (fs_changelog(&cli->st, "dedupe.scan", cli->run_id, NULL, NULL, detail) != 0 ||
+	    fs_state_commit(&cli->st) != 0)
+		goto fail;
+	fs_info("%d contacts scanned, %ld duplicate sets", scanned, sc.sets);
+	rc = sc.dead ? FS_EXIT_DLQ : FS_EXIT_OK;
+	fs_scan_free(sc.s);
+	free(scan_id);
+	return rc;
+fail:
+	fs_state_rollback(&cli->st);
+	fs_scan_free(sc.s);
+	free(scan_id);
+	return FS_EXIT_STATE;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		FS_CLI_COMMON_LONGOPTS,
+		{"commit", no_argument, NULL, 'C'},
+		{"debounce", required_argument, NULL, 'D'},
+		{"format", required_argument, NULL, 'F'},
+		{"from", required_argument, NULL, 'f'},
+		{"stats", no_argument, NULL, 'S'},
+		{"ttl", required_argument, NULL, 'T'},
+		{NULL, 0, NULL, 0},
+	};
+	struct fs_cli cli;
+	const char *ttl = NULL, *debounce = NULL, *from = NULL, *format = NULL;
+	bool commit = false, stats = false, is_scan;
+	int opt, rc;
+
+	fs_cli_init(&cli, "fs-dedupe");
+	while ((opt = getopt_long(argc, argv, FS_CLI_COMMON_OPTSTRING, longopts, NULL)) != -1) {
+		if (fs_cli_option(&cli, opt, optarg, usage))
+			continue;
+		switch (opt) {
+		case 'C':
+			commit = true;
+			break;
+		case 'D':
+			debounce = optarg;
+			break;
+		case 'F':
+			format = optarg;
+			break;
+		case 'f':
+			from = optarg;
+			break;
+		case 'S':
+			stats = true;
+			break;
+		case 'T':
+			ttl = optarg;
+			break;
+		default:
+			usage(stderr, FS_EXIT_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	is_scan = argc == 1 && strcmp(argv[0], "scan") == 0;
+	if (argc > 1 || (argc == 1 && !is_scan)) {
+		fs_err("unknown command '%s'", argv[0]);
+		usage(stderr, FS_EXIT_USAGE);
+	}
+	if (is_scan && (commit || debounce || stats || ttl)) {
+		fs_err("scan takes only --format and --from");
+		usage(stderr, FS_EXIT_USAGE);
+	}
+	if (!is_scan && (from || format)) {
+		fs_err("--format and --from belong to 'fs-dedupe scan'");
+		usage(stderr, FS_EXIT_USAGE);
+	}
+	if ((rc = fs_cli_config(&cli)) != 0)
+		return fs_cli_finish(&cli, rc > 0 ? FS_EXIT_OK : FS_EXIT_USAGE);
+	rc = is_scan ? scan(&cli, from, format) : filter(&cli, ttl, debounce, commit, stats);
+	return fs_cli_finish(&cli, rc);
+}

@@ -1,0 +1,323 @@
+/*
+ * fs-hook: the webhook receiver, a CGI program (RFC 3875).  Started once per
+ * request: it checks size, signature, timestamp, JSON and repeats, in that
+ * order, stores the raw body in the inbox and logs the request.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fieldsync.h"
+
+static void
+usage(FILE *f, int status)
+{
+	fprintf(f, "usage: fs-hook [-qvV] [-c config] [-s state] [source]\n"
+		   "       (a CGI program: the request comes on stdin and in the environment)\n");
+	exit(status);
+}
+
+static struct timespec t0;
+static const char *source = "-";
+static size_t nbytes;
+
+static int64_t
+elapsed_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)(t.tv_sec - t0.tv_sec) * 1000000 + (t.tv_nsec - t0.tv_nsec) / 1000;
+}
+
+static const char *
+reason_phrase(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 500: return "Internal Server Error";
+	default: return "Service Unavailable";
+	}
+}
+
+/* The CGI answer: a Status header and a small JSON body. */
+static void
+answer(int status, jv body)
+{
+	jv s = jv_dump_string(body, 0);
+
+	printf("Status: %d %s\r\nContent-Type: application/json\r\n%s"
+	       "Content-Length: %d\r\n\r\n%s\n",
+	       status, reason_phrase(status), status == 405 ? "Allow: POST\r\n" : "",
+	       jv_string_length_bytes(jv_copy(s)) + 1, jv_string_value(s));
+	jv_free(s);
+}
+
+static void
+refuse(int status, const char *why)
+{
+	answer(status, jv_object_set(jv_object_set(jv_object(), jv_string("ok"), jv_false()),
+				     jv_string("error"), jv_string(why)));
+}
+
+/* Logs a refused request in a transaction of its own. */
+static void
+log_refusal(struct fs_state *st, int status, const char *why, const char *run_id)
+{
+	if (st->db == NULL)
+		return;
+	if (fs_state_begin(st) != 0)
+		return;
+	if (fs_request_log(st, source, status, nbytes, elapsed_us(), why) != 0 ||
+	    fs_source_delivery(st, source, false, run_id) != 0 || fs_state_commit(st) != 0)
+		fs_state_rollback(st);
+}
+
+/* Request headers from the CGI environment: "Lob-Signature" is HTTP_LOB_SIGNATURE. */
+static const char *
+cgi_header(const char *name, void *ctx)
+{
+	char var[128] = "HTTP_";
+	size_t i;
+
+	(void)ctx;
+	for (i = 0; name[i] && i + 6 < sizeof var; i++)
+		var[5 + i] = name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
+	var[5 + i] = '\0';
+	return getenv(var);
+}
+
+static bool
+name_ok(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("._-", *s))
+			return false;
+	return true;
+}
+
+/* SOURCE: the argument, else PATH_INFO's first segment, else ?source=NAME. */
+static char *
+find_source(int argc, char **argv)
+{
+	const char *pi = getenv("PATH_INFO"), *qs = getenv("QUERY_STRING");
+
+	if (argc > 0)
+		return fs_xstrdup(argv[0]);
+	if (pi && *pi == '/' && pi[1]) {
+		size_t n = strcspn(pi + 1, "/");
+
+		return fs_xasprintf("%.*s", (int)n, pi + 1);
+	}
+	for (const char *p = qs; p && *p; p += strcspn(p, "&"), p += *p == '&') {
+		if (strncmp(p, "source=", 7) == 0)
+			return fs_xasprintf("%.*s", (int)strcspn(p + 7, "&"), p + 7);
+	}
+	return NULL;
+}
+
+/* "1048576", "512k", "1M". */
+static int
+parse_size(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (s == NULL || !isdigit((unsigned char)*s))
+		return -1;
+	v = strtoull(s, &end, 10);
+	if (strcmp(end, "k") == 0 || strcmp(end, "K") == 0)
+		v *= 1024;
+	else if (strcmp(end, "M") == 0)
+		v *= 1024 * 1024;
+	else if (*end != '\0')
+		return -1;
+	if (v == 0 || v > 64ULL * 1024 * 1024)
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
+/* The URL the vendor called, as HubSpot signs it. */
+static char *
+request_url(const struct fs_endpoint *ep)
+{
+	const char *fixed = fs_section_get(ep->sec, "hook_url"), *https = getenv("HTTPS");
+	const char *scheme = getenv("REQUEST_SCHEME"), *host = getenv("HTTP_HOST");
+	const char *uri = getenv("REQUEST_URI");
+
+	if (fixed)
+		return fs_xstrdup(fixed);
+	if (scheme == NULL)
+		scheme = https && strcmp(https, "on") == 0 ? "https" : "http";
+	return fs_xasprintf("%s://%s%s", scheme, host ? host : "", uri ? uri : "");
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {FS_CLI_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+	struct fs_cli cli;
+	struct fs_endpoint ep;
+	struct fs_hook_req req = {.header = cgi_header};
+	enum fs_sig_scheme scheme;
+	const char *method, *clen, *why, *v;
+	char *name = NULL, *secret = NULL, *body = NULL, *url = NULL, *delivery = NULL;
+	size_t cap = FS_HOOK_MAX_BODY, want;
+	int opt, rc, status = FS_EXIT_OK;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	fs_cli_init(&cli, "fs-hook");
+	while ((opt = getopt_long(argc, argv, FS_CLI_COMMON_OPTSTRING, longopts, NULL)) != -1)
+		if (!fs_cli_option(&cli, opt, optarg, usage))
+			usage(stderr, FS_EXIT_USAGE);
+	argc -= optind;
+	argv += optind;
+	if (argc > 1)
+		usage(stderr, FS_EXIT_USAGE);
+	if ((rc = fs_cli_config(&cli)) != 0) {
+		if (rc < 0)
+			refuse(500, "configuration error");
+		return fs_cli_finish(&cli, rc > 0 ? FS_EXIT_OK : FS_EXIT_USAGE);
+	}
+	if ((method = getenv("REQUEST_METHOD")) == NULL) {
+		fs_err("not a CGI request: REQUEST_METHOD is not set");
+		return fs_cli_finish(&cli, FS_EXIT_USAGE);
+	}
+	name = find_source(argc, argv);
+	if (fs_cli_state(&cli) != 0) {
+		refuse(503, "state file unavailable");
+		status = FS_EXIT_STATE;
+		goto out;
+	}
+	fs_hook_state_tune(&cli.st);
+	if (name == NULL || !name_ok(name) || fs_endpoint_find(&cli.cfg, "source", name, &ep) != 0) {
+		refuse(404, "unknown source");
+		log_refusal(&cli.st, 404, "unknown source", cli.run_id);
+		status = FS_EXIT_USAGE;
+		goto out;
+	}
+	source = name;	/* unknown names are logged as "-", not as sources */
+	scheme = fs_sig_scheme_for_kind(ep.kind);
+	if ((v = fs_section_get(ep.sec, "signature")) && fs_sig_scheme_parse(v, &scheme) != 0) {
+		fs_err("source '%s': unknown signature scheme '%s'", name, v);
+		refuse(500, "configuration error");
+		log_refusal(&cli.st, 500, "unknown signature scheme", cli.run_id);
+		status = FS_EXIT_USAGE;
+		goto out;
+	}
+	if ((v = fs_section_get(ep.sec, "max_body")) && parse_size(v, &cap) != 0) {
+		fs_err("source '%s': max_body '%s' is not a size (1048576, 512k, 1M)", name, v);
+		refuse(500, "configuration error");
+		log_refusal(&cli.st, 500, "bad max_body", cli.run_id);
+		status = FS_EXIT_USAGE;
+		goto out;
+	}
+	if (strcmp(method, "POST") != 0) {
+		refuse(405, "method not allowed");
+		log_refusal(&cli.st, 405, "method not allowed", cli.run_id);
+		goto out;
+	}
+	/* 1. Body size. */
+	clen = getenv("CONTENT_LENGTH");
+	if (clen == NULL || *clen == '\0' || !isdigit((unsigned char)*clen)) {
+		refuse(411, "Content-Length required");
+		log_refusal(&cli.st, 411, "Content-Length required", cli.run_id);
+		goto out;
+	}
+	errno = 0;
+	want = strtoull(clen, NULL, 10);
+	if (errno != 0 || want > cap) {
+		nbytes = errno ? SIZE_MAX : want;
+		refuse(413, "body too large");
+		log_refusal(&cli.st, 413, "body too large", cli.run_id);
+		goto out;
+	}
+	body = fs_xmalloc(want + 1);
+	while (nbytes < want) {
+		ssize_t got = read(STDIN_FILENO, body + nbytes, want - nbytes);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		nbytes += (size_t)got;
+	}
+	body[nbytes] = '\0';
+	if (nbytes < want) {
+		refuse(400, "body shorter than Content-Length");
+		log_refusal(&cli.st, 400, "body shorter than Content-Length", cli.run_id);
+		goto out;
+	}
+	/* 2 and 3. Signature, then the timestamp window. */
+	if ((secret = fs_endpoint_secret(&ep, "secret_env", "secret_file")) == NULL) {
+		fs_err("source '%s': no signing secret (set the variable named by secret_env)", name);
+		refuse(500, "signing secret not configured");
+		log_refusal(&cli.st, 500, "signing secret not configured", cli.run_id);
+		status = FS_EXIT_USAGE;
+		goto out;
+	}
+	url = request_url(&ep);
+	req.method = method;
+	req.uri = url;
+	req.body = body;
+	req.len = nbytes;
+	if (fs_hook_verify(scheme, &req, secret, fs_now(), &why) != 0) {
+		refuse(401, why);
+		log_refusal(&cli.st, 401, why, cli.run_id);
+		goto out;
+	}
+	/* 4. JSON.  Signed but malformed: the vendor's bytes go to the DLQ too. */
+	if ((why = fs_hook_check_body(scheme, body, nbytes)) != NULL) {
+		struct fs_dead d = {.command = "fs-hook", .run_id = cli.run_id, .reason = why,
+				    .source = name, .bytes = body, .len = nbytes, .http_status = 400};
+
+		refuse(400, why);
+		if (fs_state_begin(&cli.st) == 0) {
+			if (fs_dlq_add(&cli.st, &d) < 0 ||
+			    fs_request_log(&cli.st, source, 400, nbytes, elapsed_us(), why) != 0 ||
+			    fs_source_delivery(&cli.st, source, false, cli.run_id) != 0 ||
+			    fs_state_commit(&cli.st) != 0)
+				fs_state_rollback(&cli.st);
+		}
+		fs_err("source '%s': %s (to the DLQ)", name, why);
+		status = FS_EXIT_DLQ;
+		goto out;
+	}
+	/* 5. Store, or recognise a repeat; the log row in the same transaction. */
+	delivery = fs_hook_delivery_id(scheme, &req);
+	if (fs_state_begin(&cli.st) != 0 ||
+	    (rc = fs_inbox_store(&cli.st, name, delivery, body, nbytes)) < 0 ||
+	    fs_request_log(&cli.st, source, 200, nbytes, elapsed_us(), rc ? NULL : "repeat delivery") != 0 ||
+	    fs_source_delivery(&cli.st, source, true, cli.run_id) != 0 || fs_state_commit(&cli.st) != 0) {
+		fs_state_rollback(&cli.st);
+		refuse(503, "could not store");
+		log_refusal(&cli.st, 503, "could not store", cli.run_id);
+		status = FS_EXIT_STATE;
+		goto out;
+	}
+	answer(200, jv_object_set(jv_object_set(jv_object_set(jv_object(), jv_string("ok"), jv_true()),
+						jv_string("stored"), jv_bool(rc > 0)),
+				  jv_string("delivery_id"), jv_string(delivery)));
+out:
+	if (secret)
+		memset(secret, 0, strlen(secret));
+	free(secret);
+	free(name);
+	free(body);
+	free(url);
+	free(delivery);
+	return fs_cli_finish(&cli, status);
+}

@@ -1,0 +1,91 @@
+/*
+ * fs-hook's writes: the webhook inbox, the request log, and the streak of
+ * good deliveries that takes a source in polling mode back to webhooks.
+ */
+#include <string.h>
+
+#include "fieldsync.h"
+
+void
+fs_hook_state_tune(struct fs_state *st)
+{
+	/* The last connection to close checkpoints the WAL and syncs the
+	 * file: once per request here.  Leave it to SQLite's automatic
+	 * checkpoints (every 1000 pages), amortised over many requests. */
+	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
+}
+
+int
+fs_inbox_store(struct fs_state *st, const char *source, const char *delivery_id, const void *body,
+	       size_t len)
+{
+	sqlite3_stmt *q = fs_state_prepare(st,
+	    "INSERT INTO inbox (source, delivery_id, received_at, body) VALUES (?, ?, ?, ?)"
+	    " ON CONFLICT (source, delivery_id) DO NOTHING");
+	char now[21];
+
+	if (q == NULL)
+		return -1;
+	fs_time_format(fs_now(), now);
+	sqlite3_bind_text(q, 1, source, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, delivery_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, now, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 4, len ? body : "", (int)len, SQLITE_STATIC);
+	if (fs_state_step_done(st, q) != 0)
+		return -1;
+	return sqlite3_changes(st->db) > 0;
+}
+
+int
+fs_request_log(struct fs_state *st, const char *source, int status, size_t bytes, int64_t latency_us,
+	       const char *reason)
+{
+	sqlite3_stmt *q = fs_state_prepare(st,
+	    "INSERT INTO requests (at, source, status, bytes, latency_us, reason) VALUES (?, ?, ?, ?, ?, ?)");
+	char now[21];
+
+	if (q == NULL)
+		return -1;
+	fs_time_format(fs_now(), now);
+	sqlite3_bind_text(q, 1, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, source, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 3, status);
+	sqlite3_bind_int64(q, 4, (sqlite3_int64)bytes);
+	sqlite3_bind_int64(q, 5, latency_us);
+	if (reason)
+		sqlite3_bind_text(q, 6, reason, -1, SQLITE_STATIC);
+	return fs_state_step_done(st, q);
+}
+
+int
+fs_source_delivery(struct fs_state *st, const char *source, bool good, const char *run_id)
+{
+	sqlite3_stmt *q;
+	char mode[16];
+	int rc, streak = 0;
+
+	if (fs_source_mode(st, source, mode) != 0)
+		return -1;
+	if (strcmp(mode, "polling") != 0)
+		return 0;
+	q = fs_state_prepare(st,
+	    "UPDATE source_modes SET good_streak = CASE WHEN ? THEN good_streak + 1 ELSE 0 END"
+	    " WHERE source = ? RETURNING good_streak");
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_int(q, 1, good);
+	sqlite3_bind_text(q, 2, source, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		streak = sqlite3_column_int(q, 0);
+	if (rc == SQLITE_ROW)
+		rc = sqlite3_step(q);
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE) {
+		fs_state_error(st, NULL);
+		return -1;
+	}
+	if (streak >= FS_GOOD_STREAK)
+		return fs_source_mode_set(st, source, "webhook", "three good deliveries in a row", run_id);
+	return 0;
+}

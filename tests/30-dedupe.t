@@ -1,0 +1,227 @@
+#!/bin/sh
+# fs-dedupe: idempotency keys with a TTL, debounce holds, one campaign per goal.
+. "$(dirname "$0")/lib.sh"
+plan 75
+
+# ev ID KIND OBJECT [DATA]: one canonical event line.
+ev() {
+	printf '{"type":"event","id":"%s","run_id":"run_up","source":"hubspot","kind":"%s","object":"%s","occurred_at":"2026-11-29T10:00:00Z","data":%s}\n' \
+		"$1" "$2" "$3" "${4:-"{}"}"
+}
+# mail ID CONTACT CAMPAIGN [GOAL]: a mail.requested.
+mail() {
+	if [ -n "${4:-}" ]; then goal=",\"goal\":\"$4\""; else goal=; fi
+	ev "$1" mail.requested "contact:$2" "{\"contact_id\":\"$2\",\"campaign\":\"$3\"$goal,\"format\":\"postcard\"}"
+}
+# What came out: the id of each event, other lines whole.
+ids() { sed 's/^{"type":"event","id":"\([^"]*\)".*/\1/' "$T/out"; }
+summary() { # forwarded repeated held released collapsed suppressed dead pruned
+	echo "fs-dedupe: $1 events: $2 forwarded, $3 repeated, $4 held, $5 released, $6 collapsed, $7 suppressed, $8 dead; $9 expired keys pruned"
+}
+
+# --- Idempotency -----------------------------------------------------------
+{ ev e1 contact.changed contact:1; ev e2 contact.changed contact:2; ev e1 contact.changed contact:1
+  echo '{"type":"checkpoint","source":"hubspot","stream":"contacts","cursor":"c1"}'; } >in1
+run fs-dedupe <in1
+is 'a repeat inside one run is dropped: exit 0' "$status" 0
+is 'a repeat inside one run is dropped' "$(ids)" 'e1
+e2
+{"type":"checkpoint","source":"hubspot","stream":"contacts","cursor":"c1"}'
+err_is 'the stderr summary counts it' <<EOF
+$(summary 3 2 1 0 0 0 0 0 0)
+EOF
+is 'keys are tentative without --commit' "$(sql 'select id, first_seen_ts, expires_ts, final from idem_keys order by id')" \
+	'e1|1796000400|1796086800|0
+e2|1796000400|1796086800|0'
+is 'no cursor moves without --commit' "$(sql 'select count(*) from cursors')" 0
+
+run fs-dedupe <in1
+is 'tentative keys of another run do not count: the events come out again' "$(ids | tr '\n' ' ')" \
+	'e1 e2 {"type":"checkpoint","source":"hubspot","stream":"contacts","cursor":"c1"} '
+
+run fs-dedupe --commit <in1
+is '--commit: forwarded keys become final at the checkpoint' \
+	"$(sql 'select id, final from idem_keys order by id' | tr '\n' ' ')" 'e1|1 e2|1 '
+is '--commit: the cursor is committed' "$(sql 'select cursor from cursors')" c1
+run fs-dedupe <in1
+is 'final keys count for every later run' "$(ids | tr '\n' ' ')" \
+	'{"type":"checkpoint","source":"hubspot","stream":"contacts","cursor":"c1"} '
+err_is 'all three are counted as repeats' <<EOF
+$(summary 3 0 3 0 0 0 0 0 0)
+EOF
+
+# TTL edges: the window runs from the first sighting; repeats do not extend it.
+FS_NOW=2026-11-30T13:00:00Z run fs-dedupe --commit <in1
+is 'a repeat half way through the window is dropped' "$(grep -c '"type":"event"' "$T/out")" 0
+ev e1 contact.changed contact:1 >e1
+FS_NOW=2026-12-01T00:59:59Z run fs-dedupe --commit <e1
+is 'TTL edge: one second inside the window the key is still seen' "$(ids)" ''
+FS_NOW=2026-12-01T01:00:00Z run fs-dedupe --commit <e1
+is 'TTL edge: at exactly the TTL the key counts as new' "$(ids)" 'e1'
+is 'TTL edge: the new sighting starts a new window' \
+	"$(sql "select first_seen_ts - 1796000400, final from idem_keys where id = 'e1'")" '86400|1'
+FS_NOW=2026-12-01T01:30:00Z run fs-dedupe --ttl 30m <e1
+is '--ttl overrides the default: 30 minutes later e1 is new again' "$(ids)" 'e1'
+printf '[dedupe]\nttl = 2h\n' >dd.conf
+FS_NOW=2026-12-01T02:00:00Z run fs-dedupe -c dd.conf --commit <e1
+is 'a tentative key of another run never counts, whatever its age' "$(ids)" 'e1'
+FS_NOW=2026-12-01T03:59:59Z run fs-dedupe -c dd.conf <e1
+is 'the config ttl (2h): still seen just inside' "$(ids)" ''
+FS_NOW=2026-12-01T04:00:00Z run fs-dedupe -c dd.conf <e1
+is 'the config ttl (2h): new at the edge' "$(ids)" 'e1'
+
+# Pruning: keys past the TTL are deleted, in batches, and counted.
+FS_NOW=2026-12-10T00:00:00Z run fs-dedupe </dev/null
+is 'expired keys are pruned' "$(sql 'select count(*) from idem_keys')" 0
+err_is 'the summary says how many (e2 went with the 2h run)' <<EOF
+$(summary 0 0 0 0 0 0 0 0 1)
+EOF
+
+# --- Bad input --------------------------------------------------------------
+rm -f fieldsync.db*
+bad_case() { # name, bad line, expected stderr
+	{ ev g1 contact.changed contact:1; printf '%s\n' "$2"; ev g2 contact.changed contact:2; } >bad.ndjson
+	run fs-dedupe -q <bad.ndjson
+	is "$1: exit 1" "$status" 1
+	is "$1: error line" "$(cat "$T/err")" "$3"
+	is "$1: DLQ holds the line" "$(sql "select command, lineno, bytes from dlq order by id desc limit 1")" "fs-dedupe|2|$2"
+	is "$1: the good events around it come out" "$(ids | tr '\n' ' ')" 'g1 g2 '
+	sql 'delete from idem_keys'
+}
+bad_case 'no id' '{"type":"event","kind":"contact.changed","object":"contact:1","data":{}}' \
+	'fs-dedupe: line 2: missing "id"'
+bad_case 'no object' '{"type":"event","id":"x1","kind":"contact.changed","data":{}}' \
+	'fs-dedupe: line 2: missing "object"'
+bad_case 'unknown kind' '{"type":"event","id":"x2","kind":"contact.deleted","object":"contact:1","data":{}}' \
+	'fs-dedupe: line 2: unknown kind "contact.deleted"'
+bad_case 'mail.requested without a contact' \
+	'{"type":"event","id":"x3","kind":"mail.requested","object":"contact:1","data":{"campaign":"c"}}' \
+	'fs-dedupe: line 2: missing "data.contact_id"'
+bad_case 'invalid JSON' '{"type":"event",' 'fs-dedupe: line 2: invalid JSON at byte 17'
+is 'the DLQ entry names the event id when there is one' "$(sql "select event_id from dlq where cast(bytes as text) like '%x2%'")" x2
+is 'a rejected event leaves no key behind' "$(sql "select count(*) from idem_keys where id like 'x%'")" 0
+
+run fs-dedupe --ttl 5x </dev/null
+is 'malformed --ttl: usage error' "$status/$(cat "$T/err")" \
+	"2/fs-dedupe: --ttl: malformed duration '5x' (want e.g. 90s, 15m, 24h, 3d)"
+run fs-dedupe --debounce soon </dev/null
+is 'malformed --debounce: usage error' "$status/$(cat "$T/err")" \
+	"2/fs-dedupe: --debounce: malformed duration 'soon' (want e.g. 90s, 15m, 24h, 3d)"
+printf '[dedupe]\nttl = -1h\n' >bad.conf
+run fs-dedupe -c bad.conf </dev/null
+is 'malformed ttl in the config: usage error' "$status/$(cat "$T/err")" \
+	"2/fs-dedupe: [dedupe] ttl: malformed duration '-1h' (want e.g. 90s, 15m, 24h, 3d)"
+printf '[campaign "x"]\nactive = a month\n' >bad.conf
+run fs-dedupe -c bad.conf </dev/null
+is 'malformed campaign active: usage error' "$status/$(cat "$T/err")" \
+	"2/fs-dedupe: campaign 'x': malformed duration 'a month' for 'active' (want e.g. 30d)"
+run fs-dedupe --from 2026-01-01T00:00:00Z </dev/null
+is 'scan options without scan: usage error' "$status/$(head -n 1 "$T/err")" \
+	"2/fs-dedupe: --format and --from belong to 'fs-dedupe scan'"
+run fs-dedupe -h
+is '-h: usage on stdout, exit 0' "$status/$(head -c 16 "$T/out")" '0/usage: fs-dedupe'
+
+# Lines of other types pass through unchanged and in order.
+rm -f fieldsync.db*
+{ echo '{"type":"result","x":1}'; ev p1 contact.changed contact:1; echo '{"type":"record","source":"s","data":{}}'; } >mixed
+run fs-dedupe -q --stats <mixed
+out_norun_is 'pass-through keeps order; --stats comes last' <<'EOF'
+{"type":"result","x":1}
+{"type":"event","id":"p1","source":"hubspot","kind":"contact.changed","object":"contact:1","occurred_at":"2026-11-29T10:00:00Z","data":{}}
+{"type":"record","source":"s","data":{}}
+{"type":"stats","command":"fs-dedupe","events":1,"forwarded":1,"idempotency":0,"debounce":0,"campaign_guard":0,"held":0,"released":0,"dead":0,"passed":2,"pruned":0}
+EOF
+err_is '-q: no summary' </dev/null
+
+# --- Debounce ----------------------------------------------------------------
+rm -f fieldsync.db*
+{ ev a1 contact.changed contact:1; ev b1 contact.changed contact:2; ev a2 contact.changed contact:1
+  ev m1 mail.requested contact:1 '{"contact_id":"1","campaign":"c"}'; } >deb1
+run fs-dedupe --debounce 10m <deb1
+is 'debounce: everything is held, nothing comes out' "$status/$(ids)" '0/'
+is 'debounce: holds keep their lines, order and release times' \
+	"$(sql 'select kind, object, event_id, received_at, release_at, released_by is null from debounce order by id')" \
+	'contact.changed|contact:1|a1|2026-11-30T01:00:00Z|2026-11-30T01:10:00Z|1
+contact.changed|contact:2|b1|2026-11-30T01:00:00Z|2026-11-30T01:10:00Z|1
+contact.changed|contact:1|a2|2026-11-30T01:00:00Z|2026-11-30T01:10:00Z|1
+mail.requested|contact:1|m1|2026-11-30T01:00:00Z|2026-11-30T01:10:00Z|1'
+is 'debounce: the held line is the original bytes' "$(sql "select line from debounce where event_id = 'a1'")" \
+	"$(sed -n 1p deb1)"
+run fs-dedupe --debounce 10m <deb1
+is 'debounce: the same input again (a re-run) holds nothing twice' \
+	"$(sql 'select count(*) from debounce')/$(ids)" '4/'
+ev a3 contact.changed contact:1 >deb2
+FS_NOW=2026-11-30T01:05:00Z run fs-dedupe --debounce 10m <deb2
+is 'debounce: nothing is due five minutes on' "$(ids)" ''
+FS_NOW=2026-11-30T01:10:00Z run fs-dedupe --commit -q </dev/null
+is 'debounce: quiet objects come out on a later run, even one without --debounce' "$(ids)" 'b1
+m1'
+is 'debounce: a mail.requested does not collapse into the contact.changed of its object' \
+	"$(sql "select count(*) from enrolments where event_id = 'm1'")" 1
+FS_NOW=2026-11-30T01:15:00Z run fs-dedupe --stats -q </dev/null
+is 'debounce: contact:1 collapses to its last event once quiet' "$(ids | head -n 1)" a3
+is 'debounce: the stats count the release and the collapse' \
+	"$(norun | tail -n 1)" '{"type":"stats","command":"fs-dedupe","events":0,"forwarded":1,"idempotency":0,"debounce":2,"campaign_guard":0,"held":0,"released":1,"dead":0,"passed":0,"pruned":0}'
+is 'debounce: a release stays until its key is final; final ones are done with' \
+	"$(sql 'select event_id, released_by is not null from debounce order by id')" 'a3|1'
+FS_NOW=2026-11-30T01:16:00Z run fs-dedupe -q </dev/null
+is 'debounce: a release no later stage confirmed comes out again (its run may have died)' "$(ids)" a3
+FS_NOW=2026-11-30T01:17:00Z run fs-dedupe -q --commit </dev/null
+is 'debounce: with --commit the release is final' "$(ids)/$(sql "select final from idem_keys where id = 'a3'")" 'a3/1'
+FS_NOW=2026-11-30T01:18:00Z run fs-dedupe -q </dev/null
+is 'debounce: final releases are done with' "$(ids)/$(sql 'select count(*) from debounce')" '/0'
+is 'debounce: per-day counts for fs-report' "$(sql "select what, n from dedupe_counts order by what")" \
+	'debounce|2
+held|5
+idempotency|4
+released|5'
+
+# --- One active campaign per contact and goal -------------------------------
+rm -f fieldsync.db*
+cat >camp.conf <<'EOF'
+[campaign "thank-you"]
+goal   = retention
+active = 30d
+
+[campaign "win-back"]
+goal   = retention
+active = 7d
+
+[campaign "review"]
+goal   = reviews
+EOF
+{ mail m1 101 thank-you retention; mail m2 101 win-back; mail m3 101 review; mail m4 102 win-back; } >camp1
+run fs-dedupe -c camp.conf --commit <camp1
+is 'campaign: the second enrolment for one goal is suppressed' "$status/$(ids | tr '\n' ' ')" '0/m1 m3 m4 '
+err_is 'campaign: counted in the summary' <<EOF
+$(summary 4 3 0 0 0 0 1 0 0)
+EOF
+is 'campaign: enrolments, final after --commit' \
+	"$(sql 'select contact_id, goal, campaign, event_id, started_at, active_until, final from enrolments order by id')" \
+	'101|retention|thank-you|m1|2026-11-30T01:00:00Z|2026-12-30T01:00:00Z|1
+101|reviews|review|m3|2026-11-30T01:00:00Z|2026-12-30T01:00:00Z|1
+102|retention|win-back|m4|2026-11-30T01:00:00Z|2026-12-07T01:00:00Z|1'
+is 'campaign: the changelog names the blocking enrolment' \
+	"$(sql "select kind, event_id, object, detail from changelog where kind = 'dedupe.suppressed'")" \
+	'dedupe.suppressed|m2|contact:101|{"blocked_by":"m1","campaign":"thank-you","goal":"retention","contact_id":"101","active_until":"2026-12-30T01:00:00Z","requested_campaign":"win-back"}'
+mail m5 101 win-back >camp2
+FS_NOW=2026-12-30T00:59:59Z run fs-dedupe -c camp.conf <camp2
+is 'campaign: still blocked one second before the period ends' "$(ids)/$(sql "select count(*) from changelog where event_id = 'm5'")" '/1'
+FS_NOW=2026-12-30T01:00:00Z run fs-dedupe -c camp.conf <camp2
+is 'campaign: free again once the active period is over' "$(ids)" m5
+mail m6 102 thank-you >camp3
+FS_NOW=2026-12-07T01:00:00Z run fs-dedupe -c camp.conf <camp3
+is 'campaign: the blocking campaign''s own active period (7d) counts' "$(ids)" m6
+mail m7 103 thank-you >camp4
+mail m8 103 thank-you >>camp4
+run fs-dedupe -c camp.conf <camp4
+is 'campaign: this run''s tentative enrolment blocks at once' "$(ids)" m7
+run fs-dedupe -c camp.conf <camp4
+is 'campaign: another run''s tentative enrolment does not (its run did not finish)' "$(ids)" m7
+is 'campaign: and the re-run takes the enrolment over' "$(sql "select count(*) from enrolments where contact_id = '103'")" 1
+mail m9 104 unknown-campaign >camp5
+run fs-dedupe -c camp.conf <camp5
+is 'campaign: a campaign missing from the config is active 30 days, its goal its name' \
+	"$(sql "select goal, active_until from enrolments where event_id = 'm9'")" 'unknown-campaign|2026-12-30T01:00:00Z'
+
+done_testing

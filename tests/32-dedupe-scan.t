@@ -1,0 +1,81 @@
+#!/bin/sh
+# fs-dedupe scan: probable duplicate contacts, reported and never merged.
+. "$(dirname "$0")/lib.sh"
+plan 19
+fx=$top/tests/fixtures/dedupe-contacts.ndjson
+
+# The labelled fixture: 1, 2 and 17 are one person (e-mail case, Bill/William,
+# St/Street, 17 with first and last name swapped); 3-4 Liz/Elizabeth and
+# Ave./Avenue; 5-6 swapped names; 7-8 typos in both names, Dr/Drive; 11-12 the
+# same phone written two ways; 15-16 one e-mail, 15 without a given name.
+# 9-10 are a household (same surname, address and landline, other first name
+# and e-mail); 13-14 share a surname only; 98 is alone.
+run fs-dedupe scan <"$fx"
+is 'scan: exit 0' "$status" 0
+out_is 'scan: one NDJSON line per duplicate set, in member order' <<'EOF'
+{"type":"duplicate_set","members":["contact:1","contact:2","contact:17"],"score":1,"reasons":["email","name+address"]}
+{"type":"duplicate_set","members":["contact:3","contact:4"],"score":1,"reasons":["name+address"]}
+{"type":"duplicate_set","members":["contact:5","contact:6"],"score":1,"reasons":["name+address"]}
+{"type":"duplicate_set","members":["contact:7","contact:8"],"score":0.97,"reasons":["name+address"]}
+{"type":"duplicate_set","members":["contact:11","contact:12"],"score":0.88,"reasons":["phone"]}
+{"type":"duplicate_set","members":["contact:15","contact:16"],"score":0.91,"reasons":["email"]}
+EOF
+err_is 'scan: a summary on stderr' <<'EOF'
+fs-dedupe: 18 contacts scanned, 6 duplicate sets
+EOF
+is 'scan: the household at 9 Cedar Lane is two people' "$(grep -c 'contact:9"' "$T/out")" 0
+is 'scan: the changelog row says what was scanned' \
+	"$(sql "select kind, json_extract(detail, '\$.scanned'), json_extract(detail, '\$.sets'), json_extract(detail, '\$.scan_id') like 'scan_%' from changelog")" \
+	'dedupe.scan|18|6|1'
+is 'scan: the sets are stored under the scan id' \
+	"$(sql "select d.members, d.score, d.reasons from duplicate_sets d join changelog c on json_extract(c.detail, '\$.scan_id') = d.scan_id order by d.rowid limit 2")" \
+	'["contact:1","contact:2","contact:17"]|1.0|["email","name+address"]
+["contact:3","contact:4"]|1.0|["name+address"]'
+is 'scan: nothing is merged or changed' "$(sql 'select count(*) from contacts')" 0
+
+run fs-dedupe scan --format text <"$fx"
+out_is 'scan --format text: a readable table' <<'EOF'
+SCORE  REASONS                   MEMBERS
+1.00   email,name+address        contact:1 contact:2 contact:17
+1.00   name+address              contact:3 contact:4
+1.00   name+address              contact:5 contact:6
+0.97   name+address              contact:7 contact:8
+0.88   phone                     contact:11 contact:12
+0.91   email                     contact:15 contact:16
+EOF
+
+# Contacts the state file has seen (fs-normalize fills the table) join the
+# ones on stdin; a stdin version of a stored contact replaces it.
+rm -f fieldsync.db*
+cp "$top/tests/fixtures/normalize.conf" fieldsync.conf
+fs-normalize -q <"$top/tests/fixtures/hubspot-contacts.ndjson" >/dev/null
+is 'the state holds contacts 101 and 102' "$(sql 'select id from contacts order by id' | tr '\n' ' ')" '101 102 '
+echo '{"type":"event","id":"evt_x","kind":"contact.changed","object":"contact:500","data":{"id":"500","email":"ANN.LEE@example.com","first_name":"Anne","last_name":"Lee","updated_at":"2026-11-29T10:00:00Z"}}' >ann
+run fs-dedupe scan <ann
+out_is 'scan: a stdin contact matches a stored one' <<'EOF'
+{"type":"duplicate_set","members":["contact:101","contact:500"],"score":0.94,"reasons":["email"]}
+EOF
+FS_NOW=2026-12-07T00:00:00Z run fs-dedupe scan --from 2026-12-01T00:00:00Z </dev/null
+is 'scan --from: only sets with a member seen since then' "$(cat "$T/out")" ''
+FS_NOW=2026-12-07T00:00:00Z run fs-dedupe scan --from 2026-12-01T00:00:00Z <ann
+is 'scan --from: a set with a newly seen member is reported' "$(grep -c contact:500 "$T/out")" 1
+sed 's/"id":"500"/"id":"101"/; s/ANN.LEE/someone.else/' ann >ann2
+run fs-dedupe scan <ann2
+is 'scan: the stdin version replaces the stored contact' "$(cat "$T/out")/$(head -c 31 "$T/err")" \
+	'/fs-dedupe: 2 contacts scanned, '
+
+# Bad input and usage.
+printf '%s\n{"type":"event",\n' "$(cat ann)" >bad
+run fs-dedupe scan <bad
+is 'a bad line on stdin: exit 1' "$status" 1
+is 'a bad line on stdin: error line' "$(head -n 1 "$T/err")" 'fs-dedupe: line 2: invalid JSON at byte 17'
+is 'a bad line on stdin: DLQ entry' "$(sql "select lineno, bytes from dlq")" '2|{"type":"event",'
+run fs-dedupe scan --format csv </dev/null
+is 'scan --format csv: usage error' "$status/$(cat "$T/err")" "2/fs-dedupe: --format: must be ndjson or text, not 'csv'"
+run fs-dedupe scan --from yesterday </dev/null
+is 'scan --from: malformed time is a usage error' "$status/$(cat "$T/err")" \
+	"2/fs-dedupe: --from: malformed time 'yesterday' (want RFC 3339, e.g. 2026-11-23T00:00:00Z)"
+run fs-dedupe scan --ttl 1h </dev/null
+is 'scan with a filter option: usage error' "$status/$(head -n 1 "$T/err")" '2/fs-dedupe: scan takes only --format and --from'
+
+done_testing

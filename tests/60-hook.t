@@ -1,0 +1,161 @@
+#!/bin/sh
+# fs-hook as a CGI program: signatures (Lob, HubSpot v3, Standard Webhooks),
+# the order of checks and their status codes, repeats, the request log.
+. "$(dirname "$0")/lib.sh"
+plan 35
+sign="$top/tests/fixtures/hook-sign.py"
+cat >fieldsync.conf <<'EOF2'
+[source "lob-events"]
+secret_env = LOB_WEBHOOK_SECRET
+
+[source "hubspot"]
+secret_env = HUBSPOT_APP_SECRET
+hook_url   = https://hooks.example.com/fs-hook/hubspot
+
+[source "jobber"]
+kind       = csv
+signature  = standard-webhooks
+secret_env = JOBBER_SECRET
+max_body   = 64
+EOF2
+export LOB_WEBHOOK_SECRET=lob-secret HUBSPOT_APP_SECRET=hs-secret JOBBER_SECRET=whsec_c2VjcmV0LWtleQ==
+now_s=1796000400	# $FS_NOW
+now_ms=${now_s}000
+
+# post SOURCE BODYFILE [VAR=VALUE...]: one CGI request; sets $code, $reply, $status.
+post() {
+	src=$1 file=$2
+	shift 2
+	env REQUEST_METHOD=${METHOD:-POST} CONTENT_LENGTH=$(wc -c <"$file") "$@" fs-hook "$src" <"$file" >"$T/cgi" 2>"$T/err"
+	status=$?
+	code=$(sed -n '1s/^Status: \([0-9]*\).*/\1/p' "$T/cgi")
+	reply=$(tail -n 1 "$T/cgi")
+}
+lob() { # lob BODYFILE [TIMESTAMP [SECRET]]
+	ts=${2:-$now_ms}
+	post lob-events "$1" HTTP_LOB_SIGNATURE_TIMESTAMP="$ts" \
+		HTTP_LOB_SIGNATURE="$("$sign" lob "${3:-lob-secret}" "$ts" <"$1")"
+}
+
+printf '%s' '{"id":"evt_a1","event_type":{"id":"postcard.delivered"},"reference_id":"psc_1"}' >ev1.json
+lob ev1.json
+is 'a signed Lob event: 200, stored' "$code/$status/$reply" '200/0/{"ok":true,"stored":true,"delivery_id":"evt_a1"}'
+is 'the CGI answer has a Status header, a type and a length' "$(head -n 3 "$T/cgi" | tr -d '\r')" \
+'Status: 200 OK
+Content-Type: application/json
+Content-Length: 49'
+is 'the raw body is in the inbox, byte for byte' "$(sql "select source, delivery_id, received_at, body from inbox")" \
+	"lob-events|evt_a1|2026-11-30T01:00:00Z|$(cat ev1.json)"
+lob ev1.json
+is 'a repeat delivery: 200, not stored again' "$code/$reply/$(sql 'select count(*) from inbox')" \
+	'200/{"ok":true,"stored":false,"delivery_id":"evt_a1"}/1'
+lob ev1.json "$now_s"
+is 'a timestamp in seconds is accepted too' "$code" 200
+
+lob ev1.json "$now_ms" wrong-secret
+is 'a wrong signature: 401' "$code/$reply" '401/{"ok":false,"error":"bad signature"}'
+lob ev1.json $((now_ms - 301000))
+is 'a timestamp more than 5 minutes old: 401' "$code/$reply" '401/{"ok":false,"error":"stale timestamp"}'
+lob ev1.json $((now_ms + 301000))
+is 'a timestamp more than 5 minutes ahead: 401' "$code/$reply" '401/{"ok":false,"error":"stale timestamp"}'
+lob ev1.json $((now_ms - 299000))
+is 'inside the window: 200' "$code" 200
+post lob-events ev1.json
+is 'no signature headers: 401' "$code/$reply" '401/{"ok":false,"error":"missing Lob-Signature header"}'
+lob ev1.json "$now_ms" wrong-secret
+# The signature is checked before the timestamp: a forged old request says "bad signature".
+lob ev1.json $((now_ms - 900000)) wrong-secret
+is 'signature before timestamp window' "$reply" '{"ok":false,"error":"bad signature"}'
+
+printf '{"id":"evt_a2",' >bad.json
+lob bad.json
+is 'signed but not JSON: 400 with the reason, exit 1' "$code/$status/$reply" \
+	'400/1/{"ok":false,"error":"invalid JSON at byte 16"}'
+is 'and the body is in the DLQ' "$(sql "select command, source, reason, http_status, bytes from dlq")" \
+	'fs-hook|lob-events|invalid JSON at byte 16|400|{"id":"evt_a2",'
+printf '[1,2]' >arr.json
+lob arr.json
+is 'a Lob body that is not an object: 400' "$code/$reply" '400/{"ok":false,"error":"a Lob event must be a JSON object"}'
+
+# Body size comes first: a forged, oversized body is 413, not 401.
+head -c 70 /dev/zero | tr '\0' 'x' >big.json
+post jobber big.json
+is 'over max_body: 413 before the signature' "$code/$reply" '413/{"ok":false,"error":"body too large"}'
+head -c 1048577 /dev/zero | tr '\0' ' ' >huge.json
+post lob-events huge.json
+is 'over the default 1 MiB: 413' "$code" 413
+
+# HubSpot v3: method + URI + body + timestamp, the URI as configured.
+printf '%s' '[{"eventId":101,"subscriptionType":"contact.propertyChange","objectId":1001,"attemptNumber":0}]' >hs.json
+hs() {
+	ts=${2:-$now_ms}
+	post hubspot "$1" HTTP_X_HUBSPOT_REQUEST_TIMESTAMP="$ts" \
+		HTTP_X_HUBSPOT_SIGNATURE_V3="$("$sign" hubspot hs-secret "$ts" POST "${3:-https://hooks.example.com/fs-hook/hubspot}" <"$1")"
+}
+hs hs.json
+is 'HubSpot v3: 200, delivery id from the eventIds' "$code/$reply" '200/{"ok":true,"stored":true,"delivery_id":"events:101"}'
+sed 's/"attemptNumber":0/"attemptNumber":1/' hs.json >hs-retry.json
+hs hs-retry.json
+is 'a HubSpot retry (new attemptNumber) is a repeat' "$code/$reply" '200/{"ok":true,"stored":false,"delivery_id":"events:101"}'
+hs hs.json "$now_ms" https://elsewhere.example.com/hook
+is 'HubSpot signed for another URI: 401' "$code/$reply" '401/{"ok":false,"error":"bad signature"}'
+printf '{"eventId":1}' >hsobj.json
+hs hsobj.json
+is 'a HubSpot body that is not an array: 400' "$code/$reply" \
+	'400/{"ok":false,"error":"a HubSpot delivery must be a JSON array of events"}'
+
+# Standard Webhooks: webhook-id, webhook-timestamp (seconds), webhook-signature.
+printf '%s' '{"type":"job.completed","id":"j1"}' >std.json
+sw() {
+	post jobber std.json HTTP_WEBHOOK_ID="$1" HTTP_WEBHOOK_TIMESTAMP="$now_s" \
+		HTTP_WEBHOOK_SIGNATURE="v1,bm9wZQ== $("$sign" standard "${2:-$JOBBER_SECRET}" "$now_s" "$1" <std.json)"
+}
+sw msg_1
+is 'Standard Webhooks (any of the listed signatures): 200' "$code/$reply" '200/{"ok":true,"stored":true,"delivery_id":"msg_1"}'
+sw msg_1
+is 'the same webhook-id again is a repeat' "$code/$reply" '200/{"ok":true,"stored":false,"delivery_id":"msg_1"}'
+sw msg_2 whsec_b3RoZXIta2V5
+is 'Standard Webhooks with another key: 401' "$code" 401
+
+# Requests fs-hook cannot take.
+post nosuch ev1.json
+is 'an unknown source: 404, exit 2' "$code/$status/$reply" '404/2/{"ok":false,"error":"unknown source"}'
+METHOD=GET post lob-events ev1.json
+is 'GET: 405 with Allow' "$code/$(grep -c '^Allow: POST' "$T/cgi")" '405/1'
+unset HUBSPOT_APP_SECRET
+hs hs.json
+is 'no signing secret: 500, said on stderr, exit 2' "$code/$status/$(cat "$T/err")" \
+	"500/2/fs-hook: source 'hubspot': no signing secret (set the variable named by secret_env)"
+export HUBSPOT_APP_SECRET=hs-secret
+env REQUEST_METHOD=POST PATH_INFO=/lob-events HTTP_LOB_SIGNATURE_TIMESTAMP=$now_ms \
+	HTTP_LOB_SIGNATURE="$("$sign" lob lob-secret $now_ms <ev1.json)" CONTENT_LENGTH=$(wc -c <ev1.json) fs-hook <ev1.json >"$T/cgi"
+is 'SOURCE from PATH_INFO' "$(head -n 1 "$T/cgi" | tr -d '\r')" 'Status: 200 OK'
+run fs-hook lob-events
+is 'not under a web server: exit 2' "$status/$(cat "$T/err")" '2/fs-hook: not a CGI request: REQUEST_METHOD is not set'
+
+# The state file cannot be written: 503, never 200.
+chmod a-w fieldsync.db
+printf '%s' '{"id":"evt_a3"}' >ev3.json
+lob ev3.json
+is 'state file read-only: 503, exit 3' "$code/$status" 503/3
+chmod u+w fieldsync.db
+is 'and nothing was stored' "$(sql "select count(*) from inbox where delivery_id = 'evt_a3'")" 0
+
+is 'every request has a log row' "$(sql "select status, count(*) from requests group by status order by status" | tr '\n' ' ')" \
+	'200|9 400|3 401|8 404|1 405|1 413|2 500|1 '
+is 'the log keeps the reason' "$(sql "select reason from requests where status = 401 order by id limit 2" | tr '\n' ' ')" \
+	'bad signature stale timestamp '
+is 'no secret in the state file' "$(sql .dump | grep -c -e lob-secret -e hs-secret -e c2VjcmV0)" 0
+
+# A source in polling mode goes back to webhooks after three good deliveries in a row.
+fs-health switch lob-events polling 2>/dev/null
+for i in 4 5; do printf '{"id":"evt_b%s"}' $i >e.json; lob e.json; done
+lob bad.json
+for i in 6 7; do printf '{"id":"evt_b%s"}' $i >e.json; lob e.json; done
+is 'a failure resets the streak' "$(sql "select mode, good_streak from source_modes")" 'polling|2'
+printf '{"id":"evt_b8"}' >e.json
+lob e.json
+is 'the third good one in a row switches back, logged' \
+	"$(sql "select mode, good_streak from source_modes")/$(sql "select detail from changelog where kind = 'fallback.webhook'")" \
+	'webhook|0/{"from":"polling","to":"webhook","why":"three good deliveries in a row"}'
+done_testing

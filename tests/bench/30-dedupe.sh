@@ -1,0 +1,114 @@
+#!/bin/sh
+# fs-dedupe: throughput against awk and sqlite3, bytes per key, prune time,
+# and the duplicate scan's speed, precision and recall.
+#
+#   DEDUPE_EVENTS   events for the throughput run (default 1000000)
+#   PRUNE_KEYS      expired keys to prune (default 1000000; the issue asks
+#                   for 10000000, which takes minutes on a shared 2-core machine)
+#   SCAN_ENTITIES   people in the generated scan set (default 77000, about 100,000 contacts)
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+PATH="$top/bin:$PATH"
+data="python3 $top/tests/bench/dedupe-data.py"
+febrl=${FS_SHARED:-$top/../shared}/corpora/febrl
+events=${DEDUPE_EVENTS:-1000000}
+prune=${PRUNE_KEYS:-1000000}
+entities=${SCAN_ENTITIES:-77000}
+w=$(mktemp -d "${TMPDIR:-/tmp}/fs-bench.XXXXXX")
+trap 'rm -rf "$w"' EXIT
+cd "$w" || exit 1
+export FS_NOW=2026-11-30T01:00:00Z FS_STATE="$w/fieldsync.db"
+unset FS_CONFIG
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+# --- Throughput: the same events, keyed on "id" -------------------------------
+$data events "$events" 1 >events.ndjson
+distinct=$(awk -F'"id":"' '!seen[substr($2, 1, 36)]++' events.ndjson | wc -l)
+
+t0=$(now)
+fs-dedupe -q <events.ndjson >out.ndjson
+t1=$(now)
+ours=$(secs "$t0" "$t1")
+[ "$(wc -l <out.ndjson)" = "$distinct" ] || echo "# fs-dedupe forwarded $(wc -l <out.ndjson), want $distinct"
+
+t0=$(now)
+awk -F'"id":"' '!seen[substr($2, 1, 36)]++' events.ndjson >awk.out
+t1=$(now)
+awk_s=$(secs "$t0" "$t1")
+
+sed -n 's/^{"type":"event","id":"\([^"]*\)".*/\1/p' events.ndjson >ids
+sqlite3 bulk.db 'CREATE TABLE k (id TEXT PRIMARY KEY) WITHOUT ROWID' 
+awk 'BEGIN { print "PRAGMA journal_mode = WAL; BEGIN;" }
+     { print "INSERT OR IGNORE INTO k VALUES (\x27" $0 "\x27);" }
+     NR % 5000 == 0 { print "COMMIT; BEGIN;" }
+     END { print "COMMIT;" }' ids >bulk.sql
+t0=$(now)
+sqlite3 bulk.db <bulk.sql >/dev/null
+t1=$(now)
+sql_s=$(secs "$t0" "$t1")
+
+r_ours=$(rate "$events" "$ours")
+r_awk=$(rate "$events" "$awk_s")
+r_sql=$(rate "$events" "$sql_s")
+echo "dedupe-throughput: $r_ours lines/s (baseline awk '!seen[\$k]++': $r_awk lines/s) ratio $(ratio "$r_ours" "$r_awk")x"
+echo "dedupe-throughput-vs-sqlite3: $r_ours lines/s (baseline sqlite3 INSERT OR IGNORE: $r_sql keys/s) ratio $(ratio "$r_ours" "$r_sql")x"
+
+# Where the time goes: the same lines through the shared NDJSON loop alone
+# (fs-normalize passes events through untouched, with no key written).
+t0=$(now)
+fs-normalize -q -s loop.db <events.ndjson >/dev/null
+t1=$(now)
+loop_s=$(secs "$t0" "$t1")
+echo "dedupe-loop-only: $(rate "$events" "$loop_s") lines/s (baseline awk '!seen[\$k]++': $r_awk lines/s) ratio $(ratio "$(rate "$events" "$loop_s")" "$r_awk")x"
+
+# --- State growth -------------------------------------------------------------
+sqlite3 "$FS_STATE" 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
+keys=$(sqlite3 "$FS_STATE" 'SELECT count(*) FROM idem_keys')
+bytes=$(sqlite3 "$FS_STATE" "SELECT sum(pgsize) FROM dbstat WHERE name IN ('idem_keys', 'idem_keys_by_expiry')" 2>/dev/null)
+if [ -z "$bytes" ]; then
+	bytes=$(stat -c %s "$FS_STATE")
+fi
+echo "dedupe-bytes-per-key: $(awk -v b="$bytes" -v k="$keys" 'BEGIN { printf "%.0f", b / k }') bytes ($keys keys, table and expiry index)"
+rm -f events.ndjson out.ndjson awk.out ids bulk.sql bulk.db* loop.db*
+
+# --- Pruning: PRUNE_KEYS keys, all past their TTL -----------------------------
+rm -f "$FS_STATE"*
+fs-dedupe -q </dev/null
+sqlite3 "$FS_STATE" "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $prune)
+  INSERT INTO idem_keys (id, first_seen_ts, expires_ts, run_id, final)
+  SELECT printf('evt_%032x', x), 1790000000, 1790086400, 'run_old', 1 FROM c"
+t0=$(now)
+fs-dedupe -q --stats </dev/null >stats
+t1=$(now)
+left=$(sqlite3 "$FS_STATE" 'SELECT count(*) FROM idem_keys')
+prune_s=$(secs "$t0" "$t1")
+note=""
+[ "$prune" -ne 10000000 ] && note=" (PRUNE_KEYS=$prune; the issue's 10M is PRUNE_KEYS=10000000, about $(awk -v s="$prune_s" -v n="$prune" 'BEGIN { printf "%.0f", s * 10000000 / n }') s by linear extrapolation)"
+echo "dedupe-prune: $prune_s s for $prune expired keys, $(rate "$prune" "$prune_s") keys/s in 5000-row transactions, $left left$note"
+rm -f "$FS_STATE"*
+
+# --- The scan -----------------------------------------------------------------
+$data generate "$entities" 7 >people.ndjson
+n=$(wc -l <people.ndjson)
+t0=$(now)
+fs-dedupe -q scan <people.ndjson >sets
+t1=$(now)
+scan_s=$(secs "$t0" "$t1")
+echo "dedupe-scan: $scan_s s for $n contacts (target: under 60 s)"
+set -- $($data score people.ndjson <sets)
+echo "dedupe-scan-precision (generated, $n contacts, $4 true pairs): $1 (target 0.95)"
+echo "dedupe-scan-recall (generated): $2 (target 0.90)"
+rm -f "$FS_STATE"* people.ndjson sets
+
+for f in dataset1 dataset2 dataset3; do
+	[ -f "$febrl/$f.csv" ] || { echo "# FEBRL $f not found under $febrl"; continue; }
+	$data febrl "$febrl/$f.csv" >febrl.ndjson
+	fs-dedupe -q scan <febrl.ndjson >sets
+	set -- $($data score febrl.ndjson <sets)
+	echo "dedupe-scan-febrl-$f: precision $1 recall $2 ($3 pairs found, $4 true; names and address only, no date of birth)"
+	rm -f "$FS_STATE"*
+done

@@ -1,0 +1,48 @@
+#!/bin/sh
+# fs-hook behind lighttpd (mod_cgi), 50 concurrent senders of signed Lob
+# webhooks: p50/p99 at 200 requests/s, the highest rate with p99 < 100 ms,
+# and lost events (a 200 without its inbox row).  Baseline: a minimal shell
+# CGI script behind the same server, which is the cost of CGI itself.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+T=$(mktemp -d "${TMPDIR:-/tmp}/fs-bench.XXXXXX")
+. "$top/tests/fixtures/hook-server.sh"
+trap 'hook_server_stop; rm -rf "$T"' EXIT
+command -v lighttpd >/dev/null || { echo "# 60-hook: lighttpd is not installed"; exit 0; }
+cat >"$T/fieldsync.conf" <<'EOF2'
+[source "lob-events"]
+secret_env = LOB_WEBHOOK_SECRET
+EOF2
+export FS_STATE="$T/fieldsync.db"
+"$top/bin/fs-dlq" count >/dev/null	# creates the state file
+hook_server_start "$T" FS_STATE="$FS_STATE" FS_CONFIG="$T/fieldsync.conf" LOB_WEBHOOK_SECRET=bench-secret || exit 1
+printf '#!/bin/sh\ncat >/dev/null\nprintf "Status: 200 OK\\r\\nContent-Type: application/json\\r\\n\\r\\n{\\"ok\\":true}\\n"\n' >"$T/www/cgi-bin/baseline"
+chmod +x "$T/www/cgi-bin/baseline"
+load="$top/tests/bench/hook-load.py"
+hook=http://127.0.0.1:$hook_port/cgi-bin/fs-hook/lob-events
+base=http://127.0.0.1:$hook_port/cgi-bin/baseline
+
+set -- $(python3 "$load" "$base" bench-secret 200 5 50)
+b50=$3 b99=$4
+set -- $(python3 "$load" "$hook" bench-secret 200 5 50 "$T/ids")
+sent=$1 ok=$2 p50=$3 p99=$4
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+echo "hook p50 at 200 req/s: $p50 ms (baseline cgi-sh: $b50 ms) ratio $(ratio "$p50" "$b50")x"
+echo "hook p99 at 200 req/s: $p99 ms (baseline target: 50 ms) ratio $(ratio "$p99" 50)x"
+echo "hook answered 200 at 200 req/s: $ok of $sent requests (baseline sent: $sent requests) ratio $(ratio "$ok" "$sent")x"
+
+# Lost events: every id answered 200 must have its inbox row.
+sqlite3 "$FS_STATE" "select delivery_id from inbox" | sort >"$T/stored"
+sort "$T/ids" >"$T/answered"
+lost=$(comm -23 "$T/answered" "$T/stored" | wc -l)
+echo "hook lost events: $lost events (baseline required: 0 events) ratio 0x"
+
+# The highest rate with p99 under 100 ms, in steps (stops at the first miss).
+best=0
+for rate in 25 50 100 150 200 300 400 600 800; do
+	set -- $(python3 "$load" "$hook" bench-secret $rate 3 50 "$T/ids2")
+	echo "# rate $rate/s: sent $1, 200 $2, p50 $3 ms, p99 $4 ms"
+	if [ "$1" = "$2" ] && awk -v p="$4" 'BEGIN { exit !(p < 100) }'; then best=$rate; else break; fi
+	sqlite3 "$FS_STATE" "select delivery_id from inbox" | sort >"$T/stored"
+	sort "$T/ids2" | comm -23 - "$T/stored" | wc -l | awk '$1 > 0 { print "# LOST " $1 " events" }'
+done
+echo "hook highest rate with p99 < 100 ms: $best req/s (baseline target: 200 req/s) ratio $(ratio "$best" 200)x"
