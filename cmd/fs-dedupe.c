@@ -307,7 +307,7 @@ static int
 filter(struct fs_cli *cli, const char *ttl_opt, const char *debounce_opt, bool commit, bool stats)
 {
 	static const char *const types[] = {"event", NULL};
-	struct fs_loop_ops ops = {types, false, on_event, on_checkpoint, NULL};
+	struct fs_loop_ops ops = {.types = types, .line = on_event, .checkpoint = on_checkpoint};
 	struct dedupe d = {0};
 	struct fs_loop lp;
 	const char *v;

@@ -13,6 +13,19 @@ struct map_entry {
 	char *source, *stream;
 	struct fs_map *map;	/* NULL: none could be loaded (why says so) */
 	char *why;
+	struct fs_counts reads;	/* every path the map reads, for drift */
+	const char **need;	/* the paths it expects to be present */
+	int nneed;
+	bool fast;		/* the built-in HubSpot contact map: the hot path may take it */
+};
+
+/* The hot path's buffers, reused from line to line. */
+struct fast {
+	struct fs_jtree tree;
+	struct fs_contact_out out;
+	struct fs_buf text, line, path;
+	char *unmapped[16];
+	int nunmapped;
 };
 
 struct campaign {
@@ -32,6 +45,7 @@ struct normalize {
 	int ncampaigns;
 	struct fs_counts unmapped, absent;
 	long records, events, requests;
+	struct fast fast;
 };
 
 static void
@@ -115,8 +129,24 @@ map_for(struct normalize *n, const char *source, const char *stream)
 		e->why = fs_xasprintf("no map '%s' for source \"%s\" stream \"%s\"", name, source, stream);
 		return e;
 	}
-	if ((e->map = fs_map_load(path, map_args(&ep))) == NULL)
+	if ((e->map = fs_map_load(path, map_args(&ep))) == NULL) {
 		e->why = fs_xasprintf("map '%s' does not compile", path);
+	} else {
+		int nreads;
+		const char *const *r = fs_map_reads(e->map, &nreads);
+
+		for (int i = 0; i < nreads; i++) {
+			const char *p = r[i][0] == '?' ? r[i] + 1 : r[i];
+
+			*fs_counts_at(&e->reads, p, strlen(p), true) = 1;
+			if (r[i][0] != '?' && strchr(p, '*') == NULL) {
+				e->need = fs_xrealloc(e->need, (size_t)(e->nneed + 1) * sizeof *e->need);
+				e->need[e->nneed++] = p;
+			}
+		}
+		e->fast = fs_map_builtin(e->map) && strcmp(fs_map_builtin(e->map), "hubspot-contact") == 0 &&
+			  nreads > 0;
+	}
 	free(path);
 	return e;
 }
@@ -171,33 +201,28 @@ leaf_paths(jv v, struct fs_buf *path, struct fs_counts *reads, struct fs_counts 
 
 /* Counts drift for one record; returns how much there was, with the first in why. */
 static int
-drift(struct normalize *n, struct fs_map *m, jv record, struct fs_buf *why)
+drift(struct normalize *n, struct map_entry *me, jv record, struct fs_buf *why)
 {
-	struct fs_counts reads = {0}, unmapped = {0};
+	struct fs_counts unmapped = {0};
 	struct fs_buf path = {0};
-	int count = 0, nreads;
-	const char *const *r = fs_map_reads(m, &nreads);
+	int count = 0;
 
-	for (int i = 0; i < nreads; i++) {
-		const char *p = r[i][0] == '?' ? r[i] + 1 : r[i];
+	for (int i = 0; i < me->nneed; i++) {
+		const char *p = me->need[i];
+		jv v = fs_jget_path(record, p);
 
-		*fs_counts_at(&reads, p, strlen(p), true) = 1;
-		if (r[i][0] != '?' && strchr(p, '*') == NULL) {
-			jv v = fs_jget_path(record, p);
-
-			if (!jv_is_valid(v)) {
-				(*fs_counts_at(&n->absent, p, strlen(p), true))++;
-				if (count++ == 0)
-					fs_buf_addf(why, "map path \"%s\" is absent", p);
-			}
-			jv_free(v);
+		if (!jv_is_valid(v)) {
+			(*fs_counts_at(&n->absent, p, strlen(p), true))++;
+			if (count++ == 0)
+				fs_buf_addf(why, "map path \"%s\" is absent", p);
 		}
+		jv_free(v);
 	}
-	if (nreads > 0) {
+	if (me->reads.len > 0) {
 		int found = 0;
 
 		fs_buf_adds(&path, "data");
-		leaf_paths(fs_jget(record, "data"), &path, &reads, &unmapped, &found);
+		leaf_paths(fs_jget(record, "data"), &path, &me->reads, &unmapped, &found);
 		for (size_t i = 0; i < unmapped.cap; i++)
 			if (unmapped.e[i].key) {
 				(*fs_counts_at(&n->unmapped, unmapped.e[i].key, strlen(unmapped.e[i].key), true))++;
@@ -206,7 +231,6 @@ drift(struct normalize *n, struct fs_map *m, jv record, struct fs_buf *why)
 			}
 	}
 	fs_buf_free(&path);
-	fs_counts_free(&reads);
 	fs_counts_free(&unmapped);
 	return count;
 }
@@ -424,7 +448,7 @@ on_record(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 		input = jv_object_set(input, jv_string("source"), jv_string(source));
 		input = jv_object_set(input, jv_string("data"), data);
 	}
-	if (drift(n, me->map, input, &why) > 0 && n->strict) {
+	if (drift(n, me, input, &why) > 0 && n->strict) {
 		rc = fs_reject(lp, ln, NULL, "%s", why.data);
 		fs_buf_free(&why);
 		jv_free(input);
@@ -485,6 +509,445 @@ on_record(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	jv_free(out);
 	jv_free(input);
 	return rc;
+}
+
+/*
+ * The hot path: a record for the built-in HubSpot contact map, read with
+ * fs_jscan and written straight out, with no jv at all.  It takes only the
+ * records whose events are valid and whose values it reads are strings or
+ * nulls; everything else (and every error message) goes the usual way, which
+ * gives the same output (tests/12-normalize-fastpath.t compares them).
+ */
+
+/* JSON string as jq 1.6 writes it: only '"', '\', controls and DEL escaped. */
+static void
+put_json(struct fs_buf *b, const char *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t start = 0;
+
+	fs_buf_addc(b, '"');
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		char esc[7] = "\\u00";
+
+		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+			continue;
+		fs_buf_add(b, p + start, i - start);
+		start = i + 1;
+		switch (c) {
+		case '"': fs_buf_add(b, "\\\"", 2); break;
+		case '\\': fs_buf_add(b, "\\\\", 2); break;
+		case '\b': fs_buf_add(b, "\\b", 2); break;
+		case '\f': fs_buf_add(b, "\\f", 2); break;
+		case '\n': fs_buf_add(b, "\\n", 2); break;
+		case '\r': fs_buf_add(b, "\\r", 2); break;
+		case '\t': fs_buf_add(b, "\\t", 2); break;
+		default:
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			fs_buf_add(b, esc, 6);
+		}
+	}
+	fs_buf_add(b, p + start, n - start);
+	fs_buf_addc(b, '"');
+}
+
+static void
+put_member(struct fs_buf *b, bool *first, const char *key, const char *value)
+{
+	if (!*first)
+		fs_buf_addc(b, ',');
+	*first = false;
+	put_json(b, key, strlen(key));
+	fs_buf_addc(b, ':');
+	if (value)
+		put_json(b, value, strlen(value));
+	else
+		fs_buf_add(b, "null", 4);
+}
+
+/* The first part of every event line, up to "data":. */
+static void
+put_head(struct fs_buf *b, struct normalize *n, const char *id, const char *source, const char *kind,
+	 const char *object, const char *occurred_at)
+{
+	bool first = true;
+
+	b->len = 0;
+	fs_buf_addc(b, '{');
+	put_member(b, &first, "type", "event");
+	put_member(b, &first, "id", id);
+	put_member(b, &first, "run_id", n->cli->run_id);
+	put_member(b, &first, "source", source);
+	put_member(b, &first, "kind", kind);
+	put_member(b, &first, "object", object);
+	put_member(b, &first, "occurred_at", occurred_at);
+	fs_buf_add(b, ",\"data\":", 8);
+}
+
+/* A node's string, or NULL for null and absent; false for anything else. */
+static bool
+jstring(const struct fs_jtree *t, int i, struct fs_str *out)
+{
+	*out = (struct fs_str){NULL, 0};
+	if (i < 0 || t->n[i].kind == 'z')
+		return true;
+	if (t->n[i].kind != 's')
+		return false;
+	*out = t->n[i].str;
+	return true;
+}
+
+/* A short string node copied out as a C string. */
+static bool
+jcopy(const struct fs_jtree *t, int i, char *buf, size_t size)
+{
+	if (i < 0 || t->n[i].kind != 's' || t->n[i].str.n == 0 || t->n[i].str.n >= size)
+		return false;
+	memcpy(buf, t->n[i].str.p, t->n[i].str.n);
+	buf[t->n[i].str.n] = '\0';
+	return true;
+}
+
+/* fs_jget_path on the record: data is its "data", root the line (-1 for a raw object). */
+static bool
+present(const struct fs_jtree *t, int root, int data, const char *path)
+{
+	int cur;
+
+	if (strncmp(path, "data", 4) == 0 && (path[4] == '.' || path[4] == '\0')) {
+		cur = data;
+		path += 4;
+		if (*path == '.')
+			path++;
+		else
+			return true;
+	} else if (root < 0) {
+		/* The record made for a raw object has only type, source and data. */
+		return strcmp(path, "type") == 0 || strcmp(path, "source") == 0;
+	} else {
+		cur = root;
+	}
+	while (cur >= 0) {
+		const char *dot = strchr(path, '.');
+		size_t len = dot ? (size_t)(dot - path) : strlen(path);
+		int k;
+
+		if (t->n[cur].kind != 'o')
+			return false;
+		for (k = t->n[cur].child; k >= 0; k = t->n[k].next)
+			if (t->n[k].key.n == len && memcmp(t->n[k].key.p, path, len) == 0)
+				break;
+		if (k < 0)
+			return false;
+		if (dot == NULL)
+			return true;
+		cur = k;
+		path = dot + 1;
+	}
+	return false;
+}
+
+/* leaf_paths on the scanned tree: the unmapped ones go to f->unmapped. */
+static bool
+fast_leaves(struct fast *f, struct map_entry *me, int i)
+{
+	const struct fs_jtree *t = &f->tree;
+
+	if (t->n[i].kind == 'o' && t->n[i].child >= 0) {
+		for (int k = t->n[i].child; k >= 0; k = t->n[k].next) {
+			size_t mark = f->path.len;
+			bool ok;
+
+			fs_buf_addc(&f->path, '.');
+			fs_buf_add(&f->path, t->n[k].key.p, t->n[k].key.n);
+			ok = fast_leaves(f, me, k);
+			f->path.len = mark;
+			f->path.data[mark] = '\0';
+			if (!ok)
+				return false;
+		}
+		return true;
+	}
+	if (covered(&me->reads, f->path.data))
+		return true;
+	for (int j = 0; j < f->nunmapped; j++)
+		if (strcmp(f->unmapped[j], f->path.data) == 0)
+			return true;
+	if (f->nunmapped == (int)(sizeof f->unmapped / sizeof f->unmapped[0]))
+		return false;
+	f->unmapped[f->nunmapped++] = fs_xstrdup(f->path.data);
+	return true;
+}
+
+static void
+fast_unmapped_free(struct fast *f)
+{
+	for (int j = 0; j < f->nunmapped; j++)
+		free(f->unmapped[j]);
+	f->nunmapped = 0;
+}
+
+/* The contact's top-level field a trigger looks at, as fs_jstr would find it. */
+static const char *
+contact_field(char *const cs[], const char *name)
+{
+	for (int i = 0; i < FS_C_N; i++)
+		if ((i < FS_C_LINE1 || i > FS_C_COUNTRY) && strcmp(fs_contact_fields[i], name) == 0)
+			return cs[i];
+	return NULL;
+}
+
+static bool
+fast_valid(char *const cs[])
+{
+	const char *country = cs[FS_C_COUNTRY];
+
+	if (*cs[FS_C_ID] == '\0' || (cs[FS_C_EMAIL] && !fs_email_valid(cs[FS_C_EMAIL])) ||
+	    (cs[FS_C_PHONE] && !fs_e164_valid(cs[FS_C_PHONE])))
+		return false;
+	if (country && strcmp(country, "US") == 0)
+		return (!cs[FS_C_POSTAL_CODE] || fs_us_zip_valid(cs[FS_C_POSTAL_CODE])) &&
+		       (!cs[FS_C_REGION] || fs_us_state_valid(cs[FS_C_REGION]));
+	return !country || (strlen(country) == 2 && country[0] >= 'A' && country[0] <= 'Z' &&
+			    country[1] >= 'A' && country[1] <= 'Z');
+}
+
+/* mail.requested would be valid for this contact (fs_event_validate's rules). */
+static bool
+fast_mail_valid(const struct campaign *c, char *const cs[])
+{
+	const char *country = cs[FS_C_COUNTRY];
+
+	return *c->name && *c->goal && (cs[FS_C_FIRST_NAME] || cs[FS_C_LAST_NAME] || cs[FS_C_COMPANY]) &&
+	       cs[FS_C_LINE1] && cs[FS_C_CITY] && cs[FS_C_POSTAL_CODE] && country &&
+	       (cs[FS_C_REGION] || strcmp(country, "US") != 0);
+}
+
+static bool
+trigger_fires(const struct campaign *c, char *const cs[])
+{
+	const char *v = contact_field(cs, c->field);
+
+	for (int i = 0; v && i < c->nvalues; i++)
+		if (strcmp(v, c->values[i]) == 0)
+			return true;
+	return false;
+}
+
+static void
+put_address(struct fs_buf *b, char *const cs[], const char *name)
+{
+	bool first = true;
+
+	fs_buf_addc(b, '{');
+	if (name)
+		put_member(b, &first, "name", name);
+	for (int i = FS_C_LINE1; i <= FS_C_COUNTRY; i++)
+		if (cs[i])
+			put_member(b, &first, fs_contact_fields[i], cs[i]);
+	fs_buf_addc(b, '}');
+}
+
+static int
+fast_mail(struct normalize *n, struct fs_loop *lp, const struct campaign *c, char *const cs[],
+	  const char *source, const char *object, const char *from)
+{
+	struct fast *f = &n->fast;
+	struct fs_buf *b = &f->line;
+	char id[40], *ver = fs_xasprintf("%s@%s", c->name, cs[FS_C_UPDATED_AT]), *name = NULL;
+	const char *first = cs[FS_C_FIRST_NAME], *last = cs[FS_C_LAST_NAME];
+	bool comma = true;
+
+	fs_event_id(source, object, "mail.requested", ver, id);
+	free(ver);
+	put_head(b, n, id, source, "mail.requested", object, cs[FS_C_UPDATED_AT]);
+	fs_buf_addc(b, '{');
+	put_member(b, &comma, "contact_id", cs[FS_C_ID]);
+	put_member(b, &comma, "campaign", c->name);
+	put_member(b, &comma, "goal", c->goal);
+	put_member(b, &comma, "format", c->format);
+	if (c->template)
+		put_member(b, &comma, "template", c->template);
+	if (c->back)
+		put_member(b, &comma, "back", c->back);
+	if (c->from)
+		put_member(b, &comma, "from", c->from);
+	if (first || last)
+		name = fs_xasprintf("%s%s%s", first ? first : "", first && last ? " " : "", last ? last : "");
+	fs_buf_add(b, ",\"to\":", 6);
+	put_address(b, cs, name ? name : cs[FS_C_COMPANY]);
+	free(name);
+	fs_buf_add(b, ",\"trigger\":{", 12);
+	comma = true;
+	put_member(b, &comma, "field", c->field);
+	put_member(b, &comma, "from", from);
+	put_member(b, &comma, "to", contact_field(cs, c->field));
+	fs_buf_add(b, "}}}", 3);
+	n->requests++;
+	fs_emit_raw(lp, b->data, b->len);
+	return 0;
+}
+
+static int
+on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
+{
+	struct normalize *n = ctx;
+	struct fast *f = &n->fast;
+	struct fs_jtree *t = &f->tree;
+	struct fs_contact_out *o = &f->out;
+	struct fs_str in[FS_HS_NIN];
+	struct map_entry *me;
+	char source[128], stream[128], canon[21], evid[40], *cs[FS_C_N], *object, *from = NULL;
+	const char *status_property;
+	int root, type, data, props, rc = 0;
+	size_t need = FS_C_N + 16;
+	fs_time when;
+	bool comma = true;
+	struct fs_buf *b = &f->line;
+
+	if (n->keep_raw || (root = fs_jscan(t, ln->bytes, ln->len)) < 0)
+		return 0;
+	if ((type = fs_jscan_get(t, root, "type")) < 0) {
+		if (n->source_opt == NULL || strlen(n->source_opt) >= sizeof source)
+			return 0;
+		strcpy(source, n->source_opt);
+		*stream = '\0';
+		data = root;
+		root = -1;
+	} else {
+		int s = fs_jscan_get(t, root, "stream");
+
+		if (t->n[type].kind != 's' || t->n[type].str.n != 6 || memcmp(t->n[type].str.p, "record", 6) != 0 ||
+		    !jcopy(t, fs_jscan_get(t, root, "source"), source, sizeof source))
+			return 0;
+		*stream = '\0';
+		if (s >= 0 && t->n[s].kind != 'z' && !jcopy(t, s, stream, sizeof stream))
+			return 0;
+		if ((data = fs_jscan_get(t, root, "data")) < 0 || t->n[data].kind != 'o')
+			return 0;
+	}
+	me = map_for(n, source, *stream ? stream : NULL);
+	if (!me->fast)
+		return 0;
+
+	/* The map's inputs: strings or nulls only. */
+	props = fs_jscan_get(t, data, "properties");
+	if (props >= 0 && t->n[props].kind != 'o' && t->n[props].kind != 'z' && t->n[props].kind != 'f')
+		return 0;
+	if (props >= 0 && t->n[props].kind != 'o')
+		props = -1;
+	status_property = fs_map_arg(me->map, "status_property");
+	for (int i = 0; i < FS_HS_NIN; i++) {
+		int k = i == FS_HS_ID ? fs_jscan_get(t, data, "id")
+		      : i == FS_HS_UPDATED_AT ? fs_jscan_get(t, data, "updatedAt")
+		      : fs_jscan_get(t, props, i == FS_HS_STATUS ? (status_property ? status_property : "lifecyclestage")
+							      : fs_hs_props[i]);
+
+		if (!jstring(t, k, &in[i]))
+			return 0;
+	}
+	fs_hubspot_contact(in, fs_map_arg(me->map, "default_country"), o);
+	if (o->version.p == NULL || o->f[FS_C_ID].n == 0)
+		return 0;
+
+	/* C strings of every field, and the canonical time. */
+	for (int i = 0; i < FS_C_N; i++)
+		need += o->f[i].p ? o->f[i].n : 0;
+	need += o->version.n + 1 + 8 + o->f[FS_C_ID].n;
+	if (f->text.cap < need) {
+		f->text.data = fs_xrealloc(f->text.data, need);
+		f->text.cap = need;
+	}
+	f->text.len = 0;
+	for (int i = 0; i < FS_C_N; i++) {
+		cs[i] = NULL;
+		if (o->f[i].p) {
+			cs[i] = memcpy(f->text.data + f->text.len, o->f[i].p, o->f[i].n);
+			cs[i][o->f[i].n] = '\0';
+			f->text.len += o->f[i].n + 1;
+		}
+	}
+	{
+		char *v = memcpy(f->text.data + f->text.len, o->version.p, o->version.n);
+
+		v[o->version.n] = '\0';
+		f->text.len += o->version.n + 1;
+		if (fs_time_parse(v, &when) != 0)
+			return 0;
+		fs_time_format(when, canon);
+		cs[FS_C_UPDATED_AT] = canon;
+		object = f->text.data + f->text.len;
+		memcpy(object, "contact:", 8);
+		memcpy(object + 8, cs[FS_C_ID], o->f[FS_C_ID].n + 1);
+		fs_event_id(source, object, "contact.changed", v, evid);
+	}
+	if (!fast_valid(cs))
+		return 0;
+	for (int i = 0; i < n->ncampaigns; i++)
+		if (trigger_fires(&n->campaigns[i], cs) && !fast_mail_valid(&n->campaigns[i], cs))
+			return 0;
+
+	/* Drift, as drift() counts it. */
+	fast_unmapped_free(f);
+	f->path.len = 0;
+	fs_buf_adds(&f->path, "data");
+	if (!fast_leaves(f, me, data)) {
+		fast_unmapped_free(f);
+		return 0;
+	}
+	{
+		int absent = 0;
+
+		for (int i = 0; i < me->nneed; i++)
+			absent += !present(t, root, data, me->need[i]);
+		if (n->strict && absent + f->nunmapped > 0) {
+			fast_unmapped_free(f);
+			return 0;
+		}
+		for (int i = 0; i < me->nneed && absent; i++)
+			if (!present(t, root, data, me->need[i]))
+				(*fs_counts_at(&n->absent, me->need[i], strlen(me->need[i]), true))++;
+		for (int j = 0; j < f->nunmapped; j++)
+			(*fs_counts_at(&n->unmapped, f->unmapped[j], strlen(f->unmapped[j]), true))++;
+		fast_unmapped_free(f);
+	}
+
+	/* The contact.changed event. */
+	n->records++;
+	put_head(b, n, evid, source, "contact.changed", object, canon);
+	fs_buf_addc(b, '{');
+	for (int i = 0; i < FS_C_N; i++) {
+		if (i >= FS_C_LINE1 && i <= FS_C_COUNTRY) {
+			bool any = false;
+
+			if (i > FS_C_LINE1)
+				continue;
+			for (int k = FS_C_LINE1; k <= FS_C_COUNTRY; k++)
+				any = any || cs[k];
+			if (any) {
+				fs_buf_add(b, ",\"address\":", 11);
+				put_address(b, cs, NULL);
+			}
+		} else if (cs[i]) {
+			put_member(b, &comma, fs_contact_fields[i], cs[i]);
+		}
+	}
+	fs_buf_add(b, "}}", 2);
+	n->events++;
+	fs_emit_raw(lp, b->data, b->len);
+
+	/* Remember the contact, then fire the triggers. */
+	if (fs_loop_txn(lp) != 0 || fs_contact_observe_row(&n->cli->st, source, (const char *const *)cs, &from) != 0) {
+		fs_loop_fail(lp, FS_EXIT_STATE);
+		return -1;
+	}
+	for (int i = 0; i < n->ncampaigns && rc == 0; i++)
+		if (trigger_fires(&n->campaigns[i], cs))
+			rc = fast_mail(n, lp, &n->campaigns[i], cs, source, object, from);
+	free(from);
+	return rc < 0 ? -1 : 1;
 }
 
 /* [campaign "NAME"] trigger = FIELD = VALUE, or FIELD in V1, V2 */
@@ -549,6 +1012,8 @@ normalize_free(struct normalize *n)
 {
 	for (int i = 0; i < n->nmaps; i++) {
 		fs_map_free(n->maps[i].map);
+		fs_counts_free(&n->maps[i].reads);
+		free(n->maps[i].need);
 		free(n->maps[i].source);
 		free(n->maps[i].stream);
 		free(n->maps[i].why);
@@ -563,6 +1028,11 @@ normalize_free(struct normalize *n)
 	free(n->campaigns);
 	fs_counts_free(&n->unmapped);
 	fs_counts_free(&n->absent);
+	fs_jscan_free(&n->fast.tree);
+	fs_buf_free(&n->fast.out.scratch);
+	fs_buf_free(&n->fast.text);
+	fs_buf_free(&n->fast.line);
+	fs_buf_free(&n->fast.path);
 }
 
 int
@@ -578,7 +1048,7 @@ main(int argc, char *argv[])
 		{NULL, 0, NULL, 0},
 	};
 	static const char *const types[] = {"record", NULL};
-	struct fs_loop_ops ops = {types, false, on_record, NULL, NULL};
+	struct fs_loop_ops ops = {.types = types, .line = on_record, .fast = on_fast};
 	struct normalize n = {0};
 	struct fs_cli cli;
 	struct fs_loop lp;

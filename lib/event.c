@@ -248,3 +248,21 @@ fs_event_validate(jv ev, struct fs_buf *why)
 	jv_free(data);
 	return c.n ? -1 : 0;
 }
+
+bool
+fs_e164_valid(const char *s)
+{
+	return e164(s);
+}
+
+bool
+fs_us_zip_valid(const char *s)
+{
+	return us_zip(s);
+}
+
+bool
+fs_us_state_valid(const char *s)
+{
+	return us_state(s);
+}

@@ -154,6 +154,8 @@ int fs_lease_release(struct fs_state *st, const char *name, const char *run_id);
 /* Records a contact as seen (newest version wins) and returns in *from its
  * status before this version, or NULL when the state file does not know it. */
 int fs_contact_observe(struct fs_state *st, const char *source, jv contact, char **from);
+/* The same from the fields in fs_contact_fields order (FS_C_*), NULL for absent. */
+int fs_contact_observe_row(struct fs_state *st, const char *source, const char *const v[], char **from);
 /* The current status of a mail piece by vendor id; NULL when unknown. */
 int fs_piece_status(struct fs_state *st, const char *vendor_id, char **status);
 
@@ -324,6 +326,196 @@ struct fs_alert {		/* one row, borrowed for a callback */
 typedef int (*fs_alert_fn)(const struct fs_alert *a, void *ctx);
 /* Open and acknowledged alerts, and those that changed since recent, by id. */
 int fs_alerts_each(struct fs_state *st, fs_time recent, fs_alert_fn fn, void *ctx);
+// fastmap.c: shipped maps built in as C, for the hot path.
+/* Runs a map on one input like fs_map_run; jv_invalid() without a message
+ * hands the record back to the jq program. */
+typedef jv (*fs_builtin_map)(jv args, jv input);
+/* The built-in equivalent of a jq program text (common.jq included): its
+ * name ("hubspot-contact") and function, or NULL. */
+const char *fs_builtin_map_find(const char *text, size_t n, fs_builtin_map *run);
+struct fs_str {			/* a borrowed string; p == NULL is null */
+	const char *p;
+	size_t n;
+};
+/* hubspot-contact's inputs: data.id, data.updatedAt, the status property, and
+ * the properties named in fs_hs_props; each a string or null. */
+enum {
+	FS_HS_ID, FS_HS_UPDATED_AT, FS_HS_STATUS, FS_HS_EMAIL, FS_HS_FIRSTNAME, FS_HS_LASTNAME,
+	FS_HS_PHONE, FS_HS_COMPANY, FS_HS_ADDRESS, FS_HS_ADDRESS2, FS_HS_CITY, FS_HS_STATE,
+	FS_HS_ZIP, FS_HS_COUNTRY, FS_HS_OWNER, FS_HS_LASTMOD, FS_HS_HSLASTMOD, FS_HS_NIN
+};
+extern const char *const fs_hs_props[FS_HS_NIN];	/* property names; NULL for the first three */
+/* A contact.changed data object, in output order (line1..country in "address"). */
+enum {
+	FS_C_ID, FS_C_EMAIL, FS_C_PHONE, FS_C_FIRST_NAME, FS_C_LAST_NAME, FS_C_COMPANY,
+	FS_C_LINE1, FS_C_LINE2, FS_C_CITY, FS_C_REGION, FS_C_POSTAL_CODE, FS_C_COUNTRY,
+	FS_C_STATUS, FS_C_OWNER, FS_C_UPDATED_AT, FS_C_N
+};
+extern const char *const fs_contact_fields[FS_C_N];	/* "id", "email", ... */
+struct fs_contact_out {
+	struct fs_str f[FS_C_N];	/* p == NULL: absent */
+	struct fs_str version;
+	struct fs_buf scratch;	/* holds the strings made; reused from call to call */
+};
+/* lib/maps/hubspot-contact.jq on string-or-null inputs. */
+void fs_hubspot_contact(const struct fs_str in[FS_HS_NIN], const char *default_country,
+			struct fs_contact_out *out);
+
+// jscan.c: the hot path's JSON scanner (for lines fs_json_check accepted).
+struct fs_jnode {
+	char kind;		/* 'o' object, 'a' array, 's' string, 'n' number, 't', 'f', 'z' null */
+	struct fs_str key;	/* its key in the parent object */
+	struct fs_str str;	/* a string, decoded; a number's text */
+	int child, next;	/* an object's first member; the next member; -1 for none */
+};
+struct fs_jtree {
+	struct fs_jnode *n;
+	int len, cap;
+	struct fs_buf text;	/* decoded strings that held escapes */
+};
+/* Reads an object line into t; returns the root's index, or -1 when the line
+ * is not an object or holds what only libjq reads the same way ("\u0000",
+ * an unpaired surrogate, a duplicate key, more than 4096 values). */
+int fs_jscan(struct fs_jtree *t, const char *p, size_t n);
+int fs_jscan_get(const struct fs_jtree *t, int obj, const char *key);	/* member index or -1 */
+void fs_jscan_free(struct fs_jtree *t);
+// push_http.c: fs-push's sender (libcurl multi), rate buckets, retry schedule.
+struct fs_push_rate {		/* "150/5s": n requests per window */
+	int n;
+	int64_t window_ms;
+};
+struct fs_push_retry {		/* "30s..6h x8": first delay .. cap, attempts */
+	int64_t base, cap;
+	int max;
+};
+int fs_push_rate_parse(const char *s, struct fs_push_rate *r);	/* -1 if malformed */
+int fs_push_retry_parse(const char *s, struct fs_push_retry *r);	/* -1 if malformed */
+/* Seconds before attempt+1: full jitter in [1, min(cap, base * 2^(attempt-1))]. */
+int64_t fs_push_backoff(const struct fs_push_retry *r, int attempt);
+int64_t fs_push_mono_ms(void);	/* the monotonic clock, for rates and timeouts */
+char *fs_push_urlencode(const char *s);	/* percent-encodes all but unreserved; malloc'd */
+struct curl_slist;
+struct fs_push_job {		/* one request; the caller owns it */
+	char *url, *body;	/* body: JSON, or NULL for a GET */
+	const char *method;	/* NULL: POST when there is a body, else GET */
+	const char *bucket;	/* rate bucket, one per endpoint: "POST /postcards" */
+	struct curl_slist *headers;	/* the caller's extra headers */
+	void *user;
+	long http_status;	/* the answer: 0 when none came (see curl_code, errbuf) */
+	int curl_code;
+	char errbuf[256];
+	struct fs_buf resp;	/* the body, NUL-terminated, at most 64 KiB kept */
+	double retry_after, rate_reset;	/* seconds, -1 when absent */
+	int64_t started_ms, elapsed_ms;
+	struct curl_slist *headers_all;	/* the engine's */
+};
+struct fs_push_http_ops {
+	struct fs_push_job *(*next)(void *ctx);	/* a job to start, or NULL when none is left */
+	int (*done)(struct fs_push_job *j, void *ctx);	/* 0 finished, 1 send it again, -1 stop */
+	int (*flush)(void *ctx);	/* after each round of answers (commit, then write) */
+};
+struct fs_push_http_stats {
+	long requests, throttled;	/* requests started; 429s seen */
+};
+struct fs_push_http;
+struct fs_push_http *fs_push_http_new(int parallel, const struct fs_push_rate *rate, long timeout_ms);
+void fs_push_http_auth_basic(struct fs_push_http *h, const char *user);	/* Lob: key as user name */
+void fs_push_http_auth_bearer(struct fs_push_http *h, const char *token);	/* HubSpot */
+/* Runs jobs until next() has no more and every answer is in; -1 when a callback failed. */
+int fs_push_http_run(struct fs_push_http *h, const struct fs_push_http_ops *ops, void *ctx);
+const struct fs_push_http_stats *fs_push_http_stats(const struct fs_push_http *h);
+void fs_push_http_free(struct fs_push_http *h);
+void fs_push_job_clear(struct fs_push_job *j);	/* frees url, body, headers and answer */
+void fs_push_job_header(struct fs_push_job *j, const char *line);	/* "Name: value" */
+
+// outbox.c: fs-push's outbox, mail pieces and their status, CRM evidence.
+struct fs_outbox_new {		/* one event going into the outbox */
+	const char *target, *event_id, *kind, *contact_id, *campaign, *requested_at, *run_id;
+	const char *line;	/* the event's line, stored as it came */
+	size_t len;
+};
+/* 1 added, 0 already there (a no-op), 2 a dead row fed in again (kept
+ * beside it for fs_outbox_replays), -1 on error. */
+int fs_outbox_enqueue(struct fs_state *st, const struct fs_outbox_new *n);
+/* Dead rows fed in again whose fs-push DLQ entries are no longer open
+ * (fs-dlq replay marked them) go back in line, vendor checked first; the
+ * others were mere repeats.  Its own transaction; *revived says how many. */
+int fs_outbox_replays(struct fs_state *st, const char *target, const char *run_id, long *revived);
+/* The state of an event's row ("pending", "held", "sent", "dead"), NULL when none. */
+int fs_outbox_state(struct fs_state *st, const char *target, const char *event_id, char **state);
+int fs_outbox_took(struct fs_state *st, const char *event_id);	/* an event read since the last checkpoint */
+int fs_outbox_finalize_taken(struct fs_state *st);	/* fs_keys_finalize for each, in the caller's transaction */
+struct fs_outbox_holds {
+	long newly_held, resumed, held;	/* rows held now, released now, held in all */
+	bool target_held;
+	char held_campaign[128];	/* the first held campaign, if any */
+};
+typedef void (*fs_outbox_held_fn)(const char *event_id, int attempts, void *ctx);
+/* Holds rows of a held target (and campaign, when campaigns) and releases
+ * rows whose hold is lifted, in order, with changelog rows; fn hears of each
+ * row newly held.  Its own transaction. */
+int fs_outbox_apply_holds(struct fs_state *st, const char *target, bool campaigns, const char *run_id,
+			  fs_outbox_held_fn fn, void *ctx, struct fs_outbox_holds *h);
+struct fs_outbox_row {		/* one claimed row, malloc'd copies */
+	int64_t id;
+	char *event_id, *kind, *contact_id, *campaign, *line;
+	char *requested_at, *enqueued_at, *first_attempt_at, *history;
+	int attempts;
+	bool check_vendor;	/* ask the vendor for an existing piece first */
+};
+/* Claims up to limit due rows in order, leased to run_id until lease_until,
+ * after freeing the claims of dead runs; its own transaction.  Returns the
+ * count (rows in *rows, free each with fs_outbox_row_free), -1 on error. */
+int fs_outbox_claim(struct fs_state *st, const char *target, const char *run_id, fs_time lease_until,
+		    int limit, struct fs_outbox_row **rows);
+void fs_outbox_row_free(struct fs_outbox_row *r);
+/* Due rows claimed by other runs: how many, and one holder. */
+int fs_outbox_busy(struct fs_state *st, const char *target, const char *run_id, long *rows, char **holder,
+		   long *pid);
+int fs_outbox_release(struct fs_state *st, const char *run_id);	/* drops run_id's unfinished claims */
+struct fs_outbox_mark {		/* what became of one attempt */
+	int64_t id;
+	const char *state;	/* "pending" (retry at next_attempt_at), "sent", "dead" */
+	fs_time next_attempt_at;
+	int attempts, http_status;
+	const char *history, *error, *vendor_id;
+};
+/* 1 marked, 0 the row was no longer pending (someone else finished it). */
+int fs_outbox_mark(struct fs_state *st, const struct fs_outbox_mark *m);
+struct fs_outbox_counts {
+	long pending, held, sent, dead;
+};
+int fs_outbox_counts(struct fs_state *st, const char *target, struct fs_outbox_counts *c);
+int fs_outbox_status_rank(const char *status);	/* queued 0, sent 1, delivered 2, returned/failed 3 */
+struct fs_piece {		/* a piece the vendor accepted */
+	const char *vendor_id, *event_id, *target, *contact_id, *campaign, *goal, *format, *owner;
+	const char *requested_at, *queued_at, *status_event_id, *detail;
+};
+int fs_outbox_piece_add(struct fs_state *st, const struct fs_piece *p);	/* with its 'queued' status row */
+/* A mail.status event's data: piece_status row, pieces moved forward.  1 new, 0 seen before. */
+int fs_outbox_piece_status(struct fs_state *st, const char *status_event_id, jv data, const char *at);
+int fs_outbox_activity(struct fs_state *st, const char *event_id, jv data);	/* activity.follow_up */
+int fs_outbox_revenue(struct fs_state *st, const char *event_id, jv data);	/* outcome.revenue */
+
+// lob.c: Lob's create request and answers.
+struct fs_lob_opts {
+	const char *use_type;	/* "marketing", "operational", NULL for null */
+	const char *size, *mail_type;	/* NULL: Lob's default */
+	bool color;		/* letters */
+};
+/* The body of POST /postcards or /letters for a mail.requested event; -1
+ * with the reasons in why (the row goes to the DLQ without a request). */
+int fs_lob_create_body(jv ev, const struct fs_lob_opts *o, const char **resource, char **body, struct fs_buf *why);
+/* A created piece: its id (psc_, ltr_) and creation time; -1 if not one. */
+int fs_lob_piece_parse(const char *resp, char **vendor_id, char **created_at);
+/* A list answer: the oldest live piece in it (NULL when none); -1 if not a list. */
+int fs_lob_list_first(const char *resp, char **vendor_id, char **created_at);
+char *fs_lob_error(const char *resp, char **code);	/* an error body's message and code, malloc'd */
+
+// hubspot.c: HubSpot write-back.
+const char *fs_hubspot_mail_label(const char *status);	/* "queued" -> "Queued"; NULL if unknown */
+/* A batch answer's failed inputs: {"ID":{"category","message"},...}. */
+jv fs_hubspot_batch_failures(const char *resp);
 
 // contracts.c: state one command writes and another reads.
 /* Makes fs-dedupe's tentative key and enrolment for event_id final.  The
@@ -426,6 +618,9 @@ struct fs_loop_ops {
 	int (*checkpoint)(struct fs_loop *lp, jv cp, void *ctx);
 	/* After a checkpoint's commit, before it is forwarded. */
 	int (*committed)(struct fs_loop *lp, jv cp, void *ctx);
+	/* Optional, before a line is parsed (it is valid UTF-8 and JSON; ln->obj
+	 * is invalid): 1 handled, 0 to go the usual way, -1 for a fatal error. */
+	int (*fast)(struct fs_loop *lp, struct fs_line *ln, void *ctx);
 };
 struct fs_loop_stats {
 	long lines, blank, passed, dead, emitted, checkpoints;
@@ -464,6 +659,10 @@ void fs_map_free(struct fs_map *m);
 jv fs_map_run(struct fs_map *m, jv input);
 /* Paths declared by the map's "# reads:" line, for drift. */
 const char *const *fs_map_reads(const struct fs_map *m, int *n);
+/* The built-in C map that runs instead of the jq program ("hubspot-contact"), or NULL. */
+const char *fs_map_builtin(const struct fs_map *m);
+/* A $source setting as the map sees it, or NULL. */
+const char *fs_map_arg(const struct fs_map *m, const char *key);
 
 // event.c: canonical events.
 /* evt_ + 32 hex of SHA-256 over source, object, kind and version. */
@@ -472,6 +671,9 @@ void fs_event_id(const char *source, const char *object, const char *kind,
 /* Checks one canonical event; appends each violation to why ("; "-separated). */
 int fs_event_validate(jv ev, struct fs_buf *why);
 bool fs_email_valid(const char *s);
+bool fs_e164_valid(const char *s);	/* the checks fs_event_validate makes, one by one */
+bool fs_us_zip_valid(const char *s);
+bool fs_us_state_valid(const char *s);
 bool fs_kind_known(const char *kind);
 
 #endif

@@ -20,8 +20,8 @@
 #include "fieldsync.h"
 
 #define READ_CHUNK (64 * 1024)
-#define COMMIT_LINES 5000
-#define FLUSH_BYTES (1024 * 1024)
+#define COMMIT_LINES 20000
+#define FLUSH_BYTES (8 * 1024 * 1024)
 
 void
 fs_loop_init(struct fs_loop *lp, struct fs_cli *cli, const struct fs_loop_ops *ops, void *ctx)
@@ -208,6 +208,8 @@ handle_line(struct fs_loop *lp, char *p, size_t n, long lineno)
 		return fs_reject(lp, &ln, NULL, "invalid UTF-8 at byte %zu", pos + 1);
 	if ((why = fs_json_check(p, n, &pos)) != NULL)
 		return fs_reject(lp, &ln, NULL, "%s at byte %zu", why, pos + 1);
+	if (lp->ops->fast && (rc = lp->ops->fast(lp, &ln, lp->ctx)) != 0)
+		return rc < 0 ? -1 : 0;
 	obj = jv_parse_sized(p, (int)n);
 	if (!jv_is_valid(obj)) {
 		jv_free(obj);

@@ -14,6 +14,9 @@
 
 struct fs_map {
 	jq_state *jq;
+	fs_builtin_map builtin;	/* the same program in C, or NULL */
+	const char *builtin_name;
+	jv args;		/* $source, for the builtin */
 	char **reads;
 	int nreads;
 	struct fs_buf errors;
@@ -118,6 +121,12 @@ fs_map_load(const char *path, jv args)
 		fs_buf_add(&text, chunk, n);
 	fclose(f);
 	m = calloc(1, sizeof *m);
+	m->args = jv_copy(args);
+	/* FS_JQ_ONLY=1 runs even the shipped maps through libjq (a debugging aid). */
+	if (getenv("FS_JQ_ONLY") == NULL || *getenv("FS_JQ_ONLY") == '\0')
+		m->builtin_name = fs_builtin_map_find(text.data ? text.data : "", text.len, &m->builtin);
+	if (m->builtin)
+		fs_debug("map '%s' runs as built-in C", path);
 	m->jq = jq_init();
 	jq_set_error_cb(m->jq, collect_error, m);
 	parse_reads(m, text.data ? text.data : "");
@@ -137,6 +146,7 @@ fs_map_free(struct fs_map *m)
 	if (m == NULL)
 		return;
 	jq_teardown(&m->jq);
+	jv_free(m->args);
 	for (int i = 0; i < m->nreads; i++)
 		free(m->reads[i]);
 	free(m->reads);
@@ -147,8 +157,17 @@ fs_map_free(struct fs_map *m)
 jv
 fs_map_run(struct fs_map *m, jv input)
 {
-	jv out = jv_array(), v;
+	jv out, v;
 
+	if (m->builtin) {
+		/* jv_invalid() without a message: a case left to jq. */
+		out = m->builtin(jv_copy(m->args), jv_copy(input));
+		if (jv_is_valid(out) || jv_invalid_has_msg(jv_copy(out))) {
+			jv_free(input);
+			return out;
+		}
+	}
+	out = jv_array();
 	m->errors.len = 0;
 	jq_start(m->jq, input, 0);
 	while (jv_is_valid(v = jq_next(m->jq)))
@@ -171,4 +190,24 @@ fs_map_reads(const struct fs_map *m, int *n)
 {
 	*n = m->nreads;
 	return (const char *const *)m->reads;
+}
+
+const char *
+fs_map_builtin(const struct fs_map *m)
+{
+	return m->builtin_name;
+}
+
+const char *
+fs_map_arg(const struct fs_map *m, const char *key)
+{
+	const char *s;
+	jv v;
+
+	if (jv_get_kind(m->args) != JV_KIND_OBJECT)
+		return NULL;
+	v = jv_object_get(jv_copy(m->args), jv_string(key));
+	s = jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : NULL;
+	jv_free(v);		/* m->args keeps it alive */
+	return s;
 }

@@ -25,19 +25,21 @@ fs-normalize -q -s ref.db <records | sed -n 's/^{"type":"event","id":"\([^"]*\)"
 total=$(wc -l <all)
 is 'the records make 1080 distinct events' "$total" 1080
 
-# A slow reader, so that a kill lands at any point of a run.
-slow() { while IFS= read -r l; do printf '%s\n' "$l"; done; }
+# A slow writer, so that a kill lands at any point of a run: the input
+# takes about 1.2 s to arrive, however much of it is already final.
+slow() { perl -pe 'select(undef, undef, undef, 0.001)'; }
 finals() { sql 'select count(*) from idem_keys where final = 1'; }
 partial=0 kills=0
 i=1
 while [ $i -le 24 ]; do
 	delay=$(awk -v s=$i 'BEGIN { srand(s); printf "%.3f", 0.02 + rand() * 0.7 }')
 	rm -f n.pid d.pid
-	( sh -c 'echo $$ >n.pid; exec fs-normalize -q' <records 2>/dev/null |
-	  sh -c 'echo $$ >d.pid; exec fs-dedupe -q --commit' 2>/dev/null | slow >"out.$i" ) 2>/dev/null &
+	( slow <records | sh -c 'echo $$ >n.pid; exec fs-normalize -q' 2>/dev/null |
+	  sh -c 'echo $$ >d.pid; exec fs-dedupe -q --commit' >"out.$i" 2>/dev/null ) 2>/dev/null &
 	sleep "$delay"
 	while [ ! -s d.pid ] || [ ! -s n.pid ]; do sleep 0.01; done
-	kill -9 "$(cat d.pid)" "$(cat n.pid)" 2>/dev/null && kills=$((kills + 1))
+	kill -9 "$(cat n.pid)" 2>/dev/null	# may have finished already: it is fast
+	kill -9 "$(cat d.pid)" 2>/dev/null && kills=$((kills + 1))
 	wait
 	f=$(finals)
 	[ "$f" -gt 0 ] && [ "$f" -lt "$total" ] && partial=$((partial + 1))

@@ -1,0 +1,1360 @@
+/*
+ * fs-push: the end of the pipeline.  Each event it acts on goes into the
+ * outbox in the transaction that commits the checkpoint after it; then the
+ * due rows are sent: mail pieces to Lob (kind lob), mail status and
+ * follow-up dates to HubSpot (kind hubspot), each exactly once.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fieldsync.h"
+
+#define DAY (24 * 3600)
+#define KEY_WINDOW (23 * 3600)	/* Lob keeps idempotency keys 24h; ask before that ends */
+#define MAX_429 10		/* a row resent this often after 429s waits for the next run */
+
+enum stage { LIST, CREATE, BATCH };
+
+struct push;
+
+struct job {
+	struct fs_push_job j;
+	struct push *p;
+	struct fs_outbox_row *rows;
+	int nrows;
+	enum stage stage;
+	const char *resource;	/* Lob: "postcards", "letters" */
+	char *create_body;
+	jv ev;			/* Lob: the mail.requested event */
+	jv props;		/* HubSpot: row index -> properties written */
+	jv *hist;		/* each row's attempt history */
+	int *tries;		/* each row's attempts */
+	int n429;
+	bool listed;
+};
+
+struct push {
+	struct fs_cli *cli;
+	struct fs_endpoint ep;
+	const char *target;
+	bool lob, dry_run, retry_only;
+	int parallel, chunk;
+	struct fs_push_rate rate;
+	struct fs_push_retry retry;
+	int64_t give_up, timeout;
+	char *url, *secret;
+	struct fs_lob_opts lob_opts;
+	const char *prop_status, *prop_sent, *prop_follow;
+	double price[2];
+	bool priced[2];
+	/* sending */
+	struct fs_push_http *http;
+	struct fs_outbox_row *chunk_rows;
+	int nchunk, ichunk;
+	bool no_more, stop;
+	struct fs_buf out;
+	int status;
+	/* counts */
+	long taken, queued, repeats, replays, ignored;
+	long sent, adopted, retrying, dead, held_now, requests, accepted;
+	long plan[2], plan_crm;
+	char last_error[256];
+};
+
+static void
+usage(FILE *f, int status)
+{
+	fprintf(f, "usage: fs-push [-qvV] [-c config] [-s state] [--dry-run] [--parallel n]\n"
+		   "               [--print-config] [--retry-only] target\n");
+	exit(status);
+}
+
+/* The first error wins; the DLQ (1) gives way to any error. */
+static void
+fail(struct push *p, int status)
+{
+	if (p->status == FS_EXIT_OK || p->status == FS_EXIT_DLQ)
+		if (status > p->status)
+			p->status = status;
+}
+
+static const char *
+cfg(const struct push *p, const char *key, const char *dflt)
+{
+	const char *v = fs_section_get(p->ep.sec, key);
+
+	return v && *v ? v : dflt;
+}
+
+static int
+write_all(int fd, const char *s, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, s, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+txn(struct push *p)
+{
+	if (p->cli->st.depth > 0)
+		return 0;
+	if (fs_state_begin(&p->cli->st) != 0) {
+		fail(p, FS_EXIT_STATE);
+		return -1;
+	}
+	return 0;
+}
+
+/* Commits what the answers changed, then writes the lines that tell of it. */
+static int
+flush(void *ctx)
+{
+	struct push *p = ctx;
+
+	if (p->cli->st.depth > 0 && fs_state_commit(&p->cli->st) != 0) {
+		fs_state_rollback(&p->cli->st);
+		fail(p, FS_EXIT_STATE);
+		p->stop = true;
+		p->out.len = 0;
+		return -1;
+	}
+	if (p->out.len > 0 && write_all(STDOUT_FILENO, p->out.data, p->out.len) != 0) {
+		fs_err("write error on standard output:");
+		fail(p, FS_EXIT_REMOTE);
+	}
+	p->out.len = 0;
+	return 0;
+}
+
+static void
+emit(struct push *p, jv v)
+{
+	char *s = fs_jdump(v);
+
+	fs_buf_adds(&p->out, s);
+	fs_buf_addc(&p->out, '\n');
+	free(s);
+	jv_free(v);
+}
+
+static void
+emit_result(struct push *p, const char *event_id, const char *status, const char *vendor_id,
+	    int http_status, int attempts)
+{
+	jv r = jv_object();
+
+	r = jv_object_set(r, jv_string("type"), jv_string("result"));
+	r = jv_object_set(r, jv_string("event_id"), jv_string(event_id));
+	r = jv_object_set(r, jv_string("target"), jv_string(p->target));
+	r = jv_object_set(r, jv_string("status"), jv_string(status));
+	r = jv_object_set(r, jv_string("vendor_id"), vendor_id ? jv_string(vendor_id) : jv_null());
+	r = jv_object_set(r, jv_string("http_status"), http_status ? jv_number(http_status) : jv_null());
+	r = jv_object_set(r, jv_string("attempts"), jv_number(attempts));
+	emit(p, r);
+}
+
+static char *
+contact_object(const char *contact_id)
+{
+	return contact_id ? fs_xasprintf("contact:%s", contact_id) : NULL;
+}
+
+/* One attempt, appended to a row's history. */
+static jv
+attempt(jv hist, const struct fs_push_job *j, const char *error)
+{
+	char now[21];
+	jv a = jv_object();
+
+	fs_time_format(fs_now(), now);
+	a = jv_object_set(a, jv_string("at"), jv_string(now));
+	a = jv_object_set(a, jv_string("request"), jv_string_fmt("%s", j->bucket ? j->bucket : ""));
+	a = jv_object_set(a, jv_string("http_status"), j->http_status ? jv_number((double)j->http_status) : jv_null());
+	if (error)
+		a = jv_object_set(a, jv_string("error"), jv_string(error));
+	a = jv_object_set(a, jv_string("ms"), jv_number((double)j->elapsed_ms));
+	return jv_array_append(hist, a);
+}
+
+/* ---- what becomes of a row ---- */
+
+static int
+mark(struct push *p, struct job *jb, int i, const char *state, fs_time next, const char *error,
+     const char *vendor_id)
+{
+	char *hist = fs_jdump(jb->hist[i]);
+	struct fs_outbox_mark m = {
+		.id = jb->rows[i].id, .state = state, .next_attempt_at = next, .attempts = jb->tries[i],
+		.http_status = (int)jb->j.http_status, .history = hist, .error = error, .vendor_id = vendor_id,
+	};
+	int rc;
+
+	if (txn(p) != 0) {
+		free(hist);
+		return -1;
+	}
+	rc = fs_outbox_mark(&p->cli->st, &m);
+	free(hist);
+	if (rc < 0)
+		fail(p, FS_EXIT_STATE);
+	return rc;
+}
+
+static int
+row_dead(struct push *p, struct job *jb, int i, const char *reason)
+{
+	struct fs_outbox_row *r = &jb->rows[i];
+	char *hist = fs_jdump(jb->hist[i]), *object = contact_object(r->contact_id);
+	struct fs_dead d = {
+		.command = "fs-push", .run_id = p->cli->run_id, .reason = reason, .source = p->target,
+		.event_id = r->event_id, .bytes = r->line, .len = strlen(r->line),
+		.http_status = (int)jb->j.http_status,
+		.response = jb->j.http_status && jb->j.resp.len ? jb->j.resp.data : NULL,
+		.attempts = hist,
+	};
+	int64_t id;
+	int rc;
+	jv detail;
+
+	if ((rc = mark(p, jb, i, "dead", 0, reason, NULL)) <= 0) {
+		free(hist);
+		free(object);
+		return rc;
+	}
+	if ((id = fs_dlq_add(&p->cli->st, &d)) < 0) {
+		free(hist);
+		free(object);
+		fail(p, FS_EXIT_STATE);
+		return -1;
+	}
+	detail = jv_object();
+	detail = jv_object_set(detail, jv_string("target"), jv_string(p->target));
+	detail = jv_object_set(detail, jv_string("dlq_id"), jv_number((double)id));
+	detail = jv_object_set(detail, jv_string("http_status"),
+			       jb->j.http_status ? jv_number((double)jb->j.http_status) : jv_null());
+	detail = jv_object_set(detail, jv_string("attempts"), jv_number(jb->tries[i]));
+	detail = jv_object_set(detail, jv_string("reason"), jv_string(reason));
+	rc = fs_changelog(&p->cli->st, "send.dead", p->cli->run_id, r->event_id, object, detail);
+	free(hist);
+	free(object);
+	if (rc != 0) {
+		fail(p, FS_EXIT_STATE);
+		return -1;
+	}
+	fs_err("%s: %s (dead letter #%lld)", r->event_id, reason, (long long)id);
+	emit_result(p, r->event_id, "dead", NULL, (int)jb->j.http_status, jb->tries[i]);
+	p->dead++;
+	fail(p, FS_EXIT_DLQ);
+	return 1;
+}
+
+/* A failure that may pass: try again later, or give up into the DLQ. */
+static int
+row_retry(struct push *p, struct job *jb, int i, const char *error)
+{
+	struct fs_outbox_row *r = &jb->rows[i];
+	fs_time now = fs_now(), enq = now, next;
+	char at[21], *object, *reason;
+	int rc;
+	jv detail;
+
+	snprintf(p->last_error, sizeof p->last_error, "%s", error);
+	fs_time_parse(r->enqueued_at, &enq);
+	if (jb->tries[i] >= p->retry.max || now - enq >= p->give_up) {
+		char age[32];
+
+		if (jb->tries[i] >= p->retry.max)
+			snprintf(age, sizeof age, "%d attempts", jb->tries[i]);
+		else
+			snprintf(age, sizeof age, "%lldh", (long long)((now - enq) / 3600));
+		reason = fs_xasprintf("gave up after %s: %s", age, error);
+		rc = row_dead(p, jb, i, reason);
+		free(reason);
+		return rc;
+	}
+	next = now + fs_push_backoff(&p->retry, jb->tries[i]);
+	if ((rc = mark(p, jb, i, "pending", next, error, NULL)) <= 0)
+		return rc;
+	fs_time_format(next, at);
+	object = contact_object(r->contact_id);
+	detail = jv_object();
+	detail = jv_object_set(detail, jv_string("target"), jv_string(p->target));
+	detail = jv_object_set(detail, jv_string("attempts"), jv_number(jb->tries[i]));
+	detail = jv_object_set(detail, jv_string("http_status"),
+			       jb->j.http_status ? jv_number((double)jb->j.http_status) : jv_null());
+	detail = jv_object_set(detail, jv_string("error"), jv_string(error));
+	detail = jv_object_set(detail, jv_string("next_attempt_at"), jv_string(at));
+	rc = fs_changelog(&p->cli->st, "send.retry", p->cli->run_id, r->event_id, object, detail);
+	free(object);
+	if (rc != 0) {
+		fail(p, FS_EXIT_STATE);
+		return -1;
+	}
+	emit_result(p, r->event_id, "retrying", NULL, (int)jb->j.http_status, jb->tries[i]);
+	p->retrying++;
+	return 1;
+}
+
+/* A piece the vendor has: created now, or found there (adopted). */
+static int
+piece_sent(struct push *p, struct job *jb, const char *vendor_id, bool adopted)
+{
+	struct fs_outbox_row *r = &jb->rows[0];
+	jv data = fs_jget(jb->ev, "data"), detail, ev, sd;
+	char now[21], status_id[40], *object, *mail_object;
+	const char *accepted = now;	/* $FS_NOW's clock, as every stored time */
+	const char *format = fs_jstr(data, "format");
+	int rc;
+
+	fs_time_format(fs_now(), now);
+	if ((rc = mark(p, jb, 0, "sent", 0, NULL, vendor_id)) <= 0) {
+		jv_free(data);
+		return rc;
+	}
+	mail_object = fs_xasprintf("mail:%s", vendor_id);
+	fs_event_id(p->target, mail_object, "mail.status", "queued", status_id);
+	{
+		char *detail_name = fs_xasprintf("%s.created", format && strcmp(format, "letter") == 0 ? "letter" : "postcard");
+		struct fs_piece pc = {
+			.vendor_id = vendor_id, .event_id = r->event_id, .target = p->target,
+			.contact_id = r->contact_id, .campaign = r->campaign, .goal = fs_jstr(data, "goal"),
+			.format = format, .requested_at = r->requested_at, .queued_at = accepted,
+			.status_event_id = status_id, .detail = detail_name,
+		};
+
+		rc = fs_outbox_piece_add(&p->cli->st, &pc);
+		free(detail_name);
+	}
+	object = contact_object(r->contact_id);
+	if (rc == 0 && adopted) {
+		detail = jv_object();
+		detail = jv_object_set(detail, jv_string("target"), jv_string(p->target));
+		detail = jv_object_set(detail, jv_string("vendor_id"), jv_string(vendor_id));
+		detail = jv_object_set(detail, jv_string("found_by"),
+				       jv_string_fmt("GET /%s?metadata[event_id]", jb->resource));
+		rc = fs_changelog(&p->cli->st, "send.adopt", p->cli->run_id, r->event_id, object, detail);
+	}
+	if (rc == 0) {
+		detail = jv_object();
+		detail = jv_object_set(detail, jv_string("contact_id"), r->contact_id ? jv_string(r->contact_id) : jv_null());
+		detail = jv_object_set(detail, jv_string("campaign"), r->campaign ? jv_string(r->campaign) : jv_null());
+		detail = jv_object_set(detail, jv_string("vendor_id"), jv_string(vendor_id));
+		detail = jv_object_set(detail, jv_string("http_status"), jv_number((double)jb->j.http_status));
+		detail = jv_object_set(detail, jv_string("attempts"), jv_number(jb->tries[0]));
+		detail = jv_object_set(detail, jv_string("requested_at"), jv_string(r->requested_at));
+		detail = jv_object_set(detail, jv_string("first_attempt_at"), jv_string(r->first_attempt_at));
+		detail = jv_object_set(detail, jv_string("accepted_at"), jv_string(accepted));
+		if (adopted)
+			detail = jv_object_set(detail, jv_string("adopted"), jv_true());
+		rc = fs_changelog(&p->cli->st, "send", p->cli->run_id, r->event_id, object, detail);
+	}
+	free(object);
+	if (rc != 0) {
+		free(mail_object);
+		jv_free(data);
+		fail(p, FS_EXIT_STATE);
+		return -1;
+	}
+	emit_result(p, r->event_id, "sent", vendor_id, (int)jb->j.http_status, jb->tries[0]);
+	sd = jv_object();
+	sd = jv_object_set(sd, jv_string("mail_id"), jv_string(r->event_id));
+	sd = jv_object_set(sd, jv_string("vendor"), jv_string("lob"));
+	sd = jv_object_set(sd, jv_string("vendor_id"), jv_string(vendor_id));
+	if (r->contact_id)
+		sd = jv_object_set(sd, jv_string("contact_id"), jv_string(r->contact_id));
+	if (r->campaign)
+		sd = jv_object_set(sd, jv_string("campaign"), jv_string(r->campaign));
+	sd = jv_object_set(sd, jv_string("status"), jv_string("queued"));
+	sd = jv_object_set(sd, jv_string("detail"),
+			   jv_string_fmt("%s.created", format && strcmp(format, "letter") == 0 ? "letter" : "postcard"));
+	ev = jv_object();
+	ev = jv_object_set(ev, jv_string("type"), jv_string("event"));
+	ev = jv_object_set(ev, jv_string("id"), jv_string(status_id));
+	ev = jv_object_set(ev, jv_string("run_id"), jv_string(p->cli->run_id));
+	ev = jv_object_set(ev, jv_string("source"), jv_string(p->target));
+	ev = jv_object_set(ev, jv_string("kind"), jv_string("mail.status"));
+	ev = jv_object_set(ev, jv_string("object"), jv_string(mail_object));
+	ev = jv_object_set(ev, jv_string("occurred_at"), jv_string(accepted));
+	ev = jv_object_set(ev, jv_string("data"), sd);
+	emit(p, ev);
+	free(mail_object);
+	jv_free(data);
+	p->sent++;
+	p->adopted += adopted;
+	return 1;
+}
+
+/* ---- claiming rows ---- */
+
+static void
+on_held(const char *event_id, int attempts, void *ctx)
+{
+	struct push *p = ctx;
+
+	emit_result(p, event_id, "held", NULL, 0, attempts);
+	p->held_now++;
+}
+
+/* The next claimed row, claiming more (after looking at holds) when needed. */
+static struct fs_outbox_row *
+next_row(struct push *p)
+{
+	struct fs_outbox_holds h;
+
+	if (p->stop || p->no_more)
+		return NULL;
+	if (p->ichunk < p->nchunk)
+		return &p->chunk_rows[p->ichunk++];
+	for (int i = 0; i < p->nchunk; i++)
+		fs_outbox_row_free(&p->chunk_rows[i]);
+	free(p->chunk_rows);
+	p->chunk_rows = NULL;
+	p->nchunk = p->ichunk = 0;
+	/* A hold set while this run sends stops it here, before the next chunk. */
+	if (fs_outbox_apply_holds(&p->cli->st, p->target, p->lob, p->cli->run_id, on_held, p, &h) != 0) {
+		fail(p, FS_EXIT_STATE);
+		p->stop = true;
+		return NULL;
+	}
+	if (h.resumed > 0)
+		fs_info("%s: %ld held row%s released: the hold is lifted", p->target, h.resumed,
+			h.resumed == 1 ? "" : "s");
+	p->nchunk = fs_outbox_claim(&p->cli->st, p->target, p->cli->run_id,
+				    fs_now() + 15 * 60 + (int64_t)p->chunk * p->rate.window_ms / 1000 / p->rate.n,
+				    p->chunk, &p->chunk_rows);
+	if (p->nchunk < 0) {
+		p->nchunk = 0;
+		fail(p, FS_EXIT_STATE);
+		p->stop = true;
+		return NULL;
+	}
+	flush(p);	/* the held results */
+	if (p->nchunk == 0) {
+		p->no_more = true;
+		return NULL;
+	}
+	return &p->chunk_rows[p->ichunk++];
+}
+
+static struct job *
+job_new(struct push *p, int nrows)
+{
+	struct job *jb = fs_xmalloc(sizeof *jb);
+
+	memset(jb, 0, sizeof *jb);
+	jb->p = p;
+	jb->j.user = jb;
+	jb->ev = jv_null();
+	jb->props = jv_array();
+	jb->rows = fs_xmalloc((size_t)nrows * sizeof *jb->rows);
+	jb->hist = fs_xmalloc((size_t)nrows * sizeof *jb->hist);
+	jb->tries = fs_xmalloc((size_t)nrows * sizeof *jb->tries);
+	return jb;
+}
+
+/* Moves a claimed row into the job. */
+static void
+job_take(struct job *jb, struct fs_outbox_row *r)
+{
+	int i = jb->nrows++;
+	jv h = jv_parse(r->history ? r->history : "[]");
+
+	jb->rows[i] = *r;
+	memset(r, 0, sizeof *r);
+	jb->hist[i] = jv_get_kind(h) == JV_KIND_ARRAY ? h : (jv_free(h), jv_array());
+	jb->tries[i] = jb->rows[i].attempts;
+}
+
+static void
+job_free(struct job *jb)
+{
+	for (int i = 0; i < jb->nrows; i++) {
+		fs_outbox_row_free(&jb->rows[i]);
+		jv_free(jb->hist[i]);
+	}
+	free(jb->rows);
+	free(jb->hist);
+	free(jb->tries);
+	free(jb->create_body);
+	jv_free(jb->ev);
+	jv_free(jb->props);
+	fs_push_job_clear(&jb->j);
+	free(jb);
+}
+
+/* A row that cannot be sent as it is: the DLQ, without a request. */
+static void
+dead_local(struct push *p, struct job *jb, const char *reason)
+{
+	for (int i = 0; i < jb->nrows; i++)
+		if (row_dead(p, jb, i, reason) < 0)
+			p->stop = true;
+	flush(p);
+}
+
+/* ---- Lob ---- */
+
+static void
+lob_request(struct push *p, struct job *jb, enum stage stage)
+{
+	fs_push_job_clear(&jb->j);
+	jb->stage = stage;
+	if (stage == LIST) {
+		char *id = fs_push_urlencode(jb->rows[0].event_id);
+
+		jb->j.url = fs_xasprintf("%s/%s?metadata%%5Bevent_id%%5D=%s&limit=10", p->url, jb->resource, id);
+		jb->j.method = "GET";
+		jb->j.bucket = strcmp(jb->resource, "letters") == 0 ? "GET /letters" : "GET /postcards";
+		free(id);
+		jb->listed = true;
+	} else {
+		char *hdr = fs_xasprintf("Idempotency-Key: %s", jb->rows[0].event_id);
+
+		fs_push_job_header(&jb->j, hdr);
+		free(hdr);
+		jb->j.url = fs_xasprintf("%s/%s", p->url, jb->resource);
+		jb->j.body = fs_xstrdup(jb->create_body);
+		jb->j.method = "POST";
+		jb->j.bucket = strcmp(jb->resource, "letters") == 0 ? "POST /letters" : "POST /postcards";
+	}
+}
+
+static struct fs_push_job *
+lob_next(void *ctx)
+{
+	struct push *p = ctx;
+	struct fs_outbox_row *r;
+
+	while ((r = next_row(p)) != NULL) {
+		struct job *jb = job_new(p, 1);
+		struct fs_buf why = {0};
+		fs_time first = 0;
+
+		job_take(jb, r);
+		jb->ev = jv_parse(jb->rows[0].line);
+		if (jv_get_kind(jb->ev) != JV_KIND_OBJECT ||
+		    fs_lob_create_body(jb->ev, &p->lob_opts, &jb->resource, &jb->create_body, &why) != 0) {
+			dead_local(p, jb, why.len ? why.data : "not a mail.requested event");
+			fs_buf_free(&why);
+			job_free(jb);
+			continue;
+		}
+		fs_buf_free(&why);
+		fs_time_parse(jb->rows[0].first_attempt_at, &first);
+		/* A replay, or a retry the vendor's key window may have forgotten:
+		 * ask whether the piece exists before making one. */
+		lob_request(p, jb, jb->rows[0].check_vendor || fs_now() - first >= KEY_WINDOW ? LIST : CREATE);
+		return &jb->j;
+	}
+	return NULL;
+}
+
+/* Answers every vendor treats alike.  Returns -2 when the caller decides. */
+static int
+common_answer(struct push *p, struct job *jb)
+{
+	long s = jb->j.http_status;
+
+	if (s == 429 && ++jb->n429 <= MAX_429)
+		return 1;	/* the bucket has slowed down; send it again */
+	if (s == 401 || s == 403) {
+		if (!p->stop)
+			fs_err("%s: HTTP %ld: the API key was refused; check %s", p->target, s,
+			       cfg(p, "token_env", cfg(p, "token_file", p->lob ? "LOB_API_KEY" : "HUBSPOT_TOKEN")));
+		fail(p, FS_EXIT_USAGE);
+		p->stop = true;
+		return 0;	/* the rows stay pending, claims are released at the end */
+	}
+	return -2;
+}
+
+static bool
+transient(long s)
+{
+	return s == 0 || s == 408 || s == 409 || s == 425 || s == 429 || s >= 500;
+}
+
+static char *
+answer_error(const struct fs_push_job *j)
+{
+	char *code = NULL, *msg;
+
+	if (j->http_status == 0)
+		return fs_xstrdup(j->errbuf[0] ? j->errbuf : "no answer");
+	msg = fs_lob_error(j->resp.data, &code);
+	if (msg == NULL) {
+		jv v = jv_parse(j->resp.data ? j->resp.data : "");
+
+		if (fs_jstr(v, "message"))
+			msg = fs_xstrdup(fs_jstr(v, "message"));
+		jv_free(v);
+	}
+	free(code);
+	if (msg) {
+		char *e = fs_xasprintf("HTTP %ld: %s", j->http_status, msg);
+
+		free(msg);
+		return e;
+	}
+	return fs_xasprintf("HTTP %ld", j->http_status);
+}
+
+static int
+lob_done(struct fs_push_job *j, void *ctx)
+{
+	struct push *p = ctx;
+	struct job *jb = j->user;
+	char *vid = NULL, *at = NULL, *err = NULL, *code = NULL, *msg;
+	int rc, again;
+
+	p->requests++;
+	if ((again = common_answer(p, jb)) != -2) {
+		if (again == 1)
+			return 1;
+		job_free(jb);
+		return 0;
+	}
+	jb->tries[0]++;
+	if (j->http_status >= 200 && j->http_status < 300) {
+		p->accepted++;
+		if (jb->stage == LIST) {
+			if (fs_lob_list_first(j->resp.data, &vid, &at) != 0) {
+				jb->hist[0] = attempt(jb->hist[0], j, "unreadable list answer");
+				rc = row_retry(p, jb, 0, "unreadable list answer");
+			} else if (vid) {
+				jb->hist[0] = attempt(jb->hist[0], j, NULL);
+				rc = piece_sent(p, jb, vid, true);
+			} else {
+				/* The vendor has none: make it now. */
+				jb->hist[0] = attempt(jb->hist[0], j, NULL);
+				lob_request(p, jb, CREATE);
+				return 1;
+			}
+		} else if (fs_lob_piece_parse(j->resp.data, &vid, &at) == 0) {
+			jb->hist[0] = attempt(jb->hist[0], j, NULL);
+			rc = piece_sent(p, jb, vid, false);
+		} else {
+			jb->hist[0] = attempt(jb->hist[0], j, "unreadable answer");
+			rc = row_retry(p, jb, 0, "unreadable answer");
+		}
+	} else {
+		err = answer_error(j);
+		jb->hist[0] = attempt(jb->hist[0], j, err);
+		msg = fs_lob_error(j->resp.data, &code);
+		free(msg);
+		if (jb->stage == CREATE && j->http_status == 422 && code && strcmp(code, "conflict") == 0 &&
+		    !jb->listed) {
+			/* The key was used with other parameters: find what it made. */
+			lob_request(p, jb, LIST);
+			free(code);
+			free(err);
+			return 1;
+		}
+		rc = transient(j->http_status) ? row_retry(p, jb, 0, err) : row_dead(p, jb, 0, err);
+	}
+	free(code);
+	free(err);
+	free(vid);
+	free(at);
+	job_free(jb);
+	if (rc < 0)
+		p->stop = true;
+	return 0;
+}
+
+/* ---- HubSpot ---- */
+
+static void
+date_of(const char *t, char out[11])
+{
+	fs_time v;
+	char buf[21];
+
+	out[0] = '\0';
+	if (t && fs_time_parse(t, &v) == 0) {
+		fs_time_format(v, buf);
+		memcpy(out, buf, 10);
+		out[10] = '\0';
+	}
+}
+
+/* The properties one row writes; invalid with a reason when it cannot. */
+static jv
+crm_props(struct push *p, const struct fs_outbox_row *r, int *rank, char **why)
+{
+	jv ev = jv_parse(r->line), data = fs_jget(ev, "data"), props = jv_object();
+	const char *kind = fs_jstr(ev, "kind");
+	char day[11];
+
+	*rank = -1;
+	*why = NULL;
+	if (r->contact_id == NULL) {
+		*why = fs_xstrdup("no contact_id: nothing to write in the CRM");
+	} else if (kind && strcmp(kind, "mail.status") == 0) {
+		const char *status = fs_jstr(data, "status"), *vendor_id = fs_jstr(data, "vendor_id");
+		char *now_status = NULL;
+
+		/* The CRM gets the piece's latest status, never an older one that arrived late. */
+		if (vendor_id && fs_piece_status(&p->cli->st, vendor_id, &now_status) == 0 && now_status &&
+		    fs_outbox_status_rank(now_status) > fs_outbox_status_rank(status))
+			status = now_status;
+		*rank = fs_outbox_status_rank(status);
+		if (fs_hubspot_mail_label(status) == NULL)
+			*why = fs_xasprintf("unknown mail status \"%s\"", status ? status : "");
+		else
+			props = jv_object_set(props, jv_string(p->prop_status), jv_string(fs_hubspot_mail_label(status)));
+		date_of(fs_jstr(ev, "occurred_at"), day);
+		if (status && strcmp(fs_jstr(data, "status") ? fs_jstr(data, "status") : "", "sent") == 0 && *day)
+			props = jv_object_set(props, jv_string(p->prop_sent), jv_string(day));
+		free(now_status);
+	} else if (kind && strcmp(kind, "activity.follow_up") == 0) {
+		date_of(fs_jstr(data, "at"), day);
+		if (*day)
+			props = jv_object_set(props, jv_string(p->prop_follow), jv_string(day));
+		else
+			*why = fs_xstrdup("activity.follow_up without \"at\"");
+	} else {
+		*why = fs_xasprintf("a %s target does not take %s events", p->ep.kind, kind ? kind : "untyped");
+	}
+	jv_free(data);
+	jv_free(ev);
+	if (*why) {
+		jv_free(props);
+		return jv_invalid();
+	}
+	return props;
+}
+
+/* Merges b into a: dates keep the later one, the status the further one. */
+static jv
+merge_props(struct push *p, jv a, int arank, jv b, int brank)
+{
+	jv_object_foreach(b, k, v) {
+		const char *key = jv_string_value(k);
+		jv old = fs_jget(a, key);
+		bool take = !jv_is_valid(old);
+
+		if (!take && strcmp(key, p->prop_status) == 0)
+			take = brank >= arank;
+		else if (!take)
+			take = strcmp(jv_string_value(v), jv_string_value(old)) > 0;
+		jv_free(old);
+		if (take)
+			a = jv_object_set(a, k, v);
+		else {
+			jv_free(k);
+			jv_free(v);
+		}
+	}
+	jv_free(b);
+	return a;
+}
+
+static struct fs_push_job *
+crm_next(void *ctx)
+{
+	struct push *p = ctx;
+	struct job *jb = NULL;
+	jv inputs = jv_array(), where = jv_object(), ranks = jv_object(), body;
+	struct fs_outbox_row *r;
+	int ninputs = 0;
+
+	while (ninputs < 100 && (p->ichunk < p->nchunk || ninputs == 0) && (r = next_row(p)) != NULL) {
+		jv props, at;
+		int rank;
+		char *why;
+
+		if (jb == NULL)
+			jb = job_new(p, p->chunk);
+		job_take(jb, r);
+		r = &jb->rows[jb->nrows - 1];
+		props = crm_props(p, r, &rank, &why);
+		if (!jv_is_valid(props)) {
+			struct job *one = job_new(p, 1);
+
+			jv_free(props);
+			job_take(one, r);
+			jb->nrows--;
+			jv_free(jb->hist[jb->nrows]);
+			dead_local(p, one, why);
+			free(why);
+			job_free(one);
+			continue;
+		}
+		jb->props = jv_array_append(jb->props, jv_copy(props));
+		at = fs_jget(where, r->contact_id);
+		if (jv_is_valid(at)) {
+			int k = (int)jv_number_value(at);
+			jv in = jv_array_get(jv_copy(inputs), k);
+			jv old = fs_jget(in, "properties"), orank = fs_jget(ranks, r->contact_id);
+
+			in = jv_object_set(in, jv_string("properties"),
+					   merge_props(p, old, (int)jv_number_value(orank), props, rank));
+			inputs = jv_array_set(inputs, k, in);
+			if (rank > (int)jv_number_value(orank))
+				ranks = jv_object_set(ranks, jv_string(r->contact_id), jv_number(rank));
+			jv_free(orank);
+		} else {
+			jv in = jv_object();
+
+			in = jv_object_set(in, jv_string("id"), jv_string(r->contact_id));
+			in = jv_object_set(in, jv_string("properties"), props);
+			inputs = jv_array_append(inputs, in);
+			where = jv_object_set(where, jv_string(r->contact_id), jv_number(ninputs++));
+			ranks = jv_object_set(ranks, jv_string(r->contact_id), jv_number(rank));
+		}
+		jv_free(at);
+	}
+	jv_free(where);
+	jv_free(ranks);
+	if (jb == NULL || jb->nrows == 0) {
+		jv_free(inputs);
+		if (jb)
+			job_free(jb);
+		return NULL;
+	}
+	body = jv_object_set(jv_object(), jv_string("inputs"), inputs);
+	jb->j.body = fs_jdump(body);
+	jv_free(body);
+	jb->j.url = fs_xasprintf("%s/crm/v3/objects/contacts/batch/update", p->url);
+	jb->j.method = "POST";
+	jb->j.bucket = "POST /crm/v3/objects/contacts/batch/update";
+	jb->stage = BATCH;
+	return &jb->j;
+}
+
+static int
+crm_sent(struct push *p, struct job *jb, int i)
+{
+	struct fs_outbox_row *r = &jb->rows[i];
+	char *object = contact_object(r->contact_id);
+	jv detail;
+	int rc;
+
+	if ((rc = mark(p, jb, i, "sent", 0, NULL, r->contact_id)) <= 0) {
+		free(object);
+		return rc;
+	}
+	detail = jv_object();
+	detail = jv_object_set(detail, jv_string("target"), jv_string(p->target));
+	detail = jv_object_set(detail, jv_string("contact_id"), jv_string(r->contact_id));
+	detail = jv_object_set(detail, jv_string("properties"), jv_array_get(jv_copy(jb->props), i));
+	detail = jv_object_set(detail, jv_string("http_status"), jv_number((double)jb->j.http_status));
+	detail = jv_object_set(detail, jv_string("attempts"), jv_number(jb->tries[i]));
+	rc = fs_changelog(&p->cli->st, "crm.update", p->cli->run_id, r->event_id, object, detail);
+	free(object);
+	if (rc != 0) {
+		fail(p, FS_EXIT_STATE);
+		return -1;
+	}
+	emit_result(p, r->event_id, "sent", r->contact_id, (int)jb->j.http_status, jb->tries[i]);
+	p->sent++;
+	return 1;
+}
+
+static int
+crm_done(struct fs_push_job *j, void *ctx)
+{
+	struct push *p = ctx;
+	struct job *jb = j->user;
+	jv failed = jv_object();
+	char *err = NULL;
+	int again, rc = 0;
+
+	p->requests++;
+	if ((again = common_answer(p, jb)) != -2) {
+		jv_free(failed);
+		if (again == 1)
+			return 1;
+		job_free(jb);
+		return 0;
+	}
+	if (j->http_status == 207)
+		failed = (jv_free(failed), fs_hubspot_batch_failures(j->resp.data));
+	if (j->http_status < 200 || j->http_status >= 300)
+		err = answer_error(j);
+	else
+		p->accepted++;
+	for (int i = 0; i < jb->nrows && rc >= 0; i++) {
+		jv why = fs_jget(failed, jb->rows[i].contact_id);
+
+		jb->tries[i]++;
+		if (jv_is_valid(why)) {
+			const char *cat = fs_jstr(why, "category");
+			char *e = fs_xasprintf("HTTP 207: %s: %s", cat, fs_jstr(why, "message"));
+			bool permanent = strcmp(cat, "OBJECT_NOT_FOUND") == 0 || strcmp(cat, "VALIDATION_ERROR") == 0 ||
+					 strcmp(cat, "INVALID_EMAIL") == 0 || strcmp(cat, "PROPERTY_DOESNT_EXIST") == 0;
+
+			jb->hist[i] = attempt(jb->hist[i], j, e);
+			rc = permanent ? row_dead(p, jb, i, e) : row_retry(p, jb, i, e);
+			free(e);
+		} else if (err) {
+			jb->hist[i] = attempt(jb->hist[i], j, err);
+			rc = transient(j->http_status) ? row_retry(p, jb, i, err) : row_dead(p, jb, i, err);
+		} else {
+			jb->hist[i] = attempt(jb->hist[i], j, NULL);
+			rc = crm_sent(p, jb, i);
+		}
+		jv_free(why);
+	}
+	jv_free(failed);
+	free(err);
+	job_free(jb);
+	if (rc < 0)
+		p->stop = true;
+	return 0;
+}
+
+/* ---- the send phase ---- */
+
+static int
+drain(struct push *p)
+{
+	static const struct fs_push_http_ops lob_ops = {lob_next, lob_done, flush};
+	static const struct fs_push_http_ops crm_ops = {crm_next, crm_done, flush};
+	long revived;
+	int rc;
+
+	if (p->stop)
+		return 0;
+	if (p->secret == NULL) {
+		struct fs_outbox_counts c;
+
+		/* Nothing to send needs no key. */
+		if (fs_outbox_counts(&p->cli->st, p->target, &c) != 0) {
+			fail(p, FS_EXIT_STATE);
+			return -1;
+		}
+		if (c.pending == 0)
+			return 0;
+		fs_err("%s: no API key: set %s", p->target,
+		       cfg(p, "token_env", cfg(p, "token_file", p->lob ? "LOB_API_KEY" : "HUBSPOT_TOKEN")));
+		fail(p, FS_EXIT_USAGE);
+		p->stop = true;
+		return -1;
+	}
+	if (fs_outbox_replays(&p->cli->st, p->target, p->cli->run_id, &revived) != 0) {
+		fail(p, FS_EXIT_STATE);
+		p->stop = true;
+		return -1;
+	}
+	p->replays += revived;
+	p->no_more = false;
+	rc = fs_push_http_run(p->http, p->lob ? &lob_ops : &crm_ops, p);
+	flush(p);
+	for (int i = p->ichunk; i < p->nchunk; i++)
+		fs_outbox_row_free(&p->chunk_rows[i]);
+	free(p->chunk_rows);
+	p->chunk_rows = NULL;
+	p->nchunk = p->ichunk = 0;
+	if (rc != 0) {
+		fail(p, FS_EXIT_STATE);
+		p->stop = true;
+	}
+	if (fs_outbox_release(&p->cli->st, p->cli->run_id) != 0)
+		fail(p, FS_EXIT_STATE);
+	return rc;
+}
+
+/* ---- reading events ---- */
+
+static bool
+takes(const struct push *p, const char *kind)
+{
+	if (p->lob)
+		return strcmp(kind, "mail.requested") == 0;
+	return strcmp(kind, "mail.status") == 0 || strcmp(kind, "activity.follow_up") == 0;
+}
+
+static void
+plan_line(struct push *p, const char *event_id, jv ev, const char *note)
+{
+	jv data = fs_jget(ev, "data");
+	const char *contact = fs_jstr(data, "contact_id");
+
+	if (p->lob) {
+		const char *format = fs_jstr(data, "format");
+		bool letter = format && strcmp(format, "letter") == 0;
+
+		p->plan[letter]++;
+		printf("would send %s: POST /%s (contact %s, campaign %s)%s\n", event_id,
+		       letter ? "letters" : "postcards", contact ? contact : "?",
+		       fs_jstr(data, "campaign") ? fs_jstr(data, "campaign") : "?", note);
+	} else {
+		int rank;
+		char *why = NULL;
+		struct fs_outbox_row r = {.contact_id = (char *)contact};
+		jv props;
+
+		r.line = fs_jdump(ev);
+		props = crm_props(p, &r, &rank, &why);
+		if (jv_is_valid(props)) {
+			char *s = fs_jdump(props);
+
+			p->plan_crm++;
+			printf("would update contact %s: %s%s\n", contact, s, note);
+			free(s);
+		} else {
+			printf("would dead-letter %s: %s\n", event_id, why);
+		}
+		jv_free(props);
+		free(why);
+		free(r.line);
+	}
+	jv_free(data);
+}
+
+static int
+on_event(struct fs_loop *lp, struct fs_line *ln, void *ctx)
+{
+	struct push *p = ctx;
+	struct fs_state *st = &p->cli->st;
+	const char *id = fs_jstr(ln->obj, "id"), *kind = fs_jstr(ln->obj, "kind");
+	struct fs_buf why = {0};
+	jv data;
+	int rc = 0;
+
+	if (fs_event_validate(ln->obj, &why) != 0) {
+		rc = fs_reject(lp, ln, id, "%s", why.data);
+		fs_buf_free(&why);
+		return rc;
+	}
+	fs_buf_free(&why);
+	p->taken++;
+	if (p->dry_run) {
+		char *state = NULL;
+
+		if (takes(p, kind)) {
+			if (fs_outbox_state(st, p->target, id, &state) != 0)
+				return -1;
+			if (state == NULL || strcmp(state, "dead") == 0)
+				plan_line(p, id, ln->obj, state ? " (a replay)" : "");
+			free(state);
+		}
+		return 0;
+	}
+	if (fs_loop_txn(lp) != 0)
+		return -1;
+	data = fs_jget(ln->obj, "data");
+	/* Facts for fs-report and fs-watchdog, whatever the target. */
+	if (strcmp(kind, "mail.status") == 0)
+		rc = fs_outbox_piece_status(st, id, data, fs_jstr(ln->obj, "occurred_at")) < 0 ? -1 : 0;
+	else if (strcmp(kind, "activity.follow_up") == 0)
+		rc = fs_outbox_activity(st, id, data);
+	else if (strcmp(kind, "outcome.revenue") == 0)
+		rc = fs_outbox_revenue(st, id, data);
+	if (rc == 0 && takes(p, kind)) {
+		struct fs_outbox_new n = {
+			.target = p->target, .event_id = id, .kind = kind,
+			.contact_id = fs_jstr(data, "contact_id"), .campaign = fs_jstr(data, "campaign"),
+			.requested_at = fs_jstr(ln->obj, "occurred_at"), .run_id = p->cli->run_id,
+			.line = ln->bytes, .len = ln->len,
+		};
+
+		switch (fs_outbox_enqueue(st, &n)) {
+		case 1:
+			p->queued++;
+			break;
+		case 2:
+		case 0:
+			p->repeats++;
+			break;
+		default:
+			rc = -1;
+		}
+	} else if (rc == 0) {
+		p->ignored++;
+	}
+	jv_free(data);
+	if (rc == 0)
+		rc = fs_outbox_took(st, id);
+	if (rc != 0) {
+		fs_loop_fail(lp, FS_EXIT_STATE);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+on_checkpoint(struct fs_loop *lp, jv cp, void *ctx)
+{
+	struct push *p = ctx;
+
+	(void)cp;
+	if (p->dry_run || lp->st == NULL)
+		return 0;
+	if (fs_outbox_finalize_taken(lp->st) != 0) {
+		fs_loop_fail(lp, FS_EXIT_STATE);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- configuration ---- */
+
+static int
+load_prices(struct push *p)
+{
+	const char *price = cfg(p, "price", NULL);
+	char *copy, *save = NULL;
+
+	if (price == NULL)
+		return 0;
+	copy = fs_xstrdup(price);
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char fmt[32];
+		double v;
+
+		if (sscanf(tok, " %31s %lf", fmt, &v) != 2 || (strcmp(fmt, "postcard") != 0 && strcmp(fmt, "letter") != 0)) {
+			fs_err("target '%s': malformed price '%s' (want 'postcard 0.65, letter 1.10')", p->target, price);
+			free(copy);
+			return -1;
+		}
+		p->price[strcmp(fmt, "letter") == 0] = v;
+		p->priced[strcmp(fmt, "letter") == 0] = true;
+	}
+	free(copy);
+	return 0;
+}
+
+static int
+configure(struct push *p, int parallel)
+{
+	const char *rate, *retry, *give_up, *timeout, *url, *use_type, *color;
+	int64_t secs;
+	size_t n;
+
+	if (fs_endpoint_find(&p->cli->cfg, "target", p->target, &p->ep) != 0)
+		return -1;
+	if (strcmp(p->ep.kind, "lob") != 0 && strcmp(p->ep.kind, "hubspot") != 0) {
+		fs_err("target '%s': kind '%s' cannot be pushed to (lob or hubspot)", p->target, p->ep.kind);
+		return -1;
+	}
+	p->lob = strcmp(p->ep.kind, "lob") == 0;
+	rate = cfg(p, "rate", p->lob ? "150/5s" : "100/10s");
+	if (fs_push_rate_parse(rate, &p->rate) != 0) {
+		fs_err("target '%s': malformed rate '%s' (want N/DURATION, as 150/5s)", p->target, rate);
+		return -1;
+	}
+	retry = cfg(p, "retry", "30s..6h x8");
+	if (fs_push_retry_parse(retry, &p->retry) != 0) {
+		fs_err("target '%s': malformed retry '%s' (want FIRST..CAP xATTEMPTS, as 30s..6h x8)", p->target, retry);
+		return -1;
+	}
+	give_up = cfg(p, "give_up", "3d");
+	if (fs_duration_parse(give_up, &p->give_up) != 0) {
+		fs_err("target '%s': malformed give_up '%s'", p->target, give_up);
+		return -1;
+	}
+	timeout = cfg(p, "timeout", "30s");
+	if (fs_duration_parse(timeout, &secs) != 0 || secs <= 0) {
+		fs_err("target '%s': malformed timeout '%s'", p->target, timeout);
+		return -1;
+	}
+	p->timeout = secs;
+	if (parallel <= 0) {
+		const char *v = cfg(p, "parallel", NULL);
+
+		parallel = v ? atoi(v) : p->lob ? 16 : 4;
+		if (parallel <= 0 || parallel > 256) {
+			fs_err("target '%s': parallel must be 1 to 256, not '%s'", p->target, v);
+			return -1;
+		}
+	}
+	p->parallel = parallel;
+	p->chunk = p->lob ? (parallel * 4 > 100 ? parallel * 4 : 100) : 100;
+	url = cfg(p, "url", p->lob ? "https://api.lob.com/v1" : "https://api.hubapi.com");
+	p->url = fs_xstrdup(url);
+	n = strlen(p->url);
+	while (n > 0 && p->url[n - 1] == '/')
+		p->url[--n] = '\0';
+	use_type = cfg(p, "use_type", "marketing");
+	if (strcmp(use_type, "marketing") != 0 && strcmp(use_type, "operational") != 0) {
+		fs_err("target '%s': use_type must be marketing or operational, not '%s'", p->target, use_type);
+		return -1;
+	}
+	p->lob_opts.use_type = use_type;
+	p->lob_opts.size = cfg(p, "size", NULL);
+	p->lob_opts.mail_type = cfg(p, "mail_type", NULL);
+	color = cfg(p, "color", "false");
+	p->lob_opts.color = strcmp(color, "true") == 0 || strcmp(color, "yes") == 0;
+	p->prop_status = cfg(p, "prop_mail_status", "fieldsync_mail_status");
+	p->prop_sent = cfg(p, "prop_last_mail_sent", "fieldsync_last_mail_sent");
+	p->prop_follow = cfg(p, "prop_last_follow_up", "fieldsync_last_follow_up");
+	if (load_prices(p) != 0)
+		return -1;
+	if (fs_section_get(p->ep.sec, "token_env") || fs_section_get(p->ep.sec, "token_file")) {
+		p->secret = fs_endpoint_secret(&p->ep, "token_env", "token_file");
+	} else {
+		const char *v = getenv(p->lob ? "LOB_API_KEY" : "HUBSPOT_TOKEN");
+
+		p->secret = v && *v ? fs_xstrdup(v) : NULL;
+	}
+	return 0;
+}
+
+static void
+summary(struct push *p, struct fs_loop *lp)
+{
+	fs_debug("%s: %ld events read (%ld queued, %ld already queued, %ld replayed, %ld not for this target);"
+		 " %ld requests, %ld sent (%ld adopted), %ld retrying, %ld dead, %ld held, %ld throttled",
+		 p->target, p->taken, p->queued, p->repeats, p->replays, p->ignored, p->requests, p->sent,
+		 p->adopted, p->retrying, p->dead, p->held_now,
+		 p->http ? fs_push_http_stats(p->http)->throttled : 0L);
+	if (lp && lp->stats.dead > 0)
+		fail(p, FS_EXIT_DLQ);
+	if (p->retrying > 0)
+		fs_info("%s: %ld row%s will be retried (last error: %s)", p->target, p->retrying,
+			p->retrying == 1 ? "" : "s", p->last_error);
+}
+
+static int
+finish_status(struct push *p)
+{
+	struct fs_outbox_counts c;
+	long busy = 0, pid = 0;
+	char *holder = NULL;
+
+	if (p->status >= FS_EXIT_USAGE || p->dry_run)
+		return p->status;
+	if (fs_outbox_counts(&p->cli->st, p->target, &c) != 0 ||
+	    fs_outbox_busy(&p->cli->st, p->target, p->cli->run_id, &busy, &holder, &pid) != 0) {
+		fail(p, FS_EXIT_STATE);
+		return p->status;
+	}
+	if (busy > 0)
+		fs_info("%s: %ld row%s being sent by %s (pid %ld)", p->target, busy, busy == 1 ? " is" : "s are",
+			holder, pid);
+	free(holder);
+	/* The vendor took none of this run's requests: it is down. */
+	if (p->retrying > 0 && p->accepted == 0)
+		fail(p, FS_EXIT_REMOTE);
+	if (c.held > 0) {
+		fs_err("%s: %ld row%s held by a watchdog hold; they are sent once it is lifted (fs-watchdog ack)",
+		       p->target, c.held, c.held == 1 ? "" : "s");
+		if (p->requests == 0 && p->status == FS_EXIT_OK)
+			p->status = FS_EXIT_PAUSED;
+	}
+	return p->status;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		FS_CLI_COMMON_LONGOPTS,
+		{"dry-run", no_argument, NULL, 'n'},
+		{"parallel", required_argument, NULL, 'P'},
+		{"retry-only", no_argument, NULL, 'R'},
+		{NULL, 0, NULL, 0},
+	};
+	static const char *const types[] = {"event", NULL};
+	struct fs_loop_ops ops = {.types = types, .line = on_event, .checkpoint = on_checkpoint};
+	struct push p = {0};
+	struct fs_cli cli;
+	struct fs_loop lp;
+	int opt, rc, parallel = 0, status;
+	char *end;
+
+	fs_cli_init(&cli, "fs-push");
+	p.cli = &cli;
+	while ((opt = getopt_long(argc, argv, FS_CLI_COMMON_OPTSTRING, longopts, NULL)) != -1) {
+		if (fs_cli_option(&cli, opt, optarg, usage))
+			continue;
+		switch (opt) {
+		case 'n':
+			p.dry_run = true;
+			break;
+		case 'P':
+			parallel = (int)strtol(optarg, &end, 10);
+			if (*end != '\0' || parallel < 1 || parallel > 256) {
+				fs_err("--parallel must be 1 to 256, not '%s'", optarg);
+				usage(stderr, FS_EXIT_USAGE);
+			}
+			break;
+		case 'R':
+			p.retry_only = true;
+			break;
+		default:
+			usage(stderr, FS_EXIT_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if ((rc = fs_cli_config(&cli)) != 0)
+		return fs_cli_finish(&cli, rc > 0 ? FS_EXIT_OK : FS_EXIT_USAGE);
+	if (argc != 1)
+		usage(stderr, FS_EXIT_USAGE);
+	p.target = argv[0];
+	if (configure(&p, parallel) != 0) {
+		free(p.url);
+		free(p.secret);
+		return fs_cli_finish(&cli, FS_EXIT_USAGE);
+	}
+	if (fs_cli_state(&cli) != 0) {
+		free(p.url);
+		free(p.secret);
+		return fs_cli_finish(&cli, FS_EXIT_STATE);
+	}
+	if (!p.dry_run) {
+		if ((p.http = fs_push_http_new(p.parallel, &p.rate, (long)p.timeout * 1000)) == NULL) {
+			free(p.url);
+			free(p.secret);
+			return fs_cli_finish(&cli, FS_EXIT_STATE);
+		}
+		if (p.secret && p.lob)
+			fs_push_http_auth_basic(p.http, p.secret);
+		else if (p.secret)
+			fs_push_http_auth_bearer(p.http, p.secret);
+		/* What is due from earlier runs goes first. */
+		drain(&p);
+	}
+	if (!p.retry_only) {
+		fs_loop_init(&lp, &cli, &ops, &p);
+		lp.commit_cursors = !p.dry_run;
+		if (p.dry_run)
+			lp.st = NULL;
+		status = fs_loop_run(&lp, STDIN_FILENO);
+		if (status != FS_EXIT_OK)
+			fail(&p, status);
+		if (status < FS_EXIT_USAGE && !p.dry_run)
+			drain(&p);
+		summary(&p, &lp);
+	} else {
+		summary(&p, NULL);
+	}
+	if (p.dry_run) {
+		if (p.lob) {
+			long pieces = p.plan[0] + p.plan[1];
+
+			printf("%ld mail piece%s would be sent (postcard %ld, letter %ld)", pieces, pieces == 1 ? "" : "s",
+			       p.plan[0], p.plan[1]);
+			if (pieces > 0 && (p.priced[0] || p.priced[1]))
+				printf(", estimated cost %.2f", p.plan[0] * p.price[0] + p.plan[1] * p.price[1]);
+			printf("\n");
+		} else {
+			printf("%ld contact update%s would be sent\n", p.plan_crm, p.plan_crm == 1 ? "" : "s");
+		}
+	}
+	status = finish_status(&p);
+	fs_push_http_free(p.http);
+	fs_buf_free(&p.out);
+	if (p.secret) {
+		memset(p.secret, 0, strlen(p.secret));
+		free(p.secret);
+	}
+	free(p.url);
+	return fs_cli_finish(&cli, status);
+}

@@ -1,0 +1,838 @@
+/*
+ * fs-push's state: the outbox of deliveries (enqueue, holds, claims with
+ * leases, attempts, sent / dead), the mail pieces with their status
+ * history, and the CRM evidence fs-report reads (activities, revenue).
+ *
+ * A row's life: 'pending' (new, or waiting for its next attempt), 'held'
+ * while a watchdog hold covers its target or campaign, then 'sent' or
+ * 'dead'.  A run claims the due rows it is about to send (claimed_by,
+ * claim_pid, claim_host, claim_until) in a committed transaction before any
+ * request goes out, so overlapping runs never send one row twice; a claim
+ * whose holder process has died, or whose lease has run out, is freed by
+ * the next run that looks.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fieldsync.h"
+
+static void
+bind_text(sqlite3_stmt *q, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(q, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(q, i);
+}
+
+static char *
+col_dup(sqlite3_stmt *q, int i)
+{
+	const unsigned char *s = sqlite3_column_text(q, i);
+
+	return s ? fs_xstrdup((const char *)s) : NULL;
+}
+
+static void
+now_text(char out[21])
+{
+	fs_time_format(fs_now(), out);
+}
+
+void
+fs_outbox_row_free(struct fs_outbox_row *r)
+{
+	free(r->event_id);
+	free(r->kind);
+	free(r->contact_id);
+	free(r->campaign);
+	free(r->line);
+	free(r->requested_at);
+	free(r->enqueued_at);
+	free(r->first_attempt_at);
+	free(r->history);
+	memset(r, 0, sizeof *r);
+}
+
+int
+fs_outbox_enqueue(struct fs_state *st, const struct fs_outbox_new *n)
+{
+	sqlite3_stmt *q;
+	char now[21];
+	int i = 1;
+
+	now_text(now);
+	q = fs_state_prepare(st,
+	    "INSERT INTO outbox (target, event_id, kind, contact_id, campaign, line, run_id,"
+	    " requested_at, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	    " ON CONFLICT (target, event_id) DO NOTHING");
+	if (q == NULL)
+		return -1;
+	bind_text(q, i++, n->target);
+	bind_text(q, i++, n->event_id);
+	bind_text(q, i++, n->kind);
+	bind_text(q, i++, n->contact_id);
+	bind_text(q, i++, n->campaign);
+	sqlite3_bind_text(q, i++, n->line, (int)n->len, SQLITE_TRANSIENT);
+	bind_text(q, i++, n->run_id);
+	bind_text(q, i++, n->requested_at ? n->requested_at : now);
+	bind_text(q, i++, now);
+	if (fs_state_step_done(st, q) != 0)
+		return -1;
+	if (sqlite3_changes(st->db) > 0)
+		return 1;
+	/* Already there: a no-op, unless the row is dead and this is a DLQ
+	 * replay.  Which it is can only be told once fs-dlq has marked its entry
+	 * replayed, after it wrote the line, so the line waits beside the row
+	 * until fs_outbox_replays looks (after the end of input). */
+	q = fs_state_prepare(st, "UPDATE outbox SET replay_line = ? WHERE target = ? AND event_id = ? AND state = 'dead'");
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_text(q, 1, n->line, (int)n->len, SQLITE_TRANSIENT);
+	bind_text(q, 2, n->target);
+	bind_text(q, 3, n->event_id);
+	if (fs_state_step_done(st, q) != 0)
+		return -1;
+	return sqlite3_changes(st->db) > 0 ? 2 : 0;
+}
+
+int
+fs_outbox_replays(struct fs_state *st, const char *target, const char *run_id, long *revived)
+{
+	sqlite3_stmt *q;
+	char now[21];
+	struct {
+		int64_t id;
+		char *event_id, *contact_id;
+		bool replay;
+	} *r = NULL;
+	int n = 0, rc, ok = 0;
+
+	*revived = 0;
+	now_text(now);
+	if (fs_state_begin(st) != 0)
+		return -1;
+	q = fs_state_prepare(st,
+	    "SELECT id, event_id, contact_id, NOT EXISTS (SELECT 1 FROM dlq WHERE dlq.event_id = outbox.event_id"
+	    "   AND dlq.command = 'fs-push' AND dlq.state = 'open')"
+	    " FROM outbox WHERE target = ? AND state = 'dead' AND replay_line IS NOT NULL");
+	if (q == NULL)
+		goto fail;
+	bind_text(q, 1, target);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		r = fs_xrealloc(r, (size_t)(n + 1) * sizeof *r);
+		r[n].id = sqlite3_column_int64(q, 0);
+		r[n].event_id = col_dup(q, 1);
+		r[n].contact_id = col_dup(q, 2);
+		r[n].replay = sqlite3_column_int(q, 3) != 0;
+		n++;
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE) {
+		fs_state_error(st, NULL);
+		ok = -1;
+	}
+	for (int i = 0; i < n && ok == 0; i++) {
+		/* A replay goes back in line with the (maybe repaired) line, and
+		 * the vendor is asked first whether it already has the piece; a
+		 * mere repeat of a dead event changes nothing. */
+		q = fs_state_prepare(st, r[i].replay
+		    ? "UPDATE outbox SET state = 'pending', line = replay_line, replay_line = NULL, run_id = ?,"
+		      " attempts = 0, next_attempt_at = NULL, enqueued_at = ?, first_attempt_at = NULL,"
+		      " done_at = NULL, last_run_id = NULL, check_vendor = 1, history = '[]' WHERE id = ?"
+		    : "UPDATE outbox SET replay_line = NULL WHERE id = ?");
+		if (q == NULL) {
+			ok = -1;
+			break;
+		}
+		if (r[i].replay) {
+			bind_text(q, 1, run_id);
+			bind_text(q, 2, now);
+			sqlite3_bind_int64(q, 3, r[i].id);
+		} else {
+			sqlite3_bind_int64(q, 1, r[i].id);
+		}
+		if (fs_state_step_done(st, q) != 0) {
+			ok = -1;
+			break;
+		}
+		if (r[i].replay) {
+			jv detail = jv_object_set(jv_object(), jv_string("target"), jv_string(target));
+			char *object = r[i].contact_id ? fs_xasprintf("contact:%s", r[i].contact_id) : NULL;
+
+			ok = fs_changelog(st, "send.replay", run_id, r[i].event_id, object, detail);
+			free(object);
+			(*revived)++;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		free(r[i].event_id);
+		free(r[i].contact_id);
+	}
+	free(r);
+	if (ok != 0)
+		goto fail;
+	return fs_state_commit(st);
+fail:
+	fs_state_rollback(st);
+	return -1;
+}
+
+int
+fs_outbox_state(struct fs_state *st, const char *target, const char *event_id, char **state)
+{
+	sqlite3_stmt *q = fs_state_prepare(st, "SELECT state FROM outbox WHERE target = ? AND event_id = ?");
+	int rc;
+
+	*state = NULL;
+	if (q == NULL)
+		return -1;
+	bind_text(q, 1, target);
+	bind_text(q, 2, event_id);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		*state = col_dup(q, 0);
+	sqlite3_reset(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		fs_state_error(st, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The events taken since the last checkpoint wait in a temporary table (so
+ * memory stays flat however far apart checkpoints are); at the checkpoint
+ * their fs-dedupe keys become final in the commit that covers them.
+ */
+static int
+taken_table(struct fs_state *st)
+{
+	static struct fs_state *made;
+
+	if (made == st)
+		return 0;
+	if (fs_state_exec(st, "CREATE TEMP TABLE IF NOT EXISTS push_taken (event_id TEXT PRIMARY KEY)") != 0)
+		return -1;
+	made = st;
+	return 0;
+}
+
+int
+fs_outbox_took(struct fs_state *st, const char *event_id)
+{
+	sqlite3_stmt *q;
+
+	if (taken_table(st) != 0)
+		return -1;
+	if ((q = fs_state_prepare(st, "INSERT OR IGNORE INTO push_taken (event_id) VALUES (?)")) == NULL)
+		return -1;
+	bind_text(q, 1, event_id);
+	return fs_state_step_done(st, q);
+}
+
+int
+fs_outbox_finalize_taken(struct fs_state *st)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	if (taken_table(st) != 0)
+		return -1;
+	if ((q = fs_state_prepare(st, "SELECT event_id FROM push_taken")) == NULL)
+		return -1;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		char *id = col_dup(q, 0);
+		int r = fs_keys_finalize(st, id);
+
+		free(id);
+		if (r != 0) {
+			sqlite3_reset(q);
+			return -1;
+		}
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE) {
+		fs_state_error(st, NULL);
+		return -1;
+	}
+	return fs_state_exec(st, "DELETE FROM push_taken");
+}
+
+/* Moves rows between 'pending' and 'held'; fn hears of each row newly held. */
+static int
+set_held(struct fs_state *st, const char *target, const char *campaign, bool any_campaign, bool hold,
+	 fs_outbox_held_fn fn, void *ctx, long *count)
+{
+	sqlite3_stmt *q = fs_state_prepare(st, hold
+	    ? "UPDATE outbox SET state = 'held' WHERE target = ?1 AND state = 'pending'"
+	      " AND (?3 OR campaign IS ?2) RETURNING event_id, attempts"
+	    : "UPDATE outbox SET state = 'pending' WHERE target = ?1 AND state = 'held'"
+	      " AND (?3 OR campaign IS ?2) RETURNING event_id, attempts");
+	int rc;
+
+	*count = 0;
+	if (q == NULL)
+		return -1;
+	bind_text(q, 1, target);
+	bind_text(q, 2, campaign);
+	sqlite3_bind_int(q, 3, any_campaign);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		(*count)++;
+		if (hold && fn)
+			fn((const char *)sqlite3_column_text(q, 0), sqlite3_column_int(q, 1), ctx);
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE) {
+		fs_state_error(st, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+hold_log(struct fs_state *st, const char *kind, const char *scope, const char *name, const char *target,
+	 long rows, const char *run_id)
+{
+	jv d = jv_object();
+
+	d = jv_object_set(d, jv_string("scope"), jv_string(scope));
+	d = jv_object_set(d, jv_string("name"), jv_string(name));
+	d = jv_object_set(d, jv_string("target"), jv_string(target));
+	d = jv_object_set(d, jv_string("rows"), jv_number((double)rows));
+	return fs_changelog(st, kind, run_id, NULL, NULL, d);
+}
+
+int
+fs_outbox_apply_holds(struct fs_state *st, const char *target, bool campaigns, const char *run_id,
+		      fs_outbox_held_fn fn, void *ctx, struct fs_outbox_holds *h)
+{
+	sqlite3_stmt *q;
+	char **names = NULL;
+	int n = 0, rc, held;
+	long count;
+
+	memset(h, 0, sizeof *h);
+	if (fs_state_begin(st) != 0)
+		return -1;
+	if ((held = fs_hold_active(st, "target", target)) < 0)
+		goto fail;
+	if (held) {
+		if (set_held(st, target, NULL, true, true, fn, ctx, &count) != 0)
+			goto fail;
+		if (count > 0 && hold_log(st, "hold.wait", "target", target, target, count, run_id) != 0)
+			goto fail;
+		h->newly_held = count;
+		h->target_held = true;
+	} else {
+		q = fs_state_prepare(st, "SELECT DISTINCT campaign FROM outbox"
+				     " WHERE target = ? AND state IN ('pending', 'held')");
+		if (q == NULL)
+			goto fail;
+		bind_text(q, 1, target);
+		while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+			names = fs_xrealloc(names, (size_t)(n + 1) * sizeof *names);
+			names[n++] = col_dup(q, 0);
+		}
+		sqlite3_reset(q);
+		if (rc != SQLITE_DONE) {
+			fs_state_error(st, NULL);
+			goto fail;
+		}
+		for (int i = 0; i < n; i++) {
+			bool hold = false;
+
+			if (campaigns && names[i]) {
+				if ((held = fs_hold_active(st, "campaign", names[i])) < 0)
+					goto fail;
+				hold = held;
+			}
+			if (set_held(st, target, names[i], false, hold, fn, ctx, &count) != 0)
+				goto fail;
+			if (count > 0 && hold_log(st, hold ? "hold.wait" : "hold.resume", hold ? "campaign" : "target",
+						  hold ? names[i] : target, target, count, run_id) != 0)
+				goto fail;
+			if (hold) {
+				h->newly_held += count;
+				if (h->held_campaign[0] == '\0')
+					snprintf(h->held_campaign, sizeof h->held_campaign, "%s", names[i]);
+			} else {
+				h->resumed += count;
+			}
+		}
+	}
+	q = fs_state_prepare(st, "SELECT count(*) FROM outbox WHERE target = ? AND state = 'held'");
+	if (q == NULL)
+		goto fail;
+	bind_text(q, 1, target);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		h->held = sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return fs_state_commit(st);
+fail:
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	fs_state_rollback(st);
+	return -1;
+}
+
+static bool
+same_host(const char *host)
+{
+	char me[256] = "";
+
+	gethostname(me, sizeof me - 1);
+	return host && strcmp(host, me) == 0;
+}
+
+static bool
+holder_dead(const char *host, long pid)
+{
+	if (!same_host(host) || pid <= 0)
+		return false;	/* cannot tell: trust the lease */
+	return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Frees the claims of runs that died (same host) or whose lease ran out. */
+static int
+free_dead_claims(struct fs_state *st, const char *target, const char *run_id)
+{
+	sqlite3_stmt *q = fs_state_prepare(st,
+	    "SELECT claimed_by, max(claim_pid), max(claim_host), max(claim_until), count(*) FROM outbox"
+	    " WHERE claimed_by IS NOT NULL AND claimed_by != ? AND target = ?"
+	    " AND state IN ('pending', 'held') GROUP BY claimed_by");
+	struct dead {
+		char *run;
+		long pid, rows;
+		bool expired;
+	} *dead = NULL;
+	int n = 0, rc, ok = 0;
+	char now[21];
+
+	if (q == NULL)
+		return -1;
+	now_text(now);
+	bind_text(q, 1, run_id);
+	bind_text(q, 2, target);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *until = (const char *)sqlite3_column_text(q, 3);
+		long pid = (long)sqlite3_column_int64(q, 1);
+		bool expired = until == NULL || strcmp(until, now) <= 0;
+
+		if (expired || holder_dead((const char *)sqlite3_column_text(q, 2), pid)) {
+			dead = fs_xrealloc(dead, (size_t)(n + 1) * sizeof *dead);
+			dead[n] = (struct dead){col_dup(q, 0), pid, (long)sqlite3_column_int64(q, 4), expired};
+			n++;
+		}
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE) {
+		fs_state_error(st, NULL);
+		ok = -1;
+	}
+	for (int i = 0; i < n && ok == 0; i++) {
+		jv d = jv_object();
+
+		q = fs_state_prepare(st,
+		    "UPDATE outbox SET claimed_by = NULL, claim_pid = NULL, claim_host = NULL,"
+		    " claim_until = NULL WHERE claimed_by = ? AND state IN ('pending', 'held')");
+		if (q == NULL) {
+			jv_free(d);
+			ok = -1;
+			break;
+		}
+		bind_text(q, 1, dead[i].run);
+		if (fs_state_step_done(st, q) != 0) {
+			jv_free(d);
+			ok = -1;
+			break;
+		}
+		d = jv_object_set(d, jv_string("target"), jv_string(target));
+		d = jv_object_set(d, jv_string("from_run"), jv_string(dead[i].run));
+		d = jv_object_set(d, jv_string("pid"), jv_number((double)dead[i].pid));
+		d = jv_object_set(d, jv_string("rows"), jv_number((double)dead[i].rows));
+		d = jv_object_set(d, jv_string("why"), jv_string(dead[i].expired ? "lease expired" : "holder died"));
+		ok = fs_changelog(st, "outbox.reclaim", run_id, NULL, NULL, d);
+	}
+	for (int i = 0; i < n; i++)
+		free(dead[i].run);
+	free(dead);
+	return ok;
+}
+
+int
+fs_outbox_claim(struct fs_state *st, const char *target, const char *run_id, fs_time lease_until,
+		int limit, struct fs_outbox_row **rows)
+{
+	sqlite3_stmt *q;
+	char now[21], until[21], host[256] = "";
+	int n = 0, rc;
+
+	*rows = NULL;
+	now_text(now);
+	fs_time_format(lease_until, until);
+	gethostname(host, sizeof host - 1);
+	if (fs_state_begin(st) != 0)
+		return -1;
+	if (free_dead_claims(st, target, run_id) != 0)
+		goto fail;
+	q = fs_state_prepare(st,
+	    "SELECT id, event_id, kind, contact_id, campaign, line, requested_at, enqueued_at,"
+	    " first_attempt_at, history, attempts, check_vendor FROM outbox"
+	    " WHERE target = ? AND state = 'pending' AND claimed_by IS NULL"
+	    " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
+	    " AND (last_run_id IS NULL OR last_run_id != ?) ORDER BY id LIMIT ?");
+	if (q == NULL)
+		goto fail;
+	bind_text(q, 1, target);
+	bind_text(q, 2, now);
+	bind_text(q, 3, run_id);
+	sqlite3_bind_int(q, 4, limit);
+	*rows = fs_xmalloc((size_t)(limit > 0 ? limit : 1) * sizeof **rows);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct fs_outbox_row *r = &(*rows)[n++];
+
+		r->id = sqlite3_column_int64(q, 0);
+		r->event_id = col_dup(q, 1);
+		r->kind = col_dup(q, 2);
+		r->contact_id = col_dup(q, 3);
+		r->campaign = col_dup(q, 4);
+		r->line = col_dup(q, 5);
+		r->requested_at = col_dup(q, 6);
+		r->enqueued_at = col_dup(q, 7);
+		r->first_attempt_at = col_dup(q, 8);
+		r->history = col_dup(q, 9);
+		r->attempts = sqlite3_column_int(q, 10);
+		r->check_vendor = sqlite3_column_int(q, 11) != 0;
+		if (r->first_attempt_at == NULL)
+			r->first_attempt_at = fs_xstrdup(now);
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE) {
+		fs_state_error(st, NULL);
+		goto fail;
+	}
+	/* The first attempt's time is stored before the request goes out: a
+	 * retry a day later must know the vendor's idempotency window has
+	 * passed even when the first run died before it heard back. */
+	q = fs_state_prepare(st,
+	    "UPDATE outbox SET claimed_by = ?, claim_pid = ?, claim_host = ?, claim_until = ?,"
+	    " first_attempt_at = coalesce(first_attempt_at, ?), last_run_id = ? WHERE id = ?");
+	if (q == NULL)
+		goto fail;
+	for (int i = 0; i < n; i++) {
+		bind_text(q, 1, run_id);
+		sqlite3_bind_int64(q, 2, getpid());
+		bind_text(q, 3, host);
+		bind_text(q, 4, until);
+		bind_text(q, 5, now);
+		bind_text(q, 6, run_id);
+		sqlite3_bind_int64(q, 7, (*rows)[i].id);
+		if (fs_state_step_done(st, q) != 0)
+			goto fail;
+	}
+	if (fs_state_commit(st) != 0)
+		goto fail2;
+	return n;
+fail:
+	fs_state_rollback(st);
+fail2:
+	for (int i = 0; i < n; i++)
+		fs_outbox_row_free(&(*rows)[i]);
+	free(*rows);
+	*rows = NULL;
+	return -1;
+}
+
+int
+fs_outbox_busy(struct fs_state *st, const char *target, const char *run_id, long *rows, char **holder,
+	       long *pid)
+{
+	sqlite3_stmt *q = fs_state_prepare(st,
+	    "SELECT count(*), max(claimed_by), max(claim_pid) FROM outbox"
+	    " WHERE target = ? AND state = 'pending' AND claimed_by IS NOT NULL AND claimed_by != ?");
+	int rc;
+
+	*rows = 0;
+	*holder = NULL;
+	*pid = 0;
+	if (q == NULL)
+		return -1;
+	bind_text(q, 1, target);
+	bind_text(q, 2, run_id);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		*rows = (long)sqlite3_column_int64(q, 0);
+		*holder = col_dup(q, 1);
+		*pid = (long)sqlite3_column_int64(q, 2);
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_ROW) {
+		fs_state_error(st, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+int
+fs_outbox_release(struct fs_state *st, const char *run_id)
+{
+	sqlite3_stmt *q = fs_state_prepare(st,
+	    "UPDATE outbox SET claimed_by = NULL, claim_pid = NULL, claim_host = NULL, claim_until = NULL"
+	    " WHERE claimed_by = ? AND state IN ('pending', 'held')");
+
+	if (q == NULL)
+		return -1;
+	bind_text(q, 1, run_id);
+	return fs_state_step_done(st, q);
+}
+
+int
+fs_outbox_mark(struct fs_state *st, const struct fs_outbox_mark *m)
+{
+	sqlite3_stmt *q;
+	char now[21], next[21];
+
+	now_text(now);
+	if (strcmp(m->state, "pending") == 0) {
+		fs_time_format(m->next_attempt_at, next);
+		q = fs_state_prepare(st,
+		    "UPDATE outbox SET attempts = ?, history = ?, http_status = ?, last_error = ?,"
+		    " next_attempt_at = ?, claimed_by = NULL, claim_pid = NULL, claim_host = NULL,"
+		    " claim_until = NULL WHERE id = ? AND state = 'pending'");
+		if (q == NULL)
+			return -1;
+		bind_text(q, 5, next);
+	} else {
+		q = fs_state_prepare(st,
+		    "UPDATE outbox SET attempts = ?, history = ?, http_status = ?, last_error = ?,"
+		    " state = ?, vendor_id = ?, done_at = ?, next_attempt_at = NULL, check_vendor = 0,"
+		    " claimed_by = NULL, claim_pid = NULL, claim_host = NULL, claim_until = NULL"
+		    " WHERE id = ? AND state = 'pending'");
+		if (q == NULL)
+			return -1;
+		bind_text(q, 5, m->state);
+		bind_text(q, 6, m->vendor_id);
+		bind_text(q, 7, now);
+	}
+	sqlite3_bind_int(q, 1, m->attempts);
+	bind_text(q, 2, m->history ? m->history : "[]");
+	if (m->http_status)
+		sqlite3_bind_int(q, 3, m->http_status);
+	else
+		sqlite3_bind_null(q, 3);
+	bind_text(q, 4, m->error);
+	sqlite3_bind_int64(q, strcmp(m->state, "pending") == 0 ? 6 : 8, m->id);
+	if (fs_state_step_done(st, q) != 0)
+		return -1;
+	return sqlite3_changes(st->db) > 0 ? 1 : 0;
+}
+
+int
+fs_outbox_counts(struct fs_state *st, const char *target, struct fs_outbox_counts *c)
+{
+	sqlite3_stmt *q = fs_state_prepare(st,
+	    "SELECT state, count(*) FROM outbox WHERE target = ? GROUP BY state");
+	int rc;
+
+	memset(c, 0, sizeof *c);
+	if (q == NULL)
+		return -1;
+	bind_text(q, 1, target);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *s = (const char *)sqlite3_column_text(q, 0);
+		long n = (long)sqlite3_column_int64(q, 1);
+
+		if (strcmp(s, "pending") == 0)
+			c->pending = n;
+		else if (strcmp(s, "held") == 0)
+			c->held = n;
+		else if (strcmp(s, "sent") == 0)
+			c->sent = n;
+		else if (strcmp(s, "dead") == 0)
+			c->dead = n;
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE) {
+		fs_state_error(st, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* Status order: a piece's status only moves forward. */
+static int
+rank(const char *status)
+{
+	static const char *const order[] = {"queued", "sent", "delivered", "returned", "failed", NULL};
+
+	for (int i = 0; status && order[i]; i++)
+		if (strcmp(status, order[i]) == 0)
+			return i < 3 ? i : 3;
+	return -1;
+}
+
+int
+fs_outbox_status_rank(const char *status)
+{
+	return rank(status);
+}
+
+int
+fs_outbox_piece_add(struct fs_state *st, const struct fs_piece *p)
+{
+	sqlite3_stmt *q = fs_state_prepare(st,
+	    "INSERT INTO pieces (vendor_id, event_id, target, contact_id, campaign, goal, format, owner,"
+	    " status, requested_at, queued_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)"
+	    " ON CONFLICT DO NOTHING");
+	char now[21];
+	int i = 1;
+
+	if (q == NULL)
+		return -1;
+	now_text(now);
+	bind_text(q, i++, p->vendor_id);
+	bind_text(q, i++, p->event_id);
+	bind_text(q, i++, p->target);
+	bind_text(q, i++, p->contact_id);
+	bind_text(q, i++, p->campaign);
+	bind_text(q, i++, p->goal);
+	bind_text(q, i++, p->format);
+	bind_text(q, i++, p->owner);
+	bind_text(q, i++, p->requested_at);
+	bind_text(q, i++, p->queued_at);
+	bind_text(q, i++, now);
+	if (fs_state_step_done(st, q) != 0)
+		return -1;
+	q = fs_state_prepare(st,
+	    "INSERT OR IGNORE INTO piece_status (event_id, vendor_id, status, detail, at) VALUES (?, ?, 'queued', ?, ?)");
+	if (q == NULL)
+		return -1;
+	bind_text(q, 1, p->status_event_id);
+	bind_text(q, 2, p->vendor_id);
+	bind_text(q, 3, p->detail);
+	bind_text(q, 4, p->queued_at);
+	return fs_state_step_done(st, q);
+}
+
+int
+fs_outbox_piece_status(struct fs_state *st, const char *status_event_id, jv data, const char *at)
+{
+	const char *vendor_id = fs_jstr(data, "vendor_id"), *status = fs_jstr(data, "status");
+	const char *mail_id = fs_jstr(data, "mail_id");
+	sqlite3_stmt *q;
+	char now[21];
+	int fresh;
+
+	if (vendor_id == NULL || status == NULL)
+		return 0;
+	now_text(now);
+	q = fs_state_prepare(st,
+	    "INSERT OR IGNORE INTO piece_status (event_id, vendor_id, status, detail, at) VALUES (?, ?, ?, ?, ?)");
+	if (q == NULL)
+		return -1;
+	bind_text(q, 1, status_event_id);
+	bind_text(q, 2, vendor_id);
+	bind_text(q, 3, status);
+	bind_text(q, 4, fs_jstr(data, "detail"));
+	bind_text(q, 5, at);
+	if (fs_state_step_done(st, q) != 0)
+		return -1;
+	fresh = sqlite3_changes(st->db) > 0;
+	if (!fresh)
+		return 0;
+	/* A piece fieldsync did not send (mailed before it, or by hand) is
+	 * recorded when its event id is known. */
+	if (mail_id) {
+		q = fs_state_prepare(st,
+		    "INSERT INTO pieces (vendor_id, event_id, target, contact_id, campaign, status, updated_at)"
+		    " VALUES (?, ?, ?, ?, ?, 'queued', ?) ON CONFLICT DO NOTHING");
+		if (q == NULL)
+			return -1;
+		bind_text(q, 1, vendor_id);
+		bind_text(q, 2, mail_id);
+		bind_text(q, 3, fs_jstr(data, "vendor") ? fs_jstr(data, "vendor") : "lob");
+		bind_text(q, 4, fs_jstr(data, "contact_id"));
+		bind_text(q, 5, fs_jstr(data, "campaign"));
+		bind_text(q, 6, now);
+		if (fs_state_step_done(st, q) != 0)
+			return -1;
+	}
+	/* Each status keeps its first time; the status itself only moves forward. */
+	q = fs_state_prepare(st,
+	    "UPDATE pieces SET"
+	    " status = CASE WHEN ?2 > (CASE status WHEN 'queued' THEN 0 WHEN 'sent' THEN 1"
+	    "   WHEN 'delivered' THEN 2 ELSE 3 END) THEN ?3 ELSE status END,"
+	    " queued_at = CASE WHEN ?3 = 'queued' THEN coalesce(queued_at, ?4) ELSE queued_at END,"
+	    " mailed_at = CASE WHEN ?3 = 'sent' THEN coalesce(mailed_at, ?4) ELSE mailed_at END,"
+	    " delivered_at = CASE WHEN ?3 = 'delivered' THEN coalesce(delivered_at, ?4) ELSE delivered_at END,"
+	    " returned_at = CASE WHEN ?3 = 'returned' THEN coalesce(returned_at, ?4) ELSE returned_at END,"
+	    " failed_at = CASE WHEN ?3 = 'failed' THEN coalesce(failed_at, ?4) ELSE failed_at END,"
+	    " updated_at = ?5 WHERE vendor_id = ?1");
+	if (q == NULL)
+		return -1;
+	bind_text(q, 1, vendor_id);
+	sqlite3_bind_int(q, 2, rank(status));
+	bind_text(q, 3, status);
+	bind_text(q, 4, at);
+	bind_text(q, 5, now);
+	if (fs_state_step_done(st, q) != 0)
+		return -1;
+	return 1;
+}
+
+int
+fs_outbox_activity(struct fs_state *st, const char *event_id, jv data)
+{
+	sqlite3_stmt *q = fs_state_prepare(st,
+	    "INSERT OR IGNORE INTO activities (event_id, contact_id, type, owner, at) VALUES (?, ?, ?, ?, ?)");
+
+	if (q == NULL)
+		return -1;
+	if (fs_jstr(data, "contact_id") == NULL || fs_jstr(data, "at") == NULL)
+		return 0;
+	bind_text(q, 1, event_id);
+	bind_text(q, 2, fs_jstr(data, "contact_id"));
+	bind_text(q, 3, fs_jstr(data, "type"));
+	bind_text(q, 4, fs_jstr(data, "owner"));
+	bind_text(q, 5, fs_jstr(data, "at"));
+	return fs_state_step_done(st, q);
+}
+
+int
+fs_outbox_revenue(struct fs_state *st, const char *event_id, jv data)
+{
+	sqlite3_stmt *q = fs_state_prepare(st,
+	    "INSERT OR IGNORE INTO revenue (event_id, contact_id, deal_id, amount, currency, at)"
+	    " VALUES (?, ?, ?, ?, ?, ?)");
+	jv amount = fs_jget(data, "amount");
+
+	if (q == NULL) {
+		jv_free(amount);
+		return -1;
+	}
+	if (fs_jstr(data, "contact_id") == NULL || fs_jstr(data, "at") == NULL) {
+		jv_free(amount);
+		return 0;
+	}
+	bind_text(q, 1, event_id);
+	bind_text(q, 2, fs_jstr(data, "contact_id"));
+	bind_text(q, 3, fs_jstr(data, "deal_id"));
+	if (jv_get_kind(amount) == JV_KIND_NUMBER)
+		sqlite3_bind_double(q, 4, jv_number_value(amount));
+	else if (jv_get_kind(amount) == JV_KIND_STRING)
+		sqlite3_bind_double(q, 4, atof(jv_string_value(amount)));
+	else
+		sqlite3_bind_null(q, 4);
+	jv_free(amount);
+	bind_text(q, 5, fs_jstr(data, "currency"));
+	bind_text(q, 6, fs_jstr(data, "at"));
+	return fs_state_step_done(st, q);
+}
