@@ -97,7 +97,7 @@ $(FUZZ_DIR)/lib/%.o: lib/%.c lib/fieldsync.h
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(FUZZ_DIR)/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz.h $(FUZZ_LIBOBJ)
-	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIBOBJ) $(LDLIBS) -lpthread
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -DFS_TOP='"$(CURDIR)"' -fsanitize=fuzzer -o $@ $< $(FUZZ_LIBOBJ) $(LDLIBS) -lpthread
 
 fuzz: bootstrap
 	$(MAKE) $(addprefix $(FUZZ_DIR)/fuzz-,$(FUZZ_NAMES))

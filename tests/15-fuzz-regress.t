@@ -15,7 +15,7 @@ for src; do
 	name=${src##*/fuzz-}
 	name=${name%.c}
 	# shellcheck disable=SC2086
-	$cc $flags -I"$top/lib" -o "fuzz-$name" "$src" "$fuzz/standalone.c" "$top/lib/libfieldsync.a" \
+	$cc $flags -DFS_TOP="\"$top\"" -I"$top/lib" -o "fuzz-$name" "$src" "$fuzz/standalone.c" "$top/lib/libfieldsync.a" \
 		-ljq -lcurl -lsqlite3 -lcsv -lcrypto -lm -lpthread 2>cc.err
 	is "fuzz-$name builds with $cc, warning-free" "$?:$(cat cc.err)" "0:"
 	dirs="$fuzz/corpus-$name"

@@ -108,8 +108,8 @@ static void
 run(const uint8_t *data, size_t size, bool piped, struct result *res)
 {
 	static const char *const types[] = {"event", NULL};
-	static const struct fs_loop_ops ops_typed = {types, false, on_line, NULL, NULL};
-	static const struct fs_loop_ops ops_raw = {types, true, on_line, NULL, NULL};
+	static const struct fs_loop_ops ops_typed = {.types = types, .line = on_line};
+	static const struct fs_loop_ops ops_raw = {.types = types, .raw_ok = true, .line = on_line};
 	struct counts c = {0, 0};
 	struct fs_loop lp;
 	struct feed feed = {-1, -1, data, size};
