@@ -1,12 +1,14 @@
 /*
  * The time parsers (lib/time.c): RFC 3339, durations, business days and
- * holiday lists.  The input is read whole by each parser, then split at
- * newlines into a time, a duration, a business-day count and a holiday list.
+ * holiday lists; and fs-push's rate and retry settings (lib/push_http.c).
+ * The input is read whole by each parser, then split at newlines into a
+ * time, a duration, a business-day count and a holiday list.
  *
  * Properties: a parsed time formats back to a time that parses to the same
  * instant (within the years fs_time_format can write); a duration is
- * non-negative and its unit divides it; fs_bizdays_between undoes
- * fs_bizdays_add; fs_bizdays_add never lands on a weekend or a holiday.
+ * non-negative; fs_bizdays_between undoes fs_bizdays_add; fs_bizdays_add
+ * never lands on a weekend or a holiday; a retry backoff stays within
+ * [1 s, its ceiling].
  */
 #include "fieldsync.h"
 #include "fuzz.h"
@@ -70,6 +72,29 @@ check_bizdays(const char *t, const char *days, const char *holidays)
 	}
 }
 
+/* fs-push's rate ("150/5s") and retry ("30s..6h x8") settings, and the
+ * backoff it draws from the retry setting. */
+static void
+check_push(const char *s)
+{
+	struct fs_push_rate rate;
+	struct fs_push_retry retry;
+
+	if (fs_push_rate_parse(s, &rate) == 0)
+		FUZZ_ASSERT(rate.n > 0 && rate.window_ms >= 1000);
+	if (fs_push_retry_parse(s, &retry) != 0)
+		return;
+	FUZZ_ASSERT(retry.base >= 0 && retry.cap >= retry.base && retry.max >= 1 && retry.max <= 1000);
+	for (int attempt = 1; attempt <= retry.max; attempt += 1 + attempt / 4) {
+		int64_t ceiling = retry.base, b = fs_push_backoff(&retry, attempt);
+
+		for (int i = 1; i < attempt && ceiling < retry.cap; i++)
+			ceiling *= 2;
+		ceiling = ceiling > retry.cap ? retry.cap : ceiling;
+		FUZZ_ASSERT(b >= 1 && b <= (ceiling > 1 ? ceiling : 1));
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -82,6 +107,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_duration(s);
 	fs_bizdays_parse(s, &days);
 	fs_holidays_parse(s, &h);
+	check_push(s);
 
 	for (int i = 0; i < 4 && p; i++) {
 		char *nl = strchr(p, '\n');
