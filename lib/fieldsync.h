@@ -516,6 +516,86 @@ char *fs_lob_error(const char *resp, char **code);	/* an error body's message an
 const char *fs_hubspot_mail_label(const char *status);	/* "queued" -> "Queued"; NULL if unknown */
 /* A batch answer's failed inputs: {"ID":{"category","message"},...}. */
 jv fs_hubspot_batch_failures(const char *resp);
+// http.c: libcurl easy requests with a rate limit, retries and a dry run.
+int64_t fs_mono_ms(void);		/* the real monotonic clock, in ms */
+void fs_sleep_ms(int64_t ms);
+struct fs_rate {			/* at most max requests in any window_ms */
+	int max, head, n;
+	int64_t window_ms, *stamps;
+};
+int fs_rate_parse(const char *s, struct fs_rate *r);	/* "100/10s", "10/500ms", "off"; -1 if bad */
+int64_t fs_rate_wait(struct fs_rate *r);	/* sleeps until one more request fits; the ms slept */
+void fs_rate_block(struct fs_rate *r, int64_t ms);	/* no request for ms (a 429) */
+void fs_rate_free(struct fs_rate *r);
+int64_t fs_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms);	/* full jitter, attempt >= 1 */
+int64_t fs_retry_after_ms(const char *value);	/* seconds or HTTP-date; -1 if unreadable */
+struct fs_http_response {
+	long status;		/* 0 when no answer came */
+	struct fs_buf body;
+	char *retry_after;
+	long rl_max, rl_remaining, rl_interval_ms;	/* -1 when not sent */
+};
+struct fs_http {
+	void *curl;		/* CURL *, kept for keep-alive */
+	void *headers;
+	const char *name;	/* the source, for messages */
+	char *base_url, *auth, *user;
+	struct fs_rate rate;
+	long connect_timeout_ms, timeout_ms;
+	int attempts;		/* tries per request, the first included */
+	int64_t backoff_base_ms, backoff_cap_ms;
+	bool dry_run;		/* print requests (Authorization redacted), send none */
+	FILE *dry_out;		/* default stdout */
+	long requests, retries;
+};
+int fs_http_init(struct fs_http *h, const char *name, const char *base_url, const char *rate);
+void fs_http_free(struct fs_http *h);
+void fs_http_bearer(struct fs_http *h, const char *token);	/* Authorization: Bearer */
+void fs_http_basic(struct fs_http *h, const char *user);	/* basic auth, empty password */
+/* One request (path relative to base_url, or a whole URL), retried on
+ * connection errors, timeouts, 429 and 5xx, and on a 2xx whose body is not
+ * JSON or lacks want_key.  0 with the final answer in resp (any status);
+ * 1 in a dry run (printed, nothing sent); -1 after the last attempt. */
+int fs_http_request(struct fs_http *h, const char *method, const char *path, const char *body,
+		    const char *want_key, struct fs_http_response *resp);
+void fs_http_response_free(struct fs_http_response *r);
+
+// csvin.c: CSV input through libcsv (RFC 4180).
+struct fs_csv_row {
+	long rowno;		/* 1 for the first record (the header) */
+	int nfields;
+	char *field;		/* the fields, each NUL-terminated, at off[i] */
+	size_t *off, *len;
+	bool unterminated;	/* the last record ran into an open quote at the end */
+};
+#define fs_csv_field(row, i) ((row)->field + (row)->off[i])
+typedef int (*fs_csv_fn)(const struct fs_csv_row *row, void *ctx);	/* 0, or -1 to stop */
+/* Reads fd to its end, a record at a time; a leading UTF-8 BOM is dropped. */
+int fs_csv_read(int fd, fs_csv_fn fn, void *ctx);
+void fs_csv_format(struct fs_buf *b, const struct fs_csv_row *row);	/* back to CSV, no line end */
+
+// inbox.c: draining the webhook inbox; the pieces and events polling sees.
+struct fs_inbox_row {
+	int64_t id;
+	char *delivery_id, *received_at;
+	char *body;		/* the raw request body, NUL-terminated */
+	size_t len;
+};
+/* Up to limit rows of source with id > after_id, in id order (malloc'd). */
+int fs_inbox_fetch(struct fs_state *st, const char *source, int64_t after_id, int limit,
+		   struct fs_inbox_row **rows, int *n);
+void fs_inbox_rows_free(struct fs_inbox_row *rows, int n);
+/* Sets drained_at on the rows of source up to id upto (the committed inbox cursor). */
+int fs_inbox_mark_drained(struct fs_state *st, const char *source, int64_t upto);
+/* Vendor ids of mail pieces not yet delivered, returned or failed. */
+int fs_pieces_in_flight(struct fs_state *st, char ***ids, int *n);
+/* Polling's emissions: forget those past the committed poll cursor, start a
+ * batch (its id is the checkpoint's cursor), test and record one event. */
+int fs_poll_forget_uncommitted(struct fs_state *st, const char *source, int64_t committed);
+int64_t fs_poll_begin(struct fs_state *st, const char *source, const char *run_id);
+int fs_poll_seen(struct fs_state *st, const char *source, const char *vendor_id, const char *key);
+int fs_poll_record(struct fs_state *st, const char *source, const char *vendor_id, const char *key,
+		   int64_t poll_id);
 
 // contracts.c: state one command writes and another reads.
 /* Makes fs-dedupe's tentative key and enrolment for event_id final.  The

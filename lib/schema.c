@@ -109,6 +109,17 @@ const char *const fs_migrations[] = {
 	"  received_at TEXT NOT NULL, body BLOB NOT NULL, drained_at TEXT,"
 	"  UNIQUE (source, delivery_id));"
 	"CREATE INDEX inbox_undrained ON inbox(source, drained_at, id);"
+	/* fs-pull: what polling a vendor has emitted, per piece, so that a
+	 * tracking event goes down the pipe once.  Each batch of emissions
+	 * takes a poll id, which is also the cursor of the checkpoint after
+	 * it: rows whose poll_id is past the committed cursor were never
+	 * taken downstream and are forgotten (emitted again) on the next run. */
+	"CREATE TABLE polls ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, run_id TEXT, at TEXT NOT NULL);"
+	"CREATE TABLE polled_events ("
+	"  source TEXT NOT NULL, vendor_id TEXT NOT NULL, event_key TEXT NOT NULL,"
+	"  poll_id INTEGER NOT NULL, PRIMARY KEY (source, vendor_id, event_key)) WITHOUT ROWID;"
+	"CREATE INDEX polled_events_by_poll ON polled_events(source, poll_id);"
 	"CREATE TABLE requests ("
 	"  id INTEGER PRIMARY KEY, at TEXT NOT NULL, source TEXT NOT NULL,"
 	"  status INTEGER NOT NULL, bytes INTEGER NOT NULL, latency_us INTEGER NOT NULL,"

@@ -70,12 +70,12 @@ FS_NOW=2026-11-30T00:59:00Z run fs-health
 is 'silence with nothing in flight is fine' "$status" 0
 
 # Targets: retries, backoff, held and dead deliveries.
-sql "insert into outbox (target, event_id, kind, line, state, attempts, next_attempt_at, requested_at, first_attempt_at, last_error, done_at)
-     values ('mail', 'e1', 'mail.requested', '{}', 'sent', 1, null, '2026-11-30T00:10:00Z', '2026-11-30T00:10:00Z', null, '2026-11-30T00:10:01Z'),
-            ('mail', 'e2', 'mail.requested', '{}', 'pending', 2, '2026-11-30T01:05:00Z', '2026-11-30T00:20:00Z', '2026-11-30T00:20:00Z', 'HTTP 503', null),
-            ('mail', 'e3', 'mail.requested', '{}', 'pending', 1, '2026-11-30T01:02:00Z', '2026-11-30T00:21:00Z', '2026-11-30T00:21:00Z', 'HTTP 500', null),
-            ('mail', 'e4', 'mail.requested', '{}', 'dead', 8, null, '2026-11-29T00:00:00Z', '2026-11-29T00:00:00Z', 'HTTP 422', '2026-11-29T12:00:00Z'),
-            ('mail', 'e5', 'mail.requested', '{}', 'held', 0, null, '2026-11-30T00:50:00Z', null, null, null)"
+sql "insert into outbox (target, event_id, kind, line, state, attempts, next_attempt_at, requested_at, first_attempt_at, last_error, done_at, enqueued_at)
+     values ('mail', 'e1', 'mail.requested', '{}', 'sent', 1, null, '2026-11-30T00:10:00Z', '2026-11-30T00:10:00Z', null, '2026-11-30T00:10:01Z', '2026-11-30T00:10:00Z'),
+            ('mail', 'e2', 'mail.requested', '{}', 'pending', 2, '2026-11-30T01:05:00Z', '2026-11-30T00:20:00Z', '2026-11-30T00:20:00Z', 'HTTP 503', null, '2026-11-30T00:20:00Z'),
+            ('mail', 'e3', 'mail.requested', '{}', 'pending', 1, '2026-11-30T01:02:00Z', '2026-11-30T00:21:00Z', '2026-11-30T00:21:00Z', 'HTTP 500', null, '2026-11-30T00:21:00Z'),
+            ('mail', 'e4', 'mail.requested', '{}', 'dead', 8, null, '2026-11-29T00:00:00Z', '2026-11-29T00:00:00Z', 'HTTP 422', '2026-11-29T12:00:00Z', '2026-11-29T00:00:00Z'),
+            ('mail', 'e5', 'mail.requested', '{}', 'held', 0, null, '2026-11-30T00:50:00Z', null, null, null, '2026-11-30T00:50:00Z')"
 FS_NOW=2026-11-30T00:59:00Z run fs-health
 is 'the target line: last sent, retries, next attempt, held, dead' "$(grep '^target' "$T/out")" \
 	'target mail kind=lob last_sent=2026-11-30T00:10:01Z retrying=2 next_attempt=2026-11-30T01:02:00Z held=1 dead=1 hold=-'

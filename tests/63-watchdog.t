@@ -80,10 +80,10 @@ is '15 silent minutes: alert and polling' "$(cat "$T/err")/$(sql "select mode fr
 sql "delete from pieces"
 
 # A retry storm holds the target; ack lifts it.
-sql "insert into outbox (target, event_id, kind, line, state, attempts, next_attempt_at, requested_at)
-     values ('mail', 'e1', 'mail.requested', '{}', 'pending', 3, '2026-11-30T05:10:00Z', '2026-11-30T04:00:00Z'),
-            ('mail', 'e2', 'mail.requested', '{}', 'pending', 2, '2026-11-30T05:20:00Z', '2026-11-30T04:00:00Z'),
-            ('mail', 'e3', 'mail.requested', '{}', 'held', 0, null, '2026-11-30T04:00:00Z')"
+sql "insert into outbox (target, event_id, kind, line, state, attempts, next_attempt_at, requested_at, enqueued_at)
+     values ('mail', 'e1', 'mail.requested', '{}', 'pending', 3, '2026-11-30T05:10:00Z', '2026-11-30T04:00:00Z', '2026-11-30T04:00:00Z'),
+            ('mail', 'e2', 'mail.requested', '{}', 'pending', 2, '2026-11-30T05:20:00Z', '2026-11-30T04:00:00Z', '2026-11-30T04:00:00Z'),
+            ('mail', 'e3', 'mail.requested', '{}', 'held', 0, null, '2026-11-30T04:00:00Z', '2026-11-30T04:00:00Z')"
 FS_NOW=2026-11-30T05:00:00Z run fs-watchdog
 is 'retry storm: alert and hold' "$(cat "$T/err")" \
 "fs-watchdog: alert #2 resolved

@@ -1,0 +1,1718 @@
+/*
+ * fs-pull: fetch what changed at a source since the last committed run and
+ * write it as records, each batch followed by the checkpoint that covers it.
+ *
+ *   hubspot     the webhook inbox (contact ids -> batch read), then CRM v3
+ *               search per stream (contacts, calls, emails, meetings, tasks,
+ *               deals won), keyset-paged on (last-modified time, id)
+ *   lob-events  the webhook inbox; in polling mode also the pieces in flight
+ *   csv:FILE    one record per row (libcsv); ndjson:FILE one per line
+ *
+ * fs-pull commits no cursor unless --commit: the command that ends the
+ * pipeline commits each checkpoint once what came before it is durable.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fieldsync.h"
+
+#define PAGE 200		/* search page (HubSpot's maximum) */
+#define ASSOC_PAGE 100		/* engagements and deals: one association batch a page */
+#define BATCH 100		/* batch read inputs */
+#define INBOX_ROWS 100		/* inbox rows per checkpoint */
+#define POLL_PIECES 50		/* polled pieces per checkpoint */
+
+struct pull {
+	struct fs_cli *cli;
+	struct fs_endpoint ep;
+	const char *name;	/* the source's name on the records */
+	const char *as;
+	char now[21];
+	int64_t since_ms;	/* -1 when no --since */
+	long limit;		/* per stream; 0 for none */
+	bool commit, dry_run, describe;
+	struct fs_http http;
+	bool http_ready;
+	int status;
+	long records, dead, checkpoints;
+	int64_t started;
+	/* csv */
+	char **head;
+	size_t *head_len;
+	int nhead;
+	struct fs_buf line, hdr_csv;
+	const char *stream;
+	bool in_txn;
+};
+
+static void
+usage(FILE *f, int status)
+{
+	fprintf(f, "usage: fs-pull [-qvV] [-c config] [-s state] [--as name] [--commit] [--dry-run]\n"
+		   "               [--limit n] [--print-config] [--since time] source\n"
+		   "       fs-pull [-c config] --describe source\n");
+	exit(status);
+}
+
+static void
+fail(struct pull *p, int status)
+{
+	if (p->status == FS_EXIT_OK || p->status == FS_EXIT_DLQ)
+		if (status > p->status)
+			p->status = status;
+}
+
+static bool
+failed(const struct pull *p)
+{
+	return p->status > FS_EXIT_DLQ;
+}
+
+/* ---- output ---- */
+
+static void
+progress(struct pull *p, const char *stream, long pages, bool last)
+{
+	double secs = (double)(fs_mono_ms() - p->started) / 1000.0;
+
+	if (!fs_progress_enabled())
+		return;
+	fprintf(stderr, "\r%s: %s %s: %ld pages, %ld records, %.1f requests/s%s", fs_progname, p->name,
+		stream, pages, p->records, secs > 0 ? (double)p->http.requests / secs : 0.0, last ? "\n" : "");
+}
+
+static int
+flush_out(struct pull *p)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fs_err("write error on standard output:");
+		fail(p, FS_EXIT_REMOTE);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+emit_record(struct pull *p, const char *stream, const char *key, jv data)
+{
+	jv r = jv_object(), s;
+
+	r = jv_object_set(r, jv_string("type"), jv_string("record"));
+	r = jv_object_set(r, jv_string("source"), jv_string(p->name));
+	r = jv_object_set(r, jv_string("stream"), jv_string(stream));
+	r = jv_object_set(r, jv_string("key"), jv_string(key));
+	r = jv_object_set(r, jv_string("fetched_at"), jv_string(p->now));
+	r = jv_object_set(r, jv_string("data"), data);
+	s = jv_dump_string(r, 0);
+	fputs(jv_string_value(s), stdout);
+	putchar('\n');
+	jv_free(s);
+	p->records++;
+}
+
+/* After the records it covers; with --commit, committed once they are written. */
+static int
+emit_checkpoint(struct pull *p, const char *stream, const char *cursor)
+{
+	jv c = jv_object(), s;
+
+	c = jv_object_set(c, jv_string("type"), jv_string("checkpoint"));
+	c = jv_object_set(c, jv_string("source"), jv_string(p->name));
+	c = jv_object_set(c, jv_string("stream"), jv_string(stream));
+	c = jv_object_set(c, jv_string("cursor"), jv_string(cursor));
+	s = jv_dump_string(c, 0);
+	fputs(jv_string_value(s), stdout);
+	putchar('\n');
+	jv_free(s);
+	p->checkpoints++;
+	if (flush_out(p) != 0)
+		return -1;
+	if (p->commit) {
+		struct fs_state *st = &p->cli->st;
+
+		if (fs_state_begin(st) != 0 || fs_cursor_commit(st, p->name, stream, cursor, p->cli->run_id) != 0 ||
+		    fs_state_commit(st) != 0) {
+			fs_state_rollback(st);
+			fail(p, FS_EXIT_STATE);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+dead(struct pull *p, const char *bytes, size_t len, long lineno, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/* One bad input: a line on stderr and a DLQ entry; the run goes on. */
+static int
+dead(struct pull *p, const char *bytes, size_t len, long lineno, const char *fmt, ...)
+{
+	struct fs_dead d = {0};
+	char reason[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof reason, fmt, ap);
+	va_end(ap);
+	fs_err("%s", reason);
+	p->dead++;
+	fail(p, FS_EXIT_DLQ);
+	d.command = "fs-pull";
+	d.run_id = p->cli->run_id;
+	d.reason = reason;
+	d.source = p->name;
+	d.bytes = bytes;
+	d.len = len;
+	d.lineno = lineno;
+	if (fs_state_begin(&p->cli->st) != 0 || fs_dlq_add(&p->cli->st, &d) < 0 ||
+	    fs_state_commit(&p->cli->st) != 0) {
+		fs_state_rollback(&p->cli->st);
+		fail(p, FS_EXIT_STATE);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- HTTP helpers ---- */
+
+/* A request whose answer must be JSON with want_key; NULL after a failure (said). */
+static jv
+call(struct pull *p, const char *method, const char *path, jv body, const char *want_key, long *status)
+{
+	struct fs_http_response r;
+	char *text = jv_is_valid(body) ? fs_jdump(body) : NULL;
+	int rc = fs_http_request(&p->http, method, path, text, want_key, &r);
+	jv out;
+
+	jv_free(body);
+	free(text);
+	*status = r.status;
+	if (rc == 1) {
+		fs_http_response_free(&r);
+		return jv_invalid();
+	}
+	if (rc != 0) {
+		fs_http_response_free(&r);
+		fail(p, FS_EXIT_REMOTE);
+		return jv_invalid();
+	}
+	out = r.body.len ? jv_parse_sized(r.body.data, (int)r.body.len) : jv_null();
+	if (!jv_is_valid(out)) {
+		jv_free(out);
+		out = jv_null();
+	}
+	if (r.status >= 400 && r.status != 404) {
+		const char *msg = fs_jstr(out, "message");
+		jv err = fs_jget(out, "error");
+
+		if (msg == NULL)
+			msg = fs_jstr(err, "message");
+		fs_err("%s: %s %s: HTTP %ld%s%s", p->name, method, path, r.status, msg ? ": " : "",
+		       msg ? msg : "");
+		jv_free(err);
+		jv_free(out);
+		fs_http_response_free(&r);
+		fail(p, FS_EXIT_REMOTE);
+		return jv_invalid();
+	}
+	fs_http_response_free(&r);
+	return out;
+}
+
+static char *
+default_secret(struct pull *p, const char *env)
+{
+	if (fs_section_get(p->ep.sec, "token_env") == NULL && fs_section_get(p->ep.sec, "token_file") == NULL) {
+		const char *v = getenv(env);
+
+		return v && *v ? fs_xstrdup(v) : NULL;
+	}
+	return fs_endpoint_secret(&p->ep, "token_env", "token_file");
+}
+
+static int
+http_setup(struct pull *p, const char *url, const char *rate, const char *token_env, bool basic)
+{
+	const char *u = fs_section_get(p->ep.sec, "url"), *r = fs_section_get(p->ep.sec, "rate");
+	const char *at = fs_section_get(p->ep.sec, "attempts");
+	char *token;
+
+	if (fs_http_init(&p->http, p->name, u ? u : url, r ? r : rate) != 0)
+		return -1;
+	p->http_ready = true;
+	p->http.dry_run = p->dry_run;
+	if (at && (p->http.attempts = atoi(at)) < 1) {
+		fs_err("source '%s': attempts must be 1 or more, not '%s'", p->name, at);
+		return -1;
+	}
+	token = default_secret(p, token_env);
+	if (token == NULL && !p->dry_run) {
+		const char *env = fs_section_get(p->ep.sec, "token_env");
+
+		if (fs_section_get(p->ep.sec, "token_file"))
+			fs_err("source '%s': no token in its token_file", p->name);
+		else
+			fs_err("source '%s': no token: $%s is not set", p->name, env ? env : token_env);
+		return -1;
+	}
+	if (basic)
+		fs_http_basic(&p->http, token ? token : "");
+	else
+		fs_http_bearer(&p->http, token ? token : "");
+	if (token)
+		memset(token, 0, strlen(token));
+	free(token);
+	return 0;
+}
+
+/* ---- HubSpot ---- */
+
+/* Milliseconds since the epoch of an RFC 3339 time (fraction kept to ms). */
+static int
+time_ms(const char *s, int64_t *ms)
+{
+	fs_time t;
+	int frac = 0, digits = 0;
+
+	if (s == NULL || fs_time_parse(s, &t) != 0)
+		return -1;
+	if (s[19] == '.')
+		for (const char *q = s + 20; *q >= '0' && *q <= '9'; q++)
+			if (digits < 3)
+				frac = frac * 10 + (*q - '0'), digits++;
+	while (digits && digits < 3)
+		frac *= 10, digits++;
+	*ms = (int64_t)t * 1000 + frac;
+	return 0;
+}
+
+static void
+format_ms(int64_t ms, char out[32])
+{
+	char base[21];
+	int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+
+	fs_time_format(secs, base);
+	snprintf(out, 32, "%.19s.%03dZ", base, (int)(ms - secs * 1000));
+}
+
+struct hs_cursor {
+	bool set, inclusive;	/* inclusive: >= t, no id (from --since) */
+	int64_t t, id;
+};
+
+/* "2026-11-29T11:00:00.123Z/102": everything up to that (time, id) is done. */
+static int
+cursor_parse(const char *s, struct hs_cursor *c)
+{
+	const char *slash = strrchr(s, '/');
+	char tbuf[64], *end;
+
+	memset(c, 0, sizeof *c);
+	if (slash == NULL || (size_t)(slash - s) >= sizeof tbuf)
+		return -1;
+	memcpy(tbuf, s, (size_t)(slash - s));
+	tbuf[slash - s] = '\0';
+	if (time_ms(tbuf, &c->t) != 0)
+		return -1;
+	errno = 0;
+	c->id = strtoll(slash + 1, &end, 10);
+	if (errno || end == slash + 1 || *end)
+		return -1;
+	c->set = true;
+	return 0;
+}
+
+static char *
+cursor_text(int64_t t, int64_t id)
+{
+	char ts[32];
+
+	format_ms(t, ts);
+	return fs_xasprintf("%s/%lld", ts, (long long)id);
+}
+
+struct hs_stream {
+	const char *name;	/* contacts, calls, ..., deals */
+	const char *modprop;
+	bool assoc;		/* add the associated contacts */
+	const char *const *props;
+};
+
+static const char *const contact_props[] = {
+	"email", "firstname", "lastname", "phone", "company", "address", "address2", "city", "state",
+	"zip", "country", "lifecyclestage", "hubspot_owner_id", "lastmodifieddate", NULL};
+static const char *const call_props[] = {"hs_timestamp", "hubspot_owner_id", "hs_call_status",
+	"hs_call_direction", NULL};
+static const char *const email_props[] = {"hs_timestamp", "hubspot_owner_id", "hs_email_direction",
+	"hs_email_status", NULL};
+static const char *const meeting_props[] = {"hs_timestamp", "hubspot_owner_id", "hs_meeting_outcome", NULL};
+static const char *const task_props[] = {"hs_timestamp", "hubspot_owner_id", "hs_task_status",
+	"hs_task_type", NULL};
+static const char *const deal_props[] = {"amount", "closedate", "dealstage", "pipeline", "dealname",
+	"deal_currency_code", "hubspot_owner_id", NULL};
+
+static const struct hs_stream hs_streams[] = {
+	{"contacts", "lastmodifieddate", false, contact_props},
+	{"calls", "hs_lastmodifieddate", true, call_props},
+	{"emails", "hs_lastmodifieddate", true, email_props},
+	{"meetings", "hs_lastmodifieddate", true, meeting_props},
+	{"tasks", "hs_lastmodifieddate", true, task_props},
+	{"deals", "hs_lastmodifieddate", true, deal_props},
+	{NULL, NULL, false, NULL},
+};
+
+static jv
+split_list(const char *s)
+{
+	jv a = jv_array();
+	char *copy = fs_xstrdup(s), *save = NULL;
+
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		t = fs_trim(t);
+		if (*t)
+			a = jv_array_append(a, jv_string(t));
+	}
+	free(copy);
+	return a;
+}
+
+static jv
+stream_props(struct pull *p, const struct hs_stream *s)
+{
+	char key[64];
+	const char *conf;
+	jv a;
+
+	snprintf(key, sizeof key, "properties.%s", s->name);
+	conf = fs_section_get(p->ep.sec, key);
+	if (conf == NULL && strcmp(s->name, "contacts") == 0)
+		conf = fs_section_get(p->ep.sec, "properties");
+	if (conf)
+		a = split_list(conf);
+	else {
+		a = jv_array();
+		for (int i = 0; s->props[i]; i++)
+			a = jv_array_append(a, jv_string(s->props[i]));
+	}
+	if (strcmp(s->name, "contacts") == 0) {
+		const char *sp = fs_section_get(p->ep.sec, "status_property");
+
+		if (sp)
+			a = jv_array_append(a, jv_string(sp));
+	}
+	return a;
+}
+
+static jv
+filter(const char *prop, const char *op, jv value)
+{
+	jv f = jv_object();
+
+	f = jv_object_set(f, jv_string("propertyName"), jv_string(prop));
+	f = jv_object_set(f, jv_string("operator"), jv_string(op));
+	if (jv_get_kind(value) == JV_KIND_ARRAY)
+		f = jv_object_set(f, jv_string("values"), value);
+	else
+		f = jv_object_set(f, jv_string("value"), value);
+	return f;
+}
+
+#define PARTIAL_MAX 100	/* ids of a partly emitted timestamp, at most */
+
+struct partial {		/* a timestamp whose records are only partly out */
+	int64_t t, id[PARTIAL_MAX];
+	int n;
+};
+
+static bool
+partial_has(const struct partial *part, int64_t id)
+{
+	for (int i = 0; i < part->n; i++)
+		if (part->id[i] == id)
+			return true;
+	return false;
+}
+
+static jv
+num_text(int64_t v)
+{
+	return jv_string_fmt("%lld", (long long)v);
+}
+
+/* The search body: after the cursor, or in tie mode every id after it at one time. */
+/*
+ * The search body.  Normal: after the cursor, or, while a timestamp is only
+ * partly emitted, that timestamp on minus the ids already out (NOT_IN).
+ * Tie mode: one timestamp, by id, after an id.
+ */
+static jv
+search_body(struct pull *p, const struct hs_stream *s, const struct hs_cursor *c, bool tie, int limit,
+	    const struct partial *part)
+{
+	jv body = jv_object(), groups = jv_array(), sort = jv_object();
+	const char *won = fs_section_get(p->ep.sec, "won_stages");
+
+	if (tie) {
+		jv g = jv_array_append(jv_array(), filter(s->modprop, "EQ", num_text(c->t)));
+
+		if (c->id >= 0)
+			g = jv_array_append(g, filter("hs_object_id", "GT", num_text(c->id)));
+		groups = jv_array_append(groups, g);
+	} else if (part->n > 0) {
+		jv ids = jv_array();
+
+		for (int i = 0; i < part->n; i++)
+			ids = jv_array_append(ids, num_text(part->id[i]));
+		groups = jv_array_append(groups, jv_array_append(jv_array_append(jv_array(),
+			filter(s->modprop, "GTE", num_text(part->t))), filter("hs_object_id", "NOT_IN", ids)));
+	} else if (c->set && c->inclusive) {
+		groups = jv_array_append(groups, jv_array_append(jv_array(), filter(s->modprop, "GTE", num_text(c->t))));
+	} else if (c->set) {
+		groups = jv_array_append(groups, jv_array_append(jv_array(), filter(s->modprop, "GT", num_text(c->t))));
+		groups = jv_array_append(groups, jv_array_append(jv_array_append(jv_array(),
+			filter(s->modprop, "EQ", num_text(c->t))), filter("hs_object_id", "GT", num_text(c->id))));
+	}
+	if (strcmp(s->name, "deals") == 0) {
+		jv stages = split_list(won ? won : "closedwon"), ng = jv_array();
+
+		if (jv_array_length(jv_copy(groups)) == 0)
+			groups = jv_array_append(groups, jv_array());
+		jv_array_foreach(groups, i, g) {
+			(void)i;
+			ng = jv_array_append(ng, jv_array_append(g, filter("dealstage", "IN", jv_copy(stages))));
+		}
+		jv_free(groups);
+		jv_free(stages);
+		groups = ng;
+	}
+	if (jv_array_length(jv_copy(groups)) > 0) {
+		jv fg = jv_array();
+
+		jv_array_foreach(groups, i, g) {
+			(void)i;
+			fg = jv_array_append(fg, jv_object_set(jv_object(), jv_string("filters"), g));
+		}
+		body = jv_object_set(body, jv_string("filterGroups"), fg);
+	}
+	jv_free(groups);
+	sort = jv_object_set(sort, jv_string("propertyName"), jv_string(tie ? "hs_object_id" : s->modprop));
+	sort = jv_object_set(sort, jv_string("direction"), jv_string("ASCENDING"));
+	body = jv_object_set(body, jv_string("sorts"), jv_array_append(jv_array(), sort));
+	body = jv_object_set(body, jv_string("properties"), stream_props(p, s));
+	body = jv_object_set(body, jv_string("limit"), jv_number(limit));
+	return body;
+}
+
+struct item {
+	int64_t t, id;
+	jv obj;
+};
+
+static int
+by_time_id(const void *a, const void *b)
+{
+	const struct item *x = a, *y = b;
+
+	if (x->t != y->t)
+		return x->t < y->t ? -1 : 1;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+static int
+item_of(struct pull *p, const struct hs_stream *s, jv obj, struct item *it)
+{
+	jv props = fs_jget(obj, "properties");
+	const char *id = fs_jstr(obj, "id"), *mod = fs_jstr(props, s->modprop);
+	char *end;
+
+	if (mod == NULL)
+		mod = fs_jstr(obj, "updatedAt");
+	it->obj = obj;
+	it->id = id ? strtoll(id, &end, 10) : -1;
+	if (id == NULL || *end || it->id < 0 || time_ms(mod, &it->t) != 0) {
+		fs_err("%s: %s search: a result without a numeric \"id\" and a \"%s\" time", p->name, s->name,
+		       s->modprop);
+		jv_free(props);
+		return -1;
+	}
+	jv_free(props);
+	return 0;
+}
+
+/* Adds "associations":{"contacts":{"results":[{"id","type"}]}} to each item. */
+static int
+add_associations(struct pull *p, const struct hs_stream *s, struct item *it, int n)
+{
+	jv inputs = jv_array(), body, ans, by = jv_object();
+	char path[128], type[48];
+	long status;
+
+	if (n == 0)
+		return 0;
+	snprintf(type, sizeof type, "%.*s_to_contact", (int)strlen(s->name) - 1, s->name);
+	for (int i = 0; i < n; i++)
+		inputs = jv_array_append(inputs, jv_object_set(jv_object(), jv_string("id"),
+							       jv_string_fmt("%lld", (long long)it[i].id)));
+	body = jv_object_set(jv_object(), jv_string("inputs"), inputs);
+	snprintf(path, sizeof path, "/crm/v4/associations/%s/contacts/batch/read", s->name);
+	ans = call(p, "POST", path, body, "results", &status);
+	if (!jv_is_valid(ans)) {
+		jv_free(by);
+		return -1;
+	}
+	jv results = fs_jget(ans, "results");
+	jv_array_foreach(results, i, r) {
+		jv from = fs_jget(r, "from"), to = fs_jget(r, "to"), list = jv_array();
+		const char *fid = fs_jstr(from, "id");
+
+		(void)i;
+		if (jv_get_kind(to) == JV_KIND_ARRAY)
+			jv_array_foreach(to, j, t) {
+				jv oid = fs_jget(t, "toObjectId");
+
+				(void)j;
+				if (jv_get_kind(oid) == JV_KIND_NUMBER)
+					list = jv_array_append(list, jv_object_set(jv_object_set(jv_object(),
+						jv_string("id"), jv_string_fmt("%.0f", jv_number_value(oid))),
+						jv_string("type"), jv_string(type)));
+				else if (jv_get_kind(oid) == JV_KIND_STRING)
+					list = jv_array_append(list, jv_object_set(jv_object_set(jv_object(),
+						jv_string("id"), jv_copy(oid)), jv_string("type"), jv_string(type)));
+				jv_free(oid);
+				jv_free(t);
+			}
+		if (fid)
+			by = jv_object_set(by, jv_string(fid), list);
+		else
+			jv_free(list);
+		jv_free(from);
+		jv_free(to);
+		jv_free(r);
+	}
+	jv_free(results);
+	jv_free(ans);
+	for (int i = 0; i < n; i++) {
+		char id[32];
+		jv list;
+
+		snprintf(id, sizeof id, "%lld", (long long)it[i].id);
+		list = jv_object_get(jv_copy(by), jv_string(id));
+		if (!jv_is_valid(list)) {
+			jv_free(list);
+			list = jv_array();
+		}
+		if (jv_array_length(jv_copy(list)) > 0)
+			it[i].obj = jv_object_set(it[i].obj, jv_string("associations"),
+				jv_object_set(jv_object(), jv_string("contacts"),
+					      jv_object_set(jv_object(), jv_string("results"), list)));
+		else
+			jv_free(list);
+	}
+	jv_free(by);
+	return 0;
+}
+
+/* Emits items [0, n) (up to --limit); returns how many went out, -1 on failure. */
+static int
+emit_items(struct pull *p, const struct hs_stream *s, struct item *it, int n, long *count)
+{
+	char key[32];
+
+	if (p->limit > 0 && *count + n > p->limit)
+		n = (int)(p->limit - *count);
+	if (n <= 0)
+		return 0;
+	if (s->assoc && add_associations(p, s, it, n) != 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		snprintf(key, sizeof key, "%lld", (long long)it[i].id);
+		emit_record(p, s->name, key, jv_copy(it[i].obj));
+	}
+	*count += n;
+	return n;
+}
+
+/* Everything up to (t, id) is out: say so. */
+static int
+checkpoint_at(struct pull *p, const struct hs_stream *s, struct hs_cursor *c, int64_t t, int64_t id)
+{
+	char *text;
+	int rc;
+
+	c->set = true;
+	c->inclusive = false;
+	c->t = t;
+	c->id = id;
+	text = cursor_text(t, id);
+	rc = emit_checkpoint(p, s->name, text);
+	free(text);
+	return rc;
+}
+
+/*
+ * Keyset paging: every page is a new query for what comes after what was
+ * emitted, so the 10,000-result cap of one query never applies and records
+ * that change between pages cannot shift an offset.  HubSpot does not
+ * promise the order of records that share a timestamp, so nothing relies on
+ * it: a full page's last timestamp may continue on the next page; its
+ * records go out, and the next query excludes their ids (NOT_IN) at that
+ * timestamp.  The checkpoint only ever covers whole timestamps, or a prefix
+ * by id of one timestamp read in tie mode (that timestamp alone, sorted by
+ * id), which serves timestamps shared by more records than fit the list.
+ */
+static int
+pull_stream(struct pull *p, const struct hs_stream *s)
+{
+	struct hs_cursor c = {0};
+	struct partial part = {0};
+	char *saved = NULL, path[96];
+	bool tie = false;
+	long count = 0, pages = 0;
+	int limit = s->assoc ? ASSOC_PAGE : PAGE;
+
+	if (p->since_ms >= 0) {
+		c.set = c.inclusive = true;
+		c.t = p->since_ms;
+	} else {
+		if (fs_cursor_get(&p->cli->st, p->name, s->name, &saved) != 0) {
+			fail(p, FS_EXIT_STATE);
+			return -1;
+		}
+		if (saved && cursor_parse(saved, &c) != 0) {
+			fs_err("%s: committed cursor of stream %s is not TIME/ID: '%s'", p->name, s->name, saved);
+			free(saved);
+			fail(p, FS_EXIT_STATE);
+			return -1;
+		}
+		free(saved);
+	}
+	snprintf(path, sizeof path, "/crm/v3/objects/%s/search", s->name);
+	while (!failed(p) && (p->limit == 0 || count < p->limit)) {
+		long status;
+		jv ans = call(p, "POST", path, search_body(p, s, &c, tie, limit, &part), "results", &status);
+		jv results;
+		struct item *it;
+		int n, i, rc = 0;
+		bool done = false;
+
+		if (!jv_is_valid(ans) || p->dry_run) {
+			jv_free(ans);
+			break;
+		}
+		pages++;
+		results = fs_jget(ans, "results");
+		if (jv_get_kind(results) != JV_KIND_ARRAY) {
+			fs_err("%s: %s search: \"results\" is not a list", p->name, s->name);
+			jv_free(results);
+			jv_free(ans);
+			fail(p, FS_EXIT_REMOTE);
+			break;
+		}
+		n = jv_array_length(jv_copy(results));
+		it = fs_xmalloc((size_t)(n ? n : 1) * sizeof *it);
+		for (i = 0; i < n; i++)
+			if (item_of(p, s, jv_array_get(jv_copy(results), i), &it[i]) != 0) {
+				jv_free(it[i].obj);
+				fail(p, FS_EXIT_REMOTE);
+				break;
+			}
+		jv_free(results);
+		jv_free(ans);
+		if (i < n) {
+			while (i-- > 0)
+				jv_free(it[i].obj);
+			free(it);
+			break;
+		}
+		qsort(it, (size_t)n, sizeof *it, by_time_id);
+		if (tie) {
+			/* One timestamp, by id: what is not out yet goes, the cursor moves to the last id. */
+			int64_t last = n > 0 ? it[n - 1].id : 0;
+			int k = 0, m;
+
+			for (i = 0; i < n; i++)
+				if (!partial_has(&part, it[i].id)) {
+					struct item t = it[k];
+
+					it[k++] = it[i];
+					it[i] = t;
+				}
+			if ((m = emit_items(p, s, it, k, &count)) < 0)
+				rc = -1;
+			else if (m == k && n > 0)
+				rc = checkpoint_at(p, s, &c, c.t, last);
+			else if (m > 0)
+				rc = checkpoint_at(p, s, &c, c.t, it[m - 1].id);
+			if (n < limit) {
+				tie = false;	/* the next query starts after this timestamp */
+				part.n = 0;
+			}
+		} else if (n < limit) {
+			if ((i = emit_items(p, s, it, n, &count)) > 0)
+				rc = checkpoint_at(p, s, &c, it[i - 1].t, it[i - 1].id);
+			else
+				rc = i;
+			done = true;
+		} else if (it[0].t == it[n - 1].t) {
+			/* A whole page at one timestamp: read it by id. */
+			if (!(part.n > 0 && part.t == it[0].t))
+				part.n = 0;
+			c.id = c.set && !c.inclusive && c.t == it[0].t ? c.id : -1;
+			c.t = it[0].t;
+			c.set = true;
+			c.inclusive = false;
+			tie = true;
+		} else {
+			int whole = n, m;
+
+			while (whole > 0 && it[whole - 1].t == it[n - 1].t)
+				whole--;
+			m = emit_items(p, s, it, whole, &count);
+			if (m > 0)
+				rc = checkpoint_at(p, s, &c, it[m - 1].t, it[m - 1].id);
+			else if (m < 0)
+				rc = -1;
+			part.n = 0;
+			if (rc == 0 && m == whole && p->limit > 0 && count + (n - whole) >= p->limit) {
+				/* The limit falls in the last timestamp: it waits for the next run,
+				 * so that every record this run writes has a checkpoint after it. */
+				done = true;
+			} else if (rc == 0 && m == whole && n - whole <= PARTIAL_MAX) {
+				/* The last timestamp, as far as this page has it. */
+				m = emit_items(p, s, it + whole, n - whole, &count);
+				if (m < 0)
+					rc = -1;
+				part.t = it[n - 1].t;
+				for (i = 0; i < m; i++)
+					part.id[part.n++] = it[whole + i].id;
+			} else if (rc == 0 && m == whole) {
+				c.id = -1;
+				c.t = it[n - 1].t;
+				tie = true;
+			}
+		}
+		for (i = 0; i < n; i++)
+			jv_free(it[i].obj);
+		free(it);
+		progress(p, s->name, pages, false);
+		if (rc != 0 || done)
+			break;
+	}
+	if (pages)
+		progress(p, s->name, pages, true);
+	fs_debug("%s %s: %ld records in %ld pages", p->name, s->name, count, pages);
+	return failed(p) ? -1 : 0;
+}
+
+/* Contacts by id (webhook notifications), in batches; unknown ids are skipped. */
+static int
+read_contacts(struct pull *p, jv ids)
+{
+	int n = jv_array_length(jv_copy(ids));
+
+	for (int off = 0; off < n && !failed(p); off += BATCH) {
+		jv inputs = jv_array(), body, ans, results;
+		long status;
+
+		for (int i = off; i < n && i < off + BATCH; i++)
+			inputs = jv_array_append(inputs, jv_object_set(jv_object(), jv_string("id"),
+								       jv_array_get(jv_copy(ids), i)));
+		body = jv_object_set(jv_object(), jv_string("properties"), stream_props(p, &hs_streams[0]));
+		body = jv_object_set(body, jv_string("inputs"), inputs);
+		ans = call(p, "POST", "/crm/v3/objects/contacts/batch/read", body, "results", &status);
+		if (!jv_is_valid(ans))
+			return p->dry_run ? 0 : -1;
+		results = fs_jget(ans, "results");
+		if (status == 207)
+			fs_debug("%s: some notified contacts are gone (HTTP 207)", p->name);
+		if (jv_get_kind(results) == JV_KIND_ARRAY)
+			jv_array_foreach(results, i, r) {
+				const char *id = fs_jstr(r, "id");
+
+				(void)i;
+				if (id)
+					emit_record(p, "contacts", id, jv_copy(r));
+				jv_free(r);
+			}
+		jv_free(results);
+		jv_free(ans);
+	}
+	return failed(p) ? -1 : 0;
+}
+
+/* ---- the webhook inbox ---- */
+
+static jv lob_from_webhook(jv ev, const char **why);
+
+static int
+inbox_row_hubspot(struct pull *p, const struct fs_inbox_row *r, jv *ids, jv *seen)
+{
+	jv body = jv_parse_sized(r->body, (int)r->len);
+
+	if (fs_json_check(r->body, r->len, NULL) != NULL || jv_get_kind(body) != JV_KIND_ARRAY) {
+		jv_free(body);
+		return dead(p, r->body, r->len, r->id, "inbox row %lld: not a JSON array of HubSpot events",
+			    (long long)r->id);
+	}
+	jv_array_foreach(body, i, e) {
+		const char *type = fs_jstr(e, "subscriptionType");
+		jv oid = fs_jget(e, "objectId");
+		jv id = jv_get_kind(oid) == JV_KIND_NUMBER ? jv_string_fmt("%.0f", jv_number_value(oid))
+		      : jv_get_kind(oid) == JV_KIND_STRING ? jv_copy(oid) : jv_invalid();
+
+		(void)i;
+		/* Deleted contacts cannot be read; everything else about a contact can. */
+		if (jv_is_valid(id) && type && strncmp(type, "contact.", 8) == 0 &&
+		    strcmp(type, "contact.deletion") != 0 && strcmp(type, "contact.privacyDeletion") != 0 &&
+		    !jv_object_has(jv_copy(*seen), jv_copy(id))) {
+			*seen = jv_object_set(*seen, jv_copy(id), jv_true());
+			*ids = jv_array_append(*ids, id);
+		} else {
+			jv_free(id);
+		}
+		jv_free(oid);
+		jv_free(e);
+	}
+	jv_free(body);
+	return 0;
+}
+
+static int
+inbox_row_lob(struct pull *p, const struct fs_inbox_row *r)
+{
+	jv ev = jv_parse_sized(r->body, (int)r->len), data;
+	size_t pos = 0;
+	const char *why = NULL, *check = fs_json_check(r->body, r->len, &pos);
+
+	if (check) {
+		jv_free(ev);
+		return dead(p, r->body, r->len, r->id, "inbox row %lld: %s at byte %zu", (long long)r->id,
+			    check, pos + 1);
+	}
+	if (jv_get_kind(ev) != JV_KIND_OBJECT) {
+		jv_free(ev);
+		return dead(p, r->body, r->len, r->id, "inbox row %lld: not a JSON object", (long long)r->id);
+	}
+	data = lob_from_webhook(ev, &why);
+	if (!jv_is_valid(data)) {
+		jv_free(data);
+		return dead(p, r->body, r->len, r->id, "inbox row %lld: %s", (long long)r->id, why);
+	}
+	emit_record(p, "events", fs_jstr(data, "id"), data);
+	return 0;
+}
+
+static int
+drain_inbox(struct pull *p, bool hubspot)
+{
+	char *saved = NULL, *end, cursor[32];
+	int64_t after = 0;
+
+	if (fs_cursor_get(&p->cli->st, p->name, "inbox", &saved) != 0) {
+		fail(p, FS_EXIT_STATE);
+		return -1;
+	}
+	if (saved) {
+		after = strtoll(saved, &end, 10);
+		if (*end || after < 0) {
+			fs_err("%s: committed inbox cursor is not a row id: '%s'", p->name, saved);
+			free(saved);
+			fail(p, FS_EXIT_STATE);
+			return -1;
+		}
+		free(saved);
+	}
+	if (!p->dry_run && (fs_inbox_mark_drained(&p->cli->st, p->name, after) != 0)) {
+		fail(p, FS_EXIT_STATE);
+		return -1;
+	}
+	while (!failed(p)) {
+		struct fs_inbox_row *rows;
+		int n;
+		jv ids = jv_array(), seen = jv_object();
+
+		if (fs_inbox_fetch(&p->cli->st, p->name, after, INBOX_ROWS, &rows, &n) != 0) {
+			jv_free(ids), jv_free(seen);
+			fail(p, FS_EXIT_STATE);
+			return -1;
+		}
+		if (n == 0) {
+			jv_free(ids), jv_free(seen);
+			break;
+		}
+		if (p->dry_run)
+			printf("# %s: %d inbox rows after id %lld to drain\n", p->name, n, (long long)after);
+		for (int i = 0; i < n && !failed(p); i++)
+			if (hubspot)
+				inbox_row_hubspot(p, &rows[i], &ids, &seen);
+			else if (!p->dry_run)
+				inbox_row_lob(p, &rows[i]);
+		if (hubspot && !failed(p))
+			read_contacts(p, ids);
+		after = rows[n - 1].id;
+		fs_inbox_rows_free(rows, n);
+		jv_free(ids);
+		jv_free(seen);
+		if (failed(p) || p->dry_run)
+			break;
+		snprintf(cursor, sizeof cursor, "%lld", (long long)after);
+		if (emit_checkpoint(p, "inbox", cursor) != 0)
+			return -1;
+	}
+	return failed(p) ? -1 : 0;
+}
+
+/* ---- Lob tracking events ---- */
+
+/*
+ * Both paths (webhook inbox and polling) emit one canonical event object per
+ * tracking event, in Lob's webhook shape, so fs-normalize gives the same
+ * event id whichever path saw it:
+ *
+ *   {"id":K,"object":"event","event_type":{"id":"postcard.delivered"},
+ *    "reference_id":"psc_…","date_created":T,
+ *    "body":{"id":"psc_…","object":"postcard","metadata":{…},"tracking_events":[TE]}}
+ *
+ * K is the tracking event's id (evnt_…) and T its time; an event without a
+ * tracking event (failed, deleted, rendered_pdf, …) has K "psc_…:postcard.failed"
+ * and T the piece's date_modified.  TE keeps id, type, name, time, location.
+ */
+static char *
+slug(const char *name)
+{
+	char *s = fs_xstrdup(name);
+
+	for (char *q = s; *q; q++)
+		*q = *q == ' ' ? '_' : (char)(*q >= 'A' && *q <= 'Z' ? *q - 'A' + 'a' : *q);
+	return s;
+}
+
+/* "postcard.in_transit" or "letter.certified.delivered" for a tracking event. */
+static char *
+te_type(const char *singular, jv te)
+{
+	const char *name = fs_jstr(te, "name"), *type = fs_jstr(te, "type");
+	char *sl, *out;
+
+	if (name == NULL)
+		return NULL;
+	sl = slug(name);
+	out = fs_xasprintf("%s.%s%s", singular, type && strcmp(type, "certified") == 0 ? "certified." : "", sl);
+	free(sl);
+	return out;
+}
+
+static jv
+te_trim(jv te)
+{
+	static const char *const keep[] = {"id", "type", "name", "time", "location", NULL};
+	jv out = jv_object();
+
+	for (int i = 0; keep[i]; i++) {
+		jv v = fs_jget(te, keep[i]);
+
+		out = jv_object_set(out, jv_string(keep[i]), jv_is_valid(v) ? v : (jv_free(v), jv_null()));
+	}
+	jv_free(te);
+	return out;
+}
+
+static jv
+lob_canonical(const char *piece, const char *object, jv metadata, const char *type_id, jv te,
+	      const char *fallback_date)
+{
+	jv data = jv_object(), body = jv_object();
+	const char *date = NULL;
+	char *key;
+
+	if (jv_is_valid(te)) {
+		te = te_trim(te);
+		key = fs_xstrdup(fs_jstr(te, "id"));
+		date = fs_jstr(te, "time");
+	} else {
+		key = fs_xasprintf("%s:%s", piece, type_id);
+	}
+	if (date == NULL)
+		date = fallback_date;
+	data = jv_object_set(data, jv_string("id"), jv_string(key));
+	data = jv_object_set(data, jv_string("object"), jv_string("event"));
+	data = jv_object_set(data, jv_string("event_type"),
+			     jv_object_set(jv_object(), jv_string("id"), jv_string(type_id)));
+	data = jv_object_set(data, jv_string("reference_id"), jv_string(piece));
+	data = jv_object_set(data, jv_string("date_created"), date ? jv_string(date) : jv_null());
+	body = jv_object_set(body, jv_string("id"), jv_string(piece));
+	body = jv_object_set(body, jv_string("object"), jv_string(object));
+	body = jv_object_set(body, jv_string("metadata"),
+			     jv_get_kind(metadata) == JV_KIND_OBJECT ? metadata : (jv_free(metadata), jv_object()));
+	if (jv_is_valid(te))
+		body = jv_object_set(body, jv_string("tracking_events"), jv_array_append(jv_array(), te));
+	data = jv_object_set(data, jv_string("body"), body);
+	free(key);
+	return data;
+}
+
+static const char *
+singular_of(const char *piece)
+{
+	return strncmp(piece, "ltr_", 4) == 0 ? "letter" : "postcard";
+}
+
+static jv
+lob_from_webhook(jv ev, const char **why)
+{
+	jv body = fs_jget(ev, "body"), et = fs_jget(ev, "event_type"), tes, found = jv_invalid(), out;
+	const char *piece = fs_jstr(body, "id"), *type_id = fs_jstr(et, "id");
+	const char *object, *date;
+
+	if (piece == NULL || type_id == NULL) {
+		*why = piece ? "missing \"event_type.id\"" : "missing \"body.id\"";
+		jv_free(body), jv_free(et), jv_free(ev);
+		return jv_invalid();
+	}
+	object = fs_jstr(body, "object");
+	if (object == NULL)
+		object = singular_of(piece);
+	/* The body is the piece after the event: its newest tracking event of this type is it. */
+	tes = fs_jget(body, "tracking_events");
+	if (jv_get_kind(tes) == JV_KIND_ARRAY)
+		jv_array_foreach(tes, i, te) {
+			char *t = te_type(object, te);
+
+			(void)i;
+			if (t && strcmp(t, type_id) == 0) {
+				jv_free(found);
+				found = jv_copy(te);
+			}
+			free(t);
+			jv_free(te);
+		}
+	jv_free(tes);
+	date = fs_jstr(body, "date_modified");
+	if (date == NULL)
+		date = fs_jstr(ev, "date_created");
+	out = lob_canonical(piece, object, fs_jget(body, "metadata"), type_id, found, date);
+	jv_free(body), jv_free(et), jv_free(ev);
+	return out;
+}
+
+struct lob_event {
+	char *piece, *key;
+	jv data;
+};
+
+/* The events one polled piece shows: its tracking events, then failed / deleted. */
+static void
+piece_events(jv piece, struct lob_event **ev, int *n, int *cap)
+{
+	const char *id = fs_jstr(piece, "id"), *object = fs_jstr(piece, "object");
+	const char *status = fs_jstr(piece, "status"), *date = fs_jstr(piece, "date_modified");
+	jv tes = fs_jget(piece, "tracking_events"), deleted = fs_jget(piece, "deleted");
+	char *extra[2];
+	int nextra = 0;
+
+	if (id == NULL) {
+		jv_free(tes), jv_free(deleted);
+		return;
+	}
+	if (object == NULL)
+		object = singular_of(id);
+	if (status && strcmp(status, "failed") == 0)
+		extra[nextra++] = fs_xasprintf("%s.failed", object);
+	if (jv_get_kind(deleted) == JV_KIND_TRUE)
+		extra[nextra++] = fs_xasprintf("%s.deleted", object);
+	if (jv_get_kind(tes) == JV_KIND_ARRAY)
+		jv_array_foreach(tes, i, te) {
+			char *t = te_type(object, te);
+
+			(void)i;
+			if (t && fs_jstr(te, "id")) {
+				if (*n == *cap)
+					*ev = fs_xrealloc(*ev, (size_t)(*cap = *cap ? *cap * 2 : 64) * sizeof **ev);
+				(*ev)[*n].piece = fs_xstrdup(id);
+				(*ev)[*n].data = lob_canonical(id, object, fs_jget(piece, "metadata"), t, jv_copy(te), date);
+				(*ev)[*n].key = fs_xstrdup(fs_jstr((*ev)[*n].data, "id"));
+				(*n)++;
+			}
+			free(t);
+			jv_free(te);
+		}
+	for (int i = 0; i < nextra; i++) {
+		if (*n == *cap)
+			*ev = fs_xrealloc(*ev, (size_t)(*cap = *cap ? *cap * 2 : 64) * sizeof **ev);
+		(*ev)[*n].piece = fs_xstrdup(id);
+		(*ev)[*n].data = lob_canonical(id, object, fs_jget(piece, "metadata"), extra[i], jv_invalid(), date);
+		(*ev)[*n].key = fs_xstrdup(fs_jstr((*ev)[*n].data, "id"));
+		(*n)++;
+		free(extra[i]);
+	}
+	jv_free(tes);
+	jv_free(deleted);
+}
+
+/* Emits the events not emitted (and committed) before, then the poll checkpoint. */
+static int
+poll_emit(struct pull *p, struct lob_event *ev, int n)
+{
+	struct fs_state *st = &p->cli->st;
+	int64_t poll = 0;
+	bool *fresh = fs_xmalloc((size_t)(n ? n : 1) * sizeof *fresh);
+	int nfresh = 0, rc = 0;
+	char cursor[32];
+
+	if (fs_state_begin(st) != 0)
+		goto state;
+	for (int i = 0; i < n; i++) {
+		int seen = fs_poll_seen(st, p->name, ev[i].piece, ev[i].key);
+
+		if (seen < 0)
+			goto state;
+		if ((fresh[i] = seen == 0)) {
+			if (poll == 0 && (poll = fs_poll_begin(st, p->name, p->cli->run_id)) < 0)
+				goto state;
+			if (fs_poll_record(st, p->name, ev[i].piece, ev[i].key, poll) != 0)
+				goto state;
+			nfresh++;
+		}
+	}
+	if (fs_state_commit(st) != 0)
+		goto state;
+	for (int i = 0; i < n; i++)
+		if (fresh[i])
+			emit_record(p, "events", ev[i].key, jv_copy(ev[i].data));
+	if (nfresh > 0) {
+		snprintf(cursor, sizeof cursor, "%lld", (long long)poll);
+		rc = emit_checkpoint(p, "poll", cursor);
+	}
+	free(fresh);
+	return rc;
+state:
+	fs_state_rollback(st);
+	free(fresh);
+	fail(p, FS_EXIT_STATE);
+	return -1;
+}
+
+static int
+poll_lob(struct pull *p)
+{
+	char *saved = NULL, **ids = NULL;
+	int64_t committed = 0;
+	int nids = 0;
+
+	if (fs_cursor_get(&p->cli->st, p->name, "poll", &saved) != 0 ||
+	    fs_pieces_in_flight(&p->cli->st, &ids, &nids) != 0) {
+		free(saved);
+		fail(p, FS_EXIT_STATE);
+		return -1;
+	}
+	if (saved)
+		committed = strtoll(saved, NULL, 10);
+	free(saved);
+	if (!p->dry_run && fs_poll_forget_uncommitted(&p->cli->st, p->name, committed) != 0) {
+		fail(p, FS_EXIT_STATE);
+		goto done;
+	}
+	for (int off = 0; off < nids && !failed(p); off += POLL_PIECES) {
+		struct lob_event *ev = NULL;
+		int n = 0, cap = 0;
+
+		for (int i = off; i < nids && i < off + POLL_PIECES && !failed(p); i++) {
+			char path[256];
+			long status;
+			jv piece;
+
+			if (strncmp(ids[i], "psc_", 4) != 0 && strncmp(ids[i], "ltr_", 4) != 0) {
+				fs_debug("%s: %s is not a Lob postcard or letter id: not polled", p->name, ids[i]);
+				continue;
+			}
+			snprintf(path, sizeof path, "/%s/%s", strncmp(ids[i], "ltr_", 4) == 0 ? "letters" : "postcards",
+				 ids[i]);
+			piece = call(p, "GET", path, jv_invalid(), "id", &status);
+			if (!jv_is_valid(piece))
+				continue;
+			if (status == 404)
+				fs_info("%s: piece %s is not known to Lob", p->name, ids[i]);
+			else
+				piece_events(piece, &ev, &n, &cap);
+			jv_free(piece);
+		}
+		if (!failed(p) && !p->dry_run)
+			poll_emit(p, ev, n);
+		for (int i = 0; i < n; i++) {
+			free(ev[i].piece);
+			free(ev[i].key);
+			jv_free(ev[i].data);
+		}
+		free(ev);
+	}
+done:
+	for (int i = 0; i < nids; i++)
+		free(ids[i]);
+	free(ids);
+	return failed(p) ? -1 : 0;
+}
+
+/* ---- CSV ---- */
+
+static void
+json_str(struct fs_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t run = 0;
+
+	fs_buf_addc(b, '"');
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		fs_buf_add(b, s + run, i - run);
+		run = i + 1;
+		switch (c) {
+		case '"': fs_buf_add(b, "\\\"", 2); break;
+		case '\\': fs_buf_add(b, "\\\\", 2); break;
+		case '\n': fs_buf_add(b, "\\n", 2); break;
+		case '\r': fs_buf_add(b, "\\r", 2); break;
+		case '\t': fs_buf_add(b, "\\t", 2); break;
+		default: {
+			char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+
+			fs_buf_add(b, u, 6);
+		}
+		}
+	}
+	fs_buf_add(b, s + run, n - run);
+	fs_buf_addc(b, '"');
+}
+
+static int
+csv_dead(struct pull *p, const struct fs_csv_row *row, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* A bad row goes to the DLQ as a one-row CSV (header and row), ready to replay. */
+static int
+csv_dead(struct pull *p, const struct fs_csv_row *row, const char *fmt, ...)
+{
+	struct fs_buf b = {0};
+	char reason[512];
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof reason, fmt, ap);
+	va_end(ap);
+	fs_buf_add(&b, p->hdr_csv.data, p->hdr_csv.len);
+	fs_buf_addc(&b, '\n');
+	fs_csv_format(&b, row);
+	fs_buf_addc(&b, '\n');
+	rc = dead(p, b.data, b.len, row->rowno, "row %ld: %s", row->rowno, reason);
+	fs_buf_free(&b);
+	return rc;
+}
+
+static int
+on_csv_row(const struct fs_csv_row *row, void *ctx)
+{
+	struct pull *p = ctx;
+	struct fs_buf *b = &p->line;
+	size_t pos;
+
+	if (row->rowno == 1) {
+		p->nhead = row->nfields;
+		p->head = fs_xmalloc((size_t)row->nfields * sizeof *p->head);
+		p->head_len = fs_xmalloc((size_t)row->nfields * sizeof *p->head_len);
+		for (int i = 0; i < row->nfields; i++) {
+			struct fs_buf k = {0};
+			const char *f = fs_csv_field(row, i);
+
+			if (!fs_utf8_valid(f, row->len[i], &pos)) {
+				fs_err("row 1: the header is not UTF-8 (column %d)", i + 1);
+				fail(p, FS_EXIT_USAGE);
+				p->nhead = i;
+				return -1;
+			}
+			for (int j = 0; j < i; j++)
+				if (row->len[j] == row->len[i] && memcmp(fs_csv_field(row, j), f, row->len[i]) == 0) {
+					fs_err("row 1: column %d has the same name as column %d: '%s'", i + 1, j + 1, f);
+					fail(p, FS_EXIT_USAGE);
+					p->nhead = i;
+					return -1;
+				}
+			json_str(&k, f, row->len[i]);
+			fs_buf_addc(&k, ':');
+			p->head[i] = k.data;
+			p->head_len[i] = k.len;
+		}
+		fs_csv_format(&p->hdr_csv, row);
+		return 0;
+	}
+	if (p->limit > 0 && p->records >= p->limit)
+		return -1;
+	if (row->unterminated)
+		return csv_dead(p, row, "a quoted field is not closed before the end of the input");
+	if (row->nfields != p->nhead)
+		return csv_dead(p, row, "%d field%s, the header has %d", row->nfields,
+				row->nfields == 1 ? "" : "s", p->nhead);
+	for (int i = 0; i < row->nfields; i++)
+		if (!fs_utf8_valid(fs_csv_field(row, i), row->len[i], &pos))
+			return csv_dead(p, row, "invalid UTF-8 in column %d at byte %zu", i + 1, pos + 1);
+	b->len = 0;
+	fs_buf_adds(b, "{\"type\":\"record\",\"source\":");
+	json_str(b, p->name, strlen(p->name));
+	fs_buf_adds(b, ",\"stream\":");
+	json_str(b, p->stream, strlen(p->stream));
+	fs_buf_addf(b, ",\"key\":\"%ld\",\"fetched_at\":\"%s\",\"data\":{", row->rowno, p->now);
+	for (int i = 0; i < row->nfields; i++) {
+		if (i > 0)
+			fs_buf_addc(b, ',');
+		fs_buf_add(b, p->head[i], p->head_len[i]);
+		json_str(b, fs_csv_field(row, i), row->len[i]);
+	}
+	fs_buf_add(b, "}}\n", 3);
+	if (fwrite(b->data, 1, b->len, stdout) != b->len)
+		return flush_out(p);
+	p->records++;
+	return 0;
+}
+
+static int
+pull_csv(struct pull *p, const char *path)
+{
+	int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		fs_err("cannot open '%s':", path);
+		fail(p, FS_EXIT_USAGE);
+		return -1;
+	}
+	p->stream = p->as ? p->as : "rows";
+	fs_csv_read(fd, on_csv_row, p);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	for (int i = 0; i < p->nhead; i++)
+		free(p->head[i]);
+	free(p->head);
+	free(p->head_len);
+	fs_buf_free(&p->line);
+	fs_buf_free(&p->hdr_csv);
+	return flush_out(p);
+}
+
+/* ---- NDJSON ---- */
+
+static int
+pull_ndjson(struct pull *p, const char *path)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	long lineno = 0;
+
+	if (f == NULL) {
+		fs_err("cannot open '%s':", path);
+		fail(p, FS_EXIT_USAGE);
+		return -1;
+	}
+	while ((n = getline(&line, &cap, f)) >= 0 && !failed(p)) {
+		const char *why;
+		size_t pos = 0;
+		jv obj;
+
+		lineno++;
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		if (strspn(line, " \t") == (size_t)n)
+			continue;
+		if (!fs_utf8_valid(line, (size_t)n, &pos)) {
+			dead(p, line, (size_t)n, lineno, "line %ld: invalid UTF-8 at byte %zu", lineno, pos + 1);
+			continue;
+		}
+		if ((why = fs_json_check(line, (size_t)n, &pos)) != NULL) {
+			dead(p, line, (size_t)n, lineno, "line %ld: %s at byte %zu", lineno, why, pos + 1);
+			continue;
+		}
+		obj = jv_parse_sized(line, (int)n);
+		if (jv_get_kind(obj) != JV_KIND_OBJECT) {
+			dead(p, line, (size_t)n, lineno, "line %ld: not a JSON object", lineno);
+		} else if (fs_jstr(obj, "type")) {
+			/* Already a pipe message (a saved run, a record): passed on as it is. */
+			fwrite(line, 1, (size_t)n, stdout);
+			putchar('\n');
+		} else if (p->as == NULL) {
+			dead(p, line, (size_t)n, lineno, "line %ld: a raw object needs --as SOURCE", lineno);
+		} else {
+			char key[32];
+
+			snprintf(key, sizeof key, "%ld", lineno);
+			emit_record(p, p->stream, key, jv_copy(obj));
+		}
+		jv_free(obj);
+		if (p->limit > 0 && p->records >= p->limit)
+			break;
+	}
+	if (ferror(f)) {
+		fs_err("read error on '%s':", path);
+		fail(p, FS_EXIT_USAGE);
+	}
+	free(line);
+	if (f != stdin)
+		fclose(f);
+	return flush_out(p);
+}
+
+/* ---- --describe ---- */
+
+static int
+describe_hubspot(struct pull *p)
+{
+	struct fs_map *m = NULL;
+	char *path = fs_map_find(fs_section_get(p->ep.sec, "map") ? fs_section_get(p->ep.sec, "map")
+								   : "hubspot-contact.jq");
+	const char *const *reads = NULL;
+	int nreads = 0;
+	long status;
+	jv ans, results;
+
+	if (path && (m = fs_map_load(path, jv_object())) != NULL)
+		reads = fs_map_reads(m, &nreads);
+	free(path);
+	ans = call(p, "GET", "/crm/v3/properties/contacts", jv_invalid(), "results", &status);
+	if (!jv_is_valid(ans)) {
+		fs_map_free(m);
+		return -1;
+	}
+	results = fs_jget(ans, "results");
+	jv_array_foreach(results, i, prop) {
+		const char *name = fs_jstr(prop, "name"), *type = fs_jstr(prop, "type");
+		const char *label = fs_jstr(prop, "label");
+		bool mapped = false;
+
+		(void)i;
+		for (int k = 0; name && k < nreads; k++) {
+			const char *r = reads[k][0] == '?' ? reads[k] + 1 : reads[k];
+
+			if (strncmp(r, "data.properties.", 16) == 0 && strcmp(r + 16, name) == 0)
+				mapped = true;
+		}
+		if (name)
+			printf("%s\t%s\t%s\t%s\n", name, type ? type : "", label ? label : "",
+			       mapped ? "mapped" : "-");
+		jv_free(prop);
+	}
+	jv_free(results);
+	jv_free(ans);
+	fs_map_free(m);
+	return flush_out(p);
+}
+
+/* ---- main ---- */
+
+static int
+pull_hubspot(struct pull *p)
+{
+	const char *list = fs_section_get(p->ep.sec, "streams");
+	jv streams = split_list(list ? list : "contacts, calls, emails, meetings, tasks, deals");
+
+	if (http_setup(p, "https://api.hubapi.com", "100/10s", "HUBSPOT_TOKEN", false) != 0) {
+		jv_free(streams);
+		fail(p, FS_EXIT_USAGE);
+		return -1;
+	}
+	if (p->describe) {
+		jv_free(streams);
+		return describe_hubspot(p);
+	}
+	jv_array_foreach(streams, i, s) {
+		int k;
+
+		(void)i;
+		for (k = 0; hs_streams[k].name && strcmp(hs_streams[k].name, jv_string_value(s)) != 0; k++)
+			;
+		if (hs_streams[k].name == NULL) {
+			fs_err("source '%s': unknown stream '%s' (contacts, calls, emails, meetings, tasks, deals)",
+			       p->name, jv_string_value(s));
+			fail(p, FS_EXIT_USAGE);
+		}
+		jv_free(s);
+	}
+	if (!failed(p))
+		drain_inbox(p, true);
+	jv_array_foreach(streams, i, s) {
+		(void)i;
+		for (int k = 0; hs_streams[k].name && !failed(p); k++)
+			if (strcmp(hs_streams[k].name, jv_string_value(s)) == 0)
+				pull_stream(p, &hs_streams[k]);
+		jv_free(s);
+	}
+	jv_free(streams);
+	return failed(p) ? -1 : 0;
+}
+
+static int
+pull_lob_events(struct pull *p)
+{
+	char mode[16];
+
+	if (p->describe) {
+		fs_err("--describe lists HubSpot contact properties; '%s' is a %s source", p->name, p->ep.kind);
+		fail(p, FS_EXIT_USAGE);
+		return -1;
+	}
+	if (fs_source_mode(&p->cli->st, p->name, mode) != 0) {
+		fail(p, FS_EXIT_STATE);
+		return -1;
+	}
+	if (drain_inbox(p, false) != 0)
+		return -1;
+	if (strcmp(mode, "polling") != 0)
+		return 0;
+	if (http_setup(p, "https://api.lob.com/v1", "150/5s", "LOB_API_KEY", true) != 0) {
+		fail(p, FS_EXIT_USAGE);
+		return -1;
+	}
+	return poll_lob(p);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		FS_CLI_COMMON_LONGOPTS,
+		{"as", required_argument, NULL, 'a'},
+		{"commit", no_argument, NULL, 'C'},
+		{"describe", no_argument, NULL, 'D'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"limit", required_argument, NULL, 'l'},
+		{"since", required_argument, NULL, 'S'},
+		{NULL, 0, NULL, 0},
+	};
+	struct pull p = {0};
+	struct fs_cli cli;
+	const char *arg, *file = NULL;
+	char lease[256];
+	bool is_csv = false, is_ndjson = false, leased = false;
+	int opt, rc;
+	char *end;
+
+	fs_cli_init(&cli, "fs-pull");
+	p.cli = &cli;
+	p.since_ms = -1;
+	p.started = fs_mono_ms();
+	while ((opt = getopt_long(argc, argv, FS_CLI_COMMON_OPTSTRING, longopts, NULL)) != -1) {
+		if (fs_cli_option(&cli, opt, optarg, usage))
+			continue;
+		switch (opt) {
+		case 'a':
+			p.as = optarg;
+			break;
+		case 'C':
+			p.commit = true;
+			break;
+		case 'D':
+			p.describe = true;
+			break;
+		case 'l':
+			errno = 0;
+			p.limit = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || p.limit < 1) {
+				fs_err("--limit must be a whole number above 0, not '%s'", optarg);
+				usage(stderr, FS_EXIT_USAGE);
+			}
+			break;
+		case 'n':
+			p.dry_run = true;
+			break;
+		case 'S':
+			if (time_ms(optarg, &p.since_ms) != 0) {
+				fs_err("--since must be an RFC 3339 time, not '%s'", optarg);
+				usage(stderr, FS_EXIT_USAGE);
+			}
+			break;
+		default:
+			usage(stderr, FS_EXIT_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 1)
+		usage(stderr, FS_EXIT_USAGE);
+	arg = argv[0];
+	if ((rc = fs_cli_config(&cli)) != 0)
+		return fs_cli_finish(&cli, rc > 0 ? FS_EXIT_OK : FS_EXIT_USAGE);
+	fs_time_format(fs_now(), p.now);
+	if (strncmp(arg, "csv:", 4) == 0) {
+		is_csv = true;
+		file = arg + 4;
+		p.name = "csv";
+	} else if (strncmp(arg, "ndjson:", 7) == 0) {
+		is_ndjson = true;
+		file = arg + 7;
+		p.name = p.as ? p.as : "ndjson";
+	} else {
+		if (fs_endpoint_find(&cli.cfg, "source", arg, &p.ep) != 0)
+			return fs_cli_finish(&cli, FS_EXIT_USAGE);
+		p.name = arg;
+		if (strcmp(p.ep.kind, "csv") == 0) {
+			if ((file = fs_section_get(p.ep.sec, "file")) == NULL) {
+				fs_err("source '%s': a csv source needs 'file' (or pull csv:FILE)", arg);
+				return fs_cli_finish(&cli, FS_EXIT_USAGE);
+			}
+			is_csv = true;
+		} else if (strcmp(p.ep.kind, "lob") == 0) {
+			fs_err("source '%s' is of kind lob (a target); pull its tracking events as kind lob-events", arg);
+			return fs_cli_finish(&cli, FS_EXIT_USAGE);
+		}
+	}
+	if ((is_csv || is_ndjson) && (file == NULL || *file == '\0')) {
+		fs_err("%s: no file named", arg);
+		return fs_cli_finish(&cli, FS_EXIT_USAGE);
+	}
+	if (p.describe && (is_csv || is_ndjson)) {
+		fs_err("--describe lists HubSpot contact properties; '%s' is a file", arg);
+		return fs_cli_finish(&cli, FS_EXIT_USAGE);
+	}
+	if (fs_cli_state(&cli) != 0)
+		return fs_cli_finish(&cli, FS_EXIT_STATE);
+	if (!p.dry_run && !p.describe) {
+		snprintf(lease, sizeof lease, "fs-pull:%s", p.name);
+		rc = fs_lease_take(&cli.st, lease, cli.run_id, 3600);
+		if (rc < 0)
+			return fs_cli_finish(&cli, FS_EXIT_STATE);
+		if (rc == 0) {
+			fs_info("source '%s' is being pulled by another run: nothing to do", p.name);
+			return fs_cli_finish(&cli, FS_EXIT_OK);
+		}
+		leased = true;
+	}
+	setvbuf(stdout, NULL, _IOFBF, 1 << 20);
+	if (is_csv)
+		pull_csv(&p, file);
+	else if (is_ndjson) {
+		p.stream = p.as ? (fs_endpoint_find(&cli.cfg, "source", p.as, &p.ep) == 0 &&
+				   strcmp(p.ep.kind, "hubspot") == 0 ? "contacts" : strcmp(p.ep.kind ? p.ep.kind : "",
+				   "csv") == 0 ? "rows" : "events") : "records";
+		pull_ndjson(&p, file);
+	} else if (strcmp(p.ep.kind, "hubspot") == 0)
+		pull_hubspot(&p);
+	else
+		pull_lob_events(&p);
+	flush_out(&p);
+	if (p.http_ready) {
+		fs_debug("%s: %ld requests, %ld retries", p.name, p.http.requests, p.http.retries);
+		fs_http_free(&p.http);
+	}
+	if (p.dead)
+		fs_info("%ld record%s went to the dead-letter queue (fs-dlq list)", p.dead, p.dead == 1 ? "" : "s");
+	fs_debug("%ld records, %ld checkpoints", p.records, p.checkpoints);
+	if (leased)
+		fs_lease_release(&cli.st, lease, cli.run_id);
+	return fs_cli_finish(&cli, p.status);
+}

@@ -1,0 +1,116 @@
+#!/bin/sh
+# fs-pull csv:FILE and ndjson:FILE: RFC 4180 through libcsv, the csv-spectrum
+# corpus, bad rows to the DLQ, mail history for the pilot's baseline.
+. "$(dirname "$0")/lib.sh"
+command -v jq >/dev/null || skip_all 'jq is needed'
+spectrum=$shared/corpora/csv-spectrum
+plan 35
+
+# The csv-spectrum corpus: each CSV gives exactly the records its JSON lists.
+# The *_crlf files lost their CRs in the corpus's own checkout (their JSON
+# still expects "\r\n" inside quoted fields), so they are fed with CRLF.
+if [ -d "$spectrum/csvs" ]; then
+	for f in "$spectrum"/csvs/*.csv; do
+		name=$(basename "$f" .csv)
+		case $name in
+		*_crlf) sed 's/$/\r/' "$f" >in.csv ;;
+		*) cp "$f" in.csv ;;
+		esac
+		run fs-pull csv:in.csv
+		is "csv-spectrum $name" "$status $(jq -c '[.[]]' "$spectrum/json/$name.json")" \
+			"0 $(jq -sc 'map(.data)' "$T/out")"
+	done
+else
+	for i in 1 2 3 4 5 6 7 8 9 10 11; do skip 'no csv-spectrum corpus'; done
+fi
+
+printf '\357\273\277Contact ID,Full Name,Note\r\n7,"Lee, Ann","said ""hi""\r\nand left"\r\n8,,\r\n' >bom.csv
+run fs-pull csv:bom.csv
+is 'BOM, CRLF, quotes, embedded CRLF, empty fields: exit 0' "$status" 0
+out_is 'the records, header kept exactly, values strings, row number in key' <<'EOF'
+{"type":"record","source":"csv","stream":"rows","key":"2","fetched_at":"2026-11-30T01:00:00Z","data":{"Contact ID":"7","Full Name":"Lee, Ann","Note":"said \"hi\"\r\nand left"}}
+{"type":"record","source":"csv","stream":"rows","key":"3","fetched_at":"2026-11-30T01:00:00Z","data":{"Contact ID":"8","Full Name":"","Note":""}}
+EOF
+run fs-pull csv:- <bom.csv
+is 'csv:- reads standard input' "$(wc -l <"$T/out" | tr -d ' ')" 2
+printf 'a,b\n  x , y \n' >spaces.csv
+run fs-pull csv:spaces.csv
+is 'spaces are data (RFC 4180)' "$(jq -c .data "$T/out")" '{"a":"  x ","b":" y "}'
+printf 'a,b\n1,2\n' >tiny.csv
+run fs-pull --as mail-history csv:tiny.csv
+is '--as names the stream' "$(jq -r .stream "$T/out")" mail-history
+
+# Ragged rows, an unterminated quote, bad UTF-8: the DLQ with the row number.
+printf 'id,name\n1,Ann\n2\n3,Bob,extra\n4,"Cy\377"\n5,"open\n' >bad.csv
+run fs-pull csv:bad.csv
+is 'bad rows: exit 1' "$status" 1
+is 'bad rows: the good row comes' "$(jq -c .data "$T/out")" '{"id":"1","name":"Ann"}'
+err_is 'bad rows: one error line each, then the count' <<'EOF'
+fs-pull: row 3: 1 field, the header has 2
+fs-pull: row 4: 3 fields, the header has 2
+fs-pull: row 5: invalid UTF-8 in column 2 at byte 3
+fs-pull: row 6: a quoted field is not closed before the end of the input
+fs-pull: 4 records went to the dead-letter queue (fs-dlq list)
+EOF
+is 'bad rows: the DLQ holds each as a one-row CSV with its header' \
+	"$(sql "select lineno || ' ' || replace(bytes, char(10), '|') from dlq where command = 'fs-pull' and lineno != 5 order by id")" \
+'3 id,name|2|
+4 id,name|3,Bob,extra|
+6 id,name|5,"open|"|'
+is 'bad rows: the bad UTF-8 bytes are kept' "$(sql "select hex(bytes) from dlq where lineno = 5")" \
+	"$(printf 'id,name\n4,Cy\377\n' | od -An -tx1 | tr -d ' \n' | tr a-f A-F)"
+run fs-pull csv:bad.csv
+is 'the same bad rows again are the same dead letters, seen twice' "$(sql 'select count(*), sum(seen) from dlq')" '4|8'
+printf 'id,id\n1,2\n' >dup.csv
+run fs-pull csv:dup.csv
+is 'a repeated column name: exit 2, nothing out' "$status/$(wc -c <"$T/out" | tr -d ' ')" 2/0
+is 'a repeated column name: why' "$(cat "$T/err")" "fs-pull: row 1: column 2 has the same name as column 1: 'id'"
+: >empty.csv
+run fs-pull csv:empty.csv
+is 'an empty file: nothing, exit 0' "$status/$(wc -c <"$T/out" | tr -d ' ')" 0/0
+run fs-pull csv:missing.csv
+is 'a missing file: exit 2' "$status/$(cat "$T/err")" "2/fs-pull: cannot open 'missing.csv': No such file or directory"
+seq 1 50 | sed '1i n' >many.csv
+run fs-pull --limit 7 csv:many.csv
+is '--limit' "$(jq -r .data.n "$T/out" | tr '\n' ' ')" '1 2 3 4 5 6 7 '
+
+# A configured CSV source.
+printf '[source "crm-export"]\nkind = csv\nfile = %s/tiny.csv\n' "$T" >fieldsync.conf
+run fs-pull crm-export
+is 'a [source] of kind csv reads its file, under its own name' "$(jq -c '[.source, .stream, .data]' "$T/out")" '["crm-export","rows",{"a":"1","b":"2"}]'
+rm fieldsync.conf
+
+# Mail history for the pilot's baseline: mail.status sent / delivered / returned.
+cat >history.csv <<'EOF'
+Contact ID,Campaign,Date Sent,Date Delivered,Returned
+101,thank-you,2026-06-01,2026-06-05,
+102,winback,2026-07-01 09:30:00,,2026-07-09
+103,winback,,,
+EOF
+fs-pull --as mail-history csv:history.csv >history.ndjson
+run fs-normalize <history.ndjson
+is 'mail history: exit 0' "$status" 0
+is 'mail history: one mail.status per date' \
+	"$(jq -r '[.object, .occurred_at, .data.status, .data.contact_id, .data.campaign, .data.vendor] | @tsv' "$T/out")" \
+'mail:hist:101/thank-you/2026-06-01T00:00:00Z	2026-06-01T00:00:00Z	sent	101	thank-you	history
+mail:hist:101/thank-you/2026-06-01T00:00:00Z	2026-06-05T00:00:00Z	delivered	101	thank-you	history
+mail:hist:102/winback/2026-07-01T09:30:00Z	2026-07-01T09:30:00Z	sent	102	winback	history
+mail:hist:102/winback/2026-07-01T09:30:00Z	2026-07-09T00:00:00Z	returned	102	winback	history'
+cp "$T/out" h1
+run fs-normalize <history.ndjson
+is 'mail history: the same file gives the same event ids' "$(jq -r .id h1)" "$(jq -r .id "$T/out")"
+
+# NDJSON files: pipe messages pass as they are; raw objects need --as.
+printf '%s\n' '{"type":"record","source":"hubspot","data":{"id":"1"}}' '{"id":"2","properties":{}}' '{"id":' >in.ndjson
+run fs-pull --as hubspot ndjson:in.ndjson
+is 'ndjson: exit 1 (a bad line)' "$status" 1
+out_is 'ndjson: a message passes, a raw object becomes a record of --as' <<'EOF'
+{"type":"record","source":"hubspot","data":{"id":"1"}}
+{"type":"record","source":"hubspot","stream":"contacts","key":"2","fetched_at":"2026-11-30T01:00:00Z","data":{"id":"2","properties":{}}}
+EOF
+is 'ndjson: the bad line: error and DLQ' "$(sed -n 1p "$T/err"; sql "select lineno || ' ' || bytes || ' ' || reason from dlq where reason like 'line 3:%'")" \
+	'fs-pull: line 3: invalid JSON at byte 7
+3 {"id": line 3: invalid JSON at byte 7'
+run fs-pull ndjson:in.ndjson
+is 'ndjson: without --as a raw object is dead-lettered' "$(sed -n 1p "$T/err")" 'fs-pull: line 2: a raw object needs --as SOURCE'
+done_testing
