@@ -96,7 +96,8 @@ $(FUZZ_DIR)/lib/%.o: lib/%.c lib/fieldsync.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
-$(FUZZ_DIR)/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz.h $(FUZZ_LIBOBJ)
+# Some harnesses include a command's source (cmd/fs-hook.c, cmd/fs-normalize.c).
+$(FUZZ_DIR)/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz.h $(FUZZ_LIBOBJ) $(wildcard cmd/*.c)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -DFS_TOP='"$(CURDIR)"' -fsanitize=fuzzer -o $@ $< $(FUZZ_LIBOBJ) $(LDLIBS) -lpthread
 
 fuzz: bootstrap
@@ -108,7 +109,7 @@ fuzz: bootstrap
 	  $(FUZZ_DIR)/fuzz-$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 -close_fd_mask=2 \
 	    -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/fuzz-$$n- \
 	    $$(test -f tests/fuzz/$$n.dict && echo -dict=tests/fuzz/$$n.dict) $(FUZZ_OPTS) \
-	    $(FUZZ_DIR)/work-$$n tests/fuzz/corpus-$$n $(wildcard tests/fuzz/regress-$$n) \
+	    $(FUZZ_DIR)/work-$$n tests/fuzz/corpus-$$n $$(test -d tests/fuzz/regress-$$n && echo tests/fuzz/regress-$$n) \
 	    2>$(FUZZ_DIR)/fuzz-$$n.log || failed="$$failed $$n"; \
 	  grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::average_exec_per_sec)' \
 	    $(FUZZ_DIR)/fuzz-$$n.log; \
