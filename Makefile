@@ -74,4 +74,50 @@ clean-objs:
 clean: clean-objs
 	rm -rf bin tests/tmp
 
-.PHONY: all check bootstrap units asan bench demo lint-man install clean clean-objs
+.PHONY: all check bootstrap units asan bench demo lint-man install clean clean-objs fuzz fuzz-regress
+
+# Fuzzing: each libFuzzer harness in tests/fuzz, built with clang against the
+# library compiled with clang, ASan and UBSan (in tests/fuzz/build, apart from
+# the normal build), runs for FUZZ_SECONDS from its seed corpus and its kept
+# crash inputs; new inputs go to tests/fuzz/build/work-NAME, crashes to
+# tests/fuzz/build/fuzz-NAME-crash-*.  FUZZ=loop runs one harness.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_OPTS ?=
+FUZZ_DIR := tests/fuzz/build
+FUZZ_ALL := $(patsubst tests/fuzz/fuzz-%.c,%,$(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_NAMES = $(or $(FUZZ),$(FUZZ_ALL))
+FUZZ_CFLAGS = -std=c17 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer \
+  -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_LIBOBJ := $(patsubst lib/%.c,$(FUZZ_DIR)/lib/%.o,$(LIBSRC))
+.SECONDARY: $(FUZZ_LIBOBJ)
+
+$(FUZZ_DIR)/lib/%.o: lib/%.c lib/fieldsync.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+# Some harnesses include a command's source (cmd/fs-hook.c, cmd/fs-normalize.c).
+$(FUZZ_DIR)/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz.h $(FUZZ_LIBOBJ) $(wildcard cmd/*.c)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -DFS_TOP='"$(CURDIR)"' -fsanitize=fuzzer -o $@ $< $(FUZZ_LIBOBJ) $(LDLIBS) -lpthread
+
+fuzz: bootstrap
+	$(MAKE) $(addprefix $(FUZZ_DIR)/fuzz-,$(FUZZ_NAMES))
+	@failed=""; for n in $(FUZZ_NAMES); do \
+	  mkdir -p $(FUZZ_DIR)/work-$$n; \
+	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(FUZZ_DIR)/fuzz-$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 -close_fd_mask=2 \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/fuzz-$$n- \
+	    $$(test -f tests/fuzz/$$n.dict && echo -dict=tests/fuzz/$$n.dict) $(FUZZ_OPTS) \
+	    $(FUZZ_DIR)/work-$$n tests/fuzz/corpus-$$n $$(test -d tests/fuzz/regress-$$n && echo tests/fuzz/regress-$$n) \
+	    2>$(FUZZ_DIR)/fuzz-$$n.log || failed="$$failed $$n"; \
+	  grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::average_exec_per_sec)' \
+	    $(FUZZ_DIR)/fuzz-$$n.log; \
+	done; \
+	if [ -n "$$failed" ]; then \
+	  echo "fuzz: crashed:$$failed (see $(FUZZ_DIR)/fuzz-NAME.log; inputs in $(FUZZ_DIR))"; exit 1; fi
+
+# Replays every seed and kept crash input through the harnesses built with cc
+# and a plain main (tests/fuzz/standalone.c); make check runs the same test.
+fuzz-regress: all
+	prove -v tests/15-fuzz-regress.t

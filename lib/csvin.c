@@ -139,7 +139,12 @@ fs_csv_format(struct fs_buf *b, const struct fs_csv_row *row)
 
 		if (i > 0)
 			fs_buf_addc(b, ',');
-		if ((n == 0 && row->nfields == 1) || strcspn(f, ",\"\r\n") < n || f[0] == ' ' || f[n - 1] == ' ' || memchr(f, '\0', n)) {
+		/* f[n - 1] only when there is one: the first field may be empty.
+		 * A field that starts with a byte order mark is quoted, or it would
+		 * be dropped when it is the first thing read. */
+		if ((n == 0 && row->nfields == 1) || strcspn(f, ",\"\r\n") < n ||
+		    (n > 0 && (f[0] == ' ' || f[n - 1] == ' ')) || memchr(f, '\0', n) ||
+		    (n >= 3 && memcmp(f, "\xEF\xBB\xBF", 3) == 0)) {
 			fs_buf_addc(b, '"');
 			for (size_t j = 0; j < n; j++) {
 				if (f[j] == '"')

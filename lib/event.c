@@ -143,9 +143,13 @@ static void
 enum_field(struct check *c, const char *name, const char *const *set, const char *list, bool required)
 {
 	const char *s = fs_jstr(c->obj, name);
+	jv v = fs_jget(c->obj, name);
+	/* The whole string: "\u0000x" or "postcard\u0000x" is none of them. */
+	bool nul = s && strlen(s) != (size_t)jv_string_length_bytes(jv_copy(v));
 
+	jv_free(v);
 	field(c, name, 's', required);
-	if (s && *s && !one_of(s, set))
+	if (s && (*s || nul) && (nul || !one_of(s, set)))
 		violation(c, "\"%s%s\" is not one of %s", name, list);
 }
 

@@ -84,11 +84,12 @@ space_at(const char *p, const char *end)
 static struct fs_str
 clean(struct fs_str s)
 {
-	const char *p = s.p, *end = s.p + s.n;
+	const char *p = s.p, *end;
 	size_t k;
 
 	if (s.p == NULL)
-		return s;
+		return s;	/* before s.p + s.n: NULL + 0 is undefined */
+	end = s.p + s.n;
 	while ((k = space_at(p, end)) > 0)
 		p += k;
 	while (end > p) {

@@ -106,10 +106,14 @@ std_key(const char *secret, size_t *len)
 		free(key);
 		return NULL;
 	}
-	/* EVP_DecodeBlock counts the padding as bytes. */
+	/* EVP_DecodeBlock counts the padding as bytes; base64 has at most two. */
 	while (n > 0 && secret[n - 1] == '=') {
 		got--;
 		n--;
+	}
+	if (got < 0 || strlen(secret) - n > 2) {
+		free(key);
+		return NULL;
 	}
 	*len = (size_t)got;
 	return key;

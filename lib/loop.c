@@ -309,7 +309,9 @@ next_line(struct reader *r, struct line_read *out, struct fs_loop *lp)
 		if (r->eof)
 			return dropping ? (out->p = r->head, out->n = r->max, out->too_long = true, 1) : 0;
 		r->scanned = r->have;
-		if (!dropping && r->have - r->start >= r->max) {
+		/* More than max bytes with no newline: too long.  Exactly max may
+		 * yet be a whole line, its newline in the next read. */
+		if (!dropping && r->have - r->start > r->max) {
 			if (r->head == NULL)
 				r->head = fs_xmalloc(r->max + 1);
 			memcpy(r->head, r->buf + r->start, r->max);

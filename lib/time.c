@@ -82,9 +82,11 @@ fs_time_parse(const char *s, fs_time *out)
 	if (*p == 'Z' || *p == 'z') {
 		p++;
 	} else if (*p == '+' || *p == '-') {
-		int oh = num(p + 1, 2), om = num(p + 4, 2);
+		/* In this order: each test reads only bytes the one before it has
+		 * shown to lie before the terminating NUL. */
+		int oh = num(p + 1, 2), om;
 
-		if (oh < 0 || oh > 23 || om < 0 || om > 59 || p[3] != ':')
+		if (oh < 0 || p[3] != ':' || (om = num(p + 4, 2)) < 0 || oh > 23 || om > 59)
 			return -1;
 		off = (oh * 60 + om) * 60 * (*p == '+' ? 1 : -1);
 		p += 6;
