@@ -72,21 +72,21 @@ check_bizdays(const char *t, const char *days, const char *holidays)
 	}
 }
 
-/* fs-push's rate ("150/5s") and retry ("30s..6h x8") settings, and the
- * backoff it draws from the retry setting. */
+/* The shared rate ("150/5s") and retry ("30s..6h x8") settings, and the
+ * backoff fs-push draws from the retry setting. */
 static void
 check_push(const char *s)
 {
-	struct fs_push_rate rate;
-	struct fs_push_retry retry;
+	struct fs_rate_limit rate;
+	struct fs_retry retry;
 
-	if (fs_push_rate_parse(s, &rate) == 0)
-		FUZZ_ASSERT(rate.n > 0 && rate.window_ms >= 1000);
-	if (fs_push_retry_parse(s, &retry) != 0)
+	if (fs_rate_limit_parse(s, &rate) == 0)
+		FUZZ_ASSERT(rate.n >= 0 && (rate.n == 0 || rate.window_ms > 0));
+	if (fs_retry_parse(s, &retry) != 0)
 		return;
 	FUZZ_ASSERT(retry.base >= 0 && retry.cap >= retry.base && retry.max >= 1 && retry.max <= 1000);
 	for (int attempt = 1; attempt <= retry.max; attempt += 1 + attempt / 4) {
-		int64_t ceiling = retry.base, b = fs_push_backoff(&retry, attempt);
+		int64_t ceiling = retry.base, b = fs_backoff(attempt, retry.base, retry.cap, 1);
 
 		for (int i = 1; i < attempt && ceiling < retry.cap; i++)
 			ceiling *= 2;
