@@ -129,6 +129,10 @@ field(struct check *c, const char *name, char kind, bool required)
 	} else if (kind == 'n' ? k != JV_KIND_NUMBER : kind == 'o' ? k != JV_KIND_OBJECT : k != JV_KIND_STRING) {
 		violation(c, "\"%s%s\" is not %s", name,
 			  kind == 'n' ? "a number" : kind == 'o' ? "an object" : "a string");
+	} else if (k == JV_KIND_STRING &&
+		   strlen(jv_string_value(v)) != (size_t)jv_string_length_bytes(jv_copy(v))) {
+		/* The C checks below would stop at the NUL and pass what follows. */
+		violation(c, "\"%s%s\" contains a NUL character%s", name, NULL);
 	} else if (kind == 't' && !fs_time_valid(jv_string_value(v))) {
 		violation(c, "\"%s%s\" is not an RFC 3339 time%s", name, NULL);
 	} else if (kind == 'e' && !fs_email_valid(jv_string_value(v))) {
