@@ -38,8 +38,10 @@ while [ $i -le 24 ]; do
 	  sh -c 'echo $$ >d.pid; exec fs-dedupe -q --commit' >"out.$i" 2>/dev/null ) 2>/dev/null &
 	sleep "$delay"
 	while [ ! -s d.pid ] || [ ! -s n.pid ]; do sleep 0.01; done
-	kill -9 "$(cat n.pid)" 2>/dev/null	# may have finished already: it is fast
+	# fs-dedupe first: killing fs-normalize first would give it an end of
+	# input, and it could finish cleanly before its own kill.
 	kill -9 "$(cat d.pid)" 2>/dev/null && kills=$((kills + 1))
+	kill -9 "$(cat n.pid)" 2>/dev/null
 	wait
 	f=$(finals)
 	[ "$f" -gt 0 ] && [ "$f" -lt "$total" ] && partial=$((partial + 1))
