@@ -10,7 +10,7 @@ override CFLAGS := -std=c17 -Wall -Wextra -D_GNU_SOURCE $(CFLAGS)
 override CPPFLAGS := -Ilib -DFS_DATADIR='"$(DATADIR)"' $(CPPFLAGS)
 # Not -lonig: libjq loads it, and it exports a POSIX regcomp that would
 # shadow glibc's ahead of libc in link order.
-LDLIBS = -ljq -lcurl -lsqlite3 -lcsv -lcrypto -lm
+LDLIBS = -Wl,--as-needed -ljq -lcurl -lsqlite3 -lcsv -lcrypto -lm
 
 CMDS := $(patsubst cmd/%.c,bin/%,$(wildcard cmd/*.c))
 LIBSRC := $(wildcard lib/*.c)

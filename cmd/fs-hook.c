@@ -312,9 +312,7 @@ main(int argc, char *argv[])
 						jv_string("stored"), jv_bool(rc > 0)),
 				  jv_string("delivery_id"), jv_string(delivery)));
 out:
-	if (secret)
-		memset(secret, 0, strlen(secret));
-	free(secret);
+	fs_secret_free(secret);
 	free(name);
 	free(body);
 	free(url);

@@ -265,9 +265,7 @@ http_setup(struct pull *p, const char *url, const char *rate, const char *token_
 		fs_http_basic(&p->http, token ? token : "");
 	else
 		fs_http_bearer(&p->http, token ? token : "");
-	if (token)
-		memset(token, 0, strlen(token));
-	free(token);
+	fs_secret_free(token);
 	return 0;
 }
 

@@ -42,8 +42,8 @@ struct push {
 	const char *target;
 	bool lob, dry_run, retry_only;
 	int parallel, chunk;
-	struct fs_push_rate rate;
-	struct fs_push_retry retry;
+	struct fs_rate_limit rate;
+	struct fs_retry retry;
 	int64_t give_up, timeout;
 	char *url, *secret;
 	struct fs_lob_opts lob_opts;
@@ -284,7 +284,7 @@ row_retry(struct push *p, struct job *jb, int i, const char *error)
 		free(reason);
 		return rc;
 	}
-	next = now + fs_push_backoff(&p->retry, jb->tries[i]);
+	next = now + fs_backoff(jb->tries[i], p->retry.base, p->retry.cap, 1);
 	if ((rc = mark(p, jb, i, "pending", next, error, NULL)) <= 0)
 		return rc;
 	fs_time_format(next, at);
@@ -512,7 +512,7 @@ lob_request(struct push *p, struct job *jb, enum stage stage)
 	fs_push_job_clear(&jb->j);
 	jb->stage = stage;
 	if (stage == LIST) {
-		char *id = fs_push_urlencode(jb->rows[0].event_id);
+		char *id = fs_urlencode(jb->rows[0].event_id);
 
 		jb->j.url = fs_xasprintf("%s/%s?metadata%%5Bevent_id%%5D=%s&limit=10", p->url, jb->resource, id);
 		jb->j.method = "GET";
@@ -1144,12 +1144,12 @@ configure(struct push *p, int parallel)
 	}
 	p->lob = strcmp(p->ep.kind, "lob") == 0;
 	rate = cfg(p, "rate", p->lob ? "150/5s" : "100/10s");
-	if (fs_push_rate_parse(rate, &p->rate) != 0) {
+	if (fs_rate_limit_parse(rate, &p->rate) != 0 || p->rate.n <= 0) {
 		fs_err("target '%s': malformed rate '%s' (want N/DURATION, as 150/5s)", p->target, rate);
 		return -1;
 	}
 	retry = cfg(p, "retry", "30s..6h x8");
-	if (fs_push_retry_parse(retry, &p->retry) != 0) {
+	if (fs_retry_parse(retry, &p->retry) != 0) {
 		fs_err("target '%s': malformed retry '%s' (want FIRST..CAP xATTEMPTS, as 30s..6h x8)", p->target, retry);
 		return -1;
 	}
@@ -1351,10 +1351,7 @@ main(int argc, char *argv[])
 	status = finish_status(&p);
 	fs_push_http_free(p.http);
 	fs_buf_free(&p.out);
-	if (p.secret) {
-		memset(p.secret, 0, strlen(p.secret));
-		free(p.secret);
-	}
+	fs_secret_free(p.secret);
 	free(p.url);
 	return fs_cli_finish(&cli, status);
 }

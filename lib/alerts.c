@@ -36,28 +36,6 @@ struct engine {
 	int status;
 };
 
-static void
-bind_opt(sqlite3_stmt *q, int i, const char *s)
-{
-	if (s)
-		sqlite3_bind_text(q, i, s, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(q, i);
-}
-
-static int
-step_row(struct fs_state *st, sqlite3_stmt *q)
-{
-	int rc = sqlite3_step(q);
-
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
-		sqlite3_reset(q);
-		return -1;
-	}
-	return rc == SQLITE_ROW;
-}
-
 /* An alert's changelog row: object "alert:ID". */
 static int
 changelog_alert(struct fs_state *st, const char *kind, const char *run_id, int64_t id, jv detail)
@@ -93,8 +71,8 @@ follow_up_misses(struct engine *e)
 	if (q == NULL)
 		return -1;
 	fs_time_format(e->h.now - FOLLOW_UP_LOOKBACK, from);
-	sqlite3_bind_text(q, 1, from, -1, SQLITE_TRANSIENT);
-	while ((rc = step_row(e->st, q)) == 1) {
+	fs_bind_text(q, 1, from);
+	while ((rc = fs_state_step_row(e->st, q)) == 1) {
 		const char *piece = (const char *)sqlite3_column_text(q, 0);
 		const char *contact = (const char *)sqlite3_column_text(q, 1);
 		const char *owner = (const char *)sqlite3_column_text(q, 2);
@@ -154,9 +132,9 @@ active_alert(struct engine *e, const char *rule, const char *subject, int64_t *i
 	*last = NULL;
 	if (q == NULL)
 		return -1;
-	sqlite3_bind_text(q, 1, rule, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(q, 2, subject, -1, SQLITE_TRANSIENT);
-	if ((rc = step_row(e->st, q)) == 1) {
+	fs_bind_text(q, 1, rule);
+	fs_bind_text(q, 2, subject);
+	if ((rc = fs_state_step_row(e->st, q)) == 1) {
 		*id = sqlite3_column_int64(q, 0);
 		snprintf(state, 16, "%s", (const char *)sqlite3_column_text(q, 1));
 		if (sqlite3_column_type(q, 2) != SQLITE_NULL)
@@ -192,15 +170,15 @@ open_alert(struct engine *e, const struct finding *f, int64_t *id)
 	}
 	fs_time_format(e->h.now, now);
 	json = fs_jdump(d);
-	sqlite3_bind_text(q, 1, f->rule, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(q, 2, f->subject, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(q, 3, now, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(q, 4, json, -1, SQLITE_TRANSIENT);
+	fs_bind_text(q, 1, f->rule);
+	fs_bind_text(q, 2, f->subject);
+	fs_bind_text(q, 3, now);
+	fs_bind_text(q, 4, json);
 	free(json);
-	rc = step_row(e->st, q);
+	rc = fs_state_step_row(e->st, q);
 	*id = rc == 1 ? sqlite3_column_int64(q, 0) : 0;
 	if (rc == 1)
-		rc = step_row(e->st, q);
+		rc = fs_state_step_row(e->st, q);
 	sqlite3_reset(q);
 	if (rc < 0) {
 		jv_free(d);
@@ -217,9 +195,9 @@ open_alert(struct engine *e, const struct finding *f, int64_t *id)
 		q = fs_state_prepare(e->st, "INSERT INTO holds (scope, name, alert_id, since) VALUES ('target', ?, ?, ?)");
 		if (q == NULL)
 			return -1;
-		sqlite3_bind_text(q, 1, held[i], -1, SQLITE_TRANSIENT);
+		fs_bind_text(q, 1, held[i]);
 		sqlite3_bind_int64(q, 2, *id);
-		sqlite3_bind_text(q, 3, now, -1, SQLITE_TRANSIENT);
+		fs_bind_text(q, 3, now);
 		if (fs_state_step_done(e->st, q) != 0 ||
 		    fs_changelog(e->st, "hold.put", e->run_id, NULL, held[i],
 				 jv_object_set(jv_object_set(jv_object(), jv_string("scope"), jv_string("target")),
@@ -252,7 +230,7 @@ alert_json(struct fs_state *st, int64_t id)
 	if (q == NULL)
 		return o;
 	sqlite3_bind_int64(q, 1, id);
-	if (step_row(st, q) == 1) {
+	if (fs_state_step_row(st, q) == 1) {
 		detail = jv_parse((const char *)sqlite3_column_text(q, 6));
 		o = jv_object();
 		o = jv_object_set(o, jv_string("id"), jv_number((double)sqlite3_column_int64(q, 0)));
@@ -425,7 +403,7 @@ notify(struct engine *e, int64_t id)
 		    "UPDATE alerts SET last_notified_at = ?, notify_count = notify_count + 1 WHERE id = ?");
 		if (q == NULL)
 			goto fail;
-		sqlite3_bind_text(q, 1, now, -1, SQLITE_TRANSIENT);
+		fs_bind_text(q, 1, now);
 		sqlite3_bind_int64(q, 2, id);
 		if (fs_state_step_done(e->st, q) != 0 ||
 		    changelog_alert(e->st, "alert.notify", e->run_id, id,
@@ -469,7 +447,7 @@ resolve_gone(struct engine *e)
 
 	if (q == NULL)
 		return -1;
-	while ((rc = step_row(e->st, q)) == 1) {
+	while ((rc = fs_state_step_row(e->st, q)) == 1) {
 		const char *rule = (const char *)sqlite3_column_text(q, 1);
 		const char *subject = (const char *)sqlite3_column_text(q, 2);
 		bool still = false;
@@ -495,7 +473,7 @@ resolve_gone(struct engine *e)
 		q = fs_state_prepare(e->st, "UPDATE alerts SET state = 'resolved', resolved_at = ? WHERE id = ?");
 		if (q == NULL)
 			goto fail;
-		sqlite3_bind_text(q, 1, now, -1, SQLITE_TRANSIENT);
+		fs_bind_text(q, 1, now);
 		sqlite3_bind_int64(q, 2, ids[i]);
 		if (fs_state_begin(e->st) != 0 || fs_state_step_done(e->st, q) != 0 ||
 		    changelog_alert(e->st, "alert.resolve", e->run_id, ids[i],
@@ -568,7 +546,7 @@ prune_requests(struct engine *e)
 	if (q == NULL)
 		return -1;
 	fs_time_format(e->h.now - REQUESTS_KEEP, before);
-	sqlite3_bind_text(q, 1, before, -1, SQLITE_TRANSIENT);
+	fs_bind_text(q, 1, before);
 	return fs_state_step_done(e->st, q);
 }
 
@@ -630,7 +608,7 @@ fs_alert_ack(struct fs_state *st, int64_t id, const char *by, const char *note, 
 	if (q == NULL)
 		return -1;
 	sqlite3_bind_int64(q, 1, id);
-	rc = step_row(st, q);
+	rc = fs_state_step_row(st, q);
 	if (rc == 1 && sqlite3_column_type(q, 1) != SQLITE_NULL)
 		rc = 2;
 	else if (rc == 1)
@@ -650,9 +628,9 @@ fs_alert_ack(struct fs_state *st, int64_t id, const char *by, const char *note, 
 	    " acked_by = ?, acked_at = ?, note = ? WHERE id = ?");
 	if (q == NULL)
 		goto fail;
-	sqlite3_bind_text(q, 1, by, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(q, 2, now, -1, SQLITE_TRANSIENT);
-	bind_opt(q, 3, note);
+	fs_bind_text(q, 1, by);
+	fs_bind_text(q, 2, now);
+	fs_bind_text(q, 3, note);
 	sqlite3_bind_int64(q, 4, id);
 	if (fs_state_step_done(st, q) != 0)
 		goto fail;
@@ -660,9 +638,9 @@ fs_alert_ack(struct fs_state *st, int64_t id, const char *by, const char *note, 
 				 " RETURNING scope, name");
 	if (q == NULL)
 		goto fail;
-	sqlite3_bind_text(q, 1, now, -1, SQLITE_TRANSIENT);
+	fs_bind_text(q, 1, now);
 	sqlite3_bind_int64(q, 2, id);
-	while ((rc = step_row(st, q)) == 1)
+	while ((rc = fs_state_step_row(st, q)) == 1)
 		holds = jv_array_append(holds, jv_object_set(
 		    jv_object_set(jv_object(), jv_string("scope"), jv_string((const char *)sqlite3_column_text(q, 0))),
 		    jv_string("name"), jv_string((const char *)sqlite3_column_text(q, 1))));
@@ -700,8 +678,8 @@ fs_alerts_each(struct fs_state *st, fs_time recent, fs_alert_fn fn, void *ctx)
 	if (q == NULL)
 		return -1;
 	fs_time_format(recent, since);
-	sqlite3_bind_text(q, 1, since, -1, SQLITE_TRANSIENT);
-	while ((rc = step_row(st, q)) == 1) {
+	fs_bind_text(q, 1, since);
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		struct fs_alert a;
 
 #define COL(i) ((const char *)sqlite3_column_text(q, (i)))

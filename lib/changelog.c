@@ -23,14 +23,14 @@ fs_changelog(struct fs_state *st, const char *kind, const char *run_id, const ch
 	text = fs_jdump(detail);
 	jv_free(detail);
 	fs_time_format(fs_now(), now);
-	sqlite3_bind_text(q, 1, now, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(q, 2, kind, -1, SQLITE_TRANSIENT);
+	fs_bind_text(q, 1, now);
+	fs_bind_text(q, 2, kind);
 	if (run_id)
-		sqlite3_bind_text(q, 3, run_id, -1, SQLITE_TRANSIENT);
+		fs_bind_text(q, 3, run_id);
 	if (event_id)
-		sqlite3_bind_text(q, 4, event_id, -1, SQLITE_TRANSIENT);
+		fs_bind_text(q, 4, event_id);
 	if (object)
-		sqlite3_bind_text(q, 5, object, -1, SQLITE_TRANSIENT);
+		fs_bind_text(q, 5, object);
 	sqlite3_bind_text(q, 6, text, -1, free);
 	rc = fs_state_step_done(st, q);
 	return rc;

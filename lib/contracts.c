@@ -2,6 +2,7 @@
  * The few state functions that one command writes and another reads, kept
  * here so that neither owns the other's table.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "fieldsync.h"
@@ -13,9 +14,9 @@ exec_bound(struct fs_state *st, const char *sql, const char *a, const char *b)
 
 	if (q == NULL)
 		return -1;
-	sqlite3_bind_text(q, 1, a, -1, SQLITE_TRANSIENT);
+	fs_bind_text(q, 1, a);
 	if (b)
-		sqlite3_bind_text(q, 2, b, -1, SQLITE_TRANSIENT);
+		fs_bind_text(q, 2, b);
 	return fs_state_step_done(st, q);
 }
 
@@ -31,20 +32,17 @@ int
 fs_source_mode(struct fs_state *st, const char *source, char mode[16])
 {
 	sqlite3_stmt *q = fs_state_prepare(st, "SELECT mode FROM source_modes WHERE source = ?");
-	int rc;
+	char *s;
 
 	strcpy(mode, "webhook");
 	if (q == NULL)
 		return -1;
-	sqlite3_bind_text(q, 1, source, -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW)
-		snprintf(mode, 16, "%s", (const char *)sqlite3_column_text(q, 0));
-	sqlite3_reset(q);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
+	fs_bind_text(q, 1, source);
+	if (fs_state_get_text(st, q, &s) < 0)
 		return -1;
-	}
+	if (s)
+		snprintf(mode, 16, "%s", s);
+	free(s);
 	return 0;
 }
 
@@ -71,9 +69,9 @@ fs_source_mode_set(struct fs_state *st, const char *source, const char *mode, co
 	if (q == NULL)
 		return -1;
 	fs_time_format(fs_now(), now);
-	sqlite3_bind_text(q, 1, source, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(q, 2, mode, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(q, 3, now, -1, SQLITE_TRANSIENT);
+	fs_bind_text(q, 1, source);
+	fs_bind_text(q, 2, mode);
+	fs_bind_text(q, 3, now);
 	if (fs_state_step_done(st, q) != 0)
 		return -1;
 	detail = jv_object_set(jv_object(), jv_string("from"), jv_string(old));
@@ -88,19 +86,13 @@ fs_hold_active(struct fs_state *st, const char *scope, const char *name)
 {
 	sqlite3_stmt *q = fs_state_prepare(st,
 	    "SELECT count(*) FROM holds WHERE scope = ? AND name = ? AND lifted_at IS NULL");
-	int rc, n = 0;
+	int64_t n;
 
 	if (q == NULL)
 		return -1;
-	sqlite3_bind_text(q, 1, scope, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(q, 2, name, -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW)
-		n = sqlite3_column_int(q, 0);
-	sqlite3_reset(q);
-	if (rc != SQLITE_ROW) {
-		fs_state_error(st, NULL);
+	fs_bind_text(q, 1, scope);
+	fs_bind_text(q, 2, name);
+	if (fs_state_get_int(st, q, &n) < 0)
 		return -1;
-	}
 	return n > 0;
 }

@@ -11,23 +11,6 @@
 
 #include "fieldsync.h"
 
-static void
-bind_text(sqlite3_stmt *q, int i, const char *s)
-{
-	if (s)
-		sqlite3_bind_text(q, i, s, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(q, i);
-}
-
-static char *
-col_dup(sqlite3_stmt *q, int i)
-{
-	const unsigned char *s = sqlite3_column_text(q, i);
-
-	return s ? fs_xstrdup((const char *)s) : NULL;
-}
-
 int
 fs_dedupe_tune(struct fs_state *st)
 {
@@ -49,10 +32,10 @@ fs_idem_record(struct fs_state *st, const char *id, fs_time now, int64_t ttl, co
 
 	if (q == NULL)
 		return -1;
-	bind_text(q, 1, id);
+	fs_bind_text(q, 1, id);
 	sqlite3_bind_int64(q, 2, now);
 	sqlite3_bind_int64(q, 3, ttl);
-	bind_text(q, 4, run_id);
+	fs_bind_text(q, 4, run_id);
 	if (fs_state_step_done(st, q) != 0)
 		return -1;
 	return sqlite3_changes(st->db) > 0;
@@ -102,12 +85,12 @@ fs_hold_add(struct fs_state *st, const char *kind, const char *object, const cha
 		return -1;
 	fs_time_format(now, at);
 	fs_time_format(release_at, until);
-	bind_text(q, 1, kind);
-	bind_text(q, 2, object);
-	bind_text(q, 3, event_id);
+	fs_bind_text(q, 1, kind);
+	fs_bind_text(q, 2, object);
+	fs_bind_text(q, 3, event_id);
 	sqlite3_bind_text(q, 4, line, (int)len, SQLITE_TRANSIENT);
-	bind_text(q, 5, at);
-	bind_text(q, 6, until);
+	fs_bind_text(q, 5, at);
+	fs_bind_text(q, 6, until);
 	if (fs_state_step_done(st, q) != 0)
 		return -1;
 	return sqlite3_changes(st->db) > 0;
@@ -144,9 +127,9 @@ holds_read(struct fs_state *st, sqlite3_stmt *q, struct hold_list *l)
 		l->h = fs_xrealloc(l->h, (size_t)(l->n + 1) * sizeof *l->h);
 		h = &l->h[l->n++];
 		h->id = sqlite3_column_int64(q, 0);
-		h->kind = col_dup(q, 1);
-		h->object = col_dup(q, 2);
-		h->event_id = col_dup(q, 3);
+		h->kind = fs_col_dup(q, 1);
+		h->object = fs_col_dup(q, 2);
+		h->event_id = fs_col_dup(q, 3);
 		h->len = (size_t)sqlite3_column_bytes(q, 4);
 		h->line = fs_xmalloc(h->len + 1);
 		memcpy((char *)h->line, sqlite3_column_blob(q, 4), h->len);
@@ -169,7 +152,7 @@ hold_exec_id(struct fs_state *st, const char *sql, int64_t id, const char *run_i
 		return -1;
 	sqlite3_bind_int64(q, 1, id);
 	if (run_id)
-		bind_text(q, 2, run_id);
+		fs_bind_text(q, 2, run_id);
 	return fs_state_step_done(st, q);
 }
 
@@ -209,7 +192,7 @@ fs_holds_release(struct fs_state *st, fs_time now, const char *run_id, fs_hold_f
 	    " WHERE released_by IS NOT NULL AND released_by IS NOT ?1 ORDER BY id");
 	if (q == NULL)
 		return -1;
-	bind_text(q, 1, run_id);
+	fs_bind_text(q, 1, run_id);
 	if (holds_read(st, q, &l) != 0 || holds_emit(st, &l, run_id, fn, ctx) != 0)
 		goto fail;
 	holds_free(&l);
@@ -220,7 +203,7 @@ fs_holds_release(struct fs_state *st, fs_time now, const char *run_id, fs_hold_f
 	    "  GROUP BY kind, object HAVING max(release_at) <= ?1) g ON d.id = g.last ORDER BY g.first");
 	if (q == NULL)
 		return -1;
-	bind_text(q, 1, at);
+	fs_bind_text(q, 1, at);
 	if (holds_read(st, q, &l) != 0)
 		goto fail;
 	for (int i = 0; i < l.n; i++) {
@@ -228,8 +211,8 @@ fs_holds_release(struct fs_state *st, fs_time now, const char *run_id, fs_hold_f
 				     " AND released_by IS NULL");
 		if (q == NULL)
 			goto fail;
-		bind_text(q, 1, l.h[i].kind);
-		bind_text(q, 2, l.h[i].object);
+		fs_bind_text(q, 1, l.h[i].kind);
+		fs_bind_text(q, 2, l.h[i].object);
 		sqlite3_bind_int64(q, 3, l.h[i].id);
 		if (fs_state_step_done(st, q) != 0)
 			goto fail;
@@ -248,20 +231,11 @@ int
 fs_holds_count(struct fs_state *st, int64_t *n)
 {
 	sqlite3_stmt *q = fs_state_prepare(st, "SELECT count(*) FROM debounce WHERE released_by IS NULL");
-	int rc;
 
 	*n = 0;
 	if (q == NULL)
 		return -1;
-	rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW)
-		*n = sqlite3_column_int64(q, 0);
-	sqlite3_reset(q);
-	if (rc != SQLITE_ROW) {
-		fs_state_error(st, NULL);
-		return -1;
-	}
-	return 0;
+	return fs_state_get_int(st, q, n) < 0 ? -1 : 0;
 }
 
 int
@@ -279,16 +253,16 @@ fs_enrolment_blocking(struct fs_state *st, const char *contact_id, const char *g
 	if (q == NULL)
 		return -1;
 	fs_time_format(now, at);
-	bind_text(q, 1, contact_id);
-	bind_text(q, 2, goal);
-	bind_text(q, 3, at);
-	bind_text(q, 4, run_id);
+	fs_bind_text(q, 1, contact_id);
+	fs_bind_text(q, 2, goal);
+	fs_bind_text(q, 3, at);
+	fs_bind_text(q, 4, run_id);
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW) {
-		e->event_id = col_dup(q, 0);
-		e->campaign = col_dup(q, 1);
-		e->started_at = col_dup(q, 2);
-		e->active_until = col_dup(q, 3);
+		e->event_id = fs_col_dup(q, 0);
+		e->campaign = fs_col_dup(q, 1);
+		e->started_at = fs_col_dup(q, 2);
+		e->active_until = fs_col_dup(q, 3);
 	}
 	sqlite3_reset(q);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
@@ -324,13 +298,13 @@ fs_enrolment_record(struct fs_state *st, const char *contact_id, const char *goa
 		return -1;
 	fs_time_format(now, at);
 	fs_time_format(now + active, until);
-	bind_text(q, 1, contact_id);
-	bind_text(q, 2, goal);
-	bind_text(q, 3, campaign);
-	bind_text(q, 4, event_id);
-	bind_text(q, 5, run_id);
-	bind_text(q, 6, at);
-	bind_text(q, 7, until);
+	fs_bind_text(q, 1, contact_id);
+	fs_bind_text(q, 2, goal);
+	fs_bind_text(q, 3, campaign);
+	fs_bind_text(q, 4, event_id);
+	fs_bind_text(q, 5, run_id);
+	fs_bind_text(q, 6, at);
+	fs_bind_text(q, 7, until);
 	return fs_state_step_done(st, q);
 }
 
@@ -348,8 +322,8 @@ fs_dedupe_count(struct fs_state *st, fs_time now, const char *what, long n)
 		return -1;
 	fs_time_format(now, day);
 	day[10] = '\0';
-	bind_text(q, 1, day);
-	bind_text(q, 2, what);
+	fs_bind_text(q, 1, day);
+	fs_bind_text(q, 2, what);
 	sqlite3_bind_int64(q, 3, n);
 	return fs_state_step_done(st, q);
 }
@@ -365,11 +339,11 @@ fs_duplicate_set_store(struct fs_state *st, const char *scan_id, const char *mem
 	if (q == NULL)
 		return -1;
 	fs_time_format(now, at);
-	bind_text(q, 1, scan_id);
-	bind_text(q, 2, members);
+	fs_bind_text(q, 1, scan_id);
+	fs_bind_text(q, 2, members);
 	sqlite3_bind_double(q, 3, score);
-	bind_text(q, 4, reasons);
-	bind_text(q, 5, at);
+	fs_bind_text(q, 4, reasons);
+	fs_bind_text(q, 5, at);
 	return fs_state_step_done(st, q);
 }
 

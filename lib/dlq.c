@@ -3,35 +3,19 @@
 
 #include "fieldsync.h"
 
-static void
-bind_text(sqlite3_stmt *q, int i, const char *s)
-{
-	if (s)
-		sqlite3_bind_text(q, i, s, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(q, i);
-}
-
 static int64_t
 find(struct fs_state *st, const char *sql, const char *a, const char *b, const char *c)
 {
 	sqlite3_stmt *q = fs_state_prepare(st, sql);
 	int64_t id = 0;
-	int rc;
 
 	if (q == NULL)
 		return -1;
-	bind_text(q, 1, a);
-	bind_text(q, 2, b);
-	bind_text(q, 3, c);
-	rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW)
-		id = sqlite3_column_int64(q, 0);
-	sqlite3_reset(q);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
+	fs_bind_text(q, 1, a);
+	fs_bind_text(q, 2, b);
+	fs_bind_text(q, 3, c);
+	if (fs_state_get_int(st, q, &id) < 0)
 		return -1;
-	}
 	return id;
 }
 
@@ -56,8 +40,8 @@ fs_dlq_add(struct fs_state *st, const struct fs_dead *d)
 				     " run_id = ? WHERE id = ?");
 		if (q == NULL)
 			return -1;
-		bind_text(q, 1, now);
-		bind_text(q, 2, d->run_id);
+		fs_bind_text(q, 1, now);
+		fs_bind_text(q, 2, d->run_id);
 		sqlite3_bind_int64(q, 3, id);
 		return fs_state_step_done(st, q) == 0 ? id : -1;
 	}
@@ -72,25 +56,25 @@ fs_dlq_add(struct fs_state *st, const struct fs_dead *d)
 	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	if (q == NULL)
 		return -1;
-	bind_text(q, i++, now);
-	bind_text(q, i++, d->command);
-	bind_text(q, i++, d->run_id);
-	bind_text(q, i++, d->source);
-	bind_text(q, i++, d->event_id);
+	fs_bind_text(q, i++, now);
+	fs_bind_text(q, i++, d->command);
+	fs_bind_text(q, i++, d->run_id);
+	fs_bind_text(q, i++, d->source);
+	fs_bind_text(q, i++, d->event_id);
 	if (d->lineno > 0)
 		sqlite3_bind_int64(q, i++, d->lineno);
 	else
 		sqlite3_bind_null(q, i++);
-	bind_text(q, i++, d->reason);
+	fs_bind_text(q, i++, d->reason);
 	sqlite3_bind_blob(q, i++, d->bytes, (int)d->len, SQLITE_TRANSIENT);
-	bind_text(q, i++, fp);
+	fs_bind_text(q, i++, fp);
 	if (d->http_status)
 		sqlite3_bind_int(q, i++, d->http_status);
 	else
 		sqlite3_bind_null(q, i++);
-	bind_text(q, i++, d->response);
-	bind_text(q, i++, d->attempts);
-	bind_text(q, i++, now);
+	fs_bind_text(q, i++, d->response);
+	fs_bind_text(q, i++, d->attempts);
+	fs_bind_text(q, i++, now);
 	if (replayed > 0)
 		sqlite3_bind_int64(q, i++, replayed);
 	else
@@ -148,18 +132,10 @@ int
 fs_dlq_count(struct fs_state *st, int64_t *n)
 {
 	sqlite3_stmt *q = fs_state_prepare(st, "SELECT count(*) FROM dlq WHERE state = 'open'");
-	int rc;
 
 	if (q == NULL)
 		return -1;
-	rc = sqlite3_step(q);
-	*n = sqlite3_column_int64(q, 0);
-	sqlite3_reset(q);
-	if (rc != SQLITE_ROW) {
-		fs_state_error(st, NULL);
-		return -1;
-	}
-	return 0;
+	return fs_state_get_int(st, q, n) < 0 ? -1 : 0;
 }
 
 int
@@ -172,7 +148,7 @@ fs_dlq_mark_replayed(struct fs_state *st, int64_t id, const char *run_id)
 	if (q == NULL)
 		return -1;
 	fs_time_format(fs_now(), now);
-	sqlite3_bind_text(q, 1, now, -1, SQLITE_TRANSIENT);
+	fs_bind_text(q, 1, now);
 	sqlite3_bind_int64(q, 2, id);
 	if (fs_state_step_done(st, q) != 0)
 		return -1;
@@ -190,7 +166,7 @@ fs_dlq_purge(struct fs_state *st, fs_time before, const char *run_id, int64_t *n
 	if (q == NULL)
 		return -1;
 	fs_time_format(before, cut);
-	sqlite3_bind_text(q, 1, cut, -1, SQLITE_TRANSIENT);
+	fs_bind_text(q, 1, cut);
 	if (fs_state_step_done(st, q) != 0)
 		return -1;
 	*n = sqlite3_changes(st->db);

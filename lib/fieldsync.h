@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 #include <jv.h>
 #include <sqlite3.h>
 
@@ -53,6 +54,7 @@ void fs_buf_addf(struct fs_buf *b, const char *fmt, ...);
 void fs_buf_addc(struct fs_buf *b, char c);
 void fs_buf_free(struct fs_buf *b);
 char *fs_trim(char *s);		/* in place, both ends */
+void fs_secret_free(char *secret);	/* zeroes, then frees; NULL-safe */
 void fs_sha256_hex(const void *p, size_t n, char out[65]);
 const char *fs_jstr(jv obj, const char *key);	/* borrowed string or NULL */
 jv fs_jget(jv obj, const char *key);	/* invalid unless obj is an object; consumes nothing */
@@ -133,6 +135,8 @@ struct fs_state {
 	sqlite3 *db;
 	char *path;
 	int depth;		/* open transactions */
+	int busy_ms;		/* how long to wait for a lock ($FS_BUSY_TIMEOUT) */
+	struct timespec busy_since;
 };
 /* Opens path, or $FS_STATE, or ./fieldsync.db; migrates forward. */
 int fs_state_open(const char *path, struct fs_state *st);
@@ -144,6 +148,15 @@ int fs_state_exec(struct fs_state *st, const char *sql);
 sqlite3_stmt *fs_state_prepare(struct fs_state *st, const char *sql);	/* cached */
 int fs_state_step_done(struct fs_state *st, sqlite3_stmt *stmt);	/* step + reset; -1 on error */
 void fs_state_error(struct fs_state *st, const char *what);
+/* Statement helpers, for lib/ only. */
+void fs_bind_text(sqlite3_stmt *q, int i, const char *s);	/* text, or NULL when s is NULL */
+char *fs_col_dup(sqlite3_stmt *q, int i);	/* a column's text, malloc'd; NULL for NULL */
+/* Steps q once: 1 a row (read it, then sqlite3_reset), 0 none (q reset), -1 error (reported, q reset). */
+int fs_state_step_row(struct fs_state *st, sqlite3_stmt *q);
+/* Steps q once and resets it: the first column of its row in *out (NULL / 0 when
+ * none); 1 a row, 0 none, -1 error (reported). */
+int fs_state_get_text(struct fs_state *st, sqlite3_stmt *q, char **out);
+int fs_state_get_int(struct fs_state *st, sqlite3_stmt *q, int64_t *out);
 /* Cursors. */
 int fs_cursor_get(struct fs_state *st, const char *source, const char *stream, char **cursor);
 int fs_cursor_commit(struct fs_state *st, const char *source, const char *stream, const char *cursor, const char *run_id);
@@ -379,21 +392,8 @@ struct fs_jtree {
 int fs_jscan(struct fs_jtree *t, const char *p, size_t n);
 int fs_jscan_get(const struct fs_jtree *t, int obj, const char *key);	/* member index or -1 */
 void fs_jscan_free(struct fs_jtree *t);
-// push_http.c: fs-push's sender (libcurl multi), rate buckets, retry schedule.
-struct fs_push_rate {		/* "150/5s": n requests per window */
-	int n;
-	int64_t window_ms;
-};
-struct fs_push_retry {		/* "30s..6h x8": first delay .. cap, attempts */
-	int64_t base, cap;
-	int max;
-};
-int fs_push_rate_parse(const char *s, struct fs_push_rate *r);	/* -1 if malformed */
-int fs_push_retry_parse(const char *s, struct fs_push_retry *r);	/* -1 if malformed */
-/* Seconds before attempt+1: full jitter in [1, min(cap, base * 2^(attempt-1))]. */
-int64_t fs_push_backoff(const struct fs_push_retry *r, int attempt);
-int64_t fs_push_mono_ms(void);	/* the monotonic clock, for rates and timeouts */
-char *fs_push_urlencode(const char *s);	/* percent-encodes all but unreserved; malloc'd */
+// push_http.c: fs-push's sender (libcurl multi) and its rate buckets.
+struct fs_rate_limit;
 struct curl_slist;
 struct fs_push_job {		/* one request; the caller owns it */
 	char *url, *body;	/* body: JSON, or NULL for a GET */
@@ -418,7 +418,7 @@ struct fs_push_http_stats {
 	long requests, throttled;	/* requests started; 429s seen */
 };
 struct fs_push_http;
-struct fs_push_http *fs_push_http_new(int parallel, const struct fs_push_rate *rate, long timeout_ms);
+struct fs_push_http *fs_push_http_new(int parallel, const struct fs_rate_limit *rate, long timeout_ms);
 void fs_push_http_auth_basic(struct fs_push_http *h, const char *user);	/* Lob: key as user name */
 void fs_push_http_auth_bearer(struct fs_push_http *h, const char *token);	/* HubSpot */
 /* Runs jobs until next() has no more and every answer is in; -1 when a callback failed. */
@@ -516,19 +516,37 @@ char *fs_lob_error(const char *resp, char **code);	/* an error body's message an
 const char *fs_hubspot_mail_label(const char *status);	/* "queued" -> "Queued"; NULL if unknown */
 /* A batch answer's failed inputs: {"ID":{"category","message"},...}. */
 jv fs_hubspot_batch_failures(const char *resp);
-// http.c: libcurl easy requests with a rate limit, retries and a dry run.
+// http.c: what both senders share (settings, backoff, headers, secrets), then
+// fs-pull's libcurl easy requests with a rate limit, retries and a dry run.
 int64_t fs_mono_ms(void);		/* the real monotonic clock, in ms */
 void fs_sleep_ms(int64_t ms);
+struct fs_rate_limit {			/* a `rate` setting: n requests per window */
+	int n;				/* 0: no limit ("off") */
+	int64_t window_ms;
+};
+/* "100/10s", "10/500ms", "150/s", "5" (per second), "off"; -1 if malformed. */
+int fs_rate_limit_parse(const char *s, struct fs_rate_limit *r);
+struct fs_retry {			/* a `retry` setting: "30s..6h x8" */
+	int64_t base, cap;		/* first delay .. cap, in seconds */
+	int max;			/* attempts */
+};
+int fs_retry_parse(const char *s, struct fs_retry *r);	/* -1 if malformed */
+/* Full jitter: random in [least, min(cap, first * 2^(attempt-1))], attempt >= 1, any unit. */
+int64_t fs_backoff(int attempt, int64_t first, int64_t cap, int64_t least);
+int64_t fs_retry_after_ms(const char *value);	/* seconds or HTTP-date; -1 if unreadable */
+int64_t fs_rate_reset_ms(const char *value);	/* epoch seconds to ms from now; -1 if unreadable or past */
+/* A header line's trimmed value (not NUL-terminated; *vlen bytes) when its name is name, else NULL. */
+const char *fs_http_header(const char *line, size_t len, const char *name, size_t *vlen);
+char *fs_urlencode(const char *s);	/* percent-encodes all but unreserved; malloc'd */
+char *fs_bearer_header(const char *token);	/* "Authorization: Bearer ..."; NULL for NULL */
 struct fs_rate {			/* at most max requests in any window_ms */
 	int max, head, n;
 	int64_t window_ms, *stamps;
 };
-int fs_rate_parse(const char *s, struct fs_rate *r);	/* "100/10s", "10/500ms", "off"; -1 if bad */
+int fs_rate_parse(const char *s, struct fs_rate *r);	/* as fs_rate_limit_parse; -1 if bad */
 int64_t fs_rate_wait(struct fs_rate *r);	/* sleeps until one more request fits; the ms slept */
 void fs_rate_block(struct fs_rate *r, int64_t ms);	/* no request for ms (a 429) */
 void fs_rate_free(struct fs_rate *r);
-int64_t fs_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms);	/* full jitter, attempt >= 1 */
-int64_t fs_retry_after_ms(const char *value);	/* seconds or HTTP-date; -1 if unreadable */
 struct fs_http_response {
 	long status;		/* 0 when no answer came */
 	struct fs_buf body;
@@ -596,6 +614,39 @@ int64_t fs_poll_begin(struct fs_state *st, const char *source, const char *run_i
 int fs_poll_seen(struct fs_state *st, const char *source, const char *vendor_id, const char *key);
 int fs_poll_record(struct fs_state *st, const char *source, const char *vendor_id, const char *key,
 		   int64_t poll_id);
+
+// report.c: fs-report's reports, each built as one JSON document (see report.c).
+struct fs_report_opts {
+	fs_time from, to;		/* the window [from, to) */
+	fs_time base_from, base_to;	/* pilot: the baseline window */
+	const char *contact, *campaign, *event_id, *run_id, *kind;	/* changelog filters, or NULL */
+	struct fs_holidays holidays;
+	int follow_up_bd, mailed_bd, delivered_bd;	/* SLAs in business days */
+	int64_t attribution;		/* seconds */
+	int webhook_failures, dlq_max;	/* thresholds the health panel colours by */
+};
+bool fs_report_known(const char *name);	/* sla health dedupe changelog pilot outcomes */
+const char *fs_report_sections(const char *name);	/* "followup, speed, ..." */
+bool fs_report_has_section(const char *name, const char *section);
+/* The SLAs, holidays and thresholds from the config; -1 with a message. */
+int fs_report_opts_config(const struct fs_config *cfg, struct fs_report_opts *o);
+/* RFC 3339, or YYYY-MM-DD (midnight UTC; the next midnight with end_of_day). */
+int fs_report_time(const char *s, bool end_of_day, fs_time *t);
+int fs_report_range(const char *s, fs_time *from, fs_time *to);	/* "FROM..TO" */
+/* The report; an invalid jv after saying why on stderr. */
+jv fs_report_build(struct fs_state *st, const char *name, const struct fs_report_opts *o);
+
+// report_render.c: the text, CSV and NDJSON renderers.
+int fs_report_text(jv rep, FILE *f);	/* aligned tables within 100 columns */
+/* RFC 4180 with a header row: the named section, or the report's first. -1 if no such section. */
+int fs_report_csv(jv rep, const char *section, FILE *f);
+int fs_report_ndjson(jv rep, FILE *f);	/* a header line, then one line per row */
+/* Keeps only the named section; -1 if the report has none of that name. */
+int fs_report_only(jv *rep, const char *section);
+
+// report_html.c
+/* One self-contained dashboard page: reps is an array of reports, the first the main one. */
+int fs_report_html(jv reps, FILE *f);
 
 // contracts.c: state one command writes and another reads.
 /* Makes fs-dedupe's tentative key and enrolment for event_id final.  The

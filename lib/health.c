@@ -87,24 +87,15 @@ static int
 query_text(struct fs_state *st, const char *sql, const char *a, const char *b, char **out)
 {
 	sqlite3_stmt *q = fs_state_prepare(st, sql);
-	int rc;
 
 	*out = NULL;
 	if (q == NULL)
 		return -1;
 	if (a)
-		sqlite3_bind_text(q, 1, a, -1, SQLITE_TRANSIENT);
+		fs_bind_text(q, 1, a);
 	if (b)
-		sqlite3_bind_text(q, 2, b, -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
-		*out = fs_xstrdup((const char *)sqlite3_column_text(q, 0));
-	sqlite3_reset(q);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
-		return -1;
-	}
-	return 0;
+		fs_bind_text(q, 2, b);
+	return fs_state_get_text(st, q, out) < 0 ? -1 : 0;
 }
 
 static int

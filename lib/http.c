@@ -6,6 +6,11 @@
  * on 5xx, timeouts and connection errors, and a dry run that prints the
  * request with its Authorization header redacted.
  *
+ * The first part is shared with fs-push's sender (push_http.c, libcurl
+ * multi): the `rate` and `retry` settings, backoff with full jitter, the
+ * Retry-After and rate-limit headers, percent-encoding, the Authorization
+ * header and how a secret is let go of.
+ *
  * Rate limits and backoff run on the real monotonic clock, never $FS_NOW.
  */
 #include <ctype.h>
@@ -42,9 +47,12 @@ fs_sleep_ms(int64_t ms)
 		;
 }
 
-/* "100/10s", "150/5s", "10/500ms", "5" (per second); "off" or "0" for none. */
+/*
+ * "100/10s", "150/5s", "10/500ms", "100/10" or "150/s" (seconds), "5" (per
+ * second); "off" or "0" for none (n 0).
+ */
 int
-fs_rate_parse(const char *s, struct fs_rate *r)
+fs_rate_limit_parse(const char *s, struct fs_rate_limit *r)
 {
 	char *end;
 	long max;
@@ -62,7 +70,9 @@ fs_rate_parse(const char *s, struct fs_rate *r)
 		size_t n = strlen(w);
 		int64_t secs;
 
-		if (n > 2 && strcmp(w + n - 2, "ms") == 0) {
+		if (strcmp(w, "s") == 0) {
+			window = 1000;
+		} else if (n > 2 && strcmp(w + n - 2, "ms") == 0) {
 			char *e2;
 			long ms = strtol(w, &e2, 10);
 
@@ -81,10 +91,178 @@ fs_rate_parse(const char *s, struct fs_rate *r)
 	}
 	if (window <= 0)
 		return -1;
-	r->max = (int)max;
+	r->n = (int)max;
 	r->window_ms = window;
-	if (max > 0)
-		r->stamps = fs_xmalloc((size_t)max * sizeof *r->stamps);
+	return 0;
+}
+
+/* "30s..6h x8": the first delay, its cap and the number of attempts. */
+int
+fs_retry_parse(const char *s, struct fs_retry *r)
+{
+	char buf[64], *dots, *x, *end;
+	long max;
+
+	if (strlen(s) >= sizeof buf)
+		return -1;
+	strcpy(buf, s);
+	if ((dots = strstr(buf, "..")) == NULL || (x = strchr(dots, 'x')) == NULL)
+		return -1;
+	*dots = '\0';
+	*x = '\0';
+	if (fs_duration_parse(fs_trim(buf), &r->base) != 0 || fs_duration_parse(fs_trim(dots + 2), &r->cap) != 0)
+		return -1;
+	max = strtol(x + 1, &end, 10);
+	if (*fs_trim(end) != '\0' || max < 1 || max > 1000 || r->base < 0 || r->cap < r->base)
+		return -1;
+	r->max = (int)max;
+	return 0;
+}
+
+static uint64_t
+random64(void)
+{
+	static uint64_t s;
+
+	if (s == 0) {
+		int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0 || read(fd, &s, sizeof s) != (ssize_t)sizeof s)
+			s = (uint64_t)fs_mono_ms() ^ ((uint64_t)getpid() << 40);
+		if (fd >= 0)
+			close(fd);
+		s ^= 0x9e3779b97f4a7c15ULL;
+		if (s == 0)
+			s = 0x9e3779b97f4a7c15ULL;
+	}
+	/* xorshift64* */
+	s ^= s >> 12;
+	s ^= s << 25;
+	s ^= s >> 27;
+	return s * 0x2545f4914f6cdd1dULL;
+}
+
+/*
+ * Full jitter: anywhere in [least, min(cap, first * 2^(attempt-1))], so that
+ * a crowd of failures does not come back all at once.
+ */
+int64_t
+fs_backoff(int attempt, int64_t first, int64_t cap, int64_t least)
+{
+	int64_t ceiling = first;
+
+	for (int i = 1; i < attempt && ceiling < cap; i++)
+		ceiling *= 2;
+	if (ceiling > cap)
+		ceiling = cap;
+	if (ceiling <= least)
+		return least;
+	return least + (int64_t)(random64() % (uint64_t)(ceiling - least + 1));
+}
+
+int64_t
+fs_retry_after_ms(const char *v)
+{
+	char *end;
+	long secs;
+	struct tm tm = {0};
+
+	if (v == NULL)
+		return -1;
+	while (isspace((unsigned char)*v))
+		v++;
+	errno = 0;
+	secs = strtol(v, &end, 10);
+	if (end != v && errno == 0 && secs >= 0) {
+		while (isspace((unsigned char)*end))
+			end++;
+		if (*end == '\0')
+			return (int64_t)secs * 1000;
+	}
+	/* An HTTP-date: measured against the real clock, as the server meant it. */
+	if (strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm) != NULL) {
+		time_t at = timegm(&tm), now = time(NULL);
+
+		return at > now ? (int64_t)(at - now) * 1000 : 0;
+	}
+	return -1;
+}
+
+/* Lob's X-Rate-Limit-Reset: the epoch second the window ends. */
+int64_t
+fs_rate_reset_ms(const char *v)
+{
+	char *end;
+	double at, left;
+
+	if (v == NULL)
+		return -1;
+	at = strtod(v, &end);
+	if (end == v || !(at > 0))
+		return -1;
+	left = at - (double)time(NULL);
+	if (!(left >= 0))
+		return -1;
+	return left > 1e9 ? (int64_t)1e12 : (int64_t)(left * 1000);
+}
+
+const char *
+fs_http_header(const char *line, size_t len, const char *name, size_t *vlen)
+{
+	size_t k = strlen(name);
+	const char *v, *e;
+
+	if (len <= k || strncasecmp(line, name, k) != 0 || line[k] != ':')
+		return NULL;
+	v = line + k + 1;
+	e = line + len;
+	while (v < e && (*v == ' ' || *v == '\t'))
+		v++;
+	while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	*vlen = (size_t)(e - v);
+	return v;
+}
+
+char *
+fs_urlencode(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	struct fs_buf b = {0};
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+			fs_buf_addc(&b, (char)*p);
+		} else {
+			fs_buf_addc(&b, '%');
+			fs_buf_addc(&b, hex[*p >> 4]);
+			fs_buf_addc(&b, hex[*p & 15]);
+		}
+	}
+	fs_buf_addc(&b, '\0');
+	return b.data;
+}
+
+char *
+fs_bearer_header(const char *token)
+{
+	return token ? fs_xasprintf("Authorization: Bearer %s", token) : NULL;
+}
+
+/* ---- fs-pull's easy layer ---- */
+
+int
+fs_rate_parse(const char *s, struct fs_rate *r)
+{
+	struct fs_rate_limit lim;
+
+	memset(r, 0, sizeof *r);
+	if (fs_rate_limit_parse(s, &lim) != 0)
+		return -1;
+	r->max = lim.n;
+	r->window_ms = lim.window_ms;
+	if (r->max > 0)
+		r->stamps = fs_xmalloc((size_t)r->max * sizeof *r->stamps);
 	return 0;
 }
 
@@ -139,79 +317,13 @@ fs_rate_block(struct fs_rate *r, int64_t ms)
 		r->stamps[i] = until - r->window_ms;
 }
 
-static unsigned
-random_u32(void)
-{
-	static unsigned state;
-
-	if (state == 0) {
-		int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-
-		if (fd < 0 || read(fd, &state, sizeof state) != (ssize_t)sizeof state)
-			state = (unsigned)fs_mono_ms() ^ (unsigned)getpid();
-		if (fd >= 0)
-			close(fd);
-		state |= 1;
-	}
-	/* xorshift32 */
-	state ^= state << 13;
-	state ^= state >> 17;
-	state ^= state << 5;
-	return state;
-}
-
-int64_t
-fs_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms)
-{
-	int64_t ceiling = base_ms;
-
-	for (int i = 1; i < attempt && ceiling < cap_ms; i++)
-		ceiling *= 2;
-	if (ceiling > cap_ms)
-		ceiling = cap_ms;
-	return ceiling <= 0 ? 0 : (int64_t)(random_u32() % (uint64_t)(ceiling + 1));
-}
-
-int64_t
-fs_retry_after_ms(const char *v)
-{
-	char *end;
-	long secs;
-	struct tm tm = {0};
-
-	if (v == NULL)
-		return -1;
-	while (isspace((unsigned char)*v))
-		v++;
-	errno = 0;
-	secs = strtol(v, &end, 10);
-	if (end != v && errno == 0 && secs >= 0) {
-		while (isspace((unsigned char)*end))
-			end++;
-		if (*end == '\0')
-			return (int64_t)secs * 1000;
-	}
-	/* An HTTP-date: measured against the real clock, as the server meant it. */
-	if (strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm) != NULL) {
-		time_t at = timegm(&tm), now = time(NULL);
-
-		return at > now ? (int64_t)(at - now) * 1000 : 0;
-	}
-	return -1;
-}
-
-struct fs_http_header {
-	const char *name;
-	size_t len;
-};
-
 /* Response headers we act on: copied as they arrive. */
 static size_t
 on_header(char *p, size_t size, size_t n, void *ctx)
 {
 	struct fs_http_response *r = ctx;
-	size_t len = size * n, klen;
-	char *colon = memchr(p, ':', len), *v, *e;
+	size_t len = size * n, vlen;
+	const char *v;
 
 	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
 		/* A new response (after 100 Continue or a redirect): start again. */
@@ -220,27 +332,18 @@ on_header(char *p, size_t size, size_t n, void *ctx)
 		r->rl_max = r->rl_remaining = r->rl_interval_ms = -1;
 		return len;
 	}
-	if (colon == NULL)
-		return len;
-	klen = (size_t)(colon - p);
-	v = colon + 1;
-	e = p + len;
-	while (v < e && (*v == ' ' || *v == '\t'))
-		v++;
-	while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' '))
-		e--;
-#define IS(name) (klen == sizeof name - 1 && strncasecmp(p, name, klen) == 0)
-	if (IS("Retry-After")) {
+	if ((v = fs_http_header(p, len, "Retry-After", &vlen)) != NULL) {
 		free(r->retry_after);
-		r->retry_after = fs_xasprintf("%.*s", (int)(e - v), v);
-	} else if (IS("X-HubSpot-RateLimit-Max") || IS("X-Rate-Limit-Limit")) {
+		r->retry_after = fs_xasprintf("%.*s", (int)vlen, v);
+	} else if ((v = fs_http_header(p, len, "X-HubSpot-RateLimit-Max", &vlen)) != NULL ||
+		   (v = fs_http_header(p, len, "X-Rate-Limit-Limit", &vlen)) != NULL) {
 		r->rl_max = strtol(v, NULL, 10);
-	} else if (IS("X-HubSpot-RateLimit-Remaining") || IS("X-Rate-Limit-Remaining")) {
+	} else if ((v = fs_http_header(p, len, "X-HubSpot-RateLimit-Remaining", &vlen)) != NULL ||
+		   (v = fs_http_header(p, len, "X-Rate-Limit-Remaining", &vlen)) != NULL) {
 		r->rl_remaining = strtol(v, NULL, 10);
-	} else if (IS("X-HubSpot-RateLimit-Interval-Milliseconds")) {
+	} else if ((v = fs_http_header(p, len, "X-HubSpot-RateLimit-Interval-Milliseconds", &vlen)) != NULL) {
 		r->rl_interval_ms = strtol(v, NULL, 10);
 	}
-#undef IS
 	return len;
 }
 
@@ -295,22 +398,22 @@ fs_http_free(struct fs_http *h)
 		curl_slist_free_all(h->headers);
 	fs_rate_free(&h->rate);
 	free(h->base_url);
-	free(h->auth);
-	free(h->user);
+	fs_secret_free(h->auth);
+	fs_secret_free(h->user);
 	memset(h, 0, sizeof *h);
 }
 
 void
 fs_http_bearer(struct fs_http *h, const char *token)
 {
-	free(h->auth);
-	h->auth = token ? fs_xasprintf("Authorization: Bearer %s", token) : NULL;
+	fs_secret_free(h->auth);
+	h->auth = fs_bearer_header(token);
 }
 
 void
 fs_http_basic(struct fs_http *h, const char *user)
 {
-	free(h->user);
+	fs_secret_free(h->user);
 	h->user = user ? fs_xasprintf("%s:", user) : NULL;
 }
 
@@ -471,7 +574,7 @@ fs_http_request(struct fs_http *h, const char *method, const char *path, const c
 		}
 		if (n == h->attempts)
 			break;
-		wait = fs_backoff_ms(n, h->backoff_base_ms, h->backoff_cap_ms);
+		wait = fs_backoff(n, h->backoff_base_ms, h->backoff_cap_ms, 0);
 		if (resp->status == 429 || resp->retry_after) {
 			int64_t ra = fs_retry_after_ms(resp->retry_after);
 

@@ -14,21 +14,13 @@
 
 #include "fieldsync.h"
 
-static void
-bind_text(sqlite3_stmt *q, int i, const char *s)
-{
-	if (s)
-		sqlite3_bind_text(q, i, s, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(q, i);
-}
-
+/* A column's text, malloc'd; "" for NULL, so that callers never see NULL. */
 static char *
-col_dup(sqlite3_stmt *q, int i)
+col_or_empty(sqlite3_stmt *q, int i)
 {
-	const unsigned char *t = sqlite3_column_text(q, i);
+	char *s = fs_col_dup(q, i);
 
-	return fs_xstrdup(t ? (const char *)t : "");
+	return s ? s : fs_xstrdup("");
 }
 
 int
@@ -44,7 +36,7 @@ fs_inbox_fetch(struct fs_state *st, const char *source, int64_t after_id, int li
 	*n = 0;
 	if (q == NULL)
 		return -1;
-	bind_text(q, 1, source);
+	fs_bind_text(q, 1, source);
 	sqlite3_bind_int64(q, 2, after_id);
 	sqlite3_bind_int(q, 3, limit > 0 ? limit : -1);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -58,8 +50,8 @@ fs_inbox_fetch(struct fs_state *st, const char *source, int64_t after_id, int li
 		}
 		r = &(*rows)[(*n)++];
 		r->id = sqlite3_column_int64(q, 0);
-		r->delivery_id = col_dup(q, 1);
-		r->received_at = col_dup(q, 2);
+		r->delivery_id = col_or_empty(q, 1);
+		r->received_at = col_or_empty(q, 2);
 		r->body = fs_xmalloc(len + 1);
 		if (len)
 			memcpy(r->body, body, len);
@@ -98,8 +90,8 @@ fs_inbox_mark_drained(struct fs_state *st, const char *source, int64_t upto)
 	if (q == NULL)
 		return -1;
 	fs_time_format(fs_now(), now);
-	bind_text(q, 1, now);
-	bind_text(q, 2, source);
+	fs_bind_text(q, 1, now);
+	fs_bind_text(q, 2, source);
 	sqlite3_bind_int64(q, 3, upto);
 	return fs_state_step_done(st, q);
 }
@@ -121,7 +113,7 @@ fs_pieces_in_flight(struct fs_state *st, char ***ids, int *n)
 			cap = cap ? cap * 2 : 64;
 			*ids = fs_xrealloc(*ids, (size_t)cap * sizeof **ids);
 		}
-		(*ids)[(*n)++] = col_dup(q, 0);
+		(*ids)[(*n)++] = col_or_empty(q, 0);
 	}
 	sqlite3_reset(q);
 	if (rc != SQLITE_DONE) {
@@ -139,7 +131,7 @@ fs_poll_forget_uncommitted(struct fs_state *st, const char *source, int64_t comm
 
 	if (q == NULL)
 		return -1;
-	bind_text(q, 1, source);
+	fs_bind_text(q, 1, source);
 	sqlite3_bind_int64(q, 2, committed);
 	return fs_state_step_done(st, q);
 }
@@ -153,9 +145,9 @@ fs_poll_begin(struct fs_state *st, const char *source, const char *run_id)
 	if (q == NULL)
 		return -1;
 	fs_time_format(fs_now(), now);
-	bind_text(q, 1, source);
-	bind_text(q, 2, run_id);
-	bind_text(q, 3, now);
+	fs_bind_text(q, 1, source);
+	fs_bind_text(q, 2, run_id);
+	fs_bind_text(q, 3, now);
 	if (fs_state_step_done(st, q) != 0)
 		return -1;
 	return sqlite3_last_insert_rowid(st->db);
@@ -166,20 +158,14 @@ fs_poll_seen(struct fs_state *st, const char *source, const char *vendor_id, con
 {
 	sqlite3_stmt *q = fs_state_prepare(st,
 	    "SELECT 1 FROM polled_events WHERE source = ? AND vendor_id = ? AND event_key = ?");
-	int rc;
+	int64_t one;
 
 	if (q == NULL)
 		return -1;
-	bind_text(q, 1, source);
-	bind_text(q, 2, vendor_id);
-	bind_text(q, 3, key);
-	rc = sqlite3_step(q);
-	sqlite3_reset(q);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
-		return -1;
-	}
-	return rc == SQLITE_ROW;
+	fs_bind_text(q, 1, source);
+	fs_bind_text(q, 2, vendor_id);
+	fs_bind_text(q, 3, key);
+	return fs_state_get_int(st, q, &one);
 }
 
 int
@@ -191,9 +177,9 @@ fs_poll_record(struct fs_state *st, const char *source, const char *vendor_id, c
 
 	if (q == NULL)
 		return -1;
-	bind_text(q, 1, source);
-	bind_text(q, 2, vendor_id);
-	bind_text(q, 3, key);
+	fs_bind_text(q, 1, source);
+	fs_bind_text(q, 2, vendor_id);
+	fs_bind_text(q, 3, key);
 	sqlite3_bind_int64(q, 4, poll_id);
 	return fs_state_step_done(st, q);
 }

@@ -20,23 +20,6 @@
 #include "fieldsync.h"
 
 static void
-bind_text(sqlite3_stmt *q, int i, const char *s)
-{
-	if (s)
-		sqlite3_bind_text(q, i, s, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(q, i);
-}
-
-static char *
-col_dup(sqlite3_stmt *q, int i)
-{
-	const unsigned char *s = sqlite3_column_text(q, i);
-
-	return s ? fs_xstrdup((const char *)s) : NULL;
-}
-
-static void
 now_text(char out[21])
 {
 	fs_time_format(fs_now(), out);
@@ -71,15 +54,15 @@ fs_outbox_enqueue(struct fs_state *st, const struct fs_outbox_new *n)
 	    " ON CONFLICT (target, event_id) DO NOTHING");
 	if (q == NULL)
 		return -1;
-	bind_text(q, i++, n->target);
-	bind_text(q, i++, n->event_id);
-	bind_text(q, i++, n->kind);
-	bind_text(q, i++, n->contact_id);
-	bind_text(q, i++, n->campaign);
+	fs_bind_text(q, i++, n->target);
+	fs_bind_text(q, i++, n->event_id);
+	fs_bind_text(q, i++, n->kind);
+	fs_bind_text(q, i++, n->contact_id);
+	fs_bind_text(q, i++, n->campaign);
 	sqlite3_bind_text(q, i++, n->line, (int)n->len, SQLITE_TRANSIENT);
-	bind_text(q, i++, n->run_id);
-	bind_text(q, i++, n->requested_at ? n->requested_at : now);
-	bind_text(q, i++, now);
+	fs_bind_text(q, i++, n->run_id);
+	fs_bind_text(q, i++, n->requested_at ? n->requested_at : now);
+	fs_bind_text(q, i++, now);
 	if (fs_state_step_done(st, q) != 0)
 		return -1;
 	if (sqlite3_changes(st->db) > 0)
@@ -92,8 +75,8 @@ fs_outbox_enqueue(struct fs_state *st, const struct fs_outbox_new *n)
 	if (q == NULL)
 		return -1;
 	sqlite3_bind_text(q, 1, n->line, (int)n->len, SQLITE_TRANSIENT);
-	bind_text(q, 2, n->target);
-	bind_text(q, 3, n->event_id);
+	fs_bind_text(q, 2, n->target);
+	fs_bind_text(q, 3, n->event_id);
 	if (fs_state_step_done(st, q) != 0)
 		return -1;
 	return sqlite3_changes(st->db) > 0 ? 2 : 0;
@@ -121,12 +104,12 @@ fs_outbox_replays(struct fs_state *st, const char *target, const char *run_id, l
 	    " FROM outbox WHERE target = ? AND state = 'dead' AND replay_line IS NOT NULL");
 	if (q == NULL)
 		goto fail;
-	bind_text(q, 1, target);
+	fs_bind_text(q, 1, target);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		r = fs_xrealloc(r, (size_t)(n + 1) * sizeof *r);
 		r[n].id = sqlite3_column_int64(q, 0);
-		r[n].event_id = col_dup(q, 1);
-		r[n].contact_id = col_dup(q, 2);
+		r[n].event_id = fs_col_dup(q, 1);
+		r[n].contact_id = fs_col_dup(q, 2);
 		r[n].replay = sqlite3_column_int(q, 3) != 0;
 		n++;
 	}
@@ -149,8 +132,8 @@ fs_outbox_replays(struct fs_state *st, const char *target, const char *run_id, l
 			break;
 		}
 		if (r[i].replay) {
-			bind_text(q, 1, run_id);
-			bind_text(q, 2, now);
+			fs_bind_text(q, 1, run_id);
+			fs_bind_text(q, 2, now);
 			sqlite3_bind_int64(q, 3, r[i].id);
 		} else {
 			sqlite3_bind_int64(q, 1, r[i].id);
@@ -185,22 +168,13 @@ int
 fs_outbox_state(struct fs_state *st, const char *target, const char *event_id, char **state)
 {
 	sqlite3_stmt *q = fs_state_prepare(st, "SELECT state FROM outbox WHERE target = ? AND event_id = ?");
-	int rc;
 
 	*state = NULL;
 	if (q == NULL)
 		return -1;
-	bind_text(q, 1, target);
-	bind_text(q, 2, event_id);
-	rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW)
-		*state = col_dup(q, 0);
-	sqlite3_reset(q);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
-		return -1;
-	}
-	return 0;
+	fs_bind_text(q, 1, target);
+	fs_bind_text(q, 2, event_id);
+	return fs_state_get_text(st, q, state) < 0 ? -1 : 0;
 }
 
 /*
@@ -230,7 +204,7 @@ fs_outbox_took(struct fs_state *st, const char *event_id)
 		return -1;
 	if ((q = fs_state_prepare(st, "INSERT OR IGNORE INTO push_taken (event_id) VALUES (?)")) == NULL)
 		return -1;
-	bind_text(q, 1, event_id);
+	fs_bind_text(q, 1, event_id);
 	return fs_state_step_done(st, q);
 }
 
@@ -245,7 +219,7 @@ fs_outbox_finalize_taken(struct fs_state *st)
 	if ((q = fs_state_prepare(st, "SELECT event_id FROM push_taken")) == NULL)
 		return -1;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		char *id = col_dup(q, 0);
+		char *id = fs_col_dup(q, 0);
 		int r = fs_keys_finalize(st, id);
 
 		free(id);
@@ -277,8 +251,8 @@ set_held(struct fs_state *st, const char *target, const char *campaign, bool any
 	*count = 0;
 	if (q == NULL)
 		return -1;
-	bind_text(q, 1, target);
-	bind_text(q, 2, campaign);
+	fs_bind_text(q, 1, target);
+	fs_bind_text(q, 2, campaign);
 	sqlite3_bind_int(q, 3, any_campaign);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		(*count)++;
@@ -332,10 +306,10 @@ fs_outbox_apply_holds(struct fs_state *st, const char *target, bool campaigns, c
 				     " WHERE target = ? AND state IN ('pending', 'held')");
 		if (q == NULL)
 			goto fail;
-		bind_text(q, 1, target);
+		fs_bind_text(q, 1, target);
 		while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 			names = fs_xrealloc(names, (size_t)(n + 1) * sizeof *names);
-			names[n++] = col_dup(q, 0);
+			names[n++] = fs_col_dup(q, 0);
 		}
 		sqlite3_reset(q);
 		if (rc != SQLITE_DONE) {
@@ -367,7 +341,7 @@ fs_outbox_apply_holds(struct fs_state *st, const char *target, bool campaigns, c
 	q = fs_state_prepare(st, "SELECT count(*) FROM outbox WHERE target = ? AND state = 'held'");
 	if (q == NULL)
 		goto fail;
-	bind_text(q, 1, target);
+	fs_bind_text(q, 1, target);
 	if (sqlite3_step(q) == SQLITE_ROW)
 		h->held = sqlite3_column_int64(q, 0);
 	sqlite3_reset(q);
@@ -419,8 +393,8 @@ free_dead_claims(struct fs_state *st, const char *target, const char *run_id)
 	if (q == NULL)
 		return -1;
 	now_text(now);
-	bind_text(q, 1, run_id);
-	bind_text(q, 2, target);
+	fs_bind_text(q, 1, run_id);
+	fs_bind_text(q, 2, target);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		const char *until = (const char *)sqlite3_column_text(q, 3);
 		long pid = (long)sqlite3_column_int64(q, 1);
@@ -428,7 +402,7 @@ free_dead_claims(struct fs_state *st, const char *target, const char *run_id)
 
 		if (expired || holder_dead((const char *)sqlite3_column_text(q, 2), pid)) {
 			dead = fs_xrealloc(dead, (size_t)(n + 1) * sizeof *dead);
-			dead[n] = (struct dead){col_dup(q, 0), pid, (long)sqlite3_column_int64(q, 4), expired};
+			dead[n] = (struct dead){fs_col_dup(q, 0), pid, (long)sqlite3_column_int64(q, 4), expired};
 			n++;
 		}
 	}
@@ -448,7 +422,7 @@ free_dead_claims(struct fs_state *st, const char *target, const char *run_id)
 			ok = -1;
 			break;
 		}
-		bind_text(q, 1, dead[i].run);
+		fs_bind_text(q, 1, dead[i].run);
 		if (fs_state_step_done(st, q) != 0) {
 			jv_free(d);
 			ok = -1;
@@ -491,24 +465,24 @@ fs_outbox_claim(struct fs_state *st, const char *target, const char *run_id, fs_
 	    " AND (last_run_id IS NULL OR last_run_id != ?) ORDER BY id LIMIT ?");
 	if (q == NULL)
 		goto fail;
-	bind_text(q, 1, target);
-	bind_text(q, 2, now);
-	bind_text(q, 3, run_id);
+	fs_bind_text(q, 1, target);
+	fs_bind_text(q, 2, now);
+	fs_bind_text(q, 3, run_id);
 	sqlite3_bind_int(q, 4, limit);
 	*rows = fs_xmalloc((size_t)(limit > 0 ? limit : 1) * sizeof **rows);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		struct fs_outbox_row *r = &(*rows)[n++];
 
 		r->id = sqlite3_column_int64(q, 0);
-		r->event_id = col_dup(q, 1);
-		r->kind = col_dup(q, 2);
-		r->contact_id = col_dup(q, 3);
-		r->campaign = col_dup(q, 4);
-		r->line = col_dup(q, 5);
-		r->requested_at = col_dup(q, 6);
-		r->enqueued_at = col_dup(q, 7);
-		r->first_attempt_at = col_dup(q, 8);
-		r->history = col_dup(q, 9);
+		r->event_id = fs_col_dup(q, 1);
+		r->kind = fs_col_dup(q, 2);
+		r->contact_id = fs_col_dup(q, 3);
+		r->campaign = fs_col_dup(q, 4);
+		r->line = fs_col_dup(q, 5);
+		r->requested_at = fs_col_dup(q, 6);
+		r->enqueued_at = fs_col_dup(q, 7);
+		r->first_attempt_at = fs_col_dup(q, 8);
+		r->history = fs_col_dup(q, 9);
 		r->attempts = sqlite3_column_int(q, 10);
 		r->check_vendor = sqlite3_column_int(q, 11) != 0;
 		if (r->first_attempt_at == NULL)
@@ -528,12 +502,12 @@ fs_outbox_claim(struct fs_state *st, const char *target, const char *run_id, fs_
 	if (q == NULL)
 		goto fail;
 	for (int i = 0; i < n; i++) {
-		bind_text(q, 1, run_id);
+		fs_bind_text(q, 1, run_id);
 		sqlite3_bind_int64(q, 2, getpid());
-		bind_text(q, 3, host);
-		bind_text(q, 4, until);
-		bind_text(q, 5, now);
-		bind_text(q, 6, run_id);
+		fs_bind_text(q, 3, host);
+		fs_bind_text(q, 4, until);
+		fs_bind_text(q, 5, now);
+		fs_bind_text(q, 6, run_id);
 		sqlite3_bind_int64(q, 7, (*rows)[i].id);
 		if (fs_state_step_done(st, q) != 0)
 			goto fail;
@@ -565,12 +539,12 @@ fs_outbox_busy(struct fs_state *st, const char *target, const char *run_id, long
 	*pid = 0;
 	if (q == NULL)
 		return -1;
-	bind_text(q, 1, target);
-	bind_text(q, 2, run_id);
+	fs_bind_text(q, 1, target);
+	fs_bind_text(q, 2, run_id);
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW) {
 		*rows = (long)sqlite3_column_int64(q, 0);
-		*holder = col_dup(q, 1);
+		*holder = fs_col_dup(q, 1);
 		*pid = (long)sqlite3_column_int64(q, 2);
 	}
 	sqlite3_reset(q);
@@ -590,7 +564,7 @@ fs_outbox_release(struct fs_state *st, const char *run_id)
 
 	if (q == NULL)
 		return -1;
-	bind_text(q, 1, run_id);
+	fs_bind_text(q, 1, run_id);
 	return fs_state_step_done(st, q);
 }
 
@@ -609,7 +583,7 @@ fs_outbox_mark(struct fs_state *st, const struct fs_outbox_mark *m)
 		    " claim_until = NULL WHERE id = ? AND state = 'pending'");
 		if (q == NULL)
 			return -1;
-		bind_text(q, 5, next);
+		fs_bind_text(q, 5, next);
 	} else {
 		q = fs_state_prepare(st,
 		    "UPDATE outbox SET attempts = ?, history = ?, http_status = ?, last_error = ?,"
@@ -618,17 +592,17 @@ fs_outbox_mark(struct fs_state *st, const struct fs_outbox_mark *m)
 		    " WHERE id = ? AND state = 'pending'");
 		if (q == NULL)
 			return -1;
-		bind_text(q, 5, m->state);
-		bind_text(q, 6, m->vendor_id);
-		bind_text(q, 7, now);
+		fs_bind_text(q, 5, m->state);
+		fs_bind_text(q, 6, m->vendor_id);
+		fs_bind_text(q, 7, now);
 	}
 	sqlite3_bind_int(q, 1, m->attempts);
-	bind_text(q, 2, m->history ? m->history : "[]");
+	fs_bind_text(q, 2, m->history ? m->history : "[]");
 	if (m->http_status)
 		sqlite3_bind_int(q, 3, m->http_status);
 	else
 		sqlite3_bind_null(q, 3);
-	bind_text(q, 4, m->error);
+	fs_bind_text(q, 4, m->error);
 	sqlite3_bind_int64(q, strcmp(m->state, "pending") == 0 ? 6 : 8, m->id);
 	if (fs_state_step_done(st, q) != 0)
 		return -1;
@@ -645,7 +619,7 @@ fs_outbox_counts(struct fs_state *st, const char *target, struct fs_outbox_count
 	memset(c, 0, sizeof *c);
 	if (q == NULL)
 		return -1;
-	bind_text(q, 1, target);
+	fs_bind_text(q, 1, target);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		const char *s = (const char *)sqlite3_column_text(q, 0);
 		long n = (long)sqlite3_column_int64(q, 1);
@@ -698,27 +672,27 @@ fs_outbox_piece_add(struct fs_state *st, const struct fs_piece *p)
 	if (q == NULL)
 		return -1;
 	now_text(now);
-	bind_text(q, i++, p->vendor_id);
-	bind_text(q, i++, p->event_id);
-	bind_text(q, i++, p->target);
-	bind_text(q, i++, p->contact_id);
-	bind_text(q, i++, p->campaign);
-	bind_text(q, i++, p->goal);
-	bind_text(q, i++, p->format);
-	bind_text(q, i++, p->owner);
-	bind_text(q, i++, p->requested_at);
-	bind_text(q, i++, p->queued_at);
-	bind_text(q, i++, now);
+	fs_bind_text(q, i++, p->vendor_id);
+	fs_bind_text(q, i++, p->event_id);
+	fs_bind_text(q, i++, p->target);
+	fs_bind_text(q, i++, p->contact_id);
+	fs_bind_text(q, i++, p->campaign);
+	fs_bind_text(q, i++, p->goal);
+	fs_bind_text(q, i++, p->format);
+	fs_bind_text(q, i++, p->owner);
+	fs_bind_text(q, i++, p->requested_at);
+	fs_bind_text(q, i++, p->queued_at);
+	fs_bind_text(q, i++, now);
 	if (fs_state_step_done(st, q) != 0)
 		return -1;
 	q = fs_state_prepare(st,
 	    "INSERT OR IGNORE INTO piece_status (event_id, vendor_id, status, detail, at) VALUES (?, ?, 'queued', ?, ?)");
 	if (q == NULL)
 		return -1;
-	bind_text(q, 1, p->status_event_id);
-	bind_text(q, 2, p->vendor_id);
-	bind_text(q, 3, p->detail);
-	bind_text(q, 4, p->queued_at);
+	fs_bind_text(q, 1, p->status_event_id);
+	fs_bind_text(q, 2, p->vendor_id);
+	fs_bind_text(q, 3, p->detail);
+	fs_bind_text(q, 4, p->queued_at);
 	return fs_state_step_done(st, q);
 }
 
@@ -738,11 +712,11 @@ fs_outbox_piece_status(struct fs_state *st, const char *status_event_id, jv data
 	    "INSERT OR IGNORE INTO piece_status (event_id, vendor_id, status, detail, at) VALUES (?, ?, ?, ?, ?)");
 	if (q == NULL)
 		return -1;
-	bind_text(q, 1, status_event_id);
-	bind_text(q, 2, vendor_id);
-	bind_text(q, 3, status);
-	bind_text(q, 4, fs_jstr(data, "detail"));
-	bind_text(q, 5, at);
+	fs_bind_text(q, 1, status_event_id);
+	fs_bind_text(q, 2, vendor_id);
+	fs_bind_text(q, 3, status);
+	fs_bind_text(q, 4, fs_jstr(data, "detail"));
+	fs_bind_text(q, 5, at);
 	if (fs_state_step_done(st, q) != 0)
 		return -1;
 	fresh = sqlite3_changes(st->db) > 0;
@@ -756,12 +730,12 @@ fs_outbox_piece_status(struct fs_state *st, const char *status_event_id, jv data
 		    " VALUES (?, ?, ?, ?, ?, 'queued', ?) ON CONFLICT DO NOTHING");
 		if (q == NULL)
 			return -1;
-		bind_text(q, 1, vendor_id);
-		bind_text(q, 2, mail_id);
-		bind_text(q, 3, fs_jstr(data, "vendor") ? fs_jstr(data, "vendor") : "lob");
-		bind_text(q, 4, fs_jstr(data, "contact_id"));
-		bind_text(q, 5, fs_jstr(data, "campaign"));
-		bind_text(q, 6, now);
+		fs_bind_text(q, 1, vendor_id);
+		fs_bind_text(q, 2, mail_id);
+		fs_bind_text(q, 3, fs_jstr(data, "vendor") ? fs_jstr(data, "vendor") : "lob");
+		fs_bind_text(q, 4, fs_jstr(data, "contact_id"));
+		fs_bind_text(q, 5, fs_jstr(data, "campaign"));
+		fs_bind_text(q, 6, now);
 		if (fs_state_step_done(st, q) != 0)
 			return -1;
 	}
@@ -778,11 +752,11 @@ fs_outbox_piece_status(struct fs_state *st, const char *status_event_id, jv data
 	    " updated_at = ?5 WHERE vendor_id = ?1");
 	if (q == NULL)
 		return -1;
-	bind_text(q, 1, vendor_id);
+	fs_bind_text(q, 1, vendor_id);
 	sqlite3_bind_int(q, 2, rank(status));
-	bind_text(q, 3, status);
-	bind_text(q, 4, at);
-	bind_text(q, 5, now);
+	fs_bind_text(q, 3, status);
+	fs_bind_text(q, 4, at);
+	fs_bind_text(q, 5, now);
 	if (fs_state_step_done(st, q) != 0)
 		return -1;
 	return 1;
@@ -798,11 +772,11 @@ fs_outbox_activity(struct fs_state *st, const char *event_id, jv data)
 		return -1;
 	if (fs_jstr(data, "contact_id") == NULL || fs_jstr(data, "at") == NULL)
 		return 0;
-	bind_text(q, 1, event_id);
-	bind_text(q, 2, fs_jstr(data, "contact_id"));
-	bind_text(q, 3, fs_jstr(data, "type"));
-	bind_text(q, 4, fs_jstr(data, "owner"));
-	bind_text(q, 5, fs_jstr(data, "at"));
+	fs_bind_text(q, 1, event_id);
+	fs_bind_text(q, 2, fs_jstr(data, "contact_id"));
+	fs_bind_text(q, 3, fs_jstr(data, "type"));
+	fs_bind_text(q, 4, fs_jstr(data, "owner"));
+	fs_bind_text(q, 5, fs_jstr(data, "at"));
 	return fs_state_step_done(st, q);
 }
 
@@ -822,9 +796,9 @@ fs_outbox_revenue(struct fs_state *st, const char *event_id, jv data)
 		jv_free(amount);
 		return 0;
 	}
-	bind_text(q, 1, event_id);
-	bind_text(q, 2, fs_jstr(data, "contact_id"));
-	bind_text(q, 3, fs_jstr(data, "deal_id"));
+	fs_bind_text(q, 1, event_id);
+	fs_bind_text(q, 2, fs_jstr(data, "contact_id"));
+	fs_bind_text(q, 3, fs_jstr(data, "deal_id"));
 	if (jv_get_kind(amount) == JV_KIND_NUMBER)
 		sqlite3_bind_double(q, 4, jv_number_value(amount));
 	else if (jv_get_kind(amount) == JV_KIND_STRING)
@@ -832,7 +806,7 @@ fs_outbox_revenue(struct fs_state *st, const char *event_id, jv data)
 	else
 		sqlite3_bind_null(q, 4);
 	jv_free(amount);
-	bind_text(q, 5, fs_jstr(data, "currency"));
-	bind_text(q, 6, fs_jstr(data, "at"));
+	fs_bind_text(q, 5, fs_jstr(data, "currency"));
+	fs_bind_text(q, 6, fs_jstr(data, "at"));
 	return fs_state_step_done(st, q);
 }

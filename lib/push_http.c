@@ -1,7 +1,8 @@
 /*
  * fs-push's sender: many requests at once over libcurl's multi interface,
- * kept under the vendor's rate limit by a token bucket per endpoint, with
- * the retry schedule (exponential backoff, full jitter) the outbox uses.
+ * kept under the vendor's rate limit by a token bucket per endpoint.  The
+ * `rate` and `retry` settings, the backoff the outbox schedules with and the
+ * Retry-After / X-Rate-Limit-Reset headers are read by http.c, as fs-pull's.
  *
  * The bucket holds N tokens (rate = N/W).  Sending spends one; each token
  * comes back W after it was spent (plus a small margin for the network), so
@@ -13,12 +14,9 @@
  * $FS_NOW.
  */
 #include <curl/curl.h>
-#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "fieldsync.h"
 
@@ -37,7 +35,7 @@ struct fs_push_http {
 	CURLM *multi;
 	int parallel, running;
 	long timeout_ms;
-	struct fs_push_rate rate;
+	struct fs_rate_limit rate;
 	struct bucket *b;
 	int nb;
 	char *user;		/* basic auth: API key as the user name */
@@ -47,95 +45,8 @@ struct fs_push_http {
 	struct fs_push_http_stats stats;
 };
 
-int64_t
-fs_push_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int
-fs_push_rate_parse(const char *s, struct fs_push_rate *r)
-{
-	char *end;
-	long n;
-	int64_t secs;
-
-	n = strtol(s, &end, 10);
-	if (end == s || *end != '/' || n <= 0 || n > 1000000)
-		return -1;
-	s = end + 1;
-	/* "150/5s"; a bare "150/s" means one second. */
-	if (*s == 's' && s[1] == '\0')
-		secs = 1;
-	else if (fs_duration_parse(s, &secs) != 0 || secs <= 0)
-		return -1;
-	r->n = (int)n;
-	r->window_ms = secs * 1000;
-	return 0;
-}
-
-int
-fs_push_retry_parse(const char *s, struct fs_push_retry *r)
-{
-	char buf[64], *dots, *x, *end;
-	long max;
-
-	if (strlen(s) >= sizeof buf)
-		return -1;
-	strcpy(buf, s);
-	if ((dots = strstr(buf, "..")) == NULL || (x = strchr(dots, 'x')) == NULL)
-		return -1;
-	*dots = '\0';
-	*x = '\0';
-	if (fs_duration_parse(fs_trim(buf), &r->base) != 0 || fs_duration_parse(fs_trim(dots + 2), &r->cap) != 0)
-		return -1;
-	max = strtol(x + 1, &end, 10);
-	if (*fs_trim(end) != '\0' || max < 1 || max > 1000 || r->base < 0 || r->cap < r->base)
-		return -1;
-	r->max = (int)max;
-	return 0;
-}
-
-static uint64_t
-random64(void)
-{
-	static uint64_t s;
-
-	if (s == 0) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		s = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 40) ^ 0x9e3779b97f4a7c15ULL;
-	}
-	/* xorshift64* */
-	s ^= s >> 12;
-	s ^= s << 25;
-	s ^= s >> 27;
-	return s * 0x2545f4914f6cdd1dULL;
-}
-
-int64_t
-fs_push_backoff(const struct fs_push_retry *r, int attempt)
-{
-	int64_t ceiling = r->base;
-
-	for (int i = 1; i < attempt && ceiling < r->cap; i++)
-		ceiling *= 2;
-	if (ceiling > r->cap)
-		ceiling = r->cap;
-	/* Full jitter: anywhere in [1s, ceiling], so that a crowd of failures
-	 * does not come back all at once; never 0, so a row is not due again
-	 * the instant it failed. */
-	if (ceiling <= 1)
-		return 1;
-	return 1 + (int64_t)(random64() % (uint64_t)ceiling);
-}
-
 struct fs_push_http *
-fs_push_http_new(int parallel, const struct fs_push_rate *rate, long timeout_ms)
+fs_push_http_new(int parallel, const struct fs_rate_limit *rate, long timeout_ms)
 {
 	struct fs_push_http *h = fs_xmalloc(sizeof *h);
 
@@ -157,15 +68,15 @@ fs_push_http_new(int parallel, const struct fs_push_rate *rate, long timeout_ms)
 void
 fs_push_http_auth_basic(struct fs_push_http *h, const char *user)
 {
-	free(h->user);
+	fs_secret_free(h->user);
 	h->user = fs_xstrdup(user);
 }
 
 void
 fs_push_http_auth_bearer(struct fs_push_http *h, const char *token)
 {
-	free(h->bearer);
-	h->bearer = fs_xasprintf("Authorization: Bearer %s", token);
+	fs_secret_free(h->bearer);
+	h->bearer = fs_bearer_header(token);
 }
 
 const struct fs_push_http_stats *
@@ -185,14 +96,8 @@ fs_push_http_free(struct fs_push_http *h)
 	}
 	free(h->b);
 	free(h->ready);
-	if (h->user) {
-		memset(h->user, 0, strlen(h->user));
-		free(h->user);
-	}
-	if (h->bearer) {
-		memset(h->bearer, 0, strlen(h->bearer));
-		free(h->bearer);
-	}
+	fs_secret_free(h->user);
+	fs_secret_free(h->bearer);
 	curl_multi_cleanup(h->multi);
 	free(h);
 }
@@ -279,59 +184,23 @@ on_body(char *p, size_t size, size_t n, void *ctx)
 	return size * n;
 }
 
-static bool
-header_is(const char *p, size_t n, const char *name)
-{
-	size_t k = strlen(name);
-
-	return n > k && strncasecmp(p, name, k) == 0 && p[k] == ':';
-}
-
-static double
-header_number(const char *p, size_t n, size_t skip)
-{
-	char buf[64];
-	size_t k = n - skip < sizeof buf - 1 ? n - skip : sizeof buf - 1;
-	char *end;
-	double v;
-
-	memcpy(buf, p + skip, k);
-	buf[k] = '\0';
-	v = strtod(fs_trim(buf), &end);
-	return end == fs_trim(buf) ? -1 : v;
-}
-
 static size_t
 on_header(char *p, size_t size, size_t n, void *ctx)
 {
 	struct fs_push_job *j = ctx;
-	size_t len = size * n;
+	size_t len = size * n, vlen;
+	const char *v;
+	char buf[64];
+	int64_t ms;
 
-	if (header_is(p, len, "Retry-After")) {
-		double v = header_number(p, len, 12);
-
-		if (v >= 0)
-			j->retry_after = v;
-		else {
-			/* An HTTP date. */
-			char buf[64];
-			struct tm tm = {0};
-			size_t k = len - 12 < sizeof buf - 1 ? len - 12 : sizeof buf - 1;
-
-			memcpy(buf, p + 12, k);
-			buf[k] = '\0';
-			if (strptime(fs_trim(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm) != NULL) {
-				double d = difftime(timegm(&tm), time(NULL));
-
-				j->retry_after = d > 0 ? d : 0;
-			}
-		}
-	} else if (header_is(p, len, "X-Rate-Limit-Reset")) {
-		double v = header_number(p, len, 19);
-
-		/* Epoch seconds when the window ends. */
-		if (v > 0)
-			j->rate_reset = v - (double)time(NULL);
+	if ((v = fs_http_header(p, len, "Retry-After", &vlen)) != NULL) {
+		snprintf(buf, sizeof buf, "%.*s", (int)vlen, v);
+		if ((ms = fs_retry_after_ms(buf)) >= 0)
+			j->retry_after = (double)ms / 1000;
+	} else if ((v = fs_http_header(p, len, "X-Rate-Limit-Reset", &vlen)) != NULL) {
+		snprintf(buf, sizeof buf, "%.*s", (int)vlen, v);
+		if ((ms = fs_rate_reset_ms(buf)) >= 0)
+			j->rate_reset = (double)ms / 1000;
 	}
 	return len;
 }
@@ -349,7 +218,7 @@ start(struct fs_push_http *h, struct fs_push_job *j)
 	j->resp.len = 0;
 	j->retry_after = -1;
 	j->rate_reset = -1;
-	j->started_ms = fs_push_mono_ms();
+	j->started_ms = fs_mono_ms();
 	if (j->headers_all)
 		curl_slist_free_all(j->headers_all);
 	j->headers_all = NULL;
@@ -410,7 +279,7 @@ finish(struct fs_push_http *h, CURL *e, CURLcode code, struct fs_push_job **out)
 	j->http_status = code == CURLE_OK ? status : 0;
 	if (code != CURLE_OK && j->errbuf[0] == '\0')
 		snprintf(j->errbuf, sizeof j->errbuf, "%s", curl_easy_strerror(code));
-	j->elapsed_ms = fs_push_mono_ms() - j->started_ms;
+	j->elapsed_ms = fs_mono_ms() - j->started_ms;
 	fs_buf_addc(&j->resp, '\0');
 	j->resp.len--;
 	*out = j;
@@ -426,7 +295,7 @@ slow_down(struct fs_push_http *h, struct fs_push_job *j)
 
 	if (secs > 3600)
 		secs = 3600;
-	until = fs_push_mono_ms() + (int64_t)(secs * 1000) + b->margin_ms;
+	until = fs_mono_ms() + (int64_t)(secs * 1000) + b->margin_ms;
 	if (until > b->paused_until)
 		b->paused_until = until;
 	if (b->n > 1)
@@ -440,7 +309,7 @@ fs_push_http_run(struct fs_push_http *h, const struct fs_push_http_ops *ops, voi
 	bool exhausted = false;
 
 	for (;;) {
-		int64_t wait_ms = 1000, now = fs_push_mono_ms();
+		int64_t wait_ms = 1000, now = fs_mono_ms();
 		int still = 0, completed = 0;
 		CURLMsg *msg;
 
@@ -527,23 +396,4 @@ void
 fs_push_job_header(struct fs_push_job *j, const char *line)
 {
 	j->headers = curl_slist_append(j->headers, line);
-}
-
-char *
-fs_push_urlencode(const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	struct fs_buf b = {0};
-
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~') {
-			fs_buf_addc(&b, (char)*p);
-		} else {
-			fs_buf_addc(&b, '%');
-			fs_buf_addc(&b, hex[*p >> 4]);
-			fs_buf_addc(&b, hex[*p & 15]);
-		}
-	}
-	fs_buf_addc(&b, '\0');
-	return b.data;
 }

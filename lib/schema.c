@@ -141,7 +141,29 @@ const char *const fs_migrations[] = {
 	"  id INTEGER PRIMARY KEY, scope TEXT NOT NULL CHECK (scope IN ('target', 'campaign')),"
 	"  name TEXT NOT NULL, alert_id INTEGER REFERENCES alerts(id),"
 	"  since TEXT NOT NULL, lifted_at TEXT);"
-	"CREATE INDEX holds_active ON holds(scope, name, lifted_at);",
+	"CREATE INDEX holds_active ON holds(scope, name, lifted_at);"
+	/* fs-report: indexes and summary tables kept by triggers, so that every
+	 * report reads a window of rows, never the whole history. */
+	"CREATE INDEX changelog_by_contact ON changelog(json_extract(detail, '$.contact_id'), at)"
+	"  WHERE json_extract(detail, '$.contact_id') IS NOT NULL;"
+	"CREATE INDEX changelog_by_campaign ON changelog(json_extract(detail, '$.campaign'), at)"
+	"  WHERE json_extract(detail, '$.campaign') IS NOT NULL;"
+	"CREATE INDEX pieces_by_delivered ON pieces(delivered_at) WHERE delivered_at IS NOT NULL;"
+	"CREATE INDEX pieces_by_start ON pieces("
+	"  coalesce(requested_at, queued_at, mailed_at, delivered_at, returned_at, failed_at, updated_at));"
+	"CREATE INDEX outbox_retrying ON outbox(next_attempt_at) WHERE state = 'pending' AND attempts > 0;"
+	"CREATE INDEX inbox_by_received ON inbox(received_at);"
+	"CREATE INDEX alerts_by_opened ON alerts(opened_at);"
+	"CREATE INDEX duplicate_sets_by_at ON duplicate_sets(at, scan_id);"
+	"CREATE TABLE request_hours ("
+	"  hour TEXT NOT NULL, source TEXT NOT NULL, ok INTEGER NOT NULL DEFAULT 0,"
+	"  failed INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (hour, source)) WITHOUT ROWID;"
+	"CREATE TRIGGER request_hours_count AFTER INSERT ON requests BEGIN"
+	"  INSERT INTO request_hours (hour, source, ok, failed)"
+	"  VALUES (substr(NEW.at, 1, 13), NEW.source, NEW.status BETWEEN 200 AND 299,"
+	"          NOT (NEW.status BETWEEN 200 AND 299))"
+	"  ON CONFLICT (hour, source) DO UPDATE SET ok = ok + excluded.ok, failed = failed + excluded.failed;"
+	"  END;",
 };
 
 const int fs_nmigrations = sizeof fs_migrations / sizeof fs_migrations[0];

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fieldsync.h"
@@ -100,6 +101,27 @@ migrate(struct fs_state *st)
 	return fs_state_commit(st);
 }
 
+/*
+ * SQLite's own busy handler sleeps in steps of up to 100 ms; with a dozen
+ * short writers (fs-hook runs once per request) that turns a 1 ms wait into
+ * 100 ms.  This one polls every 0.2-1 ms, with jitter, up to the timeout.
+ */
+static int
+busy_wait(void *arg, int count)
+{
+	struct fs_state *st = arg;
+	struct timespec now, nap = {0, 200000 + (count % 8) * 100000};
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (count == 0)
+		st->busy_since = now;
+	else if ((now.tv_sec - st->busy_since.tv_sec) * 1000 +
+		 (now.tv_nsec - st->busy_since.tv_nsec) / 1000000 >= st->busy_ms)
+		return 0;
+	nanosleep(&nap, NULL);
+	return 1;
+}
+
 int
 fs_state_open(const char *path, struct fs_state *st)
 {
@@ -118,7 +140,8 @@ fs_state_open(const char *path, struct fs_state *st)
 		fs_state_error(st, "cannot open");
 		goto fail;
 	}
-	sqlite3_busy_timeout(st->db, bt && *bt ? atoi(bt) : 10000);
+	st->busy_ms = bt && *bt ? atoi(bt) : 10000;
+	sqlite3_busy_handler(st->db, busy_wait, st);
 	/* The first read tells a corrupt or foreign file from a state file. */
 	rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &q, NULL);
 	if (rc == SQLITE_OK)
@@ -238,13 +261,56 @@ fs_state_step_done(struct fs_state *st, sqlite3_stmt *stmt)
 	return 0;
 }
 
-static void
-bind_text(sqlite3_stmt *q, int i, const char *s)
+void
+fs_bind_text(sqlite3_stmt *q, int i, const char *s)
 {
 	if (s)
 		sqlite3_bind_text(q, i, s, -1, SQLITE_TRANSIENT);
 	else
 		sqlite3_bind_null(q, i);
+}
+
+char *
+fs_col_dup(sqlite3_stmt *q, int i)
+{
+	const unsigned char *s = sqlite3_column_text(q, i);
+
+	return s ? fs_xstrdup((const char *)s) : NULL;
+}
+
+int
+fs_state_step_row(struct fs_state *st, sqlite3_stmt *q)
+{
+	int rc = sqlite3_step(q);
+
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		fs_state_error(st, NULL);
+		sqlite3_reset(q);
+		return -1;
+	}
+	if (rc == SQLITE_DONE)
+		sqlite3_reset(q);
+	return rc == SQLITE_ROW;
+}
+
+int
+fs_state_get_text(struct fs_state *st, sqlite3_stmt *q, char **out)
+{
+	int rc = fs_state_step_row(st, q);
+
+	*out = rc == 1 ? fs_col_dup(q, 0) : NULL;
+	sqlite3_reset(q);
+	return rc;
+}
+
+int
+fs_state_get_int(struct fs_state *st, sqlite3_stmt *q, int64_t *out)
+{
+	int rc = fs_state_step_row(st, q);
+
+	*out = rc == 1 ? sqlite3_column_int64(q, 0) : 0;
+	sqlite3_reset(q);
+	return rc;
 }
 
 static void
@@ -258,22 +324,13 @@ fs_cursor_get(struct fs_state *st, const char *source, const char *stream, char 
 {
 	sqlite3_stmt *q = fs_state_prepare(st,
 	    "SELECT cursor FROM cursors WHERE source = ? AND stream = ?");
-	int rc;
 
 	*cursor = NULL;
 	if (q == NULL)
 		return -1;
-	bind_text(q, 1, source);
-	bind_text(q, 2, stream ? stream : "");
-	rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW)
-		*cursor = fs_xstrdup((const char *)sqlite3_column_text(q, 0));
-	sqlite3_reset(q);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
-		return -1;
-	}
-	return 0;
+	fs_bind_text(q, 1, source);
+	fs_bind_text(q, 2, stream ? stream : "");
+	return fs_state_get_text(st, q, cursor) < 0 ? -1 : 0;
 }
 
 int
@@ -289,11 +346,11 @@ fs_cursor_commit(struct fs_state *st, const char *source, const char *stream, co
 	if (q == NULL)
 		return -1;
 	now_text(now);
-	bind_text(q, 1, source);
-	bind_text(q, 2, stream ? stream : "");
-	bind_text(q, 3, cursor);
-	bind_text(q, 4, run_id);
-	bind_text(q, 5, now);
+	fs_bind_text(q, 1, source);
+	fs_bind_text(q, 2, stream ? stream : "");
+	fs_bind_text(q, 3, cursor);
+	fs_bind_text(q, 4, run_id);
+	fs_bind_text(q, 5, now);
 	return fs_state_step_done(st, q);
 }
 
@@ -323,7 +380,7 @@ fs_lease_take(struct fs_state *st, const char *name, const char *run_id, int64_t
 	q = fs_state_prepare(st, "SELECT run_id, pid, host, expires_at FROM leases WHERE name = ?");
 	if (q == NULL)
 		goto fail;
-	bind_text(q, 1, name);
+	fs_bind_text(q, 1, name);
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW) {
 		const char *holder = (const char *)sqlite3_column_text(q, 0);
@@ -345,12 +402,12 @@ fs_lease_take(struct fs_state *st, const char *name, const char *run_id, int64_t
 		    " VALUES (?, ?, ?, ?, ?, ?)");
 		if (q == NULL)
 			goto fail;
-		bind_text(q, 1, name);
-		bind_text(q, 2, run_id);
+		fs_bind_text(q, 1, name);
+		fs_bind_text(q, 2, run_id);
 		sqlite3_bind_int64(q, 3, getpid());
-		bind_text(q, 4, host);
-		bind_text(q, 5, now);
-		bind_text(q, 6, until);
+		fs_bind_text(q, 4, host);
+		fs_bind_text(q, 5, now);
+		fs_bind_text(q, 6, until);
 		if (fs_state_step_done(st, q) != 0)
 			goto fail;
 	}
@@ -369,8 +426,8 @@ fs_lease_release(struct fs_state *st, const char *name, const char *run_id)
 
 	if (q == NULL)
 		return -1;
-	bind_text(q, 1, name);
-	bind_text(q, 2, run_id);
+	fs_bind_text(q, 1, name);
+	fs_bind_text(q, 2, run_id);
 	return fs_state_step_done(st, q);
 }
 
@@ -416,7 +473,7 @@ fs_contact_observe_row(struct fs_state *st, const char *source, const char *cons
 	q = fs_state_prepare(st, "SELECT status, prev_status, version FROM contacts WHERE id = ?");
 	if (q == NULL)
 		goto fail;
-	bind_text(q, 1, id);
+	fs_bind_text(q, 1, id);
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW) {
 		if (sqlite3_column_text(q, 0))
@@ -449,15 +506,15 @@ fs_contact_observe_row(struct fs_state *st, const char *source, const char *cons
 		if (q == NULL)
 			goto fail;
 		now_text(now);
-		bind_text(q, i++, id);
-		bind_text(q, i++, source);
-		bind_text(q, i++, version);
-		bind_text(q, i++, status);
-		bind_text(q, i++, old_status);
+		fs_bind_text(q, i++, id);
+		fs_bind_text(q, i++, source);
+		fs_bind_text(q, i++, version);
+		fs_bind_text(q, i++, status);
+		fs_bind_text(q, i++, old_status);
 		for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++)
-			bind_text(q, i++, v[cols[k]]);
-		bind_text(q, i++, version);
-		bind_text(q, i++, now);
+			fs_bind_text(q, i++, v[cols[k]]);
+		fs_bind_text(q, i++, version);
+		fs_bind_text(q, i++, now);
 		if (fs_state_step_done(st, q) != 0)
 			goto fail;
 	}
@@ -478,19 +535,10 @@ int
 fs_piece_status(struct fs_state *st, const char *vendor_id, char **status)
 {
 	sqlite3_stmt *q = fs_state_prepare(st, "SELECT status FROM pieces WHERE vendor_id = ?");
-	int rc;
 
 	*status = NULL;
 	if (q == NULL)
 		return -1;
-	bind_text(q, 1, vendor_id);
-	rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW)
-		*status = fs_xstrdup((const char *)sqlite3_column_text(q, 0));
-	sqlite3_reset(q);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
-		return -1;
-	}
-	return 0;
+	fs_bind_text(q, 1, vendor_id);
+	return fs_state_get_text(st, q, status) < 0 ? -1 : 0;
 }

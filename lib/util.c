@@ -131,6 +131,16 @@ fs_trim(char *s)
 	return s;
 }
 
+/* Secrets are zeroed before their memory goes back. */
+void
+fs_secret_free(char *secret)
+{
+	if (secret == NULL)
+		return;
+	memset(secret, 0, strlen(secret));
+	free(secret);
+}
+
 void
 fs_sha256_hex(const void *p, size_t n, char out[65])
 {

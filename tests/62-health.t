@@ -2,7 +2,6 @@
 # fs-health: the panel, thresholds, monitoring-plugin exit codes, formats, switch.
 . "$(dirname "$0")/lib.sh"
 plan 22
-sign="$top/tests/fixtures/hook-sign.py"
 export LOB_WEBHOOK_SECRET=lob-secret
 
 run fs-health
@@ -25,26 +24,19 @@ webhook_failures = 3
 no_ping = 15m
 dlq_max = 2
 EOF2
-# hook AT ID [SECRET]: a Lob delivery at time AT.
-hook() {
-	printf '{"id":"%s"}' "$2" >ev.json
-	ms=$(($(date -u -d "$1" +%s) * 1000))
-	FS_NOW=$1 REQUEST_METHOD=POST CONTENT_LENGTH=$(wc -c <ev.json) HTTP_LOB_SIGNATURE_TIMESTAMP=$ms \
-		HTTP_LOB_SIGNATURE="$("$sign" lob "${3:-lob-secret}" $ms <ev.json)" fs-hook lob-events <ev.json >/dev/null 2>&1
-}
-hook 2026-11-30T00:40:00Z evt_1
-hook 2026-11-30T00:41:00Z evt_2 wrong
-hook 2026-11-30T00:42:00Z evt_3 wrong
+lob_hook 2026-11-30T00:40:00Z evt_1
+lob_hook 2026-11-30T00:41:00Z evt_2 wrong
+lob_hook 2026-11-30T00:42:00Z evt_3 wrong
 run fs-health
 is 'two failures in a row: still OK' "$status/$(head -n 1 "$T/out")" '0/FIELDSYNC OK - 2 sources, 1 target, 0 dead letters'
 is 'the source line' "$(grep '^source lob-events' "$T/out")" \
 	'source lob-events kind=lob-events mode=webhook last_event=2026-11-30T00:40:00Z last_good=2026-11-30T00:40:00Z failures=2 last_pull=- lag=- in_flight=0'
-hook 2026-11-30T00:43:00Z evt_4 wrong
+lob_hook 2026-11-30T00:43:00Z evt_4 wrong
 run fs-health
 is 'three in a row: CRITICAL, exit 2' "$status/$(head -n 2 "$T/out")" \
 '2/FIELDSYNC CRITICAL - webhook lob-events: 3 failed deliveries in a row
 CRITICAL webhook lob-events: 3 failed deliveries in a row'
-hook 2026-11-30T00:44:00Z evt_5
+lob_hook 2026-11-30T00:44:00Z evt_5
 run fs-health
 is 'one good delivery resets the count' "$status/$(grep -o 'failures=[0-9]*' "$T/out" | head -n 1)" '0/failures=0'
 

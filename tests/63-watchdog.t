@@ -3,7 +3,6 @@
 # the switch to polling, holds and acknowledgement, the follow-up SLA.
 . "$(dirname "$0")/lib.sh"
 plan 38
-sign="$top/tests/fixtures/hook-sign.py"
 export LOB_WEBHOOK_SECRET=lob-secret
 cat >fieldsync.conf <<'EOF2'
 [source "lob-events"]
@@ -24,17 +23,11 @@ holidays = 2026-12-25, 2027-01-01
 command = cat >>"$FS_TEST_DIR/alerts.ndjson"; echo "$FS_ALERT_ID $FS_ALERT_RULE $FS_ALERT_OWNER" >>"$FS_TEST_DIR/env.txt"
 EOF2
 export FS_TEST_DIR="$T"
-hook() {
-	printf '{"id":"%s"}' "$2" >ev.json
-	ms=$(($(date -u -d "$1" +%s) * 1000))
-	FS_NOW=$1 REQUEST_METHOD=POST CONTENT_LENGTH=$(wc -c <ev.json) HTTP_LOB_SIGNATURE_TIMESTAMP=$ms \
-		HTTP_LOB_SIGNATURE="$("$sign" lob "${3:-lob-secret}" $ms <ev.json)" fs-hook lob-events <ev.json >/dev/null 2>&1
-}
 
 # Three failed deliveries in a row: one alert, the switch to polling, one notification.
-hook 2026-11-30T00:50:00Z evt_1 bad
-hook 2026-11-30T00:51:00Z evt_2 bad
-hook 2026-11-30T00:52:00Z evt_3 bad
+lob_hook 2026-11-30T00:50:00Z evt_1 bad
+lob_hook 2026-11-30T00:51:00Z evt_2 bad
+lob_hook 2026-11-30T00:52:00Z evt_3 bad
 run fs-watchdog --dry-run
 is 'dry run says what it would do' "$status/$(cat "$T/out")" \
 	'0/would open alert: CRITICAL webhook lob-events: 3 failed deliveries in a row; switch lob-events to polling'
@@ -54,7 +47,7 @@ is 'the alert command got the alert as JSON on stdin' "$(cat alerts.ndjson)" \
 is 'and FS_ALERT_* in its environment' "$(cat env.txt)" '1 webhook '
 
 # Still failing: no second alert, re-notification no sooner than an hour, then backoff.
-hook 2026-11-30T01:10:00Z evt_4 bad
+lob_hook 2026-11-30T01:10:00Z evt_4 bad
 for t in 2026-11-30T01:30:00Z 2026-11-30T02:00:00Z 2026-11-30T02:30:00Z 2026-11-30T03:59:00Z 2026-11-30T04:00:00Z; do
 	FS_NOW=$t fs-watchdog 2>/dev/null
 done
@@ -62,7 +55,7 @@ is 'one alert; notified at 1h, then 2h later' "$(sql 'select count(*) from alert
 is 'each notification has a changelog row' "$(sql "select count(*) from changelog where kind = 'alert.notify'")" 3
 
 # Good deliveries: back to webhooks after three in a row; the alert resolves.
-for i in 5 6 7; do hook 2026-11-30T04:0$i:00Z evt_$i; done
+for i in 5 6 7; do lob_hook 2026-11-30T04:0$i:00Z evt_$i; done
 FS_NOW=2026-11-30T04:10:00Z run fs-watchdog
 is 'the incident resolves when the condition clears' "$(cat "$T/err")/$(sql 'select state, resolved_at from alerts')" \
 	'fs-watchdog: alert #1 resolved/resolved|2026-11-30T04:10:00Z'

@@ -4,6 +4,8 @@
 #   is NAME GOT WANT   passes when GOT = WANT
 #   out_is NAME        passes when $T/out equals stdin (err_is: $T/err)
 #   sql QUERY          asks the state file
+#   lob_hook AT ID [SECRET]   fs-hook lob-events takes a Lob delivery {"id":ID} at time
+#                      AT, signed with SECRET (default lob-secret; output dropped)
 top=$(cd "$(dirname "$0")/.." && pwd)
 PATH="$top/bin:$PATH"
 shared=${FS_SHARED:-$top/../shared}
@@ -43,4 +45,11 @@ err_is() { cat >"$T/.want"; check_same "$1" "$T/.want" "$T/err"; }
 norun() { sed 's/"run_id":"[^"]*",//' "${1:-$T/out}"; }
 out_norun_is() { cat >"$T/.want"; norun >"$T/.got"; check_same "$1" "$T/.want" "$T/.got"; }
 sql() { sqlite3 -batch "$FS_STATE" "$@"; }
+lob_hook() {
+	printf '{"id":"%s"}' "$2" >ev.json
+	ms=$(($(date -u -d "$1" +%s) * 1000))
+	FS_NOW=$1 REQUEST_METHOD=POST CONTENT_LENGTH=$(wc -c <ev.json) HTTP_LOB_SIGNATURE_TIMESTAMP=$ms \
+		HTTP_LOB_SIGNATURE="$("$top/tests/fixtures/hook-sign.py" lob "${3:-lob-secret}" $ms <ev.json)" \
+		fs-hook lob-events <ev.json >/dev/null 2>&1
+}
 done_testing() { [ "$failed" = 0 ]; }

@@ -1,0 +1,421 @@
+/*
+ * Renderers for fs-report's documents (report.c): aligned text within 100
+ * columns, RFC 4180 CSV, and NDJSON.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fieldsync.h"
+
+#define TEXT_WIDTH 100
+
+static jv
+get(jv o, const char *key)
+{
+	return jv_object_get(jv_copy(o), jv_string(key));
+}
+
+static const char *
+col_type(jv col)
+{
+	jv t = jv_array_get(jv_copy(col), 1);
+	const char *s = jv_string_value(t);	/* types are static names in report.c */
+	static const char *const known[] = {"text", "int", "num", "pct", "time", "day", "auto", "json"};
+
+	for (int i = 0; i < 8; i++)
+		if (strcmp(s, known[i]) == 0) {
+			jv_free(t);
+			return known[i];
+		}
+	jv_free(t);
+	return "text";
+}
+
+static char *
+cell_text(jv v, const char *type)
+{
+	switch (jv_get_kind(v)) {
+	case JV_KIND_NULL:
+	case JV_KIND_INVALID:
+		return NULL;
+	case JV_KIND_NUMBER:
+		if (strcmp(type, "num") == 0 || strcmp(type, "pct") == 0 ||
+		    (strcmp(type, "auto") == 0 && jv_number_value(v) != floor(jv_number_value(v))))
+			return fs_xasprintf("%.1f", jv_number_value(v));
+		return fs_xasprintf("%.0f", jv_number_value(v));
+	case JV_KIND_STRING:
+		return fs_xstrdup(jv_string_value(v));
+	default:
+		return fs_jdump(v);
+	}
+}
+
+/* A cell as text; null is none (NULL).  Consumes v. */
+static char *
+cell(jv v, const char *type)
+{
+	char *s = cell_text(v, type);
+
+	jv_free(v);
+	return s;
+}
+
+/* Display columns of UTF-8 text (one per code point). */
+static size_t
+dwidth(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/* Prints s in w columns, cut with "…" when longer; left or right aligned. */
+static void
+put_cell(FILE *f, const char *s, size_t w, bool right)
+{
+	size_t dw = dwidth(s);
+
+	if (dw > w) {
+		size_t keep = w ? w - 1 : 0, i = 0, cols = 0;
+
+		while (s[i] && cols < keep) {
+			i++;
+			while (((unsigned char)s[i] & 0xc0) == 0x80)
+				i++;
+			cols++;
+		}
+		fprintf(f, "%.*s…", (int)i, s);
+		return;
+	}
+	if (right)
+		fprintf(f, "%*s%s", (int)(w - dw), "", s);
+	else
+		fprintf(f, "%s%*s", s, (int)(w - dw), "");
+}
+
+/* Control characters (newlines in a detail) would break the table. */
+static void
+flatten(char *s)
+{
+	for (; s && *s; s++)
+		if ((unsigned char)*s < ' ')
+			*s = ' ';
+}
+
+static bool
+wide(jv col)
+{
+	return jv_array_length(jv_copy(col)) > 2;
+}
+
+/* Columns the text table shows: all but the "wide" ones (csv and json have those). */
+static jv
+text_columns(jv cols, jv rows, jv *out_rows)
+{
+	jv keep = jv_array(), r2 = jv_array();
+
+	jv_array_foreach(rows, r, row) {
+		jv nr = jv_array();
+
+		(void)r;
+		jv_array_foreach(cols, c, col) {
+			if (!wide(col))
+				nr = jv_array_append(nr, jv_array_get(jv_copy(row), c));
+			jv_free(col);
+		}
+		r2 = jv_array_append(r2, nr);
+		jv_free(row);
+	}
+	jv_array_foreach(cols, c, col) {
+		(void)c;
+		if (!wide(col))
+			keep = jv_array_append(keep, jv_copy(col));
+		jv_free(col);
+	}
+	jv_free(cols);
+	jv_free(rows);
+	*out_rows = r2;
+	return keep;
+}
+
+static void
+text_section(jv sec, FILE *f)
+{
+	jv rows, cols = text_columns(get(sec, "columns"), get(sec, "rows"), &rows);
+	jv title = get(sec, "title"), note = get(sec, "note");
+	jv why = get(sec, "empty");
+	int nc = jv_array_length(jv_copy(cols)), nr = jv_array_length(jv_copy(rows));
+	size_t *w = calloc((size_t)nc, sizeof *w), total;
+	char ***txt = calloc((size_t)nr + 1, sizeof *txt);
+	bool *right = calloc((size_t)nc, sizeof *right);
+	const char **type = calloc((size_t)nc, sizeof *type);
+
+	fprintf(f, "%s\n", jv_string_value(title));
+	txt[0] = calloc((size_t)nc, sizeof **txt);
+	for (int c = 0; c < nc; c++) {
+		jv col = jv_array_get(jv_copy(cols), c), name = jv_array_get(jv_copy(col), 0);
+
+		type[c] = col_type(col);
+		right[c] = strcmp(type[c], "int") == 0 || strcmp(type[c], "num") == 0 || strcmp(type[c], "pct") == 0 ||
+			   strcmp(type[c], "auto") == 0;
+		txt[0][c] = fs_xstrdup(jv_string_value(name));
+		for (char *p = txt[0][c]; *p; p++)
+			*p = *p == '_' ? ' ' : (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+		w[c] = dwidth(txt[0][c]);
+		jv_free(name);
+		jv_free(col);
+	}
+	for (int r = 0; r < nr; r++) {
+		jv row = jv_array_get(jv_copy(rows), r);
+
+		txt[r + 1] = calloc((size_t)nc, sizeof **txt);
+		for (int c = 0; c < nc; c++) {
+			char *s = cell(jv_array_get(jv_copy(row), c), type[c]);
+
+			if (s == NULL)
+				s = fs_xstrdup("-");
+			else if (strcmp(type[c], "time") == 0 && strlen(s) == 20)
+				s[16] = '\0', s[10] = ' ';	/* 2026-11-30 01:02, UTC */
+			flatten(s);
+			txt[r + 1][c] = s;
+			if (dwidth(s) > w[c])
+				w[c] = dwidth(s);
+		}
+		jv_free(row);
+	}
+	/* Narrow the widest text column until the table fits. */
+	for (;;) {
+		int widest = -1;
+
+		total = 0;
+		for (int c = 0; c < nc; c++) {
+			total += w[c] + (c ? 2 : 0);
+			if ((strcmp(type[c], "text") == 0 || strcmp(type[c], "json") == 0) && w[c] > 8 && (widest < 0 || w[c] > w[widest]))
+				widest = c;
+		}
+		if (total <= TEXT_WIDTH || widest < 0)
+			break;
+		w[widest]--;
+	}
+	if (nr > 0) {
+		for (int r = 0; r <= nr; r++) {
+			for (int c = 0; c < nc; c++) {
+				if (c)
+					fputs("  ", f);
+				/* The last column is not padded: no trailing blanks. */
+				if (c == nc - 1 && !right[c] && dwidth(txt[r][c]) <= w[c])
+					fputs(txt[r][c], f);
+				else
+					put_cell(f, txt[r][c], w[c], right[c]);
+			}
+			fputc('\n', f);
+		}
+	} else {
+		fprintf(f, "  (none: %s)\n", jv_get_kind(why) == JV_KIND_STRING ? jv_string_value(why) : "no rows");
+	}
+	if (jv_get_kind(note) == JV_KIND_STRING)
+		fprintf(f, "  note: %s\n", jv_string_value(note));
+	for (int r = 0; r <= nr; r++) {
+		for (int c = 0; c < nc; c++)
+			free(txt[r][c]);
+		free(txt[r]);
+	}
+	free(txt);
+	free(w);
+	free(right);
+	free(type);
+	jv_free(cols);
+	jv_free(rows);
+	jv_free(title);
+	jv_free(note);
+	jv_free(why);
+}
+
+int
+fs_report_text(jv rep, FILE *f)
+{
+	jv title = get(rep, "title"), from = get(rep, "from"), to = get(rep, "to"), why = get(rep, "empty");
+	jv secs = get(rep, "sections"), name = get(rep, "report");
+
+	fprintf(f, "%s: %s, %.10s %.5s to %.10s %.5s UTC\n", jv_string_value(name), jv_string_value(title),
+		jv_string_value(from), jv_string_value(from) + 11, jv_string_value(to), jv_string_value(to) + 11);
+	if (jv_get_kind(why) == JV_KIND_STRING) {
+		fprintf(f, "\nnothing to report: %s\n", jv_string_value(why));
+	} else {
+		jv_array_foreach(secs, i, sec) {
+			(void)i;
+			fputc('\n', f);
+			text_section(sec, f);
+			jv_free(sec);
+		}
+	}
+	jv_free(title);
+	jv_free(from);
+	jv_free(to);
+	jv_free(why);
+	jv_free(secs);
+	jv_free(name);
+	return ferror(f) ? -1 : 0;
+}
+
+static void
+csv_field(FILE *f, const char *s)
+{
+	if (s == NULL)
+		return;
+	if (strpbrk(s, ",\"\r\n") == NULL && s[0] != ' ' && (s[0] == '\0' || s[strlen(s) - 1] != ' ')) {
+		fputs(s, f);
+		return;
+	}
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+int
+fs_report_csv(jv rep, const char *section, FILE *f)
+{
+	jv secs = get(rep, "sections"), sec = jv_invalid(), cols, rows;
+	int nc;
+
+	jv_array_foreach(secs, i, s) {
+		jv name = get(s, "name");
+
+		(void)i;
+		if (!jv_is_valid(sec) && (section == NULL || strcmp(jv_string_value(name), section) == 0)) {
+			jv_free(sec);
+			sec = jv_copy(s);
+		}
+		jv_free(name);
+		jv_free(s);
+	}
+	jv_free(secs);
+	if (!jv_is_valid(sec)) {
+		jv_free(sec);
+		/* An empty report has no sections: no header either, the reason goes to stderr. */
+		return section ? -1 : 0;
+	}
+	cols = get(sec, "columns");
+	rows = get(sec, "rows");
+	nc = jv_array_length(jv_copy(cols));
+	for (int c = 0; c < nc; c++) {
+		jv name = jv_array_get(jv_array_get(jv_copy(cols), c), 0);
+
+		if (c)
+			fputc(',', f);
+		csv_field(f, jv_string_value(name));
+		jv_free(name);
+	}
+	fputs("\r\n", f);
+	jv_array_foreach(rows, r, row) {
+		(void)r;
+		for (int c = 0; c < nc; c++) {
+			jv col = jv_array_get(jv_copy(cols), c);
+			char *s = cell(jv_array_get(jv_copy(row), c), col_type(col));
+
+			if (c)
+				fputc(',', f);
+			csv_field(f, s);
+			free(s);
+			jv_free(col);
+		}
+		fputs("\r\n", f);
+		jv_free(row);
+	}
+	jv_free(cols);
+	jv_free(rows);
+	jv_free(sec);
+	return ferror(f) ? -1 : 0;
+}
+
+static void
+put_json(FILE *f, jv v)
+{
+	char *s = fs_jdump(v);
+
+	fprintf(f, "%s\n", s);
+	free(s);
+	jv_free(v);
+}
+
+int
+fs_report_ndjson(jv rep, FILE *f)
+{
+	jv head = jv_copy(rep), secs = get(rep, "sections"), names = jv_array();
+
+	/* The header names each section with its row count, note and why it is empty. */
+	jv_array_foreach(secs, i, sec) {
+		(void)i;
+		names = jv_array_append(names, JV_OBJECT(jv_string("name"), get(sec, "name"),
+			jv_string("title"), get(sec, "title"), jv_string("rows"),
+			jv_number(jv_array_length(get(sec, "rows"))), jv_string("note"), get(sec, "note"),
+			jv_string("empty"), get(sec, "empty")));
+		jv_free(sec);
+	}
+	head = jv_object_set(head, jv_string("sections"), names);
+	put_json(f, head);
+	jv_array_foreach(secs, i, sec) {
+		jv cols = get(sec, "columns"), rows = get(sec, "rows"), name = get(sec, "name");
+
+		(void)i;
+		jv_array_foreach(rows, r, row) {
+			jv o = JV_OBJECT(jv_string("section"), jv_copy(name));
+
+			(void)r;
+			jv_array_foreach(cols, c, col) {
+				jv v = jv_array_get(jv_copy(row), c);
+
+				/* JSON text (a changelog detail) goes out as the object it is. */
+				if (strcmp(col_type(col), "json") == 0 && jv_get_kind(v) == JV_KIND_STRING) {
+					jv p = jv_parse(jv_string_value(v));
+
+					if (jv_is_valid(p)) {
+						jv_free(v);
+						v = p;
+					} else {
+						jv_free(p);
+					}
+				}
+				o = jv_object_set(o, jv_array_get(jv_copy(col), 0), v);
+				jv_free(col);
+			}
+			put_json(f, o);
+			jv_free(row);
+		}
+		jv_free(cols);
+		jv_free(rows);
+		jv_free(name);
+		jv_free(sec);
+	}
+	jv_free(secs);
+	return ferror(f) ? -1 : 0;
+}
+
+int
+fs_report_only(jv *rep, const char *section)
+{
+	jv secs = get(*rep, "sections"), keep = jv_array();
+	int found = 0;
+
+	jv_array_foreach(secs, i, sec) {
+		jv name = get(sec, "name");
+
+		(void)i;
+		if (strcmp(jv_string_value(name), section) == 0) {
+			keep = jv_array_append(keep, jv_copy(sec));
+			found = 1;
+		}
+		jv_free(name);
+		jv_free(sec);
+	}
+	jv_free(secs);
+	*rep = jv_object_set(*rep, jv_string("sections"), keep);
+	return found ? 0 : -1;
+}
