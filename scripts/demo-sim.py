@@ -104,7 +104,7 @@ class Fake:
         self.port = int(open(portfile).read())
         self.conn = None
 
-    def call(self, method, path, body=None):
+    def call(self, method, path, body=None, headers=None):
         data = None if body is None else json.dumps(body).encode()
         for attempt in range(3):
             try:
@@ -113,8 +113,10 @@ class Fake:
                     self.conn.connect()
                     import socket
                     self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                self.conn.request(method, path, body=data,
-                                  headers={"Content-Type": "application/json"} if data else {})
+                h = dict(headers or {})
+                if data:
+                    h["Content-Type"] = "application/json"
+                self.conn.request(method, path, body=data, headers=h)
                 r = self.conn.getresponse()
                 raw = r.read()
                 if r.status >= 400:
@@ -329,7 +331,7 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
                            "Returned": (s + dt.timedelta(days=9)).strftime("%Y-%m-%d")
                            if returned and s + dt.timedelta(days=9) < self.start else ""}
                     rows.append(row)
-                    if copy == 0 and not returned:
+                    if not returned and delivered < self.start:
                         fu = self.business_after(delivered, rng.uniform(0.5, 8))
                         if fu >= self.start:   # still to come: within the SLA, or the go-live alerts on history
                             fu = self.business_after(delivered, rng.uniform(0.2, 2.5))
@@ -479,7 +481,9 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         self.count("runs")
         if p.returncode != 0 and not killed:
             lines = [l for l in err.strip().splitlines() if l.startswith("fs-") and not l.startswith("fs-run:")
-                     and "drift:" not in l]
+                     and "drift:" not in l and " events: " not in l]
+            if p.returncode == 1 and lines:
+                lines = ["%s (and other lines went to the dead-letter queue: fs-dlq list)" % lines[0]]
             key = (name, p.returncode)
             self.errors[key] = self.errors.get(key, 0) + 1
             if self.errors[key] == 1 and not self.a.soak:
@@ -714,11 +718,13 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
                     except ValueError:
                         continue
                     if al.get("rule") == "follow_up" and al.get("notify_count") == 1:
-                        say("  %s  -> notified owner %s (%s): %s" % (self.clock(now), owner,
-                            self.owner_name.get(owner, "?"), al.get("summary")))
+                        say("  %s  -> notified %s" % (self.clock(now), "owner %s (%s)" % (
+                            owner, self.owner_name.get(owner, "?")) if owner else "the office (no owner)"))
                     if al.get("holds") and al.get("notify_count") == 1:
-                        say("  %s  -> hold on %s until someone acknowledges alert #%d"
-                            % (self.clock(now), ", ".join(str(h) for h in al["holds"]), al["id"]))
+                        say("  %s  -> %s on hold until someone acknowledges alert #%d"
+                            % (self.clock(now), ", ".join("%s %s" % (h.get("scope"), h.get("name"))
+                                                         if isinstance(h, dict) else str(h) for h in al["holds"]),
+                               al["id"]))
                 self.alerts_pos = f.tell()
 
     def retry_due(self, now):
@@ -865,6 +871,16 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             say("(fs-report is not built yet: no pilot table or HTML dashboard)")
 
     def verify(self):
+        if self.a.inject_duplicate:
+            # For the test that the verification can fail: a second piece for
+            # an event, made behind fieldsync's back with a fresh idempotency key.
+            p = self.lob.call("GET", "/__admin/pieces")["data"][0]
+            auth = "Basic " + __import__("base64").b64encode((self.env["LOB_API_KEY"] + ":").encode()).decode()
+            self.lob.call("POST", "/v1/postcards", {
+                "to": {k: p["to"][k] for k in ("name", "address_line1", "address_city", "address_state",
+                                               "address_zip")},
+                "front": "tmpl_thankyou", "back": "tmpl_thankyouback", "use_type": "marketing",
+                "metadata": p["metadata"]}, headers={"Authorization": auth, "Idempotency-Key": "by-hand-1"})
         pieces = self.lob.call("GET", "/__admin/pieces")["data"]
         by_event = {}
         by_contact = {}
@@ -916,6 +932,7 @@ def main():
     ap.add_argument("--kill-rate", type=float, default=0.15)
     ap.add_argument("--fault-rate", type=float, default=0.1)
     ap.add_argument("--no-panels", action="store_true")
+    ap.add_argument("--inject-duplicate", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--fs-run", action="store_true",
                     help="run each pipeline through cron/fs-run (lock, syslog); the default with --soak")
     a = ap.parse_args()
