@@ -74,4 +74,9 @@ clean-objs:
 clean: clean-objs
 	rm -rf bin tests/tmp
 
-.PHONY: all check bootstrap units asan bench demo lint-man install clean clean-objs
+.PHONY: all check bootstrap units asan bench demo soak lint-man install clean clean-objs
+
+# The demo's fortnight at ten times the volume, with random SIGKILLs and
+# vendor faults, then its checks (not part of make check).
+soak: all
+	scripts/soak

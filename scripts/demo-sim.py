@@ -458,6 +458,10 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         else:               # the same pipeline string, as fs-run runs it, without its lock and logging
             argv = ["bash", "-o", "pipefail", "-c", pipeline]
         errf = open(os.path.join(self.dir, "tmp", name + ".err"), "w+b")
+        if self.a.soak and os.access("/usr/bin/time", os.X_OK):
+            # GNU time forks the pipeline from a small process: getrusage of
+            # its children is then the pipeline's, not this Python's.
+            argv = ["/usr/bin/time", "-f", "%M", "-o", os.path.join(self.dir, "tmp", name + ".rss")] + argv
         p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=errf, start_new_session=True, cwd=self.dir)
         return (name, p, errf, now)
@@ -477,7 +481,14 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         errf.close()
         if name == "watchdog":
             self.watchdog_err = err
-        self.peak_rss[name] = max(self.peak_rss.get(name, 0), ru.ru_maxrss)
+        rss = ru.ru_maxrss
+        if self.a.soak:
+            try:
+                rss = int(open(os.path.join(self.dir, "tmp", name + ".rss")).read().split()[-1])
+            except (OSError, ValueError, IndexError):
+                rss = 0   # killed: time(1) wrote nothing
+        if self.a.soak:
+            self.peak_rss[name] = max(self.peak_rss.get(name, 0), rss)
         self.count("runs")
         if p.returncode != 0 and not killed:
             lines = [l for l in err.strip().splitlines() if l.startswith("fs-") and not l.startswith("fs-run:")
@@ -506,13 +517,12 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         if self.a.soak and self.rng.random() < self.a.kill_rate:
             time.sleep(self.rng.uniform(0.0, 0.12))
             victim = self.rng.choice(started)
-            if victim[1].poll() is None:
-                try:
-                    os.killpg(victim[1].pid, signal.SIGKILL)
-                    killed.add(victim[0])
-                    self.kills += 1
-                except OSError:
-                    pass
+            try:   # (no poll(): it would reap the child that wait4 reads)
+                os.killpg(victim[1].pid, signal.SIGKILL)
+                killed.add(victim[0])
+                self.kills += 1
+            except OSError:
+                pass
         return {r[0]: (self.finish_run(r, r[0] in killed), r[0] in killed) for r in started}
 
     def run(self, name, pipeline, now):
@@ -733,7 +743,7 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         return {t for t, n in r if n}
 
     def soak_faults(self, now):
-        if self.rng.random() < self.a.fault_rate:
+        if self.rng.random() < self.a.fault_rate and len(self.lob.call("GET", "/__admin/faults")["data"]) < 2:
             kinds = [{"status": 500}, {"status": 502}, {"status": 503}, {"drop": True},
                      {"accept_then_drop": True}, {"truncate": True}, {"status": 429, "retry_after": 1}]
             f = dict(self.rng.choice(kinds), count=self.rng.randint(1, 4))
@@ -841,6 +851,21 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
                 self.tick(settle, final=True)
                 self.a.soak = saved
                 self.end_settled = settle
+        # What gave up is in the dead-letter queue, visible; an operator replays it
+        # (fs-push first asks Lob whether an earlier attempt made the piece after all).
+        dead = self.q("select count(*) from dlq where state = 'open' and reason like 'gave up%'")[0][0]
+        if dead:
+            pipeline = "fs-dlq replay --reason '^gave up' | fs-push mail"
+            say("  %d mail rows gave up and are dead letters; as an operator would: %s" % (dead, pipeline))
+            before = self.q("select count(*) from changelog where kind = 'send.adopt'")[0][0]
+            self.lob.call("DELETE", "/__admin/faults")
+            saved, self.a.soak = self.a.soak, False
+            self.run("replay", pipeline, self.end_settled if hasattr(self, "end_settled") else self.end)
+            self.a.soak = saved
+            adopted = self.q("select count(*) from changelog where kind = 'send.adopt'")[0][0] - before
+            self.stats["replayed"] = dead
+            say("  replayed %d: %d were at Lob already (an earlier attempt's answer was lost), adopted"
+                % (dead, adopted))
 
     # ---- the end ----------------------------------------------------------
     def panels(self):
