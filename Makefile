@@ -74,7 +74,7 @@ clean-objs:
 clean: clean-objs
 	rm -rf bin tests/tmp
 
-.PHONY: all check bootstrap units asan bench demo lint-man install clean clean-objs fuzz fuzz-regress
+.PHONY: all check bootstrap units asan bench demo soak lint-man install clean clean-objs fuzz fuzz-regress
 
 # Fuzzing: each libFuzzer harness in tests/fuzz, built with clang against the
 # library compiled with clang, ASan and UBSan (in tests/fuzz/build, apart from
@@ -121,3 +121,8 @@ fuzz: bootstrap
 # and a plain main (tests/fuzz/standalone.c); make check runs the same test.
 fuzz-regress: all
 	prove -v tests/15-fuzz-regress.t
+
+# The demo's fortnight at ten times the volume, with random SIGKILLs and
+# vendor faults, then its checks (not part of make check).
+soak: all
+	scripts/soak

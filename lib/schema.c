@@ -109,6 +109,9 @@ const char *const fs_migrations[] = {
 	"  received_at TEXT NOT NULL, body BLOB NOT NULL, drained_at TEXT,"
 	"  UNIQUE (source, delivery_id));"
 	"CREATE INDEX inbox_undrained ON inbox(source, drained_at, id);"
+	/* The last event per source (fs-health, fs-watchdog): without it, each run
+	 * reads every stored body. */
+	"CREATE INDEX inbox_by_source_received ON inbox(source, received_at);"
 	/* fs-pull: what polling a vendor has emitted, per piece, so that a
 	 * tracking event goes down the pipe once.  Each batch of emissions
 	 * takes a poll id, which is also the cursor of the checkpoint after

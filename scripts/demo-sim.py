@@ -1,0 +1,1007 @@
+#!/usr/bin/env python3
+"""demo-sim.py: fieldsync's simulated fortnight, for make demo and make soak.
+
+Starts the fake HubSpot and fake Lob on free loopback ports, writes
+DIR/fieldsync.conf and DIR/fieldsync.db, imports a fortnight of mailing
+history done the old way (the pilot's baseline), then runs the real cron
+pipelines tick by tick (one tick every 5 simulated minutes, ticks with
+nothing due skipped) over the DAYS that end now, with $FS_NOW advancing:
+job completions, flicker, duplicate contacts and webhook deliveries, Lob
+tracking events through fs-hook (run as a CGI program, with the environment
+a web server gives it), a webhook outage, a vendor 5xx storm with the
+watchdog's hold and a scripted acknowledgement, and a missed follow-up.
+Ends with a verification that checks (and does not assume): pieces at the
+fake vendor == distinct enrolments, no duplicate piece, a changelog row for
+every piece.  Exit 0 when every check holds, 1 when one fails, 2 on a usage
+or setup error.  Python 3 standard library only.
+
+  demo-sim.py [--dir DIR] [--days N] [--contacts N] [--seed N]
+              [--soak] [--kill-rate P] [--fault-rate P] [--quiet]
+"""
+import argparse
+import datetime as dt
+import heapq
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import random
+import resource
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(TOP, "bin")
+FAKES = os.path.join(TOP, "tests", "fakes")
+TICK = dt.timedelta(minutes=5)
+ISO = "%Y-%m-%dT%H:%M:%SZ"
+OWNER_NAMES = ["alice", "bruno", "chen", "dana", "emeka", "farah", "goran", "hana"]
+TRACK = ["mailed", "in_transit", "in_local_area", "processed_for_delivery"]
+
+children = []          # processes to stop at exit
+out = sys.stdout
+
+
+def say(*a):
+    print(*a, file=out, flush=True)
+
+
+def iso(t):
+    return t.strftime(ISO)
+
+
+def ms(t):
+    return int(t.replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
+
+
+def stop_children():
+    for p in children:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except OSError:
+                pass
+    for p in children:
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            p.wait()
+    children.clear()
+
+
+def on_signal(sig, frame):
+    stop_children()
+    sys.exit(128 + sig)
+
+
+class Fake:
+    """One fake vendor: a child process and a keep-alive admin connection."""
+
+    def __init__(self, name, argv, portfile):
+        self.name = name
+        if os.path.exists(portfile):
+            os.unlink(portfile)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                                     stderr=open(portfile + ".stderr", "ab"), start_new_session=True)
+        children.append(self.proc)
+        for _ in range(400):
+            if os.path.exists(portfile) and open(portfile).read().strip():
+                break
+            if self.proc.poll() is not None:
+                raise SystemExit("demo: the fake %s did not start (see %s.stderr)" % (name, portfile))
+            time.sleep(0.025)
+        else:
+            raise SystemExit("demo: the fake %s did not start" % name)
+        self.port = int(open(portfile).read())
+        self.conn = None
+
+    def call(self, method, path, body=None, headers=None):
+        data = None if body is None else json.dumps(body).encode()
+        for attempt in range(3):
+            try:
+                if self.conn is None:
+                    self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                    self.conn.connect()
+                    import socket
+                    self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                h = dict(headers or {})
+                if data:
+                    h["Content-Type"] = "application/json"
+                self.conn.request(method, path, body=data, headers=h)
+                r = self.conn.getresponse()
+                raw = r.read()
+                if r.status >= 400:
+                    raise SystemExit("demo: %s %s %s: %s %s" % (self.name, method, path, r.status, raw[:300]))
+                return json.loads(raw) if raw else None
+            except (http.client.HTTPException, OSError):
+                self.conn = None
+                if attempt == 2:
+                    raise
+                time.sleep(0.05)
+
+
+class Sim:
+    def __init__(self, a):
+        self.a = a
+        self.rng = random.Random(a.seed)
+        self.dir = os.path.abspath(a.dir)
+        self.db = os.path.join(self.dir, "fieldsync.db")
+        self.conf = os.path.join(self.dir, "fieldsync.conf")
+        self.queue = []
+        self.seq = 0
+        self.stats = {}
+        self.day_stats = {}
+        self.errors = {}
+        self.peak_rss = {}
+        self.hook_statuses = {}
+        self.webhook_broken = False
+        self.failed_deliveries = []
+        self.hubspot_dirty = True
+        self.inbox_pending = False
+        self.polling = False
+        self.known_pieces = set()
+        self.piece_info = {}
+        self.owner_alerts = []
+        self.printed_alerts = set()
+        self.last_watchdog = None
+        self.storm_alert = None
+        self.kills = 0
+        self.fault_runs = 0
+        self.syslog_pos = 0
+        self.prof = {}
+        self.nruns = {}
+        self.watchdog_err = ""
+        self.alerts_pos = 0
+
+    # ---- set-up -----------------------------------------------------------
+    def setup(self):
+        a = self.a
+        if os.path.exists(self.dir):
+            shutil.rmtree(self.dir)
+        os.makedirs(os.path.join(self.dir, "tmp"))
+        os.makedirs(os.path.join(self.dir, "locks"))
+        now = dt.datetime.utcnow().replace(second=0, microsecond=0)
+        now -= dt.timedelta(minutes=now.minute % 5)
+        self.end = now
+        self.start = now - dt.timedelta(days=a.days)
+        self.base0 = self.start - dt.timedelta(days=a.days)
+        self.secret = "whsec_demo_" + hashlib.sha256(str(a.seed).encode()).hexdigest()[:16]
+        self.env = dict(os.environ)
+        self.env.update({
+            "PATH": BIN + ":" + self.env.get("PATH", "/usr/bin:/bin"),
+            "FS_CONFIG": self.conf, "FS_STATE": self.db,
+            "HUBSPOT_TOKEN": "demo-hubspot-token", "LOB_API_KEY": "test_demo_key",
+            "LOB_WEBHOOK_SECRET": self.secret,
+            "FS_LOCKDIR": os.path.join(self.dir, "locks"),
+            "FS_LOGGER": os.path.join(self.dir, "logger"),
+            "TMPDIR": os.path.join(self.dir, "tmp"),
+            "FS_DEMO_DIR": self.dir,
+        })
+        self.env.pop("FS_MAPDIR", None)
+        with open(self.env["FS_LOGGER"], "w") as f:
+            f.write('#!/bin/sh\n# A stand-in for logger(1): appends "TAG PRIORITY message" to syslog.\n'
+                    'tag= prio= file=\nwhile getopts t:p:f: o; do\n'
+                    '\tcase $o in t) tag=$OPTARG ;; p) prio=$OPTARG ;; f) file=$OPTARG ;; esac\ndone\n'
+                    'shift $((OPTIND - 1))\n'
+                    'if [ -n "$file" ]; then sed "s|^|$tag $prio |" "$file"; else echo "$tag $prio $*"; fi'
+                    ' >>"$FS_DEMO_DIR/syslog"\n')
+        os.chmod(self.env["FS_LOGGER"], 0o755)
+
+        data = self.make_people()
+        with open(os.path.join(self.dir, "hubspot-data.json"), "w") as f:
+            json.dump(data, f)
+        hs_port = os.path.join(self.dir, "hubspot.port")
+        self.hs = Fake("HubSpot", [sys.executable, os.path.join(FAKES, "fake_hubspot.py"), "--port", "0",
+                                   "--port-file", hs_port, "--data", os.path.join(self.dir, "hubspot-data.json"),
+                                   "--token", self.env["HUBSPOT_TOKEN"], "--now", iso(self.start),
+                                   "--rate-max", "1000000", "--daily-limit", "100000000"], hs_port)
+        lob_port = os.path.join(self.dir, "lob.port")
+        self.lob = Fake("Lob", [sys.executable, os.path.join(FAKES, "fake_lob.py"), "--port", "0",
+                                "--port-file", lob_port, "--key", self.env["LOB_API_KEY"],
+                                "--now", iso(self.start), "--rate", "off", "--seed", str(a.seed)], lob_port)
+        self.hs.call("POST", "/__admin/clock", {"now": iso(self.start)})
+        self.lob.call("POST", "/__admin/clock", {"now": iso(self.start), "frozen": True})
+        self.write_config()
+        say("fake HubSpot on 127.0.0.1:%d (%d contacts), fake Lob on 127.0.0.1:%d"
+            % (self.hs.port, len(data["contacts"]), self.lob.port))
+        say("config %s, state %s" % (self.rel(self.conf), self.rel(self.db)))
+
+    def rel(self, p):
+        return os.path.relpath(p, os.getcwd()) if p.startswith(os.getcwd()) else p
+
+    def write_config(self):
+        a = self.a
+        storm = 10 if a.contacts >= 1000 else 3
+        no_ping = "4h" if a.contacts >= 1000 else "24h"
+        with open(self.conf, "w") as f:
+            f.write("""# Written by make demo (scripts/demo-sim.py): fieldsync against the fake
+# HubSpot and fake Lob on loopback.  For real accounts, see fieldsync(7).
+[source "hubspot"]
+kind            = hubspot
+url             = http://127.0.0.1:{hs}
+token_env       = HUBSPOT_TOKEN
+status_property = job_status
+# The team logs its follow-ups as calls; won jobs are deals.
+streams         = contacts, calls, deals
+# The demo runs two weeks in minutes: the real clock's rate limits would
+# stretch it to hours, so the fakes and these limits are opened up.
+rate            = 1000000/10s
+# A pull that finds nothing new commits no cursor, so a quiet CRM would
+# look like a stale sync after two intervals: see the demo's report.
+interval        = {interval}
+
+[source "lob-events"]
+kind       = lob-events
+url        = http://127.0.0.1:{lob}/v1
+token_env  = LOB_API_KEY
+secret_env = LOB_WEBHOOK_SECRET
+rate       = 1000000/5s
+interval   = {interval}
+
+[target "mail"]
+kind      = lob
+url       = http://127.0.0.1:{lob}/v1
+token_env = LOB_API_KEY
+rate      = 1000000/5s
+retry     = 1m..6h x12
+give_up   = 3d
+timeout   = 10s
+price     = postcard 0.65, letter 1.10
+
+[target "crm"]
+kind      = hubspot
+url       = http://127.0.0.1:{hs}
+token_env = HUBSPOT_TOKEN
+rate      = 1000000/10s
+retry     = 1m..1h x12
+timeout   = 10s
+
+[campaign "thank-you"]
+goal     = retention
+trigger  = status = job_completed
+format   = postcard
+template = tmpl_thankyou
+back     = tmpl_thankyouback
+active   = 30d
+
+[thresholds]
+webhook_failures = 3
+# Lob's tracking events come in USPS scan batches about an hour apart.
+no_ping          = {no_ping}
+# Contacts with incomplete addresses dead-letter their mail requests; the
+# demo has no one to repair them, so the hold comes later than in production.
+dlq_max          = 200
+retry_storm      = {storm}
+follow_up_sla    = 3bd
+
+[alert]
+command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/alerts.tsv"
+""".format(hs=self.hs.port, lob=self.lob.port, storm=storm, no_ping=no_ping,
+                   interval="6h" if a.contacts >= 1000 else "24h"))
+
+    # ---- people and history ----------------------------------------------
+    def make_people(self):
+        a = self.a
+        gen = subprocess.run([sys.executable, os.path.join(FAKES, "fake_hubspot.py"), "--dump-generated",
+                              str(a.contacts), "--seed", str(a.seed)], capture_output=True, check=True)
+        contacts = json.loads(gen.stdout)["contacts"]
+        self.contacts = {}
+        rng = self.rng
+        for c in contacts:
+            p = c["properties"]
+            t = self.base0 - dt.timedelta(seconds=rng.randint(3600, 60 * 86400))
+            p["job_status"] = rng.choice(["scheduled", "in_progress", "cancelled", "estimate_sent"])
+            p["lastmodifieddate"] = iso(t)
+            c["updatedAt"] = iso(t)
+            p.pop("lastmodifieddate", None)
+            ok = all((p.get(k) or "").strip() for k in ("address", "city", "state", "zip"))
+            self.contacts[c["id"]] = {"owner": p.get("hubspot_owner_id"), "address": ok, "done": None}
+        owners = sorted({c["owner"] for c in self.contacts.values() if c["owner"]})
+        self.owner_name = {o: OWNER_NAMES[i % len(OWNER_NAMES)] for i, o in enumerate(owners)}
+        # The old way: jobs completed in the baseline fortnight, mailed by
+        # hand in twice-weekly batches, some twice, follow-ups slow and patchy.
+        engagements, deals, rows = [], [], []
+        self.later_calls = []
+        ids = list(self.contacts)
+        for d in range(a.days):
+            day = self.base0 + dt.timedelta(days=d)
+            for cid in rng.sample(ids, self.jobs_on(day)):
+                done = day + dt.timedelta(hours=rng.uniform(8, 18))
+                wait = 2
+                while (done + dt.timedelta(days=wait)).weekday() not in (1, 3) and a.days >= 7:
+                    wait += 1
+                sent = (done + dt.timedelta(days=wait)).replace(hour=16, minute=0, second=0)
+                if sent >= self.start:
+                    continue
+                for copy in range(2 if rng.random() < 0.03 else 1):
+                    s = sent + dt.timedelta(days=3 * copy)
+                    delivered = s + dt.timedelta(days=rng.uniform(3, 8))
+                    returned = rng.random() < 0.04
+                    row = {"Contact ID": cid, "Campaign": "thank-you", "Date Sent": s.strftime("%Y-%m-%d"),
+                           "Date Delivered": "" if returned or delivered >= self.start else delivered.strftime("%Y-%m-%d"),
+                           "Returned": (s + dt.timedelta(days=9)).strftime("%Y-%m-%d")
+                           if returned and s + dt.timedelta(days=9) < self.start else ""}
+                    rows.append(row)
+                    if not returned and delivered < self.start:
+                        fu = self.business_after(delivered, rng.uniform(0.5, 8))
+                        if fu >= self.start:   # still to come: within the SLA, or the go-live alerts on history
+                            fu = self.business_after(delivered, rng.uniform(0.2, 2.5))
+                        if fu < self.start:
+                            engagements.append(self.call_obj(cid, fu))
+                        else:
+                            self.later_calls.append((fu, cid))
+                if rng.random() < 0.06:
+                    deals.append(self.deal_obj(cid, done + dt.timedelta(days=rng.uniform(3, 12))))
+        self.history_rows = rows
+        return {"contacts": contacts, "engagements": engagements, "deals": [d for d in deals if d]}
+
+    def jobs_on(self, day):
+        rate = {5: 0.006, 6: 0.001}.get(day.weekday(), 0.022)
+        n = max(0, int(round(self.a.contacts * rate * self.rng.uniform(0.8, 1.2))))
+        if self.a.contacts < 200:   # the test's small town: a few a day, every day
+            n = max(n, 3)
+        return min(n, len(self.contacts))
+
+    def business_after(self, t, days):
+        """t plus this many business days (weekends skipped), at working hours."""
+        orig = t
+        whole = int(days)
+        while whole > 0:
+            t += dt.timedelta(days=1)
+            if t.weekday() < 5:
+                whole -= 1
+        while t.weekday() >= 5:
+            t += dt.timedelta(days=1)
+        t = t.replace(hour=9, minute=0, second=0) + dt.timedelta(hours=(days - int(days)) * 8)
+        while t <= orig or t.weekday() >= 5:
+            t += dt.timedelta(days=1)
+        return t
+
+    def call_obj(self, cid, at):
+        self.seq += 1
+        return {"type": "calls", "properties": {"hs_timestamp": iso(at), "hs_call_title": "Thank-you follow-up",
+                                                "hubspot_owner_id": self.contacts[cid]["owner"] or ""},
+                "updatedAt": iso(at), "createdAt": iso(at), "associations": {"contacts": [cid]}}
+
+    def deal_obj(self, cid, at):
+        if at >= self.end:
+            return None
+        return {"properties": {"dealname": "Job %s" % cid, "dealstage": "closedwon",
+                               "amount": str(self.rng.choice([180, 240, 420, 650, 1200, 2400])),
+                               "closedate": iso(at), "pipeline": "default"},
+                "updatedAt": iso(at), "createdAt": iso(at), "associations": {"contacts": [cid]}}
+
+    def import_history(self):
+        path = os.path.join(self.dir, "mail-history.csv")
+        import csv
+        with open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, ["Contact ID", "Campaign", "Date Sent", "Date Delivered", "Returned"])
+            w.writeheader()
+            w.writerows(self.history_rows)
+        pipeline = "fs-pull --as mail-history csv:%s | fs-normalize -q | fs-dedupe -q | fs-push -q mail" % path
+        env = dict(self.env, FS_NOW=iso(self.start))
+        r = subprocess.run(["bash", "-o", "pipefail", "-c", pipeline], env=env, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SystemExit("demo: history import failed (%d): %s" % (r.returncode, r.stderr.strip()))
+        say("imported the old way's fortnight (%s .. %s): %d mailings from %s"
+            % (self.base0.date(), (self.start - dt.timedelta(days=1)).date(), len(self.history_rows),
+               self.rel(path)))
+
+    # ---- the schedule -----------------------------------------------------
+    def at(self, t, kind, **kw):
+        self.seq += 1
+        heapq.heappush(self.queue, (t, self.seq, kind, kw))
+
+    def plan(self):
+        a, rng = self.a, self.rng
+        ids = list(self.contacts)
+        for t, cid in self.later_calls:
+            if t < self.end:
+                self.at(self.sync_time(t), "call", cid=cid)
+        for d in range(a.days):
+            day = self.start + dt.timedelta(days=d)
+            day0 = day.replace(hour=0, minute=0)
+            for cid in rng.sample(ids, self.jobs_on(day)):
+                done = self.sync_time(day0 + dt.timedelta(hours=rng.uniform(8, 18)))
+                if done < self.start or done >= self.end:
+                    continue
+                started = self.sync_time(done - dt.timedelta(hours=rng.uniform(0.5, 4)))
+                if started >= self.start:
+                    self.at(started, "contact", cid=cid, props={"job_status": "in_progress"})
+                self.at(done, "contact", cid=cid, props={"job_status": "job_completed"}, job=True)
+                if rng.random() < 0.06:   # flicker: undone and done again by a hurried technician
+                    t = self.sync_time(done + dt.timedelta(minutes=rng.uniform(2, 15)))
+                    self.at(t, "contact", cid=cid, props={"job_status": "in_progress"}, flicker=True)
+                    self.at(self.sync_time(t + dt.timedelta(minutes=rng.uniform(3, 40))), "contact", cid=cid,
+                            props={"job_status": "job_completed"})
+                if rng.random() < 0.08:
+                    deal = self.deal_obj(cid, done + dt.timedelta(days=rng.uniform(1, 10)))
+                    if deal:
+                        self.at(dt.datetime.strptime(deal["updatedAt"], ISO), "deal", deal=deal)
+            # Everyday edits: a phone number, an e-mail typo fixed.
+            for cid in rng.sample(ids, max(1, a.contacts // 100)):
+                t = self.sync_time(day0 + dt.timedelta(hours=rng.uniform(8, 19)))
+                if self.start <= t < self.end:
+                    self.at(t, "contact", cid=cid, props={"phone": "+1 512 555 %04d" % rng.randint(0, 9999)})
+            monday = day0.weekday() == 0
+            if monday and day0 + dt.timedelta(hours=6) >= self.start:
+                self.at(day0 + dt.timedelta(hours=6), "scan")
+        # The incidents, placed on days 4 and 9 of a fortnight (scaled for shorter runs).
+        od = self.start.replace(hour=0, minute=0) + dt.timedelta(days=max(1, round(a.days * 4 / 14)) - 1)
+        sd = self.start.replace(hour=0, minute=0) + dt.timedelta(days=max(1, round(a.days * 9 / 14)) - 1)
+        if od < self.start:
+            od += dt.timedelta(days=1)
+        if sd < self.start:
+            sd += dt.timedelta(days=1)
+        self.at(od + dt.timedelta(hours=9, minutes=40), "outage", on=True)
+        self.at(od + dt.timedelta(hours=11, minutes=40), "outage", on=False)
+        self.at(sd + dt.timedelta(hours=10), "storm", on=True)
+        self.at(sd + dt.timedelta(hours=15), "storm", on=False)
+        self.at(sd + dt.timedelta(hours=15, minutes=30), "ack")
+        self.missed_day = self.start.replace(hour=0, minute=0) + dt.timedelta(days=max(1, round(a.days * 6 / 14)) - 1)
+        self.missed = None
+
+    # ---- running the commands --------------------------------------------
+    def start_run(self, name, pipeline, now):
+        env = dict(self.env, FS_NOW=iso(now))
+        if self.a.fs_run:   # the cron wrapper: flock, pipefail, syslog through FS_LOGGER
+            argv = [os.path.join(TOP, "cron", "fs-run"), name, pipeline]
+        else:               # the same pipeline string, as fs-run runs it, without its lock and logging
+            argv = ["bash", "-o", "pipefail", "-c", pipeline]
+        errf = open(os.path.join(self.dir, "tmp", name + ".err"), "w+b")
+        if self.a.soak and os.access("/usr/bin/time", os.X_OK):
+            # GNU time forks the pipeline from a small process: getrusage of
+            # its children is then the pipeline's, not this Python's.
+            argv = ["/usr/bin/time", "-f", "%M", "-o", os.path.join(self.dir, "tmp", name + ".rss")] + argv
+        p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=errf, start_new_session=True, cwd=self.dir)
+        return (name, p, errf, now)
+
+    def finish_run(self, run, killed=False):
+        name, p, errf, now = run
+        _, st, ru = os.wait4(p.pid, 0)
+        self.nruns[name] = self.nruns.get(name, 0) + 1
+        p.returncode = os.waitstatus_to_exitcode(st)
+        if killed:   # the pipeline's other stages, orphaned in the same session
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        errf.seek(0)
+        err = errf.read().decode(errors="replace")
+        errf.close()
+        if name == "watchdog":
+            self.watchdog_err = err
+        rss = ru.ru_maxrss
+        if self.a.soak:
+            try:
+                rss = int(open(os.path.join(self.dir, "tmp", name + ".rss")).read().split()[-1])
+            except (OSError, ValueError, IndexError):
+                rss = 0   # killed: time(1) wrote nothing
+        if self.a.soak:
+            self.peak_rss[name] = max(self.peak_rss.get(name, 0), rss)
+        self.count("runs")
+        if p.returncode != 0 and not killed:
+            lines = [l for l in err.strip().splitlines() if l.startswith("fs-") and not l.startswith("fs-run:")
+                     and "drift:" not in l and " events: " not in l]
+            if p.returncode == 1 and lines:
+                lines = ["%s (and other lines went to the dead-letter queue: fs-dlq list)" % lines[0]]
+            key = (name, p.returncode)
+            self.errors[key] = self.errors.get(key, 0) + 1
+            if self.errors[key] == 1 and not self.a.soak:
+                say("  %s  %s failed (exit %d, cron mails it): %s" % (self.clock(now), name, p.returncode,
+                                                                   lines[-1] if lines else err.strip()[-200:]))
+        return p.returncode
+
+    def run_all(self, runs):
+        """Starts the pipelines together, as cron does, and waits for them all."""
+        t0 = time.monotonic()
+        try:
+            return self._run_all(runs)
+        finally:
+            k = "+".join(r[0] for r in runs)
+            self.prof[k] = self.prof.get(k, 0) + time.monotonic() - t0
+
+    def _run_all(self, runs):
+        started = [self.start_run(*r) for r in runs]
+        killed = set()
+        if self.a.soak and self.rng.random() < self.a.kill_rate:
+            time.sleep(self.rng.uniform(0.0, 0.12))
+            victim = self.rng.choice(started)
+            try:   # (no poll(): it would reap the child that wait4 reads)
+                os.killpg(victim[1].pid, signal.SIGKILL)
+                killed.add(victim[0])
+                self.kills += 1
+            except OSError:
+                pass
+        return {r[0]: (self.finish_run(r, r[0] in killed), r[0] in killed) for r in started}
+
+    def run(self, name, pipeline, now):
+        return self.run_all([(name, pipeline, now)])[name]
+
+    def count(self, k, n=1):
+        self.stats[k] = self.stats.get(k, 0) + n
+        self.day_stats[k] = self.day_stats.get(k, 0) + n
+
+    def clock(self, t):
+        return t.strftime("%a %H:%M")
+
+    def q(self, sql, args=()):
+        c = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=10)
+        try:
+            return c.execute(sql, args).fetchall()
+        finally:
+            c.close()
+
+    def hook(self, ev, now, signed=True):
+        """One webhook delivery, as lighttpd's mod_cgi would run fs-hook."""
+        body = json.dumps(ev, separators=(",", ":")).encode()
+        ts = str(ms(now))
+        env = dict(self.env, FS_NOW=iso(now), REQUEST_METHOD="POST", CONTENT_LENGTH=str(len(body)),
+                   CONTENT_TYPE="application/json", PATH_INFO="/lob-events", SCRIPT_NAME="/cgi-bin/fs-hook",
+                   REQUEST_URI="/cgi-bin/fs-hook/lob-events", HTTP_HOST="hooks.demo.invalid",
+                   SERVER_PROTOCOL="HTTP/1.1", GATEWAY_INTERFACE="CGI/1.1", REMOTE_ADDR="127.0.0.1")
+        if signed:
+            env["HTTP_LOB_SIGNATURE_TIMESTAMP"] = ts
+            env["HTTP_LOB_SIGNATURE"] = hmac.new(self.secret.encode(), ts.encode() + b"." + body,
+                                                 hashlib.sha256).hexdigest()
+        t0 = time.monotonic()
+        r = subprocess.run([os.path.join(BIN, "fs-hook")], input=body, env=env, capture_output=True)
+        self.prof["fs-hook"] = self.prof.get("fs-hook", 0) + time.monotonic() - t0
+        status = 0
+        for line in r.stdout.decode(errors="replace").splitlines():
+            if line.lower().startswith("status:"):
+                status = int(line.split()[1])
+                break
+        self.hook_statuses[status] = self.hook_statuses.get(status, 0) + 1
+        self.count("webhooks")
+        if 200 <= status < 300:
+            self.inbox_pending = True
+        return status
+
+    # ---- the simulation ---------------------------------------------------
+    def apply(self, t, kind, kw, now):
+        rng = self.rng
+        if kind == "contact":
+            cid = kw["cid"]
+            props = dict(kw["props"])
+            props["lastmodifieddate"] = iso(t)
+            self.pending_contacts.append({"id": cid, "properties": props, "updatedAt": iso(t)})
+            if kw.get("job"):
+                self.count("jobs")
+            if kw.get("flicker"):
+                self.count("flickers")
+        elif kind == "call":
+            self.hs.call("POST", "/__admin/engagements", [self.call_obj(kw["cid"], t)])
+            self.hubspot_dirty = True
+            self.count("follow-ups")
+        elif kind == "deal":
+            self.hs.call("POST", "/__admin/deals", [kw["deal"]])
+            self.hubspot_dirty = True
+            self.count("deals")
+        elif kind == "lob":
+            self.pending_lob.setdefault((t, kw["event"]), []).append(kw["piece"])
+        elif kind == "redeliver":
+            for ev in kw["events"]:
+                self.hook(ev, now)
+            say("  %s  Lob retries the %d webhook deliveries that failed during the outage"
+                % (self.clock(now), len(kw["events"])))
+        elif kind == "outage":
+            self.webhook_broken = kw["on"]
+            if kw["on"]:
+                say("  %s  ** webhook outage: the proxy in front of fs-hook starts dropping Lob's signature headers"
+                    % self.clock(t))
+                self.outage_at = t
+            else:
+                say("  %s  ** the proxy is fixed: webhooks reach fs-hook signed again" % self.clock(t))
+                if self.failed_deliveries:
+                    self.at(now + dt.timedelta(minutes=50), "redeliver", events=self.failed_deliveries)
+                    self.failed_deliveries = []
+        elif kind == "storm":
+            if kw["on"]:
+                self.lob.call("POST", "/__admin/faults", {"status": 503, "count": -1, "method": "POST",
+                                                          "path_prefix": "/postcards"})
+                say("  %s  ** Lob answers 503 to every new postcard (a vendor 5xx storm)" % self.clock(t))
+            else:
+                self.lob.call("DELETE", "/__admin/faults")
+                say("  %s  ** Lob recovers: its status page says resolved" % self.clock(t))
+        elif kind == "ack":
+            rows = self.q("select id, rule, subject from alerts where rule = 'retry_storm' and state != 'acked'"
+                          " and exists (select 1 from holds where alert_id = alerts.id and lifted_at is null)")
+            for aid, rule, subject in rows:
+                r = subprocess.run([os.path.join(BIN, "fs-watchdog"), "ack", str(aid), "--by", "dana",
+                                    "--note", "Lob status page: resolved"],
+                                   env=dict(self.env, FS_NOW=iso(now)), capture_output=True, text=True)
+                say("  %s  $ fs-watchdog ack %d --by dana --note 'Lob status page: resolved'  (exit %d)%s"
+                    % (self.clock(now), aid, r.returncode, (": " + r.stderr.strip()) if r.stderr.strip() else ""))
+                self.acked = True
+        elif kind == "scan":
+            r = subprocess.run([os.path.join(BIN, "fs-dedupe"), "-q", "scan"], env=dict(self.env, FS_NOW=iso(now)),
+                               capture_output=True, text=True, stdin=subprocess.DEVNULL)
+            sets = [l for l in r.stdout.splitlines() if l.strip()]
+            say("  %s  weekly duplicate scan (report only, never merges): %d probable duplicate sets"
+                % (self.clock(now), len(sets)))
+
+    def new_pieces(self, now):
+        rows = self.q("select rowid, vendor_id, contact_id, queued_at from pieces where rowid > ?"
+                      " and target = 'mail' and vendor_id not like 'hist:%' order by rowid", (self.piece_rowid,))
+        rng = self.rng
+        for rowid, vid, cid, queued in rows:
+            self.piece_rowid = rowid
+            if vid in self.known_pieces:
+                continue
+            self.known_pieces.add(vid)
+            self.count("pieces")
+            created = dt.datetime.strptime(queued, ISO) if queued else now
+            # Lob's "created" webhook within minutes, then USPS scans, on the hour's batch.
+            self.at(self.scan_time(max(now, created)), "lob", piece=vid, event="created")
+            t = self.scan_time(created + dt.timedelta(hours=rng.uniform(6, 30)))
+            fate = rng.random()
+            for ev in TRACK:
+                self.at(t, "lob", piece=vid, event=ev)
+                t = self.scan_time(t + dt.timedelta(hours=rng.uniform(8, 30)))
+            if fate < 0.02:
+                self.at(t, "lob", piece=vid, event="returned_to_sender")
+            elif fate < 0.03:
+                pass   # lost in the mail: in flight to the end
+            else:
+                self.at(t, "lob", piece=vid, event="delivered")
+                self.piece_info[vid] = (cid, t)
+                late = (self.missed is None and cid and self.contacts.get(cid, {}).get("owner")
+                        and t >= self.missed_day)
+                if late:
+                    self.missed = (vid, cid)
+                    fu = self.business_after(t, 5.2)
+                else:
+                    fu = self.business_after(t, rng.uniform(0.1, 1.8))
+                if fu < self.end:
+                    self.at(self.sync_time(fu), "call", cid=cid)
+
+    def sync_time(self, t):
+        """The field app syncs job changes to HubSpot every quarter of an hour."""
+        q = t.replace(second=0, microsecond=0) + dt.timedelta(minutes=15 - t.minute % 15)
+        return q + dt.timedelta(minutes=2, seconds=self.rng.randint(0, 59))
+
+    def scan_time(self, t):
+        return t.replace(minute=21, second=0) + dt.timedelta(hours=1, seconds=self.rng.uniform(0, 210))
+
+    def deliver_lob(self, now):
+        for (t, event), pids in sorted(self.pending_lob.items()):
+            res = self.lob.call("POST", "/__admin/advance", {"ids": pids, "event": "postcard." + event,
+                                                              "time": iso(t)})
+            for ev in res["data"]:
+                self.count("events")
+                if event == "delivered":
+                    self.count("delivered")
+                if self.webhook_broken:
+                    self.hook(ev, t, signed=False)
+                    self.failed_now = True
+                    self.failed_deliveries.append(ev)
+                else:
+                    self.hook(ev, t)
+                    if self.rng.random() < 0.03:   # at-least-once: Lob sends some twice
+                        self.hook(ev, t)
+                        self.count("repeats")
+        self.pending_lob = {}
+
+    def watchdog(self, now):
+        st, killed = self.run("watchdog", "fs-watchdog", now)
+        self.last_watchdog = now
+        self.show_alerts(now)
+        mode = self.q("select mode from source_modes where source = 'lob-events'")
+        was = self.polling
+        self.polling = bool(mode and mode[0][0] == "polling")
+        if was and not self.polling:
+            say("  %s  lob-events is back on webhooks (three good deliveries in a row)" % self.clock(now))
+
+    def show_alerts(self, now):
+        lines = []
+        path = os.path.join(self.dir, "syslog")
+        if self.a.fs_run and os.path.exists(path):
+            with open(path, errors="replace") as f:
+                f.seek(self.syslog_pos)
+                lines = [l.split(" ", 2)[2] for l in f if l.startswith("fieldsync/watchdog ")]
+                self.syslog_pos = f.tell()
+        elif not self.a.fs_run:
+            lines = self.watchdog_err.splitlines()
+        for line in lines:
+            if line.startswith("fs-watchdog: ") and ("opened" in line or "resolved" in line or "hold" in line):
+                if not self.a.soak:
+                    say("  %s  %s" % (self.clock(now), line[len("fs-watchdog: "):].rstrip()))
+        path = os.path.join(self.dir, "alerts.tsv")
+        if os.path.exists(path):
+            with open(path, errors="replace") as f:
+                f.seek(self.alerts_pos)
+                for line in f:
+                    owner, _, js = line.rstrip("\n").partition("\t")
+                    try:
+                        al = json.loads(js)
+                    except ValueError:
+                        continue
+                    if al.get("rule") == "follow_up" and al.get("notify_count") == 1:
+                        say("  %s  -> notified %s" % (self.clock(now), "owner %s (%s)" % (
+                            owner, self.owner_name.get(owner, "?")) if owner else "the office (no owner)"))
+                    if al.get("holds") and al.get("notify_count") == 1:
+                        say("  %s  -> %s on hold until someone acknowledges alert #%d"
+                            % (self.clock(now), ", ".join("%s %s" % (h.get("scope"), h.get("name"))
+                                                         if isinstance(h, dict) else str(h) for h in al["holds"]),
+                               al["id"]))
+                self.alerts_pos = f.tell()
+
+    def retry_due(self, now):
+        r = self.q("select target, count(*) from outbox where state = 'pending' and attempts > 0"
+                   " and next_attempt_at <= ? group by target", (iso(now),))
+        return {t for t, n in r if n}
+
+    def soak_faults(self, now):
+        if self.rng.random() < self.a.fault_rate and len(self.lob.call("GET", "/__admin/faults")["data"]) < 2:
+            kinds = [{"status": 500}, {"status": 502}, {"status": 503}, {"drop": True},
+                     {"accept_then_drop": True}, {"truncate": True}, {"status": 429, "retry_after": 1}]
+            f = dict(self.rng.choice(kinds), count=self.rng.randint(1, 4))
+            self.lob.call("POST", "/__admin/faults", f)
+            self.fault_runs += 1
+            hs = dict(self.rng.choice([{"status": 502}, {"status": 503}, {"drop": True}, {"truncate": True}]),
+                      count=self.rng.randint(1, 3))
+            self.hs.call("POST", "/__admin/faults", hs)
+
+    def tick(self, now, final=False):
+        self.pending_contacts = []
+        self.pending_lob = {}
+        self.failed_now = False
+        acted = False
+        while self.queue and self.queue[0][0] <= now:
+            t, _, kind, kw = heapq.heappop(self.queue)
+            self.apply(t, kind, kw, now)
+            acted = acted or kind in ("storm", "ack", "outage")
+        self.lob.call("POST", "/__admin/clock", {"now": iso(now), "frozen": True})
+        if self.pending_contacts:
+            self.hs.call("POST", "/__admin/contacts", self.pending_contacts)
+            self.hubspot_dirty = True
+        self.hs.call("POST", "/__admin/clock", {"now": iso(now)})
+        if self.pending_lob:
+            self.deliver_lob(now)
+        if self.a.soak:
+            self.soak_faults(now)
+        runs = []
+        if self.hubspot_dirty or final:
+            runs.append(("crm-to-mail", "fs-pull hubspot | fs-normalize | fs-dedupe | fs-push mail", now))
+        if self.inbox_pending or self.polling or final:
+            runs.append(("mail-to-crm", "fs-pull lob-events | fs-normalize | fs-dedupe | fs-push crm", now))
+        res = self.run_all(runs) if runs else {}
+        if "crm-to-mail" in res:
+            st, killed = res["crm-to-mail"]
+            if st == 0 and not killed:
+                self.hubspot_dirty = False
+            self.new_pieces(now)
+        if "mail-to-crm" in res:
+            st, killed = res["mail-to-crm"]
+            if st == 0 and not killed:
+                self.inbox_pending = False
+        # fs-push crm's write-back bumps the contacts' modification times: the
+        # next CRM pull reads them back (and the campaign guard suppresses the
+        # repeat); a tick is not spent on that echo alone.
+        due = self.retry_due(now)
+        retries = []
+        if "mail" in due or final:
+            retries.append(("retry-mail", "fs-push --retry-only mail </dev/null", now))
+        if "crm" in due or final:
+            retries.append(("retry-crm", "fs-push --retry-only crm </dev/null", now))
+        if retries:
+            self.run_all(retries)
+            self.new_pieces(now)
+        if (acted or self.failed_now or final or self.last_watchdog is None
+                or now - self.last_watchdog >= dt.timedelta(minutes=30)):
+            self.watchdog(now)
+        return bool(runs or retries or acted)
+
+    def day_line(self, day_start, n):
+        s = self.day_stats
+        r = self.q("select (select count(*) from outbox where target = 'mail' and state = 'pending' and attempts > 0),"
+                   " (select count(*) from outbox where state = 'held'),"
+                   " (select count(*) from alerts where state = 'open'),"
+                   " (select count(*) from dlq where state = 'open')")[0]
+        say("day %2d  %s  jobs %3d  flicker %2d  pieces %3d  tracking events %4d  delivered %3d  follow-ups %3d"
+            "  | retrying %d  held %d  open alerts %d  dlq %d"
+            % (n, day_start.strftime("%a %Y-%m-%d"), s.get("jobs", 0), s.get("flickers", 0), s.get("pieces", 0),
+               s.get("events", 0), s.get("delivered", 0), s.get("follow-ups", 0), r[0], r[1], r[2], r[3]))
+        self.day_stats = {}
+
+    def simulate(self):
+        self.piece_rowid = 0
+        self.acked = False
+        t = self.start
+        day_n = 0
+        day_start = self.start
+        active = 0
+        while t < self.end:
+            if t - day_start >= dt.timedelta(days=1):
+                day_n += 1
+                self.day_line(day_start, day_n)
+                day_start += dt.timedelta(days=1)
+            if self.tick(t):
+                active += 1
+            t += TICK
+        day_n += 1
+        self.day_line(day_start, day_n)
+        self.active_ticks = active
+        # Now: one last run of everything, then settle what is still retrying (soak).
+        self.tick(self.end, final=True)
+        settle = self.end
+        for _ in range(40):
+            left = self.q("select count(*) from outbox where target = 'mail' and state in ('pending', 'held')")[0][0]
+            if not left:
+                break
+            if self.a.soak or left:
+                self.lob.call("DELETE", "/__admin/faults")
+                self.hs.call("DELETE", "/__admin/faults")
+                nxt = self.q("select min(next_attempt_at) from outbox where target = 'mail' and state = 'pending'")[0][0]
+                settle = max(settle + TICK, dt.datetime.strptime(nxt, ISO) if nxt else settle + TICK)
+                say("  settling: %d mail rows still waiting; running the retries at %s" % (left, iso(settle)))
+                saved = self.a.soak
+                self.a.soak = False
+                self.tick(settle, final=True)
+                self.a.soak = saved
+                self.end_settled = settle
+        # What gave up is in the dead-letter queue, visible; an operator replays it
+        # (fs-push first asks Lob whether an earlier attempt made the piece after all).
+        dead = self.q("select count(*) from dlq where state = 'open' and reason like 'gave up%'")[0][0]
+        if dead:
+            pipeline = "fs-dlq replay --reason '^gave up' | fs-push mail"
+            say("  %d mail rows gave up and are dead letters; as an operator would: %s" % (dead, pipeline))
+            before = self.q("select count(*) from changelog where kind = 'send.adopt'")[0][0]
+            self.lob.call("DELETE", "/__admin/faults")
+            saved, self.a.soak = self.a.soak, False
+            self.run("replay", pipeline, self.end_settled if hasattr(self, "end_settled") else self.end)
+            self.a.soak = saved
+            adopted = self.q("select count(*) from changelog where kind = 'send.adopt'")[0][0] - before
+            self.stats["replayed"] = dead
+            say("  replayed %d: %d were at Lob already (an earlier attempt's answer was lost), adopted"
+                % (dead, adopted))
+
+    # ---- the end ----------------------------------------------------------
+    def panels(self):
+        env = dict(self.env, FS_NOW=iso(self.end))
+        say("")
+        say("== fs-health")
+        r = subprocess.run([os.path.join(BIN, "fs-health")], env=env, capture_output=True, text=True)
+        out.write(r.stdout)
+        say("(fs-health exit %d: 0 OK, 1 WARNING, 2 CRITICAL)" % r.returncode)
+        report = os.path.join(BIN, "fs-report")
+        if os.access(report, os.X_OK):
+            say("")
+            say("== fs-report pilot --baseline %s..%s --pilot %s..%s"
+                % (iso(self.base0), iso(self.start), iso(self.start), iso(self.end)))
+            r = subprocess.run([report, "pilot", "--format", "text", "--baseline", "%s..%s" % (iso(self.base0), iso(self.start)),
+                                "--pilot", "%s..%s" % (iso(self.start), iso(self.end))], env=env,
+                               capture_output=True, text=True)
+            out.write(r.stdout + r.stderr)
+            html = os.path.join(self.dir, "dashboard.html")
+            with open(html, "w") as f:
+                r = subprocess.run([report, "health", "--format", "html", "--from", iso(self.start),
+                                    "--to", iso(self.end)], env=env, stdout=f, stderr=subprocess.PIPE, text=True)
+            say("")
+            say("dashboard: %s%s" % (html, "" if r.returncode == 0 else " (fs-report exit %d: %s)"
+                                     % (r.returncode, r.stderr.strip())))
+        else:
+            say("")
+            say("(fs-report is not built yet: no pilot table or HTML dashboard)")
+
+    def verify(self):
+        if self.a.inject_duplicate:
+            # For the test that the verification can fail: a second piece for
+            # an event, made behind fieldsync's back with a fresh idempotency key.
+            p = self.lob.call("GET", "/__admin/pieces")["data"][0]
+            auth = "Basic " + __import__("base64").b64encode((self.env["LOB_API_KEY"] + ":").encode()).decode()
+            self.lob.call("POST", "/v1/postcards", {
+                "to": {k: p["to"][k] for k in ("name", "address_line1", "address_city", "address_state",
+                                               "address_zip")},
+                "front": "tmpl_thankyou", "back": "tmpl_thankyouback", "use_type": "marketing",
+                "metadata": p["metadata"]}, headers={"Authorization": auth, "Idempotency-Key": "by-hand-1"})
+        pieces = self.lob.call("GET", "/__admin/pieces")["data"]
+        by_event = {}
+        by_contact = {}
+        for p in pieces:
+            ev = (p.get("metadata") or {}).get("event_id")
+            by_event.setdefault(ev, []).append(p["id"])
+            key = ((p.get("metadata") or {}).get("contact_id"), (p.get("metadata") or {}).get("campaign"))
+            by_contact.setdefault(key, []).append(p["id"])
+        enrol = self.q("select event_id from enrolments where final = 1")
+        enrolled = {e for (e,) in enrol}
+        dup_event = sum(len(v) - 1 for v in by_event.values() if len(v) > 1)
+        dup_contact = sum(len(v) - 1 for v in by_contact.values() if len(v) > 1)
+        logged = {v for (v,) in self.q("select json_extract(detail, '$.vendor_id') from changelog"
+                                       " where kind in ('send', 'send.adopt')")}
+        unlogged = [p["id"] for p in pieces if p["id"] not in logged]
+        at_vendor = set(by_event) - {None}
+        missing = sorted(enrolled - at_vendor)
+        extra = sorted(at_vendor - enrolled)
+        checks = [
+            ("pieces at the fake vendor == distinct enrolments", len(pieces), len(enrolled),
+             len(pieces) == len(enrolled) and not missing and not extra),
+            ("duplicate pieces (same event)", dup_event, 0, dup_event == 0),
+            ("second pieces to one contact for one campaign", dup_contact, 0, dup_contact == 0),
+            ("pieces without a send changelog row", len(unlogged), 0, not unlogged),
+        ]
+        say("")
+        say("== verification (checked against the fake vendor's own records)")
+        ok = True
+        for name, got, want, good in checks:
+            say("  %-50s %6d  (want %d)  %s" % (name, got, want, "ok" if good else "FAILED"))
+            ok = ok and good
+        if missing:
+            say("  enrolments without a piece: %s" % " ".join(missing[:10]))
+        if extra:
+            say("  pieces without an enrolment: %s" % " ".join(extra[:10]))
+        dead = self.q("select count(*) from dlq where state = 'open'")[0][0]
+        say("  (dead letters open: %d; webhook answers: %s)" % (dead, ", ".join(
+            "%d x%d" % (k, v) for k, v in sorted(self.hook_statuses.items()))))
+        return ok
+
+
+def main():
+    ap = argparse.ArgumentParser(description="fieldsync's simulated fortnight")
+    ap.add_argument("--dir", default=os.path.join(TOP, "demo"))
+    ap.add_argument("--days", type=int, default=14)
+    ap.add_argument("--contacts", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--soak", action="store_true", help="random SIGKILLs and vendor faults")
+    ap.add_argument("--kill-rate", type=float, default=0.15)
+    ap.add_argument("--fault-rate", type=float, default=0.1)
+    ap.add_argument("--no-panels", action="store_true")
+    ap.add_argument("--inject-duplicate", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--fs-run", action="store_true",
+                    help="run each pipeline through cron/fs-run (lock, syslog); the default with --soak")
+    a = ap.parse_args()
+    if a.soak:
+        a.fs_run = True
+    if a.days < 1 or a.contacts < 10:
+        ap.error("--days must be 1 or more and --contacts 10 or more")
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    began = time.monotonic()
+    sim = Sim(a)
+    try:
+        sim.setup()
+        sim.import_history()
+        sim.plan()
+        say("simulating %s .. %s, a tick every 5 minutes (ticks with nothing due are skipped)"
+            % (iso(sim.start), iso(sim.end)))
+        sim.simulate()
+        if not a.no_panels:
+            sim.panels()
+        ok = sim.verify()
+        if sim.errors:
+            say("  pipeline runs that failed (cron would have mailed them): %s" % ", ".join(
+                "%s exit %d x%d" % (n, s, c) for (n, s), c in sorted(sim.errors.items())))
+        took = time.monotonic() - began
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        say("  %d ticks run of %d, %d pipeline runs, %d webhook deliveries, %.0f s (%.0f s CPU in children)"
+            % (sim.active_ticks, int((sim.end - sim.start) / TICK), sim.stats.get("runs", 0),
+               sim.stats.get("webhooks", 0), took, ru.ru_utime + ru.ru_stime))
+        if a.soak:
+            say("  soak: %d stages killed with SIGKILL, %d vendor fault bursts" % (sim.kills, sim.fault_runs))
+            say("  peak RSS per pipeline (KiB, getrusage of children): %s" % ", ".join(
+                "%s %d" % kv for kv in sorted(sim.peak_rss.items())))
+            size = sum(os.path.getsize(sim.db + s) for s in ("", "-wal") if os.path.exists(sim.db + s))
+            say("  state file: %.1f MiB (%s, with its WAL)" % (size / 1048576, sim.db))
+        if os.environ.get("FS_DEMO_PROFILE"):
+            say("  profile (s): %s" % ", ".join("%s %.1f" % kv for kv in sorted(sim.prof.items(), key=lambda kv: -kv[1])))
+            say("  runs: %s" % ", ".join("%s %d" % kv for kv in sorted(sim.nruns.items())))
+        say("verification %s" % ("passed" if ok else "FAILED"))
+        return 0 if ok else 1
+    finally:
+        stop_children()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
