@@ -279,13 +279,13 @@ webhook_failures = 3
 no_ping          = {no_ping}
 # Contacts with incomplete addresses dead-letter their mail requests; the
 # demo has no one to repair them, so the hold comes later than in production.
-dlq_max          = 200
+dlq_max          = {dlq_max}
 retry_storm      = {storm}
 follow_up_sla    = 3bd
 
 [alert]
 command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/alerts.tsv"
-""".format(hs=self.hs.port, lob=self.lob.port, storm=storm, no_ping=no_ping,
+""".format(hs=self.hs.port, lob=self.lob.port, storm=storm, no_ping=no_ping, dlq_max=max(200, a.contacts // 10),
                    interval="6h" if a.contacts >= 1000 else "24h"))
 
     # ---- people and history ----------------------------------------------
@@ -615,7 +615,7 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
                 self.lob.call("DELETE", "/__admin/faults")
                 say("  %s  ** Lob recovers: its status page says resolved" % self.clock(t))
         elif kind == "ack":
-            rows = self.q("select id, rule, subject from alerts where rule = 'retry_storm' and state != 'acked'"
+            rows = self.q("select id, rule, subject from alerts where state != 'acked'"
                           " and exists (select 1 from holds where alert_id = alerts.id and lifted_at is null)")
             for aid, rule, subject in rows:
                 r = subprocess.run([os.path.join(BIN, "fs-watchdog"), "ack", str(aid), "--by", "dana",
