@@ -52,10 +52,10 @@ asan: bootstrap
 	  FS_SANITIZED=1 prove -f tests/unit.t $(or $(ASAN_TESTS),tests/*.t); \
 	  status=$$?; $(MAKE) -s clean-objs; exit $$status
 
-bench: all
+bench: bootstrap all
 	tests/bench/run
 
-demo: all
+demo: bootstrap all
 	@if [ -x scripts/demo ]; then scripts/demo; else echo "make demo: not yet (see issue 8)"; fi
 
 lint-man:
