@@ -798,7 +798,9 @@ incident_stats(jv inc, const char *from, struct incident_stats *is)
 			is->webhook += r && strcmp(r, "webhook") == 0;
 		}
 		is->acked += ak != NULL;
-		if (rs) {
+		/* A missed follow-up is resolved by a person's call, not by the
+		 * system recovering: it has no place in recovery times. */
+		if (rs && !(r && strcmp(r, "follow_up") == 0)) {
 			jv m = minutes(op, rs);
 
 			if (jv_is_valid(m) && jv_get_kind(m) == JV_KIND_NUMBER) {
