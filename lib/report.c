@@ -1352,7 +1352,7 @@ is_reply(const char *type)
 static jv
 report_outcomes(struct q *q, const struct fs_report_opts *o, const char *from, const char *to)
 {
-	jv rep = report("outcomes", "Responses and revenue after mail", from, to), sec, rows, attributed = jv_array();
+	jv rep = report("outcomes", "Responses and revenue after mail", from, to), sec, rows, attributed;
 	struct camp {
 		char *name;
 		int pieces, responded, replies, activities;
@@ -1379,6 +1379,7 @@ report_outcomes(struct q *q, const struct fs_report_opts *o, const char *from, c
 	}
 	sqlite3_bind_text(s, 1, from, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(s, 2, to, -1, SQLITE_TRANSIENT);
+	attributed = jv_array();
 	c = fs_xmalloc(sizeof *c);
 	memset(c, 0, sizeof *c);
 	c[0].name = fs_xstrdup("all");

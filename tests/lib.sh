@@ -3,6 +3,8 @@
 #   run CMD...         runs CMD, keeping stdout in $T/out, stderr in $T/err, $status
 #   is NAME GOT WANT   passes when GOT = WANT
 #   out_is NAME        passes when $T/out equals stdin (err_is: $T/err)
+# A failure's details go to stderr, as Test::More's diag does, so that prove
+# shows them without -v (and CI's log carries them).
 #   sql QUERY          asks the state file
 #   lob_hook AT ID [SECRET]   fs-hook lob-events takes a Lob delivery {"id":ID} at time
 #                      AT, signed with SECRET (default lob-secret; output dropped)
@@ -30,13 +32,13 @@ run() { "$@" >"$T/out" 2>"$T/err"; status=$?; }
 is() {
 	if [ "$2" = "$3" ]; then ok 0 "$1"; else
 		ok 1 "$1"
-		printf '%s\n' "got:" "$2" "want:" "$3" | sed 's/^/# /'
+		printf '%s\n' "got:" "$2" "want:" "$3" | sed 's/^/# /' >&2
 	fi
 }
 check_same() {
 	if diff -u "$2" "$3" >"$T/.diff" 2>&1; then ok 0 "$1"; else
 		ok 1 "$1"
-		sed 's/^/# /' "$T/.diff"
+		sed 's/^/# /' "$T/.diff" >&2
 	fi
 }
 out_is() { cat >"$T/.want"; check_same "$1" "$T/.want" "$T/out"; }
