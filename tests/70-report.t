@@ -3,7 +3,7 @@
 # tests/fixtures/report-state.sh builds (the expected figures are worked out
 # by hand in the comments).
 . "$(dirname "$0")/lib.sh"
-plan 15
+plan 16
 "$top/tests/fixtures/report-state.sh" || { echo "Bail out! fixture state"; exit 1; }
 
 # Pilot window 2026-11-16T01:00..2026-11-30T01:00.  Delivered: evt_p1 (Thu 19th,
@@ -292,4 +292,26 @@ run fs-report changelog --event evt_p4 --from 2026-11-01 --to 2026-11-20 --forma
 is 'changelog --event outside the window: no rows, and the header says why' \
 	"$(wc -l <"$T/out")/$(head -n 1 "$T/out" | jq -c '[.sections[] | [.name, .rows, .empty]]')" \
 	'1/[["entries",0,"no changelog rows between 2026-11-01 and 2026-11-21 match the filters"],["kinds",0,"no changelog rows between 2026-11-01 and 2026-11-21 match the filters"]]'
+# The owner calls c3 at last: fs-watchdog resolves the follow-up alert (#4),
+# and the recovery times stay the system's own (67.5 and 90 minutes): a
+# missed follow-up is closed by a person, days later, and is no outage.
+cat >"$T/w.conf" <<'EOF'
+[source "lob-events"]
+secret_env = LOB_WEBHOOK_SECRET
+
+[target "mail"]
+kind = lob
+url = http://127.0.0.1:9/v1
+token_env = LOB_API_KEY
+
+[thresholds]
+dlq_max = 0
+EOF
+printf '{"type":"event","id":"evt_a8","run_id":"run_t","source":"hubspot","kind":"activity.follow_up","object":"engagement:evt_a8","occurred_at":"2026-11-30T00:30:00Z","data":{"contact_id":"c3","type":"call","owner":"bob","at":"2026-11-30T00:30:00Z"}}\n' |
+	LOB_API_KEY=x FS_NOW=2026-11-30T00:40:00Z fs-push -q -c "$T/w.conf" mail >/dev/null
+LOB_WEBHOOK_SECRET=x FS_NOW=2026-11-30T00:50:00Z fs-watchdog -q -c "$T/w.conf" >/dev/null 2>&1
+run fs-report health --format json
+is 'a resolved follow-up alert stays out of the recovery times' \
+	"$(sql "select state from alerts where id = 4")/$(jq -r 'select(.section == "summary") | select(.metric | test("recovery")) | "\(.metric)=\(.value)"' "$T/out" | tr '\n' ' ')" \
+	'resolved/avg_recovery_min=67.5 worst_recovery_min=90 '
 done_testing
