@@ -308,7 +308,7 @@ token_env = LOB_API_KEY
 dlq_max = 0
 EOF
 printf '{"type":"event","id":"evt_a8","run_id":"run_t","source":"hubspot","kind":"activity.follow_up","object":"engagement:evt_a8","occurred_at":"2026-11-30T00:30:00Z","data":{"contact_id":"c3","type":"call","owner":"bob","at":"2026-11-30T00:30:00Z"}}\n' |
-	LOB_API_KEY=x FS_NOW=2026-11-30T00:40:00Z fs-push -q -c "$T/w.conf" mail >/dev/null
+	LOB_API_KEY=x FS_NOW=2026-11-30T00:40:00Z fs-push -q -c "$T/w.conf" mail >/dev/null 2>&1
 LOB_WEBHOOK_SECRET=x FS_NOW=2026-11-30T00:50:00Z fs-watchdog -q -c "$T/w.conf" >/dev/null 2>&1
 run fs-report health --format json
 is 'a resolved follow-up alert stays out of the recovery times' \
