@@ -670,13 +670,22 @@ lob_failed(struct push *p, struct job *jb, const char *error, bool retry)
 	} else {
 		reason = fs_xstrdup(error);
 	}
-	if (!jb->last_look && may_exist(jb->hist[0])) {
+	if (jb->stage == CREATE && !jb->last_look && may_exist(jb->hist[0])) {
 		jb->last_look = true;
 		jb->dead_reason = reason;
 		jb->dead_status = jb->j.http_status;
 		jb->dead_resp = jb->j.http_status && jb->j.resp.len ? fs_xstrdup(jb->j.resp.data) : NULL;
 		lob_request(p, jb, LIST);
 		return 2;
+	}
+	if (jb->stage == LIST) {
+		/* Lob was asked because a piece may exist (a replay, a retry past the
+		 * key window, a conflict), and the asking failed. */
+		char *why = fs_xasprintf("%s; the piece may exist at Lob (looking it up failed):"
+					 " fs-dlq replay looks it up again and adopts it", reason);
+
+		free(reason);
+		reason = why;
 	}
 	rc = row_dead(p, jb, 0, reason);
 	free(reason);

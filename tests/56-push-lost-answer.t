@@ -3,7 +3,7 @@
 # hold the piece, so fs-push looks it up before a dead letter and adopts it.
 . "$(dirname "$0")/lib.sh"
 . "$top/tests/push-lib.sh"
-plan 30
+plan 36
 export LOB_API_KEY=sk_test_s3cret
 start_lob
 cat >fieldsync.conf <<EOF2
@@ -99,6 +99,24 @@ is 'replay: a send row marked adopted' \
 	"$(sql "select json_extract(detail, '$.adopted') || ' ' || json_extract(detail, '$.vendor_id') from changelog where event_id = 'evt_l3' and kind = 'send'")" "1 $v3"
 is 'replay: the dead letter is replayed' "$(sql "select state from dlq where id = 2")" replayed
 is 'replay: a pieces row' "$(sql "select count(*) from pieces where event_id = 'evt_l3' and vendor_id = '$v3'")" 1
+
+# A replay whose lookup fails until its retries run out: the dead letter
+# says the piece may exist; the next replay, with Lob back, makes it once.
+lob_admin POST /__admin/faults '{"status":503,"path_prefix":"/postcards","count":-1}' >/dev/null
+mreq evt_l5 105 >l5.ndjson
+three_runs l5.ndjson
+is 'down: a dead letter after the lookup failed too' "$status/$(sql "select id from dlq where event_id = 'evt_l5'")" '1/3'
+fs-dlq replay 3 2>/dev/null >r5.ndjson
+three_runs r5.ndjson
+is 'replay while down: exit 1' "$status" 1
+is 'replay while down: the reason says the piece may exist' "$(sql "select reason from dlq where id = 4")" \
+	"gave up after 3 attempts: $E503; the piece may exist at Lob (looking it up failed): fs-dlq replay looks it up again and adopts it"
+is 'replay while down: only lookups were made' "$(sql "select group_concat(json_extract(value, '$.request'), ', ') from dlq, json_each(dlq.attempts) where dlq.id = 4")" \
+	'GET /postcards, GET /postcards, GET /postcards'
+lob_admin DELETE /__admin/faults >/dev/null
+fs-dlq replay 4 2>/dev/null | fs-push mail >out 2>err
+is 'replay with Lob back: sent' "$?/$(row evt_l5 | cut -d'|' -f1,2)" '0/sent|2'
+is 'replay with Lob back: one piece' "$(lob_pieces | grep evt_l5)" 'evt_l5 1'
 
 # A 4xx after a lost answer (here a 404 from a proxy) is no proof that the
 # piece was not made: Lob is asked first, and the piece is adopted.
