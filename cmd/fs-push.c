@@ -34,6 +34,10 @@ struct job {
 	int *tries;		/* each row's attempts */
 	int n429;
 	bool listed;
+	bool last_look;		/* Lob: asking for the piece before a dead letter */
+	char *dead_reason;	/* the dead letter's reason while it asks */
+	long dead_status;	/* the failed attempt's answer, kept for the dead letter */
+	char *dead_resp;
 };
 
 struct push {
@@ -192,12 +196,12 @@ attempt(jv hist, const struct fs_push_job *j, const char *error)
 
 static int
 mark(struct push *p, struct job *jb, int i, const char *state, fs_time next, const char *error,
-     const char *vendor_id)
+     const char *vendor_id, long http_status)
 {
 	char *hist = fs_jdump(jb->hist[i]);
 	struct fs_outbox_mark m = {
 		.id = jb->rows[i].id, .state = state, .next_attempt_at = next, .attempts = jb->tries[i],
-		.http_status = (int)jb->j.http_status, .history = hist, .error = error, .vendor_id = vendor_id,
+		.http_status = (int)http_status, .history = hist, .error = error, .vendor_id = vendor_id,
 	};
 	int rc;
 
@@ -216,19 +220,20 @@ static int
 row_dead(struct push *p, struct job *jb, int i, const char *reason)
 {
 	struct fs_outbox_row *r = &jb->rows[i];
+	/* After a last look at Lob, the dead letter tells of the failed send, not of the look. */
+	long status = jb->last_look ? jb->dead_status : jb->j.http_status;
+	const char *resp = jb->last_look ? jb->dead_resp : jb->j.resp.len ? jb->j.resp.data : NULL;
 	char *hist = fs_jdump(jb->hist[i]), *object = contact_object(r->contact_id);
 	struct fs_dead d = {
 		.command = "fs-push", .run_id = p->cli->run_id, .reason = reason, .source = p->target,
 		.event_id = r->event_id, .bytes = r->line, .len = strlen(r->line),
-		.http_status = (int)jb->j.http_status,
-		.response = jb->j.http_status && jb->j.resp.len ? jb->j.resp.data : NULL,
-		.attempts = hist,
+		.http_status = (int)status, .response = status ? resp : NULL, .attempts = hist,
 	};
 	int64_t id;
 	int rc;
 	jv detail;
 
-	if ((rc = mark(p, jb, i, "dead", 0, reason, NULL)) <= 0) {
+	if ((rc = mark(p, jb, i, "dead", 0, reason, NULL, status)) <= 0) {
 		free(hist);
 		free(object);
 		return rc;
@@ -243,7 +248,7 @@ row_dead(struct push *p, struct job *jb, int i, const char *reason)
 	detail = jv_object_set(detail, jv_string("target"), jv_string(p->target));
 	detail = jv_object_set(detail, jv_string("dlq_id"), jv_number((double)id));
 	detail = jv_object_set(detail, jv_string("http_status"),
-			       jb->j.http_status ? jv_number((double)jb->j.http_status) : jv_null());
+			       status ? jv_number((double)status) : jv_null());
 	detail = jv_object_set(detail, jv_string("attempts"), jv_number(jb->tries[i]));
 	detail = jv_object_set(detail, jv_string("reason"), jv_string(reason));
 	rc = fs_changelog(&p->cli->st, "send.dead", p->cli->run_id, r->event_id, object, detail);
@@ -254,10 +259,27 @@ row_dead(struct push *p, struct job *jb, int i, const char *reason)
 		return -1;
 	}
 	fs_err("%s: %s (dead letter #%lld)", r->event_id, reason, (long long)id);
-	emit_result(p, r->event_id, "dead", NULL, (int)jb->j.http_status, jb->tries[i]);
+	emit_result(p, r->event_id, "dead", NULL, (int)status, jb->tries[i]);
 	p->dead++;
 	fail(p, FS_EXIT_DLQ);
 	return 1;
+}
+
+/* The dead letter's reason when a row has had its last try, else NULL. */
+static char *
+gave_up(struct push *p, struct job *jb, int i, const char *error)
+{
+	fs_time now = fs_now(), enq = now;
+	char age[32];
+
+	fs_time_parse(jb->rows[i].enqueued_at, &enq);
+	if (jb->tries[i] >= p->retry.max)
+		snprintf(age, sizeof age, "%d attempts", jb->tries[i]);
+	else if (now - enq >= p->give_up)
+		snprintf(age, sizeof age, "%lldh", (long long)((now - enq) / 3600));
+	else
+		return NULL;
+	return fs_xasprintf("gave up after %s: %s", age, error);
 }
 
 /* A failure that may pass: try again later, or give up into the DLQ. */
@@ -265,27 +287,19 @@ static int
 row_retry(struct push *p, struct job *jb, int i, const char *error)
 {
 	struct fs_outbox_row *r = &jb->rows[i];
-	fs_time now = fs_now(), enq = now, next;
+	fs_time now = fs_now(), next;
 	char at[21], *object, *reason;
 	int rc;
 	jv detail;
 
 	snprintf(p->last_error, sizeof p->last_error, "%s", error);
-	fs_time_parse(r->enqueued_at, &enq);
-	if (jb->tries[i] >= p->retry.max || now - enq >= p->give_up) {
-		char age[32];
-
-		if (jb->tries[i] >= p->retry.max)
-			snprintf(age, sizeof age, "%d attempts", jb->tries[i]);
-		else
-			snprintf(age, sizeof age, "%lldh", (long long)((now - enq) / 3600));
-		reason = fs_xasprintf("gave up after %s: %s", age, error);
+	if ((reason = gave_up(p, jb, i, error)) != NULL) {
 		rc = row_dead(p, jb, i, reason);
 		free(reason);
 		return rc;
 	}
 	next = now + fs_backoff(jb->tries[i], p->retry.base, p->retry.cap, 1);
-	if ((rc = mark(p, jb, i, "pending", next, error, NULL)) <= 0)
+	if ((rc = mark(p, jb, i, "pending", next, error, NULL, jb->j.http_status)) <= 0)
 		return rc;
 	fs_time_format(next, at);
 	object = contact_object(r->contact_id);
@@ -319,7 +333,7 @@ piece_sent(struct push *p, struct job *jb, const char *vendor_id, bool adopted)
 	int rc;
 
 	fs_time_format(fs_now(), now);
-	if ((rc = mark(p, jb, 0, "sent", 0, NULL, vendor_id)) <= 0) {
+	if ((rc = mark(p, jb, 0, "sent", 0, NULL, vendor_id, jb->j.http_status)) <= 0) {
 		jv_free(data);
 		return rc;
 	}
@@ -488,6 +502,8 @@ job_free(struct job *jb)
 	free(jb->hist);
 	free(jb->tries);
 	free(jb->create_body);
+	free(jb->dead_reason);
+	free(jb->dead_resp);
 	jv_free(jb->ev);
 	jv_free(jb->props);
 	fs_push_job_clear(&jb->j);
@@ -611,6 +627,97 @@ answer_error(const struct fs_push_job *j)
 	return fs_xasprintf("HTTP %ld", j->http_status);
 }
 
+/*
+ * True when a create may have made the piece without fs-push hearing of
+ * it: no answer (a dropped or cut connection, a timeout), a 5xx (a gateway
+ * may answer after Lob made it), or a 2xx that could not be read.
+ */
+static bool
+may_exist(jv hist)
+{
+	bool maybe = false;
+
+	jv_array_foreach(hist, i, a) {
+		const char *req = fs_jstr(a, "request");
+		jv status = fs_jget(a, "http_status");
+		double s = jv_get_kind(status) == JV_KIND_NUMBER ? jv_number_value(status) : 0;
+
+		(void)i;
+		if (req && strncmp(req, "POST ", 5) == 0 &&
+		    (s == 0 || s >= 500 || (s >= 200 && s < 300 && fs_jstr(a, "error"))))
+			maybe = true;
+		jv_free(status);
+		jv_free(a);
+	}
+	return maybe;
+}
+
+/*
+ * A Lob row that failed (retry says whether the failure may pass).  Before
+ * its dead letter, when an earlier create may have made the piece unseen,
+ * Lob is asked for it by metadata: returns 2 when that request is queued.
+ */
+static int
+lob_failed(struct push *p, struct job *jb, const char *error, bool retry)
+{
+	char *reason;
+	int rc;
+
+	if (retry) {
+		snprintf(p->last_error, sizeof p->last_error, "%s", error);
+		if ((reason = gave_up(p, jb, 0, error)) == NULL)
+			return row_retry(p, jb, 0, error);
+	} else {
+		reason = fs_xstrdup(error);
+	}
+	if (jb->stage == CREATE && !jb->last_look && may_exist(jb->hist[0])) {
+		jb->last_look = true;
+		jb->dead_reason = reason;
+		jb->dead_status = jb->j.http_status;
+		jb->dead_resp = jb->j.http_status && jb->j.resp.len ? fs_xstrdup(jb->j.resp.data) : NULL;
+		lob_request(p, jb, LIST);
+		return 2;
+	}
+	if (jb->stage == LIST) {
+		/* Lob was asked because a piece may exist (a replay, a retry past the
+		 * key window, a conflict), and the asking failed. */
+		char *why = fs_xasprintf("%s; the piece may exist at Lob (looking it up failed):"
+					 " fs-dlq replay looks it up again and adopts it", reason);
+
+		free(reason);
+		reason = why;
+	}
+	rc = row_dead(p, jb, 0, reason);
+	free(reason);
+	return rc;
+}
+
+/* The answer to the last look: adopt the piece, or write the dead letter. */
+static int
+last_look_done(struct push *p, struct job *jb)
+{
+	struct fs_push_job *j = &jb->j;
+	char *vid = NULL, *at = NULL, *err = NULL, *reason;
+	int rc;
+
+	if (j->http_status >= 200 && j->http_status < 300 && fs_lob_list_first(j->resp.data, &vid, &at) == 0) {
+		p->accepted++;
+		jb->hist[0] = attempt(jb->hist[0], j, NULL);
+		rc = vid ? piece_sent(p, jb, vid, true) : row_dead(p, jb, 0, jb->dead_reason);
+		free(vid);
+		free(at);
+		return rc;
+	}
+	err = j->http_status >= 200 && j->http_status < 300 ? fs_xstrdup("unreadable list answer") : answer_error(j);
+	jb->hist[0] = attempt(jb->hist[0], j, err);
+	reason = fs_xasprintf("%s; the piece may exist at Lob (looking it up failed: %s):"
+			      " fs-dlq replay looks it up again and adopts it", jb->dead_reason, err);
+	rc = row_dead(p, jb, 0, reason);
+	free(reason);
+	free(err);
+	return rc;
+}
+
 static int
 lob_done(struct fs_push_job *j, void *ctx)
 {
@@ -627,12 +734,14 @@ lob_done(struct fs_push_job *j, void *ctx)
 		return 0;
 	}
 	jb->tries[0]++;
-	if (j->http_status >= 200 && j->http_status < 300) {
+	if (jb->last_look) {
+		rc = last_look_done(p, jb);
+	} else if (j->http_status >= 200 && j->http_status < 300) {
 		p->accepted++;
 		if (jb->stage == LIST) {
 			if (fs_lob_list_first(j->resp.data, &vid, &at) != 0) {
 				jb->hist[0] = attempt(jb->hist[0], j, "unreadable list answer");
-				rc = row_retry(p, jb, 0, "unreadable list answer");
+				rc = lob_failed(p, jb, "unreadable list answer", true);
 			} else if (vid) {
 				jb->hist[0] = attempt(jb->hist[0], j, NULL);
 				rc = piece_sent(p, jb, vid, true);
@@ -647,7 +756,7 @@ lob_done(struct fs_push_job *j, void *ctx)
 			rc = piece_sent(p, jb, vid, false);
 		} else {
 			jb->hist[0] = attempt(jb->hist[0], j, "unreadable answer");
-			rc = row_retry(p, jb, 0, "unreadable answer");
+			rc = lob_failed(p, jb, "unreadable answer", true);
 		}
 	} else {
 		err = answer_error(j);
@@ -662,12 +771,14 @@ lob_done(struct fs_push_job *j, void *ctx)
 			free(err);
 			return 1;
 		}
-		rc = transient(j->http_status) ? row_retry(p, jb, 0, err) : row_dead(p, jb, 0, err);
+		rc = lob_failed(p, jb, err, transient(j->http_status));
 	}
 	free(code);
 	free(err);
 	free(vid);
 	free(at);
+	if (rc == 2)
+		return 1;	/* the last look goes out */
 	job_free(jb);
 	if (rc < 0)
 		p->stop = true;
@@ -843,7 +954,7 @@ crm_sent(struct push *p, struct job *jb, int i)
 	jv detail;
 	int rc;
 
-	if ((rc = mark(p, jb, i, "sent", 0, NULL, r->contact_id)) <= 0) {
+	if ((rc = mark(p, jb, i, "sent", 0, NULL, r->contact_id, jb->j.http_status)) <= 0) {
 		free(object);
 		return rc;
 	}
@@ -1242,8 +1353,8 @@ finish_status(struct push *p)
 	if (p->retrying > 0 && p->accepted == 0)
 		fail(p, FS_EXIT_REMOTE);
 	if (c.held > 0) {
-		fs_err("%s: %ld row%s held by a watchdog hold; they are sent once it is lifted (fs-watchdog ack)",
-		       p->target, c.held, c.held == 1 ? "" : "s");
+		fs_err("%s: %ld row%s held by a watchdog hold; %s sent once the hold is lifted (fs-watchdog ack)",
+		       p->target, c.held, c.held == 1 ? "" : "s", c.held == 1 ? "it is" : "they are");
 		if (p->requests == 0 && p->status == FS_EXIT_OK)
 			p->status = FS_EXIT_PAUSED;
 	}

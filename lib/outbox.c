@@ -241,19 +241,24 @@ static int
 set_held(struct fs_state *st, const char *target, const char *campaign, bool any_campaign, bool hold,
 	 fs_outbox_held_fn fn, void *ctx, long *count)
 {
-	sqlite3_stmt *q = fs_state_prepare(st, hold
-	    ? "UPDATE outbox SET state = 'held' WHERE target = ?1 AND state = 'pending'"
-	      " AND (?3 OR campaign IS ?2) RETURNING event_id, attempts"
-	    : "UPDATE outbox SET state = 'pending' WHERE target = ?1 AND state = 'held'"
-	      " AND (?3 OR campaign IS ?2) RETURNING event_id, attempts");
+	/* Four statements, not one with an OR, so that each one uses the index. */
+	static const char *const sql[2][2] = {
+		{"UPDATE outbox SET state = 'pending' WHERE target = ?1 AND state = 'held' AND campaign IS ?2"
+		 " RETURNING event_id, attempts",
+		 "UPDATE outbox SET state = 'pending' WHERE target = ?1 AND state = 'held' RETURNING event_id, attempts"},
+		{"UPDATE outbox SET state = 'held' WHERE target = ?1 AND state = 'pending' AND campaign IS ?2"
+		 " RETURNING event_id, attempts",
+		 "UPDATE outbox SET state = 'held' WHERE target = ?1 AND state = 'pending' RETURNING event_id, attempts"},
+	};
+	sqlite3_stmt *q = fs_state_prepare(st, sql[hold][any_campaign]);
 	int rc;
 
 	*count = 0;
 	if (q == NULL)
 		return -1;
 	fs_bind_text(q, 1, target);
-	fs_bind_text(q, 2, campaign);
-	sqlite3_bind_int(q, 3, any_campaign);
+	if (!any_campaign)
+		fs_bind_text(q, 2, campaign);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		(*count)++;
 		if (hold && fn)
@@ -280,13 +285,50 @@ hold_log(struct fs_state *st, const char *kind, const char *scope, const char *n
 	return fs_changelog(st, kind, run_id, NULL, NULL, d);
 }
 
+/* The names of the campaigns under an active hold (few: a person lifts them). */
+static int
+held_campaigns(struct fs_state *st, char ***names, int *n)
+{
+	sqlite3_stmt *q = fs_state_prepare(st,
+	    "SELECT DISTINCT name FROM holds WHERE scope = 'campaign' AND lifted_at IS NULL ORDER BY name");
+	int rc;
+
+	*names = NULL;
+	*n = 0;
+	if (q == NULL)
+		return -1;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		*names = fs_xrealloc(*names, (size_t)(*n + 1) * sizeof **names);
+		(*names)[(*n)++] = fs_col_dup(q, 0);
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE) {
+		fs_state_error(st, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+free_names(char **names, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/*
+ * Called before each chunk is claimed, so it must not cost in proportion to
+ * the outbox: it reads the holds, holds the pending rows they cover (through
+ * the (target, state, campaign) index) and looks only at rows already held.
+ */
 int
 fs_outbox_apply_holds(struct fs_state *st, const char *target, bool campaigns, const char *run_id,
 		      fs_outbox_held_fn fn, void *ctx, struct fs_outbox_holds *h)
 {
 	sqlite3_stmt *q;
-	char **names = NULL;
-	int n = 0, rc, held;
+	char **names = NULL, **held_now = NULL;
+	int n = 0, nheld = 0, rc, held;
 	long count;
 
 	memset(h, 0, sizeof *h);
@@ -302,40 +344,44 @@ fs_outbox_apply_holds(struct fs_state *st, const char *target, bool campaigns, c
 		h->newly_held = count;
 		h->target_held = true;
 	} else {
-		q = fs_state_prepare(st, "SELECT DISTINCT campaign FROM outbox"
-				     " WHERE target = ? AND state IN ('pending', 'held')");
+		/* Campaign holds cover mail targets only. */
+		if (campaigns && held_campaigns(st, &names, &n) != 0)
+			goto fail;
+		for (int i = 0; i < n; i++) {
+			if (set_held(st, target, names[i], false, true, fn, ctx, &count) != 0)
+				goto fail;
+			if (count > 0 && hold_log(st, "hold.wait", "campaign", names[i], target, count, run_id) != 0)
+				goto fail;
+			h->newly_held += count;
+			if (h->held_campaign[0] == '\0')
+				snprintf(h->held_campaign, sizeof h->held_campaign, "%s", names[i]);
+		}
+		/* Rows held whose hold is gone go back in line. */
+		q = fs_state_prepare(st, "SELECT DISTINCT campaign FROM outbox WHERE target = ? AND state = 'held'");
 		if (q == NULL)
 			goto fail;
 		fs_bind_text(q, 1, target);
 		while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-			names = fs_xrealloc(names, (size_t)(n + 1) * sizeof *names);
-			names[n++] = fs_col_dup(q, 0);
+			held_now = fs_xrealloc(held_now, (size_t)(nheld + 1) * sizeof *held_now);
+			held_now[nheld++] = fs_col_dup(q, 0);
 		}
 		sqlite3_reset(q);
 		if (rc != SQLITE_DONE) {
 			fs_state_error(st, NULL);
 			goto fail;
 		}
-		for (int i = 0; i < n; i++) {
-			bool hold = false;
+		for (int i = 0; i < nheld; i++) {
+			bool still = false;
 
-			if (campaigns && names[i]) {
-				if ((held = fs_hold_active(st, "campaign", names[i])) < 0)
-					goto fail;
-				hold = held;
-			}
-			if (set_held(st, target, names[i], false, hold, fn, ctx, &count) != 0)
+			for (int k = 0; k < n && !still; k++)
+				still = held_now[i] && strcmp(held_now[i], names[k]) == 0;
+			if (still)
+				continue;
+			if (set_held(st, target, held_now[i], false, false, fn, ctx, &count) != 0)
 				goto fail;
-			if (count > 0 && hold_log(st, hold ? "hold.wait" : "hold.resume", hold ? "campaign" : "target",
-						  hold ? names[i] : target, target, count, run_id) != 0)
+			if (count > 0 && hold_log(st, "hold.resume", "target", target, target, count, run_id) != 0)
 				goto fail;
-			if (hold) {
-				h->newly_held += count;
-				if (h->held_campaign[0] == '\0')
-					snprintf(h->held_campaign, sizeof h->held_campaign, "%s", names[i]);
-			} else {
-				h->resumed += count;
-			}
+			h->resumed += count;
 		}
 	}
 	q = fs_state_prepare(st, "SELECT count(*) FROM outbox WHERE target = ? AND state = 'held'");
@@ -345,14 +391,12 @@ fs_outbox_apply_holds(struct fs_state *st, const char *target, bool campaigns, c
 	if (sqlite3_step(q) == SQLITE_ROW)
 		h->held = sqlite3_column_int64(q, 0);
 	sqlite3_reset(q);
-	for (int i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	free_names(names, n);
+	free_names(held_now, nheld);
 	return fs_state_commit(st);
 fail:
-	for (int i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	free_names(names, n);
+	free_names(held_now, nheld);
 	fs_state_rollback(st);
 	return -1;
 }
@@ -379,8 +423,8 @@ static int
 free_dead_claims(struct fs_state *st, const char *target, const char *run_id)
 {
 	sqlite3_stmt *q = fs_state_prepare(st,
-	    "SELECT claimed_by, max(claim_pid), max(claim_host), max(claim_until), count(*) FROM outbox"
-	    " WHERE claimed_by IS NOT NULL AND claimed_by != ? AND target = ?"
+	    "SELECT claimed_by, max(claim_pid), max(claim_host), max(claim_until), count(*)"
+	    " FROM outbox INDEXED BY outbox_by_claim WHERE claimed_by IS NOT NULL AND claimed_by != ? AND target = ?"
 	    " AND state IN ('pending', 'held') GROUP BY claimed_by");
 	struct dead {
 		char *run;
@@ -459,7 +503,7 @@ fs_outbox_claim(struct fs_state *st, const char *target, const char *run_id, fs_
 		goto fail;
 	q = fs_state_prepare(st,
 	    "SELECT id, event_id, kind, contact_id, campaign, line, requested_at, enqueued_at,"
-	    " first_attempt_at, history, attempts, check_vendor FROM outbox"
+	    " first_attempt_at, history, attempts, check_vendor FROM outbox INDEXED BY outbox_due"
 	    " WHERE target = ? AND state = 'pending' AND claimed_by IS NULL"
 	    " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
 	    " AND (last_run_id IS NULL OR last_run_id != ?) ORDER BY id LIMIT ?");

@@ -81,8 +81,11 @@ const char *const fs_migrations[] = {
 	"  vendor_id TEXT, http_status INTEGER, last_error TEXT, history TEXT NOT NULL DEFAULT '[]',"
 	"  check_vendor INTEGER NOT NULL DEFAULT 0, last_run_id TEXT, replay_line TEXT,"
 	"  UNIQUE (target, event_id));"
-	"CREATE INDEX outbox_due ON outbox(target, state, next_attempt_at);"
-	"CREATE INDEX outbox_by_claim ON outbox(claimed_by);"
+	/* outbox_due: a claim walks a target's pending rows in order and stops
+	 * after a chunk, whatever the size of the outbox. */
+	"CREATE INDEX outbox_due ON outbox(target, state, id);"
+	"CREATE INDEX outbox_by_campaign ON outbox(target, state, campaign);"
+	"CREATE INDEX outbox_by_claim ON outbox(claimed_by) WHERE claimed_by IS NOT NULL;"
 	"CREATE TABLE pieces ("
 	"  vendor_id TEXT PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, target TEXT NOT NULL,"
 	"  contact_id TEXT, campaign TEXT, goal TEXT, format TEXT, owner TEXT,"

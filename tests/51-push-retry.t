@@ -38,6 +38,8 @@ is 'the send row counts both attempts' "$(sql "select json_extract(detail, '$.at
 is 'the history has both' "$(sql "select json_extract(history, '$[0].http_status') || ',' || json_extract(history, '$[1].http_status') from outbox where event_id = 'evt_r1'")" '503,200'
 
 # Failing every time: the DLQ after the last attempt, with the whole history.
+# A 5xx may come after Lob made the piece, so Lob is asked for it first;
+# that fails too, and the reason says so.
 lob_admin POST /__admin/faults '{"status":500,"count":-1}' >/dev/null
 mreq evt_r2 102 >r2.ndjson
 run fs-push mail <r2.ndjson
@@ -45,12 +47,12 @@ advance 2; run fs-push --retry-only mail </dev/null
 advance 2; run fs-push --retry-only mail </dev/null
 is 'exhausted: exit 1' "$status" 1
 is 'exhausted: the error line' "$(cat "$T/err")" \
-	'fs-push: evt_r2: gave up after 3 attempts: HTTP 500: An internal server error occurred, please contact support@lob.com (dead letter #1)'
+	'fs-push: evt_r2: gave up after 3 attempts: HTTP 500: An internal server error occurred, please contact support@lob.com; the piece may exist at Lob (looking it up failed: HTTP 500: An internal server error occurred, please contact support@lob.com): fs-dlq replay looks it up again and adopts it (dead letter #1)'
 is 'exhausted: a dead result' "$(cat "$T/out")" \
-	'{"type":"result","event_id":"evt_r2","target":"mail","status":"dead","vendor_id":null,"http_status":500,"attempts":3}'
+	'{"type":"result","event_id":"evt_r2","target":"mail","status":"dead","vendor_id":null,"http_status":500,"attempts":4}'
 is 'exhausted: the DLQ keeps every attempt' \
-	"$(sql "select http_status, json_array_length(attempts), json_extract(attempts, '$[2].at') from dlq where id = 1")" \
-	'500|3|2026-11-30T01:00:06Z'
+	"$(sql "select http_status, json_array_length(attempts), json_extract(attempts, '$[2].at'), json_extract(attempts, '$[3].request') from dlq where id = 1")" \
+	'500|4|2026-11-30T01:00:06Z|GET /postcards'
 
 # Replay: fs-dlq replay feeds it back; fs-push asks Lob first, then makes it.
 lob_admin DELETE /__admin/faults >/dev/null

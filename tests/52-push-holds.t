@@ -2,15 +2,22 @@
 # fs-push: watchdog holds and overlapping runs (claims with leases).
 . "$(dirname "$0")/lib.sh"
 . "$top/tests/push-lib.sh"
-plan 20
-export LOB_API_KEY=sk_test_s3cret
+plan 27
+export LOB_API_KEY=sk_test_s3cret HUBSPOT_TOKEN=pat-s3cret
 start_lob
+start_hubspot --generate 3
+hs_admin POST /__admin/rate '{"max":100000}' >/dev/null
 cat >fieldsync.conf <<EOF2
 [target "mail"]
 kind      = lob
 url       = $LOB
 token_env = LOB_API_KEY
 retry     = 1s..1s x3
+
+[target "crm"]
+kind      = hubspot
+url       = $HS
+token_env = HUBSPOT_TOKEN
 EOF2
 fs-dlq count >/dev/null
 states() { sql "select group_concat(event_id || ':' || state, ' ') from (select * from outbox order by id)"; }
@@ -21,7 +28,7 @@ for i in 1 2 3; do mreq evt_h$i 10$i; done >h.ndjson
 run fs-push mail <h.ndjson
 is 'target held: exit 5' "$status" 5
 is 'target held: stderr says so' "$(cat "$T/err")" \
-	'fs-push: mail: 3 rows held by a watchdog hold; they are sent once it is lifted (fs-watchdog ack)'
+	'fs-push: mail: 3 rows held by a watchdog hold; they are sent once the hold is lifted (fs-watchdog ack)'
 is 'target held: a held result each' "$(grep -c '"status":"held"' "$T/out")" 3
 is 'target held: rows held' "$(states)" 'evt_h1:held evt_h2:held evt_h3:held'
 is 'target held: no request' "$(lob_pieces | wc -l)" 0
@@ -43,6 +50,30 @@ run fs-push mail <c.ndjson
 is 'campaign held: exit 0 (the rest was sent)' "$status" 0
 is 'campaign held: only its rows wait' "$(sql "select event_id, state from outbox where event_id like 'evt_c%' order by id")" 'evt_c1|held
 evt_c2|sent'
+
+# CRM write-backs are neither costly nor irreversible: a hold on the mail
+# target or on a campaign does not stop them.
+sql "insert into holds (scope, name, since) values ('target', 'mail', '2026-11-30T00:00:00Z'), ('campaign', 'thanks', '2026-11-30T00:00:00Z')"
+{ mstatus evt_w1 psc_w1 1001 sent; follow evt_w2 1002 2026-11-29T15:00:00Z; } >w.ndjson
+run fs-push crm <w.ndjson
+is 'crm beside mail and campaign holds: exit 0, nothing on stderr' "$status/$(cat "$T/err")" '0/'
+is 'crm beside mail and campaign holds: sent' \
+	"$(sql "select group_concat(event_id || ':' || state, ' ') from outbox where target = 'crm'")" 'evt_w1:sent evt_w2:sent'
+is 'crm beside mail and campaign holds: HubSpot got both' \
+	"$(hs_admin GET /__admin/updates | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["updates"]))')" 2
+sql "update holds set lifted_at = '2026-11-30T00:30:00Z' where name in ('mail', 'thanks')"
+
+# A hold on the crm target itself (fs-watchdog's retry-storm rule) holds it.
+sql "insert into holds (scope, name, since) values ('target', 'crm', '2026-11-30T00:00:00Z')"
+mstatus evt_w3 psc_w3 1003 delivered >w3.ndjson
+run fs-push crm <w3.ndjson
+is 'crm held: exit 5' "$status" 5
+is 'crm held: stderr says so' "$(cat "$T/err")" \
+	'fs-push: crm: 1 row held by a watchdog hold; it is sent once the hold is lifted (fs-watchdog ack)'
+is 'crm held: a held result, the row held' "$(grep -c '"status":"held"' "$T/out")/$(sql "select state from outbox where event_id = 'evt_w3'")" '1/held'
+sql "update holds set lifted_at = '2026-11-30T00:30:00Z' where scope = 'target' and name = 'crm'"
+run fs-push --retry-only crm </dev/null
+is 'crm lifted: sent' "$status/$(sql "select state from outbox where event_id = 'evt_w3'")" '0/sent'
 
 # A claim whose holder died (SIGKILL) is taken at once.
 sql "update holds set lifted_at = '2026-11-30T00:30:00Z'"

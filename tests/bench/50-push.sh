@@ -1,17 +1,21 @@
 #!/bin/sh
 # fs-push speed: pieces against the fake Lob at 200 ms latency and its
 # 150/5s limit (the rate achieved as a fraction of the limit, and the 429s
-# after the first window), beside a naive one-request-at-a-time loop; memory
-# at two sizes; CRM contacts per second through batch update beside one
+# after the first window), beside a naive one-request-at-a-time loop; peak
+# memory at three sizes, against a fake with no latency and no limit (so it
+# runs quickly); CRM contacts per second through batch update beside one
 # PATCH per contact.
 #
 #   FS_BENCH_PUSH_N    pieces (default 10000: about 5.5 minutes, by the limit)
 #   FS_BENCH_NAIVE_N   pieces for the naive loop (default 500: about 2 minutes)
+#   FS_BENCH_PUSH_MEM  sizes for peak memory (default "1000 10000 100000":
+#                      about 5 minutes on 2 busy cores)
 #   FS_BENCH_CRM_N     contacts for the CRM write-back (default 5000)
 top=$(cd "$(dirname "$0")/../.." && pwd)
 PATH="$top/bin:$PATH"
 N=${FS_BENCH_PUSH_N:-10000}
 NAIVE=${FS_BENCH_NAIVE_N:-500}
+MEM=${FS_BENCH_PUSH_MEM:-1000 10000 100000}
 CRM=${FS_BENCH_CRM_N:-5000}
 T=$(mktemp -d "${TMPDIR:-/tmp}/fs-bench.XXXXXX")
 pids=
@@ -82,10 +86,28 @@ done <naive.bodies
 t1=$(now)
 naive_rate=$(calc "$NAIVE / ($t1 - $t0)")
 
-# Memory at a tenth of the size, for flatness.
-small=$((N / 10))
-requests "$small" s >small.ndjson
-/usr/bin/time -f %M -o rss.small fs-push -s small.db mail <small.ndjson >/dev/null 2>err.small
+# Peak memory at each size, against a fake Lob with no latency and no limit.
+# Nothing is kept per row: a run holds the rows it has claimed (a few times
+# --parallel) and SQLite's page cache, which lib/state.c caps at 16 MiB.  A
+# small state file never fills that cache; from about 10,000 pieces on it is
+# full, so the figure grows up to there and is flat after.
+start fast "$top/tests/fakes/fake_lob.py" --key bench_key --rate off
+cat >>fieldsync.conf <<EOF
+
+[target "fast"]
+kind      = lob
+url       = $url/v1
+token_env = LOB_API_KEY
+rate      = 100000/1s
+EOF
+for m in $MEM; do
+	requests "$m" "m${m}_" >mem.ndjson
+	t0=$(now)
+	/usr/bin/time -f %M -o "rss.$m" fs-push -s "mem$m.db" fast <mem.ndjson >/dev/null 2>"err.mem$m"
+	t1=$(now)
+	echo "$(sqlite3 "mem$m.db" "select count(*) from outbox where state = 'sent'") $(calc "$t1 - $t0")" >"took.$m"
+	rm -f mem.ndjson "mem$m.db" "mem$m.db-wal" "mem$m.db-shm"
+done
 
 # CRM write-back: contacts per second through batch update, against one
 # PATCH per contact (200 of them).  The fake's own limit is lifted so that
@@ -127,7 +149,20 @@ printf 'push rate: %.2f pieces/s (baseline limit: %.2f requests/s) ratio %.3fx\n
 printf 'push 429s: %d answers (baseline first window: 0 answers) ratio 0x\n' "$n429"
 printf 'push vs naive: %.2f pieces/s (baseline naive one-at-a-time: %.2f pieces/s) ratio %.1fx\n' \
 	"$rate" "$naive_rate" "$(calc "$rate / $naive_rate")"
-printf 'push peak RSS: %d KiB at %d pieces (baseline %d pieces: %d KiB) ratio %.2fx\n' \
-	"$(cat rss.big)" "$N" "$small" "$(cat rss.small)" "$(calc "$(cat rss.big) / $(cat rss.small)")"
+prev=
+for m in $MEM; do
+	if [ -n "$prev" ]; then
+		printf 'push peak RSS at %d pieces: %d KiB (baseline %d pieces: %d KiB) ratio %.2fx\n' \
+			"$m" "$(cat "rss.$m")" "$prev" "$(cat "rss.$prev")" "$(calc "$(cat "rss.$m") / $(cat "rss.$prev")")"
+	fi
+	prev=$m
+done
+printf '# peak RSS with no latency and no limit:'
+for m in $MEM; do
+	read -r msent msecs <"took.$m"
+	printf ' %d KiB at %d pieces (%d sent in %.0f s);' "$(cat "rss.$m")" "$m" "$msent" "$msecs"
+done
+printf ' %d KiB at %d pieces at 200 ms latency and 150/5s\n' "$(cat rss.big)" "$N"
+printf '# load average when it ended: %s (2 cores, shared)\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'crm write-back: %.1f contacts/s (baseline one PATCH each: %.1f contacts/s) ratio %.1fx\n' \
 	"$crm_rate" "$patch_rate" "$(calc "$crm_rate / $patch_rate")"

@@ -609,7 +609,7 @@ def split_event(resource, event):
 
 
 class Fault:
-    __slots__ = ("spec", "remaining", "path_prefix", "method", "applied", "id")
+    __slots__ = ("spec", "remaining", "path_prefix", "method", "applied", "id", "skip")
 
     def __init__(self, spec, fid):
         self.spec = spec
@@ -623,6 +623,7 @@ class Fault:
         self.path_prefix = pp
         self.method = (spec.get("method") or "").upper()
         self.applied = 0
+        self.skip = max(0, int(spec.get("skip") or 0))
 
     def matches(self, method, path):
         if self.remaining == 0:
@@ -636,6 +637,7 @@ class Fault:
         d["id"] = self.id
         d["remaining"] = None if self.remaining < 0 else self.remaining
         d["applied"] = self.applied
+        d["skip"] = self.skip
         return d
 
 
@@ -720,6 +722,9 @@ class State:
     def take_fault(self, method, path):
         for f in self.faults:
             if f.matches(method, path):
+                if f.skip > 0:
+                    f.skip -= 1     # this request passes it by; a later fault may take it
+                    continue
                 if f.remaining > 0:
                     f.remaining -= 1
                 f.applied += 1
@@ -1497,6 +1502,8 @@ class Handler(BaseHTTPRequestHandler):
                     raise ValueError("status must be an HTTP status")
             if spec.get("count") is not None:
                 int(spec["count"])
+            if spec.get("skip") is not None and int(spec["skip"]) < 0:
+                raise ValueError("skip must be 0 or more")
             with st.lock:
                 st.fault_seq += 1
                 f = Fault(spec, st.fault_seq)

@@ -315,6 +315,11 @@ def run(base, logfile):
     ok(r1.status == 500 and r2.status == 500 and r1.json()["error"]["code"] == "internal_server_error"
        and r3.status == 200, "500 fault answers the next 2 matching requests, then normal", [r1.body, r3.body])
 
+    admin(base, "POST", "/faults", [{"status": 503, "skip": 2, "path_prefix": "/postcards", "method": "POST"},
+                                    {"status": 502, "path_prefix": "/postcards", "method": "POST"}])
+    rs = [call(base, "POST", "/postcards", postcard(metadata={"fs_event": "evt_skip%d" % i})).status for i in range(4)]
+    ok(rs == [502, 200, 503, 200], "skip: the first 2 pass it by (the next fault takes one), then it applies", rs)
+
     admin(base, "POST", "/faults", {"status": 429, "retry_after": 7, "count": 1})
     r = call(base, "GET", "/postcards")
     ok(r.status == 429 and r.h("Retry-After") == "7" and r.json()["error"]["code"] == "rate_limit_exceeded",
