@@ -11,6 +11,7 @@
 #include "fieldsync.h"
 
 #define PRUNE_BATCH 5000
+#define HELD_LINES 64		/* the hot path's lines waiting for their keys' rows */
 #define DEFAULT_TTL (24 * 3600)
 #define DEFAULT_ACTIVE (30 * 86400)
 
@@ -29,6 +30,8 @@ struct dedupe {
 	struct fs_idem *ix;
 	struct fs_buf forwarded;	/* ids forwarded since the last checkpoint, NUL-separated */
 	struct fs_buf enrolled;	/* the mail.requested among them */
+	struct fs_buf held;	/* new events waiting for fs_idem_flush, each with its "\n" */
+	int nheld;
 	long events, count[NCOUNT], stored[NCOUNT];
 	int64_t pruned;
 };
@@ -294,37 +297,61 @@ scan_members(const char *p, size_t n, struct fs_str m[NMEMBERS])
  * its id (not a mail.requested, no debounce) is judged from its raw bytes.
  * 1 handled, 0 for the usual way, -1 for a state error.
  */
+/*
+ * Writes the keys the hot path decided on, then the lines they let through,
+ * in the loop's open transaction: output waits for its commit, so no line
+ * leaves before its key.  Before any other line, and at each checkpoint.
+ */
+static int
+flush_held(struct dedupe *d)
+{
+	if (d->nheld == 0)
+		return 0;
+	if (fs_loop_txn(d->lp) != 0)
+		return -1;
+	if (fs_idem_flush(d->ix) != 0)
+		return state_failed(d);
+	for (size_t off = 0; off < d->held.len;) {
+		const char *nl = memchr(d->held.data + off, '\n', d->held.len - off);
+
+		fs_emit_raw(d->lp, d->held.data + off, (size_t)(nl - d->held.data) - off);
+		d->lp->stats.emitted--;	/* forwarded, not made here */
+		off = (size_t)(nl - d->held.data) + 1;
+	}
+	d->held.len = 0;
+	d->nheld = 0;
+	return 0;
+}
+
 static int
 on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 {
 	struct dedupe *d = ctx;
 	struct fs_str m[NMEMBERS];
 	char kind[32];
-	int rc;
 
+	(void)lp;
 	if (d->debounce > 0 || !scan_members(ln->bytes, ln->len, m) ||
 	    m[M_TYPE].n != 5 || memcmp(m[M_TYPE].p, "event", 5) != 0 || m[M_KIND].n >= sizeof kind)
-		return 0;
+		return flush_held(d);
 	memcpy(kind, m[M_KIND].p, m[M_KIND].n);
 	kind[m[M_KIND].n] = '\0';
 	if (!fs_kind_known(kind) || strcmp(kind, "mail.requested") == 0)
-		return 0;
+		return flush_held(d);
 	d->events++;
-	if (fs_loop_txn(lp) != 0)
-		return -1;
-	if ((rc = fs_idem_record(d->ix, m[M_ID].p, m[M_ID].n)) < 0)
-		return state_failed(d);
-	if (rc == 0) {
+	if (fs_idem_check(d->ix, m[M_ID].p, m[M_ID].n) == 0) {
 		d->count[IDEMPOTENCY]++;
 		return 1;
 	}
-	fs_emit_raw(lp, ln->bytes, ln->len);
-	lp->stats.emitted--;	/* forwarded, not made here */
+	fs_buf_add(&d->held, ln->bytes, ln->len);
+	fs_buf_addc(&d->held, '\n');
 	d->count[FORWARDED]++;
 	if (d->commit) {
 		fs_buf_add(&d->forwarded, m[M_ID].p, m[M_ID].n);
 		fs_buf_addc(&d->forwarded, '\0');
 	}
+	if (++d->nheld >= HELD_LINES && flush_held(d) != 0)
+		return -1;
 	return 1;
 }
 
@@ -408,6 +435,8 @@ on_checkpoint(struct fs_loop *lp, jv cp, void *ctx)
 	struct dedupe *d = ctx;
 
 	(void)cp;
+	if (flush_held(d) != 0)
+		return -1;
 	for (size_t off = 0; off < d->forwarded.len; off += strlen(d->forwarded.data + off) + 1)
 		if (fs_idem_finalize(d->ix, d->forwarded.data + off, strlen(d->forwarded.data + off)) != 0) {
 			fs_loop_fail(lp, FS_EXIT_STATE);
@@ -517,6 +546,7 @@ filter(struct fs_cli *cli, const char *ttl_opt, const char *debounce_opt, bool c
 	fs_buf_free(&lp.out);
 	fs_buf_free(&d.forwarded);
 	fs_buf_free(&d.enrolled);
+	fs_buf_free(&d.held);
 	fs_idem_free(d.ix);
 	return status;
 }

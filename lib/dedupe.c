@@ -49,8 +49,16 @@ struct fs_idem {
 	struct idem_slot *slot;
 	size_t nslot;		/* a power of two, at most half full */
 	struct fs_buf arena;
-	sqlite3_stmt *ins, *del, *fin;
+	struct pending {	/* keys decided, their rows not yet written */
+		uint32_t entry;
+		int64_t old;	/* a row it replaces, or 0 */
+	} *pend;
+	size_t npend, cappend;
+	sqlite3_stmt *ins, *insn, *del, *fin;
 };
+
+/* Rows one INSERT writes: a statement a row costs about twice as much. */
+#define IDEM_ROWS 64
 
 static int
 hexval(int c)
@@ -452,7 +460,14 @@ fs_idem_open(struct fs_state *st, fs_time now, int64_t ttl, const char *run_id, 
 	ix->ttl = ttl;
 	ix->run_id = run_id;
 	rehash(ix, 1024);
-	if ((ix->ins = prepare(st, "INSERT INTO idem_store (k, run) VALUES (?, ?)")) == NULL ||
+	struct fs_buf sql = {0};
+
+	fs_buf_addf(&sql, "INSERT INTO idem_store (k, run) VALUES (?1, ?%d)", IDEM_ROWS + 1);
+	for (int i = 2; i <= IDEM_ROWS; i++)
+		fs_buf_addf(&sql, ", (?%d, ?%d)", i, IDEM_ROWS + 1);
+	ix->insn = prepare(st, sql.data);
+	fs_buf_free(&sql);
+	if (ix->insn == NULL || (ix->ins = prepare(st, "INSERT INTO idem_store (k, run) VALUES (?1, ?2)")) == NULL ||
 	    (ix->del = prepare(st, "DELETE FROM idem_store WHERE seq = ?")) == NULL ||
 	    (ix->fin = prepare(st, "UPDATE idem_store SET final = 1 WHERE seq = ?")) == NULL ||
 	    prune(ix, batch, pruned) != 0 || load(ix) != 0 || fold(ix, batch) != 0) {
@@ -468,6 +483,8 @@ fs_idem_free(struct fs_idem *ix)
 	if (ix == NULL)
 		return;
 	sqlite3_finalize(ix->ins);
+	sqlite3_finalize(ix->insn);
+	free(ix->pend);
 	sqlite3_finalize(ix->del);
 	sqlite3_finalize(ix->fin);
 	free(ix->e);
@@ -477,9 +494,8 @@ fs_idem_free(struct fs_idem *ix)
 }
 
 int
-fs_idem_record(struct fs_idem *ix, const char *id, size_t len)
+fs_idem_check(struct fs_idem *ix, const char *id, size_t len)
 {
-	struct fs_state *st = ix->st;
 	unsigned char bin[16];
 	bool canon;
 	uint64_t h;
@@ -487,6 +503,39 @@ fs_idem_record(struct fs_idem *ix, const char *id, size_t len)
 	int64_t old = 0;
 
 	if (e != NULL && counts(ix, e))
+		return 0;
+	if (e != NULL)		/* re-armed: the old row goes */
+		old = e->seq;
+	else
+		e = entry_add(ix, h, canon, canon ? (const void *)bin : id, canon ? 16 : len);
+	e->seq = 0;
+	e->first_seen = ix->now;
+	e->final = false;
+	e->mine = true;
+	if (ix->npend == ix->cappend) {
+		ix->cappend = ix->cappend ? ix->cappend * 2 : IDEM_ROWS;
+		ix->pend = fs_xrealloc(ix->pend, ix->cappend * sizeof *ix->pend);
+	}
+	ix->pend[ix->npend++] = (struct pending){(uint32_t)(e - ix->e), old};
+	return 1;
+}
+
+static void
+bind_key(sqlite3_stmt *q, int i, const struct fs_idem *ix, const struct idem_entry *e)
+{
+	if (e->canon)
+		sqlite3_bind_blob(q, i, e->bin, 16, SQLITE_STATIC);
+	else
+		sqlite3_bind_text(q, i, ix->arena.data + e->off, (int)e->len, SQLITE_STATIC);
+}
+
+int
+fs_idem_flush(struct fs_idem *ix)
+{
+	struct fs_state *st = ix->st;
+	size_t i = 0;
+
+	if (ix->npend == 0)
 		return 0;
 	if (ix->run == 0) {
 		sqlite3_stmt *q = fs_state_prepare(st, "INSERT INTO idem_runs (run_id, first_seen_ts, ttl) VALUES (?, ?, ?)");
@@ -500,26 +549,41 @@ fs_idem_record(struct fs_idem *ix, const char *id, size_t len)
 			return -1;
 		ix->run = sqlite3_last_insert_rowid(st->db);
 	}
-	if (canon)
-		sqlite3_bind_blob(ix->ins, 1, bin, 16, SQLITE_STATIC);
-	else
-		sqlite3_bind_text(ix->ins, 1, id, (int)len, SQLITE_STATIC);
-	sqlite3_bind_int64(ix->ins, 2, ix->run);
-	if (step_done(st, ix->ins) != 0)
-		return -1;
-	if (e != NULL) {	/* re-armed: the old row goes */
-		old = e->seq;
-		sqlite3_bind_int64(ix->del, 1, old);
-		if (step_done(st, ix->del) != 0)
+	while (i < ix->npend) {
+		/* One statement writes IDEM_ROWS rows with consecutive seqs (this
+		 * connection holds the write lock), or one row. */
+		size_t n = ix->npend - i >= IDEM_ROWS ? IDEM_ROWS : 1;
+		sqlite3_stmt *q = n > 1 ? ix->insn : ix->ins;
+		int64_t last;
+
+		for (size_t j = 0; j < n; j++)
+			bind_key(q, (int)j + 1, ix, &ix->e[ix->pend[i + j].entry]);
+		sqlite3_bind_int64(q, (int)n + 1, ix->run);
+		if (step_done(st, q) != 0)
 			return -1;
-	} else {
-		e = entry_add(ix, h, canon, canon ? (const void *)bin : id, canon ? 16 : len);
+		last = sqlite3_last_insert_rowid(st->db);
+		for (size_t j = 0; j < n; j++) {
+			struct pending *p = &ix->pend[i + j];
+
+			ix->e[p->entry].seq = last - (int64_t)(n - 1 - j);
+			if (p->old != 0) {
+				sqlite3_bind_int64(ix->del, 1, p->old);
+				if (step_done(st, ix->del) != 0)
+					return -1;
+			}
+		}
+		i += n;
 	}
-	e->seq = sqlite3_last_insert_rowid(st->db);
-	e->first_seen = ix->now;
-	e->final = false;
-	e->mine = true;
-	return 1;
+	ix->npend = 0;
+	return 0;
+}
+
+int
+fs_idem_record(struct fs_idem *ix, const char *id, size_t len)
+{
+	int rc = fs_idem_check(ix, id, len);
+
+	return rc > 0 && fs_idem_flush(ix) != 0 ? -1 : rc;
 }
 
 int
@@ -528,9 +592,11 @@ fs_idem_finalize(struct fs_idem *ix, const char *id, size_t len)
 	unsigned char bin[16];
 	bool canon;
 	uint64_t h;
-	struct idem_entry *e = entry_find(ix, id, len, bin, &canon, &h);
+	struct idem_entry *e;
 
-	if (e == NULL || e->final || !e->mine)
+	if (fs_idem_flush(ix) != 0)
+		return -1;
+	if ((e = entry_find(ix, id, len, bin, &canon, &h)) == NULL || e->final || !e->mine)
 		return 0;
 	sqlite3_bind_int64(ix->fin, 1, e->seq);
 	if (step_done(ix->st, ix->fin) != 0)

@@ -185,6 +185,10 @@ void fs_idem_free(struct fs_idem *ix);
  * (forward it), 0 when it was seen (final and first seen less than ttl ago, or
  * recorded by this run), -1 on a state error. */
 int fs_idem_record(struct fs_idem *ix, const char *id, size_t len);
+/* The same, but the row waits for fs_idem_flush: forward the event only after
+ * that, so that no line leaves before its key (never -1). */
+int fs_idem_check(struct fs_idem *ix, const char *id, size_t len);
+int fs_idem_flush(struct fs_idem *ix);	/* writes the waiting rows in the open transaction */
 /* Makes a key this run recorded final, in the open transaction (--commit). */
 int fs_idem_finalize(struct fs_idem *ix, const char *id, size_t len);
 bool fs_idem_final(struct fs_idem *ix, const char *id);	/* final when the run began, or made so */

@@ -1,7 +1,7 @@
 #!/bin/sh
 # fs-dedupe: idempotency keys with a TTL, debounce holds, one campaign per goal.
 . "$(dirname "$0")/lib.sh"
-plan 80
+plan 82
 
 # ev ID KIND OBJECT [DATA]: one canonical event line.
 ev() {
@@ -170,6 +170,28 @@ is 'another run: tentative keys do not count, and are replaced, not doubled' \
 	'h1 h2 h4 h5 evt_0123456789abcdef0123456789abcdef evt_0123456789ABCDEF0123456789ABCDEF /6|6'
 run fs-dedupe <hot
 is 'final keys count, canonical or not' "$(ids)" ''
+
+# The hot path writes keys 64 at a time and holds the lines until then:
+# other lines, the events it leaves to the parser and checkpoints keep their place.
+rm -f fieldsync.db*
+awk 'BEGIN {
+	for (i = 1; i <= 300; i++) {
+		k = (i % 7 == 0) ? int(i / 2) : i
+		if (i % 50 == 0)
+			printf "{\"type\":\"event\",\"id\":\"m%d\",\"kind\":\"mail.requested\",\"object\":\"contact:%d\",\"data\":{\"contact_id\":\"%d\",\"campaign\":\"c\"}}\n", i, i, i
+		else if (i % 45 == 0)
+			printf "{\"type\":\"checkpoint\",\"source\":\"s\",\"cursor\":\"c%d\"}\n", i
+		else if (i % 31 == 0)
+			printf "{\"type\":\"result\",\"n\":%d}\n", i
+		else
+			printf "{\"type\":\"event\",\"id\":\"k%d\",\"kind\":\"contact.changed\",\"object\":\"contact:%d\",\"data\":{}}\n", k, k
+	}
+}' >order
+run fs-dedupe --commit <order
+awk '!/"type":"event"/ || !seen[$0]++' order >order.want
+check_same 'held lines come out in input order, repeats dropped, checkpoints in place' order.want "$T/out"
+is 'every key forwarded is final' "$(sql 'select count(*), sum(final) from idem_keys')" \
+	"$(grep -c '"type":"event"' order.want)|$(grep -c '"type":"event"' order.want)"
 
 # --- Debounce ----------------------------------------------------------------
 rm -f fieldsync.db*
