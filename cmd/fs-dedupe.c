@@ -11,6 +11,7 @@
 #include "fieldsync.h"
 
 #define PRUNE_BATCH 5000
+#define HELD_LINES 64		/* the hot path's lines waiting for their keys' rows */
 #define DEFAULT_TTL (24 * 3600)
 #define DEFAULT_ACTIVE (30 * 86400)
 
@@ -26,7 +27,11 @@ struct dedupe {
 	int64_t ttl, debounce;
 	fs_time now;
 	bool commit;
+	struct fs_idem *ix;
 	struct fs_buf forwarded;	/* ids forwarded since the last checkpoint, NUL-separated */
+	struct fs_buf enrolled;	/* the mail.requested among them */
+	struct fs_buf held;	/* new events waiting for fs_idem_flush, each with its "\n" */
+	int nheld;
 	long events, count[NCOUNT], stored[NCOUNT];
 	int64_t pruned;
 };
@@ -162,8 +167,191 @@ forward(struct dedupe *d, jv ev, const char *line, size_t len)
 	fs_emit_raw(d->lp, line, len);
 	d->lp->stats.emitted--;	/* forwarded, not made here */
 	d->count[FORWARDED]++;
-	if (d->commit)
+	if (d->commit) {
 		fs_buf_add(&d->forwarded, id, strlen(id) + 1);
+		if (strcmp(kind, "mail.requested") == 0)
+			fs_buf_add(&d->enrolled, id, strlen(id) + 1);
+	}
+	return 1;
+}
+
+/* The members of an event line that the hot path reads. */
+enum { M_TYPE, M_ID, M_KIND, M_OBJECT, NMEMBERS };
+static const struct fs_str member_names[NMEMBERS] = {{"type", 4}, {"id", 2}, {"kind", 4}, {"object", 6}};
+
+static const char *
+skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+		p++;
+	return p;
+}
+
+/* From an opening quote to past its closing one; *escaped when a backslash was in it. */
+static const char *
+skip_string(const char *p, const char *end, bool *escaped)
+{
+	*escaped = false;
+	for (p++; p < end && *p != '"'; p++)
+		if (*p == '\\') {
+			*escaped = true;
+			p++;
+		}
+	return p < end ? p + 1 : NULL;
+}
+
+/* Past one value of a line that fs_json_check accepted. */
+static const char *
+skip_value(const char *p, const char *end)
+{
+	static const unsigned char special[256] = {
+		['"'] = 1, ['\\'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1
+	};
+	bool in_string = false;
+	int depth = 0;
+
+	if (*p == '"')
+		return skip_string(p, end, &in_string);
+	if (*p != '{' && *p != '[') {
+		while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t')
+			p++;
+		return p;
+	}
+	for (;;) {
+		while (p < end && !special[(unsigned char)*p])
+			p++;
+		if (p >= end)
+			return NULL;
+		switch (*p++) {
+		case '\\':
+			p++;	/* only inside a string */
+			break;
+		case '"':
+			in_string = !in_string;
+			break;
+		case '{':
+		case '[':
+			depth += !in_string;
+			break;
+		default:
+			if (!in_string && --depth == 0)
+				return p;
+		}
+	}
+}
+
+/*
+ * The top-level string members type, id, kind and object of a line, without
+ * parsing the rest: false unless each is there once, as a non-empty string
+ * without escapes, and no top-level name has an escape (the usual way reads
+ * such lines, and says what is wrong with a bad one).
+ */
+static bool
+scan_members(const char *p, size_t n, struct fs_str m[NMEMBERS])
+{
+	const char *end = p + n;
+	bool escaped;
+
+	memset(m, 0, NMEMBERS * sizeof *m);
+	p = skip_ws(p, end);
+	if (p >= end || *p != '{')
+		return false;
+	p = skip_ws(p + 1, end);
+	while (p < end && *p == '"') {
+		const char *name = p + 1, *v;
+		size_t len;
+		int i;
+
+		if ((p = skip_string(p, end, &escaped)) == NULL || escaped)
+			return false;
+		len = (size_t)(p - 1 - name);
+		p = skip_ws(p, end);
+		if (p >= end || *p != ':')
+			return false;
+		v = p = skip_ws(p + 1, end);
+		if (p >= end || (p = skip_value(p, end)) == NULL)
+			return false;
+		for (i = 0; i < NMEMBERS; i++)
+			if (member_names[i].n == len && memcmp(member_names[i].p, name, len) == 0)
+				break;
+		if (i < NMEMBERS) {
+			if (m[i].p != NULL || *v != '"' || p - v < 3)
+				return false;
+			skip_string(v, end, &escaped);
+			if (escaped)
+				return false;
+			m[i] = (struct fs_str){v + 1, (size_t)(p - v - 2)};
+		}
+		p = skip_ws(p, end);
+		if (p < end && *p == ',')
+			p = skip_ws(p + 1, end);
+	}
+	for (int i = 0; i < NMEMBERS; i++)
+		if (m[i].p == NULL)
+			return false;
+	return true;
+}
+
+/*
+ * The hot path, before the line is parsed: an event that needs nothing but
+ * its id (not a mail.requested, no debounce) is judged from its raw bytes.
+ * 1 handled, 0 for the usual way, -1 for a state error.
+ */
+/*
+ * Writes the keys the hot path decided on, then the lines they let through,
+ * in the loop's open transaction: output waits for its commit, so no line
+ * leaves before its key.  Before any other line, and at each checkpoint.
+ */
+static int
+flush_held(struct dedupe *d)
+{
+	if (d->nheld == 0)
+		return 0;
+	if (fs_loop_txn(d->lp) != 0)
+		return -1;
+	if (fs_idem_flush(d->ix) != 0)
+		return state_failed(d);
+	for (size_t off = 0; off < d->held.len;) {
+		const char *nl = memchr(d->held.data + off, '\n', d->held.len - off);
+
+		fs_emit_raw(d->lp, d->held.data + off, (size_t)(nl - d->held.data) - off);
+		d->lp->stats.emitted--;	/* forwarded, not made here */
+		off = (size_t)(nl - d->held.data) + 1;
+	}
+	d->held.len = 0;
+	d->nheld = 0;
+	return 0;
+}
+
+static int
+on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
+{
+	struct dedupe *d = ctx;
+	struct fs_str m[NMEMBERS];
+	char kind[32];
+
+	(void)lp;
+	if (d->debounce > 0 || !scan_members(ln->bytes, ln->len, m) ||
+	    m[M_TYPE].n != 5 || memcmp(m[M_TYPE].p, "event", 5) != 0 || m[M_KIND].n >= sizeof kind)
+		return flush_held(d);
+	memcpy(kind, m[M_KIND].p, m[M_KIND].n);
+	kind[m[M_KIND].n] = '\0';
+	if (!fs_kind_known(kind) || strcmp(kind, "mail.requested") == 0)
+		return flush_held(d);
+	d->events++;
+	if (fs_idem_check(d->ix, m[M_ID].p, m[M_ID].n) == 0) {
+		d->count[IDEMPOTENCY]++;
+		return 1;
+	}
+	fs_buf_add(&d->held, ln->bytes, ln->len);
+	fs_buf_addc(&d->held, '\n');
+	d->count[FORWARDED]++;
+	if (d->commit) {
+		fs_buf_add(&d->forwarded, m[M_ID].p, m[M_ID].n);
+		fs_buf_addc(&d->forwarded, '\0');
+	}
+	if (++d->nheld >= HELD_LINES && flush_held(d) != 0)
+		return -1;
 	return 1;
 }
 
@@ -188,7 +376,7 @@ on_event(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	object = fs_jstr(ln->obj, "object");
 	if (fs_loop_txn(lp) != 0)
 		return -1;
-	if ((rc = fs_idem_record(st, id, d->now, d->ttl, d->cli->run_id)) < 0)
+	if ((rc = fs_idem_record(d->ix, id, strlen(id))) < 0)
 		return state_failed(d);
 	if (rc == 0) {
 		d->count[IDEMPOTENCY]++;
@@ -215,8 +403,10 @@ on_release(const struct fs_hold *h, void *ctx)
 		jv_free(ev);
 		return 0;
 	}
-	rc = fs_idem_record(&d->cli->st, h->event_id, d->now, d->ttl, d->cli->run_id);
-	if (rc == 0)
+	rc = fs_idem_record(d->ix, h->event_id, strlen(h->event_id));
+	if (rc < 0)
+		fs_loop_fail(d->lp, FS_EXIT_STATE);
+	else if (rc == 0)
 		d->count[IDEMPOTENCY]++;
 	else if (rc > 0 && (rc = forward(d, ev, h->line, h->len)) > 0)
 		d->count[RELEASED]++;
@@ -245,12 +435,19 @@ on_checkpoint(struct fs_loop *lp, jv cp, void *ctx)
 	struct dedupe *d = ctx;
 
 	(void)cp;
+	if (flush_held(d) != 0)
+		return -1;
 	for (size_t off = 0; off < d->forwarded.len; off += strlen(d->forwarded.data + off) + 1)
-		if (fs_keys_finalize(&d->cli->st, d->forwarded.data + off) != 0) {
+		if (fs_idem_finalize(d->ix, d->forwarded.data + off, strlen(d->forwarded.data + off)) != 0) {
 			fs_loop_fail(lp, FS_EXIT_STATE);
 			return -1;
 		}
-	d->forwarded.len = 0;
+	for (size_t off = 0; off < d->enrolled.len; off += strlen(d->enrolled.data + off) + 1)
+		if (fs_enrolment_finalize(&d->cli->st, d->enrolled.data + off) != 0) {
+			fs_loop_fail(lp, FS_EXIT_STATE);
+			return -1;
+		}
+	d->forwarded.len = d->enrolled.len = 0;
 	if (store_counts(d) != 0) {
 		fs_loop_fail(lp, FS_EXIT_STATE);
 		return -1;
@@ -307,7 +504,7 @@ static int
 filter(struct fs_cli *cli, const char *ttl_opt, const char *debounce_opt, bool commit, bool stats)
 {
 	static const char *const types[] = {"event", NULL};
-	struct fs_loop_ops ops = {.types = types, .line = on_event, .checkpoint = on_checkpoint};
+	struct fs_loop_ops ops = {.types = types, .line = on_event, .checkpoint = on_checkpoint, .fast = on_fast};
 	struct dedupe d = {0};
 	struct fs_loop lp;
 	const char *v;
@@ -328,25 +525,29 @@ filter(struct fs_cli *cli, const char *ttl_opt, const char *debounce_opt, bool c
 		return FS_EXIT_USAGE;
 	if (check_campaigns(&cli->cfg) != 0)
 		return FS_EXIT_USAGE;
-	if (fs_cli_state(cli) != 0 || fs_dedupe_tune(&cli->st) != 0)
+	if (fs_cli_state(cli) != 0)
 		return FS_EXIT_STATE;
 	d.now = fs_now();
 	fs_loop_init(&lp, cli, &ops, &d);
 	d.lp = &lp;
 	lp.commit_cursors = commit;
 	/* Expired keys first, a batch per transaction; then the holds now due. */
-	if (fs_idem_prune(&cli->st, d.now, d.ttl, PRUNE_BATCH, &d.pruned) != 0)
+	if ((d.ix = fs_idem_open(&cli->st, d.now, d.ttl, cli->run_id, PRUNE_BATCH, &d.pruned)) == NULL)
 		return FS_EXIT_STATE;
-	if (fs_loop_txn(&lp) != 0 || fs_holds_release(&cli->st, d.now, cli->run_id, on_release, &d, &collapsed) != 0) {
+	if (fs_loop_txn(&lp) != 0 ||
+	    fs_holds_release(&cli->st, d.ix, d.now, cli->run_id, on_release, &d, &collapsed) != 0) {
 		fs_state_rollback(&cli->st);
-		fs_buf_free(&lp.out);
-		fs_buf_free(&d.forwarded);
-		return FS_EXIT_STATE;
+		status = FS_EXIT_STATE;
+	} else {
+		d.count[DEBOUNCE] += collapsed;
+		status = fs_loop_run(&lp, STDIN_FILENO);
+		report(&d, stats);
 	}
-	d.count[DEBOUNCE] += collapsed;
-	status = fs_loop_run(&lp, STDIN_FILENO);
-	report(&d, stats);
+	fs_buf_free(&lp.out);
 	fs_buf_free(&d.forwarded);
+	fs_buf_free(&d.enrolled);
+	fs_buf_free(&d.held);
+	fs_idem_free(d.ix);
 	return status;
 }
 

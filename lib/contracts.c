@@ -23,7 +23,20 @@ exec_bound(struct fs_state *st, const char *sql, const char *a, const char *b)
 int
 fs_keys_finalize(struct fs_state *st, const char *event_id)
 {
-	if (exec_bound(st, "UPDATE idem_keys SET final = 1 WHERE id = ? AND final = 0", event_id, NULL) != 0)
+	/* A mark covering the keys stored so far, folded in by the next fs-dedupe
+	 * (lib/dedupe.c); none while no key is stored, so none pile up. */
+	sqlite3_stmt *q = fs_state_prepare(st, "INSERT INTO idem_final (k, upto)"
+	    " SELECT ?, m FROM (SELECT max(seq) AS m FROM idem_store) WHERE m IS NOT NULL");
+	unsigned char bin[16];
+	size_t len = strlen(event_id);
+
+	if (q == NULL)
+		return -1;
+	if (fs_idem_key(event_id, len, bin))
+		sqlite3_bind_blob(q, 1, bin, 16, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_text(q, 1, event_id, (int)len, SQLITE_TRANSIENT);
+	if (fs_state_step_done(st, q) != 0)
 		return -1;
 	return exec_bound(st, "UPDATE enrolments SET final = 1 WHERE event_id = ? AND final = 0", event_id, NULL);
 }

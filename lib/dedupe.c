@@ -6,70 +6,614 @@
  * wrote them; they count for that run at once and for every other run only
  * once the command that ends the pipeline confirms them (fs_keys_finalize).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fieldsync.h"
 
-int
-fs_dedupe_tune(struct fs_state *st)
+/*
+ * The key store.  Keys are appended, in the order they are first seen, to
+ * idem_store (seq, k, run, final): k is the 16 bytes of a canonical event id
+ * ("evt_" and 32 lower-case hex digits) or else the id's own text, and run
+ * names the idem_runs row that holds the time and TTL of the run that wrote
+ * it.  Only seq is indexed, so a run writes the end of the table whatever
+ * order its ids come in: a table ordered by id has every page dirtied again
+ * by each commit once it holds more keys than a commit writes.  Each run
+ * reads the live keys into a hash table in memory to look them up.
+ * fs_keys_finalize, which another command calls in its checkpoint, appends
+ * a mark to idem_final (a key and the last seq it covers); the next run
+ * folds the marks into the store.  The view idem_keys shows one row a key.
+ */
+struct idem_entry {
+	uint64_t h;
+	int64_t seq;
+	fs_time first_seen;
+	unsigned char bin[16];	/* a canonical key */
+	size_t off, len;	/* any other key's bytes, in the arena */
+	bool canon, final, mine;
+};
+
+struct idem_slot {
+	uint32_t entry;		/* index + 1; 0 is empty */
+	uint32_t tag;		/* the hash's high half, to pass other keys by */
+};
+
+struct fs_idem {
+	struct fs_state *st;
+	fs_time now;
+	int64_t ttl, run;	/* run: this run's idem_runs row, 0 until its first key */
+	const char *run_id;
+	struct idem_entry *e;
+	size_t n, cap;
+	struct idem_slot *slot;
+	size_t nslot;		/* a power of two, at most half full */
+	struct fs_buf arena;
+	struct pending {	/* keys decided, their rows not yet written */
+		uint32_t entry;
+		int64_t old;	/* a row it replaces, or 0 */
+	} *pend;
+	size_t npend, cappend;
+	sqlite3_stmt *ins, *insn, *del, *fin;
+};
+
+/* Rows one INSERT writes: a statement a row costs about twice as much. */
+#define IDEM_ROWS 64
+
+static int
+hexval(int c)
 {
-	/* Keys are random: a bigger page cache keeps the hot part of the
-	 * index in memory on large runs (64 MiB at most, taken as needed). */
-	return fs_state_exec(st, "PRAGMA cache_size = -65536");
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
 }
 
-int
-fs_idem_record(struct fs_state *st, const char *id, fs_time now, int64_t ttl, const char *run_id)
+bool
+fs_idem_key(const char *id, size_t len, unsigned char bin[16])
 {
-	/* One statement: insert, or re-arm a key that does not count. */
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "INSERT INTO idem_keys (id, first_seen_ts, expires_ts, run_id, final)"
-	    " VALUES (?1, ?2, ?2 + ?3, ?4, 0)"
-	    " ON CONFLICT (id) DO UPDATE SET first_seen_ts = excluded.first_seen_ts,"
-	    "  expires_ts = excluded.expires_ts, run_id = excluded.run_id, final = 0"
-	    " WHERE NOT ((final = 1 AND first_seen_ts > ?2 - ?3) OR run_id IS ?4)");
+	if (len != 36 || memcmp(id, "evt_", 4) != 0)
+		return false;
+	for (int i = 0; i < 16; i++) {
+		int hi = hexval((unsigned char)id[4 + 2 * i]), lo = hexval((unsigned char)id[5 + 2 * i]);
 
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, id);
-	sqlite3_bind_int64(q, 2, now);
-	sqlite3_bind_int64(q, 3, ttl);
-	fs_bind_text(q, 4, run_id);
-	if (fs_state_step_done(st, q) != 0)
-		return -1;
-	return sqlite3_changes(st->db) > 0;
+		if (hi < 0 || lo < 0)
+			return false;
+		bin[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return true;
 }
 
-int
-fs_idem_prune(struct fs_state *st, fs_time now, int64_t ttl, int batch, int64_t *n)
+/* FNV-1a over the key's bytes, then mixed: ids need not be random (a
+ * canonical one is a SHA-256 prefix, but made-up ones are not). */
+static uint64_t
+key_hash(const void *k, size_t len)
+{
+	const unsigned char *p = k;
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	return h ^ h >> 33;
+}
+
+/* The slot of key k: its entry's (*found) or the empty one it would take. */
+static size_t
+slot_of(const struct fs_idem *ix, uint64_t h, bool canon, const void *k, size_t len, bool *found)
+{
+	size_t mask = ix->nslot - 1, i = (size_t)h & mask;
+	uint32_t tag = (uint32_t)(h >> 32);
+
+	for (;; i = (i + 1) & mask) {
+		const struct idem_entry *e;
+
+		if (ix->slot[i].entry == 0) {
+			*found = false;
+			return i;
+		}
+		if (ix->slot[i].tag != tag)
+			continue;
+		e = &ix->e[ix->slot[i].entry - 1];
+		if (e->h == h && e->canon == canon && e->len == len &&
+		    memcmp(canon ? e->bin : (const unsigned char *)ix->arena.data + e->off, k, len) == 0) {
+			*found = true;
+			return i;
+		}
+	}
+}
+
+static void
+rehash(struct fs_idem *ix, size_t nslot)
+{
+	free(ix->slot);
+	ix->nslot = nslot;
+	ix->slot = fs_xmalloc(nslot * sizeof *ix->slot);
+	memset(ix->slot, 0, nslot * sizeof *ix->slot);
+	for (size_t j = 0; j < ix->n; j++) {
+		size_t i = (size_t)ix->e[j].h & (nslot - 1);
+
+		while (ix->slot[i].entry != 0)
+			i = (i + 1) & (nslot - 1);
+		ix->slot[i] = (struct idem_slot){(uint32_t)(j + 1), (uint32_t)(ix->e[j].h >> 32)};
+	}
+}
+
+/* Adds a key not in the table; returns its entry. */
+static struct idem_entry *
+entry_add(struct fs_idem *ix, uint64_t h, bool canon, const void *k, size_t len)
+{
+	struct idem_entry *e;
+	bool found;
+
+	if (ix->n + 1 > ix->nslot / 2)
+		rehash(ix, ix->nslot * 2);
+	if (ix->n == ix->cap) {
+		ix->cap = ix->cap ? ix->cap * 2 : 1024;
+		ix->e = fs_xrealloc(ix->e, ix->cap * sizeof *ix->e);
+	}
+	ix->slot[slot_of(ix, h, canon, k, len, &found)] = (struct idem_slot){(uint32_t)(ix->n + 1), (uint32_t)(h >> 32)};
+	e = &ix->e[ix->n++];
+	memset(e, 0, sizeof *e);
+	e->h = h;
+	e->canon = canon;
+	e->len = len;
+	if (canon) {
+		memcpy(e->bin, k, 16);
+	} else {
+		e->off = ix->arena.len;
+		fs_buf_add(&ix->arena, k, len);
+	}
+	return e;
+}
+
+/* The entry of an id, or NULL; *key and *klen say how it is stored. */
+static struct idem_entry *
+entry_find(struct fs_idem *ix, const char *id, size_t len, unsigned char bin[16], bool *canon, uint64_t *h)
+{
+	bool found;
+	size_t i;
+
+	*canon = fs_idem_key(id, len, bin);
+	*h = key_hash(*canon ? (const void *)bin : id, *canon ? 16 : len);
+	i = slot_of(ix, *h, *canon, *canon ? (const void *)bin : id, *canon ? 16 : len, &found);
+	return found ? &ix->e[ix->slot[i].entry - 1] : NULL;
+}
+
+static bool
+counts(const struct fs_idem *ix, const struct idem_entry *e)
+{
+	return e->mine || (e->final && e->first_seen > ix->now - ix->ttl);
+}
+
+static sqlite3_stmt *
+prepare(struct fs_state *st, const char *sql)
 {
 	sqlite3_stmt *q;
-	int changed;
+
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q, NULL) != SQLITE_OK) {
+		fs_state_error(st, NULL);
+		return NULL;
+	}
+	return q;
+}
+
+static int
+step_done(struct fs_state *st, sqlite3_stmt *q)
+{
+	int rc = sqlite3_step(q);
+
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	if (rc != SQLITE_DONE) {
+		fs_state_error(st, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* Deletes the keys of runs first seen at or before now - ttl, batch rows a transaction. */
+static int
+prune(struct fs_idem *ix, int batch, int64_t *n)
+{
+	struct fs_state *st = ix->st;
+	int64_t last = 0, upto;
+	int found;
 
 	*n = 0;
 	do {
+		sqlite3_stmt *q;
+
 		if (fs_state_begin(st) != 0)
 			return -1;
-		q = fs_state_prepare(st,
-		    "DELETE FROM idem_keys WHERE id IN (SELECT id FROM idem_keys"
-		    " WHERE expires_ts <= ?1 AND first_seen_ts <= ?1 - ?2 LIMIT ?3)");
+		q = fs_state_prepare(st, "SELECT seq FROM idem_store WHERE seq > ?1 AND run NOT IN"
+				     " (SELECT run FROM idem_runs WHERE first_seen_ts > ?2) ORDER BY seq LIMIT ?3");
 		if (q == NULL)
 			goto fail;
-		sqlite3_bind_int64(q, 1, now);
-		sqlite3_bind_int64(q, 2, ttl);
+		sqlite3_bind_int64(q, 1, last);
+		sqlite3_bind_int64(q, 2, ix->now - ix->ttl);
 		sqlite3_bind_int(q, 3, batch);
-		if (fs_state_step_done(st, q) != 0)
+		found = 0;
+		upto = last;
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			upto = sqlite3_column_int64(q, 0);
+			found++;
+		}
+		if (sqlite3_reset(q) != SQLITE_OK) {
+			fs_state_error(st, NULL);
 			goto fail;
-		changed = sqlite3_changes(st->db);
+		}
+		if (found > 0) {
+			q = fs_state_prepare(st, "DELETE FROM idem_store WHERE seq > ?1 AND seq <= ?3 AND run NOT IN"
+					     " (SELECT run FROM idem_runs WHERE first_seen_ts > ?2)");
+			if (q == NULL)
+				goto fail;
+			sqlite3_bind_int64(q, 1, last);
+			sqlite3_bind_int64(q, 2, ix->now - ix->ttl);
+			sqlite3_bind_int64(q, 3, upto);
+			if (fs_state_step_done(st, q) != 0)
+				goto fail;
+			*n += sqlite3_changes(st->db);
+		}
 		if (fs_state_commit(st) != 0)
 			goto fail;
-		*n += changed;
-	} while (changed >= batch);
+		last = upto;
+	} while (found >= batch);
+	if (fs_state_begin(st) != 0)
+		return -1;
+	{
+		sqlite3_stmt *q = fs_state_prepare(st, "DELETE FROM idem_runs WHERE first_seen_ts <= ?");
+
+		if (q == NULL)
+			goto fail;
+		sqlite3_bind_int64(q, 1, ix->now - ix->ttl);
+		if (fs_state_step_done(st, q) != 0 || fs_state_commit(st) != 0)
+			goto fail;
+	}
 	return 0;
 fail:
 	fs_state_rollback(st);
 	return -1;
+}
+
+struct run_time {
+	int64_t run;
+	fs_time first_seen;
+};
+
+static const struct run_time *
+run_find(const struct run_time *r, size_t n, int64_t run)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (r[mid].run == run)
+			return &r[mid];
+		if (r[mid].run < run)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* A stored k as the table keeps it: 16 bytes, or an id's text (canonical ones too). */
+static bool
+column_key(sqlite3_stmt *q, int col, unsigned char bin[16], const void **k, size_t *len)
+{
+	const void *p = sqlite3_column_blob(q, col);
+	size_t n = (size_t)sqlite3_column_bytes(q, col);
+
+	if (sqlite3_column_type(q, col) == SQLITE_BLOB) {
+		if (n != 16)
+			return false;
+		memcpy(bin, p, 16);
+		*k = bin;
+		*len = 16;
+		return true;
+	}
+	if (fs_idem_key(p, n, bin)) {
+		*k = bin;
+		*len = 16;
+		return true;
+	}
+	*k = p;
+	*len = n;
+	return false;
+}
+
+/* Reads the live keys; of two rows for one key the later one wins, unless only the earlier counts. */
+static int
+load(struct fs_idem *ix)
+{
+	struct fs_state *st = ix->st;
+	struct run_time *runs = NULL;
+	size_t nruns = 0;
+	sqlite3_stmt *q = fs_state_prepare(st, "SELECT run, first_seen_ts FROM idem_runs ORDER BY run");
+	int rc;
+
+	if (q == NULL)
+		return -1;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		runs = fs_xrealloc(runs, (nruns + 1) * sizeof *runs);
+		runs[nruns].run = sqlite3_column_int64(q, 0);
+		runs[nruns++].first_seen = sqlite3_column_int64(q, 1);
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	if ((q = fs_state_prepare(st, "SELECT seq, k, run, final FROM idem_store ORDER BY seq")) == NULL) {
+		free(runs);
+		return -1;
+	}
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const struct run_time *r = run_find(runs, nruns, sqlite3_column_int64(q, 2));
+		unsigned char bin[16];
+		const void *k;
+		size_t len, i;
+		bool canon, found;
+		uint64_t h;
+		struct idem_entry *e, fresh;
+
+		if (r == NULL)	/* its run was pruned under it: it goes with the next prune */
+			continue;
+		canon = column_key(q, 1, bin, &k, &len);
+		h = key_hash(k, len);
+		fresh = (struct idem_entry){.seq = sqlite3_column_int64(q, 0), .first_seen = r->first_seen,
+					    .final = sqlite3_column_int(q, 3) != 0};
+		i = slot_of(ix, h, canon, k, len, &found);
+		if (found) {
+			e = &ix->e[ix->slot[i].entry - 1];
+			if (counts(ix, e) && !counts(ix, &fresh))
+				continue;
+		} else {
+			e = entry_add(ix, h, canon, k, len);
+		}
+		e->seq = fresh.seq;
+		e->first_seen = fresh.first_seen;
+		e->final = fresh.final;
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	free(runs);
+	return 0;
+fail:
+	fs_state_error(st, NULL);
+	free(runs);
+	return -1;
+}
+
+/* Folds the marks fs_keys_finalize left into the store, batch a transaction. */
+static int
+fold(struct fs_idem *ix, int batch)
+{
+	struct fs_state *st = ix->st;
+	int64_t last = 0;
+	int found;
+
+	do {
+		sqlite3_stmt *q;
+		int rc;
+
+		if (fs_state_begin(st) != 0)
+			return -1;
+		if ((q = fs_state_prepare(st, "SELECT rowid, k, upto FROM idem_final WHERE rowid > ?"
+					  " ORDER BY rowid LIMIT ?")) == NULL)
+			goto fail;
+		sqlite3_bind_int64(q, 1, last);
+		sqlite3_bind_int(q, 2, batch);
+		found = 0;
+		while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+			unsigned char bin[16];
+			const void *k;
+			size_t len, i;
+			bool canon = column_key(q, 1, bin, &k, &len), in;
+
+			last = sqlite3_column_int64(q, 0);
+			found++;
+			i = slot_of(ix, key_hash(k, len), canon, k, len, &in);
+			if (in) {
+				struct idem_entry *e = &ix->e[ix->slot[i].entry - 1];
+
+				if (!e->final && e->seq <= sqlite3_column_int64(q, 2)) {
+					e->final = true;
+					sqlite3_bind_int64(ix->fin, 1, e->seq);
+					if (step_done(st, ix->fin) != 0) {
+						sqlite3_reset(q);
+						goto fail;
+					}
+				}
+			}
+		}
+		sqlite3_reset(q);
+		if (rc != SQLITE_DONE) {
+			fs_state_error(st, NULL);
+			goto fail;
+		}
+		if ((q = fs_state_prepare(st, "DELETE FROM idem_final WHERE rowid <= ?")) == NULL)
+			goto fail;
+		sqlite3_bind_int64(q, 1, last);
+		if (fs_state_step_done(st, q) != 0 || fs_state_commit(st) != 0)
+			goto fail;
+	} while (found >= batch);
+	return 0;
+fail:
+	fs_state_rollback(st);
+	return -1;
+}
+
+struct fs_idem *
+fs_idem_open(struct fs_state *st, fs_time now, int64_t ttl, const char *run_id, int batch, int64_t *pruned)
+{
+	struct fs_idem *ix = fs_xmalloc(sizeof *ix);
+
+	memset(ix, 0, sizeof *ix);
+	ix->st = st;
+	ix->now = now;
+	ix->ttl = ttl;
+	ix->run_id = run_id;
+	rehash(ix, 1024);
+	struct fs_buf sql = {0};
+
+	fs_buf_addf(&sql, "INSERT INTO idem_store (k, run) VALUES (?1, ?%d)", IDEM_ROWS + 1);
+	for (int i = 2; i <= IDEM_ROWS; i++)
+		fs_buf_addf(&sql, ", (?%d, ?%d)", i, IDEM_ROWS + 1);
+	ix->insn = prepare(st, sql.data);
+	fs_buf_free(&sql);
+	if (ix->insn == NULL || (ix->ins = prepare(st, "INSERT INTO idem_store (k, run) VALUES (?1, ?2)")) == NULL ||
+	    (ix->del = prepare(st, "DELETE FROM idem_store WHERE seq = ?")) == NULL ||
+	    (ix->fin = prepare(st, "UPDATE idem_store SET final = 1 WHERE seq = ?")) == NULL ||
+	    prune(ix, batch, pruned) != 0 || load(ix) != 0 || fold(ix, batch) != 0) {
+		fs_idem_free(ix);
+		return NULL;
+	}
+	return ix;
+}
+
+void
+fs_idem_free(struct fs_idem *ix)
+{
+	if (ix == NULL)
+		return;
+	sqlite3_finalize(ix->ins);
+	sqlite3_finalize(ix->insn);
+	free(ix->pend);
+	sqlite3_finalize(ix->del);
+	sqlite3_finalize(ix->fin);
+	free(ix->e);
+	free(ix->slot);
+	fs_buf_free(&ix->arena);
+	free(ix);
+}
+
+int
+fs_idem_check(struct fs_idem *ix, const char *id, size_t len)
+{
+	unsigned char bin[16];
+	bool canon;
+	uint64_t h;
+	struct idem_entry *e = entry_find(ix, id, len, bin, &canon, &h);
+	int64_t old = 0;
+
+	if (e != NULL && counts(ix, e))
+		return 0;
+	if (e != NULL)		/* re-armed: the old row goes */
+		old = e->seq;
+	else
+		e = entry_add(ix, h, canon, canon ? (const void *)bin : id, canon ? 16 : len);
+	e->seq = 0;
+	e->first_seen = ix->now;
+	e->final = false;
+	e->mine = true;
+	if (ix->npend == ix->cappend) {
+		ix->cappend = ix->cappend ? ix->cappend * 2 : IDEM_ROWS;
+		ix->pend = fs_xrealloc(ix->pend, ix->cappend * sizeof *ix->pend);
+	}
+	ix->pend[ix->npend++] = (struct pending){(uint32_t)(e - ix->e), old};
+	return 1;
+}
+
+static void
+bind_key(sqlite3_stmt *q, int i, const struct fs_idem *ix, const struct idem_entry *e)
+{
+	if (e->canon)
+		sqlite3_bind_blob(q, i, e->bin, 16, SQLITE_STATIC);
+	else
+		sqlite3_bind_text(q, i, ix->arena.data + e->off, (int)e->len, SQLITE_STATIC);
+}
+
+int
+fs_idem_flush(struct fs_idem *ix)
+{
+	struct fs_state *st = ix->st;
+	size_t i = 0;
+
+	if (ix->npend == 0)
+		return 0;
+	if (ix->run == 0) {
+		sqlite3_stmt *q = fs_state_prepare(st, "INSERT INTO idem_runs (run_id, first_seen_ts, ttl) VALUES (?, ?, ?)");
+
+		if (q == NULL)
+			return -1;
+		fs_bind_text(q, 1, ix->run_id);
+		sqlite3_bind_int64(q, 2, ix->now);
+		sqlite3_bind_int64(q, 3, ix->ttl);
+		if (fs_state_step_done(st, q) != 0)
+			return -1;
+		ix->run = sqlite3_last_insert_rowid(st->db);
+	}
+	while (i < ix->npend) {
+		/* One statement writes IDEM_ROWS rows with consecutive seqs (this
+		 * connection holds the write lock), or one row. */
+		size_t n = ix->npend - i >= IDEM_ROWS ? IDEM_ROWS : 1;
+		sqlite3_stmt *q = n > 1 ? ix->insn : ix->ins;
+		int64_t last;
+
+		for (size_t j = 0; j < n; j++)
+			bind_key(q, (int)j + 1, ix, &ix->e[ix->pend[i + j].entry]);
+		sqlite3_bind_int64(q, (int)n + 1, ix->run);
+		if (step_done(st, q) != 0)
+			return -1;
+		last = sqlite3_last_insert_rowid(st->db);
+		for (size_t j = 0; j < n; j++) {
+			struct pending *p = &ix->pend[i + j];
+
+			ix->e[p->entry].seq = last - (int64_t)(n - 1 - j);
+			if (p->old != 0) {
+				sqlite3_bind_int64(ix->del, 1, p->old);
+				if (step_done(st, ix->del) != 0)
+					return -1;
+			}
+		}
+		i += n;
+	}
+	ix->npend = 0;
+	return 0;
+}
+
+int
+fs_idem_record(struct fs_idem *ix, const char *id, size_t len)
+{
+	int rc = fs_idem_check(ix, id, len);
+
+	return rc > 0 && fs_idem_flush(ix) != 0 ? -1 : rc;
+}
+
+int
+fs_idem_finalize(struct fs_idem *ix, const char *id, size_t len)
+{
+	unsigned char bin[16];
+	bool canon;
+	uint64_t h;
+	struct idem_entry *e;
+
+	if (fs_idem_flush(ix) != 0)
+		return -1;
+	if ((e = entry_find(ix, id, len, bin, &canon, &h)) == NULL || e->final || !e->mine)
+		return 0;
+	sqlite3_bind_int64(ix->fin, 1, e->seq);
+	if (step_done(ix->st, ix->fin) != 0)
+		return -1;
+	e->final = true;
+	return 0;
+}
+
+bool
+fs_idem_final(struct fs_idem *ix, const char *id)
+{
+	unsigned char bin[16];
+	bool canon;
+	uint64_t h;
+	struct idem_entry *e = entry_find(ix, id, strlen(id), bin, &canon, &h);
+
+	return e != NULL && e->final;
 }
 
 int
@@ -172,9 +716,40 @@ holds_emit(struct fs_state *st, struct hold_list *l, const char *run_id, fs_hold
 	return 0;
 }
 
+/* Released holds whose key the end of the pipeline confirmed are done. */
+static int
+holds_done(struct fs_state *st, struct fs_idem *ix)
+{
+	sqlite3_stmt *q = fs_state_prepare(st, "SELECT id, event_id FROM debounce WHERE released_by IS NOT NULL");
+	int64_t *done = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (q == NULL)
+		return -1;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		if (fs_idem_final(ix, (const char *)sqlite3_column_text(q, 1))) {
+			done = fs_xrealloc(done, (n + 1) * sizeof *done);
+			done[n++] = sqlite3_column_int64(q, 0);
+		}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE) {
+		fs_state_error(st, NULL);
+		free(done);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (hold_exec_id(st, "DELETE FROM debounce WHERE id = ?1", done[i], NULL) != 0) {
+			free(done);
+			return -1;
+		}
+	free(done);
+	return 0;
+}
+
 int
-fs_holds_release(struct fs_state *st, fs_time now, const char *run_id, fs_hold_fn fn, void *ctx,
-		 long *collapsed)
+fs_holds_release(struct fs_state *st, struct fs_idem *ix, fs_time now, const char *run_id, fs_hold_fn fn,
+		 void *ctx, long *collapsed)
 {
 	struct hold_list l = {0};
 	sqlite3_stmt *q;
@@ -182,9 +757,7 @@ fs_holds_release(struct fs_state *st, fs_time now, const char *run_id, fs_hold_f
 
 	*collapsed = 0;
 	fs_time_format(now, at);
-	/* Released holds whose key the end of the pipeline confirmed are done. */
-	if (fs_state_exec(st, "DELETE FROM debounce WHERE released_by IS NOT NULL AND EXISTS"
-			  " (SELECT 1 FROM idem_keys k WHERE k.id = debounce.event_id AND k.final = 1)") != 0)
+	if (holds_done(st, ix) != 0)
 		return -1;
 	/* Released by a run that died before they were taken downstream: again. */
 	q = fs_state_prepare(st,
@@ -305,6 +878,17 @@ fs_enrolment_record(struct fs_state *st, const char *contact_id, const char *goa
 	fs_bind_text(q, 5, run_id);
 	fs_bind_text(q, 6, at);
 	fs_bind_text(q, 7, until);
+	return fs_state_step_done(st, q);
+}
+
+int
+fs_enrolment_finalize(struct fs_state *st, const char *event_id)
+{
+	sqlite3_stmt *q = fs_state_prepare(st, "UPDATE enrolments SET final = 1 WHERE event_id = ? AND final = 0");
+
+	if (q == NULL)
+		return -1;
+	fs_bind_text(q, 1, event_id);
 	return fs_state_step_done(st, q);
 }
 

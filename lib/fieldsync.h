@@ -173,12 +173,28 @@ int fs_contact_observe_row(struct fs_state *st, const char *source, const char *
 int fs_piece_status(struct fs_state *st, const char *vendor_id, char **status);
 
 // dedupe.c: fs-dedupe's state (keys, debounce holds, enrolments, counters, duplicate sets).
-int fs_dedupe_tune(struct fs_state *st);	/* a page cache fit for a big key table */
-/* Records an event id for run_id: 1 when it is new (forward it), 0 when it was
- * seen (final and first seen less than ttl ago, or recorded by run_id). */
-int fs_idem_record(struct fs_state *st, const char *id, fs_time now, int64_t ttl, const char *run_id);
-/* Deletes keys past their expiry and ttl, batch rows per transaction (call outside one). */
-int fs_idem_prune(struct fs_state *st, fs_time now, int64_t ttl, int batch, int64_t *n);
+/* The idempotency keys, in memory for one run: prunes the keys of runs first
+ * seen at or before now - ttl (batch rows a transaction; *pruned counts them),
+ * folds in what fs_keys_finalize marked, and reads the live keys.  Call it
+ * outside a transaction; NULL on a state error. */
+struct fs_idem;
+struct fs_idem *fs_idem_open(struct fs_state *st, fs_time now, int64_t ttl, const char *run_id, int batch,
+			     int64_t *pruned);
+void fs_idem_free(struct fs_idem *ix);
+/* Records an event id, tentative, in the open transaction: 1 when it is new
+ * (forward it), 0 when it was seen (final and first seen less than ttl ago, or
+ * recorded by this run), -1 on a state error. */
+int fs_idem_record(struct fs_idem *ix, const char *id, size_t len);
+/* The same, but the row waits for fs_idem_flush: forward the event only after
+ * that, so that no line leaves before its key (never -1). */
+int fs_idem_check(struct fs_idem *ix, const char *id, size_t len);
+int fs_idem_flush(struct fs_idem *ix);	/* writes the waiting rows in the open transaction */
+/* Makes a key this run recorded final, in the open transaction (--commit). */
+int fs_idem_finalize(struct fs_idem *ix, const char *id, size_t len);
+bool fs_idem_final(struct fs_idem *ix, const char *id);	/* final when the run began, or made so */
+/* A canonical event id ("evt_" and 32 lower-case hex digits) as the 16 bytes
+ * the key store keeps; false for any other id, which is kept as text. */
+bool fs_idem_key(const char *id, size_t len, unsigned char bin[16]);
 /* Holds a line until release_at: 1 held, 0 already held (same event id). */
 int fs_hold_add(struct fs_state *st, const char *kind, const char *object, const char *event_id,
 		const char *line, size_t len, fs_time now, fs_time release_at);
@@ -191,8 +207,8 @@ struct fs_hold {		/* one hold, borrowed for a callback */
 typedef int (*fs_hold_fn)(const struct fs_hold *h, void *ctx);
 /* Hands fn the last hold of each quiet (kind, object) and the holds a dead run
  * released; *collapsed counts the earlier holds folded into the last. */
-int fs_holds_release(struct fs_state *st, fs_time now, const char *run_id, fs_hold_fn fn, void *ctx,
-		     long *collapsed);
+int fs_holds_release(struct fs_state *st, struct fs_idem *ix, fs_time now, const char *run_id, fs_hold_fn fn,
+		     void *ctx, long *collapsed);
 int fs_holds_count(struct fs_state *st, int64_t *n);	/* holds not yet released */
 struct fs_enrolment {
 	char *event_id, *campaign, *started_at, *active_until;
@@ -204,6 +220,7 @@ void fs_enrolment_free(struct fs_enrolment *e);
 /* A tentative enrolment from now for active seconds. */
 int fs_enrolment_record(struct fs_state *st, const char *contact_id, const char *goal, const char *campaign,
 			const char *event_id, const char *run_id, fs_time now, int64_t active);
+int fs_enrolment_finalize(struct fs_state *st, const char *event_id);	/* --commit: final */
 /* Adds n to today's (by now) counter what in dedupe_counts. */
 int fs_dedupe_count(struct fs_state *st, fs_time now, const char *what, long n);
 int fs_duplicate_set_store(struct fs_state *st, const char *scan_id, const char *members, double score,

@@ -48,10 +48,28 @@ const char *const fs_migrations[] = {
 	/* fs-dedupe: idempotency keys, debounce holds, enrolments, counters, scans.
 	 * A key or enrolment with final = 0 is tentative: it counts only for the
 	 * run that wrote it until fs_keys_finalize confirms it (DESIGN.md). */
-	"CREATE TABLE idem_keys ("
-	"  id TEXT PRIMARY KEY, first_seen_ts INTEGER NOT NULL, expires_ts INTEGER NOT NULL,"
-	"  run_id TEXT, final INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
-	"CREATE INDEX idem_keys_by_expiry ON idem_keys(expires_ts);"
+	/* Keys are appended in the order first seen (lib/dedupe.c says why): k is
+	 * a canonical id's 16 bytes or any other id's text; idem_runs has each
+	 * writing run's time and TTL; idem_final has the marks fs_keys_finalize
+	 * leaves for the next fs-dedupe to fold in.  idem_keys shows them. */
+	"CREATE TABLE idem_runs ("
+	"  run INTEGER PRIMARY KEY, run_id TEXT, first_seen_ts INTEGER NOT NULL, ttl INTEGER NOT NULL);"
+	"CREATE TABLE idem_store ("
+	"  seq INTEGER PRIMARY KEY, k NOT NULL, run INTEGER NOT NULL, final INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE idem_final (k NOT NULL, upto INTEGER NOT NULL);"
+	"CREATE VIEW idem_keys AS SELECT"
+	"  CASE WHEN typeof(s.k) = 'blob' THEN 'evt_' || lower(hex(s.k)) ELSE s.k END AS id,"
+	"  r.first_seen_ts, r.first_seen_ts + r.ttl AS expires_ts, r.run_id,"
+	"  s.final OR EXISTS (SELECT 1 FROM idem_final f WHERE f.upto >= s.seq AND (f.k = s.k OR"
+	"   (typeof(f.k) = 'blob' AND 'evt_' || lower(hex(f.k)) = s.k))) AS final, s.seq"
+	"  FROM idem_store s JOIN idem_runs r USING (run);"
+	"CREATE TRIGGER idem_keys_insert INSTEAD OF INSERT ON idem_keys BEGIN"
+	"  INSERT INTO idem_runs (run_id, first_seen_ts, ttl) VALUES (NEW.run_id, NEW.first_seen_ts,"
+	"   coalesce(NEW.expires_ts - NEW.first_seen_ts, 86400));"
+	"  INSERT INTO idem_store (k, run, final) VALUES (NEW.id, last_insert_rowid(), coalesce(NEW.final, 0));"
+	"  END;"
+	"CREATE TRIGGER idem_keys_delete INSTEAD OF DELETE ON idem_keys BEGIN"
+	"  DELETE FROM idem_store WHERE seq = OLD.seq; END;"
 	"CREATE TABLE debounce ("
 	"  id INTEGER PRIMARY KEY, kind TEXT NOT NULL, object TEXT NOT NULL,"
 	"  event_id TEXT NOT NULL UNIQUE, line TEXT NOT NULL, received_at TEXT NOT NULL,"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # fs-dedupe: idempotency keys with a TTL, debounce holds, one campaign per goal.
 . "$(dirname "$0")/lib.sh"
-plan 75
+plan 82
 
 # ev ID KIND OBJECT [DATA]: one canonical event line.
 ev() {
@@ -132,6 +132,66 @@ out_norun_is 'pass-through keeps order; --stats comes last' <<'EOF'
 {"type":"stats","command":"fs-dedupe","events":1,"forwarded":1,"idempotency":0,"debounce":0,"campaign_guard":0,"held":0,"released":0,"dead":0,"passed":2,"pruned":0}
 EOF
 err_is '-q: no summary' </dev/null
+
+# The hot path reads type, id, kind and object from the raw line; whatever it
+# leaves to the parser (escapes, duplicate names, other types) is judged the same.
+rm -f fieldsync.db*
+cat >hot <<'EOF'
+{"type":"event","id":"h1","source":"s","kind":"contact.changed","object":"contact:1","data":{"id":"x","n":[1,{"a":"}"}]}}
+{"type":"event","id":"h\u0031","source":"s","kind":"contact.changed","object":"contact:1","data":{}}
+{"id":"h2","object":"contact:2","kind":"contact.changed","type":"event","data":{"type":"record"}}
+{"type":"event","id":"h3","kind":"contact.changed","object":"contact:3","id":"h4","data":{}}
+{"type":"event","id":"h4","kind":"contact.changed","object":"contact:4","data":{}}
+{"type":"event","\u0069d":"h5","kind":"contact.changed","object":"contact:5","data":{}}
+{"type":"event","id":"h5","kind":"contact.changed","object":"contact:5","data":{}}
+{ "type" : "event" , "id" : "h2" , "kind" : "contact.changed" , "object" : "contact:2" }
+{"type":"event","id":"evt_0123456789abcdef0123456789abcdef","kind":"contact.changed","object":"contact:6"}
+{"type":"event","id":"evt_0123456789ABCDEF0123456789ABCDEF","kind":"contact.changed","object":"contact:6"}
+{"type":"event","id":"evt_0123456789abcdef0123456789abcdef","kind":"contact.changed","object":"contact:6"}
+EOF
+# The id of each line that came out as jq reads it (the last of two names wins).
+jids() { jq -r 'if .type == "event" then .id else .type end' "$T/out" | tr '\n' ' '; }
+run fs-dedupe --stats <hot
+is 'hot path: escapes, duplicate names and odd spacing judged as parsed' "$status/$(jids)" \
+	'0/h1 h2 h4 h5 evt_0123456789abcdef0123456789abcdef evt_0123456789ABCDEF0123456789ABCDEF stats '
+is 'hot path: the stats' "$(norun | tail -n 1)" \
+	'{"type":"stats","command":"fs-dedupe","events":11,"forwarded":6,"idempotency":5,"debounce":0,"campaign_guard":0,"held":0,"released":0,"dead":0,"passed":0,"pruned":0}'
+is 'hot path: ids are kept as given; canonical ones as 16 bytes' \
+	"$(sql "select k.id, typeof(s.k), k.final from idem_keys k join idem_store s using (seq) order by seq")" \
+	'h1|text|0
+h2|text|0
+h4|text|0
+h5|text|0
+evt_0123456789abcdef0123456789abcdef|blob|0
+evt_0123456789ABCDEF0123456789ABCDEF|text|0'
+run fs-dedupe --commit <hot
+is 'another run: tentative keys do not count, and are replaced, not doubled' \
+	"$(jids)/$(sql 'select count(*), sum(final) from idem_keys')" \
+	'h1 h2 h4 h5 evt_0123456789abcdef0123456789abcdef evt_0123456789ABCDEF0123456789ABCDEF /6|6'
+run fs-dedupe <hot
+is 'final keys count, canonical or not' "$(ids)" ''
+
+# The hot path writes keys 64 at a time and holds the lines until then:
+# other lines, the events it leaves to the parser and checkpoints keep their place.
+rm -f fieldsync.db*
+awk 'BEGIN {
+	for (i = 1; i <= 300; i++) {
+		k = (i % 7 == 0) ? int(i / 2) : i
+		if (i % 50 == 0)
+			printf "{\"type\":\"event\",\"id\":\"m%d\",\"kind\":\"mail.requested\",\"object\":\"contact:%d\",\"data\":{\"contact_id\":\"%d\",\"campaign\":\"c\"}}\n", i, i, i
+		else if (i % 45 == 0)
+			printf "{\"type\":\"checkpoint\",\"source\":\"s\",\"cursor\":\"c%d\"}\n", i
+		else if (i % 31 == 0)
+			printf "{\"type\":\"result\",\"n\":%d}\n", i
+		else
+			printf "{\"type\":\"event\",\"id\":\"k%d\",\"kind\":\"contact.changed\",\"object\":\"contact:%d\",\"data\":{}}\n", k, k
+	}
+}' >order
+run fs-dedupe --commit <order
+awk '!/"type":"event"/ || !seen[$0]++' order >order.want
+check_same 'held lines come out in input order, repeats dropped, checkpoints in place' order.want "$T/out"
+is 'every key forwarded is final' "$(sql 'select count(*), sum(final) from idem_keys')" \
+	"$(grep -c '"type":"event"' order.want)|$(grep -c '"type":"event"' order.want)"
 
 # --- Debounce ----------------------------------------------------------------
 rm -f fieldsync.db*
