@@ -847,7 +847,15 @@ read_contacts(struct pull *p, jv ids)
 
 /* ---- the webhook inbox ---- */
 
+struct lob_event {
+	char *piece, *key;
+	jv data;
+	int64_t inbox_id;	/* drained from this inbox row; 0 when polled */
+};
+
 static jv lob_from_webhook(jv ev, const char **why);
+static int lob_emit(struct pull *p, struct lob_event *ev, int n, bool drained);
+static void lob_events_free(struct lob_event *ev, int n);
 
 static int
 inbox_row_hubspot(struct pull *p, const struct fs_inbox_row *r, jv *ids, jv *seen)
@@ -882,8 +890,9 @@ inbox_row_hubspot(struct pull *p, const struct fs_inbox_row *r, jv *ids, jv *see
 	return 0;
 }
 
+/* One Lob webhook event, kept for lob_emit (the batch's events go out together). */
 static int
-inbox_row_lob(struct pull *p, const struct fs_inbox_row *r)
+inbox_row_lob(struct pull *p, const struct fs_inbox_row *r, struct lob_event **out, int *n, int *cap)
 {
 	jv ev = jv_parse_sized(r->body, (int)r->len), data;
 	size_t pos = 0;
@@ -903,7 +912,13 @@ inbox_row_lob(struct pull *p, const struct fs_inbox_row *r)
 		jv_free(data);
 		return dead(p, r->body, r->len, r->id, "inbox row %lld: %s", (long long)r->id, why);
 	}
-	emit_record(p, "events", fs_jstr(data, "id"), data);
+	if (*n == *cap)
+		*out = fs_xrealloc(*out, (size_t)(*cap = *cap ? *cap * 2 : 64) * sizeof **out);
+	(*out)[*n].piece = fs_xstrdup(fs_jstr(data, "reference_id"));
+	(*out)[*n].key = fs_xstrdup(fs_jstr(data, "id"));
+	(*out)[*n].data = data;
+	(*out)[*n].inbox_id = r->id;
+	(*n)++;
 	return 0;
 }
 
@@ -935,6 +950,8 @@ drain_inbox(struct pull *p, bool hubspot)
 		struct fs_inbox_row *rows;
 		int n;
 		jv ids = jv_array(), seen = jv_object();
+		struct lob_event *ev = NULL;
+		int nev = 0, cap = 0;
 
 		if (fs_inbox_fetch(&p->cli->st, p->name, after, INBOX_ROWS, &rows, &n) != 0) {
 			jv_free(ids), jv_free(seen);
@@ -951,9 +968,12 @@ drain_inbox(struct pull *p, bool hubspot)
 			if (hubspot)
 				inbox_row_hubspot(p, &rows[i], &ids, &seen);
 			else if (!p->dry_run)
-				inbox_row_lob(p, &rows[i]);
+				inbox_row_lob(p, &rows[i], &ev, &nev, &cap);
 		if (hubspot && !failed(p))
 			read_contacts(p, ids);
+		if (!hubspot && !failed(p) && !p->dry_run)
+			lob_emit(p, ev, nev, true);
+		lob_events_free(ev, nev);
 		after = rows[n - 1].id;
 		fs_inbox_rows_free(rows, n);
 		jv_free(ids);
@@ -1100,11 +1120,6 @@ lob_from_webhook(jv ev, const char **why)
 	return out;
 }
 
-struct lob_event {
-	char *piece, *key;
-	jv data;
-};
-
 /* The events one polled piece shows: its tracking events, then failed / deleted. */
 static void
 piece_events(jv piece, struct lob_event **ev, int *n, int *cap)
@@ -1136,6 +1151,7 @@ piece_events(jv piece, struct lob_event **ev, int *n, int *cap)
 				(*ev)[*n].piece = fs_xstrdup(id);
 				(*ev)[*n].data = lob_canonical(id, object, fs_jget(piece, "metadata"), t, jv_copy(te), date);
 				(*ev)[*n].key = fs_xstrdup(fs_jstr((*ev)[*n].data, "id"));
+				(*ev)[*n].inbox_id = 0;
 				(*n)++;
 			}
 			free(t);
@@ -1147,6 +1163,7 @@ piece_events(jv piece, struct lob_event **ev, int *n, int *cap)
 		(*ev)[*n].piece = fs_xstrdup(id);
 		(*ev)[*n].data = lob_canonical(id, object, fs_jget(piece, "metadata"), extra[i], jv_invalid(), date);
 		(*ev)[*n].key = fs_xstrdup(fs_jstr((*ev)[*n].data, "id"));
+		(*ev)[*n].inbox_id = 0;
 		(*n)++;
 		free(extra[i]);
 	}
@@ -1154,9 +1171,26 @@ piece_events(jv piece, struct lob_event **ev, int *n, int *cap)
 	jv_free(deleted);
 }
 
-/* Emits the events not emitted (and committed) before, then the poll checkpoint. */
+static void
+lob_events_free(struct lob_event *ev, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(ev[i].piece);
+		free(ev[i].key);
+		jv_free(ev[i].data);
+	}
+	free(ev);
+}
+
+/*
+ * Emits the events that neither path has emitted (and had committed) before:
+ * polled ones, then the poll checkpoint; drained ones, whose inbox
+ * checkpoint the caller writes.  What is recorded is committed before the
+ * records go out, and forgotten by the next run unless their checkpoint was
+ * committed (pull_lob_events).
+ */
 static int
-poll_emit(struct pull *p, struct lob_event *ev, int n)
+lob_emit(struct pull *p, struct lob_event *ev, int n, bool drained)
 {
 	struct fs_state *st = &p->cli->st;
 	int64_t poll = 0;
@@ -1172,11 +1206,18 @@ poll_emit(struct pull *p, struct lob_event *ev, int n)
 		if (seen < 0)
 			goto state;
 		if ((fresh[i] = seen == 0)) {
-			if (poll == 0 && (poll = fs_poll_begin(st, p->name, p->cli->run_id)) < 0)
-				goto state;
-			if (fs_poll_record(st, p->name, ev[i].piece, ev[i].key, poll) != 0)
-				goto state;
+			if (drained) {
+				if (fs_poll_record_drained(st, p->name, ev[i].piece, ev[i].key, ev[i].inbox_id) != 0)
+					goto state;
+			} else {
+				if (poll == 0 && (poll = fs_poll_begin(st, p->name, p->cli->run_id)) < 0)
+					goto state;
+				if (fs_poll_record(st, p->name, ev[i].piece, ev[i].key, poll) != 0)
+					goto state;
+			}
 			nfresh++;
+		} else {
+			fs_debug("%s: event %s of %s was emitted before: not again", p->name, ev[i].key, ev[i].piece);
 		}
 	}
 	if (fs_state_commit(st) != 0)
@@ -1184,7 +1225,7 @@ poll_emit(struct pull *p, struct lob_event *ev, int n)
 	for (int i = 0; i < n; i++)
 		if (fresh[i])
 			emit_record(p, "events", ev[i].key, jv_copy(ev[i].data));
-	if (nfresh > 0) {
+	if (nfresh > 0 && !drained) {
 		snprintf(cursor, sizeof cursor, "%lld", (long long)poll);
 		rc = emit_checkpoint(p, "poll", cursor);
 	}
@@ -1200,22 +1241,12 @@ state:
 static int
 poll_lob(struct pull *p)
 {
-	char *saved = NULL, **ids = NULL;
-	int64_t committed = 0;
+	char **ids = NULL;
 	int nids = 0;
 
-	if (fs_cursor_get(&p->cli->st, p->name, "poll", &saved) != 0 ||
-	    fs_pieces_in_flight(&p->cli->st, &ids, &nids) != 0) {
-		free(saved);
+	if (fs_pieces_in_flight(&p->cli->st, &ids, &nids) != 0) {
 		fail(p, FS_EXIT_STATE);
 		return -1;
-	}
-	if (saved)
-		committed = strtoll(saved, NULL, 10);
-	free(saved);
-	if (!p->dry_run && fs_poll_forget_uncommitted(&p->cli->st, p->name, committed) != 0) {
-		fail(p, FS_EXIT_STATE);
-		goto done;
 	}
 	for (int off = 0; off < nids && !failed(p); off += POLL_PIECES) {
 		struct lob_event *ev = NULL;
@@ -1242,15 +1273,9 @@ poll_lob(struct pull *p)
 			jv_free(piece);
 		}
 		if (!failed(p) && !p->dry_run)
-			poll_emit(p, ev, n);
-		for (int i = 0; i < n; i++) {
-			free(ev[i].piece);
-			free(ev[i].key);
-			jv_free(ev[i].data);
-		}
-		free(ev);
+			lob_emit(p, ev, n, false);
+		lob_events_free(ev, n);
 	}
-done:
 	for (int i = 0; i < nids; i++)
 		free(ids[i]);
 	free(ids);
@@ -1554,6 +1579,46 @@ pull_hubspot(struct pull *p)
 	return failed(p) ? -1 : 0;
 }
 
+/* A committed cursor of stream, as a number (0 when none). */
+static int
+cursor_number(struct pull *p, const char *stream, int64_t *v)
+{
+	char *saved = NULL, *end;
+
+	*v = 0;
+	if (fs_cursor_get(&p->cli->st, p->name, stream, &saved) != 0) {
+		fail(p, FS_EXIT_STATE);
+		return -1;
+	}
+	if (saved) {
+		*v = strtoll(saved, &end, 10);
+		if (*end || *v < 0) {
+			fs_err("%s: committed %s cursor is not a number: '%s'", p->name, stream, saved);
+			free(saved);
+			fail(p, FS_EXIT_STATE);
+			return -1;
+		}
+	}
+	free(saved);
+	return 0;
+}
+
+/* Events recorded by runs whose checkpoints were never committed are emitted again. */
+static int
+forget_uncommitted(struct pull *p)
+{
+	int64_t poll, inbox;
+
+	if (cursor_number(p, "poll", &poll) != 0 || cursor_number(p, "inbox", &inbox) != 0)
+		return -1;
+	if (fs_poll_forget_uncommitted(&p->cli->st, p->name, poll) != 0 ||
+	    fs_poll_forget_undrained(&p->cli->st, p->name, inbox) != 0) {
+		fail(p, FS_EXIT_STATE);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 pull_lob_events(struct pull *p)
 {
@@ -1568,6 +1633,8 @@ pull_lob_events(struct pull *p)
 		fail(p, FS_EXIT_STATE);
 		return -1;
 	}
+	if (!p->dry_run && forget_uncommitted(p) != 0)
+		return -1;
 	if (drain_inbox(p, false) != 0)
 		return -1;
 	if (strcmp(mode, "polling") != 0)
@@ -1577,6 +1644,20 @@ pull_lob_events(struct pull *p)
 		return -1;
 	}
 	return poll_lob(p);
+}
+
+/*
+ * A run that found nothing new still says it looked: a successful run that
+ * wrote no checkpoint ends with {"stream":"run","cursor":"<its time>"}, so
+ * that committing it tells fs-health the source is in step (a quiet CRM is
+ * not a stale one).  A failed run writes none, and so does --dry-run.
+ */
+static void
+quiet_checkpoint(struct pull *p)
+{
+	if (failed(p) || p->dry_run || p->describe || p->checkpoints > 0)
+		return;
+	emit_checkpoint(p, "run", p->now);
 }
 
 int
@@ -1698,10 +1779,13 @@ main(int argc, char *argv[])
 				   strcmp(p.ep.kind, "hubspot") == 0 ? "contacts" : strcmp(p.ep.kind ? p.ep.kind : "",
 				   "csv") == 0 ? "rows" : "events") : "records";
 		pull_ndjson(&p, file);
-	} else if (strcmp(p.ep.kind, "hubspot") == 0)
-		pull_hubspot(&p);
-	else
-		pull_lob_events(&p);
+	} else {
+		if (strcmp(p.ep.kind, "hubspot") == 0)
+			pull_hubspot(&p);
+		else
+			pull_lob_events(&p);
+		quiet_checkpoint(&p);
+	}
 	flush_out(&p);
 	if (p.http_ready) {
 		fs_debug("%s: %ld requests, %ld retries", p.name, p.http.requests, p.http.retries);

@@ -614,6 +614,10 @@ int64_t fs_poll_begin(struct fs_state *st, const char *source, const char *run_i
 int fs_poll_seen(struct fs_state *st, const char *source, const char *vendor_id, const char *key);
 int fs_poll_record(struct fs_state *st, const char *source, const char *vendor_id, const char *key,
 		   int64_t poll_id);
+/* The same for events drained from inbox row inbox_id: forget those past the committed inbox cursor, record one. */
+int fs_poll_forget_undrained(struct fs_state *st, const char *source, int64_t committed);
+int fs_poll_record_drained(struct fs_state *st, const char *source, const char *vendor_id, const char *key,
+			   int64_t inbox_id);
 
 // report.c: fs-report's reports, each built as one JSON document (see report.c).
 struct fs_report_opts {

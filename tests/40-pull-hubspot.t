@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip_all 'python3 is needed for the fake HubSpot'
 command -v jq >/dev/null || skip_all 'jq is needed'
-plan 65
+plan 68
 
 python3 "$top/tests/fakes/fake_hubspot.py" --port 0 --port-file "$T/hs.port" --now 2026-11-30T00:00:00Z \
 	--log "$T/hs.log" &
@@ -49,7 +49,22 @@ is 'without a commit the next run reads the same again' "$(nrec)" 3
 run fs-pull --commit hubspot
 is '--commit commits the last checkpoint' "$(sql "select stream || ' ' || cursor from cursors")" 'contacts 2026-11-29T11:00:00.500Z/102'
 run fs-pull hubspot
-is 'after the commit: nothing new, exit 0' "$status/$(wc -c <"$T/out" | tr -d ' ')" '0/0'
+is 'after the commit: nothing new, exit 0, only the run checkpoint' "$status/$(cat "$T/out")" \
+	'0/{"type":"checkpoint","source":"hubspot","stream":"run","cursor":"2026-11-30T01:00:00Z"}'
+
+# A quiet CRM is not a stale one: runs that find nothing still commit a pull;
+# a failed run does not.
+for at in 01:05 01:10 01:15; do FS_NOW=2026-11-30T${at}:00Z fs-pull --commit hubspot >/dev/null; done
+FS_NOW=2026-11-30T01:24:00Z run fs-health
+is 'quiet CRM: three empty runs, no sync lag at 01:24' "$status/$(grep '^source hubspot' "$T/out" | grep -o 'last_pull=[^ ]* lag=[^ ]*')" \
+	'0/last_pull=2026-11-30T01:15:00Z lag=9m'
+admin POST faults '{"status":503,"count":-1}' >/dev/null
+FS_NOW=2026-11-30T01:20:00Z run fs-pull --commit hubspot
+admin DELETE faults >/dev/null
+is 'a failed run: exit 4, no checkpoint' "$status/$(wc -c <"$T/out" | tr -d ' ')" 4/0
+FS_NOW=2026-11-30T01:26:00Z run fs-health
+is 'a failed run does not count as a pull' "$status/$(sed -n 2p "$T/out")" \
+	'1/WARNING sync_lag hubspot: no committed pull for 11m (interval 5m)'
 admin POST contacts '[{"id":"104","lastmodifieddate":"2026-11-29T11:00:00.500Z"},{"id":"100","lastmodifieddate":"2026-11-29T11:00:00.500Z"},{"id":"101","email":"a2@x.io","lastmodifieddate":"2026-11-29T12:00:00.000Z"}]' >/dev/null
 run fs-pull hubspot
 is 'resume at (time, id): a larger id at the same time comes, a smaller one was passed' "$(keys | tr '\n' ' ')" '104 101 '
