@@ -652,6 +652,16 @@ int fs_report_only(jv *rep, const char *section);
 /* One self-contained dashboard page: reps is an array of reports, the first the main one. */
 int fs_report_html(jv reps, FILE *f);
 
+// lookback.c: the (id, modified) pairs a HubSpot search stream emitted near its cursor.
+/* Forgets pairs of checkpoints past committed_batch, and pairs modified before before_ms. */
+int fs_lookback_forget(struct fs_state *st, const char *source, const char *stream, int64_t committed_batch,
+		       int64_t before_ms);
+/* 1 if the pair was emitted (and kept), 0 if not, -1 on error. */
+int fs_lookback_seen(struct fs_state *st, const char *source, const char *stream, int64_t id, int64_t modified_ms);
+/* Records a pair with the number of the checkpoint that will cover it. */
+int fs_lookback_record(struct fs_state *st, const char *source, const char *stream, int64_t id, int64_t modified_ms,
+		       int64_t batch);
+
 // contracts.c: state one command writes and another reads.
 /* Makes fs-dedupe's tentative key and enrolment for event_id final.  The
  * command that ends the pipeline (fs-push, or any command with --commit)

@@ -128,6 +128,13 @@ const char *const fs_migrations[] = {
 	"  PRIMARY KEY (source, vendor_id, event_key)) WITHOUT ROWID;"
 	"CREATE INDEX polled_events_by_poll ON polled_events(source, poll_id);"
 	"CREATE INDEX polled_events_by_inbox ON polled_events(source, inbox_id) WHERE inbox_id IS NOT NULL;"
+	/* fs-pull: the (id, modified time) pairs a HubSpot search stream has
+	 * emitted within its look-back margin, each with the number of the
+	 * checkpoint covering it (lib/lookback.c). */
+	"CREATE TABLE hubspot_seen ("
+	"  source TEXT NOT NULL, stream TEXT NOT NULL, id INTEGER NOT NULL, modified_ms INTEGER NOT NULL,"
+	"  batch INTEGER NOT NULL, PRIMARY KEY (source, stream, id, modified_ms)) WITHOUT ROWID;"
+	"CREATE INDEX hubspot_seen_by_time ON hubspot_seen(source, stream, modified_ms);"
 	"CREATE TABLE requests ("
 	"  id INTEGER PRIMARY KEY, at TEXT NOT NULL, source TEXT NOT NULL,"
 	"  status INTEGER NOT NULL, bytes INTEGER NOT NULL, latency_us INTEGER NOT NULL,"
