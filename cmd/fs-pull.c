@@ -789,6 +789,17 @@ checkpoint_at(struct pull *p, const struct hs_stream *s, struct hs_run *run, str
 	return rc;
 }
 
+static bool
+has_next(jv ans)
+{
+	jv paging = fs_jget(ans, "paging"), next = fs_jget(paging, "next");
+	bool yes = jv_get_kind(next) == JV_KIND_OBJECT;
+
+	jv_free(next);
+	jv_free(paging);
+	return yes;
+}
+
 /*
  * Keyset paging: every page is a new query for what comes after what was
  * emitted, so the 10,000-result cap of one query never applies and records
@@ -850,7 +861,7 @@ pull_stream(struct pull *p, const struct hs_stream *s)
 		jv results;
 		struct item *it;
 		int n, i, rc = 0;
-		bool done = false;
+		bool done = false, final_page;
 
 		if (!jv_is_valid(ans) || p->dry_run) {
 			jv_free(ans);
@@ -866,6 +877,8 @@ pull_stream(struct pull *p, const struct hs_stream *s)
 			break;
 		}
 		n = jv_array_length(jv_copy(results));
+		/* A full page without paging.next is the query's last: no need to ask again. */
+		final_page = n < limit || !has_next(ans);
 		it = fs_xmalloc((size_t)(n ? n : 1) * sizeof *it);
 		for (i = 0; i < n; i++)
 			if (item_of(p, s, jv_array_get(jv_copy(results), i), &it[i]) != 0) {
@@ -900,15 +913,22 @@ pull_stream(struct pull *p, const struct hs_stream *s)
 				rc = checkpoint_at(p, s, &run, &c, c.t, last);
 			else if (m > 0)
 				rc = checkpoint_at(p, s, &run, &c, c.t, it[m - 1].id);
-			if (n < limit) {
+			if (final_page) {
 				tie = false;	/* the next query starts after this timestamp */
 				part.n = 0;
 			}
-		} else if (n < limit) {
-			if ((i = emit_items(p, s, &run, it, n, &count)) > 0)
-				rc = checkpoint_at(p, s, &run, &c, it[i - 1].t, it[i - 1].id);
-			else
-				rc = i;
+		} else if (final_page) {
+			/* The last page: with it, a partly emitted timestamp is complete too. */
+			if ((i = emit_items(p, s, &run, it, n, &count)) < 0) {
+				rc = -1;
+			} else if (i > 0 || part.n > 0) {
+				int64_t t = i > 0 ? it[i - 1].t : part.t, id = i > 0 ? it[i - 1].id : partial_max(&part);
+
+				if (i == n && part.n > 0 && part.t == t && partial_max(&part) > id)
+					id = partial_max(&part);
+				rc = checkpoint_at(p, s, &run, &c, t, id);
+			}
+			part.n = 0;
 			done = true;
 		} else if (it[0].t == it[n - 1].t) {
 			/* A whole page at one timestamp: it goes out and the next query

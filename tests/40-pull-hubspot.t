@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip_all 'python3 is needed for the fake HubSpot'
 command -v jq >/dev/null || skip_all 'jq is needed'
-plan 73
+plan 74
 
 python3 "$top/tests/fakes/fake_hubspot.py" --port 0 --port-file "$T/hs.port" --now 2026-11-30T00:00:00Z \
 	--log "$T/hs.log" &
@@ -113,6 +113,15 @@ is '650 at one time: past 500 it reads that time by id' \
 	"$(admin GET 'requests?path_prefix=/crm/v3/objects/contacts/search' | jq -c '[.requests[] | .body.sorts[0].propertyName] | unique')" \
 	'["hs_object_id","lastmodifieddate"]'
 is '650 at one time: the committed cursor' "$(sql "select cursor from cursors where stream = 'contacts'")" '2026-11-29T09:00:00.000Z/5650/4'
+
+# Exactly a page at one time, and nothing after it: the empty last page completes it.
+admin POST reset '{"empty":true}' >/dev/null
+admin POST rate '{"max":100000}' >/dev/null
+admin POST contacts "$(seq 6001 6200 | jq -sc 'map({id: tostring, lastmodifieddate: "2026-11-29T09:00:00Z"})')" >/dev/null
+rm -f fieldsync.db*
+run fs-pull --commit hubspot
+is '200 contacts at one time, then nothing: all 200, then their checkpoint' "$status/$(nrec)/$(lastcp | jq -r .cursor)" \
+	'0/200/2026-11-29T09:00:00.000Z/6200/1'
 admin POST reset '{"empty":true}' >/dev/null
 admin POST rate '{"max":100000}' >/dev/null
 admin POST generate '{"count":10300,"seed":7}' >/dev/null
