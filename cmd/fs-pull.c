@@ -34,6 +34,7 @@ struct pull {
 	const char *as;
 	char now[21];
 	int64_t since_ms;	/* -1 when no --since */
+	int64_t lookback_ms;	/* HubSpot search streams re-read this much before the cursor */
 	long limit;		/* per stream; 0 for none */
 	bool commit, dry_run, describe;
 	struct fs_http http;
@@ -46,6 +47,9 @@ struct pull {
 	size_t *head_len;
 	int nhead;
 	struct fs_buf line, hdr_csv;
+	/* search records wait here for the checkpoint that covers them */
+	struct fs_buf held;
+	bool hold;
 	const char *stream;
 	bool in_txn;
 };
@@ -109,8 +113,13 @@ emit_record(struct pull *p, const char *stream, const char *key, jv data)
 	r = jv_object_set(r, jv_string("fetched_at"), jv_string(p->now));
 	r = jv_object_set(r, jv_string("data"), data);
 	s = jv_dump_string(r, 0);
-	fputs(jv_string_value(s), stdout);
-	putchar('\n');
+	if (p->hold) {
+		fs_buf_adds(&p->held, jv_string_value(s));
+		fs_buf_addc(&p->held, '\n');
+	} else {
+		fputs(jv_string_value(s), stdout);
+		putchar('\n');
+	}
 	jv_free(s);
 	p->records++;
 }
@@ -125,6 +134,10 @@ emit_checkpoint(struct pull *p, const char *stream, const char *cursor)
 	c = jv_object_set(c, jv_string("source"), jv_string(p->name));
 	c = jv_object_set(c, jv_string("stream"), jv_string(stream));
 	c = jv_object_set(c, jv_string("cursor"), jv_string(cursor));
+	if (p->held.len) {
+		fwrite(p->held.data, 1, p->held.len, stdout);
+		p->held.len = 0;
+	}
 	s = jv_dump_string(c, 0);
 	fputs(jv_string_value(s), stdout);
 	putchar('\n');
@@ -303,13 +316,17 @@ format_ms(int64_t ms, char out[32])
 struct hs_cursor {
 	bool set, inclusive;	/* inclusive: >= t, no id (from --since) */
 	int64_t t, id;
+	int64_t batch;		/* the checkpoint's number (look-back), 0 for none */
 };
 
-/* "2026-11-29T11:00:00.123Z/102": everything up to that (time, id) is done. */
+/*
+ * "2026-11-29T11:00:00.123Z/102": everything up to that (time, id) is done;
+ * "…/102/7" is the 7th checkpoint of a stream with a look-back margin.
+ */
 static int
 cursor_parse(const char *s, struct hs_cursor *c)
 {
-	const char *slash = strrchr(s, '/');
+	const char *slash = strchr(s, '/');
 	char tbuf[64], *end;
 
 	memset(c, 0, sizeof *c);
@@ -321,19 +338,48 @@ cursor_parse(const char *s, struct hs_cursor *c)
 		return -1;
 	errno = 0;
 	c->id = strtoll(slash + 1, &end, 10);
-	if (errno || end == slash + 1 || *end)
+	if (errno || end == slash + 1 || (*end && *end != '/'))
 		return -1;
+	if (*end == '/') {
+		const char *b = end + 1;
+
+		c->batch = strtoll(b, &end, 10);
+		if (errno || end == b || *end || c->batch < 0)
+			return -1;
+	}
 	c->set = true;
 	return 0;
 }
 
 static char *
-cursor_text(int64_t t, int64_t id)
+cursor_text(int64_t t, int64_t id, int64_t batch)
 {
 	char ts[32];
 
 	format_ms(t, ts);
+	if (batch > 0)
+		return fs_xasprintf("%s/%lld/%lld", ts, (long long)id, (long long)batch);
 	return fs_xasprintf("%s/%lld", ts, (long long)id);
+}
+
+/*
+ * One search stream's run.  With a look-back margin the first query starts
+ * that long before the committed cursor (floor): what is at or before the
+ * floor and was emitted before (hubspot_seen) is skipped, what became
+ * visible since is emitted, and checkpoints never go back past the floor.
+ */
+struct hs_run {
+	struct hs_cursor floor;	/* the committed cursor */
+	int64_t lookback;	/* ms; 0 for none */
+	bool filter;		/* skip pairs at or before the floor that were emitted */
+	int64_t batch;		/* the number of the last checkpoint */
+	long fresh;		/* records emitted since the last checkpoint */
+};
+
+static bool
+at_or_before(int64_t t, int64_t id, const struct hs_cursor *c)
+{
+	return c->set && (t < c->t || (t == c->t && id <= c->id));
 }
 
 struct hs_stream {
@@ -422,12 +468,31 @@ filter(const char *prop, const char *op, jv value)
 	return f;
 }
 
-#define PARTIAL_MAX 100	/* ids of a partly emitted timestamp, at most */
+#define NOT_IN_MAX 100		/* values of one NOT_IN filter */
+#define PARTIAL_MAX 500		/* ids of a partly emitted timestamp, at most (5 NOT_IN filters) */
 
 struct partial {		/* a timestamp whose records are only partly out */
 	int64_t t, id[PARTIAL_MAX];
 	int n;
 };
+
+/* How many ids a query can exclude: one group holds 6 filters, one is the time (and one the deal stage). */
+static int
+partial_cap(const struct hs_stream *s)
+{
+	return strcmp(s->name, "deals") == 0 ? 4 * NOT_IN_MAX : 5 * NOT_IN_MAX;
+}
+
+static int64_t
+partial_max(const struct partial *part)
+{
+	int64_t m = -1;
+
+	for (int i = 0; i < part->n; i++)
+		if (part->id[i] > m)
+			m = part->id[i];
+	return m;
+}
 
 static bool
 partial_has(const struct partial *part, int64_t id)
@@ -464,12 +529,16 @@ search_body(struct pull *p, const struct hs_stream *s, const struct hs_cursor *c
 			g = jv_array_append(g, filter("hs_object_id", "GT", num_text(c->id)));
 		groups = jv_array_append(groups, g);
 	} else if (part->n > 0) {
-		jv ids = jv_array();
+		jv g = jv_array_append(jv_array(), filter(s->modprop, "GTE", num_text(part->t)));
 
-		for (int i = 0; i < part->n; i++)
-			ids = jv_array_append(ids, num_text(part->id[i]));
-		groups = jv_array_append(groups, jv_array_append(jv_array_append(jv_array(),
-			filter(s->modprop, "GTE", num_text(part->t))), filter("hs_object_id", "NOT_IN", ids)));
+		for (int off = 0; off < part->n; off += NOT_IN_MAX) {
+			jv ids = jv_array();
+
+			for (int i = off; i < part->n && i < off + NOT_IN_MAX; i++)
+				ids = jv_array_append(ids, num_text(part->id[i]));
+			g = jv_array_append(g, filter("hs_object_id", "NOT_IN", ids));
+		}
+		groups = jv_array_append(groups, g);
 	} else if (c->set && c->inclusive) {
 		groups = jv_array_append(groups, jv_array_append(jv_array(), filter(s->modprop, "GTE", num_text(c->t))));
 	} else if (c->set) {
@@ -617,29 +686,86 @@ add_associations(struct pull *p, const struct hs_stream *s, struct item *it, int
 	return 0;
 }
 
-/* Emits items [0, n) (up to --limit); returns how many went out, -1 on failure. */
+/*
+ * Emits items [0, n) (up to --limit), but those the look-back finds were
+ * emitted before; returns how many were dealt with (emitted or skipped),
+ * -1 on failure.  The pairs within the margin are recorded, and committed,
+ * before the records go out.
+ */
 static int
-emit_items(struct pull *p, const struct hs_stream *s, struct item *it, int n, long *count)
+emit_items(struct pull *p, const struct hs_stream *s, struct hs_run *run, struct item *it, int n, long *count)
 {
+	struct fs_state *st = &p->cli->st;
+	struct item *sel;
+	int *idx, k = 0, done = 0;
 	char key[32];
 
-	if (p->limit > 0 && *count + n > p->limit)
-		n = (int)(p->limit - *count);
-	if (n <= 0)
+	if (n <= 0 || (p->limit > 0 && *count >= p->limit))
 		return 0;
-	if (s->assoc && add_associations(p, s, it, n) != 0)
-		return -1;
-	for (int i = 0; i < n; i++) {
-		snprintf(key, sizeof key, "%lld", (long long)it[i].id);
-		emit_record(p, s->name, key, jv_copy(it[i].obj));
+	sel = fs_xmalloc((size_t)n * sizeof *sel);
+	idx = fs_xmalloc((size_t)n * sizeof *idx);
+	if (run->lookback > 0 && !p->dry_run && fs_state_begin(st) != 0)
+		goto state;
+	for (done = 0; done < n && (p->limit == 0 || *count + k < p->limit); done++) {
+		const struct item *x = &it[done];
+
+		if (run->lookback > 0 && !p->dry_run) {
+			if (run->filter && at_or_before(x->t, x->id, &run->floor)) {
+				int seen = fs_lookback_seen(st, p->name, s->name, x->id, x->t);
+
+				if (seen < 0)
+					goto state;
+				if (seen) {
+					fs_debug("%s %s: %lld at %lld was emitted before: not again", p->name, s->name,
+						 (long long)x->id, (long long)x->t);
+					continue;
+				}
+			}
+		}
+		sel[k] = *x;
+		idx[k++] = done;
 	}
-	*count += n;
-	return n;
+	/* The checkpoint that covers them is at the last item dealt with or later:
+	 * pairs older than its margin can never be read again. */
+	for (int j = 0; run->lookback > 0 && !p->dry_run && j < k; j++)
+		if (sel[j].t >= it[done - 1].t - run->lookback &&
+		    fs_lookback_record(st, p->name, s->name, sel[j].id, sel[j].t, run->batch + 1) != 0)
+			goto state;
+	if (run->lookback > 0 && !p->dry_run && fs_state_commit(st) != 0)
+		goto state;
+	if (s->assoc && k > 0) {
+		if (add_associations(p, s, sel, k) != 0) {
+			done = -1;
+			goto out;
+		}
+		for (int j = 0; j < k; j++)
+			it[idx[j]].obj = sel[j].obj;
+	}
+	for (int j = 0; j < k; j++) {
+		snprintf(key, sizeof key, "%lld", (long long)sel[j].id);
+		emit_record(p, s->name, key, jv_copy(sel[j].obj));
+	}
+	*count += k;
+	run->fresh += k;
+out:
+	free(sel);
+	free(idx);
+	return done;
+state:
+	fs_state_rollback(st);
+	fail(p, FS_EXIT_STATE);
+	done = -1;
+	goto out;
 }
 
-/* Everything up to (t, id) is out: say so. */
+/*
+ * Everything up to (t, id) is out: the next query starts after it, and a
+ * checkpoint says so, unless it would say nothing new (a look-back page of
+ * records all emitted before, at or before the committed cursor).
+ */
 static int
-checkpoint_at(struct pull *p, const struct hs_stream *s, struct hs_cursor *c, int64_t t, int64_t id)
+checkpoint_at(struct pull *p, const struct hs_stream *s, struct hs_run *run, struct hs_cursor *c, int64_t t,
+	      int64_t id)
 {
 	char *text;
 	int rc;
@@ -648,10 +774,30 @@ checkpoint_at(struct pull *p, const struct hs_stream *s, struct hs_cursor *c, in
 	c->inclusive = false;
 	c->t = t;
 	c->id = id;
-	text = cursor_text(t, id);
+	if (at_or_before(t, id, &run->floor)) {
+		if (run->fresh == 0)
+			return 0;
+		t = run->floor.t;	/* late records: the cursor stays where it was */
+		id = run->floor.id;
+	}
+	run->fresh = 0;
+	if (run->lookback > 0)
+		run->batch++;
+	text = cursor_text(t, id, run->lookback > 0 ? run->batch : 0);
 	rc = emit_checkpoint(p, s->name, text);
 	free(text);
 	return rc;
+}
+
+static bool
+has_next(jv ans)
+{
+	jv paging = fs_jget(ans, "paging"), next = fs_jget(paging, "next");
+	bool yes = jv_get_kind(next) == JV_KIND_OBJECT;
+
+	jv_free(next);
+	jv_free(paging);
+	return yes;
 }
 
 /*
@@ -668,37 +814,54 @@ checkpoint_at(struct pull *p, const struct hs_stream *s, struct hs_cursor *c, in
 static int
 pull_stream(struct pull *p, const struct hs_stream *s)
 {
-	struct hs_cursor c = {0};
+	struct hs_cursor c = {0}, committed = {0};
+	struct hs_run run = {0};
 	struct partial part = {0};
 	char *saved = NULL, path[96];
 	bool tie = false;
 	long count = 0, pages = 0;
 	int limit = s->assoc ? ASSOC_PAGE : PAGE;
 
+	if (fs_cursor_get(&p->cli->st, p->name, s->name, &saved) != 0) {
+		fail(p, FS_EXIT_STATE);
+		return -1;
+	}
+	if (saved && cursor_parse(saved, &committed) != 0) {
+		fs_err("%s: committed cursor of stream %s is not TIME/ID: '%s'", p->name, s->name, saved);
+		free(saved);
+		fail(p, FS_EXIT_STATE);
+		return -1;
+	}
+	free(saved);
+	run.lookback = p->lookback_ms;
+	run.batch = committed.batch;
+	if (run.lookback > 0 && !p->dry_run &&
+	    fs_lookback_forget(&p->cli->st, p->name, s->name, committed.batch,
+			       committed.set ? committed.t - run.lookback : 0) != 0) {
+		fail(p, FS_EXIT_STATE);
+		return -1;
+	}
 	if (p->since_ms >= 0) {
 		c.set = c.inclusive = true;
 		c.t = p->since_ms;
+	} else if (committed.set && run.lookback > 0) {
+		/* Read the margin again: what the search index showed late comes now. */
+		run.floor = committed;
+		run.filter = true;
+		c.set = c.inclusive = true;
+		c.t = committed.t - run.lookback;
 	} else {
-		if (fs_cursor_get(&p->cli->st, p->name, s->name, &saved) != 0) {
-			fail(p, FS_EXIT_STATE);
-			return -1;
-		}
-		if (saved && cursor_parse(saved, &c) != 0) {
-			fs_err("%s: committed cursor of stream %s is not TIME/ID: '%s'", p->name, s->name, saved);
-			free(saved);
-			fail(p, FS_EXIT_STATE);
-			return -1;
-		}
-		free(saved);
+		c = committed;
 	}
 	snprintf(path, sizeof path, "/crm/v3/objects/%s/search", s->name);
+	p->hold = true;
 	while (!failed(p) && (p->limit == 0 || count < p->limit)) {
 		long status;
 		jv ans = call(p, "POST", path, search_body(p, s, &c, tie, limit, &part), "results", &status);
 		jv results;
 		struct item *it;
 		int n, i, rc = 0;
-		bool done = false;
+		bool done = false, final_page;
 
 		if (!jv_is_valid(ans) || p->dry_run) {
 			jv_free(ans);
@@ -714,6 +877,8 @@ pull_stream(struct pull *p, const struct hs_stream *s)
 			break;
 		}
 		n = jv_array_length(jv_copy(results));
+		/* A full page without paging.next is the query's last: no need to ask again. */
+		final_page = n < limit || !has_next(ans);
 		it = fs_xmalloc((size_t)(n ? n : 1) * sizeof *it);
 		for (i = 0; i < n; i++)
 			if (item_of(p, s, jv_array_get(jv_copy(results), i), &it[i]) != 0) {
@@ -742,49 +907,75 @@ pull_stream(struct pull *p, const struct hs_stream *s)
 					it[k++] = it[i];
 					it[i] = t;
 				}
-			if ((m = emit_items(p, s, it, k, &count)) < 0)
+			if ((m = emit_items(p, s, &run, it, k, &count)) < 0)
 				rc = -1;
 			else if (m == k && n > 0)
-				rc = checkpoint_at(p, s, &c, c.t, last);
+				rc = checkpoint_at(p, s, &run, &c, c.t, last);
 			else if (m > 0)
-				rc = checkpoint_at(p, s, &c, c.t, it[m - 1].id);
-			if (n < limit) {
+				rc = checkpoint_at(p, s, &run, &c, c.t, it[m - 1].id);
+			if (final_page) {
 				tie = false;	/* the next query starts after this timestamp */
 				part.n = 0;
 			}
-		} else if (n < limit) {
-			if ((i = emit_items(p, s, it, n, &count)) > 0)
-				rc = checkpoint_at(p, s, &c, it[i - 1].t, it[i - 1].id);
-			else
-				rc = i;
+		} else if (final_page) {
+			/* The last page: with it, a partly emitted timestamp is complete too. */
+			if ((i = emit_items(p, s, &run, it, n, &count)) < 0) {
+				rc = -1;
+			} else if (i > 0 || part.n > 0) {
+				int64_t t = i > 0 ? it[i - 1].t : part.t, id = i > 0 ? it[i - 1].id : partial_max(&part);
+
+				if (i == n && part.n > 0 && part.t == t && partial_max(&part) > id)
+					id = partial_max(&part);
+				rc = checkpoint_at(p, s, &run, &c, t, id);
+			}
+			part.n = 0;
 			done = true;
 		} else if (it[0].t == it[n - 1].t) {
-			/* A whole page at one timestamp: read it by id. */
-			if (!(part.n > 0 && part.t == it[0].t))
+			/* A whole page at one timestamp: it goes out and the next query
+			 * excludes its ids too, while they fit; else it is read by id. */
+			if (part.n > 0 && part.t != it[0].t) {
+				/* The partial timestamp is complete: none of it was left. */
+				rc = checkpoint_at(p, s, &run, &c, part.t, partial_max(&part));
 				part.n = 0;
-			c.id = c.set && !c.inclusive && c.t == it[0].t ? c.id : -1;
-			c.t = it[0].t;
-			c.set = true;
-			c.inclusive = false;
-			tie = true;
+			}
+			if (rc == 0 && part.n + n <= partial_cap(s) && !(p->limit > 0 && count + n > p->limit)) {
+				int m = emit_items(p, s, &run, it, n, &count);
+
+				if (m < 0)
+					rc = -1;
+				part.t = it[0].t;
+				for (i = 0; i < m; i++)
+					part.id[part.n++] = it[i].id;
+			} else if (rc == 0) {
+				c.id = c.set && !c.inclusive && c.t == it[0].t ? c.id : -1;
+				c.t = it[0].t;
+				c.set = true;
+				c.inclusive = false;
+				tie = true;
+			}
 		} else {
 			int whole = n, m;
 
 			while (whole > 0 && it[whole - 1].t == it[n - 1].t)
 				whole--;
-			m = emit_items(p, s, it, whole, &count);
-			if (m > 0)
-				rc = checkpoint_at(p, s, &c, it[m - 1].t, it[m - 1].id);
-			else if (m < 0)
+			m = emit_items(p, s, &run, it, whole, &count);
+			if (m > 0) {
+				int64_t id = it[m - 1].id;
+
+				/* A partly emitted timestamp completed on this page: all its ids are out. */
+				if (part.n > 0 && part.t == it[m - 1].t && partial_max(&part) > id)
+					id = partial_max(&part);
+				rc = checkpoint_at(p, s, &run, &c, it[m - 1].t, id);
+			} else if (m < 0)
 				rc = -1;
 			part.n = 0;
 			if (rc == 0 && m == whole && p->limit > 0 && count + (n - whole) >= p->limit) {
 				/* The limit falls in the last timestamp: it waits for the next run,
 				 * so that every record this run writes has a checkpoint after it. */
 				done = true;
-			} else if (rc == 0 && m == whole && n - whole <= PARTIAL_MAX) {
+			} else if (rc == 0 && m == whole && n - whole <= partial_cap(s)) {
 				/* The last timestamp, as far as this page has it. */
-				m = emit_items(p, s, it + whole, n - whole, &count);
+				m = emit_items(p, s, &run, it + whole, n - whole, &count);
 				if (m < 0)
 					rc = -1;
 				part.t = it[n - 1].t;
@@ -803,6 +994,9 @@ pull_stream(struct pull *p, const struct hs_stream *s)
 		if (rc != 0 || done)
 			break;
 	}
+	/* Records no checkpoint covers (the run failed) are not written. */
+	p->hold = false;
+	p->held.len = 0;
 	if (pages)
 		progress(p, s->name, pages, true);
 	fs_debug("%s %s: %ld records in %ld pages", p->name, s->name, count, pages);
@@ -847,7 +1041,15 @@ read_contacts(struct pull *p, jv ids)
 
 /* ---- the webhook inbox ---- */
 
+struct lob_event {
+	char *piece, *key;
+	jv data;
+	int64_t inbox_id;	/* drained from this inbox row; 0 when polled */
+};
+
 static jv lob_from_webhook(jv ev, const char **why);
+static int lob_emit(struct pull *p, struct lob_event *ev, int n, bool drained);
+static void lob_events_free(struct lob_event *ev, int n);
 
 static int
 inbox_row_hubspot(struct pull *p, const struct fs_inbox_row *r, jv *ids, jv *seen)
@@ -882,8 +1084,9 @@ inbox_row_hubspot(struct pull *p, const struct fs_inbox_row *r, jv *ids, jv *see
 	return 0;
 }
 
+/* One Lob webhook event, kept for lob_emit (the batch's events go out together). */
 static int
-inbox_row_lob(struct pull *p, const struct fs_inbox_row *r)
+inbox_row_lob(struct pull *p, const struct fs_inbox_row *r, struct lob_event **out, int *n, int *cap)
 {
 	jv ev = jv_parse_sized(r->body, (int)r->len), data;
 	size_t pos = 0;
@@ -903,7 +1106,13 @@ inbox_row_lob(struct pull *p, const struct fs_inbox_row *r)
 		jv_free(data);
 		return dead(p, r->body, r->len, r->id, "inbox row %lld: %s", (long long)r->id, why);
 	}
-	emit_record(p, "events", fs_jstr(data, "id"), data);
+	if (*n == *cap)
+		*out = fs_xrealloc(*out, (size_t)(*cap = *cap ? *cap * 2 : 64) * sizeof **out);
+	(*out)[*n].piece = fs_xstrdup(fs_jstr(data, "reference_id"));
+	(*out)[*n].key = fs_xstrdup(fs_jstr(data, "id"));
+	(*out)[*n].data = data;
+	(*out)[*n].inbox_id = r->id;
+	(*n)++;
 	return 0;
 }
 
@@ -935,6 +1144,8 @@ drain_inbox(struct pull *p, bool hubspot)
 		struct fs_inbox_row *rows;
 		int n;
 		jv ids = jv_array(), seen = jv_object();
+		struct lob_event *ev = NULL;
+		int nev = 0, cap = 0;
 
 		if (fs_inbox_fetch(&p->cli->st, p->name, after, INBOX_ROWS, &rows, &n) != 0) {
 			jv_free(ids), jv_free(seen);
@@ -951,9 +1162,12 @@ drain_inbox(struct pull *p, bool hubspot)
 			if (hubspot)
 				inbox_row_hubspot(p, &rows[i], &ids, &seen);
 			else if (!p->dry_run)
-				inbox_row_lob(p, &rows[i]);
+				inbox_row_lob(p, &rows[i], &ev, &nev, &cap);
 		if (hubspot && !failed(p))
 			read_contacts(p, ids);
+		if (!hubspot && !failed(p) && !p->dry_run)
+			lob_emit(p, ev, nev, true);
+		lob_events_free(ev, nev);
 		after = rows[n - 1].id;
 		fs_inbox_rows_free(rows, n);
 		jv_free(ids);
@@ -1100,11 +1314,6 @@ lob_from_webhook(jv ev, const char **why)
 	return out;
 }
 
-struct lob_event {
-	char *piece, *key;
-	jv data;
-};
-
 /* The events one polled piece shows: its tracking events, then failed / deleted. */
 static void
 piece_events(jv piece, struct lob_event **ev, int *n, int *cap)
@@ -1136,6 +1345,7 @@ piece_events(jv piece, struct lob_event **ev, int *n, int *cap)
 				(*ev)[*n].piece = fs_xstrdup(id);
 				(*ev)[*n].data = lob_canonical(id, object, fs_jget(piece, "metadata"), t, jv_copy(te), date);
 				(*ev)[*n].key = fs_xstrdup(fs_jstr((*ev)[*n].data, "id"));
+				(*ev)[*n].inbox_id = 0;
 				(*n)++;
 			}
 			free(t);
@@ -1147,6 +1357,7 @@ piece_events(jv piece, struct lob_event **ev, int *n, int *cap)
 		(*ev)[*n].piece = fs_xstrdup(id);
 		(*ev)[*n].data = lob_canonical(id, object, fs_jget(piece, "metadata"), extra[i], jv_invalid(), date);
 		(*ev)[*n].key = fs_xstrdup(fs_jstr((*ev)[*n].data, "id"));
+		(*ev)[*n].inbox_id = 0;
 		(*n)++;
 		free(extra[i]);
 	}
@@ -1154,9 +1365,26 @@ piece_events(jv piece, struct lob_event **ev, int *n, int *cap)
 	jv_free(deleted);
 }
 
-/* Emits the events not emitted (and committed) before, then the poll checkpoint. */
+static void
+lob_events_free(struct lob_event *ev, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(ev[i].piece);
+		free(ev[i].key);
+		jv_free(ev[i].data);
+	}
+	free(ev);
+}
+
+/*
+ * Emits the events that neither path has emitted (and had committed) before:
+ * polled ones, then the poll checkpoint; drained ones, whose inbox
+ * checkpoint the caller writes.  What is recorded is committed before the
+ * records go out, and forgotten by the next run unless their checkpoint was
+ * committed (pull_lob_events).
+ */
 static int
-poll_emit(struct pull *p, struct lob_event *ev, int n)
+lob_emit(struct pull *p, struct lob_event *ev, int n, bool drained)
 {
 	struct fs_state *st = &p->cli->st;
 	int64_t poll = 0;
@@ -1172,11 +1400,18 @@ poll_emit(struct pull *p, struct lob_event *ev, int n)
 		if (seen < 0)
 			goto state;
 		if ((fresh[i] = seen == 0)) {
-			if (poll == 0 && (poll = fs_poll_begin(st, p->name, p->cli->run_id)) < 0)
-				goto state;
-			if (fs_poll_record(st, p->name, ev[i].piece, ev[i].key, poll) != 0)
-				goto state;
+			if (drained) {
+				if (fs_poll_record_drained(st, p->name, ev[i].piece, ev[i].key, ev[i].inbox_id) != 0)
+					goto state;
+			} else {
+				if (poll == 0 && (poll = fs_poll_begin(st, p->name, p->cli->run_id)) < 0)
+					goto state;
+				if (fs_poll_record(st, p->name, ev[i].piece, ev[i].key, poll) != 0)
+					goto state;
+			}
 			nfresh++;
+		} else {
+			fs_debug("%s: event %s of %s was emitted before: not again", p->name, ev[i].key, ev[i].piece);
 		}
 	}
 	if (fs_state_commit(st) != 0)
@@ -1184,7 +1419,7 @@ poll_emit(struct pull *p, struct lob_event *ev, int n)
 	for (int i = 0; i < n; i++)
 		if (fresh[i])
 			emit_record(p, "events", ev[i].key, jv_copy(ev[i].data));
-	if (nfresh > 0) {
+	if (nfresh > 0 && !drained) {
 		snprintf(cursor, sizeof cursor, "%lld", (long long)poll);
 		rc = emit_checkpoint(p, "poll", cursor);
 	}
@@ -1200,22 +1435,12 @@ state:
 static int
 poll_lob(struct pull *p)
 {
-	char *saved = NULL, **ids = NULL;
-	int64_t committed = 0;
+	char **ids = NULL;
 	int nids = 0;
 
-	if (fs_cursor_get(&p->cli->st, p->name, "poll", &saved) != 0 ||
-	    fs_pieces_in_flight(&p->cli->st, &ids, &nids) != 0) {
-		free(saved);
+	if (fs_pieces_in_flight(&p->cli->st, &ids, &nids) != 0) {
 		fail(p, FS_EXIT_STATE);
 		return -1;
-	}
-	if (saved)
-		committed = strtoll(saved, NULL, 10);
-	free(saved);
-	if (!p->dry_run && fs_poll_forget_uncommitted(&p->cli->st, p->name, committed) != 0) {
-		fail(p, FS_EXIT_STATE);
-		goto done;
 	}
 	for (int off = 0; off < nids && !failed(p); off += POLL_PIECES) {
 		struct lob_event *ev = NULL;
@@ -1242,15 +1467,9 @@ poll_lob(struct pull *p)
 			jv_free(piece);
 		}
 		if (!failed(p) && !p->dry_run)
-			poll_emit(p, ev, n);
-		for (int i = 0; i < n; i++) {
-			free(ev[i].piece);
-			free(ev[i].key);
-			jv_free(ev[i].data);
-		}
-		free(ev);
+			lob_emit(p, ev, n, false);
+		lob_events_free(ev, n);
 	}
-done:
 	for (int i = 0; i < nids; i++)
 		free(ids[i]);
 	free(ids);
@@ -1513,6 +1732,23 @@ describe_hubspot(struct pull *p)
 
 /* ---- main ---- */
 
+/* The source's lookback (default 60s; 0 turns it off). */
+static int
+lookback_setting(struct pull *p)
+{
+	const char *v = fs_section_get(p->ep.sec, "lookback");
+	int64_t secs = 60;
+
+	if (v && strcmp(v, "0") != 0 && (fs_duration_parse(v, &secs) != 0 || secs < 0)) {
+		fs_err("source '%s': lookback must be a duration such as 60s or 0, not '%s'", p->name, v);
+		return -1;
+	}
+	if (v && strcmp(v, "0") == 0)
+		secs = 0;
+	p->lookback_ms = secs * 1000;
+	return 0;
+}
+
 static int
 pull_hubspot(struct pull *p)
 {
@@ -1527,6 +1763,11 @@ pull_hubspot(struct pull *p)
 	if (p->describe) {
 		jv_free(streams);
 		return describe_hubspot(p);
+	}
+	if (lookback_setting(p) != 0) {
+		jv_free(streams);
+		fail(p, FS_EXIT_USAGE);
+		return -1;
 	}
 	jv_array_foreach(streams, i, s) {
 		int k;
@@ -1554,6 +1795,46 @@ pull_hubspot(struct pull *p)
 	return failed(p) ? -1 : 0;
 }
 
+/* A committed cursor of stream, as a number (0 when none). */
+static int
+cursor_number(struct pull *p, const char *stream, int64_t *v)
+{
+	char *saved = NULL, *end;
+
+	*v = 0;
+	if (fs_cursor_get(&p->cli->st, p->name, stream, &saved) != 0) {
+		fail(p, FS_EXIT_STATE);
+		return -1;
+	}
+	if (saved) {
+		*v = strtoll(saved, &end, 10);
+		if (*end || *v < 0) {
+			fs_err("%s: committed %s cursor is not a number: '%s'", p->name, stream, saved);
+			free(saved);
+			fail(p, FS_EXIT_STATE);
+			return -1;
+		}
+	}
+	free(saved);
+	return 0;
+}
+
+/* Events recorded by runs whose checkpoints were never committed are emitted again. */
+static int
+forget_uncommitted(struct pull *p)
+{
+	int64_t poll, inbox;
+
+	if (cursor_number(p, "poll", &poll) != 0 || cursor_number(p, "inbox", &inbox) != 0)
+		return -1;
+	if (fs_poll_forget_uncommitted(&p->cli->st, p->name, poll) != 0 ||
+	    fs_poll_forget_undrained(&p->cli->st, p->name, inbox) != 0) {
+		fail(p, FS_EXIT_STATE);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 pull_lob_events(struct pull *p)
 {
@@ -1568,6 +1849,8 @@ pull_lob_events(struct pull *p)
 		fail(p, FS_EXIT_STATE);
 		return -1;
 	}
+	if (!p->dry_run && forget_uncommitted(p) != 0)
+		return -1;
 	if (drain_inbox(p, false) != 0)
 		return -1;
 	if (strcmp(mode, "polling") != 0)
@@ -1577,6 +1860,20 @@ pull_lob_events(struct pull *p)
 		return -1;
 	}
 	return poll_lob(p);
+}
+
+/*
+ * A run that found nothing new still says it looked: a successful run that
+ * wrote no checkpoint ends with {"stream":"run","cursor":"<its time>"}, so
+ * that committing it tells fs-health the source is in step (a quiet CRM is
+ * not a stale one).  A failed run writes none, and so does --dry-run.
+ */
+static void
+quiet_checkpoint(struct pull *p)
+{
+	if (failed(p) || p->dry_run || p->describe || p->checkpoints > 0)
+		return;
+	emit_checkpoint(p, "run", p->now);
 }
 
 int
@@ -1698,11 +1995,15 @@ main(int argc, char *argv[])
 				   strcmp(p.ep.kind, "hubspot") == 0 ? "contacts" : strcmp(p.ep.kind ? p.ep.kind : "",
 				   "csv") == 0 ? "rows" : "events") : "records";
 		pull_ndjson(&p, file);
-	} else if (strcmp(p.ep.kind, "hubspot") == 0)
-		pull_hubspot(&p);
-	else
-		pull_lob_events(&p);
+	} else {
+		if (strcmp(p.ep.kind, "hubspot") == 0)
+			pull_hubspot(&p);
+		else
+			pull_lob_events(&p);
+		quiet_checkpoint(&p);
+	}
 	flush_out(&p);
+	fs_buf_free(&p.held);
 	if (p.http_ready) {
 		fs_debug("%s: %ld requests, %ld retries", p.name, p.http.requests, p.http.retries);
 		fs_http_free(&p.http);

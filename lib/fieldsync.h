@@ -631,6 +631,10 @@ int64_t fs_poll_begin(struct fs_state *st, const char *source, const char *run_i
 int fs_poll_seen(struct fs_state *st, const char *source, const char *vendor_id, const char *key);
 int fs_poll_record(struct fs_state *st, const char *source, const char *vendor_id, const char *key,
 		   int64_t poll_id);
+/* The same for events drained from inbox row inbox_id: forget those past the committed inbox cursor, record one. */
+int fs_poll_forget_undrained(struct fs_state *st, const char *source, int64_t committed);
+int fs_poll_record_drained(struct fs_state *st, const char *source, const char *vendor_id, const char *key,
+			   int64_t inbox_id);
 
 // report.c: fs-report's reports, each built as one JSON document (see report.c).
 struct fs_report_opts {
@@ -664,6 +668,16 @@ int fs_report_only(jv *rep, const char *section);
 // report_html.c
 /* One self-contained dashboard page: reps is an array of reports, the first the main one. */
 int fs_report_html(jv reps, FILE *f);
+
+// lookback.c: the (id, modified) pairs a HubSpot search stream emitted near its cursor.
+/* Forgets pairs of checkpoints past committed_batch, and pairs modified before before_ms. */
+int fs_lookback_forget(struct fs_state *st, const char *source, const char *stream, int64_t committed_batch,
+		       int64_t before_ms);
+/* 1 if the pair was emitted (and kept), 0 if not, -1 on error. */
+int fs_lookback_seen(struct fs_state *st, const char *source, const char *stream, int64_t id, int64_t modified_ms);
+/* Records a pair with the number of the checkpoint that will cover it. */
+int fs_lookback_record(struct fs_state *st, const char *source, const char *stream, int64_t id, int64_t modified_ms,
+		       int64_t batch);
 
 // contracts.c: state one command writes and another reads.
 /* Makes fs-dedupe's tentative key and enrolment for event_id final.  The

@@ -8,6 +8,9 @@
  * once the committed inbox cursor reaches its id; drained_at is written on
  * the next run (fs_inbox_mark_drained), so a crash anywhere re-reads the
  * rows that were not committed, and never the ones that were.
+ *
+ * Lob events, drained or polled, are also written to polled_events, so a
+ * switch between the two paths emits no event twice: see lib/schema.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -181,5 +184,35 @@ fs_poll_record(struct fs_state *st, const char *source, const char *vendor_id, c
 	fs_bind_text(q, 2, vendor_id);
 	fs_bind_text(q, 3, key);
 	sqlite3_bind_int64(q, 4, poll_id);
+	return fs_state_step_done(st, q);
+}
+
+int
+fs_poll_forget_undrained(struct fs_state *st, const char *source, int64_t committed)
+{
+	sqlite3_stmt *q = fs_state_prepare(st,
+	    "DELETE FROM polled_events WHERE source = ? AND inbox_id > ?");
+
+	if (q == NULL)
+		return -1;
+	fs_bind_text(q, 1, source);
+	sqlite3_bind_int64(q, 2, committed);
+	return fs_state_step_done(st, q);
+}
+
+int
+fs_poll_record_drained(struct fs_state *st, const char *source, const char *vendor_id, const char *key,
+		       int64_t inbox_id)
+{
+	sqlite3_stmt *q = fs_state_prepare(st,
+	    "INSERT OR REPLACE INTO polled_events (source, vendor_id, event_key, poll_id, inbox_id)"
+	    " VALUES (?, ?, ?, 0, ?)");
+
+	if (q == NULL)
+		return -1;
+	fs_bind_text(q, 1, source);
+	fs_bind_text(q, 2, vendor_id);
+	fs_bind_text(q, 3, key);
+	sqlite3_bind_int64(q, 4, inbox_id);
 	return fs_state_step_done(st, q);
 }

@@ -133,17 +133,29 @@ const char *const fs_migrations[] = {
 	/* The last event per source (fs-health, fs-watchdog): without it, each run
 	 * reads every stored body. */
 	"CREATE INDEX inbox_by_source_received ON inbox(source, received_at);"
-	/* fs-pull: what polling a vendor has emitted, per piece, so that a
-	 * tracking event goes down the pipe once.  Each batch of emissions
-	 * takes a poll id, which is also the cursor of the checkpoint after
-	 * it: rows whose poll_id is past the committed cursor were never
-	 * taken downstream and are forgotten (emitted again) on the next run. */
+	/* fs-pull: what polling a vendor, or draining its webhook inbox, has
+	 * emitted, per piece, so that a tracking event goes down the pipe once
+	 * whichever path saw it.  Each batch of polled emissions takes a poll
+	 * id, which is also the cursor of the checkpoint after it; an event
+	 * drained from the inbox has poll_id 0 and the inbox row's id in
+	 * inbox_id, which the inbox checkpoint's cursor covers.  Rows past the
+	 * committed cursor were never taken downstream and are forgotten
+	 * (emitted again) on the next run. */
 	"CREATE TABLE polls ("
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, run_id TEXT, at TEXT NOT NULL);"
 	"CREATE TABLE polled_events ("
 	"  source TEXT NOT NULL, vendor_id TEXT NOT NULL, event_key TEXT NOT NULL,"
-	"  poll_id INTEGER NOT NULL, PRIMARY KEY (source, vendor_id, event_key)) WITHOUT ROWID;"
+	"  poll_id INTEGER NOT NULL, inbox_id INTEGER,"
+	"  PRIMARY KEY (source, vendor_id, event_key)) WITHOUT ROWID;"
 	"CREATE INDEX polled_events_by_poll ON polled_events(source, poll_id);"
+	"CREATE INDEX polled_events_by_inbox ON polled_events(source, inbox_id) WHERE inbox_id IS NOT NULL;"
+	/* fs-pull: the (id, modified time) pairs a HubSpot search stream has
+	 * emitted within its look-back margin, each with the number of the
+	 * checkpoint covering it (lib/lookback.c). */
+	"CREATE TABLE hubspot_seen ("
+	"  source TEXT NOT NULL, stream TEXT NOT NULL, id INTEGER NOT NULL, modified_ms INTEGER NOT NULL,"
+	"  batch INTEGER NOT NULL, PRIMARY KEY (source, stream, id, modified_ms)) WITHOUT ROWID;"
+	"CREATE INDEX hubspot_seen_by_time ON hubspot_seen(source, stream, modified_ms);"
 	"CREATE TABLE requests ("
 	"  id INTEGER PRIMARY KEY, at TEXT NOT NULL, source TEXT NOT NULL,"
 	"  status INTEGER NOT NULL, bytes INTEGER NOT NULL, latency_us INTEGER NOT NULL,"

@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip_all 'python3 is needed for the fake HubSpot'
 command -v jq >/dev/null || skip_all 'jq is needed'
-plan 65
+plan 74
 
 python3 "$top/tests/fakes/fake_hubspot.py" --port 0 --port-file "$T/hs.port" --now 2026-11-30T00:00:00Z \
 	--log "$T/hs.log" &
@@ -38,7 +38,7 @@ is 'records in (time, id) order, then the checkpoint' "$(jq -c 'if .type == "rec
 '["record","contacts","101","2026-11-30T01:00:00Z","a@x.io"]
 ["record","contacts","103","2026-11-30T01:00:00Z","c@x.io"]
 ["record","contacts","102","2026-11-30T01:00:00Z","b@x.io"]
-{"type":"checkpoint","source":"hubspot","stream":"contacts","cursor":"2026-11-29T11:00:00.500Z/102"}'
+{"type":"checkpoint","source":"hubspot","stream":"contacts","cursor":"2026-11-29T11:00:00.500Z/102/1"}'
 is 'the first record is the API object as fetched' "$(head -n 1 "$T/out" | jq -c '.data | {id, updatedAt, archived, p: .properties.lastmodifieddate}')" \
 	'{"id":"101","updatedAt":"2026-11-29T10:00:00.000Z","archived":false,"p":"2026-11-29T10:00:00.000Z"}'
 err_is 'nothing on stderr' </dev/null
@@ -47,10 +47,26 @@ is 'the lease is released' "$(sql 'select count(*) from leases')" 0
 run fs-pull hubspot
 is 'without a commit the next run reads the same again' "$(nrec)" 3
 run fs-pull --commit hubspot
-is '--commit commits the last checkpoint' "$(sql "select stream || ' ' || cursor from cursors")" 'contacts 2026-11-29T11:00:00.500Z/102'
+is '--commit commits the last checkpoint' "$(sql "select stream || ' ' || cursor from cursors")" 'contacts 2026-11-29T11:00:00.500Z/102/1'
 run fs-pull hubspot
-is 'after the commit: nothing new, exit 0' "$status/$(wc -c <"$T/out" | tr -d ' ')" '0/0'
+is 'after the commit: nothing new, exit 0, only the run checkpoint' "$status/$(cat "$T/out")" \
+	'0/{"type":"checkpoint","source":"hubspot","stream":"run","cursor":"2026-11-30T01:00:00Z"}'
+
+# A quiet CRM is not a stale one: runs that find nothing still commit a pull;
+# a failed run does not.
+for at in 01:05 01:10 01:15; do FS_NOW=2026-11-30T${at}:00Z fs-pull --commit hubspot >/dev/null; done
+FS_NOW=2026-11-30T01:24:00Z run fs-health
+is 'quiet CRM: three empty runs, no sync lag at 01:24' "$status/$(grep '^source hubspot' "$T/out" | grep -o 'last_pull=[^ ]* lag=[^ ]*')" \
+	'0/last_pull=2026-11-30T01:15:00Z lag=9m'
+admin POST faults '{"status":503,"count":-1}' >/dev/null
+FS_NOW=2026-11-30T01:20:00Z run fs-pull --commit hubspot
+admin DELETE faults >/dev/null
+is 'a failed run: exit 4, no checkpoint' "$status/$(wc -c <"$T/out" | tr -d ' ')" 4/0
+FS_NOW=2026-11-30T01:26:00Z run fs-health
+is 'a failed run does not count as a pull' "$status/$(sed -n 2p "$T/out")" \
+	'1/WARNING sync_lag hubspot: no committed pull for 11m (interval 5m)'
 admin POST contacts '[{"id":"104","lastmodifieddate":"2026-11-29T11:00:00.500Z"},{"id":"100","lastmodifieddate":"2026-11-29T11:00:00.500Z"},{"id":"101","email":"a2@x.io","lastmodifieddate":"2026-11-29T12:00:00.000Z"}]' >/dev/null
+conf 'lookback = 0'
 run fs-pull hubspot
 is 'resume at (time, id): a larger id at the same time comes, a smaller one was passed' "$(keys | tr '\n' ' ')" '104 101 '
 is 'the search asked for time > t or (time = t and id > i)' \
@@ -58,6 +74,12 @@ is 'the search asked for time > t or (time = t and id > i)' \
 	'[{"filters":[{"propertyName":"lastmodifieddate","operator":"GT","value":"1795950000500"}]},{"filters":[{"propertyName":"lastmodifieddate","operator":"EQ","value":"1795950000500"},{"propertyName":"hs_object_id","operator":"GT","value":"102"}]}]'
 run fs-pull --since 2026-11-29T10:30:00Z hubspot
 is '--since overrides the cursor' "$(keys | tr '\n' ' ')" '100 102 104 101 '
+conf ''
+run fs-pull hubspot
+is 'with the look-back margin, 100 (at the cursor time, a smaller id, never emitted) comes too' "$(keys | tr '\n' ' ')" '100 104 101 '
+is 'the look-back query starts a minute before the cursor' \
+	"$(admin GET 'requests?path_prefix=/crm/v3/objects/contacts/search' | jq -c '.requests[-1].body.filterGroups')" \
+	'[{"filters":[{"propertyName":"lastmodifieddate","operator":"GTE","value":"1795949940500"}]}]'
 
 # 10,300 generated contacts, with timestamps shared by up to 450 of them.
 admin POST reset '{"empty":true}' >/dev/null
@@ -74,9 +96,35 @@ is 'no search went past the 10,000 cap (no 400, no after)' \
 	"$(admin GET 'requests?path_prefix=/crm/v3/objects/contacts/search' | jq '[.requests[] | select(.status != 200 or .body.after != null)] | length')" 0
 jq -r 'select(.type == "record") | [.data.properties.lastmodifieddate, .key] | @tsv' "$T/out" >order
 is 'records come in (time, id) order' "$(sort -k1,1 -k2,2n order | cmp - order >/dev/null && echo sorted)" sorted
-is 'pages that were all one timestamp were read by id' \
-	"$(admin GET 'requests?path_prefix=/crm/v3/objects/contacts/search' | jq '[.requests[] | select(.body.sorts[0].propertyName == "hs_object_id")] | length > 0')" true
+is 'a timestamp shared across pages is continued with NOT_IN, never read again: 52 searches of 200' \
+	"$(admin GET 'requests?path_prefix=/crm/v3/objects/contacts/search' | jq -c '[(.requests | length), ([.requests[] | select(.body.sorts[0].propertyName == "hs_object_id")] | length), ([.requests[].body.filterGroups[]?.filters | map(select(.operator == "NOT_IN")) | length] | max)]')" \
+	'[52,0,4]'
 cp "$T/out" all.ndjson
+
+# A timestamp shared by more records than a query can exclude (500): read by id.
+admin POST reset '{"empty":true}' >/dev/null
+admin POST rate '{"max":100000}' >/dev/null
+admin POST contacts "$(seq 5001 5650 | jq -sc 'map({id: tostring, lastmodifieddate: "2026-11-29T09:00:00Z"})')" >/dev/null
+rm -f fieldsync.db*
+admin DELETE requests >/dev/null
+run fs-pull --commit hubspot
+is '650 contacts at one time: all once, exit 0' "$status/$(nrec)/$(ndup)" 0/650/0
+is '650 at one time: past 500 it reads that time by id' \
+	"$(admin GET 'requests?path_prefix=/crm/v3/objects/contacts/search' | jq -c '[.requests[] | .body.sorts[0].propertyName] | unique')" \
+	'["hs_object_id","lastmodifieddate"]'
+is '650 at one time: the committed cursor' "$(sql "select cursor from cursors where stream = 'contacts'")" '2026-11-29T09:00:00.000Z/5650/4'
+
+# Exactly a page at one time, and nothing after it: the empty last page completes it.
+admin POST reset '{"empty":true}' >/dev/null
+admin POST rate '{"max":100000}' >/dev/null
+admin POST contacts "$(seq 6001 6200 | jq -sc 'map({id: tostring, lastmodifieddate: "2026-11-29T09:00:00Z"})')" >/dev/null
+rm -f fieldsync.db*
+run fs-pull --commit hubspot
+is '200 contacts at one time, then nothing: all 200, then their checkpoint' "$status/$(nrec)/$(lastcp | jq -r .cursor)" \
+	'0/200/2026-11-29T09:00:00.000Z/6200/1'
+admin POST reset '{"empty":true}' >/dev/null
+admin POST rate '{"max":100000}' >/dev/null
+admin POST generate '{"count":10300,"seed":7}' >/dev/null
 
 # Resume in pieces: --limit with --commit, five times, gives the whole set once.
 rm -f fieldsync.db*
@@ -86,8 +134,8 @@ for k in 1 2 3 4 5 6 7 8 9 10 11; do
 done
 is 'eleven runs of --limit 1000 --commit: all 10,300' "$(nrec pieces.ndjson)" 10300
 is 'eleven runs: none twice' "$(ndup pieces.ndjson)" 0
-is 'the committed cursor is the last record' "$(sql 'select cursor from cursors')" \
-	"$(lastcp all.ndjson | jq -r .cursor)"
+is 'the committed cursor is the last record' "$(sql 'select cursor from cursors' | cut -d/ -f1-2)" \
+	"$(lastcp all.ndjson | jq -r .cursor | cut -d/ -f1-2)"
 
 # SIGKILL in the middle of a run (a slow answer holds it there): the next run
 # starts after the last committed checkpoint, and nothing is lost or repeated.

@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip_all 'python3 is needed for the fake Lob'
 command -v jq >/dev/null || skip_all 'jq is needed'
-plan 29
+plan 35
 
 python3 "$top/tests/fakes/fake_lob.py" --port 0 --port-file "$T/lob.port" --now 2026-11-30T00:00:00Z \
 	--seed 1 --rate off &
@@ -26,6 +26,7 @@ postcard() { # contact, campaign, event id -> piece id
 }
 a=$(postcard 101 thank-you evt_ma)
 b=$(postcard 102 winback evt_mb)
+c=$(postcard 105 fall evt_me)
 evn=0
 advance() { # piece, event: the webhook event object into ev.N
 	evn=$((evn + 1))
@@ -49,6 +50,10 @@ advance "$a" postcard.mailed
 advance "$a" postcard.in_transit
 advance "$b" postcard.mailed
 advance "$a" postcard.rendered_pdf
+sqlite3 "$FS_STATE" ".backup fresh.db"	# a state that never saw the webhooks
+sql "insert into pieces (vendor_id, event_id, target, contact_id, campaign, status, updated_at)
+     values ('$c', 'evt_me', 'mail', '105', 'fall', 'queued', '2026-11-30T00:00:00Z')"
+runcp='{"type":"checkpoint","source":"lob-events","stream":"run","cursor":"2026-11-30T01:00:00Z"}'
 
 # Webhook mode: the inbox is drained.
 to_inbox ev.1 ev.2 ev.3 ev.4
@@ -70,11 +75,38 @@ is 'webhook: the record keeps the metadata and the one tracking event' \
 	'{"object":"postcard","metadata":{"event_id":"evt_ma","contact_id":"101","campaign":"thank-you"},"n":1,"name":"In Transit"}'
 records >webhook.ndjson
 run fs-pull lob-events
-is 'webhook: a committed inbox is not read again' "$(wc -c <"$T/out" | tr -d ' ')" 0
+is 'webhook: a committed inbox is not read again; a quiet run still checkpoints' "$status/$(cat "$T/out")" "0/$runcp"
 
-# Polling mode: the pieces in flight are read, and their events come out
-# exactly as the webhook path gave them.
+# Switched to polling after the drain: the pieces' events already drained
+# from the inbox are not emitted again by the poll.
 sql "insert into source_modes values ('lob-events', 'polling', '2026-11-30T00:59:00Z', 0)"
+run fs-pull --commit lob-events
+is 'drained, then polled: exit 0, no event again, the run checkpoint' "$status/$(cat "$T/out")" "0/$runcp"
+is 'drained events are recorded with their inbox row' "$(sql "select inbox_id || ' ' || poll_id from polled_events where inbox_id is not null order by inbox_id")" \
+'1 0
+2 0
+3 0
+4 0'
+advance "$c" postcard.mailed
+to_inbox ev.5
+rm ev.5
+evn=4
+run fs-pull lob-events
+is 'a new event drained while polling: once, by the drain, not by the poll' \
+	"$(jq -c 'if .type == "record" then [.stream, .data.event_type.id, .data.body.id] else [.stream, .cursor] end' "$T/out")" \
+"[\"events\",\"postcard.mailed\",\"$c\"]
+[\"inbox\",\"5\"]"
+run fs-pull lob-events
+is 'its inbox checkpoint was not committed: drained again, still not polled' "$(grep -c '"type":"record"' "$T/out")" 1
+run fs-pull --commit lob-events
+run fs-pull lob-events
+is 'once committed, neither path emits it again' "$status/$(cat "$T/out")" "0/$runcp"
+
+# Polling mode, in a state that never drained these events: the pieces in
+# flight are read, and their events come out exactly as the webhook path gave them.
+export FS_STATE="$T/fresh.db"
+sql "insert into source_modes values ('lob-events', 'polling', '2026-11-30T00:59:00Z', 0)"
+seq0=$(admin GET requests | jq '[.data[].seq] | max // 0')
 run fs-pull lob-events
 is 'polling: exit 0' "$status" 0
 is 'polling: an unknown piece is said, not fatal' "$(cat "$T/err")" "fs-pull: lob-events: piece psc_gone is not known to Lob"
@@ -84,7 +116,7 @@ is 'polling: the tracking events, then the poll checkpoint' "$(jq -c '[.type, .s
 records >polled.ndjson
 is 'polling and webhooks give identical records for the same events' "$(grep -v rendered_pdf webhook.ndjson)" "$(cat polled.ndjson)"
 is 'polling: three pieces read, the delivered one not' \
-	"$(admin GET 'requests?method=GET' | jq -r '[.data[].path | select(test("ltr_done") | not)] | length')/$(admin GET 'requests?method=GET' | jq -r '[.data[].path | select(test("ltr_done"))] | length')" 3/0
+	"$(admin GET "requests?method=GET&since=$seq0" | jq -r '[.data[].path | select(test("ltr_done") | not)] | length')/$(admin GET "requests?method=GET&since=$seq0" | jq -r '[.data[].path | select(test("ltr_done"))] | length')" 3/0
 run fs-pull lob-events
 is 'polling: not committed, so the same events come again' "$(records)" "$(cat polled.ndjson)"
 run fs-pull --commit lob-events
@@ -94,15 +126,21 @@ run fs-pull lob-events
 is 'polling after a commit: nothing new' "$(grep -c '"type":"record"' "$T/out")" 0
 advance "$a" postcard.delivered
 advance "$b" postcard.failed
+sqlite3 "$FS_STATE" ".backup web.db"	# a state that has not polled these two
 run fs-pull --commit lob-events
 is 'polling: only the new events' "$(jq -r 'select(.type == "record") | .data.event_type.id' "$T/out" | sort | tr '\n' ' ')" \
 	'postcard.delivered postcard.failed '
 records >polled2.ndjson
 
-# The same two through the webhook path give the same records.
+# The same two through the webhook path give the same records; where
+# polling has emitted them, their late webhooks emit nothing.
 sql "update source_modes set mode = 'webhook'"
 to_inbox ev.5 ev.6
-run fs-pull lob-events
+run fs-pull --commit lob-events
+is 'webhook path after polling them: not emitted again' "$status/$(records)" 0/
+FS_STATE="$T/web.db" sql "update source_modes set mode = 'webhook'"
+FS_STATE="$T/web.db" to_inbox ev.5 ev.6
+FS_STATE="$T/web.db" run fs-pull lob-events
 is 'webhook path: the same records for the delivered and failed events' "$(records)" "$(cat polled2.ndjson)"
 
 # Through fs-normalize: the same mail.status events, whichever path.
@@ -119,19 +157,19 @@ is 'the polled mailed and in-transit events become sent' "$(jq -r '.data.status'
 printf 'not json' >bad.1
 printf '{"id":"evt_x","event_type":{"id":"postcard.mailed"}}' >bad.2
 run fs-pull --commit lob-events
-cp ev.1 ev.1b
-to_inbox bad.1 bad.2 ev.1b
+advance "$c" postcard.in_transit
+to_inbox bad.1 bad.2 "ev.$evn"
 run fs-pull --commit lob-events
 is 'bad inbox rows: exit 1' "$status" 1
-is 'bad inbox rows: error lines' "$(cat "$T/err")" 'fs-pull: inbox row 7: invalid JSON at byte 1
-fs-pull: inbox row 8: missing "body.id"
+is 'bad inbox rows: error lines' "$(cat "$T/err")" 'fs-pull: inbox row 3: invalid JSON at byte 1
+fs-pull: inbox row 4: missing "body.id"
 fs-pull: 2 records went to the dead-letter queue (fs-dlq list)'
-is 'bad inbox rows: in the DLQ with their bytes' "$(sql "select lineno || ' ' || bytes from dlq order by id")" '7 not json
-8 {"id":"evt_x","event_type":{"id":"postcard.mailed"}}'
+is 'bad inbox rows: in the DLQ with their bytes' "$(sql "select lineno || ' ' || bytes from dlq order by id")" '3 not json
+4 {"id":"evt_x","event_type":{"id":"postcard.mailed"}}'
 is 'bad inbox rows: the good row comes, the cursor passes them' \
-	"$(jq -c 'if .type == "record" then .data.event_type.id else .cursor end' "$T/out")" '"postcard.mailed"
-"9"'
-is 'bad inbox rows: the committed inbox cursor' "$(sql "select cursor from cursors where stream = 'inbox'")" 9
+	"$(jq -c 'if .type == "record" then .data.event_type.id else .cursor end' "$T/out")" '"postcard.in_transit"
+"5"'
+is 'bad inbox rows: the committed inbox cursor' "$(sql "select cursor from cursors where stream = 'inbox'")" 5
 
 # A wrong key while polling: exit 4, nothing emitted, cursor unchanged.
 sql "update source_modes set mode = 'polling'"

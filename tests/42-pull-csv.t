@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || skip_all 'jq is needed'
 spectrum=$shared/corpora/csv-spectrum
-plan 35
+plan 39
 
 # The csv-spectrum corpus: each CSV gives exactly the records its JSON lists.
 # The *_crlf files lost their CRs in the corpus's own checkout (their JSON
@@ -99,6 +99,41 @@ mail:hist:102/winback/2026-07-01T09:30:00Z	2026-07-09T00:00:00Z	returned	102	win
 cp "$T/out" h1
 run fs-normalize <history.ndjson
 is 'mail history: the same file gives the same event ids' "$(jq -r .id h1)" "$(jq -r .id "$T/out")"
+
+# US exports write dates month first (M/D/YYYY, with or without a time): read as
+# UTC, like ISO dates; a date that is not one goes to the DLQ naming the column.
+cat >us.csv <<'EOF'
+Contact ID,Campaign,Sent Date,Delivered Date,Returned
+201,fall,03/14/2026,3/18/2026 2:05 PM,
+202,fall,7/1/2026 09:30,7/9/2026 12:00:09 am,2026-07-20
+203,fall,2026-07-01T09:30:00.250+02:00,12/31/2026 23:59:59,2/29/2028T12:30
+204,fall,02/30/2026,,
+205,fall,3/4/26,3/5/2026,
+206,fall,3/4/2026,3/5/2026 13:00 PM,
+EOF
+fs-pull --as mail-history csv:us.csv >us.ndjson
+run fs-normalize <us.ndjson
+is 'US dates: exit 1 (three rows dead-lettered)' "$status" 1
+is 'US dates: month first, times read as UTC, 12 am is 00, offsets kept' \
+	"$(jq -r '[.object, .occurred_at, .data.status] | @tsv' "$T/out")" \
+'mail:hist:201/fall/2026-03-14T00:00:00Z	2026-03-14T00:00:00Z	sent
+mail:hist:201/fall/2026-03-14T00:00:00Z	2026-03-18T14:05:00Z	delivered
+mail:hist:202/fall/2026-07-01T09:30:00Z	2026-07-01T09:30:00Z	sent
+mail:hist:202/fall/2026-07-01T09:30:00Z	2026-07-09T00:00:09Z	delivered
+mail:hist:202/fall/2026-07-01T09:30:00Z	2026-07-20T00:00:00Z	returned
+mail:hist:203/fall/2026-07-01T09:30:00.250+02:00	2026-07-01T07:30:00Z	sent
+mail:hist:203/fall/2026-07-01T09:30:00.250+02:00	2026-12-31T23:59:59Z	delivered
+mail:hist:203/fall/2026-07-01T09:30:00.250+02:00	2028-02-29T12:30:00Z	returned'
+err_is 'US dates: a line per bad date, naming the column and the value' <<'EOF'
+fs-normalize: line 4: map error: column "Sent Date": "02/30/2026" is not a date (YYYY-MM-DD, MM/DD/YYYY or RFC 3339, optionally with a time)
+fs-normalize: line 5: map error: column "Sent Date": "3/4/26" is not a date (YYYY-MM-DD, MM/DD/YYYY or RFC 3339, optionally with a time)
+fs-normalize: line 6: map error: column "Delivered Date": "3/5/2026 13:00 PM" is not a date (YYYY-MM-DD, MM/DD/YYYY or RFC 3339, optionally with a time)
+EOF
+is 'US dates: the bad rows are in the DLQ with their records' \
+	"$(sql "select lineno || ' ' || json_extract(bytes, '$.data.\"Contact ID\"') from dlq where command = 'fs-normalize' order by id")" \
+'4 204
+5 205
+6 206'
 
 # NDJSON files: pipe messages pass as they are; raw objects need --as.
 printf '%s\n' '{"type":"record","source":"hubspot","data":{"id":"1"}}' '{"id":"2","properties":{}}' '{"id":' >in.ndjson

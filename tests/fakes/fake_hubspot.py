@@ -19,6 +19,7 @@ Usage:
 
 import argparse
 import base64
+import bisect
 import collections
 import datetime
 import functools
@@ -613,6 +614,7 @@ class App:
         self.log_lock = threading.Lock()
         self.initial = initial or {}
         self.initial_now = now
+        self.initial_index_lag = 0
         self.initial_rate = (rate_max, rate_interval_ms, daily_limit)
         self.port = None
         self._reset(empty=False)
@@ -637,6 +639,8 @@ class App:
             self.strict_props = False
             self.version = 0
             self._type_cache = {}
+            self._index = {}
+            self.index_lag_ms = self.initial_index_lag
             self.next_id = 1
             self.faults = []
             self.partial_faults = []
@@ -747,7 +751,8 @@ class App:
         if assoc is None:
             assoc = existing["assoc"] if existing else {}
         obj = {"id": oid, "type": otype, "properties": props, "created": created,
-               "updated": upd, "archived": bool(archived), "assoc": assoc}
+               "updated": upd, "archived": bool(archived), "assoc": assoc,
+               "written": now_ms}
         self._sync_derived(obj)
         self.objects[otype][oid] = obj
         self.version += 1
@@ -1121,9 +1126,14 @@ class App:
         if query is not None and not isinstance(query, str):
             raise ApiError(400, "\"query\" must be a string")
 
+        lag = self.index_lag_ms
+        now = self.now_ms() if lag else 0
+
         def match(o):
             if o["archived"]:
                 return False
+            if lag and o.get("written", 0) + lag > now:
+                return False    # written, but not yet in the search index
             if compiled and not any(all(p(o) for p in grp) for grp in compiled):
                 return False
             if query:
@@ -1131,6 +1141,14 @@ class App:
                 return any(q in (v or "").lower() for v in o["properties"].values())
             return True
 
+        fast = None if query else self._indexed_search(otype, body.get("filterGroups") or [], compiled,
+                                                       sorts, match, after, limit)
+        if fast is not None:
+            total, page = fast
+            resp = {"total": total, "results": [self.render(o, props) for o in page]}
+            if limit > 0 and after + limit < total:
+                resp["paging"] = {"next": {"after": str(after + limit)}}
+            return resp
         matches = [o for o in self.objects[otype].values() if match(o)]
         matches.sort(key=lambda o: id_key(o["id"]))
         for name, desc in reversed(sorts):
@@ -1148,6 +1166,138 @@ class App:
         if limit > 0 and after + limit < total:
             resp["paging"] = {"next": {"after": str(after + limit)}}
         return resp
+
+    # ---- the last-modified index --------------------------------------------
+    def _time_index(self, otype):
+        """Objects of otype sorted by (last-modified, id), rebuilt after a change."""
+        ix = self._index.get(otype)
+        if ix is None or ix[0] != self.version:
+            objs = sorted(self.objects[otype].values(), key=lambda o: (o["updated"], id_key(o["id"])))
+            ix = (self.version, [o["updated"] for o in objs], objs,
+                  any(o["archived"] for o in objs))
+            self._index[otype] = ix
+        return ix
+
+    def _time_bounds(self, otype, group):
+        """(lo, lo_incl, hi, hi_incl, pure) of a filter group's last-modified
+        filters; pure when it has no other filter."""
+        lo, lo_in, hi, hi_in, pure = None, True, None, True, True
+        lastmod = LASTMOD[otype]
+        for f in group.get("filters", []):
+            if f.get("propertyName") != lastmod:
+                pure = False
+                continue
+            op = str(f.get("operator", "EQ")).upper()
+            v = parse_time(f.get("value"))
+            if op == "BETWEEN":
+                lo2, hi2 = v, parse_time(f.get("highValue"))
+                ops = [("GTE", lo2), ("LTE", hi2)]
+            elif op in ("EQ", "GT", "GTE", "LT", "LTE"):
+                ops = [("GTE", v), ("LTE", v)] if op == "EQ" else [(op, v)]
+            else:
+                pure = False
+                continue
+            for o2, val in ops:
+                if o2 in ("GT", "GTE") and (lo is None or val > lo or (val == lo and o2 == "GT")):
+                    lo, lo_in = val, o2 == "GTE"
+                if o2 in ("LT", "LTE") and (hi is None or val < hi or (val == hi and o2 == "LT")):
+                    hi, hi_in = val, o2 == "LTE"
+        return lo, lo_in, hi, hi_in, pure
+
+    def _only_not_in(self, otype, group):
+        """The ids a group excludes when it is time filters plus hs_object_id
+        NOT_IN filters only; else None."""
+        excl = set()
+        for f in group.get("filters", []):
+            name = f.get("propertyName")
+            op = str(f.get("operator", "EQ")).upper()
+            if name == LASTMOD[otype] and op in ("EQ", "GT", "GTE", "LT", "LTE", "BETWEEN"):
+                continue
+            if name in ("hs_object_id", "id") and op == "NOT_IN" and isinstance(f.get("values"), list):
+                excl.update(str(v) for v in f["values"])
+                continue
+            return None
+        return excl
+
+    def _indexed_search(self, otype, groups, compiled, sorts, match, after, limit):
+        """A search sorted by last-modified ascending (or by id inside one
+        last-modified value), answered from the index in O(page) instead of
+        filtering and sorting everything; None when it does not apply.
+        Gives exactly what the full scan gives, total included."""
+        lastmod = LASTMOD[otype]
+        if len(sorts) != 1 or sorts[0][1]:
+            return None
+        bounds = [self._time_bounds(otype, g) for g in groups]
+        if sorts[0][0] != lastmod:
+            # By id: the index order only when every group is one time.
+            if sorts[0][0] not in ("hs_object_id", "id") or not bounds or \
+               any(b[0] is None or b[0] != b[2] or not b[1] or not b[3] for b in bounds) or \
+               len(set(b[0] for b in bounds)) != 1:
+                return None
+        _v, keys, objs, any_archived = self._time_index(otype)
+        n = len(objs)
+
+        def span(b):
+            lo, lo_in, hi, hi_in, _pure = b
+            i0 = 0 if lo is None else (bisect.bisect_left if lo_in else bisect.bisect_right)(keys, lo)
+            i1 = n if hi is None else (bisect.bisect_right if hi_in else bisect.bisect_left)(keys, hi)
+            return i0, max(i0, i1)
+
+        spans = [span(b) for b in bounds] if bounds else [(0, n)]
+        start = min(sp[0] for sp in spans)
+        page, seen = [], 0
+        i = start
+        while i < n and len(page) < limit:
+            o = objs[i]
+            if match(o):
+                if seen >= after:
+                    page.append(o)
+                seen += 1
+            i += 1
+        # total: pure time groups count by bisection; the others are walked
+        # within their own span (unbounded ones, archived objects or an index
+        # lag make it a walk of everything after start).
+        if len(bounds) == 1 and not any_archived and not self.index_lag_ms:
+            # One group of a time range minus ids (NOT_IN): by bisection too.
+            excl = self._only_not_in(otype, groups[0])
+            if excl is not None:
+                a, z = spans[0]
+                lo_key, hi_key = (keys[a], keys[z - 1]) if z > a else (None, None)
+                gone = 0
+                for oid in excl:
+                    o = self.objects[otype].get(oid)
+                    if o is not None and z > a and lo_key <= o["updated"] <= hi_key:
+                        j = bisect.bisect_left(keys, o["updated"], a, z)
+                        while j < z and keys[j] == o["updated"] and objs[j] is not o:
+                            j += 1
+                        gone += j < z and objs[j] is o
+                return (z - a) - gone, page
+        simple = bounds and not any_archived and not self.index_lag_ms and \
+            all(b[4] or b[2] is not None for b in bounds)
+        if not simple:
+            total = seen + sum(1 for o in objs[i:] if match(o))
+            return total, page
+        pure = sorted(sp for sp, b in zip(spans, bounds) if b[4])
+        merged = []
+        for a, z in pure:
+            if merged and a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], z)
+            else:
+                merged.append([a, z])
+        total = sum(z - a for a, z in merged)
+
+        def in_pure(j):
+            k = bisect.bisect_right([m[0] for m in merged], j) - 1
+            return k >= 0 and j < merged[k][1]
+        counted = set()
+        for (a, z), b, grp in zip(spans, bounds, compiled):
+            if b[4]:
+                continue
+            for j in range(a, z):
+                o = objs[j]
+                if j not in counted and not in_pure(j) and not o["archived"] and all(p(o) for p in grp):
+                    counted.add(j)
+        return total + len(counted), page
 
     # ---- batch read / update ----------------------------------------------
     @staticmethod
@@ -1227,6 +1377,7 @@ class App:
             s = prop_str(v)
             obj["properties"][k] = "" if s is None else s
         obj["updated"] = now
+        obj["written"] = now
         self._sync_derived(obj)
         self.version += 1
         self.updates.append({"seq": len(self.updates) + 1, "request": seq,
@@ -1873,6 +2024,14 @@ def route_admin(app, method, path, query, body):
         if method == "GET":
             with app.lock:
                 return 200, {"updates": list(app.updates)}
+    if p == "/__admin/index_lag":
+        if method == "POST":
+            if not isinstance(body, dict) or "ms" not in body:
+                raise ApiError(400, "expected {\"ms\":N}")
+            with app.lock:
+                app.index_lag_ms = as_int(body["ms"], "ms", 0)
+        with app.lock:
+            return 200, {"ms": app.index_lag_ms}
     if p == "/__admin/clock":
         if method == "POST":
             if not isinstance(body, dict):
@@ -2254,6 +2413,8 @@ def main(argv=None):
     ap.add_argument("--dump-generated", type=int, metavar="N",
                     help="print {\"contacts\":[...]} for N generated contacts and exit")
     ap.add_argument("--now", help="fix the fake clock at this time (RFC 3339 or epoch ms)")
+    ap.add_argument("--index-lag-ms", type=int, default=0,
+                    help="a written object shows in searches only this long after (fake clock)")
     ap.add_argument("--rate-max", type=int, default=DEFAULT_RATE_MAX)
     ap.add_argument("--rate-interval-ms", type=int, default=DEFAULT_RATE_INTERVAL_MS)
     ap.add_argument("--daily-limit", type=int, default=DEFAULT_DAILY_LIMIT)
@@ -2295,6 +2456,7 @@ def main(argv=None):
                   verbose=args.verbose, initial=data, now=now,
                   rate_max=args.rate_max, rate_interval_ms=args.rate_interval_ms,
                   daily_limit=args.daily_limit)
+        app.initial_index_lag = app.index_lag_ms = args.index_lag_ms
     except ApiError as e:
         sys.stderr.write("fake_hubspot: bad data: %s\n" % e.message)
         return 2
