@@ -47,6 +47,7 @@ struct pull {
 	size_t *head_len;
 	int nhead;
 	struct fs_buf line, hdr_csv;
+	struct fs_buf rec_head, rec_mid;	/* a record up to its key, and from it to data */
 	/* search records wait here for the checkpoint that covers them */
 	struct fs_buf held;
 	bool hold;
@@ -1478,35 +1479,75 @@ poll_lob(struct pull *p)
 
 /* ---- CSV ---- */
 
+/* Bytes a JSON string must escape. */
+static const unsigned char json_esc[256] = {
+	[0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1,
+};
+
+/*
+ * s[0..n) as a JSON string at o, which has room for 6n + 2 bytes; returns
+ * the end.  *high is set when a byte is 0x80 or above (UTF-8 to check).
+ */
+static char *
+json_str_at(char *o, const char *s, size_t n, bool *high)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)s;
+	size_t run = 0, i = 0;
+	unsigned char or = 0;
+
+	*o++ = '"';
+	for (;;) {
+		while (i < n && !json_esc[u[i]])
+			or |= u[i++];
+		memcpy(o, s + run, i - run);
+		o += i - run;
+		if (i == n)
+			break;
+		*o++ = '\\';
+		switch (u[i]) {
+		case '"': *o++ = '"'; break;
+		case '\\': *o++ = '\\'; break;
+		case '\n': *o++ = 'n'; break;
+		case '\r': *o++ = 'r'; break;
+		case '\t': *o++ = 't'; break;
+		default:
+			memcpy(o, "u00", 3);
+			o[3] = hex[u[i] >> 4];
+			o[4] = hex[u[i] & 15];
+			o += 5;
+		}
+		run = ++i;
+	}
+	*o++ = '"';
+	if (or & 0x80)
+		*high = true;
+	return o;
+}
+
+/* Room for n more bytes after b->len. */
+static char *
+buf_room(struct fs_buf *b, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		b->data = fs_xrealloc(b->data, cap);
+		b->cap = cap;
+	}
+	return b->data + b->len;
+}
+
 static void
 json_str(struct fs_buf *b, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t run = 0;
+	bool high = false;
+	char *o = buf_room(b, 6 * n + 2);
 
-	fs_buf_addc(b, '"');
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		fs_buf_add(b, s + run, i - run);
-		run = i + 1;
-		switch (c) {
-		case '"': fs_buf_add(b, "\\\"", 2); break;
-		case '\\': fs_buf_add(b, "\\\\", 2); break;
-		case '\n': fs_buf_add(b, "\\n", 2); break;
-		case '\r': fs_buf_add(b, "\\r", 2); break;
-		case '\t': fs_buf_add(b, "\\t", 2); break;
-		default: {
-			char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-
-			fs_buf_add(b, u, 6);
-		}
-		}
-	}
-	fs_buf_add(b, s + run, n - run);
-	fs_buf_addc(b, '"');
+	b->len = (size_t)(json_str_at(o, s, n, &high) - b->data);
+	b->data[b->len] = '\0';
 }
 
 static int
@@ -1534,12 +1575,30 @@ csv_dead(struct pull *p, const struct fs_csv_row *row, const char *fmt, ...)
 	return rc;
 }
 
+static int csv_out(struct pull *p);
+
+static char *
+put_decimal(char *o, unsigned long v)
+{
+	char digits[24];
+	int k = 0;
+
+	do
+		digits[k++] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	while (k > 0)
+		*o++ = digits[--k];
+	return o;
+}
+
 static int
 on_csv_row(const struct fs_csv_row *row, void *ctx)
 {
 	struct pull *p = ctx;
 	struct fs_buf *b = &p->line;
-	size_t pos;
+	size_t pos, need, mark;
+	bool high = false;
+	char *o;
 
 	if (row->rowno == 1) {
 		p->nhead = row->nfields;
@@ -1568,6 +1627,12 @@ on_csv_row(const struct fs_csv_row *row, void *ctx)
 			p->head_len[i] = k.len;
 		}
 		fs_csv_format(&p->hdr_csv, row);
+		fs_buf_adds(&p->rec_head, "{\"type\":\"record\",\"source\":");
+		json_str(&p->rec_head, p->name, strlen(p->name));
+		fs_buf_adds(&p->rec_head, ",\"stream\":");
+		json_str(&p->rec_head, p->stream, strlen(p->stream));
+		fs_buf_adds(&p->rec_head, ",\"key\":\"");
+		fs_buf_addf(&p->rec_mid, "\",\"fetched_at\":\"%s\",\"data\":{", p->now);
 		return 0;
 	}
 	if (p->limit > 0 && p->records >= p->limit)
@@ -1577,25 +1642,50 @@ on_csv_row(const struct fs_csv_row *row, void *ctx)
 	if (row->nfields != p->nhead)
 		return csv_dead(p, row, "%d field%s, the header has %d", row->nfields,
 				row->nfields == 1 ? "" : "s", p->nhead);
+	need = p->rec_head.len + 24 + p->rec_mid.len + 3;
 	for (int i = 0; i < row->nfields; i++)
-		if (!fs_utf8_valid(fs_csv_field(row, i), row->len[i], &pos))
-			return csv_dead(p, row, "invalid UTF-8 in column %d at byte %zu", i + 1, pos + 1);
-	b->len = 0;
-	fs_buf_adds(b, "{\"type\":\"record\",\"source\":");
-	json_str(b, p->name, strlen(p->name));
-	fs_buf_adds(b, ",\"stream\":");
-	json_str(b, p->stream, strlen(p->stream));
-	fs_buf_addf(b, ",\"key\":\"%ld\",\"fetched_at\":\"%s\",\"data\":{", row->rowno, p->now);
+		need += p->head_len[i] + 1 + 6 * row->len[i] + 2;
+	mark = b->len;
+	o = buf_room(b, need);
+	memcpy(o, p->rec_head.data, p->rec_head.len);
+	o += p->rec_head.len;
+	o = put_decimal(o, (unsigned long)row->rowno);
+	memcpy(o, p->rec_mid.data, p->rec_mid.len);
+	o += p->rec_mid.len;
 	for (int i = 0; i < row->nfields; i++) {
 		if (i > 0)
-			fs_buf_addc(b, ',');
-		fs_buf_add(b, p->head[i], p->head_len[i]);
-		json_str(b, fs_csv_field(row, i), row->len[i]);
+			*o++ = ',';
+		memcpy(o, p->head[i], p->head_len[i]);
+		o += p->head_len[i];
+		o = json_str_at(o, fs_csv_field(row, i), row->len[i], &high);
 	}
-	fs_buf_add(b, "}}\n", 3);
-	if (fwrite(b->data, 1, b->len, stdout) != b->len)
-		return flush_out(p);
+	memcpy(o, "}}\n", 3);
+	o += 3;
+	if (high)
+		for (int i = 0; i < row->nfields; i++)
+			if (!fs_utf8_valid(fs_csv_field(row, i), row->len[i], &pos)) {
+				b->len = mark;
+				return csv_dead(p, row, "invalid UTF-8 in column %d at byte %zu", i + 1, pos + 1);
+			}
+	b->len = (size_t)(o - b->data);
 	p->records++;
+	/* Rows leave in blocks; pull_csv writes what is left. */
+	if (b->len >= 64 * 1024)
+		return csv_out(p);
+	return 0;
+}
+
+/* The rows written so far, to standard output. */
+static int
+csv_out(struct pull *p)
+{
+	struct fs_buf *b = &p->line;
+
+	if (b->len > 0 && fwrite(b->data, 1, b->len, stdout) != b->len) {
+		b->len = 0;
+		return flush_out(p);
+	}
+	b->len = 0;
 	return 0;
 }
 
@@ -1611,6 +1701,7 @@ pull_csv(struct pull *p, const char *path)
 	}
 	p->stream = p->as ? p->as : "rows";
 	fs_csv_read(fd, on_csv_row, p);
+	csv_out(p);
 	if (fd != STDIN_FILENO)
 		close(fd);
 	for (int i = 0; i < p->nhead; i++)
@@ -1619,6 +1710,8 @@ pull_csv(struct pull *p, const char *path)
 	free(p->head_len);
 	fs_buf_free(&p->line);
 	fs_buf_free(&p->hdr_csv);
+	fs_buf_free(&p->rec_head);
+	fs_buf_free(&p->rec_mid);
 	return flush_out(p);
 }
 

@@ -607,6 +607,7 @@ struct fs_csv_row {
 typedef int (*fs_csv_fn)(const struct fs_csv_row *row, void *ctx);	/* 0, or -1 to stop */
 /* Reads fd to its end, a record at a time; a leading UTF-8 BOM is dropped. */
 int fs_csv_read(int fd, fs_csv_fn fn, void *ctx);
+int fs_csv_read_libcsv(int fd, fs_csv_fn fn, void *ctx);	/* every row through libcsv: tests compare */
 void fs_csv_format(struct fs_buf *b, const struct fs_csv_row *row);	/* back to CSV, no line end */
 
 // inbox.c: draining the webhook inbox; the pieces and events polling sees.

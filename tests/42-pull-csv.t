@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || skip_all 'jq is needed'
 spectrum=$shared/corpora/csv-spectrum
-plan 39
+plan 42
 
 # The csv-spectrum corpus: each CSV gives exactly the records its JSON lists.
 # The *_crlf files lost their CRs in the corpus's own checkout (their JSON
@@ -36,6 +36,38 @@ is 'csv:- reads standard input' "$(wc -l <"$T/out" | tr -d ' ')" 2
 printf 'a,b\n  x , y \n' >spaces.csv
 run fs-pull csv:spaces.csv
 is 'spaces are data (RFC 4180)' "$(jq -c .data "$T/out")" '{"a":"  x ","b":" y "}'
+# Plain lines are split without libcsv, others go through it: lines of both
+# kinds mixed, a quoted field with a line break after a plain line, a row
+# longer than the 256 KiB read buffer, a quote inside an unquoted field
+# (data, as libcsv reads it), doubled quotes, blank lines, no final newline.
+awk 'BEGIN {
+	printf "h1,h2,h3\n"
+	printf "1,\"a,b\",\"\"\n"
+	printf "2,\"line\nbreak\",x\n"
+	s = "zzzzzzzzzz"
+	while (length(s) < 300000)
+		s = s s
+	s = substr(s, 1, 300000)
+	printf "3,%s,\"%s\"\n", s, s
+	printf "4,a\"b,c\n"
+	printf "5,\"a\"\"b\",\"\"\"\"\r\n"
+	printf "\n\r\n6,,\n"
+	printf "7,\"x\",no newline"
+}' >mixed.csv
+run fs-pull csv:mixed.csv
+is 'plain and quoted lines, a 300 KB row, loose quotes: exit 0' "$status" 0
+is 'the rows, each with the fields libcsv gives' \
+	"$(jq -c '[.key, (.data | map_values(if length > 100 then length else . end))]' "$T/out")" \
+	'["2",{"h1":"1","h2":"a,b","h3":""}]
+["3",{"h1":"2","h2":"line\nbreak","h3":"x"}]
+["4",{"h1":"3","h2":300000,"h3":300000}]
+["5",{"h1":"4","h2":"a\"b","h3":"c"}]
+["6",{"h1":"5","h2":"a\"b","h3":"\""}]
+["7",{"h1":"6","h2":"","h3":""}]
+["8",{"h1":"7","h2":"x","h3":"no newline"}]'
+run fs-pull csv:- <mixed.csv
+is 'the same read from a pipe' "$(jq -c '[.key, (.data | map_values(length))]' "$T/out" | tr '\n' ' ')" \
+	'["2",{"h1":1,"h2":3,"h3":0}] ["3",{"h1":1,"h2":10,"h3":1}] ["4",{"h1":1,"h2":300000,"h3":300000}] ["5",{"h1":1,"h2":3,"h3":1}] ["6",{"h1":1,"h2":3,"h3":1}] ["7",{"h1":1,"h2":0,"h3":0}] ["8",{"h1":1,"h2":1,"h3":10}] '
 printf 'a,b\n1,2\n' >tiny.csv
 run fs-pull --as mail-history csv:tiny.csv
 is '--as names the stream' "$(jq -r .stream "$T/out")" mail-history
