@@ -1857,7 +1857,11 @@ pull_hubspot(struct pull *p)
 		jv_free(streams);
 		return describe_hubspot(p);
 	}
-	if (lookback_setting(p) != 0) {
+	/* HubSpot's search endpoints allow about 5 requests a second per account
+	 * and send no rate-limit headers: they are paced on their own as well. */
+	if (lookback_setting(p) != 0 ||
+	    fs_http_search_rate(&p->http, fs_section_get(p->ep.sec, "search_rate") ?
+				fs_section_get(p->ep.sec, "search_rate") : "5/1s") != 0) {
 		jv_free(streams);
 		fail(p, FS_EXIT_USAGE);
 		return -1;

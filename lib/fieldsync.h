@@ -562,6 +562,8 @@ struct fs_rate {			/* at most max requests in any window_ms */
 };
 int fs_rate_parse(const char *s, struct fs_rate *r);	/* as fs_rate_limit_parse; -1 if bad */
 int64_t fs_rate_wait(struct fs_rate *r);	/* sleeps until one more request fits; the ms slept */
+void fs_rate_done(struct fs_rate *r);	/* the last request answered: it counts from now */
+void fs_rate_sync(struct fs_rate *r, long remaining);	/* the server has only remaining left */
 void fs_rate_block(struct fs_rate *r, int64_t ms);	/* no request for ms (a 429) */
 void fs_rate_free(struct fs_rate *r);
 struct fs_http_response {
@@ -576,6 +578,7 @@ struct fs_http {
 	const char *name;	/* the source, for messages */
 	char *base_url, *auth, *user;
 	struct fs_rate rate;
+	struct fs_rate search_rate;	/* paths ending in /search also wait for this one */
 	long connect_timeout_ms, timeout_ms;
 	int attempts;		/* tries per request, the first included */
 	int64_t backoff_base_ms, backoff_cap_ms;
@@ -585,6 +588,7 @@ struct fs_http {
 };
 int fs_http_init(struct fs_http *h, const char *name, const char *base_url, const char *rate);
 void fs_http_free(struct fs_http *h);
+int fs_http_search_rate(struct fs_http *h, const char *rate);	/* N/WINDOW or none; -1 if bad */
 void fs_http_bearer(struct fs_http *h, const char *token);	/* Authorization: Bearer */
 void fs_http_basic(struct fs_http *h, const char *user);	/* basic auth, empty password */
 /* One request (path relative to base_url, or a whole URL), retried on

@@ -303,6 +303,38 @@ fs_rate_wait(struct fs_rate *r)
 	return wait > 0 ? wait : 0;
 }
 
+/*
+ * The request fs_rate_wait let through has its answer: it counts from now.
+ * The server stamped it somewhere between the send and the answer, so a log
+ * stamped at the answer frees each slot no sooner than the server does.
+ */
+void
+fs_rate_done(struct fs_rate *r)
+{
+	if (r->max > 0 && r->n > 0)
+		r->stamps[(r->head + r->n - 1) % r->max] = fs_mono_ms();
+}
+
+/*
+ * The server has only remaining requests left in its window (it counts
+ * requests this log never saw: other runs, other apps on the account).
+ * The slots this log thinks free beyond that are taken as spent now, so the
+ * next request waits for the oldest one to leave the window, not for a
+ * whole window from now.
+ */
+void
+fs_rate_sync(struct fs_rate *r, long remaining)
+{
+	int64_t now = fs_mono_ms();
+
+	if (r->max <= 0 || remaining < 0)
+		return;
+	while (r->max - r->n > remaining) {
+		r->stamps[(r->head + r->n) % r->max] = now;
+		r->n++;
+	}
+}
+
 /* The server says no slot is free for ms: keep the whole window closed that long. */
 void
 fs_rate_block(struct fs_rate *r, int64_t ms)
@@ -397,10 +429,24 @@ fs_http_free(struct fs_http *h)
 	if (h->headers)
 		curl_slist_free_all(h->headers);
 	fs_rate_free(&h->rate);
+	fs_rate_free(&h->search_rate);
 	free(h->base_url);
 	fs_secret_free(h->auth);
 	fs_secret_free(h->user);
 	memset(h, 0, sizeof *h);
+}
+
+int
+fs_http_search_rate(struct fs_http *h, const char *rate)
+{
+	fs_rate_free(&h->search_rate);
+	if (strcmp(rate, "none") == 0)
+		return 0;
+	if (fs_rate_parse(rate, &h->search_rate) != 0) {
+		fs_err("source '%s': bad search_rate '%s' (want N/WINDOW, e.g. 5/1s, or none)", h->name, rate);
+		return -1;
+	}
+	return 0;
 }
 
 void
@@ -537,6 +583,8 @@ fs_http_request(struct fs_http *h, const char *method, const char *path, const c
 	char *url = strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0
 	    ? fs_xstrdup(path) : fs_xasprintf("%s%s", h->base_url, path);
 	char why[512] = "";
+	size_t plen = strcspn(path, "?");
+	bool search = plen >= 7 && strncmp(path + plen - 7, "/search", 7) == 0;
 
 	memset(resp, 0, sizeof *resp);
 	if (h->dry_run) {
@@ -548,8 +596,13 @@ fs_http_request(struct fs_http *h, const char *method, const char *path, const c
 		int64_t wait;
 		CURLcode rc;
 
+		if (search)
+			fs_rate_wait(&h->search_rate);
 		fs_rate_wait(&h->rate);
 		rc = attempt(h, method, url, body, resp);
+		fs_rate_done(&h->rate);
+		if (search)
+			fs_rate_done(&h->search_rate);
 		if (rc != CURLE_OK) {
 			snprintf(why, sizeof why, "%s", curl_easy_strerror(rc));
 		} else {
@@ -566,8 +619,8 @@ fs_http_request(struct fs_http *h, const char *method, const char *path, const c
 					snprintf(why, sizeof why, "HTTP %ld without \"%s\" in the answer",
 						 resp->status, want_key);
 			} else {
-				if (resp->rl_remaining == 0 && resp->rl_interval_ms > 0)
-					fs_rate_block(&h->rate, resp->rl_interval_ms);
+				if (resp->rl_remaining >= 0)
+					fs_rate_sync(&h->rate, resp->rl_remaining);
 				free(url);
 				return 0;
 			}
@@ -582,8 +635,11 @@ fs_http_request(struct fs_http *h, const char *method, const char *path, const c
 				ra = resp->rl_interval_ms > 0 ? resp->rl_interval_ms : 1000;
 			if (ra > h->backoff_cap_ms * 4)
 				ra = h->backoff_cap_ms * 4;
-			if (resp->status == 429)
+			if (resp->status == 429) {
 				fs_rate_block(&h->rate, ra);
+				if (search)
+					fs_rate_block(&h->search_rate, ra);
+			}
 			if (ra > wait)
 				wait = ra;
 		}

@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip_all 'python3 is needed for the fake HubSpot'
 command -v jq >/dev/null || skip_all 'jq is needed'
-plan 74
+plan 79
 
 python3 "$top/tests/fakes/fake_hubspot.py" --port 0 --port-file "$T/hs.port" --now 2026-11-30T00:00:00Z \
 	--log "$T/hs.log" &
@@ -18,7 +18,7 @@ admin() { curl -s -X "$1" "$url/__admin/$2" ${3:+-d "$3"}; }
 admin POST rate '{"max":100000}' >/dev/null
 export HUBSPOT_TOKEN=test-token
 conf() { # extra config lines
-	printf '[source "hubspot"]\nkind = hubspot\nurl = %s\nrate = 100000/10s\nattempts = 3\nstreams = contacts\n%s\n' \
+	printf '[source "hubspot"]\nkind = hubspot\nurl = %s\nrate = 100000/10s\nsearch_rate = none\nattempts = 3\nstreams = contacts\n%s\n' \
 		"$url" "$1" >fieldsync.conf
 }
 conf ''
@@ -178,7 +178,32 @@ sed -i 's|^rate = .*|rate = 4/1s|' fieldsync.conf
 run fs-pull hubspot
 is 'rate 4/1s: all 450' "$(nrec)" 450
 is 'rate 4/1s: the fake never had to say 429' "$(search_statuses | tr ' ' '\n' | grep -c 429)" 0
-admin POST rate '{"max":100000}' >/dev/null
+
+# Requests this run never saw (another app on the account) use up the window:
+# the fake's X-HubSpot-RateLimit-Remaining is believed, so the run waits for
+# a slot instead of sending into a 429.
+admin POST rate '{"max":4,"interval_ms":1000}' >/dev/null
+admin DELETE requests >/dev/null
+for i in 1 2 3; do
+	curl -s -o /dev/null -H "Authorization: Bearer $HUBSPOT_TOKEN" "$url/crm/v3/objects/contacts?limit=1"
+done
+run fs-pull hubspot
+is 'others spent 3 of 4: all 450' "$(nrec)" 450
+is 'others spent 3 of 4: the fake never had to say 429' "$(search_statuses | tr ' ' '\n' | grep -c 429)" 0
+
+# Searches have their own limit (HubSpot: about 5 a second, and no headers
+# to learn it from): search_rate paces them on top of rate.
+admin POST rate '{"max":100000,"search_max":2,"search_interval_ms":1000}' >/dev/null
+admin DELETE requests >/dev/null
+sed -i 's|^rate = .*|rate = 100000/10s|; s|^search_rate = .*|search_rate = 2/1s|' fieldsync.conf
+run fs-pull hubspot
+is 'search_rate 2/1s: all 450' "$(nrec)" 450
+is 'search_rate 2/1s: the fake never had to say 429' "$(search_statuses | tr ' ' '\n' | grep -c 429)" 0
+sed -i 's|^search_rate = .*|search_rate = 2 a second|' fieldsync.conf
+run fs-pull hubspot
+is 'a bad search_rate: exit 2, the error line, nothing out' "$status $(cat "$T/err") $(wc -c <"$T/out" | tr -d ' ')" \
+	"2 fs-pull: source 'hubspot': bad search_rate '2 a second' (want N/WINDOW, e.g. 5/1s, or none) 0"
+admin POST rate '{"max":100000,"search_max":null}' >/dev/null
 conf ''
 
 # Bad answers: one clear error line, exit 4, cursor unchanged, nothing emitted.

@@ -16,7 +16,7 @@ url=http://127.0.0.1:$(cat "$T/hs.port")
 admin() { curl -s -X "$1" "$url/__admin/$2" ${3:+-d "$3"}; }
 admin POST rate '{"max":100000}' >/dev/null
 export HUBSPOT_TOKEN=test-token
-printf '[source "hubspot"]\nkind = hubspot\nurl = %s\nrate = 100000/10s\nattempts = 2\nstreams = contacts\n' "$url" >fieldsync.conf
+printf '[source "hubspot"]\nkind = hubspot\nurl = %s\nrate = 100000/10s\nsearch_rate = none\nattempts = 2\nstreams = contacts\n' "$url" >fieldsync.conf
 out() { jq -c 'if .type == "record" then .key else [.stream, .cursor] end' "$T/out" | tr '\n' ' '; }
 contact() { admin POST contacts "[{\"id\":\"$1\",\"lastmodifieddate\":\"$2\"}]" >/dev/null; }
 
