@@ -42,7 +42,7 @@ printf 'hubspot 100k contacts at 100/10s: %.1f s, %d requests, %d answered 429, 
 
 # HubSpot's search limit as well: the fake allows 5 searches a second and
 # fs-pull keeps to its default search_rate (5/1s).  20,000 contacts are 100
-# searches; search k may go at floor(k / 5) s: 19.8 s at least.
+# searches; search k may go at floor(k / 5) s: 19 s at least.
 n=20000
 curl -s -X POST "http://127.0.0.1:$(cat hs.port)/__admin/reset" -d '{"empty":true}' >/dev/null
 curl -s -X POST "http://127.0.0.1:$(cat hs.port)/__admin/generate" -d "{\"count\":$n,\"seed\":1}" >/dev/null
@@ -59,9 +59,9 @@ set -- $(statuses)
 reqs=$1 n429=$2
 retries=$(sed -n 's/.* requests, \([0-9]*\) retries$/\1/p' pull.err)
 minreq=$(( (n + 199) / 200 ))
-floor=$(calc "($minreq - 1) / 5")
+floor=$(( (minreq - 1) / 5 ))
 wall=$(secs "$t0" "$t1")
-printf 'hubspot 20k contacts at 5 searches/s: %.1f s, %d requests, %d answered 429, %s retries (baseline search-limit floor: %.1f s for %d requests) ratio %.2fx\n' \
+printf 'hubspot 20k contacts at 5 searches/s: %.1f s, %d requests, %d answered 429, %s retries (baseline search-limit floor: %d s for %d requests) ratio %.2fx\n' \
 	"$wall" "$reqs" "$n429" "$retries" "$floor" "$minreq" "$(calc "$wall / $floor")"
 kill $fake
 wait $fake 2>/dev/null
