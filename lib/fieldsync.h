@@ -327,9 +327,12 @@ void fs_duration_format(int64_t secs, char out[24]);	/* "2h05m", "17m", "45s" */
  * it what it would do.  0 done, 1 a notification failed, -1 error. */
 int fs_watchdog_run(struct fs_state *st, const struct fs_config *cfg, const struct fs_thresholds *t,
 		    const char *run_id, FILE *dry_run);
-/* Acknowledges an alert and lifts its holds, with a changelog row (who,
- * when, recovery time).  -2 when there is no such unacknowledged alert. */
-int fs_alert_ack(struct fs_state *st, int64_t id, const char *by, const char *note, const char *run_id);
+/* Acknowledges an alert, open or already resolved, and lifts the holds it
+ * still has, with a changelog row (who, when, recovery time) also given in
+ * *out (the caller frees it).  -2 when there is no such alert or it was
+ * acknowledged before (said on stderr). */
+int fs_alert_ack(struct fs_state *st, int64_t id, const char *by, const char *note, const char *run_id,
+		 jv *out);
 struct fs_alert {		/* one row, borrowed for a callback */
 	int64_t id;
 	const char *rule, *subject, *state, *opened_at, *last_notified_at, *acked_by, *acked_at, *note;
