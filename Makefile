@@ -12,6 +12,10 @@ override CPPFLAGS := -Ilib -DFS_DATADIR='"$(DATADIR)"' $(CPPFLAGS)
 # shadow glibc's ahead of libc in link order.
 LDLIBS = -Wl,--as-needed -ljq -lcurl -lsqlite3 -lcsv -lcrypto -lm
 
+# fs-hook is started once per web request: SQLite linked in (libsqlite3-dev
+# ships the archive) spares the dynamic loader a large library on each one.
+bin/fs-hook: LDLIBS = -Wl,--as-needed -ljq -Wl,-Bstatic -lsqlite3 -Wl,-Bdynamic -lm
+
 CMDS := $(patsubst cmd/%.c,bin/%,$(wildcard cmd/*.c))
 LIBSRC := $(wildcard lib/*.c)
 LIBOBJ := $(LIBSRC:.c=.o)

@@ -263,8 +263,14 @@ char *fs_hook_delivery_id(enum fs_sig_scheme s, const struct fs_hook_req *r);
 
 // inbox_store.c: fs-hook's writes.
 #define FS_GOOD_STREAK 3	/* good deliveries in a row that end polling */
-/* fs-hook runs once per request: no WAL checkpoint at every close. */
+#define FS_HOOK_CKPT_FRAMES 256	/* WAL frames past which fs-hook checkpoints */
+/* fs-hook runs once per request: no WAL checkpoint at every close, nor
+ * inside the commit. */
 void fs_hook_state_tune(struct fs_state *st);
+/* After the answer: a passive checkpoint once the WAL holds
+ * FS_HOOK_CKPT_FRAMES frames ($FS_HOOK_CKPT overrides), so that the next
+ * process to open the file alone reads a short WAL. */
+int fs_hook_state_settle(struct fs_state *st);
 /* Stores a raw body once per (source, delivery_id): 1 stored, 0 a repeat, -1 error. */
 int fs_inbox_store(struct fs_state *st, const char *source, const char *delivery_id, const void *body,
 		   size_t len);
@@ -650,6 +656,26 @@ int fs_report_only(jv *rep, const char *section);
 // report_html.c
 /* One self-contained dashboard page: reps is an array of reports, the first the main one. */
 int fs_report_html(jv reps, FILE *f);
+
+// sha256.c: SHA-256 and HMAC-SHA256 without libcrypto (fs-hook starts per request).
+struct fs_sha256 {
+	uint32_t h[8];
+	uint64_t len;		/* bytes hashed so far */
+	unsigned char buf[64];
+	size_t n;		/* bytes waiting in buf */
+};
+struct fs_hmac_sha256 {
+	struct fs_sha256 inner, outer;
+};
+void fs_sha256_init(struct fs_sha256 *c);
+void fs_sha256_update(struct fs_sha256 *c, const void *data, size_t len);
+void fs_sha256_final(struct fs_sha256 *c, unsigned char out[32]);	/* then zeroes c */
+void fs_sha256(const void *data, size_t len, unsigned char out[32]);
+void fs_hmac_sha256_init(struct fs_hmac_sha256 *m, const void *key, size_t keylen);
+void fs_hmac_sha256_update(struct fs_hmac_sha256 *m, const void *data, size_t len);
+void fs_hmac_sha256_final(struct fs_hmac_sha256 *m, unsigned char out[32]);
+void fs_secure_zero(void *p, size_t n);	/* a memset the compiler keeps */
+bool fs_same_secret(const void *a, const void *b, size_t n);	/* equal, in constant time */
 
 // contracts.c: state one command writes and another reads.
 /* Makes fs-dedupe's tentative key and enrolment for event_id final.  The

@@ -2,17 +2,54 @@
  * fs-hook's writes: the webhook inbox, the request log, and the streak of
  * good deliveries that takes a source in polling mode back to webhooks.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "fieldsync.h"
+
+/* Frames in the WAL after this process's last commit. */
+static int wal_frames;
+
+static int
+note_frames(void *ctx, sqlite3 *db, const char *name, int frames)
+{
+	(void)ctx;
+	(void)db;
+	(void)name;
+	wal_frames = frames;
+	return SQLITE_OK;
+}
 
 void
 fs_hook_state_tune(struct fs_state *st)
 {
 	/* The last connection to close checkpoints the WAL and syncs the
-	 * file: once per request here.  Leave it to SQLite's automatic
-	 * checkpoints (every 1000 pages), amortised over many requests. */
+	 * file: once per request here.  Leave it to fs_hook_state_settle. */
 	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
+	/* No automatic checkpoint inside the commit, before the answer:
+	 * the hook replaces it. */
+	sqlite3_wal_hook(st->db, note_frames, NULL);
+}
+
+int
+fs_hook_state_settle(struct fs_state *st)
+{
+	const char *env = getenv("FS_HOOK_CKPT");
+	int limit = env && *env ? atoi(env) : FS_HOOK_CKPT_FRAMES;
+
+	/*
+	 * A process that opens the file when no other has it open rebuilds
+	 * the WAL index by reading every valid frame of the WAL, and that
+	 * rebuild forgets what was checkpointed, so the WAL never restarts
+	 * from its beginning: one short-lived process after another, it only
+	 * grows.  Truncating it is what keeps the next open cheap.  TRUNCATE
+	 * holds off other writers for the copy (a few pages and one sync);
+	 * a process that finds another checkpointing leaves it to that one.
+	 */
+	if (st->db == NULL || wal_frames < limit)
+		return 0;
+	return sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) == SQLITE_OK ||
+	       sqlite3_errcode(st->db) == SQLITE_BUSY ? 0 : -1;
 }
 
 int
