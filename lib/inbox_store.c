@@ -35,6 +35,9 @@ int
 fs_hook_state_settle(struct fs_state *st)
 {
 	const char *env = getenv("FS_HOOK_CKPT");
+	sqlite3_stmt *q;
+	int64_t version;
+	char same[48];
 	int limit = env && *env ? atoi(env) : FS_HOOK_CKPT_FRAMES;
 
 	/*
@@ -48,8 +51,27 @@ fs_hook_state_settle(struct fs_state *st)
 	 */
 	if (st->db == NULL || wal_frames < limit)
 		return 0;
-	return sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) == SQLITE_OK ||
-	       sqlite3_errcode(st->db) == SQLITE_BUSY ? 0 : -1;
+	/* The copy and its sync first, without blocking writers; then
+	 * TRUNCATE holds them off only for what came in meanwhile. */
+	if (sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK)
+		return sqlite3_errcode(st->db) == SQLITE_BUSY ? 0 : -1;
+	/* The first commit into an empty WAL syncs its header, under the
+	 * write lock: pay that here, after the answer, not in the next
+	 * request.  Rewriting user_version with the value it has, read under
+	 * the same write lock, is such a commit and changes nothing. */
+	if (fs_state_begin(st) != 0)
+		return -1;
+	q = fs_state_prepare(st, "PRAGMA user_version");
+	if (q == NULL || fs_state_get_int(st, q, &version) < 0)
+		goto fail;
+	snprintf(same, sizeof same, "PRAGMA user_version = %lld", (long long)version);
+	if (fs_state_exec(st, same) != 0 || fs_state_commit(st) != 0)
+		goto fail;
+	return 0;
+fail:
+	fs_state_rollback(st);
+	return -1;
 }
 
 int

@@ -196,7 +196,7 @@ is 'SHA-256 delivery ids agree with sha256sum around the block boundaries' "$bad
 # the next process to open the file alone then has little to read.
 printf '{"id":"evt_w1"}' >w.json
 FS_HOOK_CKPT=1 lob w.json
-is 'a checkpoint after the answer: the answer is whole, the WAL empty' \
+is 'a checkpoint after the answer: the answer is whole, the WAL restarted (header and one page)' \
 	"$code/$reply/$(wc -c <fieldsync.db-wal)/$(sql "select count(*) from inbox where delivery_id = 'evt_w1'")" \
-	'200/{"ok":true,"stored":true,"delivery_id":"evt_w1"}/0/1'
+	'200/{"ok":true,"stored":true,"delivery_id":"evt_w1"}/4152/1'
 
