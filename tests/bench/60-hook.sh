@@ -21,6 +21,8 @@ load="$top/tests/bench/hook-load.py"
 hook=http://127.0.0.1:$hook_port/cgi-bin/fs-hook/lob-events
 base=http://127.0.0.1:$hook_port/cgi-bin/baseline
 
+# The machine is shared: the load around the run goes with the figures.
+echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 set -- $(python3 "$load" "$base" bench-secret 200 5 50)
 b50=$3 b99=$4
 set -- $(python3 "$load" "$hook" bench-secret 200 5 50 "$T/ids")
@@ -46,3 +48,4 @@ for rate in 25 50 100 150 200 250 300 400 600 800; do
 	sort "$T/ids2" | comm -23 - "$T/stored" | wc -l | awk '$1 > 0 { print "# LOST " $1 " events" }'
 done
 echo "hook highest rate with p99 < 100 ms: $best req/s (baseline target: 200 req/s) ratio $(ratio "$best" 200)x"
+echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
