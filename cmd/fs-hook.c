@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -324,8 +325,16 @@ main(int argc, char *argv[])
 				  jv_string("delivery_id"), jv_string(delivery)));
 out:
 	/* The answer is complete when standard output closes: the server
-	 * sends it while this process checkpoints, if the WAL is long. */
+	 * sends it while this process checkpoints, if the WAL is long.
+	 * Servers signal a CGI program that outlives its answer (lighttpd
+	 * sends SIGTERM at once, Apache after 3 s SIGKILL): the checkpoint,
+	 * a few milliseconds, is not cut short by the first. */
 	if (cli.st.db != NULL) {
+		sigset_t term;
+
+		sigemptyset(&term);
+		sigaddset(&term, SIGTERM);
+		sigprocmask(SIG_BLOCK, &term, NULL);
 		if (fflush(stdout) == 0 && !ferror(stdout))
 			detach_stdout();
 		fs_hook_state_settle(&cli.st);
