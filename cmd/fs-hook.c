@@ -5,7 +5,9 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -68,6 +70,16 @@ refuse(int status, const char *why)
 {
 	answer(status, jv_object_set(jv_object_set(jv_object(), jv_string("ok"), jv_false()),
 				     jv_string("error"), jv_string(why)));
+}
+
+/* Closes the answer's pipe, leaving /dev/null as standard output. */
+static void
+detach_stdout(void)
+{
+	int fd = open("/dev/null", O_WRONLY);
+
+	if (fd >= 0 && dup2(fd, STDOUT_FILENO) >= 0 && fd != STDOUT_FILENO)
+		close(fd);
 }
 
 /* Logs a refused request in a transaction of its own. */
@@ -312,6 +324,21 @@ main(int argc, char *argv[])
 						jv_string("stored"), jv_bool(rc > 0)),
 				  jv_string("delivery_id"), jv_string(delivery)));
 out:
+	/* The answer is complete when standard output closes: the server
+	 * sends it while this process checkpoints, if the WAL is long.
+	 * Servers signal a CGI program that outlives its answer (lighttpd
+	 * sends SIGTERM at once, Apache after 3 s SIGKILL): the checkpoint,
+	 * a few milliseconds, is not cut short by the first. */
+	if (cli.st.db != NULL) {
+		sigset_t term;
+
+		sigemptyset(&term);
+		sigaddset(&term, SIGTERM);
+		sigprocmask(SIG_BLOCK, &term, NULL);
+		if (fflush(stdout) == 0 && !ferror(stdout))
+			detach_stdout();
+		fs_hook_state_settle(&cli.st);
+	}
 	fs_secret_free(secret);
 	free(name);
 	free(body);

@@ -72,6 +72,29 @@ print_alert(const struct fs_alert *a, void *ctx)
 	return 0;
 }
 
+/* "alert #3 acknowledged by alice; hold lifted: target mail". */
+static void
+ack_said(long long id, const char *by, jv done)
+{
+	jv holds = fs_jget(done, "holds_lifted");
+	const char *resolved = fs_jstr(done, "resolved_at");
+	struct fs_buf b = {0};
+	int n = jv_array_length(jv_copy(holds));
+
+	jv_array_foreach(holds, i, h) {
+		fs_buf_addf(&b, "%s%s %s", i ? ", " : "", fs_jstr(h, "scope"), fs_jstr(h, "name"));
+		jv_free(h);
+	}
+	jv_free(holds);
+	if (resolved)
+		fs_info("alert #%lld had already resolved at %s; acknowledged by %s; %s%s", id, resolved, by,
+			n == 0 ? "no hold was left" : n == 1 ? "hold lifted: " : "holds lifted: ", b.data ? b.data : "");
+	else
+		fs_info("alert #%lld acknowledged by %s; %s%s", id, by,
+			n == 0 ? "it held nothing" : n == 1 ? "hold lifted: " : "holds lifted: ", b.data ? b.data : "");
+	fs_buf_free(&b);
+}
+
 static int
 cmd_ack(struct fs_cli *cli, int argc, char **argv)
 {
@@ -81,6 +104,7 @@ cmd_ack(struct fs_cli *cli, int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *by = NULL, *note = NULL, *arg;
+	jv done = jv_invalid();
 	char *end;
 	long long id;
 	int opt, rc;
@@ -112,12 +136,14 @@ cmd_ack(struct fs_cli *cli, int argc, char **argv)
 		return FS_EXIT_STATE;
 	if (fs_state_begin(&cli->st) != 0)
 		return FS_EXIT_STATE;
-	rc = fs_alert_ack(&cli->st, id, by, note, cli->run_id);
+	rc = fs_alert_ack(&cli->st, id, by, note, cli->run_id, &done);
 	if (rc != 0 || fs_state_commit(&cli->st) != 0) {
 		fs_state_rollback(&cli->st);
+		jv_free(done);
 		return rc == -2 ? FS_EXIT_USAGE : FS_EXIT_STATE;
 	}
-	fs_info("alert #%lld acknowledged by %s; its holds are lifted", id, by);
+	ack_said(id, by, done);
+	jv_free(done);
 	return FS_EXIT_OK;
 }
 

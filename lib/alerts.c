@@ -54,7 +54,13 @@ add_finding(struct engine *e, const char *rule, const char *subject, int level, 
 	e->f[e->nf++] = (struct finding){rule, fs_xstrdup(subject), text, owner, level, extra, false};
 }
 
-/* Delivered pieces whose contact has had no activity since, past the SLA. */
+/*
+ * Delivered pieces whose contact has had no activity since, past the SLA.
+ * Only pieces fieldsync sent count: an outbox row on the piece's target
+ * carries its event.  Imported history (fs-pull --as mail-history) and
+ * pieces mailed by hand are the old way's record, not work fieldsync owes
+ * a follow-up for.
+ */
 static int
 follow_up_misses(struct engine *e)
 {
@@ -62,6 +68,7 @@ follow_up_misses(struct engine *e)
 	    "SELECT p.vendor_id, p.contact_id, coalesce(p.owner, c.owner), p.delivered_at, p.campaign"
 	    " FROM pieces p LEFT JOIN contacts c ON c.id = p.contact_id"
 	    " WHERE p.status = 'delivered' AND p.delivered_at >= ? AND p.contact_id IS NOT NULL"
+	    " AND EXISTS (SELECT 1 FROM outbox o WHERE o.target = p.target AND o.event_id = p.event_id)"
 	    " AND NOT EXISTS (SELECT 1 FROM activities a WHERE a.contact_id = p.contact_id"
 	    "                 AND a.at >= p.delivered_at)"
 	    " ORDER BY p.delivered_at, p.vendor_id");
@@ -102,18 +109,47 @@ follow_up_misses(struct engine *e)
 	return rc < 0 ? -1 : 0;
 }
 
-/* What an alert of this rule holds: a target or every costly (lob) target. */
+/* A costly target fieldsync sends through: kind lob, configured or in the outbox. */
+static bool
+costly_target(struct engine *e, const struct fs_health_target *g)
+{
+	sqlite3_stmt *q;
+	int64_t n = 0;
+
+	if (strcmp(g->kind, "lob") != 0)
+		return false;
+	if (fs_config_section(e->cfg, "target", g->name) != NULL)
+		return true;
+	/* A built-in name seen only in imported pieces ("lob") sends nothing. */
+	q = fs_state_prepare(e->st, "SELECT count(*) FROM outbox WHERE target = ? LIMIT 1");
+	if (q == NULL)
+		return true;	/* when in doubt, hold: the error is reported */
+	fs_bind_text(q, 1, g->name);
+	if (fs_state_get_int(e->st, q, &n) < 0)
+		return true;
+	return n > 0;
+}
+
+/*
+ * What an alert of this rule holds.  Holds are for costly, irreversible
+ * sends (DESIGN.md): a retry storm on a lob target holds that target; a
+ * DLQ above its threshold holds every lob target.  CRM write-backs are
+ * cheap and reversible: a retry storm there alerts, its backoff paces it,
+ * and it is never held, so a mail-side hold leaves write-backs flowing.
+ */
 static int
 holds_for(struct engine *e, const char *rule, const char *subject, const char *names[], int max)
 {
+	bool storm = strcmp(rule, "retry_storm") == 0;
 	int n = 0;
 
-	if (strcmp(rule, "retry_storm") == 0) {
-		names[n++] = subject;
-	} else if (strcmp(rule, "dlq") == 0) {
-		for (int i = 0; i < e->h.ntgt && n < max; i++)
-			if (strcmp(e->h.tgt[i].kind, "lob") == 0)
-				names[n++] = e->h.tgt[i].name;
+	if (!storm && strcmp(rule, "dlq") != 0)
+		return 0;
+	for (int i = 0; i < e->h.ntgt && n < max; i++) {
+		const struct fs_health_target *g = &e->h.tgt[i];
+
+		if ((!storm || strcmp(g->name, subject) == 0) && costly_target(e, g))
+			names[n++] = g->name;
 	}
 	return n;
 }
@@ -439,8 +475,12 @@ renotify_due(fs_time now, const char *last, int count)
 static int
 resolve_gone(struct engine *e)
 {
+	/* An alert whose hold is still on does not resolve by itself: the hold
+	 * hides its condition (held rows do not retry), and the held sends wait
+	 * for a person (fs-watchdog ack) whatever the condition does. */
 	sqlite3_stmt *q = fs_state_prepare(e->st,
-	    "SELECT id, rule, subject FROM alerts WHERE state IN ('open', 'acked') ORDER BY id");
+	    "SELECT id, rule, subject FROM alerts WHERE state IN ('open', 'acked')"
+	    " AND NOT EXISTS (SELECT 1 FROM holds WHERE alert_id = alerts.id AND lifted_at IS NULL) ORDER BY id");
 	int64_t *ids = NULL;
 	char now[21];
 	int n = 0, rc;
@@ -597,31 +637,38 @@ out:
 }
 
 int
-fs_alert_ack(struct fs_state *st, int64_t id, const char *by, const char *note, const char *run_id)
+fs_alert_ack(struct fs_state *st, int64_t id, const char *by, const char *note, const char *run_id, jv *out)
 {
-	sqlite3_stmt *q = fs_state_prepare(st, "SELECT opened_at, acked_at FROM alerts WHERE id = ?");
-	char now[21], *opened = NULL;
+	sqlite3_stmt *q = fs_state_prepare(st,
+	    "SELECT opened_at, state, acked_by, acked_at, resolved_at FROM alerts WHERE id = ?");
+	char now[21], *opened = NULL, *resolved = NULL;
 	jv holds = jv_array(), detail;
 	fs_time t0;
 	int rc;
 
+	*out = jv_invalid();
 	if (q == NULL)
 		return -1;
 	sqlite3_bind_int64(q, 1, id);
 	rc = fs_state_step_row(st, q);
-	if (rc == 1 && sqlite3_column_type(q, 1) != SQLITE_NULL)
+	if (rc == 1 && sqlite3_column_type(q, 3) != SQLITE_NULL) {
+		fs_err("ack: alert #%lld was already acknowledged by %s at %s", (long long)id,
+		       (const char *)sqlite3_column_text(q, 2), (const char *)sqlite3_column_text(q, 3));
 		rc = 2;
-	else if (rc == 1)
+	} else if (rc == 1) {
 		opened = fs_xstrdup((const char *)sqlite3_column_text(q, 0));
+		if (sqlite3_column_type(q, 4) != SQLITE_NULL)
+			resolved = fs_xstrdup((const char *)sqlite3_column_text(q, 4));
+	} else if (rc == 0) {
+		fs_err("ack: no alert #%lld", (long long)id);
+	}
 	sqlite3_reset(q);
 	if (rc != 1) {
 		jv_free(holds);
-		if (rc == 0)
-			fs_err("ack: no alert #%lld", (long long)id);
-		else if (rc == 2)
-			fs_err("ack: alert #%lld is already acknowledged", (long long)id);
 		return rc < 0 ? -1 : -2;
 	}
+	/* A resolved alert stays resolved: the ack records who and when, and
+	 * lifts whatever hold it still has. */
 	fs_time_format(fs_now(), now);
 	q = fs_state_prepare(st,
 	    "UPDATE alerts SET state = CASE state WHEN 'open' THEN 'acked' ELSE state END,"
@@ -647,17 +694,29 @@ fs_alert_ack(struct fs_state *st, int64_t id, const char *by, const char *note, 
 	sqlite3_reset(q);
 	if (rc < 0)
 		goto fail;
+	/* RETURNING gives rows in no set order. */
+	holds = jv_sort(holds, jv_copy(holds));
 	detail = jv_object_set(jv_object(), jv_string("alert_id"), jv_number((double)id));
 	detail = jv_object_set(detail, jv_string("by"), jv_string(by));
 	detail = jv_object_set(detail, jv_string("note"), note ? jv_string(note) : jv_null());
 	detail = jv_object_set(detail, jv_string("opened_at"), jv_string(opened));
+	if (resolved)
+		detail = jv_object_set(detail, jv_string("resolved_at"), jv_string(resolved));
 	detail = jv_object_set(detail, jv_string("recovery_s"),
 			       fs_time_parse(opened, &t0) == 0 ? jv_number((double)(fs_now() - t0)) : jv_null());
 	detail = jv_object_set(detail, jv_string("holds_lifted"), holds);
 	free(opened);
-	return changelog_alert(st, "alert.ack", run_id, id, detail);
+	free(resolved);
+	*out = jv_copy(detail);
+	if (changelog_alert(st, "alert.ack", run_id, id, detail) != 0) {
+		jv_free(*out);
+		*out = jv_invalid();
+		return -1;
+	}
+	return 0;
 fail:
 	free(opened);
+	free(resolved);
 	jv_free(holds);
 	return -1;
 }

@@ -280,8 +280,14 @@ char *fs_hook_delivery_id(enum fs_sig_scheme s, const struct fs_hook_req *r);
 
 // inbox_store.c: fs-hook's writes.
 #define FS_GOOD_STREAK 3	/* good deliveries in a row that end polling */
-/* fs-hook runs once per request: no WAL checkpoint at every close. */
+#define FS_HOOK_CKPT_FRAMES 256	/* WAL frames past which fs-hook checkpoints */
+/* fs-hook runs once per request: no WAL checkpoint at every close, nor
+ * inside the commit. */
 void fs_hook_state_tune(struct fs_state *st);
+/* After the answer: a passive checkpoint once the WAL holds
+ * FS_HOOK_CKPT_FRAMES frames ($FS_HOOK_CKPT overrides), so that the next
+ * process to open the file alone reads a short WAL. */
+int fs_hook_state_settle(struct fs_state *st);
 /* Stores a raw body once per (source, delivery_id): 1 stored, 0 a repeat, -1 error. */
 int fs_inbox_store(struct fs_state *st, const char *source, const char *delivery_id, const void *body,
 		   size_t len);
@@ -344,9 +350,12 @@ void fs_duration_format(int64_t secs, char out[24]);	/* "2h05m", "17m", "45s" */
  * it what it would do.  0 done, 1 a notification failed, -1 error. */
 int fs_watchdog_run(struct fs_state *st, const struct fs_config *cfg, const struct fs_thresholds *t,
 		    const char *run_id, FILE *dry_run);
-/* Acknowledges an alert and lifts its holds, with a changelog row (who,
- * when, recovery time).  -2 when there is no such unacknowledged alert. */
-int fs_alert_ack(struct fs_state *st, int64_t id, const char *by, const char *note, const char *run_id);
+/* Acknowledges an alert, open or already resolved, and lifts the holds it
+ * still has, with a changelog row (who, when, recovery time) also given in
+ * *out (the caller frees it).  -2 when there is no such alert or it was
+ * acknowledged before (said on stderr). */
+int fs_alert_ack(struct fs_state *st, int64_t id, const char *by, const char *note, const char *run_id,
+		 jv *out);
 struct fs_alert {		/* one row, borrowed for a callback */
 	int64_t id;
 	const char *rule, *subject, *state, *opened_at, *last_notified_at, *acked_by, *acked_at, *note;
@@ -683,6 +692,26 @@ int fs_lookback_seen(struct fs_state *st, const char *source, const char *stream
 /* Records a pair with the number of the checkpoint that will cover it. */
 int fs_lookback_record(struct fs_state *st, const char *source, const char *stream, int64_t id, int64_t modified_ms,
 		       int64_t batch);
+
+// sha256.c: SHA-256 and HMAC-SHA256 without libcrypto (fs-hook starts per request).
+struct fs_sha256 {
+	uint32_t h[8];
+	uint64_t len;		/* bytes hashed so far */
+	unsigned char buf[64];
+	size_t n;		/* bytes waiting in buf */
+};
+struct fs_hmac_sha256 {
+	struct fs_sha256 inner, outer;
+};
+void fs_sha256_init(struct fs_sha256 *c);
+void fs_sha256_update(struct fs_sha256 *c, const void *data, size_t len);
+void fs_sha256_final(struct fs_sha256 *c, unsigned char out[32]);	/* then zeroes c */
+void fs_sha256(const void *data, size_t len, unsigned char out[32]);
+void fs_hmac_sha256_init(struct fs_hmac_sha256 *m, const void *key, size_t keylen);
+void fs_hmac_sha256_update(struct fs_hmac_sha256 *m, const void *data, size_t len);
+void fs_hmac_sha256_final(struct fs_hmac_sha256 *m, unsigned char out[32]);
+void fs_secure_zero(void *p, size_t n);	/* a memset the compiler keeps */
+bool fs_same_secret(const void *a, const void *b, size_t n);	/* equal, in constant time */
 
 // contracts.c: state one command writes and another reads.
 /* Makes fs-dedupe's tentative key and enrolment for event_id final.  The

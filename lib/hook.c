@@ -5,9 +5,6 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "fieldsync.h"
 
@@ -45,20 +42,66 @@ static void
 hmac_parts(const void *key, size_t keylen, const char *const *parts, const size_t *lens, int n,
 	   unsigned char out[32])
 {
-	unsigned int outlen = 32;
-	struct fs_buf msg = {0};
+	struct fs_hmac_sha256 m;
 
+	fs_hmac_sha256_init(&m, key, keylen);
 	for (int i = 0; i < n; i++)
-		fs_buf_add(&msg, parts[i], lens[i]);
-	HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)(msg.data ? msg.data : ""), msg.len,
-	     out, &outlen);
-	fs_buf_free(&msg);
+		fs_hmac_sha256_update(&m, parts[i], lens[i]);
+	fs_hmac_sha256_final(&m, out);
 }
 
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Standard base64 with padding; out holds 4 * ((n + 2) / 3) + 1 bytes. */
 static void
 b64(const unsigned char *p, size_t n, char *out)
 {
-	EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+	for (; n >= 3; p += 3, n -= 3) {
+		*out++ = b64chars[p[0] >> 2];
+		*out++ = b64chars[(p[0] & 3) << 4 | p[1] >> 4];
+		*out++ = b64chars[(p[1] & 15) << 2 | p[2] >> 6];
+		*out++ = b64chars[p[2] & 63];
+	}
+	if (n > 0) {
+		*out++ = b64chars[p[0] >> 2];
+		*out++ = b64chars[(p[0] & 3) << 4 | (n > 1 ? p[1] >> 4 : 0)];
+		*out++ = n > 1 ? b64chars[(p[1] & 15) << 2] : '=';
+		*out++ = '=';
+	}
+	*out = '\0';
+}
+
+/* Decodes strict base64 (length a multiple of 4, at most two '=' at the
+ * end); the number of bytes, or -1. */
+static int
+unb64(const char *s, size_t n, unsigned char *out)
+{
+	size_t pad = 0;
+	int len = 0;
+
+	if (n % 4 != 0)
+		return -1;
+	while (pad < 2 && pad < n && s[n - 1 - pad] == '=')
+		pad++;
+	for (size_t i = 0; i < n; i += 4) {
+		uint32_t v = 0;
+
+		for (size_t j = 0; j < 4; j++) {
+			const char *c = s[i + j] ? strchr(b64chars, s[i + j]) : NULL;
+
+			if (i + j >= n - pad)
+				c = b64chars;	/* padding counts as zero bits */
+			else if (c == NULL)
+				return -1;
+			v = v << 6 | (uint32_t)(c - b64chars);
+		}
+		out[len++] = (unsigned char)(v >> 16);
+		if (i + 4 < n || pad < 2)
+			out[len++] = (unsigned char)(v >> 8);
+		if (i + 4 < n || pad < 1)
+			out[len++] = (unsigned char)v;
+	}
+	return len;
 }
 
 /* Equal in constant time for strings of the same length. */
@@ -67,7 +110,7 @@ same(const char *a, const char *b)
 {
 	size_t n = strlen(a);
 
-	return n == strlen(b) && CRYPTO_memcmp(a, b, n) == 0;
+	return n == strlen(b) && fs_same_secret(a, b, n);
 }
 
 /* A timestamp header in seconds or milliseconds (13 digits and more). */
@@ -90,8 +133,8 @@ parse_stamp(const char *s, fs_time *out)
 static unsigned char *
 std_key(const char *secret, size_t *len)
 {
-	size_t n;
 	unsigned char *key;
+	size_t n;
 	int got;
 
 	if (strncmp(secret, "whsec_", 6) != 0) {
@@ -101,17 +144,8 @@ std_key(const char *secret, size_t *len)
 	secret += 6;
 	n = strlen(secret);
 	key = fs_xmalloc(n / 4 * 3 + 4);
-	got = n % 4 == 0 ? EVP_DecodeBlock(key, (const unsigned char *)secret, (int)n) : -1;
-	if (got < 0) {
-		free(key);
-		return NULL;
-	}
-	/* EVP_DecodeBlock counts the padding as bytes; base64 has at most two. */
-	while (n > 0 && secret[n - 1] == '=') {
-		got--;
-		n--;
-	}
-	if (got < 0 || strlen(secret) - n > 2) {
+	if ((got = unb64(secret, n, key)) < 0) {
+		fs_secure_zero(key, n / 4 * 3 + 4);
 		free(key);
 		return NULL;
 	}
@@ -133,6 +167,7 @@ check_std(const struct fs_hook_req *r, const char *secret, const char *id, const
 	if (key == NULL)
 		return false;
 	hmac_parts(key, keylen, parts, lens, 5, mac);
+	fs_secure_zero(key, keylen);
 	free(key);
 	b64(mac, 32, want);
 	copy = fs_xstrdup(sigs);

@@ -3,7 +3,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/sha.h>
 
 #include "fieldsync.h"
 
@@ -144,11 +143,11 @@ fs_secret_free(char *secret)
 void
 fs_sha256_hex(const void *p, size_t n, char out[65])
 {
-	unsigned char md[SHA256_DIGEST_LENGTH];
+	unsigned char md[32];
 	static const char hex[] = "0123456789abcdef";
 
-	SHA256(p, n, md);
-	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+	fs_sha256(p, n, md);
+	for (int i = 0; i < 32; i++) {
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 15];
 	}

@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v lighttpd >/dev/null || skip_all 'lighttpd is not installed (scripts/bootstrap)'
 . "$top/tests/fixtures/hook-server.sh"
-plan 12
+plan 13
 cat >fieldsync.conf <<'EOF2'
 [source "lob-events"]
 secret_env = LOB_WEBHOOK_SECRET
@@ -19,7 +19,7 @@ lob_pid=$!
 python3 "$top/tests/fakes/fake_hubspot.py" --port 0 --port-file hs.port --now "$FS_NOW" 2>hs.err &
 hs_pid=$!
 hook_server_start "$T" FS_STATE="$FS_STATE" FS_CONFIG="$T/fieldsync.conf" FS_NOW="$FS_NOW" \
-	LOB_WEBHOOK_SECRET=lob-secret HUBSPOT_APP_SECRET=hs-secret || exit 1
+	LOB_WEBHOOK_SECRET=lob-secret HUBSPOT_APP_SECRET=hs-secret FS_HOOK_CKPT=1 || exit 1
 while [ ! -s lob.port ] || [ ! -s hs.port ]; do sleep 0.05; done
 lob=http://127.0.0.1:$(cat lob.port)
 hs=http://127.0.0.1:$(cat hs.port)
@@ -53,6 +53,12 @@ is 'the batch is one inbox row, named by its eventIds' "$(sql "select delivery_i
 admin "$hs" "{\"url\":\"$hook/hubspot\",\"secret\":\"hs-secret\",\"events\":[{\"eventId\":9}],\"bad_signature\":true}" >out6
 is 'a bad HubSpot v3 signature: 401' "$(jq -r .status out6)" 401
 admin "$hs" "{\"url\":\"$hook/hubspot\",\"secret\":\"hs-secret\",\"raw_body\":\"[{\\\"eventId\\\":10,\"}" >out7
+# lighttpd sends SIGTERM to a CGI program still running after its answer:
+# fs-hook's checkpoint after the answer (FS_HOOK_CKPT=1: at every request)
+# still ends with the WAL truncated and restarted, one page in it.
+i=0
+while [ "$(wc -c <fieldsync.db-wal)" != 4152 ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+is 'behind lighttpd the WAL is truncated after the answer' "$(wc -c <fieldsync.db-wal)" 4152
 is 'signed HubSpot garbage: 400 and a DLQ entry' "$(jq -r .status out7)/$(fs-dlq count)" 400/1
 is 'the request log has every request' "$(sql "select source, status from requests order by id" | tr '\n' ' ')" \
 	'lob-events|200 lob-events|200 lob-events|200 lob-events|401 lob-events|401 hubspot|200 hubspot|401 hubspot|400 '

@@ -2,7 +2,7 @@
 # fs-watchdog: rules, one alert per incident, notifications with backoff,
 # the switch to polling, holds and acknowledgement, the follow-up SLA.
 . "$(dirname "$0")/lib.sh"
-plan 38
+plan 47
 export LOB_WEBHOOK_SECRET=lob-secret
 cat >fieldsync.conf <<'EOF2'
 [source "lob-events"]
@@ -86,17 +86,25 @@ is 'the hold row' "$(sql "select scope, name, alert_id, since, lifted_at from ho
 is 'the notification names the hold' "$(tail -n 1 alerts.ndjson | jq -c .holds)" '[{"scope":"target","name":"mail"}]'
 FS_NOW=2026-11-30T05:01:00Z run fs-health
 is 'fs-health shows the hold' "$(grep '^target' "$T/out" | grep -o 'hold=.*')/$(grep -c '^WARNING hold mail: on hold by alert #3' "$T/out")" 'hold=alert#3/1'
+# fs-push keeps the held target's rows 'held': they no longer retry, which
+# hides the storm; the alert stays open while its hold is on.
+sql "update outbox set state = 'held' where event_id in ('e1', 'e2')"
+FS_NOW=2026-11-30T05:30:00Z run fs-watchdog
+is 'held: the alert does not resolve by itself' "$status/$(cat "$T/err")/$(sql 'select state from alerts where id = 3')" '0//open'
 run fs-watchdog ack 3
 is 'ack without --by: exit 2' "$status/$(cat "$T/err")" '2/fs-watchdog: ack: say who acknowledges with --by NAME'
 FS_NOW=2026-11-30T05:45:00Z run fs-watchdog ack 3 --by alice --note 'Lob status page: resolved'
-is 'ack: exit 0' "$status/$(cat "$T/err")" '0/fs-watchdog: alert #3 acknowledged by alice; its holds are lifted'
+is 'ack: exit 0, the hold it lifted' "$status/$(cat "$T/err")" '0/fs-watchdog: alert #3 acknowledged by alice; hold lifted: target mail'
+sql "update outbox set state = 'pending' where event_id in ('e1', 'e2')"	# fs-push releases them
 is 'the hold is lifted' "$(sql "select lifted_at from holds")" 2026-11-30T05:45:00Z
 is 'the changelog: who, when, recovery time' "$(sql "select at, kind, object, detail from changelog where kind = 'alert.ack'")" \
 	'2026-11-30T05:45:00Z|alert.ack|alert:3|{"alert_id":3,"by":"alice","note":"Lob status page: resolved","opened_at":"2026-11-30T05:00:00Z","recovery_s":2700,"holds_lifted":[{"scope":"target","name":"mail"}]}'
 FS_NOW=2026-11-30T05:50:00Z fs-watchdog 2>/dev/null
 is 'acknowledged, the storm does not reopen at once' "$(sql "select count(*) from alerts where rule = 'retry_storm'")/$(sql 'select count(*) from holds where lifted_at is null')" 1/0
 run fs-watchdog ack 3 --by bob
-is 'ack twice: exit 2' "$status/$(cat "$T/err")" '2/fs-watchdog: ack: alert #3 is already acknowledged'
+is 'ack twice: exit 2, who did it first' "$status/$(cat "$T/err")" \
+	'2/fs-watchdog: ack: alert #3 was already acknowledged by alice at 2026-11-30T05:45:00Z'
+is 'ack twice: nothing recorded' "$(sql "select count(*) from changelog where kind = 'alert.ack'")/$(sql 'select acked_by from alerts where id = 3')" 1/alice
 run fs-watchdog ack 99 --by bob
 is 'ack of an unknown alert: exit 2' "$status/$(cat "$T/err")" '2/fs-watchdog: ack: no alert #99'
 sql "update outbox set state = 'sent', attempts = 4, done_at = '2026-11-30T05:55:00Z' where state = 'pending'"
@@ -104,10 +112,41 @@ FS_NOW=2026-11-30T06:00:00Z fs-watchdog 2>/dev/null
 is 'the storm over: the acknowledged alert resolves' "$(sql "select state, acked_by, resolved_at from alerts where id = 3")" \
 	'resolved|alice|2026-11-30T06:00:00Z'
 
-# DLQ above dlq_max holds every costly (lob) target.
+# DLQ above dlq_max holds every costly (lob) target fieldsync sends through,
+# not "lob" seen only in imported pieces; a retry storm of CRM write-backs
+# (cheap, reversible) alerts and holds nothing.
+printf '[target "crm"]\nkind = hubspot\n' >>fieldsync.conf
+sql "insert into pieces (vendor_id, event_id, target, contact_id, status, delivered_at, updated_at)
+     values ('hist:1', 'hist:1', 'lob', '1005', 'delivered', '2026-11-20T10:00:00Z', '2026-11-20T10:00:00Z')"
+sql "insert into outbox (target, event_id, kind, line, state, attempts, next_attempt_at, requested_at, enqueued_at)
+     values ('crm', 'c1', 'mail.status', '{}', 'pending', 3, '2026-11-30T06:10:00Z', '2026-11-30T06:00:00Z', '2026-11-30T06:00:00Z'),
+            ('crm', 'c2', 'mail.status', '{}', 'pending', 2, '2026-11-30T06:20:00Z', '2026-11-30T06:00:00Z', '2026-11-30T06:00:00Z')"
 printf 'a\nb\nc\n' | fs-normalize 2>/dev/null
+FS_NOW=2026-11-30T06:05:00Z run fs-watchdog --dry-run
+is 'dry run: the same holds' "$(cat "$T/out")" \
+	'would open alert: WARNING retry_storm crm: retry storm: 2 deliveries retrying (max 2)
+would open alert: WARNING dlq dlq: 3 dead letters (max 2); hold target mail'
 FS_NOW=2026-11-30T06:05:00Z run fs-watchdog
-is 'dlq: alert and a hold on the lob target' "$(sql "select a.rule, h.scope, h.name from alerts a join holds h on h.alert_id = a.id where a.rule = 'dlq'")" 'dlq|target|mail'
+is 'crm storm and dlq: two alerts, one hold, on mail' "$(cat "$T/err")" \
+"fs-watchdog: alert #4 opened: WARNING retry_storm crm: retry storm: 2 deliveries retrying (max 2)
+fs-watchdog: alert #5 opened: WARNING dlq dlq: 3 dead letters (max 2)
+fs-watchdog: alert #5: target 'mail' is on hold until 'fs-watchdog ack 5 --by NAME'"
+is 'the holds: mail only' "$(sql "select a.rule, h.scope, h.name from alerts a join holds h on h.alert_id = a.id where h.lifted_at is null")" 'dlq|target|mail'
+sql "delete from outbox where target = 'crm'"
+FS_NOW=2026-11-30T06:10:00Z fs-dlq purge --older-than 1s 2>/dev/null
+FS_NOW=2026-11-30T06:15:00Z run fs-watchdog
+is 'the crm storm resolves; the dlq alert waits for its ack' "$(cat "$T/err")/$(sql 'select id, state from alerts where id >= 4')" \
+	'fs-watchdog: alert #4 resolved/4|resolved
+5|open'
+# A state file from before that rule can hold a resolved alert's hold:
+# the ack records who and when, lifts it, and says the alert had resolved.
+sql "update alerts set state = 'resolved', resolved_at = '2026-11-30T06:15:00Z' where id = 5"
+FS_NOW=2026-11-30T06:20:00Z run fs-watchdog ack 5 --by dave
+is 'ack of a resolved alert: exit 0, said' "$status/$(cat "$T/err")" \
+	'0/fs-watchdog: alert #5 had already resolved at 2026-11-30T06:15:00Z; acknowledged by dave; hold lifted: target mail'
+is 'ack of a resolved alert: recorded, hold lifted, still resolved' \
+	"$(sql "select state, acked_by, acked_at from alerts where id = 5")/$(sql 'select count(*) from holds where lifted_at is null')/$(sql "select detail from changelog where kind = 'alert.ack' and object = 'alert:5'")" \
+	'resolved|dave|2026-11-30T06:20:00Z/0/{"alert_id":5,"by":"dave","note":null,"opened_at":"2026-11-30T06:05:00Z","resolved_at":"2026-11-30T06:15:00Z","recovery_s":900,"holds_lifted":[{"scope":"target","name":"mail"}]}'
 
 # The follow-up SLA: delivered on Thursday 2026-12-24; Friday is a holiday,
 # then the weekend: 3 business days end on Wednesday 2026-12-30.
@@ -116,18 +155,30 @@ fs-dlq count >/dev/null
 sql "insert into contacts (id, version, owner, seen_at) values ('1001', 'v1', 'owner-7', 'x'), ('1002', 'v1', 'owner-8', 'x')"
 sql "insert into pieces (vendor_id, event_id, target, contact_id, campaign, status, delivered_at, updated_at)
      values ('psc_a', 'evt_a', 'mail', '1001', 'thank-you', 'delivered', '2026-12-24T10:00:00Z', '2026-12-24T10:00:00Z'),
-            ('psc_b', 'evt_b', 'mail', '1002', 'thank-you', 'delivered', '2026-12-24T10:00:00Z', '2026-12-24T10:00:00Z')"
+            ('psc_b', 'evt_b', 'mail', '1002', 'thank-you', 'delivered', '2026-12-24T10:00:00Z', '2026-12-24T10:00:00Z'),
+            ('hist:1003/thank-you/2026-12-22', 'hist:1003/thank-you/2026-12-22', 'history', '1003', 'thank-you',
+             'delivered', '2026-12-24T10:00:00Z', '2026-12-24T10:00:00Z'),
+            ('psc_hand', 'evt_m_psc_hand', 'mail', '1004', null, 'delivered', '2026-12-24T10:00:00Z', '2026-12-24T10:00:00Z')"
+# fieldsync sent psc_a and psc_b; the other two are imported history and a
+# piece mailed by hand, which fieldsync owes no follow-up for.
+sql "insert into outbox (target, event_id, kind, line, state, requested_at, enqueued_at)
+     values ('mail', 'evt_a', 'mail.requested', '{}', 'sent', '2026-12-22T10:00:00Z', '2026-12-22T10:00:00Z'),
+            ('mail', 'evt_b', 'mail.requested', '{}', 'sent', '2026-12-22T10:00:00Z', '2026-12-22T10:00:00Z')"
 sql "insert into activities values ('act_1', '1002', 'call', 'owner-8', '2026-12-29T15:00:00Z')"
 FS_NOW=2026-12-30T09:59:59Z fs-watchdog 2>/dev/null
 is 'before the third business day ends: nothing' "$(sql 'select count(*) from alerts')" 0
 FS_NOW=2026-12-30T10:00:00Z run fs-watchdog
-is 'SLA missed: one alert, for the piece without follow-up' "$(cat "$T/err")" \
+is 'SLA missed: one alert, for the piece fieldsync sent without follow-up' "$(cat "$T/err")" \
 	'fs-watchdog: alert #1 opened: WARNING follow_up psc_a: no follow-up of contact 1001 within 3bd of delivery (due 2026-12-30T10:00:00Z)'
+is 'history and hand-mailed pieces: no alert' "$(sql "select count(*) from alerts where rule = 'follow_up'")" 1
 is 'the alert goes to the contact owner' "$(jq -c '[.detail.owner, .detail.contact_id, .detail.campaign]' alerts.ndjson)/$(cat env.txt)" \
 	'["owner-7","1001","thank-you"]/1 follow_up owner-7'
 sql "insert into activities values ('act_2', '1001', 'email', 'owner-7', '2026-12-30T11:00:00Z')"
 FS_NOW=2026-12-30T11:05:00Z fs-watchdog 2>/dev/null
 is 'a follow-up, even late, resolves it' "$(sql 'select state from alerts')" resolved
+FS_NOW=2026-12-30T11:10:00Z run fs-watchdog ack 1 --by carol
+is 'ack after it resolved: exit 0, nothing to lift' "$status/$(cat "$T/err")/$(sql 'select state, acked_by from alerts')" \
+	'0/fs-watchdog: alert #1 had already resolved at 2026-12-30T11:05:00Z; acknowledged by carol; no hold was left/resolved|carol'
 
 # list
 run fs-watchdog list

@@ -3,18 +3,25 @@
 # storm leaves deliveries waiting for retries, fs-watchdog raises a retry-storm
 # alert that holds the mail target, fs-push keeps the rest held (exit 5),
 # `fs-watchdog ack` lifts the hold, and the next run sends every piece once,
-# in order, from the exact point where it stopped.
+# in order, from the exact point where it stopped.  The hold is on the mail
+# target only: CRM write-backs keep flowing while it is on.
 . "$(dirname "$0")/lib.sh"
 . "$top/tests/push-lib.sh"
-plan 11
-export LOB_API_KEY=sk_test_s3cret
+plan 14
+export LOB_API_KEY=sk_test_s3cret HUBSPOT_TOKEN=pat-s3cret
 start_lob
+start_hubspot --generate 3
 cat >fieldsync.conf <<EOF2
 [target "mail"]
 kind      = lob
 url       = $LOB
 token_env = LOB_API_KEY
 retry     = 60s..60s x20
+
+[target "crm"]
+kind      = hubspot
+url       = $HS
+token_env = HUBSPOT_TOKEN
 
 [thresholds]
 retry_storm = 3
@@ -42,6 +49,13 @@ advance 120
 run fs-push --retry-only mail </dev/null
 is 'held: exit 5' "$status" 5
 is 'held: no piece at the vendor' "$(lob_pieces | wc -l)" 0
+follow evt_f1 1001 2026-11-30T00:40:00Z >follow.ndjson
+run fs-push crm <follow.ndjson
+is 'the mail hold leaves CRM write-back flowing' "$status/$(sql "select state from outbox where event_id = 'evt_f1'")" 0/sent
+is 'the write-back reached the CRM' "$(hs_admin GET /__admin/updates | jq -c '[.updates[] | [.id, .properties]]')" \
+	'[["1001",{"fieldsync_last_follow_up":"2026-11-30"}]]'
+run fs-watchdog
+is 'a second watchdog run holds nothing more' "$(sql 'select scope, name from holds where lifted_at is null')" 'target|mail'
 
 # A person acknowledges; the next run resumes where it stopped.
 alert=$(sql "select id from alerts where rule = 'retry_storm'")

@@ -103,7 +103,7 @@ mode                      lob-events        webhook                             
 retrying                  -                 1 delivery backing off, up to attempt 2, next 20…  warn
 dlq_open                  -                 1                                                  warn
 open_alerts               -                 2                                                  bad
-active_holds              -                 2                                                  bad
+active_holds              -                 1                                                  bad
 
 Incidents
 ID  RULE       SUBJECT                   DETECTED  OPENED AT         STATE     ACK MIN  RECOVERY MIN
@@ -251,7 +251,6 @@ is 'changelog: the whole trail of the window, sends and recovery steps, oldest f
 2026-11-24T14:45:00Z alert.resolve alert:2 null {"alert_id":2}
 2026-11-29T19:30:00Z dlq.replay null null {"dlq_id":1}
 2026-11-29T20:00:00Z alert.open alert:3 null {"level":"WARNING","text":"1 dead letters (max 0)","alert_id":3,"rule":"dlq","subject":"dlq"}
-2026-11-29T20:00:00Z hold.put lob null {"scope":"target","alert_id":3}
 2026-11-29T20:00:00Z hold.put mail null {"scope":"target","alert_id":3}
 2026-11-29T20:00:00Z alert.notify alert:3 null {"alert_id":3,"channels":[]}
 2026-11-29T20:00:00Z alert.open alert:4 null {"contact_id":"c3","owner":"bob","campaign":"win-back","delivered_at":"2026-11-23T12:00:00Z","due_at":"2026-11-26T12:00:00Z","level":"WARNING","text":"no follow-up of contact c3 within 3bd of delivery (due 2026-11-26T12:00:00Z)","alert_id":4,"rule":"follow_up","subject":"ltr_33feff9243a8f506b40928b5"}
@@ -271,7 +270,7 @@ dedupe.suppressed     1
 dlq.replay            1
 fallback.polling      2
 fallback.webhook      2
-hold.put              2
+hold.put              1
 send                  6
 EOT
 

@@ -67,7 +67,7 @@ mode lob-events webhook ok
 retrying null 1 delivery backing off, up to attempt 2, next 2026-11-30 01:30 warn
 dlq_open null 1 warn
 open_alerts null 2 bad
-active_holds null 2 bad'
+active_holds null 1 bad'
 if command -v script >/dev/null 2>&1; then
 	script -qc 'fs-report dedupe --section scans' /dev/null >"$T/tty" 2>&1
 	is 'text is the default on a terminal' "$(tr -d '\r' <"$T/tty")" \

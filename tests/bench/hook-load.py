@@ -5,19 +5,24 @@ hook-load.py URL SECRET RATE SECONDS [CONCURRENCY] [IDS_FILE]
 Open loop: request i is due at start + i/RATE; CONCURRENCY threads (50) send
 them over keep-alive connections.  Latency is from the moment a request is
 due to its answer, so a server that falls behind pays for its queue.
+With RATE "seq", SECONDS is a count: that many requests one after another,
+each sent when the last was answered (sparse traffic: every fs-hook opens
+the state file alone).
 Prints "sent ok p50_ms p99_ms"; IDS_FILE gets the ids answered 200.
 """
 import hashlib, hmac, http.client, queue, sys, threading, time, urllib.parse, uuid
 
-url, secret, rate, secs = sys.argv[1], sys.argv[2].encode(), float(sys.argv[3]), float(sys.argv[4])
-conc = int(sys.argv[5]) if len(sys.argv) > 5 else 50
+url, secret = sys.argv[1], sys.argv[2].encode()
+seq = sys.argv[3] == "seq"
+rate, secs = (0.0, 0.0) if seq else (float(sys.argv[3]), float(sys.argv[4]))
+conc = 1 if seq else int(sys.argv[5]) if len(sys.argv) > 5 else 50
 ids_file = sys.argv[6] if len(sys.argv) > 6 else None
 u = urllib.parse.urlsplit(url)
-n = int(rate * secs)
+n = int(sys.argv[4]) if seq else int(rate * secs)
 start = time.monotonic() + 0.2
 slots = queue.Queue()
 for i in range(n):
-    slots.put(start + i / rate)
+    slots.put(None if seq else start + i / rate)
 lat, ok_ids, lock = [], [], threading.Lock()
 tag = uuid.uuid4().hex[:8]
 counter = iter(range(n))
@@ -29,6 +34,8 @@ def worker():
             due = slots.get_nowait()
         except queue.Empty:
             return
+        if due is None:
+            due = time.monotonic()
         wait = due - time.monotonic()
         if wait > 0:
             time.sleep(wait)
