@@ -26,6 +26,7 @@
 #define BATCH 100		/* batch read inputs */
 #define INBOX_ROWS 100		/* inbox rows per checkpoint */
 #define POLL_PIECES 50		/* polled pieces per checkpoint */
+#define PRUNE_BATCH 5000	/* rows a retention transaction */
 
 struct pull {
 	struct fs_cli *cli;
@@ -53,6 +54,8 @@ struct pull {
 	bool hold;
 	const char *stream;
 	bool in_txn;
+	/* retention, in seconds; -1 for never */
+	int64_t inbox_keep, keys_keep, polled_keep;
 };
 
 static void
@@ -79,6 +82,16 @@ failed(const struct pull *p)
 }
 
 /* ---- output ---- */
+
+/* Standard output, once flushed, goes to /dev/null: the reader sees its end. */
+static void
+detach_stdout(void)
+{
+	int fd = open("/dev/null", O_WRONLY);
+
+	if (fd >= 0 && dup2(fd, STDOUT_FILENO) >= 0 && fd != STDOUT_FILENO)
+		close(fd);
+}
 
 static void
 progress(struct pull *p, const char *stream, long pages, bool last)
@@ -1959,6 +1972,89 @@ pull_lob_events(struct pull *p)
 	return poll_lob(p);
 }
 
+/* ---- retention ---- */
+
+/* A retention setting of the source: a duration, or never (-1). */
+static int
+retention_setting(struct pull *p, const char *key, const char *def, int64_t *secs)
+{
+	const char *v = fs_section_get(p->ep.sec, key);
+
+	if (v == NULL)
+		v = def;
+	if (strcmp(v, "never") == 0) {
+		*secs = -1;
+		return 0;
+	}
+	if (fs_duration_parse(v, secs) != 0) {
+		fs_err("source '%s': %s must be a duration such as %s, or never, not '%s'", p->name, key, def, v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+retention_settings(struct pull *p)
+{
+	if (retention_setting(p, "inbox_retention", "14d", &p->inbox_keep) != 0 ||
+	    retention_setting(p, "inbox_key_retention", "30d", &p->keys_keep) != 0 ||
+	    retention_setting(p, "polled_retention", "30d", &p->polled_keep) != 0)
+		return -1;
+	/* A row goes with its body: keys kept for less time would cut the body's retention short. */
+	if (p->keys_keep >= 0 && (p->inbox_keep < 0 || p->keys_keep < p->inbox_keep)) {
+		fs_err("source '%s': inbox_key_retention (%s) is shorter than inbox_retention (%s)", p->name,
+		       fs_section_get(p->ep.sec, "inbox_key_retention") ?
+		       fs_section_get(p->ep.sec, "inbox_key_retention") : "30d",
+		       fs_section_get(p->ep.sec, "inbox_retention") ?
+		       fs_section_get(p->ep.sec, "inbox_retention") : "14d");
+		return -1;
+	}
+	return 0;
+}
+
+/* now - secs as stored times are written, or NULL (never) when secs < 0. */
+static const char *
+cutoff(int64_t secs, char out[21])
+{
+	if (secs < 0)
+		return NULL;
+	fs_time_format(fs_now() - secs, out);
+	return out;
+}
+
+/*
+ * After the run, what is past retention goes: of the inbox, only rows that
+ * the drain at the start of this run marked drained (their checkpoint was
+ * committed), a run later than they were taken downstream.  Standard
+ * output is closed first, so that the pipeline downstream does not wait.
+ */
+static void
+prune(struct pull *p, bool lob)
+{
+	struct fs_state *st = &p->cli->st;
+	int64_t inbox, poll = 0, bodies = 0, rows = 0, events = 0;
+	char b[21], r[21], e[21];
+
+	if (cursor_number(p, "inbox", &inbox) != 0 || (lob && cursor_number(p, "poll", &poll) != 0))
+		return;
+	if (fs_inbox_prune(st, p->name, inbox, cutoff(p->inbox_keep, b), cutoff(p->keys_keep, r), PRUNE_BATCH,
+			   &bodies, &rows) != 0 ||
+	    (lob && p->polled_keep >= 0 &&
+	     fs_poll_prune(st, p->name, poll, inbox, cutoff(p->polled_keep, e), PRUNE_BATCH, &events) != 0)) {
+		fail(p, FS_EXIT_STATE);
+		return;
+	}
+	if (bodies + rows + events == 0)
+		return;
+	if (lob)
+		fs_info("%s: pruned past retention: %lld inbox bod%s, %lld inbox row%s, %lld emitted event%s",
+			p->name, (long long)bodies, bodies == 1 ? "y" : "ies", (long long)rows, rows == 1 ? "" : "s",
+			(long long)events, events == 1 ? "" : "s");
+	else
+		fs_info("%s: pruned past retention: %lld inbox bod%s, %lld inbox row%s", p->name,
+			(long long)bodies, bodies == 1 ? "y" : "ies", (long long)rows, rows == 1 ? "" : "s");
+}
+
 /*
  * A run that found nothing new still says it looked: a successful run that
  * wrote no checkpoint ends with {"stream":"run","cursor":"<its time>"}, so
@@ -2071,6 +2167,8 @@ main(int argc, char *argv[])
 		fs_err("--describe lists HubSpot contact properties; '%s' is a file", arg);
 		return fs_cli_finish(&cli, FS_EXIT_USAGE);
 	}
+	if (!is_csv && !is_ndjson && retention_settings(&p) != 0)
+		return fs_cli_finish(&cli, FS_EXIT_USAGE);
 	if (fs_cli_state(&cli) != 0)
 		return fs_cli_finish(&cli, FS_EXIT_STATE);
 	if (!p.dry_run && !p.describe) {
@@ -2100,6 +2198,12 @@ main(int argc, char *argv[])
 		quiet_checkpoint(&p);
 	}
 	flush_out(&p);
+	/* A run that failed on the state file, or was misconfigured, leaves it be. */
+	if (!is_csv && !is_ndjson && !p.dry_run && !p.describe && p.status != FS_EXIT_STATE &&
+	    p.status != FS_EXIT_USAGE) {
+		detach_stdout();
+		prune(&p, strcmp(p.ep.kind, "lob-events") == 0);
+	}
 	fs_buf_free(&p.held);
 	if (p.http_ready) {
 		fs_debug("%s: %ld requests, %ld retries", p.name, p.http.requests, p.http.retries);

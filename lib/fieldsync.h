@@ -649,6 +649,16 @@ int fs_poll_record(struct fs_state *st, const char *source, const char *vendor_i
 int fs_poll_forget_undrained(struct fs_state *st, const char *source, int64_t committed);
 int fs_poll_record_drained(struct fs_state *st, const char *source, const char *vendor_id, const char *key,
 			   int64_t inbox_id);
+/* Retention, in transactions of batch rows: of source's rows drained under the
+ * committed inbox cursor, clears the bodies of those received before
+ * bodies_before, then deletes those received before rows_before except the
+ * source's newest row (a NULL time prunes nothing); counts what it did. */
+int fs_inbox_prune(struct fs_state *st, const char *source, int64_t committed, const char *bodies_before,
+		   const char *rows_before, int batch, int64_t *bodies, int64_t *rows);
+/* Deletes committed emissions recorded before `before` whose piece is no
+ * longer in flight (delivered, returned, failed) or not in pieces at all. */
+int fs_poll_prune(struct fs_state *st, const char *source, int64_t poll_committed, int64_t inbox_committed,
+		  const char *before, int batch, int64_t *pruned);
 
 // report.c: fs-report's reports, each built as one JSON document (see report.c).
 struct fs_report_opts {

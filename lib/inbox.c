@@ -32,7 +32,7 @@ fs_inbox_fetch(struct fs_state *st, const char *source, int64_t after_id, int li
 {
 	sqlite3_stmt *q = fs_state_prepare(st,
 	    "SELECT id, delivery_id, received_at, body FROM inbox"
-	    " WHERE source = ? AND id > ? ORDER BY id LIMIT ?");
+	    " WHERE source = ? AND id > ? AND body IS NOT NULL ORDER BY id LIMIT ?");
 	int rc, cap = 0;
 
 	*rows = NULL;
@@ -176,7 +176,8 @@ fs_poll_record(struct fs_state *st, const char *source, const char *vendor_id, c
 	       int64_t poll_id)
 {
 	sqlite3_stmt *q = fs_state_prepare(st,
-	    "INSERT OR REPLACE INTO polled_events (source, vendor_id, event_key, poll_id) VALUES (?, ?, ?, ?)");
+	    "INSERT OR REPLACE INTO polled_events (source, vendor_id, event_key, poll_id, at) VALUES (?, ?, ?, ?, ?)");
+	char now[21];
 
 	if (q == NULL)
 		return -1;
@@ -184,6 +185,8 @@ fs_poll_record(struct fs_state *st, const char *source, const char *vendor_id, c
 	fs_bind_text(q, 2, vendor_id);
 	fs_bind_text(q, 3, key);
 	sqlite3_bind_int64(q, 4, poll_id);
+	fs_time_format(fs_now(), now);
+	fs_bind_text(q, 5, now);
 	return fs_state_step_done(st, q);
 }
 
@@ -205,8 +208,9 @@ fs_poll_record_drained(struct fs_state *st, const char *source, const char *vend
 		       int64_t inbox_id)
 {
 	sqlite3_stmt *q = fs_state_prepare(st,
-	    "INSERT OR REPLACE INTO polled_events (source, vendor_id, event_key, poll_id, inbox_id)"
-	    " VALUES (?, ?, ?, 0, ?)");
+	    "INSERT OR REPLACE INTO polled_events (source, vendor_id, event_key, poll_id, inbox_id, at)"
+	    " VALUES (?, ?, ?, 0, ?, ?)");
+	char now[21];
 
 	if (q == NULL)
 		return -1;
@@ -214,5 +218,98 @@ fs_poll_record_drained(struct fs_state *st, const char *source, const char *vend
 	fs_bind_text(q, 2, vendor_id);
 	fs_bind_text(q, 3, key);
 	sqlite3_bind_int64(q, 4, inbox_id);
+	fs_time_format(fs_now(), now);
+	fs_bind_text(q, 5, now);
 	return fs_state_step_done(st, q);
+}
+
+/*
+ * Retention.  Each prune runs q (which binds its own parameters, the batch
+ * size last as ?9) in transactions of one batch each, until a batch finds
+ * fewer rows than that: never one long write lock, and a crash between
+ * batches leaves only fewer rows to prune next time.
+ */
+static int
+prune_batches(struct fs_state *st, sqlite3_stmt *q, int batch, int64_t *count)
+{
+	int n;
+
+	*count = 0;
+	do {
+		if (fs_state_begin(st) != 0)
+			return -1;
+		if (fs_state_step_done(st, q) != 0) {
+			fs_state_rollback(st);
+			return -1;
+		}
+		n = sqlite3_changes(st->db);
+		if (fs_state_commit(st) != 0)
+			return -1;
+		*count += n;
+	} while (n >= batch);
+	return 0;
+}
+
+int
+fs_inbox_prune(struct fs_state *st, const char *source, int64_t committed, const char *bodies_before,
+	       const char *rows_before, int batch, int64_t *bodies, int64_t *rows)
+{
+	sqlite3_stmt *q;
+
+	*bodies = *rows = 0;
+	/* Bodies first: the rows that lose theirs now keep their delivery id. */
+	if (bodies_before) {
+		q = fs_state_prepare(st,
+		    "UPDATE inbox SET body = NULL WHERE id IN (SELECT id FROM inbox INDEXED BY inbox_bodies"
+		    "  WHERE source = ?1 AND body IS NOT NULL AND received_at < ?2"
+		    "  AND drained_at IS NOT NULL AND id <= ?3 LIMIT ?9)");
+		if (q == NULL)
+			return -1;
+		fs_bind_text(q, 1, source);
+		fs_bind_text(q, 2, bodies_before);
+		sqlite3_bind_int64(q, 3, committed);
+		sqlite3_bind_int(q, 9, batch);
+		if (prune_batches(st, q, batch, bodies) != 0)
+			return -1;
+	}
+	/* The source's newest row stays whatever its age: it is the last
+	 * event received that fs-health and fs-report show. */
+	if (rows_before) {
+		q = fs_state_prepare(st,
+		    "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox INDEXED BY inbox_by_source_received"
+		    "  WHERE source = ?1 AND received_at < ?2 AND drained_at IS NOT NULL AND id <= ?3"
+		    "  AND id IS NOT (SELECT id FROM inbox n WHERE n.source = ?1"
+		    "   ORDER BY n.received_at DESC, n.id DESC LIMIT 1) LIMIT ?9)");
+		if (q == NULL)
+			return -1;
+		fs_bind_text(q, 1, source);
+		fs_bind_text(q, 2, rows_before);
+		sqlite3_bind_int64(q, 3, committed);
+		sqlite3_bind_int(q, 9, batch);
+		if (prune_batches(st, q, batch, rows) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+fs_poll_prune(struct fs_state *st, const char *source, int64_t poll_committed, int64_t inbox_committed,
+	      const char *before, int batch, int64_t *pruned)
+{
+	sqlite3_stmt *q = fs_state_prepare(st,
+	    "DELETE FROM polled_events WHERE (source, vendor_id, event_key) IN ("
+	    " SELECT e.source, e.vendor_id, e.event_key FROM polled_events e INDEXED BY polled_events_by_at"
+	    "  LEFT JOIN pieces p ON p.vendor_id = e.vendor_id"
+	    "  WHERE e.source = ?1 AND e.at < ?2 AND e.poll_id <= ?3 AND coalesce(e.inbox_id, 0) <= ?4"
+	    "  AND (p.vendor_id IS NULL OR p.status IN ('delivered', 'returned', 'failed')) LIMIT ?9)");
+
+	*pruned = 0;
+	if (q == NULL)
+		return -1;
+	fs_bind_text(q, 1, source);
+	fs_bind_text(q, 2, before);
+	sqlite3_bind_int64(q, 3, poll_committed);
+	sqlite3_bind_int64(q, 4, inbox_committed);
+	sqlite3_bind_int(q, 9, batch);
+	return prune_batches(st, q, batch, pruned);
 }

@@ -125,11 +125,17 @@ const char *const fs_migrations[] = {
 	"  amount REAL, currency TEXT, at TEXT NOT NULL);"
 	"CREATE INDEX revenue_by_contact ON revenue(contact_id, at);"
 	/* fs-hook, fs-health, fs-watchdog. */
+	/* A row's body is NULL once fs-pull has drained it, the drain is
+	 * committed and the source's inbox_retention has passed; the row (its
+	 * delivery id, which tells fs-hook a repeat delivery) goes after
+	 * inbox_key_retention, except a source's newest row (lib/inbox.c). */
 	"CREATE TABLE inbox ("
 	"  id INTEGER PRIMARY KEY, source TEXT NOT NULL, delivery_id TEXT NOT NULL,"
-	"  received_at TEXT NOT NULL, body BLOB NOT NULL, drained_at TEXT,"
+	"  received_at TEXT NOT NULL, body BLOB, drained_at TEXT,"
 	"  UNIQUE (source, delivery_id));"
 	"CREATE INDEX inbox_undrained ON inbox(source, drained_at, id);"
+	/* The rows that still have a body, oldest first: pruning reads only them. */
+	"CREATE INDEX inbox_bodies ON inbox(source, received_at) WHERE body IS NOT NULL;"
 	/* The last event per source (fs-health, fs-watchdog): without it, each run
 	 * reads every stored body. */
 	"CREATE INDEX inbox_by_source_received ON inbox(source, received_at);"
@@ -140,13 +146,16 @@ const char *const fs_migrations[] = {
 	 * drained from the inbox has poll_id 0 and the inbox row's id in
 	 * inbox_id, which the inbox checkpoint's cursor covers.  Rows past the
 	 * committed cursor were never taken downstream and are forgotten
-	 * (emitted again) on the next run. */
+	 * (emitted again) on the next run.  at is when the event was recorded:
+	 * those of pieces no longer in flight go after the source's
+	 * polled_retention (lib/inbox.c). */
 	"CREATE TABLE polls ("
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, run_id TEXT, at TEXT NOT NULL);"
 	"CREATE TABLE polled_events ("
 	"  source TEXT NOT NULL, vendor_id TEXT NOT NULL, event_key TEXT NOT NULL,"
-	"  poll_id INTEGER NOT NULL, inbox_id INTEGER,"
+	"  poll_id INTEGER NOT NULL, inbox_id INTEGER, at TEXT NOT NULL,"
 	"  PRIMARY KEY (source, vendor_id, event_key)) WITHOUT ROWID;"
+	"CREATE INDEX polled_events_by_at ON polled_events(source, at);"
 	"CREATE INDEX polled_events_by_poll ON polled_events(source, poll_id);"
 	"CREATE INDEX polled_events_by_inbox ON polled_events(source, inbox_id) WHERE inbox_id IS NOT NULL;"
 	/* fs-pull: the (id, modified time) pairs a HubSpot search stream has
