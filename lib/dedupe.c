@@ -222,7 +222,7 @@ prune(struct fs_idem *ix, int batch, int64_t *n)
 {
 	struct fs_state *st = ix->st;
 	int64_t last = 0, upto;
-	int found;
+	int found, rc;
 
 	*n = 0;
 	do {
@@ -239,14 +239,12 @@ prune(struct fs_idem *ix, int batch, int64_t *n)
 		sqlite3_bind_int(q, 3, batch);
 		found = 0;
 		upto = last;
-		while (sqlite3_step(q) == SQLITE_ROW) {
+		while ((rc = fs_state_step_row(st, q)) == 1) {
 			upto = sqlite3_column_int64(q, 0);
 			found++;
 		}
-		if (sqlite3_reset(q) != SQLITE_OK) {
-			fs_state_error(st, NULL);
+		if (rc < 0)
 			goto fail;
-		}
 		if (found > 0) {
 			q = fs_state_prepare(st, "DELETE FROM idem_store WHERE seq > ?1 AND seq <= ?3 AND run NOT IN"
 					     " (SELECT run FROM idem_runs WHERE first_seen_ts > ?2)");
@@ -340,19 +338,16 @@ load(struct fs_idem *ix)
 
 	if (q == NULL)
 		return -1;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		runs = fs_xrealloc(runs, (nruns + 1) * sizeof *runs);
 		runs[nruns].run = sqlite3_column_int64(q, 0);
 		runs[nruns++].first_seen = sqlite3_column_int64(q, 1);
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE)
-		goto fail;
-	if ((q = fs_state_prepare(st, "SELECT seq, k, run, final FROM idem_store ORDER BY seq")) == NULL) {
+	if (rc < 0 || (q = fs_state_prepare(st, "SELECT seq, k, run, final FROM idem_store ORDER BY seq")) == NULL) {
 		free(runs);
 		return -1;
 	}
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		const struct run_time *r = run_find(runs, nruns, sqlite3_column_int64(q, 2));
 		unsigned char bin[16];
 		const void *k;
@@ -379,15 +374,8 @@ load(struct fs_idem *ix)
 		e->first_seen = fresh.first_seen;
 		e->final = fresh.final;
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE)
-		goto fail;
 	free(runs);
-	return 0;
-fail:
-	fs_state_error(st, NULL);
-	free(runs);
-	return -1;
+	return rc;
 }
 
 /* Folds the marks fs_keys_finalize left into the store, batch a transaction. */
@@ -410,7 +398,7 @@ fold(struct fs_idem *ix, int batch)
 		sqlite3_bind_int64(q, 1, last);
 		sqlite3_bind_int(q, 2, batch);
 		found = 0;
-		while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		while ((rc = fs_state_step_row(st, q)) == 1) {
 			unsigned char bin[16];
 			const void *k;
 			size_t len, i;
@@ -432,11 +420,8 @@ fold(struct fs_idem *ix, int batch)
 				}
 			}
 		}
-		sqlite3_reset(q);
-		if (rc != SQLITE_DONE) {
-			fs_state_error(st, NULL);
+		if (rc < 0)
 			goto fail;
-		}
 		if ((q = fs_state_prepare(st, "DELETE FROM idem_final WHERE rowid <= ?")) == NULL)
 			goto fail;
 		sqlite3_bind_int64(q, 1, last);
@@ -665,7 +650,7 @@ holds_read(struct fs_state *st, sqlite3_stmt *q, struct hold_list *l)
 {
 	int rc;
 
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		struct fs_hold *h;
 
 		l->h = fs_xrealloc(l->h, (size_t)(l->n + 1) * sizeof *l->h);
@@ -679,12 +664,7 @@ holds_read(struct fs_state *st, sqlite3_stmt *q, struct hold_list *l)
 		memcpy((char *)h->line, sqlite3_column_blob(q, 4), h->len);
 		((char *)h->line)[h->len] = '\0';
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 static int
@@ -727,14 +707,12 @@ holds_done(struct fs_state *st, struct fs_idem *ix)
 
 	if (q == NULL)
 		return -1;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+	while ((rc = fs_state_step_row(st, q)) == 1)
 		if (fs_idem_final(ix, (const char *)sqlite3_column_text(q, 1))) {
 			done = fs_xrealloc(done, (n + 1) * sizeof *done);
 			done[n++] = sqlite3_column_int64(q, 0);
 		}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
+	if (rc < 0) {
 		free(done);
 		return -1;
 	}
@@ -830,19 +808,14 @@ fs_enrolment_blocking(struct fs_state *st, const char *contact_id, const char *g
 	fs_bind_text(q, 2, goal);
 	fs_bind_text(q, 3, at);
 	fs_bind_text(q, 4, run_id);
-	rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW) {
+	if ((rc = fs_state_step_row(st, q)) == 1) {
 		e->event_id = fs_col_dup(q, 0);
 		e->campaign = fs_col_dup(q, 1);
 		e->started_at = fs_col_dup(q, 2);
 		e->active_until = fs_col_dup(q, 3);
+		sqlite3_reset(q);
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
-		return -1;
-	}
-	return rc == SQLITE_ROW;
+	return rc;
 }
 
 void
@@ -941,7 +914,7 @@ fs_contacts_each(struct fs_state *st, fs_contact_fn fn, void *ctx)
 
 	if (q == NULL)
 		return -1;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		const char *f[FS_CONTACT_NFIELDS];
 
 		for (int i = 0; i < FS_CONTACT_NFIELDS; i++)
@@ -951,10 +924,5 @@ fs_contacts_each(struct fs_state *st, fs_contact_fn fn, void *ctx)
 			return -1;
 		}
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
-		return -1;
-	}
-	return 0;
+	return rc;
 }

@@ -103,7 +103,7 @@ fs_dlq_each(struct fs_state *st, bool all, int64_t id, fs_dlq_fn fn, void *ctx)
 		return -1;
 	sqlite3_bind_int(q, 1, all || id != 0);
 	sqlite3_bind_int64(q, 2, id);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		struct fs_dead_row r = {
 			.id = sqlite3_column_int64(q, 0), .at = col_text(q, 1), .command = col_text(q, 2),
 			.run_id = col_text(q, 3), .source = col_text(q, 4), .event_id = col_text(q, 5),
@@ -120,12 +120,7 @@ fs_dlq_each(struct fs_state *st, bool all, int64_t id, fs_dlq_fn fn, void *ctx)
 			return -1;
 		}
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 int

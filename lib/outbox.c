@@ -105,7 +105,7 @@ fs_outbox_replays(struct fs_state *st, const char *target, const char *run_id, l
 	if (q == NULL)
 		goto fail;
 	fs_bind_text(q, 1, target);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		r = fs_xrealloc(r, (size_t)(n + 1) * sizeof *r);
 		r[n].id = sqlite3_column_int64(q, 0);
 		r[n].event_id = fs_col_dup(q, 1);
@@ -113,11 +113,8 @@ fs_outbox_replays(struct fs_state *st, const char *target, const char *run_id, l
 		r[n].replay = sqlite3_column_int(q, 3) != 0;
 		n++;
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
+	if (rc < 0)
 		ok = -1;
-	}
 	for (int i = 0; i < n && ok == 0; i++) {
 		/* A replay goes back in line with the (maybe repaired) line, and
 		 * the vendor is asked first whether it already has the piece; a
@@ -218,7 +215,7 @@ fs_outbox_finalize_taken(struct fs_state *st)
 		return -1;
 	if ((q = fs_state_prepare(st, "SELECT event_id FROM push_taken")) == NULL)
 		return -1;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		char *id = fs_col_dup(q, 0);
 		int r = fs_keys_finalize(st, id);
 
@@ -228,11 +225,8 @@ fs_outbox_finalize_taken(struct fs_state *st)
 			return -1;
 		}
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
+	if (rc < 0)
 		return -1;
-	}
 	return fs_state_exec(st, "DELETE FROM push_taken");
 }
 
@@ -259,17 +253,12 @@ set_held(struct fs_state *st, const char *target, const char *campaign, bool any
 	fs_bind_text(q, 1, target);
 	if (!any_campaign)
 		fs_bind_text(q, 2, campaign);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		(*count)++;
 		if (hold && fn)
 			fn((const char *)sqlite3_column_text(q, 0), sqlite3_column_int(q, 1), ctx);
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 static int
@@ -297,16 +286,11 @@ held_campaigns(struct fs_state *st, char ***names, int *n)
 	*n = 0;
 	if (q == NULL)
 		return -1;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		*names = fs_xrealloc(*names, (size_t)(*n + 1) * sizeof **names);
 		(*names)[(*n)++] = fs_col_dup(q, 0);
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 static void
@@ -361,15 +345,12 @@ fs_outbox_apply_holds(struct fs_state *st, const char *target, bool campaigns, c
 		if (q == NULL)
 			goto fail;
 		fs_bind_text(q, 1, target);
-		while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		while ((rc = fs_state_step_row(st, q)) == 1) {
 			held_now = fs_xrealloc(held_now, (size_t)(nheld + 1) * sizeof *held_now);
 			held_now[nheld++] = fs_col_dup(q, 0);
 		}
-		sqlite3_reset(q);
-		if (rc != SQLITE_DONE) {
-			fs_state_error(st, NULL);
+		if (rc < 0)
 			goto fail;
-		}
 		for (int i = 0; i < nheld; i++) {
 			bool still = false;
 
@@ -439,7 +420,7 @@ free_dead_claims(struct fs_state *st, const char *target, const char *run_id)
 	now_text(now);
 	fs_bind_text(q, 1, run_id);
 	fs_bind_text(q, 2, target);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		const char *until = (const char *)sqlite3_column_text(q, 3);
 		long pid = (long)sqlite3_column_int64(q, 1);
 		bool expired = until == NULL || strcmp(until, now) <= 0;
@@ -450,11 +431,8 @@ free_dead_claims(struct fs_state *st, const char *target, const char *run_id)
 			n++;
 		}
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
+	if (rc < 0)
 		ok = -1;
-	}
 	for (int i = 0; i < n && ok == 0; i++) {
 		jv d = jv_object();
 
@@ -514,7 +492,7 @@ fs_outbox_claim(struct fs_state *st, const char *target, const char *run_id, fs_
 	fs_bind_text(q, 3, run_id);
 	sqlite3_bind_int(q, 4, limit);
 	*rows = fs_xmalloc((size_t)(limit > 0 ? limit : 1) * sizeof **rows);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		struct fs_outbox_row *r = &(*rows)[n++];
 
 		r->id = sqlite3_column_int64(q, 0);
@@ -532,11 +510,8 @@ fs_outbox_claim(struct fs_state *st, const char *target, const char *run_id, fs_
 		if (r->first_attempt_at == NULL)
 			r->first_attempt_at = fs_xstrdup(now);
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
+	if (rc < 0)
 		goto fail;
-	}
 	/* The first attempt's time is stored before the request goes out: a
 	 * retry a day later must know the vendor's idempotency window has
 	 * passed even when the first run died before it heard back. */
@@ -664,7 +639,7 @@ fs_outbox_counts(struct fs_state *st, const char *target, struct fs_outbox_count
 	if (q == NULL)
 		return -1;
 	fs_bind_text(q, 1, target);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		const char *s = (const char *)sqlite3_column_text(q, 0);
 		long n = (long)sqlite3_column_int64(q, 1);
 
@@ -677,12 +652,7 @@ fs_outbox_counts(struct fs_state *st, const char *target, struct fs_outbox_count
 		else if (strcmp(s, "dead") == 0)
 			c->dead = n;
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 /* Status order: a piece's status only moves forward. */

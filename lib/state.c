@@ -381,8 +381,9 @@ fs_lease_take(struct fs_state *st, const char *name, const char *run_id, int64_t
 	if (q == NULL)
 		goto fail;
 	fs_bind_text(q, 1, name);
-	rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW) {
+	if ((rc = fs_state_step_row(st, q)) < 0)
+		goto fail;
+	if (rc == 1) {
 		const char *holder = (const char *)sqlite3_column_text(q, 0);
 		long pid = sqlite3_column_int64(q, 1);
 		const char *h = (const char *)sqlite3_column_text(q, 2);
@@ -390,11 +391,7 @@ fs_lease_take(struct fs_state *st, const char *name, const char *run_id, int64_t
 
 		if (strcmp(holder, run_id) != 0 && strcmp(exp, now) > 0 && holder_alive(h, pid))
 			taken = 0;
-	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
-		goto fail;
+		sqlite3_reset(q);
 	}
 	if (taken) {
 		q = fs_state_prepare(st,
@@ -474,18 +471,13 @@ fs_contact_observe_row(struct fs_state *st, const char *source, const char *cons
 	if (q == NULL)
 		goto fail;
 	fs_bind_text(q, 1, id);
-	rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW) {
-		if (sqlite3_column_text(q, 0))
-			old_status = fs_xstrdup((const char *)sqlite3_column_text(q, 0));
-		if (sqlite3_column_text(q, 1))
-			old_prev = fs_xstrdup((const char *)sqlite3_column_text(q, 1));
-		old_version = fs_xstrdup((const char *)sqlite3_column_text(q, 2));
-	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
+	if ((rc = fs_state_step_row(st, q)) < 0)
 		goto fail;
+	if (rc == 1) {
+		old_status = fs_col_dup(q, 0);
+		old_prev = fs_col_dup(q, 1);
+		old_version = fs_col_dup(q, 2);
+		sqlite3_reset(q);
 	}
 	if (old_version)
 		cmp = version_cmp(version, old_version);
