@@ -44,14 +44,11 @@ fs_keys_finalize(struct fs_state *st, const char *event_id)
 int
 fs_source_mode(struct fs_state *st, const char *source, char mode[16])
 {
-	sqlite3_stmt *q = fs_state_prepare(st, "SELECT mode FROM source_modes WHERE source = ?");
+	sqlite3_stmt *q = fs_state_query(st, "SELECT mode FROM source_modes WHERE source = ?", "s", source);
 	char *s;
 
 	strcpy(mode, "webhook");
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, source);
-	if (fs_state_get_text(st, q, &s) < 0)
+	if (q == NULL || fs_state_get_text(st, q, &s) < 0)
 		return -1;
 	if (s)
 		snprintf(mode, 16, "%s", s);
@@ -97,15 +94,11 @@ fs_source_mode_set(struct fs_state *st, const char *source, const char *mode, co
 int
 fs_hold_active(struct fs_state *st, const char *scope, const char *name)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "SELECT count(*) FROM holds WHERE scope = ? AND name = ? AND lifted_at IS NULL");
+	sqlite3_stmt *q = fs_state_query(st,
+	    "SELECT count(*) FROM holds WHERE scope = ? AND name = ? AND lifted_at IS NULL", "ss", scope, name);
 	int64_t n;
 
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, scope);
-	fs_bind_text(q, 2, name);
-	if (fs_state_get_int(st, q, &n) < 0)
+	if (q == NULL || fs_state_get_int(st, q, &n) < 0)
 		return -1;
 	return n > 0;
 }

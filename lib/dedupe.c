@@ -230,13 +230,11 @@ prune(struct fs_idem *ix, int batch, int64_t *n)
 
 		if (fs_state_begin(st) != 0)
 			return -1;
-		q = fs_state_prepare(st, "SELECT seq FROM idem_store WHERE seq > ?1 AND run NOT IN"
-				     " (SELECT run FROM idem_runs WHERE first_seen_ts > ?2) ORDER BY seq LIMIT ?3");
+		q = fs_state_query(st, "SELECT seq FROM idem_store WHERE seq > ?1 AND run NOT IN"
+				   " (SELECT run FROM idem_runs WHERE first_seen_ts > ?2) ORDER BY seq LIMIT ?3",
+				   "iii", last, ix->now - ix->ttl, (int64_t)batch);
 		if (q == NULL)
 			goto fail;
-		sqlite3_bind_int64(q, 1, last);
-		sqlite3_bind_int64(q, 2, ix->now - ix->ttl);
-		sqlite3_bind_int(q, 3, batch);
 		found = 0;
 		upto = last;
 		while ((rc = fs_state_step_row(st, q)) == 1) {
@@ -392,11 +390,9 @@ fold(struct fs_idem *ix, int batch)
 
 		if (fs_state_begin(st) != 0)
 			return -1;
-		if ((q = fs_state_prepare(st, "SELECT rowid, k, upto FROM idem_final WHERE rowid > ?"
-					  " ORDER BY rowid LIMIT ?")) == NULL)
+		if ((q = fs_state_query(st, "SELECT rowid, k, upto FROM idem_final WHERE rowid > ? ORDER BY rowid LIMIT ?",
+					"ii", last, (int64_t)batch)) == NULL)
 			goto fail;
-		sqlite3_bind_int64(q, 1, last);
-		sqlite3_bind_int(q, 2, batch);
 		found = 0;
 		while ((rc = fs_state_step_row(st, q)) == 1) {
 			unsigned char bin[16];
@@ -738,23 +734,21 @@ fs_holds_release(struct fs_state *st, struct fs_idem *ix, fs_time now, const cha
 	if (holds_done(st, ix) != 0)
 		return -1;
 	/* Released by a run that died before they were taken downstream: again. */
-	q = fs_state_prepare(st,
+	q = fs_state_query(st,
 	    "SELECT id, kind, object, event_id, line FROM debounce"
-	    " WHERE released_by IS NOT NULL AND released_by IS NOT ?1 ORDER BY id");
+	    " WHERE released_by IS NOT NULL AND released_by IS NOT ?1 ORDER BY id", "s", run_id);
 	if (q == NULL)
 		return -1;
-	fs_bind_text(q, 1, run_id);
 	if (holds_read(st, q, &l) != 0 || holds_emit(st, &l, run_id, fn, ctx) != 0)
 		goto fail;
 	holds_free(&l);
 	/* Quiet objects: the last hold of each comes out, the earlier ones collapse into it. */
-	q = fs_state_prepare(st,
+	q = fs_state_query(st,
 	    "SELECT d.id, d.kind, d.object, d.event_id, d.line FROM debounce d JOIN"
 	    " (SELECT max(id) AS last, min(id) AS first FROM debounce WHERE released_by IS NULL"
-	    "  GROUP BY kind, object HAVING max(release_at) <= ?1) g ON d.id = g.last ORDER BY g.first");
+	    "  GROUP BY kind, object HAVING max(release_at) <= ?1) g ON d.id = g.last ORDER BY g.first", "s", at);
 	if (q == NULL)
 		return -1;
-	fs_bind_text(q, 1, at);
 	if (holds_read(st, q, &l) != 0)
 		goto fail;
 	for (int i = 0; i < l.n; i++) {
@@ -793,21 +787,18 @@ int
 fs_enrolment_blocking(struct fs_state *st, const char *contact_id, const char *goal, fs_time now,
 		      const char *run_id, struct fs_enrolment *e)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "SELECT event_id, campaign, started_at, active_until FROM enrolments"
-	    " WHERE contact_id = ?1 AND goal = ?2 AND active_until > ?3 AND (final = 1 OR run_id IS ?4)"
-	    " ORDER BY started_at, id LIMIT 1");
+	sqlite3_stmt *q;
 	char at[21];
 	int rc;
 
 	memset(e, 0, sizeof *e);
+	fs_time_format(now, at);
+	q = fs_state_query(st,
+	    "SELECT event_id, campaign, started_at, active_until FROM enrolments"
+	    " WHERE contact_id = ?1 AND goal = ?2 AND active_until > ?3 AND (final = 1 OR run_id IS ?4)"
+	    " ORDER BY started_at, id LIMIT 1", "ssss", contact_id, goal, at, run_id);
 	if (q == NULL)
 		return -1;
-	fs_time_format(now, at);
-	fs_bind_text(q, 1, contact_id);
-	fs_bind_text(q, 2, goal);
-	fs_bind_text(q, 3, at);
-	fs_bind_text(q, 4, run_id);
 	if ((rc = fs_state_step_row(st, q)) == 1) {
 		e->event_id = fs_col_dup(q, 0);
 		e->campaign = fs_col_dup(q, 1);

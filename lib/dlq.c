@@ -3,18 +3,13 @@
 
 #include "fieldsync.h"
 
+/* The id a query from fs_state_query finds: 0 when none, -1 on error. */
 static int64_t
-find(struct fs_state *st, const char *sql, const char *a, const char *b, const char *c)
+find(struct fs_state *st, sqlite3_stmt *q)
 {
-	sqlite3_stmt *q = fs_state_prepare(st, sql);
 	int64_t id = 0;
 
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, a);
-	fs_bind_text(q, 2, b);
-	fs_bind_text(q, 3, c);
-	if (fs_state_get_int(st, q, &id) < 0)
+	if (q == NULL || fs_state_get_int(st, q, &id) < 0)
 		return -1;
 	return id;
 }
@@ -31,8 +26,8 @@ fs_dlq_add(struct fs_state *st, const struct fs_dead *d)
 	fs_time_format(fs_now(), now);
 	/* The same line failing the same way again (a re-run after a crash) is
 	 * one dead letter seen twice, not two. */
-	id = find(st, "SELECT id FROM dlq WHERE fingerprint = ? AND state = 'open'"
-		  " AND command = ? AND reason = ?", fp, d->command, d->reason);
+	id = find(st, fs_state_query(st, "SELECT id FROM dlq WHERE fingerprint = ? AND state = 'open'"
+				     " AND command = ? AND reason = ?", "sss", fp, d->command, d->reason));
 	if (id < 0)
 		return -1;
 	if (id > 0) {
@@ -45,9 +40,8 @@ fs_dlq_add(struct fs_state *st, const struct fs_dead *d)
 		sqlite3_bind_int64(q, 3, id);
 		return fs_state_step_done(st, q) == 0 ? id : -1;
 	}
-	/* Unused parameters are left unbound: find() binds up to three. */
-	replayed = find(st, "SELECT max(id) FROM dlq WHERE fingerprint = ? AND state = 'replayed'",
-			fp, NULL, NULL);
+	replayed = find(st, fs_state_query(st, "SELECT max(id) FROM dlq WHERE fingerprint = ? AND state = 'replayed'",
+					   "s", fp));
 	if (replayed < 0)
 		return -1;
 	q = fs_state_prepare(st,
@@ -93,16 +87,15 @@ col_text(sqlite3_stmt *q, int i)
 int
 fs_dlq_each(struct fs_state *st, bool all, int64_t id, fs_dlq_fn fn, void *ctx)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
+	sqlite3_stmt *q = fs_state_query(st,
 	    "SELECT id, at, command, run_id, source, event_id, lineno, reason, bytes,"
 	    " http_status, response, attempts, seen, last_seen_at, state, replayed_at, replay_of"
-	    " FROM dlq WHERE (?1 OR state = 'open') AND (?2 = 0 OR id = ?2) ORDER BY id");
+	    " FROM dlq WHERE (?1 OR state = 'open') AND (?2 = 0 OR id = ?2) ORDER BY id",
+	    "ii", (int64_t)(all || id != 0), id);
 	int rc;
 
 	if (q == NULL)
 		return -1;
-	sqlite3_bind_int(q, 1, all || id != 0);
-	sqlite3_bind_int64(q, 2, id);
 	while ((rc = fs_state_step_row(st, q)) == 1) {
 		struct fs_dead_row r = {
 			.id = sqlite3_column_int64(q, 0), .at = col_text(q, 1), .command = col_text(q, 2),

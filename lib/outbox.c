@@ -98,13 +98,12 @@ fs_outbox_replays(struct fs_state *st, const char *target, const char *run_id, l
 	now_text(now);
 	if (fs_state_begin(st) != 0)
 		return -1;
-	q = fs_state_prepare(st,
+	q = fs_state_query(st,
 	    "SELECT id, event_id, contact_id, NOT EXISTS (SELECT 1 FROM dlq WHERE dlq.event_id = outbox.event_id"
 	    "   AND dlq.command = 'fs-push' AND dlq.state = 'open')"
-	    " FROM outbox WHERE target = ? AND state = 'dead' AND replay_line IS NOT NULL");
+	    " FROM outbox WHERE target = ? AND state = 'dead' AND replay_line IS NOT NULL", "s", target);
 	if (q == NULL)
 		goto fail;
-	fs_bind_text(q, 1, target);
 	while ((rc = fs_state_step_row(st, q)) == 1) {
 		r = fs_xrealloc(r, (size_t)(n + 1) * sizeof *r);
 		r[n].id = sqlite3_column_int64(q, 0);
@@ -164,13 +163,12 @@ fail:
 int
 fs_outbox_state(struct fs_state *st, const char *target, const char *event_id, char **state)
 {
-	sqlite3_stmt *q = fs_state_prepare(st, "SELECT state FROM outbox WHERE target = ? AND event_id = ?");
+	sqlite3_stmt *q = fs_state_query(st, "SELECT state FROM outbox WHERE target = ? AND event_id = ?",
+					 "ss", target, event_id);
 
 	*state = NULL;
 	if (q == NULL)
 		return -1;
-	fs_bind_text(q, 1, target);
-	fs_bind_text(q, 2, event_id);
 	return fs_state_get_text(st, q, state) < 0 ? -1 : 0;
 }
 
@@ -244,15 +242,12 @@ set_held(struct fs_state *st, const char *target, const char *campaign, bool any
 		 " RETURNING event_id, attempts",
 		 "UPDATE outbox SET state = 'held' WHERE target = ?1 AND state = 'pending' RETURNING event_id, attempts"},
 	};
-	sqlite3_stmt *q = fs_state_prepare(st, sql[hold][any_campaign]);
+	sqlite3_stmt *q = fs_state_query(st, sql[hold][any_campaign], any_campaign ? "s" : "ss", target, campaign);
 	int rc;
 
 	*count = 0;
 	if (q == NULL)
 		return -1;
-	fs_bind_text(q, 1, target);
-	if (!any_campaign)
-		fs_bind_text(q, 2, campaign);
 	while ((rc = fs_state_step_row(st, q)) == 1) {
 		(*count)++;
 		if (hold && fn)
@@ -341,10 +336,10 @@ fs_outbox_apply_holds(struct fs_state *st, const char *target, bool campaigns, c
 				snprintf(h->held_campaign, sizeof h->held_campaign, "%s", names[i]);
 		}
 		/* Rows held whose hold is gone go back in line. */
-		q = fs_state_prepare(st, "SELECT DISTINCT campaign FROM outbox WHERE target = ? AND state = 'held'");
+		q = fs_state_query(st, "SELECT DISTINCT campaign FROM outbox WHERE target = ? AND state = 'held'",
+				   "s", target);
 		if (q == NULL)
 			goto fail;
-		fs_bind_text(q, 1, target);
 		while ((rc = fs_state_step_row(st, q)) == 1) {
 			held_now = fs_xrealloc(held_now, (size_t)(nheld + 1) * sizeof *held_now);
 			held_now[nheld++] = fs_col_dup(q, 0);
@@ -365,10 +360,9 @@ fs_outbox_apply_holds(struct fs_state *st, const char *target, bool campaigns, c
 			h->resumed += count;
 		}
 	}
-	q = fs_state_prepare(st, "SELECT count(*) FROM outbox WHERE target = ? AND state = 'held'");
+	q = fs_state_query(st, "SELECT count(*) FROM outbox WHERE target = ? AND state = 'held'", "s", target);
 	if (q == NULL)
 		goto fail;
-	fs_bind_text(q, 1, target);
 	if (sqlite3_step(q) == SQLITE_ROW)
 		h->held = sqlite3_column_int64(q, 0);
 	sqlite3_reset(q);
@@ -403,10 +397,10 @@ holder_dead(const char *host, long pid)
 static int
 free_dead_claims(struct fs_state *st, const char *target, const char *run_id)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
+	sqlite3_stmt *q = fs_state_query(st,
 	    "SELECT claimed_by, max(claim_pid), max(claim_host), max(claim_until), count(*)"
 	    " FROM outbox INDEXED BY outbox_by_claim WHERE claimed_by IS NOT NULL AND claimed_by != ? AND target = ?"
-	    " AND state IN ('pending', 'held') GROUP BY claimed_by");
+	    " AND state IN ('pending', 'held') GROUP BY claimed_by", "ss", run_id, target);
 	struct dead {
 		char *run;
 		long pid, rows;
@@ -418,8 +412,6 @@ free_dead_claims(struct fs_state *st, const char *target, const char *run_id)
 	if (q == NULL)
 		return -1;
 	now_text(now);
-	fs_bind_text(q, 1, run_id);
-	fs_bind_text(q, 2, target);
 	while ((rc = fs_state_step_row(st, q)) == 1) {
 		const char *until = (const char *)sqlite3_column_text(q, 3);
 		long pid = (long)sqlite3_column_int64(q, 1);
@@ -479,18 +471,15 @@ fs_outbox_claim(struct fs_state *st, const char *target, const char *run_id, fs_
 		return -1;
 	if (free_dead_claims(st, target, run_id) != 0)
 		goto fail;
-	q = fs_state_prepare(st,
+	q = fs_state_query(st,
 	    "SELECT id, event_id, kind, contact_id, campaign, line, requested_at, enqueued_at,"
 	    " first_attempt_at, history, attempts, check_vendor FROM outbox INDEXED BY outbox_due"
 	    " WHERE target = ? AND state = 'pending' AND claimed_by IS NULL"
 	    " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
-	    " AND (last_run_id IS NULL OR last_run_id != ?) ORDER BY id LIMIT ?");
+	    " AND (last_run_id IS NULL OR last_run_id != ?) ORDER BY id LIMIT ?",
+	    "sssi", target, now, run_id, (int64_t)limit);
 	if (q == NULL)
 		goto fail;
-	fs_bind_text(q, 1, target);
-	fs_bind_text(q, 2, now);
-	fs_bind_text(q, 3, run_id);
-	sqlite3_bind_int(q, 4, limit);
 	*rows = fs_xmalloc((size_t)(limit > 0 ? limit : 1) * sizeof **rows);
 	while ((rc = fs_state_step_row(st, q)) == 1) {
 		struct fs_outbox_row *r = &(*rows)[n++];
@@ -548,9 +537,10 @@ int
 fs_outbox_busy(struct fs_state *st, const char *target, const char *run_id, long *rows, char **holder,
 	       long *pid)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
+	sqlite3_stmt *q = fs_state_query(st,
 	    "SELECT count(*), max(claimed_by), max(claim_pid) FROM outbox"
-	    " WHERE target = ? AND state = 'pending' AND claimed_by IS NOT NULL AND claimed_by != ?");
+	    " WHERE target = ? AND state = 'pending' AND claimed_by IS NOT NULL AND claimed_by != ?",
+	    "ss", target, run_id);
 	int rc;
 
 	*rows = 0;
@@ -558,8 +548,6 @@ fs_outbox_busy(struct fs_state *st, const char *target, const char *run_id, long
 	*pid = 0;
 	if (q == NULL)
 		return -1;
-	fs_bind_text(q, 1, target);
-	fs_bind_text(q, 2, run_id);
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW) {
 		*rows = (long)sqlite3_column_int64(q, 0);
@@ -631,14 +619,13 @@ fs_outbox_mark(struct fs_state *st, const struct fs_outbox_mark *m)
 int
 fs_outbox_counts(struct fs_state *st, const char *target, struct fs_outbox_counts *c)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "SELECT state, count(*) FROM outbox WHERE target = ? GROUP BY state");
+	sqlite3_stmt *q = fs_state_query(st, "SELECT state, count(*) FROM outbox WHERE target = ? GROUP BY state",
+					 "s", target);
 	int rc;
 
 	memset(c, 0, sizeof *c);
 	if (q == NULL)
 		return -1;
-	fs_bind_text(q, 1, target);
 	while ((rc = fs_state_step_row(st, q)) == 1) {
 		const char *s = (const char *)sqlite3_column_text(q, 0);
 		long n = (long)sqlite3_column_int64(q, 1);

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -261,6 +262,57 @@ fs_state_step_done(struct fs_state *st, sqlite3_stmt *stmt)
 	return 0;
 }
 
+sqlite3_stmt *
+fs_state_vquery(struct fs_state *st, const char *sql, const char *types, va_list ap)
+{
+	sqlite3_stmt *q = fs_state_prepare(st, sql);
+
+	if (q == NULL)
+		return NULL;
+	for (int i = 1; types && types[i - 1]; i++) {
+		const void *p;
+		size_t n;
+
+		switch (types[i - 1]) {
+		case 's':
+			fs_bind_text(q, i, va_arg(ap, const char *));
+			break;
+		case 't':
+			p = va_arg(ap, const char *);
+			n = va_arg(ap, size_t);
+			sqlite3_bind_text(q, i, p, (int)n, SQLITE_TRANSIENT);
+			break;
+		case 'b':
+			p = va_arg(ap, const void *);
+			n = va_arg(ap, size_t);
+			sqlite3_bind_blob(q, i, p, (int)n, SQLITE_TRANSIENT);
+			break;
+		case 'i':
+			sqlite3_bind_int64(q, i, va_arg(ap, int64_t));
+			break;
+		case 'd':
+			sqlite3_bind_double(q, i, va_arg(ap, double));
+			break;
+		default:
+			fs_err("state '%s': no bind type '%c'", st->path, types[i - 1]);
+			return NULL;
+		}
+	}
+	return q;
+}
+
+sqlite3_stmt *
+fs_state_query(struct fs_state *st, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	sqlite3_stmt *q;
+
+	va_start(ap, types);
+	q = fs_state_vquery(st, sql, types, ap);
+	va_end(ap);
+	return q;
+}
+
 void
 fs_bind_text(sqlite3_stmt *q, int i, const char *s)
 {
@@ -322,14 +374,12 @@ now_text(char out[21])
 int
 fs_cursor_get(struct fs_state *st, const char *source, const char *stream, char **cursor)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "SELECT cursor FROM cursors WHERE source = ? AND stream = ?");
+	sqlite3_stmt *q = fs_state_query(st, "SELECT cursor FROM cursors WHERE source = ? AND stream = ?",
+					 "ss", source, stream ? stream : "");
 
 	*cursor = NULL;
 	if (q == NULL)
 		return -1;
-	fs_bind_text(q, 1, source);
-	fs_bind_text(q, 2, stream ? stream : "");
 	return fs_state_get_text(st, q, cursor) < 0 ? -1 : 0;
 }
 
@@ -377,10 +427,9 @@ fs_lease_take(struct fs_state *st, const char *name, const char *run_id, int64_t
 	now_text(now);
 	fs_time_format(fs_now() + ttl, until);
 	gethostname(host, sizeof host - 1);
-	q = fs_state_prepare(st, "SELECT run_id, pid, host, expires_at FROM leases WHERE name = ?");
+	q = fs_state_query(st, "SELECT run_id, pid, host, expires_at FROM leases WHERE name = ?", "s", name);
 	if (q == NULL)
 		goto fail;
-	fs_bind_text(q, 1, name);
 	if ((rc = fs_state_step_row(st, q)) < 0)
 		goto fail;
 	if (rc == 1) {
@@ -467,10 +516,9 @@ fs_contact_observe_row(struct fs_state *st, const char *source, const char *cons
 	*from = NULL;
 	if (id == NULL || version == NULL)
 		return 0;
-	q = fs_state_prepare(st, "SELECT status, prev_status, version FROM contacts WHERE id = ?");
+	q = fs_state_query(st, "SELECT status, prev_status, version FROM contacts WHERE id = ?", "s", id);
 	if (q == NULL)
 		goto fail;
-	fs_bind_text(q, 1, id);
 	if ((rc = fs_state_step_row(st, q)) < 0)
 		goto fail;
 	if (rc == 1) {
@@ -526,11 +574,10 @@ fail:
 int
 fs_piece_status(struct fs_state *st, const char *vendor_id, char **status)
 {
-	sqlite3_stmt *q = fs_state_prepare(st, "SELECT status FROM pieces WHERE vendor_id = ?");
+	sqlite3_stmt *q = fs_state_query(st, "SELECT status FROM pieces WHERE vendor_id = ?", "s", vendor_id);
 
 	*status = NULL;
 	if (q == NULL)
 		return -1;
-	fs_bind_text(q, 1, vendor_id);
 	return fs_state_get_text(st, q, status) < 0 ? -1 : 0;
 }
