@@ -30,16 +30,9 @@ fs_dlq_add(struct fs_state *st, const struct fs_dead *d)
 				     " AND command = ? AND reason = ?", "sss", fp, d->command, d->reason));
 	if (id < 0)
 		return -1;
-	if (id > 0) {
-		q = fs_state_prepare(st, "UPDATE dlq SET seen = seen + 1, last_seen_at = ?,"
-				     " run_id = ? WHERE id = ?");
-		if (q == NULL)
-			return -1;
-		fs_bind_text(q, 1, now);
-		fs_bind_text(q, 2, d->run_id);
-		sqlite3_bind_int64(q, 3, id);
-		return fs_state_step_done(st, q) == 0 ? id : -1;
-	}
+	if (id > 0)
+		return fs_state_run(st, "UPDATE dlq SET seen = seen + 1, last_seen_at = ?, run_id = ? WHERE id = ?",
+				    "ssi", now, d->run_id, id) == 0 ? id : -1;
 	replayed = find(st, fs_state_query(st, "SELECT max(id) FROM dlq WHERE fingerprint = ? AND state = 'replayed'",
 					   "s", fp));
 	if (replayed < 0)
@@ -129,16 +122,11 @@ fs_dlq_count(struct fs_state *st, int64_t *n)
 int
 fs_dlq_mark_replayed(struct fs_state *st, int64_t id, const char *run_id)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "UPDATE dlq SET state = 'replayed', replayed_at = ? WHERE id = ? AND state = 'open'");
 	char now[21];
 
-	if (q == NULL)
-		return -1;
 	fs_time_format(fs_now(), now);
-	fs_bind_text(q, 1, now);
-	sqlite3_bind_int64(q, 2, id);
-	if (fs_state_step_done(st, q) != 0)
+	if (fs_state_run(st, "UPDATE dlq SET state = 'replayed', replayed_at = ? WHERE id = ? AND state = 'open'",
+			 "si", now, id) != 0)
 		return -1;
 	return fs_changelog(st, "dlq.replay", run_id, NULL, NULL,
 			    jv_object_set(jv_object(), jv_string("dlq_id"), jv_number((double)id)));
@@ -147,17 +135,12 @@ fs_dlq_mark_replayed(struct fs_state *st, int64_t id, const char *run_id)
 int
 fs_dlq_purge(struct fs_state *st, fs_time before, const char *run_id, int64_t *n)
 {
-	sqlite3_stmt *q = fs_state_prepare(st, "DELETE FROM dlq WHERE at < ?");
 	char cut[21];
 	jv detail;
 
-	if (q == NULL)
-		return -1;
 	fs_time_format(before, cut);
-	fs_bind_text(q, 1, cut);
-	if (fs_state_step_done(st, q) != 0)
+	if ((*n = fs_state_changes(st, "DELETE FROM dlq WHERE at < ?", "s", cut)) < 0)
 		return -1;
-	*n = sqlite3_changes(st->db);
 	detail = jv_object_set(jv_object(), jv_string("purged"), jv_number((double)*n));
 	detail = jv_object_set(detail, jv_string("older_than"), jv_string(cut));
 	return fs_changelog(st, "dlq.purge", run_id, NULL, NULL, detail);

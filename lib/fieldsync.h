@@ -155,6 +155,10 @@ void fs_state_error(struct fs_state *st, const char *what);
  * longs: they are read as int64_t), 'd' double.  NULL on error (reported). */
 sqlite3_stmt *fs_state_query(struct fs_state *st, const char *sql, const char *types, ...);
 sqlite3_stmt *fs_state_vquery(struct fs_state *st, const char *sql, const char *types, va_list ap);
+/* fs_state_query, then fs_state_step_done: 0, or -1 on error (reported). */
+int fs_state_run(struct fs_state *st, const char *sql, const char *types, ...);
+/* The same, returning the number of rows changed, or -1. */
+int64_t fs_state_changes(struct fs_state *st, const char *sql, const char *types, ...);
 /* Statement helpers, for lib/ only. */
 void fs_bind_text(sqlite3_stmt *q, int i, const char *s);	/* text, or NULL when s is NULL */
 char *fs_col_dup(sqlite3_stmt *q, int i);	/* a column's text, malloc'd; NULL for NULL */

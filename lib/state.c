@@ -313,6 +313,32 @@ fs_state_query(struct fs_state *st, const char *sql, const char *types, ...)
 	return q;
 }
 
+int
+fs_state_run(struct fs_state *st, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	sqlite3_stmt *q;
+
+	va_start(ap, types);
+	q = fs_state_vquery(st, sql, types, ap);
+	va_end(ap);
+	return q ? fs_state_step_done(st, q) : -1;
+}
+
+int64_t
+fs_state_changes(struct fs_state *st, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	sqlite3_stmt *q;
+
+	va_start(ap, types);
+	q = fs_state_vquery(st, sql, types, ap);
+	va_end(ap);
+	if (q == NULL || fs_state_step_done(st, q) != 0)
+		return -1;
+	return sqlite3_changes(st->db);
+}
+
 void
 fs_bind_text(sqlite3_stmt *q, int i, const char *s)
 {
@@ -387,21 +413,14 @@ int
 fs_cursor_commit(struct fs_state *st, const char *source, const char *stream, const char *cursor,
 		 const char *run_id)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "INSERT INTO cursors (source, stream, cursor, run_id, committed_at) VALUES (?, ?, ?, ?, ?)"
-	    " ON CONFLICT (source, stream) DO UPDATE SET cursor = excluded.cursor,"
-	    " run_id = excluded.run_id, committed_at = excluded.committed_at");
 	char now[21];
 
-	if (q == NULL)
-		return -1;
 	now_text(now);
-	fs_bind_text(q, 1, source);
-	fs_bind_text(q, 2, stream ? stream : "");
-	fs_bind_text(q, 3, cursor);
-	fs_bind_text(q, 4, run_id);
-	fs_bind_text(q, 5, now);
-	return fs_state_step_done(st, q);
+	return fs_state_run(st,
+	    "INSERT INTO cursors (source, stream, cursor, run_id, committed_at) VALUES (?, ?, ?, ?, ?)"
+	    " ON CONFLICT (source, stream) DO UPDATE SET cursor = excluded.cursor,"
+	    " run_id = excluded.run_id, committed_at = excluded.committed_at",
+	    "sssss", source, stream ? stream : "", cursor, run_id, now);
 }
 
 static bool
@@ -442,21 +461,10 @@ fs_lease_take(struct fs_state *st, const char *name, const char *run_id, int64_t
 			taken = 0;
 		sqlite3_reset(q);
 	}
-	if (taken) {
-		q = fs_state_prepare(st,
-		    "INSERT OR REPLACE INTO leases (name, run_id, pid, host, taken_at, expires_at)"
-		    " VALUES (?, ?, ?, ?, ?, ?)");
-		if (q == NULL)
-			goto fail;
-		fs_bind_text(q, 1, name);
-		fs_bind_text(q, 2, run_id);
-		sqlite3_bind_int64(q, 3, getpid());
-		fs_bind_text(q, 4, host);
-		fs_bind_text(q, 5, now);
-		fs_bind_text(q, 6, until);
-		if (fs_state_step_done(st, q) != 0)
-			goto fail;
-	}
+	if (taken && fs_state_run(st,
+	    "INSERT OR REPLACE INTO leases (name, run_id, pid, host, taken_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+	    "ssisss", name, run_id, (int64_t)getpid(), host, now, until) != 0)
+		goto fail;
 	if (fs_state_commit(st) != 0)
 		return -1;
 	return taken;
@@ -468,13 +476,7 @@ fail:
 int
 fs_lease_release(struct fs_state *st, const char *name, const char *run_id)
 {
-	sqlite3_stmt *q = fs_state_prepare(st, "DELETE FROM leases WHERE name = ? AND run_id = ?");
-
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, name);
-	fs_bind_text(q, 2, run_id);
-	return fs_state_step_done(st, q);
+	return fs_state_run(st, "DELETE FROM leases WHERE name = ? AND run_id = ?", "ss", name, run_id);
 }
 
 /* Version order: RFC 3339 times by instant, anything else as text. */
