@@ -19,8 +19,6 @@ fs_dlq_add(struct fs_state *st, const struct fs_dead *d)
 {
 	char fp[65], now[21];
 	int64_t id, replayed;
-	sqlite3_stmt *q;
-	int i = 1;
 
 	fs_sha256_hex(d->bytes, d->len, fp);
 	fs_time_format(fs_now(), now);
@@ -37,36 +35,13 @@ fs_dlq_add(struct fs_state *st, const struct fs_dead *d)
 					   "s", fp));
 	if (replayed < 0)
 		return -1;
-	q = fs_state_prepare(st,
+	if (fs_state_run(st,
 	    "INSERT INTO dlq (at, command, run_id, source, event_id, lineno, reason, bytes,"
 	    " fingerprint, http_status, response, attempts, last_seen_at, replay_of)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, i++, now);
-	fs_bind_text(q, i++, d->command);
-	fs_bind_text(q, i++, d->run_id);
-	fs_bind_text(q, i++, d->source);
-	fs_bind_text(q, i++, d->event_id);
-	if (d->lineno > 0)
-		sqlite3_bind_int64(q, i++, d->lineno);
-	else
-		sqlite3_bind_null(q, i++);
-	fs_bind_text(q, i++, d->reason);
-	sqlite3_bind_blob(q, i++, d->bytes, (int)d->len, SQLITE_TRANSIENT);
-	fs_bind_text(q, i++, fp);
-	if (d->http_status)
-		sqlite3_bind_int(q, i++, d->http_status);
-	else
-		sqlite3_bind_null(q, i++);
-	fs_bind_text(q, i++, d->response);
-	fs_bind_text(q, i++, d->attempts);
-	fs_bind_text(q, i++, now);
-	if (replayed > 0)
-		sqlite3_bind_int64(q, i++, replayed);
-	else
-		sqlite3_bind_null(q, i++);
-	if (fs_state_step_done(st, q) != 0)
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "sssssnsbsnsssn",
+	    now, d->command, d->run_id, d->source, d->event_id, (int64_t)(d->lineno > 0 ? d->lineno : 0),
+	    d->reason, d->bytes, d->len, fp, (int64_t)d->http_status, d->response, d->attempts, now,
+	    replayed) != 0)
 		return -1;
 	return sqlite3_last_insert_rowid(st->db);
 }

@@ -152,7 +152,8 @@ void fs_state_error(struct fs_state *st, const char *what);
 /* The cached statement for sql with its parameters bound in order from the
  * arguments, one a letter of types: 's' const char * (NULL binds NULL),
  * 't' text and 'b' blob (const void *, size_t), 'i' int64_t (cast ints and
- * longs: they are read as int64_t), 'd' double.  NULL on error (reported). */
+ * longs: they are read as int64_t), 'n' the same but 0 binds NULL, 'd'
+ * double.  NULL on error (reported). */
 sqlite3_stmt *fs_state_query(struct fs_state *st, const char *sql, const char *types, ...);
 sqlite3_stmt *fs_state_vquery(struct fs_state *st, const char *sql, const char *types, va_list ap);
 /* fs_state_query, then fs_state_step_done: 0, or -1 on error (reported). */

@@ -531,42 +531,28 @@ fs_outbox_release(struct fs_state *st, const char *run_id)
 int
 fs_outbox_mark(struct fs_state *st, const struct fs_outbox_mark *m)
 {
-	sqlite3_stmt *q;
+	const char *history = m->history ? m->history : "[]";
 	char now[21], next[21];
+	int64_t n;
 
 	now_text(now);
 	if (strcmp(m->state, "pending") == 0) {
 		fs_time_format(m->next_attempt_at, next);
-		q = fs_state_prepare(st,
+		n = fs_state_changes(st,
 		    "UPDATE outbox SET attempts = ?, history = ?, http_status = ?, last_error = ?,"
 		    " next_attempt_at = ?, claimed_by = NULL, claim_pid = NULL, claim_host = NULL,"
-		    " claim_until = NULL WHERE id = ? AND state = 'pending'");
-		if (q == NULL)
-			return -1;
-		fs_bind_text(q, 5, next);
+		    " claim_until = NULL WHERE id = ? AND state = 'pending'",
+		    "isnssi", (int64_t)m->attempts, history, (int64_t)m->http_status, m->error, next, m->id);
 	} else {
-		q = fs_state_prepare(st,
+		n = fs_state_changes(st,
 		    "UPDATE outbox SET attempts = ?, history = ?, http_status = ?, last_error = ?,"
 		    " state = ?, vendor_id = ?, done_at = ?, next_attempt_at = NULL, check_vendor = 0,"
 		    " claimed_by = NULL, claim_pid = NULL, claim_host = NULL, claim_until = NULL"
-		    " WHERE id = ? AND state = 'pending'");
-		if (q == NULL)
-			return -1;
-		fs_bind_text(q, 5, m->state);
-		fs_bind_text(q, 6, m->vendor_id);
-		fs_bind_text(q, 7, now);
+		    " WHERE id = ? AND state = 'pending'", "isnssssi",
+		    (int64_t)m->attempts, history, (int64_t)m->http_status, m->error, m->state, m->vendor_id, now,
+		    m->id);
 	}
-	sqlite3_bind_int(q, 1, m->attempts);
-	fs_bind_text(q, 2, m->history ? m->history : "[]");
-	if (m->http_status)
-		sqlite3_bind_int(q, 3, m->http_status);
-	else
-		sqlite3_bind_null(q, 3);
-	fs_bind_text(q, 4, m->error);
-	sqlite3_bind_int64(q, strcmp(m->state, "pending") == 0 ? 6 : 8, m->id);
-	if (fs_state_step_done(st, q) != 0)
-		return -1;
-	return sqlite3_changes(st->db) > 0 ? 1 : 0;
+	return n < 0 ? -1 : n > 0;
 }
 
 int

@@ -290,6 +290,15 @@ fs_state_vquery(struct fs_state *st, const char *sql, const char *types, va_list
 		case 'i':
 			sqlite3_bind_int64(q, i, va_arg(ap, int64_t));
 			break;
+		case 'n': {
+			int64_t v = va_arg(ap, int64_t);
+
+			if (v)
+				sqlite3_bind_int64(q, i, v);
+			else
+				sqlite3_bind_null(q, i);
+			break;
+		}
 		case 'd':
 			sqlite3_bind_double(q, i, va_arg(ap, double));
 			break;
