@@ -7,51 +7,30 @@
 
 #include "fieldsync.h"
 
-static int
-exec_bound(struct fs_state *st, const char *sql, const char *a, const char *b)
-{
-	sqlite3_stmt *q = fs_state_prepare(st, sql);
-
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, a);
-	if (b)
-		fs_bind_text(q, 2, b);
-	return fs_state_step_done(st, q);
-}
-
 int
 fs_keys_finalize(struct fs_state *st, const char *event_id)
 {
 	/* A mark covering the keys stored so far, folded in by the next fs-dedupe
 	 * (lib/dedupe.c); none while no key is stored, so none pile up. */
-	sqlite3_stmt *q = fs_state_prepare(st, "INSERT INTO idem_final (k, upto)"
-	    " SELECT ?, m FROM (SELECT max(seq) AS m FROM idem_store) WHERE m IS NOT NULL");
+	static const char mark[] = "INSERT INTO idem_final (k, upto)"
+	    " SELECT ?, m FROM (SELECT max(seq) AS m FROM idem_store) WHERE m IS NOT NULL";
 	unsigned char bin[16];
 	size_t len = strlen(event_id);
 
-	if (q == NULL)
+	if ((fs_idem_key(event_id, len, bin) ? fs_state_run(st, mark, "b", bin, sizeof bin)
+	     : fs_state_run(st, mark, "t", event_id, len)) != 0)
 		return -1;
-	if (fs_idem_key(event_id, len, bin))
-		sqlite3_bind_blob(q, 1, bin, 16, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_text(q, 1, event_id, (int)len, SQLITE_TRANSIENT);
-	if (fs_state_step_done(st, q) != 0)
-		return -1;
-	return exec_bound(st, "UPDATE enrolments SET final = 1 WHERE event_id = ? AND final = 0", event_id, NULL);
+	return fs_state_run(st, "UPDATE enrolments SET final = 1 WHERE event_id = ? AND final = 0", "s", event_id);
 }
 
 int
 fs_source_mode(struct fs_state *st, const char *source, char mode[16])
 {
-	sqlite3_stmt *q = fs_state_prepare(st, "SELECT mode FROM source_modes WHERE source = ?");
+	sqlite3_stmt *q = fs_state_query(st, "SELECT mode FROM source_modes WHERE source = ?", "s", source);
 	char *s;
 
 	strcpy(mode, "webhook");
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, source);
-	if (fs_state_get_text(st, q, &s) < 0)
+	if (q == NULL || fs_state_get_text(st, q, &s) < 0)
 		return -1;
 	if (s)
 		snprintf(mode, 16, "%s", s);
@@ -63,7 +42,6 @@ int
 fs_source_mode_set(struct fs_state *st, const char *source, const char *mode, const char *why,
 		   const char *run_id)
 {
-	sqlite3_stmt *q;
 	char now[21], old[16];
 	jv detail;
 
@@ -75,17 +53,11 @@ fs_source_mode_set(struct fs_state *st, const char *source, const char *mode, co
 		return -1;
 	if (strcmp(old, mode) == 0)
 		return 0;
-	q = fs_state_prepare(st,
+	fs_time_format(fs_now(), now);
+	if (fs_state_run(st,
 	    "INSERT INTO source_modes (source, mode, changed_at, good_streak) VALUES (?, ?, ?, 0)"
 	    " ON CONFLICT (source) DO UPDATE SET mode = excluded.mode,"
-	    " changed_at = excluded.changed_at, good_streak = 0");
-	if (q == NULL)
-		return -1;
-	fs_time_format(fs_now(), now);
-	fs_bind_text(q, 1, source);
-	fs_bind_text(q, 2, mode);
-	fs_bind_text(q, 3, now);
-	if (fs_state_step_done(st, q) != 0)
+	    " changed_at = excluded.changed_at, good_streak = 0", "sss", source, mode, now) != 0)
 		return -1;
 	detail = jv_object_set(jv_object(), jv_string("from"), jv_string(old));
 	detail = jv_object_set(detail, jv_string("to"), jv_string(mode));
@@ -97,15 +69,11 @@ fs_source_mode_set(struct fs_state *st, const char *source, const char *mode, co
 int
 fs_hold_active(struct fs_state *st, const char *scope, const char *name)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "SELECT count(*) FROM holds WHERE scope = ? AND name = ? AND lifted_at IS NULL");
+	sqlite3_stmt *q = fs_state_query(st,
+	    "SELECT count(*) FROM holds WHERE scope = ? AND name = ? AND lifted_at IS NULL", "ss", scope, name);
 	int64_t n;
 
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, scope);
-	fs_bind_text(q, 2, name);
-	if (fs_state_get_int(st, q, &n) < 0)
+	if (q == NULL || fs_state_get_int(st, q, &n) < 0)
 		return -1;
 	return n > 0;
 }

@@ -222,7 +222,7 @@ prune(struct fs_idem *ix, int batch, int64_t *n)
 {
 	struct fs_state *st = ix->st;
 	int64_t last = 0, upto;
-	int found;
+	int found, rc;
 
 	*n = 0;
 	do {
@@ -230,34 +230,27 @@ prune(struct fs_idem *ix, int batch, int64_t *n)
 
 		if (fs_state_begin(st) != 0)
 			return -1;
-		q = fs_state_prepare(st, "SELECT seq FROM idem_store WHERE seq > ?1 AND run NOT IN"
-				     " (SELECT run FROM idem_runs WHERE first_seen_ts > ?2) ORDER BY seq LIMIT ?3");
+		q = fs_state_query(st, "SELECT seq FROM idem_store WHERE seq > ?1 AND run NOT IN"
+				   " (SELECT run FROM idem_runs WHERE first_seen_ts > ?2) ORDER BY seq LIMIT ?3",
+				   "iii", last, ix->now - ix->ttl, (int64_t)batch);
 		if (q == NULL)
 			goto fail;
-		sqlite3_bind_int64(q, 1, last);
-		sqlite3_bind_int64(q, 2, ix->now - ix->ttl);
-		sqlite3_bind_int(q, 3, batch);
 		found = 0;
 		upto = last;
-		while (sqlite3_step(q) == SQLITE_ROW) {
+		while ((rc = fs_state_step_row(st, q)) == 1) {
 			upto = sqlite3_column_int64(q, 0);
 			found++;
 		}
-		if (sqlite3_reset(q) != SQLITE_OK) {
-			fs_state_error(st, NULL);
+		if (rc < 0)
 			goto fail;
-		}
 		if (found > 0) {
-			q = fs_state_prepare(st, "DELETE FROM idem_store WHERE seq > ?1 AND seq <= ?3 AND run NOT IN"
-					     " (SELECT run FROM idem_runs WHERE first_seen_ts > ?2)");
-			if (q == NULL)
+			int64_t gone = fs_state_changes(st, "DELETE FROM idem_store WHERE seq > ?1 AND seq <= ?3"
+				" AND run NOT IN (SELECT run FROM idem_runs WHERE first_seen_ts > ?2)",
+				"iii", last, ix->now - ix->ttl, upto);
+
+			if (gone < 0)
 				goto fail;
-			sqlite3_bind_int64(q, 1, last);
-			sqlite3_bind_int64(q, 2, ix->now - ix->ttl);
-			sqlite3_bind_int64(q, 3, upto);
-			if (fs_state_step_done(st, q) != 0)
-				goto fail;
-			*n += sqlite3_changes(st->db);
+			*n += gone;
 		}
 		if (fs_state_commit(st) != 0)
 			goto fail;
@@ -265,15 +258,9 @@ prune(struct fs_idem *ix, int batch, int64_t *n)
 	} while (found >= batch);
 	if (fs_state_begin(st) != 0)
 		return -1;
-	{
-		sqlite3_stmt *q = fs_state_prepare(st, "DELETE FROM idem_runs WHERE first_seen_ts <= ?");
-
-		if (q == NULL)
-			goto fail;
-		sqlite3_bind_int64(q, 1, ix->now - ix->ttl);
-		if (fs_state_step_done(st, q) != 0 || fs_state_commit(st) != 0)
-			goto fail;
-	}
+	if (fs_state_run(st, "DELETE FROM idem_runs WHERE first_seen_ts <= ?", "i", ix->now - ix->ttl) != 0 ||
+	    fs_state_commit(st) != 0)
+		goto fail;
 	return 0;
 fail:
 	fs_state_rollback(st);
@@ -340,19 +327,16 @@ load(struct fs_idem *ix)
 
 	if (q == NULL)
 		return -1;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		runs = fs_xrealloc(runs, (nruns + 1) * sizeof *runs);
 		runs[nruns].run = sqlite3_column_int64(q, 0);
 		runs[nruns++].first_seen = sqlite3_column_int64(q, 1);
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE)
-		goto fail;
-	if ((q = fs_state_prepare(st, "SELECT seq, k, run, final FROM idem_store ORDER BY seq")) == NULL) {
+	if (rc < 0 || (q = fs_state_prepare(st, "SELECT seq, k, run, final FROM idem_store ORDER BY seq")) == NULL) {
 		free(runs);
 		return -1;
 	}
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		const struct run_time *r = run_find(runs, nruns, sqlite3_column_int64(q, 2));
 		unsigned char bin[16];
 		const void *k;
@@ -379,15 +363,8 @@ load(struct fs_idem *ix)
 		e->first_seen = fresh.first_seen;
 		e->final = fresh.final;
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE)
-		goto fail;
 	free(runs);
-	return 0;
-fail:
-	fs_state_error(st, NULL);
-	free(runs);
-	return -1;
+	return rc;
 }
 
 /* Folds the marks fs_keys_finalize left into the store, batch a transaction. */
@@ -404,13 +381,11 @@ fold(struct fs_idem *ix, int batch)
 
 		if (fs_state_begin(st) != 0)
 			return -1;
-		if ((q = fs_state_prepare(st, "SELECT rowid, k, upto FROM idem_final WHERE rowid > ?"
-					  " ORDER BY rowid LIMIT ?")) == NULL)
+		if ((q = fs_state_query(st, "SELECT rowid, k, upto FROM idem_final WHERE rowid > ? ORDER BY rowid LIMIT ?",
+					"ii", last, (int64_t)batch)) == NULL)
 			goto fail;
-		sqlite3_bind_int64(q, 1, last);
-		sqlite3_bind_int(q, 2, batch);
 		found = 0;
-		while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		while ((rc = fs_state_step_row(st, q)) == 1) {
 			unsigned char bin[16];
 			const void *k;
 			size_t len, i;
@@ -432,15 +407,10 @@ fold(struct fs_idem *ix, int batch)
 				}
 			}
 		}
-		sqlite3_reset(q);
-		if (rc != SQLITE_DONE) {
-			fs_state_error(st, NULL);
+		if (rc < 0)
 			goto fail;
-		}
-		if ((q = fs_state_prepare(st, "DELETE FROM idem_final WHERE rowid <= ?")) == NULL)
-			goto fail;
-		sqlite3_bind_int64(q, 1, last);
-		if (fs_state_step_done(st, q) != 0 || fs_state_commit(st) != 0)
+		if (fs_state_run(st, "DELETE FROM idem_final WHERE rowid <= ?", "i", last) != 0 ||
+		    fs_state_commit(st) != 0)
 			goto fail;
 	} while (found >= batch);
 	return 0;
@@ -538,14 +508,8 @@ fs_idem_flush(struct fs_idem *ix)
 	if (ix->npend == 0)
 		return 0;
 	if (ix->run == 0) {
-		sqlite3_stmt *q = fs_state_prepare(st, "INSERT INTO idem_runs (run_id, first_seen_ts, ttl) VALUES (?, ?, ?)");
-
-		if (q == NULL)
-			return -1;
-		fs_bind_text(q, 1, ix->run_id);
-		sqlite3_bind_int64(q, 2, ix->now);
-		sqlite3_bind_int64(q, 3, ix->ttl);
-		if (fs_state_step_done(st, q) != 0)
+		if (fs_state_run(st, "INSERT INTO idem_runs (run_id, first_seen_ts, ttl) VALUES (?, ?, ?)",
+				 "sii", ix->run_id, ix->now, ix->ttl) != 0)
 			return -1;
 		ix->run = sqlite3_last_insert_rowid(st->db);
 	}
@@ -620,24 +584,16 @@ int
 fs_hold_add(struct fs_state *st, const char *kind, const char *object, const char *event_id,
 	    const char *line, size_t len, fs_time now, fs_time release_at)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "INSERT INTO debounce (kind, object, event_id, line, received_at, release_at)"
-	    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING");
 	char at[21], until[21];
+	int64_t n;
 
-	if (q == NULL)
-		return -1;
 	fs_time_format(now, at);
 	fs_time_format(release_at, until);
-	fs_bind_text(q, 1, kind);
-	fs_bind_text(q, 2, object);
-	fs_bind_text(q, 3, event_id);
-	sqlite3_bind_text(q, 4, line, (int)len, SQLITE_TRANSIENT);
-	fs_bind_text(q, 5, at);
-	fs_bind_text(q, 6, until);
-	if (fs_state_step_done(st, q) != 0)
-		return -1;
-	return sqlite3_changes(st->db) > 0;
+	n = fs_state_changes(st,
+	    "INSERT INTO debounce (kind, object, event_id, line, received_at, release_at)"
+	    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+	    "ssstss", kind, object, event_id, line, len, at, until);
+	return n < 0 ? -1 : n > 0;
 }
 
 struct hold_list {
@@ -665,7 +621,7 @@ holds_read(struct fs_state *st, sqlite3_stmt *q, struct hold_list *l)
 {
 	int rc;
 
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		struct fs_hold *h;
 
 		l->h = fs_xrealloc(l->h, (size_t)(l->n + 1) * sizeof *l->h);
@@ -679,25 +635,7 @@ holds_read(struct fs_state *st, sqlite3_stmt *q, struct hold_list *l)
 		memcpy((char *)h->line, sqlite3_column_blob(q, 4), h->len);
 		((char *)h->line)[h->len] = '\0';
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-hold_exec_id(struct fs_state *st, const char *sql, int64_t id, const char *run_id)
-{
-	sqlite3_stmt *q = fs_state_prepare(st, sql);
-
-	if (q == NULL)
-		return -1;
-	sqlite3_bind_int64(q, 1, id);
-	if (run_id)
-		fs_bind_text(q, 2, run_id);
-	return fs_state_step_done(st, q);
+	return rc;
 }
 
 /* Hands each hold to fn: kept as released by run_id when fn says 1, deleted when 0. */
@@ -709,8 +647,8 @@ holds_emit(struct fs_state *st, struct hold_list *l, const char *run_id, fs_hold
 
 		if (keep < 0)
 			return -1;
-		if (hold_exec_id(st, keep ? "UPDATE debounce SET released_by = ?2 WHERE id = ?1"
-				     : "DELETE FROM debounce WHERE id = ?1", l->h[i].id, keep ? run_id : NULL) != 0)
+		if ((keep ? fs_state_run(st, "UPDATE debounce SET released_by = ?2 WHERE id = ?1", "is", l->h[i].id, run_id)
+		     : fs_state_run(st, "DELETE FROM debounce WHERE id = ?1", "i", l->h[i].id)) != 0)
 			return -1;
 	}
 	return 0;
@@ -727,19 +665,17 @@ holds_done(struct fs_state *st, struct fs_idem *ix)
 
 	if (q == NULL)
 		return -1;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+	while ((rc = fs_state_step_row(st, q)) == 1)
 		if (fs_idem_final(ix, (const char *)sqlite3_column_text(q, 1))) {
 			done = fs_xrealloc(done, (n + 1) * sizeof *done);
 			done[n++] = sqlite3_column_int64(q, 0);
 		}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
+	if (rc < 0) {
 		free(done);
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (hold_exec_id(st, "DELETE FROM debounce WHERE id = ?1", done[i], NULL) != 0) {
+		if (fs_state_run(st, "DELETE FROM debounce WHERE id = ?1", "i", done[i]) != 0) {
 			free(done);
 			return -1;
 		}
@@ -760,36 +696,30 @@ fs_holds_release(struct fs_state *st, struct fs_idem *ix, fs_time now, const cha
 	if (holds_done(st, ix) != 0)
 		return -1;
 	/* Released by a run that died before they were taken downstream: again. */
-	q = fs_state_prepare(st,
+	q = fs_state_query(st,
 	    "SELECT id, kind, object, event_id, line FROM debounce"
-	    " WHERE released_by IS NOT NULL AND released_by IS NOT ?1 ORDER BY id");
+	    " WHERE released_by IS NOT NULL AND released_by IS NOT ?1 ORDER BY id", "s", run_id);
 	if (q == NULL)
 		return -1;
-	fs_bind_text(q, 1, run_id);
 	if (holds_read(st, q, &l) != 0 || holds_emit(st, &l, run_id, fn, ctx) != 0)
 		goto fail;
 	holds_free(&l);
 	/* Quiet objects: the last hold of each comes out, the earlier ones collapse into it. */
-	q = fs_state_prepare(st,
+	q = fs_state_query(st,
 	    "SELECT d.id, d.kind, d.object, d.event_id, d.line FROM debounce d JOIN"
 	    " (SELECT max(id) AS last, min(id) AS first FROM debounce WHERE released_by IS NULL"
-	    "  GROUP BY kind, object HAVING max(release_at) <= ?1) g ON d.id = g.last ORDER BY g.first");
+	    "  GROUP BY kind, object HAVING max(release_at) <= ?1) g ON d.id = g.last ORDER BY g.first", "s", at);
 	if (q == NULL)
 		return -1;
-	fs_bind_text(q, 1, at);
 	if (holds_read(st, q, &l) != 0)
 		goto fail;
 	for (int i = 0; i < l.n; i++) {
-		q = fs_state_prepare(st, "DELETE FROM debounce WHERE kind = ? AND object = ? AND id < ?"
-				     " AND released_by IS NULL");
-		if (q == NULL)
+		int64_t n = fs_state_changes(st, "DELETE FROM debounce WHERE kind = ? AND object = ? AND id < ?"
+					     " AND released_by IS NULL", "ssi", l.h[i].kind, l.h[i].object, l.h[i].id);
+
+		if (n < 0)
 			goto fail;
-		fs_bind_text(q, 1, l.h[i].kind);
-		fs_bind_text(q, 2, l.h[i].object);
-		sqlite3_bind_int64(q, 3, l.h[i].id);
-		if (fs_state_step_done(st, q) != 0)
-			goto fail;
-		*collapsed += sqlite3_changes(st->db);
+		*collapsed += n;
 	}
 	if (holds_emit(st, &l, run_id, fn, ctx) != 0)
 		goto fail;
@@ -815,34 +745,26 @@ int
 fs_enrolment_blocking(struct fs_state *st, const char *contact_id, const char *goal, fs_time now,
 		      const char *run_id, struct fs_enrolment *e)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "SELECT event_id, campaign, started_at, active_until FROM enrolments"
-	    " WHERE contact_id = ?1 AND goal = ?2 AND active_until > ?3 AND (final = 1 OR run_id IS ?4)"
-	    " ORDER BY started_at, id LIMIT 1");
+	sqlite3_stmt *q;
 	char at[21];
 	int rc;
 
 	memset(e, 0, sizeof *e);
+	fs_time_format(now, at);
+	q = fs_state_query(st,
+	    "SELECT event_id, campaign, started_at, active_until FROM enrolments"
+	    " WHERE contact_id = ?1 AND goal = ?2 AND active_until > ?3 AND (final = 1 OR run_id IS ?4)"
+	    " ORDER BY started_at, id LIMIT 1", "ssss", contact_id, goal, at, run_id);
 	if (q == NULL)
 		return -1;
-	fs_time_format(now, at);
-	fs_bind_text(q, 1, contact_id);
-	fs_bind_text(q, 2, goal);
-	fs_bind_text(q, 3, at);
-	fs_bind_text(q, 4, run_id);
-	rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW) {
+	if ((rc = fs_state_step_row(st, q)) == 1) {
 		e->event_id = fs_col_dup(q, 0);
 		e->campaign = fs_col_dup(q, 1);
 		e->started_at = fs_col_dup(q, 2);
 		e->active_until = fs_col_dup(q, 3);
+		sqlite3_reset(q);
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
-		return -1;
-	}
-	return rc == SQLITE_ROW;
+	return rc;
 }
 
 void
@@ -859,76 +781,47 @@ int
 fs_enrolment_record(struct fs_state *st, const char *contact_id, const char *goal, const char *campaign,
 		    const char *event_id, const char *run_id, fs_time now, int64_t active)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
+	char at[21], until[21];
+
+	fs_time_format(now, at);
+	fs_time_format(now + active, until);
+	return fs_state_run(st,
 	    "INSERT INTO enrolments (contact_id, goal, campaign, event_id, run_id, started_at, active_until, final)"
 	    " VALUES (?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (event_id) DO UPDATE SET"
 	    " contact_id = excluded.contact_id, goal = excluded.goal, campaign = excluded.campaign,"
 	    " run_id = excluded.run_id, started_at = excluded.started_at,"
-	    " active_until = excluded.active_until, final = 0");
-	char at[21], until[21];
-
-	if (q == NULL)
-		return -1;
-	fs_time_format(now, at);
-	fs_time_format(now + active, until);
-	fs_bind_text(q, 1, contact_id);
-	fs_bind_text(q, 2, goal);
-	fs_bind_text(q, 3, campaign);
-	fs_bind_text(q, 4, event_id);
-	fs_bind_text(q, 5, run_id);
-	fs_bind_text(q, 6, at);
-	fs_bind_text(q, 7, until);
-	return fs_state_step_done(st, q);
+	    " active_until = excluded.active_until, final = 0",
+	    "sssssss", contact_id, goal, campaign, event_id, run_id, at, until);
 }
 
 int
 fs_enrolment_finalize(struct fs_state *st, const char *event_id)
 {
-	sqlite3_stmt *q = fs_state_prepare(st, "UPDATE enrolments SET final = 1 WHERE event_id = ? AND final = 0");
-
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, event_id);
-	return fs_state_step_done(st, q);
+	return fs_state_run(st, "UPDATE enrolments SET final = 1 WHERE event_id = ? AND final = 0", "s", event_id);
 }
 
 int
 fs_dedupe_count(struct fs_state *st, fs_time now, const char *what, long n)
 {
-	sqlite3_stmt *q;
 	char day[21];
 
 	if (n == 0)
 		return 0;
-	q = fs_state_prepare(st, "INSERT INTO dedupe_counts (day, what, n) VALUES (?, ?, ?)"
-			     " ON CONFLICT (day, what) DO UPDATE SET n = n + excluded.n");
-	if (q == NULL)
-		return -1;
 	fs_time_format(now, day);
 	day[10] = '\0';
-	fs_bind_text(q, 1, day);
-	fs_bind_text(q, 2, what);
-	sqlite3_bind_int64(q, 3, n);
-	return fs_state_step_done(st, q);
+	return fs_state_run(st, "INSERT INTO dedupe_counts (day, what, n) VALUES (?, ?, ?)"
+			    " ON CONFLICT (day, what) DO UPDATE SET n = n + excluded.n", "ssi", day, what, (int64_t)n);
 }
 
 int
 fs_duplicate_set_store(struct fs_state *st, const char *scan_id, const char *members, double score,
 		       const char *reasons, fs_time now)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "INSERT INTO duplicate_sets (scan_id, members, score, reasons, at) VALUES (?, ?, ?, ?, ?)");
 	char at[21];
 
-	if (q == NULL)
-		return -1;
 	fs_time_format(now, at);
-	fs_bind_text(q, 1, scan_id);
-	fs_bind_text(q, 2, members);
-	sqlite3_bind_double(q, 3, score);
-	fs_bind_text(q, 4, reasons);
-	fs_bind_text(q, 5, at);
-	return fs_state_step_done(st, q);
+	return fs_state_run(st, "INSERT INTO duplicate_sets (scan_id, members, score, reasons, at) VALUES (?, ?, ?, ?, ?)",
+			    "ssdss", scan_id, members, score, reasons, at);
 }
 
 int
@@ -941,7 +834,7 @@ fs_contacts_each(struct fs_state *st, fs_contact_fn fn, void *ctx)
 
 	if (q == NULL)
 		return -1;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		const char *f[FS_CONTACT_NFIELDS];
 
 		for (int i = 0; i < FS_CONTACT_NFIELDS; i++)
@@ -951,10 +844,5 @@ fs_contacts_each(struct fs_state *st, fs_contact_fn fn, void *ctx)
 			return -1;
 		}
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
-		return -1;
-	}
-	return 0;
+	return rc;
 }

@@ -3,18 +3,13 @@
 
 #include "fieldsync.h"
 
+/* The id a query from fs_state_query finds: 0 when none, -1 on error. */
 static int64_t
-find(struct fs_state *st, const char *sql, const char *a, const char *b, const char *c)
+find(struct fs_state *st, sqlite3_stmt *q)
 {
-	sqlite3_stmt *q = fs_state_prepare(st, sql);
 	int64_t id = 0;
 
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, a);
-	fs_bind_text(q, 2, b);
-	fs_bind_text(q, 3, c);
-	if (fs_state_get_int(st, q, &id) < 0)
+	if (q == NULL || fs_state_get_int(st, q, &id) < 0)
 		return -1;
 	return id;
 }
@@ -24,62 +19,29 @@ fs_dlq_add(struct fs_state *st, const struct fs_dead *d)
 {
 	char fp[65], now[21];
 	int64_t id, replayed;
-	sqlite3_stmt *q;
-	int i = 1;
 
 	fs_sha256_hex(d->bytes, d->len, fp);
 	fs_time_format(fs_now(), now);
 	/* The same line failing the same way again (a re-run after a crash) is
 	 * one dead letter seen twice, not two. */
-	id = find(st, "SELECT id FROM dlq WHERE fingerprint = ? AND state = 'open'"
-		  " AND command = ? AND reason = ?", fp, d->command, d->reason);
+	id = find(st, fs_state_query(st, "SELECT id FROM dlq WHERE fingerprint = ? AND state = 'open'"
+				     " AND command = ? AND reason = ?", "sss", fp, d->command, d->reason));
 	if (id < 0)
 		return -1;
-	if (id > 0) {
-		q = fs_state_prepare(st, "UPDATE dlq SET seen = seen + 1, last_seen_at = ?,"
-				     " run_id = ? WHERE id = ?");
-		if (q == NULL)
-			return -1;
-		fs_bind_text(q, 1, now);
-		fs_bind_text(q, 2, d->run_id);
-		sqlite3_bind_int64(q, 3, id);
-		return fs_state_step_done(st, q) == 0 ? id : -1;
-	}
-	/* Unused parameters are left unbound: find() binds up to three. */
-	replayed = find(st, "SELECT max(id) FROM dlq WHERE fingerprint = ? AND state = 'replayed'",
-			fp, NULL, NULL);
+	if (id > 0)
+		return fs_state_run(st, "UPDATE dlq SET seen = seen + 1, last_seen_at = ?, run_id = ? WHERE id = ?",
+				    "ssi", now, d->run_id, id) == 0 ? id : -1;
+	replayed = find(st, fs_state_query(st, "SELECT max(id) FROM dlq WHERE fingerprint = ? AND state = 'replayed'",
+					   "s", fp));
 	if (replayed < 0)
 		return -1;
-	q = fs_state_prepare(st,
+	if (fs_state_run(st,
 	    "INSERT INTO dlq (at, command, run_id, source, event_id, lineno, reason, bytes,"
 	    " fingerprint, http_status, response, attempts, last_seen_at, replay_of)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, i++, now);
-	fs_bind_text(q, i++, d->command);
-	fs_bind_text(q, i++, d->run_id);
-	fs_bind_text(q, i++, d->source);
-	fs_bind_text(q, i++, d->event_id);
-	if (d->lineno > 0)
-		sqlite3_bind_int64(q, i++, d->lineno);
-	else
-		sqlite3_bind_null(q, i++);
-	fs_bind_text(q, i++, d->reason);
-	sqlite3_bind_blob(q, i++, d->bytes, (int)d->len, SQLITE_TRANSIENT);
-	fs_bind_text(q, i++, fp);
-	if (d->http_status)
-		sqlite3_bind_int(q, i++, d->http_status);
-	else
-		sqlite3_bind_null(q, i++);
-	fs_bind_text(q, i++, d->response);
-	fs_bind_text(q, i++, d->attempts);
-	fs_bind_text(q, i++, now);
-	if (replayed > 0)
-		sqlite3_bind_int64(q, i++, replayed);
-	else
-		sqlite3_bind_null(q, i++);
-	if (fs_state_step_done(st, q) != 0)
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "sssssnsbsnsssn",
+	    now, d->command, d->run_id, d->source, d->event_id, (int64_t)(d->lineno > 0 ? d->lineno : 0),
+	    d->reason, d->bytes, d->len, fp, (int64_t)d->http_status, d->response, d->attempts, now,
+	    replayed) != 0)
 		return -1;
 	return sqlite3_last_insert_rowid(st->db);
 }
@@ -93,17 +55,16 @@ col_text(sqlite3_stmt *q, int i)
 int
 fs_dlq_each(struct fs_state *st, bool all, int64_t id, fs_dlq_fn fn, void *ctx)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
+	sqlite3_stmt *q = fs_state_query(st,
 	    "SELECT id, at, command, run_id, source, event_id, lineno, reason, bytes,"
 	    " http_status, response, attempts, seen, last_seen_at, state, replayed_at, replay_of"
-	    " FROM dlq WHERE (?1 OR state = 'open') AND (?2 = 0 OR id = ?2) ORDER BY id");
+	    " FROM dlq WHERE (?1 OR state = 'open') AND (?2 = 0 OR id = ?2) ORDER BY id",
+	    "ii", (int64_t)(all || id != 0), id);
 	int rc;
 
 	if (q == NULL)
 		return -1;
-	sqlite3_bind_int(q, 1, all || id != 0);
-	sqlite3_bind_int64(q, 2, id);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		struct fs_dead_row r = {
 			.id = sqlite3_column_int64(q, 0), .at = col_text(q, 1), .command = col_text(q, 2),
 			.run_id = col_text(q, 3), .source = col_text(q, 4), .event_id = col_text(q, 5),
@@ -120,12 +81,7 @@ fs_dlq_each(struct fs_state *st, bool all, int64_t id, fs_dlq_fn fn, void *ctx)
 			return -1;
 		}
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 int
@@ -141,16 +97,11 @@ fs_dlq_count(struct fs_state *st, int64_t *n)
 int
 fs_dlq_mark_replayed(struct fs_state *st, int64_t id, const char *run_id)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "UPDATE dlq SET state = 'replayed', replayed_at = ? WHERE id = ? AND state = 'open'");
 	char now[21];
 
-	if (q == NULL)
-		return -1;
 	fs_time_format(fs_now(), now);
-	fs_bind_text(q, 1, now);
-	sqlite3_bind_int64(q, 2, id);
-	if (fs_state_step_done(st, q) != 0)
+	if (fs_state_run(st, "UPDATE dlq SET state = 'replayed', replayed_at = ? WHERE id = ? AND state = 'open'",
+			 "si", now, id) != 0)
 		return -1;
 	return fs_changelog(st, "dlq.replay", run_id, NULL, NULL,
 			    jv_object_set(jv_object(), jv_string("dlq_id"), jv_number((double)id)));
@@ -159,17 +110,12 @@ fs_dlq_mark_replayed(struct fs_state *st, int64_t id, const char *run_id)
 int
 fs_dlq_purge(struct fs_state *st, fs_time before, const char *run_id, int64_t *n)
 {
-	sqlite3_stmt *q = fs_state_prepare(st, "DELETE FROM dlq WHERE at < ?");
 	char cut[21];
 	jv detail;
 
-	if (q == NULL)
-		return -1;
 	fs_time_format(before, cut);
-	fs_bind_text(q, 1, cut);
-	if (fs_state_step_done(st, q) != 0)
+	if ((*n = fs_state_changes(st, "DELETE FROM dlq WHERE at < ?", "s", cut)) < 0)
 		return -1;
-	*n = sqlite3_changes(st->db);
 	detail = jv_object_set(jv_object(), jv_string("purged"), jv_number((double)*n));
 	detail = jv_object_set(detail, jv_string("older_than"), jv_string(cut));
 	return fs_changelog(st, "dlq.purge", run_id, NULL, NULL, detail);

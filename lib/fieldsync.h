@@ -8,6 +8,7 @@
 #ifndef FIELDSYNC_H
 #define FIELDSYNC_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -148,6 +149,17 @@ int fs_state_exec(struct fs_state *st, const char *sql);
 sqlite3_stmt *fs_state_prepare(struct fs_state *st, const char *sql);	/* cached */
 int fs_state_step_done(struct fs_state *st, sqlite3_stmt *stmt);	/* step + reset; -1 on error */
 void fs_state_error(struct fs_state *st, const char *what);
+/* The cached statement for sql with its parameters bound in order from the
+ * arguments, one a letter of types: 's' const char * (NULL binds NULL),
+ * 't' text and 'b' blob (const void *, size_t), 'i' int64_t (cast ints and
+ * longs: they are read as int64_t), 'n' the same but 0 binds NULL, 'd'
+ * double.  NULL on error (reported). */
+sqlite3_stmt *fs_state_query(struct fs_state *st, const char *sql, const char *types, ...);
+sqlite3_stmt *fs_state_vquery(struct fs_state *st, const char *sql, const char *types, va_list ap);
+/* fs_state_query, then fs_state_step_done: 0, or -1 on error (reported). */
+int fs_state_run(struct fs_state *st, const char *sql, const char *types, ...);
+/* The same, returning the number of rows changed, or -1. */
+int64_t fs_state_changes(struct fs_state *st, const char *sql, const char *types, ...);
 /* Statement helpers, for lib/ only. */
 void fs_bind_text(sqlite3_stmt *q, int i, const char *s);	/* text, or NULL when s is NULL */
 char *fs_col_dup(sqlite3_stmt *q, int i);	/* a column's text, malloc'd; NULL for NULL */

@@ -43,43 +43,24 @@ fs_outbox_row_free(struct fs_outbox_row *r)
 int
 fs_outbox_enqueue(struct fs_state *st, const struct fs_outbox_new *n)
 {
-	sqlite3_stmt *q;
 	char now[21];
-	int i = 1;
+	int64_t changed;
 
 	now_text(now);
-	q = fs_state_prepare(st,
+	changed = fs_state_changes(st,
 	    "INSERT INTO outbox (target, event_id, kind, contact_id, campaign, line, run_id,"
 	    " requested_at, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	    " ON CONFLICT (target, event_id) DO NOTHING");
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, i++, n->target);
-	fs_bind_text(q, i++, n->event_id);
-	fs_bind_text(q, i++, n->kind);
-	fs_bind_text(q, i++, n->contact_id);
-	fs_bind_text(q, i++, n->campaign);
-	sqlite3_bind_text(q, i++, n->line, (int)n->len, SQLITE_TRANSIENT);
-	fs_bind_text(q, i++, n->run_id);
-	fs_bind_text(q, i++, n->requested_at ? n->requested_at : now);
-	fs_bind_text(q, i++, now);
-	if (fs_state_step_done(st, q) != 0)
-		return -1;
-	if (sqlite3_changes(st->db) > 0)
-		return 1;
+	    " ON CONFLICT (target, event_id) DO NOTHING", "ssssstsss", n->target, n->event_id, n->kind,
+	    n->contact_id, n->campaign, n->line, n->len, n->run_id, n->requested_at ? n->requested_at : now, now);
+	if (changed != 0)
+		return changed < 0 ? -1 : 1;
 	/* Already there: a no-op, unless the row is dead and this is a DLQ
 	 * replay.  Which it is can only be told once fs-dlq has marked its entry
 	 * replayed, after it wrote the line, so the line waits beside the row
 	 * until fs_outbox_replays looks (after the end of input). */
-	q = fs_state_prepare(st, "UPDATE outbox SET replay_line = ? WHERE target = ? AND event_id = ? AND state = 'dead'");
-	if (q == NULL)
-		return -1;
-	sqlite3_bind_text(q, 1, n->line, (int)n->len, SQLITE_TRANSIENT);
-	fs_bind_text(q, 2, n->target);
-	fs_bind_text(q, 3, n->event_id);
-	if (fs_state_step_done(st, q) != 0)
-		return -1;
-	return sqlite3_changes(st->db) > 0 ? 2 : 0;
+	changed = fs_state_changes(st, "UPDATE outbox SET replay_line = ? WHERE target = ? AND event_id = ? AND state = 'dead'",
+				   "tss", n->line, n->len, n->target, n->event_id);
+	return changed < 0 ? -1 : changed > 0 ? 2 : 0;
 }
 
 int
@@ -98,14 +79,13 @@ fs_outbox_replays(struct fs_state *st, const char *target, const char *run_id, l
 	now_text(now);
 	if (fs_state_begin(st) != 0)
 		return -1;
-	q = fs_state_prepare(st,
+	q = fs_state_query(st,
 	    "SELECT id, event_id, contact_id, NOT EXISTS (SELECT 1 FROM dlq WHERE dlq.event_id = outbox.event_id"
 	    "   AND dlq.command = 'fs-push' AND dlq.state = 'open')"
-	    " FROM outbox WHERE target = ? AND state = 'dead' AND replay_line IS NOT NULL");
+	    " FROM outbox WHERE target = ? AND state = 'dead' AND replay_line IS NOT NULL", "s", target);
 	if (q == NULL)
 		goto fail;
-	fs_bind_text(q, 1, target);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		r = fs_xrealloc(r, (size_t)(n + 1) * sizeof *r);
 		r[n].id = sqlite3_column_int64(q, 0);
 		r[n].event_id = fs_col_dup(q, 1);
@@ -113,32 +93,18 @@ fs_outbox_replays(struct fs_state *st, const char *target, const char *run_id, l
 		r[n].replay = sqlite3_column_int(q, 3) != 0;
 		n++;
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
+	if (rc < 0)
 		ok = -1;
-	}
 	for (int i = 0; i < n && ok == 0; i++) {
 		/* A replay goes back in line with the (maybe repaired) line, and
 		 * the vendor is asked first whether it already has the piece; a
 		 * mere repeat of a dead event changes nothing. */
-		q = fs_state_prepare(st, r[i].replay
-		    ? "UPDATE outbox SET state = 'pending', line = replay_line, replay_line = NULL, run_id = ?,"
-		      " attempts = 0, next_attempt_at = NULL, enqueued_at = ?, first_attempt_at = NULL,"
-		      " done_at = NULL, last_run_id = NULL, check_vendor = 1, history = '[]' WHERE id = ?"
-		    : "UPDATE outbox SET replay_line = NULL WHERE id = ?");
-		if (q == NULL) {
-			ok = -1;
-			break;
-		}
-		if (r[i].replay) {
-			fs_bind_text(q, 1, run_id);
-			fs_bind_text(q, 2, now);
-			sqlite3_bind_int64(q, 3, r[i].id);
-		} else {
-			sqlite3_bind_int64(q, 1, r[i].id);
-		}
-		if (fs_state_step_done(st, q) != 0) {
+		if ((r[i].replay
+		     ? fs_state_run(st, "UPDATE outbox SET state = 'pending', line = replay_line, replay_line = NULL,"
+				    " run_id = ?, attempts = 0, next_attempt_at = NULL, enqueued_at = ?,"
+				    " first_attempt_at = NULL, done_at = NULL, last_run_id = NULL, check_vendor = 1,"
+				    " history = '[]' WHERE id = ?", "ssi", run_id, now, r[i].id)
+		     : fs_state_run(st, "UPDATE outbox SET replay_line = NULL WHERE id = ?", "i", r[i].id)) != 0) {
 			ok = -1;
 			break;
 		}
@@ -167,13 +133,12 @@ fail:
 int
 fs_outbox_state(struct fs_state *st, const char *target, const char *event_id, char **state)
 {
-	sqlite3_stmt *q = fs_state_prepare(st, "SELECT state FROM outbox WHERE target = ? AND event_id = ?");
+	sqlite3_stmt *q = fs_state_query(st, "SELECT state FROM outbox WHERE target = ? AND event_id = ?",
+					 "ss", target, event_id);
 
 	*state = NULL;
 	if (q == NULL)
 		return -1;
-	fs_bind_text(q, 1, target);
-	fs_bind_text(q, 2, event_id);
 	return fs_state_get_text(st, q, state) < 0 ? -1 : 0;
 }
 
@@ -198,14 +163,9 @@ taken_table(struct fs_state *st)
 int
 fs_outbox_took(struct fs_state *st, const char *event_id)
 {
-	sqlite3_stmt *q;
-
 	if (taken_table(st) != 0)
 		return -1;
-	if ((q = fs_state_prepare(st, "INSERT OR IGNORE INTO push_taken (event_id) VALUES (?)")) == NULL)
-		return -1;
-	fs_bind_text(q, 1, event_id);
-	return fs_state_step_done(st, q);
+	return fs_state_run(st, "INSERT OR IGNORE INTO push_taken (event_id) VALUES (?)", "s", event_id);
 }
 
 int
@@ -218,7 +178,7 @@ fs_outbox_finalize_taken(struct fs_state *st)
 		return -1;
 	if ((q = fs_state_prepare(st, "SELECT event_id FROM push_taken")) == NULL)
 		return -1;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		char *id = fs_col_dup(q, 0);
 		int r = fs_keys_finalize(st, id);
 
@@ -228,11 +188,8 @@ fs_outbox_finalize_taken(struct fs_state *st)
 			return -1;
 		}
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
+	if (rc < 0)
 		return -1;
-	}
 	return fs_state_exec(st, "DELETE FROM push_taken");
 }
 
@@ -250,26 +207,18 @@ set_held(struct fs_state *st, const char *target, const char *campaign, bool any
 		 " RETURNING event_id, attempts",
 		 "UPDATE outbox SET state = 'held' WHERE target = ?1 AND state = 'pending' RETURNING event_id, attempts"},
 	};
-	sqlite3_stmt *q = fs_state_prepare(st, sql[hold][any_campaign]);
+	sqlite3_stmt *q = fs_state_query(st, sql[hold][any_campaign], any_campaign ? "s" : "ss", target, campaign);
 	int rc;
 
 	*count = 0;
 	if (q == NULL)
 		return -1;
-	fs_bind_text(q, 1, target);
-	if (!any_campaign)
-		fs_bind_text(q, 2, campaign);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		(*count)++;
 		if (hold && fn)
 			fn((const char *)sqlite3_column_text(q, 0), sqlite3_column_int(q, 1), ctx);
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 static int
@@ -297,16 +246,11 @@ held_campaigns(struct fs_state *st, char ***names, int *n)
 	*n = 0;
 	if (q == NULL)
 		return -1;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		*names = fs_xrealloc(*names, (size_t)(*n + 1) * sizeof **names);
 		(*names)[(*n)++] = fs_col_dup(q, 0);
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 static void
@@ -357,19 +301,16 @@ fs_outbox_apply_holds(struct fs_state *st, const char *target, bool campaigns, c
 				snprintf(h->held_campaign, sizeof h->held_campaign, "%s", names[i]);
 		}
 		/* Rows held whose hold is gone go back in line. */
-		q = fs_state_prepare(st, "SELECT DISTINCT campaign FROM outbox WHERE target = ? AND state = 'held'");
+		q = fs_state_query(st, "SELECT DISTINCT campaign FROM outbox WHERE target = ? AND state = 'held'",
+				   "s", target);
 		if (q == NULL)
 			goto fail;
-		fs_bind_text(q, 1, target);
-		while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		while ((rc = fs_state_step_row(st, q)) == 1) {
 			held_now = fs_xrealloc(held_now, (size_t)(nheld + 1) * sizeof *held_now);
 			held_now[nheld++] = fs_col_dup(q, 0);
 		}
-		sqlite3_reset(q);
-		if (rc != SQLITE_DONE) {
-			fs_state_error(st, NULL);
+		if (rc < 0)
 			goto fail;
-		}
 		for (int i = 0; i < nheld; i++) {
 			bool still = false;
 
@@ -384,10 +325,9 @@ fs_outbox_apply_holds(struct fs_state *st, const char *target, bool campaigns, c
 			h->resumed += count;
 		}
 	}
-	q = fs_state_prepare(st, "SELECT count(*) FROM outbox WHERE target = ? AND state = 'held'");
+	q = fs_state_query(st, "SELECT count(*) FROM outbox WHERE target = ? AND state = 'held'", "s", target);
 	if (q == NULL)
 		goto fail;
-	fs_bind_text(q, 1, target);
 	if (sqlite3_step(q) == SQLITE_ROW)
 		h->held = sqlite3_column_int64(q, 0);
 	sqlite3_reset(q);
@@ -422,10 +362,10 @@ holder_dead(const char *host, long pid)
 static int
 free_dead_claims(struct fs_state *st, const char *target, const char *run_id)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
+	sqlite3_stmt *q = fs_state_query(st,
 	    "SELECT claimed_by, max(claim_pid), max(claim_host), max(claim_until), count(*)"
 	    " FROM outbox INDEXED BY outbox_by_claim WHERE claimed_by IS NOT NULL AND claimed_by != ? AND target = ?"
-	    " AND state IN ('pending', 'held') GROUP BY claimed_by");
+	    " AND state IN ('pending', 'held') GROUP BY claimed_by", "ss", run_id, target);
 	struct dead {
 		char *run;
 		long pid, rows;
@@ -437,9 +377,7 @@ free_dead_claims(struct fs_state *st, const char *target, const char *run_id)
 	if (q == NULL)
 		return -1;
 	now_text(now);
-	fs_bind_text(q, 1, run_id);
-	fs_bind_text(q, 2, target);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		const char *until = (const char *)sqlite3_column_text(q, 3);
 		long pid = (long)sqlite3_column_int64(q, 1);
 		bool expired = until == NULL || strcmp(until, now) <= 0;
@@ -450,28 +388,18 @@ free_dead_claims(struct fs_state *st, const char *target, const char *run_id)
 			n++;
 		}
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
+	if (rc < 0)
 		ok = -1;
-	}
 	for (int i = 0; i < n && ok == 0; i++) {
-		jv d = jv_object();
+		jv d;
 
-		q = fs_state_prepare(st,
-		    "UPDATE outbox SET claimed_by = NULL, claim_pid = NULL, claim_host = NULL,"
-		    " claim_until = NULL WHERE claimed_by = ? AND state IN ('pending', 'held')");
-		if (q == NULL) {
-			jv_free(d);
+		if (fs_state_run(st, "UPDATE outbox SET claimed_by = NULL, claim_pid = NULL, claim_host = NULL,"
+				 " claim_until = NULL WHERE claimed_by = ? AND state IN ('pending', 'held')",
+				 "s", dead[i].run) != 0) {
 			ok = -1;
 			break;
 		}
-		fs_bind_text(q, 1, dead[i].run);
-		if (fs_state_step_done(st, q) != 0) {
-			jv_free(d);
-			ok = -1;
-			break;
-		}
+		d = jv_object();
 		d = jv_object_set(d, jv_string("target"), jv_string(target));
 		d = jv_object_set(d, jv_string("from_run"), jv_string(dead[i].run));
 		d = jv_object_set(d, jv_string("pid"), jv_number((double)dead[i].pid));
@@ -501,20 +429,17 @@ fs_outbox_claim(struct fs_state *st, const char *target, const char *run_id, fs_
 		return -1;
 	if (free_dead_claims(st, target, run_id) != 0)
 		goto fail;
-	q = fs_state_prepare(st,
+	q = fs_state_query(st,
 	    "SELECT id, event_id, kind, contact_id, campaign, line, requested_at, enqueued_at,"
 	    " first_attempt_at, history, attempts, check_vendor FROM outbox INDEXED BY outbox_due"
 	    " WHERE target = ? AND state = 'pending' AND claimed_by IS NULL"
 	    " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
-	    " AND (last_run_id IS NULL OR last_run_id != ?) ORDER BY id LIMIT ?");
+	    " AND (last_run_id IS NULL OR last_run_id != ?) ORDER BY id LIMIT ?",
+	    "sssi", target, now, run_id, (int64_t)limit);
 	if (q == NULL)
 		goto fail;
-	fs_bind_text(q, 1, target);
-	fs_bind_text(q, 2, now);
-	fs_bind_text(q, 3, run_id);
-	sqlite3_bind_int(q, 4, limit);
 	*rows = fs_xmalloc((size_t)(limit > 0 ? limit : 1) * sizeof **rows);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		struct fs_outbox_row *r = &(*rows)[n++];
 
 		r->id = sqlite3_column_int64(q, 0);
@@ -532,11 +457,8 @@ fs_outbox_claim(struct fs_state *st, const char *target, const char *run_id, fs_
 		if (r->first_attempt_at == NULL)
 			r->first_attempt_at = fs_xstrdup(now);
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
+	if (rc < 0)
 		goto fail;
-	}
 	/* The first attempt's time is stored before the request goes out: a
 	 * retry a day later must know the vendor's idempotency window has
 	 * passed even when the first run died before it heard back. */
@@ -573,9 +495,10 @@ int
 fs_outbox_busy(struct fs_state *st, const char *target, const char *run_id, long *rows, char **holder,
 	       long *pid)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
+	sqlite3_stmt *q = fs_state_query(st,
 	    "SELECT count(*), max(claimed_by), max(claim_pid) FROM outbox"
-	    " WHERE target = ? AND state = 'pending' AND claimed_by IS NOT NULL AND claimed_by != ?");
+	    " WHERE target = ? AND state = 'pending' AND claimed_by IS NOT NULL AND claimed_by != ?",
+	    "ss", target, run_id);
 	int rc;
 
 	*rows = 0;
@@ -583,8 +506,6 @@ fs_outbox_busy(struct fs_state *st, const char *target, const char *run_id, long
 	*pid = 0;
 	if (q == NULL)
 		return -1;
-	fs_bind_text(q, 1, target);
-	fs_bind_text(q, 2, run_id);
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW) {
 		*rows = (long)sqlite3_column_int64(q, 0);
@@ -602,69 +523,49 @@ fs_outbox_busy(struct fs_state *st, const char *target, const char *run_id, long
 int
 fs_outbox_release(struct fs_state *st, const char *run_id)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
+	return fs_state_run(st,
 	    "UPDATE outbox SET claimed_by = NULL, claim_pid = NULL, claim_host = NULL, claim_until = NULL"
-	    " WHERE claimed_by = ? AND state IN ('pending', 'held')");
-
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, run_id);
-	return fs_state_step_done(st, q);
+	    " WHERE claimed_by = ? AND state IN ('pending', 'held')", "s", run_id);
 }
 
 int
 fs_outbox_mark(struct fs_state *st, const struct fs_outbox_mark *m)
 {
-	sqlite3_stmt *q;
+	const char *history = m->history ? m->history : "[]";
 	char now[21], next[21];
+	int64_t n;
 
 	now_text(now);
 	if (strcmp(m->state, "pending") == 0) {
 		fs_time_format(m->next_attempt_at, next);
-		q = fs_state_prepare(st,
+		n = fs_state_changes(st,
 		    "UPDATE outbox SET attempts = ?, history = ?, http_status = ?, last_error = ?,"
 		    " next_attempt_at = ?, claimed_by = NULL, claim_pid = NULL, claim_host = NULL,"
-		    " claim_until = NULL WHERE id = ? AND state = 'pending'");
-		if (q == NULL)
-			return -1;
-		fs_bind_text(q, 5, next);
+		    " claim_until = NULL WHERE id = ? AND state = 'pending'",
+		    "isnssi", (int64_t)m->attempts, history, (int64_t)m->http_status, m->error, next, m->id);
 	} else {
-		q = fs_state_prepare(st,
+		n = fs_state_changes(st,
 		    "UPDATE outbox SET attempts = ?, history = ?, http_status = ?, last_error = ?,"
 		    " state = ?, vendor_id = ?, done_at = ?, next_attempt_at = NULL, check_vendor = 0,"
 		    " claimed_by = NULL, claim_pid = NULL, claim_host = NULL, claim_until = NULL"
-		    " WHERE id = ? AND state = 'pending'");
-		if (q == NULL)
-			return -1;
-		fs_bind_text(q, 5, m->state);
-		fs_bind_text(q, 6, m->vendor_id);
-		fs_bind_text(q, 7, now);
+		    " WHERE id = ? AND state = 'pending'", "isnssssi",
+		    (int64_t)m->attempts, history, (int64_t)m->http_status, m->error, m->state, m->vendor_id, now,
+		    m->id);
 	}
-	sqlite3_bind_int(q, 1, m->attempts);
-	fs_bind_text(q, 2, m->history ? m->history : "[]");
-	if (m->http_status)
-		sqlite3_bind_int(q, 3, m->http_status);
-	else
-		sqlite3_bind_null(q, 3);
-	fs_bind_text(q, 4, m->error);
-	sqlite3_bind_int64(q, strcmp(m->state, "pending") == 0 ? 6 : 8, m->id);
-	if (fs_state_step_done(st, q) != 0)
-		return -1;
-	return sqlite3_changes(st->db) > 0 ? 1 : 0;
+	return n < 0 ? -1 : n > 0;
 }
 
 int
 fs_outbox_counts(struct fs_state *st, const char *target, struct fs_outbox_counts *c)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "SELECT state, count(*) FROM outbox WHERE target = ? GROUP BY state");
+	sqlite3_stmt *q = fs_state_query(st, "SELECT state, count(*) FROM outbox WHERE target = ? GROUP BY state",
+					 "s", target);
 	int rc;
 
 	memset(c, 0, sizeof *c);
 	if (q == NULL)
 		return -1;
-	fs_bind_text(q, 1, target);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		const char *s = (const char *)sqlite3_column_text(q, 0);
 		long n = (long)sqlite3_column_int64(q, 1);
 
@@ -677,12 +578,7 @@ fs_outbox_counts(struct fs_state *st, const char *target, struct fs_outbox_count
 		else if (strcmp(s, "dead") == 0)
 			c->dead = n;
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 /* Status order: a piece's status only moves forward. */
@@ -706,38 +602,18 @@ fs_outbox_status_rank(const char *status)
 int
 fs_outbox_piece_add(struct fs_state *st, const struct fs_piece *p)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
+	char now[21];
+
+	now_text(now);
+	if (fs_state_run(st,
 	    "INSERT INTO pieces (vendor_id, event_id, target, contact_id, campaign, goal, format, owner,"
 	    " status, requested_at, queued_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)"
-	    " ON CONFLICT DO NOTHING");
-	char now[21];
-	int i = 1;
-
-	if (q == NULL)
+	    " ON CONFLICT DO NOTHING", "sssssssssss", p->vendor_id, p->event_id, p->target, p->contact_id,
+	    p->campaign, p->goal, p->format, p->owner, p->requested_at, p->queued_at, now) != 0)
 		return -1;
-	now_text(now);
-	fs_bind_text(q, i++, p->vendor_id);
-	fs_bind_text(q, i++, p->event_id);
-	fs_bind_text(q, i++, p->target);
-	fs_bind_text(q, i++, p->contact_id);
-	fs_bind_text(q, i++, p->campaign);
-	fs_bind_text(q, i++, p->goal);
-	fs_bind_text(q, i++, p->format);
-	fs_bind_text(q, i++, p->owner);
-	fs_bind_text(q, i++, p->requested_at);
-	fs_bind_text(q, i++, p->queued_at);
-	fs_bind_text(q, i++, now);
-	if (fs_state_step_done(st, q) != 0)
-		return -1;
-	q = fs_state_prepare(st,
-	    "INSERT OR IGNORE INTO piece_status (event_id, vendor_id, status, detail, at) VALUES (?, ?, 'queued', ?, ?)");
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, p->status_event_id);
-	fs_bind_text(q, 2, p->vendor_id);
-	fs_bind_text(q, 3, p->detail);
-	fs_bind_text(q, 4, p->queued_at);
-	return fs_state_step_done(st, q);
+	return fs_state_run(st,
+	    "INSERT OR IGNORE INTO piece_status (event_id, vendor_id, status, detail, at) VALUES (?, ?, 'queued', ?, ?)",
+	    "ssss", p->status_event_id, p->vendor_id, p->detail, p->queued_at);
 }
 
 int
@@ -745,46 +621,27 @@ fs_outbox_piece_status(struct fs_state *st, const char *status_event_id, jv data
 {
 	const char *vendor_id = fs_jstr(data, "vendor_id"), *status = fs_jstr(data, "status");
 	const char *mail_id = fs_jstr(data, "mail_id");
-	sqlite3_stmt *q;
+	const char *vendor = fs_jstr(data, "vendor");
 	char now[21];
-	int fresh;
+	int64_t fresh;
 
 	if (vendor_id == NULL || status == NULL)
 		return 0;
 	now_text(now);
-	q = fs_state_prepare(st,
-	    "INSERT OR IGNORE INTO piece_status (event_id, vendor_id, status, detail, at) VALUES (?, ?, ?, ?, ?)");
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, status_event_id);
-	fs_bind_text(q, 2, vendor_id);
-	fs_bind_text(q, 3, status);
-	fs_bind_text(q, 4, fs_jstr(data, "detail"));
-	fs_bind_text(q, 5, at);
-	if (fs_state_step_done(st, q) != 0)
-		return -1;
-	fresh = sqlite3_changes(st->db) > 0;
-	if (!fresh)
-		return 0;
+	fresh = fs_state_changes(st,
+	    "INSERT OR IGNORE INTO piece_status (event_id, vendor_id, status, detail, at) VALUES (?, ?, ?, ?, ?)",
+	    "sssss", status_event_id, vendor_id, status, fs_jstr(data, "detail"), at);
+	if (fresh <= 0)
+		return fresh < 0 ? -1 : 0;
 	/* A piece fieldsync did not send (mailed before it, or by hand) is
 	 * recorded when its event id is known. */
-	if (mail_id) {
-		q = fs_state_prepare(st,
-		    "INSERT INTO pieces (vendor_id, event_id, target, contact_id, campaign, status, updated_at)"
-		    " VALUES (?, ?, ?, ?, ?, 'queued', ?) ON CONFLICT DO NOTHING");
-		if (q == NULL)
-			return -1;
-		fs_bind_text(q, 1, vendor_id);
-		fs_bind_text(q, 2, mail_id);
-		fs_bind_text(q, 3, fs_jstr(data, "vendor") ? fs_jstr(data, "vendor") : "lob");
-		fs_bind_text(q, 4, fs_jstr(data, "contact_id"));
-		fs_bind_text(q, 5, fs_jstr(data, "campaign"));
-		fs_bind_text(q, 6, now);
-		if (fs_state_step_done(st, q) != 0)
-			return -1;
-	}
+	if (mail_id && fs_state_run(st,
+	    "INSERT INTO pieces (vendor_id, event_id, target, contact_id, campaign, status, updated_at)"
+	    " VALUES (?, ?, ?, ?, ?, 'queued', ?) ON CONFLICT DO NOTHING", "ssssss", vendor_id, mail_id,
+	    vendor ? vendor : "lob", fs_jstr(data, "contact_id"), fs_jstr(data, "campaign"), now) != 0)
+		return -1;
 	/* Each status keeps its first time; the status itself only moves forward. */
-	q = fs_state_prepare(st,
+	if (fs_state_run(st,
 	    "UPDATE pieces SET"
 	    " status = CASE WHEN ?2 > (CASE status WHEN 'queued' THEN 0 WHEN 'sent' THEN 1"
 	    "   WHEN 'delivered' THEN 2 ELSE 3 END) THEN ?3 ELSE status END,"
@@ -793,15 +650,7 @@ fs_outbox_piece_status(struct fs_state *st, const char *status_event_id, jv data
 	    " delivered_at = CASE WHEN ?3 = 'delivered' THEN coalesce(delivered_at, ?4) ELSE delivered_at END,"
 	    " returned_at = CASE WHEN ?3 = 'returned' THEN coalesce(returned_at, ?4) ELSE returned_at END,"
 	    " failed_at = CASE WHEN ?3 = 'failed' THEN coalesce(failed_at, ?4) ELSE failed_at END,"
-	    " updated_at = ?5 WHERE vendor_id = ?1");
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, vendor_id);
-	sqlite3_bind_int(q, 2, rank(status));
-	fs_bind_text(q, 3, status);
-	fs_bind_text(q, 4, at);
-	fs_bind_text(q, 5, now);
-	if (fs_state_step_done(st, q) != 0)
+	    " updated_at = ?5 WHERE vendor_id = ?1", "sisss", vendor_id, (int64_t)rank(status), status, at, now) != 0)
 		return -1;
 	return 1;
 }
@@ -809,19 +658,12 @@ fs_outbox_piece_status(struct fs_state *st, const char *status_event_id, jv data
 int
 fs_outbox_activity(struct fs_state *st, const char *event_id, jv data)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "INSERT OR IGNORE INTO activities (event_id, contact_id, type, owner, at) VALUES (?, ?, ?, ?, ?)");
-
-	if (q == NULL)
-		return -1;
 	if (fs_jstr(data, "contact_id") == NULL || fs_jstr(data, "at") == NULL)
 		return 0;
-	fs_bind_text(q, 1, event_id);
-	fs_bind_text(q, 2, fs_jstr(data, "contact_id"));
-	fs_bind_text(q, 3, fs_jstr(data, "type"));
-	fs_bind_text(q, 4, fs_jstr(data, "owner"));
-	fs_bind_text(q, 5, fs_jstr(data, "at"));
-	return fs_state_step_done(st, q);
+	return fs_state_run(st,
+	    "INSERT OR IGNORE INTO activities (event_id, contact_id, type, owner, at) VALUES (?, ?, ?, ?, ?)",
+	    "sssss", event_id, fs_jstr(data, "contact_id"), fs_jstr(data, "type"), fs_jstr(data, "owner"),
+	    fs_jstr(data, "at"));
 }
 
 int

@@ -134,26 +134,14 @@ struct q {
 	int err;
 };
 
-/* Binds args: 's' text (NULL binds null), 'i' int64. */
+/* Binds args as fs_state_query does ('s' text, 'i' int64_t). */
 static sqlite3_stmt *
 qprep(struct q *q, const char *sql, const char *fmt, va_list ap)
 {
-	sqlite3_stmt *s = fs_state_prepare(q->st, sql);
+	sqlite3_stmt *s = fs_state_vquery(q->st, sql, fmt, ap);
 
-	if (s == NULL) {
+	if (s == NULL)
 		q->err = 1;
-		return NULL;
-	}
-	for (int i = 0; fmt && fmt[i]; i++) {
-		if (fmt[i] == 's') {
-			const char *v = va_arg(ap, const char *);
-
-			if (v)
-				sqlite3_bind_text(s, i + 1, v, -1, SQLITE_TRANSIENT);
-		} else {
-			sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
-		}
-	}
 	return s;
 }
 
@@ -443,11 +431,11 @@ static void
 followup_collect(struct q *q, const struct fs_report_opts *o, const char *from, const char *to,
 		 struct followup *f)
 {
-	sqlite3_stmt *s = fs_state_prepare(q->st,
+	sqlite3_stmt *s = fs_state_query(q->st,
 	    "SELECT coalesce(p.campaign, '(none)'),"
 	    "  coalesce(p.owner, (SELECT c.owner FROM contacts c WHERE c.id = p.contact_id), '(none)'), p.delivered_at,"
 	    "  (SELECT min(a.at) FROM activities a WHERE a.contact_id = p.contact_id AND a.at >= p.delivered_at)"
-	    " FROM pieces p WHERE p.delivered_at >= ?1 AND p.delivered_at < ?2");
+	    " FROM pieces p WHERE p.delivered_at >= ?1 AND p.delivered_at < ?2", "ss", from, to);
 	fs_time now = fs_now();
 	int rc;
 
@@ -457,8 +445,6 @@ followup_collect(struct q *q, const struct fs_report_opts *o, const char *from, 
 		q->err = 1;
 		return;
 	}
-	sqlite3_bind_text(s, 1, from, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 2, to, -1, SQLITE_TRANSIENT);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *campaign = (const char *)sqlite3_column_text(s, 0);
 		const char *owner = (const char *)sqlite3_column_text(s, 1);
@@ -651,10 +637,10 @@ report_sla(struct q *q, const struct fs_report_opts *o, const char *from, const 
 
 	/* Vendor SLA: business days from queued to mailed and to delivered. */
 	{
-		sqlite3_stmt *s = fs_state_prepare(q->st,
+		sqlite3_stmt *s = fs_state_query(q->st,
 		    "SELECT queued_at, mailed_at, delivered_at, coalesce(returned_at, failed_at) FROM pieces"
 		    " WHERE " PIECE_START " >= ?1 AND "
-		    PIECE_START " < ?2 AND queued_at IS NOT NULL");
+		    PIECE_START " < ?2 AND queued_at IS NOT NULL", "ss", from, to);
 		struct sample_set st[2] = {{0}};
 		int target[2] = {o->mailed_bd, o->delivered_bd};
 		fs_time now = fs_now();
@@ -662,8 +648,6 @@ report_sla(struct q *q, const struct fs_report_opts *o, const char *from, const 
 		if (s == NULL) {
 			q->err = 1;
 		} else {
-			sqlite3_bind_text(s, 1, from, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_text(s, 2, to, -1, SQLITE_TRANSIENT);
 			while (sqlite3_step(s) == SQLITE_ROW) {
 				fs_time qa = parse_or((const char *)sqlite3_column_text(s, 0), 0);
 				bool ended = sqlite3_column_type(s, 3) != SQLITE_NULL;
@@ -1370,15 +1354,13 @@ report_outcomes(struct q *q, const struct fs_report_opts *o, const char *from, c
 	if (qint(q, "SELECT count(*) FROM (SELECT 1 FROM pieces LIMIT 1)", NULL) == 0)
 		return empty(rep, "no mail pieces in the state file yet (fs-push records them as it sends)");
 	window_text(from, to, win, sizeof win);
-	s = fs_state_prepare(q->st, "SELECT vendor_id, contact_id, coalesce(campaign, '(none)'), " MAIL_AT
+	s = fs_state_query(q->st, "SELECT vendor_id, contact_id, coalesce(campaign, '(none)'), " MAIL_AT
 				    " FROM pieces WHERE " PIECE_START " >= ?1 AND " PIECE_START " < ?2"
-				    " AND " MAIL_AT " IS NOT NULL ORDER BY 4, 1");
+				    " AND " MAIL_AT " IS NOT NULL ORDER BY 4, 1", "ss", from, to);
 	if (s == NULL) {
 		q->err = 1;
 		return rep;
 	}
-	sqlite3_bind_text(s, 1, from, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 2, to, -1, SQLITE_TRANSIENT);
 	attributed = jv_array();
 	c = fs_xmalloc(sizeof *c);
 	memset(c, 0, sizeof *c);

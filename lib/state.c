@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -261,6 +262,92 @@ fs_state_step_done(struct fs_state *st, sqlite3_stmt *stmt)
 	return 0;
 }
 
+sqlite3_stmt *
+fs_state_vquery(struct fs_state *st, const char *sql, const char *types, va_list ap)
+{
+	sqlite3_stmt *q = fs_state_prepare(st, sql);
+
+	if (q == NULL)
+		return NULL;
+	for (int i = 1; types && types[i - 1]; i++) {
+		const void *p;
+		size_t n;
+
+		switch (types[i - 1]) {
+		case 's':
+			fs_bind_text(q, i, va_arg(ap, const char *));
+			break;
+		case 't':
+			p = va_arg(ap, const char *);
+			n = va_arg(ap, size_t);
+			sqlite3_bind_text(q, i, p, (int)n, SQLITE_TRANSIENT);
+			break;
+		case 'b':
+			p = va_arg(ap, const void *);
+			n = va_arg(ap, size_t);
+			sqlite3_bind_blob(q, i, p, (int)n, SQLITE_TRANSIENT);
+			break;
+		case 'i':
+			sqlite3_bind_int64(q, i, va_arg(ap, int64_t));
+			break;
+		case 'n': {
+			int64_t v = va_arg(ap, int64_t);
+
+			if (v)
+				sqlite3_bind_int64(q, i, v);
+			else
+				sqlite3_bind_null(q, i);
+			break;
+		}
+		case 'd':
+			sqlite3_bind_double(q, i, va_arg(ap, double));
+			break;
+		default:
+			fs_err("state '%s': no bind type '%c'", st->path, types[i - 1]);
+			return NULL;
+		}
+	}
+	return q;
+}
+
+sqlite3_stmt *
+fs_state_query(struct fs_state *st, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	sqlite3_stmt *q;
+
+	va_start(ap, types);
+	q = fs_state_vquery(st, sql, types, ap);
+	va_end(ap);
+	return q;
+}
+
+int
+fs_state_run(struct fs_state *st, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	sqlite3_stmt *q;
+
+	va_start(ap, types);
+	q = fs_state_vquery(st, sql, types, ap);
+	va_end(ap);
+	return q ? fs_state_step_done(st, q) : -1;
+}
+
+int64_t
+fs_state_changes(struct fs_state *st, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	sqlite3_stmt *q;
+
+	va_start(ap, types);
+	q = fs_state_vquery(st, sql, types, ap);
+	va_end(ap);
+	if (q == NULL || fs_state_step_done(st, q) != 0)
+		return -1;
+	return sqlite3_changes(st->db);
+}
+
 void
 fs_bind_text(sqlite3_stmt *q, int i, const char *s)
 {
@@ -322,14 +409,12 @@ now_text(char out[21])
 int
 fs_cursor_get(struct fs_state *st, const char *source, const char *stream, char **cursor)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "SELECT cursor FROM cursors WHERE source = ? AND stream = ?");
+	sqlite3_stmt *q = fs_state_query(st, "SELECT cursor FROM cursors WHERE source = ? AND stream = ?",
+					 "ss", source, stream ? stream : "");
 
 	*cursor = NULL;
 	if (q == NULL)
 		return -1;
-	fs_bind_text(q, 1, source);
-	fs_bind_text(q, 2, stream ? stream : "");
 	return fs_state_get_text(st, q, cursor) < 0 ? -1 : 0;
 }
 
@@ -337,21 +422,14 @@ int
 fs_cursor_commit(struct fs_state *st, const char *source, const char *stream, const char *cursor,
 		 const char *run_id)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "INSERT INTO cursors (source, stream, cursor, run_id, committed_at) VALUES (?, ?, ?, ?, ?)"
-	    " ON CONFLICT (source, stream) DO UPDATE SET cursor = excluded.cursor,"
-	    " run_id = excluded.run_id, committed_at = excluded.committed_at");
 	char now[21];
 
-	if (q == NULL)
-		return -1;
 	now_text(now);
-	fs_bind_text(q, 1, source);
-	fs_bind_text(q, 2, stream ? stream : "");
-	fs_bind_text(q, 3, cursor);
-	fs_bind_text(q, 4, run_id);
-	fs_bind_text(q, 5, now);
-	return fs_state_step_done(st, q);
+	return fs_state_run(st,
+	    "INSERT INTO cursors (source, stream, cursor, run_id, committed_at) VALUES (?, ?, ?, ?, ?)"
+	    " ON CONFLICT (source, stream) DO UPDATE SET cursor = excluded.cursor,"
+	    " run_id = excluded.run_id, committed_at = excluded.committed_at",
+	    "sssss", source, stream ? stream : "", cursor, run_id, now);
 }
 
 static bool
@@ -377,12 +455,12 @@ fs_lease_take(struct fs_state *st, const char *name, const char *run_id, int64_t
 	now_text(now);
 	fs_time_format(fs_now() + ttl, until);
 	gethostname(host, sizeof host - 1);
-	q = fs_state_prepare(st, "SELECT run_id, pid, host, expires_at FROM leases WHERE name = ?");
+	q = fs_state_query(st, "SELECT run_id, pid, host, expires_at FROM leases WHERE name = ?", "s", name);
 	if (q == NULL)
 		goto fail;
-	fs_bind_text(q, 1, name);
-	rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW) {
+	if ((rc = fs_state_step_row(st, q)) < 0)
+		goto fail;
+	if (rc == 1) {
 		const char *holder = (const char *)sqlite3_column_text(q, 0);
 		long pid = sqlite3_column_int64(q, 1);
 		const char *h = (const char *)sqlite3_column_text(q, 2);
@@ -390,27 +468,12 @@ fs_lease_take(struct fs_state *st, const char *name, const char *run_id, int64_t
 
 		if (strcmp(holder, run_id) != 0 && strcmp(exp, now) > 0 && holder_alive(h, pid))
 			taken = 0;
+		sqlite3_reset(q);
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
+	if (taken && fs_state_run(st,
+	    "INSERT OR REPLACE INTO leases (name, run_id, pid, host, taken_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+	    "ssisss", name, run_id, (int64_t)getpid(), host, now, until) != 0)
 		goto fail;
-	}
-	if (taken) {
-		q = fs_state_prepare(st,
-		    "INSERT OR REPLACE INTO leases (name, run_id, pid, host, taken_at, expires_at)"
-		    " VALUES (?, ?, ?, ?, ?, ?)");
-		if (q == NULL)
-			goto fail;
-		fs_bind_text(q, 1, name);
-		fs_bind_text(q, 2, run_id);
-		sqlite3_bind_int64(q, 3, getpid());
-		fs_bind_text(q, 4, host);
-		fs_bind_text(q, 5, now);
-		fs_bind_text(q, 6, until);
-		if (fs_state_step_done(st, q) != 0)
-			goto fail;
-	}
 	if (fs_state_commit(st) != 0)
 		return -1;
 	return taken;
@@ -422,13 +485,7 @@ fail:
 int
 fs_lease_release(struct fs_state *st, const char *name, const char *run_id)
 {
-	sqlite3_stmt *q = fs_state_prepare(st, "DELETE FROM leases WHERE name = ? AND run_id = ?");
-
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, name);
-	fs_bind_text(q, 2, run_id);
-	return fs_state_step_done(st, q);
+	return fs_state_run(st, "DELETE FROM leases WHERE name = ? AND run_id = ?", "ss", name, run_id);
 }
 
 /* Version order: RFC 3339 times by instant, anything else as text. */
@@ -470,22 +527,16 @@ fs_contact_observe_row(struct fs_state *st, const char *source, const char *cons
 	*from = NULL;
 	if (id == NULL || version == NULL)
 		return 0;
-	q = fs_state_prepare(st, "SELECT status, prev_status, version FROM contacts WHERE id = ?");
+	q = fs_state_query(st, "SELECT status, prev_status, version FROM contacts WHERE id = ?", "s", id);
 	if (q == NULL)
 		goto fail;
-	fs_bind_text(q, 1, id);
-	rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW) {
-		if (sqlite3_column_text(q, 0))
-			old_status = fs_xstrdup((const char *)sqlite3_column_text(q, 0));
-		if (sqlite3_column_text(q, 1))
-			old_prev = fs_xstrdup((const char *)sqlite3_column_text(q, 1));
-		old_version = fs_xstrdup((const char *)sqlite3_column_text(q, 2));
-	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
+	if ((rc = fs_state_step_row(st, q)) < 0)
 		goto fail;
+	if (rc == 1) {
+		old_status = fs_col_dup(q, 0);
+		old_prev = fs_col_dup(q, 1);
+		old_version = fs_col_dup(q, 2);
+		sqlite3_reset(q);
 	}
 	if (old_version)
 		cmp = version_cmp(version, old_version);
@@ -534,11 +585,10 @@ fail:
 int
 fs_piece_status(struct fs_state *st, const char *vendor_id, char **status)
 {
-	sqlite3_stmt *q = fs_state_prepare(st, "SELECT status FROM pieces WHERE vendor_id = ?");
+	sqlite3_stmt *q = fs_state_query(st, "SELECT status FROM pieces WHERE vendor_id = ?", "s", vendor_id);
 
 	*status = NULL;
 	if (q == NULL)
 		return -1;
-	fs_bind_text(q, 1, vendor_id);
 	return fs_state_get_text(st, q, status) < 0 ? -1 : 0;
 }
