@@ -143,11 +143,19 @@ fs_state_open(const char *path, struct fs_state *st)
 	}
 	st->busy_ms = bt && *bt ? atoi(bt) : 10000;
 	sqlite3_busy_handler(st->db, busy_wait, st);
-	/* The first read tells a corrupt or foreign file from a state file. */
-	rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &q, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(q);
-	sqlite3_finalize(q);
+	/* The first read tells a corrupt or foreign file from a state file.
+	 * When several stages of a first pipeline create the file together,
+	 * each can hold a read lock and want the write lock that turns on WAL:
+	 * SQLite then answers SQLITE_BUSY at once instead of calling the busy
+	 * handler (waiting would deadlock), so we back off and try again. */
+	for (int tries = 0;; tries++) {
+		rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &q, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(q);
+		sqlite3_finalize(q);
+		if (rc != SQLITE_BUSY || busy_wait(st, tries) == 0)
+			break;
+	}
 	if (rc != SQLITE_ROW) {
 		if (sqlite3_errcode(st->db) == SQLITE_NOTADB || sqlite3_errcode(st->db) == SQLITE_CORRUPT)
 			fs_err("state '%s': not a fieldsync state file (%s)", path, sqlite3_errmsg(st->db));

@@ -2,7 +2,7 @@
 # fs-normalize: vendor records in, canonical events out, bad lines to the DLQ.
 . "$(dirname "$0")/lib.sh"
 fx=$top/tests/fixtures
-plan 65
+plan 66
 cp "$fx/normalize.conf" fieldsync.conf
 
 run fs-normalize <"$fx/hubspot-contacts.ndjson"
@@ -146,6 +146,15 @@ sleep 1
 run fs-normalize <"$fx/hubspot-contacts.ndjson"
 is 'locked state: exit 3' "$status/$(cat "$T/err")" "3/fs-normalize: state '$T/fieldsync.db': database is locked"
 wait
+# A first pipeline: every stage creates the same new state file at once.
+# SQLite refuses one of two readers that both want the write lock that turns
+# on WAL, without waiting; the open backs off and tries again.
+for round in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30; do
+	rm -f new.db new.db-wal new.db-shm
+	for stage in 1 2 3 4 5 6 7 8; do fs-normalize -q -s new.db </dev/null 2>>new.err & done
+	wait
+done
+is '240 stages creating new state files, 8 at a time: none refused' "$(cat new.err)" ''
 printf '[nonsense\n' >bad.conf
 run fs-normalize -c bad.conf </dev/null
 is 'malformed config: exit 2' "$status/$(cat "$T/err")" '2/fs-normalize: bad.conf:1: malformed section header'
