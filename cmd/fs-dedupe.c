@@ -12,6 +12,7 @@
 
 #define PRUNE_BATCH 5000
 #define HELD_LINES 64		/* the hot path's lines waiting for their keys' rows */
+#define WAIT_LINES 16		/* the hot path's lines judged together, their ids prefetched */
 #define DEFAULT_TTL (24 * 3600)
 #define DEFAULT_ACTIVE (30 * 86400)
 
@@ -32,6 +33,12 @@ struct dedupe {
 	struct fs_buf enrolled;	/* the mail.requested among them */
 	struct fs_buf held;	/* new events waiting for fs_idem_flush, each with its "\n" */
 	int nheld;
+	/* At the end of held: lines not judged yet, whose ids' slots are being
+	 * loaded into the cache meanwhile (offsets into held). */
+	struct waiting {
+		size_t off, len, id_off, id_len;
+	} wait[WAIT_LINES];
+	int nwait;
 	long events, count[NCOUNT], stored[NCOUNT];
 	int64_t pruned;
 };
@@ -191,7 +198,12 @@ skip_ws(const char *p, const char *end)
 static const char *
 skip_string(const char *p, const char *end, bool *escaped)
 {
+	const char *q = memchr(p + 1, '"', (size_t)(end - p - 1));
+
+	/* No backslash before the first quote: that quote closes the string. */
 	*escaped = false;
+	if (q && memchr(p + 1, '\\', (size_t)(q - p - 1)) == NULL)
+		return q + 1;
 	for (p++; p < end && *p != '"'; p++)
 		if (*p == '\\') {
 			*escaped = true;
@@ -302,9 +314,37 @@ scan_members(const char *p, size_t n, struct fs_str m[NMEMBERS])
  * in the loop's open transaction: output waits for its commit, so no line
  * leaves before its key.  Before any other line, and at each checkpoint.
  */
+/* Judges the waiting lines in order: repeats leave held, new ones stay. */
+static void
+judge_waiting(struct dedupe *d)
+{
+	size_t to = d->nwait > 0 ? d->wait[0].off : d->held.len;
+
+	for (int i = 0; i < d->nwait; i++) {
+		const struct waiting *w = &d->wait[i];
+		const char *id = d->held.data + w->id_off;
+
+		if (fs_idem_check(d->ix, id, w->id_len) == 0) {
+			d->count[IDEMPOTENCY]++;
+			continue;
+		}
+		d->count[FORWARDED]++;
+		if (d->commit) {
+			fs_buf_add(&d->forwarded, id, w->id_len);
+			fs_buf_addc(&d->forwarded, '\0');
+		}
+		memmove(d->held.data + to, d->held.data + w->off, w->len + 1);
+		to += w->len + 1;
+		d->nheld++;
+	}
+	d->held.len = to;
+	d->nwait = 0;
+}
+
 static int
 flush_held(struct dedupe *d)
 {
+	judge_waiting(d);
 	if (d->nheld == 0)
 		return 0;
 	if (fs_loop_txn(d->lp) != 0)
@@ -339,19 +379,16 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	if (!fs_kind_known(kind) || strcmp(kind, "mail.requested") == 0)
 		return flush_held(d);
 	d->events++;
-	if (fs_idem_check(d->ix, m[M_ID].p, m[M_ID].n) == 0) {
-		d->count[IDEMPOTENCY]++;
-		return 1;
-	}
+	fs_idem_prefetch(d->ix, m[M_ID].p, m[M_ID].n);
+	d->wait[d->nwait++] = (struct waiting){d->held.len, ln->len, d->held.len + (size_t)(m[M_ID].p - ln->bytes),
+					       m[M_ID].n};
 	fs_buf_add(&d->held, ln->bytes, ln->len);
 	fs_buf_addc(&d->held, '\n');
-	d->count[FORWARDED]++;
-	if (d->commit) {
-		fs_buf_add(&d->forwarded, m[M_ID].p, m[M_ID].n);
-		fs_buf_addc(&d->forwarded, '\0');
+	if (d->nwait == WAIT_LINES) {
+		judge_waiting(d);
+		if (d->nheld >= HELD_LINES && flush_held(d) != 0)
+			return -1;
 	}
-	if (++d->nheld >= HELD_LINES && flush_held(d) != 0)
-		return -1;
 	return 1;
 }
 

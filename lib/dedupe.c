@@ -171,6 +171,20 @@ entry_add(struct fs_idem *ix, uint64_t h, bool canon, const void *k, size_t len)
 	return e;
 }
 
+void
+fs_idem_prefetch(const struct fs_idem *ix, const char *id, size_t len)
+{
+	unsigned char bin[16];
+	bool canon = fs_idem_key(id, len, bin);
+	uint64_t h = key_hash(canon ? (const void *)bin : id, canon ? 16 : len);
+	const struct idem_slot *s;
+
+	if (ix->nslot == 0)
+		return;
+	s = &ix->slot[(size_t)h & (ix->nslot - 1)];
+	__builtin_prefetch(s);
+}
+
 /* The entry of an id, or NULL; *key and *klen say how it is stored. */
 static struct idem_entry *
 entry_find(struct fs_idem *ix, const char *id, size_t len, unsigned char bin[16], bool *canon, uint64_t *h)
