@@ -274,6 +274,7 @@ fs_outbox_apply_holds(struct fs_state *st, const char *target, bool campaigns, c
 	char **names = NULL, **held_now = NULL;
 	int n = 0, nheld = 0, rc, held;
 	long count;
+	int64_t all;
 
 	memset(h, 0, sizeof *h);
 	if (fs_state_begin(st) != 0)
@@ -326,11 +327,9 @@ fs_outbox_apply_holds(struct fs_state *st, const char *target, bool campaigns, c
 		}
 	}
 	q = fs_state_query(st, "SELECT count(*) FROM outbox WHERE target = ? AND state = 'held'", "s", target);
-	if (q == NULL)
+	if (q == NULL || fs_state_get_int(st, q, &all) < 0)
 		goto fail;
-	if (sqlite3_step(q) == SQLITE_ROW)
-		h->held = sqlite3_column_int64(q, 0);
-	sqlite3_reset(q);
+	h->held = (long)all;
 	free_names(names, n);
 	free_names(held_now, nheld);
 	return fs_state_commit(st);

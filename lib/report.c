@@ -648,7 +648,9 @@ report_sla(struct q *q, const struct fs_report_opts *o, const char *from, const 
 		if (s == NULL) {
 			q->err = 1;
 		} else {
-			while (sqlite3_step(s) == SQLITE_ROW) {
+			int rc;
+
+			while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 				fs_time qa = parse_or((const char *)sqlite3_column_text(s, 0), 0);
 				bool ended = sqlite3_column_type(s, 3) != SQLITE_NULL;
 
@@ -672,6 +674,8 @@ report_sla(struct q *q, const struct fs_report_opts *o, const char *from, const 
 				}
 			}
 			sqlite3_reset(s);
+			if (rc != SQLITE_DONE)
+				q->err = 1;
 		}
 		snprintf(note, sizeof note, "targets from the lob target's 'sla' setting (default mailed 2bd,"
 			 " delivered 7bd); returned and failed pieces count only for stages they reached");
