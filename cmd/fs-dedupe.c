@@ -37,6 +37,7 @@ struct dedupe {
 	 * loaded into the cache meanwhile (offsets into held). */
 	struct waiting {
 		size_t off, len, id_off, id_len;
+		struct fs_idem_probe probe;
 	} wait[WAIT_LINES];
 	int nwait;
 	long events, count[NCOUNT], stored[NCOUNT];
@@ -324,7 +325,7 @@ judge_waiting(struct dedupe *d)
 		const struct waiting *w = &d->wait[i];
 		const char *id = d->held.data + w->id_off;
 
-		if (fs_idem_check(d->ix, id, w->id_len) == 0) {
+		if (fs_idem_check_probe(d->ix, &w->probe, id, w->id_len) == 0) {
 			d->count[IDEMPOTENCY]++;
 			continue;
 		}
@@ -368,6 +369,7 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 {
 	struct dedupe *d = ctx;
 	struct fs_str m[NMEMBERS];
+	struct waiting *w;
 	char kind[32];
 
 	(void)lp;
@@ -379,9 +381,12 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	if (!fs_kind_known(kind) || strcmp(kind, "mail.requested") == 0)
 		return flush_held(d);
 	d->events++;
-	fs_idem_prefetch(d->ix, m[M_ID].p, m[M_ID].n);
-	d->wait[d->nwait++] = (struct waiting){d->held.len, ln->len, d->held.len + (size_t)(m[M_ID].p - ln->bytes),
-					       m[M_ID].n};
+	w = &d->wait[d->nwait++];
+	w->off = d->held.len;
+	w->len = ln->len;
+	w->id_off = d->held.len + (size_t)(m[M_ID].p - ln->bytes);
+	w->id_len = m[M_ID].n;
+	fs_idem_prefetch(d->ix, m[M_ID].p, m[M_ID].n, &w->probe);
 	fs_buf_add(&d->held, ln->bytes, ln->len);
 	fs_buf_addc(&d->held, '\n');
 	if (d->nwait == WAIT_LINES) {

@@ -60,14 +60,16 @@ struct fs_idem {
 /* Rows one INSERT writes: a statement a row costs about twice as much. */
 #define IDEM_ROWS 64
 
+/* A lower-case hex digit's value plus one; 0 for any other byte. */
+static const unsigned char hex1[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8,
+	['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+
 static int
 hexval(int c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
+	return hex1[c] - 1;
 }
 
 bool
@@ -172,17 +174,12 @@ entry_add(struct fs_idem *ix, uint64_t h, bool canon, const void *k, size_t len)
 }
 
 void
-fs_idem_prefetch(const struct fs_idem *ix, const char *id, size_t len)
+fs_idem_prefetch(const struct fs_idem *ix, const char *id, size_t len, struct fs_idem_probe *probe)
 {
-	unsigned char bin[16];
-	bool canon = fs_idem_key(id, len, bin);
-	uint64_t h = key_hash(canon ? (const void *)bin : id, canon ? 16 : len);
-	const struct idem_slot *s;
-
-	if (ix->nslot == 0)
-		return;
-	s = &ix->slot[(size_t)h & (ix->nslot - 1)];
-	__builtin_prefetch(s);
+	probe->canon = fs_idem_key(id, len, probe->bin);
+	probe->h = key_hash(probe->canon ? (const void *)probe->bin : id, probe->canon ? 16 : len);
+	if (ix->nslot > 0)
+		__builtin_prefetch(&ix->slot[(size_t)probe->h & (ix->nslot - 1)]);
 }
 
 /* The entry of an id, or NULL; *key and *klen say how it is stored. */
@@ -480,10 +477,21 @@ fs_idem_free(struct fs_idem *ix)
 int
 fs_idem_check(struct fs_idem *ix, const char *id, size_t len)
 {
-	unsigned char bin[16];
-	bool canon;
-	uint64_t h;
-	struct idem_entry *e = entry_find(ix, id, len, bin, &canon, &h);
+	struct fs_idem_probe probe;
+
+	probe.canon = fs_idem_key(id, len, probe.bin);
+	probe.h = key_hash(probe.canon ? (const void *)probe.bin : id, probe.canon ? 16 : len);
+	return fs_idem_check_probe(ix, &probe, id, len);
+}
+
+int
+fs_idem_check_probe(struct fs_idem *ix, const struct fs_idem_probe *probe, const char *id, size_t len)
+{
+	bool canon = probe->canon, found;
+	uint64_t h = probe->h;
+	const unsigned char *bin = probe->bin;
+	size_t i = slot_of(ix, h, canon, canon ? (const void *)bin : id, canon ? 16 : len, &found);
+	struct idem_entry *e = found ? &ix->e[ix->slot[i].entry - 1] : NULL;
 	int64_t old = 0;
 
 	if (e != NULL && counts(ix, e))

@@ -200,10 +200,18 @@ int fs_idem_record(struct fs_idem *ix, const char *id, size_t len);
 /* The same, but the row waits for fs_idem_flush: forward the event only after
  * that, so that no line leaves before its key (never -1). */
 int fs_idem_check(struct fs_idem *ix, const char *id, size_t len);
-/* Starts loading the memory fs_idem_check will read for this id: the table
- * is larger than the caches, so a caller that checks ids a few lines later
- * does not wait for each one. */
-void fs_idem_prefetch(const struct fs_idem *ix, const char *id, size_t len);
+/* An id's key and hash, worked out once for fs_idem_prefetch and fs_idem_check_probe. */
+struct fs_idem_probe {
+	uint64_t h;
+	bool canon;		/* stored as the 16 bytes of bin */
+	unsigned char bin[16];
+};
+/* Starts loading the memory a check of this id will read (the table is
+ * larger than the caches, so a caller that checks ids a few lines later does
+ * not wait for each one), and fills *probe for that check. */
+void fs_idem_prefetch(const struct fs_idem *ix, const char *id, size_t len, struct fs_idem_probe *probe);
+/* fs_idem_check with the probe fs_idem_prefetch filled for the same id. */
+int fs_idem_check_probe(struct fs_idem *ix, const struct fs_idem_probe *probe, const char *id, size_t len);
 int fs_idem_flush(struct fs_idem *ix);	/* writes the waiting rows in the open transaction */
 /* Makes a key this run recorded final, in the open transaction (--commit). */
 int fs_idem_finalize(struct fs_idem *ix, const char *id, size_t len);
