@@ -86,17 +86,11 @@ fs_inbox_rows_free(struct fs_inbox_row *rows, int n)
 int
 fs_inbox_mark_drained(struct fs_state *st, const char *source, int64_t upto)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "UPDATE inbox SET drained_at = ? WHERE source = ? AND id <= ? AND drained_at IS NULL");
 	char now[21];
 
-	if (q == NULL)
-		return -1;
 	fs_time_format(fs_now(), now);
-	fs_bind_text(q, 1, now);
-	fs_bind_text(q, 2, source);
-	sqlite3_bind_int64(q, 3, upto);
-	return fs_state_step_done(st, q);
+	return fs_state_run(st, "UPDATE inbox SET drained_at = ? WHERE source = ? AND id <= ? AND drained_at IS NULL",
+			    "ssi", now, source, upto);
 }
 
 int
@@ -111,47 +105,29 @@ fs_pieces_in_flight(struct fs_state *st, char ***ids, int *n)
 	*n = 0;
 	if (q == NULL)
 		return -1;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 64;
 			*ids = fs_xrealloc(*ids, (size_t)cap * sizeof **ids);
 		}
 		(*ids)[(*n)++] = col_or_empty(q, 0);
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, "pieces");
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 int
 fs_poll_forget_uncommitted(struct fs_state *st, const char *source, int64_t committed)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "DELETE FROM polled_events WHERE source = ? AND poll_id > ?");
-
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, source);
-	sqlite3_bind_int64(q, 2, committed);
-	return fs_state_step_done(st, q);
+	return fs_state_run(st, "DELETE FROM polled_events WHERE source = ? AND poll_id > ?", "si", source, committed);
 }
 
 int64_t
 fs_poll_begin(struct fs_state *st, const char *source, const char *run_id)
 {
-	sqlite3_stmt *q = fs_state_prepare(st, "INSERT INTO polls (source, run_id, at) VALUES (?, ?, ?)");
 	char now[21];
 
-	if (q == NULL)
-		return -1;
 	fs_time_format(fs_now(), now);
-	fs_bind_text(q, 1, source);
-	fs_bind_text(q, 2, run_id);
-	fs_bind_text(q, 3, now);
-	if (fs_state_step_done(st, q) != 0)
+	if (fs_state_run(st, "INSERT INTO polls (source, run_id, at) VALUES (?, ?, ?)", "sss", source, run_id, now) != 0)
 		return -1;
 	return sqlite3_last_insert_rowid(st->db);
 }
@@ -159,68 +135,39 @@ fs_poll_begin(struct fs_state *st, const char *source, const char *run_id)
 int
 fs_poll_seen(struct fs_state *st, const char *source, const char *vendor_id, const char *key)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "SELECT 1 FROM polled_events WHERE source = ? AND vendor_id = ? AND event_key = ?");
+	sqlite3_stmt *q = fs_state_query(st, "SELECT 1 FROM polled_events WHERE source = ? AND vendor_id = ?"
+					     " AND event_key = ?", "sss", source, vendor_id, key);
 	int64_t one;
 
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, source);
-	fs_bind_text(q, 2, vendor_id);
-	fs_bind_text(q, 3, key);
-	return fs_state_get_int(st, q, &one);
+	return q ? fs_state_get_int(st, q, &one) : -1;
 }
 
 int
 fs_poll_record(struct fs_state *st, const char *source, const char *vendor_id, const char *key,
 	       int64_t poll_id)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "INSERT OR REPLACE INTO polled_events (source, vendor_id, event_key, poll_id, at) VALUES (?, ?, ?, ?, ?)");
 	char now[21];
 
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, source);
-	fs_bind_text(q, 2, vendor_id);
-	fs_bind_text(q, 3, key);
-	sqlite3_bind_int64(q, 4, poll_id);
 	fs_time_format(fs_now(), now);
-	fs_bind_text(q, 5, now);
-	return fs_state_step_done(st, q);
+	return fs_state_run(st, "INSERT OR REPLACE INTO polled_events (source, vendor_id, event_key, poll_id, at)"
+				" VALUES (?, ?, ?, ?, ?)", "sssis", source, vendor_id, key, poll_id, now);
 }
 
 int
 fs_poll_forget_undrained(struct fs_state *st, const char *source, int64_t committed)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "DELETE FROM polled_events WHERE source = ? AND inbox_id > ?");
-
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, source);
-	sqlite3_bind_int64(q, 2, committed);
-	return fs_state_step_done(st, q);
+	return fs_state_run(st, "DELETE FROM polled_events WHERE source = ? AND inbox_id > ?", "si", source, committed);
 }
 
 int
 fs_poll_record_drained(struct fs_state *st, const char *source, const char *vendor_id, const char *key,
 		       int64_t inbox_id)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "INSERT OR REPLACE INTO polled_events (source, vendor_id, event_key, poll_id, inbox_id, at)"
-	    " VALUES (?, ?, ?, 0, ?, ?)");
 	char now[21];
 
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, source);
-	fs_bind_text(q, 2, vendor_id);
-	fs_bind_text(q, 3, key);
-	sqlite3_bind_int64(q, 4, inbox_id);
 	fs_time_format(fs_now(), now);
-	fs_bind_text(q, 5, now);
-	return fs_state_step_done(st, q);
+	return fs_state_run(st, "INSERT OR REPLACE INTO polled_events (source, vendor_id, event_key, poll_id, inbox_id, at)"
+				" VALUES (?, ?, ?, 0, ?, ?)", "sssis", source, vendor_id, key, inbox_id, now);
 }
 
 /*

@@ -78,42 +78,26 @@ int
 fs_inbox_store(struct fs_state *st, const char *source, const char *delivery_id, const void *body,
 	       size_t len)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "INSERT INTO inbox (source, delivery_id, received_at, body) VALUES (?, ?, ?, ?)"
-	    " ON CONFLICT (source, delivery_id) DO NOTHING");
 	char now[21];
+	int64_t added;
 
-	if (q == NULL)
-		return -1;
 	fs_time_format(fs_now(), now);
-	sqlite3_bind_text(q, 1, source, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, delivery_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, now, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(q, 4, len ? body : "", (int)len, SQLITE_STATIC);
-	if (fs_state_step_done(st, q) != 0)
-		return -1;
-	return sqlite3_changes(st->db) > 0;
+	added = fs_state_changes(st, "INSERT INTO inbox (source, delivery_id, received_at, body) VALUES (?, ?, ?, ?)"
+				     " ON CONFLICT (source, delivery_id) DO NOTHING",
+				 "sssb", source, delivery_id, now, len ? body : "", len);
+	return added < 0 ? -1 : added > 0;
 }
 
 int
 fs_request_log(struct fs_state *st, const char *source, int status, size_t bytes, int64_t latency_us,
 	       const char *reason)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "INSERT INTO requests (at, source, status, bytes, latency_us, reason) VALUES (?, ?, ?, ?, ?, ?)");
 	char now[21];
 
-	if (q == NULL)
-		return -1;
 	fs_time_format(fs_now(), now);
-	sqlite3_bind_text(q, 1, now, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, source, -1, SQLITE_STATIC);
-	sqlite3_bind_int(q, 3, status);
-	sqlite3_bind_int64(q, 4, (sqlite3_int64)bytes);
-	sqlite3_bind_int64(q, 5, latency_us);
-	if (reason)
-		sqlite3_bind_text(q, 6, reason, -1, SQLITE_STATIC);
-	return fs_state_step_done(st, q);
+	return fs_state_run(st, "INSERT INTO requests (at, source, status, bytes, latency_us, reason)"
+				" VALUES (?, ?, ?, ?, ?, ?)",
+			    "ssiiis", now, source, (int64_t)status, (int64_t)bytes, latency_us, reason);
 }
 
 int

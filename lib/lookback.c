@@ -16,47 +16,27 @@ int
 fs_lookback_forget(struct fs_state *st, const char *source, const char *stream, int64_t committed_batch,
 		   int64_t before_ms)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "DELETE FROM hubspot_seen WHERE source = ?1 AND stream = ?2 AND (batch > ?3 OR modified_ms < ?4)");
-
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, source);
-	fs_bind_text(q, 2, stream);
-	sqlite3_bind_int64(q, 3, committed_batch);
-	sqlite3_bind_int64(q, 4, before_ms);
-	return fs_state_step_done(st, q);
+	return fs_state_run(st, "DELETE FROM hubspot_seen WHERE source = ?1 AND stream = ?2"
+				" AND (batch > ?3 OR modified_ms < ?4)",
+			    "ssii", source, stream, committed_batch, before_ms);
 }
 
 int
 fs_lookback_seen(struct fs_state *st, const char *source, const char *stream, int64_t id, int64_t modified_ms)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "SELECT 1 FROM hubspot_seen WHERE source = ? AND stream = ? AND id = ? AND modified_ms = ?");
+	sqlite3_stmt *q = fs_state_query(st, "SELECT 1 FROM hubspot_seen WHERE source = ? AND stream = ?"
+					     " AND id = ? AND modified_ms = ?",
+					 "ssii", source, stream, id, modified_ms);
 	int64_t one;
 
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, source);
-	fs_bind_text(q, 2, stream);
-	sqlite3_bind_int64(q, 3, id);
-	sqlite3_bind_int64(q, 4, modified_ms);
-	return fs_state_get_int(st, q, &one);
+	return q ? fs_state_get_int(st, q, &one) : -1;
 }
 
 int
 fs_lookback_record(struct fs_state *st, const char *source, const char *stream, int64_t id, int64_t modified_ms,
 		   int64_t batch)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "INSERT OR REPLACE INTO hubspot_seen (source, stream, id, modified_ms, batch) VALUES (?, ?, ?, ?, ?)");
-
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, source);
-	fs_bind_text(q, 2, stream);
-	sqlite3_bind_int64(q, 3, id);
-	sqlite3_bind_int64(q, 4, modified_ms);
-	sqlite3_bind_int64(q, 5, batch);
-	return fs_state_step_done(st, q);
+	return fs_state_run(st, "INSERT OR REPLACE INTO hubspot_seen (source, stream, id, modified_ms, batch)"
+				" VALUES (?, ?, ?, ?, ?)",
+			    "ssiii", source, stream, id, modified_ms, batch);
 }
