@@ -171,8 +171,8 @@ fs_poll_record_drained(struct fs_state *st, const char *source, const char *vend
 }
 
 /*
- * Retention.  Each prune runs q (which binds its own parameters, the batch
- * size last as ?9) in transactions of one batch each, until a batch finds
+ * Retention.  Each prune runs q (its parameters bound, the batch size
+ * last) in transactions of one batch each, until a batch finds
  * fewer rows than that: never one long write lock, and a crash between
  * batches leaves only fewer rows to prune next time.
  */
@@ -206,34 +206,24 @@ fs_inbox_prune(struct fs_state *st, const char *source, int64_t committed, const
 	*bodies = *rows = 0;
 	/* Bodies first: the rows that lose theirs now keep their delivery id. */
 	if (bodies_before) {
-		q = fs_state_prepare(st,
+		q = fs_state_query(st,
 		    "UPDATE inbox SET body = NULL WHERE id IN (SELECT id FROM inbox INDEXED BY inbox_bodies"
 		    "  WHERE source = ?1 AND body IS NOT NULL AND received_at < ?2"
-		    "  AND drained_at IS NOT NULL AND id <= ?3 LIMIT ?9)");
-		if (q == NULL)
-			return -1;
-		fs_bind_text(q, 1, source);
-		fs_bind_text(q, 2, bodies_before);
-		sqlite3_bind_int64(q, 3, committed);
-		sqlite3_bind_int(q, 9, batch);
-		if (prune_batches(st, q, batch, bodies) != 0)
+		    "  AND drained_at IS NOT NULL AND id <= ?3 LIMIT ?4)", "ssii", source, bodies_before, committed,
+		    (int64_t)batch);
+		if (q == NULL || prune_batches(st, q, batch, bodies) != 0)
 			return -1;
 	}
 	/* The source's newest row stays whatever its age: it is the last
 	 * event received that fs-health and fs-report show. */
 	if (rows_before) {
-		q = fs_state_prepare(st,
+		q = fs_state_query(st,
 		    "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox INDEXED BY inbox_by_source_received"
 		    "  WHERE source = ?1 AND received_at < ?2 AND drained_at IS NOT NULL AND id <= ?3"
 		    "  AND id IS NOT (SELECT id FROM inbox n WHERE n.source = ?1"
-		    "   ORDER BY n.received_at DESC, n.id DESC LIMIT 1) LIMIT ?9)");
-		if (q == NULL)
-			return -1;
-		fs_bind_text(q, 1, source);
-		fs_bind_text(q, 2, rows_before);
-		sqlite3_bind_int64(q, 3, committed);
-		sqlite3_bind_int(q, 9, batch);
-		if (prune_batches(st, q, batch, rows) != 0)
+		    "   ORDER BY n.received_at DESC, n.id DESC LIMIT 1) LIMIT ?4)", "ssii", source, rows_before,
+		    committed, (int64_t)batch);
+		if (q == NULL || prune_batches(st, q, batch, rows) != 0)
 			return -1;
 	}
 	return 0;
@@ -243,20 +233,14 @@ int
 fs_poll_prune(struct fs_state *st, const char *source, int64_t poll_committed, int64_t inbox_committed,
 	      const char *before, int batch, int64_t *pruned)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
+	sqlite3_stmt *q = fs_state_query(st,
 	    "DELETE FROM polled_events WHERE (source, vendor_id, event_key) IN ("
 	    " SELECT e.source, e.vendor_id, e.event_key FROM polled_events e INDEXED BY polled_events_by_at"
 	    "  LEFT JOIN pieces p ON p.vendor_id = e.vendor_id"
 	    "  WHERE e.source = ?1 AND e.at < ?2 AND e.poll_id <= ?3 AND coalesce(e.inbox_id, 0) <= ?4"
-	    "  AND (p.vendor_id IS NULL OR p.status IN ('delivered', 'returned', 'failed')) LIMIT ?9)");
+	    "  AND (p.vendor_id IS NULL OR p.status IN ('delivered', 'returned', 'failed')) LIMIT ?5)",
+	    "ssiii", source, before, poll_committed, inbox_committed, (int64_t)batch);
 
 	*pruned = 0;
-	if (q == NULL)
-		return -1;
-	fs_bind_text(q, 1, source);
-	fs_bind_text(q, 2, before);
-	sqlite3_bind_int64(q, 3, poll_committed);
-	sqlite3_bind_int64(q, 4, inbox_committed);
-	sqlite3_bind_int(q, 9, batch);
-	return prune_batches(st, q, batch, pruned);
+	return q ? prune_batches(st, q, batch, pruned) : -1;
 }
