@@ -7,16 +7,11 @@ command -v python3 >/dev/null || skip_all 'python3 is needed for the fake Lob'
 command -v jq >/dev/null || skip_all 'jq is needed'
 plan 29
 
-python3 "$top/tests/fakes/fake_lob.py" --port 0 --port-file "$T/lob.port" --now 2026-11-01T00:00:00Z \
-	--seed 1 --rate off &
-fake=$!
-trap 'kill $fake 2>/dev/null; wait $fake 2>/dev/null; rm -rf "$T"' EXIT
-i=0
-while [ ! -s "$T/lob.port" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-url=http://127.0.0.1:$(cat "$T/lob.port")
-admin() { curl -s -X "$1" "$url/__admin/$2" ${3:+-d "$3"}; }
-admin POST clock '{"now":"2026-11-01T00:00:00Z","frozen":true}' >/dev/null
+. "$top/tests/push-lib.sh"
 export LOB_API_KEY=test_key LOB_WEBHOOK_SECRET=lob-secret
+FS_NOW=2026-11-01T00:00:00Z start_lob --seed 1 --rate off
+url=$LOB_ROOT
+admin() { lob_admin "$1" "/__admin/$2" "${3:-}"; }
 conf() { # extra lines
 	printf '[source "lob-events"]\nkind = lob-events\nurl = %s/v1\ntoken_env = LOB_API_KEY\nsecret_env = LOB_WEBHOOK_SECRET\nattempts = 2\n%s' \
 		"$url" "$1" >fieldsync.conf
