@@ -187,123 +187,16 @@ forward(struct dedupe *d, jv ev, const char *line, size_t len)
 enum { M_TYPE, M_ID, M_KIND, M_OBJECT, NMEMBERS };
 static const struct fs_str member_names[NMEMBERS] = {{"type", 4}, {"id", 2}, {"kind", 4}, {"object", 6}};
 
-static const char *
-skip_ws(const char *p, const char *end)
-{
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
-		p++;
-	return p;
-}
-
-/* From an opening quote to past its closing one; *escaped when a backslash was in it. */
-static const char *
-skip_string(const char *p, const char *end, bool *escaped)
-{
-	const char *q = memchr(p + 1, '"', (size_t)(end - p - 1));
-
-	/* No backslash before the first quote: that quote closes the string. */
-	*escaped = false;
-	if (q && memchr(p + 1, '\\', (size_t)(q - p - 1)) == NULL)
-		return q + 1;
-	for (p++; p < end && *p != '"'; p++)
-		if (*p == '\\') {
-			*escaped = true;
-			p++;
-		}
-	return p < end ? p + 1 : NULL;
-}
-
-/* Past one value of a line that fs_json_check accepted. */
-static const char *
-skip_value(const char *p, const char *end)
-{
-	static const unsigned char special[256] = {
-		['"'] = 1, ['\\'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1
-	};
-	bool in_string = false;
-	int depth = 0;
-
-	if (*p == '"')
-		return skip_string(p, end, &in_string);
-	if (*p != '{' && *p != '[') {
-		while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t')
-			p++;
-		return p;
-	}
-	for (;;) {
-		while (p < end && !special[(unsigned char)*p])
-			p++;
-		if (p >= end)
-			return NULL;
-		switch (*p++) {
-		case '\\':
-			p++;	/* only inside a string */
-			break;
-		case '"':
-			in_string = !in_string;
-			break;
-		case '{':
-		case '[':
-			depth += !in_string;
-			break;
-		default:
-			if (!in_string && --depth == 0)
-				return p;
-		}
-	}
-}
-
-/*
- * The top-level string members type, id, kind and object of a line, without
- * parsing the rest: false unless each is there once, as a non-empty string
- * without escapes, and no top-level name has an escape (the usual way reads
- * such lines, and says what is wrong with a bad one).
- */
+/* Each member the hot path reads is there, and not empty. */
 static bool
-scan_members(const char *p, size_t n, struct fs_str m[NMEMBERS])
+all_there(const struct fs_str m[NMEMBERS])
 {
-	const char *end = p + n;
-	bool escaped;
-
-	memset(m, 0, NMEMBERS * sizeof *m);
-	p = skip_ws(p, end);
-	if (p >= end || *p != '{')
-		return false;
-	p = skip_ws(p + 1, end);
-	while (p < end && *p == '"') {
-		const char *name = p + 1, *v;
-		size_t len;
-		int i;
-
-		if ((p = skip_string(p, end, &escaped)) == NULL || escaped)
-			return false;
-		len = (size_t)(p - 1 - name);
-		p = skip_ws(p, end);
-		if (p >= end || *p != ':')
-			return false;
-		v = p = skip_ws(p + 1, end);
-		if (p >= end || (p = skip_value(p, end)) == NULL)
-			return false;
-		for (i = 0; i < NMEMBERS; i++)
-			if (member_names[i].n == len && memcmp(member_names[i].p, name, len) == 0)
-				break;
-		if (i < NMEMBERS) {
-			if (m[i].p != NULL || *v != '"' || p - v < 3)
-				return false;
-			skip_string(v, end, &escaped);
-			if (escaped)
-				return false;
-			m[i] = (struct fs_str){v + 1, (size_t)(p - v - 2)};
-		}
-		p = skip_ws(p, end);
-		if (p < end && *p == ',')
-			p = skip_ws(p + 1, end);
-	}
 	for (int i = 0; i < NMEMBERS; i++)
-		if (m[i].p == NULL)
+		if (m[i].p == NULL || m[i].n == 0)
 			return false;
 	return true;
 }
+
 
 /*
  * The hot path, before the line is parsed: an event that needs nothing but
@@ -334,7 +227,8 @@ judge_waiting(struct dedupe *d)
 			fs_buf_add(&d->forwarded, id, w->id_len);
 			fs_buf_addc(&d->forwarded, '\0');
 		}
-		memmove(d->held.data + to, d->held.data + w->off, w->len + 1);
+		if (to != w->off)	/* a repeat before it left a gap */
+			memmove(d->held.data + to, d->held.data + w->off, w->len + 1);
 		to += w->len + 1;
 		d->nheld++;
 	}
@@ -352,13 +246,8 @@ flush_held(struct dedupe *d)
 		return -1;
 	if (fs_idem_flush(d->ix) != 0)
 		return state_failed(d);
-	for (size_t off = 0; off < d->held.len;) {
-		const char *nl = memchr(d->held.data + off, '\n', d->held.len - off);
-
-		fs_emit_raw(d->lp, d->held.data + off, (size_t)(nl - d->held.data) - off);
-		d->lp->stats.emitted--;	/* forwarded, not made here */
-		off = (size_t)(nl - d->held.data) + 1;
-	}
+	/* Forwarded, not made here: no fs_emit_raw, which would count them. */
+	fs_buf_add(&d->lp->out, d->held.data, d->held.len);
 	d->held.len = 0;
 	d->nheld = 0;
 	return 0;
@@ -368,12 +257,12 @@ static int
 on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 {
 	struct dedupe *d = ctx;
-	struct fs_str m[NMEMBERS];
+	const struct fs_str *m = ln->members;
 	struct waiting *w;
 	char kind[32];
 
 	(void)lp;
-	if (d->debounce > 0 || !scan_members(ln->bytes, ln->len, m) ||
+	if (d->debounce > 0 || m == NULL || !all_there(m) ||
 	    m[M_TYPE].n != 5 || memcmp(m[M_TYPE].p, "event", 5) != 0 || m[M_KIND].n >= sizeof kind)
 		return flush_held(d);
 	memcpy(kind, m[M_KIND].p, m[M_KIND].n);
@@ -546,7 +435,8 @@ static int
 filter(struct fs_cli *cli, const char *ttl_opt, const char *debounce_opt, bool commit, bool stats)
 {
 	static const char *const types[] = {"event", NULL};
-	struct fs_loop_ops ops = {.types = types, .line = on_event, .checkpoint = on_checkpoint, .fast = on_fast};
+	struct fs_loop_ops ops = {.types = types, .line = on_event, .checkpoint = on_checkpoint, .fast = on_fast,
+				  .members = member_names, .nmembers = NMEMBERS};
 	struct dedupe d = {0};
 	struct fs_loop lp;
 	const char *v;

@@ -87,16 +87,24 @@ fs_idem_key(const char *id, size_t len, unsigned char bin[16])
 	return true;
 }
 
-/* FNV-1a over the key's bytes, then mixed: ids need not be random (a
+/* A word at a time, then murmur3's finaliser: ids need not be random (a
  * canonical one is a SHA-256 prefix, but made-up ones are not). */
 static uint64_t
 key_hash(const void *k, size_t len)
 {
 	const unsigned char *p = k;
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ len, w;
 
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x100000001b3ULL;
+	for (; len >= 8; p += 8, len -= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 29;
+	}
+	if (len > 0) {
+		w = 0;
+		memcpy(&w, p, len);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+	}
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdULL;
 	h ^= h >> 33;

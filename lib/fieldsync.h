@@ -75,10 +75,28 @@ long *fs_counts_at(struct fs_counts *m, const char *key, size_t n, bool create);
 void fs_counts_free(struct fs_counts *m);
 
 // json.c
+struct fs_str {			/* a borrowed string; p == NULL is null */
+	const char *p;
+	size_t n;
+};
 /* Strict RFC 8259 check of one JSON text, UTF-8 included.  Returns NULL
  * when valid, else a static reason ("invalid JSON at byte 7"). */
 const char *fs_json_check(const char *p, size_t n, size_t *errpos);
 bool fs_utf8_valid(const char *p, size_t n, size_t *errpos);
+/* fs_json_check that also finds the top-level members named in want[]: a
+ * wanted member whose value is a string without escapes gets its contents
+ * in value[] (p NULL otherwise).  plain stays true only when the text is an
+ * object, no top-level name has an escape, and every wanted member that is
+ * there at all is there once with such a string: the hot path may then
+ * trust value[] and skip the parser. */
+#define FS_JSON_TOP_MAX 8
+struct fs_json_top {
+	const struct fs_str *want;
+	int nwant;		/* at most FS_JSON_TOP_MAX */
+	struct fs_str value[FS_JSON_TOP_MAX];
+	bool plain;
+};
+const char *fs_json_check_top(const char *p, size_t n, size_t *errpos, struct fs_json_top *top);
 
 // time.c
 fs_time fs_now(void);		/* $FS_NOW when set, else the wall clock */
@@ -396,10 +414,6 @@ typedef jv (*fs_builtin_map)(jv args, jv input);
 /* The built-in equivalent of a jq program text (common.jq included): its
  * name ("hubspot-contact") and function, or NULL. */
 const char *fs_builtin_map_find(const char *text, size_t n, fs_builtin_map *run);
-struct fs_str {			/* a borrowed string; p == NULL is null */
-	const char *p;
-	size_t n;
-};
 /* hubspot-contact's inputs: data.id, data.updatedAt, the status property, and
  * the properties named in fs_hs_props; each a string or null. */
 enum {
@@ -837,6 +851,9 @@ struct fs_line {
 	long lineno;
 	jv obj;			/* the parsed object (borrowed) */
 	const char *type;	/* NULL for a raw object in --source mode */
+	/* For ops->fast: the values of ops->members, or NULL when the line is
+	 * not plain (struct fs_json_top) and only the parser may read it. */
+	const struct fs_str *members;
 };
 struct fs_loop;
 struct fs_loop_ops {
@@ -851,6 +868,8 @@ struct fs_loop_ops {
 	/* Optional, before a line is parsed (it is valid UTF-8 and JSON; ln->obj
 	 * is invalid): 1 handled, 0 to go the usual way, -1 for a fatal error. */
 	int (*fast)(struct fs_loop *lp, struct fs_line *ln, void *ctx);
+	const struct fs_str *members;	/* top-level members fast reads */
+	int nmembers;
 };
 struct fs_loop_stats {
 	long lines, blank, passed, dead, emitted, checkpoints;

@@ -71,6 +71,7 @@ fs_utf8_valid(const char *s, size_t n, size_t *errpos)
 
 struct scan {
 	const unsigned char *p, *end;
+	bool escaped;		/* a backslash in the last string scanned */
 };
 
 static void
@@ -89,18 +90,56 @@ is_hex(unsigned c)
 /* The bytes a string may hold as they are: printable ASCII but '"' and '\\'. */
 static const bool plain[256] = {[0x20 ... 0x21] = true, [0x23 ... 0x5b] = true, [0x5d ... 0x7f] = true};
 
+/*
+ * The bytes of the eight at p that are not plain, as the high bit of each
+ * (0 when all are plain), in a few word operations.  With every byte below
+ * 0x80 (the "| w" term flags the others), a byte below 0x20, or one that is
+ * '"' or '\\' once XORed to zero, is the only way a subtraction can borrow
+ * into a byte's high bit.  A borrow only runs on into the bytes after a
+ * flagged one, so on a little-endian machine the lowest flag is exact.
+ */
+static uint64_t
+special8(const unsigned char *p)
+{
+	const uint64_t ones = 0x0101010101010101u;
+	uint64_t w, quote, backslash;
+
+	memcpy(&w, p, 8);
+	quote = w ^ (ones * '"');
+	backslash = w ^ (ones * '\\');
+	return ((w - ones * 0x20) | (quote - ones) | (backslash - ones) | w) & (ones << 7);
+}
+
+/* Past the plain bytes at p: to the first other one, or to end. */
+static const unsigned char *
+skip_plain(const unsigned char *p, const unsigned char *end)
+{
+	while (end - p >= 8) {
+		uint64_t special = special8(p);
+
+		if (special != 0) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			return p + (__builtin_ctzll(special) >> 3);
+#else
+			break;
+#endif
+		}
+		p += 8;
+	}
+	while (p < end && plain[*p])
+		p++;
+	return p;
+}
+
 static bool
 scan_string(struct scan *s)
 {
 	s->p++;			/* opening quote */
+	s->escaped = false;
 	while (s->p < s->end) {
 		unsigned c;
 
-		/* The common bytes four at a time, without the checks below. */
-		while (s->end - s->p >= 4 && plain[s->p[0]] && plain[s->p[1]] && plain[s->p[2]] && plain[s->p[3]])
-			s->p += 4;
-		while (s->p < s->end && plain[*s->p])
-			s->p++;
+		s->p = skip_plain(s->p, s->end);
 		if (s->p >= s->end)
 			break;
 		c = *s->p;
@@ -112,6 +151,7 @@ scan_string(struct scan *s)
 		if (c < 0x20)
 			return false;
 		if (c == '\\') {
+			s->escaped = true;
 			if (++s->p >= s->end)
 				return false;
 			c = *s->p;
@@ -217,19 +257,58 @@ scan_value_start(struct scan *s, char *stack, int *depth)
 	}
 }
 
+/* Notes a top-level member's value for fs_json_check_top. */
+static void
+note_member(struct fs_json_top *top, const unsigned char *name, size_t len, bool name_escaped,
+	    const unsigned char *value, const struct scan *after)
+{
+	int i;
+
+	if (name_escaped) {
+		top->plain = false;
+		return;
+	}
+	for (i = 0; i < top->nwant; i++)
+		if (top->want[i].n == len && memcmp(top->want[i].p, name, len) == 0)
+			break;
+	if (i == top->nwant)
+		return;
+	if (top->value[i].p != NULL || *value != '"' || after->escaped) {
+		top->plain = false;
+		return;
+	}
+	top->value[i] = (struct fs_str){(const char *)value + 1, (size_t)(after->p - value) - 2};
+}
+
 const char *
 fs_json_check(const char *text, size_t n, size_t *errpos)
 {
-	struct scan s = {(const unsigned char *)text, (const unsigned char *)text + n};
+	return fs_json_check_top(text, n, errpos, NULL);
+}
+
+const char *
+fs_json_check_top(const char *text, size_t n, size_t *errpos, struct fs_json_top *top)
+{
+	struct scan s = {(const unsigned char *)text, (const unsigned char *)text + n, false};
 	char stack[MAX_DEPTH];
 	int depth = 0;
 	bool ok;
 
+	if (top) {
+		memset(top->value, 0, sizeof top->value);
+		top->plain = true;
+	}
 	skip_ws(&s);
 	ok = scan_value_start(&s, stack, &depth);
+	if (top && (!ok || depth != 1 || stack[0] != '{'))
+		top->plain = false;
 	while (ok && depth > 0) {
 		char open = stack[depth - 1];
 		bool first = s.p[-1] == (unsigned char)open;
+		const unsigned char *name = NULL, *value;
+		size_t name_len = 0;
+		bool name_escaped = false;
+		int at = depth;
 
 		skip_ws(&s);
 		if (s.p >= s.end) {
@@ -250,10 +329,13 @@ fs_json_check(const char *text, size_t n, size_t *errpos)
 			skip_ws(&s);
 		}
 		if (open == '{') {
+			name = s.p + 1;
 			if (s.p >= s.end || *s.p != '"' || !scan_string(&s)) {
 				ok = false;
 				break;
 			}
+			name_len = (size_t)(s.p - 1 - name);
+			name_escaped = s.escaped;
 			skip_ws(&s);
 			if (s.p >= s.end || *s.p != ':') {
 				ok = false;
@@ -262,7 +344,10 @@ fs_json_check(const char *text, size_t n, size_t *errpos)
 			s.p++;
 			skip_ws(&s);
 		}
+		value = s.p;
 		ok = scan_value_start(&s, stack, &depth);
+		if (ok && top && at == 1 && name)
+			note_member(top, name, name_len, name_escaped, value, &s);
 	}
 	if (ok) {
 		skip_ws(&s);

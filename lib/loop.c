@@ -191,7 +191,8 @@ checkpoint(struct fs_loop *lp, const struct fs_line *ln, jv cp)
 static int
 handle_line(struct fs_loop *lp, char *p, size_t n, long lineno)
 {
-	struct fs_line ln = {p, n, lineno, jv_invalid(), NULL};
+	struct fs_line ln = {p, n, lineno, jv_invalid(), NULL, NULL};
+	struct fs_json_top top = {lp->ops->members, lp->ops->nmembers, {{0}}, false};
 	const char *why;
 	size_t pos = 0;
 	jv obj, type;
@@ -204,12 +205,18 @@ handle_line(struct fs_loop *lp, char *p, size_t n, long lineno)
 		lp->stats.blank++;
 		return 0;
 	}
-	if (!fs_utf8_valid(p, n, &pos))
-		return fs_reject(lp, &ln, NULL, "invalid UTF-8 at byte %zu", pos + 1);
-	if ((why = fs_json_check(p, n, &pos)) != NULL)
+	/* Text the JSON check accepts is valid UTF-8; only a rejected line needs
+	 * the UTF-8 check, whose reason comes first. */
+	if ((why = fs_json_check_top(p, n, &pos, lp->ops->fast ? &top : NULL)) != NULL) {
+		if (!fs_utf8_valid(p, n, &pos))
+			return fs_reject(lp, &ln, NULL, "invalid UTF-8 at byte %zu", pos + 1);
 		return fs_reject(lp, &ln, NULL, "%s at byte %zu", why, pos + 1);
-	if (lp->ops->fast && (rc = lp->ops->fast(lp, &ln, lp->ctx)) != 0)
-		return rc < 0 ? -1 : 0;
+	}
+	if (lp->ops->fast) {
+		ln.members = top.plain ? top.value : NULL;
+		if ((rc = lp->ops->fast(lp, &ln, lp->ctx)) != 0)
+			return rc < 0 ? -1 : 0;
+	}
 	obj = jv_parse_sized(p, (int)n);
 	if (!jv_is_valid(obj)) {
 		jv_free(obj);
@@ -352,7 +359,7 @@ next_line(struct reader *r, struct line_read *out, struct fs_loop *lp)
 static int
 reject_too_long(struct fs_loop *lp, const struct line_read *lr, long lineno)
 {
-	struct fs_line ln = {lr->p, lr->n, lineno, jv_invalid(), NULL};
+	struct fs_line ln = {lr->p, lr->n, lineno, jv_invalid(), NULL, NULL};
 
 	lp->stats.lines++;
 	return fs_reject(lp, &ln, NULL, "line longer than %zu bytes (%zu bytes; the DLQ keeps the first %zu)",

@@ -276,6 +276,35 @@ has_surrogate_escape(const unsigned char *p, size_t n)
 	return false;
 }
 
+/*
+ * fs_json_check_top on accepted text: when it says the text is plain, each
+ * wanted member it found is the string the parser finds, and each it did
+ * not find is absent.
+ */
+static void
+check_top(const char *p, size_t size, jv v)
+{
+	static const struct fs_str want[] = {{"a", 1}, {"id", 2}, {"", 0}};
+	struct fs_json_top top = {want, 3, {{0}}, false};
+
+	FUZZ_ASSERT(fs_json_check_top(p, size, NULL, &top) == NULL);
+	if (!top.plain)
+		return;
+	FUZZ_ASSERT(jv_get_kind(v) == JV_KIND_OBJECT);
+	for (int i = 0; i < 3; i++) {
+		jv m = jv_object_get(jv_copy(v), jv_string_sized(want[i].p, (int)want[i].n));
+
+		if (top.value[i].p == NULL) {
+			FUZZ_ASSERT(!jv_is_valid(m));
+		} else {
+			FUZZ_ASSERT(jv_get_kind(m) == JV_KIND_STRING);
+			FUZZ_ASSERT((size_t)jv_string_length_bytes(jv_copy(m)) == top.value[i].n);
+			FUZZ_ASSERT(memcmp(jv_string_value(m), top.value[i].p, top.value[i].n) == 0);
+		}
+		jv_free(m);
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -302,6 +331,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		jv v = jv_parse_sized(p, (int)size);
 
 		FUZZ_ASSERT(jv_is_valid(v));
+		check_top(p, size, v);
 		jv_free(v);
 	}
 	return 0;

@@ -163,12 +163,47 @@ test_ids(void)
 	ok(strcmp(b, c) != 0, "fields do not run together");
 }
 
+/* fs_json_check_top on one text: its plain verdict, and the id it found. */
+static void
+json_top_is(const char *text, bool plain, const char *id, const char *name)
+{
+	static const struct fs_str want[] = {{"type", 4}, {"id", 2}};
+	struct fs_json_top top = {want, 2, {{0}}, false};
+	char what[128];
+	bool same;
+
+	ok(fs_json_check_top(text, strlen(text), NULL, &top) == NULL, name);
+	same = top.plain == plain && (id == NULL ? top.value[1].p == NULL
+				       : top.value[1].p && top.value[1].n == strlen(id) &&
+				       memcmp(top.value[1].p, id, top.value[1].n) == 0);
+	snprintf(what, sizeof what, "%s: plain and id as expected", name);
+	ok(same, what);
+}
+
+static void
+test_json_top(void)
+{
+	json_top_is("{\"type\":\"event\",\"id\":\"evt_1\",\"data\":{\"id\":\"inner\"}}", true, "evt_1", "nested id ignored");
+	json_top_is("{\"data\":{\"id\":\"inner\"},\"type\":\"event\"}", true, NULL, "absent id");
+	json_top_is(" { \"id\" : \"a b\" } ", true, "a b", "white space");
+	json_top_is("{\"id\":\"x\",\"id\":\"y\"}", false, "x", "repeated id");
+	json_top_is("{\"id\":\"x\\n\"}", false, NULL, "escaped value");
+	json_top_is("{\"i\\u0064\":\"x\"}", false, NULL, "escaped name");
+	json_top_is("{\"id\":7}", false, NULL, "number id");
+	json_top_is("{\"id\":[\"x\"]}", false, NULL, "array id");
+	json_top_is("[{\"id\":\"x\"}]", false, NULL, "not an object");
+	json_top_is("{\"id\":\"a long id with \\u00e9 past eight bytes\"}", false, NULL, "escape after eight plain bytes");
+	json_top_is("{\"id\":\"0123456789abcdef0123456789abcdef\"}", true, "0123456789abcdef0123456789abcdef", "long id");
+}
+
 static void
 test_json(void)
 {
-	static const char *const good[] = {"{}", "{\"a\":[1,2.5e-3,-0,true,null,\"\\u00e9\"]}", " {\"é\":\"x\"} ", NULL};
+	static const char *const good[] = {"{}", "{\"a\":[1,2.5e-3,-0,true,null,\"\\u00e9\"]}", " {\"é\":\"x\"} ",
+		"{\"a\":\"0123456\x7f" "89abcdef \xc3\xa9" " 0123456789\\\"x\"}", NULL};
 	static const char *const bad[] = {"{", "{\"a\":01}", "{\"a\":NaN}", "{\"a\":1.}", "[1,]",
-		"{\"a\":\"\t\"}", "{\"a\":1}{}", "{'a':1}", "{\"a\":.5}", "{\"a\" 1}", NULL};
+		"{\"a\":\"\t\"}", "{\"a\":\"01234567\x01\"}", "{\"a\":\"0123\x1f" "4567\"}",
+		"{\"a\":\"01234567\xff" "89\"}", "{\"a\":1}{}", "{'a':1}", "{\"a\":.5}", "{\"a\" 1}", NULL};
 
 	for (int i = 0; good[i]; i++)
 		ok(fs_json_check(good[i], strlen(good[i]), NULL) == NULL, good[i]);
@@ -178,6 +213,7 @@ test_json(void)
 		snprintf(name, sizeof name, "rejects %s", bad[i]);
 		ok(fs_json_check(bad[i], strlen(bad[i]), NULL) != NULL, name);
 	}
+	test_json_top();
 	ok(!fs_utf8_valid("\xc0\xaf", 2, NULL), "overlong UTF-8");
 	ok(!fs_utf8_valid("\xed\xa0\x80", 3, NULL), "UTF-8 surrogate");
 	ok(fs_utf8_valid("caf\xc3\xa9", 5, NULL), "valid UTF-8");
