@@ -241,6 +241,17 @@ fs_poll_prune(struct fs_state *st, const char *source, int64_t poll_committed, i
 	    "  AND (p.vendor_id IS NULL OR p.status IN ('delivered', 'returned', 'failed')) LIMIT ?5)",
 	    "ssiii", source, before, poll_committed, inbox_committed, (int64_t)batch);
 
+	int64_t polls;
+
 	*pruned = 0;
-	return q ? prune_batches(st, q, batch, pruned) : -1;
+	if (q == NULL || prune_batches(st, q, batch, pruned) != 0)
+		return -1;
+	/* The poll records behind them: each only numbered a batch (the
+	 * numbers are never reused, AUTOINCREMENT), and one a run would
+	 * otherwise pile up forever. */
+	q = fs_state_query(st,
+	    "DELETE FROM polls WHERE id IN (SELECT id FROM polls"
+	    "  WHERE source = ?1 AND at < ?2 AND id <= ?3 LIMIT ?4)",
+	    "ssii", source, before, poll_committed, (int64_t)batch);
+	return q ? prune_batches(st, q, batch, &polls) : -1;
 }

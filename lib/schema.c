@@ -148,7 +148,7 @@ const char *const fs_migrations[] = {
 	 * committed cursor were never taken downstream and are forgotten
 	 * (emitted again) on the next run.  at is when the event was recorded:
 	 * those of pieces no longer in flight go after the source's
-	 * polled_retention (lib/inbox.c). */
+	 * polled_retention (lib/inbox.c), and so do committed polls rows. */
 	"CREATE TABLE polls ("
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, run_id TEXT, at TEXT NOT NULL);"
 	"CREATE TABLE polled_events ("

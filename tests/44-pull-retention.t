@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip_all 'python3 is needed for the fake Lob'
 command -v jq >/dev/null || skip_all 'jq is needed'
-plan 29
+plan 30
 
 . "$top/tests/push-lib.sh"
 export LOB_API_KEY=test_key LOB_WEBHOOK_SECRET=lob-secret
@@ -176,9 +176,15 @@ sql "with recursive n(i) as (select 1 union all select i + 1 from n where i < 12
      with recursive n(i) as (select 1 union all select i + 1 from n where i < 12001)
      insert into polled_events (source, vendor_id, event_key, poll_id, inbox_id, at)
      select 'lob-events', 'psc_old', 'evnt_' || i, 0, i, '2026-01-01T01:00:00Z' from n;
-     insert into cursors values ('lob-events', 'inbox', '12001', NULL, '2026-01-01T01:00:00Z')"
+     with recursive n(i) as (select 1 union all select i + 1 from n where i < 12001)
+     insert into polls (id, source, run_id, at) select i, 'lob-events', 'run_old', '2026-01-01T01:00:00Z' from n;
+     update polls set at = '2026-02-20T00:00:00Z' where id = 12000;
+     insert into cursors values ('lob-events', 'inbox', '12001', NULL, '2026-01-01T01:00:00Z');
+     insert into cursors values ('lob-events', 'poll', '12000', NULL, '2026-01-01T01:00:00Z')"
 pull 2026-03-01T00:00:00Z
 is '12,001 rows in batches' "$status/$(shape)/$(cat "$T/err")" \
 	"0/$(runcp 2026-03-01T00:00:00Z)/fs-pull: lob-events: pruned past retention: 12001 inbox bodies, 12000 inbox rows, 12001 emitted events"
 is '12,001 rows in batches: the newest row stays' "$(inbox)/$(sql 'select count(*) from polled_events')" '12001|1|1/0'
+is '12,001 poll records: all go but the one within the horizon and the one past the committed cursor' \
+	"$(sql 'select group_concat(id) from polls')" '12000,12001'
 done_testing
