@@ -64,21 +64,21 @@ add_finding(struct engine *e, const char *rule, const char *subject, int level, 
 static int
 follow_up_misses(struct engine *e)
 {
-	sqlite3_stmt *q = fs_state_prepare(e->st,
+	sqlite3_stmt *q;
+	char from[21];
+	int rc;
+
+	fs_time_format(e->h.now - FOLLOW_UP_LOOKBACK, from);
+	q = fs_state_query(e->st,
 	    "SELECT p.vendor_id, p.contact_id, coalesce(p.owner, c.owner), p.delivered_at, p.campaign"
 	    " FROM pieces p LEFT JOIN contacts c ON c.id = p.contact_id"
 	    " WHERE p.status = 'delivered' AND p.delivered_at >= ? AND p.contact_id IS NOT NULL"
 	    " AND EXISTS (SELECT 1 FROM outbox o WHERE o.target = p.target AND o.event_id = p.event_id)"
 	    " AND NOT EXISTS (SELECT 1 FROM activities a WHERE a.contact_id = p.contact_id"
 	    "                 AND a.at >= p.delivered_at)"
-	    " ORDER BY p.delivered_at, p.vendor_id");
-	char from[21];
-	int rc;
-
+	    " ORDER BY p.delivered_at, p.vendor_id", "s", from);
 	if (q == NULL)
 		return -1;
-	fs_time_format(e->h.now - FOLLOW_UP_LOOKBACK, from);
-	fs_bind_text(q, 1, from);
 	while ((rc = fs_state_step_row(e->st, q)) == 1) {
 		const char *piece = (const char *)sqlite3_column_text(q, 0);
 		const char *contact = (const char *)sqlite3_column_text(q, 1);
@@ -113,7 +113,6 @@ follow_up_misses(struct engine *e)
 static bool
 costly_target(struct engine *e, const struct fs_health_target *g)
 {
-	sqlite3_stmt *q;
 	int64_t n = 0;
 
 	if (strcmp(g->kind, "lob") != 0)
@@ -121,12 +120,8 @@ costly_target(struct engine *e, const struct fs_health_target *g)
 	if (fs_config_section(e->cfg, "target", g->name) != NULL)
 		return true;
 	/* A built-in name seen only in imported pieces ("lob") sends nothing. */
-	q = fs_state_prepare(e->st, "SELECT count(*) FROM outbox WHERE target = ? LIMIT 1");
-	if (q == NULL)
+	if (fs_state_int(e->st, &n, "SELECT count(*) FROM outbox WHERE target = ? LIMIT 1", "s", g->name) != 0)
 		return true;	/* when in doubt, hold: the error is reported */
-	fs_bind_text(q, 1, g->name);
-	if (fs_state_get_int(e->st, q, &n) < 0)
-		return true;
 	return n > 0;
 }
 
@@ -159,17 +154,16 @@ static int
 active_alert(struct engine *e, const char *rule, const char *subject, int64_t *id, char state[16],
 	     char **last, int *count)
 {
-	sqlite3_stmt *q = fs_state_prepare(e->st,
+	sqlite3_stmt *q = fs_state_query(e->st,
 	    "SELECT id, state, last_notified_at, notify_count FROM alerts"
-	    " WHERE state IN ('open', 'acked') AND rule = ? AND subject = ? ORDER BY id DESC LIMIT 1");
+	    " WHERE state IN ('open', 'acked') AND rule = ? AND subject = ? ORDER BY id DESC LIMIT 1",
+	    "ss", rule, subject);
 	int rc;
 
 	*id = 0;
 	*last = NULL;
 	if (q == NULL)
 		return -1;
-	fs_bind_text(q, 1, rule);
-	fs_bind_text(q, 2, subject);
 	if ((rc = fs_state_step_row(e->st, q)) == 1) {
 		*id = sqlite3_column_int64(q, 0);
 		snprintf(state, 16, "%s", (const char *)sqlite3_column_text(q, 1));
@@ -193,24 +187,21 @@ alert_detail(const struct finding *f)
 static int
 open_alert(struct engine *e, const struct finding *f, int64_t *id)
 {
-	sqlite3_stmt *q = fs_state_prepare(e->st,
-	    "INSERT INTO alerts (rule, subject, opened_at, detail) VALUES (?, ?, ?, ?) RETURNING id");
+	sqlite3_stmt *q;
 	const char *held[16];
 	char now[21], *json;
 	jv d = alert_detail(f), log;
 	int n, rc;
 
+	fs_time_format(e->h.now, now);
+	json = fs_jdump(d);
+	q = fs_state_query(e->st, "INSERT INTO alerts (rule, subject, opened_at, detail) VALUES (?, ?, ?, ?) RETURNING id",
+			   "ssss", f->rule, f->subject, now, json);
+	free(json);
 	if (q == NULL) {
 		jv_free(d);
 		return -1;
 	}
-	fs_time_format(e->h.now, now);
-	json = fs_jdump(d);
-	fs_bind_text(q, 1, f->rule);
-	fs_bind_text(q, 2, f->subject);
-	fs_bind_text(q, 3, now);
-	fs_bind_text(q, 4, json);
-	free(json);
 	rc = fs_state_step_row(e->st, q);
 	*id = rc == 1 ? sqlite3_column_int64(q, 0) : 0;
 	if (rc == 1)
@@ -228,13 +219,8 @@ open_alert(struct engine *e, const struct finding *f, int64_t *id)
 		return -1;
 	n = holds_for(e, f->rule, f->subject, held, 16);
 	for (int i = 0; i < n; i++) {
-		q = fs_state_prepare(e->st, "INSERT INTO holds (scope, name, alert_id, since) VALUES ('target', ?, ?, ?)");
-		if (q == NULL)
-			return -1;
-		fs_bind_text(q, 1, held[i]);
-		sqlite3_bind_int64(q, 2, *id);
-		fs_bind_text(q, 3, now);
-		if (fs_state_step_done(e->st, q) != 0 ||
+		if (fs_state_run(e->st, "INSERT INTO holds (scope, name, alert_id, since) VALUES ('target', ?, ?, ?)",
+				 "sis", held[i], *id, now) != 0 ||
 		    fs_changelog(e->st, "hold.put", e->run_id, NULL, held[i],
 				 jv_object_set(jv_object_set(jv_object(), jv_string("scope"), jv_string("target")),
 					       jv_string("alert_id"), jv_number((double)*id))) != 0)
@@ -256,16 +242,15 @@ open_alert(struct engine *e, const struct finding *f, int64_t *id)
 static jv
 alert_json(struct fs_state *st, int64_t id)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
+	sqlite3_stmt *q = fs_state_query(st,
 	    "SELECT id, rule, subject, state, opened_at, notify_count, detail,"
 	    " (SELECT json_group_array(json_object('scope', scope, 'name', name)) FROM holds"
 	    "  WHERE alert_id = alerts.id AND lifted_at IS NULL)"
-	    " FROM alerts WHERE id = ?");
+	    " FROM alerts WHERE id = ?", "i", id);
 	jv o = jv_invalid(), detail;
 
 	if (q == NULL)
 		return o;
-	sqlite3_bind_int64(q, 1, id);
 	if (fs_state_step_row(st, q) == 1) {
 		detail = jv_parse((const char *)sqlite3_column_text(q, 6));
 		o = jv_object();
@@ -393,7 +378,6 @@ notify(struct engine *e, int64_t id)
 	const char *var = fs_config_get(e->cfg, "alert", "", "webhook_env");
 	jv alert = alert_json(e->st, id), channels = jv_array();
 	char err[512] = "", now[21];
-	sqlite3_stmt *q;
 	int failed = 0;
 
 	if (!jv_is_valid(alert)) {
@@ -435,13 +419,8 @@ notify(struct engine *e, int64_t id)
 	/* A notification counts when at least one channel took it, or none is configured. */
 	if (!failed || jv_array_length(jv_copy(channels)) > 0) {
 		fs_time_format(e->h.now, now);
-		q = fs_state_prepare(e->st,
-		    "UPDATE alerts SET last_notified_at = ?, notify_count = notify_count + 1 WHERE id = ?");
-		if (q == NULL)
-			goto fail;
-		fs_bind_text(q, 1, now);
-		sqlite3_bind_int64(q, 2, id);
-		if (fs_state_step_done(e->st, q) != 0 ||
+		if (fs_state_run(e->st, "UPDATE alerts SET last_notified_at = ?, notify_count = notify_count + 1"
+				 " WHERE id = ?", "si", now, id) != 0 ||
 		    changelog_alert(e->st, "alert.notify", e->run_id, id,
 				 jv_object_set(jv_object_set(jv_object(), jv_string("alert_id"), jv_number((double)id)),
 					       jv_string("channels"), jv_copy(channels))) != 0)
@@ -510,12 +489,9 @@ resolve_gone(struct engine *e)
 			fprintf(e->out, "would resolve alert #%lld\n", (long long)ids[i]);
 			continue;
 		}
-		q = fs_state_prepare(e->st, "UPDATE alerts SET state = 'resolved', resolved_at = ? WHERE id = ?");
-		if (q == NULL)
-			goto fail;
-		fs_bind_text(q, 1, now);
-		sqlite3_bind_int64(q, 2, ids[i]);
-		if (fs_state_begin(e->st) != 0 || fs_state_step_done(e->st, q) != 0 ||
+		if (fs_state_begin(e->st) != 0 ||
+		    fs_state_run(e->st, "UPDATE alerts SET state = 'resolved', resolved_at = ? WHERE id = ?", "si", now,
+				 ids[i]) != 0 ||
 		    changelog_alert(e->st, "alert.resolve", e->run_id, ids[i],
 				 jv_object_set(jv_object(), jv_string("alert_id"), jv_number((double)ids[i]))) != 0 ||
 		    fs_state_commit(e->st) != 0) {
@@ -580,14 +556,10 @@ handle(struct engine *e, struct finding *f)
 static int
 prune_requests(struct engine *e)
 {
-	sqlite3_stmt *q = fs_state_prepare(e->st, "DELETE FROM requests WHERE at < ?");
 	char before[21];
 
-	if (q == NULL)
-		return -1;
 	fs_time_format(e->h.now - REQUESTS_KEEP, before);
-	fs_bind_text(q, 1, before);
-	return fs_state_step_done(e->st, q);
+	return fs_state_run(e->st, "DELETE FROM requests WHERE at < ?", "s", before);
 }
 
 int
@@ -639,17 +611,18 @@ out:
 int
 fs_alert_ack(struct fs_state *st, int64_t id, const char *by, const char *note, const char *run_id, jv *out)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "SELECT opened_at, state, acked_by, acked_at, resolved_at FROM alerts WHERE id = ?");
+	sqlite3_stmt *q = fs_state_query(st,
+	    "SELECT opened_at, state, acked_by, acked_at, resolved_at FROM alerts WHERE id = ?", "i", id);
 	char now[21], *opened = NULL, *resolved = NULL;
 	jv holds = jv_array(), detail;
 	fs_time t0;
 	int rc;
 
 	*out = jv_invalid();
-	if (q == NULL)
+	if (q == NULL) {
+		jv_free(holds);
 		return -1;
-	sqlite3_bind_int64(q, 1, id);
+	}
 	rc = fs_state_step_row(st, q);
 	if (rc == 1 && sqlite3_column_type(q, 3) != SQLITE_NULL) {
 		fs_err("ack: alert #%lld was already acknowledged by %s at %s", (long long)id,
@@ -670,23 +643,13 @@ fs_alert_ack(struct fs_state *st, int64_t id, const char *by, const char *note, 
 	/* A resolved alert stays resolved: the ack records who and when, and
 	 * lifts whatever hold it still has. */
 	fs_time_format(fs_now(), now);
-	q = fs_state_prepare(st,
-	    "UPDATE alerts SET state = CASE state WHEN 'open' THEN 'acked' ELSE state END,"
-	    " acked_by = ?, acked_at = ?, note = ? WHERE id = ?");
+	if (fs_state_run(st, "UPDATE alerts SET state = CASE state WHEN 'open' THEN 'acked' ELSE state END,"
+			     " acked_by = ?, acked_at = ?, note = ? WHERE id = ?", "sssi", by, now, note, id) != 0)
+		goto fail;
+	q = fs_state_query(st, "UPDATE holds SET lifted_at = ? WHERE alert_id = ? AND lifted_at IS NULL"
+			       " RETURNING scope, name", "si", now, id);
 	if (q == NULL)
 		goto fail;
-	fs_bind_text(q, 1, by);
-	fs_bind_text(q, 2, now);
-	fs_bind_text(q, 3, note);
-	sqlite3_bind_int64(q, 4, id);
-	if (fs_state_step_done(st, q) != 0)
-		goto fail;
-	q = fs_state_prepare(st, "UPDATE holds SET lifted_at = ? WHERE alert_id = ? AND lifted_at IS NULL"
-				 " RETURNING scope, name");
-	if (q == NULL)
-		goto fail;
-	fs_bind_text(q, 1, now);
-	sqlite3_bind_int64(q, 2, id);
 	while ((rc = fs_state_step_row(st, q)) == 1)
 		holds = jv_array_append(holds, jv_object_set(
 		    jv_object_set(jv_object(), jv_string("scope"), jv_string((const char *)sqlite3_column_text(q, 0))),
@@ -724,20 +687,20 @@ fail:
 int
 fs_alerts_each(struct fs_state *st, fs_time recent, fs_alert_fn fn, void *ctx)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
+	sqlite3_stmt *q;
+	char since[21];
+	int rc;
+
+	fs_time_format(recent, since);
+	q = fs_state_query(st,
 	    "SELECT id, rule, subject, state, opened_at, last_notified_at, notify_count, acked_by, acked_at,"
 	    " note, resolved_at, detail,"
 	    " (SELECT group_concat(scope || ' ' || name, ', ') FROM holds"
 	    "  WHERE alert_id = alerts.id AND lifted_at IS NULL)"
 	    " FROM alerts WHERE state IN ('open', 'acked') OR coalesce(resolved_at, acked_at, opened_at) >= ?"
-	    " ORDER BY id");
-	char since[21];
-	int rc;
-
+	    " ORDER BY id", "s", since);
 	if (q == NULL)
 		return -1;
-	fs_time_format(recent, since);
-	fs_bind_text(q, 1, since);
 	while ((rc = fs_state_step_row(st, q)) == 1) {
 		struct fs_alert a;
 

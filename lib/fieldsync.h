@@ -178,6 +178,11 @@ sqlite3_stmt *fs_state_vquery(struct fs_state *st, const char *sql, const char *
 int fs_state_run(struct fs_state *st, const char *sql, const char *types, ...);
 /* The same, returning the number of rows changed, or -1. */
 int64_t fs_state_changes(struct fs_state *st, const char *sql, const char *types, ...);
+/* The first column of the first row of sql (bound as fs_state_query): text
+ * malloc'd into *out, NULL when no row or NULL; or an integer, 0 when no
+ * row or NULL.  0, or -1 on error (reported). */
+int fs_state_text(struct fs_state *st, char **out, const char *sql, const char *types, ...);
+int fs_state_int(struct fs_state *st, int64_t *out, const char *sql, const char *types, ...);
 /* Statement helpers, for lib/ only. */
 void fs_bind_text(sqlite3_stmt *q, int i, const char *s);	/* text, or NULL when s is NULL */
 char *fs_col_dup(sqlite3_stmt *q, int i);	/* a column's text, malloc'd; NULL for NULL */

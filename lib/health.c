@@ -82,34 +82,6 @@ fs_thresholds_load(const struct fs_config *cfg, struct fs_thresholds *t)
 	return 0;
 }
 
-/* One text column of a one-row query; NULL when none. */
-static int
-query_text(struct fs_state *st, const char *sql, const char *a, const char *b, char **out)
-{
-	sqlite3_stmt *q = fs_state_prepare(st, sql);
-
-	*out = NULL;
-	if (q == NULL)
-		return -1;
-	if (a)
-		fs_bind_text(q, 1, a);
-	if (b)
-		fs_bind_text(q, 2, b);
-	return fs_state_get_text(st, q, out) < 0 ? -1 : 0;
-}
-
-static int
-query_int(struct fs_state *st, const char *sql, const char *a, const char *b, int64_t *out)
-{
-	char *s;
-
-	if (query_text(st, sql, a, b, &s) != 0)
-		return -1;
-	*out = s ? strtoll(s, NULL, 10) : 0;
-	free(s);
-	return 0;
-}
-
 /* Adds name to the list unless there. */
 static void
 add_name(char ***names, int *n, const char *name)
@@ -140,17 +112,14 @@ endpoints(struct fs_state *st, const struct fs_config *cfg, const char *type, co
 			add_name(names, n, cfg->sec[i].name);
 	if (q == NULL)
 		return -1;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		const char *name = (const char *)sqlite3_column_text(q, 0);
 
 		if (name && fs_kind_builtin(name))
 			add_name(names, n, name);
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
+	if (rc != 0)
 		return -1;
-	}
 	if (*n > 1)
 		qsort(*names, (size_t)*n, sizeof **names, cmp_names);
 	return 0;
@@ -199,23 +168,21 @@ since(fs_time now, const char *stamp)
 static int
 in_flight(struct fs_state *st, const struct fs_health *h, int64_t *n, char **oldest)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
-	    "SELECT count(*), min(coalesce(mailed_at, queued_at, requested_at, updated_at)) FROM pieces"
-	    " WHERE target = ? AND status NOT IN ('delivered', 'returned', 'failed', 'canceled')");
-
 	*n = 0;
 	*oldest = NULL;
-	if (q == NULL)
-		return -1;
 	for (int i = 0; i < h->ntgt; i++) {
+		sqlite3_stmt *q;
 		int rc;
 
 		if (strcmp(h->tgt[i].kind, "lob") != 0)
 			continue;
-		sqlite3_reset(q);
-		sqlite3_bind_text(q, 1, h->tgt[i].name, -1, SQLITE_STATIC);
-		rc = sqlite3_step(q);
-		if (rc == SQLITE_ROW && sqlite3_column_int64(q, 0) > 0) {
+		q = fs_state_query(st, "SELECT count(*), min(coalesce(mailed_at, queued_at, requested_at, updated_at))"
+				   " FROM pieces WHERE target = ?"
+				   " AND status NOT IN ('delivered', 'returned', 'failed', 'canceled')", "s",
+				   h->tgt[i].name);
+		if (q == NULL || (rc = fs_state_step_row(st, q)) < 0)
+			return -1;
+		if (rc == 1 && sqlite3_column_int64(q, 0) > 0) {
 			const char *o = (const char *)sqlite3_column_text(q, 1);
 
 			*n += sqlite3_column_int64(q, 0);
@@ -224,11 +191,8 @@ in_flight(struct fs_state *st, const struct fs_health *h, int64_t *n, char **old
 				*oldest = fs_xstrdup(o);
 			}
 		}
-		sqlite3_reset(q);
-		if (rc != SQLITE_ROW) {
-			fs_state_error(st, NULL);
-			return -1;
-		}
+		if (rc == 1)
+			sqlite3_reset(q);
 	}
 	return 0;
 }
@@ -244,14 +208,15 @@ collect_source(struct fs_state *st, const struct fs_config *cfg, const struct fs
 	s->kind = kind_of(cfg, "source", s->name);
 	if (fs_source_mode(st, s->name, s->mode) != 0 ||
 	    get_duration(sec ? sec : &none, "interval", "5m", &s->interval) != 0 ||
-	    query_text(st, "SELECT max(received_at) FROM inbox WHERE source = ?", s->name, NULL, &s->last_event_at) ||
-	    query_text(st, "SELECT max(at) FROM requests WHERE source = ? AND status BETWEEN 200 AND 299",
-		       s->name, NULL, &s->last_good_at) ||
-	    query_int(st, "SELECT count(*) FROM requests WHERE source = ?1 AND id > coalesce((SELECT max(id)"
-			  " FROM requests WHERE source = ?1 AND status BETWEEN 200 AND 299), 0)",
-		      s->name, NULL, &s->failures) ||
-	    query_text(st, "SELECT max(committed_at) FROM cursors WHERE source = ?", s->name, NULL,
-		       &s->last_pull_at))
+	    fs_state_text(st, &s->last_event_at, "SELECT max(received_at) FROM inbox WHERE source = ?", "s",
+			  s->name) ||
+	    fs_state_text(st, &s->last_good_at, "SELECT max(at) FROM requests WHERE source = ?"
+			  " AND status BETWEEN 200 AND 299", "s", s->name) ||
+	    fs_state_int(st, &s->failures, "SELECT count(*) FROM requests WHERE source = ?1 AND id > coalesce("
+			 "(SELECT max(id) FROM requests WHERE source = ?1 AND status BETWEEN 200 AND 299), 0)",
+			 "s", s->name) ||
+	    fs_state_text(st, &s->last_pull_at, "SELECT max(committed_at) FROM cursors WHERE source = ?", "s",
+			  s->name))
 		return -1;
 	s->lag = since(h->now, s->last_pull_at);
 	s->silent = -1;
@@ -297,21 +262,21 @@ collect_target(struct fs_state *st, const struct fs_config *cfg, const struct fs
 	char text[160];
 
 	g->kind = kind_of(cfg, "target", g->name);
-	if (query_text(st, "SELECT max(done_at) FROM outbox WHERE target = ? AND state = 'sent'", g->name, NULL,
-		       &g->last_sent_at) ||
-	    query_int(st, "SELECT count(*) FROM outbox WHERE target = ? AND state = 'pending' AND attempts > 0",
-		      g->name, NULL, &g->retrying) ||
-	    query_text(st, "SELECT min(next_attempt_at) FROM outbox WHERE target = ? AND state = 'pending'"
-			   " AND attempts > 0", g->name, NULL, &g->next_attempt_at) ||
-	    query_text(st, "SELECT last_error FROM outbox WHERE target = ? AND state IN ('pending', 'dead')"
-			   " AND last_error IS NOT NULL ORDER BY coalesce(done_at, first_attempt_at) DESC, id DESC"
-			   " LIMIT 1", g->name, NULL, &g->last_error) ||
-	    query_int(st, "SELECT count(*) FROM outbox WHERE target = ? AND state = 'held'", g->name, NULL,
-		      &g->held) ||
-	    query_int(st, "SELECT count(*) FROM outbox WHERE target = ? AND state = 'dead'", g->name, NULL,
-		      &g->dead) ||
-	    query_int(st, "SELECT min(alert_id) FROM holds WHERE scope = 'target' AND name = ?"
-			  " AND lifted_at IS NULL", g->name, NULL, &g->hold_alert))
+	if (fs_state_text(st, &g->last_sent_at, "SELECT max(done_at) FROM outbox WHERE target = ? AND state = 'sent'",
+			  "s", g->name) ||
+	    fs_state_int(st, &g->retrying, "SELECT count(*) FROM outbox WHERE target = ? AND state = 'pending'"
+			 " AND attempts > 0", "s", g->name) ||
+	    fs_state_text(st, &g->next_attempt_at, "SELECT min(next_attempt_at) FROM outbox WHERE target = ?"
+			  " AND state = 'pending' AND attempts > 0", "s", g->name) ||
+	    fs_state_text(st, &g->last_error, "SELECT last_error FROM outbox WHERE target = ?"
+			  " AND state IN ('pending', 'dead') AND last_error IS NOT NULL"
+			  " ORDER BY coalesce(done_at, first_attempt_at) DESC, id DESC LIMIT 1", "s", g->name) ||
+	    fs_state_int(st, &g->held, "SELECT count(*) FROM outbox WHERE target = ? AND state = 'held'", "s",
+			 g->name) ||
+	    fs_state_int(st, &g->dead, "SELECT count(*) FROM outbox WHERE target = ? AND state = 'dead'", "s",
+			 g->name) ||
+	    fs_state_int(st, &g->hold_alert, "SELECT min(alert_id) FROM holds WHERE scope = 'target' AND name = ?"
+			 " AND lifted_at IS NULL", "s", g->name))
 		return -1;
 	if (t->retry_storm > 0 && g->retrying >= t->retry_storm) {
 		snprintf(text, sizeof text, "retry storm: %lld deliveries retrying (max %ld)",
@@ -374,15 +339,12 @@ fs_health_collect(struct fs_state *st, const struct fs_config *cfg, const struct
 				 " ORDER BY name, id");
 	if (q == NULL)
 		goto fail;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_state_step_row(st, q)) == 1) {
 		snprintf(text, sizeof text, "campaign on hold by alert #%lld", (long long)sqlite3_column_int64(q, 1));
 		problem(h, 1, "hold", (const char *)sqlite3_column_text(q, 0), fs_xstrdup(text));
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		fs_state_error(st, NULL);
+	if (rc != 0)
 		goto fail;
-	}
 	return 0;
 fail:
 	for (int i = 0; i < n && names; i++)

@@ -356,6 +356,43 @@ fs_state_changes(struct fs_state *st, const char *sql, const char *types, ...)
 	return sqlite3_changes(st->db);
 }
 
+/* The first column of sql's first row: text when text, else a number. */
+static int
+query_one(struct fs_state *st, const char *sql, const char *types, va_list ap, char **text, int64_t *num)
+{
+	sqlite3_stmt *q = fs_state_vquery(st, sql, types, ap);
+
+	if (q == NULL)
+		return -1;
+	return (text ? fs_state_get_text(st, q, text) : fs_state_get_int(st, q, num)) < 0 ? -1 : 0;
+}
+
+int
+fs_state_text(struct fs_state *st, char **out, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	int rc;
+
+	*out = NULL;
+	va_start(ap, types);
+	rc = query_one(st, sql, types, ap, out, NULL);
+	va_end(ap);
+	return rc;
+}
+
+int
+fs_state_int(struct fs_state *st, int64_t *out, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	int rc;
+
+	*out = 0;
+	va_start(ap, types);
+	rc = query_one(st, sql, types, ap, NULL, out);
+	va_end(ap);
+	return rc;
+}
+
 void
 fs_bind_text(sqlite3_stmt *q, int i, const char *s)
 {
