@@ -21,7 +21,7 @@
 #include "fieldsync.h"
 
 /* SHA-256 of common.jq, "\n", hubspot-contact.jq: the text implemented here. */
-#define HUBSPOT_CONTACT_SHA256 "fc9a02830b7eec2d5a9fbcb58901f36046db4b768b9894f3d1cd9577b67e6338"
+#define HUBSPOT_CONTACT_SHA256 "2728f82aca0de54afc459301206a3801a067cd23b5c3d0e2db8d25146ac253a6"
 
 const char *const fs_hs_props[FS_HS_NIN] = {
 	[FS_HS_EMAIL] = "email", [FS_HS_FIRSTNAME] = "firstname", [FS_HS_LASTNAME] = "lastname",

@@ -2,7 +2,7 @@
 # fs-normalize: vendor records in, canonical events out, bad lines to the DLQ.
 . "$(dirname "$0")/lib.sh"
 fx=$top/tests/fixtures
-plan 66
+plan 67
 cp "$fx/normalize.conf" fieldsync.conf
 
 run fs-normalize <"$fx/hubspot-contacts.ndjson"
@@ -100,6 +100,19 @@ run fs-normalize --source csv --keep-raw <export.ndjson
 out_norun_is 'a raw CSV row with --source csv, raw kept' <<'EOF2'
 {"type":"event","id":"evt_65e3f72d03bfc4bc49720a77a04bcb13","source":"csv","kind":"contact.changed","object":"contact:7","occurred_at":"2026-11-28T09:30:00Z","data":{"id":"7","email":"x@y.io","first_name":"Xi","last_name":"Yu","address":{"line1":"9 Elm St","city":"Reno","region":"NV","postal_code":"89501","country":"US"},"status":"done","updated_at":"2026-11-28T09:30:00Z"},"raw":{"Contact ID":"7","E-mail":"x@y.io","First Name":"Xi","Last Name":"Yu","Street Address":"9 Elm St","City":"Reno","State":"NV","Zip":"89501","Job Status":"done","Last Modified":"2026-11-28 09:30:00"}}
 EOF2
+
+# US exports write month-first dates; a date that is not one goes to the DLQ
+# naming its column.
+printf '%s\n' '{"ID":"8","Last Modified":"11/28/2026 2:05 PM"}' '{"ID":"9","Modified":"1795861800000"}' \
+	'{"ID":"10","updated_at":"2026-11-28T09:30:00+02:00"}' '{"ID":"11","Last Modified":"28.11.2026"}' \
+	'{"ID":"12","Last Modified":"02/30/2026"}' >us.ndjson
+run fs-normalize --source csv <us.ndjson
+is 'CSV contact dates: US, epoch ms and RFC 3339 read; others dead-lettered' \
+	"$status/$(jq -r '[.object, .data.updated_at] | join(" ")' "$T/out")/$(cat "$T/err")" \
+	'1/contact:8 2026-11-28T14:05:00Z
+contact:9 2026-11-28T10:30:00Z
+contact:10 2026-11-28T07:30:00Z/fs-normalize: line 4: map error: column "Last Modified": "28.11.2026" is not a date (YYYY-MM-DD, MM/DD/YYYY or RFC 3339, optionally with a time)
+fs-normalize: line 5: map error: column "Last Modified": "02/30/2026" is not a date (YYYY-MM-DD, MM/DD/YYYY or RFC 3339, optionally with a time)'
 
 echo '{"id":"evt_lob1","body":{"id":"psc_1","metadata":{"event_id":"evt_m1","contact_id":"101","campaign":"thank-you"}},"event_type":{"id":"postcard.delivered"},"date_created":"2026-11-29T12:00:00.123Z","object":"event"}' >lob.ndjson
 run fs-normalize --source lob-events <lob.ndjson

@@ -62,3 +62,57 @@ def fs_time:
       elif test("^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$") then sub(" "; "T") + "Z"
       else . end
   end;
+# Export headers are matched loosely: case, spaces and punctuation do not
+# matter ("Last Modified" is last_modified).
+def fs_key: ascii_downcase | gsub("[^a-z0-9]+"; "_") | sub("^_"; "") | sub("_$"; "");
+# The first of $names that a row with fs_key'd headers has with a value.
+def fs_pick($names): . as $row | first($names[] | $row[.] | select(. != null and . != "")) // null;
+# The first of $names (fs_key'd) that the raw row has with a value: {key, value}.
+def fs_pick_raw($names): . as $row
+  | first($names[] as $n | $row | to_entries[] | select((.key | fs_key) == $n and (.value | fs_clean) != null))
+    // null;
+def fs_p2: tostring | if length < 2 then "0" + . else . end;
+def fs_leap: (. % 4 == 0 and . % 100 != 0) or . % 400 == 0;
+def fs_real_date($y; $m; $d):
+  $m >= 1 and $m <= 12 and $d >= 1
+  and $d <= ([31, (if ($y | fs_leap) then 29 else 28 end), 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][$m - 1]);
+# A date column of a CRM export ({key, value} from fs_pick_raw, or null), read
+# as UTC when it says no zone: RFC 3339 ("2026-03-14T14:05:09Z", with a
+# fraction or an offset, kept as it is), ISO "2026-03-14" and
+# "2026-03-14 14:05[:09]", epoch milliseconds, and US month-first
+# "03/14/2026", "3/4/2026", each with an optional " 14:05", " 14:05:09",
+# " 2:05 PM" or " 2:05:09 pm".  A slash date is always month/day/year (CRM
+# exports in the US write them so); a two-digit year is not guessed.
+# Anything else, or a date that does not exist (02/30/2026), is an error
+# naming the column and the value, so the row goes to the dead-letter queue
+# with that reason.
+def fs_export_time:
+  if . == null then null else
+  .key as $col | (.value | fs_clean) as $v
+  | def bad: error("column \"\($col)\": \"\($v)\" is not a date"
+      + " (YYYY-MM-DD, MM/DD/YYYY or RFC 3339, optionally with a time)");
+    if ($v | type) == "number" or ($v | test("^[0-9]{13}$")) then $v | fs_time
+    else (($v | capture("^(?<y>[0-9]{4})-(?<m>[0-9]{2})-(?<d>[0-9]{2})(?<rest>([Tt ].*)?)$"))
+          // ($v | capture("^(?<m>[0-9]{1,2})/(?<d>[0-9]{1,2})/(?<y>[0-9]{4})(?<rest>([Tt ].*)?)$"))
+          // null) as $c
+      | if $c == null then bad else
+        ($c.y | tonumber) as $y | ($c.m | tonumber) as $m | ($c.d | tonumber) as $d
+        | if fs_real_date($y; $m; $d) | not then bad
+          elif $c.rest == "" then "\($y)-\($m | fs_p2)-\($d | fs_p2)T00:00:00Z"
+          elif ($v | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"))
+          then (if ($v[11:13] | tonumber) > 23 or ($v[14:16] | tonumber) > 59 or ($v[17:19] | tonumber) > 60
+                then bad else $v end)
+          else (($c.rest | capture("^[Tt ]\\s*(?<h>[0-9]{1,2}):(?<mi>[0-9]{2})(:(?<s>[0-9]{2}))?(\\s*(?<ap>[AaPp][Mm]))?$"))
+                  // null) as $t
+            | if $t == null then bad else
+              ($t.h | tonumber) as $h0 | ($t.ap // "" | ascii_downcase) as $ap
+              | (if $ap == "" then $h0 elif $h0 < 1 or $h0 > 12 then 99
+                 elif $ap == "am" then $h0 % 12 else $h0 % 12 + 12 end) as $h
+              | ($t.mi | tonumber) as $mi | ($t.s // "0" | tonumber) as $s
+              | if $h > 23 or $mi > 59 or $s > 59 then bad
+                else "\($y)-\($m | fs_p2)-\($d | fs_p2)T\($h | fs_p2):\($mi | fs_p2):\($s | fs_p2)Z" end
+            end
+          end
+        end
+    end
+  end;

@@ -1,16 +1,17 @@
 # A CRM's CSV export (one contact per row) -> contact.changed.  Header names
-# are matched loosely: case, spaces and punctuation do not matter.
+# are matched loosely: case, spaces and punctuation do not matter.  The
+# modified date is read as fs_export_time (common.jq) reads it: RFC 3339,
+# ISO, epoch milliseconds or US month-first, as UTC; anything else sends the
+# row to the dead-letter queue naming the column.
 # reads: ?data.*
-def key: ascii_downcase | gsub("[^a-z0-9]+"; "_") | sub("^_"; "") | sub("_$"; "");
-def pick($names): . as $row | first($names[] | $row[.] | select(. != null and . != "")) // null;
 .data as $raw
-| ($raw | with_entries(.key |= key)) as $r
-| ($r | pick(["country", "country_region"]) | fs_country) as $c0
-| ($c0 // (if ($r | pick(["address", "street_address", "address_line_1", "address1", "street", "line1", "city"])) != null
+| ($raw | with_entries(.key |= fs_key)) as $r
+| ($r | fs_pick(["country", "country_region"]) | fs_country) as $c0
+| ($c0 // (if ($r | fs_pick(["address", "street_address", "address_line_1", "address1", "street", "line1", "city"])) != null
            then ($source.default_country // "US") else null end)) as $country
-| ($r | pick(["updated_at", "last_modified_date", "lastmodifieddate", "last_modified", "modified",
-              "updated", "modified_at", "last_updated"]) | fs_time) as $version
-| ($r | pick(["id", "contact_id", "record_id", "customer_id", "hs_object_id"])) as $id
+| ($raw | fs_pick_raw(["updated_at", "last_modified_date", "lastmodifieddate", "last_modified", "modified",
+                        "updated", "modified_at", "last_updated"]) | fs_export_time) as $version
+| ($r | fs_pick(["id", "contact_id", "record_id", "customer_id", "hs_object_id"])) as $id
 | {
     kind: "contact.changed",
     object: "contact:\($id)",
@@ -18,22 +19,22 @@ def pick($names): . as $row | first($names[] | $row[.] | select(. != null and . 
     occurred_at: $version,
     data: ({
       id: $id,
-      email: ($r | pick(["email", "email_address", "e_mail"]) | fs_email),
-      phone: ($r | pick(["phone", "phone_number", "mobile", "mobile_phone", "telephone"]) | fs_e164($country)),
-      first_name: ($r | pick(["first_name", "firstname", "first", "given_name"]) | fs_clean),
-      last_name: ($r | pick(["last_name", "lastname", "last", "surname", "family_name"]) | fs_clean),
-      company: ($r | pick(["company", "company_name", "organization"]) | fs_clean),
+      email: ($r | fs_pick(["email", "email_address", "e_mail"]) | fs_email),
+      phone: ($r | fs_pick(["phone", "phone_number", "mobile", "mobile_phone", "telephone"]) | fs_e164($country)),
+      first_name: ($r | fs_pick(["first_name", "firstname", "first", "given_name"]) | fs_clean),
+      last_name: ($r | fs_pick(["last_name", "lastname", "last", "surname", "family_name"]) | fs_clean),
+      company: ($r | fs_pick(["company", "company_name", "organization"]) | fs_clean),
       address: ({
-        line1: ($r | pick(["address", "street_address", "address_line_1", "address1", "street", "line1"]) | fs_clean),
-        line2: ($r | pick(["address_line_2", "address2", "line2", "unit", "apt"]) | fs_clean),
-        city: ($r | pick(["city", "town"]) | fs_clean),
-        region: ($r | pick(["state", "region", "province", "state_region"])
+        line1: ($r | fs_pick(["address", "street_address", "address_line_1", "address1", "street", "line1"]) | fs_clean),
+        line2: ($r | fs_pick(["address_line_2", "address2", "line2", "unit", "apt"]) | fs_clean),
+        city: ($r | fs_pick(["city", "town"]) | fs_clean),
+        region: ($r | fs_pick(["state", "region", "province", "state_region"])
                  | if $country == "US" then fs_us_region else fs_clean end),
-        postal_code: ($r | pick(["zip", "zip_code", "postal_code", "postcode", "zipcode"]) | fs_zip($country)),
+        postal_code: ($r | fs_pick(["zip", "zip_code", "postal_code", "postcode", "zipcode"]) | fs_zip($country)),
         country: $country
       } | fs_nonnull | if . == {} then null else . end),
-      status: ($r | pick(["status", "lifecycle_stage", "lifecyclestage", "job_status", "stage"]) | fs_clean),
-      owner: ($r | pick(["owner", "contact_owner", "owner_id", "hubspot_owner_id"]) | fs_clean),
+      status: ($r | fs_pick(["status", "lifecycle_stage", "lifecyclestage", "job_status", "stage"]) | fs_clean),
+      owner: ($r | fs_pick(["owner", "contact_owner", "owner_id", "hubspot_owner_id"]) | fs_clean),
       updated_at: $version
     } | fs_nonnull)
   }
