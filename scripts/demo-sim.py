@@ -12,7 +12,10 @@ a web server gives it), a webhook outage, a vendor 5xx storm with the
 watchdog's hold and a scripted acknowledgement, and a missed follow-up.
 Ends with a verification that checks (and does not assume): pieces at the
 fake vendor == distinct enrolments, no duplicate piece, a changelog row for
-every piece.  Exit 0 when every check holds, 1 when one fails, 2 on a usage
+every piece, each piece's status as far as its tracking events at the
+vendor went, and the CRM record of each contact with one piece showing that
+piece's last status.  With --soak, stages, the watchdog and fs-hook
+requests are killed at random and the vendors fault at random.  Exit 0 when every check holds, 1 when one fails, 2 on a usage
 or setup error.  Python 3 standard library only.
 
   demo-sim.py [--dir DIR] [--days N] [--contacts N] [--seed N]
@@ -155,6 +158,7 @@ class Sim:
         self.last_watchdog = None
         self.storm_alert = None
         self.kills = 0
+        self.hook_kills = 0
         self.fault_runs = 0
         self.syslog_pos = 0
         self.prof = {}
@@ -546,8 +550,10 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         finally:
             c.close()
 
-    def hook(self, ev, now, signed=True):
-        """One webhook delivery, as lighttpd's mod_cgi would run fs-hook."""
+    def hook(self, ev, now, signed=True, kill=False):
+        """One webhook delivery, as lighttpd's mod_cgi would run fs-hook;
+        with kill, fs-hook gets SIGKILL a random moment into the request
+        (the soak), and the delivery has no answer: status 0."""
         body = json.dumps(ev, separators=(",", ":")).encode()
         ts = str(ms(now))
         env = dict(self.env, FS_NOW=iso(now), REQUEST_METHOD="POST", CONTENT_LENGTH=str(len(body)),
@@ -559,6 +565,19 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             env["HTTP_LOB_SIGNATURE"] = hmac.new(self.secret.encode(), ts.encode() + b"." + body,
                                                  hashlib.sha256).hexdigest()
         t0 = time.monotonic()
+        if kill:
+            p = subprocess.Popen([os.path.join(BIN, "fs-hook")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, env=env)
+            p.stdin.write(body)
+            p.stdin.close()
+            time.sleep(self.rng.uniform(0, 0.004))
+            p.kill()
+            p.wait()
+            p.stdout.close()
+            self.hook_kills += 1
+            self.prof["fs-hook"] = self.prof.get("fs-hook", 0) + time.monotonic() - t0
+            self.hook_statuses[0] = self.hook_statuses.get(0, 0) + 1
+            return 0   # an answer cut off counts as none, whatever fs-hook stored
         r = subprocess.run([os.path.join(BIN, "fs-hook")], input=body, env=env, capture_output=True)
         self.prof["fs-hook"] = self.prof.get("fs-hook", 0) + time.monotonic() - t0
         status = 0
@@ -597,8 +616,16 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         elif kind == "redeliver":
             for ev in kw["events"]:
                 self.hook(ev, now)
-            say("  %s  Lob retries the %d webhook deliveries that failed during the outage"
-                % (self.clock(now), len(kw["events"])))
+            if not kw.get("quiet"):
+                say("  %s  Lob retries the %d webhook deliveries that failed during the outage"
+                    % (self.clock(now), len(kw["events"])))
+        elif kind == "redeliver-killed":
+            # Lob retries a delivery that got no answer; fs-hook may be killed again.
+            if self.webhook_broken:
+                self.hook(kw["event"], now, signed=False)
+                self.failed_deliveries.append(kw["event"])
+            else:
+                self.deliver_one(kw["event"], now)
         elif kind == "outage":
             self.webhook_broken = kw["on"]
             if kw["on"]:
@@ -691,11 +718,18 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
                     self.failed_now = True
                     self.failed_deliveries.append(ev)
                 else:
-                    self.hook(ev, t)
+                    self.deliver_one(ev, t)
                     if self.rng.random() < 0.03:   # at-least-once: Lob sends some twice
                         self.hook(ev, t)
                         self.count("repeats")
         self.pending_lob = {}
+
+    def deliver_one(self, ev, t):
+        """A signed delivery; in the soak fs-hook is sometimes killed mid-request,
+        and Lob, with no answer, delivers again a few minutes later."""
+        kill = self.a.soak and self.rng.random() < self.a.kill_rate / 10
+        if not 200 <= self.hook(ev, t, kill=kill) < 300:
+            self.at(t + dt.timedelta(minutes=self.rng.randint(5, 30)), "redeliver-killed", event=ev)
 
     def watchdog(self, now):
         st, killed = self.run("watchdog", "fs-watchdog", now)
@@ -837,19 +871,28 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         day_n += 1
         self.day_line(day_start, day_n)
         self.active_ticks = active
+        # Lob goes on retrying a delivery that got no answer (a killed fs-hook):
+        # the retries not yet made, before the last run.
+        retries = [kw["event"] for (_, _, kind, kw) in self.queue if kind == "redeliver-killed"]
+        self.queue = [e for e in self.queue if e[2] != "redeliver-killed"]
+        heapq.heapify(self.queue)
+        for ev in retries:
+            self.hook(ev, self.end)
         # Now: one last run of everything, then settle what is still retrying (soak).
         self.tick(self.end, final=True)
         settle = self.end
         for _ in range(40):
-            left = self.q("select count(*) from outbox where target = 'mail' and state in ('pending', 'held')")[0][0]
+            left = self.q("select count(*) from outbox where target in ('mail', 'crm')"
+                          " and state in ('pending', 'held')")[0][0]
             if not left:
                 break
             if self.a.soak or left:
                 self.lob.call("DELETE", "/__admin/faults")
                 self.hs.call("DELETE", "/__admin/faults")
-                nxt = self.q("select min(next_attempt_at) from outbox where target = 'mail' and state = 'pending'")[0][0]
+                nxt = self.q("select min(next_attempt_at) from outbox where target in ('mail', 'crm')"
+                             " and state = 'pending'")[0][0]
                 settle = max(settle + TICK, dt.datetime.strptime(nxt, ISO) if nxt else settle + TICK)
-                say("  settling: %d mail rows still waiting; running the retries at %s" % (left, iso(settle)))
+                say("  settling: %d mail and CRM rows still waiting; running the retries at %s" % (left, iso(settle)))
                 saved = self.a.soak
                 self.a.soak = False
                 self.tick(settle, final=True)
@@ -910,6 +953,12 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
                                                "address_zip")},
                 "front": "tmpl_thankyou", "back": "tmpl_thankyouback", "use_type": "marketing",
                 "metadata": p["metadata"]}, headers={"Authorization": auth, "Idempotency-Key": "by-hand-1"})
+        if self.a.inject_missed_event:
+            # For the test that the tracking check can fail: an event at the
+            # vendor whose webhook never comes (and that no poll reads).
+            p = self.lob.call("GET", "/__admin/pieces")["data"][0]
+            self.lob.call("POST", "/__admin/advance", {"ids": [p["id"]], "event": "postcard.returned_to_sender",
+                                                        "time": iso(self.end)})
         pieces = self.lob.call("GET", "/__admin/pieces")["data"]
         by_event = {}
         by_contact = {}
@@ -928,9 +977,44 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         at_vendor = set(by_event) - {None}
         missing = sorted(enrolled - at_vendor)
         extra = sorted(at_vendor - enrolled)
+        # The CRM side: a contact with one piece that fieldsync sent shows that
+        # piece's last status, as fieldsync knows it, in the fake HubSpot.
+        labels = {"queued": "Queued", "sent": "Sent", "delivered": "Delivered", "returned": "Returned",
+                  "failed": "Failed"}
+        crm = {str(c["id"]): (c.get("properties") or {}).get("fieldsync_mail_status")
+               for c in self.hs.call("GET", "/__admin/contacts")["contacts"]}
+        one = self.q("select p.contact_id, max(p.status) from pieces p where exists (select 1 from outbox o"
+                     " where o.target = 'mail' and o.event_id = p.event_id and o.state = 'sent')"
+                     " group by p.contact_id having count(*) = 1")
+        # The tracking side: each piece's status in fieldsync is the furthest
+        # its events at the vendor reached (lob-event.jq's mapping, ranked
+        # as fs-push ranks them), so no tracking event was lost on the way.
+        lob_status = {"created": "queued", "rendered_pdf": "queued", "rendered_thumbnails": "queued",
+                      "mailed": "sent", "in_transit": "sent", "in_local_area": "sent",
+                      "processed_for_delivery": "sent", "re-routed": "sent", "delivered": "delivered",
+                      "returned_to_sender": "returned"}
+        order = ["queued", "sent", "delivered", "returned"]
+        known = dict(self.q("select vendor_id, status from pieces"))
+        behind = []
+        for p in pieces:
+            reached = [lob_status.get(e.split(".", 1)[-1]) for e in p.get("events") or []]
+            reached = [r for r in reached if r] or ["queued"]
+            want = max(reached, key=order.index)
+            if known.get(p["id"]) != want:
+                behind.append((p["id"], known.get(p["id"]), want))
+        if self.a.inject_stale_crm and one:
+            # For the test that this check can fail: a CRM record that lost
+            # its write-back (set behind fieldsync's back).
+            c, status = one[0]
+            wrong = "Returned" if labels.get(status) != "Returned" else "Queued"
+            self.hs.call("POST", "/__admin/contacts", {"id": c, "properties": {"fieldsync_mail_status": wrong}})
+            crm[c] = wrong
+        stale = sorted(c for c, status in one if crm.get(c) != labels.get(status))
         checks = [
             ("pieces at the fake vendor == distinct enrolments", len(pieces), len(enrolled),
              len(pieces) == len(enrolled) and not missing and not extra),
+            ("pieces whose last tracking event fieldsync missed", len(behind), 0, not behind),
+            ("CRM records without their piece's status", len(stale), 0, not stale),
             ("duplicate pieces (same event)", dup_event, 0, dup_event == 0),
             ("second pieces to one contact for one campaign", dup_contact, 0, dup_contact == 0),
             ("pieces without a send changelog row", len(unlogged), 0, not unlogged),
@@ -945,6 +1029,12 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             say("  enrolments without a piece: %s" % " ".join(missing[:10]))
         if extra:
             say("  pieces without an enrolment: %s" % " ".join(extra[:10]))
+        say("  (CRM records checked: %d, the contacts with one piece fieldsync sent)" % len(one))
+        for v, got, want in behind[:10]:
+            say("  piece %s: fieldsync knows %s, its events at the vendor reached %s" % (v, got, want))
+        for c in stale[:10]:
+            say("  contact %s: CRM says %s, fieldsync knows %s" % (
+                c, crm.get(c), self.q("select status from pieces where contact_id = ?", (c,))[0][0]))
         dead = self.q("select count(*) from dlq where state = 'open'")[0][0]
         say("  (dead letters open: %d; webhook answers: %s)" % (dead, ", ".join(
             "%d x%d" % (k, v) for k, v in sorted(self.hook_statuses.items()))))
@@ -962,6 +1052,8 @@ def main():
     ap.add_argument("--fault-rate", type=float, default=0.1)
     ap.add_argument("--no-panels", action="store_true")
     ap.add_argument("--inject-duplicate", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--inject-stale-crm", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--inject-missed-event", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--fs-run", action="store_true",
                     help="run each pipeline through cron/fs-run (lock, syslog); the default with --soak")
     a = ap.parse_args()
@@ -993,7 +1085,8 @@ def main():
             % (sim.active_ticks, int((sim.end - sim.start) / TICK), sim.stats.get("runs", 0),
                sim.stats.get("webhooks", 0), took, ru.ru_utime + ru.ru_stime))
         if a.soak:
-            say("  soak: %d stages killed with SIGKILL, %d vendor fault bursts" % (sim.kills, sim.fault_runs))
+            say("  soak: %d stages and %d fs-hook requests killed with SIGKILL, %d vendor fault bursts"
+                % (sim.kills, sim.hook_kills, sim.fault_runs))
             say("  peak RSS per pipeline (KiB, getrusage of children): %s" % ", ".join(
                 "%s %d" % kv for kv in sorted(sim.peak_rss.items())))
             size = sum(os.path.getsize(sim.db + s) for s in ("", "-wal") if os.path.exists(sim.db + s))

@@ -3,7 +3,7 @@
 # fakes, through the real pipelines; the demo's own verification must pass,
 # agree with the state file, and fail when a duplicate piece is slipped in.
 . "$(dirname "$0")/lib.sh"
-plan 9
+plan 12
 sim="$top/scripts/demo-sim.py"
 unset FS_STATE FS_NOW FS_BUSY_TIMEOUT
 
@@ -15,8 +15,10 @@ demo_tail() { { echo "the demo's last lines:"; tail -n 25 "$T/out"; tail -n 25 "
 [ "$status" = 0 ] || demo_tail
 tail -n 1 "$T/out" >last
 is 'and says its verification passed' "$(cat last)" 'verification passed'
-grep -E '^  (pieces at|duplicate pieces|second pieces|pieces without)' "$T/out" >checks
-is 'four checks, each ok' "$(grep -c ' ok$' checks)/$(wc -l <checks)" 4/4
+grep -E '^  (pieces at|pieces whose last|CRM records without|duplicate pieces|second pieces|pieces without)' "$T/out" >checks
+is 'six checks, each ok' "$(grep -c ' ok$' checks)/$(wc -l <checks)" 6/6
+crm=$(sed -n 's/^  (CRM records checked: \([0-9]*\),.*/\1/p' "$T/out")
+ok "$([ "${crm:-0}" -gt 0 ] && echo 0 || echo 1)" "some CRM records were checked ($crm)"
 pieces=$(sed -n 's/^  pieces at the fake vendor == distinct enrolments *\([0-9]*\) .*/\1/p' checks)
 ok "$([ "${pieces:-0}" -gt 0 ] && echo 0 || echo 1)" "some pieces were mailed ($pieces)"
 db=$T/demo/fieldsync.db
@@ -31,10 +33,22 @@ for f in "$T/demo/hubspot.port" "$T/demo/lob.port"; do
 done
 is 'the fakes are stopped' "$up" 0
 
-# The verification checks, not assumes: a piece made behind fieldsync's back fails it.
+# The verification checks, not assumes: a piece made behind fieldsync's back,
+# a tracking event that never reached fieldsync, a CRM record that lost its
+# write-back: each fails it.
 run python3 "$sim" --dir "$T/demo2" --days 1 --contacts 20 --seed 3 --no-panels --inject-duplicate
 is 'a duplicate slipped in at the vendor: exit 1, the duplicate counted' \
 	"$status/$(sed -n 's/^  duplicate pieces (same event) *\([0-9]*\) .*\(FAILED\)$/\1 \2/p' "$T/out")/$(tail -n 1 "$T/out")" \
+	'1/1 FAILED/verification FAILED'
+[ "$status" = 1 ] || demo_tail
+run python3 "$sim" --dir "$T/demo3" --days 1 --contacts 20 --seed 3 --no-panels --inject-missed-event
+is 'a tracking event that never arrived: exit 1, counted' \
+	"$status/$(sed -n "s/^  pieces whose last tracking event fieldsync missed *\([0-9]*\) .*\(FAILED\)$/\1 \2/p" "$T/out")/$(tail -n 1 "$T/out")" \
+	'1/1 FAILED/verification FAILED'
+[ "$status" = 1 ] || demo_tail
+run python3 "$sim" --dir "$T/demo4" --days 1 --contacts 20 --seed 3 --no-panels --inject-stale-crm
+is 'a CRM record that lost its write-back: exit 1, counted' \
+	"$status/$(sed -n "s/^  CRM records without their piece's status *\([0-9]*\) .*\(FAILED\)$/\1 \2/p" "$T/out")/$(tail -n 1 "$T/out")" \
 	'1/1 FAILED/verification FAILED'
 [ "$status" = 1 ] || demo_tail
 done_testing
