@@ -197,17 +197,6 @@ all_there(const struct fs_str m[NMEMBERS])
 	return true;
 }
 
-
-/*
- * The hot path, before the line is parsed: an event that needs nothing but
- * its id (not a mail.requested, no debounce) is judged from its raw bytes.
- * 1 handled, 0 for the usual way, -1 for a state error.
- */
-/*
- * Writes the keys the hot path decided on, then the lines they let through,
- * in the loop's open transaction: output waits for its commit, so no line
- * leaves before its key.  Before any other line, and at each checkpoint.
- */
 /* Judges the waiting lines in order: repeats leave held, new ones stay. */
 static void
 judge_waiting(struct dedupe *d)
@@ -236,6 +225,11 @@ judge_waiting(struct dedupe *d)
 	d->nwait = 0;
 }
 
+/*
+ * Writes the keys the hot path decided on, then the lines they let through,
+ * in the loop's open transaction: output waits for its commit, so no line
+ * leaves before its key.  Before any other line, and at each checkpoint.
+ */
 static int
 flush_held(struct dedupe *d)
 {
@@ -253,6 +247,11 @@ flush_held(struct dedupe *d)
 	return 0;
 }
 
+/*
+ * The hot path, before the line is parsed: an event that needs nothing but
+ * its id (not a mail.requested, no debounce) is judged from its raw bytes.
+ * 1 handled, 0 for the usual way, -1 for a state error.
+ */
 static int
 on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 {
