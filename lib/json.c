@@ -329,8 +329,12 @@ fs_json_check_top(const char *text, size_t n, size_t *errpos, struct fs_json_top
 			skip_ws(&s);
 		}
 		if (open == '{') {
+			if (s.p >= s.end || *s.p != '"') {
+				ok = false;
+				break;
+			}
 			name = s.p + 1;
-			if (s.p >= s.end || *s.p != '"' || !scan_string(&s)) {
+			if (!scan_string(&s)) {
 				ok = false;
 				break;
 			}
