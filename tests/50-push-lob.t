@@ -5,14 +5,7 @@
 plan 51
 export LOB_API_KEY=sk_test_s3cret
 start_lob
-cat >fieldsync.conf <<EOF2
-[target "mail"]
-kind      = lob
-url       = $LOB
-token_env = LOB_API_KEY
-retry     = 1s..1s x3
-price     = postcard 0.65, letter 1.10
-EOF2
+lob_conf 'price     = postcard 0.65, letter 1.10'
 
 {
 	mreq evt_a1 101

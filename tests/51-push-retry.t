@@ -5,14 +5,7 @@
 plan 31
 export LOB_API_KEY=sk_test_s3cret
 start_lob
-cat >fieldsync.conf <<EOF2
-[target "mail"]
-kind      = lob
-url       = $LOB
-token_env = LOB_API_KEY
-retry     = 1s..1s x3
-give_up   = 3d
-EOF2
+lob_conf 'give_up   = 3d'
 fs-dlq count >/dev/null
 row() { sql "select state, attempts, coalesce(http_status, '-'), coalesce(next_attempt_at, '-') from outbox where event_id = '$1'"; }
 

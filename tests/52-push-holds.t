@@ -7,13 +7,8 @@ export LOB_API_KEY=sk_test_s3cret HUBSPOT_TOKEN=pat-s3cret
 start_lob
 start_hubspot --generate 3
 hs_admin POST /__admin/rate '{"max":100000}' >/dev/null
-cat >fieldsync.conf <<EOF2
-[target "mail"]
-kind      = lob
-url       = $LOB
-token_env = LOB_API_KEY
-retry     = 1s..1s x3
-
+lob_conf
+cat >>fieldsync.conf <<EOF2
 [target "crm"]
 kind      = hubspot
 url       = $HS

@@ -6,13 +6,7 @@
 plan 36
 export LOB_API_KEY=sk_test_s3cret
 start_lob
-cat >fieldsync.conf <<EOF2
-[target "mail"]
-kind      = lob
-url       = $LOB
-token_env = LOB_API_KEY
-retry     = 1s..1s x3
-EOF2
+lob_conf
 fs-dlq count >/dev/null
 row() { sql "select state, attempts, coalesce(http_status, '-'), coalesce(vendor_id, '-') from outbox where event_id = '$1'"; }
 fake_vid() { lob_admin GET /__admin/pieces | python3 -c 'import json, sys

@@ -42,6 +42,18 @@ start_hubspot() {
 	HS=http://127.0.0.1:$(cat "$T/hs.port")
 }
 
+# fieldsync.conf with a [target "mail"] on the fake Lob that retries each
+# second, three times, then the lines given (more settings, more sections).
+lob_conf() {
+	cat >fieldsync.conf <<EOF2
+[target "mail"]
+kind      = lob
+url       = $LOB
+token_env = LOB_API_KEY
+retry     = 1s..1s x3
+${1:-}
+EOF2
+}
 lob_admin() { curl -s -X "$1" "$LOB_ROOT$2" ${3:+-H 'Content-Type: application/json' -d "$3"}; }
 hs_admin() { curl -s -X "$1" "$HS$2" ${3:+-H 'Content-Type: application/json' -d "$3"}; }
 
