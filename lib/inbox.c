@@ -142,15 +142,23 @@ fs_poll_seen(struct fs_state *st, const char *source, const char *vendor_id, con
 	return q ? fs_state_get_int(st, q, &one) : -1;
 }
 
-int
-fs_poll_record(struct fs_state *st, const char *source, const char *vendor_id, const char *key,
-	       int64_t poll_id)
+/* An emitted event, polled (poll_id, no inbox row) or drained (poll 0, inbox_id). */
+static int
+record_emitted(struct fs_state *st, const char *source, const char *vendor_id, const char *key,
+	       int64_t poll_id, int64_t inbox_id)
 {
 	char now[21];
 
 	fs_time_format(fs_now(), now);
-	return fs_state_run(st, "INSERT OR REPLACE INTO polled_events (source, vendor_id, event_key, poll_id, at)"
-				" VALUES (?, ?, ?, ?, ?)", "sssis", source, vendor_id, key, poll_id, now);
+	return fs_state_run(st, "INSERT OR REPLACE INTO polled_events (source, vendor_id, event_key, poll_id, inbox_id, at)"
+				" VALUES (?, ?, ?, ?, ?, ?)", "sssins", source, vendor_id, key, poll_id, inbox_id, now);
+}
+
+int
+fs_poll_record(struct fs_state *st, const char *source, const char *vendor_id, const char *key,
+	       int64_t poll_id)
+{
+	return record_emitted(st, source, vendor_id, key, poll_id, 0);
 }
 
 int
@@ -163,11 +171,7 @@ int
 fs_poll_record_drained(struct fs_state *st, const char *source, const char *vendor_id, const char *key,
 		       int64_t inbox_id)
 {
-	char now[21];
-
-	fs_time_format(fs_now(), now);
-	return fs_state_run(st, "INSERT OR REPLACE INTO polled_events (source, vendor_id, event_key, poll_id, inbox_id, at)"
-				" VALUES (?, ?, ?, 0, ?, ?)", "sssis", source, vendor_id, key, inbox_id, now);
+	return record_emitted(st, source, vendor_id, key, 0, inbox_id);
 }
 
 /*
