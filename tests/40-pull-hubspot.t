@@ -10,8 +10,7 @@ python3 "$top/tests/fakes/fake_hubspot.py" --port 0 --port-file "$T/hs.port" --n
 	--log "$T/hs.log" &
 fake=$!
 trap 'kill $fake 2>/dev/null; wait $fake 2>/dev/null; rm -rf "$T"' EXIT
-i=0
-while [ ! -s "$T/hs.port" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+wait_port "$T/hs.port" "the fake HubSpot"
 port=$(cat "$T/hs.port")
 url=http://127.0.0.1:$port
 admin() { curl -s -X "$1" "$url/__admin/$2" ${3:+-d "$3"}; }
@@ -143,8 +142,8 @@ rm -f fieldsync.db*
 admin POST faults '{"slow_ms":30000,"skip":10,"path_prefix":"/crm/v3/objects/contacts/search"}' >/dev/null
 fs-pull --commit hubspot >killed.ndjson 2>/dev/null &
 pid=$!
-i=0
-while [ "$(admin GET faults | jq '.faults | length')" != 0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+no_faults() { [ "$(admin GET faults | jq '.faults | length')" = 0 ]; }
+wait_for 'the fake still has faults' no_faults
 sleep 0.3
 kill -9 $pid
 wait $pid 2>/dev/null

@@ -10,8 +10,7 @@ python3 "$top/tests/fakes/fake_lob.py" --port 0 --port-file "$T/lob.port" --now 
 	--seed 1 --rate off &
 fake=$!
 trap 'kill $fake 2>/dev/null; wait $fake 2>/dev/null; rm -rf "$T"' EXIT
-i=0
-while [ ! -s "$T/lob.port" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+wait_port "$T/lob.port" "the fake Lob"
 url=http://127.0.0.1:$(cat "$T/lob.port")
 admin() { curl -s -X "$1" "$url/__admin/$2" ${3:+-d "$3"}; }
 admin POST clock '{"now":"2026-11-30T00:30:00Z","frozen":true}' >/dev/null

@@ -10,8 +10,7 @@ plan 14
 python3 "$top/tests/fakes/fake_hubspot.py" --port 0 --port-file "$T/hs.port" --now 2026-11-30T00:00:00Z &
 fake=$!
 trap 'kill $fake 2>/dev/null; wait $fake 2>/dev/null; rm -rf "$T"' EXIT
-i=0
-while [ ! -s "$T/hs.port" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+wait_port "$T/hs.port" "the fake HubSpot"
 url=http://127.0.0.1:$(cat "$T/hs.port")
 admin() { curl -s -X "$1" "$url/__admin/$2" ${3:+-d "$3"}; }
 admin POST rate '{"max":100000}' >/dev/null

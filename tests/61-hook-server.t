@@ -56,8 +56,8 @@ admin "$hs" "{\"url\":\"$hook/hubspot\",\"secret\":\"hs-secret\",\"raw_body\":\"
 # lighttpd sends SIGTERM to a CGI program still running after its answer:
 # fs-hook's checkpoint after the answer (FS_HOOK_CKPT=1: at every request)
 # still ends with the WAL truncated and restarted, one page in it.
-i=0
-while [ "$(wc -c <fieldsync.db-wal)" != 4152 ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+wal_restarted() { [ "$(wc -c <fieldsync.db-wal)" = 4152 ]; }
+i=0; while ! wal_restarted && [ $i -lt 1200 ]; do sleep 0.05; i=$((i + 1)); done
 is 'behind lighttpd the WAL is truncated after the answer' "$(wc -c <fieldsync.db-wal)" 4152
 is 'signed HubSpot garbage: 400 and a DLQ entry' "$(jq -r .status out7)/$(fs-dlq count)" 400/1
 is 'the request log has every request' "$(sql "select source, status from requests order by id" | tr '\n' ' ')" \

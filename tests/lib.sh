@@ -10,7 +10,7 @@
 #                      AT, signed with SECRET (default lob-secret; output dropped)
 top=$(cd "$(dirname "$0")/.." && pwd)
 PATH="$top/bin:$PATH"
-shared=${FS_SHARED:-$top/../shared}
+corpora=$top/tests/corpora
 T=$(mktemp -d "${TMPDIR:-/tmp}/fs-test.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 1
@@ -29,6 +29,17 @@ ok() {
 }
 skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
 run() { "$@" >"$T/out" 2>"$T/err"; status=$?; }
+# wait_for WHAT CMD...: until CMD succeeds, for at most a minute (a loaded
+# machine is slow, not wrong: the tests time nothing); then bails out.
+wait_for() {
+	what=$1; shift
+	i=0
+	until "$@"; do
+		[ $i -ge 1200 ] && { echo "Bail out! $what"; exit 1; }
+		sleep 0.05; i=$((i + 1))
+	done
+}
+wait_port() { wait_for "$2 did not start" test -s "$1"; }
 is() {
 	if [ "$2" = "$3" ]; then ok 0 "$1"; else
 		ok 1 "$1"

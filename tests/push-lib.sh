@@ -16,12 +16,6 @@ stop_fakes() {
 }
 trap 'stop_fakes; rm -rf "$T"' EXIT
 
-wait_port() {
-	i=0
-	while [ ! -s "$1" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-	[ -s "$1" ] || { echo "Bail out! $2 did not start"; exit 1; }
-}
-
 start_lob() {
 	rm -f "$T/lob.port"
 	python3 "$fakes/fake_lob.py" --port 0 --port-file "$T/lob.port" --log "$T/lob.log" \

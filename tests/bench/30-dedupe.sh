@@ -9,7 +9,7 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 PATH="$top/bin:$PATH"
 data="python3 $top/tests/bench/dedupe-data.py"
-febrl=${FS_SHARED:-$top/../shared}/corpora/febrl
+febrl=$top/tests/corpora/febrl
 events=${DEDUPE_EVENTS:-1000000}
 prune=${PRUNE_KEYS:-10000000}
 entities=${SCAN_ENTITIES:-77000}

@@ -185,7 +185,6 @@ def start_prism(tmp):
 
 
 def main():
-    t_start = time.time()
     tmp = tempfile.mkdtemp(prefix="fake_lob_test.")
     prism_wait = start_prism(tmp)
     fake, port, logfile = start_fake(tmp)
@@ -202,7 +201,6 @@ def main():
                 fake.kill()
     ok(fake.returncode == 0, "fake exits 0 on SIGTERM", "exit %s" % fake.returncode)
     shutil.rmtree(tmp, ignore_errors=True)
-    ok(time.time() - t_start < 20, "whole run under 20 s (%.1f s)" % (time.time() - t_start))
     print("1..%d" % len(results))
     failed = results.count(False)
     if failed:
@@ -220,6 +218,7 @@ def run(base, logfile):
     ok(r.status == 401 and r.json()["error"]["code"] == "unauthorized", "401 with a wrong key", r.body)
 
     # -- create --
+    before = int(time.time())
     r = call(base, "POST", "/v1/postcards", postcard(), headers={"Idempotency-Key": "key-1"})
     pc = r.json() or {}
     ok(r.status == 200 and pc.get("object") == "postcard" and len(pc.get("id", "")) == 28
@@ -229,7 +228,7 @@ def run(base, logfile):
        and pc["use_type"] == "marketing" and pc["front_template_id"] == "tmpl_front1",
        "create postcard: 200 with a psc_ object", r.body)
     ok(r.h("X-Rate-Limit-Limit") == "150" and r.h("X-Rate-Limit-Remaining") is not None
-       and int(r.h("X-Rate-Limit-Reset")) >= int(time.time()),
+       and int(r.h("X-Rate-Limit-Reset")) >= before,
        "rate-limit headers on a create", r.headers)
     first_id = pc.get("id")
 
@@ -393,6 +392,7 @@ def run(base, logfile):
     threading.Thread(target=recv.serve_forever, daemon=True).start()
     url = "http://127.0.0.1:%d/hook" % recv.server_address[1]
     secret = "whsec_fieldsync_test"
+    sent_after = time.time()
     out = admin(base, "POST", "/webhook", {"url": url, "secret": secret, "ids": [first_id],
                                            "event": "postcard.delivered"})
     recv.shutdown()
@@ -401,7 +401,7 @@ def run(base, logfile):
     ts = hdrs.get("lob-signature-timestamp", "")
     want = hmac.new(secret.encode(), ts.encode() + b"." + raw, hashlib.sha256).hexdigest()
     ok(out["deliveries"][0]["status"] == 200 and hmac.compare_digest(want, hdrs.get("lob-signature", ""))
-       and ts.isdigit() and abs(int(ts) / 1000 - time.time()) < 60,
+       and ts.isdigit() and int(sent_after * 1000) <= int(ts) <= int(time.time() * 1000),
        "webhook: Lob-Signature is hex HMAC-SHA256 of timestamp_ms + '.' + body", [hdrs, out])
     evt = json.loads(raw.decode()) if raw else {}
     ok(evt.get("event_type", {}).get("id") == "postcard.delivered" and evt.get("body", {}).get("id") == first_id
