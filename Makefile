@@ -126,9 +126,10 @@ uninstall:
 	  if [ -d $$d ]; then rmdir --ignore-fail-on-non-empty $$d || exit 1; fi; \
 	done
 
-# A Debian package, built from a copy of this tree (scripts/deb/build says how).
+# A Debian package, built from a copy of this tree (scripts/deb/build says
+# how), written into DEBOUT (default: here).
 deb:
-	scripts/deb/build
+	scripts/deb/build $(DEBOUT)
 
 clean-objs:
 	rm -f lib/*.o lib/libfieldsync.a $(CMDS) $(UNITS)
