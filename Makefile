@@ -3,6 +3,9 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 DATADIR ?= $(PREFIX)/share/fieldsync
+DOCDIR ?= $(PREFIX)/share/doc/fieldsync
+# systemd looks for units in /usr/local/lib/systemd/system too.
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -31,6 +34,13 @@ lib/libfieldsync.a: $(LIBOBJ)
 	$(AR) rcs $@ $(LIBOBJ)
 
 $(LIBOBJ): lib/fieldsync.h
+
+# lib/maps.o holds DATADIR (FS_DATADIR): lib/datadir remembers the one it
+# was built with, so that a make install with another PREFIX rebuilds it.
+lib/datadir: FORCE
+	@test "$$(cat $@ 2>/dev/null)" = '$(DATADIR)' || echo '$(DATADIR)' >$@
+lib/maps.o: lib/datadir
+FORCE:
 
 bin/%: cmd/%.c lib/libfieldsync.a lib/fieldsync.h
 	@mkdir -p bin
@@ -75,20 +85,59 @@ demo: bootstrap all
 lint-man:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN7)
 
+# What make install puts where (README.md, "Running it for real"): every
+# command and cron/fs-run (which the crontab and the units call), the man
+# pages, the maps, the systemd units of cron/ with their paths filled in,
+# and the example configuration and crontab.  /etc, the fieldsync user and
+# /var/lib/fieldsync are the system administrator's (or the Debian
+# package's): make install touches none of them.
+SCRIPTS := cron/fs-run
+MAPS := $(wildcard lib/maps/*.jq)
+UNITFILES := $(wildcard cron/*.service cron/*.timer cron/*.path)
+EXAMPLES := cron/fieldsync.conf cron/fieldsync.crontab
+# The units' and the crontab's PATH: BINDIR, then the system's.
+RUNPATH = $(if $(filter /usr/bin /bin,$(BINDIR)),/usr/bin:/bin,$(BINDIR):/usr/bin:/bin)
+
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(DATADIR)/maps
-	install -m 755 $(CMDS) $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \
+	  $(DESTDIR)$(DATADIR)/maps $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/examples
+	install -m 755 $(CMDS) $(SCRIPTS) $(DESTDIR)$(BINDIR)
 	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
 	install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7
-	install -m 644 lib/maps/*.jq $(DESTDIR)$(DATADIR)/maps
+	install -m 644 $(MAPS) $(DESTDIR)$(DATADIR)/maps
+	install -m 644 cron/fieldsync.conf $(DESTDIR)$(DOCDIR)/examples
+	sed 's|^PATH=.*|PATH=$(RUNPATH)|' cron/fieldsync.crontab >$(DESTDIR)$(DOCDIR)/examples/fieldsync.crontab
+	chmod 644 $(DESTDIR)$(DOCDIR)/examples/fieldsync.crontab
+	for u in $(notdir $(UNITFILES)); do \
+	  sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@PATH@|$(RUNPATH)|g' cron/$$u >$(DESTDIR)$(UNITDIR)/$$u && \
+	  chmod 644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+
+# Removes what install put there, and the folders that are fieldsync's own
+# when nothing else (a map of one's own) is left in them.
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(CMDS) $(SCRIPTS))) \
+	  $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \
+	  $(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(MAN7))) \
+	  $(addprefix $(DESTDIR)$(DATADIR)/maps/,$(notdir $(MAPS))) \
+	  $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(UNITFILES))) \
+	  $(addprefix $(DESTDIR)$(DOCDIR)/examples/,$(notdir $(EXAMPLES)))
+	for d in $(DESTDIR)$(DATADIR)/maps $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR); do \
+	  if [ -d $$d ]; then rmdir --ignore-fail-on-non-empty $$d || exit 1; fi; \
+	done
+
+# A Debian package, built from a copy of this tree (scripts/deb/build says
+# how), written into DEBOUT (default: here).
+deb:
+	scripts/deb/build $(DEBOUT)
 
 clean-objs:
 	rm -f lib/*.o lib/libfieldsync.a $(CMDS) $(UNITS)
 
 clean: clean-objs
-	rm -rf bin tests/tmp
+	rm -rf bin tests/tmp lib/datadir fieldsync_*.deb
 
-.PHONY: all check bootstrap units asan bench demo soak lint-man install clean clean-objs fuzz fuzz-regress
+.PHONY: all check bootstrap units asan bench demo soak lint-man install uninstall deb clean clean-objs fuzz fuzz-regress FORCE
 
 # Fuzzing: each libFuzzer harness in tests/fuzz, built with clang against the
 # library compiled with clang, ASan and UBSan (in tests/fuzz/build, apart from

@@ -905,7 +905,7 @@ int fs_loop_txn(struct fs_loop *lp);
 
 // maps.c: jq mapping programs.
 struct fs_map;
-/* Finds a map by file name in $FS_MAPDIR, the checkout's lib/maps, or the installed share dir. */
+/* Finds a map by file name in $FS_MAPDIR, the checkout's lib/maps, ../share/fieldsync/maps beside the binary, or DATADIR/maps. */
 char *fs_map_find(const char *name);
 struct fs_map *fs_map_load(const char *path, jv args);	/* args: $source settings */
 void fs_map_free(struct fs_map *m);

@@ -45,12 +45,19 @@ fs_map_find(const char *name)
 			return path;
 		free(path);
 	}
-	/* bin/fs-x run from the checkout finds lib/maps beside bin/. */
+	/* bin/fs-x run from the checkout finds lib/maps beside bin/; an
+	 * installed PREFIX/bin/fs-x finds PREFIX/share/fieldsync/maps, also
+	 * when the tree was moved after the build (a DESTDIR, a package's
+	 * staging tree). */
 	if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) > 0) {
 		self[n] = '\0';
 		if ((slash = strrchr(self, '/')) != NULL) {
 			*slash = '\0';
 			path = fs_xasprintf("%s/../lib/maps/%s", self, name);
+			if (exists(path))
+				return path;
+			free(path);
+			path = fs_xasprintf("%s/../share/fieldsync/maps/%s", self, name);
 			if (exists(path))
 				return path;
 			free(path);
