@@ -82,9 +82,15 @@ fs_cli_config(struct fs_cli *cli)
 }
 
 int
+fs_cli_state_open(struct fs_cli *cli, int flags)
+{
+	return fs_state_open_flags(cli->state_path, flags, fs_config_get(&cli->cfg, "state", "", "group"), &cli->st);
+}
+
+int
 fs_cli_state(struct fs_cli *cli)
 {
-	return fs_state_open(cli->state_path, &cli->st);
+	return fs_cli_state_open(cli, 0);
 }
 
 int

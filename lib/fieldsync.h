@@ -121,7 +121,7 @@ struct fs_kv {
 	char *key, *value;
 };
 struct fs_section {
-	char *type;		/* "source", "target", "campaign", "thresholds", "alert" */
+	char *type;		/* "source", "target", "campaign", "thresholds", "alert", "state", ... */
 	char *name;		/* "hubspot" for [source "hubspot"], else "" */
 	struct fs_kv *kv;
 	int nkv;
@@ -156,9 +156,31 @@ struct fs_state {
 	int depth;		/* open transactions */
 	int busy_ms;		/* how long to wait for a lock ($FS_BUSY_TIMEOUT) */
 	struct timespec busy_since;
+	int version;		/* the file's schema version (fs_nmigrations unless FS_STATE_ANY_SCHEMA) */
+	bool readonly;		/* opened with FS_STATE_READONLY */
 };
-/* Opens path, or $FS_STATE, or ./fieldsync.db; migrates forward. */
-int fs_state_open(const char *path, struct fs_state *st);
+/* How fs_state_open_flags opens the file, or'ed together. */
+#define FS_STATE_READONLY 1	/* read only: never creates, never writes (fs-health, fs-report) */
+#define FS_STATE_EXISTING 2	/* a missing file is an error, not a new state */
+#define FS_STATE_ANY_SCHEMA 4	/* any schema version opens as it is (fs-state: info, backup, migrate) */
+/*
+ * Opens path, or $FS_STATE, or ./fieldsync.db.  A missing file (unless
+ * FS_STATE_EXISTING or READONLY) is created at the current schema, mode 0600,
+ * or 0660 and owned by group when one is given; with a group, the file and its
+ * -wal and -shm get that group and mode whenever this user owns them.  A file
+ * at an older schema version is refused with a message that says to run
+ * fs-state migrate, a newer one too.  The -wal and -shm stay beside the file
+ * after the last close, so that a user who may only read can open it.
+ */
+int fs_state_open_flags(const char *path, int flags, const char *group, struct fs_state *st);
+int fs_state_open(const char *path, struct fs_state *st);	/* read and write, no group */
+/* Applies fs_migrations[from..to-1] and sets user_version to to, in the
+ * caller's transaction (a new file, fs_state_migrate, tests' old files). */
+int fs_schema_apply(struct fs_state *st, int from, int to);
+/* Brings an older schema to this fieldsync's, in one transaction with a
+ * state.migrate changelog row: *from and *to say what it did (equal when
+ * there was nothing to do).  A newer schema is an error. */
+int fs_state_migrate(struct fs_state *st, const char *run_id, int *from, int *to);
 void fs_state_close(struct fs_state *st);
 int fs_state_begin(struct fs_state *st);	/* BEGIN IMMEDIATE; nests by counting */
 int fs_state_commit(struct fs_state *st);
@@ -844,7 +866,9 @@ void fs_cli_init(struct fs_cli *cli, const char *progname);
 int fs_cli_option(struct fs_cli *cli, int opt, const char *arg, void (*usage)(FILE *, int));
 /* Loads config (and prints it with --print-config, then returns 1). */
 int fs_cli_config(struct fs_cli *cli);
-int fs_cli_state(struct fs_cli *cli);	/* opens the state file */
+/* Opens the state file ([state] group from the config), with FS_STATE_* flags. */
+int fs_cli_state_open(struct fs_cli *cli, int flags);
+int fs_cli_state(struct fs_cli *cli);	/* to read and write, made when missing */
 void fs_run_id(char out[48]);
 /* Flushes and checks stdout: a failed write must not exit 0. */
 int fs_cli_finish(struct fs_cli *cli, int status);
