@@ -870,7 +870,15 @@ int fs_cli_config(struct fs_cli *cli);
 int fs_cli_state_open(struct fs_cli *cli, int flags);
 int fs_cli_state(struct fs_cli *cli);	/* to read and write, made when missing */
 void fs_run_id(char out[48]);
-/* Flushes and checks stdout: a failed write must not exit 0. */
+/* A failed write on stdout, judged: a reader that closed the pipe (EPIPE) is
+ * no error, says nothing, and keeps status; any other is said once and makes
+ * an OK or DLQ status FS_EXIT_REMOTE.  fs_stdout_error reads errno right
+ * after a failed write(2); fs_stdout_flush flushes stdio's stdout and judges
+ * any failure it has seen.  Both return the status to go on with. */
+int fs_stdout_error(int status);
+int fs_stdout_flush(int status);
+bool fs_stdout_closed(void);	/* a reader has closed stdout: stop writing */
+/* Flushes and checks stdout (fs_stdout_flush), closes the state, frees. */
 int fs_cli_finish(struct fs_cli *cli, int status);
 
 // loop.c: the NDJSON loop every filter runs.
