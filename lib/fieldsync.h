@@ -36,6 +36,9 @@ typedef int64_t fs_time;
 extern const char *fs_progname;	/* "fs-normalize"; set by fs_cli_init */
 extern int fs_verbosity;	/* 0 quiet, 1 normal, 2 verbose */
 void fs_err(const char *fmt, ...);	/* always: "prog: msg"; ":" at the end appends strerror */
+/* When set, messages are kept here, one a line without "prog: ", instead of
+ * going to stderr (fs-health puts the first on its status line). */
+extern struct fs_buf *fs_err_keep;
 void fs_info(const char *fmt, ...);	/* unless -q */
 void fs_debug(const char *fmt, ...);	/* only with -v */
 bool fs_progress_enabled(void);	/* stderr is a terminal and not -q */
