@@ -353,6 +353,7 @@ char *fs_hook_delivery_id(enum fs_sig_scheme s, const struct fs_hook_req *r);
 // inbox_store.c: fs-hook's writes.
 #define FS_GOOD_STREAK 3	/* good deliveries in a row that end polling */
 #define FS_HOOK_CKPT_FRAMES 256	/* WAL frames past which fs-hook checkpoints */
+#define FS_HOOK_CKPT_WAIT_MS 20	/* how long its checkpoint waits for readers (and holds off writers) */
 /* fs-hook runs once per request: no WAL checkpoint at every close, nor
  * inside the commit. */
 void fs_hook_state_tune(struct fs_state *st);
