@@ -177,6 +177,9 @@ struct fs_state {
  */
 int fs_state_open_flags(const char *path, int flags, const char *group, struct fs_state *st);
 int fs_state_open(const char *path, struct fs_state *st);	/* read and write, no group */
+/* Makes an empty file, which must not be there yet, as a new state file is
+ * made: 0600, or 0660 in group (fs-state backup's copy). */
+int fs_state_file_create(const char *path, const char *group);
 /* Applies fs_migrations[from..to-1] and sets user_version to to, in the
  * caller's transaction (a new file, fs_state_migrate, tests' old files). */
 int fs_schema_apply(struct fs_state *st, int from, int to);
@@ -231,6 +234,20 @@ int fs_contact_observe(struct fs_state *st, const char *source, jv contact, char
 int fs_contact_observe_row(struct fs_state *st, const char *source, const char *const v[], char **from);
 /* The current status of a mail piece by vendor id; NULL when unknown. */
 int fs_piece_status(struct fs_state *st, const char *vendor_id, char **status);
+
+// state_admin.c: fs-state's work (info, check, backup).
+/* What is in the state: schema version, file sizes, access, row counts per
+ * table, the oldest waiting work (state_admin.c has the shape); invalid on
+ * a state error (said). */
+jv fs_state_info(struct fs_state *st);
+int fs_state_info_text(jv info, FILE *f);	/* -1 on a write error */
+/* PRAGMA integrity_check and foreign_key_check: one line on out per
+ * problem, counted in *integrity and *foreign. */
+int fs_state_check(struct fs_state *st, FILE *out, int64_t *integrity, int64_t *foreign);
+/* Copies the state, online, to file, which must not be there: made as
+ * fs_state_file_create makes it, then checked (integrity); its schema
+ * version in *version.  Anything short of a sound copy removes it; -1. */
+int fs_state_backup(struct fs_state *st, const char *file, const char *group, int *version);
 
 // dedupe.c: fs-dedupe's state (keys, debounce holds, enrolments, counters, duplicate sets).
 /* The idempotency keys, in memory for one run: prunes the keys of runs first

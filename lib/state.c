@@ -120,26 +120,27 @@ check_readable(const char *path)
 
 /*
  * Makes a missing state file before SQLite would (0644 less the umask):
- * 0600, or 0660 in the shared group.  0 when made or already there.
+ * 0600, or 0660 in the shared group.  0 when made, or already there and
+ * that is fine (!must_be_new).
  */
 static int
-create_file(const char *path, const struct share *sh)
+create_file(const char *path, const struct share *sh, bool must_be_new)
 {
 	mode_t mode = sh->on ? 0660 : 0600;
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 
 	if (fd < 0) {
-		if (errno == EEXIST)
+		if (errno == EEXIST && !must_be_new)
 			return 0;
-		fs_err("cannot create state '%s':", path);
+		fs_err("cannot create '%s':", path);
 		return -1;
 	}
 	/* fchmod too: the umask may have taken the group's bits. */
 	if ((sh->on && fchown(fd, (uid_t)-1, sh->gid) != 0) || fchmod(fd, mode) != 0) {
 		if (sh->on)
-			fs_err("cannot give state '%s' to group '%s':", path, sh->name);
+			fs_err("cannot give '%s' to group '%s':", path, sh->name);
 		else
-			fs_err("cannot make state '%s' mode %04o:", path, (unsigned)mode);
+			fs_err("cannot make '%s' mode %04o:", path, (unsigned)mode);
 		close(fd);
 		unlink(path);
 		return -1;
@@ -178,6 +179,16 @@ share_files(const char *path, const struct share *sh)
 			return -1;
 	}
 	return 0;
+}
+
+int
+fs_state_file_create(const char *path, const char *group)
+{
+	struct share sh = {0};
+
+	if (group && *group && share_find(group, &sh) != 0)
+		return -1;
+	return create_file(path, &sh, true);
 }
 
 static int
@@ -386,7 +397,7 @@ fs_state_open_flags(const char *path, int flags, const char *group, struct fs_st
 		goto fail;
 	if (file && st->readonly && check_readable(path) != 0)
 		goto fail;
-	if (file && !st->readonly && (check_path(path, flags) != 0 || create_file(path, &sh) != 0))
+	if (file && !st->readonly && (check_path(path, flags) != 0 || create_file(path, &sh, false) != 0))
 		goto fail;
 	rc = sqlite3_open_v2(path, &st->db, st->readonly ? SQLITE_OPEN_READONLY
 			     : SQLITE_OPEN_READWRITE | (file ? 0 : SQLITE_OPEN_CREATE), NULL);
@@ -425,9 +436,8 @@ fs_state_open_flags(const char *path, int flags, const char *group, struct fs_st
 			  " PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 8192;"
 			  " PRAGMA journal_size_limit = 67108864") != 0)
 		goto fail;
-	if (file && sh.on && share_files(path, &sh) != 0)
-		goto fail;
-	if (check_schema(st, flags) != 0)
+	/* The schema first: a file this fieldsync refuses keeps its mode. */
+	if (check_schema(st, flags) != 0 || (file && sh.on && share_files(path, &sh) != 0))
 		goto fail;
 	return 0;
 fail:

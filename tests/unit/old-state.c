@@ -2,7 +2,9 @@
  * old-state FILE N: makes FILE a state file at schema version N, as the
  * fieldsync whose schema ended there made it: the first N migrations of
  * lib/schema.c, applied by fs_schema_apply (the code fs-state migrate
- * runs), in WAL mode.  For the tests of migration; FILE must not exist.
+ * runs), in WAL mode, its -wal and -shm kept as fieldsync keeps them (so
+ * that a reader may open it).  For the tests of migration; FILE must not
+ * exist.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,7 @@ main(int argc, char *argv[])
 		sqlite3_close(st.db);
 		return 3;
 	}
+	sqlite3_file_control(st.db, "main", SQLITE_FCNTL_PERSIST_WAL, &(int){1});
 	rc = fs_state_exec(&st, "PRAGMA journal_mode = WAL") != 0 || fs_state_exec(&st, "BEGIN") != 0 ||
 	     fs_schema_apply(&st, 0, (int)n) != 0 || fs_state_exec(&st, "COMMIT") != 0;
 	sqlite3_close(st.db);
