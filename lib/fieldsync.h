@@ -25,7 +25,7 @@ enum fs_exit {
 	FS_EXIT_DLQ = 1,	/* done, but some lines went to the DLQ */
 	FS_EXIT_USAGE = 2,	/* usage or config error */
 	FS_EXIT_STATE = 3,	/* state file error */
-	FS_EXIT_REMOTE = 4,	/* remote (vendor, or the reader of stdout) unavailable */
+	FS_EXIT_REMOTE = 4,	/* remote (a vendor) unavailable, or a write to stdout failed */
 	FS_EXIT_PAUSED = 5,	/* paused by a watchdog hold */
 };
 
