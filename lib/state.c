@@ -206,16 +206,22 @@ user_version(struct fs_state *st)
 	return version;
 }
 
-/* Tables, indexes, views and triggers: none in a new file. */
+/*
+ * The schema version, and the count of tables, indexes, views and triggers
+ * (none in a new file), read in one statement: one snapshot.  Read apart, a
+ * process that made the file in between would show as version 0 with tables.
+ */
 static int
-schema_objects(struct fs_state *st, int64_t *n)
+schema_seen(struct fs_state *st, int *version, int64_t *objects)
 {
 	sqlite3_stmt *q;
 	int rc = -1;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM sqlite_schema", -1, &q, NULL) == SQLITE_OK &&
+	if (sqlite3_prepare_v2(st->db, "SELECT (SELECT user_version FROM pragma_user_version),"
+			       " (SELECT count(*) FROM sqlite_schema)", -1, &q, NULL) == SQLITE_OK &&
 	    sqlite3_step(q) == SQLITE_ROW) {
-		*n = sqlite3_column_int64(q, 0);
+		*version = sqlite3_column_int(q, 0);
+		*objects = sqlite3_column_int64(q, 1);
 		rc = 0;
 	} else {
 		fs_state_error(st, NULL);
@@ -249,16 +255,16 @@ fs_schema_apply(struct fs_state *st, int from, int to)
 static int
 check_schema(struct fs_state *st, int flags)
 {
-	int version = user_version(st);
-	int64_t objects = 0;
+	int version;
+	int64_t objects;
 
-	if (version < 0 || (version == 0 && schema_objects(st, &objects) != 0))
+	if (schema_seen(st, &version, &objects) != 0)
 		return -1;
 	if (version == 0 && objects == 0 && !st->readonly) {
 		if (fs_state_begin(st) != 0)
 			return -1;
 		/* Another process may have made it in between: read it again under the lock. */
-		if ((version = user_version(st)) < 0 || (version == 0 && schema_objects(st, &objects) != 0)) {
+		if (schema_seen(st, &version, &objects) != 0) {
 			fs_state_rollback(st);
 			return -1;
 		}
