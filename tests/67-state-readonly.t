@@ -5,7 +5,7 @@
 # reader is nobody, for real; as anyone else, the file and its directory
 # are made read-only instead.
 . "$(dirname "$0")/lib.sh"
-plan 14
+plan 15
 export LOB_WEBHOOK_SECRET=lob-secret
 if [ "$(id -u)" = 0 ]; then
 	group=nogroup
@@ -41,6 +41,9 @@ is 'no state file: fs-health UNKNOWN, exit 3, no file made' "$status/$(cat "$T/o
 run fs-report sla
 is 'no state file: fs-report exits 3 with one line, no file made' "$status/$(cat "$T/out")/$(cat "$T/err")/$(ls ro)" \
 	"3//fs-report: cannot open state '$state': No such file or directory/fieldsync.conf"
+run fs-health switch lob-events polling
+is 'no state file: fs-health switch writes none either' "$status/$(cat "$T/err")/$(ls ro)" \
+	"3/fs-health: cannot open state '$state': No such file or directory/fieldsync.conf"
 
 # The commands that write make it, and leave its -wal and -shm beside it.
 lob_hook 2026-11-30T00:40:00Z evt_1
