@@ -282,10 +282,15 @@ cmd_replay(struct fs_cli *cli, int argc, char **argv)
 		goto out;
 	}
 	/* The lines are out before the entries are marked: a crash in between
-	 * replays them again, which idempotency makes harmless. */
-	if (fs_dlq_each(&cli->st, false, 0, write_row, &rp) != 0 || fflush(stdout) != 0) {
-		fs_err("write error on standard output:");
-		rc = FS_EXIT_REMOTE;
+	 * replays them again, which idempotency makes harmless.  Lines that
+	 * could not all be written (a reader that closed the pipe early, too)
+	 * leave every entry open. */
+	if (fs_dlq_each(&cli->st, false, 0, write_row, &rp) != 0 && !ferror(stdout)) {
+		rc = FS_EXIT_STATE;
+		goto out;
+	}
+	if (ferror(stdout) || fflush(stdout) != 0) {
+		rc = fs_stdout_flush(FS_EXIT_OK);
 		goto out;
 	}
 	if (fs_state_begin(&cli->st) != 0) {

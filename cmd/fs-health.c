@@ -44,18 +44,60 @@ sort_problems(struct fs_health *h)
 		}
 }
 
+/*
+ * One performance datum, as the monitoring plugin guidelines write it:
+ * 'label'=value[unit];[warn];[crit];[min];[max].  A label with a space, a
+ * quote or an equals sign is quoted, its quotes doubled.  value < 0 is U
+ * (unknown); a threshold < 0 is left empty.  The thresholds are the ranges
+ * fs-health alerts outside of: above warn, WARNING.
+ */
 static void
-print_text(const struct fs_health *h)
+perf(const char *prefix, const char *name, int64_t value, const char *unit, int64_t warn)
+{
+	bool quote = strpbrk(name, " '=\t") != NULL;
+
+	putchar(' ');
+	if (quote)
+		putchar('\'');
+	fputs(prefix, stdout);
+	for (const char *p = name; *p; p++) {
+		if (*p == '\'')
+			putchar('\'');
+		putchar(*p);
+	}
+	if (quote)
+		putchar('\'');
+	if (value >= 0)
+		printf("=%lld%s;", (long long)value, unit);
+	else
+		printf("=U;");
+	if (warn >= 0)
+		printf("%lld", (long long)warn);
+	printf(";;0;");
+}
+
+static void
+print_text(const struct fs_health *h, const struct fs_thresholds *t)
 {
 	char d[24];
 
 	printf("FIELDSYNC %s - ", fs_level_name(h->level));
 	if (h->nproblems == 0)
-		printf("%d source%s, %d target%s, %lld dead letter%s\n", h->nsrc, h->nsrc == 1 ? "" : "s", h->ntgt,
+		printf("%d source%s, %d target%s, %lld dead letter%s", h->nsrc, h->nsrc == 1 ? "" : "s", h->ntgt,
 		       h->ntgt == 1 ? "" : "s", (long long)h->dlq, h->dlq == 1 ? "" : "s");
 	for (int i = 0; i < h->nproblems; i++)
-		printf("%s %s: %s%s", h->problems[i].rule, h->problems[i].subject, h->problems[i].text,
-		       i + 1 < h->nproblems ? "; " : "\n");
+		printf("%s%s %s: %s", i ? "; " : "", h->problems[i].rule, h->problems[i].subject, h->problems[i].text);
+	/* Performance data, for graphs: the rules' own thresholds (a WARNING
+	 * above dlq_max, above two intervals of lag, at retry_storm retries). */
+	printf(" |");
+	perf("dlq", "", h->dlq, "", h->dlq_max);
+	for (int i = 0; i < h->nsrc; i++)
+		perf("lag_", h->src[i].name, h->src[i].lag, "s", 2 * h->src[i].interval);
+	for (int i = 0; i < h->ntgt; i++) {
+		perf("retrying_", h->tgt[i].name, h->tgt[i].retrying, "", t->retry_storm > 0 ? t->retry_storm - 1 : -1);
+		perf("held_", h->tgt[i].name, h->tgt[i].held, "", -1);
+	}
+	putchar('\n');
 	for (int i = 0; i < h->nproblems; i++)
 		printf("%s %s %s: %s\n", fs_level_name(h->problems[i].level), h->problems[i].rule,
 		       h->problems[i].subject, h->problems[i].text);
@@ -219,7 +261,8 @@ cmd_switch(struct fs_cli *cli, int argc, char **argv)
 		fs_err("switch: mode must be polling or webhook, not '%s'", argv[2]);
 		return UNKNOWN;
 	}
-	if (fs_cli_state(cli) != 0)
+	/* Like the panel, it never makes a state file where there was none. */
+	if (fs_cli_state_open(cli, FS_STATE_EXISTING) != 0)
 		return UNKNOWN;
 	if (fs_state_begin(&cli->st) != 0 ||
 	    fs_source_mode_set(&cli->st, argv[1], argv[2], "fs-health switch", cli->run_id) != 0 ||
@@ -242,6 +285,7 @@ main(int argc, char *argv[])
 	struct fs_cli cli;
 	struct fs_thresholds t;
 	struct fs_health h;
+	struct fs_buf why = {0};
 	const char *format = "text";
 	int opt, rc;
 
@@ -266,11 +310,22 @@ main(int argc, char *argv[])
 		fs_err("unknown subcommand '%s'", argv[0]);
 		usage(stderr, UNKNOWN);
 	}
-	if (fs_thresholds_load(&cli.cfg, &t) != 0 || fs_cli_state(&cli) != 0)
+	if (fs_thresholds_load(&cli.cfg, &t) != 0)
 		return fs_cli_finish(&cli, UNKNOWN);
-	if (fs_health_collect(&cli.st, &cli.cfg, &t, &h) != 0) {
-		fs_health_free(&h);
-		printf("FIELDSYNC UNKNOWN - cannot read the state file\n");
+	/* It only reads: a state file that is not there (a mistyped -s) is
+	 * UNKNOWN, never a new empty one that looks fine.  In text, the
+	 * monitoring system reads why on the status line. */
+	if (strcmp(format, "text") == 0)
+		fs_err_keep = &why;
+	rc = fs_cli_state_open(&cli, FS_STATE_READONLY) != 0 ? -1 : fs_health_collect(&cli.st, &cli.cfg, &t, &h);
+	fs_err_keep = NULL;
+	if (rc != 0) {
+		if (cli.st.db)
+			fs_health_free(&h);
+		if (strcmp(format, "text") == 0)
+			printf("FIELDSYNC UNKNOWN - %.*s\n", why.len ? (int)strcspn(why.data, "\n") : 26,
+			       why.len ? why.data : "cannot read the state file");
+		fs_buf_free(&why);
 		return fs_cli_finish(&cli, UNKNOWN);
 	}
 	sort_problems(&h);
@@ -279,7 +334,7 @@ main(int argc, char *argv[])
 	else if (strcmp(format, "prom") == 0)
 		print_prom(&h);
 	else
-		print_text(&h);
+		print_text(&h, &t);
 	rc = h.level;
 	fs_health_free(&h);
 	rc = fs_cli_finish(&cli, rc);

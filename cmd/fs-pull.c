@@ -75,10 +75,11 @@ fail(struct pull *p, int status)
 			p->status = status;
 }
 
+/* An error, or a reader that closed the pipe: either way, stop pulling. */
 static bool
 failed(const struct pull *p)
 {
-	return p->status > FS_EXIT_DLQ;
+	return p->status > FS_EXIT_DLQ || fs_stdout_closed();
 }
 
 /* ---- output ---- */
@@ -107,12 +108,8 @@ progress(struct pull *p, const char *stream, long pages, bool last)
 static int
 flush_out(struct pull *p)
 {
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fs_err("write error on standard output:");
-		fail(p, FS_EXIT_REMOTE);
-		return -1;
-	}
-	return 0;
+	fail(p, fs_stdout_flush(FS_EXIT_OK));
+	return ferror(stdout) ? -1 : 0;
 }
 
 static void

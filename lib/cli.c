@@ -1,6 +1,7 @@
 /* What every command does around its work: options, config, state, exit. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,7 @@ fs_cli_init(struct fs_cli *cli, const char *progname)
 {
 	memset(cli, 0, sizeof *cli);
 	fs_progname = progname;
-	/* A closed reader shows up as EPIPE on write, reported and not fatal. */
+	/* A closed reader shows up as EPIPE on write (fs_stdout_error), not as a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	fs_run_id(cli->run_id);
 }
@@ -82,19 +83,73 @@ fs_cli_config(struct fs_cli *cli)
 }
 
 int
+fs_cli_state_open(struct fs_cli *cli, int flags)
+{
+	return fs_state_open_flags(cli->state_path, flags, fs_config_get(&cli->cfg, "state", "", "group"), &cli->st);
+}
+
+int
 fs_cli_state(struct fs_cli *cli)
 {
-	return fs_state_open(cli->state_path, &cli->st);
+	return fs_cli_state_open(cli, 0);
+}
+
+static bool stdout_closed, stdout_error_said;
+
+bool
+fs_stdout_closed(void)
+{
+	return stdout_closed;
+}
+
+/*
+ * A reader that stops reading (fs-report sla | head -n 1) is not an error,
+ * as it is not for cat or grep: what is left to write is dropped without a
+ * word and the run keeps its own exit status.  Any other failure (a full
+ * disk) is said once and the run exits FS_EXIT_REMOTE at least.  err is the
+ * write's errno, 0 when it is lost (stdio kept only its error flag): a pipe
+ * whose reader has gone then shows POLLERR.
+ */
+static int
+stdout_failed(int err, int status)
+{
+	struct pollfd p = {STDOUT_FILENO, POLLOUT, 0};
+
+	if (err == EPIPE || (err == 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLERR))) {
+		stdout_closed = true;
+		return status;
+	}
+	if (!stdout_error_said) {
+		errno = err;
+		if (err)
+			fs_err("write error on standard output:");
+		else
+			fs_err("write error on standard output");
+		stdout_error_said = true;
+	}
+	return status == FS_EXIT_OK || status == FS_EXIT_DLQ ? FS_EXIT_REMOTE : status;
+}
+
+int
+fs_stdout_error(int status)
+{
+	return stdout_failed(errno, status);
+}
+
+int
+fs_stdout_flush(int status)
+{
+	if (fflush(stdout) != 0)
+		return stdout_failed(errno, status);
+	if (ferror(stdout))
+		return stdout_failed(0, status);
+	return status;
 }
 
 int
 fs_cli_finish(struct fs_cli *cli, int status)
 {
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fs_err("write error on standard output:");
-		if (status == FS_EXIT_OK || status == FS_EXIT_DLQ)
-			status = FS_EXIT_REMOTE;
-	}
+	status = fs_stdout_flush(status);
 	if (cli->st.db)
 		fs_state_close(&cli->st);
 	fs_config_free(&cli->cfg);

@@ -11,7 +11,7 @@
 #include "fieldsync.h"
 
 static const char *const section_types[] = {
-	"source", "target", "campaign", "thresholds", "alert", "dedupe", "hook", "report", NULL
+	"source", "target", "campaign", "thresholds", "alert", "dedupe", "hook", "report", "state", NULL
 };
 static const char *const builtin_kinds[] = {"hubspot", "lob", "lob-events", "csv", NULL};
 

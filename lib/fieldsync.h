@@ -25,7 +25,7 @@ enum fs_exit {
 	FS_EXIT_DLQ = 1,	/* done, but some lines went to the DLQ */
 	FS_EXIT_USAGE = 2,	/* usage or config error */
 	FS_EXIT_STATE = 3,	/* state file error */
-	FS_EXIT_REMOTE = 4,	/* remote (vendor, or the reader of stdout) unavailable */
+	FS_EXIT_REMOTE = 4,	/* remote (a vendor) unavailable, or a write to stdout failed */
 	FS_EXIT_PAUSED = 5,	/* paused by a watchdog hold */
 };
 
@@ -36,6 +36,9 @@ typedef int64_t fs_time;
 extern const char *fs_progname;	/* "fs-normalize"; set by fs_cli_init */
 extern int fs_verbosity;	/* 0 quiet, 1 normal, 2 verbose */
 void fs_err(const char *fmt, ...);	/* always: "prog: msg"; ":" at the end appends strerror */
+/* When set, messages are kept here, one a line without "prog: ", instead of
+ * going to stderr (fs-health puts the first on its status line). */
+extern struct fs_buf *fs_err_keep;
 void fs_info(const char *fmt, ...);	/* unless -q */
 void fs_debug(const char *fmt, ...);	/* only with -v */
 bool fs_progress_enabled(void);	/* stderr is a terminal and not -q */
@@ -121,7 +124,7 @@ struct fs_kv {
 	char *key, *value;
 };
 struct fs_section {
-	char *type;		/* "source", "target", "campaign", "thresholds", "alert" */
+	char *type;		/* "source", "target", "campaign", "thresholds", "alert", "state", ... */
 	char *name;		/* "hubspot" for [source "hubspot"], else "" */
 	struct fs_kv *kv;
 	int nkv;
@@ -156,9 +159,34 @@ struct fs_state {
 	int depth;		/* open transactions */
 	int busy_ms;		/* how long to wait for a lock ($FS_BUSY_TIMEOUT) */
 	struct timespec busy_since;
+	int version;		/* the file's schema version (fs_nmigrations unless FS_STATE_ANY_SCHEMA) */
+	bool readonly;		/* opened with FS_STATE_READONLY */
 };
-/* Opens path, or $FS_STATE, or ./fieldsync.db; migrates forward. */
-int fs_state_open(const char *path, struct fs_state *st);
+/* How fs_state_open_flags opens the file, or'ed together. */
+#define FS_STATE_READONLY 1	/* read only: never creates, never writes (fs-health, fs-report) */
+#define FS_STATE_EXISTING 2	/* a missing file is an error, not a new state */
+#define FS_STATE_ANY_SCHEMA 4	/* any schema version opens as it is (fs-state: info, backup, migrate) */
+/*
+ * Opens path, or $FS_STATE, or ./fieldsync.db.  A missing file (unless
+ * FS_STATE_EXISTING or READONLY) is created at the current schema, mode 0600,
+ * or 0660 and owned by group when one is given; with a group, the file and its
+ * -wal and -shm get that group and mode whenever this user owns them.  A file
+ * at an older schema version is refused with a message that says to run
+ * fs-state migrate, a newer one too.  The -wal and -shm stay beside the file
+ * after the last close, so that a user who may only read can open it.
+ */
+int fs_state_open_flags(const char *path, int flags, const char *group, struct fs_state *st);
+int fs_state_open(const char *path, struct fs_state *st);	/* read and write, no group */
+/* Makes an empty file, which must not be there yet, as a new state file is
+ * made: 0600, or 0660 in group (fs-state backup's copy). */
+int fs_state_file_create(const char *path, const char *group);
+/* Applies fs_migrations[from..to-1] and sets user_version to to, in the
+ * caller's transaction (a new file, fs_state_migrate, tests' old files). */
+int fs_schema_apply(struct fs_state *st, int from, int to);
+/* Brings an older schema to this fieldsync's, in one transaction with a
+ * state.migrate changelog row: *from and *to say what it did (equal when
+ * there was nothing to do).  A newer schema is an error. */
+int fs_state_migrate(struct fs_state *st, const char *run_id, int *from, int *to);
 void fs_state_close(struct fs_state *st);
 int fs_state_begin(struct fs_state *st);	/* BEGIN IMMEDIATE; nests by counting */
 int fs_state_commit(struct fs_state *st);
@@ -206,6 +234,20 @@ int fs_contact_observe(struct fs_state *st, const char *source, jv contact, char
 int fs_contact_observe_row(struct fs_state *st, const char *source, const char *const v[], char **from);
 /* The current status of a mail piece by vendor id; NULL when unknown. */
 int fs_piece_status(struct fs_state *st, const char *vendor_id, char **status);
+
+// state_admin.c: fs-state's work (info, check, backup).
+/* What is in the state: schema version, file sizes, access, row counts per
+ * table, the oldest waiting work (state_admin.c has the shape); invalid on
+ * a state error (said). */
+jv fs_state_info(struct fs_state *st);
+int fs_state_info_text(jv info, FILE *f);	/* -1 on a write error */
+/* PRAGMA integrity_check and foreign_key_check: one line on out per
+ * problem, counted in *integrity and *foreign. */
+int fs_state_check(struct fs_state *st, FILE *out, int64_t *integrity, int64_t *foreign);
+/* Copies the state, online, to file, which must not be there: made as
+ * fs_state_file_create makes it, then checked (integrity); its schema
+ * version in *version.  Anything short of a sound copy removes it; -1. */
+int fs_state_backup(struct fs_state *st, const char *file, const char *group, int *version);
 
 // dedupe.c: fs-dedupe's state (keys, debounce holds, enrolments, counters, duplicate sets).
 /* The idempotency keys, in memory for one run: prunes the keys of runs first
@@ -328,6 +370,7 @@ char *fs_hook_delivery_id(enum fs_sig_scheme s, const struct fs_hook_req *r);
 // inbox_store.c: fs-hook's writes.
 #define FS_GOOD_STREAK 3	/* good deliveries in a row that end polling */
 #define FS_HOOK_CKPT_FRAMES 256	/* WAL frames past which fs-hook checkpoints */
+#define FS_HOOK_CKPT_WAIT_MS 20	/* how long its checkpoint waits for readers (and holds off writers) */
 /* fs-hook runs once per request: no WAL checkpoint at every close, nor
  * inside the commit. */
 void fs_hook_state_tune(struct fs_state *st);
@@ -844,9 +887,19 @@ void fs_cli_init(struct fs_cli *cli, const char *progname);
 int fs_cli_option(struct fs_cli *cli, int opt, const char *arg, void (*usage)(FILE *, int));
 /* Loads config (and prints it with --print-config, then returns 1). */
 int fs_cli_config(struct fs_cli *cli);
-int fs_cli_state(struct fs_cli *cli);	/* opens the state file */
+/* Opens the state file ([state] group from the config), with FS_STATE_* flags. */
+int fs_cli_state_open(struct fs_cli *cli, int flags);
+int fs_cli_state(struct fs_cli *cli);	/* to read and write, made when missing */
 void fs_run_id(char out[48]);
-/* Flushes and checks stdout: a failed write must not exit 0. */
+/* A failed write on stdout, judged: a reader that closed the pipe (EPIPE) is
+ * no error, says nothing, and keeps status; any other is said once and makes
+ * an OK or DLQ status FS_EXIT_REMOTE.  fs_stdout_error reads errno right
+ * after a failed write(2); fs_stdout_flush flushes stdio's stdout and judges
+ * any failure it has seen.  Both return the status to go on with. */
+int fs_stdout_error(int status);
+int fs_stdout_flush(int status);
+bool fs_stdout_closed(void);	/* a reader has closed stdout: stop writing */
+/* Flushes and checks stdout (fs_stdout_flush), closes the state, frees. */
 int fs_cli_finish(struct fs_cli *cli, int status);
 
 // loop.c: the NDJSON loop every filter runs.

@@ -38,7 +38,7 @@ fs_hook_state_settle(struct fs_state *st)
 	sqlite3_stmt *q;
 	int64_t version;
 	char same[48];
-	int limit = env && *env ? atoi(env) : FS_HOOK_CKPT_FRAMES;
+	int limit = env && *env ? atoi(env) : FS_HOOK_CKPT_FRAMES, busy_ms, rc;
 
 	/*
 	 * A process that opens the file when no other has it open rebuilds
@@ -52,9 +52,18 @@ fs_hook_state_settle(struct fs_state *st)
 	if (st->db == NULL || wal_frames < limit)
 		return 0;
 	/* The copy and its sync first, without blocking writers; then
-	 * TRUNCATE holds them off only for what came in meanwhile. */
-	if (sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK)
+	 * TRUNCATE holds them off only for what came in meanwhile.  It also
+	 * waits, holding them off all the while, for every reader of an older
+	 * snapshot to finish, and fs-report or fs-state backup reads one for
+	 * seconds or minutes: it waits FS_HOOK_CKPT_WAIT_MS at most, and a
+	 * later request tries again. */
+	if (sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) != SQLITE_OK)
+		return sqlite3_errcode(st->db) == SQLITE_BUSY ? 0 : -1;
+	busy_ms = st->busy_ms;
+	st->busy_ms = FS_HOOK_CKPT_WAIT_MS;
+	rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	st->busy_ms = busy_ms;
+	if (rc != SQLITE_OK)
 		return sqlite3_errcode(st->db) == SQLITE_BUSY ? 0 : -1;
 	/* The first commit into an empty WAL syncs its header, under the
 	 * write lock: pay that here, after the answer, not in the next

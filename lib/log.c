@@ -8,20 +8,25 @@
 
 const char *fs_progname = "fieldsync";
 int fs_verbosity = 1;
+struct fs_buf *fs_err_keep;
 
 static void
 vsay(const char *fmt, va_list ap)
 {
 	int saved = errno;
 	size_t n = strlen(fmt);
+	bool with_errno = n > 0 && fmt[n - 1] == ':';
 	char line[4096];
 
 	vsnprintf(line, sizeof line, fmt, ap);
 	/* A format ending in ':' appends strerror(errno), as in sbase. */
-	if (n > 0 && fmt[n - 1] == ':')
+	if (fs_err_keep)
+		fs_buf_addf(fs_err_keep, "%s%s%s\n", line, with_errno ? " " : "", with_errno ? strerror(saved) : "");
+	else if (with_errno)
 		fprintf(stderr, "%s: %s %s\n", fs_progname, line, strerror(saved));
 	else
 		fprintf(stderr, "%s: %s\n", fs_progname, line);
+	errno = saved;
 }
 
 void

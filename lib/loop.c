@@ -71,9 +71,9 @@ flush_out(struct fs_loop *lp)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			fs_err("write error on standard output:");
+			/* A reader that closed the pipe stops the loop without a word. */
 			lp->out.len = 0;
-			fs_loop_fail(lp, FS_EXIT_REMOTE);
+			fs_loop_fail(lp, fs_stdout_error(FS_EXIT_OK));
 			return -1;
 		}
 		off += (size_t)n;
@@ -393,7 +393,7 @@ fs_loop_run(struct fs_loop *lp, int fd)
 	}
 	free(r.buf);
 	free(r.head);
-	if (rc < 0 && lp->status <= FS_EXIT_DLQ)
+	if (rc < 0 && lp->status <= FS_EXIT_DLQ && !fs_stdout_closed())
 		lp->status = FS_EXIT_STATE;
 	if (rc == 0)
 		checkpoint(lp, NULL, jv_null());

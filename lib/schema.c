@@ -1,6 +1,10 @@
 /*
  * The state file's schema.  fs_migrations[i] takes a file from
- * PRAGMA user_version i to i+1; fs_state_open applies what is missing.
+ * PRAGMA user_version i to i+1.  A new file gets them all when it is made;
+ * an existing file at an older version is migrated only by fs-state migrate
+ * (lib/state.c), in one transaction, with foreign keys on: a migration that
+ * rebuilds a table turns them off itself.  Append; never edit one that has
+ * shipped, since files made by it exist.
  * Times are RFC 3339 UTC text ("2026-11-30T01:02:03Z"), so that
  * `sqlite3 fieldsync.db` reads well and text order is time order; hot
  * tables that need arithmetic keep epoch seconds in columns named *_ts.
@@ -206,6 +210,11 @@ const char *const fs_migrations[] = {
 	"          NOT (NEW.status BETWEEN 200 AND 299))"
 	"  ON CONFLICT (hour, source) DO UPDATE SET ok = ok + excluded.ok, failed = failed + excluded.failed;"
 	"  END;",
+	/* 1 -> 2: the waiting rows alone, for fs-state info (which a monitoring
+	 * job may run every minute): without these it reads every outbox row ever
+	 * sent and every inbox row kept, to find the few still waiting. */
+	"CREATE INDEX outbox_waiting ON outbox(target, state, enqueued_at) WHERE state IN ('pending', 'held');"
+	"CREATE INDEX inbox_waiting ON inbox(source, received_at) WHERE drained_at IS NULL;",
 };
 
 const int fs_nmigrations = sizeof fs_migrations / sizeof fs_migrations[0];

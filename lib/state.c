@@ -1,5 +1,7 @@
-/* The SQLite state file: open, migrate, transactions, cursors, leases. */
+/* The SQLite state file: open, schema, transactions, cursors, leases. */
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -28,26 +30,165 @@ fs_state_error(struct fs_state *st, const char *what)
 	fs_err("state '%s': %s%s%s", st->path ? st->path : "?", what ? what : "", what ? ": " : "", msg);
 }
 
+/* The files SQLite keeps for a state in WAL mode: itself, its log and its index. */
+static const char *const side_suffix[] = {"", "-wal", "-shm"};
+
+/* The group the state's files are shared with ([state] group), if any. */
+struct share {
+	bool on;
+	gid_t gid;
+	const char *name;
+};
+
 static int
-check_path(const char *path)
+share_find(const char *name, struct share *sh)
+{
+	struct group *g;
+
+	errno = 0;
+	if ((g = getgrnam(name)) == NULL) {
+		if (errno)
+			fs_err("[state] group: cannot look up '%s':", name);
+		else
+			fs_err("[state] group: no group '%s'", name);
+		return -1;
+	}
+	*sh = (struct share){true, g->gr_gid, name};
+	return 0;
+}
+
+/*
+ * A file to read and write: its directory must be there, the file must not
+ * be read-only by its mode, and the directory must be writable when SQLite
+ * has a file to make in it (the state itself, or its -wal or -shm).
+ */
+static int
+check_path(const char *path, int flags)
 {
 	char *copy = fs_xstrdup(path), *dir = dirname(copy);
-	struct stat sb;
-	int rc = 0;
+	struct stat sb, file;
+	bool there = false, all_there = true;
+	int rc = -1;
 
-	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+	for (int i = 0; i < 3; i++) {
+		char *f = fs_xasprintf("%s%s", path, side_suffix[i]);
+
+		if (stat(f, i == 0 ? &file : &sb) != 0)
+			all_there = false;
+		else if (i == 0)
+			there = true;
+		free(f);
+	}
+	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
 		fs_err("cannot open state '%s': directory '%s' does not exist", path, dir);
-		rc = -1;
-	} else if (stat(path, &sb) == 0 && (sb.st_mode & 0222) == 0) {
+	else if (!there && (flags & FS_STATE_EXISTING))
+		fs_err("cannot open state '%s': %s", path, strerror(ENOENT));
+	else if (there && (file.st_mode & 0222) == 0)
 		/* Checked by mode, not access(2), so that root sees it too. */
 		fs_err("cannot open state '%s': the file is read-only", path);
-		rc = -1;
-	} else if (access(dir, W_OK) != 0) {
+	else if (!all_there && access(dir, W_OK) != 0)
 		fs_err("cannot open state '%s': directory '%s' is not writable", path, dir);
-		rc = -1;
-	}
+	else
+		rc = 0;
 	free(copy);
 	return rc;
+}
+
+/*
+ * A file to read only: it must be there and readable, and so must its -wal
+ * and -shm when they are (SQLite would say "unable to open database file"
+ * for any of them).
+ */
+static int
+check_readable(const char *path)
+{
+	for (int i = 0; i < 3; i++) {
+		char *f = fs_xasprintf("%s%s", path, side_suffix[i]);
+		int fd = open(f, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+		if (fd < 0 && (i == 0 || errno != ENOENT)) {
+			fs_err("cannot open state '%s':", f);
+			free(f);
+			return -1;
+		}
+		if (fd >= 0)
+			close(fd);
+		free(f);
+	}
+	return 0;
+}
+
+/*
+ * Makes a missing state file before SQLite would (0644 less the umask):
+ * 0600, or 0660 in the shared group.  0 when made, or already there and
+ * that is fine (!must_be_new).
+ */
+static int
+create_file(const char *path, const struct share *sh, bool must_be_new)
+{
+	mode_t mode = sh->on ? 0660 : 0600;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+
+	if (fd < 0) {
+		if (errno == EEXIST && !must_be_new)
+			return 0;
+		fs_err("cannot create '%s':", path);
+		return -1;
+	}
+	/* fchmod too: the umask may have taken the group's bits. */
+	if ((sh->on && fchown(fd, (uid_t)-1, sh->gid) != 0) || fchmod(fd, mode) != 0) {
+		if (sh->on)
+			fs_err("cannot give '%s' to group '%s':", path, sh->name);
+		else
+			fs_err("cannot make '%s' mode %04o:", path, (unsigned)mode);
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/*
+ * With a group: the state, its -wal and its -shm that this user owns get the
+ * group and mode 0660.  SQLite makes a -wal or -shm with the file's mode, but
+ * in the group of the process that makes it (unless that is root, or the
+ * directory is set-group-ID).
+ */
+static int
+share_files(const char *path, const struct share *sh)
+{
+	uid_t me = geteuid();
+
+	for (int i = 0; i < 3; i++) {
+		char *f = fs_xasprintf("%s%s", path, side_suffix[i]);
+		struct stat sb;
+		int rc = 0;
+
+		if (stat(f, &sb) == 0 && (sb.st_uid == me || me == 0)) {
+			if (sb.st_gid != sh->gid && chown(f, (uid_t)-1, sh->gid) != 0) {
+				fs_err("cannot give state '%s' to group '%s':", f, sh->name);
+				rc = -1;
+			} else if (rc == 0 && (sb.st_mode & 07777) != 0660 && chmod(f, 0660) != 0) {
+				fs_err("cannot make state '%s' mode 0660:", f);
+				rc = -1;
+			}
+		}
+		free(f);
+		if (rc != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+fs_state_file_create(const char *path, const char *group)
+{
+	struct share sh = {0};
+
+	if (group && *group && share_find(group, &sh) != 0)
+		return -1;
+	return create_file(path, &sh, true);
 }
 
 static int
@@ -65,41 +206,133 @@ user_version(struct fs_state *st)
 	return version;
 }
 
+/*
+ * The schema version, and the count of tables, indexes, views and triggers
+ * (none in a new file), read in one statement: one snapshot.  Read apart, a
+ * process that made the file in between would show as version 0 with tables.
+ */
 static int
-migrate(struct fs_state *st)
+schema_seen(struct fs_state *st, int *version, int64_t *objects)
 {
-	int version = user_version(st);
+	sqlite3_stmt *q;
+	int rc = -1;
 
-	/* Up to date: no write lock needed (fs-hook opens the file per request). */
+	if (sqlite3_prepare_v2(st->db, "SELECT (SELECT user_version FROM pragma_user_version),"
+			       " (SELECT count(*) FROM sqlite_schema)", -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW) {
+		*version = sqlite3_column_int(q, 0);
+		*objects = sqlite3_column_int64(q, 1);
+		rc = 0;
+	} else {
+		fs_state_error(st, NULL);
+	}
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int
+fs_schema_apply(struct fs_state *st, int from, int to)
+{
+	char pragma[48];
+
+	if (from < 0 || from > to || to > fs_nmigrations) {
+		fs_err("state '%s': no migrations from schema version %d to %d", st->path, from, to);
+		return -1;
+	}
+	for (int version = from; version < to; version++)
+		if (fs_state_exec(st, fs_migrations[version]) != 0)
+			return -1;
+	snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", to);
+	return fs_state_exec(st, pragma);
+}
+
+/*
+ * A new file (no schema objects, version 0) gets the current schema: that is
+ * its creation, not a migration.  Any other version but the current one is
+ * refused, unless FS_STATE_ANY_SCHEMA: an older file is migrated only by
+ * fs-state migrate, after a backup, never behind the operator's back.
+ */
+static int
+check_schema(struct fs_state *st, int flags)
+{
+	int version;
+	int64_t objects;
+
+	if (schema_seen(st, &version, &objects) != 0)
+		return -1;
+	if (version == 0 && objects == 0 && !st->readonly) {
+		if (fs_state_begin(st) != 0)
+			return -1;
+		/* Another process may have made it in between: read it again under the lock. */
+		if (schema_seen(st, &version, &objects) != 0) {
+			fs_state_rollback(st);
+			return -1;
+		}
+		if (version == 0 && objects == 0) {
+			if (fs_schema_apply(st, 0, fs_nmigrations) != 0) {
+				fs_state_rollback(st);
+				return -1;
+			}
+			version = fs_nmigrations;
+		}
+		if (fs_state_commit(st) != 0)
+			return -1;
+	}
+	st->version = version;
 	if (version == fs_nmigrations)
 		return 0;
-	if (version < 0 || fs_state_begin(st) != 0)
-		return -1;
-	/* Another process may have migrated in between: read it again under the lock. */
-	if ((version = user_version(st)) < 0) {
-		fs_state_rollback(st);
+	if (version == 0 && objects == 0) {
+		fs_err("state '%s' is empty: no fieldsync command has written to it yet", st->path);
 		return -1;
 	}
-	if (version > fs_nmigrations) {
-		fs_err("state '%s': schema version %d is newer than this fieldsync's (%d)",
+	if (version == 0) {
+		fs_err("state '%s': not a fieldsync state file (tables, but no schema version)", st->path);
+		return -1;
+	}
+	if (flags & FS_STATE_ANY_SCHEMA)
+		return 0;
+	if (version > fs_nmigrations)
+		fs_err("state '%s' has schema version %d, newer than this fieldsync's %d: use a newer fieldsync",
 		       st->path, version, fs_nmigrations);
-		fs_state_rollback(st);
-		return -1;
-	}
-	for (; version < fs_nmigrations; version++) {
-		char pragma[64];
+	else
+		fs_err("state '%s' has schema version %d and this fieldsync needs %d:"
+		       " run 'fs-state backup FILE', then 'fs-state migrate'", st->path, version, fs_nmigrations);
+	return -1;
+}
 
-		if (fs_state_exec(st, fs_migrations[version]) != 0) {
-			fs_state_rollback(st);
-			return -1;
-		}
-		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", version + 1);
-		if (fs_state_exec(st, pragma) != 0) {
-			fs_state_rollback(st);
-			return -1;
-		}
+int
+fs_state_migrate(struct fs_state *st, const char *run_id, int *from, int *to)
+{
+	int version;
+	jv detail;
+
+	if (fs_state_begin(st) != 0)
+		return -1;
+	if ((version = user_version(st)) < 0)
+		goto fail;
+	*from = *to = version;
+	if (version > fs_nmigrations) {
+		fs_err("state '%s' has schema version %d, newer than this fieldsync's %d: nothing to migrate",
+		       st->path, version, fs_nmigrations);
+		goto fail;
 	}
-	return fs_state_commit(st);
+	if (version < fs_nmigrations) {
+		if (fs_schema_apply(st, version, fs_nmigrations) != 0)
+			goto fail;
+		detail = jv_object_set(jv_object(), jv_string("from"), jv_number(version));
+		detail = jv_object_set(detail, jv_string("to"), jv_number(fs_nmigrations));
+		detail = jv_object_set(detail, jv_string("fieldsync"), jv_string(FS_VERSION));
+		if (fs_changelog(st, "state.migrate", run_id, NULL, NULL, detail) != 0)
+			goto fail;
+		*to = fs_nmigrations;
+	}
+	if (fs_state_commit(st) != 0)
+		return -1;
+	st->version = *to;
+	return 0;
+fail:
+	fs_state_rollback(st);
+	return -1;
 }
 
 /*
@@ -123,10 +356,40 @@ busy_wait(void *arg, int count)
 	return 1;
 }
 
+/* Why the first read failed, in words an operator can act on. */
+static void
+open_error(struct fs_state *st)
+{
+	int code = sqlite3_extended_errcode(st->db);
+
+	if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) {
+		fs_err("state '%s': not a fieldsync state file (%s)", st->path, sqlite3_errmsg(st->db));
+	} else if (code == SQLITE_READONLY_DIRECTORY) {
+		/* SQLite 3.22 and later read a WAL file read-only when its -shm is
+		 * there, or can be made; neither is the case. */
+		char *copy = fs_xstrdup(st->path);
+
+		fs_err("cannot open state '%s': no '%s-shm' beside it, and directory '%s' is not writable"
+		       " (a command that writes the state makes one)", st->path, st->path, dirname(copy));
+		free(copy);
+	} else {
+		fs_state_error(st, NULL);
+	}
+}
+
 int
-fs_state_open(const char *path, struct fs_state *st)
+fs_state_open_flags(const char *path, int flags, const char *group, struct fs_state *st)
 {
 	const char *env = getenv("FS_STATE"), *bt = getenv("FS_BUSY_TIMEOUT");
+	/* The first read tells a corrupt or foreign file from a state file.
+	 * Read and write, it also turns WAL on: when several stages of a first
+	 * pipeline create the file together, each can hold a read lock and want
+	 * the write lock that does it; SQLite then answers SQLITE_BUSY at once
+	 * instead of calling the busy handler (waiting would deadlock), so we
+	 * back off and try again. */
+	const char *first = flags & FS_STATE_READONLY ? "SELECT count(*) FROM sqlite_schema" : "PRAGMA journal_mode = WAL";
+	struct share sh = {0};
+	bool file;
 	sqlite3_stmt *q;
 	int rc;
 
@@ -134,46 +397,64 @@ fs_state_open(const char *path, struct fs_state *st)
 	if (path == NULL)
 		path = env && *env ? env : "fieldsync.db";
 	st->path = fs_xstrdup(path);
-	if (check_path(path) != 0)
+	st->readonly = flags & FS_STATE_READONLY;
+	file = strcmp(path, ":memory:") != 0;
+	if (group && *group && !st->readonly && share_find(group, &sh) != 0)
 		goto fail;
-	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (file && st->readonly && check_readable(path) != 0)
+		goto fail;
+	if (file && !st->readonly && (check_path(path, flags) != 0 || create_file(path, &sh, false) != 0))
+		goto fail;
+	rc = sqlite3_open_v2(path, &st->db, st->readonly ? SQLITE_OPEN_READONLY
+			     : SQLITE_OPEN_READWRITE | (file ? 0 : SQLITE_OPEN_CREATE), NULL);
 	if (rc != SQLITE_OK) {
 		fs_state_error(st, "cannot open");
 		goto fail;
 	}
 	st->busy_ms = bt && *bt ? atoi(bt) : 10000;
 	sqlite3_busy_handler(st->db, busy_wait, st);
-	/* The first read tells a corrupt or foreign file from a state file.
-	 * When several stages of a first pipeline create the file together,
-	 * each can hold a read lock and want the write lock that turns on WAL:
-	 * SQLite then answers SQLITE_BUSY at once instead of calling the busy
-	 * handler (waiting would deadlock), so we back off and try again. */
+	if (!st->readonly) {
+		/* The -wal and -shm stay beside the file after the last close, so
+		 * that a user who may not make them can still read the state, and
+		 * so that they keep the group they were given.  The WAL is cut to
+		 * nothing at that close (journal_size_limit, below). */
+		int on = 1;
+
+		sqlite3_file_control(st->db, "main", SQLITE_FCNTL_PERSIST_WAL, &on);
+	}
 	for (int tries = 0;; tries++) {
-		rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &q, NULL);
+		rc = sqlite3_prepare_v2(st->db, first, -1, &q, NULL);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_step(q);
 		sqlite3_finalize(q);
-		if (rc != SQLITE_BUSY || busy_wait(st, tries) == 0)
+		if ((rc & 0xff) != SQLITE_BUSY || busy_wait(st, tries) == 0)
 			break;
 	}
 	if (rc != SQLITE_ROW) {
-		if (sqlite3_errcode(st->db) == SQLITE_NOTADB || sqlite3_errcode(st->db) == SQLITE_CORRUPT)
-			fs_err("state '%s': not a fieldsync state file (%s)", path, sqlite3_errmsg(st->db));
-		else
-			fs_state_error(st, NULL);
+		open_error(st);
 		goto fail;
 	}
 	/* A 16 MiB page cache keeps the indexes of a big run in memory; a
 	 * checkpoint every 8192 pages (32 MiB of WAL) writes each page once
-	 * for several commits, not once per commit. */
+	 * for several commits, not once per commit; a WAL past 64 MiB is cut
+	 * back after a checkpoint. */
 	if (fs_state_exec(st, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
-			  " PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 8192") != 0 ||
-	    migrate(st) != 0)
+			  " PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 8192;"
+			  " PRAGMA journal_size_limit = 67108864") != 0)
+		goto fail;
+	/* The schema first: a file this fieldsync refuses keeps its mode. */
+	if (check_schema(st, flags) != 0 || (file && sh.on && share_files(path, &sh) != 0))
 		goto fail;
 	return 0;
 fail:
 	fs_state_close(st);
 	return -1;
+}
+
+int
+fs_state_open(const char *path, struct fs_state *st)
+{
+	return fs_state_open_flags(path, 0, NULL, st);
 }
 
 void

@@ -1,12 +1,20 @@
 #!/bin/sh
 # fs-health: the panel, thresholds, monitoring-plugin exit codes, formats, switch.
 . "$(dirname "$0")/lib.sh"
-plan 22
+plan 26
 export LOB_WEBHOOK_SECRET=lob-secret
 
 run fs-health
-is 'nothing configured, nothing used: OK, exit 0' "$status/$(cat "$T/out")" \
-'0/FIELDSYNC OK - 0 sources, 0 targets, 0 dead letters
+is 'no state file: UNKNOWN, exit 3, why on the status line, no file made' \
+	"$status/$(cat "$T/out")/$(cat "$T/err")/$(ls *.db* 2>/dev/null)" \
+	"3/FIELDSYNC UNKNOWN - cannot open state '$T/fieldsync.db': No such file or directory//"
+run fs-health --format json
+is 'no state file, json: exit 3, why on stderr' "$status/$(cat "$T/out")/$(cat "$T/err")/$(ls *.db* 2>/dev/null)" \
+	"3//fs-health: cannot open state '$T/fieldsync.db': No such file or directory/"
+fs-dlq count >/dev/null		# a new state file
+run fs-health
+is 'nothing configured, nothing used: OK, exit 0, performance data' "$status/$(cat "$T/out")" \
+'0/FIELDSYNC OK - 0 sources, 0 targets, 0 dead letters | dlq=0;50;;0;
 dlq 0 (max 50)'
 
 cat >fieldsync.conf <<'EOF2'
@@ -28,13 +36,14 @@ lob_hook 2026-11-30T00:40:00Z evt_1
 lob_hook 2026-11-30T00:41:00Z evt_2 wrong
 lob_hook 2026-11-30T00:42:00Z evt_3 wrong
 run fs-health
-is 'two failures in a row: still OK' "$status/$(head -n 1 "$T/out")" '0/FIELDSYNC OK - 2 sources, 1 target, 0 dead letters'
+is 'two failures in a row: still OK' "$status/$(head -n 1 "$T/out")" \
+	'0/FIELDSYNC OK - 2 sources, 1 target, 0 dead letters | dlq=0;2;;0; lag_hubspot=U;600;;0; lag_lob-events=U;600;;0; retrying_mail=0;9;;0; held_mail=0;;;0;'
 is 'the source line' "$(grep '^source lob-events' "$T/out")" \
 	'source lob-events kind=lob-events mode=webhook last_event=2026-11-30T00:40:00Z last_good=2026-11-30T00:40:00Z failures=2 last_pull=- lag=- in_flight=0'
 lob_hook 2026-11-30T00:43:00Z evt_4 wrong
 run fs-health
 is 'three in a row: CRITICAL, exit 2' "$status/$(head -n 2 "$T/out")" \
-'2/FIELDSYNC CRITICAL - webhook lob-events: 3 failed deliveries in a row
+'2/FIELDSYNC CRITICAL - webhook lob-events: 3 failed deliveries in a row | dlq=0;2;;0; lag_hubspot=U;600;;0; lag_lob-events=U;600;;0; retrying_mail=0;9;;0; held_mail=0;;;0;
 CRITICAL webhook lob-events: 3 failed deliveries in a row'
 lob_hook 2026-11-30T00:44:00Z evt_5
 run fs-health
@@ -77,6 +86,23 @@ printf 'a\nb\nc\n' | fs-normalize 2>/dev/null
 FS_NOW=2026-11-30T00:59:00Z run fs-health
 is 'three dead letters with dlq_max 2: WARNING' "$status/$(sed -n 2p "$T/out")/$(tail -n 1 "$T/out")" \
 	'1/WARNING dlq dlq: 3 dead letters (max 2)/dlq 3 (max 2)'
+is 'the status line: problems, then performance data with the rules'"'"' thresholds' "$(head -n 1 "$T/out")" \
+	'FIELDSYNC WARNING - dlq dlq: 3 dead letters (max 2) | dlq=3;2;;0; lag_hubspot=600s;600;;0; lag_lob-events=U;600;;0; retrying_mail=2;9;;0; held_mail=1;;;0;'
+cat >quoted.conf <<'EOF2'
+[source "Bob's CRM"]
+kind = csv
+interval = 1m
+[source "a=b"]
+kind = csv
+[target "mail"]
+kind = lob
+[thresholds]
+retry_storm = 0
+EOF2
+FS_NOW=2026-11-30T00:59:00Z run fs-health -c quoted.conf
+is 'performance data: labels with a space, a quote or = quoted, quotes doubled; no retry_storm, no threshold' \
+	"$(head -n 1 "$T/out" | sed 's/.* | //')" \
+	"dlq=3;50;;0; 'lag_Bob''s CRM'=U;120;;0; 'lag_a=b'=U;600;;0; lag_hubspot=600s;600;;0; lag_lob-events=U;600;;0; retrying_mail=2;;;0; held_mail=1;;;0;"
 
 FS_NOW=2026-11-30T00:59:00Z run fs-health --format json
 is 'json: status, problems, sources, targets' "$status/$(jq -c '[.status, .code, .at, (.problems | map(.rule)), (.sources | map(.name)), .targets[0].retrying, .targets[0].last_error, .dlq]' "$T/out")" \
