@@ -33,30 +33,37 @@ known_type(const char *t)
 	return false;
 }
 
-/* Parses '[type "name"]' or '[type]' in place. */
+/* Parses '[type "name"]' or '[type]' in place; a comment may follow. */
 static int
 parse_header(char *s, char **type, char **name)
 {
-	char *end = strrchr(s, ']'), *q;
+	char *p = s + 1, *q, *rest;
 
-	if (end == NULL || fs_trim(end + 1)[0] != '\0')
-		return -1;
-	*end = '\0';
-	s = fs_trim(s + 1);
-	q = strchr(s, '"');
-	if (q == NULL) {
-		*type = s;
+	p += strcspn(p, "\"]");
+	if (*p == ']') {
+		*p = '\0';
+		*type = fs_trim(s + 1);
 		*name = "";
-		return strchr(s, ' ') ? -1 : 0;
-	}
-	*q = '\0';
-	*type = fs_trim(s);
-	*name = q + 1;
-	q = strchr(*name, '"');
-	if (q == NULL || q[1] != '\0' || q == *name)
+		rest = p + 1;
+	} else if (*p == '"') {
+		*p = '\0';
+		*type = fs_trim(s + 1);
+		*name = p + 1;
+		if ((q = strchr(*name, '"')) == NULL || q == *name)
+			return -1;
+		*q = '\0';
+		rest = q + 1;
+		rest += strspn(rest, " \t");
+		if (*rest != ']')
+			return -1;
+		rest++;
+	} else {
 		return -1;
-	*q = '\0';
-	return 0;
+	}
+	rest = fs_trim(rest);
+	if (*rest != '\0' && *rest != '#' && *rest != ';')
+		return -1;
+	return strpbrk(*type, " \t") ? -1 : 0;
 }
 
 static void

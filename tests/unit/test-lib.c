@@ -133,6 +133,17 @@ test_config(void)
 	}
 	fs_config_free(&cfg);
 	f = fopen(path, "w");
+	fputs("[source \"hubspot\"]   # also [target \"crm\"]\nkind = hubspot\n[thresholds] ; note\n", f);
+	fclose(f);
+	ok(fs_config_load(path, &cfg) == 0 && cfg.nsec == 2 && strcmp(cfg.sec[0].name, "hubspot") == 0 &&
+	   strcmp(cfg.sec[1].type, "thresholds") == 0, "a comment may follow a section header");
+	fs_config_free(&cfg);
+	f = fopen(path, "w");
+	fputs("[source \"a\"] kind\n", f);
+	fclose(f);
+	fprintf(stderr, "# expect an error line next:\n");
+	ok(fs_config_load(path, &cfg) != 0, "but nothing else");
+	f = fopen(path, "w");
 	fputs("[source \"a\"]\nkind = csv\n[bogus]\n", f);
 	fclose(f);
 	fprintf(stderr, "# expect an error line next:\n");
