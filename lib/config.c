@@ -1,7 +1,8 @@
 /*
  * The INI configuration (DESIGN.md, "Configuration"): sections such as
  * [source "hubspot"], "key = value" lines, "#" or ";" comments, also after a
- * value when preceded by white space.
+ * value when preceded by white space.  What the sections and keys may be is
+ * lib/settings.c's table.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -10,27 +11,10 @@
 
 #include "fieldsync.h"
 
-static const char *const section_types[] = {
-	"source", "target", "campaign", "thresholds", "alert", "dedupe", "hook", "report", NULL
-};
-static const char *const builtin_kinds[] = {"hubspot", "lob", "lob-events", "csv", NULL};
-
 bool
 fs_kind_builtin(const char *kind)
 {
-	for (int i = 0; builtin_kinds[i]; i++)
-		if (strcmp(kind, builtin_kinds[i]) == 0)
-			return true;
-	return false;
-}
-
-static bool
-known_type(const char *t)
-{
-	for (int i = 0; section_types[i]; i++)
-		if (strcmp(t, section_types[i]) == 0)
-			return true;
-	return false;
+	return fs_kind_bit(kind) != 0;
 }
 
 /* Parses '[type "name"]' or '[type]' in place; a comment may follow. */
@@ -97,7 +81,7 @@ parse_stream(FILE *f, const char *path, struct fs_config *cfg)
 				rc = -1;
 				break;
 			}
-			if (!known_type(type)) {
+			if (fs_section_type(type) == NULL) {
 				fs_err("%s:%d: unknown section '%s'", path, lineno, type);
 				rc = -1;
 				break;
@@ -227,6 +211,7 @@ fs_endpoint_find(const struct fs_config *cfg, const char *type, const char *name
 {
 	struct fs_section *s = fs_config_section(cfg, type, name);
 
+	ep->type = type;
 	ep->name = name;
 	ep->sec = s;
 	ep->kind = fs_section_get(s, "kind");
@@ -250,8 +235,8 @@ fs_endpoint_find(const struct fs_config *cfg, const char *type, const char *name
 char *
 fs_endpoint_secret(const struct fs_endpoint *ep, const char *envkey, const char *filekey)
 {
-	const char *env = fs_section_get(ep->sec, envkey);
-	const char *file = filekey ? fs_section_get(ep->sec, filekey) : NULL;
+	const char *env = fs_setting(ep, envkey);
+	const char *file = filekey ? fs_setting(ep, filekey) : NULL;
 	struct stat sb;
 	char *line = NULL;
 	size_t cap = 0;
