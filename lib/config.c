@@ -2,7 +2,7 @@
  * The INI configuration (DESIGN.md, "Configuration"): sections such as
  * [source "hubspot"], "key = value" lines, "#" or ";" comments, also after a
  * value when preceded by white space.  What the sections and keys may be is
- * lib/settings.c's table.
+ * lib/settings.c's table; a loaded file has been checked against it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -82,7 +82,12 @@ parse_stream(FILE *f, const char *path, struct fs_config *cfg)
 				break;
 			}
 			if (fs_section_type(type) == NULL) {
-				fs_err("%s:%d: unknown section '%s'", path, lineno, type);
+				const char *near = fs_section_type_nearest(type);
+
+				if (near)
+					fs_err("%s:%d: unknown section '%s' (did you mean '%s'?)", path, lineno, type, near);
+				else
+					fs_err("%s:%d: unknown section '%s'", path, lineno, type);
 				rc = -1;
 				break;
 			}
@@ -114,7 +119,7 @@ parse_stream(FILE *f, const char *path, struct fs_config *cfg)
 			break;
 		}
 		cur->kv = fs_xrealloc(cur->kv, (size_t)(cur->nkv + 1) * sizeof *cur->kv);
-		cur->kv[cur->nkv++] = (struct fs_kv){fs_xstrdup(key), fs_xstrdup(val)};
+		cur->kv[cur->nkv++] = (struct fs_kv){fs_xstrdup(key), fs_xstrdup(val), lineno};
 	}
 	free(line);
 	return rc;
@@ -141,6 +146,8 @@ fs_config_load(const char *path, struct fs_config *cfg)
 	cfg->path = fs_xstrdup(path);
 	rc = parse_stream(f, path, cfg);
 	fclose(f);
+	if (rc == 0)
+		rc = fs_config_check(cfg);
 	if (rc != 0)
 		fs_config_free(cfg);
 	return rc;

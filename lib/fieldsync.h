@@ -119,6 +119,7 @@ int fs_bizdays_between(fs_time a, fs_time b, const struct fs_holidays *h);
 // config.c
 struct fs_kv {
 	char *key, *value;
+	int line;
 };
 struct fs_section {
 	char *type;		/* "source", "target", "campaign", "thresholds", ... (fs_section_types) */
@@ -132,7 +133,8 @@ struct fs_config {
 	struct fs_section *sec;
 	int nsec;
 };
-/* Loads path, or $FS_CONFIG, or ./fieldsync.conf (absent: empty config). */
+/* Loads path, or $FS_CONFIG, or ./fieldsync.conf (absent: empty config),
+ * and checks it whole against the settings table (fs_config_check). */
 int fs_config_load(const char *path, struct fs_config *cfg);
 void fs_config_free(struct fs_config *cfg);
 struct fs_section *fs_config_section(const struct fs_config *cfg, const char *type, const char *name);
@@ -153,7 +155,7 @@ bool fs_kind_builtin(const char *kind);
  * by secret_env or secret_file; NULL if none is set. */
 char *fs_endpoint_secret(const struct fs_endpoint *ep, const char *envkey, const char *filekey);
 
-// settings.c: every setting in one table (section, key, kinds, default).
+// settings.c: every setting in one table (section, key, kinds, default), and the check of a loaded file.
 enum {				/* the kinds of sources and targets, as bits */
 	FS_KIND_HUBSPOT = 1, FS_KIND_LOB_EVENTS = 2, FS_KIND_CSV = 4, FS_KIND_LOB = 8
 };
@@ -185,6 +187,7 @@ struct fs_section_type {
 };
 extern const struct fs_section_type fs_section_types[];	/* ends with a NULL name */
 const struct fs_section_type *fs_section_type(const char *name);	/* NULL if unknown */
+const char *fs_section_type_nearest(const char *name);	/* a known type close to name, or NULL */
 unsigned fs_kind_bit(const char *kind);	/* FS_KIND_*, 0 for none */
 /* The value of key for an endpoint: as the file sets it, else its default
  * for the endpoint's kind (NULL when there is none).  A key the table does
@@ -194,6 +197,11 @@ const char *fs_setting_default(const struct fs_endpoint *ep, const char *key);	/
 /* The same for any section: name "" for [thresholds]; no section in the file means all defaults. */
 const char *fs_config_setting(const struct fs_config *cfg, const char *type, const char *name, const char *key);
 bool fs_setting_applies(const struct fs_setting *s, const struct fs_endpoint *ep);	/* a key (not a family) of ep's kind */
+/* Every section and key of a loaded file: unknown keys (with the nearest
+ * known one), keys of another kind, secrets, kinds, names.  Each problem is
+ * one line on stderr naming the file and line; -1 if any. */
+int fs_config_check(const struct fs_config *cfg);
+int fs_edit_distance(const char *a, const char *b);	/* Damerau-Levenshtein (optimal string alignment) */
 
 // state.c
 struct fs_state {

@@ -4,7 +4,9 @@
  * to, its default and the shape of its value.
  *
  * Commands read settings through fs_setting and fs_config_setting, which
- * give the table's default when the file sets none.
+ * give the table's default when the file sets none.  fs_config_load checks every section and key of the file against the
+ * table (fs_config_check), so that a typo anywhere in the file stops every
+ * command, cron's included, with the file, the line and the nearest key.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -184,6 +186,23 @@ fs_section_type(const char *name)
 	return NULL;
 }
 
+/* "hubspot, lob-events or csv": the kinds of a mask, in table order. */
+static void
+kind_list(unsigned mask, const char *last_sep, struct fs_buf *b)
+{
+	int n = 0, total = 0;
+
+	for (int i = 0; kinds[i]; i++)
+		total += (mask >> i) & 1;
+	for (int i = 0; kinds[i]; i++)
+		if (mask & (1u << i)) {
+			if (n > 0)
+				fs_buf_adds(b, n == total - 1 ? last_sep : ", ");
+			fs_buf_adds(b, kinds[i]);
+			n++;
+		}
+}
+
 static bool
 is_family(const char *key)
 {
@@ -329,4 +348,253 @@ bool
 fs_setting_applies(const struct fs_setting *s, const struct fs_endpoint *ep)
 {
 	return ep->type && applies(s, ep->type, fs_kind_bit(ep->kind)) && !is_family(s->key);
+}
+
+/* ---- checking a loaded file ---- */
+
+int
+fs_edit_distance(const char *a, const char *b)
+{
+	/* Optimal string alignment: insertions, deletions, substitutions and
+	 * transpositions of neighbours, each 1; three rows of the matrix. */
+	size_t n = strlen(a), m = strlen(b);
+	int *row = fs_xmalloc(3 * (m + 1) * sizeof *row), *two = row, *one = row + m + 1, *cur = row + 2 * (m + 1);
+	int d;
+
+	for (size_t j = 0; j <= m; j++)
+		one[j] = (int)j;
+	for (size_t i = 1; i <= n; i++) {
+		cur[0] = (int)i;
+		for (size_t j = 1; j <= m; j++) {
+			int cost = a[i - 1] != b[j - 1];
+
+			d = one[j] + 1;
+			if (cur[j - 1] + 1 < d)
+				d = cur[j - 1] + 1;
+			if (one[j - 1] + cost < d)
+				d = one[j - 1] + cost;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && two[j - 2] + 1 < d)
+				d = two[j - 2] + 1;
+			cur[j] = d;
+		}
+		int *t = two;
+
+		two = one;
+		one = cur;
+		cur = t;
+	}
+	d = one[m];
+	free(row);
+	return d;
+}
+
+/* The nearest of the names: within 2 edits, else the first one word starts; NULL when none is near. */
+static const char *
+nearest(const char *word, const char *const *names, int n)
+{
+	const char *best = NULL;
+	int best_d = 3;
+
+	for (int i = 0; i < n; i++) {
+		int d = fs_edit_distance(word, names[i]);
+
+		if (d < best_d) {
+			best = names[i];
+			best_d = d;
+		}
+	}
+	if (best == NULL && strlen(word) >= 3)
+		for (int i = 0; i < n && best == NULL; i++)
+			if (strncmp(names[i], word, strlen(word)) == 0)
+				best = names[i];
+	return best;
+}
+
+struct checker {
+	const struct fs_config *cfg;
+	const char *path;
+	int errors;
+};
+
+static void
+section_label(const struct fs_section *s, char *out, size_t n)
+{
+	if (*s->name)
+		snprintf(out, n, "[%s \"%s\"]", s->type, s->name);
+	else
+		snprintf(out, n, "[%s]", s->type);
+}
+
+/* One line on stderr: "fieldsync.conf:4: ...". */
+static void
+problem(struct checker *c, int line, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fs_err("%s:%d: %s", c->path, line, msg);
+	c->errors++;
+}
+
+/* The kind of a source or target section: its kind line, or its name; 0 after a problem. */
+static unsigned
+check_kind(struct checker *c, const struct fs_section *s, const struct fs_section_type *t, const char *label)
+{
+	const char *kind = NULL;
+	int line = s->line;
+	unsigned bit;
+	struct fs_buf list = {0};
+
+	for (int i = 0; i < s->nkv; i++)
+		if (strcmp(s->kv[i].key, "kind") == 0) {
+			kind = s->kv[i].value;
+			line = s->kv[i].line;
+		}
+	kind_list(t->kinds, " or ", &list);
+	if (kind == NULL) {
+		if ((fs_kind_bit(s->name) & t->kinds) != 0) {
+			fs_buf_free(&list);
+			return fs_kind_bit(s->name);
+		}
+		problem(c, line, "missing 'kind' in %s (%s)", label, list.data);
+	} else if ((bit = fs_kind_bit(kind)) & t->kinds) {
+		fs_buf_free(&list);
+		return bit;
+	} else if (bit != 0) {
+		problem(c, line, "%s cannot be of kind %s (%s)", label, kind, list.data);
+	} else {
+		const char *names[8];
+		const char *near;
+		int n = 0;
+
+		for (int i = 0; kinds[i]; i++)
+			if (t->kinds & (1u << i))
+				names[n++] = kinds[i];
+		if ((near = nearest(kind, names, n)) != NULL)
+			problem(c, line, "unknown kind '%s' in %s (did you mean '%s'?)", kind, label, near);
+		else
+			problem(c, line, "unknown kind '%s' in %s (%s)", kind, label, list.data);
+	}
+	fs_buf_free(&list);
+	return 0;
+}
+
+/* A key that would hold a secret: the message points at the keys that name where one lives. */
+static bool
+check_secret(struct checker *c, const struct fs_kv *kv, const char *type, unsigned kbit, const char *label)
+{
+	const char *stem = strstr(kv->key, "secret") ? "secret" : "token";
+	char env[32], file[32];
+	const struct fs_setting *e, *f;
+
+	if (fs_is_safe_key(kv->key))
+		return false;
+	snprintf(env, sizeof env, "%s_env", stem);
+	snprintf(file, sizeof file, "%s_file", stem);
+	if ((e = find(type, kbit, env, false)) == NULL) {
+		/* Sections with one secret name, [alert]'s webhook_env. */
+		for (const struct fs_setting *s = fs_settings; s->section && e == NULL; s++)
+			if (applies(s, type, kbit) && (s->flags & FS_SET_SECRET) && s->type == FS_V_ENV)
+				e = s;
+		if (e == NULL)
+			return false;
+		f = NULL;
+	} else {
+		f = find(type, kbit, file, false);
+	}
+	if (f)
+		problem(c, kv->line, "no secrets in the config: '%s' in %s (set %s to the environment variable"
+			" that holds it, or %s to a mode 0600 file)", kv->key, label, e->key, f->key);
+	else
+		problem(c, kv->line, "no secrets in the config: '%s' in %s (set %s to the environment variable"
+			" that holds it)", kv->key, label, e->key);
+	return true;
+}
+
+static void
+check_key(struct checker *c, const struct fs_kv *kv, const char *type, unsigned kbit, const char *label,
+	  const char *kind)
+{
+	unsigned elsewhere = 0;
+	const char *names[256], *near;
+	int n = 0;
+
+	if (find(type, kbit, kv->key, false) != NULL)
+		return;
+	for (const struct fs_setting *s = fs_settings; s->section; s++)
+		if (strcmp(s->section, type) == 0 && strcmp(s->key, kv->key) == 0)
+			elsewhere |= s->kinds;
+	if (elsewhere) {
+		struct fs_buf list = {0};
+
+		kind_list(elsewhere, " and ", &list);
+		problem(c, kv->line, "key '%s' does not apply to %s of kind %s (only to %s)", kv->key, label, kind,
+			list.data);
+		fs_buf_free(&list);
+		return;
+	}
+	if (check_secret(c, kv, type, kbit, label))
+		return;
+	for (const struct fs_setting *s = fs_settings; s->section && n < 256; s++)
+		if (applies(s, type, kbit) && !is_family(s->key) && (n == 0 || strcmp(names[n - 1], s->key) != 0))
+			names[n++] = s->key;
+	if ((near = nearest(kv->key, names, n)) != NULL)
+		problem(c, kv->line, "unknown key '%s' in %s (did you mean '%s'?)", kv->key, label, near);
+	else
+		problem(c, kv->line, "unknown key '%s' in %s", kv->key, label);
+}
+
+static void
+check_section(struct checker *c, const struct fs_section *s)
+{
+	const struct fs_section_type *t = fs_section_type(s->type);
+	char label[300];
+	unsigned kbit = ~0u;
+	const char *kind = NULL;
+
+	section_label(s, label, sizeof label);
+	if (t == NULL)
+		return;		/* the parser refuses unknown sections */
+	if (t->named && *s->name == '\0') {
+		problem(c, s->line, "[%s] needs a name: [%s \"NAME\"]", s->type, s->type);
+		return;
+	}
+	if (!t->named && *s->name != '\0') {
+		problem(c, s->line, "%s takes no name: [%s]", label, s->type);
+		return;
+	}
+	if (t->kinds) {
+		if ((kbit = check_kind(c, s, t, label)) == 0)
+			kbit = ~0u;	/* said; the keys are still checked against every kind */
+		else
+			for (int i = 0; kinds[i]; i++)
+				if (kbit == 1u << i)
+					kind = kinds[i];
+	}
+	for (int i = 0; i < s->nkv; i++)
+		check_key(c, &s->kv[i], s->type, kbit, label, kind);
+}
+
+int
+fs_config_check(const struct fs_config *cfg)
+{
+	struct checker c = {cfg, cfg->path ? cfg->path : "config", 0};
+
+	for (int i = 0; i < cfg->nsec; i++)
+		check_section(&c, &cfg->sec[i]);
+	return c.errors ? -1 : 0;
+}
+
+const char *
+fs_section_type_nearest(const char *type)
+{
+	const char *names[16];
+	int n = 0;
+
+	for (const struct fs_section_type *t = fs_section_types; t->name && n < 16; t++)
+		names[n++] = t->name;
+	return nearest(type, names, n);
 }
