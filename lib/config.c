@@ -196,23 +196,6 @@ fs_config_get(const struct fs_config *cfg, const char *type, const char *name, c
 	return fs_section_get(fs_config_section(cfg, type, name), key);
 }
 
-void
-fs_config_print(const struct fs_config *cfg, FILE *f)
-{
-	fprintf(f, "# config: %s\n", cfg->path ? cfg->path : "(none: all defaults)");
-	for (int i = 0; i < cfg->nsec; i++) {
-		const struct fs_section *s = &cfg->sec[i];
-
-		if (*s->name)
-			fprintf(f, "%s[%s \"%s\"]\n", i ? "\n" : "", s->type, s->name);
-		else
-			fprintf(f, "%s[%s]\n", i ? "\n" : "", s->type);
-		for (int j = 0; j < s->nkv; j++)
-			fprintf(f, "%s = %s\n", s->kv[j].key,
-				fs_is_safe_key(s->kv[j].key) ? s->kv[j].value : "(redacted)");
-	}
-}
-
 int
 fs_endpoint_find(const struct fs_config *cfg, const char *type, const char *name, struct fs_endpoint *ep)
 {

@@ -142,7 +142,6 @@ struct fs_section *fs_config_section(const struct fs_config *cfg, const char *ty
  * fs_config_setting (settings.c) give the default instead. */
 const char *fs_section_get(const struct fs_section *s, const char *key);	/* NULL-safe */
 const char *fs_config_get(const struct fs_config *cfg, const char *type, const char *name, const char *key);
-void fs_config_print(const struct fs_config *cfg, FILE *f);	/* secrets redacted */
 /* A source or target: its section, or the built-in kind of that name. */
 struct fs_endpoint {
 	const char *type;	/* "source" or "target" */
@@ -155,7 +154,7 @@ bool fs_kind_builtin(const char *kind);
  * by secret_env or secret_file; NULL if none is set. */
 char *fs_endpoint_secret(const struct fs_endpoint *ep, const char *envkey, const char *filekey);
 
-// settings.c: every setting in one table (section, key, kinds, default), and the check of a loaded file.
+// settings.c: every setting in one table (section, key, kinds, default), the check of a loaded file, --print-config.
 enum {				/* the kinds of sources and targets, as bits */
 	FS_KIND_HUBSPOT = 1, FS_KIND_LOB_EVENTS = 2, FS_KIND_CSV = 4, FS_KIND_LOB = 8
 };
@@ -197,10 +196,14 @@ const char *fs_setting_default(const struct fs_endpoint *ep, const char *key);	/
 /* The same for any section: name "" for [thresholds]; no section in the file means all defaults. */
 const char *fs_config_setting(const struct fs_config *cfg, const char *type, const char *name, const char *key);
 bool fs_setting_applies(const struct fs_setting *s, const struct fs_endpoint *ep);	/* a key (not a family) of ep's kind */
+bool fs_setting_key_known(const char *key);	/* a key of some section */
 /* Every section and key of a loaded file: unknown keys (with the nearest
  * known one), keys of another kind, secrets, kinds, names.  Each problem is
  * one line on stderr naming the file and line; -1 if any. */
 int fs_config_check(const struct fs_config *cfg);
+/* The effective configuration, defaults marked, secrets redacted: a config
+ * file that loads to the same settings. */
+void fs_config_print(const struct fs_config *cfg, FILE *f);
 int fs_edit_distance(const char *a, const char *b);	/* Damerau-Levenshtein (optimal string alignment) */
 
 // state.c

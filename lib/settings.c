@@ -4,7 +4,9 @@
  * to, its default and the shape of its value.
  *
  * Commands read settings through fs_setting and fs_config_setting, which
- * give the table's default when the file sets none.  fs_config_load checks every section and key of the file against the
+ * give the table's default when the file sets none: the defaults that
+ * --print-config shows (fs_config_print) are the ones in use.
+ * fs_config_load checks every section and key of the file against the
  * table (fs_config_check), so that a typo anywhere in the file stops every
  * command, cron's included, with the file, the line and the nearest key.
  */
@@ -245,6 +247,15 @@ find(const char *type, unsigned kbit, const char *key, bool hidden)
 			family = s;
 	}
 	return family;
+}
+
+bool
+fs_setting_key_known(const char *key)
+{
+	for (const struct fs_setting *s = fs_settings; s->section; s++)
+		if (strcmp(s->key, key) == 0)
+			return true;
+	return false;
 }
 
 /* A section as settings are looked up in it. */
@@ -597,4 +608,120 @@ fs_section_type_nearest(const char *type)
 	for (const struct fs_section_type *t = fs_section_types; t->name && n < 16; t++)
 		names[n++] = t->name;
 	return nearest(type, names, n);
+}
+
+/* ---- --print-config ---- */
+
+static void
+print_value(FILE *f, const char *key, const struct value *v)
+{
+	const char *shown = v->v && !fs_is_safe_key(key) ? "(redacted)" : v->v;
+
+	switch (v->origin) {
+	case SET:
+		fprintf(f, "%s =%s%s\n", key, *shown ? " " : "", shown);
+		break;
+	case DEFAULT:
+		fprintf(f, "%s = %s  # default\n", key, shown);
+		break;
+	case FROM:
+		fprintf(f, "%s = %s  # default: %s\n", key, shown, v->other);
+		break;
+	case NAME:
+		fprintf(f, "%s = %s  # default: the section's name\n", key, shown);
+		break;
+	case NONE:
+		fprintf(f, "# %s =\n", key);
+		break;
+	case UNLESS:
+		fprintf(f, "# %s =  (not used: %s is set)\n", key, v->other);
+		break;
+	}
+}
+
+/* Whether key was printed before in this section (rows repeat a key for other kinds). */
+static bool
+printed_before(const struct fs_setting *row, const struct place *p)
+{
+	for (const struct fs_setting *s = fs_settings; s != row; s++)
+		if (applies(s, p->type, p->kbit) && strcmp(s->key, row->key) == 0)
+			return true;
+	return false;
+}
+
+static void
+print_section(FILE *f, const struct place *p, bool first)
+{
+	if (!first)
+		fputc('\n', f);
+	if (*p->name)
+		fprintf(f, "[%s \"%s\"]\n", p->type, p->name);
+	else
+		fprintf(f, "[%s]\n", p->type);
+	for (const struct fs_setting *s = fs_settings; s->section; s++) {
+		struct value v;
+
+		if (!applies(s, p->type, p->kbit) || (s->flags & FS_SET_HIDDEN) || printed_before(s, p))
+			continue;
+		if (!is_family(s->key)) {
+			v = resolve(p, s->key, 0);
+			print_value(f, s->key, &v);
+			continue;
+		}
+		/* A family's members the file sets that have no row of their own, each once. */
+		for (int i = 0; p->sec && i < p->sec->nkv; i++) {
+			const char *key = p->sec->kv[i].key;
+			bool again = false;
+
+			if (!in_family(s->key, key) || find(p->type, p->kbit, key, false) != s)
+				continue;
+			for (int j = 0; j < i; j++)
+				again |= strcmp(p->sec->kv[j].key, key) == 0;
+			if (!again) {
+				v = resolve(p, key, 0);
+				print_value(f, key, &v);
+			}
+		}
+	}
+}
+
+/* The sections a missing file leaves at their defaults: built-in kinds usable without a section. */
+static const struct {
+	const char *type, *name;
+} builtin_sections[] = {
+	{"source", "hubspot"}, {"source", "lob-events"}, {"source", "csv"}, {"target", "lob"}, {"target", "hubspot"},
+};
+
+void
+fs_config_print(const struct fs_config *cfg, FILE *f)
+{
+	bool first = true;
+	struct place p;
+
+	fprintf(f, "# config: %s\n", cfg->path ? cfg->path : "(none: all defaults)");
+	for (int i = 0; i < cfg->nsec; i++) {
+		place_of(cfg, cfg->sec[i].type, cfg->sec[i].name, &p);
+		print_section(f, &p, first);
+		first = false;
+	}
+	if (cfg->path == NULL)
+		for (size_t i = 0; i < sizeof builtin_sections / sizeof builtin_sections[0]; i++) {
+			place_of(cfg, builtin_sections[i].type, builtin_sections[i].name, &p);
+			print_section(f, &p, first);
+			first = false;
+		}
+	/* Sections without a name that have defaults, when the file leaves them out. */
+	for (const struct fs_section_type *t = fs_section_types; t->name; t++) {
+		bool defaults = false;
+
+		if (t->named || fs_config_section(cfg, t->name, "") != NULL)
+			continue;
+		for (const struct fs_setting *s = fs_settings; s->section; s++)
+			defaults |= strcmp(s->section, t->name) == 0 && s->def != NULL;
+		if (defaults) {
+			place_of(cfg, t->name, "", &p);
+			print_section(f, &p, first);
+			first = false;
+		}
+	}
 }
