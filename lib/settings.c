@@ -493,29 +493,37 @@ check_kind(struct checker *c, const struct fs_section *s, const struct fs_sectio
 	return 0;
 }
 
-/* A key that would hold a secret: the message points at the keys that name where one lives. */
+/*
+ * A key that would hold a secret: the message points at the keys that name
+ * where one lives, token_env and token_file (secret_env and secret_file for
+ * a key that says "secret", or when the kind takes no token), or
+ * [alert]'s webhook_env.  The value is never shown.
+ */
 static bool
 check_secret(struct checker *c, const struct fs_kv *kv, const char *type, unsigned kbit, const char *label)
 {
-	const char *stem = strstr(kv->key, "secret") ? "secret" : "token";
-	char env[32], file[32];
-	const struct fs_setting *e, *f;
+	const char *stems[2] = {"token", "secret"};
+	const struct fs_setting *e = NULL, *f = NULL;
+	char name[32];
 
 	if (fs_is_safe_key(kv->key))
 		return false;
-	snprintf(env, sizeof env, "%s_env", stem);
-	snprintf(file, sizeof file, "%s_file", stem);
-	if ((e = find(type, kbit, env, false)) == NULL) {
-		/* Sections with one secret name, [alert]'s webhook_env. */
-		for (const struct fs_setting *s = fs_settings; s->section && e == NULL; s++)
-			if (applies(s, type, kbit) && (s->flags & FS_SET_SECRET) && s->type == FS_V_ENV)
-				e = s;
-		if (e == NULL)
-			return false;
-		f = NULL;
-	} else {
-		f = find(type, kbit, file, false);
+	if (strstr(kv->key, "secret")) {
+		stems[0] = "secret";
+		stems[1] = "token";
 	}
+	for (int i = 0; i < 2 && e == NULL; i++) {
+		snprintf(name, sizeof name, "%s_env", stems[i]);
+		if ((e = find(type, kbit, name, false)) != NULL) {
+			snprintf(name, sizeof name, "%s_file", stems[i]);
+			f = find(type, kbit, name, false);
+		}
+	}
+	for (const struct fs_setting *s = fs_settings; s->section && e == NULL; s++)
+		if (applies(s, type, kbit) && (s->flags & FS_SET_SECRET) && s->type == FS_V_ENV)
+			e = s;
+	if (e == NULL)
+		return false;
 	if (f)
 		problem(c, kv->line, "no secrets in the config: '%s' in %s (set %s to the environment variable"
 			" that holds it, or %s to a mode 0600 file)", kv->key, label, e->key, f->key);
