@@ -13,8 +13,6 @@
 #define PRUNE_BATCH 5000
 #define HELD_LINES 64		/* the hot path's lines waiting for their keys' rows */
 #define WAIT_LINES 16		/* the hot path's lines judged together, their ids prefetched */
-#define DEFAULT_TTL (24 * 3600)
-#define DEFAULT_ACTIVE (30 * 86400)
 
 /* Run counters; the ones with a name also go to dedupe_counts per day. */
 enum { FORWARDED, IDEMPOTENCY, DEBOUNCE, CAMPAIGN_GUARD, HELD, RELEASED, NCOUNT };
@@ -64,14 +62,11 @@ duration(const char *text, const char *what, int64_t *secs)
 	return 0;
 }
 
-/* A campaign's active period: its config's "active", or 30 days. */
+/* A campaign's active period (a campaign the config does not have: the default). */
 static int
 campaign_active(const struct fs_config *cfg, const char *campaign, int64_t *active)
 {
-	const char *v = fs_config_get(cfg, "campaign", campaign, "active");
-
-	*active = DEFAULT_ACTIVE;
-	return v ? fs_duration_parse(v, active) : 0;
+	return fs_duration_parse(fs_config_setting(cfg, "campaign", campaign, "active"), active);
 }
 
 /* The goal of a mail.requested: its own, else its campaign's, else the campaign's name. */
@@ -82,9 +77,7 @@ goal_of(const struct fs_config *cfg, jv data)
 
 	if (goal && *goal)
 		return goal;
-	if ((goal = fs_config_get(cfg, "campaign", campaign, "goal")) != NULL)
-		return goal;
-	return campaign;
+	return campaign ? fs_config_setting(cfg, "campaign", campaign, "goal") : NULL;
 }
 
 /* What is wrong with an event, "; "-separated; empty when nothing. */
@@ -444,11 +437,11 @@ filter(struct fs_cli *cli, const char *ttl_opt, const char *debounce_opt, bool c
 
 	d.cli = cli;
 	d.commit = commit;
-	d.ttl = DEFAULT_TTL;
-	if ((v = fs_config_get(&cli->cfg, "dedupe", "", "ttl")) && duration(v, "[dedupe] ttl", &d.ttl) != 0)
+	v = fs_config_setting(&cli->cfg, "dedupe", "", "ttl");
+	if (duration(v, "[dedupe] ttl", &d.ttl) != 0)
 		return FS_EXIT_USAGE;
-	if ((v = fs_config_get(&cli->cfg, "dedupe", "", "debounce")) &&
-	    duration(v, "[dedupe] debounce", &d.debounce) != 0)
+	v = fs_config_setting(&cli->cfg, "dedupe", "", "debounce");
+	if (duration(v, "[dedupe] debounce", &d.debounce) != 0)
 		return FS_EXIT_USAGE;
 	if (ttl_opt && duration(ttl_opt, "--ttl", &d.ttl) != 0)
 		return FS_EXIT_USAGE;

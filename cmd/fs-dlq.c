@@ -171,11 +171,13 @@ load_prices(struct replay *rp)
 	const struct fs_config *cfg = &rp->cli->cfg;
 
 	for (int i = 0; i < cfg->nsec; i++) {
-		const char *kind = fs_section_get(&cfg->sec[i], "kind");
-		const char *price = fs_section_get(&cfg->sec[i], "price");
+		const char *kind, *price;
 		char *copy, *save = NULL;
 
-		if (strcmp(cfg->sec[i].type, "target") != 0 || kind == NULL || strcmp(kind, "lob") != 0 || !price)
+		if (strcmp(cfg->sec[i].type, "target") != 0)
+			continue;
+		kind = fs_config_setting(cfg, "target", cfg->sec[i].name, "kind");
+		if (strcmp(kind, "lob") != 0 || (price = fs_config_setting(cfg, "target", cfg->sec[i].name, "price")) == NULL)
 			continue;
 		copy = fs_xstrdup(price);
 		for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {

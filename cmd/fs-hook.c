@@ -166,7 +166,7 @@ parse_size(const char *s, size_t *out)
 static char *
 request_url(const struct fs_endpoint *ep)
 {
-	const char *fixed = fs_section_get(ep->sec, "hook_url"), *https = getenv("HTTPS");
+	const char *fixed = fs_setting(ep, "hook_url"), *https = getenv("HTTPS");
 	const char *scheme = getenv("REQUEST_SCHEME"), *host = getenv("HTTP_HOST");
 	const char *uri = getenv("REQUEST_URI");
 
@@ -187,7 +187,7 @@ main(int argc, char *argv[])
 	enum fs_sig_scheme scheme;
 	const char *method, *clen, *why, *v;
 	char *name = NULL, *secret = NULL, *body = NULL, *url = NULL, *delivery = NULL;
-	size_t cap = FS_HOOK_MAX_BODY, want;
+	size_t cap, want;
 	int opt, rc, status = FS_EXIT_OK;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -222,15 +222,14 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	source = name;	/* unknown names are logged as "-", not as sources */
-	scheme = fs_sig_scheme_for_kind(ep.kind);
-	if ((v = fs_section_get(ep.sec, "signature")) && fs_sig_scheme_parse(v, &scheme) != 0) {
+	if (fs_sig_scheme_parse(v = fs_setting(&ep, "signature"), &scheme) != 0) {
 		fs_err("source '%s': unknown signature scheme '%s'", name, v);
 		refuse(500, "configuration error");
 		log_refusal(&cli.st, 500, "unknown signature scheme", cli.run_id);
 		status = FS_EXIT_USAGE;
 		goto out;
 	}
-	if ((v = fs_section_get(ep.sec, "max_body")) && parse_size(v, &cap) != 0) {
+	if (parse_size(v = fs_setting(&ep, "max_body"), &cap) != 0) {
 		fs_err("source '%s': max_body '%s' is not a size (1048576, 512k, 1M)", name, v);
 		refuse(500, "configuration error");
 		log_refusal(&cli.st, 500, "bad max_body", cli.run_id);

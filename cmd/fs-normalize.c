@@ -66,31 +66,19 @@ default_stream(const char *kind)
 	return "events";
 }
 
-/* The shipped map for a kind and stream. */
-static const char *
-default_map(const char *kind, const char *stream)
-{
-	if (strcmp(kind, "hubspot") == 0) {
-		if (strcmp(stream, "contacts") == 0)
-			return "hubspot-contact.jq";
-		if (strcmp(stream, "deals") == 0)
-			return "hubspot-deal.jq";
-		return "hubspot-engagement.jq";	/* calls, emails, meetings, tasks */
-	}
-	if (strcmp(kind, "csv") == 0)
-		return strcmp(stream, "mail-history") == 0 ? "csv-mail-history.jq" : "csv-contact.jq";
-	return "lob-event.jq";
-}
-
-/* $source inside a map: the source's settings that are safe to show. */
+/* $source inside a map: the source's settings that are safe to show, defaults included. */
 static jv
 map_args(const struct fs_endpoint *ep)
 {
 	jv args = jv_object();
+	const char *v;
 
 	args = jv_object_set(args, jv_string("name"), jv_string(ep->name));
 	args = jv_object_set(args, jv_string("kind"), jv_string(ep->kind));
-	for (int i = 0; ep->sec && i < ep->sec->nkv; i++)
+	for (const struct fs_setting *s = fs_settings; s->section; s++)
+		if (fs_setting_applies(s, ep) && fs_is_safe_key(s->key) && (v = fs_setting(ep, s->key)) != NULL)
+			args = jv_object_set(args, jv_string(s->key), jv_string(v));
+	for (int i = 0; ep->sec && i < ep->sec->nkv; i++)	/* map.NAME of a csv source */
 		if (fs_is_safe_key(ep->sec->kv[i].key))
 			args = jv_object_set(args, jv_string(ep->sec->kv[i].key),
 					     jv_string(ep->sec->kv[i].value));
@@ -121,10 +109,11 @@ map_for(struct normalize *n, const char *source, const char *stream)
 	}
 	if (stream == NULL)
 		stream = default_stream(ep.kind);
-	snprintf(key, sizeof key, "map.%s", stream);
-	if ((name = n->map_opt) == NULL && (name = fs_section_get(ep.sec, key)) == NULL &&
-	    (name = fs_section_get(ep.sec, "map")) == NULL)
-		name = default_map(ep.kind, stream);
+	/* map.STREAM, else map, else the kind's shipped map for the stream
+	 * (map.* for a stream of no name: the shipped map for other streams). */
+	snprintf(key, sizeof key, "map.%s", *stream ? stream : "*");
+	if ((name = n->map_opt) == NULL)
+		name = fs_setting(&ep, key);
 	if ((path = fs_map_find(name)) == NULL) {
 		e->why = fs_xasprintf("no map '%s' for source \"%s\" stream \"%s\"", name, source, stream);
 		return e;
@@ -972,11 +961,11 @@ load_campaigns(struct normalize *n)
 		c = &n->campaigns[n->ncampaigns++];
 		memset(c, 0, sizeof *c);
 		c->name = s->name;
-		c->goal = fs_section_get(s, "goal") ? fs_section_get(s, "goal") : s->name;
-		c->format = fs_section_get(s, "format") ? fs_section_get(s, "format") : "postcard";
-		c->template = fs_section_get(s, "template");
-		c->back = fs_section_get(s, "back") ? fs_section_get(s, "back") : c->template;
-		c->from = fs_section_get(s, "from");
+		c->goal = fs_config_setting(cfg, "campaign", s->name, "goal");
+		c->format = fs_config_setting(cfg, "campaign", s->name, "format");
+		c->template = fs_config_setting(cfg, "campaign", s->name, "template");
+		c->back = fs_config_setting(cfg, "campaign", s->name, "back");
+		c->from = fs_config_setting(cfg, "campaign", s->name, "from");
 		if (strcmp(c->format, "postcard") != 0 && strcmp(c->format, "letter") != 0) {
 			fs_err("campaign '%s': format must be postcard or letter, not '%s'", s->name, c->format);
 			return -1;

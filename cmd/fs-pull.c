@@ -249,40 +249,27 @@ call(struct pull *p, const char *method, const char *path, jv body, const char *
 	return out;
 }
 
-static char *
-default_secret(struct pull *p, const char *env)
-{
-	if (fs_section_get(p->ep.sec, "token_env") == NULL && fs_section_get(p->ep.sec, "token_file") == NULL) {
-		const char *v = getenv(env);
-
-		return v && *v ? fs_xstrdup(v) : NULL;
-	}
-	return fs_endpoint_secret(&p->ep, "token_env", "token_file");
-}
-
+/* The source's url, rate, attempts and token (token_env, or token_file). */
 static int
-http_setup(struct pull *p, const char *url, const char *rate, const char *token_env, bool basic)
+http_setup(struct pull *p, bool basic)
 {
-	const char *u = fs_section_get(p->ep.sec, "url"), *r = fs_section_get(p->ep.sec, "rate");
-	const char *at = fs_section_get(p->ep.sec, "attempts");
+	const char *at = fs_setting(&p->ep, "attempts"), *env = fs_setting(&p->ep, "token_env");
 	char *token;
 
-	if (fs_http_init(&p->http, p->name, u ? u : url, r ? r : rate) != 0)
+	if (fs_http_init(&p->http, p->name, fs_setting(&p->ep, "url"), fs_setting(&p->ep, "rate")) != 0)
 		return -1;
 	p->http_ready = true;
 	p->http.dry_run = p->dry_run;
-	if (at && (p->http.attempts = atoi(at)) < 1) {
+	if ((p->http.attempts = atoi(at)) < 1) {
 		fs_err("source '%s': attempts must be 1 or more, not '%s'", p->name, at);
 		return -1;
 	}
-	token = default_secret(p, token_env);
+	token = fs_endpoint_secret(&p->ep, "token_env", "token_file");
 	if (token == NULL && !p->dry_run) {
-		const char *env = fs_section_get(p->ep.sec, "token_env");
-
-		if (fs_section_get(p->ep.sec, "token_file"))
+		if (env == NULL)
 			fs_err("source '%s': no token in its token_file", p->name);
 		else
-			fs_err("source '%s': no token: $%s is not set", p->name, env ? env : token_env);
+			fs_err("source '%s': no token: $%s is not set", p->name, env);
 		return -1;
 	}
 	if (basic)
@@ -394,33 +381,19 @@ at_or_before(int64_t t, int64_t id, const struct hs_cursor *c)
 }
 
 struct hs_stream {
-	const char *name;	/* contacts, calls, ..., deals */
+	const char *name;	/* contacts, calls, ..., deals; its properties are the setting properties.NAME */
 	const char *modprop;
 	bool assoc;		/* add the associated contacts */
-	const char *const *props;
 };
 
-static const char *const contact_props[] = {
-	"email", "firstname", "lastname", "phone", "company", "address", "address2", "city", "state",
-	"zip", "country", "lifecyclestage", "hubspot_owner_id", "lastmodifieddate", NULL};
-static const char *const call_props[] = {"hs_timestamp", "hubspot_owner_id", "hs_call_status",
-	"hs_call_direction", NULL};
-static const char *const email_props[] = {"hs_timestamp", "hubspot_owner_id", "hs_email_direction",
-	"hs_email_status", NULL};
-static const char *const meeting_props[] = {"hs_timestamp", "hubspot_owner_id", "hs_meeting_outcome", NULL};
-static const char *const task_props[] = {"hs_timestamp", "hubspot_owner_id", "hs_task_status",
-	"hs_task_type", NULL};
-static const char *const deal_props[] = {"amount", "closedate", "dealstage", "pipeline", "dealname",
-	"deal_currency_code", "hubspot_owner_id", NULL};
-
 static const struct hs_stream hs_streams[] = {
-	{"contacts", "lastmodifieddate", false, contact_props},
-	{"calls", "hs_lastmodifieddate", true, call_props},
-	{"emails", "hs_lastmodifieddate", true, email_props},
-	{"meetings", "hs_lastmodifieddate", true, meeting_props},
-	{"tasks", "hs_lastmodifieddate", true, task_props},
-	{"deals", "hs_lastmodifieddate", true, deal_props},
-	{NULL, NULL, false, NULL},
+	{"contacts", "lastmodifieddate", false},
+	{"calls", "hs_lastmodifieddate", true},
+	{"emails", "hs_lastmodifieddate", true},
+	{"meetings", "hs_lastmodifieddate", true},
+	{"tasks", "hs_lastmodifieddate", true},
+	{"deals", "hs_lastmodifieddate", true},
+	{NULL, NULL, false},
 };
 
 static jv
@@ -438,28 +411,26 @@ split_list(const char *s)
 	return a;
 }
 
+/* A stream's properties.STREAM setting (contacts: else properties); contacts also the
+ * status_property, unless the list has it. */
 static jv
 stream_props(struct pull *p, const struct hs_stream *s)
 {
 	char key[64];
-	const char *conf;
+	const char *sp = fs_setting(&p->ep, "status_property");
 	jv a;
 
 	snprintf(key, sizeof key, "properties.%s", s->name);
-	conf = fs_section_get(p->ep.sec, key);
-	if (conf == NULL && strcmp(s->name, "contacts") == 0)
-		conf = fs_section_get(p->ep.sec, "properties");
-	if (conf)
-		a = split_list(conf);
-	else {
-		a = jv_array();
-		for (int i = 0; s->props[i]; i++)
-			a = jv_array_append(a, jv_string(s->props[i]));
-	}
-	if (strcmp(s->name, "contacts") == 0) {
-		const char *sp = fs_section_get(p->ep.sec, "status_property");
+	a = split_list(fs_setting(&p->ep, key));
+	if (sp && strcmp(s->name, "contacts") == 0) {
+		bool listed = false;
 
-		if (sp)
+		jv_array_foreach(a, i, v) {
+			(void)i;
+			listed |= strcmp(jv_string_value(v), sp) == 0;
+			jv_free(v);
+		}
+		if (!listed)
 			a = jv_array_append(a, jv_string(sp));
 	}
 	return a;
@@ -531,7 +502,7 @@ search_body(struct pull *p, const struct hs_stream *s, const struct hs_cursor *c
 	    const struct partial *part)
 {
 	jv body = jv_object(), groups = jv_array(), sort = jv_object();
-	const char *won = fs_section_get(p->ep.sec, "won_stages");
+	const char *won = fs_setting(&p->ep, "won_stages");
 
 	if (tie) {
 		jv g = jv_array_append(jv_array(), filter(s->modprop, "EQ", num_text(c->t)));
@@ -558,7 +529,7 @@ search_body(struct pull *p, const struct hs_stream *s, const struct hs_cursor *c
 			filter(s->modprop, "EQ", num_text(c->t))), filter("hs_object_id", "GT", num_text(c->id))));
 	}
 	if (strcmp(s->name, "deals") == 0) {
-		jv stages = split_list(won ? won : "closedwon"), ng = jv_array();
+		jv stages = split_list(won), ng = jv_array();
 
 		if (jv_array_length(jv_copy(groups)) == 0)
 			groups = jv_array_append(groups, jv_array());
@@ -1794,8 +1765,7 @@ static int
 describe_hubspot(struct pull *p)
 {
 	struct fs_map *m = NULL;
-	char *path = fs_map_find(fs_section_get(p->ep.sec, "map") ? fs_section_get(p->ep.sec, "map")
-								   : "hubspot-contact.jq");
+	char *path = fs_map_find(fs_setting(&p->ep, "map.contacts"));
 	const char *const *reads = NULL;
 	int nreads = 0;
 	long status;
@@ -1835,19 +1805,18 @@ describe_hubspot(struct pull *p)
 
 /* ---- main ---- */
 
-/* The source's lookback (default 60s; 0 turns it off). */
+/* The source's lookback (0 turns it off). */
 static int
 lookback_setting(struct pull *p)
 {
-	const char *v = fs_section_get(p->ep.sec, "lookback");
-	int64_t secs = 60;
+	const char *v = fs_setting(&p->ep, "lookback");
+	int64_t secs = 0;
 
-	if (v && strcmp(v, "0") != 0 && (fs_duration_parse(v, &secs) != 0 || secs < 0)) {
-		fs_err("source '%s': lookback must be a duration such as 60s or 0, not '%s'", p->name, v);
+	if (strcmp(v, "0") != 0 && (fs_duration_parse(v, &secs) != 0 || secs < 0)) {
+		fs_err("source '%s': lookback must be a duration such as %s or 0, not '%s'", p->name,
+		       fs_setting_default(&p->ep, "lookback"), v);
 		return -1;
 	}
-	if (v && strcmp(v, "0") == 0)
-		secs = 0;
 	p->lookback_ms = secs * 1000;
 	return 0;
 }
@@ -1855,10 +1824,9 @@ lookback_setting(struct pull *p)
 static int
 pull_hubspot(struct pull *p)
 {
-	const char *list = fs_section_get(p->ep.sec, "streams");
-	jv streams = split_list(list ? list : "contacts, calls, emails, meetings, tasks, deals");
+	jv streams = split_list(fs_setting(&p->ep, "streams"));
 
-	if (http_setup(p, "https://api.hubapi.com", "100/10s", "HUBSPOT_TOKEN", false) != 0) {
+	if (http_setup(p, false) != 0) {
 		jv_free(streams);
 		fail(p, FS_EXIT_USAGE);
 		return -1;
@@ -1869,9 +1837,7 @@ pull_hubspot(struct pull *p)
 	}
 	/* HubSpot's search endpoints allow about 5 requests a second per account
 	 * and send no rate-limit headers: they are paced on their own as well. */
-	if (lookback_setting(p) != 0 ||
-	    fs_http_search_rate(&p->http, fs_section_get(p->ep.sec, "search_rate") ?
-				fs_section_get(p->ep.sec, "search_rate") : "5/1s") != 0) {
+	if (lookback_setting(p) != 0 || fs_http_search_rate(&p->http, fs_setting(&p->ep, "search_rate")) != 0) {
 		jv_free(streams);
 		fail(p, FS_EXIT_USAGE);
 		return -1;
@@ -1962,7 +1928,7 @@ pull_lob_events(struct pull *p)
 		return -1;
 	if (strcmp(mode, "polling") != 0)
 		return 0;
-	if (http_setup(p, "https://api.lob.com/v1", "150/5s", "LOB_API_KEY", true) != 0) {
+	if (http_setup(p, true) != 0) {
 		fail(p, FS_EXIT_USAGE);
 		return -1;
 	}
@@ -1971,20 +1937,19 @@ pull_lob_events(struct pull *p)
 
 /* ---- retention ---- */
 
-/* A retention setting of the source: a duration, or never (-1). */
+/* A retention setting of the source: a duration, or never (-1); never too when it is not the kind's. */
 static int
-retention_setting(struct pull *p, const char *key, const char *def, int64_t *secs)
+retention_setting(struct pull *p, const char *key, int64_t *secs)
 {
-	const char *v = fs_section_get(p->ep.sec, key);
+	const char *v = fs_setting(&p->ep, key);
 
-	if (v == NULL)
-		v = def;
-	if (strcmp(v, "never") == 0) {
+	if (v == NULL || strcmp(v, "never") == 0) {
 		*secs = -1;
 		return 0;
 	}
 	if (fs_duration_parse(v, secs) != 0) {
-		fs_err("source '%s': %s must be a duration such as %s, or never, not '%s'", p->name, key, def, v);
+		fs_err("source '%s': %s must be a duration such as %s, or never, not '%s'", p->name, key,
+		       fs_setting_default(&p->ep, key), v);
 		return -1;
 	}
 	return 0;
@@ -1993,17 +1958,14 @@ retention_setting(struct pull *p, const char *key, const char *def, int64_t *sec
 static int
 retention_settings(struct pull *p)
 {
-	if (retention_setting(p, "inbox_retention", "14d", &p->inbox_keep) != 0 ||
-	    retention_setting(p, "inbox_key_retention", "30d", &p->keys_keep) != 0 ||
-	    retention_setting(p, "polled_retention", "30d", &p->polled_keep) != 0)
+	if (retention_setting(p, "inbox_retention", &p->inbox_keep) != 0 ||
+	    retention_setting(p, "inbox_key_retention", &p->keys_keep) != 0 ||
+	    retention_setting(p, "polled_retention", &p->polled_keep) != 0)
 		return -1;
 	/* A row goes with its body: keys kept for less time would cut the body's retention short. */
 	if (p->keys_keep >= 0 && (p->inbox_keep < 0 || p->keys_keep < p->inbox_keep)) {
 		fs_err("source '%s': inbox_key_retention (%s) is shorter than inbox_retention (%s)", p->name,
-		       fs_section_get(p->ep.sec, "inbox_key_retention") ?
-		       fs_section_get(p->ep.sec, "inbox_key_retention") : "30d",
-		       fs_section_get(p->ep.sec, "inbox_retention") ?
-		       fs_section_get(p->ep.sec, "inbox_retention") : "14d");
+		       fs_setting(&p->ep, "inbox_key_retention"), fs_setting(&p->ep, "inbox_retention"));
 		return -1;
 	}
 	return 0;
@@ -2146,7 +2108,7 @@ main(int argc, char *argv[])
 			return fs_cli_finish(&cli, FS_EXIT_USAGE);
 		p.name = arg;
 		if (strcmp(p.ep.kind, "csv") == 0) {
-			if ((file = fs_section_get(p.ep.sec, "file")) == NULL) {
+			if ((file = fs_setting(&p.ep, "file")) == NULL) {
 				fs_err("source '%s': a csv source needs 'file' (or pull csv:FILE)", arg);
 				return fs_cli_finish(&cli, FS_EXIT_USAGE);
 			}

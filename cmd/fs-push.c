@@ -85,12 +85,22 @@ fail(struct push *p, int status)
 			p->status = status;
 }
 
+/* A setting of the target; an empty value counts as unset. */
 static const char *
-cfg(const struct push *p, const char *key, const char *dflt)
+cfg(const struct push *p, const char *key)
 {
-	const char *v = fs_section_get(p->ep.sec, key);
+	const char *v = fs_setting(&p->ep, key);
 
-	return v && *v ? v : dflt;
+	return v && *v ? v : fs_setting_default(&p->ep, key);
+}
+
+/* Where the key is looked for, for messages: token_env (default included), else token_file. */
+static const char *
+key_source(const struct push *p)
+{
+	const char *v = cfg(p, "token_env");
+
+	return v ? v : cfg(p, "token_file");
 }
 
 static int
@@ -586,8 +596,7 @@ common_answer(struct push *p, struct job *jb)
 		return 1;	/* the bucket has slowed down; send it again */
 	if (s == 401 || s == 403) {
 		if (!p->stop)
-			fs_err("%s: HTTP %ld: the API key was refused; check %s", p->target, s,
-			       cfg(p, "token_env", cfg(p, "token_file", p->lob ? "LOB_API_KEY" : "HUBSPOT_TOKEN")));
+			fs_err("%s: HTTP %ld: the API key was refused; check %s", p->target, s, key_source(p));
 		fail(p, FS_EXIT_USAGE);
 		p->stop = true;
 		return 0;	/* the rows stay pending, claims are released at the end */
@@ -1049,8 +1058,7 @@ drain(struct push *p)
 		}
 		if (c.pending == 0)
 			return 0;
-		fs_err("%s: no API key: set %s", p->target,
-		       cfg(p, "token_env", cfg(p, "token_file", p->lob ? "LOB_API_KEY" : "HUBSPOT_TOKEN")));
+		fs_err("%s: no API key: set %s", p->target, key_source(p));
 		fail(p, FS_EXIT_USAGE);
 		p->stop = true;
 		return -1;
@@ -1217,7 +1225,7 @@ on_checkpoint(struct fs_loop *lp, jv cp, void *ctx)
 static int
 load_prices(struct push *p)
 {
-	const char *price = cfg(p, "price", NULL);
+	const char *price = p->lob ? cfg(p, "price") : NULL;
 	char *copy, *save = NULL;
 
 	if (price == NULL)
@@ -1253,31 +1261,31 @@ configure(struct push *p, int parallel)
 		return -1;
 	}
 	p->lob = strcmp(p->ep.kind, "lob") == 0;
-	rate = cfg(p, "rate", p->lob ? "150/5s" : "100/10s");
+	rate = cfg(p, "rate");
 	if (fs_rate_limit_parse(rate, &p->rate) != 0 || p->rate.n <= 0) {
 		fs_err("target '%s': malformed rate '%s' (want N/DURATION, as 150/5s)", p->target, rate);
 		return -1;
 	}
-	retry = cfg(p, "retry", "30s..6h x8");
+	retry = cfg(p, "retry");
 	if (fs_retry_parse(retry, &p->retry) != 0) {
 		fs_err("target '%s': malformed retry '%s' (want FIRST..CAP xATTEMPTS, as 30s..6h x8)", p->target, retry);
 		return -1;
 	}
-	give_up = cfg(p, "give_up", "3d");
+	give_up = cfg(p, "give_up");
 	if (fs_duration_parse(give_up, &p->give_up) != 0) {
 		fs_err("target '%s': malformed give_up '%s'", p->target, give_up);
 		return -1;
 	}
-	timeout = cfg(p, "timeout", "30s");
+	timeout = cfg(p, "timeout");
 	if (fs_duration_parse(timeout, &secs) != 0 || secs <= 0) {
 		fs_err("target '%s': malformed timeout '%s'", p->target, timeout);
 		return -1;
 	}
 	p->timeout = secs;
 	if (parallel <= 0) {
-		const char *v = cfg(p, "parallel", NULL);
+		const char *v = cfg(p, "parallel");
 
-		parallel = v ? atoi(v) : p->lob ? 16 : 4;
+		parallel = atoi(v);
 		if (parallel <= 0 || parallel > 256) {
 			fs_err("target '%s': parallel must be 1 to 256, not '%s'", p->target, v);
 			return -1;
@@ -1285,33 +1293,31 @@ configure(struct push *p, int parallel)
 	}
 	p->parallel = parallel;
 	p->chunk = p->lob ? (parallel * 4 > 100 ? parallel * 4 : 100) : 100;
-	url = cfg(p, "url", p->lob ? "https://api.lob.com/v1" : "https://api.hubapi.com");
+	url = cfg(p, "url");
 	p->url = fs_xstrdup(url);
 	n = strlen(p->url);
 	while (n > 0 && p->url[n - 1] == '/')
 		p->url[--n] = '\0';
-	use_type = cfg(p, "use_type", "marketing");
-	if (strcmp(use_type, "marketing") != 0 && strcmp(use_type, "operational") != 0) {
-		fs_err("target '%s': use_type must be marketing or operational, not '%s'", p->target, use_type);
-		return -1;
+	if (p->lob) {
+		use_type = cfg(p, "use_type");
+		if (strcmp(use_type, "marketing") != 0 && strcmp(use_type, "operational") != 0) {
+			fs_err("target '%s': use_type must be marketing or operational, not '%s'", p->target,
+			       use_type);
+			return -1;
+		}
+		p->lob_opts.use_type = use_type;
+		p->lob_opts.size = cfg(p, "size");
+		p->lob_opts.mail_type = cfg(p, "mail_type");
+		color = cfg(p, "color");
+		p->lob_opts.color = strcmp(color, "true") == 0 || strcmp(color, "yes") == 0;
+	} else {
+		p->prop_status = cfg(p, "prop_mail_status");
+		p->prop_sent = cfg(p, "prop_last_mail_sent");
+		p->prop_follow = cfg(p, "prop_last_follow_up");
 	}
-	p->lob_opts.use_type = use_type;
-	p->lob_opts.size = cfg(p, "size", NULL);
-	p->lob_opts.mail_type = cfg(p, "mail_type", NULL);
-	color = cfg(p, "color", "false");
-	p->lob_opts.color = strcmp(color, "true") == 0 || strcmp(color, "yes") == 0;
-	p->prop_status = cfg(p, "prop_mail_status", "fieldsync_mail_status");
-	p->prop_sent = cfg(p, "prop_last_mail_sent", "fieldsync_last_mail_sent");
-	p->prop_follow = cfg(p, "prop_last_follow_up", "fieldsync_last_follow_up");
 	if (load_prices(p) != 0)
 		return -1;
-	if (fs_section_get(p->ep.sec, "token_env") || fs_section_get(p->ep.sec, "token_file")) {
-		p->secret = fs_endpoint_secret(&p->ep, "token_env", "token_file");
-	} else {
-		const char *v = getenv(p->lob ? "LOB_API_KEY" : "HUBSPOT_TOKEN");
-
-		p->secret = v && *v ? fs_xstrdup(v) : NULL;
-	}
+	p->secret = fs_endpoint_secret(&p->ep, "token_env", "token_file");
 	return 0;
 }
 

@@ -374,8 +374,8 @@ run_command(const char *cmd, jv alert, char *err, size_t errlen)
 static int
 notify(struct engine *e, int64_t id)
 {
-	const char *cmd = fs_config_get(e->cfg, "alert", "", "command");
-	const char *var = fs_config_get(e->cfg, "alert", "", "webhook_env");
+	const char *cmd = fs_config_setting(e->cfg, "alert", "", "command");
+	const char *var = fs_config_setting(e->cfg, "alert", "", "webhook_env");
 	jv alert = alert_json(e->st, id), channels = jv_array();
 	char err[512] = "", now[21];
 	int failed = 0;

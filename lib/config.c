@@ -1,7 +1,8 @@
 /*
  * The INI configuration (DESIGN.md, "Configuration"): sections such as
  * [source "hubspot"], "key = value" lines, "#" or ";" comments, also after a
- * value when preceded by white space.
+ * value when preceded by white space.  What the sections and keys may be is
+ * lib/settings.c's table; a loaded file has been checked against it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -10,53 +11,43 @@
 
 #include "fieldsync.h"
 
-static const char *const section_types[] = {
-	"source", "target", "campaign", "thresholds", "alert", "dedupe", "hook", "report", "state", NULL
-};
-static const char *const builtin_kinds[] = {"hubspot", "lob", "lob-events", "csv", NULL};
-
 bool
 fs_kind_builtin(const char *kind)
 {
-	for (int i = 0; builtin_kinds[i]; i++)
-		if (strcmp(kind, builtin_kinds[i]) == 0)
-			return true;
-	return false;
+	return fs_kind_bit(kind) != 0;
 }
 
-static bool
-known_type(const char *t)
-{
-	for (int i = 0; section_types[i]; i++)
-		if (strcmp(t, section_types[i]) == 0)
-			return true;
-	return false;
-}
-
-/* Parses '[type "name"]' or '[type]' in place. */
+/* Parses '[type "name"]' or '[type]' in place; a comment may follow. */
 static int
 parse_header(char *s, char **type, char **name)
 {
-	char *end = strrchr(s, ']'), *q;
+	char *p = s + 1, *q, *rest;
 
-	if (end == NULL || fs_trim(end + 1)[0] != '\0')
-		return -1;
-	*end = '\0';
-	s = fs_trim(s + 1);
-	q = strchr(s, '"');
-	if (q == NULL) {
-		*type = s;
+	p += strcspn(p, "\"]");
+	if (*p == ']') {
+		*p = '\0';
+		*type = fs_trim(s + 1);
 		*name = "";
-		return strchr(s, ' ') ? -1 : 0;
-	}
-	*q = '\0';
-	*type = fs_trim(s);
-	*name = q + 1;
-	q = strchr(*name, '"');
-	if (q == NULL || q[1] != '\0' || q == *name)
+		rest = p + 1;
+	} else if (*p == '"') {
+		*p = '\0';
+		*type = fs_trim(s + 1);
+		*name = p + 1;
+		if ((q = strchr(*name, '"')) == NULL || q == *name)
+			return -1;
+		*q = '\0';
+		rest = q + 1;
+		rest += strspn(rest, " \t");
+		if (*rest != ']')
+			return -1;
+		rest++;
+	} else {
 		return -1;
-	*q = '\0';
-	return 0;
+	}
+	rest = fs_trim(rest);
+	if (*rest != '\0' && *rest != '#' && *rest != ';')
+		return -1;
+	return strpbrk(*type, " \t") ? -1 : 0;
 }
 
 static void
@@ -90,8 +81,13 @@ parse_stream(FILE *f, const char *path, struct fs_config *cfg)
 				rc = -1;
 				break;
 			}
-			if (!known_type(type)) {
-				fs_err("%s:%d: unknown section '%s'", path, lineno, type);
+			if (fs_section_type(type) == NULL) {
+				const char *near = fs_section_type_nearest(type);
+
+				if (near)
+					fs_err("%s:%d: unknown section '%s' (did you mean '%s'?)", path, lineno, type, near);
+				else
+					fs_err("%s:%d: unknown section '%s'", path, lineno, type);
 				rc = -1;
 				break;
 			}
@@ -123,7 +119,7 @@ parse_stream(FILE *f, const char *path, struct fs_config *cfg)
 			break;
 		}
 		cur->kv = fs_xrealloc(cur->kv, (size_t)(cur->nkv + 1) * sizeof *cur->kv);
-		cur->kv[cur->nkv++] = (struct fs_kv){fs_xstrdup(key), fs_xstrdup(val)};
+		cur->kv[cur->nkv++] = (struct fs_kv){fs_xstrdup(key), fs_xstrdup(val), lineno};
 	}
 	free(line);
 	return rc;
@@ -150,6 +146,8 @@ fs_config_load(const char *path, struct fs_config *cfg)
 	cfg->path = fs_xstrdup(path);
 	rc = parse_stream(f, path, cfg);
 	fclose(f);
+	if (rc == 0)
+		rc = fs_config_check(cfg);
 	if (rc != 0)
 		fs_config_free(cfg);
 	return rc;
@@ -198,28 +196,12 @@ fs_config_get(const struct fs_config *cfg, const char *type, const char *name, c
 	return fs_section_get(fs_config_section(cfg, type, name), key);
 }
 
-void
-fs_config_print(const struct fs_config *cfg, FILE *f)
-{
-	fprintf(f, "# config: %s\n", cfg->path ? cfg->path : "(none: all defaults)");
-	for (int i = 0; i < cfg->nsec; i++) {
-		const struct fs_section *s = &cfg->sec[i];
-
-		if (*s->name)
-			fprintf(f, "%s[%s \"%s\"]\n", i ? "\n" : "", s->type, s->name);
-		else
-			fprintf(f, "%s[%s]\n", i ? "\n" : "", s->type);
-		for (int j = 0; j < s->nkv; j++)
-			fprintf(f, "%s = %s\n", s->kv[j].key,
-				fs_is_safe_key(s->kv[j].key) ? s->kv[j].value : "(redacted)");
-	}
-}
-
 int
 fs_endpoint_find(const struct fs_config *cfg, const char *type, const char *name, struct fs_endpoint *ep)
 {
 	struct fs_section *s = fs_config_section(cfg, type, name);
 
+	ep->type = type;
 	ep->name = name;
 	ep->sec = s;
 	ep->kind = fs_section_get(s, "kind");
@@ -243,8 +225,8 @@ fs_endpoint_find(const struct fs_config *cfg, const char *type, const char *name
 char *
 fs_endpoint_secret(const struct fs_endpoint *ep, const char *envkey, const char *filekey)
 {
-	const char *env = fs_section_get(ep->sec, envkey);
-	const char *file = filekey ? fs_section_get(ep->sec, filekey) : NULL;
+	const char *env = fs_setting(ep, envkey);
+	const char *file = filekey ? fs_setting(ep, filekey) : NULL;
 	struct stat sb;
 	char *line = NULL;
 	size_t cap = 0;

@@ -122,9 +122,10 @@ int fs_bizdays_between(fs_time a, fs_time b, const struct fs_holidays *h);
 // config.c
 struct fs_kv {
 	char *key, *value;
+	int line;
 };
 struct fs_section {
-	char *type;		/* "source", "target", "campaign", "thresholds", "alert", "state", ... */
+	char *type;		/* "source", "target", "campaign", "thresholds", ... (fs_section_types) */
 	char *name;		/* "hubspot" for [source "hubspot"], else "" */
 	struct fs_kv *kv;
 	int nkv;
@@ -135,22 +136,78 @@ struct fs_config {
 	struct fs_section *sec;
 	int nsec;
 };
-/* Loads path, or $FS_CONFIG, or ./fieldsync.conf (absent: empty config). */
+/* Loads path, or $FS_CONFIG, or ./fieldsync.conf (absent: empty config),
+ * and checks it whole against the settings table (fs_config_check). */
 int fs_config_load(const char *path, struct fs_config *cfg);
 void fs_config_free(struct fs_config *cfg);
 struct fs_section *fs_config_section(const struct fs_config *cfg, const char *type, const char *name);
+/* The value the file sets, NULL when it sets none: fs_setting and
+ * fs_config_setting (settings.c) give the default instead. */
 const char *fs_section_get(const struct fs_section *s, const char *key);	/* NULL-safe */
 const char *fs_config_get(const struct fs_config *cfg, const char *type, const char *name, const char *key);
-void fs_config_print(const struct fs_config *cfg, FILE *f);	/* secrets redacted */
 /* A source or target: its section, or the built-in kind of that name. */
 struct fs_endpoint {
+	const char *type;	/* "source" or "target" */
 	const char *name, *kind;
 	struct fs_section *sec;	/* NULL for a bare built-in kind */
 };
 int fs_endpoint_find(const struct fs_config *cfg, const char *type, const char *name, struct fs_endpoint *ep);
 bool fs_kind_builtin(const char *kind);
-/* The secret named by token_env / token_file (or secret_env); NULL if unset. */
+/* The secret named by token_env (its default included) or token_file, or
+ * by secret_env or secret_file; NULL if none is set. */
 char *fs_endpoint_secret(const struct fs_endpoint *ep, const char *envkey, const char *filekey);
+
+// settings.c: every setting in one table (section, key, kinds, default), the check of a loaded file, --print-config.
+enum {				/* the kinds of sources and targets, as bits */
+	FS_KIND_HUBSPOT = 1, FS_KIND_LOB_EVENTS = 2, FS_KIND_CSV = 4, FS_KIND_LOB = 8
+};
+enum fs_value {			/* what a value looks like: for a validator to check */
+	FS_V_TEXT, FS_V_KIND, FS_V_URL, FS_V_ENV, FS_V_FILE, FS_V_MAP, FS_V_RATE, FS_V_RETRY, FS_V_COUNT,
+	FS_V_DURATION, FS_V_RETENTION, FS_V_BIZDAYS, FS_V_DATES, FS_V_LIST, FS_V_CHOICE, FS_V_BOOL, FS_V_SIZE,
+	FS_V_PRICES, FS_V_SLA, FS_V_TRIGGER, FS_V_COMMAND, FS_V_GROUP
+};
+#define FS_SET_SECRET 1u	/* names where a secret lives (token_env): printed, the secret never */
+#define FS_SET_NAMED 2u		/* unset: the section's name */
+#define FS_SET_REQUIRED 4u	/* the section's command refuses a section without it */
+#define FS_SET_HIDDEN 8u	/* a family's default only: the file may not name its members */
+struct fs_setting {
+	const char *section;	/* "source" */
+	const char *key;	/* "rate"; "map.*" is a family: map.contacts, map.rows, ... */
+	unsigned kinds;		/* FS_KIND_* it applies to; 0 in a section without kinds */
+	enum fs_value type;
+	const char *def;	/* the default, NULL for none */
+	const char *from;	/* unset: this key's value comes first ("template" for back) */
+	const char *unless;	/* the default is void when this key is set (token_file for token_env) */
+	const char *choices;	/* FS_V_CHOICE, FS_V_LIST: the values it may take */
+	unsigned flags;		/* FS_SET_* */
+};
+extern const struct fs_setting fs_settings[];	/* ends with a NULL section */
+struct fs_section_type {
+	const char *name;
+	bool named;		/* [source "NAME"]; else [thresholds] */
+	unsigned kinds;		/* the kinds its sections may be; 0 when they have none */
+};
+extern const struct fs_section_type fs_section_types[];	/* ends with a NULL name */
+const struct fs_section_type *fs_section_type(const char *name);	/* NULL if unknown */
+const char *fs_section_type_nearest(const char *name);	/* a known type close to name, or NULL */
+unsigned fs_kind_bit(const char *kind);	/* FS_KIND_*, 0 for none */
+/* The value of key for an endpoint: as the file sets it, else its default
+ * for the endpoint's kind (NULL when there is none).  A key the table does
+ * not have for the section type is a bug: it aborts. */
+const char *fs_setting(const struct fs_endpoint *ep, const char *key);
+const char *fs_setting_default(const struct fs_endpoint *ep, const char *key);	/* ignoring the file */
+/* The same for any section: name "" for [thresholds]; no section in the file means all defaults. */
+const char *fs_config_setting(const struct fs_config *cfg, const char *type, const char *name, const char *key);
+bool fs_setting_applies(const struct fs_setting *s, const struct fs_endpoint *ep);	/* a key (not a family) of ep's kind */
+bool fs_setting_key_known(const char *key);	/* a key of some section */
+/* Every section and key of a loaded file: unknown keys (with the nearest
+ * known one), keys of another kind, secrets, kinds, names.  Each problem is
+ * one line on stderr naming the file and line; -1 if any. */
+int fs_config_check(const struct fs_config *cfg);
+/* The effective configuration, defaults marked, secrets redacted: a config
+ * file that loads to the same settings. */
+void fs_config_print(const struct fs_config *cfg, FILE *f);
+int fs_edit_distance(const char *a, const char *b);	/* Damerau-Levenshtein (optimal string alignment) */
 
 // state.c
 struct fs_state {
@@ -348,7 +405,6 @@ int fs_scan_run(struct fs_scan *s, const char *from, fs_dupset_fn fn, void *ctx)
 // hook.c: webhook signatures (fs-hook).
 enum fs_sig_scheme { FS_SIG_LOB, FS_SIG_HUBSPOT, FS_SIG_STANDARD };
 #define FS_HOOK_WINDOW 300	/* seconds a signed timestamp may be off $FS_NOW's clock */
-#define FS_HOOK_MAX_BODY (1024 * 1024)	/* default body cap */
 struct fs_hook_req {
 	const char *method, *uri;	/* uri: the URL as the vendor called it (HubSpot signs it) */
 	const char *body;	/* NUL-terminated after len bytes */
@@ -358,7 +414,6 @@ struct fs_hook_req {
 };
 int fs_sig_scheme_parse(const char *name, enum fs_sig_scheme *out);	/* "lob" "hubspot-v3" "standard-webhooks" */
 const char *fs_sig_scheme_name(enum fs_sig_scheme s);
-enum fs_sig_scheme fs_sig_scheme_for_kind(const char *kind);	/* lob, lob-events: Lob; hubspot: v3; else standard */
 /* Checks signature, then timestamp window; -1 with a static *why. */
 int fs_hook_verify(enum fs_sig_scheme s, const struct fs_hook_req *r, const char *secret, fs_time now,
 		   const char **why);

@@ -17,28 +17,24 @@ fs_level_name(int level)
 }
 
 static int
-get_duration(const struct fs_section *s, const char *key, const char *def, int64_t *out)
+get_duration(const struct fs_config *cfg, const char *type, const char *name, const char *key, int64_t *out)
 {
-	const char *v = fs_section_get(s, key);
+	const char *v = fs_config_setting(cfg, type, name, key);
 
-	if (fs_duration_parse(v ? v : def, out) != 0) {
-		fs_err("[%s%s%s] %s: '%s' is not a duration (90s, 15m, 24h, 3d)", s->type, *s->name ? " " : "",
-		       s->name, key, v);
+	if (fs_duration_parse(v, out) != 0) {
+		fs_err("[%s%s%s] %s: '%s' is not a duration (90s, 15m, 24h, 3d)", type, *name ? " " : "", name, key,
+		       v);
 		return -1;
 	}
 	return 0;
 }
 
 static int
-get_count(const struct fs_section *s, const char *key, long def, long *out)
+get_count(const struct fs_config *cfg, const char *key, long *out)
 {
-	const char *v = fs_section_get(s, key);
+	const char *v = fs_config_setting(cfg, "thresholds", "", key);
 	char *end;
 
-	if (v == NULL) {
-		*out = def;
-		return 0;
-	}
 	*out = strtol(v, &end, 10);
 	if (*v == '\0' || *end != '\0' || *out < 0) {
 		fs_err("[thresholds] %s: '%s' is not a count", key, v);
@@ -50,33 +46,29 @@ get_count(const struct fs_section *s, const char *key, long def, long *out)
 int
 fs_thresholds_load(const struct fs_config *cfg, struct fs_thresholds *t)
 {
-	struct fs_section none = {.type = "thresholds", .name = ""};
-	struct fs_section *s = fs_config_section(cfg, "thresholds", "");
 	const char *v;
 	long n;
 
-	if (s == NULL)
-		s = &none;
 	memset(t, 0, sizeof *t);
-	if (get_count(s, "webhook_failures", 3, &n) != 0)
+	if (get_count(cfg, "webhook_failures", &n) != 0)
 		return -1;
 	t->webhook_failures = (int)n;
-	if (get_count(s, "dlq_max", 50, &n) != 0)
+	if (get_count(cfg, "dlq_max", &n) != 0)
 		return -1;
 	t->dlq_max = n;
-	if (get_count(s, "retry_storm", 10, &n) != 0)
+	if (get_count(cfg, "retry_storm", &n) != 0)
 		return -1;
 	t->retry_storm = n;
-	if (get_duration(s, "no_ping", "15m", &t->no_ping) != 0)
+	if (get_duration(cfg, "thresholds", "", "no_ping", &t->no_ping) != 0)
 		return -1;
-	v = fs_section_get(s, "follow_up_sla");
-	if (fs_bizdays_parse(v ? v : "3bd", &t->follow_up_sla) != 0) {
+	v = fs_config_setting(cfg, "thresholds", "", "follow_up_sla");
+	if (fs_bizdays_parse(v, &t->follow_up_sla) != 0) {
 		fs_err("[thresholds] follow_up_sla: '%s' is not in business days (3bd)", v);
 		return -1;
 	}
-	if (fs_holidays_parse(fs_section_get(s, "holidays"), &t->holidays) != 0) {
-		fs_err("[thresholds] holidays: '%s' is not a list of dates (2026-12-25, 2027-01-01)",
-		       fs_section_get(s, "holidays"));
+	v = fs_config_setting(cfg, "thresholds", "", "holidays");
+	if (fs_holidays_parse(v, &t->holidays) != 0) {
+		fs_err("[thresholds] holidays: '%s' is not a list of dates (2026-12-25, 2027-01-01)", v);
 		return -1;
 	}
 	return 0;
@@ -128,9 +120,9 @@ endpoints(struct fs_state *st, const struct fs_config *cfg, const char *type, co
 static const char *
 kind_of(const struct fs_config *cfg, const char *type, const char *name)
 {
-	const char *k = fs_config_get(cfg, type, name, "kind");
+	const char *k = fs_config_setting(cfg, type, name, "kind");
 
-	return k ? k : fs_kind_builtin(name) ? name : "?";
+	return k ? k : "?";
 }
 
 static void
@@ -201,13 +193,11 @@ static int
 collect_source(struct fs_state *st, const struct fs_config *cfg, const struct fs_thresholds *t,
 	       struct fs_health *h, struct fs_health_source *s)
 {
-	struct fs_section none = {.type = "source", .name = s->name};
-	struct fs_section *sec = fs_config_section(cfg, "source", s->name);
 	char text[160], d1[24];
 
 	s->kind = kind_of(cfg, "source", s->name);
 	if (fs_source_mode(st, s->name, s->mode) != 0 ||
-	    get_duration(sec ? sec : &none, "interval", "5m", &s->interval) != 0 ||
+	    get_duration(cfg, "source", s->name, "interval", &s->interval) != 0 ||
 	    fs_state_text(st, &s->last_event_at, "SELECT max(received_at) FROM inbox WHERE source = ?", "s",
 			  s->name) ||
 	    fs_state_text(st, &s->last_good_at, "SELECT max(at) FROM requests WHERE source = ?"

@@ -27,16 +27,6 @@ fs_sig_scheme_name(enum fs_sig_scheme s)
 	return scheme_names[s];
 }
 
-enum fs_sig_scheme
-fs_sig_scheme_for_kind(const char *kind)
-{
-	if (kind && (strcmp(kind, "lob") == 0 || strcmp(kind, "lob-events") == 0))
-		return FS_SIG_LOB;
-	if (kind && strcmp(kind, "hubspot") == 0)
-		return FS_SIG_HUBSPOT;
-	return FS_SIG_STANDARD;
-}
-
 /* HMAC-SHA256 of the concatenation of parts; out holds 32 bytes. */
 static void
 hmac_parts(const void *key, size_t keylen, const char *const *parts, const size_t *lens, int n,

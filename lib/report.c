@@ -65,64 +65,67 @@ fs_report_known(const char *name)
 static int
 bd_setting(const struct fs_config *cfg, const char *key, int *out)
 {
-	const char *v = fs_config_get(cfg, "thresholds", "", key);
+	const char *v = fs_config_setting(cfg, "thresholds", "", key);
 
-	if (v && fs_bizdays_parse(v, out) != 0) {
+	if (fs_bizdays_parse(v, out) != 0) {
 		fs_err("config: [thresholds] %s: '%s' is not a number of business days (3bd)", key, v);
 		return -1;
 	}
 	return 0;
 }
 
+/* sla = mailed 2bd, delivered 7bd: each stage it names. */
+static int
+sla_setting(const char *target, const char *sla, struct fs_report_opts *o)
+{
+	char *copy = fs_xstrdup(sla), *save = NULL;
+
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char stage[32], bd[32];
+		int n;
+
+		if (sscanf(tok, " %31s %31s", stage, bd) != 2 || fs_bizdays_parse(bd, &n) != 0 ||
+		    (strcmp(stage, "mailed") != 0 && strcmp(stage, "delivered") != 0)) {
+			fs_err("config: [target \"%s\"] sla: '%s' is not 'mailed 2bd, delivered 7bd'", target,
+			       fs_trim(tok));
+			free(copy);
+			return -1;
+		}
+		*(strcmp(stage, "mailed") == 0 ? &o->mailed_bd : &o->delivered_bd) = n;
+	}
+	free(copy);
+	return 0;
+}
+
 int
 fs_report_opts_config(const struct fs_config *cfg, struct fs_report_opts *o)
 {
+	struct fs_endpoint lob = {"target", "lob", "lob", NULL};
 	const char *v;
 
-	o->follow_up_bd = 3;
-	o->mailed_bd = 2;
-	o->delivered_bd = 7;
-	o->attribution = 90 * 86400;
-	o->webhook_failures = 3;
-	o->dlq_max = 50;
 	if (bd_setting(cfg, "follow_up_sla", &o->follow_up_bd) != 0)
 		return -1;
-	if ((v = fs_config_get(cfg, "thresholds", "", "holidays")) && fs_holidays_parse(v, &o->holidays) != 0) {
+	v = fs_config_setting(cfg, "thresholds", "", "holidays");
+	if (fs_holidays_parse(v, &o->holidays) != 0) {
 		fs_err("config: [thresholds] holidays: '%s' is not a list of dates (2026-12-25, 2027-01-01)", v);
 		return -1;
 	}
-	if ((v = fs_config_get(cfg, "thresholds", "", "attribution")) && fs_duration_parse(v, &o->attribution) != 0) {
+	v = fs_config_setting(cfg, "thresholds", "", "attribution");
+	if (fs_duration_parse(v, &o->attribution) != 0) {
 		fs_err("config: [thresholds] attribution: '%s' is not a duration (90d)", v);
 		return -1;
 	}
-	if ((v = fs_config_get(cfg, "thresholds", "", "webhook_failures")))
-		o->webhook_failures = atoi(v);
-	if ((v = fs_config_get(cfg, "thresholds", "", "dlq_max")))
-		o->dlq_max = atoi(v);
-	/* sla = mailed 2bd, delivered 7bd, from the first target of kind lob. */
+	o->webhook_failures = atoi(fs_config_setting(cfg, "thresholds", "", "webhook_failures"));
+	o->dlq_max = atoi(fs_config_setting(cfg, "thresholds", "", "dlq_max"));
+	/* The vendor SLA: a lob target's default, then the sla of the first target of kind lob that sets one. */
+	if (sla_setting("lob", fs_setting_default(&lob, "sla"), o) != 0)
+		return -1;
 	for (int i = 0; i < cfg->nsec; i++) {
 		const struct fs_section *s = &cfg->sec[i];
-		const char *kind = fs_section_get(s, "kind"), *sla = fs_section_get(s, "sla");
-		char *copy, *save = NULL;
 
-		if (strcmp(s->type, "target") != 0 || !sla || (kind ? strcmp(kind, "lob") : strcmp(s->name, "lob")))
-			continue;
-		copy = fs_xstrdup(sla);
-		for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-			char stage[32], bd[32];
-			int n;
-
-			if (sscanf(tok, " %31s %31s", stage, bd) != 2 || fs_bizdays_parse(bd, &n) != 0 ||
-			    (strcmp(stage, "mailed") != 0 && strcmp(stage, "delivered") != 0)) {
-				fs_err("config: [target \"%s\"] sla: '%s' is not 'mailed 2bd, delivered 7bd'", s->name,
-				       fs_trim(tok));
-				free(copy);
-				return -1;
-			}
-			*(strcmp(stage, "mailed") == 0 ? &o->mailed_bd : &o->delivered_bd) = n;
-		}
-		free(copy);
-		break;
+		if (strcmp(s->type, "target") == 0 && fs_section_get(s, "sla") != NULL &&
+		    strcmp(fs_config_setting(cfg, "target", s->name, "kind"), "lob") == 0)
+			return sla_setting(s->name, fs_section_get(s, "sla"), o);
 	}
 	return 0;
 }

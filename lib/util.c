@@ -217,10 +217,13 @@ fs_jdump(jv v)
 bool
 fs_is_safe_key(const char *name)
 {
-	/* Keys naming where a secret lives are safe; anything that looks like
-	 * a secret itself is not. */
+	/* Keys naming where a secret lives are safe, and so is every key of
+	 * the settings table (none holds a secret: inbox_key_retention is a
+	 * duration); anything else that looks like a secret itself is not. */
 	size_t n = strlen(name);
 
+	if (fs_setting_key_known(name))
+		return true;
 	if (n > 4 && (strcmp(name + n - 4, "_env") == 0 || strcmp(name + n - 5, "_file") == 0))
 		return true;
 	return strstr(name, "token") == NULL && strstr(name, "secret") == NULL &&

@@ -2468,10 +2468,13 @@ def main(argv=None):
     server.app = app
     port = server.server_address[1]
     app.port = port
-    stop = threading.Event()
+    # The handler takes no lock: it runs in the main thread between two
+    # bytecodes, maybe while that thread holds one (Event.set() there could
+    # wait for the Event's own lock for ever).
+    stop = []
 
     def on_signal(signum, frame):
-        stop.set()
+        stop.append(signum)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
@@ -2482,8 +2485,8 @@ def main(argv=None):
                                                   len(app.objects["contacts"])))
     if args.port_file:
         write_port_file(args.port_file, port)
-    while not stop.wait(0.5):
-        pass
+    while not stop:
+        time.sleep(0.1)
     app.log("signal received, shutting down")
     server.shutdown()
     server.server_close()

@@ -1848,10 +1848,13 @@ def main(argv=None):
     server.state = state
     port = server.server_address[1]
 
-    stop = threading.Event()
+    # The handler takes no lock: it runs in the main thread between two
+    # bytecodes, maybe while that thread holds one (Event.set() there could
+    # wait for the Event's own lock for ever).
+    stop = []
 
     def on_signal(signum, frame):
-        stop.set()
+        stop.append(signum)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -1861,8 +1864,8 @@ def main(argv=None):
     if args.port_file:
         write_port_file(args.port_file, port)
     state.log({"at": iso(time.time()), "listening": port})
-    while not stop.is_set():
-        stop.wait(1.0)
+    while not stop:
+        time.sleep(0.1)
     server.shutdown()
     server.server_close()
     state.log({"at": iso(time.time()), "stopped": port})

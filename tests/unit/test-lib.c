@@ -133,6 +133,17 @@ test_config(void)
 	}
 	fs_config_free(&cfg);
 	f = fopen(path, "w");
+	fputs("[source \"hubspot\"]   # also [target \"crm\"]\nkind = hubspot\n[thresholds] ; note\n", f);
+	fclose(f);
+	ok(fs_config_load(path, &cfg) == 0 && cfg.nsec == 2 && strcmp(cfg.sec[0].name, "hubspot") == 0 &&
+	   strcmp(cfg.sec[1].type, "thresholds") == 0, "a comment may follow a section header");
+	fs_config_free(&cfg);
+	f = fopen(path, "w");
+	fputs("[source \"a\"] kind\n", f);
+	fclose(f);
+	fprintf(stderr, "# expect an error line next:\n");
+	ok(fs_config_load(path, &cfg) != 0, "but nothing else");
+	f = fopen(path, "w");
 	fputs("[source \"a\"]\nkind = csv\n[bogus]\n", f);
 	fclose(f);
 	fprintf(stderr, "# expect an error line next:\n");
@@ -145,6 +156,73 @@ test_config(void)
 	unlink(path);
 	ok(fs_is_safe_key("token_env") && !fs_is_safe_key("token") && !fs_is_safe_key("api_key"),
 	   "secret-looking keys are redacted");
+}
+
+static void
+test_distance(void)
+{
+	ok(fs_edit_distance("", "") == 0, "distance: empty to empty");
+	ok(fs_edit_distance("token_env", "token_env") == 0, "distance: equal");
+	ok(fs_edit_distance("", "url") == 3 && fs_edit_distance("url", "") == 3, "distance: to and from empty");
+	ok(fs_edit_distance("tokn_env", "token_env") == 1, "distance: a letter left out");
+	ok(fs_edit_distance("intervall", "interval") == 1, "distance: a letter too many");
+	ok(fs_edit_distance("rote", "rate") == 1, "distance: a letter changed");
+	ok(fs_edit_distance("pirce", "price") == 1, "distance: two neighbours swapped count once");
+	ok(fs_edit_distance("ab", "ba") == 1 && fs_edit_distance("abc", "ca") == 3,
+	   "distance: optimal string alignment (no edit of a swapped pair)");
+	ok(fs_edit_distance("kitten", "sitting") == 3, "distance: kitten, sitting");
+	ok(fs_edit_distance("debounc", "debounce") == fs_edit_distance("debounce", "debounc"), "distance: symmetric");
+	ok(fs_edit_distance("retry", "timeout") > 2, "distance: unrelated keys are far apart");
+}
+
+static void
+test_settings(void)
+{
+	char path[] = "/tmp/fs-unit-XXXXXX";
+	int fd = mkstemp(path);
+	struct fs_config cfg;
+	struct fs_endpoint ep;
+	FILE *f = fdopen(fd, "w");
+
+	fputs("[source \"crm\"]\nkind = hubspot\ntoken_file = /nonexistent\nmap = m.jq\n"
+	      "[target \"mail\"]\nkind = lob\nrate = 10/1s\n[campaign \"thanks\"]\ntrigger = status = won\n"
+	      "template = tmpl_f\n", f);
+	fclose(f);
+	ok(fs_config_load(path, &cfg) == 0, "settings: the config loads");
+	fs_endpoint_find(&cfg, "target", "mail", &ep);
+	is_str(fs_setting(&ep, "rate"), "10/1s", "settings: as the file sets it");
+	is_str(fs_setting(&ep, "parallel"), "16", "settings: else the kind's default");
+	is_str(fs_setting_default(&ep, "rate"), "150/5s", "settings: the default, whatever the file says");
+	ok(fs_setting(&ep, "size") == NULL, "settings: NULL when there is no default");
+	ok(fs_setting(&ep, "prop_mail_status") == NULL, "settings: NULL for a key of another kind");
+	fs_endpoint_find(&cfg, "target", "hubspot", &ep);
+	is_str(fs_setting(&ep, "parallel"), "4", "settings: a built-in kind without a section: its defaults");
+	is_str(fs_setting(&ep, "token_env"), "HUBSPOT_TOKEN", "settings: token_env's default");
+	fs_endpoint_find(&cfg, "source", "crm", &ep);
+	ok(fs_setting(&ep, "token_env") == NULL, "settings: no token_env default once token_file is set");
+	is_str(fs_setting(&ep, "map.deals"), "m.jq", "settings: a default from another key");
+	is_str(fs_setting(&ep, "map.notes"), "m.jq", "settings: a family's member, through the same key");
+	fs_endpoint_find(&cfg, "source", "lob-events", &ep);
+	is_str(fs_setting(&ep, "map.events"), "lob-event.jq", "settings: the kind's map");
+	is_str(fs_setting(&ep, "signature"), "lob", "settings: the kind's signature scheme");
+	is_str(fs_config_setting(&cfg, "campaign", "thanks", "back"), "tmpl_f", "settings: back is the template");
+	is_str(fs_config_setting(&cfg, "campaign", "thanks", "goal"), "thanks", "settings: goal is the campaign's name");
+	is_str(fs_config_setting(&cfg, "campaign", "other", "active"), "30d", "settings: a campaign not in the file");
+	is_str(fs_config_setting(&cfg, "thresholds", "", "no_ping"), "15m", "settings: a section not in the file");
+	ok(fs_config_setting(&cfg, "thresholds", "", "holidays") == NULL, "settings: no holidays");
+	fs_config_free(&cfg);
+	for (const struct fs_setting *s = fs_settings; s->section; s++) {
+		const struct fs_section_type *t = fs_section_type(s->section);
+
+		if (t == NULL || (t->kinds == 0) != (s->kinds == 0) || (s->kinds & ~t->kinds) != 0) {
+			printf("# [%s] %s: kinds %#x\n", s->section, s->key, s->kinds);
+			ok(0, "settings: each row's kinds are its section's");
+			break;
+		}
+		if (s[1].section == NULL)
+			ok(1, "settings: each row's kinds are its section's");
+	}
+	unlink(path);
 }
 
 static void
@@ -256,6 +334,8 @@ main(void)
 	test_durations();
 	test_bizdays();
 	test_config();
+	test_distance();
+	test_settings();
 	test_ids();
 	test_json();
 	test_email();

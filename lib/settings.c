@@ -1,0 +1,735 @@
+/*
+ * Every setting of the configuration, in one table: the section types, the
+ * kinds a source or target can be, and each key with the kinds it applies
+ * to, its default and the shape of its value.
+ *
+ * Commands read settings through fs_setting and fs_config_setting, which
+ * give the table's default when the file sets none: the defaults that
+ * --print-config shows (fs_config_print) are the ones in use.
+ * fs_config_load checks every section and key of the file against the
+ * table (fs_config_check), so that a typo anywhere in the file stops every
+ * command, cron's included, with the file, the line and the nearest key.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fieldsync.h"
+
+#define HS FS_KIND_HUBSPOT
+#define LE FS_KIND_LOB_EVENTS
+#define CSV FS_KIND_CSV
+#define LOB FS_KIND_LOB
+#define ANY_SOURCE (HS | LE | CSV | LOB)
+
+/* A row of the table: section, key, kinds, type, then what it has of .def, .from, .unless, .choices, .flags. */
+#define ROW(section_, key_, kinds_, type_, ...) \
+	{.section = section_, .key = key_, .kinds = kinds_, .type = type_, __VA_ARGS__}
+
+/* Bit i is kinds[i]. */
+static const char *const kinds[] = {"hubspot", "lob-events", "csv", "lob", NULL};
+
+const struct fs_section_type fs_section_types[] = {
+	{"source", true, ANY_SOURCE},
+	{"target", true, HS | LOB},
+	{"campaign", true, 0},
+	{"thresholds", false, 0},
+	{"alert", false, 0},
+	{"dedupe", false, 0},
+	{"hook", false, 0},	/* reserved: no keys yet */
+	{"report", false, 0},	/* reserved: no keys yet */
+	{"state", false, 0},
+	{NULL, false, 0},
+};
+
+/* HubSpot's streams, the signature schemes, and the contact properties the shipped maps read. */
+#define STREAMS "contacts, calls, emails, meetings, tasks, deals"
+#define SCHEMES "lob, hubspot-v3, standard-webhooks"
+#define CONTACT_PROPS "email, firstname, lastname, phone, company, address, address2, city, state, zip, " \
+		      "country, lifecyclestage, hubspot_owner_id, lastmodifieddate"
+
+/*
+ * One row per key and group of kinds that share its default: a key whose
+ * default differs by kind has a row per default.  Rows of a section are in
+ * the order --print-config prints them.  A key ending in ".*" is a family
+ * (map.STREAM); FS_SET_HIDDEN rows only give the default of a family the
+ * file may not name.
+ */
+const struct fs_setting fs_settings[] = {
+	/* [source "NAME"]: where records come from. */
+	ROW("source", "kind", ANY_SOURCE, FS_V_KIND),
+	ROW("source", "url", HS, FS_V_URL, .def = "https://api.hubapi.com"),
+	ROW("source", "url", LE, FS_V_URL, .def = "https://api.lob.com/v1"),
+	ROW("source", "token_env", HS, FS_V_ENV, .def = "HUBSPOT_TOKEN", .unless = "token_file",
+	    .flags = FS_SET_SECRET),
+	ROW("source", "token_env", LE, FS_V_ENV, .def = "LOB_API_KEY", .unless = "token_file",
+	    .flags = FS_SET_SECRET),
+	ROW("source", "token_file", HS | LE, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("source", "rate", HS, FS_V_RATE, .def = "100/10s"),
+	ROW("source", "rate", LE, FS_V_RATE, .def = "150/5s"),
+	ROW("source", "search_rate", HS, FS_V_RATE, .def = "5/1s"),
+	ROW("source", "attempts", HS | LE, FS_V_COUNT, .def = "6"),
+	ROW("source", "interval", ANY_SOURCE, FS_V_DURATION, .def = "5m"),
+	ROW("source", "streams", HS, FS_V_LIST, .def = STREAMS, .choices = STREAMS),
+	ROW("source", "lookback", HS, FS_V_DURATION, .def = "60s"),
+	ROW("source", "properties", HS, FS_V_LIST, .def = CONTACT_PROPS),
+	ROW("source", "properties.contacts", HS, FS_V_LIST, .from = "properties"),
+	ROW("source", "properties.calls", HS, FS_V_LIST,
+	    .def = "hs_timestamp, hubspot_owner_id, hs_call_status, hs_call_direction"),
+	ROW("source", "properties.emails", HS, FS_V_LIST,
+	    .def = "hs_timestamp, hubspot_owner_id, hs_email_direction, hs_email_status"),
+	ROW("source", "properties.meetings", HS, FS_V_LIST, .def = "hs_timestamp, hubspot_owner_id, hs_meeting_outcome"),
+	ROW("source", "properties.tasks", HS, FS_V_LIST,
+	    .def = "hs_timestamp, hubspot_owner_id, hs_task_status, hs_task_type"),
+	ROW("source", "properties.deals", HS, FS_V_LIST,
+	    .def = "amount, closedate, dealstage, pipeline, dealname, deal_currency_code, hubspot_owner_id"),
+	ROW("source", "status_property", HS, FS_V_TEXT, .def = "lifecyclestage"),
+	ROW("source", "won_stages", HS, FS_V_LIST, .def = "closedwon"),
+	ROW("source", "currency", HS, FS_V_TEXT, .def = "USD"),
+	ROW("source", "default_country", HS | CSV, FS_V_TEXT, .def = "US"),
+	ROW("source", "file", CSV, FS_V_FILE),
+	ROW("source", "map", ANY_SOURCE, FS_V_MAP),
+	ROW("source", "map.contacts", HS, FS_V_MAP, .def = "hubspot-contact.jq", .from = "map"),
+	ROW("source", "map.calls", HS, FS_V_MAP, .def = "hubspot-engagement.jq", .from = "map"),
+	ROW("source", "map.emails", HS, FS_V_MAP, .def = "hubspot-engagement.jq", .from = "map"),
+	ROW("source", "map.meetings", HS, FS_V_MAP, .def = "hubspot-engagement.jq", .from = "map"),
+	ROW("source", "map.tasks", HS, FS_V_MAP, .def = "hubspot-engagement.jq", .from = "map"),
+	ROW("source", "map.deals", HS, FS_V_MAP, .def = "hubspot-deal.jq", .from = "map"),
+	ROW("source", "map.rows", CSV, FS_V_MAP, .def = "csv-contact.jq", .from = "map"),
+	ROW("source", "map.mail-history", CSV, FS_V_MAP, .def = "csv-mail-history.jq", .from = "map"),
+	ROW("source", "map.events", LE | LOB, FS_V_MAP, .def = "lob-event.jq", .from = "map"),
+	ROW("source", "map.*", CSV, FS_V_MAP, .def = "csv-contact.jq", .from = "map"),	/* fs-pull --as NAME csv:FILE */
+	ROW("source", "map.*", HS, FS_V_MAP, .def = "hubspot-engagement.jq", .from = "map",
+	    .flags = FS_SET_HIDDEN),
+	ROW("source", "map.*", LE | LOB, FS_V_MAP, .def = "lob-event.jq", .from = "map", .flags = FS_SET_HIDDEN),
+	ROW("source", "secret_env", ANY_SOURCE, FS_V_ENV, .flags = FS_SET_SECRET),
+	ROW("source", "secret_file", ANY_SOURCE, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("source", "signature", HS, FS_V_CHOICE, .def = "hubspot-v3", .choices = SCHEMES),
+	ROW("source", "signature", LE | LOB, FS_V_CHOICE, .def = "lob", .choices = SCHEMES),
+	ROW("source", "signature", CSV, FS_V_CHOICE, .def = "standard-webhooks", .choices = SCHEMES),
+	ROW("source", "max_body", ANY_SOURCE, FS_V_SIZE, .def = "1M"),
+	ROW("source", "hook_url", ANY_SOURCE, FS_V_URL),
+	ROW("source", "inbox_retention", HS | LE, FS_V_RETENTION, .def = "14d"),
+	ROW("source", "inbox_key_retention", HS | LE, FS_V_RETENTION, .def = "30d"),
+	ROW("source", "polled_retention", LE, FS_V_RETENTION, .def = "30d"),
+
+	/* [target "NAME"]: where fs-push sends. */
+	ROW("target", "kind", HS | LOB, FS_V_KIND),
+	ROW("target", "url", LOB, FS_V_URL, .def = "https://api.lob.com/v1"),
+	ROW("target", "url", HS, FS_V_URL, .def = "https://api.hubapi.com"),
+	ROW("target", "token_env", LOB, FS_V_ENV, .def = "LOB_API_KEY", .unless = "token_file",
+	    .flags = FS_SET_SECRET),
+	ROW("target", "token_env", HS, FS_V_ENV, .def = "HUBSPOT_TOKEN", .unless = "token_file",
+	    .flags = FS_SET_SECRET),
+	ROW("target", "token_file", HS | LOB, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("target", "rate", LOB, FS_V_RATE, .def = "150/5s"),
+	ROW("target", "rate", HS, FS_V_RATE, .def = "100/10s"),
+	ROW("target", "retry", HS | LOB, FS_V_RETRY, .def = "30s..6h x8"),
+	ROW("target", "give_up", HS | LOB, FS_V_DURATION, .def = "3d"),
+	ROW("target", "timeout", HS | LOB, FS_V_DURATION, .def = "30s"),
+	ROW("target", "parallel", LOB, FS_V_COUNT, .def = "16"),
+	ROW("target", "parallel", HS, FS_V_COUNT, .def = "4"),
+	ROW("target", "use_type", LOB, FS_V_CHOICE, .def = "marketing", .choices = "marketing, operational"),
+	ROW("target", "size", LOB, FS_V_TEXT),
+	ROW("target", "mail_type", LOB, FS_V_TEXT),
+	ROW("target", "color", LOB, FS_V_BOOL, .def = "false"),
+	ROW("target", "price", LOB, FS_V_PRICES),
+	ROW("target", "sla", LOB, FS_V_SLA, .def = "mailed 2bd, delivered 7bd"),
+	ROW("target", "prop_mail_status", HS, FS_V_TEXT, .def = "fieldsync_mail_status"),
+	ROW("target", "prop_last_mail_sent", HS, FS_V_TEXT, .def = "fieldsync_last_mail_sent"),
+	ROW("target", "prop_last_follow_up", HS, FS_V_TEXT, .def = "fieldsync_last_follow_up"),
+
+	/* [campaign "NAME"]: who gets mail. */
+	ROW("campaign", "trigger", 0, FS_V_TRIGGER, .flags = FS_SET_REQUIRED),
+	ROW("campaign", "goal", 0, FS_V_TEXT, .flags = FS_SET_NAMED),
+	ROW("campaign", "format", 0, FS_V_CHOICE, .def = "postcard", .choices = "postcard, letter"),
+	ROW("campaign", "template", 0, FS_V_TEXT),
+	ROW("campaign", "back", 0, FS_V_TEXT, .from = "template"),
+	ROW("campaign", "from", 0, FS_V_TEXT),
+	ROW("campaign", "active", 0, FS_V_DURATION, .def = "30d"),
+
+	/* [thresholds]: what fs-health and fs-watchdog judge by. */
+	ROW("thresholds", "webhook_failures", 0, FS_V_COUNT, .def = "3"),
+	ROW("thresholds", "no_ping", 0, FS_V_DURATION, .def = "15m"),
+	ROW("thresholds", "dlq_max", 0, FS_V_COUNT, .def = "50"),
+	ROW("thresholds", "retry_storm", 0, FS_V_COUNT, .def = "10"),
+	ROW("thresholds", "follow_up_sla", 0, FS_V_BIZDAYS, .def = "3bd"),
+	ROW("thresholds", "holidays", 0, FS_V_DATES),
+	ROW("thresholds", "attribution", 0, FS_V_DURATION, .def = "90d"),
+
+	/* [alert]: how fs-watchdog tells people. */
+	ROW("alert", "command", 0, FS_V_COMMAND),
+	ROW("alert", "webhook_env", 0, FS_V_ENV, .flags = FS_SET_SECRET),
+
+	/* [dedupe]: fs-dedupe's windows. */
+	ROW("dedupe", "ttl", 0, FS_V_DURATION, .def = "24h"),
+	ROW("dedupe", "debounce", 0, FS_V_DURATION, .def = "0s"),
+
+	/* [state]: the state file. */
+	ROW("state", "group", 0, FS_V_GROUP),
+
+	{.section = NULL},
+};
+
+unsigned
+fs_kind_bit(const char *kind)
+{
+	for (int i = 0; kind && kinds[i]; i++)
+		if (strcmp(kind, kinds[i]) == 0)
+			return 1u << i;
+	return 0;
+}
+
+const struct fs_section_type *
+fs_section_type(const char *name)
+{
+	for (const struct fs_section_type *t = fs_section_types; t->name; t++)
+		if (strcmp(t->name, name) == 0)
+			return t;
+	return NULL;
+}
+
+/* "hubspot, lob-events or csv": the kinds of a mask, in table order. */
+static void
+kind_list(unsigned mask, const char *last_sep, struct fs_buf *b)
+{
+	int n = 0, total = 0;
+
+	for (int i = 0; kinds[i]; i++)
+		total += (mask >> i) & 1;
+	for (int i = 0; kinds[i]; i++)
+		if (mask & (1u << i)) {
+			if (n > 0)
+				fs_buf_adds(b, n == total - 1 ? last_sep : ", ");
+			fs_buf_adds(b, kinds[i]);
+			n++;
+		}
+}
+
+static bool
+is_family(const char *key)
+{
+	size_t n = strlen(key);
+
+	return n > 2 && strcmp(key + n - 2, ".*") == 0;
+}
+
+/* "map.events" is of the family "map.*". */
+static bool
+in_family(const char *family, const char *key)
+{
+	size_t n = strlen(family) - 1;
+
+	return strncmp(family, key, n) == 0 && key[n] != '\0';
+}
+
+static bool
+applies(const struct fs_setting *s, const char *type, unsigned kbit)
+{
+	return strcmp(s->section, type) == 0 && (s->kinds == 0 || (s->kinds & kbit));
+}
+
+/*
+ * The row of key in a section of type and kind: the key's own row, else
+ * the family's (hidden families only with hidden).  kbit ~0u: any kind.
+ */
+static const struct fs_setting *
+find(const char *type, unsigned kbit, const char *key, bool hidden)
+{
+	const struct fs_setting *family = NULL;
+
+	for (const struct fs_setting *s = fs_settings; s->section; s++) {
+		if (!applies(s, type, kbit))
+			continue;
+		if (strcmp(s->key, key) == 0)
+			return s;
+		if (family == NULL && is_family(s->key) && in_family(s->key, key) &&
+		    (hidden || !(s->flags & FS_SET_HIDDEN)))
+			family = s;
+	}
+	return family;
+}
+
+bool
+fs_setting_key_known(const char *key)
+{
+	for (const struct fs_setting *s = fs_settings; s->section; s++)
+		if (strcmp(s->key, key) == 0)
+			return true;
+	return false;
+}
+
+/* A section as settings are looked up in it. */
+struct place {
+	const char *type, *name, *kind;	/* kind NULL: none, or a section type without kinds */
+	unsigned kbit;
+	const struct fs_section *sec;	/* NULL: not in the file */
+};
+
+/* How a value came about, for --print-config. */
+enum origin { SET, DEFAULT, FROM, NAME, NONE, UNLESS };
+
+struct value {
+	const char *v;
+	enum origin origin;
+	const char *other;	/* FROM: the key it came from; UNLESS: the key that is set */
+};
+
+static struct value
+resolve(const struct place *p, const char *key, int depth)
+{
+	const struct fs_setting *row = find(p->type, p->kbit, key, true);
+	const char *v = fs_section_get(p->sec, key);
+	struct value from;
+
+	if (v != NULL)
+		return (struct value){v, SET, NULL};
+	if (strcmp(key, "kind") == 0)
+		return (struct value){p->kind, p->kind ? NAME : NONE, NULL};
+	if (row == NULL)
+		return (struct value){NULL, NONE, NULL};
+	if (row->from && depth < 4 && (from = resolve(p, row->from, depth + 1)).v != NULL)
+		return (struct value){from.v, FROM, row->from};
+	if (row->flags & FS_SET_NAMED)
+		return (struct value){p->name, NAME, NULL};
+	if (row->unless && fs_section_get(p->sec, row->unless) != NULL)
+		return (struct value){NULL, UNLESS, row->unless};
+	return (struct value){row->def, row->def ? DEFAULT : NONE, NULL};
+}
+
+/* Asking for a key the table does not have is a bug in the caller. */
+static void
+must_know(const char *type, const char *key)
+{
+	if (find(type, ~0u, key, true) == NULL) {
+		fs_err("internal error: no setting '%s' in [%s]", key, type);
+		abort();
+	}
+}
+
+static void
+place_of(const struct fs_config *cfg, const char *type, const char *name, struct place *p)
+{
+	const struct fs_section_type *t = fs_section_type(type);
+
+	p->type = type;
+	p->name = name ? name : "";
+	p->sec = fs_config_section(cfg, type, p->name);
+	p->kind = NULL;
+	if (t && t->kinds) {
+		p->kind = fs_section_get(p->sec, "kind");
+		if (p->kind == NULL && fs_kind_bit(p->name))
+			p->kind = p->name;
+	}
+	p->kbit = fs_kind_bit(p->kind);
+}
+
+const char *
+fs_setting(const struct fs_endpoint *ep, const char *key)
+{
+	struct place p = {ep->type, ep->name, ep->kind, fs_kind_bit(ep->kind), ep->sec};
+
+	if (ep->type == NULL)
+		return NULL;
+	must_know(ep->type, key);
+	return resolve(&p, key, 0).v;
+}
+
+const char *
+fs_setting_default(const struct fs_endpoint *ep, const char *key)
+{
+	struct place p = {ep->type, ep->name, ep->kind, fs_kind_bit(ep->kind), NULL};
+
+	if (ep->type == NULL)
+		return NULL;
+	must_know(ep->type, key);
+	return resolve(&p, key, 0).v;
+}
+
+const char *
+fs_config_setting(const struct fs_config *cfg, const char *type, const char *name, const char *key)
+{
+	struct place p;
+
+	must_know(type, key);
+	place_of(cfg, type, name, &p);
+	return resolve(&p, key, 0).v;
+}
+
+bool
+fs_setting_applies(const struct fs_setting *s, const struct fs_endpoint *ep)
+{
+	return ep->type && applies(s, ep->type, fs_kind_bit(ep->kind)) && !is_family(s->key);
+}
+
+/* ---- checking a loaded file ---- */
+
+int
+fs_edit_distance(const char *a, const char *b)
+{
+	/* Optimal string alignment: insertions, deletions, substitutions and
+	 * transpositions of neighbours, each 1; three rows of the matrix. */
+	size_t n = strlen(a), m = strlen(b);
+	int *row = fs_xmalloc(3 * (m + 1) * sizeof *row), *two = row, *one = row + m + 1, *cur = row + 2 * (m + 1);
+	int d;
+
+	for (size_t j = 0; j <= m; j++)
+		one[j] = (int)j;
+	for (size_t i = 1; i <= n; i++) {
+		cur[0] = (int)i;
+		for (size_t j = 1; j <= m; j++) {
+			int cost = a[i - 1] != b[j - 1];
+
+			d = one[j] + 1;
+			if (cur[j - 1] + 1 < d)
+				d = cur[j - 1] + 1;
+			if (one[j - 1] + cost < d)
+				d = one[j - 1] + cost;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && two[j - 2] + 1 < d)
+				d = two[j - 2] + 1;
+			cur[j] = d;
+		}
+		int *t = two;
+
+		two = one;
+		one = cur;
+		cur = t;
+	}
+	d = one[m];
+	free(row);
+	return d;
+}
+
+/* The nearest of the names: within 2 edits, else the first one word starts; NULL when none is near. */
+static const char *
+nearest(const char *word, const char *const *names, int n)
+{
+	const char *best = NULL;
+	int best_d = 3;
+
+	for (int i = 0; i < n; i++) {
+		int d = fs_edit_distance(word, names[i]);
+
+		if (d < best_d) {
+			best = names[i];
+			best_d = d;
+		}
+	}
+	if (best == NULL && strlen(word) >= 3)
+		for (int i = 0; i < n && best == NULL; i++)
+			if (strncmp(names[i], word, strlen(word)) == 0)
+				best = names[i];
+	return best;
+}
+
+struct checker {
+	const struct fs_config *cfg;
+	const char *path;
+	int errors;
+};
+
+static void
+section_label(const struct fs_section *s, char *out, size_t n)
+{
+	if (*s->name)
+		snprintf(out, n, "[%s \"%s\"]", s->type, s->name);
+	else
+		snprintf(out, n, "[%s]", s->type);
+}
+
+/* One line on stderr: "fieldsync.conf:4: ...". */
+static void
+problem(struct checker *c, int line, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fs_err("%s:%d: %s", c->path, line, msg);
+	c->errors++;
+}
+
+/* The kind of a source or target section: its kind line, or its name; 0 after a problem. */
+static unsigned
+check_kind(struct checker *c, const struct fs_section *s, const struct fs_section_type *t, const char *label)
+{
+	const char *kind = NULL;
+	int line = s->line;
+	unsigned bit;
+	struct fs_buf list = {0};
+
+	for (int i = 0; i < s->nkv; i++)
+		if (strcmp(s->kv[i].key, "kind") == 0) {
+			kind = s->kv[i].value;
+			line = s->kv[i].line;
+		}
+	kind_list(t->kinds, " or ", &list);
+	if (kind == NULL) {
+		if ((fs_kind_bit(s->name) & t->kinds) != 0) {
+			fs_buf_free(&list);
+			return fs_kind_bit(s->name);
+		}
+		problem(c, line, "missing 'kind' in %s (%s)", label, list.data);
+	} else if ((bit = fs_kind_bit(kind)) & t->kinds) {
+		fs_buf_free(&list);
+		return bit;
+	} else if (bit != 0) {
+		problem(c, line, "%s cannot be of kind %s (%s)", label, kind, list.data);
+	} else {
+		const char *names[8];
+		const char *near;
+		int n = 0;
+
+		for (int i = 0; kinds[i]; i++)
+			if (t->kinds & (1u << i))
+				names[n++] = kinds[i];
+		if ((near = nearest(kind, names, n)) != NULL)
+			problem(c, line, "unknown kind '%s' in %s (did you mean '%s'?)", kind, label, near);
+		else
+			problem(c, line, "unknown kind '%s' in %s (%s)", kind, label, list.data);
+	}
+	fs_buf_free(&list);
+	return 0;
+}
+
+/*
+ * A key that would hold a secret: the message points at the keys that name
+ * where one lives, token_env and token_file (secret_env and secret_file for
+ * a key that says "secret", or when the kind takes no token), or
+ * [alert]'s webhook_env.  The value is never shown.
+ */
+static bool
+check_secret(struct checker *c, const struct fs_kv *kv, const char *type, unsigned kbit, const char *label)
+{
+	const char *stems[2] = {"token", "secret"};
+	const struct fs_setting *e = NULL, *f = NULL;
+	char name[32];
+
+	if (fs_is_safe_key(kv->key))
+		return false;
+	if (strstr(kv->key, "secret")) {
+		stems[0] = "secret";
+		stems[1] = "token";
+	}
+	for (int i = 0; i < 2 && e == NULL; i++) {
+		snprintf(name, sizeof name, "%s_env", stems[i]);
+		if ((e = find(type, kbit, name, false)) != NULL) {
+			snprintf(name, sizeof name, "%s_file", stems[i]);
+			f = find(type, kbit, name, false);
+		}
+	}
+	for (const struct fs_setting *s = fs_settings; s->section && e == NULL; s++)
+		if (applies(s, type, kbit) && (s->flags & FS_SET_SECRET) && s->type == FS_V_ENV)
+			e = s;
+	if (e == NULL)
+		return false;
+	if (f)
+		problem(c, kv->line, "no secrets in the config: '%s' in %s (set %s to the environment variable"
+			" that holds it, or %s to a mode 0600 file)", kv->key, label, e->key, f->key);
+	else
+		problem(c, kv->line, "no secrets in the config: '%s' in %s (set %s to the environment variable"
+			" that holds it)", kv->key, label, e->key);
+	return true;
+}
+
+static void
+check_key(struct checker *c, const struct fs_kv *kv, const char *type, unsigned kbit, const char *label,
+	  const char *kind)
+{
+	unsigned elsewhere = 0;
+	const char *names[256], *near;
+	int n = 0;
+
+	if (find(type, kbit, kv->key, false) != NULL)
+		return;
+	for (const struct fs_setting *s = fs_settings; s->section; s++)
+		if (strcmp(s->section, type) == 0 && strcmp(s->key, kv->key) == 0)
+			elsewhere |= s->kinds;
+	if (elsewhere) {
+		struct fs_buf list = {0};
+
+		kind_list(elsewhere, " and ", &list);
+		problem(c, kv->line, "key '%s' does not apply to %s of kind %s (only to %s)", kv->key, label, kind,
+			list.data);
+		fs_buf_free(&list);
+		return;
+	}
+	if (check_secret(c, kv, type, kbit, label))
+		return;
+	for (const struct fs_setting *s = fs_settings; s->section && n < 256; s++)
+		if (applies(s, type, kbit) && !is_family(s->key) && (n == 0 || strcmp(names[n - 1], s->key) != 0))
+			names[n++] = s->key;
+	if ((near = nearest(kv->key, names, n)) != NULL)
+		problem(c, kv->line, "unknown key '%s' in %s (did you mean '%s'?)", kv->key, label, near);
+	else
+		problem(c, kv->line, "unknown key '%s' in %s", kv->key, label);
+}
+
+static void
+check_section(struct checker *c, const struct fs_section *s)
+{
+	const struct fs_section_type *t = fs_section_type(s->type);
+	char label[300];
+	unsigned kbit = ~0u;
+	const char *kind = NULL;
+
+	section_label(s, label, sizeof label);
+	if (t == NULL)
+		return;		/* the parser refuses unknown sections */
+	if (t->named && *s->name == '\0') {
+		problem(c, s->line, "[%s] needs a name: [%s \"NAME\"]", s->type, s->type);
+		return;
+	}
+	if (!t->named && *s->name != '\0') {
+		problem(c, s->line, "%s takes no name: [%s]", label, s->type);
+		return;
+	}
+	if (t->kinds) {
+		if ((kbit = check_kind(c, s, t, label)) == 0)
+			kbit = ~0u;	/* said; the keys are still checked against every kind */
+		else
+			for (int i = 0; kinds[i]; i++)
+				if (kbit == 1u << i)
+					kind = kinds[i];
+	}
+	for (int i = 0; i < s->nkv; i++)
+		check_key(c, &s->kv[i], s->type, kbit, label, kind);
+}
+
+int
+fs_config_check(const struct fs_config *cfg)
+{
+	struct checker c = {cfg, cfg->path ? cfg->path : "config", 0};
+
+	for (int i = 0; i < cfg->nsec; i++)
+		check_section(&c, &cfg->sec[i]);
+	return c.errors ? -1 : 0;
+}
+
+const char *
+fs_section_type_nearest(const char *type)
+{
+	const char *names[16];
+	int n = 0;
+
+	for (const struct fs_section_type *t = fs_section_types; t->name && n < 16; t++)
+		names[n++] = t->name;
+	return nearest(type, names, n);
+}
+
+/* ---- --print-config ---- */
+
+static void
+print_value(FILE *f, const char *key, const struct value *v)
+{
+	const char *shown = v->v && !fs_is_safe_key(key) ? "(redacted)" : v->v;
+
+	switch (v->origin) {
+	case SET:
+		fprintf(f, "%s =%s%s\n", key, *shown ? " " : "", shown);
+		break;
+	case DEFAULT:
+		fprintf(f, "%s = %s  # default\n", key, shown);
+		break;
+	case FROM:
+		fprintf(f, "%s = %s  # default: %s\n", key, shown, v->other);
+		break;
+	case NAME:
+		fprintf(f, "%s = %s  # default: the section's name\n", key, shown);
+		break;
+	case NONE:
+		fprintf(f, "# %s =\n", key);
+		break;
+	case UNLESS:
+		fprintf(f, "# %s =  (not used: %s is set)\n", key, v->other);
+		break;
+	}
+}
+
+/* Whether key was printed before in this section (rows repeat a key for other kinds). */
+static bool
+printed_before(const struct fs_setting *row, const struct place *p)
+{
+	for (const struct fs_setting *s = fs_settings; s != row; s++)
+		if (applies(s, p->type, p->kbit) && strcmp(s->key, row->key) == 0)
+			return true;
+	return false;
+}
+
+static void
+print_section(FILE *f, const struct place *p, bool first)
+{
+	if (!first)
+		fputc('\n', f);
+	if (*p->name)
+		fprintf(f, "[%s \"%s\"]\n", p->type, p->name);
+	else
+		fprintf(f, "[%s]\n", p->type);
+	for (const struct fs_setting *s = fs_settings; s->section; s++) {
+		struct value v;
+
+		if (!applies(s, p->type, p->kbit) || (s->flags & FS_SET_HIDDEN) || printed_before(s, p))
+			continue;
+		if (!is_family(s->key)) {
+			v = resolve(p, s->key, 0);
+			print_value(f, s->key, &v);
+			continue;
+		}
+		/* A family's members the file sets that have no row of their own, each once. */
+		for (int i = 0; p->sec && i < p->sec->nkv; i++) {
+			const char *key = p->sec->kv[i].key;
+			bool again = false;
+
+			if (!in_family(s->key, key) || find(p->type, p->kbit, key, false) != s)
+				continue;
+			for (int j = 0; j < i; j++)
+				again |= strcmp(p->sec->kv[j].key, key) == 0;
+			if (!again) {
+				v = resolve(p, key, 0);
+				print_value(f, key, &v);
+			}
+		}
+	}
+}
+
+/* The sections a missing file leaves at their defaults: built-in kinds usable without a section. */
+static const struct {
+	const char *type, *name;
+} builtin_sections[] = {
+	{"source", "hubspot"}, {"source", "lob-events"}, {"source", "csv"}, {"target", "lob"}, {"target", "hubspot"},
+};
+
+void
+fs_config_print(const struct fs_config *cfg, FILE *f)
+{
+	bool first = true;
+	struct place p;
+
+	fprintf(f, "# config: %s\n", cfg->path ? cfg->path : "(none: all defaults)");
+	for (int i = 0; i < cfg->nsec; i++) {
+		place_of(cfg, cfg->sec[i].type, cfg->sec[i].name, &p);
+		print_section(f, &p, first);
+		first = false;
+	}
+	if (cfg->path == NULL)
+		for (size_t i = 0; i < sizeof builtin_sections / sizeof builtin_sections[0]; i++) {
+			place_of(cfg, builtin_sections[i].type, builtin_sections[i].name, &p);
+			print_section(f, &p, first);
+			first = false;
+		}
+	/* Sections without a name that have defaults, when the file leaves them out. */
+	for (const struct fs_section_type *t = fs_section_types; t->name; t++) {
+		bool defaults = false;
+
+		if (t->named || fs_config_section(cfg, t->name, "") != NULL)
+			continue;
+		for (const struct fs_setting *s = fs_settings; s->section; s++)
+			defaults |= strcmp(s->section, t->name) == 0 && s->def != NULL;
+		if (defaults) {
+			place_of(cfg, t->name, "", &p);
+			print_section(f, &p, first);
+			first = false;
+		}
+	}
+}
