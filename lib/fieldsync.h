@@ -343,6 +343,10 @@ int fs_request_log(struct fs_state *st, const char *source, int status, size_t b
 		   const char *reason);
 /* Counts a good (2xx) or failed delivery for a source in polling mode; the third good one in a row switches it back to webhook. */
 int fs_source_delivery(struct fs_state *st, const char *source, bool good, const char *run_id);
+/* Touches dir/source (made when absent, mode 0660 less the umask), the wake
+ * file whose change starts the pipeline that drains the source's inbox
+ * (fs-run --wake, a systemd .path unit).  -1 with a message on stderr. */
+int fs_wake_touch(const char *dir, const char *source);
 
 // health.c: the health panel (fs-health, fs-watchdog).
 struct fs_thresholds {		/* [thresholds], with their defaults */
