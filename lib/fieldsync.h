@@ -824,12 +824,21 @@ int fs_dlq_purge(struct fs_state *st, fs_time before, const char *run_id, int64_
 /* Appends an audit row: kind ("send", "dlq.replay", ...), and detail as JSON. */
 int fs_changelog(struct fs_state *st, const char *kind, const char *run_id,
 		 const char *event_id, const char *object, jv detail);
+/* The summary of a run that did something, as one "run" row in a
+ * transaction of its own: object names the command ("fs-push:mail"), detail
+ * (consumed) its counts, to which "exit" (status) and "ms" (the real time
+ * since fs_cli_init) are added.  Call it only when the run did something, so
+ * that an idle tick leaves no row; nothing is written for a run that failed
+ * on the state file or on its usage. */
+struct fs_cli;
+int fs_changelog_run(struct fs_cli *cli, const char *object, int status, jv detail);
 
 // cli.c
 struct fs_cli {
 	const char *config_path, *state_path;
 	bool print_config;
 	char run_id[48];
+	struct timespec started;	/* the monotonic clock at fs_cli_init */
 	struct fs_config cfg;
 	struct fs_state st;
 };
