@@ -47,6 +47,9 @@ if ! command -v lighttpd >/dev/null || ! command -v inotifywait >/dev/null || ! 
 	exit
 fi
 . "$top/tests/fixtures/wake-chain.sh"
+# The pipeline, or fs-hook's checkpoint after its answer, may hold the state
+# file while a check reads it: wait for it as the commands do.
+sql() { sqlite3 -batch -cmd '.timeout 10000' "$FS_STATE" "$@"; }
 fsrun_pid=
 trap 'wake_chain_stop; [ -n "$fsrun_pid" ] && kill "$fsrun_pid" 2>/dev/null; rm -rf "$T"' EXIT
 wake_chain_start "$T" 3 || exit 1

@@ -12,6 +12,9 @@ for t in lighttpd jq curl; do
 done
 plan 20
 . "$top/tests/fixtures/wake-chain.sh"
+# The pipeline, or fs-hook's checkpoint after its answer, may hold the state
+# file while a check reads it: wait for it as the commands do.
+sql() { sqlite3 -batch -cmd '.timeout 10000' "$FS_STATE" "$@"; }
 trap 'wake_chain_stop; rm -rf "$T"' EXIT
 wake_chain_start "$T" 5 || exit 1
 
