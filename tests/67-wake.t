@@ -50,6 +50,10 @@ fi
 # The pipeline, or fs-hook's checkpoint after its answer, may hold the state
 # file while a check reads it: wait for it as the commands do.
 sql() { sqlite3 -batch -cmd '.timeout 10000' "$FS_STATE" "$@"; }
+# Not a test of locking: the stages that make the state file together, and
+# fs-hook beside them, wait as long as in production (lib.sh's 200 ms is
+# short for a loaded machine under ASan).
+export FS_BUSY_TIMEOUT=10000
 fsrun_pid=
 trap 'wake_chain_stop; [ -n "$fsrun_pid" ] && kill "$fsrun_pid" 2>/dev/null; rm -rf "$T"' EXIT
 wake_chain_start "$T" 3 || exit 1
