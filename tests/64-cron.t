@@ -2,7 +2,7 @@
 # cron/fs-run: pipefail, the lock, syslog through logger, exit statuses; the
 # journal under systemd; --wake: runs again when the wake file changes.
 . "$(dirname "$0")/lib.sh"
-plan 30
+plan 31
 fsrun="$top/cron/fs-run"
 export FS_LOCKDIR="$T/locks" FS_LOGGER="$T/logger"
 cat >"$T/logger" <<'EOF2'
@@ -166,4 +166,9 @@ is 'without inotifywait: one run, then exit 2' "$status/$(cat count)/$(cat "$T/e
 rm -f count
 run "$fsrun" --wake "$T/nowhere/hubspot" --for 4m tick 'sh count.sh; exit 4'
 is 'a run that failed keeps its own status' "$status" 4
+: >"$T/err"
+JOURNAL_STREAM="$(stat -L -c %d:%i "$T/err")" run "$fsrun" --wake "$T/nowhere/hubspot" --for 4m tick 'true'
+is 'journal: why it could not wait, said once at <3>' "$status/$(n <"$T/err")" \
+"2/<6>done in Ns
+<3>cannot watch '$T/nowhere': No such file or directory; ran once without waiting"
 done_testing
