@@ -378,32 +378,49 @@ on_checkpoint(struct fs_loop *lp, jv cp, void *ctx)
 	return 0;
 }
 
-static void
-report(struct dedupe *d, bool stats)
+/* The run's counts, as --stats prints them and the changelog's run row keeps them. */
+static jv
+counts(const struct dedupe *d)
 {
-	fs_info("%ld events: %ld forwarded, %ld repeated, %ld held, %ld released, %ld collapsed, "
-		"%ld suppressed, %ld dead; %lld expired keys pruned",
-		d->events, d->count[FORWARDED], d->count[IDEMPOTENCY], d->count[HELD], d->count[RELEASED],
-		d->count[DEBOUNCE], d->count[CAMPAIGN_GUARD], d->lp->stats.dead, (long long)d->pruned);
+	jv o = jv_object_set(jv_object(), jv_string("events"), jv_number((double)d->events));
+
+	o = jv_object_set(o, jv_string("forwarded"), jv_number((double)d->count[FORWARDED]));
+	for (int i = 0; i < NCOUNT; i++)
+		if (count_names[i])
+			o = jv_object_set(o, jv_string(count_names[i]), jv_number((double)d->count[i]));
+	o = jv_object_set(o, jv_string("dead"), jv_number((double)d->lp->stats.dead));
+	o = jv_object_set(o, jv_string("passed"), jv_number((double)d->lp->stats.passed));
+	return jv_object_set(o, jv_string("pruned"), jv_number((double)d->pruned));
+}
+
+/*
+ * The summary: on stderr with -v, and in the changelog when the run did
+ * something (an idle tick, with only checkpoints passing through, leaves no
+ * row).  Returns the status, raised to FS_EXIT_STATE if the row could not
+ * be written.
+ */
+static int
+report(struct dedupe *d, bool stats, int status)
+{
+	fs_debug("%ld events: %ld forwarded, %ld repeated, %ld held, %ld released, %ld collapsed, "
+		 "%ld suppressed, %ld dead; %lld expired keys pruned",
+		 d->events, d->count[FORWARDED], d->count[IDEMPOTENCY], d->count[HELD], d->count[RELEASED],
+		 d->count[DEBOUNCE], d->count[CAMPAIGN_GUARD], d->lp->stats.dead, (long long)d->pruned);
 	if (stats) {
-		jv o = jv_object();
+		jv o = jv_object_set(jv_object(), jv_string("type"), jv_string("stats"));
 		jv s;
 
-		o = jv_object_set(o, jv_string("type"), jv_string("stats"));
 		o = jv_object_set(o, jv_string("command"), jv_string("fs-dedupe"));
 		o = jv_object_set(o, jv_string("run_id"), jv_string(d->cli->run_id));
-		o = jv_object_set(o, jv_string("events"), jv_number((double)d->events));
-		o = jv_object_set(o, jv_string("forwarded"), jv_number((double)d->count[FORWARDED]));
-		for (int i = 0; i < NCOUNT; i++)
-			if (count_names[i])
-				o = jv_object_set(o, jv_string(count_names[i]), jv_number((double)d->count[i]));
-		o = jv_object_set(o, jv_string("dead"), jv_number((double)d->lp->stats.dead));
-		o = jv_object_set(o, jv_string("passed"), jv_number((double)d->lp->stats.passed));
-		o = jv_object_set(o, jv_string("pruned"), jv_number((double)d->pruned));
+		o = jv_object_merge(o, counts(d));
 		s = jv_dump_string(o, 0);
 		printf("%s\n", jv_string_value(s));
 		jv_free(s);
 	}
+	if ((d->events || d->count[RELEASED] || d->count[DEBOUNCE] || d->lp->stats.dead || d->pruned) &&
+	    fs_changelog_run(d->cli, "fs-dedupe", status, counts(d)) != 0 && status < FS_EXIT_STATE)
+		status = FS_EXIT_STATE;
+	return status;
 }
 
 /* Every campaign's "active" must parse before any event is judged by it. */
@@ -465,7 +482,7 @@ filter(struct fs_cli *cli, const char *ttl_opt, const char *debounce_opt, bool c
 	} else {
 		d.count[DEBOUNCE] += collapsed;
 		status = fs_loop_run(&lp, STDIN_FILENO);
-		report(&d, stats);
+		status = report(&d, stats, status);
 	}
 	fs_buf_free(&lp.out);
 	fs_buf_free(&d.forwarded);
@@ -697,7 +714,7 @@ scan(struct fs_cli *cli, const char *from_opt, const char *format)
 	if (fs_changelog(&cli->st, "dedupe.scan", cli->run_id, NULL, NULL, detail) != 0 ||
 	    fs_state_commit(&cli->st) != 0)
 		goto fail;
-	fs_info("%d contacts scanned, %ld duplicate sets", scanned, sc.sets);
+	fs_debug("%d contacts scanned, %ld duplicate sets", scanned, sc.sets);
 	rc = sc.dead ? FS_EXIT_DLQ : FS_EXIT_OK;
 	fs_scan_free(sc.s);
 	free(scan_id);

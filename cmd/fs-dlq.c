@@ -308,7 +308,7 @@ cmd_replay(struct fs_cli *cli, int argc, char **argv)
 	if (fs_state_commit(&cli->st) != 0)
 		rc = FS_EXIT_STATE;
 	else
-		fs_info("replayed %d dead letter%s", rp.nchosen, rp.nchosen == 1 ? "" : "s");
+		fs_debug("replayed %d dead letter%s", rp.nchosen, rp.nchosen == 1 ? "" : "s");
 out:
 	if (rp.use_re)
 		regfree(&rp.re);
@@ -335,7 +335,7 @@ cmd_purge(struct fs_cli *cli, int argc, char **argv)
 		fs_state_rollback(&cli->st);
 		return FS_EXIT_STATE;
 	}
-	fs_info("purged %lld dead letter%s", (long long)n, n == 1 ? "" : "s");
+	fs_debug("purged %lld dead letter%s", (long long)n, n == 1 ? "" : "s");
 	return FS_EXIT_OK;
 }
 

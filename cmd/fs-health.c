@@ -270,7 +270,7 @@ cmd_switch(struct fs_cli *cli, int argc, char **argv)
 		fs_state_rollback(&cli->st);
 		return UNKNOWN;
 	}
-	fs_info("source '%s' is in %s mode", argv[1], argv[2]);
+	fs_debug("source '%s' is in %s mode", argv[1], argv[2]);
 	return 0;
 }
 

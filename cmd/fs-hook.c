@@ -1,7 +1,8 @@
 /*
  * fs-hook: the webhook receiver, a CGI program (RFC 3875).  Started once per
  * request: it checks size, signature, timestamp, JSON and repeats, in that
- * order, stores the raw body in the inbox and logs the request.
+ * order, stores the raw body in the inbox and logs the request.  After the
+ * answer, a new delivery touches the source's wake file ([hook] wake_dir).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -185,7 +186,7 @@ main(int argc, char *argv[])
 	struct fs_endpoint ep;
 	struct fs_hook_req req = {.header = cgi_header};
 	enum fs_sig_scheme scheme;
-	const char *method, *clen, *why, *v;
+	const char *method, *clen, *why, *v, *wake_dir = NULL;
 	char *name = NULL, *secret = NULL, *body = NULL, *url = NULL, *delivery = NULL;
 	size_t cap, want;
 	int opt, rc, status = FS_EXIT_OK;
@@ -322,6 +323,9 @@ main(int argc, char *argv[])
 	answer(200, jv_object_set(jv_object_set(jv_object_set(jv_object(), jv_string("ok"), jv_true()),
 						jv_string("stored"), jv_bool(rc > 0)),
 				  jv_string("delivery_id"), jv_string(delivery)));
+	/* A new delivery wakes the pipeline that drains it; a repeat does not. */
+	if (rc > 0 && (v = fs_config_setting(&cli.cfg, "hook", "", "wake_dir")) && *v)
+		wake_dir = v;
 out:
 	/* The answer is complete when standard output closes: the server
 	 * sends it while this process checkpoints, if the WAL is long.
@@ -336,6 +340,11 @@ out:
 		sigprocmask(SIG_BLOCK, &term, NULL);
 		if (fflush(stdout) == 0 && !ferror(stdout))
 			detach_stdout();
+		/* After the answer, so the vendor does not wait for it; a
+		 * failure is said on stderr (the server's error log) and the
+		 * delivery stays stored: the next scheduled run drains it. */
+		if (wake_dir)
+			fs_wake_touch(wake_dir, name);
 		fs_hook_state_settle(&cli.st);
 	}
 	fs_secret_free(secret);

@@ -230,7 +230,8 @@ by_key(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* One summary line; -v lists every path, sorted, with its count. */
+/* With -v, one summary line, then every path, sorted, with its count (the
+ * run's changelog row keeps the two numbers). */
 static void
 report_drift(struct normalize *n)
 {
@@ -240,9 +241,8 @@ report_drift(struct normalize *n)
 
 	if (n->unmapped.len == 0 && n->absent.len == 0)
 		return;
-	fs_info("drift: %zu unmapped field%s, %zu absent map path%s%s", n->unmapped.len,
-		n->unmapped.len == 1 ? "" : "s", n->absent.len, n->absent.len == 1 ? "" : "s",
-		fs_verbosity < 2 ? " (-v lists them)" : "");
+	fs_debug("drift: %zu unmapped field%s, %zu absent map path%s", n->unmapped.len,
+		 n->unmapped.len == 1 ? "" : "s", n->absent.len, n->absent.len == 1 ? "" : "s");
 	for (int k = 0; k < 2 && fs_verbosity >= 2; k++) {
 		char **keys = fs_xmalloc(sets[k]->len * sizeof *keys);
 		size_t m = 0;
@@ -1105,6 +1105,22 @@ main(int argc, char *argv[])
 	report_drift(&n);
 	fs_debug("%ld records, %ld events, %ld mail requests, %ld dead, %ld blank lines, %ld passed through",
 		 n.records, n.events, n.requests, lp.stats.dead, lp.stats.blank, lp.stats.passed);
+	/* The run's row in the changelog, unless it had nothing to map. */
+	if (n.records || n.events || lp.stats.dead) {
+		jv c = jv_object_set(jv_object(), jv_string("records"), jv_number((double)n.records));
+
+		c = jv_object_set(c, jv_string("events"), jv_number((double)n.events));
+		c = jv_object_set(c, jv_string("mail_requests"), jv_number((double)n.requests));
+		c = jv_object_set(c, jv_string("dead"), jv_number((double)lp.stats.dead));
+		c = jv_object_set(c, jv_string("blank"), jv_number((double)lp.stats.blank));
+		c = jv_object_set(c, jv_string("passed"), jv_number((double)lp.stats.passed));
+		c = jv_object_set(c, jv_string("drift"),
+				  jv_object_set(jv_object_set(jv_object(), jv_string("unmapped"),
+							      jv_number((double)n.unmapped.len)),
+						jv_string("absent"), jv_number((double)n.absent.len)));
+		if (fs_changelog_run(&cli, "fs-normalize", status, c) != 0 && status < FS_EXIT_STATE)
+			status = FS_EXIT_STATE;
+	}
 	normalize_free(&n);
 	return fs_cli_finish(&cli, status);
 }

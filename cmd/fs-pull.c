@@ -56,6 +56,7 @@ struct pull {
 	bool in_txn;
 	/* retention, in seconds; -1 for never */
 	int64_t inbox_keep, keys_keep, polled_keep;
+	int64_t pruned_bodies, pruned_rows, pruned_events;	/* what this run pruned */
 };
 
 static void
@@ -2003,15 +2004,46 @@ prune(struct pull *p, bool lob)
 		fail(p, FS_EXIT_STATE);
 		return;
 	}
+	p->pruned_bodies = bodies;
+	p->pruned_rows = rows;
+	p->pruned_events = events;
 	if (bodies + rows + events == 0)
 		return;
 	if (lob)
-		fs_info("%s: pruned past retention: %lld inbox bod%s, %lld inbox row%s, %lld emitted event%s",
-			p->name, (long long)bodies, bodies == 1 ? "y" : "ies", (long long)rows, rows == 1 ? "" : "s",
-			(long long)events, events == 1 ? "" : "s");
+		fs_debug("%s: pruned past retention: %lld inbox bod%s, %lld inbox row%s, %lld emitted event%s",
+			 p->name, (long long)bodies, bodies == 1 ? "y" : "ies", (long long)rows, rows == 1 ? "" : "s",
+			 (long long)events, events == 1 ? "" : "s");
 	else
-		fs_info("%s: pruned past retention: %lld inbox bod%s, %lld inbox row%s", p->name,
-			(long long)bodies, bodies == 1 ? "y" : "ies", (long long)rows, rows == 1 ? "" : "s");
+		fs_debug("%s: pruned past retention: %lld inbox bod%s, %lld inbox row%s", p->name,
+			 (long long)bodies, bodies == 1 ? "y" : "ies", (long long)rows, rows == 1 ? "" : "s");
+}
+
+/* The run's row in the changelog, when it fetched, dead-lettered or pruned something. */
+static void
+record_run(struct pull *p)
+{
+	char object[256];
+	jv c;
+
+	if (p->dry_run || p->describe ||
+	    p->records + p->dead + p->pruned_bodies + p->pruned_rows + p->pruned_events == 0)
+		return;
+	c = jv_object_set(jv_object(), jv_string("source"), jv_string(p->name));
+	c = jv_object_set(c, jv_string("records"), jv_number((double)p->records));
+	c = jv_object_set(c, jv_string("checkpoints"), jv_number((double)p->checkpoints));
+	c = jv_object_set(c, jv_string("dead"), jv_number((double)p->dead));
+	if (p->http_ready) {
+		c = jv_object_set(c, jv_string("requests"), jv_number((double)p->http.requests));
+		c = jv_object_set(c, jv_string("retries"), jv_number((double)p->http.retries));
+	}
+	c = jv_object_set(c, jv_string("pruned"),
+			  jv_object_set(jv_object_set(jv_object_set(jv_object(), jv_string("inbox_bodies"),
+								    jv_number((double)p->pruned_bodies)),
+						      jv_string("inbox_rows"), jv_number((double)p->pruned_rows)),
+					jv_string("events"), jv_number((double)p->pruned_events)));
+	snprintf(object, sizeof object, "fs-pull:%s", p->name);
+	if (fs_changelog_run(p->cli, object, p->status, c) != 0)
+		fail(p, FS_EXIT_STATE);
 }
 
 /*
@@ -2164,6 +2196,7 @@ main(int argc, char *argv[])
 		prune(&p, strcmp(p.ep.kind, "lob-events") == 0);
 	}
 	fs_buf_free(&p.held);
+	record_run(&p);
 	if (p.http_ready) {
 		fs_debug("%s: %ld requests, %ld retries", p.name, p.http.requests, p.http.retries);
 		fs_http_free(&p.http);

@@ -63,7 +63,7 @@ struct push {
 	int status;
 	/* counts */
 	long taken, queued, repeats, replays, ignored;
-	long sent, adopted, retrying, dead, held_now, requests, accepted;
+	long sent, adopted, retrying, dead, held_now, requests, accepted, resumed;
 	long plan[2], plan_crm;
 	char last_error[256];
 };
@@ -451,9 +451,10 @@ next_row(struct push *p)
 		p->stop = true;
 		return NULL;
 	}
+	p->resumed += h.resumed;
 	if (h.resumed > 0)
-		fs_info("%s: %ld held row%s released: the hold is lifted", p->target, h.resumed,
-			h.resumed == 1 ? "" : "s");
+		fs_debug("%s: %ld held row%s released: the hold is lifted", p->target, h.resumed,
+			 h.resumed == 1 ? "" : "s");
 	p->nchunk = fs_outbox_claim(&p->cli->st, p->target, p->cli->run_id,
 				    fs_now() + 15 * 60 + (int64_t)p->chunk * p->rate.window_ms / 1000 / p->rate.n,
 				    p->chunk, &p->chunk_rows);
@@ -1336,6 +1337,36 @@ summary(struct push *p, struct fs_loop *lp)
 			p->retrying == 1 ? "" : "s", p->last_error);
 }
 
+/* The run's row in the changelog, when it read events or sent, retried, held or released rows. */
+static void
+record_run(struct push *p, struct fs_loop *lp)
+{
+	char object[256];
+	long lines_dead = lp ? lp->stats.dead : 0;
+	jv c;
+
+	if (p->dry_run || p->taken + p->requests + p->dead + p->held_now + p->resumed + lines_dead == 0)
+		return;
+	c = jv_object_set(jv_object(), jv_string("target"), jv_string(p->target));
+	c = jv_object_set(c, jv_string("read"), jv_number((double)p->taken));
+	c = jv_object_set(c, jv_string("queued"), jv_number((double)p->queued));
+	c = jv_object_set(c, jv_string("already_queued"), jv_number((double)p->repeats));
+	c = jv_object_set(c, jv_string("replayed"), jv_number((double)p->replays));
+	c = jv_object_set(c, jv_string("not_for_target"), jv_number((double)p->ignored));
+	c = jv_object_set(c, jv_string("requests"), jv_number((double)p->requests));
+	c = jv_object_set(c, jv_string("sent"), jv_number((double)p->sent));
+	c = jv_object_set(c, jv_string("adopted"), jv_number((double)p->adopted));
+	c = jv_object_set(c, jv_string("retrying"), jv_number((double)p->retrying));
+	c = jv_object_set(c, jv_string("dead"), jv_number((double)(p->dead + lines_dead)));
+	c = jv_object_set(c, jv_string("held"), jv_number((double)p->held_now));
+	c = jv_object_set(c, jv_string("resumed"), jv_number((double)p->resumed));
+	c = jv_object_set(c, jv_string("throttled"),
+			  jv_number(p->http ? (double)fs_push_http_stats(p->http)->throttled : 0.0));
+	snprintf(object, sizeof object, "fs-push:%s", p->target);
+	if (fs_changelog_run(p->cli, object, p->status, c) != 0)
+		fail(p, FS_EXIT_STATE);
+}
+
 static int
 finish_status(struct push *p)
 {
@@ -1465,6 +1496,8 @@ main(int argc, char *argv[])
 		}
 	}
 	status = finish_status(&p);
+	record_run(&p, p.retry_only ? NULL : &lp);
+	status = p.status;
 	fs_push_http_free(p.http);
 	fs_buf_free(&p.out);
 	fs_secret_free(p.secret);

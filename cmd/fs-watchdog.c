@@ -87,11 +87,11 @@ ack_said(long long id, const char *by, jv done)
 	}
 	jv_free(holds);
 	if (resolved)
-		fs_info("alert #%lld had already resolved at %s; acknowledged by %s; %s%s", id, resolved, by,
-			n == 0 ? "no hold was left" : n == 1 ? "hold lifted: " : "holds lifted: ", b.data ? b.data : "");
+		fs_debug("alert #%lld had already resolved at %s; acknowledged by %s; %s%s", id, resolved, by,
+			 n == 0 ? "no hold was left" : n == 1 ? "hold lifted: " : "holds lifted: ", b.data ? b.data : "");
 	else
-		fs_info("alert #%lld acknowledged by %s; %s%s", id, by,
-			n == 0 ? "it held nothing" : n == 1 ? "hold lifted: " : "holds lifted: ", b.data ? b.data : "");
+		fs_debug("alert #%lld acknowledged by %s; %s%s", id, by,
+			 n == 0 ? "it held nothing" : n == 1 ? "hold lifted: " : "holds lifted: ", b.data ? b.data : "");
 	fs_buf_free(&b);
 }
 

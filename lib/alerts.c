@@ -498,7 +498,7 @@ resolve_gone(struct engine *e)
 			fs_state_rollback(e->st);
 			goto fail;
 		}
-		fs_info("alert #%lld resolved", (long long)ids[i]);
+		fs_debug("alert #%lld resolved", (long long)ids[i]);
 	}
 	free(ids);
 	return 0;
@@ -547,7 +547,7 @@ handle(struct engine *e, struct finding *f)
 		else if (notify(e, id) != 0)
 			rc = 1;
 		else
-			fs_info("alert #%lld notified again (%d)", (long long)id, count + 1);
+			fs_debug("alert #%lld notified again (%d)", (long long)id, count + 1);
 	}
 	free(last);
 	return rc;

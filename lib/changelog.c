@@ -1,5 +1,6 @@
 /* The audit trail: an append-only table every command writes through here. */
 #include <stdlib.h>
+#include <time.h>
 
 #include "fieldsync.h"
 
@@ -22,4 +23,29 @@ fs_changelog(struct fs_state *st, const char *kind, const char *run_id, const ch
 	    "ssssss", now, kind, run_id, event_id, object, text);
 	free(text);
 	return rc;
+}
+
+int
+fs_changelog_run(struct fs_cli *cli, const char *object, int status, jv detail)
+{
+	struct fs_state *st = &cli->st;
+	struct timespec now;
+
+	if (st->db == NULL || status == FS_EXIT_USAGE || status == FS_EXIT_STATE) {
+		jv_free(detail);
+		return 0;
+	}
+	detail = jv_object_set(detail, jv_string("exit"), jv_number(status));
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	detail = jv_object_set(detail, jv_string("ms"), jv_number((double)((now.tv_sec - cli->started.tv_sec) * 1000 +
+									  (now.tv_nsec - cli->started.tv_nsec) / 1000000)));
+	if (fs_state_begin(st) != 0) {
+		jv_free(detail);
+		return -1;
+	}
+	if (fs_changelog(st, "run", cli->run_id, NULL, object, detail) != 0 || fs_state_commit(st) != 0) {
+		fs_state_rollback(st);
+		return -1;
+	}
+	return 0;
 }

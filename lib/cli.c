@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fieldsync.h"
@@ -36,6 +37,7 @@ fs_cli_init(struct fs_cli *cli, const char *progname)
 {
 	memset(cli, 0, sizeof *cli);
 	fs_progname = progname;
+	clock_gettime(CLOCK_MONOTONIC, &cli->started);
 	/* A closed reader shows up as EPIPE on write (fs_stdout_error), not as a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	fs_run_id(cli->run_id);

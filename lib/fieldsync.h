@@ -441,6 +441,10 @@ int fs_request_log(struct fs_state *st, const char *source, int status, size_t b
 		   const char *reason);
 /* Counts a good (2xx) or failed delivery for a source in polling mode; the third good one in a row switches it back to webhook. */
 int fs_source_delivery(struct fs_state *st, const char *source, bool good, const char *run_id);
+/* Touches dir/source (made when absent, mode 0660 less the umask), the wake
+ * file whose change starts the pipeline that drains the source's inbox
+ * (fs-run --wake, a systemd .path unit).  -1 with a message on stderr. */
+int fs_wake_touch(const char *dir, const char *source);
 
 // health.c: the health panel (fs-health, fs-watchdog).
 struct fs_thresholds {		/* [thresholds], with their defaults */
@@ -918,12 +922,21 @@ int fs_dlq_purge(struct fs_state *st, fs_time before, const char *run_id, int64_
 /* Appends an audit row: kind ("send", "dlq.replay", ...), and detail as JSON. */
 int fs_changelog(struct fs_state *st, const char *kind, const char *run_id,
 		 const char *event_id, const char *object, jv detail);
+/* The summary of a run that did something, as one "run" row in a
+ * transaction of its own: object names the command ("fs-push:mail"), detail
+ * (consumed) its counts, to which "exit" (status) and "ms" (the real time
+ * since fs_cli_init) are added.  Call it only when the run did something, so
+ * that an idle tick leaves no row; nothing is written for a run that failed
+ * on the state file or on its usage. */
+struct fs_cli;
+int fs_changelog_run(struct fs_cli *cli, const char *object, int status, jv detail);
 
 // cli.c
 struct fs_cli {
 	const char *config_path, *state_path;
 	bool print_config;
 	char run_id[48];
+	struct timespec started;	/* the monotonic clock at fs_cli_init */
 	struct fs_config cfg;
 	struct fs_state st;
 };

@@ -1,9 +1,15 @@
 /*
- * fs-hook's writes: the webhook inbox, the request log, and the streak of
- * good deliveries that takes a source in polling mode back to webhooks.
+ * fs-hook's writes: the webhook inbox, the request log, the streak of good
+ * deliveries that takes a source in polling mode back to webhooks, and the
+ * wake file.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "fieldsync.h"
 
@@ -140,4 +146,29 @@ fs_source_delivery(struct fs_state *st, const char *source, bool good, const cha
 	if (streak >= FS_GOOD_STREAK)
 		return fs_source_mode_set(st, source, "webhook", "three good deliveries in a row", run_id);
 	return 0;
+}
+
+int
+fs_wake_touch(const char *dir, const char *source)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, source) >= sizeof path) {
+		errno = ENAMETOOLONG;
+		fs_err("cannot touch wake file '%s/%s':", dir, source);
+		return -1;
+	}
+	/* One system call when the file is there: its times become now, which
+	 * inotify reports as IN_ATTRIB (systemd's PathModified= and fs-run
+	 * --wake watch for it).  The first time, creating it is the change. */
+	if (utimensat(AT_FDCWD, path, NULL, 0) == 0)
+		return 0;
+	if (errno == ENOENT &&
+	    (fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0660)) >= 0) {
+		close(fd);
+		return 0;
+	}
+	fs_err("cannot touch wake file '%s':", path);
+	return -1;
 }

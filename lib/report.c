@@ -499,7 +499,8 @@ followup_collect(struct q *q, const struct fs_report_opts *o, const char *from, 
 		q->err = 1;
 	}
 	sqlite3_reset(s);
-	qsort(f->gs.g, (size_t)f->gs.n, sizeof *f->gs.g, cmp_group);
+	if (f->gs.n > 1)	/* no groups: no array either, and qsort wants one */
+		qsort(f->gs.g, (size_t)f->gs.n, sizeof *f->gs.g, cmp_group);
 }
 
 /* Median and p90 of a group's follow-ups; rounded to one decimal. */

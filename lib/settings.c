@@ -35,7 +35,7 @@ const struct fs_section_type fs_section_types[] = {
 	{"thresholds", false, 0},
 	{"alert", false, 0},
 	{"dedupe", false, 0},
-	{"hook", false, 0},	/* reserved: no keys yet */
+	{"hook", false, 0},
 	{"report", false, 0},	/* reserved: no keys yet */
 	{"state", false, 0},
 	{NULL, false, 0},
@@ -163,6 +163,9 @@ const struct fs_setting fs_settings[] = {
 	/* [dedupe]: fs-dedupe's windows. */
 	ROW("dedupe", "ttl", 0, FS_V_DURATION, .def = "24h"),
 	ROW("dedupe", "debounce", 0, FS_V_DURATION, .def = "0s"),
+
+	/* [hook]: fs-hook, the webhook receiver. */
+	ROW("hook", "wake_dir", 0, FS_V_FILE),
 
 	/* [state]: the state file. */
 	ROW("state", "group", 0, FS_V_GROUP),

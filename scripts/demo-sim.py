@@ -499,8 +499,7 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             self.peak_rss[name] = max(self.peak_rss.get(name, 0), rss)
         self.count("runs")
         if p.returncode != 0 and not killed:
-            lines = [l for l in err.strip().splitlines() if l.startswith("fs-") and not l.startswith("fs-run:")
-                     and "drift:" not in l and " events: " not in l]
+            lines = [l for l in err.strip().splitlines() if l.startswith("fs-") and not l.startswith("fs-run:")]
             if p.returncode == 1 and lines:
                 lines = ["%s (and other lines went to the dead-letter queue: fs-dlq list)" % lines[0]]
             key = (name, p.returncode)
@@ -649,7 +648,7 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             rows = self.q("select id, rule, subject from alerts where state != 'acked'"
                           " and exists (select 1 from holds where alert_id = alerts.id and lifted_at is null)")
             for aid, rule, subject in rows:
-                r = subprocess.run([os.path.join(BIN, "fs-watchdog"), "ack", str(aid), "--by", "dana",
+                r = subprocess.run([os.path.join(BIN, "fs-watchdog"), "-v", "ack", str(aid), "--by", "dana",
                                     "--note", "Lob status page: resolved"],
                                    env=dict(self.env, FS_NOW=iso(now)), capture_output=True, text=True)
                 say("  %s  $ fs-watchdog ack %d --by dana --note 'Lob status page: resolved'  (exit %d)%s"
@@ -732,7 +731,8 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             self.at(t + dt.timedelta(minutes=self.rng.randint(5, 30)), "redeliver-killed", event=ev)
 
     def watchdog(self, now):
-        st, killed = self.run("watchdog", "fs-watchdog", now)
+        # -v: the demo tells of resolved alerts too, which a quiet run keeps to the changelog.
+        st, killed = self.run("watchdog", "fs-watchdog -v", now)
         self.last_watchdog = now
         self.show_alerts(now)
         mode = self.q("select mode from source_modes where source = 'lob-events'")

@@ -2,7 +2,7 @@
 # fs-normalize: vendor records in, canonical events out, bad lines to the DLQ.
 . "$(dirname "$0")/lib.sh"
 fx=$top/tests/fixtures
-plan 67
+plan 68
 cp "$fx/normalize.conf" fieldsync.conf
 
 run fs-normalize <"$fx/hubspot-contacts.ndjson"
@@ -120,12 +120,17 @@ out_norun_is 'a Lob tracking event becomes mail.status' <<'EOF2'
 {"type":"event","id":"evt_c4cf86b2c718a0d3ae30031d759223fd","source":"lob-events","kind":"mail.status","object":"mail:psc_1","occurred_at":"2026-11-29T12:00:00Z","data":{"mail_id":"evt_m1","vendor":"lob","vendor_id":"psc_1","contact_id":"101","campaign":"thank-you","status":"delivered","detail":"postcard.delivered"}}
 EOF2
 
-# Mapping drift: counted and reported; --strict dead-letters it.
+# Mapping drift: counted in the run's changelog row, listed with -v; --strict dead-letters it.
 rm -f fieldsync.db*
 sed 's/"lifecyclestage"/"favourite_colour":"red","lifecyclestage"/' "$fx/hubspot-contacts.ndjson" | sed -n 1p >drift.ndjson
 run fs-normalize <drift.ndjson
-is 'drift is reported on stderr' "$(cat "$T/err")" \
-	'fs-normalize: drift: 1 unmapped field, 0 absent map paths (-v lists them)'
+is 'drift: nothing on stderr, counted in the run row' \
+	"$status/$(cat "$T/err")/$(sql "select object, json_remove(detail, '$.ms') from changelog where kind = 'run'")" \
+	'0//fs-normalize|{"records":1,"events":1,"mail_requests":1,"dead":0,"blank":0,"passed":0,"drift":{"unmapped":1,"absent":0},"exit":0}'
+run fs-normalize -v <drift.ndjson
+is 'with -v: the summary and each path' "$(grep drift -A1 "$T/err")" \
+'fs-normalize: drift: 1 unmapped field, 0 absent map paths
+fs-normalize: field "data.properties.favourite_colour" is not read by the map (1 records)'
 run fs-normalize --strict <drift.ndjson
 is '--strict: drift goes to the DLQ' "$status/$(cat "$T/err" | head -n 1)" \
 	'1/fs-normalize: line 1: unmapped field "data.properties.favourite_colour"'

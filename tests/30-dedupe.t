@@ -1,7 +1,7 @@
 #!/bin/sh
 # fs-dedupe: idempotency keys with a TTL, debounce holds, one campaign per goal.
 . "$(dirname "$0")/lib.sh"
-plan 82
+plan 83
 
 # ev ID KIND OBJECT [DATA]: one canonical event line.
 ev() {
@@ -15,8 +15,13 @@ mail() {
 }
 # What came out: the id of each event, other lines whole.
 ids() { sed 's/^{"type":"event","id":"\([^"]*\)".*/\1/' "$T/out"; }
-summary() { # forwarded repeated held released collapsed suppressed dead pruned
-	echo "fs-dedupe: $1 events: $2 forwarded, $3 repeated, $4 held, $5 released, $6 collapsed, $7 suppressed, $8 dead; $9 expired keys pruned"
+# summary EVENTS FORWARDED REPEATED HELD RELEASED COLLAPSED SUPPRESSED DEAD PRUNED: the run's
+# changelog row, without its time and lines passed through, then its stderr (empty, without -v).
+summary() {
+	echo "{\"events\":$1,\"forwarded\":$2,\"idempotency\":$3,\"debounce\":$6,\"campaign_guard\":$7,\"held\":$4,\"released\":$5,\"dead\":$8,\"pruned\":$9,\"exit\":0}/"
+}
+runrow() {
+	echo "$(sql "select json_remove(detail, '\$.ms', '\$.passed') from changelog where kind = 'run' order by id desc limit 1")/$(cat "$T/err")"
 }
 
 # --- Idempotency -----------------------------------------------------------
@@ -27,17 +32,18 @@ is 'a repeat inside one run is dropped: exit 0' "$status" 0
 is 'a repeat inside one run is dropped' "$(ids)" 'e1
 e2
 {"type":"checkpoint","source":"hubspot","stream":"contacts","cursor":"c1"}'
-err_is 'the stderr summary counts it' <<EOF
-$(summary 3 2 1 0 0 0 0 0 0)
-EOF
+is 'the run row in the changelog counts it; nothing on stderr' "$(runrow)" "$(summary 3 2 1 0 0 0 0 0 0)"
 is 'keys are tentative without --commit' "$(sql 'select id, first_seen_ts, expires_ts, final from idem_keys order by id')" \
 	'e1|1796000400|1796086800|0
 e2|1796000400|1796086800|0'
 is 'no cursor moves without --commit' "$(sql 'select count(*) from cursors')" 0
 
-run fs-dedupe <in1
+run fs-dedupe -v <in1
 is 'tentative keys of another run do not count: the events come out again' "$(ids | tr '\n' ' ')" \
 	'e1 e2 {"type":"checkpoint","source":"hubspot","stream":"contacts","cursor":"c1"} '
+err_is '-v: the summary on stderr' <<'EOF'
+fs-dedupe: 3 events: 2 forwarded, 1 repeated, 0 held, 0 released, 0 collapsed, 0 suppressed, 0 dead; 0 expired keys pruned
+EOF
 
 run fs-dedupe --commit <in1
 is '--commit: forwarded keys become final at the checkpoint' \
@@ -46,9 +52,7 @@ is '--commit: the cursor is committed' "$(sql 'select cursor from cursors')" c1
 run fs-dedupe <in1
 is 'final keys count for every later run' "$(ids | tr '\n' ' ')" \
 	'{"type":"checkpoint","source":"hubspot","stream":"contacts","cursor":"c1"} '
-err_is 'all three are counted as repeats' <<EOF
-$(summary 3 0 3 0 0 0 0 0 0)
-EOF
+is 'all three are counted as repeats' "$(runrow)" "$(summary 3 0 3 0 0 0 0 0 0)"
 
 # TTL edges: the window runs from the first sighting; repeats do not extend it.
 FS_NOW=2026-11-30T13:00:00Z run fs-dedupe --commit <in1
@@ -73,9 +77,7 @@ is 'the config ttl (2h): new at the edge' "$(ids)" 'e1'
 # Pruning: keys past the TTL are deleted, in batches, and counted.
 FS_NOW=2026-12-10T00:00:00Z run fs-dedupe </dev/null
 is 'expired keys are pruned' "$(sql 'select count(*) from idem_keys')" 0
-err_is 'the summary says how many (e2 went with the 2h run)' <<EOF
-$(summary 0 0 0 0 0 0 0 0 1)
-EOF
+is 'the run row says how many (e2 went with the 2h run)' "$(runrow)" "$(summary 0 0 0 0 0 0 0 0 1)"
 
 # --- Bad input --------------------------------------------------------------
 rm -f fieldsync.db*
@@ -253,9 +255,7 @@ EOF
 { mail m1 101 thank-you retention; mail m2 101 win-back; mail m3 101 review; mail m4 102 win-back; } >camp1
 run fs-dedupe -c camp.conf --commit <camp1
 is 'campaign: the second enrolment for one goal is suppressed' "$status/$(ids | tr '\n' ' ')" '0/m1 m3 m4 '
-err_is 'campaign: counted in the summary' <<EOF
-$(summary 4 3 0 0 0 0 1 0 0)
-EOF
+is 'campaign: counted in the run row' "$(runrow)" "$(summary 4 3 0 0 0 0 1 0 0)"
 is 'campaign: enrolments, final after --commit' \
 	"$(sql 'select contact_id, goal, campaign, event_id, started_at, active_until, final from enrolments order by id')" \
 	'101|retention|thank-you|m1|2026-11-30T01:00:00Z|2026-12-30T01:00:00Z|1

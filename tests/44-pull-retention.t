@@ -38,8 +38,11 @@ hook() { # time, file: fs-hook lob-events takes the file as a signed delivery; s
 pull() { # time, options...
 	t=$1
 	shift
+	cl0=$(sql 'select coalesce(max(id), 0) from changelog')
 	FS_NOW=$t run fs-pull "$@" lob-events
 }
+# What the last pull pruned, from its run row in the changelog (none: nothing).
+pruned() { sql "select json_extract(detail, '\$.pruned') from changelog where kind = 'run' and id > $cl0"; }
 shape() { jq -c 'if .type == "record" then [.stream, .key] else [.stream, .cursor] end' "$T/out"; }
 inbox() { sql "select id, body is null, drained_at is not null from inbox order by id"; }
 
@@ -86,9 +89,9 @@ pull 2026-11-16T00:00:00Z --dry-run
 is '--dry-run prunes nothing' "$status/$(sql 'select count(*) from inbox where body is null')/$(cat "$T/err")" '0/0/'
 pull 2026-11-16T00:00:00Z
 is 'day 15: the uncommitted row is drained again; the bodies of the committed ones go' \
-	"$status/$(shape)/$(cat "$T/err")" \
+	"$status/$(shape)/$(cat "$T/err")$(pruned)" \
 "0/[\"events\",\"$k4\"]
-[\"inbox\",\"4\"]/fs-pull: lob-events: pruned past retention: 3 inbox bodies, 0 inbox rows, 0 emitted events"
+[\"inbox\",\"4\"]/{\"inbox_bodies\":3,\"inbox_rows\":0,\"events\":0}"
 is 'day 15: rows 1-3 keep their delivery ids without bodies; the undrained row keeps its body' "$(inbox)" '1|1|1
 2|1|1
 3|1|1
@@ -107,9 +110,9 @@ is 'the next run reads no pruned row and prunes nothing more' "$status/$(shape)/
 # Day 31: past the 30-day inbox_key_retention and polled_retention.
 pull 2026-12-02T00:00:00Z
 is 'day 31: the committed rows go; the events of the delivered piece are forgotten' \
-	"$status/$(shape)/$(cat "$T/err")" \
+	"$status/$(shape)/$(cat "$T/err")$(pruned)" \
 "0/[\"events\",\"$k4\"]
-[\"inbox\",\"4\"]/fs-pull: lob-events: pruned past retention: 0 inbox bodies, 3 inbox rows, 2 emitted events"
+[\"inbox\",\"4\"]/{\"inbox_bodies\":0,\"inbox_rows\":3,\"events\":2}"
 is 'day 31: the undrained row stays, with its body' "$(inbox)" '4|0|0'
 is 'day 31: the piece in flight keeps its events, however old' "$(events)" \
 "$b $k3 2026-11-01T01:00:00Z
@@ -126,8 +129,8 @@ is 'polling: the undrained row at last, nothing polled again' "$status/$(shape)/
 is 'polling: only the piece in flight is read' \
 	"$(admin GET "requests?method=GET&since=$seq0" | jq -r '.data[].path')" "/v1/postcards/$b"
 pull 2026-12-03T00:00:00Z
-is 'day 32: the last body goes; the source newest row stays' "$status/$(shape)/$(cat "$T/err")" \
-"0/$(runcp 2026-12-03T00:00:00Z)/fs-pull: lob-events: pruned past retention: 1 inbox body, 0 inbox rows, 0 emitted events"
+is 'day 32: the last body goes; the source newest row stays' "$status/$(shape)/$(cat "$T/err")$(pruned)" \
+"0/$(runcp 2026-12-03T00:00:00Z)/{\"inbox_bodies\":1,\"inbox_rows\":0,\"events\":0}"
 is 'day 32: the newest row stays without its body' "$(inbox)" '4|1|1'
 is 'day 32: the last event received is still known (fs-health, fs-report)' \
 	"$(sql "select max(received_at) from inbox where source = 'lob-events'")" '2026-11-01T01:00:00Z'
@@ -136,8 +139,8 @@ is 'day 32: the last event received is still known (fs-health, fs-report)' \
 # polling does not read it again.
 sql "update pieces set status = 'delivered', delivered_at = '2026-12-03T00:00:00Z' where vendor_id = '$b'"
 pull 2026-12-20T00:00:00Z
-is 'day 49: its event older than the horizon goes' "$status/$(shape)/$(cat "$T/err")" \
-	"0/$(runcp 2026-12-20T00:00:00Z)/fs-pull: lob-events: pruned past retention: 0 inbox bodies, 0 inbox rows, 1 emitted event"
+is 'day 49: its event older than the horizon goes' "$status/$(shape)/$(cat "$T/err")$(pruned)" \
+	"0/$(runcp 2026-12-20T00:00:00Z)/{\"inbox_bodies\":0,\"inbox_rows\":0,\"events\":1}"
 is 'day 49: the one younger than the horizon stays' "$(events)" "$b $k4 2026-12-02T00:00:00Z"
 seq0=$(admin GET requests | jq '[.data[].seq] | max // 0')
 pull 2027-01-03T00:00:00Z -q
@@ -182,8 +185,8 @@ sql "with recursive n(i) as (select 1 union all select i + 1 from n where i < 12
      insert into cursors values ('lob-events', 'inbox', '12001', NULL, '2026-01-01T01:00:00Z');
      insert into cursors values ('lob-events', 'poll', '12000', NULL, '2026-01-01T01:00:00Z')"
 pull 2026-03-01T00:00:00Z
-is '12,001 rows in batches' "$status/$(shape)/$(cat "$T/err")" \
-	"0/$(runcp 2026-03-01T00:00:00Z)/fs-pull: lob-events: pruned past retention: 12001 inbox bodies, 12000 inbox rows, 12001 emitted events"
+is '12,001 rows in batches' "$status/$(shape)/$(cat "$T/err")$(pruned)" \
+	"0/$(runcp 2026-03-01T00:00:00Z)/{\"inbox_bodies\":12001,\"inbox_rows\":12000,\"events\":12001}"
 is '12,001 rows in batches: the newest row stays' "$(inbox)/$(sql 'select count(*) from polled_events')" '12001|1|1/0'
 is '12,001 poll records: all go but the one within the horizon and the one past the committed cursor' \
 	"$(sql 'select group_concat(id) from polls')" '12000,12001'

@@ -1,8 +1,9 @@
 #!/bin/sh
 # fs-hook as a CGI program: signatures (Lob, HubSpot v3, Standard Webhooks),
-# the order of checks and their status codes, repeats, the request log.
+# the order of checks and their status codes, repeats, the request log, the
+# wake file.
 . "$(dirname "$0")/lib.sh"
-plan 39
+plan 47
 sign="$top/tests/fixtures/hook-sign.py"
 cat >fieldsync.conf <<'EOF2'
 [source "lob-events"]
@@ -200,3 +201,36 @@ is 'a checkpoint after the answer: the answer is whole, the WAL restarted (heade
 	"$code/$reply/$(wc -c <fieldsync.db-wal)/$(sql "select count(*) from inbox where delivery_id = 'evt_w1'")" \
 	'200/{"ok":true,"stored":true,"delivery_id":"evt_w1"}/4152/1'
 
+
+# The wake file: [hook] wake_dir = DIR, and a new delivery for SOURCE touches DIR/SOURCE.
+is 'no wake_dir: no wake file (stored deliveries above touched nothing)' "$(ls -d wake 2>&1)" \
+	"ls: cannot access 'wake': No such file or directory"
+{ cat fieldsync.conf; printf '\n[hook]\nwake_dir = %s/wake\n' "$T"; } >wake.conf
+mkdir wake
+export FS_CONFIG=$T/wake.conf
+printf '{"id":"evt_k1"}' >k1.json
+lob k1.json
+is 'a new delivery: 200, stored, the wake file made, nothing on stderr' \
+	"$code/$status/$reply/$(ls wake)/$(cat "$T/err")" '200/0/{"ok":true,"stored":true,"delivery_id":"evt_k1"}/lob-events/'
+touch -d 2000-01-01T00:00:00Z wake/lob-events
+lob k1.json
+is 'a repeat does not touch it' "$code/$(stat -c %y wake/lob-events)" '200/2000-01-01 00:00:00.000000000 +0000'
+lob k1.json "$now_ms" wrong-secret
+is 'a refused request does not touch it' "$code/$(stat -c %y wake/lob-events)" '401/2000-01-01 00:00:00.000000000 +0000'
+lob bad.json
+is 'nor does a body that went to the DLQ' "$code/$(stat -c %y wake/lob-events)" '400/2000-01-01 00:00:00.000000000 +0000'
+printf '{"id":"evt_k2"}' >k2.json
+lob k2.json
+is 'a new delivery touches it again' "$code/$(find wake/lob-events -newermt 2000-01-02 | wc -l)/$(stat -c %s wake/lob-events)" '200/1/0'
+hs_body=$(sed 's/"eventId":101/"eventId":102/' hs.json)
+printf '%s' "$hs_body" >hs2.json
+hs hs2.json
+is 'each source its own wake file' "$code/$(ls wake | tr '\n' ' ')" '200/hubspot lob-events '
+rm -r wake
+printf '{"id":"evt_k3"}' >k3.json
+lob k3.json
+is 'a wake file that cannot be touched: still 200 and stored (exit 0), one line on stderr' \
+	"$code/$status/$reply/$(cat "$T/err")" \
+	"200/0/{\"ok\":true,\"stored\":true,\"delivery_id\":\"evt_k3\"}/fs-hook: cannot touch wake file '$T/wake/lob-events': No such file or directory"
+unset FS_CONFIG
+done_testing

@@ -226,8 +226,8 @@ KIND  ROWS
 send     6
 EOT
 run fs-report changelog --format json
-is 'changelog: the whole trail of the window, sends and recovery steps, oldest first' \
-	"$(jq -r 'select(.section == "entries") | "\(.at) \(.kind) \(.object) \(.event_id) \(.detail | del(.scan_id) | tostring)"' "$T/out")" \
+is 'changelog: the whole trail of the window, sends and recovery steps, oldest first (runs aside)' \
+	"$(jq -r 'select(.section == "entries" and .kind != "run") | "\(.at) \(.kind) \(.object) \(.event_id) \(.detail | del(.scan_id) | tostring)"' "$T/out")" \
 '2026-11-16T09:05:00Z send contact:c1 evt_p1 {"contact_id":"c1","campaign":"thank-you","vendor_id":"psc_a4c123b1612dd272d1371c17","http_status":200,"attempts":1,"requested_at":"2026-11-16T09:00:00Z","first_attempt_at":"2026-11-16T09:05:00Z","accepted_at":"2026-11-16T09:05:00Z"}
 2026-11-17T03:00:00Z dedupe.scan null null {"scanned":11,"sets":2}
 2026-11-17T09:05:00Z send contact:c2 evt_p2 {"contact_id":"c2","campaign":"thank-you","vendor_id":"psc_9cb0eb53f16947ccf25ec84d","http_status":200,"attempts":1,"requested_at":"2026-11-17T09:00:00Z","first_attempt_at":"2026-11-17T09:05:00Z","accepted_at":"2026-11-17T09:05:00Z"}
@@ -271,6 +271,7 @@ dlq.replay            1
 fallback.polling      2
 fallback.webhook      2
 hold.put              1
+run                  30
 send                  6
 EOT
 
@@ -286,7 +287,10 @@ is 'changelog --kind with a glob' "$(tr -d '\r' <"$T/out")" 'kind,rows
 fallback.polling,2
 fallback.webhook,2'
 run fs-report changelog --run "$(sql "select run_id from changelog where kind = 'send' and event_id = 'evt_p2'")" --format json
-is 'changelog --run' "$(jq -r 'select(.section == "entries") | .event_id' "$T/out")" evt_p2
+is 'changelog --run: the send, and the summary of the run that sent it' \
+	"$(jq -r 'select(.section == "entries") | "\(.kind) \(.object) \(.event_id) \(.detail.sent)"' "$T/out")" \
+'send contact:c2 evt_p2 null
+run fs-push:mail null 1'
 run fs-report changelog --event evt_p4 --from 2026-11-01 --to 2026-11-20 --format json
 is 'changelog --event outside the window: no rows, and the header says why' \
 	"$(wc -l <"$T/out")/$(head -n 1 "$T/out" | jq -c '[.sections[] | [.name, .rows, .empty]]')" \
