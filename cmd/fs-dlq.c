@@ -287,6 +287,7 @@ cmd_replay(struct fs_cli *cli, int argc, char **argv)
 	 * replays them again, which idempotency makes harmless.  Lines that
 	 * could not all be written (a reader that closed the pipe early, too)
 	 * leave every entry open. */
+	fs_step("write");
 	if (fs_dlq_each(&cli->st, false, 0, write_row, &rp) != 0 && !ferror(stdout)) {
 		rc = FS_EXIT_STATE;
 		goto out;

@@ -106,6 +106,8 @@ key_source(const struct push *p)
 static int
 write_all(int fd, const char *s, size_t n)
 {
+	if (n > 0)
+		fs_step("write");
 	while (n > 0) {
 		ssize_t w = write(fd, s, n);
 

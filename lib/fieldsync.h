@@ -43,6 +43,12 @@ void fs_info(const char *fmt, ...);	/* unless -q */
 void fs_debug(const char *fmt, ...);	/* only with -v */
 bool fs_progress_enabled(void);	/* stderr is a terminal and not -q */
 
+// step.c: the durable steps of a run, numbered for the crash and interleaving tests.
+/* Before each commit, write of output and vendor request: FS_CRASH_AT=N
+ * kills the process before its Nth step, FS_STEP_LOG=FILE lists them,
+ * FS_STEP_DELAY=MS sleeps up to MS ms (lib/step.c). */
+void fs_step(const char *what);
+
 // util.c
 void *fs_xmalloc(size_t n);	/* abort with a message on exhaustion */
 void *fs_xrealloc(void *p, size_t n);

@@ -65,6 +65,8 @@ flush_out(struct fs_loop *lp)
 {
 	size_t off = 0;
 
+	if (lp->out.len > 0)
+		fs_step("write");
 	while (off < lp->out.len) {
 		ssize_t n = write(STDOUT_FILENO, lp->out.data + off, lp->out.len - off);
 
