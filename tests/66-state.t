@@ -166,7 +166,7 @@ holds target mail (active)               1  2026-11-30T00:36:00Z'
 is 'info: the path, the version, the access, the rows of each table' \
 	"$(sed -n 1,2p "$T/out")/$(sed -n 4p "$T/out")/$(grep -E '^(outbox|dlq|changelog) +[0-9]+$' "$T/out")" \
 	"state    $T/fieldsync.db
-schema   version 2 (this fieldsync: 2)/access   mode 0660, owner $(id -un), group $group/changelog                                1
+schema   version 2 (this fieldsync: 2)/access   mode 0660, owner $(id -un), group $group/changelog                                0
 dlq                                      2
 outbox                                   5"
 is 'info: the size is the three files'"'"' sizes' "$(sed -n 3p "$T/out")" \
