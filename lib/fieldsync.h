@@ -319,6 +319,34 @@ int fs_state_check(struct fs_state *st, FILE *out, int64_t *integrity, int64_t *
  * version in *version.  Anything short of a sound copy removes it; -1. */
 int fs_state_backup(struct fs_state *st, const char *file, const char *group, int *version);
 
+// address.c: a mailing address in one normalised form (USPS abbreviations, '#' units, ZIP5).
+/* "12 N MAIN ST #4|78701" (with the town and region instead of a ZIP when
+ * there is no US ZIP), malloc'd; NULL without a street line. */
+char *fs_address_key(const char *line1, const char *line2, const char *city, const char *region,
+		     const char *postal);
+/* The same from one line as people write it: "LINE1[, LINE2], CITY, REGION ZIP",
+ * or "LINE1, ZIP". */
+char *fs_address_key_text(const char *text);
+
+// suppress.c: the do-not-mail list (fs-suppress), checked by fs-push before any request.
+struct fs_suppression {		/* one entry, borrowed */
+	const char *kind;	/* "contact" or "address" */
+	const char *value;	/* a contact id, or fs_address_key's form */
+	const char *shown;	/* as it was given */
+	const char *reason, *origin;	/* origin: "manual", "import", "returned" */
+	const char *added_at;
+};
+/* Adds one with a changelog row, in the open transaction: 1 added, 0 listed already, -1 error. */
+int fs_suppress_add(struct fs_state *st, const struct fs_suppression *s, const char *run_id);
+int fs_suppress_remove(struct fs_state *st, const char *kind, const char *value, const char *run_id);	/* 1, 0, -1 */
+typedef int (*fs_suppress_fn)(const struct fs_suppression *s, void *ctx);
+int fs_suppress_each(struct fs_state *st, fs_suppress_fn fn, void *ctx);
+char *fs_address_key_of(jv to);	/* fs_address_key of a mail request's "to" */
+/* Why a mail request to contact_id at address to must not be sent (the CRM's
+ * flag, the contact or the address on the list), malloc'd in *why; NULL when
+ * it may go.  0, or -1 on error. */
+int fs_suppress_check(struct fs_state *st, const char *contact_id, jv to, bool crm_flag, char **why);
+
 // dedupe.c: fs-dedupe's state (keys, debounce holds, enrolments, counters, duplicate sets).
 /* The idempotency keys, in memory for one run: prunes the keys of runs first
  * seen at or before now - ttl (batch rows a transaction; *pruned counts them),

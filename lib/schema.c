@@ -247,6 +247,47 @@ const char *const fs_migrations[] = {
 	/* How many times a row was claimed: a row claimed again without an
 	 * answer recorded may have reached the vendor, which is asked first. */
 	"ALTER TABLE outbox ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;",
+	/* 3 -> 4: campaigns' brakes (issue 15).  An outbox row may end
+	 * suppressed (a do-not-mail list, the CRM's flag, a return) or
+	 * cancelled (withdrawn before it went, or with its piece), with the
+	 * reason; SQLite changes a CHECK only by making the table again. */
+	"CREATE TABLE outbox4 ("
+	"  id INTEGER PRIMARY KEY, target TEXT NOT NULL, event_id TEXT NOT NULL,"
+	"  kind TEXT NOT NULL, contact_id TEXT, campaign TEXT, line TEXT NOT NULL, run_id TEXT,"
+	"  state TEXT NOT NULL DEFAULT 'pending'"
+	"    CHECK (state IN ('pending', 'held', 'sent', 'dead', 'suppressed', 'cancelled')),"
+	"  attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT,"
+	"  claimed_by TEXT, claim_pid INTEGER, claim_host TEXT, claim_until TEXT,"
+	"  requested_at TEXT NOT NULL, enqueued_at TEXT NOT NULL, first_attempt_at TEXT, done_at TEXT,"
+	"  vendor_id TEXT, http_status INTEGER, last_error TEXT, history TEXT NOT NULL DEFAULT '[]',"
+	"  check_vendor INTEGER NOT NULL DEFAULT 0, last_run_id TEXT, replay_line TEXT,"
+	"  claims INTEGER NOT NULL DEFAULT 0, reason TEXT,"
+	"  UNIQUE (target, event_id));"
+	"INSERT INTO outbox4 (id, target, event_id, kind, contact_id, campaign, line, run_id, state, attempts,"
+	"  next_attempt_at, claimed_by, claim_pid, claim_host, claim_until, requested_at, enqueued_at,"
+	"  first_attempt_at, done_at, vendor_id, http_status, last_error, history, check_vendor, last_run_id,"
+	"  replay_line, claims) SELECT id, target, event_id, kind, contact_id, campaign, line, run_id, state,"
+	"  attempts, next_attempt_at, claimed_by, claim_pid, claim_host, claim_until, requested_at, enqueued_at,"
+	"  first_attempt_at, done_at, vendor_id, http_status, last_error, history, check_vendor, last_run_id,"
+	"  replay_line, claims FROM outbox;"
+	"DROP TABLE outbox;"
+	"ALTER TABLE outbox4 RENAME TO outbox;"
+	"CREATE INDEX outbox_due ON outbox(target, state, id);"
+	"CREATE INDEX outbox_by_campaign ON outbox(target, state, campaign);"
+	"CREATE INDEX outbox_by_claim ON outbox(claimed_by) WHERE claimed_by IS NOT NULL;"
+	"CREATE INDEX outbox_retrying ON outbox(next_attempt_at) WHERE state = 'pending' AND attempts > 0;"
+	"CREATE INDEX outbox_waiting ON outbox(target, state, enqueued_at) WHERE state IN ('pending', 'held');"
+	/* The do-not-mail list (fs-suppress): a contact id, or an address in
+	 * its normalised form (lib/address.c), each once. */
+	"CREATE TABLE suppressions ("
+	"  id INTEGER PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('contact', 'address')),"
+	"  value TEXT NOT NULL, shown TEXT NOT NULL, reason TEXT, origin TEXT NOT NULL,"
+	"  added_at TEXT NOT NULL, run_id TEXT, UNIQUE (kind, value));"
+	/* A piece asked for a later send date can still be cancelled until then. */
+	"ALTER TABLE pieces ADD COLUMN send_date TEXT;"
+	"ALTER TABLE pieces ADD COLUMN cancelled_at TEXT;"
+	/* A campaign's pieces of one day, for its cap. */
+	"CREATE INDEX pieces_by_campaign ON pieces(campaign, queued_at);",
 };
 
 const int fs_nmigrations = sizeof fs_migrations / sizeof fs_migrations[0];
