@@ -34,6 +34,7 @@ struct job {
 	int n429;
 	bool listed;
 	bool last_look;		/* Lob: asking for the piece before a dead letter */
+	char send_date[21];	/* Lob: the send date asked for, "" for none */
 	char *dead_reason;	/* the dead letter's reason while it asks */
 	long dead_status;	/* the failed attempt's answer, kept for the dead letter */
 	char *dead_resp;
@@ -62,7 +63,8 @@ struct push {
 	int status;
 	/* counts */
 	long taken, queued, repeats, replays, ignored, suppressed;
-	long sent, adopted, retrying, dead, held_now, requests, accepted, resumed;
+	long sent, adopted, retrying, dead, held_now, requests, accepted, resumed, capped, suppressed_rows;
+	const char *tz;		/* the business's time zone: its days are the caps' */
 	long plan[2], plan_crm;
 	char last_error[256];
 };
@@ -164,8 +166,8 @@ emit(struct push *p, jv v)
 }
 
 static void
-emit_result(struct push *p, const char *event_id, const char *status, const char *vendor_id,
-	    int http_status, int attempts)
+emit_result_why(struct push *p, const char *event_id, const char *status, const char *vendor_id,
+		int http_status, int attempts, const char *why)
 {
 	jv r = jv_object();
 
@@ -176,7 +178,16 @@ emit_result(struct push *p, const char *event_id, const char *status, const char
 	r = jv_object_set(r, jv_string("vendor_id"), vendor_id ? jv_string(vendor_id) : jv_null());
 	r = jv_object_set(r, jv_string("http_status"), http_status ? jv_number(http_status) : jv_null());
 	r = jv_object_set(r, jv_string("attempts"), jv_number(attempts));
+	if (why)
+		r = jv_object_set(r, jv_string("reason"), jv_string(why));
 	emit(p, r);
+}
+
+static void
+emit_result(struct push *p, const char *event_id, const char *status, const char *vendor_id,
+	    int http_status, int attempts)
+{
+	emit_result_why(p, event_id, status, vendor_id, http_status, attempts, NULL);
 }
 
 static char *
@@ -356,6 +367,7 @@ piece_sent(struct push *p, struct job *jb, const char *vendor_id, bool adopted)
 			.contact_id = r->contact_id, .campaign = r->campaign, .goal = fs_jstr(data, "goal"),
 			.format = format, .requested_at = r->requested_at, .queued_at = accepted,
 			.status_event_id = status_id, .detail = detail_name,
+			.send_date = jb->send_date[0] ? jb->send_date : NULL,
 		};
 
 		rc = fs_outbox_piece_add(&p->cli->st, &pc);
@@ -431,6 +443,75 @@ on_held(const char *event_id, int attempts, void *ctx)
 	p->held_now++;
 }
 
+/*
+ * A mail row's last word before it is claimed, in the claim's transaction:
+ * a do-not-mail list it is now on (or the CRM's flag) settles it as
+ * suppressed; a campaign that has had its cap today defers it to the
+ * business's next day.  1 dealt with, 0 claim it, -1 error.
+ */
+static int
+check_row(struct fs_state *st, const struct fs_outbox_row *r, void *ctx)
+{
+	struct push *p = ctx;
+	jv ev = jv_parse(r->line), data = fs_jget(ev, "data"), to = fs_jget(data, "to"), flag;
+	char *why = NULL, *object;
+	long cap = 0;
+	int rc = 0;
+
+	if (!p->lob || strcmp(r->kind, "mail.requested") != 0)
+		goto out;
+	flag = fs_jget(data, "do_not_mail");
+	rc = fs_suppress_check(st, r->contact_id, to, jv_get_kind(flag) == JV_KIND_TRUE, &why);
+	jv_free(flag);
+	if (rc != 0)
+		goto out;
+	if (why) {
+		jv detail = jv_object_set(jv_object(), jv_string("target"), jv_string(p->target));
+
+		detail = jv_object_set(detail, jv_string("contact_id"), r->contact_id ? jv_string(r->contact_id) : jv_null());
+		detail = jv_object_set(detail, jv_string("campaign"), r->campaign ? jv_string(r->campaign) : jv_null());
+		detail = jv_object_set(detail, jv_string("reason"), jv_string(why));
+		object = contact_object(r->contact_id);
+		if ((rc = fs_outbox_settle(st, r->id, "suppressed", why)) > 0)
+			rc = fs_changelog(st, "send.suppressed", p->cli->run_id, r->event_id, object, detail) == 0 ? 1 : -1;
+		else
+			jv_free(detail);
+		free(object);
+		if (rc > 0) {
+			emit_result_why(p, r->event_id, "suppressed", NULL, 0, r->attempts, why);
+			p->suppressed++;
+			p->suppressed_rows++;
+		}
+		goto out;
+	}
+	if (r->campaign && fs_campaign_cap(&p->cli->cfg, r->campaign, &cap) == 0 && cap > 0) {
+		fs_time start, next;
+		int64_t used;
+
+		if (fs_local_day(fs_now(), p->tz, &start, &next) != 0 ||
+		    fs_outbox_campaign_used(st, p->target, r->campaign, start, next, &used) != 0) {
+			rc = -1;
+			goto out;
+		}
+		if (used >= cap) {
+			char *reason = fs_xasprintf("cap: %ld/day for campaign %s", cap, r->campaign);
+
+			rc = fs_outbox_defer(st, r->id, next, reason) == 0 ? 1 : -1;
+			if (rc > 0) {
+				emit_result_why(p, r->event_id, "capped", NULL, 0, r->attempts, reason);
+				p->capped++;
+			}
+			free(reason);
+		}
+	}
+out:
+	free(why);
+	jv_free(to);
+	jv_free(data);
+	jv_free(ev);
+	return rc;
+}
+
 /* The next claimed row, claiming more (after looking at holds) when needed. */
 static struct fs_outbox_row *
 next_row(struct push *p)
@@ -456,9 +537,17 @@ next_row(struct push *p)
 	if (h.resumed > 0)
 		fs_debug("%s: %ld held row%s released: the hold is lifted", p->target, h.resumed,
 			 h.resumed == 1 ? "" : "s");
-	p->nchunk = fs_outbox_claim(&p->cli->st, p->target, p->lob, p->cli->run_id,
-				    fs_now() + 15 * 60 + (int64_t)p->chunk * p->rate.window_ms / 1000 / p->rate.n,
-				    p->chunk, &p->chunk_rows);
+	{
+		struct fs_claim c = {
+			.target = p->target, .run_id = p->cli->run_id, .campaigns = p->lob,
+			.lease_until = fs_now() + 15 * 60 + (int64_t)p->chunk * p->rate.window_ms / 1000 / p->rate.n,
+			.limit = p->chunk, .check = check_row, .ctx = p,
+		};
+
+		/* Rows dealt with (suppressed, capped) make room for others. */
+		while ((p->nchunk = fs_outbox_claim(&p->cli->st, &c, &p->chunk_rows)) == FS_CLAIM_AGAIN)
+			flush(p);
+	}
 	if (p->nchunk < 0) {
 		p->nchunk = 0;
 		fail(p, FS_EXIT_STATE);
@@ -570,10 +659,21 @@ lob_next(void *ctx)
 		struct job *jb = job_new(p, 1);
 		struct fs_buf why = {0};
 
+		struct fs_lob_opts o = p->lob_opts;
+		int64_t delay = 0;
+		char send_date[21];
+
 		job_take(jb, r);
 		jb->ev = jv_parse(jb->rows[0].line);
+		/* send_delay: the piece waits at Lob, cancellable, until then. */
+		if (jb->rows[0].campaign && fs_campaign_send_delay(&p->cli->cfg, jb->rows[0].campaign, &delay) == 0 &&
+		    delay > 0) {
+			fs_time_format(fs_now() + delay, send_date);
+			o.send_date = send_date;
+			memcpy(jb->send_date, send_date, sizeof jb->send_date);
+		}
 		if (jv_get_kind(jb->ev) != JV_KIND_OBJECT ||
-		    fs_lob_create_body(jb->ev, &p->lob_opts, &jb->resource, &jb->create_body, &why) != 0) {
+		    fs_lob_create_body(jb->ev, &o, &jb->resource, &jb->create_body, &why) != 0) {
 			dead_local(p, jb, why.len ? why.data : "not a mail.requested event");
 			fs_buf_free(&why);
 			job_free(jb);
@@ -1379,6 +1479,11 @@ configure(struct push *p, int parallel)
 		p->prop_status = cfg(p, "prop_mail_status");
 		p->prop_sent = cfg(p, "prop_last_mail_sent");
 		p->prop_follow = cfg(p, "prop_last_follow_up");
+	}
+	p->tz = fs_config_setting(&p->cli->cfg, "thresholds", "", "timezone");
+	if (!fs_tz_valid(p->tz)) {
+		fs_err("[thresholds] timezone '%s' is not a time zone this machine knows (/usr/share/zoneinfo)", p->tz);
+		return -1;
 	}
 	if (load_prices(p) != 0 || fs_campaigns_check(&p->cli->cfg) != 0)
 		return -1;

@@ -114,7 +114,7 @@ list_row(const struct fs_suppression *s, void *ctx)
 		for (size_t i = 0; i < sizeof cells / sizeof cells[0]; i++) {
 			if (i)
 				fs_buf_addc(&b, ',');
-			fs_csv_cell(&b, cells[i]);
+			fs_csv_cell(&b, cells[i], cells[i] ? strlen(cells[i]) : 0);
 		}
 		printf("%s\r\n", b.data ? b.data : "");
 		break;

@@ -829,6 +829,28 @@ fs_enrol(struct fs_state *st, const struct fs_enrol_req *r, struct fs_enrolment 
 	memset(e, 0, sizeof *e);
 	fs_time_format(r->now, at);
 	fs_time_format(r->now + r->active, until);
+	/* Re-entry: the subject's last enrolment in this campaign, by another
+	 * event, started less than r->reentry ago (or at all, with never). */
+	q = fs_state_query(st,
+	    "SELECT event_id, campaign, started_at, active_until FROM enrolments WHERE contact_id = ?"
+	    " AND campaign = ? AND event_id != ? ORDER BY started_at DESC, id DESC LIMIT 1",
+	    "sss", r->subject, r->campaign, r->event_id);
+	if (q == NULL || (rc = fs_state_step_row(st, q)) < 0)
+		return -1;
+	if (rc == 1) {
+		fs_time started = 0;
+
+		fs_time_parse((const char *)sqlite3_column_text(q, 2), &started);
+		if (r->reentry < 0 || started > r->now - r->reentry) {
+			e->event_id = fs_col_dup(q, 0);
+			e->campaign = fs_col_dup(q, 1);
+			e->started_at = fs_col_dup(q, 2);
+			e->active_until = fs_col_dup(q, 3);
+			sqlite3_reset(q);
+			return 2;
+		}
+		sqlite3_reset(q);
+	}
 	/* The whole guard: the row is taken when free, or when its holder's
 	 * time is up; one statement, so no other run can come in between. */
 	took = fs_state_changes(st,

@@ -7,7 +7,7 @@
 static const char *const kinds[] = {
 	"contact.changed", "mail.requested", "mail.status", "activity.follow_up", "outcome.revenue", NULL
 };
-static const char *const mail_statuses[] = {"queued", "sent", "delivered", "returned", "failed", NULL};
+static const char *const mail_statuses[] = {"queued", "sent", "delivered", "returned", "failed", "cancelled", NULL};
 static const char *const formats[] = {"postcard", "letter", NULL};
 static const char us_states[] =
 	" AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ"
@@ -275,7 +275,7 @@ fs_event_validate(jv ev, struct fs_buf *why)
 	} else if (strcmp(kind, "mail.status") == 0) {
 		field(&c, "vendor", 's', true);
 		field(&c, "vendor_id", 's', true);
-		enum_field(&c, "status", mail_statuses, "queued, sent, delivered, returned, failed", true);
+		enum_field(&c, "status", mail_statuses, "queued, sent, delivered, returned, failed, cancelled", true);
 		field(&c, "mail_id", 's', false);
 		field(&c, "contact_id", 's', false);
 		field(&c, "campaign", 's', false);

@@ -124,6 +124,9 @@ int fs_holidays_parse(const char *list, struct fs_holidays *h);	/* "2026-12-25, 
 fs_time fs_bizdays_add(fs_time t, int n, const struct fs_holidays *h);
 /* Whole business days from a to b (0 when b <= a). */
 int fs_bizdays_between(fs_time a, fs_time b, const struct fs_holidays *h);
+bool fs_tz_valid(const char *tz);	/* "UTC", or a zone /usr/share/zoneinfo has */
+/* The local day of t in time zone tz (an IANA name): its first second and the next day's. */
+int fs_local_day(fs_time t, const char *tz, fs_time *start, fs_time *next);
 
 // config.c
 struct fs_kv {
@@ -220,7 +223,10 @@ int fs_edit_distance(const char *a, const char *b);	/* Damerau-Levenshtein (opti
 const char *fs_campaign_goal(const struct fs_config *cfg, jv data);
 /* A campaign's "active" (default 30 days); -1 with the error said when malformed. */
 int fs_campaign_active(const struct fs_config *cfg, const char *campaign, int64_t *secs);
-int fs_campaigns_check(const struct fs_config *cfg);	/* every campaign's durations parse; -1 if not */
+int fs_campaign_reentry(const struct fs_config *cfg, const char *campaign, int64_t *secs);	/* -1 in *secs: never */
+int fs_campaign_cap(const struct fs_config *cfg, const char *campaign, long *n);	/* pieces a day; 0 none */
+int fs_campaign_send_delay(const struct fs_config *cfg, const char *campaign, int64_t *secs);	/* 0: none */
+int fs_campaigns_check(const struct fs_config *cfg);	/* every campaign's settings parse; -1 if not */
 
 // state.c
 struct fs_state {
@@ -413,11 +419,14 @@ struct fs_enrol_req {		/* one mail request's claim on its subject and goal */
 	const char *subject, *goal, *campaign, *event_id, *run_id;
 	fs_time now;
 	int64_t active;		/* seconds the enrolment lasts */
+	int64_t reentry;	/* seconds before the subject may enter the campaign again; -1 never */
 };
 /* One active enrolment per subject and goal, race-free across processes:
  * in the open write transaction, takes it for r->event_id when no other
- * event holds it past r->now.  1 enrolled (now, or before by this same
- * event), 0 blocked (*e is the enrolment in the way), -1 error. */
+ * event holds it past r->now, and the subject's last enrolment in the same
+ * campaign (by another event) is at least r->reentry old.  1 enrolled
+ * (now, or before by this same event), 0 blocked by the goal's enrolment,
+ * 2 blocked by re-entry (*e is the enrolment in the way), -1 error. */
 int fs_enrol(struct fs_state *st, const struct fs_enrol_req *r, struct fs_enrolment *e);
 void fs_enrolment_free(struct fs_enrolment *e);
 /* Adds n to today's (by now) counter what in dedupe_counts. */
@@ -687,13 +696,32 @@ struct fs_outbox_row {		/* one claimed row, malloc'd copies */
 	int claims;		/* this claim included */
 	bool check_vendor;	/* ask the vendor for an existing piece first */
 };
+struct fs_claim {		/* what fs_outbox_claim takes */
+	const char *target, *run_id;
+	bool campaigns;		/* campaign holds apply too (mail targets) */
+	fs_time lease_until;
+	int limit;
+	/* The caller's last word on each row, in the claim's transaction: 0
+	 * claim it, 1 it was dealt with (settled or deferred: not claimed), -1
+	 * error.  NULL: claim every row. */
+	int (*check)(struct fs_state *st, const struct fs_outbox_row *r, void *ctx);
+	void *ctx;
+};
+#define FS_CLAIM_AGAIN (-2)	/* none claimed, but rows were dealt with: claim again */
 /* Claims up to limit due rows in order, leased to run_id until lease_until,
  * after freeing the claims of dead runs, and none that a hold covers (of
- * the target, or with campaigns of the row's campaign); its own
- * transaction.  Returns the count (rows in *rows, free each with
- * fs_outbox_row_free), -1 on error. */
-int fs_outbox_claim(struct fs_state *st, const char *target, bool campaigns, const char *run_id,
-		    fs_time lease_until, int limit, struct fs_outbox_row **rows);
+ * the target, or with campaigns of the row's campaign) or that check deals
+ * with; its own transaction.  Returns the count (rows in *rows, free each
+ * with fs_outbox_row_free), FS_CLAIM_AGAIN, or -1 on error. */
+int fs_outbox_claim(struct fs_state *st, const struct fs_claim *c, struct fs_outbox_row **rows);
+/* Ends a row that was not sent: state "suppressed" or "cancelled", with the
+ * reason.  1 done, 0 the row was no longer pending or held, -1 error. */
+int fs_outbox_settle(struct fs_state *st, int64_t id, const char *state, const char *reason);
+/* A pending row waits until until (a cap: the next day), with the reason. */
+int fs_outbox_defer(struct fs_state *st, int64_t id, fs_time until, const char *reason);
+/* A campaign's pieces of target queued in [from, to), and its rows being sent now. */
+int fs_outbox_campaign_used(struct fs_state *st, const char *target, const char *campaign, fs_time from, fs_time to,
+			    int64_t *n);
 void fs_outbox_row_free(struct fs_outbox_row *r);
 /* Due rows claimed by other runs: how many, and one holder. */
 int fs_outbox_busy(struct fs_state *st, const char *target, const char *run_id, long *rows, char **holder,
@@ -716,6 +744,7 @@ int fs_outbox_status_rank(const char *status);	/* queued 0, sent 1, delivered 2,
 struct fs_piece {		/* a piece the vendor accepted */
 	const char *vendor_id, *event_id, *target, *contact_id, *campaign, *goal, *format, *owner;
 	const char *requested_at, *queued_at, *status_event_id, *detail;
+	const char *send_date;	/* asked of the vendor, or NULL */
 };
 int fs_outbox_piece_add(struct fs_state *st, const struct fs_piece *p);	/* with its 'queued' status row */
 /* A mail.status event's data: piece_status row, pieces moved forward.  1 new, 0 seen before. */
@@ -728,6 +757,7 @@ struct fs_lob_opts {
 	const char *use_type;	/* "marketing", "operational", NULL for null */
 	const char *size, *mail_type;	/* NULL: Lob's default */
 	bool color;		/* letters */
+	const char *send_date;	/* RFC 3339: the piece waits (and can be cancelled) until then; NULL: Lob's window */
 };
 /* The body of POST /postcards or /letters for a mail.requested event; -1
  * with the reasons in why (the row goes to the DLQ without a request). */

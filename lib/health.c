@@ -170,7 +170,7 @@ in_flight(struct fs_state *st, const struct fs_health *h, int64_t *n, char **old
 			continue;
 		q = fs_state_query(st, "SELECT count(*), min(coalesce(mailed_at, queued_at, requested_at, updated_at))"
 				   " FROM pieces WHERE target = ?"
-				   " AND status NOT IN ('delivered', 'returned', 'failed', 'canceled')", "s",
+				   " AND status NOT IN ('delivered', 'returned', 'failed', 'cancelled')", "s",
 				   h->tgt[i].name);
 		if (q == NULL || (rc = fs_state_step_row(st, q)) < 0)
 			return -1;

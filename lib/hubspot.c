@@ -11,7 +11,7 @@ fs_hubspot_mail_label(const char *status)
 {
 	static const char *const map[][2] = {
 		{"queued", "Queued"}, {"sent", "Sent"}, {"delivered", "Delivered"},
-		{"returned", "Returned"}, {"failed", "Failed"}, {NULL, NULL},
+		{"returned", "Returned"}, {"failed", "Failed"}, {"cancelled", "Cancelled"}, {NULL, NULL},
 	};
 
 	for (int i = 0; status && map[i][0]; i++)

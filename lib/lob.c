@@ -128,6 +128,8 @@ fs_lob_create_body(jv ev, const struct fs_lob_opts *o, const char **resource, ch
 		req = jv_object_set(req, jv_string("size"), jv_string(o->size));
 	if (o->mail_type)
 		req = jv_object_set(req, jv_string("mail_type"), jv_string(o->mail_type));
+	if (o->send_date)
+		req = jv_object_set(req, jv_string("send_date"), jv_string(o->send_date));
 	req = jv_object_set(req, jv_string("use_type"), o->use_type ? jv_string(o->use_type) : jv_null());
 	desc = fs_xasprintf("fieldsync %s for contact %s", campaign ? campaign : "", contact ? contact : "");
 	req = jv_object_set(req, jv_string("description"), cut(desc, 255));

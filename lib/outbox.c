@@ -370,20 +370,19 @@ free_dead_claims(struct fs_state *st, const char *target, const char *run_id)
 }
 
 int
-fs_outbox_claim(struct fs_state *st, const char *target, bool campaigns, const char *run_id, fs_time lease_until,
-		int limit, struct fs_outbox_row **rows)
+fs_outbox_claim(struct fs_state *st, const struct fs_claim *c, struct fs_outbox_row **rows)
 {
 	sqlite3_stmt *q;
 	char now[21], until[21], host[256] = "";
-	int n = 0, rc;
+	int n = 0, kept = 0, rc;
 
 	*rows = NULL;
 	now_text(now);
-	fs_time_format(lease_until, until);
+	fs_time_format(c->lease_until, until);
 	gethostname(host, sizeof host - 1);
 	if (fs_state_begin(st) != 0)
 		return -1;
-	if (free_dead_claims(st, target, run_id) != 0)
+	if (free_dead_claims(st, c->target, c->run_id) != 0)
 		goto fail;
 	/* A hold set since the last look at holds is obeyed here, in the
 	 * transaction that claims: no row under a hold is claimed. */
@@ -396,10 +395,10 @@ fs_outbox_claim(struct fs_state *st, const char *target, bool campaigns, const c
 	    " AND NOT EXISTS (SELECT 1 FROM holds WHERE lifted_at IS NULL AND (scope = 'target' AND name = ?1"
 	    "  OR ?5 AND scope = 'campaign' AND name = outbox.campaign))"
 	    " ORDER BY id LIMIT ?4",
-	    "sssii", target, now, run_id, (int64_t)limit, (int64_t)campaigns);
+	    "sssii", c->target, now, c->run_id, (int64_t)c->limit, (int64_t)c->campaigns);
 	if (q == NULL)
 		goto fail;
-	*rows = fs_xmalloc((size_t)(limit > 0 ? limit : 1) * sizeof **rows);
+	*rows = fs_xmalloc((size_t)(c->limit > 0 ? c->limit : 1) * sizeof **rows);
 	while ((rc = fs_state_step_row(st, q)) == 1) {
 		struct fs_outbox_row *r = &(*rows)[n++];
 
@@ -421,28 +420,35 @@ fs_outbox_claim(struct fs_state *st, const char *target, bool campaigns, const c
 	}
 	if (rc < 0)
 		goto fail;
-	/* The first attempt's time is stored before the request goes out: a
-	 * retry a day later must know the vendor's idempotency window has
-	 * passed even when the first run died before it heard back. */
-	q = fs_state_prepare(st,
-	    "UPDATE outbox SET claimed_by = ?, claim_pid = ?, claim_host = ?, claim_until = ?,"
-	    " first_attempt_at = coalesce(first_attempt_at, ?), last_run_id = ?, claims = claims + 1 WHERE id = ?");
-	if (q == NULL)
-		goto fail;
+	/* Each row in order: the caller's last word (a list it is now on, a cap
+	 * reached today), then the claim, one row at a time, so that what it
+	 * counts includes the rows claimed before it.  The first attempt's time
+	 * is stored before the request goes out: a retry a day later must know
+	 * the vendor's idempotency window has passed even when the first run
+	 * died before it heard back. */
 	for (int i = 0; i < n; i++) {
-		fs_bind_text(q, 1, run_id);
-		sqlite3_bind_int64(q, 2, getpid());
-		fs_bind_text(q, 3, host);
-		fs_bind_text(q, 4, until);
-		fs_bind_text(q, 5, now);
-		fs_bind_text(q, 6, run_id);
-		sqlite3_bind_int64(q, 7, (*rows)[i].id);
-		if (fs_state_step_done(st, q) != 0)
+		struct fs_outbox_row *r = &(*rows)[i];
+		int dealt = c->check ? c->check(st, r, c->ctx) : 0;
+
+		if (dealt < 0)
 			goto fail;
+		if (dealt > 0) {
+			fs_outbox_row_free(r);
+			continue;
+		}
+		if (fs_state_run(st,
+		    "UPDATE outbox SET claimed_by = ?, claim_pid = ?, claim_host = ?, claim_until = ?,"
+		    " first_attempt_at = coalesce(first_attempt_at, ?), last_run_id = ?, claims = claims + 1 WHERE id = ?",
+		    "sissssi", c->run_id, (int64_t)getpid(), host, until, now, c->run_id, r->id) != 0)
+			goto fail;
+		if (kept != i)
+			(*rows)[kept] = *r;
+		kept++;
 	}
 	if (fs_state_commit(st) != 0)
 		goto fail2;
-	return n;
+	/* None to send yet some dealt with: the caller claims again. */
+	return kept == 0 && n > 0 ? FS_CLAIM_AGAIN : kept;
 fail:
 	fs_state_rollback(st);
 fail2:
@@ -451,6 +457,50 @@ fail2:
 	free(*rows);
 	*rows = NULL;
 	return -1;
+}
+
+int
+fs_outbox_settle(struct fs_state *st, int64_t id, const char *state, const char *reason)
+{
+	char now[21];
+	int64_t n;
+
+	now_text(now);
+	n = fs_state_changes(st,
+	    "UPDATE outbox SET state = ?, reason = ?, done_at = ?, next_attempt_at = NULL, claimed_by = NULL,"
+	    " claim_pid = NULL, claim_host = NULL, claim_until = NULL WHERE id = ? AND state IN ('pending', 'held')",
+	    "sssi", state, reason, now, id);
+	return n < 0 ? -1 : n > 0;
+}
+
+int
+fs_outbox_defer(struct fs_state *st, int64_t id, fs_time until, const char *reason)
+{
+	char at[21];
+
+	fs_time_format(until, at);
+	return fs_state_run(st, "UPDATE outbox SET next_attempt_at = ?, reason = ? WHERE id = ? AND state = 'pending'",
+			    "ssi", at, reason, id);
+}
+
+int
+fs_outbox_campaign_used(struct fs_state *st, const char *target, const char *campaign, fs_time from, fs_time to,
+			int64_t *n)
+{
+	char a[21], b[21];
+	int64_t pieces, claimed;
+
+	fs_time_format(from, a);
+	fs_time_format(to, b);
+	if (fs_state_int(st, &pieces, "SELECT count(*) FROM pieces INDEXED BY pieces_by_campaign"
+			 " WHERE campaign = ? AND queued_at >= ? AND queued_at < ? AND target = ?",
+			 "ssss", campaign, a, b, target) != 0 ||
+	    fs_state_int(st, &claimed, "SELECT count(*) FROM outbox INDEXED BY outbox_by_campaign"
+			 " WHERE target = ? AND state = 'pending' AND campaign = ? AND claimed_by IS NOT NULL",
+			 "ss", target, campaign) != 0)
+		return -1;
+	*n = pieces + claimed;
+	return 0;
 }
 
 int
@@ -549,7 +599,7 @@ fs_outbox_counts(struct fs_state *st, const char *target, struct fs_outbox_count
 static int
 rank(const char *status)
 {
-	static const char *const order[] = {"queued", "sent", "delivered", "returned", "failed", NULL};
+	static const char *const order[] = {"queued", "sent", "delivered", "returned", "failed", "cancelled", NULL};
 
 	for (int i = 0; status && order[i]; i++)
 		if (strcmp(status, order[i]) == 0)
@@ -571,13 +621,52 @@ fs_outbox_piece_add(struct fs_state *st, const struct fs_piece *p)
 	now_text(now);
 	if (fs_state_run(st,
 	    "INSERT INTO pieces (vendor_id, event_id, target, contact_id, campaign, goal, format, owner,"
-	    " status, requested_at, queued_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)"
-	    " ON CONFLICT DO NOTHING", "sssssssssss", p->vendor_id, p->event_id, p->target, p->contact_id,
-	    p->campaign, p->goal, p->format, p->owner, p->requested_at, p->queued_at, now) != 0)
+	    " status, requested_at, queued_at, updated_at, send_date)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)"
+	    " ON CONFLICT DO NOTHING", "ssssssssssss", p->vendor_id, p->event_id, p->target, p->contact_id,
+	    p->campaign, p->goal, p->format, p->owner, p->requested_at, p->queued_at, now, p->send_date) != 0)
 		return -1;
 	return fs_state_run(st,
 	    "INSERT OR IGNORE INTO piece_status (event_id, vendor_id, status, detail, at) VALUES (?, ?, 'queued', ?, ?)",
 	    "ssss", p->status_event_id, p->vendor_id, p->detail, p->queued_at);
+}
+
+/* A piece returned as undeliverable: its address joins the do-not-mail list. */
+static int
+suppress_returned(struct fs_state *st, const char *vendor_id, const char *at)
+{
+	char *line = NULL, *key, *reason;
+	jv ev, data, to;
+	int rc = 0;
+
+	if (fs_state_text(st, &line, "SELECT o.line FROM pieces p JOIN outbox o ON o.event_id = p.event_id"
+			  " AND o.target = p.target WHERE p.vendor_id = ?", "s", vendor_id) != 0)
+		return -1;
+	if (line == NULL)
+		return 0;	/* a piece sent by hand, or before fieldsync: no address known */
+	ev = jv_parse(line);
+	data = fs_jget(ev, "data");
+	to = fs_jget(data, "to");
+	if ((key = fs_address_key_of(to)) != NULL) {
+		struct fs_suppression s = {.kind = "address", .value = key, .origin = "returned"};
+		char *shown = fs_xasprintf("%s, %s %s %s", fs_jstr(to, "line1") ? fs_jstr(to, "line1") : "",
+					   fs_jstr(to, "city") ? fs_jstr(to, "city") : "",
+					   fs_jstr(to, "region") ? fs_jstr(to, "region") : "",
+					   fs_jstr(to, "postal_code") ? fs_jstr(to, "postal_code") : "");
+
+		reason = fs_xasprintf("%s, returned %s", vendor_id, at ? at : "");
+		s.shown = shown;
+		s.reason = reason;
+		rc = fs_suppress_add(st, &s, NULL) < 0 ? -1 : 0;
+		free(reason);
+		free(shown);
+		free(key);
+	}
+	jv_free(to);
+	jv_free(data);
+	jv_free(ev);
+	free(line);
+	return rc;
 }
 
 int
@@ -614,7 +703,10 @@ fs_outbox_piece_status(struct fs_state *st, const char *status_event_id, jv data
 	    " delivered_at = CASE WHEN ?3 = 'delivered' THEN coalesce(delivered_at, ?4) ELSE delivered_at END,"
 	    " returned_at = CASE WHEN ?3 = 'returned' THEN coalesce(returned_at, ?4) ELSE returned_at END,"
 	    " failed_at = CASE WHEN ?3 = 'failed' THEN coalesce(failed_at, ?4) ELSE failed_at END,"
+	    " cancelled_at = CASE WHEN ?3 = 'cancelled' THEN coalesce(cancelled_at, ?4) ELSE cancelled_at END,"
 	    " updated_at = ?5 WHERE vendor_id = ?1", "sisss", vendor_id, (int64_t)rank(status), status, at, now) != 0)
+		return -1;
+	if (strcmp(status, "returned") == 0 && suppress_returned(st, vendor_id, at) != 0)
 		return -1;
 	return 1;
 }

@@ -146,6 +146,9 @@ const struct fs_setting fs_settings[] = {
 	ROW("campaign", "back", 0, FS_V_TEXT, .from = "template"),
 	ROW("campaign", "from", 0, FS_V_TEXT),
 	ROW("campaign", "active", 0, FS_V_DURATION, .def = "30d"),
+	ROW("campaign", "reentry", 0, FS_V_TEXT, .def = "never"),
+	ROW("campaign", "cap", 0, FS_V_TEXT),
+	ROW("campaign", "send_delay", 0, FS_V_DURATION),
 
 	/* [thresholds]: what fs-health and fs-watchdog judge by. */
 	ROW("thresholds", "webhook_failures", 0, FS_V_COUNT, .def = "3"),
@@ -155,6 +158,7 @@ const struct fs_setting fs_settings[] = {
 	ROW("thresholds", "follow_up_sla", 0, FS_V_BIZDAYS, .def = "3bd"),
 	ROW("thresholds", "holidays", 0, FS_V_DATES),
 	ROW("thresholds", "attribution", 0, FS_V_DURATION, .def = "90d"),
+	ROW("thresholds", "timezone", 0, FS_V_TEXT, .def = "UTC"),
 
 	/* [alert]: how fs-watchdog tells people. */
 	ROW("alert", "command", 0, FS_V_COMMAND),

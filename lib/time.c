@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fieldsync.h"
 
@@ -254,4 +255,49 @@ fs_bizdays_between(fs_time a, fs_time b, const struct fs_holidays *h)
 		if (is_business_day(day, h))
 			n++;
 	return n;
+}
+
+bool
+fs_tz_valid(const char *tz)
+{
+	char path[512];
+
+	if (tz == NULL || *tz == '\0' || strcmp(tz, "UTC") == 0)
+		return tz != NULL && *tz != '\0';
+	if (tz[0] == '/' || strstr(tz, "..") != NULL)
+		return false;
+	snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", tz);
+	return access(path, R_OK) == 0;
+}
+
+int
+fs_local_day(fs_time t, const char *tz, fs_time *start, fs_time *next)
+{
+	/* localtime_r and mktime read the zone from TZ: swapped in, then back. */
+	const char *was = getenv("TZ");
+	char *old = was ? fs_xstrdup(was) : NULL;
+	time_t tt = (time_t)t;
+	struct tm tm;
+	int rc = 0;
+
+	setenv("TZ", tz && *tz ? tz : "UTC", 1);
+	tzset();
+	if (localtime_r(&tt, &tm) == NULL) {
+		rc = -1;
+	} else {
+		tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+		tm.tm_isdst = -1;
+		*start = (fs_time)mktime(&tm);
+		tm.tm_mday++;
+		tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+		tm.tm_isdst = -1;
+		*next = (fs_time)mktime(&tm);
+	}
+	if (old)
+		setenv("TZ", old, 1);
+	else
+		unsetenv("TZ");
+	tzset();
+	free(old);
+	return rc;
 }

@@ -236,6 +236,7 @@ retry_storm = 10  # default
 follow_up_sla = 3bd  # default
 # holidays =
 attribution = 90d  # default
+timezone = UTC  # default
 
 [dedupe]
 ttl = 24h  # default
@@ -369,6 +370,9 @@ template = tmpl_front
 back = tmpl_front  # default: template
 # from =
 active = 30d  # default
+reentry = never  # default
+# cap =
+# send_delay =
 
 [alert]
 command = logger -t fieldsync
@@ -385,6 +389,7 @@ retry_storm = 10  # default
 follow_up_sla = 3bd  # default
 # holidays =
 attribution = 90d  # default
+timezone = UTC  # default
 
 [dedupe]
 ttl = 24h  # default

@@ -10,6 +10,7 @@ def lob_status:
   elif . == "delivered" then "delivered"
   elif . == "returned_to_sender" then "returned"
   elif . == "rejected" or . == "failed" or . == "render_failed" then "failed"
+  elif . == "deleted" then "cancelled"
   else null end;
 .data as $d
 | ($d.event_type.id // "") as $name
