@@ -66,14 +66,23 @@ struct push {
 	long sent, adopted, retrying, dead, held_now, requests, accepted, resumed, capped, suppressed_rows;
 	const char *tz;		/* the business's time zone: its days are the caps' */
 	long plan[2], plan_crm;
+	/* the preview (--dry-run): the input, then what each row would come to */
+	bool preview, took_input;
+	const char *format;	/* text or csv */
+	struct fs_buf preview_in;
+	struct preview_row {
+		char *status, *event_id, *line, *reason;
+	} *prev;
+	int nprev;
 	char last_error[256];
 };
 
 static void
 usage(FILE *f, int status)
 {
-	fprintf(f, "usage: fs-push [-qvV] [-c config] [-s state] [--dry-run] [--parallel n]\n"
-		   "               [--print-config] [--retry-only] target\n");
+	fprintf(f, "usage: fs-push [-qvV] [-c config] [-s state] [--dry-run [--format csv|text]] [--parallel n]\n"
+		   "               [--print-config] [--retry-only] target\n"
+		   "       fs-push [-qvV] [-c config] [-s state] cancel (piece ... | --campaign name --since time)\n");
 	exit(status);
 }
 
@@ -169,7 +178,11 @@ static void
 emit_result_why(struct push *p, const char *event_id, const char *status, const char *vendor_id,
 		int http_status, int attempts, const char *why)
 {
-	jv r = jv_object();
+	jv r;
+
+	if (p->preview)
+		return;		/* the preview says it its own way */
+	r = jv_object();
 
 	r = jv_object_set(r, jv_string("type"), jv_string("result"));
 	r = jv_object_set(r, jv_string("event_id"), jv_string(event_id));
@@ -211,6 +224,22 @@ attempt(jv hist, const struct fs_push_job *j, const char *error)
 		a = jv_object_set(a, jv_string("error"), jv_string(error));
 	a = jv_object_set(a, jv_string("ms"), jv_number((double)j->elapsed_ms));
 	return jv_array_append(hist, a);
+}
+
+/* A row of the preview: what would become of one mail request. */
+static void
+preview_add(struct push *p, const char *status, const char *event_id, const char *line, const char *reason)
+{
+	struct preview_row *r;
+
+	if (!p->preview)
+		return;
+	p->prev = fs_xrealloc(p->prev, (size_t)(p->nprev + 1) * sizeof *p->prev);
+	r = &p->prev[p->nprev++];
+	r->status = fs_xstrdup(status);
+	r->event_id = fs_xstrdup(event_id);
+	r->line = fs_xstrdup(line ? line : "{}");
+	r->reason = reason ? fs_xstrdup(reason) : NULL;
 }
 
 /* ---- what becomes of a row ---- */
@@ -479,6 +508,7 @@ check_row(struct fs_state *st, const struct fs_outbox_row *r, void *ctx)
 		free(object);
 		if (rc > 0) {
 			emit_result_why(p, r->event_id, "suppressed", NULL, 0, r->attempts, why);
+			preview_add(p, "suppressed", r->event_id, r->line, why);
 			p->suppressed++;
 			p->suppressed_rows++;
 		}
@@ -499,6 +529,7 @@ check_row(struct fs_state *st, const struct fs_outbox_row *r, void *ctx)
 			rc = fs_outbox_defer(st, r->id, next, reason) == 0 ? 1 : -1;
 			if (rc > 0) {
 				emit_result_why(p, r->event_id, "capped", NULL, 0, r->attempts, reason);
+				preview_add(p, "capped", r->event_id, r->line, reason);
 				p->capped++;
 			}
 			free(reason);
@@ -518,7 +549,7 @@ next_row(struct push *p)
 {
 	struct fs_outbox_holds h;
 
-	if (p->stop || p->no_more)
+	if (p->stop || p->no_more || fs_interrupted)
 		return NULL;
 	if (p->ichunk < p->nchunk)
 		return &p->chunk_rows[p->ichunk++];
@@ -1240,18 +1271,20 @@ plan_line(struct push *p, const char *event_id, jv ev, const char *note)
 }
 
 /*
- * A mail request that finds its contact enrolled for its goal by another
- * event: no piece, a changelog row saying what was in the way, a result.
+ * A mail request that finds its subject enrolled for its goal by another
+ * event (why "goal"), or in its campaign too lately to enter it again (why
+ * "reentry"): no piece, a changelog row saying what was in the way, a
+ * result.  Once per event: a re-run's repeat is a repeat.
  */
 static int
-suppressed(struct push *p, jv ev, const char *goal, const struct fs_enrolment *e)
+suppressed(struct push *p, jv ev, const char *goal, const struct fs_enrolment *e, const char *why)
 {
 	struct fs_state *st = &p->cli->st;
 	jv data, detail;
 	const char *id = fs_jstr(ev, "id"), *contact;
+	char *reason;
 	int rc;
 
-	/* Suppressed before (a re-run): a repeat, not a second suppression. */
 	if ((rc = fs_changelog_has(st, "dedupe.suppressed", id)) != 0) {
 		p->repeats += rc > 0;
 		return rc < 0 ? -1 : 0;
@@ -1265,80 +1298,80 @@ suppressed(struct push *p, jv ev, const char *goal, const struct fs_enrolment *e
 	detail = jv_object_set(detail, jv_string("contact_id"), jv_string(contact));
 	detail = jv_object_set(detail, jv_string("active_until"), jv_string(e->active_until));
 	detail = jv_object_set(detail, jv_string("requested_campaign"), jv_string(fs_jstr(data, "campaign")));
-	fs_debug("%s: suppressed, contact %s already enrolled for goal \"%s\" by %s (campaign \"%s\") until %s",
-		 id, contact, goal, e->event_id, e->campaign, e->active_until);
+	if (strcmp(why, "goal") == 0) {
+		reason = fs_xasprintf("enrolled for goal \"%s\" by %s (campaign \"%s\") until %s", goal, e->event_id,
+				      e->campaign, e->active_until);
+	} else {
+		detail = jv_object_set(detail, jv_string("why"), jv_string("reentry"));
+		detail = jv_object_set(detail, jv_string("entered_at"), jv_string(e->started_at));
+		reason = fs_xasprintf("entered campaign \"%s\" at %s (%s): no re-entry yet", e->campaign, e->started_at,
+				      e->event_id);
+	}
+	fs_debug("%s: suppressed, contact %s %s", id, contact, reason);
 	rc = fs_changelog(st, "dedupe.suppressed", p->cli->run_id, id, fs_jstr(ev, "object"), detail);
 	if (rc == 0)
 		rc = fs_dedupe_count(st, fs_now(), "campaign_guard", 1);
-	jv_free(data);
 	if (rc == 0) {
-		emit_result(p, id, "suppressed", NULL, 0, 0);
+		char *line = fs_jdump(ev);
+
+		emit_result_why(p, id, "suppressed", NULL, 0, 0, reason);
+		preview_add(p, "suppressed", id, line, reason);
+		free(line);
 		p->suppressed++;
 	}
+	free(reason);
+	jv_free(data);
 	return rc;
 }
 
 /*
- * A mail request takes its contact's enrolment for its goal, then its
+ * A mail request takes its subject's enrolment for its goal, then its
  * outbox row, in one transaction: whatever pipelines run at once, one event
- * per contact and goal gets a piece while the enrolment is active.  1 in
- * the outbox (or there already), 0 suppressed, -1 error.
+ * per contact (or job) and goal gets a piece while the enrolment is active,
+ * and a subject enters a campaign again only after its reentry.  1 in the
+ * outbox (or there already), 0 suppressed, -1 error.
  */
 static int
 enrol(struct push *p, jv ev, jv data)
 {
-	const char *campaign = fs_jstr(data, "campaign");
+	const char *campaign = fs_jstr(data, "campaign"), *job = fs_jstr(data, "job_id");
+	char *subject = job ? fs_xasprintf("job:%s", job) : fs_xstrdup(fs_jstr(data, "contact_id"));
 	struct fs_enrol_req r = {
-		.subject = fs_jstr(data, "contact_id"), .goal = fs_campaign_goal(&p->cli->cfg, data),
+		.subject = subject, .goal = fs_campaign_goal(&p->cli->cfg, data),
 		.campaign = campaign, .event_id = fs_jstr(ev, "id"), .run_id = p->cli->run_id, .now = fs_now(),
 	};
 	struct fs_enrolment e;
 	int rc;
 
-	if (fs_campaign_active(&p->cli->cfg, campaign, &r.active) != 0)
+	if (fs_campaign_active(&p->cli->cfg, campaign, &r.active) != 0 ||
+	    fs_campaign_reentry(&p->cli->cfg, campaign, &r.reentry) != 0) {
+		free(subject);
 		return -1;	/* checked at start */
+	}
 	rc = fs_enrol(&p->cli->st, &r, &e);
-	if (rc == 0)
-		rc = suppressed(p, ev, r.goal, &e) == 0 ? 0 : -1;
+	if (rc == 0 || rc == 2)
+		rc = suppressed(p, ev, r.goal, &e, rc == 0 ? "goal" : "reentry") == 0 ? 0 : -1;
 	fs_enrolment_free(&e);
+	free(subject);
 	return rc;
 }
 
+/*
+ * One valid event, in the open transaction: its facts, then, when this
+ * target takes it, its enrolment and outbox row, and its key made final
+ * with them.  0, or -1 on a state error.
+ */
 static int
-on_event(struct fs_loop *lp, struct fs_line *ln, void *ctx)
+take_event(struct push *p, jv ev, const char *bytes, size_t len)
 {
-	struct push *p = ctx;
 	struct fs_state *st = &p->cli->st;
-	const char *id = fs_jstr(ln->obj, "id"), *kind = fs_jstr(ln->obj, "kind");
-	struct fs_buf why = {0};
-	jv data;
+	const char *id = fs_jstr(ev, "id"), *kind = fs_jstr(ev, "kind");
+	jv data = fs_jget(ev, "data");
 	int rc = 0;
 
-	if (fs_event_validate(ln->obj, &why) != 0) {
-		rc = fs_reject(lp, ln, id, "%s", why.data);
-		fs_buf_free(&why);
-		return rc;
-	}
-	fs_buf_free(&why);
-	p->taken++;
-	if (p->dry_run) {
-		char *state = NULL;
-
-		if (takes(p, kind)) {
-			if (fs_outbox_state(st, p->target, id, &state) != 0)
-				return -1;
-			if (state == NULL || strcmp(state, "dead") == 0)
-				plan_line(p, id, ln->obj, state ? " (a replay)" : "");
-			free(state);
-		}
-		return 0;
-	}
-	if (fs_loop_txn(lp) != 0)
-		return -1;
-	data = fs_jget(ln->obj, "data");
 	/* Facts for fs-report and fs-watchdog, whatever the target. */
 	if (strcmp(kind, "mail.status") == 0)
-		rc = fs_outbox_piece_status(st, id, data, fs_jstr(ln->obj, "occurred_at")) < 0 ? -1 : 0;
+		rc = fs_outbox_piece_status(st, id, data, fs_jstr(ev, "occurred_at")) < 0 ? -1 : 0;
 	else if (strcmp(kind, "activity.follow_up") == 0)
 		rc = fs_outbox_activity(st, id, data);
 	else if (strcmp(kind, "outcome.revenue") == 0)
@@ -1347,11 +1380,11 @@ on_event(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 		struct fs_outbox_new n = {
 			.target = p->target, .event_id = id, .kind = kind,
 			.contact_id = fs_jstr(data, "contact_id"), .campaign = fs_jstr(data, "campaign"),
-			.requested_at = fs_jstr(ln->obj, "occurred_at"), .run_id = p->cli->run_id,
-			.line = ln->bytes, .len = ln->len,
+			.requested_at = fs_jstr(ev, "occurred_at"), .run_id = p->cli->run_id,
+			.line = bytes, .len = len,
 		};
 
-		rc = strcmp(kind, "mail.requested") == 0 ? enrol(p, ln->obj, data) : 1;
+		rc = strcmp(kind, "mail.requested") == 0 ? enrol(p, ev, data) : 1;
 		if (rc > 0) {
 			switch (fs_outbox_enqueue(st, &n)) {
 			case 1:
@@ -1378,7 +1411,34 @@ on_event(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 			rc = fs_keys_finalize(st, id);
 	}
 	jv_free(data);
-	if (rc != 0) {
+	return rc;
+}
+
+static int
+on_event(struct fs_loop *lp, struct fs_line *ln, void *ctx)
+{
+	struct push *p = ctx;
+	const char *id = fs_jstr(ln->obj, "id");
+	struct fs_buf why = {0};
+	int rc = 0;
+
+	if (fs_event_validate(ln->obj, &why) != 0) {
+		rc = fs_reject(lp, ln, id, "%s", why.data);
+		fs_buf_free(&why);
+		return rc;
+	}
+	fs_buf_free(&why);
+	p->taken++;
+	if (p->dry_run) {
+		/* The preview takes them all at the end, in one transaction it
+		 * rolls back: none is held while the input comes. */
+		fs_buf_add(&p->preview_in, ln->bytes, ln->len);
+		fs_buf_addc(&p->preview_in, '\n');
+		return 0;
+	}
+	if (fs_loop_txn(lp) != 0)
+		return -1;
+	if (take_event(p, ln->obj, ln->bytes, ln->len) != 0) {
 		fs_loop_fail(lp, FS_EXIT_STATE);
 		return -1;
 	}
@@ -1491,6 +1551,354 @@ configure(struct push *p, int parallel)
 	return 0;
 }
 
+/* ---- the preview ---- */
+
+/* A CRM target's preview: the updates each event would make. */
+static void
+crm_plan(struct push *p)
+{
+	for (size_t off = 0; off < p->preview_in.len;) {
+		char *nl = memchr(p->preview_in.data + off, '\n', p->preview_in.len - off), *state = NULL;
+		size_t len = (size_t)(nl - (p->preview_in.data + off));
+		jv ev = jv_parse_sized(p->preview_in.data + off, (int)len);
+		const char *id = fs_jstr(ev, "id");
+
+		if (takes(p, fs_jstr(ev, "kind")) && fs_outbox_state(&p->cli->st, p->target, id, &state) == 0 &&
+		    (state == NULL || strcmp(state, "dead") == 0))
+			plan_line(p, id, ev, state ? " (a replay)" : "");
+		free(state);
+		jv_free(ev);
+		off += len + 1;
+	}
+}
+
+static int
+preview_held(const char *event_id, const char *line, void *ctx)
+{
+	preview_add(ctx, "held", event_id, line, "a watchdog hold (fs-watchdog ack lifts it)");
+	return 0;
+}
+
+/* A mail request's address on one line. */
+static char *
+address_line(jv to)
+{
+	static const char *const keys[] = {"line1", "line2", "city", "region", "postal_code", NULL};
+	struct fs_buf b = {0};
+
+	fs_buf_adds(&b, "");
+	for (int i = 0; keys[i]; i++) {
+		const char *v = fs_jstr(to, keys[i]);
+
+		if (v && *v)
+			fs_buf_addf(&b, "%s%s", b.len ? (i >= 3 ? " " : ", ") : "", v);
+	}
+	return b.data;
+}
+
+static void
+preview_print(struct push *p)
+{
+	bool csv = strcmp(p->format, "csv") == 0;
+	long n[2] = {0, 0}, counts[4] = {0, 0, 0, 0};
+	static const char *const kinds[4] = {"suppressed", "capped", "held", "send"};
+	double cost = 0;
+
+	if (csv)
+		printf("status,event_id,contact_id,name,address,campaign,format,price,reason\r\n");
+	for (int i = 0; i < p->nprev; i++) {
+		const struct preview_row *r = &p->prev[i];
+		jv ev = jv_parse(r->line), data = fs_jget(ev, "data"), to = fs_jget(data, "to");
+		const char *format = fs_jstr(data, "format") ? fs_jstr(data, "format") : "postcard";
+		bool letter = strcmp(format, "letter") == 0, send = strcmp(r->status, "send") == 0;
+		char *addr = address_line(to), price[32] = "";
+
+		for (int k = 0; k < 4; k++)
+			counts[k] += strcmp(r->status, kinds[k]) == 0;
+		if (send) {
+			n[letter]++;
+			cost += p->price[letter];
+		}
+		if (p->priced[letter])
+			snprintf(price, sizeof price, "%.2f", p->price[letter]);
+		if (csv) {
+			const char *cells[] = {r->status, r->event_id, fs_jstr(data, "contact_id"), fs_jstr(to, "name"), addr,
+					       fs_jstr(data, "campaign"), format, price, r->reason};
+
+			for (size_t c = 0; c < sizeof cells / sizeof cells[0]; c++) {
+				if (c)
+					putchar(',');
+				fs_csv_fcell(stdout, cells[c]);
+			}
+			printf("\r\n");
+		} else {
+			printf("%-10s %-10.10s %-22.22s %-42.42s %-12.12s %-8s %5s%s%s\n", r->status,
+			       fs_jstr(data, "contact_id") ? fs_jstr(data, "contact_id") : "-",
+			       fs_jstr(to, "name") ? fs_jstr(to, "name") : "-", addr,
+			       fs_jstr(data, "campaign") ? fs_jstr(data, "campaign") : "-", format, send ? price : "",
+			       r->reason ? "  " : "", r->reason ? r->reason : "");
+		}
+		free(addr);
+		jv_free(to);
+		jv_free(data);
+		jv_free(ev);
+	}
+	if (csv) {
+		printf("total,,,,,,,%.2f,%ld pieces would be sent\r\n", cost, n[0] + n[1]);
+		return;
+	}
+	printf("%ld mail piece%s would be sent (postcard %ld, letter %ld)", n[0] + n[1], n[0] + n[1] == 1 ? "" : "s",
+	       n[0], n[1]);
+	if (n[0] + n[1] > 0 && (p->priced[0] || p->priced[1]))
+		printf(", estimated cost %.2f", cost);
+	printf("; %ld suppressed, %ld capped, %ld held\n", counts[0], counts[1], counts[2]);
+}
+
+/*
+ * The preview: what a run would do now with this input, worked out by the
+ * code that does it (enrolments, the do-not-mail list, caps, holds, in the
+ * order a run claims), inside one transaction that is then rolled back:
+ * no vendor request, nothing kept.  0, or -1 on a state error.
+ */
+static int
+preview(struct push *p)
+{
+	struct fs_state *st = &p->cli->st;
+	struct fs_outbox_holds h;
+	struct fs_claim c = {
+		.target = p->target, .run_id = p->cli->run_id, .campaigns = p->lob, .lease_until = fs_now() + 60,
+		.limit = 1000, .check = check_row, .ctx = p,
+	};
+	struct fs_outbox_row *rows;
+	int n;
+
+	p->preview = true;
+	if (fs_state_begin(st) != 0)
+		return -1;
+	for (size_t off = 0; off < p->preview_in.len;) {
+		char *nl = memchr(p->preview_in.data + off, '\n', p->preview_in.len - off);
+		size_t len = (size_t)(nl - (p->preview_in.data + off));
+		jv ev = jv_parse_sized(p->preview_in.data + off, (int)len);
+		int rc = take_event(p, ev, p->preview_in.data + off, len);
+
+		jv_free(ev);
+		if (rc != 0)
+			goto fail;
+		off += len + 1;
+	}
+	if (fs_outbox_apply_holds(st, p->target, p->lob, p->cli->run_id, NULL, NULL, &h) != 0)
+		goto fail;
+	while ((n = fs_outbox_claim(st, &c, &rows)) != 0) {
+		if (n == FS_CLAIM_AGAIN)
+			continue;
+		if (n < 0)
+			goto fail;
+		for (int i = 0; i < n; i++) {
+			preview_add(p, "send", rows[i].event_id, rows[i].line, NULL);
+			fs_outbox_row_free(&rows[i]);
+		}
+		free(rows);
+	}
+	if (fs_outbox_held_each(st, p->target, preview_held, p) != 0)
+		goto fail;
+	fs_state_rollback(st);
+	preview_print(p);
+	return 0;
+fail:
+	fs_state_rollback(st);
+	return -1;
+}
+
+/* ---- fs-push cancel ---- */
+
+struct cancel {
+	struct fs_cli *cli;
+	struct push *targets;	/* one configured push per target the pieces are on */
+	struct fs_http *http;
+	int ntargets;
+	long cancelled, refused, unreachable;
+	bool failed;
+};
+
+/* The HTTP client for a target, configured on first use; NULL with the error said. */
+static struct fs_http *
+cancel_http(struct cancel *c, const char *target)
+{
+	struct push *p;
+
+	for (int i = 0; i < c->ntargets; i++)
+		if (strcmp(c->targets[i].target, target) == 0)
+			return &c->http[i];
+	c->targets = fs_xrealloc(c->targets, (size_t)(c->ntargets + 1) * sizeof *c->targets);
+	c->http = fs_xrealloc(c->http, (size_t)(c->ntargets + 1) * sizeof *c->http);
+	p = &c->targets[c->ntargets];
+	memset(p, 0, sizeof *p);
+	p->cli = c->cli;
+	p->target = fs_xstrdup(target);
+	if (configure(p, 1) != 0 || !p->lob) {
+		if (!p->lob)
+			fs_err("cancel: target '%s' is not a mail target", target);
+		free((char *)p->target);
+		free(p->url);
+		fs_secret_free(p->secret);
+		return NULL;
+	}
+	if (p->secret == NULL) {
+		fs_err("cancel: %s: no API key: set %s", target, cfg(p, "token_env"));
+		free((char *)p->target);
+		free(p->url);
+		return NULL;
+	}
+	if (fs_http_init(&c->http[c->ntargets], p->target, p->url, cfg(p, "rate")) != 0) {
+		free((char *)p->target);
+		free(p->url);
+		fs_secret_free(p->secret);
+		return NULL;
+	}
+	fs_http_basic(&c->http[c->ntargets], p->secret);
+	return &c->http[c->ntargets++];
+}
+
+/* One piece: DELETE at the vendor, then its cancelled status, history and changelog row. */
+static int
+cancel_piece(const struct fs_piece_row *r, void *ctx)
+{
+	struct cancel *c = ctx;
+	struct fs_http *h = cancel_http(c, r->target);
+	const char *resource = fs_lob_resource_of(r->vendor_id);
+	struct fs_http_response resp;
+	char *path, *msg, *code = NULL;
+
+	if (h == NULL) {
+		c->failed = true;
+		return -1;
+	}
+	if (resource == NULL) {
+		fs_err("cancel: %s is not a Lob postcard or letter", r->vendor_id);
+		c->refused++;
+		return 0;
+	}
+	path = fs_xasprintf("/%s/%s", resource, r->vendor_id);
+	if (fs_http_request(h, "DELETE", path, NULL, NULL, &resp) != 0) {
+		fs_err("cancel: %s: %s unreachable", r->vendor_id, r->target);
+		c->unreachable++;
+	} else if (resp.status >= 200 && resp.status < 300) {
+		if (fs_state_begin(&c->cli->st) != 0 || fs_outbox_piece_cancelled(&c->cli->st, r, c->cli->run_id) != 0 ||
+		    fs_state_commit(&c->cli->st) != 0) {
+			fs_state_rollback(&c->cli->st);
+			c->failed = true;
+		} else {
+			printf("cancelled %s (contact %s, campaign %s)\n", r->vendor_id, r->contact_id ? r->contact_id : "-",
+			       r->campaign ? r->campaign : "-");
+			c->cancelled++;
+		}
+	} else {
+		msg = fs_lob_error(resp.body.data, &code);
+		fs_err("cancel: could not cancel %s: HTTP %ld%s%s%s", r->vendor_id, resp.status, msg ? ": " : "",
+		       msg ? msg : "", resp.status == 422 ? " (past its send date: it is being printed or mailed)" : "");
+		free(msg);
+		free(code);
+		c->refused++;
+	}
+	fs_http_response_free(&resp);
+	free(path);
+	return 0;
+}
+
+static int
+known_piece(const struct fs_piece_row *r, void *ctx)
+{
+	if (strcmp(r->status, "cancelled") == 0 || strcmp(r->status, "delivered") == 0 ||
+	    strcmp(r->status, "returned") == 0 || strcmp(r->status, "failed") == 0) {
+		fs_err("cancel: %s is %s already", r->vendor_id, r->status);
+		((struct cancel *)ctx)->refused++;
+		return 0;
+	}
+	return cancel_piece(r, ctx);
+}
+
+/*
+ * fs-push cancel PIECE... | --campaign NAME --since TIME: the pieces
+ * still inside their send date are cancelled at the vendor; with
+ * --campaign, the campaign's rows not sent yet are withdrawn first.
+ */
+static int
+cancel(struct fs_cli *cli, int argc, char **argv, const char *campaign, const char *since_opt)
+{
+	struct cancel c = {.cli = cli};
+	fs_time since = 0;
+	int status = FS_EXIT_OK;
+
+	if ((campaign != NULL) != (since_opt != NULL) || (campaign != NULL) == (argc > 0)) {
+		fs_err("cancel: give piece ids, or --campaign NAME with --since TIME");
+		return FS_EXIT_USAGE;
+	}
+	if (since_opt && fs_report_time(since_opt, false, &since) != 0) {
+		fs_err("cancel: --since: malformed time '%s' (want RFC 3339 or YYYY-MM-DD)", since_opt);
+		return FS_EXIT_USAGE;
+	}
+	if (fs_cli_state(cli) != 0)
+		return FS_EXIT_STATE;
+	if (campaign) {
+		long withdrawn, busy;
+
+		if (fs_state_begin(&cli->st) != 0 ||
+		    fs_outbox_withdraw(&cli->st, campaign, since, cli->run_id, &withdrawn, &busy) != 0 ||
+		    fs_state_commit(&cli->st) != 0) {
+			fs_state_rollback(&cli->st);
+			return FS_EXIT_STATE;
+		}
+		if (withdrawn > 0)
+			printf("withdrew %ld row%s not sent yet\n", withdrawn, withdrawn == 1 ? "" : "s");
+		if (busy > 0)
+			fs_err("cancel: %ld row%s of campaign %s %s being sent now: run the cancel again when %s done",
+			       busy, busy == 1 ? "" : "s", campaign, busy == 1 ? "is" : "are", busy == 1 ? "it is" : "they are");
+		if (fs_outbox_cancellable(&cli->st, campaign, since, cancel_piece, &c) != 0)
+			c.failed = true;
+	} else {
+		for (int i = 0; i < argc; i++) {
+			int rc = fs_outbox_piece(&cli->st, argv[i], known_piece, &c);
+
+			if (rc < 0)
+				c.failed = true;
+			else if (rc == 0) {
+				fs_err("cancel: no piece %s in the state file", argv[i]);
+				status = FS_EXIT_USAGE;
+			}
+		}
+	}
+	for (int i = 0; i < c.ntargets; i++) {
+		fs_http_free(&c.http[i]);
+		free((char *)c.targets[i].target);
+		free(c.targets[i].url);
+		fs_secret_free(c.targets[i].secret);
+	}
+	free(c.http);
+	free(c.targets);
+	if (c.failed)
+		return FS_EXIT_STATE;
+	if (c.unreachable)
+		return FS_EXIT_REMOTE;
+	if (status == FS_EXIT_OK && c.refused > 0)
+		status = FS_EXIT_DLQ;
+	return status;
+}
+
+/* Stopped by SIGINT or SIGTERM: what was in flight is recorded; what is left, and how to hold it. */
+static int
+interrupted(struct push *p)
+{
+	struct fs_outbox_counts c;
+	int sig = fs_interrupted;
+
+	if (fs_outbox_counts(&p->cli->st, p->target, &c) == 0)
+		fs_err("%s: interrupted (%s): the requests in flight were finished and recorded (%ld sent);"
+		       " %ld row%s left pending, sent by the next run; to stop that, first: fs-watchdog hold target %s"
+		       " --by NAME", p->target, sig == SIGINT ? "SIGINT" : "SIGTERM", p->sent, c.pending,
+		       c.pending == 1 ? " is" : "s are", p->target);
+	return 128 + sig;
+}
+
 static void
 summary(struct push *p, struct fs_loop *lp)
 {
@@ -1572,9 +1980,12 @@ main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		FS_CLI_COMMON_LONGOPTS,
+		{"campaign", required_argument, NULL, 'C'},
 		{"dry-run", no_argument, NULL, 'n'},
+		{"format", required_argument, NULL, 'F'},
 		{"parallel", required_argument, NULL, 'P'},
 		{"retry-only", no_argument, NULL, 'R'},
+		{"since", required_argument, NULL, 'S'},
 		{NULL, 0, NULL, 0},
 	};
 	static const char *const types[] = {"event", NULL};
@@ -1583,6 +1994,7 @@ main(int argc, char *argv[])
 	struct fs_cli cli;
 	struct fs_loop lp;
 	int opt, rc, parallel = 0, status;
+	const char *campaign = NULL, *since = NULL;
 	char *end;
 
 	fs_cli_init(&cli, "fs-push");
@@ -1604,6 +2016,15 @@ main(int argc, char *argv[])
 		case 'R':
 			p.retry_only = true;
 			break;
+		case 'C':
+			campaign = optarg;
+			break;
+		case 'F':
+			p.format = optarg;
+			break;
+		case 'S':
+			since = optarg;
+			break;
 		default:
 			usage(stderr, FS_EXIT_USAGE);
 		}
@@ -1612,6 +2033,26 @@ main(int argc, char *argv[])
 	argv += optind;
 	if ((rc = fs_cli_config(&cli)) != 0)
 		return fs_cli_finish(&cli, rc > 0 ? FS_EXIT_OK : FS_EXIT_USAGE);
+	if (argc >= 1 && strcmp(argv[0], "cancel") == 0) {
+		if (p.dry_run || p.retry_only || parallel) {
+			fs_err("cancel takes piece ids, or --campaign and --since");
+			usage(stderr, FS_EXIT_USAGE);
+		}
+		return fs_cli_finish(&cli, cancel(&cli, argc - 1, argv + 1, campaign, since));
+	}
+	if (campaign || since) {
+		fs_err("--campaign and --since belong to 'fs-push cancel'");
+		usage(stderr, FS_EXIT_USAGE);
+	}
+	if (p.format && (!p.dry_run || (strcmp(p.format, "text") != 0 && strcmp(p.format, "csv") != 0))) {
+		fs_err(p.dry_run ? "--format must be text or csv, not '%s'" : "--format is for --dry-run (the preview)",
+		       p.format);
+		usage(stderr, FS_EXIT_USAGE);
+	}
+	if (p.format == NULL)
+		p.format = "text";
+	/* Ctrl-C: finish and record what is in flight, then stop. */
+	fs_cli_stop_on_signals();
 	if (argc != 1)
 		usage(stderr, FS_EXIT_USAGE);
 	p.target = argv[0];
@@ -1638,7 +2079,8 @@ main(int argc, char *argv[])
 		/* What is due from earlier runs goes first. */
 		drain(&p);
 	}
-	if (!p.retry_only) {
+	if (!p.retry_only && fs_interrupted == 0) {
+		p.took_input = true;
 		fs_loop_init(&lp, &cli, &ops, &p);
 		lp.commit_cursors = !p.dry_run;
 		if (p.dry_run)
@@ -1646,28 +2088,26 @@ main(int argc, char *argv[])
 		status = fs_loop_run(&lp, STDIN_FILENO);
 		if (status != FS_EXIT_OK)
 			fail(&p, status);
-		if (status < FS_EXIT_USAGE && !p.dry_run)
+		if (status < FS_EXIT_USAGE && !p.dry_run && fs_interrupted == 0)
 			drain(&p);
 		summary(&p, &lp);
 	} else {
 		summary(&p, NULL);
 	}
-	if (p.dry_run) {
+	if (p.dry_run && fs_interrupted == 0 && p.status < FS_EXIT_USAGE) {
 		if (p.lob) {
-			long pieces = p.plan[0] + p.plan[1];
-
-			printf("%ld mail piece%s would be sent (postcard %ld, letter %ld)", pieces, pieces == 1 ? "" : "s",
-			       p.plan[0], p.plan[1]);
-			if (pieces > 0 && (p.priced[0] || p.priced[1]))
-				printf(", estimated cost %.2f", p.plan[0] * p.price[0] + p.plan[1] * p.price[1]);
-			printf("\n");
+			if (preview(&p) != 0)
+				fail(&p, FS_EXIT_STATE);
 		} else {
+			crm_plan(&p);
 			printf("%ld contact update%s would be sent\n", p.plan_crm, p.plan_crm == 1 ? "" : "s");
 		}
 	}
 	status = finish_status(&p);
-	record_run(&p, p.retry_only ? NULL : &lp);
+	record_run(&p, p.retry_only || !p.took_input ? NULL : &lp);
 	status = p.status;
+	if (fs_interrupted)
+		status = interrupted(&p);
 	fs_push_http_free(p.http);
 	fs_buf_free(&p.out);
 	fs_secret_free(p.secret);

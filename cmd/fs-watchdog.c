@@ -1,7 +1,8 @@
 /*
  * fs-watchdog: thresholds, alerts, pause-and-hold.  A run opens one alert
  * per incident, notifies, holds costly targets and switches failing webhook
- * sources to polling; "ack" lifts a hold; "list" shows the alerts.
+ * sources to polling; "hold" holds a campaign or target by hand; "ack"
+ * lifts a hold; "list" shows the alerts.
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -17,7 +18,8 @@ usage(FILE *f, int status)
 {
 	fprintf(f, "usage: fs-watchdog [-qvV] [-c config] [-s state] [--dry-run]\n"
 		   "       fs-watchdog list\n"
-		   "       fs-watchdog ack alert --by name [--note text]\n");
+		   "       fs-watchdog ack alert --by name [--note text]\n"
+		   "       fs-watchdog hold (campaign | target) name --by name [--note text]\n");
 	exit(status);
 }
 
@@ -147,6 +149,59 @@ cmd_ack(struct fs_cli *cli, int argc, char **argv)
 	return FS_EXIT_OK;
 }
 
+/* fs-watchdog hold campaign|target NAME --by WHO [--note TEXT]: at once, until acknowledged. */
+static int
+cmd_hold(struct fs_cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"by", required_argument, NULL, 'b'},
+		{"note", required_argument, NULL, 'n'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *by = NULL, *note = NULL;
+	int64_t id;
+	int opt, rc;
+
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, "b:n:", longopts, NULL)) != -1) {
+		if (opt == 'b')
+			by = optarg;
+		else if (opt == 'n')
+			note = optarg;
+		else
+			usage(stderr, FS_EXIT_USAGE);
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 2)
+		usage(stderr, FS_EXIT_USAGE);
+	if (strcmp(argv[0], "campaign") != 0 && strcmp(argv[0], "target") != 0) {
+		fs_err("hold: a campaign or a target, not '%s'", argv[0]);
+		return FS_EXIT_USAGE;
+	}
+	if (by == NULL || *by == '\0') {
+		fs_err("hold: say who holds with --by NAME");
+		return FS_EXIT_USAGE;
+	}
+	if (strcmp(argv[0], "target") == 0) {
+		struct fs_endpoint ep;
+
+		if (fs_endpoint_find(&cli->cfg, "target", argv[1], &ep) != 0)
+			return FS_EXIT_USAGE;
+	} else if (fs_config_section(&cli->cfg, "campaign", argv[1]) == NULL) {
+		fs_err("hold: no [campaign \"%s\"] in the configuration", argv[1]);
+		return FS_EXIT_USAGE;
+	}
+	if (fs_cli_state(cli) != 0)
+		return FS_EXIT_STATE;
+	rc = fs_alert_hold(&cli->st, &cli->cfg, argv[0], argv[1], by, note, cli->run_id, &id);
+	if (rc < 0)
+		return FS_EXIT_STATE;
+	printf("alert #%lld: %s %s held by %s; 'fs-watchdog ack %lld --by NAME' lifts it\n", (long long)id, argv[0],
+	       argv[1], by, (long long)id);
+	return rc > 0 ? FS_EXIT_REMOTE : FS_EXIT_OK;
+}
+
 static int
 cmd_run(struct fs_cli *cli, bool dry_run)
 {
@@ -195,6 +250,8 @@ main(int argc, char *argv[])
 		return fs_cli_finish(&cli, cmd_run(&cli, dry_run));
 	if (strcmp(argv[0], "ack") == 0)
 		return fs_cli_finish(&cli, cmd_ack(&cli, argc, argv));
+	if (strcmp(argv[0], "hold") == 0)
+		return fs_cli_finish(&cli, cmd_hold(&cli, argc, argv));
 	if (strcmp(argv[0], "list") == 0) {
 		bool table = isatty(STDOUT_FILENO);
 

@@ -727,3 +727,45 @@ fs_alerts_each(struct fs_state *st, fs_time recent, fs_alert_fn fn, void *ctx)
 	sqlite3_reset(q);
 	return rc < 0 ? -1 : 0;
 }
+
+int
+fs_alert_hold(struct fs_state *st, const struct fs_config *cfg, const char *scope, const char *name, const char *by,
+	      const char *note, const char *run_id, int64_t *id)
+{
+	struct engine e = {.st = st, .cfg = cfg, .run_id = run_id};
+	struct finding f = {.rule = "manual", .subject = (char *)name, .level = 2, .extra = jv_object()};
+	char now[21];
+	int rc;
+
+	*id = 0;
+	e.h.now = fs_now();
+	fs_time_format(e.h.now, now);
+	f.extra = jv_object_set(f.extra, jv_string("scope"), jv_string(scope));
+	f.extra = jv_object_set(f.extra, jv_string("by"), jv_string(by));
+	if (note)
+		f.extra = jv_object_set(f.extra, jv_string("note"), jv_string(note));
+	f.text = fs_xasprintf("%s %s held by %s%s%s", scope, name, by, note ? ": " : "", note ? note : "");
+	if (fs_state_begin(st) != 0)
+		goto out;
+	/* A hold by hand holds at once: the rows are claimed no more (lib/outbox.c). */
+	if (open_alert(&e, &f, id) != 0 ||
+	    fs_state_run(st, "INSERT INTO holds (scope, name, alert_id, since) VALUES (?, ?, ?, ?)", "ssis", scope, name,
+			 *id, now) != 0 ||
+	    fs_changelog(st, "hold.put", run_id, NULL, name,
+			 jv_object_set(jv_object_set(jv_object_set(jv_object(), jv_string("scope"), jv_string(scope)),
+						     jv_string("alert_id"), jv_number((double)*id)),
+				       jv_string("by"), jv_string(by))) != 0 ||
+	    fs_state_commit(st) != 0) {
+		fs_state_rollback(st);
+		goto out;
+	}
+	/* Everyone the alerts reach hears of it; a channel that fails is said, the hold stands. */
+	rc = notify(&e, *id);
+	free(f.text);
+	jv_free(f.extra);
+	return rc < 0 ? 1 : 0;
+out:
+	free(f.text);
+	jv_free(f.extra);
+	return -1;
+}

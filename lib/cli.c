@@ -32,6 +32,32 @@ fs_run_id(char out[48])
 		 rnd[0], rnd[1], rnd[2], rnd[3]);
 }
 
+volatile sig_atomic_t fs_interrupted;
+
+static void
+on_stop(int sig)
+{
+	/* A second one is meant: the default, at once. */
+	if (fs_interrupted) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+	}
+	fs_interrupted = sig;
+}
+
+void
+fs_cli_stop_on_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;	/* no SA_RESTART: a blocked read returns, and the run stops reading */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 void
 fs_cli_init(struct fs_cli *cli, const char *progname)
 {

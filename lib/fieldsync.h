@@ -8,6 +8,7 @@
 #ifndef FIELDSYNC_H
 #define FIELDSYNC_H
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -567,6 +568,12 @@ int fs_watchdog_run(struct fs_state *st, const struct fs_config *cfg, const stru
  * acknowledged before (said on stderr). */
 int fs_alert_ack(struct fs_state *st, int64_t id, const char *by, const char *note, const char *run_id,
 		 jv *out);
+/* A hold by hand: a manual alert (rule "manual") on scope ("campaign" or
+ * "target") name, holding it at once until acknowledged, with its
+ * changelog rows, and the alert channels told.  0 done, 1 done but a
+ * notification failed (said), -1 error. */
+int fs_alert_hold(struct fs_state *st, const struct fs_config *cfg, const char *scope, const char *name, const char *by,
+		  const char *note, const char *run_id, int64_t *id);
 struct fs_alert {		/* one row, borrowed for a callback */
 	int64_t id;
 	const char *rule, *subject, *state, *opened_at, *last_notified_at, *acked_by, *acked_at, *note;
@@ -749,6 +756,22 @@ struct fs_piece {		/* a piece the vendor accepted */
 int fs_outbox_piece_add(struct fs_state *st, const struct fs_piece *p);	/* with its 'queued' status row */
 /* A mail.status event's data: piece_status row, pieces moved forward.  1 new, 0 seen before. */
 int fs_outbox_piece_status(struct fs_state *st, const char *status_event_id, jv data, const char *at);
+struct fs_piece_row {		/* a piece at the vendor, borrowed */
+	const char *vendor_id, *target, *contact_id, *campaign, *status, *send_date;
+};
+typedef int (*fs_piece_fn)(const struct fs_piece_row *r, void *ctx);
+/* The pieces of campaign queued since since that may still be cancelled (not delivered, returned, failed or cancelled). */
+int fs_outbox_cancellable(struct fs_state *st, const char *campaign, fs_time since, fs_piece_fn fn, void *ctx);
+int fs_outbox_piece(struct fs_state *st, const char *vendor_id, fs_piece_fn fn, void *ctx);	/* 1 found, 0 none */
+/* Withdraws the rows of campaign enqueued since since that were not sent (a
+ * row being sent now is left to its run: *busy counts them), each with a
+ * send.cancel changelog row; in the open transaction. */
+int fs_outbox_withdraw(struct fs_state *st, const char *campaign, fs_time since, const char *run_id, long *withdrawn,
+		       long *busy);
+typedef int (*fs_outbox_line_fn)(const char *event_id, const char *line, void *ctx);
+int fs_outbox_held_each(struct fs_state *st, const char *target, fs_outbox_line_fn fn, void *ctx);	/* held rows, in order */
+/* The vendor cancelled a piece: its status, history and send.cancel changelog row. */
+int fs_outbox_piece_cancelled(struct fs_state *st, const struct fs_piece_row *r, const char *run_id);
 int fs_outbox_activity(struct fs_state *st, const char *event_id, jv data);	/* activity.follow_up */
 int fs_outbox_revenue(struct fs_state *st, const char *event_id, jv data);	/* outcome.revenue */
 
@@ -767,6 +790,7 @@ int fs_lob_piece_parse(const char *resp, char **vendor_id, char **created_at);
 /* A list answer: the oldest live piece in it (NULL when none); -1 if not a list. */
 int fs_lob_list_first(const char *resp, char **vendor_id, char **created_at);
 char *fs_lob_error(const char *resp, char **code);	/* an error body's message and code, malloc'd */
+const char *fs_lob_resource_of(const char *vendor_id);	/* "postcards" for psc_, "letters" for ltr_, else NULL */
 
 // hubspot.c: HubSpot write-back.
 const char *fs_hubspot_mail_label(const char *status);	/* "queued" -> "Queued"; NULL if unknown */
@@ -1054,6 +1078,11 @@ struct fs_cli {
 	{"print-config", no_argument, NULL, 0x100}
 #define FS_CLI_COMMON_OPTSTRING "c:hqs:vV"
 void fs_cli_init(struct fs_cli *cli, const char *progname);
+/* SIGINT and SIGTERM set fs_interrupted (to the signal) instead of killing
+ * the process, so that a command finishes what is in flight and records it;
+ * a second one kills at once.  The NDJSON loop stops reading. */
+extern volatile sig_atomic_t fs_interrupted;
+void fs_cli_stop_on_signals(void);
 /* Handles a common option; 1 handled, 0 not a common option. -h and -V exit. */
 int fs_cli_option(struct fs_cli *cli, int opt, const char *arg, void (*usage)(FILE *, int));
 /* Loads config (and prints it with --print-config, then returns 1). */
@@ -1125,6 +1154,7 @@ struct fs_loop {
 	struct fs_buf out;	/* buffered output, written after each commit */
 	int status;		/* worst exit status so far */
 	bool unterminated;	/* the line being handled is the last, with no newline */
+	bool interrupted;	/* stopped reading on fs_interrupted */
 	const char *source;	/* --source NAME, for DLQ rows */
 };
 void fs_loop_init(struct fs_loop *lp, struct fs_cli *cli, const struct fs_loop_ops *ops, void *ctx);

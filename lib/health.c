@@ -335,6 +335,22 @@ fs_health_collect(struct fs_state *st, const struct fs_config *cfg, const struct
 	}
 	if (rc != 0)
 		goto fail;
+	/* A campaign that reached its cap: the rest waits for the next day. */
+	fs_time_format(h->now, text);
+	q = fs_state_query(st, "SELECT campaign, count(*), min(next_attempt_at), min(reason) FROM outbox"
+			   " WHERE state = 'pending' AND reason LIKE 'cap:%' AND next_attempt_at > ?"
+			   " GROUP BY campaign ORDER BY campaign", "s", text);
+	if (q == NULL)
+		goto fail;
+	while ((rc = fs_state_step_row(st, q)) == 1) {
+		snprintf(text, sizeof text, "%lld piece%s over the campaign's %s wait%s until %s",
+			 (long long)sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 1) == 1 ? "" : "s",
+			 (const char *)sqlite3_column_text(q, 3) + 5, sqlite3_column_int64(q, 1) == 1 ? "s" : "",
+			 (const char *)sqlite3_column_text(q, 2));
+		problem(h, 1, "cap", (const char *)sqlite3_column_text(q, 0), fs_xstrdup(text));
+	}
+	if (rc != 0)
+		goto fail;
 	return 0;
 fail:
 	for (int i = 0; i < n && names; i++)

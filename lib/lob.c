@@ -222,3 +222,13 @@ fs_lob_error(const char *resp, char **code)
 	jv_free(v);
 	return msg;
 }
+
+const char *
+fs_lob_resource_of(const char *vendor_id)
+{
+	if (strncmp(vendor_id, "psc_", 4) == 0)
+		return "postcards";
+	if (strncmp(vendor_id, "ltr_", 4) == 0)
+		return "letters";
+	return NULL;
+}

@@ -395,6 +395,11 @@ next_line(struct reader *r, struct line_read *out, struct fs_loop *lp)
 			}
 		}
 		n = read(r->fd, r->buf + r->have, r->cap - 1 - r->have);
+		if (fs_interrupted) {
+			/* Asked to stop: nothing after the last commit is kept. */
+			lp->interrupted = true;
+			return -1;
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -446,7 +451,7 @@ fs_loop_run(struct fs_loop *lp, int fd)
 	}
 	free(r.buf);
 	free(r.head);
-	if (rc < 0 && lp->status <= FS_EXIT_DLQ && !fs_stdout_closed())
+	if (rc < 0 && lp->status <= FS_EXIT_DLQ && !fs_stdout_closed() && !lp->interrupted)
 		lp->status = FS_EXIT_STATE;
 	if (rc == 0)
 		checkpoint(lp, NULL, jv_null());

@@ -752,3 +752,146 @@ fs_outbox_revenue(struct fs_state *st, const char *event_id, jv data)
 	fs_bind_text(q, 6, fs_jstr(data, "at"));
 	return fs_state_step_done(st, q);
 }
+
+int
+fs_outbox_cancellable(struct fs_state *st, const char *campaign, fs_time since, fs_piece_fn fn, void *ctx)
+{
+	char at[21];
+	sqlite3_stmt *q;
+	int rc;
+
+	fs_time_format(since, at);
+	q = fs_state_query(st,
+	    "SELECT vendor_id, target, contact_id, campaign, status, send_date FROM pieces INDEXED BY pieces_by_campaign"
+	    " WHERE campaign = ? AND queued_at >= ? AND status NOT IN ('delivered', 'returned', 'failed', 'cancelled')"
+	    " ORDER BY queued_at, vendor_id", "ss", campaign, at);
+	if (q == NULL)
+		return -1;
+	while ((rc = fs_state_step_row(st, q)) == 1) {
+		struct fs_piece_row r = {
+			(const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
+			(const char *)sqlite3_column_text(q, 2), (const char *)sqlite3_column_text(q, 3),
+			(const char *)sqlite3_column_text(q, 4), (const char *)sqlite3_column_text(q, 5),
+		};
+
+		if (fn(&r, ctx) != 0) {
+			sqlite3_reset(q);
+			return -1;
+		}
+	}
+	return rc;
+}
+
+int
+fs_outbox_piece(struct fs_state *st, const char *vendor_id, fs_piece_fn fn, void *ctx)
+{
+	sqlite3_stmt *q = fs_state_query(st,
+	    "SELECT vendor_id, target, contact_id, campaign, status, send_date FROM pieces WHERE vendor_id = ?",
+	    "s", vendor_id);
+	int rc;
+
+	if (q == NULL || (rc = fs_state_step_row(st, q)) < 0)
+		return -1;
+	if (rc == 1) {
+		struct fs_piece_row r = {
+			(const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
+			(const char *)sqlite3_column_text(q, 2), (const char *)sqlite3_column_text(q, 3),
+			(const char *)sqlite3_column_text(q, 4), (const char *)sqlite3_column_text(q, 5),
+		};
+
+		rc = fn(&r, ctx) == 0 ? 1 : -1;
+		sqlite3_reset(q);
+	}
+	return rc;
+}
+
+int
+fs_outbox_withdraw(struct fs_state *st, const char *campaign, fs_time since, const char *run_id, long *withdrawn,
+		   long *busy)
+{
+	char at[21], now[21];
+	sqlite3_stmt *q;
+	int rc;
+
+	fs_time_format(since, at);
+	now_text(now);
+	int64_t sending;
+
+	*withdrawn = *busy = 0;
+	if (fs_state_int(st, &sending, "SELECT count(*) FROM outbox WHERE campaign = ? AND state = 'pending'"
+			 " AND claimed_by IS NOT NULL AND enqueued_at >= ?", "ss", campaign, at) != 0)
+		return -1;
+	*busy = (long)sending;
+	/* A row being sent now is left to its run: the piece it makes is
+	 * cancelled by the next cancel, once it is there. */
+	q = fs_state_query(st,
+	    "UPDATE outbox SET state = 'cancelled', reason = 'withdrawn by fs-push cancel', done_at = ?,"
+	    " next_attempt_at = NULL WHERE campaign = ? AND state IN ('pending', 'held') AND claimed_by IS NULL"
+	    " AND enqueued_at >= ? RETURNING event_id, contact_id", "sss", now, campaign, at);
+	if (q == NULL)
+		return -1;
+	while ((rc = fs_state_step_row(st, q)) == 1) {
+		const char *contact = (const char *)sqlite3_column_text(q, 1);
+		char *object = contact ? fs_xasprintf("contact:%s", contact) : NULL;
+		jv detail = jv_object_set(jv_object(), jv_string("campaign"), jv_string(campaign));
+		int r;
+
+		detail = jv_object_set(detail, jv_string("contact_id"), contact ? jv_string(contact) : jv_null());
+		detail = jv_object_set(detail, jv_string("before_sending"), jv_true());
+		r = fs_changelog(st, "send.cancel", run_id, (const char *)sqlite3_column_text(q, 0), object, detail);
+		free(object);
+		if (r != 0) {
+			sqlite3_reset(q);
+			return -1;
+		}
+		(*withdrawn)++;
+	}
+	return rc;
+}
+
+int
+fs_outbox_piece_cancelled(struct fs_state *st, const struct fs_piece_row *r, const char *run_id)
+{
+	char now[21], status_id[40], *object = fs_xasprintf("mail:%s", r->vendor_id), *contact;
+	jv data = jv_object(), detail;
+	int rc;
+
+	now_text(now);
+	fs_event_id(r->target, object, "mail.status", "cancelled", status_id);
+	data = jv_object_set(data, jv_string("vendor_id"), jv_string(r->vendor_id));
+	data = jv_object_set(data, jv_string("status"), jv_string("cancelled"));
+	data = jv_object_set(data, jv_string("detail"), jv_string("cancelled by fs-push cancel"));
+	rc = fs_outbox_piece_status(st, status_id, data, now) < 0 ? -1 : 0;
+	jv_free(data);
+	free(object);
+	if (rc != 0)
+		return -1;
+	detail = jv_object_set(jv_object(), jv_string("vendor_id"), jv_string(r->vendor_id));
+	detail = jv_object_set(detail, jv_string("target"), jv_string(r->target));
+	detail = jv_object_set(detail, jv_string("campaign"), r->campaign ? jv_string(r->campaign) : jv_null());
+	detail = jv_object_set(detail, jv_string("contact_id"), r->contact_id ? jv_string(r->contact_id) : jv_null());
+	if (r->send_date)
+		detail = jv_object_set(detail, jv_string("send_date"), jv_string(r->send_date));
+	contact = r->contact_id ? fs_xasprintf("contact:%s", r->contact_id) : NULL;
+	rc = fs_changelog(st, "send.cancel", run_id, NULL, contact, detail);
+	free(contact);
+	return rc;
+}
+
+int
+fs_outbox_held_each(struct fs_state *st, const char *target, fs_outbox_line_fn fn, void *ctx)
+{
+	sqlite3_stmt *q = fs_state_query(st,
+	    "SELECT event_id, line FROM outbox INDEXED BY outbox_due WHERE target = ? AND state = 'held' ORDER BY id",
+	    "s", target);
+	int rc;
+
+	if (q == NULL)
+		return -1;
+	while ((rc = fs_state_step_row(st, q)) == 1)
+		if (fn((const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1), ctx) != 0) {
+			sqlite3_reset(q);
+			return -1;
+		}
+	return rc;
+}
