@@ -423,6 +423,7 @@ piece_sent(struct push *p, struct job *jb, const char *vendor_id, bool adopted)
 		detail = jv_object_set(detail, jv_string("accepted_at"), jv_string(accepted));
 		if (adopted)
 			detail = jv_object_set(detail, jv_string("adopted"), jv_true());
+		detail = fs_detail_price(detail, r->price);
 		rc = fs_changelog(&p->cli->st, "send", p->cli->run_id, r->event_id, object, detail);
 	}
 	free(object);
@@ -472,6 +473,15 @@ on_held(const char *event_id, int attempts, void *ctx)
 	p->held_now++;
 }
 
+/* Whom a campaign's enrolment is for: the job of a job campaign, else the contact. */
+static char *
+enrol_subject(jv data)
+{
+	const char *job = fs_jstr(data, "job_id");
+
+	return job ? fs_xasprintf("job:%s", job) : fs_xstrdup(fs_jstr(data, "contact_id"));
+}
+
 /*
  * A mail row's last word before it is claimed, in the claim's transaction:
  * a do-not-mail list it is now on (or the CRM's flag) settles it as
@@ -500,11 +510,22 @@ check_row(struct fs_state *st, const struct fs_outbox_row *r, void *ctx)
 		detail = jv_object_set(detail, jv_string("contact_id"), r->contact_id ? jv_string(r->contact_id) : jv_null());
 		detail = jv_object_set(detail, jv_string("campaign"), r->campaign ? jv_string(r->campaign) : jv_null());
 		detail = jv_object_set(detail, jv_string("reason"), jv_string(why));
+		detail = fs_detail_price(detail, r->price);
 		object = contact_object(r->contact_id);
-		if ((rc = fs_outbox_settle(st, r->id, "suppressed", why)) > 0)
-			rc = fs_changelog(st, "send.suppressed", p->cli->run_id, r->event_id, object, detail) == 0 ? 1 : -1;
-		else
+		if ((rc = fs_outbox_settle(st, r->id, "suppressed", why)) > 0) {
+			char *subject = enrol_subject(data);
+
+			if (fs_unenrol(st, subject, fs_campaign_goal(&p->cli->cfg, data), r->event_id) != 0) {
+				jv_free(detail);
+				rc = -1;
+			} else {
+				rc = fs_changelog(st, "send.suppressed", p->cli->run_id, r->event_id, object, detail) == 0
+				    ? 1 : -1;
+			}
+			free(subject);
+		} else {
 			jv_free(detail);
+		}
 		free(object);
 		if (rc > 0) {
 			emit_result_why(p, r->event_id, "suppressed", NULL, 0, r->attempts, why);
@@ -527,6 +548,21 @@ check_row(struct fs_state *st, const struct fs_outbox_row *r, void *ctx)
 			char *reason = fs_xasprintf("cap: %ld/day for campaign %s", cap, r->campaign);
 
 			rc = fs_outbox_defer(st, r->id, next, reason) == 0 ? 1 : -1;
+			if (rc > 0) {
+				jv detail = jv_object_set(jv_object(), jv_string("target"), jv_string(p->target));
+				char until[21];
+
+				fs_time_format(next, until);
+				detail = jv_object_set(detail, jv_string("contact_id"),
+						       r->contact_id ? jv_string(r->contact_id) : jv_null());
+				detail = jv_object_set(detail, jv_string("campaign"), jv_string(r->campaign));
+				detail = jv_object_set(detail, jv_string("cap"), jv_number((double)cap));
+				detail = jv_object_set(detail, jv_string("until"), jv_string(until));
+				detail = fs_detail_price(detail, r->price);
+				object = contact_object(r->contact_id);
+				rc = fs_changelog(st, "send.capped", p->cli->run_id, r->event_id, object, detail) == 0 ? 1 : -1;
+				free(object);
+			}
 			if (rc > 0) {
 				emit_result_why(p, r->event_id, "capped", NULL, 0, r->attempts, reason);
 				preview_add(p, "capped", r->event_id, r->line, reason);
@@ -1334,8 +1370,8 @@ suppressed(struct push *p, jv ev, const char *goal, const struct fs_enrolment *e
 static int
 enrol(struct push *p, jv ev, jv data)
 {
-	const char *campaign = fs_jstr(data, "campaign"), *job = fs_jstr(data, "job_id");
-	char *subject = job ? fs_xasprintf("job:%s", job) : fs_xstrdup(fs_jstr(data, "contact_id"));
+	const char *campaign = fs_jstr(data, "campaign");
+	char *subject = enrol_subject(data);
 	struct fs_enrol_req r = {
 		.subject = subject, .goal = fs_campaign_goal(&p->cli->cfg, data),
 		.campaign = campaign, .event_id = fs_jstr(ev, "id"), .run_id = p->cli->run_id, .now = fs_now(),
@@ -1354,6 +1390,16 @@ enrol(struct push *p, jv ev, jv data)
 	fs_enrolment_free(&e);
 	free(subject);
 	return rc;
+}
+
+/* What a mail request's piece costs, from [target] price; -1 when not priced. */
+static double
+request_price(const struct push *p, jv data)
+{
+	const char *format = fs_jstr(data, "format");
+	int letter = format && strcmp(format, "letter") == 0;
+
+	return p->lob && p->priced[letter] ? p->price[letter] : -1;
 }
 
 /*
@@ -1381,10 +1427,17 @@ take_event(struct push *p, jv ev, const char *bytes, size_t len)
 			.target = p->target, .event_id = id, .kind = kind,
 			.contact_id = fs_jstr(data, "contact_id"), .campaign = fs_jstr(data, "campaign"),
 			.requested_at = fs_jstr(ev, "occurred_at"), .run_id = p->cli->run_id,
-			.line = bytes, .len = len,
+			.line = bytes, .len = len, .price = request_price(p, data),
 		};
 
-		rc = strcmp(kind, "mail.requested") == 0 ? enrol(p, ev, data) : 1;
+		/* A request already in the outbox (a re-run, a replay) keeps the
+		 * enrolment it had: a suppressed one gave its enrolment back and
+		 * must not take it again. */
+		rc = 1;
+		if (strcmp(kind, "mail.requested") == 0 && (rc = fs_outbox_has(st, p->target, id)) == 0)
+			rc = enrol(p, ev, data);
+		else if (rc > 0)
+			rc = 1;
 		if (rc > 0) {
 			switch (fs_outbox_enqueue(st, &n)) {
 			case 1:
@@ -1606,6 +1659,9 @@ preview_print(struct push *p)
 
 	if (csv)
 		printf("status,event_id,contact_id,name,address,campaign,format,price,reason\r\n");
+	else
+		printf("%-10s %-10s %-22s %-42s %-12s %-8s %5s  %s\n", "STATUS", "CONTACT", "NAME", "ADDRESS",
+		       "CAMPAIGN", "FORMAT", "PRICE", "WHY NOT");
 	for (int i = 0; i < p->nprev; i++) {
 		const struct preview_row *r = &p->prev[i];
 		jv ev = jv_parse(r->line), data = fs_jget(ev, "data"), to = fs_jget(data, "to");

@@ -4,6 +4,7 @@
  * request, with the CRM's own do-not-mail flag and the addresses the vendor
  * returned as undeliverable (which join the list by themselves).
  */
+#include <ctype.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -173,11 +174,34 @@ struct import {
 	int rc;
 };
 enum { C_CONTACT, C_ADDRESS, C_LINE1, C_LINE2, C_CITY, C_REGION, C_POSTAL, C_REASON, NCOL };
-static const char *const col_names[NCOL][3] = {
-	{"contact_id", "contact", "id"}, {"address", NULL, NULL}, {"line1", "address1", "street"},
-	{"line2", "address2", NULL}, {"city", NULL, NULL}, {"region", "state", NULL},
-	{"postal_code", "zip", "postcode"}, {"reason", NULL, NULL},
+/* Header names as spreadsheets write them: "Contact ID", "Zip Code" and
+ * "address_line_1" all match, case, spaces, dots and hyphens aside. */
+static const char *const col_names[NCOL][5] = {
+	{"contact_id", "contact", "id", "customer_id", NULL}, {"address", "full_address", NULL},
+	{"line1", "address1", "address_line_1", "street", "street_address"},
+	{"line2", "address2", "address_line_2", NULL}, {"city", "town", NULL},
+	{"region", "state", "province", NULL}, {"postal_code", "zip", "zip_code", "postcode", NULL},
+	{"reason", "note", NULL},
 };
+
+/* "Contact ID " -> "contact_id" */
+static void
+header_name(const char *in, char *out, size_t size)
+{
+	size_t n = 0;
+
+	for (; *in && n + 1 < size; in++) {
+		unsigned char ch = (unsigned char)*in;
+
+		if (isalnum(ch))
+			out[n++] = (char)tolower(ch);
+		else if (n > 0 && out[n - 1] != '_')
+			out[n++] = '_';
+	}
+	while (n > 0 && out[n - 1] == '_')
+		n--;
+	out[n] = '\0';
+}
 
 static const char *
 cell(const struct fs_csv_row *row, const struct import *im, int c)
@@ -195,11 +219,15 @@ import_row(const struct fs_csv_row *row, void *ctx)
 	int rc;
 
 	if (row->rowno == 1) {
-		for (int c = 0; c < NCOL; c++) {
+		for (int c = 0; c < NCOL; c++)
 			im->col[c] = -1;
-			for (int i = 0; i < row->nfields && im->col[c] < 0; i++)
-				for (int k = 0; k < 3 && col_names[c][k]; k++)
-					if (strcasecmp(fs_trim(fs_csv_field(row, i)), col_names[c][k]) == 0)
+		for (int i = 0; i < row->nfields; i++) {
+			char name[64];
+
+			header_name(fs_csv_field(row, i), name, sizeof name);
+			for (int c = 0; c < NCOL; c++)
+				for (int k = 0; k < 5 && col_names[c][k]; k++)
+					if (im->col[c] < 0 && strcmp(name, col_names[c][k]) == 0)
 						im->col[c] = i;
 		}
 		if (im->col[C_CONTACT] < 0 && im->col[C_ADDRESS] < 0 && im->col[C_LINE1] < 0) {

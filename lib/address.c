@@ -131,7 +131,8 @@ fs_address_key_text(const char *text)
 
 	for (char *p = strtok_r(copy, ",", &save); p && n < 8; p = strtok_r(NULL, ",", &save))
 		part[n++] = fs_trim(p);
-	if (n == 0) {
+	/* A door has a number: "Austin, TX" names a town, not an address. */
+	if (n == 0 || strpbrk(part[0], "0123456789") == NULL) {
 		free(copy);
 		return NULL;
 	}

@@ -818,6 +818,20 @@ fs_holds_count(struct fs_state *st, int64_t *n)
 	return fs_state_get_int(st, q, n) < 0 ? -1 : 0;
 }
 
+/*
+ * A request that never became a piece (suppressed before any send) gives
+ * its subject's enrolment back: a later entry, once the contact is off the
+ * list, is a first one, not a re-entry.
+ */
+int
+fs_unenrol(struct fs_state *st, const char *subject, const char *goal, const char *event_id)
+{
+	if (fs_state_run(st, "DELETE FROM active_enrolments WHERE subject = ? AND goal = ? AND event_id = ?",
+			 "sss", subject, goal, event_id) != 0)
+		return -1;
+	return fs_state_run(st, "DELETE FROM enrolments WHERE event_id = ?", "s", event_id);
+}
+
 int
 fs_enrol(struct fs_state *st, const struct fs_enrol_req *r, struct fs_enrolment *e)
 {

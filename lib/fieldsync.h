@@ -429,6 +429,7 @@ struct fs_enrol_req {		/* one mail request's claim on its subject and goal */
  * (now, or before by this same event), 0 blocked by the goal's enrolment,
  * 2 blocked by re-entry (*e is the enrolment in the way), -1 error. */
 int fs_enrol(struct fs_state *st, const struct fs_enrol_req *r, struct fs_enrolment *e);
+int fs_unenrol(struct fs_state *st, const char *subject, const char *goal, const char *event_id);
 void fs_enrolment_free(struct fs_enrolment *e);
 /* Adds n to today's (by now) counter what in dedupe_counts. */
 int fs_dedupe_count(struct fs_state *st, fs_time now, const char *what, long n);
@@ -673,10 +674,12 @@ struct fs_outbox_new {		/* one event going into the outbox */
 	const char *target, *event_id, *kind, *contact_id, *campaign, *requested_at, *run_id;
 	const char *line;	/* the event's line, stored as it came */
 	size_t len;
+	double price;		/* of the piece, from [target] price; < 0: none */
 };
 /* 1 added, 0 already there (a no-op), 2 a dead row fed in again (kept
  * beside it for fs_outbox_replays), -1 on error. */
 int fs_outbox_enqueue(struct fs_state *st, const struct fs_outbox_new *n);
+int fs_outbox_has(struct fs_state *st, const char *target, const char *event_id);	/* 1, 0, -1 */
 /* Dead rows fed in again whose fs-push dead letter fs-dlq replay marked
  * replayed after the row died go back in line, vendor checked first; the
  * others were mere repeats (a re-pull, or a row whose entry was purged),
@@ -700,6 +703,7 @@ struct fs_outbox_row {		/* one claimed row, malloc'd copies */
 	char *event_id, *kind, *contact_id, *campaign, *line;
 	char *requested_at, *enqueued_at, *first_attempt_at, *history;
 	int attempts;
+	double price;		/* < 0: none */
 	int claims;		/* this claim included */
 	bool check_vendor;	/* ask the vendor for an existing piece first */
 };
@@ -758,6 +762,7 @@ int fs_outbox_piece_add(struct fs_state *st, const struct fs_piece *p);	/* with 
 int fs_outbox_piece_status(struct fs_state *st, const char *status_event_id, jv data, const char *at);
 struct fs_piece_row {		/* a piece at the vendor, borrowed */
 	const char *vendor_id, *target, *contact_id, *campaign, *status, *send_date;
+	double price;		/* its outbox row's; < 0: none */
 };
 typedef int (*fs_piece_fn)(const struct fs_piece_row *r, void *ctx);
 /* The pieces of campaign queued since since that may still be cancelled (not delivered, returned, failed or cancelled). */
@@ -772,6 +777,9 @@ typedef int (*fs_outbox_line_fn)(const char *event_id, const char *line, void *c
 int fs_outbox_held_each(struct fs_state *st, const char *target, fs_outbox_line_fn fn, void *ctx);	/* held rows, in order */
 /* The vendor cancelled a piece: its status, history and send.cancel changelog row. */
 int fs_outbox_piece_cancelled(struct fs_state *st, const struct fs_piece_row *r, const char *run_id);
+/* detail with "price" set when price >= 0: what the changelog's mail rows
+ * carry, so that fs-report adds up what was spent, held and spared. */
+jv fs_detail_price(jv detail, double price);
 int fs_outbox_activity(struct fs_state *st, const char *event_id, jv data);	/* activity.follow_up */
 int fs_outbox_revenue(struct fs_state *st, const char *event_id, jv data);	/* outcome.revenue */
 

@@ -49,9 +49,10 @@ fs_outbox_enqueue(struct fs_state *st, const struct fs_outbox_new *n)
 	now_text(now);
 	changed = fs_state_changes(st,
 	    "INSERT INTO outbox (target, event_id, kind, contact_id, campaign, line, run_id,"
-	    " requested_at, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	    " ON CONFLICT (target, event_id) DO NOTHING", "ssssstsss", n->target, n->event_id, n->kind,
-	    n->contact_id, n->campaign, n->line, n->len, n->run_id, n->requested_at ? n->requested_at : now, now);
+	    " requested_at, enqueued_at, price) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, nullif(?, -1))"
+	    " ON CONFLICT (target, event_id) DO NOTHING", "ssssstsssd", n->target, n->event_id, n->kind,
+	    n->contact_id, n->campaign, n->line, n->len, n->run_id, n->requested_at ? n->requested_at : now, now,
+	    n->price < 0 ? -1.0 : n->price);
 	if (changed != 0)
 		return changed < 0 ? -1 : 1;
 	/* Already there: a no-op, unless the row is dead and this is a DLQ
@@ -61,6 +62,15 @@ fs_outbox_enqueue(struct fs_state *st, const struct fs_outbox_new *n)
 	changed = fs_state_changes(st, "UPDATE outbox SET replay_line = ? WHERE target = ? AND event_id = ? AND state = 'dead'",
 				   "tss", n->line, n->len, n->target, n->event_id);
 	return changed < 0 ? -1 : changed > 0 ? 2 : 0;
+}
+
+int
+fs_outbox_has(struct fs_state *st, const char *target, const char *event_id)
+{
+	int64_t n;
+
+	return fs_state_int(st, &n, "SELECT count(*) FROM outbox WHERE target = ? AND event_id = ?", "ss",
+			    target, event_id) != 0 ? -1 : n > 0;
 }
 
 int
@@ -147,10 +157,27 @@ fs_outbox_state(struct fs_state *st, const char *target, const char *event_id, c
 
 static int free_dead_claims(struct fs_state *st, const char *target, const char *run_id);
 
+/* The send.held row of the mail row q returned (event_id, attempts, kind, campaign, contact_id, price). */
+static int
+held_log(struct fs_state *st, const char *target, sqlite3_stmt *q, const char *run_id)
+{
+	const char *campaign = (const char *)sqlite3_column_text(q, 3), *contact = (const char *)sqlite3_column_text(q, 4);
+	char *object = contact ? fs_xasprintf("contact:%s", contact) : NULL;
+	jv d = jv_object_set(jv_object(), jv_string("target"), jv_string(target));
+	int rc;
+
+	d = jv_object_set(d, jv_string("campaign"), campaign ? jv_string(campaign) : jv_null());
+	d = jv_object_set(d, jv_string("contact_id"), contact ? jv_string(contact) : jv_null());
+	d = fs_detail_price(d, sqlite3_column_double(q, 5));
+	rc = fs_changelog(st, "send.held", run_id, (const char *)sqlite3_column_text(q, 0), object, d);
+	free(object);
+	return rc;
+}
+
 /* Moves rows between 'pending' and 'held'; fn hears of each row newly held. */
 static int
 set_held(struct fs_state *st, const char *target, const char *campaign, bool any_campaign, bool hold,
-	 fs_outbox_held_fn fn, void *ctx, long *count)
+	 const char *run_id, fs_outbox_held_fn fn, void *ctx, long *count)
 {
 	/* Four statements, not one with an OR, so that each one uses the index. */
 	/* A row being sent is not held: its answer is recorded as it comes,
@@ -160,9 +187,9 @@ set_held(struct fs_state *st, const char *target, const char *campaign, bool any
 		 " RETURNING event_id, attempts",
 		 "UPDATE outbox SET state = 'pending' WHERE target = ?1 AND state = 'held' RETURNING event_id, attempts"},
 		{"UPDATE outbox SET state = 'held' WHERE target = ?1 AND state = 'pending' AND campaign IS ?2"
-		 " AND claimed_by IS NULL RETURNING event_id, attempts",
+		 " AND claimed_by IS NULL RETURNING event_id, attempts, kind, campaign, contact_id, coalesce(price, -1)",
 		 "UPDATE outbox SET state = 'held' WHERE target = ?1 AND state = 'pending' AND claimed_by IS NULL"
-		 " RETURNING event_id, attempts"},
+		 " RETURNING event_id, attempts, kind, campaign, contact_id, coalesce(price, -1)"},
 	};
 	sqlite3_stmt *q = fs_state_query(st, sql[hold][any_campaign], any_campaign ? "s" : "ss", target, campaign);
 	int rc;
@@ -172,7 +199,16 @@ set_held(struct fs_state *st, const char *target, const char *campaign, bool any
 		return -1;
 	while ((rc = fs_state_step_row(st, q)) == 1) {
 		(*count)++;
-		if (hold && fn)
+		if (!hold)
+			continue;
+		/* A mail piece held has its changelog row (and price): the
+		 * report counts held pieces and their cost per campaign. */
+		if (strcmp((const char *)sqlite3_column_text(q, 2), "mail.requested") == 0 &&
+		    held_log(st, target, q, run_id) != 0) {
+			sqlite3_reset(q);
+			return -1;
+		}
+		if (fn)
 			fn((const char *)sqlite3_column_text(q, 0), sqlite3_column_int(q, 1), ctx);
 	}
 	return rc;
@@ -239,7 +275,7 @@ fs_outbox_apply_holds(struct fs_state *st, const char *target, bool campaigns, c
 	if (free_dead_claims(st, target, run_id) != 0 || (held = fs_hold_active(st, "target", target)) < 0)
 		goto fail;
 	if (held) {
-		if (set_held(st, target, NULL, true, true, fn, ctx, &count) != 0)
+		if (set_held(st, target, NULL, true, true, run_id, fn, ctx, &count) != 0)
 			goto fail;
 		if (count > 0 && hold_log(st, "hold.wait", "target", target, target, count, run_id) != 0)
 			goto fail;
@@ -250,7 +286,7 @@ fs_outbox_apply_holds(struct fs_state *st, const char *target, bool campaigns, c
 		if (campaigns && held_campaigns(st, &names, &n) != 0)
 			goto fail;
 		for (int i = 0; i < n; i++) {
-			if (set_held(st, target, names[i], false, true, fn, ctx, &count) != 0)
+			if (set_held(st, target, names[i], false, true, run_id, fn, ctx, &count) != 0)
 				goto fail;
 			if (count > 0 && hold_log(st, "hold.wait", "campaign", names[i], target, count, run_id) != 0)
 				goto fail;
@@ -276,7 +312,7 @@ fs_outbox_apply_holds(struct fs_state *st, const char *target, bool campaigns, c
 				still = held_now[i] && strcmp(held_now[i], names[k]) == 0;
 			if (still)
 				continue;
-			if (set_held(st, target, held_now[i], false, false, fn, ctx, &count) != 0)
+			if (set_held(st, target, held_now[i], false, false, run_id, fn, ctx, &count) != 0)
 				goto fail;
 			if (count > 0 && hold_log(st, "hold.resume", "target", target, target, count, run_id) != 0)
 				goto fail;
@@ -388,7 +424,7 @@ fs_outbox_claim(struct fs_state *st, const struct fs_claim *c, struct fs_outbox_
 	 * transaction that claims: no row under a hold is claimed. */
 	q = fs_state_query(st,
 	    "SELECT id, event_id, kind, contact_id, campaign, line, requested_at, enqueued_at,"
-	    " first_attempt_at, history, attempts, check_vendor, claims FROM outbox INDEXED BY outbox_due"
+	    " first_attempt_at, history, attempts, check_vendor, claims, coalesce(price, -1) FROM outbox INDEXED BY outbox_due"
 	    " WHERE target = ?1 AND state = 'pending' AND claimed_by IS NULL"
 	    " AND (next_attempt_at IS NULL OR next_attempt_at <= ?2)"
 	    " AND (last_run_id IS NULL OR last_run_id != ?3)"
@@ -415,6 +451,7 @@ fs_outbox_claim(struct fs_state *st, const struct fs_claim *c, struct fs_outbox_
 		r->attempts = sqlite3_column_int(q, 10);
 		r->check_vendor = sqlite3_column_int(q, 11) != 0;
 		r->claims = sqlite3_column_int(q, 12) + 1;
+		r->price = sqlite3_column_double(q, 13);
 		if (r->first_attempt_at == NULL)
 			r->first_attempt_at = fs_xstrdup(now);
 	}
@@ -753,6 +790,16 @@ fs_outbox_revenue(struct fs_state *st, const char *event_id, jv data)
 	return fs_state_step_done(st, q);
 }
 
+/* A piece's price: its outbox row's, -1 when none (a piece from the mail history has none). */
+#define PIECE_PRICE \
+	"coalesce((SELECT price FROM outbox o WHERE o.target = pieces.target AND o.event_id = pieces.event_id), -1)"
+
+jv
+fs_detail_price(jv detail, double price)
+{
+	return price >= 0 ? jv_object_set(detail, jv_string("price"), jv_number(price)) : detail;
+}
+
 int
 fs_outbox_cancellable(struct fs_state *st, const char *campaign, fs_time since, fs_piece_fn fn, void *ctx)
 {
@@ -762,7 +809,7 @@ fs_outbox_cancellable(struct fs_state *st, const char *campaign, fs_time since, 
 
 	fs_time_format(since, at);
 	q = fs_state_query(st,
-	    "SELECT vendor_id, target, contact_id, campaign, status, send_date FROM pieces INDEXED BY pieces_by_campaign"
+	    "SELECT vendor_id, target, contact_id, campaign, status, send_date, " PIECE_PRICE " FROM pieces INDEXED BY pieces_by_campaign"
 	    " WHERE campaign = ? AND queued_at >= ? AND status NOT IN ('delivered', 'returned', 'failed', 'cancelled')"
 	    " ORDER BY queued_at, vendor_id", "ss", campaign, at);
 	if (q == NULL)
@@ -772,6 +819,7 @@ fs_outbox_cancellable(struct fs_state *st, const char *campaign, fs_time since, 
 			(const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
 			(const char *)sqlite3_column_text(q, 2), (const char *)sqlite3_column_text(q, 3),
 			(const char *)sqlite3_column_text(q, 4), (const char *)sqlite3_column_text(q, 5),
+			sqlite3_column_double(q, 6),
 		};
 
 		if (fn(&r, ctx) != 0) {
@@ -786,7 +834,7 @@ int
 fs_outbox_piece(struct fs_state *st, const char *vendor_id, fs_piece_fn fn, void *ctx)
 {
 	sqlite3_stmt *q = fs_state_query(st,
-	    "SELECT vendor_id, target, contact_id, campaign, status, send_date FROM pieces WHERE vendor_id = ?",
+	    "SELECT vendor_id, target, contact_id, campaign, status, send_date, " PIECE_PRICE " FROM pieces WHERE vendor_id = ?",
 	    "s", vendor_id);
 	int rc;
 
@@ -797,6 +845,7 @@ fs_outbox_piece(struct fs_state *st, const char *vendor_id, fs_piece_fn fn, void
 			(const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
 			(const char *)sqlite3_column_text(q, 2), (const char *)sqlite3_column_text(q, 3),
 			(const char *)sqlite3_column_text(q, 4), (const char *)sqlite3_column_text(q, 5),
+			sqlite3_column_double(q, 6),
 		};
 
 		rc = fn(&r, ctx) == 0 ? 1 : -1;
@@ -827,7 +876,7 @@ fs_outbox_withdraw(struct fs_state *st, const char *campaign, fs_time since, con
 	q = fs_state_query(st,
 	    "UPDATE outbox SET state = 'cancelled', reason = 'withdrawn by fs-push cancel', done_at = ?,"
 	    " next_attempt_at = NULL WHERE campaign = ? AND state IN ('pending', 'held') AND claimed_by IS NULL"
-	    " AND enqueued_at >= ? RETURNING event_id, contact_id", "sss", now, campaign, at);
+	    " AND enqueued_at >= ? RETURNING event_id, contact_id, coalesce(price, -1)", "sss", now, campaign, at);
 	if (q == NULL)
 		return -1;
 	while ((rc = fs_state_step_row(st, q)) == 1) {
@@ -838,6 +887,7 @@ fs_outbox_withdraw(struct fs_state *st, const char *campaign, fs_time since, con
 
 		detail = jv_object_set(detail, jv_string("contact_id"), contact ? jv_string(contact) : jv_null());
 		detail = jv_object_set(detail, jv_string("before_sending"), jv_true());
+		detail = fs_detail_price(detail, sqlite3_column_double(q, 2));
 		r = fs_changelog(st, "send.cancel", run_id, (const char *)sqlite3_column_text(q, 0), object, detail);
 		free(object);
 		if (r != 0) {
@@ -872,6 +922,7 @@ fs_outbox_piece_cancelled(struct fs_state *st, const struct fs_piece_row *r, con
 	detail = jv_object_set(detail, jv_string("contact_id"), r->contact_id ? jv_string(r->contact_id) : jv_null());
 	if (r->send_date)
 		detail = jv_object_set(detail, jv_string("send_date"), jv_string(r->send_date));
+	detail = fs_detail_price(detail, r->price);
 	contact = r->contact_id ? fs_xasprintf("contact:%s", r->contact_id) : NULL;
 	rc = fs_changelog(st, "send.cancel", run_id, NULL, contact, detail);
 	free(contact);

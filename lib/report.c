@@ -7,8 +7,9 @@
  *    "sections":[{"name":…,"title":…,"note":…,"empty":…,
  *                 "columns":[[name,type],…],"rows":[[…],…]}]}
  *
- * Column types: text, int, num (one decimal), pct (0–100), auto (int or num),
- * time (RFC 3339), day (YYYY-MM-DD), json (JSON text: an object in NDJSON).  The renderers in report_render.c and report_html.c print
+ * Column types: text, int, num (one decimal), money (two decimals), pct
+ * (0–100), auto (int or num), time (RFC 3339), day (YYYY-MM-DD), json (JSON
+ * text: an object in NDJSON).  The renderers in report_render.c and report_html.c print
  * that document; nothing here knows about formats.
  */
 #include <math.h>
@@ -28,7 +29,7 @@ static const char *const section_names[][2] = {
 	{"dedupe", "weekly, scans"},
 	{"changelog", "entries, kinds"},
 	{"pilot", "pilot"},
-	{"outcomes", "responses, revenue, deals"},
+	{"outcomes", "responses, revenue, deals, spend"},
 };
 
 const char *
@@ -1176,12 +1177,56 @@ report_changelog(struct q *q, const struct fs_report_opts *o, const char *from, 
 	return rep;
 }
 
+/*
+ * What fs-push did with each mail piece, from its changelog rows, which
+ * carry the piece's campaign and price: sent, cancelled (before it went,
+ * or at the vendor inside its send delay), suppressed (a do-not-mail
+ * list, the CRM's flag, a return), capped (waiting for the next day) and
+ * held (by an alert or a person).
+ */
+#define OUTCOME_KINDS "('send', 'send.cancel', 'send.suppressed', 'send.capped', 'send.held')"
+#define OUTCOME_OF_KIND \
+	"CASE kind WHEN 'send' THEN 'sent' WHEN 'send.cancel' THEN 'cancelled' WHEN 'send.suppressed' THEN 'suppressed'" \
+	" WHEN 'send.capped' THEN 'capped' ELSE 'held' END"
+static const char *const outcome_names[] = {"sent", "cancelled", "suppressed", "capped", "held"};
+enum { OUT_SENT, OUT_CANCELLED, OUT_SUPPRESSED, OUT_CAPPED, OUT_HELD, NOUTCOME };
+
+/* Pieces and cost of each outcome in [from, to); cost < 0 when none had a price. */
+static void
+outcome_totals(struct q *q, const char *from, const char *to, int64_t pieces[NOUTCOME], double cost[NOUTCOME])
+{
+	jv rows = qrows(q, "SELECT " OUTCOME_OF_KIND ", count(*), sum(json_extract(detail, '$.price')) FROM changelog"
+			   " WHERE kind IN " OUTCOME_KINDS " AND at >= ?1 AND at < ?2 GROUP BY 1", "ss", from, to);
+
+	for (int k = 0; k < NOUTCOME; k++)
+		pieces[k] = 0, cost[k] = -1;
+	jv_array_foreach(rows, i, r) {
+		char name[16];
+
+		(void)i;
+		jstr_at(r, 0, name, sizeof name);
+		for (int k = 0; k < NOUTCOME; k++) {
+			if (strcmp(name, outcome_names[k]) != 0)
+				continue;
+			pieces[k] = (int64_t)jv_number_value(jv_array_get(jv_copy(r), 1));
+			jv c = jv_array_get(jv_copy(r), 2);
+			if (jv_get_kind(c) == JV_KIND_NUMBER)
+				cost[k] = jv_number_value(c);
+			jv_free(c);
+		}
+		jv_free(r);
+	}
+	jv_free(rows);
+}
+
 /* One window's figures for the pilot table. */
 struct pilot_fig {
 	bool measured;		/* fieldsync wrote to the changelog in the window */
 	int delivered, followed, missed, decided;
 	double med_bd, p90_bd, med_d;
 	int64_t pieces, double_mailed, suppressed, sent, audited;
+	int64_t outcome[NOUTCOME];	/* from fs-push's changelog rows */
+	double outcome_cost[NOUTCOME];
 	struct incident_stats is;
 };
 
@@ -1229,6 +1274,7 @@ pilot_window(struct q *q, const struct fs_report_opts *o, const char *from, cons
 			     " AND EXISTS (SELECT 1 FROM changelog c WHERE c.event_id = p.event_id AND c.kind = 'send'"
 			     "  AND c.run_id IS NOT NULL AND json_extract(c.detail, '$.vendor_id') = p.vendor_id)",
 			     "ss", from, to);
+	outcome_totals(q, from, to, p->outcome, p->outcome_cost);
 	inc = incidents(q, from, to);
 	incident_stats(inc, from, &p->is);
 	jv_free(inc);
@@ -1319,6 +1365,20 @@ report_pilot(struct q *q, const struct fs_report_opts *o, const char *from, cons
 	ROW("double_mailings", "pieces");
 	BOTH(w[k]->measured, (double)w[k]->suppressed);
 	ROW("duplicate_triggers_suppressed", "triggers");
+	/* The brakes, apart from duplicates: only fieldsync's own rows say. */
+	BOTH(w[k]->measured, (double)w[k]->outcome[OUT_SUPPRESSED]);
+	ROW("pieces_suppressed", "pieces");
+	BOTH(w[k]->measured, (double)w[k]->outcome[OUT_CAPPED]);
+	ROW("pieces_capped", "pieces");
+	BOTH(w[k]->measured, (double)w[k]->outcome[OUT_HELD]);
+	ROW("pieces_held", "pieces");
+	BOTH(w[k]->measured, (double)w[k]->outcome[OUT_CANCELLED]);
+	ROW("pieces_cancelled", "pieces");
+	BOTH(w[k]->outcome_cost[OUT_SENT] >= 0, round1(w[k]->outcome_cost[OUT_SENT]));
+	ROW("cost_sent", "price units");
+	BOTH(w[k]->outcome_cost[OUT_SUPPRESSED] >= 0 || w[k]->outcome_cost[OUT_CANCELLED] >= 0,
+	     round1(fmax(w[k]->outcome_cost[OUT_SUPPRESSED], 0) + fmax(w[k]->outcome_cost[OUT_CANCELLED], 0)));
+	ROW("cost_spared", "price units");
 	BOTH(w[k]->measured, w[k]->is.webhook);
 	ROW("webhook_outages_detected", "outages");
 	BOTH(w[k]->sent > 0, w[k]->sent ? round1(100.0 * (double)w[k]->audited / (double)w[k]->sent) : 0);
@@ -1332,6 +1392,26 @@ report_pilot(struct q *q, const struct fs_report_opts *o, const char *from, cons
 	sec = section("pilot", "Before and after", "metric:text,unit:text,baseline:auto,pilot:auto,change:auto");
 	sec = sec_set(sec_set(sec, "rows", rows), "note", jv_string(note));
 	return add_section(rep, sec);
+}
+
+/* outcomes' spend section: per day, campaign and outcome, the pieces and their cost. */
+static jv
+spend_section(struct q *q, const char *from, const char *to, const char *win)
+{
+	char why[160];
+	jv sec = section("spend", "Spend, and what the brakes stopped, per campaign and day",
+			 "day:day,campaign:text,outcome:text,pieces:int,cost:money");
+	jv rows = qrows(q,
+	    "SELECT substr(at, 1, 10), coalesce(json_extract(detail, '$.campaign'), '(none)'), " OUTCOME_OF_KIND ","
+	    " count(*), round(sum(json_extract(detail, '$.price')), 2) FROM changelog"
+	    " WHERE kind IN " OUTCOME_KINDS " AND at >= ?1 AND at < ?2 GROUP BY 1, 2, 3"
+	    " ORDER BY 1, 2, instr('sent cancelled suppressed capped held', " OUTCOME_OF_KIND ")", "ss", from, to);
+
+	snprintf(why, sizeof why, "no mail piece sent, cancelled, suppressed, capped or held %s", win);
+	sec = sec_rows(sec, rows, why);
+	return sec_set(sec, "note", jv_string("days in UTC; cost at the target's price when the piece was queued"
+					      " (-: no price set); a cancelled piece was sent first, or withdrawn"
+					      " before it went"));
 }
 
 static bool
@@ -1359,7 +1439,8 @@ report_outcomes(struct q *q, const struct fs_report_opts *o, const char *from, c
 	sqlite3_stmt *s;
 #define MAIL_AT "coalesce(mailed_at, queued_at, requested_at, delivered_at)"
 
-	if (qint(q, "SELECT count(*) FROM (SELECT 1 FROM pieces LIMIT 1)", NULL) == 0)
+	if (qint(q, "SELECT count(*) FROM (SELECT 1 FROM pieces LIMIT 1)", NULL) == 0 &&
+	    qint(q, "SELECT count(*) FROM (SELECT 1 FROM changelog WHERE kind IN " OUTCOME_KINDS " LIMIT 1)", NULL) == 0)
 		return empty(rep, "no mail pieces in the state file yet (fs-push records them as it sends)");
 	window_text(from, to, win, sizeof win);
 	s = fs_state_query(q->st, "SELECT vendor_id, contact_id, coalesce(campaign, '(none)'), " MAIL_AT
@@ -1484,6 +1565,7 @@ report_outcomes(struct q *q, const struct fs_report_opts *o, const char *from, c
 		      "deal_id:text,contact_id:text,amount:num,currency:text,won_at:time,vendor_id:text,campaign:text,"
 		      "days_after_mail:num");
 	rep = add_section(rep, sec_rows(sec, attributed, why));
+	rep = add_section(rep, spend_section(q, from, to, win));
 #undef MAIL_AT
 	return rep;
 }

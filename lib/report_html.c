@@ -129,7 +129,9 @@ put_value(FILE *f, jv v, const char *type)
 	if (jv_get_kind(v) == JV_KIND_NUMBER) {
 		double d = jv_number_value(v);
 
-		if (strcmp(type, "num") == 0 || strcmp(type, "pct") == 0 || (strcmp(type, "auto") == 0 && d != floor(d)))
+		if (strcmp(type, "money") == 0)
+			fprintf(f, "%.2f", d);
+		else if (strcmp(type, "num") == 0 || strcmp(type, "pct") == 0 || (strcmp(type, "auto") == 0 && d != floor(d)))
 			fprintf(f, "%.1f", d);
 		else
 			fprintf(f, "%.0f", d);

@@ -22,9 +22,9 @@ col_type(jv col)
 {
 	jv t = jv_array_get(jv_copy(col), 1);
 	const char *s = jv_string_value(t);	/* types are static names in report.c */
-	static const char *const known[] = {"text", "int", "num", "pct", "time", "day", "auto", "json"};
+	static const char *const known[] = {"text", "int", "num", "pct", "time", "day", "auto", "json", "money"};
 
-	for (int i = 0; i < 8; i++)
+	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
 		if (strcmp(s, known[i]) == 0) {
 			jv_free(t);
 			return known[i];
@@ -41,6 +41,8 @@ cell_text(jv v, const char *type)
 	case JV_KIND_INVALID:
 		return NULL;
 	case JV_KIND_NUMBER:
+		if (strcmp(type, "money") == 0)
+			return fs_xasprintf("%.2f", jv_number_value(v));
 		if (strcmp(type, "num") == 0 || strcmp(type, "pct") == 0 ||
 		    (strcmp(type, "auto") == 0 && jv_number_value(v) != floor(jv_number_value(v))))
 			return fs_xasprintf("%.1f", jv_number_value(v));
@@ -161,6 +163,7 @@ text_section(jv sec, FILE *f)
 
 		type[c] = col_type(col);
 		right[c] = strcmp(type[c], "int") == 0 || strcmp(type[c], "num") == 0 || strcmp(type[c], "pct") == 0 ||
+			   strcmp(type[c], "money") == 0 ||
 			   strcmp(type[c], "auto") == 0;
 		txt[0][c] = fs_xstrdup(jv_string_value(name));
 		for (char *p = txt[0][c]; *p; p++)

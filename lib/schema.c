@@ -250,7 +250,9 @@ const char *const fs_migrations[] = {
 	/* 3 -> 4: campaigns' brakes (issue 15).  An outbox row may end
 	 * suppressed (a do-not-mail list, the CRM's flag, a return) or
 	 * cancelled (withdrawn before it went, or with its piece), with the
-	 * reason; SQLite changes a CHECK only by making the table again. */
+	 * reason; SQLite changes a CHECK only by making the table again.  A
+	 * mail row keeps the price of its format when it was queued (NULL: no
+	 * [target] price), for the cost of what was sent, held or spared. */
 	"CREATE TABLE outbox4 ("
 	"  id INTEGER PRIMARY KEY, target TEXT NOT NULL, event_id TEXT NOT NULL,"
 	"  kind TEXT NOT NULL, contact_id TEXT, campaign TEXT, line TEXT NOT NULL, run_id TEXT,"
@@ -261,7 +263,7 @@ const char *const fs_migrations[] = {
 	"  requested_at TEXT NOT NULL, enqueued_at TEXT NOT NULL, first_attempt_at TEXT, done_at TEXT,"
 	"  vendor_id TEXT, http_status INTEGER, last_error TEXT, history TEXT NOT NULL DEFAULT '[]',"
 	"  check_vendor INTEGER NOT NULL DEFAULT 0, last_run_id TEXT, replay_line TEXT,"
-	"  claims INTEGER NOT NULL DEFAULT 0, reason TEXT,"
+	"  claims INTEGER NOT NULL DEFAULT 0, reason TEXT, price REAL,"
 	"  UNIQUE (target, event_id));"
 	"INSERT INTO outbox4 (id, target, event_id, kind, contact_id, campaign, line, run_id, state, attempts,"
 	"  next_attempt_at, claimed_by, claim_pid, claim_host, claim_until, requested_at, enqueued_at,"

@@ -118,9 +118,11 @@ is 'a malformed event: the next line is sent' "$(sql "select state from outbox w
 before=$(grep -c '"path"' "$T/lob.log")
 run fs-push --dry-run mail <dry.ndjson
 is '--dry-run: exit 0' "$status" 0
-is '--dry-run: the plan' "$(cat "$T/out")" 'would send evt_c1: POST /postcards (contact 301, campaign thanks)
-would send evt_c2: POST /letters (contact 302, campaign thanks)
-2 mail pieces would be sent (postcard 1, letter 1), estimated cost 1.75'
+is '--dry-run: the preview, each piece with its address and price, and the total' "$(cat "$T/out")" \
+'STATUS     CONTACT    NAME                   ADDRESS                                    CAMPAIGN     FORMAT   PRICE  WHY NOT
+send       301        Ann Lee                1 Main St, Austin TX 78701                 thanks       postcard  0.65
+send       302        Ann Lee                1 Main St, Austin TX 78701                 thanks       letter    1.10
+2 mail pieces would be sent (postcard 1, letter 1), estimated cost 1.75; 0 suppressed, 0 capped, 0 held'
 is '--dry-run: nothing written' "$(sql "select count(*) from outbox where event_id like 'evt_c%'")" 0
 is '--dry-run: no request' "$(grep -c '"path"' "$T/lob.log")" "$before"
 
