@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """fake_lob.py: a fake of Lob's Print & Mail API v1 for fieldsync's tests.
 
-It serves POST/GET /postcards, /letters and /{postcards,letters}/{id} (with
-or without a /v1 prefix) the way Lob's OpenAPI spec and documentation
-describe them: HTTP basic auth, validation with Lob's error shape,
-Idempotency-Key handling, per-endpoint rate limits with X-Rate-Limit-*
-headers, list paging and metadata filters, tracking events, and signed
-webhook events. Tests steer it through a JSON control API under /__admin.
+It serves POST/GET /postcards and /letters and GET/DELETE
+/{postcards,letters}/{id} (with or without a /v1 prefix) the way Lob's
+OpenAPI spec and documentation describe them: HTTP basic auth, validation
+with Lob's error shape, Idempotency-Key handling, per-endpoint rate limits
+with X-Rate-Limit-* headers, list paging and metadata filters, send_date and
+the account's cancellation window, tracking events, and signed webhook
+events. Tests steer it through a JSON control API under /__admin.
 
 Python 3 standard library only. See tests/fakes/README-lob.md for the
 reference; `python3 fake_lob.py --help` for the command line.
@@ -39,6 +40,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 MAX_BODY = 5 * 1024 * 1024
 IDEMPOTENCY_TTL = 24 * 3600
 RECORD_BODY_MAX = 64 * 1024
+# Lob: "By default, all new accounts have a 5 minute cancellation window";
+# editable windows go "from 0 minutes (no cancellation window) to up to 3
+# days"; a send_date may be "up to 180 days in the future".
+DEFAULT_CANCEL_WINDOW = 300
+MAX_CANCEL_WINDOW = 3 * 86400
+MAX_SEND_AHEAD = 180 * 86400
+PAST_SEND_DATE = ("refuse", "accept")
 
 # ---------------------------------------------------------------------------
 # Time
@@ -454,7 +462,25 @@ def check_enum(params, field, allowed, default=None, nullable=False, required=Fa
     return v
 
 
-def check_common(params):
+def check_send_date(params, now, past="refuse"):
+    """send_date: absent, null or "" (the account's window applies), or an
+    ISO 8601 date (midnight UTC) or date-time (no offset: UTC) after now
+    and at most 180 days ahead. Returns epoch seconds or None."""
+    sd = params.get("send_date")
+    if is_blank(sd):
+        return None
+    ts = parse_time(sd) if isinstance(sd, str) else None
+    if ts is None:
+        raise invalid("send_date must be an ISO 8601 date or date-time")
+    if ts <= now and past != "accept":
+        raise invalid("send_date must be after the current time (%s)" % iso(now))
+    if ts > now + MAX_SEND_AHEAD:
+        raise invalid("send_date must be at most 180 days in the future (until %s)"
+                      % iso(now + MAX_SEND_AHEAD))
+    return ts
+
+
+def check_common(params, now, past="refuse"):
     out = {}
     out["description"] = check_string(params, "description", "", 255)
     out["metadata"] = check_metadata(params.get("metadata"))
@@ -465,14 +491,7 @@ def check_common(params):
         if len(json.dumps(mv)) > 25000:
             raise invalid("merge_variables must be no longer than 25,000 characters")
     out["merge_variables"] = mv
-    sd = params.get("send_date")
-    if not is_blank(sd):
-        ts = parse_time(sd) if isinstance(sd, str) else None
-        if ts is None:
-            raise invalid("send_date must be an ISO 8601 date or date-time")
-        out["send_date"] = ts
-    else:
-        out["send_date"] = None
+    out["send_date"] = check_send_date(params, now, past)
     out["mail_type"] = check_enum(params, "mail_type", MAIL_TYPES, "usps_first_class")
     if "use_type" not in params:
         raise invalid("use_type is required")
@@ -480,7 +499,7 @@ def check_common(params):
     return out
 
 
-def validate_postcard(params):
+def validate_postcard(params, now, past="refuse"):
     if "to" not in params or is_blank(params.get("to")):
         raise invalid("to is required")
     to = check_address(params["to"], "to")
@@ -492,7 +511,7 @@ def validate_postcard(params):
         raise invalid("from is required when the to address is international")
     front = check_artwork(params, "front", LOCAL_PATH)
     back = check_artwork(params, "back", LOCAL_PATH)
-    out = check_common(params)
+    out = check_common(params, now, past)
     out["size"] = check_enum(params, "size", POSTCARD_SIZES, "4x6")
     if intl and out["size"] != "4x6":
         raise LobError(422, "invalid_international_feature",
@@ -503,7 +522,7 @@ def validate_postcard(params):
     return out
 
 
-def validate_letter(params):
+def validate_letter(params, now, past="refuse"):
     if "to" not in params or is_blank(params.get("to")):
         raise invalid("to is required")
     to = check_address(params["to"], "to")
@@ -512,7 +531,7 @@ def validate_letter(params):
     frm = check_address(params["from"], "from")
     file_ = check_artwork(params, "file", LOCAL_PATH_LTR)
     color = check_bool(params, "color", required=True)
-    out = check_common(params)
+    out = check_common(params, now, past)
     out["double_sided"] = check_bool(params, "double_sided", default=True)
     out["address_placement"] = check_enum(params, "address_placement", ADDRESS_PLACEMENTS,
                                           "top_first_page")
@@ -657,6 +676,8 @@ class State:
         self.latency_ms = a.latency_ms
         self.jitter_ms = 0
         self.strict_addresses = False
+        self.cancel_window = {"postcards": DEFAULT_CANCEL_WINDOW, "letters": DEFAULT_CANCEL_WINDOW}
+        self.past_send_date = "refuse"
         self.clock.reset()
         if a.now:
             self.clock.set(parse_time(a.now))
@@ -787,7 +808,9 @@ class State:
             frm = self.make_address(*v["frm"], now)
             if frm is None:
                 raise LobError(404, "not_found", "from address not found")
-        send = v["send_date"] if v["send_date"] is not None else now
+        # A requested send_date overrides the account's cancellation window;
+        # without one, the piece goes to production when the window ends.
+        send = v["send_date"] if v["send_date"] is not None else now + self.cancel_window[resource]
         days = 5 if v["mail_type"] == "usps_first_class" else 10
         sig = hashlib.sha256((pid + str(now)).encode()).hexdigest()[:43]
         folder = "postcards" if resource == "postcards" else "letters"
@@ -838,7 +861,7 @@ class State:
             obj["object"] = "letter"
         self.piece_seq += 1
         rec = {"obj": obj, "resource": resource, "seq": self.piece_seq,
-               "idempotency_key": idem_key, "create_count": 1}
+               "idempotency_key": idem_key, "create_count": 1, "send_ts": send}
         self.pieces[pid] = rec
         self.order.append(rec)
         self.stats["created"] += 1
@@ -1305,7 +1328,7 @@ class Handler(BaseHTTPRequestHandler):
                     record["piece_id"] = rec["obj"]["id"]
                     record["replay"] = True
                     return json_reply(rec["obj"], {"X-Fake-Idempotent-Replay": "true"})
-            v = validator(params)
+            v = validator(params, now, st.past_send_date)
             rec = st.create_piece(resource, v, idem, now)
             if idem is not None:
                 st.idem[(resource, idem)] = {"hash": canon, "id": rec["obj"]["id"], "at": now}
@@ -1326,11 +1349,18 @@ class Handler(BaseHTTPRequestHandler):
             rec = st.pieces.get(pid)
             if rec is None or rec["resource"] != resource:
                 raise LobError(404, "not_found", "%s not found" % resource[:-1])
+            if rec["obj"].get("deleted"):       # canceled already: the same answer again
+                return Reply(200, {"id": pid, "deleted": True})
+            kind = resource[:-1]
             if any(te["name"] == "Mailed" for te in rec["obj"]["tracking_events"]):
                 raise LobError(422, "not_deletable", "%s has already been mailed and cannot be canceled"
-                               % resource[:-1])
-            if not rec["obj"].get("deleted"):
-                st.add_event(rec, "deleted", st.clock.now())
+                               % kind)
+            now = st.clock.now()
+            if now >= rec["send_ts"]:
+                raise LobError(422, "not_deletable",
+                               "%s cannot be canceled: its send_date %s has passed"
+                               % (kind, rec["obj"]["send_date"]))
+            st.add_event(rec, "deleted", now)
             return Reply(200, {"id": pid, "deleted": True})
 
     def list_pieces(self, resource, prefix, path, qpairs):
@@ -1475,13 +1505,37 @@ class Handler(BaseHTTPRequestHandler):
                                "latency": {"ms": st.latency_ms, "jitter_ms": st.jitter_ms},
                                "clock": {"now": iso(st.clock.now()), "frozen": st.clock.frozen is not None},
                                "strict_addresses": st.strict_addresses,
+                               "cancellation_window_s": dict(st.cancel_window),
+                               "past_send_date": st.past_send_date,
                                "keys": len(st.keys)})
 
     def a_set_config(self, p, q):
         st = self.st
+        if not isinstance(p, dict):
+            raise ValueError("the config body must be a JSON object")
+        unknown = set(p) - {"strict_addresses", "cancellation_window_s", "past_send_date"}
+        if unknown:
+            raise ValueError("unknown config keys: %s" % ", ".join(sorted(unknown)))
+        window = {}
+        if "cancellation_window_s" in p:
+            w = p["cancellation_window_s"]
+            items = w.items() if isinstance(w, dict) else [(r, w) for r in ("postcards", "letters")]
+            for res, secs in items:
+                if res not in ("postcards", "letters"):
+                    raise ValueError("cancellation_window_s takes postcards and letters")
+                if isinstance(secs, bool) or not isinstance(secs, (int, float)) \
+                        or not 0 <= secs <= MAX_CANCEL_WINDOW:
+                    raise ValueError("cancellation_window_s must be seconds from 0 to %d (3 days)"
+                                     % MAX_CANCEL_WINDOW)
+                window[res] = secs
+        if "past_send_date" in p and p["past_send_date"] not in PAST_SEND_DATE:
+            raise ValueError("past_send_date must be one of %s" % ", ".join(PAST_SEND_DATE))
         with st.lock:
             if "strict_addresses" in p:
                 st.strict_addresses = bool(p["strict_addresses"])
+            st.cancel_window.update(window)
+            if "past_send_date" in p:
+                st.past_send_date = p["past_send_date"]
         return self.a_config(p, q)
 
     def a_faults_add(self, p, q):

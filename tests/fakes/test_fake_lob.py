@@ -429,12 +429,183 @@ def run(base, logfile):
     st = admin(base, "GET", "/stats")
     ok(st["created"] == 0 and st["requests"] == 0, "reset empties the fake", st)
 
+    run_cancel(base)
+
+
+def letter(**over):
+    b = {"to": postcard()["to"], "from": "adr_companyhq1", "file": "tmpl_letter", "color": False,
+         "use_type": "operational", "metadata": {"fs_event": "evt_l"}}
+    b.update(over)
+    return b
+
+
+def run_cancel(base):
+    """The cancellation window, send_date and DELETE, on a frozen clock."""
+    admin(base, "POST", "/clock", {"now": "2026-11-30T01:00:00Z", "frozen": True})
+
+    def advance(s):
+        admin(base, "POST", "/clock", {"advance_s": s})
+
+    def delete(kind, pid):
+        return call(base, "DELETE", "/v1/%s/%s" % (kind, pid))
+
+    def not_deletable(r, kind):
+        e = (r.json() or {}).get("error", {})
+        return (r.status == 422 and set(e) == {"message", "status_code", "code"}
+                and e["code"] == "not_deletable" and e["status_code"] == 422 and kind in e["message"])
+
+    cfg = admin(base, "GET", "/config")
+    ok(cfg.get("cancellation_window_s") == {"postcards": 300, "letters": 300}
+       and cfg.get("past_send_date") == "refuse",
+       "config: a 5-minute cancellation window for postcards and letters by default", cfg)
+
+    # -- no send_date: the account's window --
+    r = call(base, "POST", "/postcards", postcard(metadata={"fs_event": "evt_w1"}))
+    pc = r.json() or {}
+    ok(r.status == 200 and pc.get("date_created") == "2026-11-30T01:00:00.000Z"
+       and pc.get("send_date") == "2026-11-30T01:05:00.000Z"
+       and pc.get("expected_delivery_date") == "2026-12-05",
+       "no send_date: send_date is date_created plus the 5-minute window", r.body)
+    r = call(base, "POST", "/letters", letter(send_date=None))
+    lt = r.json() or {}
+    ok(r.status == 200 and lt.get("send_date") == "2026-11-30T01:05:00.000Z",
+       "a null send_date is the same as none (a letter, here)", r.body)
+    advance(299)
+    r = delete("postcards", pc.get("id"))
+    ok(r.status == 200 and r.json() == {"id": pc.get("id"), "deleted": True},
+       "DELETE inside the window: 200 {id, deleted: true}", r.body)
+    got = call(base, "GET", "/postcards/" + pc.get("id", "")).json() or {}
+    evs = admin(base, "GET", "/events?reference_id=" + pc.get("id", ""))["data"]
+    ok(got.get("deleted") is True and [e["event_type"]["id"] for e in evs] == ["postcard.deleted"],
+       "the canceled postcard reads deleted, with a postcard.deleted event", [got.get("deleted"), evs])
+    r = delete("postcards", pc.get("id"))
+    ok(r.status == 200 and r.json() == {"id": pc.get("id"), "deleted": True},
+       "DELETE of a canceled piece answers the same again", r.body)
+    advance(1)
+    r = delete("letters", lt.get("id"))
+    got = call(base, "GET", "/letters/" + lt.get("id", "")).json() or {}
+    ok(not_deletable(r, "letter") and "deleted" not in got,
+       "DELETE when the window ends (at send_date): 422 not_deletable, in Lob's error shape", r.body)
+    r = delete("letters", "ltr_000000000000000000000000")
+    ok(r.status == 404 and r.json()["error"]["code"] == "not_found", "DELETE of an unknown letter: 404",
+       r.body)
+
+    # -- send_date overrides the window --
+    r = call(base, "POST", "/postcards", postcard(send_date="2026-12-07T09:30:00Z",
+                                                  metadata={"fs_event": "evt_sd1"}),
+             headers={"Idempotency-Key": "key-sd1"})
+    pc = r.json() or {}
+    ok(r.status == 200 and pc.get("send_date") == "2026-12-07T09:30:00.000Z"
+       and pc.get("expected_delivery_date") == "2026-12-12",
+       "send_date is honoured on a postcard (expected delivery from it)", r.body)
+    forms = [("2026-12-07", "2026-12-07T00:00:00.000Z"),
+             ("2026-12-07T10:30:00+01:00", "2026-12-07T09:30:00.000Z"),
+             ("2026-12-07T09:30:00", "2026-12-07T09:30:00.000Z")]
+    got = [(call(base, "POST", "/letters", letter(send_date=f)).json() or {}).get("send_date") for f, _ in forms]
+    ok(got == [w for _, w in forms],
+       "a letter's send_date: a date is midnight UTC, an offset is converted, none is UTC", got)
+    r = call(base, "POST", "/letters", letter(send_date="2026-11-30T01:06:00Z"))
+    lt = r.json() or {}
+    advance(59)
+    r = delete("letters", lt.get("id"))
+    ok(r.status == 200 and r.json() == {"id": lt.get("id"), "deleted": True},
+       "a letter due in a minute can be canceled 59 s later", r.body)
+    r = call(base, "POST", "/letters", letter(send_date="2026-11-30T01:07:00Z"))
+    lt = r.json() or {}
+    advance(61)
+    r = delete("letters", lt.get("id"))
+    ok(not_deletable(r, "letter"),
+       "a send_date sooner than the window ends it sooner: 422 at the send_date", r.body)
+    advance(6 * 86400)
+    r = delete("postcards", pc.get("id"))
+    ok(r.status == 200, "six days later, before its send_date, the postcard is still canceled", r.body)
+    r = call(base, "POST", "/postcards", postcard(send_date="2026-12-06T02:00:00Z",
+                                                  metadata={"fs_event": "evt_sd2"}),
+             headers={"Idempotency-Key": "key-sd2"})
+    sd2 = (r.json() or {}).get("id")
+    advance(3600)
+    r = delete("postcards", sd2)
+    ok(not_deletable(r, "postcard"), "after its send_date a postcard is not deletable", r.body)
+    r = call(base, "POST", "/postcards", postcard(send_date="2026-12-06T02:00:00Z",
+                                                  metadata={"fs_event": "evt_sd2"}),
+             headers={"Idempotency-Key": "key-sd2"})
+    ok(r.status == 200 and (r.json() or {}).get("id") == sd2,
+       "an idempotent replay answers the piece even when its send_date has passed", r.body)
+    r = call(base, "POST", "/postcards", postcard(metadata={"fs_event": "evt_m1"}))
+    pid = (r.json() or {}).get("id")
+    admin(base, "POST", "/advance", {"id": pid, "event": "postcard.mailed"})
+    ok(not_deletable(delete("postcards", pid), "postcard"),
+       "a piece with a Mailed event is not deletable, even inside the window")
+
+    # -- send_date limits --
+    admin(base, "POST", "/clock", {"now": "2026-11-30T01:00:00Z", "frozen": True})
+    cases = [("2026-11-30T00:59:59Z", 422, "a past send_date"),
+             ("2026-11-30T01:00:00Z", 422, "a send_date equal to now"),
+             ("2026-11-30", 422, "today's date (midnight, past)"),
+             ("2027-05-29T01:00:01Z", 422, "180 days and a second ahead"),
+             ("2027-05-29T01:00:00Z", 200, "exactly 180 days ahead"),
+             ("2026-11-30T01:00:01Z", 200, "a second ahead"),
+             ("tomorrow", 422, "a malformed send_date"),
+             ("2026-13-01", 422, "a month 13"),
+             (20261201, 422, "a number")]
+    for value, want, what in cases:
+        for kind, body in (("postcards", postcard(send_date=value)), ("letters", letter(send_date=value))):
+            r = call(base, "POST", "/" + kind, body)
+            e = (r.json() or {}).get("error", {})
+            ok(r.status == want and (want == 200 or (e.get("code") == "invalid"
+                                                      and "send_date" in e.get("message", ""))),
+               "%s: %s %d" % (kind, what, want), r.body)
+
+    # -- the window setting --
+    r = call(base, "POST", "/__admin/config", {"cancellation_window_s": 3600}, key=None)
+    ok(r.status == 200 and r.json()["cancellation_window_s"] == {"postcards": 3600, "letters": 3600},
+       "config: cancellation_window_s N sets both windows", r.body)
+    early = (call(base, "POST", "/postcards", postcard()).json() or {}).get("id")
+    a = (call(base, "POST", "/postcards", postcard()).json() or {})
+    ok(a.get("send_date") == "2026-11-30T02:00:00.000Z", "a one-hour window: send_date an hour on", a)
+    r = call(base, "POST", "/__admin/config", {"cancellation_window_s": {"letters": 0}}, key=None)
+    ok(r.status == 200 and r.json()["cancellation_window_s"] == {"postcards": 3600, "letters": 0},
+       "config: {\"letters\": 0} sets the letters' window only", r.body)
+    lt = call(base, "POST", "/letters", letter()).json() or {}
+    ok(lt.get("send_date") == lt.get("date_created") and not_deletable(delete("letters", lt.get("id")), "letter"),
+       "a window of 0: the letter goes at once and cannot be canceled", lt)
+    advance(3599)
+    ok(delete("postcards", a.get("id")).status == 200, "with a one-hour window, DELETE at 59:59 succeeds")
+    b = call(base, "POST", "/postcards", postcard()).json() or {}
+    admin(base, "POST", "/config", {"cancellation_window_s": 300})
+    advance(3599)
+    ok(delete("postcards", b.get("id")).status == 200,
+       "a changed window applies to pieces made afterwards only")
+    advance(1)
+    ok(not_deletable(delete("postcards", early), "postcard"), "with a one-hour window, DELETE after the hour is refused")
+    bad = [{"cancellation_window_s": -1}, {"cancellation_window_s": 3 * 86400 + 1},
+           {"cancellation_window_s": "5m"}, {"cancellation_window_s": True},
+           {"cancellation_window_s": {"checks": 60}}, {"past_send_date": "now"}, {"cancel_window": 60}]
+    rs = [call(base, "POST", "/__admin/config", b_, key=None) for b_ in bad]
+    cfg = admin(base, "GET", "/config")
+    ok([r.status for r in rs] == [400] * len(bad) and cfg["cancellation_window_s"] == {"postcards": 300, "letters": 300},
+       "config refuses windows outside 0..3 days, other resources and unknown keys (400), changing nothing",
+       [r.body for r in rs])
+    admin(base, "POST", "/config", {"past_send_date": "accept"})
+    r = call(base, "POST", "/postcards", postcard(send_date="2026-11-29T00:00:00Z"))
+    pc = r.json() or {}
+    ok(r.status == 200 and pc.get("send_date") == "2026-11-29T00:00:00.000Z"
+       and not_deletable(delete("postcards", pc.get("id")), "postcard"),
+       "past_send_date accept: a past send_date is kept, and the piece cannot be canceled", r.body)
+    admin(base, "POST", "/config", {"cancellation_window_s": 86400, "past_send_date": "refuse"})
+    admin(base, "POST", "/reset")
+    cfg = admin(base, "GET", "/config")
+    ok(cfg["cancellation_window_s"] == {"postcards": 300, "letters": 300} and cfg["past_send_date"] == "refuse",
+       "reset puts the window back to 5 minutes", cfg)
+
 
 def run_prism(prism_wait, tmp):
     port, info = prism_wait()
     names = ["Prism: valid postcard gets 200", "Prism: postcard without 'to' gets 422 + sl-violations",
              "Prism: postcard with a bad zip gets 422 + sl-violations",
-             "fake and Prism agree on the three bodies"]
+             "Prism: postcard with a malformed send_date gets 422 + sl-violations",
+             "Prism: postcard with a send_date a day ahead gets 200",
+             "fake and Prism agree on the five bodies"]
     if port is None:
         for n in names:
             skip(n, info)
@@ -442,13 +613,17 @@ def run_prism(prism_wait, tmp):
     base = "http://127.0.0.1:%d" % port
     bad_to = postcard()["to"]
     bad_to["address_zip"] = "9410"
-    bodies = [postcard(), postcard(to=None), postcard(to=bad_to)]
+    # The fake's clock is the real one here: a day ahead is inside 180 days.
+    ahead = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400))
+    bodies = [postcard(), postcard(to=None), postcard(to=bad_to), postcard(send_date="tomorrow"),
+              postcard(send_date=ahead)]
     try:
         rs = [call(base, "POST", "/postcards", b) for b in bodies]
         ok(rs[0].status == 200, names[0], rs[0].body)
-        for r, n in zip(rs[1:], names[1:3]):
+        for r, n in zip(rs[1:4], names[1:4]):
             v = r.h("sl-violations")
             ok(r.status == 422 and v and json.loads(v), n, [r.status, v])
+        ok(rs[4].status == 200 and not rs[4].h("sl-violations"), names[4], [rs[4].status, rs[4].body])
         fake_tmp = os.path.join(tmp, "again")
         os.mkdir(fake_tmp)
         fake, fport, _ = start_fake(fake_tmp)
@@ -457,7 +632,7 @@ def run_prism(prism_wait, tmp):
         finally:
             fake.send_signal(signal.SIGTERM)
             fake.wait(timeout=5)
-        ok(fs == [r.status for r in rs], names[3], [fs, [r.status for r in rs]])
+        ok(fs == [r.status for r in rs], names[5], [fs, [r.status for r in rs]])
     finally:
         subprocess.call([PRISM, "stop", info])
 
