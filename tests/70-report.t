@@ -271,7 +271,7 @@ dlq.replay            1
 fallback.polling      2
 fallback.webhook      2
 hold.put              1
-run                  30
+run                  31
 send                  6
 EOT
 
