@@ -58,6 +58,7 @@ struct push {
 	struct fs_push_http *http;
 	struct fs_outbox_row *chunk_rows;
 	int nchunk, ichunk;
+	int64_t holds_seen, holds_looked_ms;	/* the newest hold when last looked, and when */
 	bool no_more, stop;
 	struct fs_buf out;
 	int status;
@@ -579,6 +580,38 @@ out:
 	return rc;
 }
 
+/* The rest of the chunk goes back unclaimed (no request was made for it). */
+static int
+drop_chunk(struct push *p)
+{
+	int64_t *ids = fs_xmalloc(sizeof *ids * (size_t)(p->nchunk + 1));
+	int n = 0, rc;
+
+	for (int i = p->ichunk; i < p->nchunk; i++)
+		ids[n++] = p->chunk_rows[i].id;
+	rc = fs_outbox_unclaim(&p->cli->st, p->cli->run_id, ids, n);
+	free(ids);
+	for (int i = 0; i < p->nchunk; i++)
+		fs_outbox_row_free(&p->chunk_rows[i]);
+	free(p->chunk_rows);
+	p->chunk_rows = NULL;
+	p->nchunk = p->ichunk = 0;
+	return rc;
+}
+
+/* Whether a hold was put since the last look (looked at once a second at
+ * most): the run stops handing out its chunk and looks at the holds. */
+static bool
+new_hold(struct push *p)
+{
+	int64_t now = fs_mono_ms(), latest;
+
+	if (now - p->holds_looked_ms < 1000)
+		return false;
+	p->holds_looked_ms = now;
+	return fs_hold_latest(&p->cli->st, &latest) == 0 && latest > p->holds_seen;
+}
+
 /* The next claimed row, claiming more (after looking at holds) when needed. */
 static struct fs_outbox_row *
 next_row(struct push *p)
@@ -587,15 +620,17 @@ next_row(struct push *p)
 
 	if (p->stop || p->no_more || fs_interrupted)
 		return NULL;
-	if (p->ichunk < p->nchunk)
+	if (p->ichunk < p->nchunk && !new_hold(p))
 		return &p->chunk_rows[p->ichunk++];
-	for (int i = 0; i < p->nchunk; i++)
-		fs_outbox_row_free(&p->chunk_rows[i]);
-	free(p->chunk_rows);
-	p->chunk_rows = NULL;
-	p->nchunk = p->ichunk = 0;
-	/* A hold set while this run sends stops it here, before the next chunk. */
-	if (fs_outbox_apply_holds(&p->cli->st, p->target, p->lob, p->cli->run_id, on_held, p, &h) != 0) {
+	if (drop_chunk(p) != 0) {
+		fail(p, FS_EXIT_STATE);
+		p->stop = true;
+		return NULL;
+	}
+	/* A hold set while this run sends stops it here: the requests in
+	 * flight finish, the rows not yet asked for are held. */
+	if (fs_hold_latest(&p->cli->st, &p->holds_seen) != 0 ||
+	    fs_outbox_apply_holds(&p->cli->st, p->target, p->lob, p->cli->run_id, on_held, p, &h) != 0) {
 		fail(p, FS_EXIT_STATE);
 		p->stop = true;
 		return NULL;
@@ -729,13 +764,26 @@ lob_next(void *ctx)
 		struct fs_lob_opts o = p->lob_opts;
 		int64_t delay = 0;
 		char send_date[21];
+		bool date_passed = false;
 
 		job_take(jb, r);
 		jb->ev = jv_parse(jb->rows[0].line);
-		/* send_delay: the piece waits at Lob, cancellable, until then. */
+		/* send_delay: the piece waits at Lob, cancellable, until then.
+		 * The date counts from the row's first attempt, so that a retry
+		 * sends the same body under the same idempotency key.  Once that
+		 * date is (nearly) past, Lob would refuse it: the retry looks for
+		 * the piece first, and asks for a new date only when there is none. */
 		if (jb->rows[0].campaign && fs_campaign_send_delay(&p->cli->cfg, jb->rows[0].campaign, &delay) == 0 &&
 		    delay > 0) {
-			fs_time_format(fs_now() + delay, send_date);
+			fs_time first = fs_now(), at;
+
+			fs_time_parse(jb->rows[0].first_attempt_at, &first);
+			at = first + delay;
+			if ((jb->rows[0].attempts > 0 || jb->rows[0].claims > 1) && at <= fs_now() + 60) {
+				date_passed = true;
+				at = fs_now() + delay;
+			}
+			fs_time_format(at, send_date);
 			o.send_date = send_date;
 			memcpy(jb->send_date, send_date, sizeof jb->send_date);
 		}
@@ -753,8 +801,8 @@ lob_next(void *ctx)
 		 * Lob's idempotency key would answer for a day, but no clock here
 		 * can tell a day reliably (one set back, or $FS_NOW): a look costs
 		 * one GET and is right whenever it is made. */
-		lob_request(p, jb, jb->rows[0].check_vendor || jb->rows[0].claims > 1 || may_exist(jb->hist[0])
-				   ? LIST : CREATE);
+		lob_request(p, jb, jb->rows[0].check_vendor || jb->rows[0].claims > 1 || may_exist(jb->hist[0]) ||
+				   date_passed ? LIST : CREATE);
 		return &jb->j;
 	}
 	return NULL;
@@ -1246,11 +1294,9 @@ drain(struct push *p)
 	p->no_more = false;
 	rc = fs_push_http_run(p->http, p->lob ? &lob_ops : &crm_ops, p);
 	flush(p);
-	for (int i = p->ichunk; i < p->nchunk; i++)
-		fs_outbox_row_free(&p->chunk_rows[i]);
-	free(p->chunk_rows);
-	p->chunk_rows = NULL;
-	p->nchunk = p->ichunk = 0;
+	/* Interrupted or stopped: the rows never asked for go back as they were. */
+	if (drop_chunk(p) != 0)
+		rc = -1;
 	if (rc != 0) {
 		fail(p, FS_EXIT_STATE);
 		p->stop = true;

@@ -65,6 +65,12 @@ fs_source_mode_set(struct fs_state *st, const char *source, const char *mode, co
 }
 
 int
+fs_hold_latest(struct fs_state *st, int64_t *id)
+{
+	return fs_state_int(st, id, "SELECT coalesce(max(id), 0) FROM holds", NULL);
+}
+
+int
 fs_hold_active(struct fs_state *st, const char *scope, const char *name)
 {
 	sqlite3_stmt *q = fs_state_query(st,

@@ -738,6 +738,9 @@ void fs_outbox_row_free(struct fs_outbox_row *r);
 int fs_outbox_busy(struct fs_state *st, const char *target, const char *run_id, long *rows, char **holder,
 		   long *pid);
 int fs_outbox_release(struct fs_state *st, const char *run_id);	/* drops run_id's unfinished claims */
+/* Gives back claimed rows no request was made for (not counted as claims):
+ * the next run sends them without asking the vendor first. */
+int fs_outbox_unclaim(struct fs_state *st, const char *run_id, const int64_t *ids, int n);
 struct fs_outbox_mark {		/* what became of one attempt */
 	int64_t id;
 	const char *state;	/* "pending" (retry at next_attempt_at), "sent", "dead" */
@@ -1010,6 +1013,7 @@ int fs_source_mode_set(struct fs_state *st, const char *source, const char *mode
 		       const char *run_id);
 /* 1 when a hold is active on scope ("target" or "campaign") name, 0 if not, -1 on error. */
 int fs_hold_active(struct fs_state *st, const char *scope, const char *name);
+int fs_hold_latest(struct fs_state *st, int64_t *id);	/* the newest hold's id, 0 when none: a new hold is news */
 
 // schema.c
 extern const char *const fs_migrations[];	/* fs_migrations[i] takes version i to i+1 */

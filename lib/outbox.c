@@ -570,6 +570,23 @@ fs_outbox_busy(struct fs_state *st, const char *target, const char *run_id, long
 }
 
 int
+fs_outbox_unclaim(struct fs_state *st, const char *run_id, const int64_t *ids, int n)
+{
+	if (n == 0)
+		return 0;
+	if (fs_state_begin(st) != 0)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (fs_state_run(st,
+		    "UPDATE outbox SET claimed_by = NULL, claim_pid = NULL, claim_host = NULL, claim_until = NULL,"
+		    " claims = max(claims - 1, 0) WHERE id = ? AND claimed_by = ?", "is", ids[i], run_id) != 0) {
+			fs_state_rollback(st);
+			return -1;
+		}
+	return fs_state_commit(st);
+}
+
+int
 fs_outbox_release(struct fs_state *st, const char *run_id)
 {
 	return fs_state_run(st,

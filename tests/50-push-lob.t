@@ -63,9 +63,9 @@ evt_a3|mail|103|thanks|retention|postcard|queued|2026-11-29T10:00:00Z|2026-11-30
 is 'piece_status has the queued event' "$(sql "select count(*) from piece_status p join pieces using (vendor_id) where p.status = 'queued' and p.event_id = '$(sid "$v1")'")" 1
 is 'one send changelog row per piece, with the audit fields' \
 	"$(sql "select event_id, object, run_id like 'run_%', detail from changelog where kind = 'send' order by id" | sed "s/$v1/V1/; s/$v2/V2/; s/$v3/V3/")" \
-	'evt_a1|contact:101|1|{"contact_id":"101","campaign":"thanks","vendor_id":"V1","http_status":200,"attempts":1,"requested_at":"2026-11-29T10:00:00Z","first_attempt_at":"2026-11-30T01:00:00Z","accepted_at":"2026-11-30T01:00:00Z"}
-evt_a2|contact:102|1|{"contact_id":"102","campaign":"thanks","vendor_id":"V2","http_status":200,"attempts":1,"requested_at":"2026-11-29T10:00:00Z","first_attempt_at":"2026-11-30T01:00:00Z","accepted_at":"2026-11-30T01:00:00Z"}
-evt_a3|contact:103|1|{"contact_id":"103","campaign":"thanks","vendor_id":"V3","http_status":200,"attempts":1,"requested_at":"2026-11-29T10:00:00Z","first_attempt_at":"2026-11-30T01:00:00Z","accepted_at":"2026-11-30T01:00:00Z"}'
+	'evt_a1|contact:101|1|{"contact_id":"101","campaign":"thanks","vendor_id":"V1","http_status":200,"attempts":1,"requested_at":"2026-11-29T10:00:00Z","first_attempt_at":"2026-11-30T01:00:00Z","accepted_at":"2026-11-30T01:00:00Z","price":0.65}
+evt_a2|contact:102|1|{"contact_id":"102","campaign":"thanks","vendor_id":"V2","http_status":200,"attempts":1,"requested_at":"2026-11-29T10:00:00Z","first_attempt_at":"2026-11-30T01:00:00Z","accepted_at":"2026-11-30T01:00:00Z","price":1.1}
+evt_a3|contact:103|1|{"contact_id":"103","campaign":"thanks","vendor_id":"V3","http_status":200,"attempts":1,"requested_at":"2026-11-29T10:00:00Z","first_attempt_at":"2026-11-30T01:00:00Z","accepted_at":"2026-11-30T01:00:00Z","price":0.65}'
 is 'the checkpoint cursor is committed' "$(sql 'select source, stream, cursor from cursors')" 'hubspot|contacts|c1'
 is "fs-dedupe's keys become final" "$(sql 'select id, final from idem_keys order by id')" 'evt_a1|1
 evt_a3|1'
