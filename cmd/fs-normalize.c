@@ -63,25 +63,6 @@ default_stream(const char *kind)
 	return "events";
 }
 
-/* $source inside a map: the source's settings that are safe to show, defaults included. */
-static jv
-map_args(const struct fs_endpoint *ep)
-{
-	jv args = jv_object();
-	const char *v;
-
-	args = jv_object_set(args, jv_string("name"), jv_string(ep->name));
-	args = jv_object_set(args, jv_string("kind"), jv_string(ep->kind));
-	for (const struct fs_setting *s = fs_settings; s->section; s++)
-		if (fs_setting_applies(s, ep) && fs_is_safe_key(s->key) && (v = fs_setting(ep, s->key)) != NULL)
-			args = jv_object_set(args, jv_string(s->key), jv_string(v));
-	for (int i = 0; ep->sec && i < ep->sec->nkv; i++)	/* map.NAME of a csv source */
-		if (fs_is_safe_key(ep->sec->kv[i].key))
-			args = jv_object_set(args, jv_string(ep->sec->kv[i].key),
-					     jv_string(ep->sec->kv[i].value));
-	return args;
-}
-
 static struct map_entry *
 map_for(struct normalize *n, const char *source, const char *stream)
 {
@@ -115,7 +96,7 @@ map_for(struct normalize *n, const char *source, const char *stream)
 		e->why = fs_xasprintf("no map '%s' for source \"%s\" stream \"%s\"", name, source, stream);
 		return e;
 	}
-	if ((e->map = fs_map_load(path, map_args(&ep))) == NULL) {
+	if ((e->map = fs_map_load(path, fs_map_args(&ep))) == NULL) {
 		e->why = fs_xasprintf("map '%s' does not compile", path);
 	} else {
 		int nreads;

@@ -1139,6 +1139,7 @@ struct fs_map;
 /* Finds a map by file name in $FS_MAPDIR, the checkout's lib/maps, ../share/fieldsync/maps beside the binary, or DATADIR/maps. */
 char *fs_map_find(const char *name);
 struct fs_map *fs_map_load(const char *path, jv args);	/* args: $source settings */
+jv fs_map_args(const struct fs_endpoint *ep);	/* $source: the source's settings that may print, defaults included */
 void fs_map_free(struct fs_map *m);
 /* Runs the map on one input; returns an array of outputs or an invalid with a message. */
 jv fs_map_run(struct fs_map *m, jv input);
