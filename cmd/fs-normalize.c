@@ -1301,9 +1301,28 @@ check_sources(struct normalize *n)
 	int nsrc = sources_of(&n->cli->cfg, src, 32), errors = 0;
 
 	if (nsrc == 0) {
-		/* No source in the config: the built-in kinds, as a bare pipeline uses them. */
-		fs_endpoint_find(&n->cli->cfg, "source", "hubspot", &src[nsrc++]);
-		fs_endpoint_find(&n->cli->cfg, "source", "csv", &src[nsrc++]);
+		/* No source in the config: the built-in kinds a bare pipeline uses,
+		 * those described, else both (to say that neither is). */
+		static const char *const kinds[] = {"hubspot", "csv"};
+
+		for (int k = 0; k < 2; k++) {
+			jv a = jv_null(), b = jv_null();
+			char *at = NULL, *at2 = NULL;
+
+			if (fs_source_fields_get(&n->cli->st, kinds[k], "contacts", &a, &at) != 0 ||
+			    fs_source_fields_get(&n->cli->st, kinds[k], k ? "jobs" : "deals", &b, &at2) != 0) {
+				jv_free(a);
+				free(at);
+				return FS_EXIT_STATE;
+			}
+			if (jv_get_kind(a) != JV_KIND_NULL || jv_get_kind(b) != JV_KIND_NULL)
+				fs_endpoint_find(&n->cli->cfg, "source", kinds[k], &src[nsrc++]);
+			jv_free(a), jv_free(b), free(at), free(at2);
+		}
+		if (nsrc == 0) {
+			fs_endpoint_find(&n->cli->cfg, "source", "hubspot", &src[nsrc++]);
+			fs_endpoint_find(&n->cli->cfg, "source", "csv", &src[nsrc++]);
+		}
 	}
 	for (int i = 0; i < n->ncampaigns; i++) {
 		const struct fs_campaign *c = &n->campaigns[i];
@@ -1311,20 +1330,28 @@ check_sources(struct normalize *n)
 		char *notice = NULL;
 		int gives = 0, said;
 
+		int rcs[32], nunchecked = 0;
+
 		for (int k = 0; k < nsrc; k++) {
 			size_t mark = why.len;
-			int rc = source_gives(n, c, &src[k], &why);
 
-			if (rc == -2) {
+			if ((rcs[k] = source_gives(n, c, &src[k], &why)) == -2) {
 				fs_buf_free(&why);
+				fs_buf_free(&unchecked);
 				return FS_EXIT_STATE;
 			}
-			if (rc == -1)
-				fs_buf_addf(&unchecked, "%s'%s'", unchecked.len ? ", " : "", src[k].name);
-			if (rc == 0 && why.len > mark)
+			if (rcs[k] == 0 && why.len > mark)
 				fs_buf_adds(&why, "; ");
-			gives += rc == 1;
+			gives += rcs[k] == 1;
+			nunchecked += rcs[k] == -1;
 		}
+		/* "'a', 'b' or 'c'" */
+		for (int k = 0, m = 0; k < nsrc; k++)
+			if (rcs[k] == -1) {
+				m++;
+				fs_buf_addf(&unchecked, "%s'%s'", m == 1 ? "" : m == nunchecked ? " or " : ", ",
+					    src[k].name);
+			}
 		if (gives == 0 && unchecked.len == 0) {
 			why.len -= 2;	/* the last "; " */
 			why.data[why.len] = '\0';

@@ -419,26 +419,28 @@ split_list(const char *s)
 }
 
 /* A stream's properties.STREAM setting (contacts: else properties); contacts also the
- * status_property, unless the list has it. */
+ * status_property and suppress_property, unless the list has them. */
 static jv
 stream_props(struct pull *p, const struct hs_stream *s)
 {
 	char key[64];
-	const char *sp = fs_setting(&p->ep, "status_property");
+	const char *extra[2] = {fs_setting(&p->ep, "status_property"), fs_setting(&p->ep, "suppress_property")};
 	jv a;
 
 	snprintf(key, sizeof key, "properties.%s", s->name);
 	a = split_list(fs_setting(&p->ep, key));
-	if (sp && strcmp(s->name, "contacts") == 0) {
+	for (int k = 0; k < 2 && strcmp(s->name, "contacts") == 0; k++) {
 		bool listed = false;
 
+		if (extra[k] == NULL)
+			continue;
 		jv_array_foreach(a, i, v) {
 			(void)i;
-			listed |= strcmp(jv_string_value(v), sp) == 0;
+			listed |= strcmp(jv_string_value(v), extra[k]) == 0;
 			jv_free(v);
 		}
 		if (!listed)
-			a = jv_array_append(a, jv_string(sp));
+			a = jv_array_append(a, jv_string(extra[k]));
 	}
 	return a;
 }

@@ -205,6 +205,8 @@ unknown_field(struct place *p, const char *field, bool on_job, bool trigger, con
 		else if (k < sizeof vendor_names / sizeof vendor_names[0] && vendor_names[k].job && !on_job)
 			problem(p, "'%s' is a deal's or job's field: a campaign on jobs says 'on = job' and names"
 				" '%s'", field, vendor_names[k].field);
+		else if (!on_job && listed(field, job_fields))
+			problem(p, "'%s' is a job's field: a campaign on jobs says 'on = job'", field);
 		else if (near)
 			problem(p, "unknown field '%s' (did you mean '%s'? %s has %s)", field, near, event, list.data);
 		else
@@ -227,7 +229,7 @@ and_at(const char *s)
 {
 	const char *t = skip_space(s);
 
-	if (t == s || strncmp(t, "and", 3) != 0 || (t[3] != ' ' && t[3] != '\t'))
+	if (t == s || strncmp(t, "and", 3) != 0 || (t[3] != ' ' && t[3] != '\t' && t[3] != '\0'))
 		return 0;
 	return (size_t)(skip_space(t + 3) - s);
 }
@@ -389,6 +391,10 @@ parse_filter(struct place *p, const char *text, bool on_job, struct fs_cond **ou
 		if ((k = and_at(s)) == 0)
 			return 0;
 		s += k;
+		if (*s == '\0') {
+			problem(p, "nothing after 'and' in '%s'", text);
+			return -1;
+		}
 	}
 }
 

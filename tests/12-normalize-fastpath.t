@@ -4,7 +4,7 @@
 # same events, errors, exit status, dead letters and contact rows, byte for byte.
 . "$(dirname "$0")/lib.sh"
 fx=$top/tests/fixtures
-plan 33
+plan 39
 cp "$fx/normalize.conf" fieldsync.conf
 cat >alt.conf <<'EOF2'
 [source "hubspot"]
@@ -81,6 +81,17 @@ is 'a status change fires with from = the previous status' \
 	"$(grep -c '"trigger":{"field":"status","from":"lead","to":"job_completed"}' c.events)" 2
 
 both '--strict' "$fx/hubspot-varied.ndjson" --strict
+
+# The CRM's do-not-mail flag (suppress_property): true, yes and 1 in any
+# case and with spaces, a JSON true (which only the jq map reads), others.
+awk '{ v = NR % 5 == 0 ? "\" TRUE \"" : NR % 5 == 1 ? "\"yes\"" : NR % 5 == 2 ? "\"false\"" : NR % 5 == 3 ? "true" : "\"1\""
+	sub(/"jobtitle": *"Owner"/, "&,\"dnm\":" v); print }' "$fx/hubspot-varied.ndjson" >dnm.ndjson
+printf '[source "hubspot"]\nkind = hubspot\nsuppress_property = dnm\n' >dnm.conf
+cat "$fx/normalize.conf" | sed 1,3d >>dnm.conf
+both 'suppress_property' dnm.ndjson -c dnm.conf
+is 'do_not_mail: on contact events, and on their rows (the newest version of each)' \
+	"$(grep -c '"kind":"contact.changed".*"do_not_mail":true' c.events) $(sqlite3 c.db 'select count(*) from contacts where do_not_mail')" \
+	'101 78'
 
 # Raw objects with --source: the record's data, one per line.
 sed -n 's/^{"type":"record","source":"hubspot",\("stream":"contacts",\)*"data":\(.*\)}$/\2/p' \
