@@ -41,7 +41,7 @@ struct normalize {
 	struct fs_counts unmapped, absent;
 	struct fs_counts invalid;	/* fields moved to data.invalid, by name */
 	long ninvalid;
-	long records, events, requests;
+	long records, events, requests, again;
 	struct fast fast;
 };
 
@@ -498,11 +498,50 @@ request_mail(struct normalize *n, struct fs_loop *lp, struct fs_line *ln, jv ev,
 		rc = fs_reject(lp, ln, fs_jstr(mail, "id"), "mail.requested for campaign \"%s\": %s", c->name, why.data);
 		jv_free(mail);
 	} else {
+		jv text = jv_dump_string(jv_copy(mail), 0);
+
 		n->requests++;
-		fs_emit(lp, mail);
+		fs_emit_raw(lp, jv_string_value(text), (size_t)jv_string_length_bytes(jv_copy(text)));
+		if (fs_entry_add(&n->cli->st, source, object, c->name, fs_jstr(mail, "id"), jv_string_value(text),
+				 (size_t)jv_string_length_bytes(jv_copy(text)), n->cli->run_id) != 0) {
+			fs_loop_fail(lp, FS_EXIT_STATE);
+			rc = -1;
+		}
+		jv_free(text);
+		jv_free(mail);
 	}
 	fs_buf_free(&why);
 	return rc;
+}
+
+/* A request asked for before and not taken yet: asked for again. */
+static int
+again(const char *event_id, const char *line, void *ctx)
+{
+	struct fs_loop *lp = ctx;
+	struct normalize *n = lp->ctx;
+
+	fs_debug("%s: asked again for %s: the end of the pipeline has not taken it", n->cli->run_id, event_id);
+	n->again++;
+	fs_emit_raw(lp, line, strlen(line));
+	return 0;
+}
+
+/*
+ * A newer version of an object: the requests asked for on its earlier ones
+ * that no pipeline took (a stage died before it, and the object changed
+ * before the pipeline read it again) are asked for again.
+ */
+static int
+ask_again(struct normalize *n, struct fs_loop *lp, const char *source, const char *object, const struct fs_seen *seen)
+{
+	if (!seen->known || !seen->newer)
+		return 0;
+	if (fs_entries_pending(&n->cli->st, source, object, fs_now() - FS_ENTRY_KEEP, n->cli->run_id, again, lp) != 0) {
+		fs_loop_fail(lp, FS_EXIT_STATE);
+		return -1;
+	}
+	return 0;
 }
 
 /* contact.changed: remember the contact, then fire each contact campaign it enters. */
@@ -520,6 +559,7 @@ fire_contact(struct normalize *n, struct fs_loop *lp, struct fs_line *ln, jv ev)
 		fs_loop_fail(lp, FS_EXIT_STATE);
 		return -1;
 	}
+	rc = ask_again(n, lp, fs_jstr(ev, "source"), fs_jstr(ev, "object"), &seen);
 	for (int i = 0; i < n->ncampaigns && rc == 0; i++) {
 		const struct fs_campaign *c = &n->campaigns[i];
 		struct fields f = {.data = data, .contact = jv_null(), .to = jv_null()};
@@ -557,6 +597,7 @@ fire_job(struct normalize *n, struct fs_loop *lp, struct fs_line *ln, jv ev)
 		fs_loop_fail(lp, FS_EXIT_STATE);
 		return -1;
 	}
+	rc = ask_again(n, lp, fs_jstr(ev, "source"), fs_jstr(ev, "object"), &seen);
 	for (int i = 0; i < n->ncampaigns && rc == 0; i++) {
 		const struct fs_campaign *c = &n->campaigns[i];
 		struct fields f = {.data = data, .contact = jv_null(), .to = jv_null()};
@@ -965,6 +1006,11 @@ fast_mail(struct normalize *n, struct fs_loop *lp, const struct fs_campaign *c, 
 	fs_buf_add(b, "}}", 2);
 	n->requests++;
 	fs_emit_raw(lp, b->data, b->len);
+	fs_buf_addc(b, '\0');
+	if (fs_entry_add(&n->cli->st, source, object, c->name, id, b->data, b->len - 1, n->cli->run_id) != 0) {
+		fs_loop_fail(lp, FS_EXIT_STATE);
+		return -1;
+	}
 	return 0;
 }
 
@@ -1131,6 +1177,7 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 		fs_loop_fail(lp, FS_EXIT_STATE);
 		return -1;
 	}
+	rc = ask_again(n, lp, source, object, &seen);
 	for (int i = 0; i < n->ncampaigns && rc == 0; i++) {
 		const struct fs_campaign *c = &n->campaigns[i];
 		struct fields fl = {.cs = cs};
@@ -1495,6 +1542,19 @@ main(int argc, char *argv[])
 	lp.source = n.source_opt;
 	status = fs_loop_run(&lp, STDIN_FILENO);
 	report_drift(&n);
+	if (n.again)
+		fs_debug("%ld mail request%s asked for again (no pipeline had taken %s)", n.again, n.again == 1 ? "" : "s",
+			 n.again == 1 ? "it" : "them");
+	/* Requests kept longer than FS_ENTRY_KEEP are not asked for again. */
+	if (n.requests && status < FS_EXIT_STATE) {
+		int64_t pruned = 0;
+
+		if (fs_state_begin(&cli.st) != 0 || fs_entries_prune(&cli.st, fs_now() - FS_ENTRY_KEEP, &pruned) != 0 ||
+		    fs_state_commit(&cli.st) != 0) {
+			fs_state_rollback(&cli.st);
+			status = FS_EXIT_STATE;
+		}
+	}
 	if (n.ninvalid)
 		fs_debug("%ld invalid field%s moved to data.invalid", n.ninvalid, n.ninvalid == 1 ? "" : "s");
 	fs_debug("%ld records, %ld events, %ld mail requests, %ld dead, %ld blank lines, %ld passed through",

@@ -338,6 +338,7 @@ int fs_piece_status(struct fs_state *st, const char *vendor_id, char **status);
 struct fs_seen {
 	bool known;		/* an earlier version: prev holds its fields */
 	bool stale;		/* older than the version it has, never seen: fires nothing */
+	bool newer;		/* newer than the version it had (or the first): written now */
 	jv prev;		/* that version's fields by canonical name, address fields flat ("region"); or null */
 	fs_time seen_at;	/* when this version was first seen: now, or before for a version seen again */
 };
@@ -359,6 +360,18 @@ int fs_campaign_first_runs(struct fs_state *st, const struct fs_campaign *c, int
 /* Keeps what was last said of a campaign's checks (NULL: nothing to say):
  * 1 when notice is new and should be said, 0 when said before (or NULL), -1 on error. */
 int fs_campaign_notice(struct fs_state *st, const char *campaign, const char *notice, const char *run_id);
+/* A mail request fs-normalize emitted, kept until the end of the pipeline
+ * takes it (fs_event_taken), in the open transaction. */
+int fs_entry_add(struct fs_state *st, const char *source, const char *object, const char *campaign,
+		 const char *event_id, const char *line, size_t len, const char *run_id);
+/* The requests of an object kept since since, but by run_id: those taken
+ * are forgotten, fn gets each other one (its id and line) to emit again.
+ * 0, or -1 on error. */
+#define FS_ENTRY_KEEP (7 * 86400)	/* how long a request is asked for again */
+typedef int (*fs_entry_fn)(const char *event_id, const char *line, void *ctx);
+int fs_entries_pending(struct fs_state *st, const char *source, const char *object, fs_time since,
+		       const char *run_id, fs_entry_fn fn, void *ctx);
+int fs_entries_prune(struct fs_state *st, fs_time before, int64_t *pruned);	/* kept since before: given up */
 /* A source's listing of one object type ("contacts", "deals", "jobs") from
  * fs-pull --describe: an array of {name, type, label, options, mapped}, in
  * place of the one before, in the open transaction. */
@@ -973,6 +986,11 @@ int fs_source_mode_set(struct fs_state *st, const char *source, const char *mode
 		       const char *run_id);
 /* 1 when a hold is active on scope ("target" or "campaign") name, 0 if not, -1 on error. */
 int fs_hold_active(struct fs_state *st, const char *scope, const char *name);
+/* 1 when the end of a pipeline has taken an event: fs-push leaves, in the
+ * transaction that takes a mail request, an enrolment or a changelog row
+ * naming its id, whatever it decides (enrolled, suppressed, ...).  0 if
+ * not yet, -1 on error.  fs-normalize asks, to ask again for one lost. */
+int fs_event_taken(struct fs_state *st, const char *event_id);
 
 // schema.c
 extern const char *const fs_migrations[];	/* fs_migrations[i] takes version i to i+1 */

@@ -99,6 +99,7 @@ compare_row(struct fs_state *st, sqlite3_stmt *q, const char *version, jv (*fiel
 
 	*old_version = NULL;
 	seen->known = seen->stale = false;
+	seen->newer = rc == 0;
 	seen->prev = jv_null();
 	seen->seen_at = fs_now();
 	if (rc <= 0)
@@ -113,7 +114,7 @@ compare_row(struct fs_state *st, sqlite3_stmt *q, const char *version, jv (*fiel
 		if (sqlite3_column_text(q, 3) && fs_time_parse((const char *)sqlite3_column_text(q, 3), &t) == 0)
 			seen->seen_at = t;
 	} else if (cmp > 0) {
-		seen->known = true;
+		seen->known = seen->newer = true;
 		seen->prev = fields(q);
 	} else {
 		seen->stale = true;
@@ -143,7 +144,7 @@ fs_contact_observe_row(struct fs_state *st, const char *source, const char *cons
 	char *old_version = NULL, now[21], *prev = NULL;
 	int rc, i = 1;
 
-	seen->known = seen->stale = false;
+	seen->known = seen->stale = seen->newer = false;
 	seen->prev = jv_null();
 	seen->seen_at = fs_now();
 	if (id == NULL || version == NULL)
@@ -242,7 +243,7 @@ fs_job_observe(struct fs_state *st, const char *source, jv job, struct fs_seen *
 	sqlite3_stmt *q;
 	int rc, i = 1;
 
-	seen->known = seen->stale = false;
+	seen->known = seen->stale = seen->newer = false;
 	seen->prev = jv_null();
 	seen->seen_at = fs_now();
 	if (id == NULL || version == NULL)
@@ -442,5 +443,72 @@ fs_source_fields_get(struct fs_state *st, const char *source, const char *object
 		*described_at = NULL;
 		return -1;
 	}
+	return 0;
+}
+
+/* ---- mail requests until taken ---- */
+
+int
+fs_entry_add(struct fs_state *st, const char *source, const char *object, const char *campaign,
+	     const char *event_id, const char *line, size_t len, const char *run_id)
+{
+	char now[21];
+
+	fs_time_format(fs_now(), now);
+	return fs_state_run(st, "INSERT OR IGNORE INTO entries (event_id, source, object, campaign, line, at, run_id)"
+			    " VALUES (?, ?, ?, ?, ?, ?, ?)", "sssstss", event_id, source, object, campaign, line, len,
+			    now, run_id);
+}
+
+int
+fs_entries_pending(struct fs_state *st, const char *source, const char *object, fs_time since, const char *run_id,
+		   fs_entry_fn fn, void *ctx)
+{
+	char at[21];
+	sqlite3_stmt *q;
+	char **ids = NULL, **lines = NULL;
+	int n = 0, rc;
+
+	fs_time_format(since, at);
+	q = fs_state_query(st, "SELECT event_id, line FROM entries WHERE source = ? AND object = ? AND at >= ?"
+			   " AND run_id IS NOT ? ORDER BY at, event_id", "ssss", source, object, at, run_id);
+
+	if (q == NULL)
+		return -1;
+	/* Read them all first: fn writes. */
+	while ((rc = fs_state_step_row(st, q)) == 1) {
+		ids = fs_xrealloc(ids, (size_t)(n + 1) * sizeof *ids);
+		lines = fs_xrealloc(lines, (size_t)(n + 1) * sizeof *lines);
+		ids[n] = fs_col_dup(q, 0);
+		lines[n++] = fs_col_dup(q, 1);
+	}
+	for (int i = 0; i < n; i++) {
+		int taken = rc < 0 ? -1 : fs_event_taken(st, ids[i]);
+
+		if (taken < 0)
+			rc = -1;
+		else if (taken)
+			rc = fs_state_run(st, "DELETE FROM entries WHERE event_id = ?", "s", ids[i]);
+		else
+			rc = fn(ids[i], lines[i], ctx);
+		free(ids[i]);
+		free(lines[i]);
+	}
+	free(ids);
+	free(lines);
+	return rc < 0 ? -1 : 0;
+}
+
+int
+fs_entries_prune(struct fs_state *st, fs_time before, int64_t *pruned)
+{
+	char at[21];
+	int64_t n;
+
+	fs_time_format(before, at);
+	if ((n = fs_state_changes(st, "DELETE FROM entries WHERE rowid IN (SELECT rowid FROM entries WHERE at < ?"
+				  " LIMIT 10000)", "s", at)) < 0)
+		return -1;
+	*pruned = n;
 	return 0;
 }

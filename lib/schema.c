@@ -278,7 +278,16 @@ const char *const fs_migrations[] = {
 	"CREATE TABLE source_fields ("
 	"  source TEXT NOT NULL, object TEXT NOT NULL, name TEXT NOT NULL, type TEXT, label TEXT,"
 	"  options TEXT, mapped INTEGER NOT NULL DEFAULT 0, described_at TEXT NOT NULL,"
-	"  PRIMARY KEY (source, object, name)) WITHOUT ROWID;",
+	"  PRIMARY KEY (source, object, name)) WITHOUT ROWID;"
+	/* The mail requests fs-normalize asked for, until the end of the
+	 * pipeline has taken them (an enrolment or a changelog row names the
+	 * event): a request a dead stage lost, whose contact changed again
+	 * before the pipeline re-read it, is asked for again then. */
+	"CREATE TABLE entries ("
+	"  event_id TEXT PRIMARY KEY, source TEXT NOT NULL, object TEXT NOT NULL, campaign TEXT NOT NULL,"
+	"  line TEXT NOT NULL, at TEXT NOT NULL, run_id TEXT);"
+	"CREATE INDEX entries_by_object ON entries(source, object);"
+	"CREATE INDEX entries_by_at ON entries(at);",
 };
 
 const int fs_nmigrations = sizeof fs_migrations / sizeof fs_migrations[0];

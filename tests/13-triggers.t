@@ -5,7 +5,7 @@
 # errors of a trigger that cannot fire.
 . "$(dirname "$0")/lib.sh"
 . "$top/tests/push-lib.sh"
-plan 41
+plan 43
 export HUBSPOT_TOKEN=test-token
 
 # A CRM's export: 40 customers whose job was completed on day N of November.
@@ -105,6 +105,26 @@ FS_NOW=2027-04-02T10:00:00Z run sh -c 'fs-pull csv:back2.csv | fs-normalize'
 is 'two campaigns on one goal: both emit (fs-push enrols one)' "$(mails | cut -d' ' -f1-3 | sort)" \
 	'28 thank-you scheduled->job_completed
 28 welcome-back scheduled->job_completed'
+
+# A request no pipeline took (a stage died before it), whose contact changed
+# again before the pipeline read it again, is asked for again, same id, until
+# the end of the pipeline has taken it (fs-push leaves an enrolment or a
+# changelog row naming it); then never.
+row50() { sed -n 1p export.csv; printf '50,Al,Fox,%s,5 Oak St,Austin,TX,78701,%s,%s\n' "$1" "$2" "$3"; }
+row50 '' lead 2027-05-01T09:00:00Z >c50.csv
+FS_NOW=2027-05-01T10:00:00Z fs-pull csv:c50.csv | fs-normalize >/dev/null 2>&1
+row50 '' job_completed 2027-05-02T09:00:00Z >c50.csv
+FS_NOW=2027-05-02T10:00:00Z run sh -c 'fs-pull csv:c50.csv | fs-normalize'
+mails >lost
+row50 '512 555 7777' job_completed 2027-05-03T09:00:00Z >c50.csv
+FS_NOW=2027-05-03T10:00:00Z run sh -c 'fs-pull csv:c50.csv | fs-normalize'
+is 'a request not taken, the contact changed since: asked for again, the same' "$(mails | sort)/$(wc -l <lost)" "$(sort lost)/2"
+for id in $(cut -d' ' -f4 lost); do
+	sql "insert into changelog (at, kind, event_id, detail) values ('2027-05-03T11:00:00Z', 'send', '$id', '{}')"
+done
+row50 '512 555 8888' job_completed 2027-05-04T09:00:00Z >c50.csv
+FS_NOW=2027-05-04T10:00:00Z run sh -c 'fs-pull csv:c50.csv | fs-normalize'
+is 'once taken: nothing, and it is forgotten' "$(mails | wc -l)/$(sql "select count(*) from entries where object = 'contact:50'")" 0/0
 
 # --- jobs -------------------------------------------------------------------
 rm -f fieldsync.db*
