@@ -521,7 +521,7 @@ again(const char *event_id, const char *line, void *ctx)
 	struct fs_loop *lp = ctx;
 	struct normalize *n = lp->ctx;
 
-	fs_debug("%s: asked again for %s: the end of the pipeline has not taken it", n->cli->run_id, event_id);
+	fs_debug("%s: asked for again: no pipeline has taken it", event_id);
 	n->again++;
 	fs_emit_raw(lp, line, strlen(line));
 	return 0;
@@ -1416,10 +1416,7 @@ check_sources(struct normalize *n)
 			continue;
 		if (notice)
 			fs_debug("%s", notice);
-		said = fs_state_begin(&n->cli->st) == 0 ? fs_campaign_notice(&n->cli->st, c->name, notice,
-									 n->cli->run_id) : -1;
-		if (said < 0 || fs_state_commit(&n->cli->st) != 0) {
-			fs_state_rollback(&n->cli->st);
+		if ((said = fs_campaign_notice(&n->cli->st, c->name, notice, n->cli->run_id)) < 0) {
 			free(notice);
 			return FS_EXIT_STATE;
 		}

@@ -411,7 +411,7 @@ line_of(const struct fs_section *s, const char *key)
 }
 
 static int
-load_one(const struct fs_config *cfg, const struct fs_section *s, struct fs_campaign *c)
+load_one(const struct fs_config *cfg, const struct fs_section *s, struct fs_campaign *c, bool need_trigger)
 {
 	struct place p = {cfg, s->name, "trigger", line_of(s, "trigger"), 0};
 	const char *trigger = fs_section_get(s, "trigger"), *on, *v, *t;
@@ -442,8 +442,10 @@ load_one(const struct fs_config *cfg, const struct fs_section *s, struct fs_camp
 	}
 	p.key = "trigger", p.line = c->line;
 	if (trigger == NULL) {
+		/* Required by fs-normalize only (FS_SET_REQUIRED): fs-push reads a campaign's goal. */
 		p.line = s->line;
-		problem(&p, "missing (want trigger = FIELD = VALUE)");
+		if (need_trigger)
+			problem(&p, "missing (want trigger = FIELD = VALUE)");
 	} else if ((t = trigger, parse_cond(&p, &t, false, &c->trigger)) == 0) {
 		check_field(&p, &c->trigger, c->on_job, true);
 	}
@@ -468,7 +470,7 @@ fs_campaigns_load(const struct fs_config *cfg, struct fs_campaign **out, int *n)
 		if (strcmp(cfg->sec[i].type, "campaign") != 0)
 			continue;
 		all = fs_xrealloc(all, (size_t)(count + 1) * sizeof *all);
-		errors += load_one(cfg, &cfg->sec[i], &all[count++]) != 0;
+		errors += load_one(cfg, &cfg->sec[i], &all[count++], out != NULL) != 0;
 	}
 	if (errors || out == NULL) {
 		fs_campaigns_free(all, count);
@@ -516,8 +518,17 @@ fs_cond_holds(const struct fs_cond *c, const char *const *values, int n)
 		return any;
 	}
 	for (int i = 0; i < n && !any; i++)
-		for (int k = 0; k < c->nvalues && !any; k++)
-			any = strcmp(values[i], c->values[k]) == 0;
+		for (int k = 0; k < c->nvalues && !any; k++) {
+			char *e1, *e2;
+			double a, b;
+
+			/* A number's field: 250 is 250.0. */
+			if (fs_field_numeric(c->field) && (a = strtod(values[i], &e1), *e1 == '\0' && e1 != values[i]) &&
+			    (b = strtod(c->values[k], &e2), *e2 == '\0' && e2 != c->values[k]))
+				any = a == b;
+			else
+				any = strcmp(values[i], c->values[k]) == 0;
+		}
 	return c->op == FS_COND_IN ? any : !any;
 }
 

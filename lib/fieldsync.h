@@ -246,7 +246,8 @@ struct fs_campaign {		/* what fs-normalize fires by */
 /* Every [campaign] of cfg, checked: on, format, backfill, and the grammar
  * and fields of trigger, only and except (a vendor's name for a field gets
  * a hint).  -1 after one line per problem naming the file and line.  With
- * out NULL, only checks (fs_config_load does, for every command). */
+ * out NULL, only checks (fs_config_load does, for every command): a
+ * campaign without a trigger is fs-normalize's to refuse. */
 int fs_campaigns_load(const struct fs_config *cfg, struct fs_campaign **out, int *n);
 void fs_campaigns_free(struct fs_campaign *c, int n);
 const char *const *fs_campaign_fields(bool on_job);	/* the fields a condition may name, NULL-ended */
@@ -357,8 +358,9 @@ int fs_contact_get(struct fs_state *st, const char *id, jv *out);
  * campaigns that have none are recorded as run now, in the open transaction. */
 int fs_campaign_first_runs(struct fs_state *st, const struct fs_campaign *c, int n, const char *run_id, bool record,
 			   fs_time *first);
-/* Keeps what was last said of a campaign's checks (NULL: nothing to say):
- * 1 when notice is new and should be said, 0 when said before (or NULL), -1 on error. */
+/* Keeps what was last said of a campaign's checks (NULL: nothing to say), in
+ * a transaction of its own when it changed: 1 when notice is new and should
+ * be said, 0 when said before (or NULL), -1 on error. */
 int fs_campaign_notice(struct fs_state *st, const char *campaign, const char *notice, const char *run_id);
 /* A mail request fs-normalize emitted, kept until the end of the pipeline
  * takes it (fs_event_taken), in the open transaction. */

@@ -372,13 +372,17 @@ fs_campaign_notice(struct fs_state *st, const char *campaign, const char *notice
 	same = (old == NULL && notice == NULL) || (old && notice && strcmp(old, notice) == 0);
 	free(old);
 	if (same)
-		return 0;
+		return 0;	/* read without a write lock: an idle run writes nothing */
 	fs_time_format(fs_now(), now);
 	/* A campaign not yet run is recorded as run now: its notice is of this run. */
-	if (fs_state_run(st, "INSERT INTO campaigns (campaign, first_run_at, first_run_id, notice) VALUES (?, ?, ?, ?)"
+	if (fs_state_begin(st) != 0 ||
+	    fs_state_run(st, "INSERT INTO campaigns (campaign, first_run_at, first_run_id, notice) VALUES (?, ?, ?, ?)"
 			 " ON CONFLICT (campaign) DO UPDATE SET notice = excluded.notice", "ssss", campaign, now,
-			 run_id, notice) != 0)
+			 run_id, notice) != 0 ||
+	    fs_state_commit(st) != 0) {
+		fs_state_rollback(st);
 		return -1;
+	}
 	return notice != NULL;
 }
 
