@@ -1633,11 +1633,12 @@ describe_lines(struct pull *p)
 			(void)i;
 			if (which >= 0 && jv_get_kind(data) == JV_KIND_OBJECT) {
 				d->mapped++;
-				jv_object_foreach(jv_copy(data), k, v) {
+				/* (jv_object_foreach reads its object again and again: a variable, not a copy.) */
+				jv_object_foreach(data, k, v) {
 					const char *name = jv_string_value(k);
 
 					if (strcmp(name, "address") == 0 && jv_get_kind(v) == JV_KIND_OBJECT) {
-						jv_object_foreach(jv_copy(v), ak, av) {
+						jv_object_foreach(v, ak, av) {
 							describe_field(&d->seen[which], jv_string_value(ak), av);
 							jv_free(ak);
 						}
@@ -1694,7 +1695,7 @@ describe_csv_end(struct pull *p)
 				char **names = fs_xmalloc((size_t)n * sizeof *names);
 				int m = 0;
 
-				jv_object_foreach(jv_copy(values), vk, vv) {
+				jv_object_foreach(values, vk, vv) {
 					names[m++] = fs_xstrdup(jv_string_value(vk));
 					jv_free(vk);
 					jv_free(vv);
