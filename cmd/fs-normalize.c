@@ -28,23 +28,20 @@ struct fast {
 	int nunmapped;
 };
 
-struct campaign {
-	const char *name, *goal, *format, *template, *back, *from;
-	char *field;
-	char **values;		/* trigger matches any of these */
-	int nvalues;
-};
-
 struct normalize {
 	struct fs_cli *cli;
 	const char *source_opt, *map_opt;
 	bool keep_raw, strict;
 	struct map_entry *maps;
 	int nmaps;
-	struct campaign *campaigns;
+	struct fs_campaign *campaigns;
 	int ncampaigns;
+	fs_time *first_run;	/* each campaign's, once recorded */
+	bool first_recorded;
 	struct fs_counts unmapped, absent;
-	long records, events, requests;
+	struct fs_counts invalid;	/* fields moved to data.invalid, by name */
+	long ninvalid;
+	long records, events, requests, again;
 	struct fast fast;
 };
 
@@ -64,25 +61,6 @@ default_stream(const char *kind)
 	if (strcmp(kind, "csv") == 0)
 		return "rows";
 	return "events";
-}
-
-/* $source inside a map: the source's settings that are safe to show, defaults included. */
-static jv
-map_args(const struct fs_endpoint *ep)
-{
-	jv args = jv_object();
-	const char *v;
-
-	args = jv_object_set(args, jv_string("name"), jv_string(ep->name));
-	args = jv_object_set(args, jv_string("kind"), jv_string(ep->kind));
-	for (const struct fs_setting *s = fs_settings; s->section; s++)
-		if (fs_setting_applies(s, ep) && fs_is_safe_key(s->key) && (v = fs_setting(ep, s->key)) != NULL)
-			args = jv_object_set(args, jv_string(s->key), jv_string(v));
-	for (int i = 0; ep->sec && i < ep->sec->nkv; i++)	/* map.NAME of a csv source */
-		if (fs_is_safe_key(ep->sec->kv[i].key))
-			args = jv_object_set(args, jv_string(ep->sec->kv[i].key),
-					     jv_string(ep->sec->kv[i].value));
-	return args;
 }
 
 static struct map_entry *
@@ -118,7 +96,7 @@ map_for(struct normalize *n, const char *source, const char *stream)
 		e->why = fs_xasprintf("no map '%s' for source \"%s\" stream \"%s\"", name, source, stream);
 		return e;
 	}
-	if ((e->map = fs_map_load(path, map_args(&ep))) == NULL) {
+	if ((e->map = fs_map_load(path, fs_map_args(&ep))) == NULL) {
 		e->why = fs_xasprintf("map '%s' does not compile", path);
 	} else {
 		int nreads;
@@ -132,6 +110,15 @@ map_for(struct normalize *n, const char *source, const char *stream)
 				e->need = fs_xrealloc(e->need, (size_t)(e->nneed + 1) * sizeof *e->need);
 				e->need[e->nneed++] = p;
 			}
+		}
+		/* The properties a HubSpot source names are read too. */
+		for (int i = 0; i < 2 && strcmp(ep.kind, "hubspot") == 0 && strcmp(stream, "contacts") == 0; i++) {
+			const char *prop = fs_setting(&ep, i == 0 ? "status_property" : "suppress_property");
+			char *p = prop ? fs_xasprintf("data.properties.%s", prop) : NULL;
+
+			if (p)
+				*fs_counts_at(&e->reads, p, strlen(p), true) = 1;
+			free(p);
 		}
 		e->fast = fs_map_builtin(e->map) && strcmp(fs_map_builtin(e->map), "hubspot-contact") == 0 &&
 			  nreads > 0;
@@ -312,21 +299,140 @@ make_event(struct normalize *n, const char *source, const char *kind, const char
 	return ev;
 }
 
-static bool
-trigger_matches(const struct campaign *c, jv data)
-{
-	const char *v = fs_jstr(data, c->field);
+/*
+ * Campaigns fire on entry (fieldsync(7), "Campaigns"): a version of a contact
+ * or job whose trigger field is one of the trigger's values when the
+ * version before it, as the state file knew it, was not.  An object seen
+ * for the first time fires only for a campaign with backfill, when it
+ * changed no longer than that before the campaign's first run; a version
+ * first seen before a campaign's first run never fires for it (a new
+ * campaign does not mail what it finds).
+ */
 
-	for (int i = 0; v && i < c->nvalues; i++)
-		if (strcmp(v, c->values[i]) == 0)
+/* Where a condition reads a field: an event's data, or the hot path's strings. */
+struct fields {
+	jv data;		/* contact.changed's or job.changed's data; invalid on the hot path */
+	char *const *cs;	/* the hot path's contact fields (FS_C_*), or NULL */
+	jv contact;		/* a job's contact as the state knows it, or null */
+	jv to;			/* a job's piece's address (its own or its contact's), or null */
+	char num[32];
+	const char *list[32];
+};
+
+static bool
+address_field(const char *name)
+{
+	static const char *const a[] = {"line1", "line2", "city", "region", "postal_code", "country", NULL};
+
+	for (int i = 0; a[i]; i++)
+		if (strcmp(name, a[i]) == 0)
 			return true;
 	return false;
 }
 
-static jv
-mailing_address(jv contact)
+/* The values of name in obj (a contact's or a job's data): 0 when absent, borrowed. */
+static int
+jv_values(struct fields *f, jv obj, jv address, const char *name)
 {
-	jv a = fs_jget(contact, "address"), to = jv_object();
+	jv v = address_field(name) ? fs_jget(address, name) : fs_jget(obj, name);
+	int n = 0;
+
+	if (jv_get_kind(v) == JV_KIND_STRING) {
+		f->list[n++] = jv_string_value(v);	/* obj holds it */
+	} else if (jv_get_kind(v) == JV_KIND_NUMBER) {
+		snprintf(f->num, sizeof f->num, "%.17g", jv_number_value(v));
+		f->list[n++] = f->num;
+	} else if (jv_get_kind(v) == JV_KIND_ARRAY) {
+		jv_array_foreach(v, i, e) {
+			if (jv_get_kind(e) == JV_KIND_STRING && n < (int)(sizeof f->list / sizeof f->list[0]))
+				f->list[n++] = jv_string_value(e);	/* obj holds it */
+			(void)i;
+			jv_free(e);
+		}
+	}
+	jv_free(v);
+	return n;
+}
+
+static int
+values_of(struct fields *f, const char *name)
+{
+	jv address;
+	int n;
+
+	if (f->cs) {
+		for (int i = 0; i < FS_C_N; i++)
+			if (strcmp(fs_contact_fields[i], name) == 0 && f->cs[i]) {
+				f->list[0] = f->cs[i];
+				return 1;
+			}
+		return 0;
+	}
+	if (strncmp(name, "contact.", 8) == 0) {
+		address = fs_jget(f->contact, "address");
+		n = jv_values(f, f->contact, address, name + 8);
+	} else {
+		address = jv_get_kind(f->to) == JV_KIND_OBJECT ? jv_copy(f->to) : fs_jget(f->data, "address");
+		n = jv_values(f, f->data, address, name);
+	}
+	jv_free(address);
+	return n;
+}
+
+/* A campaign's only and except hold for the event. */
+static bool
+filters_pass(const struct fs_campaign *c, struct fields *f)
+{
+	for (int i = 0; i < c->nonly; i++) {
+		int n = values_of(f, c->only[i].field);
+
+		if (!fs_cond_holds(&c->only[i], f->list, n))
+			return false;
+	}
+	for (int i = 0; i < c->nexcept; i++) {
+		int n = values_of(f, c->except[i].field);
+
+		if (fs_cond_holds(&c->except[i], f->list, n))
+			return false;
+	}
+	return true;
+}
+
+/* Records each campaign's first run, once a run has something to fire on. */
+static int
+first_runs(struct normalize *n)
+{
+	if (n->first_recorded)
+		return 0;
+	if (fs_campaign_first_runs(&n->cli->st, n->campaigns, n->ncampaigns, n->cli->run_id, true, n->first_run) != 0)
+		return -1;
+	n->first_recorded = true;
+	return 0;
+}
+
+/*
+ * Whether campaign i fires for this version: value (the trigger field's, or
+ * NULL) enters the trigger.  changed_at is the version's time, for backfill.
+ */
+static bool
+enters(const struct normalize *n, int i, const char *value, const struct fs_seen *seen, const char *changed_at)
+{
+	const struct fs_campaign *c = &n->campaigns[i];
+	fs_time t;
+
+	if (!fs_cond_matches(&c->trigger, value) || seen->stale || n->first_run[i] > seen->seen_at)
+		return false;
+	if (seen->known)
+		return !fs_cond_matches(&c->trigger, fs_jstr(seen->prev, c->trigger.field));
+	return c->backfill && changed_at && fs_time_parse(changed_at, &t) == 0 &&
+	       t >= n->first_run[i] - c->backfill_secs;
+}
+
+/* The piece's address: to's name from the contact, the lines from address. */
+static jv
+mailing_address(jv contact, jv address)
+{
+	jv to = jv_object();
 	const char *first = fs_jstr(contact, "first_name"), *last = fs_jstr(contact, "last_name");
 	const char *company = fs_jstr(contact, "company");
 	static const char *const keys[] = {"line1", "line2", "city", "region", "postal_code", "country", NULL};
@@ -337,70 +443,198 @@ mailing_address(jv contact)
 	else if (company)
 		to = jv_object_set(to, jv_string("name"), jv_string(company));
 	for (int i = 0; keys[i]; i++) {
-		const char *v = fs_jstr(a, keys[i]);
+		const char *v = fs_jstr(address, keys[i]);
 
 		if (v)
 			to = jv_object_set(to, jv_string(keys[i]), jv_string(v));
 	}
-	jv_free(a);
 	return to;
 }
 
-/* contact.changed: remember the contact, then fire each matching trigger. */
+/*
+ * One mail.requested for campaign c: contact is the contact (its id, name
+ * and do_not_mail), job the job for job campaigns (null else), to the
+ * address.  Emitted, or the record dead-lettered when it is not valid.
+ */
 static int
-fire_triggers(struct normalize *n, struct fs_loop *lp, struct fs_line *ln, jv ev)
+request_mail(struct normalize *n, struct fs_loop *lp, struct fs_line *ln, jv ev, const struct fs_campaign *c,
+	     jv contact, jv job, jv to, const char *value, const struct fs_seen *seen)
 {
-	jv data = fs_jget(ev, "data");
 	const char *source = fs_jstr(ev, "source"), *object = fs_jstr(ev, "object");
-	const char *version = fs_jstr(data, "updated_at");
-	char *from = NULL;
+	const char *version = fs_jstr(jv_get_kind(job) == JV_KIND_OBJECT ? job : contact, "updated_at");
+	const char *from = seen->known ? fs_jstr(seen->prev, c->trigger.field) : NULL;
+	jv req = jv_object(), trig = jv_object(), dnm = fs_jget(contact, "do_not_mail"), mail;
+	struct fs_buf why = {0};
+	char *ver;
 	int rc = 0;
 
-	if (fs_loop_txn(lp) != 0 || fs_contact_observe(&n->cli->st, source, data, &from) != 0) {
+	trig = jv_object_set(trig, jv_string("field"), jv_string(c->trigger.field));
+	trig = jv_object_set(trig, jv_string("from"), from ? jv_string(from) : jv_null());
+	trig = jv_object_set(trig, jv_string("to"), jv_string(value));
+	req = jv_object_set(req, jv_string("contact_id"),
+			    jv_string(fs_jstr(job, "contact_id") ? fs_jstr(job, "contact_id") : fs_jstr(contact, "id")));
+	if (jv_get_kind(job) == JV_KIND_OBJECT)
+		req = jv_object_set(req, jv_string("job_id"), jv_string(fs_jstr(job, "id")));
+	req = jv_object_set(req, jv_string("campaign"), jv_string(c->name));
+	req = jv_object_set(req, jv_string("goal"), jv_string(c->goal));
+	req = jv_object_set(req, jv_string("format"), jv_string(c->format));
+	if (c->template)
+		req = jv_object_set(req, jv_string("template"), jv_string(c->template));
+	if (c->back)
+		req = jv_object_set(req, jv_string("back"), jv_string(c->back));
+	if (c->from)
+		req = jv_object_set(req, jv_string("from"), jv_string(c->from));
+	req = jv_object_set(req, jv_string("to"), jv_copy(to));
+	req = jv_object_set(req, jv_string("trigger"), trig);
+	if (jv_get_kind(dnm) == JV_KIND_TRUE)
+		req = jv_object_set(req, jv_string("do_not_mail"), jv_true());
+	jv_free(dnm);
+	ver = fs_xasprintf("%s@%s", c->name, version ? version : "");
+	mail = make_event(n, source, "mail.requested", object, ver, fs_jget(ev, "occurred_at"), req, jv_invalid());
+	free(ver);
+	if (fs_event_validate(mail, &why) != 0) {
+		if (jv_get_kind(job) == JV_KIND_OBJECT && jv_get_kind(contact) == JV_KIND_NULL)
+			fs_buf_addf(&why, " (contact \"%s\" is not in the state file)", fs_jstr(job, "contact_id"));
+		rc = fs_reject(lp, ln, fs_jstr(mail, "id"), "mail.requested for campaign \"%s\": %s", c->name, why.data);
+		jv_free(mail);
+	} else {
+		jv text = jv_dump_string(jv_copy(mail), 0);
+
+		n->requests++;
+		fs_emit_raw(lp, jv_string_value(text), (size_t)jv_string_length_bytes(jv_copy(text)));
+		if (fs_entry_add(&n->cli->st, source, object, c->name, fs_jstr(mail, "id"), jv_string_value(text),
+				 (size_t)jv_string_length_bytes(jv_copy(text)), n->cli->run_id) != 0) {
+			fs_loop_fail(lp, FS_EXIT_STATE);
+			rc = -1;
+		}
+		jv_free(text);
+		jv_free(mail);
+	}
+	fs_buf_free(&why);
+	return rc;
+}
+
+/* A request asked for before and not taken yet: asked for again. */
+static int
+again(const char *event_id, const char *line, void *ctx)
+{
+	struct fs_loop *lp = ctx;
+	struct normalize *n = lp->ctx;
+
+	fs_debug("%s: asked for again: no pipeline has taken it", event_id);
+	n->again++;
+	fs_emit_raw(lp, line, strlen(line));
+	return 0;
+}
+
+/*
+ * A newer version of an object: the requests asked for on its earlier ones
+ * that no pipeline took (a stage died before it, and the object changed
+ * before the pipeline read it again) are asked for again.
+ */
+static int
+ask_again(struct normalize *n, struct fs_loop *lp, const char *source, const char *object, const struct fs_seen *seen)
+{
+	if (!seen->known || !seen->newer)
+		return 0;
+	if (fs_entries_pending(&n->cli->st, source, object, fs_now() - FS_ENTRY_KEEP, n->cli->run_id, again, lp) != 0) {
+		fs_loop_fail(lp, FS_EXIT_STATE);
+		return -1;
+	}
+	return 0;
+}
+
+/* contact.changed: remember the contact, then fire each contact campaign it enters. */
+static int
+fire_contact(struct normalize *n, struct fs_loop *lp, struct fs_line *ln, jv ev)
+{
+	jv data = fs_jget(ev, "data"), address = fs_jget(data, "address"), to = jv_null();
+	struct fs_seen seen;
+	int rc = 0;
+
+	if (fs_loop_txn(lp) != 0 || first_runs(n) != 0 ||
+	    fs_contact_observe(&n->cli->st, fs_jstr(ev, "source"), data, &seen) != 0) {
+		jv_free(data);
+		jv_free(address);
+		fs_loop_fail(lp, FS_EXIT_STATE);
+		return -1;
+	}
+	rc = ask_again(n, lp, fs_jstr(ev, "source"), fs_jstr(ev, "object"), &seen);
+	for (int i = 0; i < n->ncampaigns && rc == 0; i++) {
+		const struct fs_campaign *c = &n->campaigns[i];
+		struct fields f = {.data = data, .contact = jv_null(), .to = jv_null()};
+		const char *value;
+
+		if (c->on_job)
+			continue;
+		value = values_of(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
+		if (!enters(n, i, value, &seen, fs_jstr(data, "updated_at")) || !filters_pass(c, &f))
+			continue;
+		if (jv_get_kind(to) == JV_KIND_NULL)
+			to = mailing_address(data, address);
+		value = values_of(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
+		rc = request_mail(n, lp, ln, ev, c, data, jv_null(), to, value, &seen);
+	}
+	fs_seen_free(&seen);
+	jv_free(to);
+	jv_free(address);
+	jv_free(data);
+	return rc;
+}
+
+/* job.changed: remember the job, then fire each job campaign it enters, to its contact. */
+static int
+fire_job(struct normalize *n, struct fs_loop *lp, struct fs_line *ln, jv ev)
+{
+	jv data = fs_jget(ev, "data"), contact = jv_null(), to = jv_null();
+	struct fs_seen seen;
+	bool looked = false;
+	int rc = 0;
+
+	if (fs_loop_txn(lp) != 0 || first_runs(n) != 0 ||
+	    fs_job_observe(&n->cli->st, fs_jstr(ev, "source"), data, &seen) != 0) {
 		jv_free(data);
 		fs_loop_fail(lp, FS_EXIT_STATE);
 		return -1;
 	}
+	rc = ask_again(n, lp, fs_jstr(ev, "source"), fs_jstr(ev, "object"), &seen);
 	for (int i = 0; i < n->ncampaigns && rc == 0; i++) {
-		const struct campaign *c = &n->campaigns[i];
-		struct fs_buf why = {0};
-		char *ver;
-		jv req, trig, mail;
+		const struct fs_campaign *c = &n->campaigns[i];
+		struct fields f = {.data = data, .contact = jv_null(), .to = jv_null()};
+		const char *value;
 
-		if (!trigger_matches(c, data))
+		if (!c->on_job)
 			continue;
-		req = jv_object();
-		trig = jv_object();
-		trig = jv_object_set(trig, jv_string("field"), jv_string(c->field));
-		trig = jv_object_set(trig, jv_string("from"), from ? jv_string(from) : jv_null());
-		trig = jv_object_set(trig, jv_string("to"), jv_string(fs_jstr(data, c->field)));
-		req = jv_object_set(req, jv_string("contact_id"), jv_string(fs_jstr(data, "id")));
-		req = jv_object_set(req, jv_string("campaign"), jv_string(c->name));
-		req = jv_object_set(req, jv_string("goal"), jv_string(c->goal));
-		req = jv_object_set(req, jv_string("format"), jv_string(c->format));
-		if (c->template)
-			req = jv_object_set(req, jv_string("template"), jv_string(c->template));
-		if (c->back)
-			req = jv_object_set(req, jv_string("back"), jv_string(c->back));
-		if (c->from)
-			req = jv_object_set(req, jv_string("from"), jv_string(c->from));
-		req = jv_object_set(req, jv_string("to"), mailing_address(data));
-		req = jv_object_set(req, jv_string("trigger"), trig);
-		ver = fs_xasprintf("%s@%s", c->name, version ? version : "");
-		mail = make_event(n, source, "mail.requested", object, ver,
-				  fs_jget(ev, "occurred_at"), req, jv_invalid());
-		free(ver);
-		if (fs_event_validate(mail, &why) != 0) {
-			rc = fs_reject(lp, ln, fs_jstr(mail, "id"), "mail.requested for campaign \"%s\": %s",
-				       c->name, why.data);
-			jv_free(mail);
-		} else {
-			n->requests++;
-			fs_emit(lp, mail);
+		value = values_of(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
+		if (!enters(n, i, value, &seen, fs_jstr(data, "updated_at")))
+			continue;
+		if (!looked) {
+			jv own = fs_jget(data, "address"), theirs;
+
+			if (fs_contact_get(&n->cli->st, fs_jstr(data, "contact_id"), &contact) != 0) {
+				jv_free(own);
+				fs_loop_fail(lp, FS_EXIT_STATE);
+				rc = -1;
+				break;
+			}
+			/* The job's own address when it has one, else its contact's. */
+			theirs = fs_jget(contact, "address");
+			to = mailing_address(contact, fs_jstr(own, "line1") ? own : theirs);
+			jv_free(own);
+			jv_free(theirs);
+			looked = true;
 		}
-		fs_buf_free(&why);
+		f.contact = contact;
+		f.to = to;
+		if (!filters_pass(c, &f))
+			continue;
+		f.to = jv_null();
+		value = values_of(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
+		rc = request_mail(n, lp, ln, ev, c, contact, data, to, value, &seen);
 	}
-	free(from);
+	fs_seen_free(&seen);
+	jv_free(contact);
+	jv_free(to);
 	jv_free(data);
 	return rc;
 }
@@ -476,6 +710,8 @@ on_record(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 				fs_jget(o, "occurred_at"),
 				jv_get_kind(d) == JV_KIND_OBJECT ? d : (jv_free(d), jv_object()),
 				ln->type ? fs_jget(ln->obj, "data") : jv_copy(ln->obj));
+		if (rc == 0)
+			n->ninvalid += fs_event_repair(&ev, &n->invalid);
 		if (rc != 0) {
 			/* the state error is already reported */
 		} else if (fs_event_validate(ev, &why) != 0) {
@@ -486,7 +722,9 @@ on_record(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 			n->events++;
 			fs_emit(lp, jv_copy(ev));
 			if (strcmp(kind, "contact.changed") == 0)
-				rc = fire_triggers(n, lp, ln, ev);
+				rc = fire_contact(n, lp, ln, ev);
+			else if (strcmp(kind, "job.changed") == 0)
+				rc = fire_job(n, lp, ln, ev);
 		}
 		why.len = 0;
 		jv_free(ev);
@@ -678,14 +916,13 @@ fast_unmapped_free(struct fast *f)
 	f->nunmapped = 0;
 }
 
-/* The contact's top-level field a trigger looks at, as fs_jstr would find it. */
+/* The contact field a condition names, as values_of finds it in the data. */
 static const char *
 contact_field(char *const cs[], const char *name)
 {
-	for (int i = 0; i < FS_C_N; i++)
-		if ((i < FS_C_LINE1 || i > FS_C_COUNTRY) && strcmp(fs_contact_fields[i], name) == 0)
-			return cs[i];
-	return NULL;
+	struct fields f = {.cs = cs};
+
+	return values_of(&f, name) == 1 ? f.list[0] : NULL;
 }
 
 static bool
@@ -705,24 +942,13 @@ fast_valid(char *const cs[])
 
 /* mail.requested would be valid for this contact (fs_event_validate's rules). */
 static bool
-fast_mail_valid(const struct campaign *c, char *const cs[])
+fast_mail_valid(const struct fs_campaign *c, char *const cs[])
 {
 	const char *country = cs[FS_C_COUNTRY];
 
 	return *c->name && *c->goal && (cs[FS_C_FIRST_NAME] || cs[FS_C_LAST_NAME] || cs[FS_C_COMPANY]) &&
 	       cs[FS_C_LINE1] && cs[FS_C_CITY] && cs[FS_C_POSTAL_CODE] && country &&
 	       (cs[FS_C_REGION] || strcmp(country, "US") != 0);
-}
-
-static bool
-trigger_fires(const struct campaign *c, char *const cs[])
-{
-	const char *v = contact_field(cs, c->field);
-
-	for (int i = 0; v && i < c->nvalues; i++)
-		if (strcmp(v, c->values[i]) == 0)
-			return true;
-	return false;
 }
 
 static void
@@ -739,9 +965,10 @@ put_address(struct fs_buf *b, char *const cs[], const char *name)
 	fs_buf_addc(b, '}');
 }
 
+/* request_mail's line for a contact campaign, written straight out. */
 static int
-fast_mail(struct normalize *n, struct fs_loop *lp, const struct campaign *c, char *const cs[],
-	  const char *source, const char *object, const char *from)
+fast_mail(struct normalize *n, struct fs_loop *lp, const struct fs_campaign *c, char *const cs[],
+	  const char *source, const char *object, const char *from, bool do_not_mail)
 {
 	struct fast *f = &n->fast;
 	struct fs_buf *b = &f->line;
@@ -770,12 +997,20 @@ fast_mail(struct normalize *n, struct fs_loop *lp, const struct campaign *c, cha
 	free(name);
 	fs_buf_add(b, ",\"trigger\":{", 12);
 	comma = true;
-	put_member(b, &comma, "field", c->field);
+	put_member(b, &comma, "field", c->trigger.field);
 	put_member(b, &comma, "from", from);
-	put_member(b, &comma, "to", contact_field(cs, c->field));
-	fs_buf_add(b, "}}}", 3);
+	put_member(b, &comma, "to", contact_field(cs, c->trigger.field));
+	fs_buf_addc(b, '}');
+	if (do_not_mail)
+		fs_buf_adds(b, ",\"do_not_mail\":true");
+	fs_buf_add(b, "}}", 2);
 	n->requests++;
 	fs_emit_raw(lp, b->data, b->len);
+	fs_buf_addc(b, '\0');
+	if (fs_entry_add(&n->cli->st, source, object, c->name, id, b->data, b->len - 1, n->cli->run_id) != 0) {
+		fs_loop_fail(lp, FS_EXIT_STATE);
+		return -1;
+	}
 	return 0;
 }
 
@@ -788,8 +1023,9 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	struct fs_contact_out *o = &f->out;
 	struct fs_str in[FS_HS_NIN];
 	struct map_entry *me;
-	char source[128], stream[128], canon[21], evid[40], *cs[FS_C_N], *object, *from = NULL;
-	const char *status_property;
+	char source[128], stream[128], canon[21], evid[40], *cs[FS_C_N], *object;
+	const char *status_property, *suppress_property;
+	struct fs_seen seen;
 	int root, type, data, props, rc = 0;
 	size_t need = FS_C_N + 16;
 	fs_time when;
@@ -828,9 +1064,11 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	if (props >= 0 && t->n[props].kind != 'o')
 		props = -1;
 	status_property = fs_map_arg(me->map, "status_property");
+	suppress_property = fs_map_arg(me->map, "suppress_property");
 	for (int i = 0; i < FS_HS_NIN; i++) {
 		int k = i == FS_HS_ID ? fs_jscan_get(t, data, "id")
 		      : i == FS_HS_UPDATED_AT ? fs_jscan_get(t, data, "updatedAt")
+		      : i == FS_HS_SUPPRESS ? (suppress_property ? fs_jscan_get(t, props, suppress_property) : -1)
 		      : fs_jscan_get(t, props, i == FS_HS_STATUS ? (status_property ? status_property : "lifecyclestage")
 							      : fs_hs_props[i]);
 
@@ -874,8 +1112,11 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	}
 	if (!fast_valid(cs))
 		return 0;
+	/* A request that may fire and would not be valid goes the usual way, which says why. */
 	for (int i = 0; i < n->ncampaigns; i++)
-		if (trigger_fires(&n->campaigns[i], cs) && !fast_mail_valid(&n->campaigns[i], cs))
+		if (!n->campaigns[i].on_job && fs_cond_matches(&n->campaigns[i].trigger,
+							       contact_field(cs, n->campaigns[i].trigger.field)) &&
+		    !fast_mail_valid(&n->campaigns[i], cs))
 			return 0;
 
 	/* Drift, as drift() counts it. */
@@ -919,81 +1160,271 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 				fs_buf_add(b, ",\"address\":", 11);
 				put_address(b, cs, NULL);
 			}
-		} else if (cs[i]) {
-			put_member(b, &comma, fs_contact_fields[i], cs[i]);
+		} else {
+			if (i == FS_C_UPDATED_AT && o->do_not_mail)
+				fs_buf_adds(b, ",\"do_not_mail\":true");
+			if (cs[i])
+				put_member(b, &comma, fs_contact_fields[i], cs[i]);
 		}
 	}
 	fs_buf_add(b, "}}", 2);
 	n->events++;
 	fs_emit_raw(lp, b->data, b->len);
 
-	/* Remember the contact, then fire the triggers. */
-	if (fs_loop_txn(lp) != 0 || fs_contact_observe_row(&n->cli->st, source, (const char *const *)cs, &from) != 0) {
+	/* Remember the contact, then fire the campaigns it enters. */
+	if (fs_loop_txn(lp) != 0 || first_runs(n) != 0 ||
+	    fs_contact_observe_row(&n->cli->st, source, (const char *const *)cs, o->do_not_mail, NULL, &seen) != 0) {
 		fs_loop_fail(lp, FS_EXIT_STATE);
 		return -1;
 	}
-	for (int i = 0; i < n->ncampaigns && rc == 0; i++)
-		if (trigger_fires(&n->campaigns[i], cs))
-			rc = fast_mail(n, lp, &n->campaigns[i], cs, source, object, from);
-	free(from);
+	rc = ask_again(n, lp, source, object, &seen);
+	for (int i = 0; i < n->ncampaigns && rc == 0; i++) {
+		const struct fs_campaign *c = &n->campaigns[i];
+		struct fields fl = {.cs = cs};
+
+		if (!c->on_job && enters(n, i, contact_field(cs, c->trigger.field), &seen, cs[FS_C_UPDATED_AT]) &&
+		    filters_pass(c, &fl))
+			rc = fast_mail(n, lp, c, cs, source, object,
+				       seen.known ? fs_jstr(seen.prev, c->trigger.field) : NULL, o->do_not_mail);
+	}
+	fs_seen_free(&seen);
 	return rc < 0 ? -1 : 1;
 }
 
-/* [campaign "NAME"] trigger = FIELD = VALUE, or FIELD in V1, V2 */
-static int
-load_campaigns(struct normalize *n)
+/* An fs_counts as a JSON object, keys sorted. */
+static jv
+counts_object(struct fs_counts *m)
 {
-	const struct fs_config *cfg = &n->cli->cfg;
+	char **keys = fs_xmalloc((m->len + 1) * sizeof *keys);
+	size_t k = 0;
+	jv o = jv_object();
 
-	for (int i = 0; i < cfg->nsec; i++) {
-		const struct fs_section *s = &cfg->sec[i];
-		const char *trigger = fs_section_get(s, "trigger");
-		struct campaign *c;
-		char *copy, *op, *vals, *save = NULL;
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->e[i].key)
+			keys[k++] = m->e[i].key;
+	qsort(keys, k, sizeof *keys, by_key);
+	for (size_t i = 0; i < k; i++)
+		o = jv_object_set(o, jv_string(keys[i]),
+				  jv_number((double)*fs_counts_at(m, keys[i], strlen(keys[i]), false)));
+	free(keys);
+	return o;
+}
 
-		if (strcmp(s->type, "campaign") != 0)
-			continue;
-		if (trigger == NULL) {
-			fs_err("campaign '%s': missing 'trigger'", s->name);
-			return -1;
+/*
+ * Checking triggers against what the sources give (fieldsync(7), "Checking
+ * a campaign"): fs-pull --describe SOURCE stores each source's fields, with
+ * the values of those that have a fixed set (HubSpot's lifecyclestage); a
+ * trigger on a field a source does not have, or on a value it never gives,
+ * is a config error when no source gives it.  Without a listing the check
+ * cannot be made: that is said once (the campaigns table keeps what was
+ * said), and with -v on every run.
+ */
+
+/* The HubSpot property a canonical field comes from (the shipped maps), or NULL. */
+static const char *
+hubspot_property(const struct fs_endpoint *ep, bool on_job, const char *field)
+{
+	static const char *const contact[][2] = {
+		{"id", "hs_object_id"}, {"email", "email"}, {"phone", "phone"}, {"first_name", "firstname"},
+		{"last_name", "lastname"}, {"company", "company"}, {"owner", "hubspot_owner_id"},
+		{"line1", "address"}, {"line2", "address2"}, {"city", "city"}, {"region", "state"},
+		{"postal_code", "zip"}, {"country", "country"},
+	};
+	static const char *const deal[][2] = {
+		{"id", "hs_object_id"}, {"status", "dealstage"}, {"type", "dealtype"}, {"total", "amount"},
+		{"completed_at", "closedate"}, {"currency", "deal_currency_code"},
+	};
+
+	if (!on_job && strcmp(field, "status") == 0)
+		return fs_setting(ep, "status_property");
+	for (size_t i = 0; !on_job && i < sizeof contact / sizeof contact[0]; i++)
+		if (strcmp(contact[i][0], field) == 0)
+			return contact[i][1];
+	for (size_t i = 0; on_job && i < sizeof deal / sizeof deal[0]; i++)
+		if (strcmp(deal[i][0], field) == 0)
+			return deal[i][1];
+	return NULL;
+}
+
+/* The sources a campaign's events may come from: the config's HubSpot and CSV sources. */
+static int
+sources_of(const struct fs_config *cfg, struct fs_endpoint *out, int max)
+{
+	int n = 0;
+
+	for (int i = 0; i < cfg->nsec && n < max; i++)
+		if (strcmp(cfg->sec[i].type, "source") == 0 &&
+		    fs_endpoint_find(cfg, "source", cfg->sec[i].name, &out[n]) == 0 &&
+		    (strcmp(out[n].kind, "hubspot") == 0 || strcmp(out[n].kind, "csv") == 0))
+			n++;
+	return n;
+}
+
+/*
+ * One source's word on campaign c: 1 it gives the trigger's field and
+ * values, 0 it does not (why in *why), -1 no listing, -2 a state error.
+ */
+static int
+source_gives(struct normalize *n, const struct fs_campaign *c, const struct fs_endpoint *ep, struct fs_buf *why)
+{
+	bool hubspot = strcmp(ep->kind, "hubspot") == 0;
+	const char *object = c->on_job ? (hubspot ? "deals" : "jobs") : "contacts";
+	const char *field = c->trigger.field, *prop = hubspot ? hubspot_property(ep, c->on_job, field) : field;
+	jv fields, found = jv_invalid(), options;
+	char *at = NULL;
+	struct fs_buf missing = {0}, list = {0};
+	int rc;
+
+	if (fs_source_fields_get(&n->cli->st, ep->name, object, &fields, &at) != 0)
+		return -2;
+	if (jv_get_kind(fields) == JV_KIND_NULL) {
+		free(at);
+		return -1;
+	}
+	jv_array_foreach(fields, i, f) {
+		(void)i;
+		if (prop && !jv_is_valid(found) && fs_jstr(f, "name") && strcmp(fs_jstr(f, "name"), prop) == 0)
+			found = jv_copy(f);
+		jv_free(f);
+	}
+	jv_free(fields);
+	if (!jv_is_valid(found)) {
+		if (prop == NULL)
+			fs_buf_addf(why, "source '%s' gives no '%s'", ep->name, field);
+		else if (strcmp(prop, field) == 0)
+			fs_buf_addf(why, "source '%s' gives no '%s' (fs-pull --describe %s, %s)", ep->name, field,
+				    ep->name, at);
+		else
+			fs_buf_addf(why, "source '%s' has no %s property '%s' for '%s' (fs-pull --describe %s, %s)",
+				    ep->name, object, prop, field, ep->name, at);
+		free(at);
+		return 0;
+	}
+	options = fs_jget(found, "options");
+	rc = 1;
+	if (jv_get_kind(options) == JV_KIND_ARRAY && jv_array_length(jv_copy(options)) > 0) {
+		for (int k = 0; k < c->trigger.nvalues; k++) {
+			bool has = false;
+
+			jv_array_foreach(options, i, o) {
+				(void)i;
+				has = has || (jv_get_kind(o) == JV_KIND_STRING &&
+					      strcmp(jv_string_value(o), c->trigger.values[k]) == 0);
+				jv_free(o);
+			}
+			if (!has)
+				fs_buf_addf(&missing, "%s'%s'", missing.len ? ", " : "", c->trigger.values[k]);
 		}
-		n->campaigns = fs_xrealloc(n->campaigns, (size_t)(n->ncampaigns + 1) * sizeof *n->campaigns);
-		c = &n->campaigns[n->ncampaigns++];
-		memset(c, 0, sizeof *c);
-		c->name = s->name;
-		c->goal = fs_config_setting(cfg, "campaign", s->name, "goal");
-		c->format = fs_config_setting(cfg, "campaign", s->name, "format");
-		c->template = fs_config_setting(cfg, "campaign", s->name, "template");
-		c->back = fs_config_setting(cfg, "campaign", s->name, "back");
-		c->from = fs_config_setting(cfg, "campaign", s->name, "from");
-		if (strcmp(c->format, "postcard") != 0 && strcmp(c->format, "letter") != 0) {
-			fs_err("campaign '%s': format must be postcard or letter, not '%s'", s->name, c->format);
-			return -1;
-		}
-		copy = fs_xstrdup(trigger);
-		if ((op = strchr(copy, '=')) != NULL) {
-			*op = '\0';
-			vals = op + 1;
-		} else if ((op = strstr(copy, " in ")) != NULL) {
-			*op = '\0';
-			vals = op + 4;
-		} else {
-			fs_err("campaign '%s': malformed trigger '%s' (want 'status = VALUE')", s->name, trigger);
-			free(copy);
-			return -1;
-		}
-		c->field = fs_xstrdup(fs_trim(copy));
-		for (char *v = strtok_r(vals, ",", &save); v; v = strtok_r(NULL, ",", &save)) {
-			c->values = fs_xrealloc(c->values, (size_t)(c->nvalues + 1) * sizeof *c->values);
-			c->values[c->nvalues++] = fs_xstrdup(fs_trim(v));
-		}
-		free(copy);
-		if (*c->field == '\0' || c->nvalues == 0) {
-			fs_err("campaign '%s': malformed trigger '%s' (want 'status = VALUE')", s->name, trigger);
-			return -1;
+		if (missing.len) {
+			jv_array_foreach(options, i, o) {
+				if (jv_get_kind(o) == JV_KIND_STRING)
+					fs_buf_addf(&list, "%s%s", i ? ", " : "", jv_string_value(o));
+				jv_free(o);
+			}
+			if (strcmp(prop, field) == 0)
+				fs_buf_addf(why, "source '%s' gives no %s %s: it gives %s (fs-pull --describe %s, %s)",
+					    ep->name, field, missing.data, list.data, ep->name, at);
+			else
+				fs_buf_addf(why, "source '%s' gives no %s %s: its %s comes from '%s', which has %s"
+					    " (fs-pull --describe %s, %s)%s", ep->name, field, missing.data, field, prop,
+					    list.data, ep->name, at, !c->on_job && strcmp(field, "status") == 0
+					    ? "; set status_property to the property that has it" : "");
+			rc = 0;
 		}
 	}
-	return 0;
+	fs_buf_free(&missing);
+	fs_buf_free(&list);
+	jv_free(options);
+	jv_free(found);
+	free(at);
+	return rc;
+}
+
+/* 0, FS_EXIT_USAGE when a trigger asks what no source gives, FS_EXIT_STATE. */
+static int
+check_sources(struct normalize *n)
+{
+	struct fs_endpoint src[32];
+	int nsrc = sources_of(&n->cli->cfg, src, 32), errors = 0;
+
+	if (nsrc == 0) {
+		/* No source in the config: the built-in kinds a bare pipeline uses,
+		 * those described, else both (to say that neither is). */
+		static const char *const kinds[] = {"hubspot", "csv"};
+
+		for (int k = 0; k < 2; k++) {
+			jv a = jv_null(), b = jv_null();
+			char *at = NULL, *at2 = NULL;
+
+			if (fs_source_fields_get(&n->cli->st, kinds[k], "contacts", &a, &at) != 0 ||
+			    fs_source_fields_get(&n->cli->st, kinds[k], k ? "jobs" : "deals", &b, &at2) != 0) {
+				jv_free(a);
+				free(at);
+				return FS_EXIT_STATE;
+			}
+			if (jv_get_kind(a) != JV_KIND_NULL || jv_get_kind(b) != JV_KIND_NULL)
+				fs_endpoint_find(&n->cli->cfg, "source", kinds[k], &src[nsrc++]);
+			jv_free(a), jv_free(b), free(at), free(at2);
+		}
+		if (nsrc == 0) {
+			fs_endpoint_find(&n->cli->cfg, "source", "hubspot", &src[nsrc++]);
+			fs_endpoint_find(&n->cli->cfg, "source", "csv", &src[nsrc++]);
+		}
+	}
+	for (int i = 0; i < n->ncampaigns; i++) {
+		const struct fs_campaign *c = &n->campaigns[i];
+		struct fs_buf why = {0}, unchecked = {0};
+		char *notice = NULL;
+		int gives = 0, said;
+
+		int rcs[32], nunchecked = 0;
+
+		for (int k = 0; k < nsrc; k++) {
+			size_t mark = why.len;
+
+			if ((rcs[k] = source_gives(n, c, &src[k], &why)) == -2) {
+				fs_buf_free(&why);
+				fs_buf_free(&unchecked);
+				return FS_EXIT_STATE;
+			}
+			if (rcs[k] == 0 && why.len > mark)
+				fs_buf_adds(&why, "; ");
+			gives += rcs[k] == 1;
+			nunchecked += rcs[k] == -1;
+		}
+		/* "'a', 'b' or 'c'" */
+		for (int k = 0, m = 0; k < nsrc; k++)
+			if (rcs[k] == -1) {
+				m++;
+				fs_buf_addf(&unchecked, "%s'%s'", m == 1 ? "" : m == nunchecked ? " or " : ", ",
+					    src[k].name);
+			}
+		if (gives == 0 && unchecked.len == 0) {
+			why.len -= 2;	/* the last "; " */
+			why.data[why.len] = '\0';
+			fs_err("%s:%d: campaign '%s': trigger: %s", n->cli->cfg.path ? n->cli->cfg.path : "config",
+			       c->line, c->name, why.data);
+			errors++;
+		} else if (gives == 0) {
+			notice = fs_xasprintf("campaign '%s': its trigger is not checked: no fs-pull --describe"
+					      " listing of source %s (said once; see fieldsync(7), \"Checking a"
+					      " campaign\")", c->name, unchecked.data);
+		}
+		fs_buf_free(&why);
+		fs_buf_free(&unchecked);
+		if (errors)
+			continue;
+		if (notice)
+			fs_debug("%s", notice);
+		if ((said = fs_campaign_notice(&n->cli->st, c->name, notice, n->cli->run_id)) < 0) {
+			free(notice);
+			return FS_EXIT_STATE;
+		}
+		if (said > 0 && fs_verbosity < 2)
+			fs_info("%s", notice);
+		free(notice);
+	}
+	return errors ? FS_EXIT_USAGE : 0;
 }
 
 static void
@@ -1008,13 +1439,9 @@ normalize_free(struct normalize *n)
 		free(n->maps[i].why);
 	}
 	free(n->maps);
-	for (int i = 0; i < n->ncampaigns; i++) {
-		for (int j = 0; j < n->campaigns[i].nvalues; j++)
-			free(n->campaigns[i].values[j]);
-		free(n->campaigns[i].values);
-		free(n->campaigns[i].field);
-	}
-	free(n->campaigns);
+	fs_campaigns_free(n->campaigns, n->ncampaigns);
+	free(n->first_run);
+	fs_counts_free(&n->invalid);
 	fs_counts_free(&n->unmapped);
 	fs_counts_free(&n->absent);
 	fs_jscan_free(&n->fast.tree);
@@ -1089,13 +1516,22 @@ main(int argc, char *argv[])
 		if (fs_endpoint_find(&cli.cfg, "source", n.source_opt, &ep) != 0)
 			return fs_cli_finish(&cli, FS_EXIT_USAGE);
 	}
-	if (load_campaigns(&n) != 0) {
+	if (fs_campaigns_load(&cli.cfg, &n.campaigns, &n.ncampaigns) != 0) {
 		normalize_free(&n);
 		return fs_cli_finish(&cli, FS_EXIT_USAGE);
 	}
+	n.first_run = fs_xmalloc((size_t)(n.ncampaigns + 1) * sizeof *n.first_run);
 	if (fs_cli_state(&cli) != 0) {
 		normalize_free(&n);
 		return fs_cli_finish(&cli, FS_EXIT_STATE);
+	}
+	if (fs_campaign_first_runs(&cli.st, n.campaigns, n.ncampaigns, cli.run_id, false, n.first_run) != 0) {
+		normalize_free(&n);
+		return fs_cli_finish(&cli, FS_EXIT_STATE);
+	}
+	if ((rc = check_sources(&n)) != 0) {
+		normalize_free(&n);
+		return fs_cli_finish(&cli, rc);
 	}
 	ops.raw_ok = n.source_opt != NULL;
 	fs_loop_init(&lp, &cli, &ops, &n);
@@ -1103,6 +1539,21 @@ main(int argc, char *argv[])
 	lp.source = n.source_opt;
 	status = fs_loop_run(&lp, STDIN_FILENO);
 	report_drift(&n);
+	if (n.again)
+		fs_debug("%ld mail request%s asked for again (no pipeline had taken %s)", n.again, n.again == 1 ? "" : "s",
+			 n.again == 1 ? "it" : "them");
+	/* Requests kept longer than FS_ENTRY_KEEP are not asked for again. */
+	if (n.requests && status < FS_EXIT_STATE) {
+		int64_t pruned = 0;
+
+		if (fs_state_begin(&cli.st) != 0 || fs_entries_prune(&cli.st, fs_now() - FS_ENTRY_KEEP, &pruned) != 0 ||
+		    fs_state_commit(&cli.st) != 0) {
+			fs_state_rollback(&cli.st);
+			status = FS_EXIT_STATE;
+		}
+	}
+	if (n.ninvalid)
+		fs_debug("%ld invalid field%s moved to data.invalid", n.ninvalid, n.ninvalid == 1 ? "" : "s");
 	fs_debug("%ld records, %ld events, %ld mail requests, %ld dead, %ld blank lines, %ld passed through",
 		 n.records, n.events, n.requests, lp.stats.dead, lp.stats.blank, lp.stats.passed);
 	/* The run's row in the changelog, unless it had nothing to map. */
@@ -1118,6 +1569,7 @@ main(int argc, char *argv[])
 				  jv_object_set(jv_object_set(jv_object(), jv_string("unmapped"),
 							      jv_number((double)n.unmapped.len)),
 						jv_string("absent"), jv_number((double)n.absent.len)));
+		c = jv_object_set(c, jv_string("invalid"), counts_object(&n.invalid));
 		if (fs_changelog_run(&cli, "fs-normalize", status, c) != 0 && status < FS_EXIT_STATE)
 			status = FS_EXIT_STATE;
 	}

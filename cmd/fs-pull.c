@@ -28,6 +28,8 @@
 #define POLL_PIECES 50		/* polled pieces per checkpoint */
 #define PRUNE_BATCH 5000	/* rows a retention transaction */
 
+struct csv_describe;
+
 struct pull {
 	struct fs_cli *cli;
 	struct fs_endpoint ep;
@@ -38,6 +40,7 @@ struct pull {
 	int64_t lookback_ms;	/* HubSpot search streams re-read this much before the cursor */
 	long limit;		/* per stream; 0 for none */
 	bool commit, dry_run, describe;
+	struct csv_describe *desc;	/* --describe of a CSV */
 	struct fs_http http;
 	bool http_ready;
 	int status;
@@ -186,8 +189,10 @@ dead(struct pull *p, const char *bytes, size_t len, long lineno, const char *fmt
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof reason, fmt, ap);
 	va_end(ap);
-	fs_err("%s", reason);
 	p->dead++;
+	if (p->describe)
+		return 0;	/* a listing leaves what does not map out */
+	fs_err("%s", reason);
 	fail(p, FS_EXIT_DLQ);
 	d.command = "fs-pull";
 	d.run_id = p->cli->run_id;
@@ -414,26 +419,28 @@ split_list(const char *s)
 }
 
 /* A stream's properties.STREAM setting (contacts: else properties); contacts also the
- * status_property, unless the list has it. */
+ * status_property and suppress_property, unless the list has them. */
 static jv
 stream_props(struct pull *p, const struct hs_stream *s)
 {
 	char key[64];
-	const char *sp = fs_setting(&p->ep, "status_property");
+	const char *extra[2] = {fs_setting(&p->ep, "status_property"), fs_setting(&p->ep, "suppress_property")};
 	jv a;
 
 	snprintf(key, sizeof key, "properties.%s", s->name);
 	a = split_list(fs_setting(&p->ep, key));
-	if (sp && strcmp(s->name, "contacts") == 0) {
+	for (int k = 0; k < 2 && strcmp(s->name, "contacts") == 0; k++) {
 		bool listed = false;
 
+		if (extra[k] == NULL)
+			continue;
 		jv_array_foreach(a, i, v) {
 			(void)i;
-			listed |= strcmp(jv_string_value(v), sp) == 0;
+			listed |= strcmp(jv_string_value(v), extra[k]) == 0;
 			jv_free(v);
 		}
 		if (!listed)
-			a = jv_array_append(a, jv_string(sp));
+			a = jv_array_append(a, jv_string(extra[k]));
 	}
 	return a;
 }
@@ -1559,6 +1566,216 @@ csv_dead(struct pull *p, const struct fs_csv_row *row, const char *fmt, ...)
 }
 
 static int csv_out(struct pull *p);
+/* ---- --describe of a CSV ---- */
+
+/*
+ * A CSV has no list of fields but its header: its listing is what its rows
+ * become through the source's map, each canonical field that comes out with
+ * its type, and the status values the export holds (up to DESCRIBE_VALUES;
+ * more are taken as free text).  Rows that do not map are left out.
+ */
+#define DESCRIBE_VALUES 200
+
+struct csv_describe {
+	struct fs_map *map;
+	jv seen[2];		/* contacts, jobs: field -> {"type", "values": {value: true}} */
+	long mapped;
+};
+
+static void
+describe_field(jv *seen, const char *name, jv v)
+{
+	jv f = fs_jget(*seen, name), values;
+	jv_kind k = jv_get_kind(v);
+
+	if (!jv_is_valid(f))
+		f = jv_object_set(jv_object(), jv_string("values"), jv_object());
+	if (fs_jstr(f, "type") == NULL)
+		f = jv_object_set(f, jv_string("type"), jv_string(k == JV_KIND_NUMBER ? "number" : k == JV_KIND_ARRAY
+			? "array" : k == JV_KIND_TRUE || k == JV_KIND_FALSE ? "bool" : "string"));
+	if (strcmp(name, "status") == 0 && k == JV_KIND_STRING) {
+		values = fs_jget(f, "values");
+		if (jv_get_kind(values) == JV_KIND_OBJECT && jv_object_length(jv_copy(values)) <= DESCRIBE_VALUES)
+			values = jv_object_set(values, jv_copy(v), jv_true());
+		f = jv_object_set(f, jv_string("values"), values);
+	}
+	jv_free(v);
+	*seen = jv_object_set(*seen, jv_string(name), f);
+}
+
+/* The records in p->line, through the map. */
+static void
+describe_lines(struct pull *p)
+{
+	struct csv_describe *d = p->desc;
+	char *line = p->line.data, *end = line + p->line.len;
+
+	while (line < end) {
+		char *nl = memchr(line, '\n', (size_t)(end - line));
+		jv out = jv_parse_sized(line, (int)((nl ? nl : end) - line));
+
+		line = nl ? nl + 1 : end;
+		if (!jv_is_valid(out)) {
+			jv_free(out);
+			continue;
+		}
+		out = fs_map_run(d->map, out);
+		if (!jv_is_valid(out)) {
+			jv_free(out);
+			continue;
+		}
+		jv_array_foreach(out, i, o) {
+			const char *kind = fs_jstr(o, "kind");
+			int which = kind && strcmp(kind, "contact.changed") == 0 ? 0
+				  : kind && strcmp(kind, "job.changed") == 0 ? 1 : -1;
+			jv data = fs_jget(o, "data");
+
+			(void)i;
+			if (which >= 0 && jv_get_kind(data) == JV_KIND_OBJECT) {
+				d->mapped++;
+				/* (jv_object_foreach reads its object again and again: a variable, not a copy.) */
+				jv_object_foreach(data, k, v) {
+					const char *name = jv_string_value(k);
+
+					if (strcmp(name, "address") == 0 && jv_get_kind(v) == JV_KIND_OBJECT) {
+						jv_object_foreach(v, ak, av) {
+							describe_field(&d->seen[which], jv_string_value(ak), av);
+							jv_free(ak);
+						}
+					} else if (strcmp(name, "invalid") != 0 && jv_get_kind(v) != JV_KIND_NULL) {
+						describe_field(&d->seen[which], name, jv_copy(v));
+					}
+					jv_free(v);
+					jv_free(k);
+				}
+			}
+			jv_free(data);
+			jv_free(o);
+		}
+		jv_free(out);
+	}
+	p->line.len = 0;
+}
+
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Prints and stores what describe_lines saw. */
+static int
+describe_csv_end(struct pull *p)
+{
+	struct csv_describe *d = p->desc;
+	static const char *const objects[] = {"contacts", "jobs"};
+	struct fs_state *st = &p->cli->st;
+	int rc = 0;
+
+	if (fs_state_begin(st) != 0) {
+		fail(p, FS_EXIT_STATE);
+		return -1;
+	}
+	for (int w = 0; w < 2 && rc == 0; w++) {
+		jv listing = jv_array(), keys = jv_keys(jv_copy(d->seen[w]));
+
+		if (jv_object_length(jv_copy(d->seen[w])) == 0) {
+			jv_free(keys);
+			jv_free(listing);
+			continue;
+		}
+		jv_array_foreach(keys, i, k) {
+			jv f = fs_jget(d->seen[w], jv_string_value(k)), values = fs_jget(f, "values");
+			jv opts = jv_array(), e;
+			int n = jv_object_length(jv_copy(values));
+			struct fs_buf shown = {0};
+
+			(void)i;
+			if (n > 0 && n <= DESCRIBE_VALUES) {
+				char **names = fs_xmalloc((size_t)n * sizeof *names);
+				int m = 0;
+
+				jv_object_foreach(values, vk, vv) {
+					names[m++] = fs_xstrdup(jv_string_value(vk));
+					jv_free(vk);
+					jv_free(vv);
+				}
+				qsort(names, (size_t)m, sizeof *names, by_name);
+				for (int j = 0; j < m; j++) {
+					fs_buf_addf(&shown, "%s%s", j ? ", " : "", names[j]);
+					opts = jv_array_append(opts, jv_string(names[j]));
+					free(names[j]);
+				}
+				free(names);
+			}
+			printf("%s%s%s\t%s\t-\tmapped\t%s\n", w ? objects[w] : "", w ? "." : "", jv_string_value(k),
+			       fs_jstr(f, "type"), shown.len ? shown.data : "-");
+			e = jv_object_set(jv_object(), jv_string("name"), jv_copy(k));
+			e = jv_object_set(e, jv_string("type"), jv_string(fs_jstr(f, "type")));
+			e = jv_object_set(e, jv_string("options"), opts);
+			e = jv_object_set(e, jv_string("mapped"), jv_true());
+			listing = jv_array_append(listing, e);
+			fs_buf_free(&shown);
+			jv_free(values);
+			jv_free(f);
+			jv_free(k);
+		}
+		jv_free(keys);
+		if (fs_source_fields_store(st, p->name, objects[w], listing) != 0)
+			rc = -1;
+		jv_free(listing);
+	}
+	if (rc != 0 || fs_state_commit(st) != 0) {
+		fs_state_rollback(st);
+		fail(p, FS_EXIT_STATE);
+		return -1;
+	}
+	fs_debug("%s: %ld of %ld rows map to contacts or jobs; the listing is kept in the state file", p->name,
+		 d->mapped, p->records);
+	return 0;
+}
+
+static int
+describe_csv_start(struct pull *p)
+{
+	struct fs_endpoint ep;
+	char key[128], *path;
+
+	if (fs_endpoint_find(&p->cli->cfg, "source", p->name, &ep) != 0) {
+		fail(p, FS_EXIT_USAGE);
+		return -1;
+	}
+	snprintf(key, sizeof key, "map.%s", p->stream);
+	if ((path = fs_map_find(fs_setting(&ep, key))) == NULL) {
+		fs_err("%s: no map '%s' for stream '%s'", p->name, fs_setting(&ep, key), p->stream);
+		fail(p, FS_EXIT_USAGE);
+		return -1;
+	}
+	p->desc = fs_xmalloc(sizeof *p->desc);
+	p->desc->map = fs_map_load(path, fs_map_args(&ep));
+	p->desc->seen[0] = jv_object();
+	p->desc->seen[1] = jv_object();
+	p->desc->mapped = 0;
+	free(path);
+	if (p->desc->map == NULL) {
+		fail(p, FS_EXIT_USAGE);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+describe_csv_free(struct pull *p)
+{
+	if (p->desc == NULL)
+		return;
+	fs_map_free(p->desc->map);
+	jv_free(p->desc->seen[0]);
+	jv_free(p->desc->seen[1]);
+	free(p->desc);
+	p->desc = NULL;
+}
+
 
 static char *
 put_decimal(char *o, unsigned long v)
@@ -1664,6 +1881,10 @@ csv_out(struct pull *p)
 {
 	struct fs_buf *b = &p->line;
 
+	if (p->desc) {
+		describe_lines(p);
+		return 0;
+	}
 	if (b->len > 0 && fwrite(b->data, 1, b->len, stdout) != b->len) {
 		b->len = 0;
 		return flush_out(p);
@@ -1683,8 +1904,20 @@ pull_csv(struct pull *p, const char *path)
 		return -1;
 	}
 	p->stream = p->as ? p->as : "rows";
+	if (p->describe && describe_csv_start(p) != 0) {
+		if (fd != STDIN_FILENO)
+			close(fd);
+		describe_csv_free(p);
+		return -1;
+	}
 	fs_csv_read(fd, on_csv_row, p);
 	csv_out(p);
+	if (p->desc) {
+		if (!failed(p))
+			describe_csv_end(p);
+		describe_csv_free(p);
+		p->records = 0;	/* nothing was pulled: no run row */
+	}
 	if (fd != STDIN_FILENO)
 		close(fd);
 	for (int i = 0; i < p->nhead; i++)
@@ -1763,20 +1996,32 @@ pull_ndjson(struct pull *p, const char *path)
 
 /* ---- --describe ---- */
 
+/*
+ * One object type's properties: printed, one a line (NAME TYPE LABEL
+ * MAPPED VALUES, NAME prefixed for objects other than contacts), and kept
+ * in *listing for the state file.  The values are an enumeration's options
+ * ("-" when it has none).
+ */
 static int
-describe_hubspot(struct pull *p)
+describe_object(struct pull *p, const char *object, const char *mapkey, jv *listing)
 {
 	struct fs_map *m = NULL;
-	char *path = fs_map_find(fs_setting(&p->ep, "map.contacts"));
-	const char *const *reads = NULL;
+	char *path = fs_map_find(fs_setting(&p->ep, mapkey)), url[64];
+	const char *const *reads = NULL, *extra[2] = {NULL, NULL};
 	int nreads = 0;
 	long status;
 	jv ans, results;
 
+	if (strcmp(object, "contacts") == 0) {
+		/* The properties the source names are mapped too. */
+		extra[0] = fs_setting(&p->ep, "status_property");
+		extra[1] = fs_setting(&p->ep, "suppress_property");
+	}
 	if (path && (m = fs_map_load(path, jv_object())) != NULL)
 		reads = fs_map_reads(m, &nreads);
 	free(path);
-	ans = call(p, "GET", "/crm/v3/properties/contacts", jv_invalid(), "results", &status);
+	snprintf(url, sizeof url, "/crm/v3/properties/%s", object);
+	ans = call(p, "GET", url, jv_invalid(), "results", &status);
 	if (!jv_is_valid(ans)) {
 		fs_map_free(m);
 		return -1;
@@ -1785,6 +2030,8 @@ describe_hubspot(struct pull *p)
 	jv_array_foreach(results, i, prop) {
 		const char *name = fs_jstr(prop, "name"), *type = fs_jstr(prop, "type");
 		const char *label = fs_jstr(prop, "label");
+		jv options = fs_jget(prop, "options"), values = jv_array(), f;
+		struct fs_buf shown = {0};
 		bool mapped = false;
 
 		(void)i;
@@ -1794,14 +2041,80 @@ describe_hubspot(struct pull *p)
 			if (strncmp(r, "data.properties.", 16) == 0 && strcmp(r + 16, name) == 0)
 				mapped = true;
 		}
-		if (name)
-			printf("%s\t%s\t%s\t%s\n", name, type ? type : "", label ? label : "",
-			       mapped ? "mapped" : "-");
+		for (int k = 0; name && k < 2; k++)
+			mapped |= extra[k] && strcmp(extra[k], name) == 0;
+		if (jv_get_kind(options) == JV_KIND_ARRAY)
+			jv_array_foreach(options, k, o) {
+				const char *v = fs_jstr(o, "value");
+
+				if (v) {
+					fs_buf_addf(&shown, "%s%s", shown.len ? ", " : "", v);
+					values = jv_array_append(values, jv_string(v));
+				}
+				(void)k;
+				jv_free(o);
+			}
+		if (name) {
+			printf("%s%s%s\t%s\t%s\t%s\t%s\n", strcmp(object, "contacts") ? object : "",
+			       strcmp(object, "contacts") ? "." : "", name, type ? type : "", label ? label : "",
+			       mapped ? "mapped" : "-", shown.len ? shown.data : "-");
+			f = jv_object_set(jv_object(), jv_string("name"), jv_string(name));
+			f = jv_object_set(f, jv_string("type"), type ? jv_string(type) : jv_null());
+			f = jv_object_set(f, jv_string("label"), label ? jv_string(label) : jv_null());
+			f = jv_object_set(f, jv_string("options"), jv_copy(values));
+			f = jv_object_set(f, jv_string("mapped"), mapped ? jv_true() : jv_false());
+			*listing = jv_array_append(*listing, f);
+		}
+		fs_buf_free(&shown);
+		jv_free(values);
+		jv_free(options);
 		jv_free(prop);
 	}
 	jv_free(results);
 	jv_free(ans);
 	fs_map_free(m);
+	return 0;
+}
+
+/*
+ * The mapping list of contacts, and of deals when the source pulls them;
+ * stored in the state file, where fs-normalize checks campaign triggers
+ * against it (a status no source gives, a property it does not have).
+ */
+static int
+describe_hubspot(struct pull *p)
+{
+	jv streams = split_list(fs_setting(&p->ep, "streams")), contacts = jv_array(), deals = jv_array();
+	bool with_deals = false;
+	int rc;
+
+	jv_array_foreach(streams, i, s) {
+		(void)i;
+		with_deals |= strcmp(jv_string_value(s), "deals") == 0;
+		jv_free(s);
+	}
+	jv_free(streams);
+	rc = describe_object(p, "contacts", "map.contacts", &contacts);
+	if (rc == 0 && with_deals)
+		rc = describe_object(p, "deals", "map.deals", &deals);
+	if (rc == 0) {
+		struct fs_state *st = &p->cli->st;
+
+		if (fs_state_begin(st) != 0 || fs_source_fields_store(st, p->name, "contacts", contacts) != 0 ||
+		    (with_deals && fs_source_fields_store(st, p->name, "deals", deals) != 0) ||
+		    fs_state_commit(st) != 0) {
+			fs_state_rollback(st);
+			fail(p, FS_EXIT_STATE);
+			rc = -1;
+		} else {
+			fs_debug("%s: the listing is kept in the state file (%d contact properties, %d deal properties)",
+				 p->name, jv_array_length(jv_copy(contacts)), jv_array_length(jv_copy(deals)));
+		}
+	}
+	jv_free(contacts);
+	jv_free(deals);
+	if (rc != 0)
+		return -1;
 	return flush_out(p);
 }
 
@@ -1916,7 +2229,8 @@ pull_lob_events(struct pull *p)
 	char mode[16];
 
 	if (p->describe) {
-		fs_err("--describe lists HubSpot contact properties; '%s' is a %s source", p->name, p->ep.kind);
+		fs_err("--describe lists a HubSpot source's properties, or what a CSV's rows map to; '%s' is a %s source",
+		       p->name, p->ep.kind);
 		fail(p, FS_EXIT_USAGE);
 		return -1;
 	}
@@ -2155,8 +2469,8 @@ main(int argc, char *argv[])
 		fs_err("%s: no file named", arg);
 		return fs_cli_finish(&cli, FS_EXIT_USAGE);
 	}
-	if (p.describe && (is_csv || is_ndjson)) {
-		fs_err("--describe lists HubSpot contact properties; '%s' is a file", arg);
+	if (p.describe && is_ndjson) {
+		fs_err("--describe lists a HubSpot source's properties, or what a CSV's rows map to; '%s' is NDJSON", arg);
 		return fs_cli_finish(&cli, FS_EXIT_USAGE);
 	}
 	if (!is_csv && !is_ndjson && retention_settings(&p) != 0)

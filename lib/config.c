@@ -148,6 +148,8 @@ fs_config_load(const char *path, struct fs_config *cfg)
 	fclose(f);
 	if (rc == 0)
 		rc = fs_config_check(cfg);
+	if (rc == 0)
+		rc = fs_campaigns_load(cfg, NULL, NULL);
 	if (rc != 0)
 		fs_config_free(cfg);
 	return rc;

@@ -81,3 +81,14 @@ fs_hold_active(struct fs_state *st, const char *scope, const char *name)
 		return -1;
 	return n > 0;
 }
+
+int
+fs_event_taken(struct fs_state *st, const char *event_id)
+{
+	int64_t n;
+
+	if (fs_state_int(st, &n, "SELECT EXISTS (SELECT 1 FROM enrolments WHERE event_id = ?)"
+			 " OR EXISTS (SELECT 1 FROM changelog WHERE event_id = ?)", "ss", event_id, event_id) != 0)
+		return -1;
+	return n != 0;
+}

@@ -1,11 +1,13 @@
 /* Canonical events (DESIGN.md): deterministic ids and validation. */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fieldsync.h"
 
 static const char *const kinds[] = {
-	"contact.changed", "mail.requested", "mail.status", "activity.follow_up", "outcome.revenue", NULL
+	"contact.changed", "mail.requested", "mail.status", "job.changed", "activity.follow_up", "outcome.revenue",
+	NULL
 };
 static const char *const mail_statuses[] = {"queued", "sent", "delivered", "returned", "failed", "cancelled", NULL};
 static const char *const formats[] = {"postcard", "letter", NULL};
@@ -140,60 +142,112 @@ us_state(const char *s)
 	return strstr(us_states, key) != NULL;
 }
 
+/* A field that fails its check: its dotted name, value and reason (repair). */
+struct moved {
+	char *name;
+	const char *reason;
+};
+
 struct check {
 	jv obj;
 	const char *prefix;	/* "to." for nested fields */
 	struct fs_buf *why;
 	int n;
+	/* fs_event_repair: optional fields that fail are listed here instead. */
+	bool repair;
+	struct moved *moved;
+	int nmoved;
 };
 
+/* One violation: "\"to.line1\" is not a string"; reason without its verb. */
 static void
-violation(struct check *c, const char *fmt, const char *field, const char *extra)
+verdict(struct check *c, const char *field, const char *reason, bool required)
+{
+	if (c->repair && !required) {
+		c->moved = fs_xrealloc(c->moved, (size_t)(c->nmoved + 1) * sizeof *c->moved);
+		c->moved[c->nmoved].name = fs_xasprintf("%s%s", c->prefix, field);
+		c->moved[c->nmoved++].reason = reason;
+		return;
+	}
+	if (c->n++ > 0)
+		fs_buf_adds(c->why, "; ");
+	fs_buf_addf(c->why, "\"%s%s\" %s%s", c->prefix, field, strncmp(reason, "contains", 8) == 0 ? "" : "is ",
+		    reason);
+}
+
+static void
+missing(struct check *c, const char *field)
 {
 	if (c->n++ > 0)
 		fs_buf_adds(c->why, "; ");
-	fs_buf_addf(c->why, fmt, c->prefix, field, extra ? extra : "");
+	fs_buf_addf(c->why, "missing \"%s%s\"", c->prefix, field);
 }
 
-/* kind: 's' string, 'n' number, 'o' object, 't' time, 'e' e-mail, 'p' phone. */
+/* Strings in an array, none empty. */
+static bool
+strings(jv a)
+{
+	bool ok = true;
+
+	jv_array_foreach(a, i, v) {
+		(void)i;
+		ok = ok && jv_get_kind(v) == JV_KIND_STRING && jv_string_length_bytes(jv_copy(v)) > 0 &&
+		     strlen(jv_string_value(v)) == (size_t)jv_string_length_bytes(jv_copy(v));
+		jv_free(v);
+	}
+	jv_free(a);
+	return ok;
+}
+
+/*
+ * kind: 's' string, 'n' number, 'o' object, 't' time, 'e' e-mail, 'p' phone,
+ * 'b' true or false, 'a' an array of strings.
+ */
 static void
 field(struct check *c, const char *name, char kind, bool required)
 {
 	jv v = fs_jget(c->obj, name);
 	jv_kind k = jv_get_kind(v);
+	bool boolean = k == JV_KIND_TRUE || k == JV_KIND_FALSE;
 
 	if (k == JV_KIND_INVALID || k == JV_KIND_NULL || (k == JV_KIND_STRING && jv_string_length_bytes(jv_copy(v)) == 0)) {
 		if (required)
-			violation(c, "missing \"%s%s\"%s", name, NULL);
-	} else if (kind == 'n' ? k != JV_KIND_NUMBER : kind == 'o' ? k != JV_KIND_OBJECT : k != JV_KIND_STRING) {
-		violation(c, "\"%s%s\" is not %s", name,
-			  kind == 'n' ? "a number" : kind == 'o' ? "an object" : "a string");
+			missing(c, name);
+	} else if (kind == 'n' ? k != JV_KIND_NUMBER : kind == 'o' ? k != JV_KIND_OBJECT
+		   : kind == 'b' ? !boolean : kind == 'a' ? k != JV_KIND_ARRAY : k != JV_KIND_STRING) {
+		verdict(c, name, kind == 'n' ? "not a number" : kind == 'o' ? "not an object" : kind == 'b' ? "not true or false"
+			: kind == 'a' ? "not an array" : "not a string", required);
+	} else if (kind == 'a') {
+		if (!strings(jv_copy(v)))
+			verdict(c, name, "not an array of strings", required);
 	} else if (k == JV_KIND_STRING &&
 		   strlen(jv_string_value(v)) != (size_t)jv_string_length_bytes(jv_copy(v))) {
 		/* The C checks below would stop at the NUL and pass what follows. */
-		violation(c, "\"%s%s\" contains a NUL character%s", name, NULL);
+		verdict(c, name, "contains a NUL character", required);
 	} else if (kind == 't' && !fs_time_valid(jv_string_value(v))) {
-		violation(c, "\"%s%s\" is not an RFC 3339 time%s", name, NULL);
+		verdict(c, name, "not an RFC 3339 time", required);
 	} else if (kind == 'e' && !fs_email_valid(jv_string_value(v))) {
-		violation(c, "\"%s%s\" is not a valid e-mail%s", name, NULL);
+		verdict(c, name, "not a valid e-mail", required);
 	} else if (kind == 'p' && !e164(jv_string_value(v))) {
-		violation(c, "\"%s%s\" is not an E.164 phone number%s", name, NULL);
+		verdict(c, name, "not an E.164 phone number", required);
 	}
 	jv_free(v);
 }
 
 static void
-enum_field(struct check *c, const char *name, const char *const *set, const char *list, bool required)
+enum_field(struct check *c, const char *name, const char *const *set, const char *reason, bool required)
 {
 	const char *s = fs_jstr(c->obj, name);
 	jv v = fs_jget(c->obj, name);
 	/* The whole string: "\u0000x" or "postcard\u0000x" is none of them. */
 	bool nul = s && strlen(s) != (size_t)jv_string_length_bytes(jv_copy(v));
+	int moved = c->nmoved;
 
 	jv_free(v);
 	field(c, name, 's', required);
-	if (s && (*s || nul) && (nul || !one_of(s, set)))
-		violation(c, "\"%s%s\" is not one of %s", name, list);
+	/* Moved already (repair), it is moved once. */
+	if (s && (*s || nul) && (nul || !one_of(s, set)) && c->nmoved == moved)
+		verdict(c, name, reason, required);
 }
 
 static void
@@ -201,13 +255,13 @@ address(struct check *parent, const char *name, bool complete, bool with_name)
 {
 	jv a = fs_jget(parent->obj, name);
 	char prefix[32];
-	struct check c = {a, prefix, parent->why, parent->n};
+	struct check c = {a, prefix, parent->why, parent->n, parent->repair, parent->moved, parent->nmoved};
 	const char *country, *zip, *region;
 
 	snprintf(prefix, sizeof prefix, "%s.", name);
 	if (jv_get_kind(a) != JV_KIND_OBJECT) {
 		if (complete || (jv_is_valid(a) && jv_get_kind(a) != JV_KIND_NULL))
-			field(parent, name, 'o', true);
+			field(parent, name, 'o', complete);
 		jv_free(a);
 		return;
 	}
@@ -223,30 +277,91 @@ address(struct check *parent, const char *name, bool complete, bool with_name)
 	field(&c, "country", 's', complete);
 	if (country && strcmp(country, "US") == 0) {
 		if ((zip = fs_jstr(a, "postal_code")) && *zip && !us_zip(zip))
-			violation(&c, "\"%s%s\" is not a US ZIP code%s", "postal_code", NULL);
+			verdict(&c, "postal_code", "not a US ZIP code", complete);
 		if ((region = fs_jstr(a, "region")) && *region && !us_state(region))
-			violation(&c, "\"%s%s\" is not a US state code%s", "region", NULL);
+			verdict(&c, "region", "not a US state code", complete);
 	} else if (country && (strlen(country) != 2 || !isupper((unsigned char)country[0]) ||
 			       !isupper((unsigned char)country[1]))) {
-		violation(&c, "\"%s%s\" is not an ISO 3166 country code%s", "country", NULL);
+		verdict(&c, "country", "not an ISO 3166 country code", complete);
 	}
 	parent->n = c.n;
+	parent->moved = c.moved;
+	parent->nmoved = c.nmoved;
 	jv_free(a);
+}
+
+/* The checks of one kind's data. */
+static void
+check_data(struct check *c, const char *kind)
+{
+	if (strcmp(kind, "contact.changed") == 0) {
+		field(c, "id", 's', true);
+		field(c, "updated_at", 't', true);
+		field(c, "email", 'e', false);
+		field(c, "phone", 'p', false);
+		field(c, "first_name", 's', false);
+		field(c, "last_name", 's', false);
+		field(c, "company", 's', false);
+		field(c, "status", 's', false);
+		field(c, "owner", 's', false);
+		field(c, "do_not_mail", 'b', false);
+		field(c, "tags", 'a', false);
+		address(c, "address", false, false);
+	} else if (strcmp(kind, "job.changed") == 0) {
+		field(c, "id", 's', true);
+		field(c, "contact_id", 's', true);
+		field(c, "status", 's', true);
+		field(c, "updated_at", 't', true);
+		field(c, "type", 's', false);
+		field(c, "completed_at", 't', false);
+		field(c, "total", 'n', false);
+		field(c, "currency", 's', false);
+		field(c, "tags", 'a', false);
+		address(c, "address", false, false);
+	} else if (strcmp(kind, "mail.requested") == 0) {
+		field(c, "contact_id", 's', true);
+		field(c, "campaign", 's', true);
+		field(c, "goal", 's', true);
+		enum_field(c, "format", formats, "not one of postcard, letter", true);
+		address(c, "to", true, true);
+		field(c, "trigger", 'o', true);
+		field(c, "job_id", 's', false);
+		field(c, "do_not_mail", 'b', false);
+	} else if (strcmp(kind, "mail.status") == 0) {
+		field(c, "vendor", 's', true);
+		field(c, "vendor_id", 's', true);
+		enum_field(c, "status", mail_statuses, "not one of queued, sent, delivered, returned, failed, cancelled", true);
+		field(c, "mail_id", 's', false);
+		field(c, "contact_id", 's', false);
+		field(c, "campaign", 's', false);
+		field(c, "detail", 's', false);
+	} else if (strcmp(kind, "activity.follow_up") == 0) {
+		field(c, "contact_id", 's', true);
+		field(c, "type", 's', true);
+		field(c, "at", 't', true);
+		field(c, "owner", 's', false);
+	} else if (strcmp(kind, "outcome.revenue") == 0) {
+		field(c, "contact_id", 's', true);
+		field(c, "deal_id", 's', true);
+		field(c, "amount", 'n', true);
+		field(c, "currency", 's', true);
+		field(c, "at", 't', true);
+	}
 }
 
 int
 fs_event_validate(jv ev, struct fs_buf *why)
 {
-	struct check top = {ev, "", why, 0};
+	struct check top = {ev, "", why, 0, false, NULL, 0};
 	const char *kind = fs_jstr(ev, "kind");
 	jv data = fs_jget(ev, "data");
-	struct check c = {data, "", why, 0};
+	struct check c = {data, "", why, 0, false, NULL, 0};
 
 	field(&top, "id", 's', true);
 	field(&top, "source", 's', true);
 	field(&top, "object", 's', true);
 	field(&top, "occurred_at", 't', true);
-	enum_field(&top, "kind", kinds, "contact.changed, mail.requested, mail.status, "
+	enum_field(&top, "kind", kinds, "not one of contact.changed, mail.requested, mail.status, job.changed, "
 		   "activity.follow_up, outcome.revenue", true);
 	field(&top, "data", 'o', true);
 	if (jv_get_kind(data) != JV_KIND_OBJECT || !fs_kind_known(kind)) {
@@ -254,46 +369,73 @@ fs_event_validate(jv ev, struct fs_buf *why)
 		return top.n ? -1 : 0;
 	}
 	c.n = top.n;
-	if (strcmp(kind, "contact.changed") == 0) {
-		field(&c, "id", 's', true);
-		field(&c, "updated_at", 't', true);
-		field(&c, "email", 'e', false);
-		field(&c, "phone", 'p', false);
-		field(&c, "first_name", 's', false);
-		field(&c, "last_name", 's', false);
-		field(&c, "company", 's', false);
-		field(&c, "status", 's', false);
-		field(&c, "owner", 's', false);
-		address(&c, "address", false, false);
-	} else if (strcmp(kind, "mail.requested") == 0) {
-		field(&c, "contact_id", 's', true);
-		field(&c, "campaign", 's', true);
-		field(&c, "goal", 's', true);
-		enum_field(&c, "format", formats, "postcard, letter", true);
-		address(&c, "to", true, true);
-		field(&c, "trigger", 'o', true);
-	} else if (strcmp(kind, "mail.status") == 0) {
-		field(&c, "vendor", 's', true);
-		field(&c, "vendor_id", 's', true);
-		enum_field(&c, "status", mail_statuses, "queued, sent, delivered, returned, failed, cancelled", true);
-		field(&c, "mail_id", 's', false);
-		field(&c, "contact_id", 's', false);
-		field(&c, "campaign", 's', false);
-		field(&c, "detail", 's', false);
-	} else if (strcmp(kind, "activity.follow_up") == 0) {
-		field(&c, "contact_id", 's', true);
-		field(&c, "type", 's', true);
-		field(&c, "at", 't', true);
-		field(&c, "owner", 's', false);
-	} else if (strcmp(kind, "outcome.revenue") == 0) {
-		field(&c, "contact_id", 's', true);
-		field(&c, "deal_id", 's', true);
-		field(&c, "amount", 'n', true);
-		field(&c, "currency", 's', true);
-		field(&c, "at", 't', true);
-	}
+	check_data(&c, kind);
 	jv_free(data);
 	return c.n ? -1 : 0;
+}
+
+/* Deletes the dotted member name ("address.postal_code") of obj. */
+static jv
+delete_path(jv obj, const char *name)
+{
+	const char *dot = strchr(name, '.');
+	jv inner;
+
+	if (dot == NULL)
+		return jv_object_delete(obj, jv_string(name));
+	inner = fs_jget(obj, "address");
+	if (strncmp(name, "address.", 8) != 0 || jv_get_kind(inner) != JV_KIND_OBJECT) {
+		jv_free(inner);
+		return obj;
+	}
+	inner = jv_object_delete(inner, jv_string(dot + 1));
+	if (jv_object_length(jv_copy(inner)) == 0) {
+		jv_free(inner);
+		return jv_object_delete(obj, jv_string("address"));
+	}
+	return jv_object_set(obj, jv_string("address"), inner);
+}
+
+int
+fs_event_repair(jv *ev, struct fs_counts *counts)
+{
+	const char *kind = fs_jstr(*ev, "kind");
+	jv data = fs_jget(*ev, "data"), invalid;
+	struct check c = {data, "", NULL, 0, true, NULL, 0};
+	struct fs_buf why = {0};
+	int n;
+
+	if (jv_get_kind(data) != JV_KIND_OBJECT || !fs_kind_known(kind)) {
+		jv_free(data);
+		return 0;
+	}
+	c.why = &why;
+	check_data(&c, kind);
+	fs_buf_free(&why);
+	if ((n = c.nmoved) == 0) {
+		jv_free(data);
+		return 0;
+	}
+	invalid = fs_jget(data, "invalid");
+	if (jv_get_kind(invalid) != JV_KIND_OBJECT) {
+		jv_free(invalid);
+		invalid = jv_object();
+	}
+	for (int i = 0; i < c.nmoved; i++) {
+		jv v = fs_jget_path(data, c.moved[i].name), entry = jv_object();
+
+		entry = jv_object_set(entry, jv_string("value"), v);
+		entry = jv_object_set(entry, jv_string("reason"), jv_string(c.moved[i].reason));
+		invalid = jv_object_set(invalid, jv_string(c.moved[i].name), entry);
+		data = delete_path(data, c.moved[i].name);
+		if (counts)
+			(*fs_counts_at(counts, c.moved[i].name, strlen(c.moved[i].name), true))++;
+		free(c.moved[i].name);
+	}
+	free(c.moved);
+	data = jv_object_set(jv_object_delete(data, jv_string("invalid")), jv_string("invalid"), invalid);
+	*ev = jv_object_set(*ev, jv_string("data"), data);
+	return n;
 }
 
 bool

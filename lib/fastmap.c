@@ -21,7 +21,7 @@
 #include "fieldsync.h"
 
 /* SHA-256 of common.jq, "\n", hubspot-contact.jq: the text implemented here. */
-#define HUBSPOT_CONTACT_SHA256 "2728f82aca0de54afc459301206a3801a067cd23b5c3d0e2db8d25146ac253a6"
+#define HUBSPOT_CONTACT_SHA256 "41b80e9042d21aa4fdc23c4ca517ca6a36f781539d9d361f2ae2943915e663d7"
 
 const char *const fs_hs_props[FS_HS_NIN] = {
 	[FS_HS_EMAIL] = "email", [FS_HS_FIRSTNAME] = "firstname", [FS_HS_LASTNAME] = "lastname",
@@ -390,6 +390,24 @@ ftime(struct fs_contact_out *o, struct fs_str s)
 	return s;
 }
 
+/* hs_true: HubSpot's true (or yes, or 1), in any case, trimmed. */
+static bool
+truthy(struct fs_str s)
+{
+	static const char *const yes[] = {"true", "yes", "1"};
+
+	s = clean(s);
+	for (size_t i = 0; s.p && i < sizeof yes / sizeof yes[0]; i++) {
+		size_t k, n = strlen(yes[i]);
+
+		for (k = 0; k < n && s.n == n && (s.p[k] >= 'A' && s.p[k] <= 'Z' ? s.p[k] + 32 : s.p[k]) == yes[i][k]; k++)
+			;
+		if (k == n && s.n == n)
+			return true;
+	}
+	return false;
+}
+
 static struct fs_str
 first_of(struct fs_str a, struct fs_str b)
 {
@@ -433,6 +451,7 @@ fs_hubspot_contact(const struct fs_str in[FS_HS_NIN], const char *default_countr
 	f[FS_C_STATUS] = clean(in[FS_HS_STATUS]);
 	f[FS_C_OWNER] = clean(in[FS_HS_OWNER]);
 	f[FS_C_UPDATED_AT] = version;
+	o->do_not_mail = truthy(in[FS_HS_SUPPRESS]);
 }
 
 /* The jv face of the same map, for fs_map_run. */
@@ -486,6 +505,7 @@ hubspot_contact(jv args, jv input)
 {
 	jv d = prop(input, "data"), p = prop(d, "properties"), held[FS_HS_NIN], data, addr, out;
 	const char *status_property = arg(args, "status_property"), *dc = arg(args, "default_country");
+	const char *suppress_property = arg(args, "suppress_property");
 	struct fs_str in[FS_HS_NIN];
 	struct fs_contact_out o = {0};
 	bool ok = jv_get_kind(input) == JV_KIND_OBJECT && jv_get_kind(d) == JV_KIND_OBJECT &&
@@ -494,6 +514,7 @@ hubspot_contact(jv args, jv input)
 	for (int i = 0; i < FS_HS_NIN; i++) {
 		held[i] = i == FS_HS_ID ? prop(d, "id") : i == FS_HS_UPDATED_AT ? prop(d, "updatedAt")
 			: i == FS_HS_STATUS ? prop(p, status_property ? status_property : "lifecyclestage")
+			: i == FS_HS_SUPPRESS ? (suppress_property ? prop(p, suppress_property) : jv_null())
 			: prop(p, fs_hs_props[i]);
 		ok = ok && str_in(held[i], &in[i]);
 	}
@@ -505,6 +526,8 @@ hubspot_contact(jv args, jv input)
 		for (int i = 0; i < FS_C_N; i++) {
 			bool in_addr = i >= FS_C_LINE1 && i <= FS_C_COUNTRY;
 
+			if (i == FS_C_UPDATED_AT && o.do_not_mail)
+				data = jv_object_set(data, jv_string("do_not_mail"), jv_true());
 			if (o.f[i].p != NULL)
 				*(in_addr ? &addr : &data) = jv_object_set(in_addr ? addr : data,
 					jv_string(fs_contact_fields[i]), jstr(o.f[i]));

@@ -174,7 +174,10 @@ enum {				/* the kinds of sources and targets, as bits */
 enum fs_value {			/* what a value looks like: for a validator to check */
 	FS_V_TEXT, FS_V_KIND, FS_V_URL, FS_V_ENV, FS_V_FILE, FS_V_MAP, FS_V_RATE, FS_V_RETRY, FS_V_COUNT,
 	FS_V_DURATION, FS_V_RETENTION, FS_V_BIZDAYS, FS_V_DATES, FS_V_LIST, FS_V_CHOICE, FS_V_BOOL, FS_V_SIZE,
-	FS_V_PRICES, FS_V_SLA, FS_V_TRIGGER, FS_V_COMMAND, FS_V_GROUP
+	FS_V_PRICES, FS_V_SLA, FS_V_TRIGGER, FS_V_COMMAND, FS_V_GROUP,
+	FS_V_FILTER,		/* only, except: conditions (lib/campaign.c) */
+	FS_V_CAP,		/* "N/day" */
+	FS_V_TIMEZONE		/* an IANA name: "UTC", "America/Chicago" */
 };
 #define FS_SET_SECRET 1u	/* names where a secret lives (token_env): printed, the secret never */
 #define FS_SET_NAMED 2u		/* unset: the section's name */
@@ -228,6 +231,37 @@ int fs_campaign_reentry(const struct fs_config *cfg, const char *campaign, int64
 int fs_campaign_cap(const struct fs_config *cfg, const char *campaign, long *n);	/* pieces a day; 0 none */
 int fs_campaign_send_delay(const struct fs_config *cfg, const char *campaign, int64_t *secs);	/* 0: none */
 int fs_campaigns_check(const struct fs_config *cfg);	/* every campaign's settings parse; -1 if not */
+/* A condition on an event's field: a trigger, or one of only's and except's. */
+enum fs_cond_op { FS_COND_IN, FS_COND_NOT_IN, FS_COND_LT, FS_COND_LE, FS_COND_GT, FS_COND_GE };
+struct fs_cond {
+	char *field;		/* canonical: "status", "region", "tags"; "contact.owner" (a job campaign's contact) */
+	enum fs_cond_op op;
+	char **values;		/* as written, at least one */
+	int nvalues;
+	double number;		/* LT .. GE */
+};
+struct fs_campaign {		/* what fs-normalize fires by */
+	const char *name, *goal, *format, *template, *back, *from;	/* the config's */
+	bool on_job;		/* on = job: job.changed events, else contact.changed */
+	struct fs_cond trigger;	/* FS_COND_IN */
+	struct fs_cond *only, *except;
+	int nonly, nexcept;
+	bool backfill;		/* set: first sight fires from backfill_secs before the first run */
+	int64_t backfill_secs;
+	int line;		/* its trigger's line in the config */
+};
+/* Every [campaign] of cfg, checked: on, format, backfill, and the grammar
+ * and fields of trigger, only and except (a vendor's name for a field gets
+ * a hint).  -1 after one line per problem naming the file and line.  With
+ * out NULL, only checks (fs_config_load does, for every command): a
+ * campaign without a trigger is fs-normalize's to refuse. */
+int fs_campaigns_load(const struct fs_config *cfg, struct fs_campaign **out, int *n);
+void fs_campaigns_free(struct fs_campaign *c, int n);
+const char *const *fs_campaign_fields(bool on_job);	/* the fields a condition may name, NULL-ended */
+bool fs_field_numeric(const char *field);	/* compared with < <= > >= */
+/* Whether c holds for a field's values (n 0: absent; tags: several). */
+bool fs_cond_holds(const struct fs_cond *c, const char *const *values, int n);
+bool fs_cond_matches(const struct fs_cond *c, const char *value);	/* a trigger: value is one of it */
 
 // state.c
 struct fs_state {
@@ -304,13 +338,56 @@ int fs_cursor_commit(struct fs_state *st, const char *source, const char *stream
  * A lease whose holder process is gone (same host) is taken at once. */
 int fs_lease_take(struct fs_state *st, const char *name, const char *run_id, int64_t ttl);
 int fs_lease_release(struct fs_state *st, const char *name, const char *run_id);
-/* Records a contact as seen (newest version wins) and returns in *from its
- * status before this version, or NULL when the state file does not know it. */
-int fs_contact_observe(struct fs_state *st, const char *source, jv contact, char **from);
-/* The same from the fields in fs_contact_fields order (FS_C_*), NULL for absent. */
-int fs_contact_observe_row(struct fs_state *st, const char *source, const char *const v[], char **from);
 /* The current status of a mail piece by vendor id; NULL when unknown. */
 int fs_piece_status(struct fs_state *st, const char *vendor_id, char **status);
+
+// observe.c: what fs-normalize remembers of contacts, jobs, campaigns and sources.
+/* What the state file knew of an object before this version of it. */
+struct fs_seen {
+	bool known;		/* an earlier version: prev holds its fields */
+	bool stale;		/* older than the version it has, never seen: fires nothing */
+	bool newer;		/* newer than the version it had (or the first): written now */
+	jv prev;		/* that version's fields by canonical name, address fields flat ("region"); or null */
+	fs_time seen_at;	/* when this version was first seen: now, or before for a version seen again */
+};
+void fs_seen_free(struct fs_seen *s);
+/* Records a contact.changed's data as seen, in the open transaction: the
+ * newest version wins, and the same version seen again answers as it did
+ * the first time (a re-run after a crash fires the same). */
+int fs_contact_observe(struct fs_state *st, const char *source, jv contact, struct fs_seen *seen);
+/* The same from the fields in fs_contact_fields order (FS_C_*), NULL for absent; tags a JSON array or NULL. */
+int fs_contact_observe_row(struct fs_state *st, const char *source, const char *const v[], bool do_not_mail,
+			   const char *tags, struct fs_seen *seen);
+int fs_job_observe(struct fs_state *st, const char *source, jv job, struct fs_seen *seen);	/* job.changed's data */
+/* A stored contact as contact.changed's data (address nested, do_not_mail, tags), or null when unknown. */
+int fs_contact_get(struct fs_state *st, const char *id, jv *out);
+/* Each campaign's first run into first[] (0: none yet); with record, the
+ * campaigns that have none are recorded as run now, in the open transaction. */
+int fs_campaign_first_runs(struct fs_state *st, const struct fs_campaign *c, int n, const char *run_id, bool record,
+			   fs_time *first);
+/* Keeps what was last said of a campaign's checks (NULL: nothing to say), in
+ * a transaction of its own when it changed: 1 when notice is new and should
+ * be said, 0 when said before (or NULL), -1 on error. */
+int fs_campaign_notice(struct fs_state *st, const char *campaign, const char *notice, const char *run_id);
+/* A mail request fs-normalize emitted, kept until the end of the pipeline
+ * takes it (fs_event_taken), in the open transaction. */
+int fs_entry_add(struct fs_state *st, const char *source, const char *object, const char *campaign,
+		 const char *event_id, const char *line, size_t len, const char *run_id);
+/* The requests of an object kept since since, but by run_id: those taken
+ * are forgotten, fn gets each other one (its id and line) to emit again.
+ * 0, or -1 on error. */
+#define FS_ENTRY_KEEP (7 * 86400)	/* how long a request is asked for again */
+typedef int (*fs_entry_fn)(const char *event_id, const char *line, void *ctx);
+int fs_entries_pending(struct fs_state *st, const char *source, const char *object, fs_time since,
+		       const char *run_id, fs_entry_fn fn, void *ctx);
+int fs_entries_prune(struct fs_state *st, fs_time before, int64_t *pruned);	/* kept since before: given up */
+/* A source's listing of one object type ("contacts", "deals", "jobs") from
+ * fs-pull --describe: an array of {name, type, label, options, mapped}, in
+ * place of the one before, in the open transaction. */
+int fs_source_fields_store(struct fs_state *st, const char *source, const char *object, jv fields);
+/* The stored listing (null when none) and when it was made. */
+int fs_source_fields_get(struct fs_state *st, const char *source, const char *object, jv *fields,
+			 char **described_at);
 
 // state_admin.c: fs-state's work (info, check, backup).
 /* What is in the state: schema version, file sizes, access, row counts per
@@ -591,14 +668,15 @@ typedef jv (*fs_builtin_map)(jv args, jv input);
 /* The built-in equivalent of a jq program text (common.jq included): its
  * name ("hubspot-contact") and function, or NULL. */
 const char *fs_builtin_map_find(const char *text, size_t n, fs_builtin_map *run);
-/* hubspot-contact's inputs: data.id, data.updatedAt, the status property, and
- * the properties named in fs_hs_props; each a string or null. */
+/* hubspot-contact's inputs: data.id, data.updatedAt, the status property, the
+ * properties named in fs_hs_props, and the suppress_property (absent when the
+ * source sets none); each a string or null. */
 enum {
 	FS_HS_ID, FS_HS_UPDATED_AT, FS_HS_STATUS, FS_HS_EMAIL, FS_HS_FIRSTNAME, FS_HS_LASTNAME,
 	FS_HS_PHONE, FS_HS_COMPANY, FS_HS_ADDRESS, FS_HS_ADDRESS2, FS_HS_CITY, FS_HS_STATE,
-	FS_HS_ZIP, FS_HS_COUNTRY, FS_HS_OWNER, FS_HS_LASTMOD, FS_HS_HSLASTMOD, FS_HS_NIN
+	FS_HS_ZIP, FS_HS_COUNTRY, FS_HS_OWNER, FS_HS_LASTMOD, FS_HS_HSLASTMOD, FS_HS_SUPPRESS, FS_HS_NIN
 };
-extern const char *const fs_hs_props[FS_HS_NIN];	/* property names; NULL for the first three */
+extern const char *const fs_hs_props[FS_HS_NIN];	/* property names; NULL for the first three and the last */
 /* A contact.changed data object, in output order (line1..country in "address"). */
 enum {
 	FS_C_ID, FS_C_EMAIL, FS_C_PHONE, FS_C_FIRST_NAME, FS_C_LAST_NAME, FS_C_COMPANY,
@@ -608,6 +686,7 @@ enum {
 extern const char *const fs_contact_fields[FS_C_N];	/* "id", "email", ... */
 struct fs_contact_out {
 	struct fs_str f[FS_C_N];	/* p == NULL: absent */
+	bool do_not_mail;	/* "do_not_mail":true, before updated_at */
 	struct fs_str version;
 	struct fs_buf scratch;	/* holds the strings made; reused from call to call */
 };
@@ -1014,6 +1093,11 @@ int fs_source_mode_set(struct fs_state *st, const char *source, const char *mode
 /* 1 when a hold is active on scope ("target" or "campaign") name, 0 if not, -1 on error. */
 int fs_hold_active(struct fs_state *st, const char *scope, const char *name);
 int fs_hold_latest(struct fs_state *st, int64_t *id);	/* the newest hold's id, 0 when none: a new hold is news */
+/* 1 when the end of a pipeline has taken an event: fs-push leaves, in the
+ * transaction that takes a mail request, an enrolment or a changelog row
+ * naming its id, whatever it decides (enrolled, suppressed, ...).  0 if
+ * not yet, -1 on error.  fs-normalize asks, to ask again for one lost. */
+int fs_event_taken(struct fs_state *st, const char *event_id);
 
 // schema.c
 extern const char *const fs_migrations[];	/* fs_migrations[i] takes version i to i+1 */
@@ -1186,6 +1270,7 @@ struct fs_map;
 /* Finds a map by file name in $FS_MAPDIR, the checkout's lib/maps, ../share/fieldsync/maps beside the binary, or DATADIR/maps. */
 char *fs_map_find(const char *name);
 struct fs_map *fs_map_load(const char *path, jv args);	/* args: $source settings */
+jv fs_map_args(const struct fs_endpoint *ep);	/* $source: the source's settings that may print, defaults included */
 void fs_map_free(struct fs_map *m);
 /* Runs the map on one input; returns an array of outputs or an invalid with a message. */
 jv fs_map_run(struct fs_map *m, jv input);
@@ -1202,6 +1287,12 @@ void fs_event_id(const char *source, const char *object, const char *kind,
 		 const char *version, char out[40]);
 /* Checks one canonical event; appends each violation to why ("; "-separated). */
 int fs_event_validate(jv ev, struct fs_buf *why);
+/* Moves each optional field of the event's data that fails its check to
+ * data.invalid.FIELD as {"value":...,"reason":...} (FIELD dotted for an
+ * address's: "address.postal_code"), counting each in counts (may be NULL).
+ * Returns how many moved; the fields an event cannot do without stay, for
+ * fs_event_validate to refuse. */
+int fs_event_repair(jv *ev, struct fs_counts *counts);
 bool fs_email_valid(const char *s);
 bool fs_e164_valid(const char *s);	/* the checks fs_event_validate makes, one by one */
 bool fs_us_zip_valid(const char *s);

@@ -218,3 +218,22 @@ fs_map_arg(const struct fs_map *m, const char *key)
 	jv_free(v);		/* m->args keeps it alive */
 	return s;
 }
+
+/* $source inside a map: the source's settings that are safe to show, defaults included. */
+jv
+fs_map_args(const struct fs_endpoint *ep)
+{
+	jv args = jv_object();
+	const char *v;
+
+	args = jv_object_set(args, jv_string("name"), jv_string(ep->name));
+	args = jv_object_set(args, jv_string("kind"), jv_string(ep->kind));
+	for (const struct fs_setting *s = fs_settings; s->section; s++)
+		if (fs_setting_applies(s, ep) && fs_is_safe_key(s->key) && (v = fs_setting(ep, s->key)) != NULL)
+			args = jv_object_set(args, jv_string(s->key), jv_string(v));
+	for (int i = 0; ep->sec && i < ep->sec->nkv; i++)	/* map.NAME of a csv source */
+		if (fs_is_safe_key(ep->sec->kv[i].key))
+			args = jv_object_set(args, jv_string(ep->sec->kv[i].key),
+					     jv_string(ep->sec->kv[i].value));
+	return args;
+}

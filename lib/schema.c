@@ -247,7 +247,48 @@ const char *const fs_migrations[] = {
 	/* How many times a row was claimed: a row claimed again without an
 	 * answer recorded may have reached the vendor, which is asked first. */
 	"ALTER TABLE outbox ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;",
-	/* 3 -> 4: campaigns' brakes (issue 15).  An outbox row may end
+	/* 3 -> 4: campaigns fire when a value enters their trigger (issue 15). */
+	/* A contact keeps the version it had before this one (prev_version,
+	 * NULL when this one was its first sight) and that version's fields as
+	 * JSON (prev), so that the same version seen again answers as it did;
+	 * do_not_mail is the CRM's flag (suppress_property), tags a JSON array.
+	 * A row of an older file knew its previous status only. */
+	"ALTER TABLE contacts ADD COLUMN do_not_mail INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE contacts ADD COLUMN tags TEXT;"
+	"ALTER TABLE contacts ADD COLUMN prev_version TEXT;"
+	"ALTER TABLE contacts ADD COLUMN prev TEXT;"
+	"UPDATE contacts SET prev_version = '', prev = json_object('status', prev_status)"
+	"  WHERE prev_status IS NOT NULL;"
+	/* Jobs (job.changed: field-service jobs, HubSpot deals) as contacts are. */
+	"CREATE TABLE jobs ("
+	"  source TEXT NOT NULL, id TEXT NOT NULL, contact_id TEXT, version TEXT NOT NULL,"
+	"  status TEXT, type TEXT, completed_at TEXT, total REAL, currency TEXT,"
+	"  line1 TEXT, line2 TEXT, city TEXT, region TEXT, postal_code TEXT, country TEXT, tags TEXT,"
+	"  prev_version TEXT, prev TEXT, updated_at TEXT, seen_at TEXT NOT NULL,"
+	"  PRIMARY KEY (source, id));"
+	"CREATE INDEX jobs_by_contact ON jobs(contact_id);"
+	/* Each campaign's first run: first sight fires only within its backfill
+	 * before it, and only a version seen after it fires at all.  notice is
+	 * what fs-normalize last said about checking the campaign, said once. */
+	"CREATE TABLE campaigns ("
+	"  campaign TEXT PRIMARY KEY, first_run_at TEXT NOT NULL, first_run_id TEXT, notice TEXT);"
+	/* A source's fields as fs-pull --describe listed them, and the values
+	 * of those that have a fixed set (options, a JSON array): what campaign
+	 * triggers are checked against. */
+	"CREATE TABLE source_fields ("
+	"  source TEXT NOT NULL, object TEXT NOT NULL, name TEXT NOT NULL, type TEXT, label TEXT,"
+	"  options TEXT, mapped INTEGER NOT NULL DEFAULT 0, described_at TEXT NOT NULL,"
+	"  PRIMARY KEY (source, object, name)) WITHOUT ROWID;"
+	/* The mail requests fs-normalize asked for, until the end of the
+	 * pipeline has taken them (an enrolment or a changelog row names the
+	 * event): a request a dead stage lost, whose contact changed again
+	 * before the pipeline re-read it, is asked for again then. */
+	"CREATE TABLE entries ("
+	"  event_id TEXT PRIMARY KEY, source TEXT NOT NULL, object TEXT NOT NULL, campaign TEXT NOT NULL,"
+	"  line TEXT NOT NULL, at TEXT NOT NULL, run_id TEXT);"
+	"CREATE INDEX entries_by_object ON entries(source, object);"
+	"CREATE INDEX entries_by_at ON entries(at);",
+	/* 4 -> 5: campaigns' brakes (issue 15).  An outbox row may end
 	 * suppressed (a do-not-mail list, the CRM's flag, a return) or
 	 * cancelled (withdrawn before it went, or with its piece), with the
 	 * reason; SQLite changes a CHECK only by making the table again.  A

@@ -83,6 +83,7 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "properties.deals", HS, FS_V_LIST,
 	    .def = "amount, closedate, dealstage, pipeline, dealname, deal_currency_code, hubspot_owner_id"),
 	ROW("source", "status_property", HS, FS_V_TEXT, .def = "lifecyclestage"),
+	ROW("source", "suppress_property", HS, FS_V_TEXT),
 	ROW("source", "won_stages", HS, FS_V_LIST, .def = "closedwon"),
 	ROW("source", "currency", HS, FS_V_TEXT, .def = "USD"),
 	ROW("source", "default_country", HS | CSV, FS_V_TEXT, .def = "US"),
@@ -96,6 +97,7 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "map.deals", HS, FS_V_MAP, .def = "hubspot-deal.jq", .from = "map"),
 	ROW("source", "map.rows", CSV, FS_V_MAP, .def = "csv-contact.jq", .from = "map"),
 	ROW("source", "map.mail-history", CSV, FS_V_MAP, .def = "csv-mail-history.jq", .from = "map"),
+	ROW("source", "map.jobs", CSV, FS_V_MAP, .def = "csv-job.jq", .from = "map"),
 	ROW("source", "map.events", LE | LOB, FS_V_MAP, .def = "lob-event.jq", .from = "map"),
 	ROW("source", "map.*", CSV, FS_V_MAP, .def = "csv-contact.jq", .from = "map"),	/* fs-pull --as NAME csv:FILE */
 	ROW("source", "map.*", HS, FS_V_MAP, .def = "hubspot-engagement.jq", .from = "map",
@@ -138,16 +140,20 @@ const struct fs_setting fs_settings[] = {
 	ROW("target", "prop_last_mail_sent", HS, FS_V_TEXT, .def = "fieldsync_last_mail_sent"),
 	ROW("target", "prop_last_follow_up", HS, FS_V_TEXT, .def = "fieldsync_last_follow_up"),
 
-	/* [campaign "NAME"]: who gets mail. */
+	/* [campaign "NAME"]: who gets mail (fs-normalize), and when (fs-push). */
 	ROW("campaign", "trigger", 0, FS_V_TRIGGER, .flags = FS_SET_REQUIRED),
+	ROW("campaign", "on", 0, FS_V_CHOICE, .def = "contact", .choices = "contact, job"),
 	ROW("campaign", "goal", 0, FS_V_TEXT, .flags = FS_SET_NAMED),
 	ROW("campaign", "format", 0, FS_V_CHOICE, .def = "postcard", .choices = "postcard, letter"),
 	ROW("campaign", "template", 0, FS_V_TEXT),
 	ROW("campaign", "back", 0, FS_V_TEXT, .from = "template"),
 	ROW("campaign", "from", 0, FS_V_TEXT),
 	ROW("campaign", "active", 0, FS_V_DURATION, .def = "30d"),
-	ROW("campaign", "reentry", 0, FS_V_TEXT, .def = "never"),
-	ROW("campaign", "cap", 0, FS_V_TEXT),
+	ROW("campaign", "backfill", 0, FS_V_DURATION),
+	ROW("campaign", "only", 0, FS_V_FILTER),
+	ROW("campaign", "except", 0, FS_V_FILTER),
+	ROW("campaign", "reentry", 0, FS_V_RETENTION, .def = "never"),
+	ROW("campaign", "cap", 0, FS_V_CAP),
 	ROW("campaign", "send_delay", 0, FS_V_DURATION),
 
 	/* [thresholds]: what fs-health and fs-watchdog judge by. */
@@ -158,7 +164,7 @@ const struct fs_setting fs_settings[] = {
 	ROW("thresholds", "follow_up_sla", 0, FS_V_BIZDAYS, .def = "3bd"),
 	ROW("thresholds", "holidays", 0, FS_V_DATES),
 	ROW("thresholds", "attribution", 0, FS_V_DURATION, .def = "90d"),
-	ROW("thresholds", "timezone", 0, FS_V_TEXT, .def = "UTC"),
+	ROW("thresholds", "timezone", 0, FS_V_TIMEZONE, .def = "UTC"),
 
 	/* [alert]: how fs-watchdog tells people. */
 	ROW("alert", "command", 0, FS_V_COMMAND),

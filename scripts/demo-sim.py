@@ -45,6 +45,7 @@ TICK = dt.timedelta(minutes=5)
 ISO = "%Y-%m-%dT%H:%M:%SZ"
 OWNER_NAMES = ["alice", "bruno", "chen", "dana", "emeka", "farah", "goran", "hana"]
 TRACK = ["mailed", "in_transit", "in_local_area", "processed_for_delivery"]
+JOB_STATUSES = ["estimate_sent", "scheduled", "in_progress", "job_completed", "cancelled"]
 
 children = []          # processes to stop at exit
 out = sys.stdout
@@ -165,6 +166,7 @@ class Sim:
         self.nruns = {}
         self.watchdog_err = ""
         self.alerts_pos = 0
+        self.first_requests = 0
 
     # ---- set-up -----------------------------------------------------------
     def setup(self):
@@ -307,7 +309,8 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         for c in contacts:
             p = c["properties"]
             t = self.base0 - dt.timedelta(seconds=rng.randint(3600, 60 * 86400))
-            p["job_status"] = rng.choice(["scheduled", "in_progress", "cancelled", "estimate_sent"])
+            # Some customers' last job is long done: a first sight, which mails nobody.
+            p["job_status"] = rng.choice(["scheduled", "in_progress", "cancelled", "estimate_sent", "job_completed"])
             p["lastmodifieddate"] = iso(t)
             c["updatedAt"] = iso(t)
             p.pop("lastmodifieddate", None)
@@ -350,7 +353,11 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
                 if rng.random() < 0.06:
                     deals.append(self.deal_obj(cid, done + dt.timedelta(days=rng.uniform(3, 12))))
         self.history_rows = rows
-        return {"contacts": contacts, "engagements": engagements, "deals": [d for d in deals if d]}
+        # The portal's job status is a dropdown (an enumeration) with these values.
+        props = {"contacts": [{"name": "job_status", "type": "enumeration", "label": "Job status",
+                               "options": JOB_STATUSES}]}
+        return {"contacts": contacts, "engagements": engagements, "deals": [d for d in deals if d],
+                "properties": props}
 
     def jobs_on(self, day):
         rate = {5: 0.006, 6: 0.001}.get(day.weekday(), 0.022)
@@ -387,6 +394,16 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
                                "amount": str(self.rng.choice([180, 240, 420, 650, 1200, 2400])),
                                "closedate": iso(at), "pipeline": "default"},
                 "updatedAt": iso(at), "createdAt": iso(at), "associations": {"contacts": [cid]}}
+
+    def describe(self):
+        """As README.md says, before the first run: the campaign is checked against the portal."""
+        r = subprocess.run([os.path.join(BIN, "fs-pull"), "--describe", "hubspot"], env=dict(self.env, FS_NOW=iso(self.start)),
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SystemExit("demo: fs-pull --describe hubspot failed (%d): %s" % (r.returncode, r.stderr.strip()))
+        row = [l.split("\t") for l in r.stdout.splitlines() if l.startswith("job_status\t")]
+        say("described the portal (fs-pull --describe hubspot): %d properties; job_status, the campaign's status,"
+            " has %s" % (len(r.stdout.splitlines()), row[0][4] if row else "no values"))
 
     def import_history(self):
         path = os.path.join(self.dir, "mail-history.csv")
@@ -841,6 +858,16 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             self.watchdog(now)
         return bool(runs or retries or acted)
 
+    def first_run(self, now, cl0):
+        """The first tick of the CRM pipeline: every contact a first sight, no mail."""
+        rows = self.q("select coalesce(sum(json_extract(detail, '$.records')), 0),"
+                      " coalesce(sum(json_extract(detail, '$.mail_requests')), 0) from changelog"
+                      " where kind = 'run' and object = 'fs-normalize' and id > ?", (cl0,))
+        done = self.q("select count(*) from contacts where status = 'job_completed'")[0][0]
+        self.first_requests = rows[0][1]
+        say("  %s  first run: %d contacts recorded, %d of them job_completed already; %d mail requests"
+            " (a first sight is recorded, not mailed)" % (self.clock(now), rows[0][0], done, rows[0][1]))
+
     def day_line(self, day_start, n):
         s = self.day_stats
         r = self.q("select (select count(*) from outbox where target = 'mail' and state = 'pending' and attempts > 0),"
@@ -860,6 +887,7 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         day_n = 0
         day_start = self.start
         active = 0
+        cl0 = self.q("select coalesce(max(id), 0) from changelog")[0][0]
         while t < self.end:
             if t - day_start >= dt.timedelta(days=1):
                 day_n += 1
@@ -867,6 +895,8 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
                 day_start += dt.timedelta(days=1)
             if self.tick(t):
                 active += 1
+            if t == self.start:
+                self.first_run(t, cl0)
             t += TICK
         day_n += 1
         self.day_line(day_start, day_n)
@@ -1018,6 +1048,7 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             ("duplicate pieces (same event)", dup_event, 0, dup_event == 0),
             ("second pieces to one contact for one campaign", dup_contact, 0, dup_contact == 0),
             ("pieces without a send changelog row", len(unlogged), 0, not unlogged),
+            ("mail requests on the first run (first sights)", self.first_requests, 0, self.first_requests == 0),
         ]
         say("")
         say("== verification (checked against the fake vendor's own records)")
@@ -1068,6 +1099,7 @@ def main():
     sim = Sim(a)
     try:
         sim.setup()
+        sim.describe()
         sim.import_history()
         sim.plan()
         say("simulating %s .. %s, a tick every 5 minutes (ticks with nothing due are skipped)"

@@ -146,6 +146,7 @@ properties.meetings = hs_timestamp, hubspot_owner_id, hs_meeting_outcome  # defa
 properties.tasks = hs_timestamp, hubspot_owner_id, hs_task_status, hs_task_type  # default
 properties.deals = amount, closedate, dealstage, pipeline, dealname, deal_currency_code, hubspot_owner_id  # default
 status_property = lifecyclestage  # default
+# suppress_property =
 won_stages = closedwon  # default
 currency = USD  # default
 default_country = US  # default
@@ -191,6 +192,7 @@ default_country = US  # default
 # map =
 map.rows = csv-contact.jq  # default
 map.mail-history = csv-mail-history.jq  # default
+map.jobs = csv-job.jq  # default
 # secret_env =
 # secret_file =
 signature = standard-webhooks  # default
@@ -270,7 +272,7 @@ map        = my-contacts.jq
 [source "files"]
 kind     = csv
 file     = export.csv
-map.jobs = jobs.jq
+map.invoices = invoices.jq
 
 [target "mail"]
 kind      = lob
@@ -312,6 +314,7 @@ properties.meetings = hs_timestamp, hubspot_owner_id, hs_meeting_outcome  # defa
 properties.tasks = hs_timestamp, hubspot_owner_id, hs_task_status, hs_task_type  # default
 properties.deals = amount, closedate, dealstage, pipeline, dealname, deal_currency_code, hubspot_owner_id  # default
 status_property = lifecyclestage  # default
+# suppress_property =
 won_stages = closedwon  # default
 currency = USD  # default
 default_country = US  # default
@@ -338,7 +341,8 @@ file = export.csv
 # map =
 map.rows = csv-contact.jq  # default
 map.mail-history = csv-mail-history.jq  # default
-map.jobs = jobs.jq
+map.jobs = csv-job.jq  # default
+map.invoices = invoices.jq
 # secret_env =
 # secret_file =
 signature = standard-webhooks  # default
@@ -364,12 +368,16 @@ sla = mailed 2bd, delivered 7bd  # default
 
 [campaign "thank-you"]
 trigger = status = job_completed
+on = contact  # default
 goal = thank-you  # default: the section's name
 format = postcard  # default
 template = tmpl_front
 back = tmpl_front  # default: template
 # from =
 active = 30d  # default
+# backfill =
+# only =
+# except =
 reentry = never  # default
 # cap =
 # send_delay =

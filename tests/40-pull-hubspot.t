@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip_all 'python3 is needed for the fake HubSpot'
 command -v jq >/dev/null || skip_all 'jq is needed'
-plan 79
+plan 80
 
 python3 "$top/tests/fakes/fake_hubspot.py" --port 0 --port-file "$T/hs.port" --now 2026-11-30T00:00:00Z \
 	--log "$T/hs.log" &
@@ -257,13 +257,20 @@ Content-Type: application/json"
 is '--dry-run: the token is nowhere' "$(grep -c test-token "$T/out" "$T/err" fieldsync.db | grep -vc ':0$')" 0
 is '--dry-run commits nothing' "$(sql 'select count(*) from cursors')" 0
 
-# --describe: the mapping list.
+# --describe: the mapping list, of deals too when the source pulls them.
+conf 'streams = contacts, deals'
 run fs-pull --describe hubspot
 is '--describe: exit 0' "$status" 0
-is '--describe: name, type, label, mapped' "$(grep -E '^(email|lifecyclestage|hs_object_id)	' "$T/out")" \
-'email	string	Email	mapped
-hs_object_id	number	Record ID	mapped
-lifecyclestage	enumeration	Lifecycle Stage	mapped'
+is '--describe: name, type, label, mapped, values' "$(grep -E '^(email|lifecyclestage|hs_object_id|deals.dealstage)	' "$T/out")" \
+'email	string	Email	mapped	-
+hs_object_id	number	Record ID	mapped	-
+lifecyclestage	enumeration	Lifecycle Stage	mapped	subscriber, lead, marketingqualifiedlead, salesqualifiedlead, opportunity, customer, evangelist, other
+deals.dealstage	enumeration	Deal Stage	mapped	appointmentscheduled, qualifiedtobuy, presentationscheduled, decisionmakerboughtin, contractsent, closedwon, closedlost'
+is '--describe: the listing is kept in the state, for checking campaigns' \
+	"$(sql "select object, name, options from source_fields where source = 'hubspot' and name in ('lifecyclestage', 'dealstage', 'email') order by object, name")" \
+	'contacts|email|[]
+contacts|lifecyclestage|["subscriber","lead","marketingqualifiedlead","salesqualifiedlead","opportunity","customer","evangelist","other"]
+deals|dealstage|["appointmentscheduled","qualifiedtobuy","presentationscheduled","decisionmakerboughtin","contractsent","closedwon","closedlost"]'
 
 # Cron safety: a live holder of the lease means another run: exit 0, nothing done.
 sleep 300 &

@@ -24,6 +24,7 @@ goal     = retention
 trigger  = status = job_completed
 format   = postcard
 template = tmpl_thanks
+backfill = 30d     # the records are first sights, changed before the first run
 
 [campaign "welcome"]
 goal     = onboarding
@@ -31,6 +32,7 @@ trigger  = status = customer
 format   = letter
 template = tmpl_welcome
 from     = adr_companyhq
+backfill = 30d
 
 [target "mail"]
 kind      = lob

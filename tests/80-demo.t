@@ -1,9 +1,10 @@
 #!/bin/sh
 # make demo, small: two simulated days and a few dozen contacts against the
-# fakes, through the real pipelines; the demo's own verification must pass,
+# fakes, through the real pipelines (a first run that mails nobody, then the
+# jobs completed since); the demo's own verification must pass,
 # agree with the state file, and fail when a duplicate piece is slipped in.
 . "$(dirname "$0")/lib.sh"
-plan 12
+plan 13
 sim="$top/scripts/demo-sim.py"
 unset FS_STATE FS_NOW FS_BUSY_TIMEOUT
 
@@ -15,8 +16,10 @@ demo_tail() { { echo "the demo's last lines:"; tail -n 25 "$T/out"; tail -n 25 "
 [ "$status" = 0 ] || demo_tail
 tail -n 1 "$T/out" >last
 is 'and says its verification passed' "$(cat last)" 'verification passed'
-grep -E '^  (pieces at|pieces whose last|CRM records without|duplicate pieces|second pieces|pieces without)' "$T/out" >checks
-is 'six checks, each ok' "$(grep -c ' ok$' checks)/$(wc -l <checks)" 6/6
+grep -E '^  (pieces at|pieces whose last|CRM records without|duplicate pieces|second pieces|pieces without|mail requests on the first run)' "$T/out" >checks
+is 'seven checks, each ok' "$(grep -c ' ok$' checks)/$(wc -l <checks)" 7/7
+is 'the first run records every contact and mails nobody, some already job_completed' \
+	"$(sed -n 's/^  ... 01:00  first run: \([0-9]*\) contacts recorded, [1-9][0-9]* of them job_completed already; \([0-9]*\) mail requests.*/\1 \2/p' "$T/out")" '40 0'
 crm=$(sed -n 's/^  (CRM records checked: \([0-9]*\),.*/\1/p' "$T/out")
 ok "$([ "${crm:-0}" -gt 0 ] && echo 0 || echo 1)" "some CRM records were checked ($crm)"
 pieces=$(sed -n 's/^  pieces at the fake vendor == distinct enrolments *\([0-9]*\) .*/\1/p' checks)

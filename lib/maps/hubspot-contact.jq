@@ -1,12 +1,16 @@
 # HubSpot CRM v3 contact -> contact.changed.
 # status comes from lifecyclestage unless the source sets status_property;
-# a missing country defaults to the source's default_country (default US).
+# do_not_mail is true when the source's suppress_property holds true (or yes,
+# or 1, in any case); a missing country defaults to the source's
+# default_country (default US).
 # reads: data.id data.properties.email data.properties.firstname data.properties.lastname
 # reads: data.properties.phone data.properties.company data.properties.address
 # reads: ?data.properties.address2 data.properties.city data.properties.state data.properties.zip
 # reads: data.properties.country data.properties.lifecyclestage data.properties.hubspot_owner_id
 # reads: data.properties.lastmodifieddate ?data.properties.hs_object_id ?data.properties.createdate
 # reads: ?data.updatedAt ?data.createdAt ?data.archived ?data.properties.hs_lastmodifieddate
+def hs_true: if type == "boolean" then . else fs_clean | type == "string" and
+  (ascii_downcase | . == "true" or . == "yes" or . == "1") end;
 .data as $d
 | ($d.properties // {}) as $p
 | (($p.country | fs_country) // (if ($p.address // $p.city // $p.zip) != null
@@ -34,6 +38,8 @@
       } | fs_nonnull | if . == {} then null else . end),
       status: ($p[$source.status_property // "lifecyclestage"] | fs_clean),
       owner: ($p.hubspot_owner_id | fs_clean),
+      do_not_mail: (if $source.suppress_property != null and ($p[$source.suppress_property] | hs_true)
+                    then true else null end),
       updated_at: $version
     } | fs_nonnull)
   }

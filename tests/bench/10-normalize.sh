@@ -6,7 +6,8 @@
 # followed by lib/maps/hubspot-contact.jq, which is what fs-normalize runs
 # through libjq with FS_JQ_ONLY=1.  fs-normalize also does what jq does not:
 # strict JSON and UTF-8 checks, validation, event ids, drift counting, the
-# campaign trigger, and one contact row per record in its state file (kept
+# campaign trigger (on first sight, by backfill), and one contact row per
+# record in its state file (kept
 # in the bench's directory, on disk, as a user's would be).
 #
 #   FS_BENCH_N=200000 make bench      fewer records (default 1000000)
@@ -36,6 +37,7 @@ goal     = retention
 trigger  = status = job_completed
 format   = postcard
 template = tmpl_thank_you
+backfill = 3650d    # every record is a first sight: the trigger fires as it would on entry
 CONF
 map=$dir/hubspot-contact.full.jq
 { cat "$top/lib/maps/common.jq"; echo; cat "$top/lib/maps/hubspot-contact.jq"; } >"$map"

@@ -299,6 +299,9 @@ format   = postcard
 template = tmpl_thanks
 back     = tmpl_thanksback
 active   = 30d
+# A first run killed before it saw a contact leaves it unseen: entering the
+# trigger, it is a first sight, which fires only within the backfill.
+backfill = 1d
 
 [dedupe]
 debounce = 2m

@@ -670,11 +670,34 @@ class App:
             return self.fixed_now
         return int(time.time() * 1000)
 
+    def declare(self, body):
+        """Declare property types (and an enumeration's options), as
+        /__admin/properties does: {"contacts":[{"name":…,"type":…,"options":[…]}],"strict":bool}."""
+        if not isinstance(body, dict):
+            raise ApiError(400, "expected {\"contacts\":[{\"name\":...,\"type\":...}]}")
+        for k, v in body.items():
+            if k == "strict":
+                self.strict_props = bool(v)
+                continue
+            t = norm_type(k)
+            if t is None or not isinstance(v, list):
+                raise ApiError(400, "unknown object type %r" % k)
+            for d in v:
+                if not isinstance(d, dict) or not isinstance(d.get("name"), str):
+                    raise ApiError(400, "property definitions need a name")
+                d = dict(d)
+                d.setdefault("type", "string")
+                self.declared[t][d["name"]] = d
+        self.version += 1
+
     def load(self, data, now_ms):
         """Load {"contacts":[...],"engagements":[...],"deals":[...]} (also
-        "calls"/"emails"/"meetings"/"tasks" keys)."""
+        "calls"/"emails"/"meetings"/"tasks" keys, and "properties": the
+        declarations /__admin/properties takes, kept across resets)."""
         if not isinstance(data, dict):
             raise ApiError(400, "data must be a JSON object")
+        if data.get("properties") is not None:
+            self.declare(data["properties"])
         n = 0
         for c in data.get("contacts") or []:
             self.upsert("contacts", c, now_ms)
@@ -2052,23 +2075,8 @@ def route_admin(app, method, path, query, body):
             return 200, {"now": iso_ms(app.now_ms()), "now_ms": app.now_ms(),
                          "fixed": app.fixed_now is not None}
     if p == "/__admin/properties" and method == "POST":
-        if not isinstance(body, dict):
-            raise ApiError(400, "expected {\"contacts\":[{\"name\":...,\"type\":...}]}")
         with app.lock:
-            for k, v in body.items():
-                if k == "strict":
-                    app.strict_props = bool(v)
-                    continue
-                t = norm_type(k)
-                if t is None or not isinstance(v, list):
-                    raise ApiError(400, "unknown object type %r" % k)
-                for d in v:
-                    if not isinstance(d, dict) or not isinstance(d.get("name"), str):
-                        raise ApiError(400, "property definitions need a name")
-                    d = dict(d)
-                    d.setdefault("type", "string")
-                    app.declared[t][d["name"]] = d
-            app.version += 1
+            app.declare(body)
             return 200, {"declared": {t: sorted(app.declared[t]) for t in OBJECT_TYPES
                                       if app.declared[t]},
                          "strict": app.strict_props}
@@ -2402,7 +2410,8 @@ def main(argv=None):
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0, help="0 = any free port")
     ap.add_argument("--port-file", help="write the bound port here (atomically)")
-    ap.add_argument("--data", help="initial data: {\"contacts\":[..],\"engagements\":[..],\"deals\":[..]}")
+    ap.add_argument("--data", help="initial data: {\"contacts\":[..],\"engagements\":[..],\"deals\":[..],"
+                    "\"properties\":{\"contacts\":[{\"name\":..,\"type\":..,\"options\":[..]}]}}")
     ap.add_argument("--token", action="append",
                     help="accepted bearer token (repeatable; default test-token)")
     ap.add_argument("--log", help="append a request log here")

@@ -146,6 +146,48 @@ def t_properties():
             check(k in p, "property %s lacks %s" % (p.get("name"), k))
 
 
+@test("--data declares properties: an enumeration's options, kept across a reset")
+def t_data_properties():
+    tmp = tempfile.mkdtemp(prefix="fake_hubspot_data.")
+    data = os.path.join(tmp, "data.json")
+    port_file = os.path.join(tmp, "port")
+    with open(data, "w") as f:
+        json.dump({"contacts": [{"id": "1", "properties": {"job_status": "scheduled"}}],
+                   "properties": {"contacts": [
+                       {"name": "job_status", "type": "enumeration", "label": "Job status",
+                        "options": ["scheduled", "in_progress", "job_completed"]},
+                       {"name": "do_not_mail", "type": "bool"}]}}, f)
+    proc = subprocess.Popen([sys.executable, FAKE, "--port", "0", "--port-file", port_file, "--data", data],
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while not (os.path.exists(port_file) and open(port_file).read().strip()):
+            check(proc.poll() is None and time.monotonic() < deadline, "the second fake did not start")
+            time.sleep(0.05)
+        base = "http://127.0.0.1:%d" % int(open(port_file).read())
+        for attempt in ("at start", "after a reset"):
+            req = urllib.request.Request(base + "/crm/v3/properties/contacts/job_status")
+            req.add_header("Authorization", "Bearer " + TOKEN)
+            with OPENER.open(req, timeout=15) as r:
+                p = json.loads(r.read())
+            eq(p["type"], "enumeration", "type " + attempt)
+            eq(p["label"], "Job status", "label " + attempt)
+            eq([o["value"] for o in p["options"]], ["scheduled", "in_progress", "job_completed"],
+               "options " + attempt)
+            req = urllib.request.Request(base + "/crm/v3/properties/contacts/do_not_mail")
+            req.add_header("Authorization", "Bearer " + TOKEN)
+            with OPENER.open(req, timeout=15) as r:
+                eq([o["value"] for o in json.loads(r.read())["options"]], ["true", "false"], "a bool's options")
+            req = urllib.request.Request(base + "/__admin/reset", data=b"{}", method="POST")
+            req.add_header("Content-Type", "application/json")
+            with OPENER.open(req, timeout=15) as r:
+                r.read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 PAGED = {}
 SORT_ASC = [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}]
 
