@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -73,8 +74,10 @@ struct push {
 	struct fs_buf preview_in;
 	struct preview_row {
 		char *status, *event_id, *line, *reason;
+		long order;	/* its line in the input; rows from before it after them */
 	} *prev;
 	int nprev;
+	jv input_order;		/* event id -> its line in the input */
 	char last_error[256];
 };
 
@@ -241,6 +244,19 @@ preview_add(struct push *p, const char *status, const char *event_id, const char
 	r->event_id = fs_xstrdup(event_id);
 	r->line = fs_xstrdup(line ? line : "{}");
 	r->reason = reason ? fs_xstrdup(reason) : NULL;
+	jv at = jv_object_get(jv_copy(p->input_order), jv_string(event_id));
+	r->order = jv_get_kind(at) == JV_KIND_NUMBER ? (long)jv_number_value(at) : LONG_MAX / 2 + p->nprev;
+	jv_free(at);
+}
+
+/* The preview lists the rows in the order of the input, whatever step
+ * settled each one (taking it, claiming it, sending it). */
+static int
+by_input_order(const void *a, const void *b)
+{
+	const struct preview_row *x = a, *y = b;
+
+	return (x->order > y->order) - (x->order < y->order);
 }
 
 /* ---- what becomes of a row ---- */
@@ -1703,6 +1719,7 @@ preview_print(struct push *p)
 	static const char *const kinds[4] = {"suppressed", "capped", "held", "send"};
 	double cost = 0;
 
+	qsort(p->prev, (size_t)p->nprev, sizeof *p->prev, by_input_order);
 	if (csv)
 		printf("status,event_id,contact_id,name,address,campaign,format,price,reason\r\n");
 	else
@@ -1775,12 +1792,18 @@ preview(struct push *p)
 	int n;
 
 	p->preview = true;
+	p->input_order = jv_object();
 	if (fs_state_begin(st) != 0)
 		return -1;
 	for (size_t off = 0; off < p->preview_in.len;) {
 		char *nl = memchr(p->preview_in.data + off, '\n', p->preview_in.len - off);
 		size_t len = (size_t)(nl - (p->preview_in.data + off));
 		jv ev = jv_parse_sized(p->preview_in.data + off, (int)len);
+		const char *id = fs_jstr(ev, "id");
+
+		if (id)
+			p->input_order = jv_object_set(p->input_order, jv_string(id),
+						       jv_number(jv_object_length(jv_copy(p->input_order))));
 		int rc = take_event(p, ev, p->preview_in.data + off, len);
 
 		jv_free(ev);
@@ -1805,9 +1828,11 @@ preview(struct push *p)
 		goto fail;
 	fs_state_rollback(st);
 	preview_print(p);
+	jv_free(p->input_order);
 	return 0;
 fail:
 	fs_state_rollback(st);
+	jv_free(p->input_order);
 	return -1;
 }
 

@@ -343,9 +343,11 @@ fs_health_collect(struct fs_state *st, const struct fs_config *cfg, const struct
 	if (q == NULL)
 		goto fail;
 	while ((rc = fs_state_step_row(st, q)) == 1) {
-		snprintf(text, sizeof text, "%lld piece%s over the campaign's %s wait%s until %s",
+		const char *cap = (const char *)sqlite3_column_text(q, 3) + 5;	/* "cap: 3/day for ..." */
+
+		snprintf(text, sizeof text, "%lld piece%s over its %.*s wait%s until %s",
 			 (long long)sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 1) == 1 ? "" : "s",
-			 (const char *)sqlite3_column_text(q, 3) + 5, sqlite3_column_int64(q, 1) == 1 ? "s" : "",
+			 (int)strcspn(cap, " "), cap, sqlite3_column_int64(q, 1) == 1 ? "s" : "",
 			 (const char *)sqlite3_column_text(q, 2));
 		problem(h, 1, "cap", (const char *)sqlite3_column_text(q, 0), fs_xstrdup(text));
 	}

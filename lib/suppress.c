@@ -117,6 +117,15 @@ fs_suppress_check(struct fs_state *st, const char *contact_id, jv to, bool crm_f
 	int rc;
 
 	*why = NULL;
+	/* The flag on the request, or set on the contact since (the state
+	 * file keeps each contact's newest flag, fs-normalize's observe). */
+	if (!crm_flag && contact_id) {
+		int64_t flagged = 0;
+
+		if (fs_state_int(st, &flagged, "SELECT do_not_mail FROM contacts WHERE id = ?", "s", contact_id) < 0)
+			return -1;
+		crm_flag = flagged == 1;
+	}
 	if (crm_flag) {
 		*why = fs_xstrdup("the CRM says do not mail");
 		return 0;
