@@ -473,9 +473,12 @@ fs_outbox_claim(struct fs_state *st, const struct fs_claim *c, struct fs_outbox_
 			fs_outbox_row_free(r);
 			continue;
 		}
+		/* A deferral's reason (a cap) ends with it: a row claimed again
+		 * that then retries is retrying, not capped (fs-health). */
 		if (fs_state_run(st,
 		    "UPDATE outbox SET claimed_by = ?, claim_pid = ?, claim_host = ?, claim_until = ?,"
-		    " first_attempt_at = coalesce(first_attempt_at, ?), last_run_id = ?, claims = claims + 1 WHERE id = ?",
+		    " first_attempt_at = coalesce(first_attempt_at, ?), last_run_id = ?, claims = claims + 1,"
+		    " reason = NULL WHERE id = ?",
 		    "sissssi", c->run_id, (int64_t)getpid(), host, until, now, c->run_id, r->id) != 0)
 			goto fail;
 		if (kept != i)
