@@ -768,6 +768,17 @@ int fs_csv_read(int fd, fs_csv_fn fn, void *ctx);
 int fs_csv_read_libcsv(int fd, fs_csv_fn fn, void *ctx);	/* every row through libcsv: tests compare */
 void fs_csv_format(struct fs_buf *b, const struct fs_csv_row *row);	/* back to CSV, no line end */
 
+// csvout.c: CSV cells for the files fieldsync writes for people (fs-report, previews, scans).
+/* Appends one RFC 4180 cell: quoted when it holds a comma, a quote or a line
+ * end, or starts or ends with a blank.  A cell that starts with = + - @, a tab
+ * or a carriage return (a formula to a spreadsheet) is neutralised as OWASP
+ * recommends: quoted, with a leading ' that the spreadsheet shows as text;
+ * a plain number (fs_csv_number: "-12.5") is left as it is.  Every CSV
+ * writer uses it, for any text that a CRM record or a vendor chose. */
+void fs_csv_cell(struct fs_buf *b, const char *s, size_t n);
+int fs_csv_fcell(FILE *f, const char *s);	/* the same onto f; NULL is an empty cell; -1 on a write error */
+bool fs_csv_number(const char *s, size_t n);	/* -?D[.D][e[+-]D], D one or more digits */
+
 // inbox.c: draining the webhook inbox; the pieces and events polling sees.
 struct fs_inbox_row {
 	int64_t id;

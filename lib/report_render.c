@@ -1,6 +1,7 @@
 /*
  * Renderers for fs-report's documents (report.c): aligned text within 100
- * columns, RFC 4180 CSV, and NDJSON.
+ * columns, RFC 4180 CSV (each cell by fs_csv_cell: formulas neutralised), and
+ * NDJSON.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -261,24 +262,6 @@ fs_report_text(jv rep, FILE *f)
 	return ferror(f) ? -1 : 0;
 }
 
-static void
-csv_field(FILE *f, const char *s)
-{
-	if (s == NULL)
-		return;
-	if (strpbrk(s, ",\"\r\n") == NULL && s[0] != ' ' && (s[0] == '\0' || s[strlen(s) - 1] != ' ')) {
-		fputs(s, f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', f);
-		fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 int
 fs_report_csv(jv rep, const char *section, FILE *f)
 {
@@ -310,7 +293,7 @@ fs_report_csv(jv rep, const char *section, FILE *f)
 
 		if (c)
 			fputc(',', f);
-		csv_field(f, jv_string_value(name));
+		fs_csv_fcell(f, jv_string_value(name));
 		jv_free(name);
 	}
 	fputs("\r\n", f);
@@ -322,7 +305,7 @@ fs_report_csv(jv rep, const char *section, FILE *f)
 
 			if (c)
 				fputc(',', f);
-			csv_field(f, s);
+			fs_csv_fcell(f, s);
 			free(s);
 			jv_free(col);
 		}

@@ -327,6 +327,32 @@ test_counts(void)
 	fs_counts_free(&m);
 }
 
+/* fs_csv_cell: formulas neutralised, numbers left, RFC 4180 quoting. */
+static void
+test_csv_cell(void)
+{
+	static const char *const cases[][2] = {
+		{"plain", "plain"}, {"", ""}, {"a,b", "\"a,b\""}, {"say \"hi\"", "\"say \"\"hi\"\"\""},
+		{" lead", "\" lead\""}, {"two\nlines", "\"two\nlines\""},
+		{"=1+1", "\"'=1+1\""}, {"+1 512 555 0100", "\"'+1 512 555 0100\""},
+		{"-2+3+cmd|' /C calc'!A0", "\"'-2+3+cmd|' /C calc'!A0\""}, {"@SUM(A1)", "\"'@SUM(A1)\""},
+		{"\tUSD", "\"'\tUSD\""}, {"\r=1", "\"'\r=1\""}, {"=\"a\",b", "\"'=\"\"a\"\",b\""},
+		{"-", "\"'-\""}, {"-x", "\"'-x\""}, {"-1-1", "\"'-1-1\""}, {"-.5", "\"'-.5\""},
+		{"-50", "-50"}, {"-50.25", "-50.25"}, {"-1e5", "-1e5"}, {"-1.5E-3", "-1.5E-3"}, {"12", "12"},
+		{"a=1", "a=1"}, {" =1", "\" =1\""},
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct fs_buf b = {0};
+		char name[96];
+
+		fs_csv_cell(&b, cases[i][0], strlen(cases[i][0]));
+		snprintf(name, sizeof name, "csv cell of '%s'", cases[i][0]);
+		is_str(b.data ? b.data : "", cases[i][1], name);
+		fs_buf_free(&b);
+	}
+}
+
 int
 main(void)
 {
@@ -340,6 +366,7 @@ main(void)
 	test_json();
 	test_email();
 	test_counts();
+	test_csv_cell();
 	printf("1..%d\n", n);
 	return failed != 0;
 }
