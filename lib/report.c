@@ -353,6 +353,8 @@ pctile(double *v, int n, double p)
 {
 	int rank = (int)ceil(p / 100.0 * n);
 
+	if (n < 1)	/* no samples: v may be NULL, which qsort may not be given */
+		return 0;
 	qsort(v, (size_t)n, sizeof *v, cmp_double);
 	return v[rank < 1 ? 0 : rank - 1];
 }

@@ -74,7 +74,8 @@ void
 fs_buf_add(struct fs_buf *b, const void *p, size_t n)
 {
 	buf_grow(b, n);
-	memcpy(b->data + b->len, p, n);
+	if (n > 0)	/* p may be an empty buffer's NULL, which memcpy may not be given */
+		memcpy(b->data + b->len, p, n);
 	b->len += n;
 	b->data[b->len] = '\0';
 }
