@@ -623,10 +623,93 @@ fs_section_type_nearest(const char *type)
 
 /* ---- --print-config ---- */
 
-static void
-print_value(FILE *f, const char *key, const struct value *v)
+#define REDACTED "(redacted)"
+
+/*
+ * A URL as --print-config shows it: a user name and password
+ * (https://user:pass@host) and the value of every query parameter
+ * (?hapikey=...) are where tokens end up, and are redacted; the scheme,
+ * host, path and parameter names are kept.  NULL when nothing is redacted.
+ */
+static char *
+redact_url(const char *v)
 {
-	const char *shown = v->v && !fs_is_safe_key(key) ? "(redacted)" : v->v;
+	struct fs_buf b = {0};
+	const char *p = v, *host = strstr(v, "://"), *at, *q;
+	bool changed = false;
+
+	if (host) {
+		host += 3;
+		at = host + strcspn(host, "@/?#");
+		if (*at == '@') {
+			fs_buf_add(&b, v, (size_t)(host - v));
+			fs_buf_adds(&b, REDACTED);
+			p = at;
+			changed = true;
+		}
+	}
+	q = p + strcspn(p, "?#");
+	fs_buf_add(&b, p, (size_t)(q - p));
+	if (*q == '?') {
+		fs_buf_addc(&b, '?');
+		for (p = q + 1; *p && *p != '#';) {
+			size_t n = strcspn(p, "&#"), name = strcspn(p, "=&#");
+
+			if (n > 0) {
+				/* A parameter without '=' may be a token itself. */
+				fs_buf_add(&b, p, name < n ? name : 0);
+				fs_buf_adds(&b, name < n ? "=" REDACTED : REDACTED);
+				changed = true;
+			}
+			p += n;
+			if (*p == '&')
+				fs_buf_addc(&b, *p++);
+		}
+		q = p;
+	}
+	if (*q == '#') {
+		fs_buf_adds(&b, "#" REDACTED);
+		changed = true;
+	}
+	if (!changed) {
+		fs_buf_free(&b);
+		return NULL;
+	}
+	return b.data;
+}
+
+/*
+ * [alert] command as --print-config shows it: the program, and its
+ * arguments redacted, for they are where a bearer token or a webhook URL
+ * ends up (curl -H 'Authorization: Bearer ...').  A first word that is not
+ * a plain program name (an assignment, a quote, a pipeline) is redacted
+ * too.  NULL when there are no arguments.
+ */
+static char *
+redact_command(const char *v)
+{
+	size_t lead = strspn(v, " \t"), n = strcspn(v + lead, " \t");
+	const char *rest = v + lead + n;
+
+	rest += strspn(rest, " \t");
+	for (size_t i = 0; i < n; i++) {
+		char c = v[lead + i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr("_./+-", c)))
+			return fs_xstrdup(REDACTED);
+	}
+	if (*rest == '\0')
+		return NULL;
+	return fs_xasprintf("%.*s " REDACTED, (int)n, v + lead);
+}
+
+static void
+print_value(FILE *f, const char *key, enum fs_value type, const struct value *v)
+{
+	char *own = v->v == NULL ? NULL : type == FS_V_URL ? redact_url(v->v)
+		  : type == FS_V_COMMAND ? redact_command(v->v) : NULL;
+	const char *shown = v->v && !fs_is_safe_key(key) ? REDACTED : own ? own : v->v;
 
 	switch (v->origin) {
 	case SET:
@@ -648,6 +731,7 @@ print_value(FILE *f, const char *key, const struct value *v)
 		fprintf(f, "# %s =  (not used: %s is set)\n", key, v->other);
 		break;
 	}
+	free(own);
 }
 
 /* Whether key was printed before in this section (rows repeat a key for other kinds). */
@@ -676,7 +760,7 @@ print_section(FILE *f, const struct place *p, bool first)
 			continue;
 		if (!is_family(s->key)) {
 			v = resolve(p, s->key, 0);
-			print_value(f, s->key, &v);
+			print_value(f, s->key, s->type, &v);
 			continue;
 		}
 		/* A family's members the file sets that have no row of their own, each once. */
@@ -690,7 +774,7 @@ print_section(FILE *f, const struct place *p, bool first)
 				again |= strcmp(p->sec->kv[j].key, key) == 0;
 			if (!again) {
 				v = resolve(p, key, 0);
-				print_value(f, key, &v);
+				print_value(f, key, s->type, &v);
 			}
 		}
 	}

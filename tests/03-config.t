@@ -4,7 +4,7 @@
 # line, --print-config prints the effective configuration, and
 # man/fieldsync.7 lists every key of the table with its default.
 . "$(dirname "$0")/lib.sh"
-plan 58
+plan 62
 
 # refused NAME WANT CMD...: CMD exits 2 (fs-health: 3, UNKNOWN) with
 # "CMD: WANT" as all of its stderr, writes nothing on stdout (fs-hook: its
@@ -371,7 +371,7 @@ back = tmpl_front  # default: template
 active = 30d  # default
 
 [alert]
-command = logger -t fieldsync
+command = logger (redacted)
 # webhook_env =
 
 [state]
@@ -395,6 +395,35 @@ run fs-pull -c printed.conf --print-config crm
 settings printed.conf >first
 settings "$T/out" >again
 check_same 'with a file: the output loads to the same settings' first again
+
+# Secrets inside values: a URL's user name, password and query, and the
+# alert command's arguments (a bearer token), are redacted too.
+cat >secret.conf <<'EOF'
+[source "hubspot"]
+url      = https://fs:hunter2@api.hubapi.com/crm?hapikey=pat-na1-0123&limit=100
+hook_url = https://hooks.example.com/fs-hook/hubspot?token=abc123#frag
+
+[target "mail"]
+kind = lob
+url  = https://test_0123:@api.lob.com/v1
+
+[alert]
+command = curl -fsS -H 'Authorization: Bearer sk_live_4567' https://chat.example.com/hook
+EOF
+run fs-push -c secret.conf --print-config mail
+is '--print-config with secrets in values: exit 0' "$status/$(cat "$T/err")" 0/
+is 'a URL keeps its scheme, host, path and parameter names; the alert command its program' \
+	"$(grep -E '^(url|hook_url|command) ' "$T/out")" \
+'url = https://(redacted)@api.hubapi.com/crm?hapikey=(redacted)&limit=(redacted)
+hook_url = https://hooks.example.com/fs-hook/hubspot?token=(redacted)#(redacted)
+url = https://(redacted)@api.lob.com/v1
+command = curl (redacted)'
+is 'no secret is printed' "$(grep -c -e hunter2 -e pat-na1 -e abc123 -e test_0123 -e sk_live -e Bearer "$T/out")" 0
+cp "$T/out" redacted.conf
+run fs-push -c redacted.conf --print-config mail
+settings redacted.conf >first
+settings "$T/out" >again
+check_same 'a redacted configuration loads, and prints the same again' first again
 
 # --- man/fieldsync.7 lists every key of the table, with its kinds and default -
 "$top/tests/unit/settings-list" >table.tsv
