@@ -141,28 +141,6 @@ find_source(int argc, char **argv)
 	return NULL;
 }
 
-/* "1048576", "512k", "1M". */
-static int
-parse_size(const char *s, size_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (s == NULL || !isdigit((unsigned char)*s))
-		return -1;
-	v = strtoull(s, &end, 10);
-	if (strcmp(end, "k") == 0 || strcmp(end, "K") == 0)
-		v *= 1024;
-	else if (strcmp(end, "M") == 0)
-		v *= 1024 * 1024;
-	else if (*end != '\0')
-		return -1;
-	if (v == 0 || v > 64ULL * 1024 * 1024)
-		return -1;
-	*out = (size_t)v;
-	return 0;
-}
-
 /* The URL the vendor called, as HubSpot signs it. */
 static char *
 request_url(const struct fs_endpoint *ep)
@@ -230,7 +208,7 @@ main(int argc, char *argv[])
 		status = FS_EXIT_USAGE;
 		goto out;
 	}
-	if (parse_size(v = fs_setting(&ep, "max_body"), &cap) != 0) {
+	if (fs_size_parse(v = fs_setting(&ep, "max_body"), &cap) != 0) {
 		fs_err("source '%s': max_body '%s' is not a size (1048576, 512k, 1M)", name, v);
 		refuse(500, "configuration error");
 		log_refusal(&cli.st, 500, "bad max_body", cli.run_id);
@@ -244,17 +222,16 @@ main(int argc, char *argv[])
 	}
 	/* 1. Body size. */
 	clen = getenv("CONTENT_LENGTH");
-	if (clen == NULL || *clen == '\0' || !isdigit((unsigned char)*clen)) {
+	if (clen == NULL || *clen == '\0') {
 		refuse(411, "Content-Length required");
 		log_refusal(&cli.st, 411, "Content-Length required", cli.run_id);
 		goto out;
 	}
-	errno = 0;
-	want = strtoull(clen, NULL, 10);
-	if (errno != 0 || want > cap) {
-		nbytes = errno ? SIZE_MAX : want;
-		refuse(413, "body too large");
-		log_refusal(&cli.st, 413, "body too large", cli.run_id);
+	if ((rc = fs_hook_content_length(clen, cap, &want)) != 0) {
+		why = rc < 0 ? "malformed Content-Length" : "body too large";
+		nbytes = rc < 0 ? 0 : want;
+		refuse(rc < 0 ? 400 : 413, why);
+		log_refusal(&cli.st, rc < 0 ? 400 : 413, why, cli.run_id);
 		goto out;
 	}
 	body = fs_xmalloc(want + 1);

@@ -76,6 +76,12 @@ struct fs_counts {		/* string -> counter hash map */
 /* The counter for key (n bytes), made at 0 when create; NULL if absent. */
 long *fs_counts_at(struct fs_counts *m, const char *key, size_t n, bool create);
 void fs_counts_free(struct fs_counts *m);
+#define FS_COUNT_MAX 1000000
+/* A count setting: digits, 0 .. FS_COUNT_MAX; -1 with errno EINVAL or ERANGE. */
+int fs_count_parse(const char *s, long *out);
+#define FS_SIZE_MAX (64ULL * 1024 * 1024)
+/* A size setting: "1048576", "512k", "1M", 1 .. FS_SIZE_MAX bytes; -1 with errno EINVAL or ERANGE. */
+int fs_size_parse(const char *s, size_t *out);
 
 // json.c
 struct fs_str {			/* a borrowed string; p == NULL is null */
@@ -101,14 +107,35 @@ struct fs_json_top {
 };
 const char *fs_json_check_top(const char *p, size_t n, size_t *errpos, struct fs_json_top *top);
 
-// time.c
+// time.c: times, durations, and the settings made of them (rate, retry).
 fs_time fs_now(void);		/* $FS_NOW when set, else the wall clock */
 int fs_now_check(void);		/* -1 with a message when $FS_NOW is malformed */
 int fs_time_parse(const char *s, fs_time *out);	/* RFC 3339, any offset; -1 if not */
 bool fs_time_valid(const char *s);
-void fs_time_format(fs_time t, char out[21]);	/* 2026-11-30T01:02:03Z */
-int fs_duration_parse(const char *s, int64_t *secs);	/* 90s 15m 24h 3d 2w; -1 if not */
-int fs_bizdays_parse(const char *s, int *days);	/* "3bd" */
+#define FS_TIME_MIN (-62167219200LL)	/* 0000-01-01T00:00:00Z */
+#define FS_TIME_MAX 253402300799LL	/* 9999-12-31T23:59:59Z */
+/* 2026-11-30T01:02:03Z; a time outside FS_TIME_MIN..FS_TIME_MAX is written as the nearer of them. */
+void fs_time_format(fs_time t, char out[21]);
+/* The parsers of settings return -1 with errno EINVAL when the text is not
+ * of their shape, ERANGE when it is but its value is out of range. */
+#define FS_DURATION_MAX (36500LL * 86400)	/* 100 years: now plus any duration stays in RFC 3339's years */
+int fs_duration_parse(const char *s, int64_t *secs);	/* 90s 15m 24h 3d 2w, at most FS_DURATION_MAX */
+#define FS_BIZDAYS_MAX 3650
+int fs_bizdays_parse(const char *s, int *days);	/* "3bd", at most FS_BIZDAYS_MAX */
+struct fs_rate_limit {			/* a `rate` setting: n requests per window */
+	int n;				/* 0: no limit ("off") */
+	int64_t window_ms;
+};
+#define FS_RATE_MAX 1000000		/* requests in one window */
+/* "100/10s", "10/500ms", "150/s", "5" (per second), "off"; -1 (errno EINVAL
+ * or ERANGE) if malformed, or over FS_RATE_MAX or a window of FS_DURATION_MAX. */
+int fs_rate_limit_parse(const char *s, struct fs_rate_limit *r);
+struct fs_retry {			/* a `retry` setting: "30s..6h x8" */
+	int64_t base, cap;		/* first delay .. cap, in seconds */
+	int max;			/* attempts */
+};
+#define FS_RETRY_MAX 1000		/* attempts */
+int fs_retry_parse(const char *s, struct fs_retry *r);	/* -1 (errno EINVAL or ERANGE) if malformed or out of range */
 struct fs_holidays {
 	int n;
 	int32_t day[64];	/* days since the epoch */
@@ -417,6 +444,10 @@ const char *fs_sig_scheme_name(enum fs_sig_scheme s);
 /* Checks signature, then timestamp window; -1 with a static *why. */
 int fs_hook_verify(enum fs_sig_scheme s, const struct fs_hook_req *r, const char *secret, fs_time now,
 		   const char **why);
+/* CGI's CONTENT_LENGTH: digits only (RFC 3875), nothing after them: 0 with
+ * the length, 1 when it is over cap (*out the length, SIZE_MAX past it), -1
+ * when it is not a length (55junk, -1, 1e3, " 5"). */
+int fs_hook_content_length(const char *s, size_t cap, size_t *out);
 /* NULL when the body is JSON of the scheme's shape, else a static reason. */
 const char *fs_hook_check_body(enum fs_sig_scheme s, const char *body, size_t len);
 /* Lob: the event id; HubSpot: "events:" and the eventIds; Standard: webhook-id; else "sha256:" of the body. */
@@ -691,17 +722,6 @@ jv fs_hubspot_batch_failures(const char *resp);
 // fs-pull's libcurl easy requests with a rate limit, retries and a dry run.
 int64_t fs_mono_ms(void);		/* the real monotonic clock, in ms */
 void fs_sleep_ms(int64_t ms);
-struct fs_rate_limit {			/* a `rate` setting: n requests per window */
-	int n;				/* 0: no limit ("off") */
-	int64_t window_ms;
-};
-/* "100/10s", "10/500ms", "150/s", "5" (per second), "off"; -1 if malformed. */
-int fs_rate_limit_parse(const char *s, struct fs_rate_limit *r);
-struct fs_retry {			/* a `retry` setting: "30s..6h x8" */
-	int64_t base, cap;		/* first delay .. cap, in seconds */
-	int max;			/* attempts */
-};
-int fs_retry_parse(const char *s, struct fs_retry *r);	/* -1 if malformed */
 /* Full jitter: random in [least, min(cap, first * 2^(attempt-1))], attempt >= 1, any unit. */
 int64_t fs_backoff(int attempt, int64_t first, int64_t cap, int64_t least);
 int64_t fs_retry_after_ms(const char *value);	/* seconds or HTTP-date; -1 if unreadable */

@@ -33,11 +33,9 @@ static int
 get_count(const struct fs_config *cfg, const char *key, long *out)
 {
 	const char *v = fs_config_setting(cfg, "thresholds", "", key);
-	char *end;
 
-	*out = strtol(v, &end, 10);
-	if (*v == '\0' || *end != '\0' || *out < 0) {
-		fs_err("[thresholds] %s: '%s' is not a count", key, v);
+	if (fs_count_parse(v, out) != 0) {
+		fs_err("[thresholds] %s: '%s' is not a count (0 to %d)", key, v, FS_COUNT_MAX);
 		return -1;
 	}
 	return 0;

@@ -228,6 +228,25 @@ fs_hook_verify(enum fs_sig_scheme s, const struct fs_hook_req *r, const char *se
 	return 0;
 }
 
+int
+fs_hook_content_length(const char *s, size_t cap, size_t *out)
+{
+	size_t v = 0;
+
+	*out = 0;
+	if (s == NULL || *s == '\0' || strspn(s, "0123456789") != strlen(s))
+		return -1;
+	for (; *s; s++) {
+		if (v > (SIZE_MAX - (size_t)(*s - '0')) / 10) {
+			*out = SIZE_MAX;
+			return 1;
+		}
+		v = v * 10 + (size_t)(*s - '0');
+	}
+	*out = v;
+	return v > cap ? 1 : 0;
+}
+
 const char *
 fs_hook_check_body(enum fs_sig_scheme s, const char *body, size_t len)
 {

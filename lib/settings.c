@@ -10,6 +10,7 @@
  * table (fs_config_check), so that a typo anywhere in the file stops every
  * command, cron's included, with the file, the line and the nearest key.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -536,16 +537,98 @@ check_secret(struct checker *c, const struct fs_kv *kv, const char *type, unsign
 	return true;
 }
 
+/*
+ * A value of the numeric types: its shape, and a range that keeps every
+ * sum and product the commands make of it inside an int64_t and every time
+ * they write inside RFC 3339's four-digit years.  The commands read these
+ * values again and say more about what they need (a timeout above 0).
+ */
+static void
+check_value(struct checker *c, const struct fs_kv *kv, const struct fs_setting *row)
+{
+	const char *v = kv->value, *shape;
+	char range[96];
+	long long days_max = FS_DURATION_MAX / 86400;
+	struct fs_rate_limit rate;
+	struct fs_retry retry;
+	struct fs_holidays days;
+	int64_t secs;
+	size_t size;
+	long count;
+	int bd, rc;
+
+	errno = 0;
+	switch (row->type) {
+	case FS_V_DURATION:
+		/* lookback takes 0 for none. */
+		rc = strcmp(v, "0") == 0 ? 0 : fs_duration_parse(v, &secs);
+		shape = "a duration (90s, 15m, 24h, 3d, 2w)";
+		snprintf(range, sizeof range, "at most %lldd", days_max);
+		break;
+	case FS_V_RETENTION:
+		rc = strcmp(v, "never") == 0 ? 0 : fs_duration_parse(v, &secs);
+		shape = "a duration (14d) or never";
+		snprintf(range, sizeof range, "at most %lldd", days_max);
+		break;
+	case FS_V_RATE:
+		/* search_rate takes none. */
+		rc = strcmp(v, "none") == 0 ? 0 : fs_rate_limit_parse(v, &rate);
+		shape = "a rate (100/10s, 10/500ms, 150/s, off)";
+		snprintf(range, sizeof range, "at most %d requests in a window of at most %lldd", FS_RATE_MAX, days_max);
+		break;
+	case FS_V_RETRY:
+		rc = fs_retry_parse(v, &retry);
+		shape = "a retry schedule (first delay..cap xATTEMPTS: 30s..6h x8)";
+		snprintf(range, sizeof range, "delays of at most %lldd, at most %d attempts", days_max, FS_RETRY_MAX);
+		break;
+	case FS_V_COUNT:
+		rc = fs_count_parse(v, &count);
+		shape = "a count (a whole number)";
+		snprintf(range, sizeof range, "0 to %d", FS_COUNT_MAX);
+		break;
+	case FS_V_BIZDAYS:
+		rc = fs_bizdays_parse(v, &bd);
+		shape = "a number of business days (3bd)";
+		snprintf(range, sizeof range, "at most %dbd", FS_BIZDAYS_MAX);
+		break;
+	case FS_V_SIZE:
+		rc = fs_size_parse(v, &size);
+		shape = "a size (1048576, 512k, 1M)";
+		snprintf(range, sizeof range, "1 byte to %lluM", FS_SIZE_MAX / (1024 * 1024));
+		break;
+	case FS_V_DATES:
+		rc = fs_holidays_parse(v, &days);
+		shape = "a list of dates (2026-12-25, 2027-01-01)";
+		snprintf(range, sizeof range, "at most %zu dates", sizeof days.day / sizeof days.day[0]);
+		if (rc != 0 && days.n >= (int)(sizeof days.day / sizeof days.day[0]))
+			errno = ERANGE;
+		else if (rc != 0)
+			errno = EINVAL;
+		break;
+	default:
+		return;
+	}
+	if (rc == 0)
+		return;
+	if (errno == ERANGE)
+		problem(c, kv->line, "%s '%s' is out of range (%s)", kv->key, v, range);
+	else
+		problem(c, kv->line, "%s '%s' is not %s", kv->key, v, shape);
+}
+
 static void
 check_key(struct checker *c, const struct fs_kv *kv, const char *type, unsigned kbit, const char *label,
 	  const char *kind)
 {
+	const struct fs_setting *row;
 	unsigned elsewhere = 0;
 	const char *names[256], *near;
 	int n = 0;
 
-	if (find(type, kbit, kv->key, false) != NULL)
+	if ((row = find(type, kbit, kv->key, false)) != NULL) {
+		check_value(c, kv, row);
 		return;
+	}
 	for (const struct fs_setting *s = fs_settings; s->section; s++)
 		if (strcmp(s->section, type) == 0 && strcmp(s->key, kv->key) == 0)
 			elsewhere |= s->kinds;

@@ -1,5 +1,6 @@
 /* Memory, buffers, strings and small JSON helpers. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,4 +301,56 @@ fs_counts_free(struct fs_counts *m)
 		free(m->e[i].key);
 	free(m->e);
 	memset(m, 0, sizeof *m);
+}
+
+/* Digits only, at most max; -1 with errno EINVAL or ERANGE. */
+static int
+digits_at_most(const char *s, size_t n, unsigned long long max, unsigned long long *out)
+{
+	unsigned long long v = 0;
+
+	if (n == 0 || strspn(s, "0123456789") < n) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (v > (max - (unsigned long long)(s[i] - '0')) / 10) {
+			errno = ERANGE;
+			return -1;
+		}
+		v = v * 10 + (unsigned long long)(s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+int
+fs_count_parse(const char *s, long *out)
+{
+	unsigned long long v;
+
+	if (s == NULL || digits_at_most(s, strlen(s), FS_COUNT_MAX, &v) != 0)
+		return -1;
+	*out = (long)v;
+	return 0;
+}
+
+int
+fs_size_parse(const char *s, size_t *out)
+{
+	size_t n = s ? strlen(s) : 0;
+	unsigned long long v, unit = 1;
+
+	if (n > 0 && (s[n - 1] == 'k' || s[n - 1] == 'K'))
+		unit = 1024, n--;
+	else if (n > 0 && s[n - 1] == 'M')
+		unit = 1024 * 1024, n--;
+	if (digits_at_most(s ? s : "", n, FS_SIZE_MAX / unit, &v) != 0)
+		return -1;
+	if (v == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	*out = (size_t)(v * unit);
+	return 0;
 }

@@ -4,7 +4,7 @@
 # line, --print-config prints the effective configuration, and
 # man/fieldsync.7 lists every key of the table with its default.
 . "$(dirname "$0")/lib.sh"
-plan 62
+plan 78
 
 # refused NAME WANT CMD...: CMD exits 2 (fs-health: 3, UNKNOWN) with
 # "CMD: WANT" as all of its stderr, writes nothing on stdout (fs-hook: its
@@ -120,6 +120,34 @@ is 'every mistake in the file, in its order, one line each' "$status/$(cat "$T/e
 "2/fs-pull: fieldsync.conf:3: unknown key 'intervl' in [source \"hubspot\"] (did you mean 'interval'?)
 fs-pull: fieldsync.conf:7: unknown key 'pirce' in [target \"mail\"] (did you mean 'price'?)
 fs-pull: fieldsync.conf:10: unknown key 'debounc' in [dedupe] (did you mean 'debounce'?)"
+
+# --- Values out of range: one line naming the file, the line and the key ----
+# (a rate whose window overflowed an int64_t made UBSan abort; durations of
+# millennia wrapped round year 9999; counts were cast to int.)
+printf '[source "hubspot"]\nrate = 5/9300000000000000\n' >fieldsync.conf
+every 'a rate whose window overflows' \
+	"fieldsync.conf:2: rate '5/9300000000000000' is out of range (at most 1000000 requests in a window of at most 36500d)"
+printf '[target "mail"]\nkind = lob\nrate = 5/9223372036854775807ms\n' >fieldsync.conf
+refused 'a window of INT64_MAX milliseconds' \
+	"fieldsync.conf:3: rate '5/9223372036854775807ms' is out of range (at most 1000000 requests in a window of at most 36500d)" \
+	fs-push mail
+printf '[source "lob-events"]\ninterval = 106751991167d\n' >fieldsync.conf
+refused 'a duration past year 9999' "fieldsync.conf:2: interval '106751991167d' is out of range (at most 36500d)" fs-health
+printf '[target "mail"]\nkind = lob\nretry = 30s..106751991167d x8\n' >fieldsync.conf
+refused 'a retry cap past year 9999' \
+	"fieldsync.conf:3: retry '30s..106751991167d x8' is out of range (delays of at most 36500d, at most 1000 attempts)" \
+	fs-push mail
+printf '[source "hubspot"]\nattempts = 4294967297\n' >fieldsync.conf
+refused 'a count an int would wrap to 1' "fieldsync.conf:2: attempts '4294967297' is out of range (0 to 1000000)" \
+	fs-pull hubspot
+printf '[thresholds]\nwebhook_failures = 99999999999999999999\n' >fieldsync.conf
+refused 'a threshold past a long' \
+	"fieldsync.conf:2: webhook_failures '99999999999999999999' is out of range (0 to 1000000)" fs-watchdog list
+printf '[thresholds]\nno_ping = 15 minutes\n' >fieldsync.conf
+refused 'a value of the wrong shape' "fieldsync.conf:2: no_ping '15 minutes' is not a duration (90s, 15m, 24h, 3d, 2w)" \
+	fs-health
+printf '[source "hubspot"]\nurl = https://api.hubapi.com\0/elsewhere\n' >fieldsync.conf
+refused 'a NUL byte that would cut a value short' "fieldsync.conf:2: url holds a NUL byte" fs-report sla
 
 # --- --print-config: the effective configuration ---------------------------
 rm -f fieldsync.conf "$FS_STATE"

@@ -3,7 +3,7 @@
 # the order of checks and their status codes, repeats, the request log, the
 # wake file.
 . "$(dirname "$0")/lib.sh"
-plan 47
+plan 48
 sign="$top/tests/fixtures/hook-sign.py"
 cat >fieldsync.conf <<'EOF2'
 [source "lob-events"]
@@ -85,6 +85,11 @@ is 'over max_body: 413 before the signature' "$code/$reply" '413/{"ok":false,"er
 head -c 1048577 /dev/zero | tr '\0' ' ' >huge.json
 post lob-events huge.json
 is 'over the default 1 MiB: 413' "$code" 413
+ts=$now_ms
+post lob-events ev1.json HTTP_LOB_SIGNATURE_TIMESTAMP="$ts" CONTENT_LENGTH=55junk \
+	HTTP_LOB_SIGNATURE="$("$sign" lob lob-secret "$ts" <ev1.json)"
+is 'a Content-Length with junk after its digits: 400, not read as 55' "$code/$status/$reply" \
+	'400/0/{"ok":false,"error":"malformed Content-Length"}'
 
 # HubSpot v3: method + URI + body + timestamp, the URI as configured.
 printf '%s' '[{"eventId":101,"subscriptionType":"contact.propertyChange","objectId":1001,"attemptNumber":0}]' >hs.json
@@ -143,7 +148,7 @@ chmod u+w fieldsync.db
 is 'and nothing was stored' "$(sql "select count(*) from inbox where delivery_id = 'evt_a3'")" 0
 
 is 'every request has a log row' "$(sql "select status, count(*) from requests group by status order by status" | tr '\n' ' ')" \
-	'200|9 400|3 401|8 404|1 405|1 413|2 500|1 '
+	'200|9 400|4 401|8 404|1 405|1 413|2 500|1 '
 is 'the log keeps the reason' "$(sql "select reason from requests where status = 401 order by id limit 2" | tr '\n' ' ')" \
 	'bad signature stale timestamp '
 is 'no secret in the state file' "$(sql .dump | grep -c -e lob-secret -e hs-secret -e c2VjcmV0)" 0
