@@ -250,10 +250,14 @@ fs_endpoint_secret(const struct fs_endpoint *ep, const char *envkey, const char 
 	if (env != NULL) {
 		const char *v = getenv(env);
 
-		return v && *v ? fs_xstrdup(v) : NULL;
+		if (v == NULL || *v == '\0')
+			return NULL;
+		fs_secret_guard();
+		return fs_xstrdup(v);
 	}
 	if (file == NULL)
 		return NULL;
+	fs_secret_guard();
 	if ((f = fopen(file, "r")) == NULL) {
 		fs_err("cannot open secret file '%s':", file);
 		return NULL;

@@ -59,6 +59,10 @@ void fs_buf_addc(struct fs_buf *b, char c);
 void fs_buf_free(struct fs_buf *b);
 char *fs_trim(char *s);		/* in place, both ends */
 void fs_secret_free(char *secret);	/* zeroes, then frees; NULL-safe */
+/* Before a secret is read: no core file from here on (RLIMIT_CORE 0, also
+ * for the programs this one starts) and not dumpable (PR_SET_DUMPABLE 0: no
+ * ptrace or /proc/PID/mem, environ by other processes of the user).  Once. */
+void fs_secret_guard(void);
 void fs_sha256_hex(const void *p, size_t n, char out[65]);
 const char *fs_jstr(jv obj, const char *key);	/* borrowed string or NULL */
 jv fs_jget(jv obj, const char *key);	/* invalid unless obj is an object; consumes nothing */
@@ -231,6 +235,9 @@ bool fs_setting_key_known(const char *key);	/* a key of some section */
  * known one), keys of another kind, secrets, kinds, names.  Each problem is
  * one line on stderr naming the file and line; -1 if any. */
 int fs_config_check(const struct fs_config *cfg);
+/* Whether the environment holds a secret the configuration names: a
+ * token_env, secret_env or webhook_env of the file, or a default one. */
+bool fs_config_secret_in_env(const struct fs_config *cfg);
 /* The effective configuration, defaults marked, secrets redacted: a config
  * file that loads to the same settings. */
 void fs_config_print(const struct fs_config *cfg, FILE *f);

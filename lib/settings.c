@@ -903,3 +903,26 @@ fs_config_print(const struct fs_config *cfg, FILE *f)
 		}
 	}
 }
+
+bool
+fs_config_secret_in_env(const struct fs_config *cfg)
+{
+	const char *v;
+
+	/* The defaults (HUBSPOT_TOKEN, LOB_API_KEY), which a bare built-in kind uses. */
+	for (const struct fs_setting *s = fs_settings; s->section; s++)
+		if ((s->flags & FS_SET_SECRET) && s->type == FS_V_ENV && s->def && (v = getenv(s->def)) && *v)
+			return true;
+	for (int i = 0; i < cfg->nsec; i++) {
+		const struct fs_section *sec = &cfg->sec[i];
+
+		for (int j = 0; j < sec->nkv; j++) {
+			const struct fs_setting *row = find(sec->type, ~0u, sec->kv[j].key, false);
+
+			if (row && (row->flags & FS_SET_SECRET) && row->type == FS_V_ENV &&
+			    (v = getenv(sec->kv[j].value)) && *v)
+				return true;
+		}
+	}
+	return false;
+}

@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "fieldsync.h"
 
@@ -132,14 +134,34 @@ fs_trim(char *s)
 	return s;
 }
 
-/* Secrets are zeroed before their memory goes back. */
+/* Secrets are zeroed before their memory goes back (a memset the compiler keeps). */
 void
 fs_secret_free(char *secret)
 {
 	if (secret == NULL)
 		return;
-	memset(secret, 0, strlen(secret));
+	fs_secure_zero(secret, strlen(secret));
 	free(secret);
+}
+
+/*
+ * A process that holds a secret writes no core file and is not open to
+ * other processes of its user: not dumpable (which also makes its /proc
+ * files root's and refuses ptrace to all but root), and a core size limit
+ * of 0, soft and hard, which the programs it starts keep.  For the rest of
+ * the run: the environment the secret came in stays until exit.
+ */
+void
+fs_secret_guard(void)
+{
+	static bool done;
+	struct rlimit none = {0, 0};
+
+	if (done)
+		return;
+	done = true;
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)setrlimit(RLIMIT_CORE, &none);
 }
 
 void

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "fieldsync.h"
 
@@ -407,6 +409,25 @@ test_ranges(void)
 	is_str(out, "2126-11-06T01:00:00Z", "now plus the longest duration is a real time");
 }
 
+/* Reading a secret makes the process undumpable with no core size (tests/04 shows the
+ * contrast with a command that reads none): last, as it stays so. */
+static void
+test_secret_guard(void)
+{
+	struct fs_config cfg = {0};
+	struct fs_endpoint ep;
+	struct rlimit lim;
+	char *secret;
+
+	setenv("HUBSPOT_TOKEN", "pat-na1-unit", 1);
+	ok(fs_endpoint_find(&cfg, "source", "hubspot", &ep) == 0 &&
+	   (secret = fs_endpoint_secret(&ep, "token_env", "token_file")) != NULL, "the token is read");
+	ok(prctl(PR_GET_DUMPABLE) == 0, "not dumpable once it is");
+	ok(getrlimit(RLIMIT_CORE, &lim) == 0 && lim.rlim_cur == 0 && lim.rlim_max == 0, "core size limit 0, soft and hard");
+	fs_secret_free(secret);
+	unsetenv("HUBSPOT_TOKEN");
+}
+
 /* fs_csv_cell: formulas neutralised, numbers left, RFC 4180 quoting. */
 static void
 test_csv_cell(void)
@@ -448,6 +469,7 @@ main(void)
 	test_email();
 	test_counts();
 	test_csv_cell();
+	test_secret_guard();
 	printf("1..%d\n", n);
 	return failed != 0;
 }
