@@ -1,5 +1,6 @@
 /* Canonical events (DESIGN.md): deterministic ids and validation. */
 #include <ctype.h>
+#include <math.h>
 #include <string.h>
 
 #include "fieldsync.h"
@@ -129,6 +130,10 @@ field(struct check *c, const char *name, char kind, bool required)
 	} else if (kind == 'n' ? k != JV_KIND_NUMBER : kind == 'o' ? k != JV_KIND_OBJECT : k != JV_KIND_STRING) {
 		violation(c, "\"%s%s\" is not %s", name,
 			  kind == 'n' ? "a number" : kind == 'o' ? "an object" : "a string");
+	} else if (k == JV_KIND_NUMBER && !isfinite(jv_number_value(v))) {
+		/* tonumber makes NaN of "nan" and infinity of "1e999"; jq writes
+		 * them as null and 1.7976931348623157e+308. */
+		violation(c, "\"%s%s\" is not a finite number%s", name, NULL);
 	} else if (k == JV_KIND_STRING &&
 		   strlen(jv_string_value(v)) != (size_t)jv_string_length_bytes(jv_copy(v))) {
 		/* The C checks below would stop at the NUL and pass what follows. */

@@ -21,7 +21,7 @@
 #include "fieldsync.h"
 
 /* SHA-256 of common.jq, "\n", hubspot-contact.jq: the text implemented here. */
-#define HUBSPOT_CONTACT_SHA256 "2728f82aca0de54afc459301206a3801a067cd23b5c3d0e2db8d25146ac253a6"
+#define HUBSPOT_CONTACT_SHA256 "3ec961d3e92047b2fb1a2a3dfa4cf08b21d0073853491be6cca6f42fc02538f6"
 
 const char *const fs_hs_props[FS_HS_NIN] = {
 	[FS_HS_EMAIL] = "email", [FS_HS_FIRSTNAME] = "firstname", [FS_HS_LASTNAME] = "lastname",
@@ -360,15 +360,23 @@ ftime(struct fs_contact_out *o, struct fs_str s)
 	if (s.p == NULL)
 		return s;
 	if (s.n == 13 && all_digits(s.p, 13)) {
-		/* tonumber / 1000 | floor | todate; 13 digits are well inside gmtime's range. */
+		/* tonumber / 1000 | floor | todate.  common.jq reads a number only in
+		 * the years 1000 to 9999 (todate aborts libjq outside gmtime's
+		 * range); 13 digits are at most 2286, inside it, and the check is
+		 * here so that a wider pattern cannot take this path past it. */
 		char digits[14], *buf = scratch(o, 24);
 		struct tm tm;
+		double ms;
 		time_t t;
 
 		memcpy(digits, s.p, 13);
 		digits[13] = '\0';
-		t = (time_t)floor(strtod(digits, NULL) / 1000);
-		gmtime_r(&t, &tm);
+		ms = strtod(digits, NULL);
+		if (!(ms >= -30610224000000.0 && ms < 253402300800000.0))
+			return s;
+		t = (time_t)floor(ms / 1000);
+		if (gmtime_r(&t, &tm) == NULL)
+			return s;
 		return (struct fs_str){buf, strftime(buf, 24, "%Y-%m-%dT%H:%M:%SZ", &tm)};
 	}
 	if (s.n == 10 && date_at(s.p)) {
