@@ -271,6 +271,11 @@ int fs_state_open(const char *path, struct fs_state *st);	/* read and write, no 
 /* Makes an empty file, which must not be there yet, as a new state file is
  * made: 0600, or 0660 in group (fs-state backup's copy). */
 int fs_state_file_create(const char *path, const char *group);
+/* A file beside the state, read and write: made as fs_state_file_create
+ * makes one when it is missing.  The descriptor, or -1 (said). */
+int fs_state_file_open(const char *path, const char *group);
+/* The state file's path: path, else $FS_STATE, else ./fieldsync.db. */
+const char *fs_state_path(const char *path);
 /* Applies fs_migrations[from..to-1] and sets user_version to to, in the
  * caller's transaction (a new file, fs_state_migrate, tests' old files). */
 int fs_schema_apply(struct fs_state *st, int from, int to);
@@ -448,6 +453,15 @@ struct fs_hook_req {
 };
 int fs_sig_scheme_parse(const char *name, enum fs_sig_scheme *out);	/* "lob" "hubspot-v3" "standard-webhooks" */
 const char *fs_sig_scheme_name(enum fs_sig_scheme s);
+const char *fs_sig_header(enum fs_sig_scheme s);	/* "Lob-Signature" */
+/* The request carries one of the scheme's signature headers (its
+ * signature, timestamp or id; HubSpot's v1 and v2 too), however wrong:
+ * a delivery to verify.  A request with none is no delivery (a probe). */
+bool fs_hook_signed(enum fs_sig_scheme s, const struct fs_hook_req *r);
+/* The body is the vendor's event as its scheme sends it (a Lob event with
+ * an id and an event_type, an array of HubSpot events, a typed Standard
+ * Webhooks message): an unsigned one is a delivery whose headers were lost. */
+bool fs_hook_vendor_shaped(enum fs_sig_scheme s, const char *body, size_t len);
 /* Checks signature, then timestamp window; -1 with a static *why. */
 int fs_hook_verify(enum fs_sig_scheme s, const struct fs_hook_req *r, const char *secret, fs_time now,
 		   const char **why);
@@ -484,9 +498,31 @@ int fs_source_delivery(struct fs_state *st, const char *source, bool good, const
  * (fs-run --wake, a systemd .path unit).  -1 with a message on stderr. */
 int fs_wake_touch(const char *dir, const char *source);
 
+// probes.c: unsigned requests to fs-hook, counted in STATE-hook, beside the state file, not in it.
+struct fs_probes {		/* one source's counts (source "-": unknown sources) */
+	int64_t last_hour;	/* unsigned requests in the last hour (in ten-minute steps) */
+	int64_t total;		/* since the file was made */
+	fs_time last_at;	/* the newest, 0 when none */
+	int64_t stripped;	/* of them, the vendor's event body without its headers, since the last good delivery */
+	fs_time stripped_at;
+	int64_t stripped_total;
+	bool seen;		/* the file has a slot for the source */
+};
+char *fs_probes_path(const char *state_path);	/* malloc'd; NULL for an in-memory state */
+/* Counts one unsigned request (shaped: with the vendor's event body) to
+ * source at now; the file is made as the state is, in group.  -1 (said). */
+int fs_probes_count(const char *state_path, const char *group, const char *source, bool shaped, fs_time now);
+/* A good delivery to source: its stripped count starts again.  -1 (said). */
+int fs_probes_good(const char *state_path, const char *source);
+/* The sources the file has counts of ("-" among them), malloc'd; none without a file; -1 (said). */
+int fs_probes_sources(const char *state_path, char ***names, int *n);
+/* source's counts as of now, all 0 when the file or the slot is not there; -1 (said). */
+int fs_probes_read(const char *state_path, const char *source, fs_time now, struct fs_probes *out);
+
 // health.c: the health panel (fs-health, fs-watchdog).
 struct fs_thresholds {		/* [thresholds], with their defaults */
 	int webhook_failures;	/* 3 */
+	long unsigned_max;	/* 100 unsigned requests to fs-hook in an hour, for one source */
 	int64_t no_ping;	/* 15m, in seconds */
 	long dlq_max;		/* 50 */
 	long retry_storm;	/* 10 deliveries of one target retrying */
@@ -504,7 +540,9 @@ struct fs_health_source {
 	const char *kind;
 	char mode[16];
 	char *last_event_at, *last_good_at, *last_pull_at;	/* NULL: never */
-	int64_t failures;	/* non-2xx requests since the last 2xx */
+	int64_t failures;	/* refused deliveries since the last 2xx */
+	int64_t sig_failures;	/* of them, refused for their signature or timestamp (401) */
+	struct fs_probes probes;	/* unsigned requests (probes.c) */
 	int64_t lag, interval;	/* seconds since the last committed pull (-1: never), interval */
 	int64_t in_flight, silent;	/* lob pieces in flight; seconds without an event (-1: n/a) */
 };
@@ -523,6 +561,7 @@ struct fs_health {
 	int nsrc, ntgt, nproblems;
 	int64_t dlq;
 	long dlq_max;
+	struct fs_probes unknown;	/* unsigned requests to sources fs-hook does not know */
 };
 /* Configured sources and targets, and built-in kinds the state file has used. */
 int fs_health_collect(struct fs_state *st, const struct fs_config *cfg, const struct fs_thresholds *t,

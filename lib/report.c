@@ -728,11 +728,11 @@ detected_by(const char *rule, const char *detail)
 	return rule;
 }
 
-/* Outages: a webhook failing or silent, or a sync lagging. */
+/* Outages: a webhook failing, silent or stripped of its signatures by a proxy, or a sync lagging. */
 static bool
 is_outage(const char *rule)
 {
-	return rule && (strcmp(rule, "webhook") == 0 || strcmp(rule, "sync_lag") == 0);
+	return rule && (strcmp(rule, "webhook") == 0 || strcmp(rule, "stripped") == 0 || strcmp(rule, "sync_lag") == 0);
 }
 
 /* Alerts opened in the window, and those still unresolved from before it. */

@@ -150,6 +150,7 @@ const struct fs_setting fs_settings[] = {
 
 	/* [thresholds]: what fs-health and fs-watchdog judge by. */
 	ROW("thresholds", "webhook_failures", 0, FS_V_COUNT, .def = "3"),
+	ROW("thresholds", "unsigned_max", 0, FS_V_COUNT, .def = "100"),
 	ROW("thresholds", "no_ping", 0, FS_V_DURATION, .def = "15m"),
 	ROW("thresholds", "dlq_max", 0, FS_V_COUNT, .def = "50"),
 	ROW("thresholds", "retry_storm", 0, FS_V_COUNT, .def = "10"),

@@ -258,6 +258,7 @@ prop_last_follow_up = fieldsync_last_follow_up  # default
 
 [thresholds]
 webhook_failures = 3  # default
+unsigned_max = 100  # default
 no_ping = 15m  # default
 dlq_max = 50  # default
 retry_storm = 10  # default
@@ -407,6 +408,7 @@ group = fieldsync
 
 [thresholds]
 webhook_failures = 3  # default
+unsigned_max = 100  # default
 no_ping = 15m  # default
 dlq_max = 50  # default
 retry_storm = 10  # default
