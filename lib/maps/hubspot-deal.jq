@@ -10,7 +10,9 @@
 .data as $d
 | ($d.properties // {}) as $p
 | (($source.won_stages // "closedwon") | split(",") | map(fs_clean)) as $won
-| select(($won | index($p.dealstage | fs_clean)) != null)
+# (any, not index: libjq 1.6's array index, .[[x]], leaks what it makes.)
+| ($p.dealstage | fs_clean) as $stage
+| select(any($won[]; . == $stage))
 | ($p.closedate // $d.updatedAt | fs_time) as $at
 | ([($d.associations.contacts.results // [])[] | .id | tostring] | sort_by(tonumber? // 0) | first) as $cid
 | {
