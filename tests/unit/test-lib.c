@@ -417,7 +417,7 @@ test_secret_guard(void)
 	struct fs_config cfg = {0};
 	struct fs_endpoint ep;
 	struct rlimit lim;
-	char *secret;
+	char *secret = NULL;
 
 	setenv("HUBSPOT_TOKEN", "pat-na1-unit", 1);
 	ok(fs_endpoint_find(&cfg, "source", "hubspot", &ep) == 0 &&
