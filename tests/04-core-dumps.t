@@ -16,7 +16,7 @@ limit() { awk '/^Max core file size/ { print $5, $6 }' "/proc/$1/limits"; }
 # as the kernel's core_pattern says, when it names a plain file.
 crash() {
 	kill -ABRT "$1"
-	wait "$1"
+	wait "$1" 2>/dev/null
 	crashed="$? $(ls core* 2>/dev/null | wc -l)"
 	rm -f core*
 }
