@@ -1,7 +1,8 @@
 /*
- * fs-dedupe: drop repeated events, debounce flicker, keep one active
- * campaign per contact and goal; and, as "fs-dedupe scan", report contacts
- * that are probably the same person.
+ * fs-dedupe: drop repeated events and debounce flicker; and, as "fs-dedupe
+ * scan", report contacts that are probably the same person.  (One active
+ * campaign per contact and goal is fs-push's: it takes the enrolment in the
+ * transaction that puts the piece in its outbox.)
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -15,10 +16,8 @@
 #define WAIT_LINES 16		/* the hot path's lines judged together, their ids prefetched */
 
 /* Run counters; the ones with a name also go to dedupe_counts per day. */
-enum { FORWARDED, IDEMPOTENCY, DEBOUNCE, CAMPAIGN_GUARD, HELD, RELEASED, NCOUNT };
-static const char *const count_names[NCOUNT] = {
-	NULL, "idempotency", "debounce", "campaign_guard", "held", "released"
-};
+enum { FORWARDED, IDEMPOTENCY, DEBOUNCE, HELD, RELEASED, NCOUNT };
+static const char *const count_names[NCOUNT] = {NULL, "idempotency", "debounce", "held", "released"};
 
 struct dedupe {
 	struct fs_cli *cli;
@@ -28,7 +27,9 @@ struct dedupe {
 	bool commit;
 	struct fs_idem *ix;
 	struct fs_buf forwarded;	/* ids forwarded since the last checkpoint, NUL-separated */
-	struct fs_buf enrolled;	/* the mail.requested among them */
+	struct fs_buf released;	/* the sources whose holds this run has released, NUL-separated */
+	const char *last_source;	/* the last one of them looked up */
+	size_t last_len;
 	struct fs_buf held;	/* new events waiting for fs_idem_flush, each with its "\n" */
 	int nheld;
 	/* At the end of held: lines not judged yet, whose ids' slots are being
@@ -60,24 +61,6 @@ duration(const char *text, const char *what, int64_t *secs)
 		return -1;
 	}
 	return 0;
-}
-
-/* A campaign's active period (a campaign the config does not have: the default). */
-static int
-campaign_active(const struct fs_config *cfg, const char *campaign, int64_t *active)
-{
-	return fs_duration_parse(fs_config_setting(cfg, "campaign", campaign, "active"), active);
-}
-
-/* The goal of a mail.requested: its own, else its campaign's, else the campaign's name. */
-static const char *
-goal_of(const struct fs_config *cfg, jv data)
-{
-	const char *goal = fs_jstr(data, "goal"), *campaign = fs_jstr(data, "campaign");
-
-	if (goal && *goal)
-		return goal;
-	return campaign ? fs_config_setting(cfg, "campaign", campaign, "goal") : NULL;
 }
 
 /* What is wrong with an event, "; "-separated; empty when nothing. */
@@ -116,69 +99,56 @@ state_failed(struct dedupe *d)
 	return -1;
 }
 
-/*
- * The one-active-campaign guard for a mail.requested about to go out:
- * 1 when it may go (its enrolment is recorded), 0 when suppressed.
- */
-static int
-guard(struct dedupe *d, jv ev)
+/* Sends an event on. */
+static void
+forward(struct dedupe *d, const char *id, const char *line, size_t len)
 {
-	struct fs_state *st = &d->cli->st;
-	jv data = fs_jget(ev, "data");
-	const char *contact = fs_jstr(data, "contact_id"), *campaign = fs_jstr(data, "campaign");
-	const char *goal = goal_of(&d->cli->cfg, data), *id = fs_jstr(ev, "id");
-	struct fs_enrolment e;
-	int64_t active;
-	int rc;
-
-	campaign_active(&d->cli->cfg, campaign, &active);	/* checked at start */
-	rc = fs_enrolment_blocking(st, contact, goal, d->now, d->cli->run_id, &e);
-	if (rc == 0) {
-		rc = fs_enrolment_record(st, contact, goal, campaign, id, d->cli->run_id, d->now, active) == 0 ? 1 : -1;
-	} else if (rc == 1) {
-		jv detail = jv_object();
-
-		detail = jv_object_set(detail, jv_string("blocked_by"), jv_string(e.event_id));
-		detail = jv_object_set(detail, jv_string("campaign"), jv_string(e.campaign));
-		detail = jv_object_set(detail, jv_string("goal"), jv_string(goal));
-		detail = jv_object_set(detail, jv_string("contact_id"), jv_string(contact));
-		detail = jv_object_set(detail, jv_string("active_until"), jv_string(e.active_until));
-		detail = jv_object_set(detail, jv_string("requested_campaign"), jv_string(campaign));
-		fs_debug("%s: suppressed, contact %s already enrolled for goal \"%s\" by %s (campaign \"%s\") until %s",
-			 id, contact, goal, e.event_id, e.campaign, e.active_until);
-		rc = fs_changelog(st, "dedupe.suppressed", d->cli->run_id, id, fs_jstr(ev, "object"), detail) == 0
-		    ? 0 : -1;
-		if (rc == 0)
-			d->count[CAMPAIGN_GUARD]++;
-	}
-	fs_enrolment_free(&e);
-	jv_free(data);
-	return rc;
-}
-
-/* Sends an event on (unless the guard stops it): 1 sent, 0 suppressed, -1 error. */
-static int
-forward(struct dedupe *d, jv ev, const char *line, size_t len)
-{
-	const char *kind = fs_jstr(ev, "kind"), *id = fs_jstr(ev, "id");
-	int rc = 1;
-
-	if (strcmp(kind, "mail.requested") == 0 && (rc = guard(d, ev)) <= 0)
-		return rc < 0 ? state_failed(d) : 0;
 	fs_emit_raw(d->lp, line, len);
 	d->lp->stats.emitted--;	/* forwarded, not made here */
 	d->count[FORWARDED]++;
-	if (d->commit) {
+	if (d->commit)
 		fs_buf_add(&d->forwarded, id, strlen(id) + 1);
-		if (strcmp(kind, "mail.requested") == 0)
-			fs_buf_add(&d->enrolled, id, strlen(id) + 1);
+}
+
+static int on_release(const struct fs_hold *h, void *ctx);
+
+/*
+ * The first line of a source in this run releases that source's due holds,
+ * ahead of it: holds come out only in a pipeline that reads their source,
+ * never in another one (whose end would not take them).
+ */
+static int
+release_for(struct dedupe *d, const char *source, size_t len)
+{
+	long collapsed = 0;
+	char *name;
+
+	if (d->last_source && d->last_len == len && memcmp(d->last_source, source, len) == 0)
+		return 0;
+	for (size_t off = 0; off < d->released.len; off += strlen(d->released.data + off) + 1)
+		if (strlen(d->released.data + off) == len && memcmp(d->released.data + off, source, len) == 0) {
+			d->last_source = d->released.data + off;
+			d->last_len = len;
+			return 0;
+		}
+	name = fs_xasprintf("%.*s", (int)len, source);
+	fs_buf_add(&d->released, name, len + 1);
+	d->last_source = NULL;	/* the buffer may have moved */
+	if (fs_loop_txn(d->lp) != 0 ||
+	    fs_holds_release(&d->cli->st, d->ix, d->now, d->cli->run_id, name, on_release, d, &collapsed) != 0) {
+		free(name);
+		return state_failed(d);
 	}
-	return 1;
+	free(name);
+	d->count[DEBOUNCE] += collapsed;
+	return 0;
 }
 
 /* The members of an event line that the hot path reads. */
-enum { M_TYPE, M_ID, M_KIND, M_OBJECT, NMEMBERS };
-static const struct fs_str member_names[NMEMBERS] = {{"type", 4}, {"id", 2}, {"kind", 4}, {"object", 6}};
+enum { M_TYPE, M_ID, M_KIND, M_OBJECT, M_SOURCE, NMEMBERS };
+static const struct fs_str member_names[NMEMBERS] = {
+	{"type", 4}, {"id", 2}, {"kind", 4}, {"object", 6}, {"source", 6}
+};
 
 /* Each member the hot path reads is there, and not empty. */
 static bool
@@ -240,6 +210,14 @@ flush_held(struct dedupe *d)
 	return 0;
 }
 
+/* Before the loop waits for input: the lines waiting go out. */
+static int
+on_idle(struct fs_loop *lp, void *ctx)
+{
+	(void)lp;
+	return flush_held(ctx);
+}
+
 /*
  * The hot path, before the line is parsed: an event that needs nothing but
  * its id (not a mail.requested, no debounce) is judged from its raw bytes.
@@ -259,8 +237,14 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 		return flush_held(d);
 	memcpy(kind, m[M_KIND].p, m[M_KIND].n);
 	kind[m[M_KIND].n] = '\0';
-	if (!fs_kind_known(kind) || strcmp(kind, "mail.requested") == 0)
+	if (!fs_kind_known(kind))
 		return flush_held(d);
+	/* A new source's holds go out first, ahead of the lines waiting. */
+	if (d->last_source == NULL || d->last_len != m[M_SOURCE].n ||
+	    memcmp(d->last_source, m[M_SOURCE].p, m[M_SOURCE].n) != 0) {
+		if (flush_held(d) != 0 || release_for(d, m[M_SOURCE].p, m[M_SOURCE].n) != 0)
+			return -1;
+	}
 	d->events++;
 	w = &d->wait[d->nwait++];
 	w->off = d->held.len;
@@ -284,7 +268,7 @@ on_event(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	struct dedupe *d = ctx;
 	struct fs_state *st = &d->cli->st;
 	struct fs_buf why = {0};
-	const char *id, *kind, *object;
+	const char *id, *kind, *object, *source;
 	int rc;
 
 	d->events++;
@@ -297,7 +281,8 @@ on_event(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	id = fs_jstr(ln->obj, "id");
 	kind = fs_jstr(ln->obj, "kind");
 	object = fs_jstr(ln->obj, "object");
-	if (fs_loop_txn(lp) != 0)
+	source = fs_jstr(ln->obj, "source") ? fs_jstr(ln->obj, "source") : "";
+	if (release_for(d, source, strlen(source)) != 0 || fs_loop_txn(lp) != 0)
 		return -1;
 	if ((rc = fs_idem_record(d->ix, id, strlen(id))) < 0)
 		return state_failed(d);
@@ -306,34 +291,39 @@ on_event(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 		return 0;
 	}
 	if (d->debounce > 0) {
-		if ((rc = fs_hold_add(st, kind, object, id, ln->bytes, ln->len, d->now, d->now + d->debounce)) < 0)
+		jv data = fs_jget(ln->obj, "data");
+		char *collapse = fs_collapse_key(kind, object, fs_jstr(data, "campaign"));
+		struct fs_hold_new h = {
+			.kind = kind, .object = object, .event_id = id, .source = source, .collapse = collapse,
+			.line = ln->bytes, .len = ln->len, .now = d->now, .release_at = d->now + d->debounce,
+		};
+
+		rc = fs_hold_add(st, &h);
+		free(collapse);
+		jv_free(data);
+		if (rc < 0)
 			return state_failed(d);
 		d->count[rc ? HELD : IDEMPOTENCY]++;
 		return 0;
 	}
-	return forward(d, ln->obj, ln->bytes, ln->len) < 0 ? -1 : 0;
+	forward(d, id, ln->bytes, ln->len);
+	return 0;
 }
 
 static int
 on_release(const struct fs_hold *h, void *ctx)
 {
 	struct dedupe *d = ctx;
-	jv ev = jv_parse_sized(h->line, (int)h->len);
-	int rc;
+	int rc = fs_idem_record(d->ix, h->event_id, strlen(h->event_id));
 
-	if (jv_get_kind(ev) != JV_KIND_OBJECT) {	/* held lines were checked: cannot happen */
-		fs_err("hold %lld: the held line is not a JSON object; dropped", (long long)h->id);
-		jv_free(ev);
-		return 0;
-	}
-	rc = fs_idem_record(d->ix, h->event_id, strlen(h->event_id));
-	if (rc < 0)
+	if (rc < 0) {
 		fs_loop_fail(d->lp, FS_EXIT_STATE);
-	else if (rc == 0)
+	} else if (rc == 0) {
 		d->count[IDEMPOTENCY]++;
-	else if (rc > 0 && (rc = forward(d, ev, h->line, h->len)) > 0)
+	} else {
+		forward(d, h->event_id, h->line, h->len);
 		d->count[RELEASED]++;
-	jv_free(ev);
+	}
 	return rc;
 }
 
@@ -351,30 +341,35 @@ store_counts(struct dedupe *d)
 	return 0;
 }
 
-/* Inside the checkpoint's transaction: with --commit the keys forwarded become final. */
+/* Inside the checkpoint's transaction: the source's holds, the lines waiting, the counters. */
 static int
 on_checkpoint(struct fs_loop *lp, jv cp, void *ctx)
 {
 	struct dedupe *d = ctx;
+	const char *source = fs_jstr(cp, "source");
+
+	if (flush_held(d) != 0 || (source && release_for(d, source, strlen(source)) != 0))
+		return -1;
+	if (store_counts(d) != 0) {
+		fs_loop_fail(lp, FS_EXIT_STATE);
+		return -1;
+	}
+	return 0;
+}
+
+/* --commit: once the lines are written, the keys forwarded become final. */
+static int
+on_final(struct fs_loop *lp, jv cp, void *ctx)
+{
+	struct dedupe *d = ctx;
 
 	(void)cp;
-	if (flush_held(d) != 0)
-		return -1;
 	for (size_t off = 0; off < d->forwarded.len; off += strlen(d->forwarded.data + off) + 1)
 		if (fs_idem_finalize(d->ix, d->forwarded.data + off, strlen(d->forwarded.data + off)) != 0) {
 			fs_loop_fail(lp, FS_EXIT_STATE);
 			return -1;
 		}
-	for (size_t off = 0; off < d->enrolled.len; off += strlen(d->enrolled.data + off) + 1)
-		if (fs_enrolment_finalize(&d->cli->st, d->enrolled.data + off) != 0) {
-			fs_loop_fail(lp, FS_EXIT_STATE);
-			return -1;
-		}
-	d->forwarded.len = d->enrolled.len = 0;
-	if (store_counts(d) != 0) {
-		fs_loop_fail(lp, FS_EXIT_STATE);
-		return -1;
-	}
+	d->forwarded.len = 0;
 	return 0;
 }
 
@@ -403,9 +398,9 @@ static int
 report(struct dedupe *d, bool stats, int status)
 {
 	fs_debug("%ld events: %ld forwarded, %ld repeated, %ld held, %ld released, %ld collapsed, "
-		 "%ld suppressed, %ld dead; %lld expired keys pruned",
+		 "%ld dead; %lld expired keys pruned",
 		 d->events, d->count[FORWARDED], d->count[IDEMPOTENCY], d->count[HELD], d->count[RELEASED],
-		 d->count[DEBOUNCE], d->count[CAMPAIGN_GUARD], d->lp->stats.dead, (long long)d->pruned);
+		 d->count[DEBOUNCE], d->lp->stats.dead, (long long)d->pruned);
 	if (stats) {
 		jv o = jv_object_set(jv_object(), jv_string("type"), jv_string("stats"));
 		jv s;
@@ -423,33 +418,16 @@ report(struct dedupe *d, bool stats, int status)
 	return status;
 }
 
-/* Every campaign's "active" must parse before any event is judged by it. */
-static int
-check_campaigns(const struct fs_config *cfg)
-{
-	for (int i = 0; i < cfg->nsec; i++) {
-		const struct fs_section *s = &cfg->sec[i];
-		const char *v = fs_section_get(s, "active");
-		int64_t secs;
-
-		if (strcmp(s->type, "campaign") == 0 && v && fs_duration_parse(v, &secs) != 0) {
-			fs_err("campaign '%s': malformed duration '%s' for 'active' (want e.g. 30d)", s->name, v);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 static int
 filter(struct fs_cli *cli, const char *ttl_opt, const char *debounce_opt, bool commit, bool stats)
 {
 	static const char *const types[] = {"event", NULL};
-	struct fs_loop_ops ops = {.types = types, .line = on_event, .checkpoint = on_checkpoint, .fast = on_fast,
-				  .members = member_names, .nmembers = NMEMBERS};
+	struct fs_loop_ops ops = {.types = types, .line = on_event, .checkpoint = on_checkpoint, .final = on_final,
+				  .idle = on_idle, .fast = on_fast, .members = member_names, .nmembers = NMEMBERS,
+				  .pipeline = "fs-pull | fs-normalize | fs-dedupe --commit"};
 	struct dedupe d = {0};
 	struct fs_loop lp;
 	const char *v;
-	long collapsed = 0;
 	int status;
 
 	d.cli = cli;
@@ -464,29 +442,21 @@ filter(struct fs_cli *cli, const char *ttl_opt, const char *debounce_opt, bool c
 		return FS_EXIT_USAGE;
 	if (debounce_opt && duration(debounce_opt, "--debounce", &d.debounce) != 0)
 		return FS_EXIT_USAGE;
-	if (check_campaigns(&cli->cfg) != 0)
-		return FS_EXIT_USAGE;
 	if (fs_cli_state(cli) != 0)
 		return FS_EXIT_STATE;
 	d.now = fs_now();
 	fs_loop_init(&lp, cli, &ops, &d);
 	d.lp = &lp;
 	lp.commit_cursors = commit;
-	/* Expired keys first, a batch per transaction; then the holds now due. */
+	/* Expired keys first, a batch per transaction; holds are released as
+	 * their sources show up. */
 	if ((d.ix = fs_idem_open(&cli->st, d.now, d.ttl, cli->run_id, PRUNE_BATCH, &d.pruned)) == NULL)
 		return FS_EXIT_STATE;
-	if (fs_loop_txn(&lp) != 0 ||
-	    fs_holds_release(&cli->st, d.ix, d.now, cli->run_id, on_release, &d, &collapsed) != 0) {
-		fs_state_rollback(&cli->st);
-		status = FS_EXIT_STATE;
-	} else {
-		d.count[DEBOUNCE] += collapsed;
-		status = fs_loop_run(&lp, STDIN_FILENO);
-		status = report(&d, stats, status);
-	}
+	status = fs_loop_run(&lp, STDIN_FILENO);
+	status = report(&d, stats, status);
 	fs_buf_free(&lp.out);
 	fs_buf_free(&d.forwarded);
-	fs_buf_free(&d.enrolled);
+	fs_buf_free(&d.released);
 	fs_buf_free(&d.held);
 	fs_idem_free(d.ix);
 	return status;

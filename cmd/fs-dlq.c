@@ -16,6 +16,7 @@ usage(FILE *f, int status)
 		   "       fs-dlq show id\n"
 		   "       fs-dlq count\n"
 		   "       fs-dlq replay [--dry-run] (id ... | --all | --reason regex)\n"
+		   "       fs-dlq reopen id ...\n"
 		   "       fs-dlq purge --older-than duration\n");
 	exit(status);
 }
@@ -38,6 +39,8 @@ row_json(const struct fs_dead_row *r, bool full)
 	SET("state", TEXT(r->state));
 	SET("seen", jv_number(r->seen));
 	SET("replay_of", r->replay_of ? jv_number((double)r->replay_of) : jv_null());
+	if (!full && r->replayed_at)
+		SET("replayed_at", TEXT(r->replayed_at));
 	if (full) {
 		jv attempts = r->attempts ? jv_parse(r->attempts) : jv_null();
 
@@ -264,7 +267,18 @@ cmd_replay(struct fs_cli *cli, int argc, char **argv)
 		for (int j = 0; j < rp.nchosen; j++)
 			found |= rp.chosen[j] == rp.ids[i];
 		if (!found) {
-			fs_err("replay: no open dead letter #%lld", (long long)rp.ids[i]);
+			char *when = NULL;
+
+			if (fs_dlq_replayed_at(&cli->st, rp.ids[i], &when) != 0) {
+				rc = FS_EXIT_STATE;
+				goto out;
+			}
+			if (when)
+				fs_err("replay: dead letter #%lld was replayed at %s; 'fs-dlq reopen %lld' opens it again",
+				       (long long)rp.ids[i], when, (long long)rp.ids[i]);
+			else
+				fs_err("replay: no open dead letter #%lld", (long long)rp.ids[i]);
+			free(when);
 			rc = FS_EXIT_USAGE;
 		}
 	}
@@ -287,6 +301,7 @@ cmd_replay(struct fs_cli *cli, int argc, char **argv)
 	 * replays them again, which idempotency makes harmless.  Lines that
 	 * could not all be written (a reader that closed the pipe early, too)
 	 * leave every entry open. */
+	fs_step("write");
 	if (fs_dlq_each(&cli->st, false, 0, write_row, &rp) != 0 && !ferror(stdout)) {
 		rc = FS_EXIT_STATE;
 		goto out;
@@ -315,6 +330,41 @@ out:
 	free(rp.ids);
 	free(rp.chosen);
 	return rc;
+}
+
+/* Entries replayed into a pipeline that never took them (a typo in the
+ * repair, a stage that failed) go back to the open ones. */
+static int
+cmd_reopen(struct fs_cli *cli, int argc, char **argv)
+{
+	int rc = FS_EXIT_OK;
+
+	if (argc < 2) {
+		fs_err("reopen: give the ids of replayed entries");
+		return FS_EXIT_USAGE;
+	}
+	if (fs_state_begin(&cli->st) != 0)
+		return FS_EXIT_STATE;
+	for (int i = 1; i < argc && rc == FS_EXIT_OK; i++) {
+		char *end;
+		long long id = strtoll(argv[i], &end, 10);
+		int done;
+
+		if (*end != '\0' || id <= 0) {
+			fs_err("reopen: '%s' is not an entry id", argv[i]);
+			rc = FS_EXIT_USAGE;
+		} else if ((done = fs_dlq_reopen(&cli->st, id, cli->run_id)) < 0) {
+			rc = FS_EXIT_STATE;
+		} else if (done == 0) {
+			fs_err("reopen: no replayed dead letter #%lld", id);
+			rc = FS_EXIT_USAGE;
+		}
+	}
+	if (rc != FS_EXIT_OK || fs_state_commit(&cli->st) != 0) {
+		fs_state_rollback(&cli->st);
+		return rc != FS_EXIT_OK ? rc : FS_EXIT_STATE;
+	}
+	return FS_EXIT_OK;
 }
 
 static int
@@ -360,7 +410,7 @@ main(int argc, char *argv[])
 		usage(stderr, FS_EXIT_USAGE);
 	sub = argv[0];
 	if (strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0 && strcmp(sub, "count") != 0 &&
-	    strcmp(sub, "replay") != 0 && strcmp(sub, "purge") != 0) {
+	    strcmp(sub, "replay") != 0 && strcmp(sub, "reopen") != 0 && strcmp(sub, "purge") != 0) {
 		fs_err("unknown subcommand '%s'", sub);
 		usage(stderr, FS_EXIT_USAGE);
 	}
@@ -396,6 +446,8 @@ main(int argc, char *argv[])
 			printf("%lld\n", (long long)n);
 	} else if (strcmp(sub, "replay") == 0) {
 		rc = cmd_replay(&cli, argc, argv);
+	} else if (strcmp(sub, "reopen") == 0) {
+		rc = cmd_reopen(&cli, argc, argv);
 	} else {
 		rc = cmd_purge(&cli, argc, argv);
 	}

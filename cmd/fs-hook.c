@@ -63,6 +63,7 @@ answer(int status, jv body)
 {
 	jv s = jv_dump_string(body, 0);
 
+	fs_step("answer");
 	printf("Status: %d %s\r\nContent-Type: application/json\r\n%s"
 	       "Content-Length: %d\r\n\r\n%s\n",
 	       status, reason_phrase(status), status == 405 ? "Allow: POST\r\n" : "",

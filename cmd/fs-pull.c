@@ -109,6 +109,7 @@ progress(struct pull *p, const char *stream, long pages, bool last)
 static int
 flush_out(struct pull *p)
 {
+	fs_step("write");
 	fail(p, fs_stdout_flush(FS_EXIT_OK));
 	return ferror(stdout) ? -1 : 0;
 }

@@ -13,7 +13,6 @@
 #include "fieldsync.h"
 
 #define DAY (24 * 3600)
-#define KEY_WINDOW (23 * 3600)	/* Lob keeps idempotency keys 24h; ask before that ends */
 #define MAX_429 10		/* a row resent this often after 429s waits for the next run */
 
 enum stage { LIST, CREATE, BATCH };
@@ -62,7 +61,7 @@ struct push {
 	struct fs_buf out;
 	int status;
 	/* counts */
-	long taken, queued, repeats, replays, ignored;
+	long taken, queued, repeats, replays, ignored, suppressed;
 	long sent, adopted, retrying, dead, held_now, requests, accepted, resumed;
 	long plan[2], plan_crm;
 	char last_error[256];
@@ -106,6 +105,8 @@ key_source(const struct push *p)
 static int
 write_all(int fd, const char *s, size_t n)
 {
+	if (n > 0)
+		fs_step("write");
 	while (n > 0) {
 		ssize_t w = write(fd, s, n);
 
@@ -455,7 +456,7 @@ next_row(struct push *p)
 	if (h.resumed > 0)
 		fs_debug("%s: %ld held row%s released: the hold is lifted", p->target, h.resumed,
 			 h.resumed == 1 ? "" : "s");
-	p->nchunk = fs_outbox_claim(&p->cli->st, p->target, p->cli->run_id,
+	p->nchunk = fs_outbox_claim(&p->cli->st, p->target, p->lob, p->cli->run_id,
 				    fs_now() + 15 * 60 + (int64_t)p->chunk * p->rate.window_ms / 1000 / p->rate.n,
 				    p->chunk, &p->chunk_rows);
 	if (p->nchunk < 0) {
@@ -532,6 +533,8 @@ dead_local(struct push *p, struct job *jb, const char *reason)
 
 /* ---- Lob ---- */
 
+static bool may_exist(jv hist);
+
 static void
 lob_request(struct push *p, struct job *jb, enum stage stage)
 {
@@ -566,7 +569,6 @@ lob_next(void *ctx)
 	while ((r = next_row(p)) != NULL) {
 		struct job *jb = job_new(p, 1);
 		struct fs_buf why = {0};
-		fs_time first = 0;
 
 		job_take(jb, r);
 		jb->ev = jv_parse(jb->rows[0].line);
@@ -578,10 +580,14 @@ lob_next(void *ctx)
 			continue;
 		}
 		fs_buf_free(&why);
-		fs_time_parse(jb->rows[0].first_attempt_at, &first);
-		/* A replay, or a retry the vendor's key window may have forgotten:
-		 * ask whether the piece exists before making one. */
-		lob_request(p, jb, jb->rows[0].check_vendor || fs_now() - first >= KEY_WINDOW ? LIST : CREATE);
+		/* Ask whether the piece exists before making one when an earlier
+		 * attempt may have made it: a replay, an attempt whose answer never
+		 * came (or came unreadable, or 5xx), a claim that died on the way.
+		 * Lob's idempotency key would answer for a day, but no clock here
+		 * can tell a day reliably (one set back, or $FS_NOW): a look costs
+		 * one GET and is right whenever it is made. */
+		lob_request(p, jb, jb->rows[0].check_vendor || jb->rows[0].claims > 1 || may_exist(jb->hist[0])
+				   ? LIST : CREATE);
 		return &jb->j;
 	}
 	return NULL;
@@ -1092,9 +1098,7 @@ drain(struct push *p)
 static bool
 takes(const struct push *p, const char *kind)
 {
-	if (p->lob)
-		return strcmp(kind, "mail.requested") == 0;
-	return strcmp(kind, "mail.status") == 0 || strcmp(kind, "activity.follow_up") == 0;
+	return fs_target_takes(p->ep.kind, kind);
 }
 
 static void
@@ -1133,6 +1137,71 @@ plan_line(struct push *p, const char *event_id, jv ev, const char *note)
 		free(r.line);
 	}
 	jv_free(data);
+}
+
+/*
+ * A mail request that finds its contact enrolled for its goal by another
+ * event: no piece, a changelog row saying what was in the way, a result.
+ */
+static int
+suppressed(struct push *p, jv ev, const char *goal, const struct fs_enrolment *e)
+{
+	struct fs_state *st = &p->cli->st;
+	jv data, detail;
+	const char *id = fs_jstr(ev, "id"), *contact;
+	int rc;
+
+	/* Suppressed before (a re-run): a repeat, not a second suppression. */
+	if ((rc = fs_changelog_has(st, "dedupe.suppressed", id)) != 0) {
+		p->repeats += rc > 0;
+		return rc < 0 ? -1 : 0;
+	}
+	data = fs_jget(ev, "data");
+	detail = jv_object();
+	contact = fs_jstr(data, "contact_id");
+	detail = jv_object_set(detail, jv_string("blocked_by"), jv_string(e->event_id));
+	detail = jv_object_set(detail, jv_string("campaign"), jv_string(e->campaign));
+	detail = jv_object_set(detail, jv_string("goal"), jv_string(goal));
+	detail = jv_object_set(detail, jv_string("contact_id"), jv_string(contact));
+	detail = jv_object_set(detail, jv_string("active_until"), jv_string(e->active_until));
+	detail = jv_object_set(detail, jv_string("requested_campaign"), jv_string(fs_jstr(data, "campaign")));
+	fs_debug("%s: suppressed, contact %s already enrolled for goal \"%s\" by %s (campaign \"%s\") until %s",
+		 id, contact, goal, e->event_id, e->campaign, e->active_until);
+	rc = fs_changelog(st, "dedupe.suppressed", p->cli->run_id, id, fs_jstr(ev, "object"), detail);
+	if (rc == 0)
+		rc = fs_dedupe_count(st, fs_now(), "campaign_guard", 1);
+	jv_free(data);
+	if (rc == 0) {
+		emit_result(p, id, "suppressed", NULL, 0, 0);
+		p->suppressed++;
+	}
+	return rc;
+}
+
+/*
+ * A mail request takes its contact's enrolment for its goal, then its
+ * outbox row, in one transaction: whatever pipelines run at once, one event
+ * per contact and goal gets a piece while the enrolment is active.  1 in
+ * the outbox (or there already), 0 suppressed, -1 error.
+ */
+static int
+enrol(struct push *p, jv ev, jv data)
+{
+	const char *campaign = fs_jstr(data, "campaign");
+	struct fs_enrol_req r = {
+		.subject = fs_jstr(data, "contact_id"), .goal = fs_campaign_goal(&p->cli->cfg, data),
+		.campaign = campaign, .event_id = fs_jstr(ev, "id"), .run_id = p->cli->run_id, .now = fs_now(),
+	};
+	struct fs_enrolment e;
+	int rc;
+
+	if (fs_campaign_active(&p->cli->cfg, campaign, &r.active) != 0)
+		return -1;	/* checked at start */
+	rc = fs_enrol(&p->cli->st, &r, &e);
+	if (rc == 0)
+		rc = suppressed(p, ev, r.goal, &e) == 0 ? 0 : -1;
+	fs_enrolment_free(&e);
+	return rc;
 }
 
 static int
@@ -1182,39 +1251,34 @@ on_event(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 			.line = ln->bytes, .len = ln->len,
 		};
 
-		switch (fs_outbox_enqueue(st, &n)) {
-		case 1:
-			p->queued++;
-			break;
-		case 2:
-		case 0:
-			p->repeats++;
-			break;
-		default:
-			rc = -1;
+		rc = strcmp(kind, "mail.requested") == 0 ? enrol(p, ln->obj, data) : 1;
+		if (rc > 0) {
+			switch (fs_outbox_enqueue(st, &n)) {
+			case 1:
+				p->queued++;
+				rc = 0;
+				break;
+			case 2:
+			case 0:
+				p->repeats++;
+				rc = 0;
+				break;
+			default:
+				rc = -1;
+			}
 		}
+		/* The key is final with the row that acts on it: killed before the
+		 * checkpoint, a re-run finds the event done, and the row is sent. */
+		if (rc == 0)
+			rc = fs_keys_finalize(st, id);
 	} else if (rc == 0) {
 		p->ignored++;
+		/* Another target's event stays open for its own pipeline. */
+		if (!fs_kind_targeted(kind))
+			rc = fs_keys_finalize(st, id);
 	}
 	jv_free(data);
-	if (rc == 0)
-		rc = fs_outbox_took(st, id);
 	if (rc != 0) {
-		fs_loop_fail(lp, FS_EXIT_STATE);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-on_checkpoint(struct fs_loop *lp, jv cp, void *ctx)
-{
-	struct push *p = ctx;
-
-	(void)cp;
-	if (p->dry_run || lp->st == NULL)
-		return 0;
-	if (fs_outbox_finalize_taken(lp->st) != 0) {
 		fs_loop_fail(lp, FS_EXIT_STATE);
 		return -1;
 	}
@@ -1316,7 +1380,7 @@ configure(struct push *p, int parallel)
 		p->prop_sent = cfg(p, "prop_last_mail_sent");
 		p->prop_follow = cfg(p, "prop_last_follow_up");
 	}
-	if (load_prices(p) != 0)
+	if (load_prices(p) != 0 || fs_campaigns_check(&p->cli->cfg) != 0)
 		return -1;
 	p->secret = fs_endpoint_secret(&p->ep, "token_env", "token_file");
 	return 0;
@@ -1325,9 +1389,9 @@ configure(struct push *p, int parallel)
 static void
 summary(struct push *p, struct fs_loop *lp)
 {
-	fs_debug("%s: %ld events read (%ld queued, %ld already queued, %ld replayed, %ld not for this target);"
-		 " %ld requests, %ld sent (%ld adopted), %ld retrying, %ld dead, %ld held, %ld throttled",
-		 p->target, p->taken, p->queued, p->repeats, p->replays, p->ignored, p->requests, p->sent,
+	fs_debug("%s: %ld events read (%ld queued, %ld already queued, %ld suppressed, %ld replayed, %ld not for this"
+		 " target); %ld requests, %ld sent (%ld adopted), %ld retrying, %ld dead, %ld held, %ld throttled",
+		 p->target, p->taken, p->queued, p->repeats, p->suppressed, p->replays, p->ignored, p->requests, p->sent,
 		 p->adopted, p->retrying, p->dead, p->held_now,
 		 p->http ? fs_push_http_stats(p->http)->throttled : 0L);
 	if (lp && lp->stats.dead > 0)
@@ -1351,6 +1415,7 @@ record_run(struct push *p, struct fs_loop *lp)
 	c = jv_object_set(c, jv_string("read"), jv_number((double)p->taken));
 	c = jv_object_set(c, jv_string("queued"), jv_number((double)p->queued));
 	c = jv_object_set(c, jv_string("already_queued"), jv_number((double)p->repeats));
+	c = jv_object_set(c, jv_string("suppressed"), jv_number((double)p->suppressed));
 	c = jv_object_set(c, jv_string("replayed"), jv_number((double)p->replays));
 	c = jv_object_set(c, jv_string("not_for_target"), jv_number((double)p->ignored));
 	c = jv_object_set(c, jv_string("requests"), jv_number((double)p->requests));
@@ -1408,7 +1473,7 @@ main(int argc, char *argv[])
 		{NULL, 0, NULL, 0},
 	};
 	static const char *const types[] = {"event", NULL};
-	struct fs_loop_ops ops = {.types = types, .line = on_event, .checkpoint = on_checkpoint};
+	struct fs_loop_ops ops = {.types = types, .line = on_event, .pipeline = "fs-pull | fs-normalize | fs-dedupe | fs-push"};
 	struct push p = {0};
 	struct fs_cli cli;
 	struct fs_loop lp;

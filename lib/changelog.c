@@ -49,3 +49,14 @@ fs_changelog_run(struct fs_cli *cli, const char *object, int status, jv detail)
 	}
 	return 0;
 }
+
+int
+fs_changelog_has(struct fs_state *st, const char *kind, const char *event_id)
+{
+	int64_t n;
+
+	if (fs_state_int(st, &n, "SELECT count(*) FROM changelog INDEXED BY changelog_by_event"
+			 " WHERE event_id = ? AND kind = ?", "ss", event_id, kind) != 0)
+		return -1;
+	return n > 0;
+}

@@ -17,10 +17,8 @@ fs_keys_finalize(struct fs_state *st, const char *event_id)
 	unsigned char bin[16];
 	size_t len = strlen(event_id);
 
-	if ((fs_idem_key(event_id, len, bin) ? fs_state_run(st, mark, "b", bin, sizeof bin)
-	     : fs_state_run(st, mark, "t", event_id, len)) != 0)
-		return -1;
-	return fs_state_run(st, "UPDATE enrolments SET final = 1 WHERE event_id = ? AND final = 0", "s", event_id);
+	return fs_idem_key(event_id, len, bin) ? fs_state_run(st, mark, "b", bin, sizeof bin)
+	    : fs_state_run(st, mark, "t", event_id, len);
 }
 
 int

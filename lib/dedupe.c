@@ -1,14 +1,17 @@
 /*
- * fs-dedupe's state: idempotency keys, debounce holds, campaign enrolments,
- * per-day counters and the duplicate sets a scan finds.
+ * fs-dedupe's state: idempotency keys, debounce holds, per-day counters and
+ * the duplicate sets a scan finds; and the campaign enrolments fs-push takes.
  *
- * Keys and enrolments are written tentative (final = 0) with the run that
- * wrote them; they count for that run at once and for every other run only
- * once the command that ends the pipeline confirms them (fs_keys_finalize).
+ * Keys are written tentative (final = 0) with the run that wrote them; they
+ * count for that run at once and for every other run only once the command
+ * that ends the pipeline confirms them (fs_keys_finalize).
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fieldsync.h"
 
@@ -611,18 +614,18 @@ fs_idem_final(struct fs_idem *ix, const char *id)
 }
 
 int
-fs_hold_add(struct fs_state *st, const char *kind, const char *object, const char *event_id,
-	    const char *line, size_t len, fs_time now, fs_time release_at)
+fs_hold_add(struct fs_state *st, const struct fs_hold_new *h)
 {
 	char at[21], until[21];
 	int64_t n;
 
-	fs_time_format(now, at);
-	fs_time_format(release_at, until);
+	fs_time_format(h->now, at);
+	fs_time_format(h->release_at, until);
 	n = fs_state_changes(st,
-	    "INSERT INTO debounce (kind, object, event_id, line, received_at, release_at)"
-	    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
-	    "ssstss", kind, object, event_id, line, len, at, until);
+	    "INSERT INTO debounce (kind, object, event_id, source, collapse, line, received_at, release_at)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+	    "ssssstss", h->kind, h->object, h->event_id, h->source ? h->source : "", h->collapse, h->line, h->len,
+	    at, until);
 	return n < 0 ? -1 : n > 0;
 }
 
@@ -645,15 +648,45 @@ holds_free(struct hold_list *l)
 	l->n = 0;
 }
 
-/* Reads (id, kind, object, event_id, line) rows into l. */
+static bool
+same_host(const char *host)
+{
+	char me[256] = "";
+
+	gethostname(me, sizeof me - 1);
+	return host && strcmp(host, me) == 0;
+}
+
+/*
+ * Whether the run that released a hold is gone without its key confirmed.
+ * On this host its process tells; from another host only time does, and a
+ * hold released an hour ago whose key is still open was lost downstream.
+ */
+static bool
+releaser_gone(sqlite3_stmt *q, int col, fs_time now)
+{
+	const char *at = (const char *)sqlite3_column_text(q, col);
+	int64_t pid = sqlite3_column_int64(q, col + 1);
+	const char *host = (const char *)sqlite3_column_text(q, col + 2);
+	fs_time t;
+
+	if (same_host(host) && pid > 0)
+		return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+	return at == NULL || fs_time_parse(at, &t) != 0 || now - t >= 3600;
+}
+
+/* Reads (id, kind, object, event_id, line[, released_at, pid, host]) rows into
+ * l; with gone_after, only the holds whose releaser is gone. */
 static int
-holds_read(struct fs_state *st, sqlite3_stmt *q, struct hold_list *l)
+holds_read(struct fs_state *st, sqlite3_stmt *q, struct hold_list *l, const fs_time *gone_after)
 {
 	int rc;
 
 	while ((rc = fs_state_step_row(st, q)) == 1) {
 		struct fs_hold *h;
 
+		if (gone_after && !releaser_gone(q, 5, *gone_after))
+			continue;
 		l->h = fs_xrealloc(l->h, (size_t)(l->n + 1) * sizeof *l->h);
 		h = &l->h[l->n++];
 		h->id = sqlite3_column_int64(q, 0);
@@ -669,27 +702,34 @@ holds_read(struct fs_state *st, sqlite3_stmt *q, struct hold_list *l)
 	return rc;
 }
 
-/* Hands each hold to fn: kept as released by run_id when fn says 1, deleted when 0. */
+/* Hands each hold to fn: kept as released by this run when fn says 1, deleted when 0. */
 static int
-holds_emit(struct fs_state *st, struct hold_list *l, const char *run_id, fs_hold_fn fn, void *ctx)
+holds_emit(struct fs_state *st, struct hold_list *l, const char *run_id, const char *now, fs_hold_fn fn,
+	   void *ctx)
 {
+	char host[256] = "";
+
+	gethostname(host, sizeof host - 1);
 	for (int i = 0; i < l->n; i++) {
 		int keep = fn(&l->h[i], ctx);
 
 		if (keep < 0)
 			return -1;
-		if ((keep ? fs_state_run(st, "UPDATE debounce SET released_by = ?2 WHERE id = ?1", "is", l->h[i].id, run_id)
+		if ((keep ? fs_state_run(st, "UPDATE debounce SET released_by = ?2, released_at = ?3, released_pid = ?4,"
+					 " released_host = ?5 WHERE id = ?1", "issis", l->h[i].id, run_id, now,
+					 (int64_t)getpid(), host)
 		     : fs_state_run(st, "DELETE FROM debounce WHERE id = ?1", "i", l->h[i].id)) != 0)
 			return -1;
 	}
 	return 0;
 }
 
-/* Released holds whose key the end of the pipeline confirmed are done. */
+/* A source's released holds whose key the end of the pipeline confirmed are done. */
 static int
-holds_done(struct fs_state *st, struct fs_idem *ix)
+holds_done(struct fs_state *st, struct fs_idem *ix, const char *source)
 {
-	sqlite3_stmt *q = fs_state_prepare(st, "SELECT id, event_id FROM debounce WHERE released_by IS NOT NULL");
+	sqlite3_stmt *q = fs_state_query(st, "SELECT id, event_id FROM debounce INDEXED BY debounce_by_source"
+					 " WHERE source IN (?1, '') AND released_by IS NOT NULL", "s", source);
 	int64_t *done = NULL;
 	size_t n = 0;
 	int rc;
@@ -715,8 +755,8 @@ holds_done(struct fs_state *st, struct fs_idem *ix)
 }
 
 int
-fs_holds_release(struct fs_state *st, struct fs_idem *ix, fs_time now, const char *run_id, fs_hold_fn fn,
-		 void *ctx, long *collapsed)
+fs_holds_release(struct fs_state *st, struct fs_idem *ix, fs_time now, const char *run_id, const char *source,
+		 fs_hold_fn fn, void *ctx, long *collapsed)
 {
 	struct hold_list l = {0};
 	sqlite3_stmt *q;
@@ -724,35 +764,42 @@ fs_holds_release(struct fs_state *st, struct fs_idem *ix, fs_time now, const cha
 
 	*collapsed = 0;
 	fs_time_format(now, at);
-	if (holds_done(st, ix) != 0)
+	if (holds_done(st, ix, source) != 0)
 		return -1;
-	/* Released by a run that died before they were taken downstream: again. */
+	/* Released by a run that is gone, its key never confirmed: again. */
 	q = fs_state_query(st,
-	    "SELECT id, kind, object, event_id, line FROM debounce"
-	    " WHERE released_by IS NOT NULL AND released_by IS NOT ?1 ORDER BY id", "s", run_id);
+	    "SELECT id, kind, object, event_id, line, released_at, released_pid, released_host FROM debounce"
+	    " INDEXED BY debounce_by_source WHERE source IN (?1, '') AND released_by IS NOT NULL"
+	    " AND released_by != ?2 ORDER BY id", "ss", source, run_id);
 	if (q == NULL)
 		return -1;
-	if (holds_read(st, q, &l) != 0 || holds_emit(st, &l, run_id, fn, ctx) != 0)
+	if (holds_read(st, q, &l, &now) != 0 || holds_emit(st, &l, run_id, at, fn, ctx) != 0)
 		goto fail;
 	holds_free(&l);
-	/* Quiet objects: the last hold of each comes out, the earlier ones collapse into it. */
+	/* The due holds in order: of each quiet collapse key the last, the
+	 * earlier ones collapsing into it; each hold that never collapses. */
 	q = fs_state_query(st,
 	    "SELECT d.id, d.kind, d.object, d.event_id, d.line FROM debounce d JOIN"
-	    " (SELECT max(id) AS last, min(id) AS first FROM debounce WHERE released_by IS NULL"
-	    "  GROUP BY kind, object HAVING max(release_at) <= ?1) g ON d.id = g.last ORDER BY g.first", "s", at);
+	    " (SELECT max(id) AS last, min(id) AS first FROM debounce WHERE source IN (?2, '')"
+	    "   AND released_by IS NULL AND collapse IS NOT NULL GROUP BY source, collapse"
+	    "   HAVING max(release_at) <= ?1"
+	    "  UNION ALL SELECT id, id FROM debounce WHERE source IN (?2, '') AND released_by IS NULL"
+	    "   AND collapse IS NULL AND release_at <= ?1) g ON d.id = g.last ORDER BY g.first", "ss", at, source);
 	if (q == NULL)
 		return -1;
-	if (holds_read(st, q, &l) != 0)
+	if (holds_read(st, q, &l, NULL) != 0)
 		goto fail;
 	for (int i = 0; i < l.n; i++) {
-		int64_t n = fs_state_changes(st, "DELETE FROM debounce WHERE kind = ? AND object = ? AND id < ?"
-					     " AND released_by IS NULL", "ssi", l.h[i].kind, l.h[i].object, l.h[i].id);
+		int64_t n = fs_state_changes(st,
+		    "DELETE FROM debounce WHERE collapse = (SELECT collapse FROM debounce WHERE id = ?1)"
+		    " AND source = (SELECT source FROM debounce WHERE id = ?1) AND id < ?1 AND released_by IS NULL",
+		    "i", l.h[i].id);
 
 		if (n < 0)
 			goto fail;
 		*collapsed += n;
 	}
-	if (holds_emit(st, &l, run_id, fn, ctx) != 0)
+	if (holds_emit(st, &l, run_id, at, fn, ctx) != 0)
 		goto fail;
 	holds_free(&l);
 	return 0;
@@ -773,29 +820,44 @@ fs_holds_count(struct fs_state *st, int64_t *n)
 }
 
 int
-fs_enrolment_blocking(struct fs_state *st, const char *contact_id, const char *goal, fs_time now,
-		      const char *run_id, struct fs_enrolment *e)
+fs_enrol(struct fs_state *st, const struct fs_enrol_req *r, struct fs_enrolment *e)
 {
+	char at[21], until[21];
+	int64_t took;
 	sqlite3_stmt *q;
-	char at[21];
 	int rc;
 
 	memset(e, 0, sizeof *e);
-	fs_time_format(now, at);
-	q = fs_state_query(st,
-	    "SELECT event_id, campaign, started_at, active_until FROM enrolments"
-	    " WHERE contact_id = ?1 AND goal = ?2 AND active_until > ?3 AND (final = 1 OR run_id IS ?4)"
-	    " ORDER BY started_at, id LIMIT 1", "ssss", contact_id, goal, at, run_id);
-	if (q == NULL)
+	fs_time_format(r->now, at);
+	fs_time_format(r->now + r->active, until);
+	/* The whole guard: the row is taken when free, or when its holder's
+	 * time is up; one statement, so no other run can come in between. */
+	took = fs_state_changes(st,
+	    "INSERT INTO active_enrolments (subject, goal, event_id, campaign, started_at, active_until)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (subject, goal) DO UPDATE SET"
+	    " event_id = excluded.event_id, campaign = excluded.campaign, started_at = excluded.started_at,"
+	    " active_until = excluded.active_until"
+	    " WHERE active_enrolments.active_until <= excluded.started_at AND active_enrolments.event_id != excluded.event_id",
+	    "ssssss", r->subject, r->goal, r->event_id, r->campaign, at, until);
+	if (took < 0)
 		return -1;
-	if ((rc = fs_state_step_row(st, q)) == 1) {
-		e->event_id = fs_col_dup(q, 0);
-		e->campaign = fs_col_dup(q, 1);
-		e->started_at = fs_col_dup(q, 2);
-		e->active_until = fs_col_dup(q, 3);
-		sqlite3_reset(q);
-	}
-	return rc;
+	if (took > 0)
+		return fs_state_run(st,
+		    "INSERT INTO enrolments (contact_id, goal, campaign, event_id, run_id, started_at, active_until, final)"
+		    " VALUES (?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT (event_id) DO NOTHING",
+		    "sssssss", r->subject, r->goal, r->campaign, r->event_id, r->run_id, at, until) == 0 ? 1 : -1;
+	q = fs_state_query(st, "SELECT event_id, campaign, started_at, active_until FROM active_enrolments"
+			   " WHERE subject = ? AND goal = ?", "ss", r->subject, r->goal);
+	if (q == NULL || (rc = fs_state_step_row(st, q)) < 0)
+		return -1;
+	if (rc == 0)
+		return -1;	/* cannot be: the upsert left a row */
+	e->event_id = fs_col_dup(q, 0);
+	e->campaign = fs_col_dup(q, 1);
+	e->started_at = fs_col_dup(q, 2);
+	e->active_until = fs_col_dup(q, 3);
+	sqlite3_reset(q);
+	return strcmp(e->event_id, r->event_id) == 0;	/* enrolled already by this very event */
 }
 
 void
@@ -806,29 +868,6 @@ fs_enrolment_free(struct fs_enrolment *e)
 	free(e->started_at);
 	free(e->active_until);
 	memset(e, 0, sizeof *e);
-}
-
-int
-fs_enrolment_record(struct fs_state *st, const char *contact_id, const char *goal, const char *campaign,
-		    const char *event_id, const char *run_id, fs_time now, int64_t active)
-{
-	char at[21], until[21];
-
-	fs_time_format(now, at);
-	fs_time_format(now + active, until);
-	return fs_state_run(st,
-	    "INSERT INTO enrolments (contact_id, goal, campaign, event_id, run_id, started_at, active_until, final)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (event_id) DO UPDATE SET"
-	    " contact_id = excluded.contact_id, goal = excluded.goal, campaign = excluded.campaign,"
-	    " run_id = excluded.run_id, started_at = excluded.started_at,"
-	    " active_until = excluded.active_until, final = 0",
-	    "sssssss", contact_id, goal, campaign, event_id, run_id, at, until);
-}
-
-int
-fs_enrolment_finalize(struct fs_state *st, const char *event_id)
-{
-	return fs_state_run(st, "UPDATE enrolments SET final = 1 WHERE event_id = ? AND final = 0", "s", event_id);
 }
 
 int

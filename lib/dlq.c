@@ -114,9 +114,28 @@ fs_dlq_purge(struct fs_state *st, fs_time before, const char *run_id, int64_t *n
 	jv detail;
 
 	fs_time_format(before, cut);
-	if ((*n = fs_state_changes(st, "DELETE FROM dlq WHERE at < ?", "s", cut)) < 0)
+	if ((*n = fs_state_changes(st, "DELETE FROM dlq WHERE max(at, last_seen_at, coalesce(replayed_at, at)) < ?",
+				   "s", cut)) < 0)
 		return -1;
 	detail = jv_object_set(jv_object(), jv_string("purged"), jv_number((double)*n));
 	detail = jv_object_set(detail, jv_string("older_than"), jv_string(cut));
 	return fs_changelog(st, "dlq.purge", run_id, NULL, NULL, detail);
+}
+
+int
+fs_dlq_reopen(struct fs_state *st, int64_t id, const char *run_id)
+{
+	int64_t n = fs_state_changes(st, "UPDATE dlq SET state = 'open', replayed_at = NULL WHERE id = ? AND state = 'replayed'",
+				     "i", id);
+
+	if (n <= 0)
+		return (int)n;
+	return fs_changelog(st, "dlq.reopen", run_id, NULL, NULL,
+			    jv_object_set(jv_object(), jv_string("dlq_id"), jv_number((double)id))) == 0 ? 1 : -1;
+}
+
+int
+fs_dlq_replayed_at(struct fs_state *st, int64_t id, char **at)
+{
+	return fs_state_text(st, at, "SELECT replayed_at FROM dlq WHERE id = ? AND state = 'replayed'", "i", id);
 }

@@ -43,6 +43,12 @@ void fs_info(const char *fmt, ...);	/* unless -q */
 void fs_debug(const char *fmt, ...);	/* only with -v */
 bool fs_progress_enabled(void);	/* stderr is a terminal and not -q */
 
+// step.c: the durable steps of a run, numbered for the crash and interleaving tests.
+/* Before each commit, write of output and vendor request: FS_CRASH_AT=N
+ * kills the process before its Nth step, FS_STEP_LOG=FILE lists them,
+ * FS_STEP_DELAY=MS sleeps up to MS ms (lib/step.c). */
+void fs_step(const char *what);
+
 // util.c
 void *fs_xmalloc(size_t n);	/* abort with a message on exhaustion */
 void *fs_xrealloc(void *p, size_t n);
@@ -243,6 +249,13 @@ bool fs_config_secret_in_env(const struct fs_config *cfg);
 void fs_config_print(const struct fs_config *cfg, FILE *f);
 int fs_edit_distance(const char *a, const char *b);	/* Damerau-Levenshtein (optimal string alignment) */
 
+// campaign.c: what every command reads of [campaign "NAME"].
+/* A mail request's goal: its own, else its campaign's, else the campaign's name. */
+const char *fs_campaign_goal(const struct fs_config *cfg, jv data);
+/* A campaign's "active" (default 30 days); -1 with the error said when malformed. */
+int fs_campaign_active(const struct fs_config *cfg, const char *campaign, int64_t *secs);
+int fs_campaigns_check(const struct fs_config *cfg);	/* every campaign's durations parse; -1 if not */
+
 // state.c
 struct fs_state {
 	sqlite3 *db;
@@ -380,9 +393,15 @@ bool fs_idem_final(struct fs_idem *ix, const char *id);	/* final when the run be
 /* A canonical event id ("evt_" and 32 lower-case hex digits) as the 16 bytes
  * the key store keeps; false for any other id, which is kept as text. */
 bool fs_idem_key(const char *id, size_t len, unsigned char bin[16]);
+struct fs_hold_new {		/* a line debounce holds */
+	const char *kind, *object, *event_id, *source;
+	const char *collapse;	/* fs_collapse_key, or NULL */
+	const char *line;
+	size_t len;
+	fs_time now, release_at;
+};
 /* Holds a line until release_at: 1 held, 0 already held (same event id). */
-int fs_hold_add(struct fs_state *st, const char *kind, const char *object, const char *event_id,
-		const char *line, size_t len, fs_time now, fs_time release_at);
+int fs_hold_add(struct fs_state *st, const struct fs_hold_new *h);
 struct fs_hold {		/* one hold, borrowed for a callback */
 	int64_t id;
 	const char *kind, *object, *event_id, *line;
@@ -390,22 +409,28 @@ struct fs_hold {		/* one hold, borrowed for a callback */
 };
 /* Returns 1 when the hold was emitted (kept as released until its key is final), 0 to delete it. */
 typedef int (*fs_hold_fn)(const struct fs_hold *h, void *ctx);
-/* Hands fn the last hold of each quiet (kind, object) and the holds a dead run
- * released; *collapsed counts the earlier holds folded into the last. */
-int fs_holds_release(struct fs_state *st, struct fs_idem *ix, fs_time now, const char *run_id, fs_hold_fn fn,
-		     void *ctx, long *collapsed);
+/* Hands fn, in order, the holds of source (and of no source) that are due:
+ * those released by a run that is gone before their key was confirmed, the
+ * last hold of each quiet collapse key (*collapsed counts the earlier ones
+ * folded into it), and each hold that never collapses.  Only an fs-dedupe
+ * that reads that source releases them: a hold stays in its own pipeline. */
+int fs_holds_release(struct fs_state *st, struct fs_idem *ix, fs_time now, const char *run_id, const char *source,
+		     fs_hold_fn fn, void *ctx, long *collapsed);
 int fs_holds_count(struct fs_state *st, int64_t *n);	/* holds not yet released */
 struct fs_enrolment {
 	char *event_id, *campaign, *started_at, *active_until;
 };
-/* The active enrolment for contact and goal that counts for run_id: 1 found, 0 none. */
-int fs_enrolment_blocking(struct fs_state *st, const char *contact_id, const char *goal, fs_time now,
-			  const char *run_id, struct fs_enrolment *e);
+struct fs_enrol_req {		/* one mail request's claim on its subject and goal */
+	const char *subject, *goal, *campaign, *event_id, *run_id;
+	fs_time now;
+	int64_t active;		/* seconds the enrolment lasts */
+};
+/* One active enrolment per subject and goal, race-free across processes:
+ * in the open write transaction, takes it for r->event_id when no other
+ * event holds it past r->now.  1 enrolled (now, or before by this same
+ * event), 0 blocked (*e is the enrolment in the way), -1 error. */
+int fs_enrol(struct fs_state *st, const struct fs_enrol_req *r, struct fs_enrolment *e);
 void fs_enrolment_free(struct fs_enrolment *e);
-/* A tentative enrolment from now for active seconds. */
-int fs_enrolment_record(struct fs_state *st, const char *contact_id, const char *goal, const char *campaign,
-			const char *event_id, const char *run_id, fs_time now, int64_t active);
-int fs_enrolment_finalize(struct fs_state *st, const char *event_id);	/* --commit: final */
 /* Adds n to today's (by now) counter what in dedupe_counts. */
 int fs_dedupe_count(struct fs_state *st, fs_time now, const char *what, long n);
 int fs_duplicate_set_store(struct fs_state *st, const char *scan_id, const char *members, double score,
@@ -685,14 +710,13 @@ struct fs_outbox_new {		/* one event going into the outbox */
 /* 1 added, 0 already there (a no-op), 2 a dead row fed in again (kept
  * beside it for fs_outbox_replays), -1 on error. */
 int fs_outbox_enqueue(struct fs_state *st, const struct fs_outbox_new *n);
-/* Dead rows fed in again whose fs-push DLQ entries are no longer open
- * (fs-dlq replay marked them) go back in line, vendor checked first; the
- * others were mere repeats.  Its own transaction; *revived says how many. */
+/* Dead rows fed in again whose fs-push dead letter fs-dlq replay marked
+ * replayed after the row died go back in line, vendor checked first; the
+ * others were mere repeats (a re-pull, or a row whose entry was purged),
+ * and stay dead.  Its own transaction; *revived says how many. */
 int fs_outbox_replays(struct fs_state *st, const char *target, const char *run_id, long *revived);
 /* The state of an event's row ("pending", "held", "sent", "dead"), NULL when none. */
 int fs_outbox_state(struct fs_state *st, const char *target, const char *event_id, char **state);
-int fs_outbox_took(struct fs_state *st, const char *event_id);	/* an event read since the last checkpoint */
-int fs_outbox_finalize_taken(struct fs_state *st);	/* fs_keys_finalize for each, in the caller's transaction */
 struct fs_outbox_holds {
 	long newly_held, resumed, held;	/* rows held now, released now, held in all */
 	bool target_held;
@@ -709,13 +733,16 @@ struct fs_outbox_row {		/* one claimed row, malloc'd copies */
 	char *event_id, *kind, *contact_id, *campaign, *line;
 	char *requested_at, *enqueued_at, *first_attempt_at, *history;
 	int attempts;
+	int claims;		/* this claim included */
 	bool check_vendor;	/* ask the vendor for an existing piece first */
 };
 /* Claims up to limit due rows in order, leased to run_id until lease_until,
- * after freeing the claims of dead runs; its own transaction.  Returns the
- * count (rows in *rows, free each with fs_outbox_row_free), -1 on error. */
-int fs_outbox_claim(struct fs_state *st, const char *target, const char *run_id, fs_time lease_until,
-		    int limit, struct fs_outbox_row **rows);
+ * after freeing the claims of dead runs, and none that a hold covers (of
+ * the target, or with campaigns of the row's campaign); its own
+ * transaction.  Returns the count (rows in *rows, free each with
+ * fs_outbox_row_free), -1 on error. */
+int fs_outbox_claim(struct fs_state *st, const char *target, bool campaigns, const char *run_id,
+		    fs_time lease_until, int limit, struct fs_outbox_row **rows);
 void fs_outbox_row_free(struct fs_outbox_row *r);
 /* Due rows claimed by other runs: how many, and one holder. */
 int fs_outbox_busy(struct fs_state *st, const char *target, const char *run_id, long *rows, char **holder,
@@ -946,10 +973,11 @@ void fs_secure_zero(void *p, size_t n);	/* a memset the compiler keeps */
 bool fs_same_secret(const void *a, const void *b, size_t n);	/* equal, in constant time */
 
 // contracts.c: state one command writes and another reads.
-/* Makes fs-dedupe's tentative key and enrolment for event_id final.  The
- * command that ends the pipeline (fs-push, or any command with --commit)
- * calls it for every event it has durably taken, in the transaction that
- * commits the checkpoint after them. */
+/* Makes fs-dedupe's tentative key for event_id final.  The command that
+ * ends the pipeline calls it in the transaction that makes the event's
+ * effect durable: fs-push as it puts the event in its outbox (or records
+ * it), a command with --commit at the checkpoint, once the lines it covers
+ * are written. */
 int fs_keys_finalize(struct fs_state *st, const char *event_id);
 /* A source's mode: "webhook" (the default) or "polling". */
 int fs_source_mode(struct fs_state *st, const char *source, char mode[16]);
@@ -992,13 +1020,19 @@ int fs_dlq_each(struct fs_state *st, bool all, int64_t id, fs_dlq_fn fn, void *c
 int fs_dlq_count(struct fs_state *st, int64_t *n);	/* open entries */
 /* Marks an entry replayed, with its changelog row. */
 int fs_dlq_mark_replayed(struct fs_state *st, int64_t id, const char *run_id);
-/* Deletes entries older than before, with a changelog row; *n says how many. */
+/* Deletes entries with nothing newer than before (created, seen again or
+ * replayed), with a changelog row; *n says how many. */
 int fs_dlq_purge(struct fs_state *st, fs_time before, const char *run_id, int64_t *n);
+/* Opens a replayed entry again, with a changelog row: 1 done, 0 no such replayed entry. */
+int fs_dlq_reopen(struct fs_state *st, int64_t id, const char *run_id);
+int fs_dlq_replayed_at(struct fs_state *st, int64_t id, char **at);	/* when a replayed entry was; NULL if not one */
 
 // changelog.c
 /* Appends an audit row: kind ("send", "dlq.replay", ...), and detail as JSON. */
 int fs_changelog(struct fs_state *st, const char *kind, const char *run_id,
 		 const char *event_id, const char *object, jv detail);
+/* 1 when the changelog has a row of kind for event_id, 0 if not, -1 on error. */
+int fs_changelog_has(struct fs_state *st, const char *kind, const char *event_id);
 /* The summary of a run that did something, as one "run" row in a
  * transaction of its own: object names the command ("fs-push:mail"), detail
  * (consumed) its counts, to which "exit" (status) and "ms" (the real time
@@ -1066,13 +1100,24 @@ struct fs_loop_ops {
 	int (*line)(struct fs_loop *lp, struct fs_line *ln, void *ctx);
 	/* A checkpoint, or the end of input (cp is jv_null()), before commit. */
 	int (*checkpoint)(struct fs_loop *lp, jv cp, void *ctx);
+	/* When this command ends the pipeline (commit_cursors): after the lines
+	 * before the checkpoint are written, in the transaction that commits
+	 * its cursor, which makes them final. */
+	int (*final)(struct fs_loop *lp, jv cp, void *ctx);
 	/* After a checkpoint's commit, before it is forwarded. */
 	int (*committed)(struct fs_loop *lp, jv cp, void *ctx);
+	/* Optional, before the loop commits and waits for more input: lines
+	 * the command holds back go out now, not when more input comes. */
+	int (*idle)(struct fs_loop *lp, void *ctx);
 	/* Optional, before a line is parsed (it is valid UTF-8 and JSON; ln->obj
 	 * is invalid): 1 handled, 0 to go the usual way, -1 for a fatal error. */
 	int (*fast)(struct fs_loop *lp, struct fs_line *ln, void *ctx);
 	const struct fs_str *members;	/* top-level members fast reads */
 	int nmembers;
+	/* The pipeline this command ends, for the error when a record reaches
+	 * it there ("fs-pull | fs-normalize | fs-dedupe | fs-push"): a stage is
+	 * missing, and nothing is committed.  NULL: records pass through. */
+	const char *pipeline;
 };
 struct fs_loop_stats {
 	long lines, blank, passed, dead, emitted, checkpoints;
@@ -1087,6 +1132,7 @@ struct fs_loop {
 	struct fs_loop_stats stats;
 	struct fs_buf out;	/* buffered output, written after each commit */
 	int status;		/* worst exit status so far */
+	bool unterminated;	/* the line being handled is the last, with no newline */
 	const char *source;	/* --source NAME, for DLQ rows */
 };
 void fs_loop_init(struct fs_loop *lp, struct fs_cli *cli, const struct fs_loop_ops *ops, void *ctx);
@@ -1127,5 +1173,16 @@ bool fs_e164_valid(const char *s);	/* the checks fs_event_validate makes, one by
 bool fs_us_zip_valid(const char *s);
 bool fs_us_state_valid(const char *s);
 bool fs_kind_known(const char *kind);
+/* Whether a target of target_kind ("lob", "hubspot") puts events of kind in
+ * its outbox; and whether any kind of target does.  The end of a pipeline
+ * confirms (fs_keys_finalize) only the events it took, and those no target
+ * takes: an event that belongs to another target's pipeline stays open. */
+bool fs_target_takes(const char *target_kind, const char *kind);
+bool fs_kind_targeted(const char *kind);
+/* What debounce collapses an event with, malloc'd: the later of two events
+ * with one key stands for both.  A contact's or a job's changes collapse
+ * by object, a mail request by object and campaign; NULL for the kinds that
+ * never collapse (a mail status, a follow-up, revenue: each is a fact). */
+char *fs_collapse_key(const char *kind, const char *object, const char *campaign);
 
 #endif

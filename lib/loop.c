@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fieldsync.h"
@@ -65,6 +66,8 @@ flush_out(struct fs_loop *lp)
 {
 	size_t off = 0;
 
+	if (lp->out.len > 0)
+		fs_step("write");
 	while (off < lp->out.len) {
 		ssize_t n = write(STDOUT_FILENO, lp->out.data + off, lp->out.len - off);
 
@@ -150,6 +153,43 @@ acts_on(const struct fs_loop_ops *ops, const char *type)
 	return false;
 }
 
+/* The output written so far reaches the disk, when it is a file. */
+static void
+sync_out(void)
+{
+	struct stat sb;
+
+	if (fstat(STDOUT_FILENO, &sb) == 0 && S_ISREG(sb.st_mode))
+		fdatasync(STDOUT_FILENO);
+}
+
+static int
+commit_cursor(struct fs_loop *lp, jv cp)
+{
+	const char *source = fs_jstr(cp, "source"), *stream = fs_jstr(cp, "stream");
+	jv cursor = fs_jget(cp, "cursor");
+	int rc = 0;
+
+	if (source && jv_is_valid(cursor) && jv_get_kind(cursor) != JV_KIND_NULL) {
+		char *text = jv_get_kind(cursor) == JV_KIND_STRING
+		    ? fs_xstrdup(jv_string_value(cursor)) : fs_jdump(cursor);
+
+		rc = fs_cursor_commit(lp->st, source, stream, text, lp->cli->run_id);
+		free(text);
+	}
+	jv_free(cursor);
+	if (rc != 0)
+		fs_loop_fail(lp, FS_EXIT_STATE);
+	return rc;
+}
+
+/*
+ * A checkpoint: what the lines before it did is committed, then they are
+ * written.  When this command ends the pipeline, only then does the
+ * checkpoint become final (its cursor, and with ops->final the keys): a run
+ * killed while the lines are being written has committed nothing that
+ * covers them, and its re-run writes them again.
+ */
 static int
 checkpoint(struct fs_loop *lp, const struct fs_line *ln, jv cp)
 {
@@ -157,26 +197,19 @@ checkpoint(struct fs_loop *lp, const struct fs_line *ln, jv cp)
 		return -1;
 	if (lp->ops->checkpoint && lp->ops->checkpoint(lp, cp, lp->ctx) != 0)
 		return -1;
-	if (lp->commit_cursors && lp->st && jv_get_kind(cp) == JV_KIND_OBJECT) {
-		const char *source = fs_jstr(cp, "source"), *stream = fs_jstr(cp, "stream");
-		jv cursor = fs_jget(cp, "cursor");
-		int rc = 0;
-
-		if (source && jv_is_valid(cursor) && jv_get_kind(cursor) != JV_KIND_NULL) {
-			char *text = jv_get_kind(cursor) == JV_KIND_STRING
-			    ? fs_xstrdup(jv_string_value(cursor)) : fs_jdump(cursor);
-
-			rc = fs_cursor_commit(lp->st, source, stream, text, lp->cli->run_id);
-			free(text);
-		}
-		jv_free(cursor);
-		if (rc != 0) {
-			fs_loop_fail(lp, FS_EXIT_STATE);
-			return -1;
-		}
-	}
 	if (commit_and_flush(lp) != 0)
 		return -1;
+	if (lp->commit_cursors && lp->st) {
+		sync_out();
+		if (fs_loop_txn(lp) != 0)
+			return -1;
+		if (lp->ops->final && lp->ops->final(lp, cp, lp->ctx) != 0)
+			return -1;
+		if (jv_get_kind(cp) == JV_KIND_OBJECT && commit_cursor(lp, cp) != 0)
+			return -1;
+		if (commit_and_flush(lp) != 0)
+			return -1;
+	}
 	if (lp->ops->committed && lp->ops->committed(lp, cp, lp->ctx) != 0)
 		return -1;
 	if (ln) {
@@ -208,9 +241,14 @@ handle_line(struct fs_loop *lp, char *p, size_t n, long lineno)
 	/* Text the JSON check accepts is valid UTF-8; only a rejected line needs
 	 * the UTF-8 check, whose reason comes first. */
 	if ((why = fs_json_check_top(p, n, &pos, lp->ops->fast ? &top : NULL)) != NULL) {
+		/* A last line cut short is what a stage before this one leaves
+		 * when it is killed while writing: the line comes again with the
+		 * re-run, and the reason says so, for the operator's purge. */
+		const char *cut = lp->unterminated ? " (the last line, with no newline: cut short?)" : "";
+
 		if (!fs_utf8_valid(p, n, &pos))
-			return fs_reject(lp, &ln, NULL, "invalid UTF-8 at byte %zu", pos + 1);
-		return fs_reject(lp, &ln, NULL, "%s at byte %zu", why, pos + 1);
+			return fs_reject(lp, &ln, NULL, "invalid UTF-8 at byte %zu%s", pos + 1, cut);
+		return fs_reject(lp, &ln, NULL, "%s at byte %zu%s", why, pos + 1, cut);
 	}
 	if (lp->ops->fast) {
 		ln.members = top.plain ? top.value : NULL;
@@ -234,6 +272,13 @@ handle_line(struct fs_loop *lp, char *p, size_t n, long lineno)
 		rc = fs_reject(lp, &ln, NULL, jv_is_valid(type) ? "\"type\" is not a string" : "missing \"type\"");
 	} else if (ln.type && strcmp(ln.type, "checkpoint") == 0) {
 		rc = checkpoint(lp, &ln, obj);
+	} else if (lp->commit_cursors && lp->ops->pipeline && strcmp(ln.type, "record") == 0 &&
+		   !acts_on(lp->ops, ln.type)) {
+		/* Passed through, it would be lost once the cursor after it commits. */
+		fs_err("line %ld: a record from '%s' reached %s: fs-normalize is missing (%s)", lineno,
+		       fs_jstr(obj, "source") ? fs_jstr(obj, "source") : "?", fs_progname, lp->ops->pipeline);
+		fs_loop_fail(lp, FS_EXIT_USAGE);
+		rc = -1;
 	} else if (ln.type == NULL || acts_on(lp->ops, ln.type)) {
 		rc = lp->ops->line(lp, &ln, lp->ctx);
 	} else {
@@ -275,6 +320,7 @@ struct line_read {
 	char *p;
 	size_t n, total;
 	bool too_long;
+	bool unterminated;	/* the last line, with no newline after it */
 };
 
 /* Returns 1 with a line, 0 at the end of input, -1 on a read error. */
@@ -284,6 +330,7 @@ next_line(struct reader *r, struct line_read *out, struct fs_loop *lp)
 	bool dropping = false;
 
 	out->too_long = false;
+	out->unterminated = false;
 	for (;;) {
 		char *nl = memchr(r->buf + r->scanned, '\n', r->have - r->scanned);
 		ssize_t n;
@@ -291,6 +338,7 @@ next_line(struct reader *r, struct line_read *out, struct fs_loop *lp)
 		if (nl != NULL || (r->eof && r->have > r->start)) {
 			size_t end = nl ? (size_t)(nl - r->buf) : r->have;
 
+			out->unterminated = nl == NULL;
 			if (dropping) {
 				out->total += end - r->start;
 				out->p = r->head;
@@ -336,11 +384,15 @@ next_line(struct reader *r, struct line_read *out, struct fs_loop *lp)
 			r->start = 0;
 		}
 		/* About to wait for input: commit first, never hold the lock while blocked. */
-		if (lp->out.len > 0 || (lp->st && lp->st->depth > 0)) {
+		{
 			struct pollfd pfd = {r->fd, POLLIN, 0};
 
-			if (poll(&pfd, 1, 0) == 0 && commit_and_flush(lp) != 0)
-				return -1;
+			if (poll(&pfd, 1, 0) == 0) {
+				if (lp->ops->idle && lp->ops->idle(lp, lp->ctx) != 0)
+					return -1;
+				if ((lp->out.len > 0 || (lp->st && lp->st->depth > 0)) && commit_and_flush(lp) != 0)
+					return -1;
+			}
 		}
 		n = read(r->fd, r->buf + r->have, r->cap - 1 - r->have);
 		if (n < 0 && errno == EINTR)
@@ -377,6 +429,7 @@ fs_loop_run(struct fs_loop *lp, int fd)
 	r.buf = fs_xmalloc(r.cap);
 	while ((rc = next_line(&r, &lr, lp)) == 1) {
 		lineno++;
+		lp->unterminated = lr.unterminated;
 		if (lr.too_long ? reject_too_long(lp, &lr, lineno) != 0
 				: handle_line(lp, lr.p, lr.n, lineno) != 0) {
 			rc = -1;

@@ -79,9 +79,12 @@ fs_outbox_replays(struct fs_state *st, const char *target, const char *run_id, l
 	now_text(now);
 	if (fs_state_begin(st) != 0)
 		return -1;
+	/* A replay is what fs-dlq replay marked so after the row died; the
+	 * absence of an open entry proves nothing (an operator may have purged
+	 * it, letting the piece die), so only that mark revives a row. */
 	q = fs_state_query(st,
-	    "SELECT id, event_id, contact_id, NOT EXISTS (SELECT 1 FROM dlq WHERE dlq.event_id = outbox.event_id"
-	    "   AND dlq.command = 'fs-push' AND dlq.state = 'open')"
+	    "SELECT id, event_id, contact_id, EXISTS (SELECT 1 FROM dlq WHERE dlq.event_id = outbox.event_id"
+	    "   AND dlq.command = 'fs-push' AND dlq.state = 'replayed' AND dlq.replayed_at >= outbox.done_at)"
 	    " FROM outbox WHERE target = ? AND state = 'dead' AND replay_line IS NOT NULL", "s", target);
 	if (q == NULL)
 		goto fail;
@@ -142,56 +145,7 @@ fs_outbox_state(struct fs_state *st, const char *target, const char *event_id, c
 	return fs_state_get_text(st, q, state) < 0 ? -1 : 0;
 }
 
-/*
- * The events taken since the last checkpoint wait in a temporary table (so
- * memory stays flat however far apart checkpoints are); at the checkpoint
- * their fs-dedupe keys become final in the commit that covers them.
- */
-static int
-taken_table(struct fs_state *st)
-{
-	static struct fs_state *made;
-
-	if (made == st)
-		return 0;
-	if (fs_state_exec(st, "CREATE TEMP TABLE IF NOT EXISTS push_taken (event_id TEXT PRIMARY KEY)") != 0)
-		return -1;
-	made = st;
-	return 0;
-}
-
-int
-fs_outbox_took(struct fs_state *st, const char *event_id)
-{
-	if (taken_table(st) != 0)
-		return -1;
-	return fs_state_run(st, "INSERT OR IGNORE INTO push_taken (event_id) VALUES (?)", "s", event_id);
-}
-
-int
-fs_outbox_finalize_taken(struct fs_state *st)
-{
-	sqlite3_stmt *q;
-	int rc;
-
-	if (taken_table(st) != 0)
-		return -1;
-	if ((q = fs_state_prepare(st, "SELECT event_id FROM push_taken")) == NULL)
-		return -1;
-	while ((rc = fs_state_step_row(st, q)) == 1) {
-		char *id = fs_col_dup(q, 0);
-		int r = fs_keys_finalize(st, id);
-
-		free(id);
-		if (r != 0) {
-			sqlite3_reset(q);
-			return -1;
-		}
-	}
-	if (rc < 0)
-		return -1;
-	return fs_state_exec(st, "DELETE FROM push_taken");
-}
+static int free_dead_claims(struct fs_state *st, const char *target, const char *run_id);
 
 /* Moves rows between 'pending' and 'held'; fn hears of each row newly held. */
 static int
@@ -199,13 +153,16 @@ set_held(struct fs_state *st, const char *target, const char *campaign, bool any
 	 fs_outbox_held_fn fn, void *ctx, long *count)
 {
 	/* Four statements, not one with an OR, so that each one uses the index. */
+	/* A row being sent is not held: its answer is recorded as it comes,
+	 * and a row still pending then is held by the next look. */
 	static const char *const sql[2][2] = {
 		{"UPDATE outbox SET state = 'pending' WHERE target = ?1 AND state = 'held' AND campaign IS ?2"
 		 " RETURNING event_id, attempts",
 		 "UPDATE outbox SET state = 'pending' WHERE target = ?1 AND state = 'held' RETURNING event_id, attempts"},
 		{"UPDATE outbox SET state = 'held' WHERE target = ?1 AND state = 'pending' AND campaign IS ?2"
-		 " RETURNING event_id, attempts",
-		 "UPDATE outbox SET state = 'held' WHERE target = ?1 AND state = 'pending' RETURNING event_id, attempts"},
+		 " AND claimed_by IS NULL RETURNING event_id, attempts",
+		 "UPDATE outbox SET state = 'held' WHERE target = ?1 AND state = 'pending' AND claimed_by IS NULL"
+		 " RETURNING event_id, attempts"},
 	};
 	sqlite3_stmt *q = fs_state_query(st, sql[hold][any_campaign], any_campaign ? "s" : "ss", target, campaign);
 	int rc;
@@ -279,7 +236,7 @@ fs_outbox_apply_holds(struct fs_state *st, const char *target, bool campaigns, c
 	memset(h, 0, sizeof *h);
 	if (fs_state_begin(st) != 0)
 		return -1;
-	if ((held = fs_hold_active(st, "target", target)) < 0)
+	if (free_dead_claims(st, target, run_id) != 0 || (held = fs_hold_active(st, "target", target)) < 0)
 		goto fail;
 	if (held) {
 		if (set_held(st, target, NULL, true, true, fn, ctx, &count) != 0)
@@ -413,7 +370,7 @@ free_dead_claims(struct fs_state *st, const char *target, const char *run_id)
 }
 
 int
-fs_outbox_claim(struct fs_state *st, const char *target, const char *run_id, fs_time lease_until,
+fs_outbox_claim(struct fs_state *st, const char *target, bool campaigns, const char *run_id, fs_time lease_until,
 		int limit, struct fs_outbox_row **rows)
 {
 	sqlite3_stmt *q;
@@ -428,13 +385,18 @@ fs_outbox_claim(struct fs_state *st, const char *target, const char *run_id, fs_
 		return -1;
 	if (free_dead_claims(st, target, run_id) != 0)
 		goto fail;
+	/* A hold set since the last look at holds is obeyed here, in the
+	 * transaction that claims: no row under a hold is claimed. */
 	q = fs_state_query(st,
 	    "SELECT id, event_id, kind, contact_id, campaign, line, requested_at, enqueued_at,"
-	    " first_attempt_at, history, attempts, check_vendor FROM outbox INDEXED BY outbox_due"
-	    " WHERE target = ? AND state = 'pending' AND claimed_by IS NULL"
-	    " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
-	    " AND (last_run_id IS NULL OR last_run_id != ?) ORDER BY id LIMIT ?",
-	    "sssi", target, now, run_id, (int64_t)limit);
+	    " first_attempt_at, history, attempts, check_vendor, claims FROM outbox INDEXED BY outbox_due"
+	    " WHERE target = ?1 AND state = 'pending' AND claimed_by IS NULL"
+	    " AND (next_attempt_at IS NULL OR next_attempt_at <= ?2)"
+	    " AND (last_run_id IS NULL OR last_run_id != ?3)"
+	    " AND NOT EXISTS (SELECT 1 FROM holds WHERE lifted_at IS NULL AND (scope = 'target' AND name = ?1"
+	    "  OR ?5 AND scope = 'campaign' AND name = outbox.campaign))"
+	    " ORDER BY id LIMIT ?4",
+	    "sssii", target, now, run_id, (int64_t)limit, (int64_t)campaigns);
 	if (q == NULL)
 		goto fail;
 	*rows = fs_xmalloc((size_t)(limit > 0 ? limit : 1) * sizeof **rows);
@@ -453,6 +415,7 @@ fs_outbox_claim(struct fs_state *st, const char *target, const char *run_id, fs_
 		r->history = fs_col_dup(q, 9);
 		r->attempts = sqlite3_column_int(q, 10);
 		r->check_vendor = sqlite3_column_int(q, 11) != 0;
+		r->claims = sqlite3_column_int(q, 12) + 1;
 		if (r->first_attempt_at == NULL)
 			r->first_attempt_at = fs_xstrdup(now);
 	}
@@ -463,7 +426,7 @@ fs_outbox_claim(struct fs_state *st, const char *target, const char *run_id, fs_
 	 * passed even when the first run died before it heard back. */
 	q = fs_state_prepare(st,
 	    "UPDATE outbox SET claimed_by = ?, claim_pid = ?, claim_host = ?, claim_until = ?,"
-	    " first_attempt_at = coalesce(first_attempt_at, ?), last_run_id = ? WHERE id = ?");
+	    " first_attempt_at = coalesce(first_attempt_at, ?), last_run_id = ?, claims = claims + 1 WHERE id = ?");
 	if (q == NULL)
 		goto fail;
 	for (int i = 0; i < n; i++) {
@@ -535,19 +498,21 @@ fs_outbox_mark(struct fs_state *st, const struct fs_outbox_mark *m)
 	int64_t n;
 
 	now_text(now);
+	/* A row a hold covers now ('held', from a state file of an older
+	 * fieldsync) still takes the vendor's answer: a piece made is recorded. */
 	if (strcmp(m->state, "pending") == 0) {
 		fs_time_format(m->next_attempt_at, next);
 		n = fs_state_changes(st,
 		    "UPDATE outbox SET attempts = ?, history = ?, http_status = ?, last_error = ?,"
 		    " next_attempt_at = ?, claimed_by = NULL, claim_pid = NULL, claim_host = NULL,"
-		    " claim_until = NULL WHERE id = ? AND state = 'pending'",
+		    " claim_until = NULL WHERE id = ? AND state IN ('pending', 'held')",
 		    "isnssi", (int64_t)m->attempts, history, (int64_t)m->http_status, m->error, next, m->id);
 	} else {
 		n = fs_state_changes(st,
 		    "UPDATE outbox SET attempts = ?, history = ?, http_status = ?, last_error = ?,"
 		    " state = ?, vendor_id = ?, done_at = ?, next_attempt_at = NULL, check_vendor = 0,"
 		    " claimed_by = NULL, claim_pid = NULL, claim_host = NULL, claim_until = NULL"
-		    " WHERE id = ? AND state = 'pending'", "isnssssi",
+		    " WHERE id = ? AND state IN ('pending', 'held')", "isnssssi",
 		    (int64_t)m->attempts, history, (int64_t)m->http_status, m->error, m->state, m->vendor_id, now,
 		    m->id);
 	}

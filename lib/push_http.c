@@ -255,6 +255,7 @@ start(struct fs_push_http *h, struct fs_push_job *j)
 	}
 	if (j->method && strcmp(j->method, j->body ? "POST" : "GET") != 0)
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, j->method);
+	fs_step("request");
 	if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
 		curl_easy_cleanup(e);
 		return -1;

@@ -50,8 +50,8 @@ const char *const fs_migrations[] = {
 	"  updated_at TEXT, seen_at TEXT NOT NULL);"
 	"CREATE INDEX contacts_by_email ON contacts(email);"
 	/* fs-dedupe: idempotency keys, debounce holds, enrolments, counters, scans.
-	 * A key or enrolment with final = 0 is tentative: it counts only for the
-	 * run that wrote it until fs_keys_finalize confirms it (DESIGN.md). */
+	 * A key with final = 0 is tentative: it counts only for the run that
+	 * wrote it until fs_keys_finalize confirms it (DESIGN.md). */
 	/* Keys are appended in the order first seen (lib/dedupe.c says why): k is
 	 * a canonical id's 16 bytes or any other id's text; idem_runs has each
 	 * writing run's time and TTL; idem_final has the marks fs_keys_finalize
@@ -215,6 +215,38 @@ const char *const fs_migrations[] = {
 	 * sent and every inbox row kept, to find the few still waiting. */
 	"CREATE INDEX outbox_waiting ON outbox(target, state, enqueued_at) WHERE state IN ('pending', 'held');"
 	"CREATE INDEX inbox_waiting ON inbox(source, received_at) WHERE drained_at IS NULL;",
+	/* 2 -> 3: the spine holds under concurrency (issue 13). */
+	/* One active enrolment per subject (a contact; a job for job campaigns)
+	 * and goal.  fs-push claims it with one upsert in the transaction that
+	 * puts the piece in the outbox, so that whatever runs at once, one event
+	 * holds it until active_until; enrolments keeps the history.  Tentative
+	 * enrolments are gone: one whose event reached an outbox was final in
+	 * effect, the others never will be. */
+	"CREATE TABLE active_enrolments ("
+	"  subject TEXT NOT NULL, goal TEXT NOT NULL, event_id TEXT NOT NULL, campaign TEXT NOT NULL,"
+	"  started_at TEXT NOT NULL, active_until TEXT NOT NULL, PRIMARY KEY (subject, goal)) WITHOUT ROWID;"
+	"UPDATE enrolments SET final = 1 WHERE final = 0 AND event_id IN (SELECT event_id FROM outbox);"
+	"DELETE FROM enrolments WHERE final = 0;"
+	"INSERT INTO active_enrolments (subject, goal, event_id, campaign, started_at, active_until)"
+	"  SELECT contact_id, goal, event_id, campaign, started_at, max(active_until) FROM enrolments"
+	"  GROUP BY contact_id, goal;"
+	/* Debounce holds belong to the pipeline of their source (a hold is
+	 * released by an fs-dedupe that reads that source, never by another
+	 * pipeline's), collapse only with holds of the same key (NULL: never),
+	 * and say who released them, so that only a dead releaser's holds are
+	 * released again. */
+	"ALTER TABLE debounce ADD COLUMN source TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE debounce ADD COLUMN collapse TEXT;"
+	"ALTER TABLE debounce ADD COLUMN released_at TEXT;"
+	"ALTER TABLE debounce ADD COLUMN released_pid INTEGER;"
+	"ALTER TABLE debounce ADD COLUMN released_host TEXT;"
+	"UPDATE debounce SET source = coalesce(json_extract(line, '$.source'), ''),"
+	"  collapse = CASE kind WHEN 'contact.changed' THEN object WHEN 'job.changed' THEN object"
+	"   WHEN 'mail.requested' THEN object || char(9) || coalesce(json_extract(line, '$.data.campaign'), '') END;"
+	"CREATE INDEX debounce_by_source ON debounce(source, released_by, collapse, id);"
+	/* How many times a row was claimed: a row claimed again without an
+	 * answer recorded may have reached the vendor, which is asked first. */
+	"ALTER TABLE outbox ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;",
 };
 
 const int fs_nmigrations = sizeof fs_migrations / sizeof fs_migrations[0];

@@ -527,6 +527,7 @@ fs_state_commit(struct fs_state *st)
 {
 	if (st->depth == 0 || --st->depth > 0)
 		return 0;
+	fs_step("commit");
 	return fs_state_exec(st, "COMMIT");
 }
 

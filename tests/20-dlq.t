@@ -1,7 +1,7 @@
 #!/bin/sh
 # fs-dlq: list, show, count, replay (byte for byte), dry runs, purge.
 . "$(dirname "$0")/lib.sh"
-plan 22
+plan 23
 cat >fieldsync.conf <<'EOF2'
 [target "mail"]
 kind  = lob
@@ -37,7 +37,10 @@ is 'each replay has a changelog row' "$(sql "select kind, detail from changelog 
 'dlq.replay|{"dlq_id":1}
 dlq.replay|{"dlq_id":3}'
 run fs-dlq replay 1
-is 'replaying an entry no longer open: exit 2' "$status/$(cat "$T/err")" '2/fs-dlq: replay: no open dead letter #1'
+is 'replaying an entry no longer open: exit 2, and how to open it again' "$status/$(cat "$T/err")" \
+	"2/fs-dlq: replay: dead letter #1 was replayed at $FS_NOW; 'fs-dlq reopen 1' opens it again"
+run fs-dlq replay 99
+is 'replaying an entry that never was: exit 2' "$status/$(cat "$T/err")" '2/fs-dlq: replay: no open dead letter #99'
 
 # Repair by piping; a line that fails again is linked to the entry it came from.
 fs-dlq replay --reason 'e-mail' 2>/dev/null | sed 's/bad@/bad@example.com/' | fs-normalize >out 2>err

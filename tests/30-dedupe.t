@@ -1,7 +1,8 @@
 #!/bin/sh
-# fs-dedupe: idempotency keys with a TTL, debounce holds, one campaign per goal.
+# fs-dedupe: idempotency keys with a TTL, debounce holds (released in their
+# own pipeline); mail requests pass through (fs-push enrols them).
 . "$(dirname "$0")/lib.sh"
-plan 83
+plan 75
 
 # ev ID KIND OBJECT [DATA]: one canonical event line.
 ev() {
@@ -15,10 +16,10 @@ mail() {
 }
 # What came out: the id of each event, other lines whole.
 ids() { sed 's/^{"type":"event","id":"\([^"]*\)".*/\1/' "$T/out"; }
-# summary EVENTS FORWARDED REPEATED HELD RELEASED COLLAPSED SUPPRESSED DEAD PRUNED: the run's
+# summary EVENTS FORWARDED REPEATED HELD RELEASED COLLAPSED DEAD PRUNED: the run's
 # changelog row, without its time and lines passed through, then its stderr (empty, without -v).
 summary() {
-	echo "{\"events\":$1,\"forwarded\":$2,\"idempotency\":$3,\"debounce\":$6,\"campaign_guard\":$7,\"held\":$4,\"released\":$5,\"dead\":$8,\"pruned\":$9,\"exit\":0}/"
+	echo "{\"events\":$1,\"forwarded\":$2,\"idempotency\":$3,\"debounce\":$6,\"held\":$4,\"released\":$5,\"dead\":$7,\"pruned\":$8,\"exit\":0}/"
 }
 runrow() {
 	echo "$(sql "select json_remove(detail, '\$.ms', '\$.passed') from changelog where kind = 'run' order by id desc limit 1")/$(cat "$T/err")"
@@ -32,7 +33,7 @@ is 'a repeat inside one run is dropped: exit 0' "$status" 0
 is 'a repeat inside one run is dropped' "$(ids)" 'e1
 e2
 {"type":"checkpoint","source":"hubspot","stream":"contacts","cursor":"c1"}'
-is 'the run row in the changelog counts it; nothing on stderr' "$(runrow)" "$(summary 3 2 1 0 0 0 0 0 0)"
+is 'the run row in the changelog counts it; nothing on stderr' "$(runrow)" "$(summary 3 2 1 0 0 0 0 0)"
 is 'keys are tentative without --commit' "$(sql 'select id, first_seen_ts, expires_ts, final from idem_keys order by id')" \
 	'e1|1796000400|1796086800|0
 e2|1796000400|1796086800|0'
@@ -42,7 +43,7 @@ run fs-dedupe -v <in1
 is 'tentative keys of another run do not count: the events come out again' "$(ids | tr '\n' ' ')" \
 	'e1 e2 {"type":"checkpoint","source":"hubspot","stream":"contacts","cursor":"c1"} '
 err_is '-v: the summary on stderr' <<'EOF'
-fs-dedupe: 3 events: 2 forwarded, 1 repeated, 0 held, 0 released, 0 collapsed, 0 suppressed, 0 dead; 0 expired keys pruned
+fs-dedupe: 3 events: 2 forwarded, 1 repeated, 0 held, 0 released, 0 collapsed, 0 dead; 0 expired keys pruned
 EOF
 
 run fs-dedupe --commit <in1
@@ -52,7 +53,7 @@ is '--commit: the cursor is committed' "$(sql 'select cursor from cursors')" c1
 run fs-dedupe <in1
 is 'final keys count for every later run' "$(ids | tr '\n' ' ')" \
 	'{"type":"checkpoint","source":"hubspot","stream":"contacts","cursor":"c1"} '
-is 'all three are counted as repeats' "$(runrow)" "$(summary 3 0 3 0 0 0 0 0 0)"
+is 'all three are counted as repeats' "$(runrow)" "$(summary 3 0 3 0 0 0 0 0)"
 
 # TTL edges: the window runs from the first sighting; repeats do not extend it.
 FS_NOW=2026-11-30T13:00:00Z run fs-dedupe --commit <in1
@@ -77,7 +78,7 @@ is 'the config ttl (2h): new at the edge' "$(ids)" 'e1'
 # Pruning: keys past the TTL are deleted, in batches, and counted.
 FS_NOW=2026-12-10T00:00:00Z run fs-dedupe </dev/null
 is 'expired keys are pruned' "$(sql 'select count(*) from idem_keys')" 0
-is 'the run row says how many (e2 went with the 2h run)' "$(runrow)" "$(summary 0 0 0 0 0 0 0 0 1)"
+is 'the run row says how many (e2 went with the 2h run)' "$(runrow)" "$(summary 0 0 0 0 0 0 0 1)"
 
 # --- Bad input --------------------------------------------------------------
 rm -f fieldsync.db*
@@ -131,7 +132,7 @@ out_norun_is 'pass-through keeps order; --stats comes last' <<'EOF'
 {"type":"result","x":1}
 {"type":"event","id":"p1","source":"hubspot","kind":"contact.changed","object":"contact:1","occurred_at":"2026-11-29T10:00:00Z","data":{}}
 {"type":"record","source":"s","data":{}}
-{"type":"stats","command":"fs-dedupe","events":1,"forwarded":1,"idempotency":0,"debounce":0,"campaign_guard":0,"held":0,"released":0,"dead":0,"passed":2,"pruned":0}
+{"type":"stats","command":"fs-dedupe","events":1,"forwarded":1,"idempotency":0,"debounce":0,"held":0,"released":0,"dead":0,"passed":2,"pruned":0}
 EOF
 err_is '-q: no summary' </dev/null
 
@@ -157,7 +158,7 @@ run fs-dedupe --stats <hot
 is 'hot path: escapes, duplicate names and odd spacing judged as parsed' "$status/$(jids)" \
 	'0/h1 h2 h4 h5 evt_0123456789abcdef0123456789abcdef evt_0123456789ABCDEF0123456789ABCDEF stats '
 is 'hot path: the stats' "$(norun | tail -n 1)" \
-	'{"type":"stats","command":"fs-dedupe","events":11,"forwarded":6,"idempotency":5,"debounce":0,"campaign_guard":0,"held":0,"released":0,"dead":0,"passed":0,"pruned":0}'
+	'{"type":"stats","command":"fs-dedupe","events":11,"forwarded":6,"idempotency":5,"debounce":0,"held":0,"released":0,"dead":0,"passed":0,"pruned":0}'
 is 'hot path: ids are kept as given; canonical ones as 16 bytes' \
 	"$(sql "select k.id, typeof(s.k), k.final from idem_keys k join idem_store s using (seq) order by seq")" \
 	'h1|text|0
@@ -215,73 +216,49 @@ is 'debounce: the same input again (a re-run) holds nothing twice' \
 ev a3 contact.changed contact:1 >deb2
 FS_NOW=2026-11-30T01:05:00Z run fs-dedupe --debounce 10m <deb2
 is 'debounce: nothing is due five minutes on' "$(ids)" ''
-FS_NOW=2026-11-30T01:10:00Z run fs-dedupe --commit -q </dev/null
-is 'debounce: quiet objects come out on a later run, even one without --debounce' "$(ids)" 'b1
-m1'
-is 'debounce: a mail.requested does not collapse into the contact.changed of its object' \
-	"$(sql "select count(*) from enrolments where event_id = 'm1'")" 1
-FS_NOW=2026-11-30T01:15:00Z run fs-dedupe --stats -q </dev/null
+evids() { ids | grep -v '^{'; }
+# Holds come out in their own pipeline: a run that reads their source
+# (each tick's fs-pull ends with its checkpoint), with --debounce or not.
+echo '{"type":"checkpoint","source":"lob-events","stream":"inbox","cursor":"1"}' >other
+FS_NOW=2026-11-30T01:10:00Z run fs-dedupe --commit -q <other
+is 'debounce: another source'"'"'s pipeline releases nothing' "$(evids)/$(sql 'select count(*) from debounce where released_by is not null')" '/0'
+echo '{"type":"checkpoint","source":"hubspot","stream":"contacts","cursor":"2"}' >tick
+FS_NOW=2026-11-30T01:10:00Z run fs-dedupe --commit -q <tick
+is 'debounce: quiet objects come out ahead of their source'"'"'s first line, even without --debounce' "$(ids)" 'b1
+m1
+{"type":"checkpoint","source":"hubspot","stream":"contacts","cursor":"2"}'
+is 'debounce: holds keep their source and what they collapse with' \
+	"$(sql "select event_id, source, replace(collapse, char(9), ' ') from debounce order by id")" \
+	'a1|hubspot|contact:1
+b1|hubspot|contact:2
+a2|hubspot|contact:1
+m1|hubspot|contact:1 c
+a3|hubspot|contact:1'
+FS_NOW=2026-11-30T01:15:00Z run fs-dedupe --stats -q <tick
 is 'debounce: contact:1 collapses to its last event once quiet' "$(ids | head -n 1)" a3
 is 'debounce: the stats count the release and the collapse' \
-	"$(norun | tail -n 1)" '{"type":"stats","command":"fs-dedupe","events":0,"forwarded":1,"idempotency":0,"debounce":2,"campaign_guard":0,"held":0,"released":1,"dead":0,"passed":0,"pruned":0}'
+	"$(norun | tail -n 1)" '{"type":"stats","command":"fs-dedupe","events":0,"forwarded":1,"idempotency":0,"debounce":2,"held":0,"released":1,"dead":0,"passed":0,"pruned":0}'
 is 'debounce: a release stays until its key is final; final ones are done with' \
 	"$(sql 'select event_id, released_by is not null from debounce order by id')" 'a3|1'
-FS_NOW=2026-11-30T01:16:00Z run fs-dedupe -q </dev/null
-is 'debounce: a release no later stage confirmed comes out again (its run may have died)' "$(ids)" a3
-FS_NOW=2026-11-30T01:17:00Z run fs-dedupe -q --commit </dev/null
-is 'debounce: with --commit the release is final' "$(ids)/$(sql "select final from idem_keys where id = 'a3'")" 'a3/1'
-FS_NOW=2026-11-30T01:18:00Z run fs-dedupe -q </dev/null
-is 'debounce: final releases are done with' "$(ids)/$(sql 'select count(*) from debounce')" '/0'
+FS_NOW=2026-11-30T01:16:00Z run fs-dedupe -q <tick
+is 'debounce: a release no later stage confirmed comes out again when its run is gone' "$(evids)" a3
+FS_NOW=2026-11-30T01:17:00Z run fs-dedupe -q --commit <tick
+is 'debounce: with --commit the release is final' "$(evids)/$(sql "select final from idem_keys where id = 'a3'")" 'a3/1'
+FS_NOW=2026-11-30T01:18:00Z run fs-dedupe -q <tick
+is 'debounce: final releases are done with' "$(evids)/$(sql 'select count(*) from debounce')" '/0'
 is 'debounce: per-day counts for fs-report' "$(sql "select what, n from dedupe_counts order by what")" \
 	'debounce|2
 held|5
 idempotency|4
 released|5'
 
-# --- One active campaign per contact and goal -------------------------------
+# --- Mail requests pass through ----------------------------------------------
+# One active campaign per contact and goal is fs-push's (tests/58): it takes
+# the enrolment with the outbox row.
 rm -f fieldsync.db*
-cat >camp.conf <<'EOF'
-[campaign "thank-you"]
-goal   = retention
-active = 30d
-
-[campaign "win-back"]
-goal   = retention
-active = 7d
-
-[campaign "review"]
-goal   = reviews
-EOF
-{ mail m1 101 thank-you retention; mail m2 101 win-back; mail m3 101 review; mail m4 102 win-back; } >camp1
-run fs-dedupe -c camp.conf --commit <camp1
-is 'campaign: the second enrolment for one goal is suppressed' "$status/$(ids | tr '\n' ' ')" '0/m1 m3 m4 '
-is 'campaign: counted in the run row' "$(runrow)" "$(summary 4 3 0 0 0 0 1 0 0)"
-is 'campaign: enrolments, final after --commit' \
-	"$(sql 'select contact_id, goal, campaign, event_id, started_at, active_until, final from enrolments order by id')" \
-	'101|retention|thank-you|m1|2026-11-30T01:00:00Z|2026-12-30T01:00:00Z|1
-101|reviews|review|m3|2026-11-30T01:00:00Z|2026-12-30T01:00:00Z|1
-102|retention|win-back|m4|2026-11-30T01:00:00Z|2026-12-07T01:00:00Z|1'
-is 'campaign: the changelog names the blocking enrolment' \
-	"$(sql "select kind, event_id, object, detail from changelog where kind = 'dedupe.suppressed'")" \
-	'dedupe.suppressed|m2|contact:101|{"blocked_by":"m1","campaign":"thank-you","goal":"retention","contact_id":"101","active_until":"2026-12-30T01:00:00Z","requested_campaign":"win-back"}'
-mail m5 101 win-back >camp2
-FS_NOW=2026-12-30T00:59:59Z run fs-dedupe -c camp.conf <camp2
-is 'campaign: still blocked one second before the period ends' "$(ids)/$(sql "select count(*) from changelog where event_id = 'm5'")" '/1'
-FS_NOW=2026-12-30T01:00:00Z run fs-dedupe -c camp.conf <camp2
-is 'campaign: free again once the active period is over' "$(ids)" m5
-mail m6 102 thank-you >camp3
-FS_NOW=2026-12-07T01:00:00Z run fs-dedupe -c camp.conf <camp3
-is 'campaign: the blocking campaign''s own active period (7d) counts' "$(ids)" m6
-mail m7 103 thank-you >camp4
-mail m8 103 thank-you >>camp4
-run fs-dedupe -c camp.conf <camp4
-is 'campaign: this run''s tentative enrolment blocks at once' "$(ids)" m7
-run fs-dedupe -c camp.conf <camp4
-is 'campaign: another run''s tentative enrolment does not (its run did not finish)' "$(ids)" m7
-is 'campaign: and the re-run takes the enrolment over' "$(sql "select count(*) from enrolments where contact_id = '103'")" 1
-mail m9 104 unknown-campaign >camp5
-run fs-dedupe -c camp.conf <camp5
-is 'campaign: a campaign missing from the config is active 30 days, its goal its name' \
-	"$(sql "select goal, active_until from enrolments where event_id = 'm9'")" 'unknown-campaign|2026-12-30T01:00:00Z'
+{ mail m1 101 thank-you retention; mail m2 101 win-back retention; } >camp1
+run fs-dedupe --commit <camp1
+is 'mail requests for one contact and goal both pass fs-dedupe' "$status/$(ids | tr '\n' ' ')" '0/m1 m2 '
+is 'and fs-dedupe enrols nobody' "$(sql 'select count(*) from enrolments')" 0
 
 done_testing

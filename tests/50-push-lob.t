@@ -9,7 +9,7 @@ lob_conf 'price     = postcard 0.65, letter 1.10'
 
 {
 	mreq evt_a1 101
-	echo '{"type":"record","source":"hubspot","data":{}}'
+	echo '{"type":"stats","command":"fs-pull","records":3}'
 	mreq evt_a2 102 letter
 	echo '{"type":"checkpoint","source":"hubspot","stream":"contacts","cursor":"c1"}'
 	mreq evt_a3 103 postcard thanks 'Bartholomew Montgomery-Fitzwilliam the Third'
@@ -27,7 +27,7 @@ sid() { python3 -c 'import hashlib, sys
 print("evt_" + hashlib.sha256("\x1f".join(sys.argv[1:]).encode()).hexdigest()[:32])' mail "mail:$1" mail.status queued; }
 norun | sed "s/$v1/V1/g; s/$v2/V2/g; s/$v3/V3/g; s/$(sid "$v1")/S1/; s/$(sid "$v2")/S2/; s/$(sid "$v3")/S3/" >got
 cat >want <<'EOF2'
-{"type":"record","source":"hubspot","data":{}}
+{"type":"stats","command":"fs-pull","records":3}
 {"type":"checkpoint","source":"hubspot","stream":"contacts","cursor":"c1"}
 {"type":"result","event_id":"evt_a1","target":"mail","status":"sent","vendor_id":"V1","http_status":200,"attempts":1}
 {"type":"event","id":"S1","source":"mail","kind":"mail.status","object":"mail:V1","occurred_at":"2026-11-30T01:00:00Z","data":{"mail_id":"evt_a1","vendor":"lob","vendor_id":"V1","contact_id":"101","campaign":"thanks","status":"queued","detail":"postcard.created"}}
@@ -73,7 +73,7 @@ evt_a3|1'
 # The same input again: a no-op, no request.
 run fs-push mail <in.ndjson
 is 'a repeat: exit 0' "$status" 0
-is 'a repeat: only the pass-through lines' "$(cat "$T/out")" '{"type":"record","source":"hubspot","data":{}}
+is 'a repeat: only the pass-through lines' "$(cat "$T/out")" '{"type":"stats","command":"fs-pull","records":3}
 {"type":"checkpoint","source":"hubspot","stream":"contacts","cursor":"c1"}'
 is 'a repeat: no request' "$(lob_admin GET /__admin/stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])')" 3
 

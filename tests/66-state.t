@@ -21,7 +21,7 @@ is 'a new state file is 0600, its -wal and -shm too, whatever the umask' \
 is 'the -wal and -shm stay after the last close, the -wal empty' \
 	"$(ls fieldsync.db* | tr '\n' ' ')/$(stat -c %s fieldsync.db-wal)" 'fieldsync.db fieldsync.db-shm fieldsync.db-wal /0'
 # (The sqlite3 shell removes them when it closes the file last.)
-is 'made at the current schema, as the last migration leaves it' "$(sql 'pragma user_version')" 2
+is 'made at the current schema, as the last migration leaves it' "$(sql 'pragma user_version')" $current_schema
 
 # A shared group: 0660 in that group, for the file, its -wal and its -shm.
 # From here on the config names one.
@@ -72,7 +72,7 @@ fi
 "$old_state" v1.db 1
 sqlite3 v1.db "insert into dlq (at, command, reason, bytes, fingerprint, last_seen_at)
 	values ('2026-11-29T00:00:00Z', 'fs-normalize', 'invalid JSON at byte 1', 'x', 'f1', '2026-11-29T00:00:00Z')"
-refused="state 'v1.db' has schema version 1 and this fieldsync needs 2: run 'fs-state backup FILE', then 'fs-state migrate'"
+refused="state 'v1.db' has schema version 1 and this fieldsync needs $current_schema: run 'fs-state backup FILE', then 'fs-state migrate'"
 run fs-dlq -s v1.db count
 is 'an older schema: fs-dlq stops, one line naming the versions, exit 3' "$status/$(cat "$T/out")/$(cat "$T/err")" \
 	"3//fs-dlq: $refused"
@@ -94,25 +94,25 @@ run fs-state -s v1.db info
 is 'info on an older schema: the versions and what to do, no waiting work' \
 	"$status/$(sed -n 1,2p "$T/out")/$(grep -c WAITING "$T/out")/$(grep '^dlq ' "$T/out")" \
 	"0/state    v1.db
-schema   version 1 (this fieldsync: 2): run 'fs-state backup FILE', then 'fs-state migrate'/0/dlq                                      1"
+schema   version 1 (this fieldsync: $current_schema): run 'fs-state backup FILE', then 'fs-state migrate'/0/dlq                                      1"
 run fs-state -s v1.db backup v1-copy.db
 is 'backup of an older schema: exit 0, said on stderr' "$status/$(cat "$T/err")" \
 	"0/fs-state: backed up 'v1.db' to 'v1-copy.db' (schema version 1): integrity ok"
 run fs-state -s v1.db migrate
-is 'migrate: from 1 to 2, exit 0' "$status/$(cat "$T/err")" "0/fs-state: migrated 'v1.db' from schema version 1 to 2"
+is "migrate: from 1 to $current_schema, exit 0" "$status/$(cat "$T/err")" "0/fs-state: migrated 'v1.db' from schema version 1 to $current_schema"
 is 'migrate: the schema is the new one, the data kept, a changelog row' \
 	"$(sqlite3 v1.db "pragma user_version; select count(*) from dlq; select count(*) from sqlite_schema where name = 'outbox_waiting';
 		select kind || ' ' || detail from changelog")" \
-	'2
+	"$current_schema
 1
 1
-state.migrate {"from":1,"to":2,"fieldsync":"0.1.0"}'
+state.migrate {\"from\":1,\"to\":$current_schema,\"fieldsync\":\"0.1.0\"}"
 is 'migrate: the schema is the one a new file gets' \
 	"$(sqlite3 v1.db "select type, name, sql from sqlite_schema order by name" | md5sum)" \
 	"$(sql "select type, name, sql from sqlite_schema order by name" | md5sum)"
 run fs-state -s v1.db migrate
 is 'migrate again: nothing to do, exit 0' "$status/$(cat "$T/err")" \
-	"0/fs-state: 'v1.db' is at schema version 2 already: nothing to migrate"
+	"0/fs-state: 'v1.db' is at schema version $current_schema already: nothing to migrate"
 run fs-dlq -s v1.db count
 is 'after migrate, the other commands work' "$status/$(cat "$T/out")" 0/1
 is 'the backup taken before still has schema version 1' "$(sqlite3 v1-copy.db 'pragma user_version')" 1
@@ -121,12 +121,12 @@ is 'the backup taken before still has schema version 1' "$(sqlite3 v1-copy.db 'p
 cp fieldsync.db v9.db && sqlite3 v9.db 'pragma user_version = 9'
 run fs-dlq -s v9.db count
 is 'a newer schema: exit 3, one line' "$status/$(cat "$T/err")" \
-	"3/fs-dlq: state 'v9.db' has schema version 9, newer than this fieldsync's 2: use a newer fieldsync"
+	"3/fs-dlq: state 'v9.db' has schema version 9, newer than this fieldsync's $current_schema: use a newer fieldsync"
 run fs-state -s v9.db migrate
 is 'migrate a newer schema: exit 3, nothing changed' "$status/$(cat "$T/err")/$(sqlite3 v9.db 'pragma user_version')" \
-	"3/fs-state: state 'v9.db' has schema version 9, newer than this fieldsync's 2: nothing to migrate/9"
+	"3/fs-state: state 'v9.db' has schema version 9, newer than this fieldsync's $current_schema: nothing to migrate/9"
 run fs-state -s v9.db info
-is 'info on a newer schema says so' "$status/$(sed -n 2p "$T/out")" '0/schema   version 9 (this fieldsync: 2): newer than this fieldsync'
+is 'info on a newer schema says so' "$status/$(sed -n 2p "$T/out")" "0/schema   version 9 (this fieldsync: $current_schema): newer than this fieldsync"
 
 # No state file: fs-state makes none.
 for sub in info check migrate 'backup copy.db'; do
@@ -151,6 +151,7 @@ sql "insert into outbox (target, event_id, kind, line, state, requested_at, enqu
 	('contact.changed', 'contact:1', 'evt_d', '{}', '2026-11-30T00:45:00Z', '2026-11-30T00:55:00Z');
      insert into alerts (rule, subject, opened_at) values ('dlq', 'dlq', '2026-11-30T00:35:00Z');
      insert into holds (scope, name, alert_id, since) values ('target', 'mail', 1, '2026-11-30T00:36:00Z')"
+# Two dead letters (and the run row of the fs-normalize that wrote them).
 printf 'a\nb\n' | FS_NOW=2026-11-30T00:59:00Z fs-normalize 2>/dev/null
 run fs-state info
 is 'info: the waiting work, the oldest row of each' "$status/$(sed -n '/^WAITING/,$p' "$T/out")" \
@@ -166,7 +167,7 @@ holds target mail (active)               1  2026-11-30T00:36:00Z'
 is 'info: the path, the version, the access, the rows of each table' \
 	"$(sed -n 1,2p "$T/out")/$(sed -n 4p "$T/out")/$(grep -E '^(outbox|dlq|changelog) +[0-9]+$' "$T/out")" \
 	"state    $T/fieldsync.db
-schema   version 2 (this fieldsync: 2)/access   mode 0660, owner $(id -un), group $group/changelog                                1
+schema   version $current_schema (this fieldsync: $current_schema)/access   mode 0660, owner $(id -un), group $group/changelog                                1
 dlq                                      2
 outbox                                   5"
 is 'info: the size is the three files'"'"' sizes' "$(sed -n 3p "$T/out")" \
@@ -174,7 +175,7 @@ is 'info: the size is the three files'"'"' sizes' "$(sed -n 3p "$T/out")" \
 run fs-state info --format json
 is 'info --format json: one object, for machines' \
 	"$status/$(jq -c '[.schema, .access.mode, .tables.outbox, (.pending | map(select(.table == "outbox")) | map([.name, .state, .rows, .oldest]))]' "$T/out")" \
-	'0/[{"version":2,"fieldsync":2},"0660",5,[["crm","pending",1,"2026-11-30T00:41:00Z"],["mail","held",1,"2026-11-30T00:31:00Z"],["mail","pending",2,"2026-11-30T00:11:00Z"]]]'
+	"0/[{\"version\":$current_schema,\"fieldsync\":$current_schema},\"0660\",5,[[\"crm\",\"pending\",1,\"2026-11-30T00:41:00Z\"],[\"mail\",\"held\",1,\"2026-11-30T00:31:00Z\"],[\"mail\",\"pending\",2,\"2026-11-30T00:11:00Z\"]]]"
 
 # check
 run fs-state check
@@ -200,7 +201,7 @@ is 'backup of a damaged file: exit 3, the copy removed' "$status/$(cat "$T/err")
 # backup
 run fs-state backup copy.db
 is 'backup: exit 0, said on stderr' "$status/$(cat "$T/out")/$(cat "$T/err")" \
-	"0//fs-state: backed up '$T/fieldsync.db' to 'copy.db' (schema version 2): integrity ok"
+	"0//fs-state: backed up '$T/fieldsync.db' to 'copy.db' (schema version $current_schema): integrity ok"
 is 'backup: one file, made as the state is (the group here)' "$(ls copy.db*)/$(mode copy.db)" "copy.db/660 $group"
 is 'backup: the same rows' "$(sqlite3 copy.db .dump | md5sum)" "$(sql .dump | md5sum)"
 echo keep >kept.db

@@ -93,12 +93,12 @@ chmod 0644 ro/old.db
 lock_up
 reader fs-health -s "$T/ro/old.db" >"$T/out" 2>"$T/err"
 is 'an older schema, read-only: fs-health UNKNOWN with the one line' "$?/$(cat "$T/out")" \
-	"3/FIELDSYNC UNKNOWN - state '$T/ro/old.db' has schema version 1 and this fieldsync needs 2: run 'fs-state backup FILE', then 'fs-state migrate'"
+	"3/FIELDSYNC UNKNOWN - state '$T/ro/old.db' has schema version 1 and this fieldsync needs $current_schema: run 'fs-state backup FILE', then 'fs-state migrate'"
 reader fs-report -s "$T/ro/old.db" sla >"$T/out" 2>"$T/err"
 is '... fs-report: exit 3, the one line' "$?/$(cat "$T/err")" \
-	"3/fs-report: state '$T/ro/old.db' has schema version 1 and this fieldsync needs 2: run 'fs-state backup FILE', then 'fs-state migrate'"
+	"3/fs-report: state '$T/ro/old.db' has schema version 1 and this fieldsync needs $current_schema: run 'fs-state backup FILE', then 'fs-state migrate'"
 reader fs-state -s "$T/ro/old.db" info >"$T/out" 2>"$T/err"
 is 'fs-state info as a reader, on the older schema' "$?/$(sed -n 2p "$T/out")" \
-	"0/schema   version 1 (this fieldsync: 2): run 'fs-state backup FILE', then 'fs-state migrate'"
+	"0/schema   version 1 (this fieldsync: $current_schema): run 'fs-state backup FILE', then 'fs-state migrate'"
 unlock
 done_testing

@@ -232,7 +232,7 @@ is 'changelog: the whole trail of the window, sends and recovery steps, oldest f
 2026-11-17T03:00:00Z dedupe.scan null null {"scanned":11,"sets":2}
 2026-11-17T09:05:00Z send contact:c2 evt_p2 {"contact_id":"c2","campaign":"thank-you","vendor_id":"psc_9cb0eb53f16947ccf25ec84d","http_status":200,"attempts":1,"requested_at":"2026-11-17T09:00:00Z","first_attempt_at":"2026-11-17T09:05:00Z","accepted_at":"2026-11-17T09:05:00Z"}
 2026-11-18T09:05:00Z send contact:c3 evt_p3 {"contact_id":"c3","campaign":"win-back","vendor_id":"ltr_33feff9243a8f506b40928b5","http_status":200,"attempts":1,"requested_at":"2026-11-18T09:00:00Z","first_attempt_at":"2026-11-18T09:05:00Z","accepted_at":"2026-11-18T09:05:00Z"}
-2026-11-18T10:00:00Z dedupe.suppressed contact:c3 evt_849b3382a8fdd63808b9f1c1c058bb6e {"blocked_by":"evt_bcbf97e47d24185e4183e16b07ea0665","campaign":"thank-you","goal":"retention","contact_id":"c3","active_until":"2026-12-18T10:00:00Z","requested_campaign":"loyalty"}
+2026-11-18T10:00:00Z dedupe.suppressed contact:c1 evt_p8 {"blocked_by":"evt_p1","campaign":"thank-you","goal":"retention","contact_id":"c1","active_until":"2026-12-16T09:05:00Z","requested_campaign":"loyalty"}
 2026-11-19T09:05:00Z send contact:c5 evt_p5 {"contact_id":"c5","campaign":"win-back","vendor_id":"ltr_da2cec255404e4fb440034d6","http_status":200,"attempts":1,"requested_at":"2026-11-19T09:00:00Z","first_attempt_at":"2026-11-19T09:05:00Z","accepted_at":"2026-11-19T09:05:00Z"}
 2026-11-20T09:05:00Z send contact:c1 evt_p7 {"contact_id":"c1","campaign":"win-back","vendor_id":"ltr_a68ef786e4d3cea27d26934b","http_status":200,"attempts":1,"requested_at":"2026-11-20T09:00:00Z","first_attempt_at":"2026-11-20T09:05:00Z","accepted_at":"2026-11-20T09:05:00Z"}
 2026-11-21T08:00:00Z alert.open alert:1 null {"level":"CRITICAL","text":"3 signature failures in a row","alert_id":1,"rule":"webhook","subject":"lob-events"}
@@ -271,7 +271,7 @@ dlq.replay            1
 fallback.polling      2
 fallback.webhook      2
 hold.put              1
-run                  30
+run                  31
 send                  6
 EOT
 
@@ -279,6 +279,7 @@ vid() { sql "select vendor_id from pieces where event_id = '$1'"; }
 run fs-report changelog --contact c1 --format json
 is 'changelog --contact: the rows naming the contact' "$(jq -r 'select(.section == "entries") | "\(.at) \(.kind) \(.detail.vendor_id)"' "$T/out")" \
 "2026-11-16T09:05:00Z send $(vid evt_p1)
+2026-11-18T10:00:00Z dedupe.suppressed null
 2026-11-20T09:05:00Z send $(vid evt_p7)"
 run fs-report changelog --campaign win-back --kind send --format json
 is 'changelog --campaign --kind' "$(jq -r 'select(.section == "entries") | .event_id' "$T/out" | tr '\n' ' ')" 'evt_p3 evt_p5 evt_p7 '

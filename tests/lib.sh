@@ -18,6 +18,8 @@ export FS_STATE="$T/fieldsync.db" FS_NOW=2026-11-30T01:00:00Z
 unset FS_CONFIG
 export FS_BUSY_TIMEOUT=200
 unset FS_MAPDIR
+# The schema version a new state file gets: the last migration in lib/state.c.
+current_schema=3
 n=0
 failed=0
 
