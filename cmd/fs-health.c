@@ -109,8 +109,11 @@ print_text(const struct fs_health *h, const struct fs_thresholds *t)
 		       (long long)s->failures, dash(s->last_pull_at));
 		if (s->lag >= 0)
 			fs_duration_format(s->lag, d);
-		printf("%s in_flight=%lld\n", s->lag >= 0 ? d : "-", (long long)s->in_flight);
+		printf("%s in_flight=%lld unsigned=%lld stripped=%lld\n", s->lag >= 0 ? d : "-", (long long)s->in_flight,
+		       (long long)s->probes.last_hour, (long long)s->probes.stripped);
 	}
+	if (h->unknown.seen)
+		printf("unknown_sources unsigned=%lld\n", (long long)h->unknown.last_hour);
 	for (int i = 0; i < h->ntgt; i++) {
 		const struct fs_health_target *g = &h->tgt[i];
 
@@ -158,6 +161,10 @@ print_json(const struct fs_health *h)
 		SET("interval_s", jv_number((double)x->interval));
 		SET("in_flight", jv_number((double)x->in_flight));
 		SET("silent_s", x->silent >= 0 ? jv_number((double)x->silent) : jv_null());
+		SET("signature_failures", jv_number((double)x->sig_failures));
+		SET("unsigned_last_hour", jv_number((double)x->probes.last_hour));
+		SET("unsigned_total", jv_number((double)x->probes.total));
+		SET("stripped", jv_number((double)x->probes.stripped));
 		srcs = jv_array_append(srcs, p);
 	}
 	for (int i = 0; i < h->ntgt; i++) {
@@ -182,6 +189,10 @@ print_json(const struct fs_health *h)
 	o = jv_object_set(o, jv_string("problems"), problems);
 	o = jv_object_set(o, jv_string("sources"), srcs);
 	o = jv_object_set(o, jv_string("targets"), tgts);
+	o = jv_object_set(o, jv_string("unknown_sources"),
+			  jv_object_set(jv_object_set(jv_object(), jv_string("unsigned_last_hour"),
+						      jv_number((double)h->unknown.last_hour)),
+					jv_string("unsigned_total"), jv_number((double)h->unknown.total)));
 	o = jv_object_set(o, jv_string("dlq"), jv_number((double)h->dlq));
 	o = jv_object_set(o, jv_string("dlq_max"), jv_number((double)h->dlq_max));
 	s = jv_dump_string(o, 0);
@@ -190,9 +201,15 @@ print_json(const struct fs_health *h)
 }
 
 static void
+metric_of(const char *name, const char *help, const char *type)
+{
+	printf("# HELP fieldsync_%s %s\n# TYPE fieldsync_%s %s\n", name, help, name, type);
+}
+
+static void
 metric(const char *name, const char *help)
 {
-	printf("# HELP fieldsync_%s %s\n# TYPE fieldsync_%s gauge\n", name, help, name);
+	metric_of(name, help, "gauge");
 }
 
 static void
@@ -212,10 +229,21 @@ print_prom(const struct fs_health *h)
 	printf("fieldsync_health_status %d\n", h->level);
 	metric("dlq_open", "Open dead letters.");
 	printf("fieldsync_dlq_open %lld\n", (long long)h->dlq);
-	metric("source_consecutive_failures", "Non-2xx webhook requests since the last 2xx.");
+	metric("source_consecutive_failures", "Refused webhook deliveries since the last 2xx.");
 	for (int i = 0; i < h->nsrc; i++)
 		printf("fieldsync_source_consecutive_failures{source=\"%s\"} %lld\n", h->src[i].name,
 		       (long long)h->src[i].failures);
+	metric_of("source_unsigned_requests_total", "Requests to fs-hook without a signature (probes, scanners);"
+		  " source \"-\" for unknown sources.", "counter");
+	for (int i = 0; i < h->nsrc; i++)
+		printf("fieldsync_source_unsigned_requests_total{source=\"%s\"} %lld\n", h->src[i].name,
+		       (long long)h->src[i].probes.total);
+	if (h->unknown.seen)
+		printf("fieldsync_source_unsigned_requests_total{source=\"-\"} %lld\n", (long long)h->unknown.total);
+	metric("source_stripped_deliveries", "Vendor events without signature headers since the last good delivery.");
+	for (int i = 0; i < h->nsrc; i++)
+		printf("fieldsync_source_stripped_deliveries{source=\"%s\"} %lld\n", h->src[i].name,
+		       (long long)h->src[i].probes.stripped);
 	metric("source_polling", "1 when the source is in polling mode.");
 	for (int i = 0; i < h->nsrc; i++)
 		printf("fieldsync_source_polling{source=\"%s\"} %d\n", h->src[i].name,

@@ -1,8 +1,12 @@
 /*
  * fs-hook: the webhook receiver, a CGI program (RFC 3875).  Started once per
- * request: it checks size, signature, timestamp, JSON and repeats, in that
- * order, stores the raw body in the inbox and logs the request.  After the
- * answer, a new delivery touches the source's wake file ([hook] wake_dir).
+ * request.  A GET or HEAD is a health probe, answered from the
+ * configuration.  A request without the vendor's signature headers is no
+ * delivery: answered, counted beside the state file (probes.c), and
+ * nothing more.  A delivery is checked for size, signature, timestamp,
+ * JSON and repeats, in that order, stored in the inbox and logged; every
+ * refusal of one is a failed delivery.  After the answer, a new delivery
+ * touches the source's wake file ([hook] wake_dir).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -25,7 +29,7 @@ usage(FILE *f, int status)
 }
 
 static struct timespec t0;
-static const char *source = "-";
+static const char *source;
 static size_t nbytes;
 
 static int64_t
@@ -142,28 +146,6 @@ find_source(int argc, char **argv)
 	return NULL;
 }
 
-/* "1048576", "512k", "1M". */
-static int
-parse_size(const char *s, size_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (s == NULL || !isdigit((unsigned char)*s))
-		return -1;
-	v = strtoull(s, &end, 10);
-	if (strcmp(end, "k") == 0 || strcmp(end, "K") == 0)
-		v *= 1024;
-	else if (strcmp(end, "M") == 0)
-		v *= 1024 * 1024;
-	else if (*end != '\0')
-		return -1;
-	if (v == 0 || v > 64ULL * 1024 * 1024)
-		return -1;
-	*out = (size_t)v;
-	return 0;
-}
-
 /* The URL the vendor called, as HubSpot signs it. */
 static char *
 request_url(const struct fs_endpoint *ep)
@@ -179,6 +161,78 @@ request_url(const struct fs_endpoint *ep)
 	return fs_xasprintf("%s://%s%s", scheme, host ? host : "", uri ? uri : "");
 }
 
+/*
+ * A request without a signature: none of the scheme's headers.  Uptime
+ * probes, internet scanners and a proxy that strips the headers send them;
+ * none is a delivery, so none counts as a failed one, breaks a streak of
+ * good ones or writes to the state file: each is counted in STATE-hook
+ * (fs_probes_count), and fs-health shows them.  The body is read, up to
+ * max_body, only to tell the vendor's event without its headers (shaped)
+ * from the rest.
+ */
+static int
+unsigned_request(struct fs_cli *cli, const char *name, enum fs_sig_scheme scheme, size_t cap, const char *method)
+{
+	const char *clen = getenv("CONTENT_LENGTH"), *why;
+	char *body = NULL;
+	size_t want = 0, got = 0;
+	bool shaped = false;
+	int status = 401, rc;
+
+	if (strcmp(method, "POST") != 0) {
+		status = 405;
+		why = "method not allowed";
+	} else if (clen == NULL || *clen == '\0') {
+		status = 411;
+		why = "Content-Length required";
+	} else if ((rc = fs_hook_content_length(clen, cap, &want)) != 0) {
+		status = rc < 0 ? 400 : 413;
+		why = rc < 0 ? "malformed Content-Length" : "body too large";
+	} else {
+		body = fs_xmalloc(want + 1);
+		while (got < want) {
+			ssize_t n = read(STDIN_FILENO, body + got, want - got);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		shaped = got == want && fs_hook_vendor_shaped(scheme, body, got);
+		free(body);
+		why = NULL;
+	}
+	if (why) {
+		refuse(status, why);
+	} else {
+		char *missing = fs_xasprintf("missing %s header", fs_sig_header(scheme));
+
+		refuse(401, missing);
+		free(missing);
+	}
+	/* The answer first: the count is for fs-health, not for the client. */
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		detach_stdout();
+	return fs_probes_count(fs_state_path(cli->state_path), fs_config_get(&cli->cfg, "state", "", "group"), name,
+			       shaped, fs_now());
+}
+
+/* GET or HEAD: a health probe's answer, from the configuration alone. */
+static void
+health_answer(const struct fs_endpoint *ep, const char *name)
+{
+	char *secret = fs_endpoint_secret(ep, "secret_env", "secret_file");
+
+	if (secret == NULL) {
+		refuse(500, "signing secret not configured");
+		return;
+	}
+	fs_secret_free(secret);
+	answer(200, jv_object_set(jv_object_set(jv_object(), jv_string("ok"), jv_true()), jv_string("source"),
+				  jv_string(name)));
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -190,6 +244,7 @@ main(int argc, char *argv[])
 	const char *method, *clen, *why, *v, *wake_dir = NULL;
 	char *name = NULL, *secret = NULL, *body = NULL, *url = NULL, *delivery = NULL;
 	size_t cap, want;
+	bool probe, good = false;
 	int opt, rc, status = FS_EXIT_OK;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -210,34 +265,46 @@ main(int argc, char *argv[])
 		fs_err("not a CGI request: REQUEST_METHOD is not set");
 		return fs_cli_finish(&cli, FS_EXIT_USAGE);
 	}
+	probe = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 	name = find_source(argc, argv);
+	/* An unknown source is what scanners ask for most: no message, no
+	 * state; counted under "-" unless it is a health probe. */
+	if (name == NULL || !name_ok(name) ||
+	    (fs_config_section(&cli.cfg, "source", name) == NULL && !fs_kind_builtin(name)) ||
+	    fs_endpoint_find(&cli.cfg, "source", name, &ep) != 0) {
+		refuse(404, "unknown source");
+		if (!probe && fflush(stdout) == 0 && !ferror(stdout))
+			detach_stdout();
+		if (!probe)
+			fs_probes_count(fs_state_path(cli.state_path), fs_config_get(&cli.cfg, "state", "", "group"),
+					"-", false, fs_now());
+		status = FS_EXIT_USAGE;
+		goto out;
+	}
+	source = name;	/* for the request log */
+	/* The configuration was checked at load: these are its values. */
+	if (fs_sig_scheme_parse(v = fs_setting(&ep, "signature"), &scheme) != 0 ||
+	    fs_size_parse(v = fs_setting(&ep, "max_body"), &cap) != 0) {
+		fs_err("source '%s': '%s' is not a signature scheme or a size", name, v);
+		refuse(500, "configuration error");
+		status = FS_EXIT_USAGE;
+		goto out;
+	}
+	if (probe) {
+		health_answer(&ep, name);
+		goto out;
+	}
+	if (!fs_hook_signed(scheme, &req)) {
+		unsigned_request(&cli, name, scheme, cap, method);
+		goto out;
+	}
+	/* A delivery: every answer from here is logged, and a refusal is a failed delivery. */
 	if (fs_cli_state(&cli) != 0) {
 		refuse(503, "state file unavailable");
 		status = FS_EXIT_STATE;
 		goto out;
 	}
 	fs_hook_state_tune(&cli.st);
-	if (name == NULL || !name_ok(name) || fs_endpoint_find(&cli.cfg, "source", name, &ep) != 0) {
-		refuse(404, "unknown source");
-		log_refusal(&cli.st, 404, "unknown source", cli.run_id);
-		status = FS_EXIT_USAGE;
-		goto out;
-	}
-	source = name;	/* unknown names are logged as "-", not as sources */
-	if (fs_sig_scheme_parse(v = fs_setting(&ep, "signature"), &scheme) != 0) {
-		fs_err("source '%s': unknown signature scheme '%s'", name, v);
-		refuse(500, "configuration error");
-		log_refusal(&cli.st, 500, "unknown signature scheme", cli.run_id);
-		status = FS_EXIT_USAGE;
-		goto out;
-	}
-	if (parse_size(v = fs_setting(&ep, "max_body"), &cap) != 0) {
-		fs_err("source '%s': max_body '%s' is not a size (1048576, 512k, 1M)", name, v);
-		refuse(500, "configuration error");
-		log_refusal(&cli.st, 500, "bad max_body", cli.run_id);
-		status = FS_EXIT_USAGE;
-		goto out;
-	}
 	if (strcmp(method, "POST") != 0) {
 		refuse(405, "method not allowed");
 		log_refusal(&cli.st, 405, "method not allowed", cli.run_id);
@@ -245,17 +312,16 @@ main(int argc, char *argv[])
 	}
 	/* 1. Body size. */
 	clen = getenv("CONTENT_LENGTH");
-	if (clen == NULL || *clen == '\0' || !isdigit((unsigned char)*clen)) {
+	if (clen == NULL || *clen == '\0') {
 		refuse(411, "Content-Length required");
 		log_refusal(&cli.st, 411, "Content-Length required", cli.run_id);
 		goto out;
 	}
-	errno = 0;
-	want = strtoull(clen, NULL, 10);
-	if (errno != 0 || want > cap) {
-		nbytes = errno ? SIZE_MAX : want;
-		refuse(413, "body too large");
-		log_refusal(&cli.st, 413, "body too large", cli.run_id);
+	if ((rc = fs_hook_content_length(clen, cap, &want)) != 0) {
+		why = rc < 0 ? "malformed Content-Length" : "body too large";
+		nbytes = rc < 0 ? 0 : want;
+		refuse(rc < 0 ? 400 : 413, why);
+		log_refusal(&cli.st, rc < 0 ? 400 : 413, why, cli.run_id);
 		goto out;
 	}
 	body = fs_xmalloc(want + 1);
@@ -324,6 +390,7 @@ main(int argc, char *argv[])
 	answer(200, jv_object_set(jv_object_set(jv_object_set(jv_object(), jv_string("ok"), jv_true()),
 						jv_string("stored"), jv_bool(rc > 0)),
 				  jv_string("delivery_id"), jv_string(delivery)));
+	good = true;
 	/* A new delivery wakes the pipeline that drains it; a repeat does not. */
 	if (rc > 0 && (v = fs_config_setting(&cli.cfg, "hook", "", "wake_dir")) && *v)
 		wake_dir = v;
@@ -346,6 +413,10 @@ out:
 		 * delivery stays stored: the next scheduled run drains it. */
 		if (wake_dir)
 			fs_wake_touch(wake_dir, name);
+		/* Signed deliveries come through: unsigned ones of the vendor's
+		 * shape before this were not a proxy stripping them all. */
+		if (good)
+			fs_probes_good(fs_state_path(cli.state_path), name);
 		fs_hook_state_settle(&cli.st);
 	}
 	fs_secret_free(secret);

@@ -294,6 +294,7 @@ post_chat(const char *var, jv alert, char *err, size_t errlen)
 		snprintf(err, errlen, "chat webhook: %s is not set", var);
 		return -1;
 	}
+	fs_secret_guard();	/* the URL is the secret */
 	text = fs_xasprintf("fieldsync alert #%.0f [%s] %s %s: %s", jv_number_value(fs_jget(alert, "id")),
 			    fs_jstr(alert, "level") ? fs_jstr(alert, "level") : "?", fs_jstr(alert, "rule"),
 			    fs_jstr(alert, "subject"), fs_jstr(alert, "summary") ? fs_jstr(alert, "summary") : "");

@@ -103,6 +103,11 @@ fs_cli_config(struct fs_cli *cli)
 {
 	if (fs_now_check() != 0 || fs_config_load(cli->config_path, &cli->cfg) != 0)
 		return -1;
+	/* Every stage of a pipeline gets the keys in its environment (cron's
+	 * line reads the tokens file for all of them): a stage that never uses
+	 * them holds them all the same. */
+	if (fs_config_secret_in_env(&cli->cfg))
+		fs_secret_guard();
 	if (cli->print_config) {
 		fs_config_print(&cli->cfg, stdout);
 		return 1;

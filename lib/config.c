@@ -65,14 +65,29 @@ parse_stream(FILE *f, const char *path, struct fs_config *cfg)
 {
 	char *line = NULL;
 	size_t cap = 0;
+	ssize_t len;
 	int lineno = 0;
 	struct fs_section *cur = NULL;
 	int rc = 0;
 
-	while (getline(&line, &cap, f) != -1) {
-		char *s = fs_trim(line), *eq, *key, *val, *type, *name;
+	while ((len = getline(&line, &cap, f)) != -1) {
+		char *s, *eq, *key, *val, *type, *name, *nul;
 
 		lineno++;
+		/* A NUL would end the line's text early: a value cut short. */
+		if ((nul = memchr(line, '\0', (size_t)len)) != NULL) {
+			*nul = '\0';
+			eq = strchr(line, '=');
+			if (eq && cur && *line != '[') {
+				*eq = '\0';
+				fs_err("%s:%d: %s holds a NUL byte", path, lineno, fs_trim(line));
+			} else {
+				fs_err("%s:%d: a NUL byte in the line", path, lineno);
+			}
+			rc = -1;
+			break;
+		}
+		s = fs_trim(line);
 		if (*s == '\0' || *s == '#' || *s == ';')
 			continue;
 		if (*s == '[') {
@@ -237,10 +252,14 @@ fs_endpoint_secret(const struct fs_endpoint *ep, const char *envkey, const char 
 	if (env != NULL) {
 		const char *v = getenv(env);
 
-		return v && *v ? fs_xstrdup(v) : NULL;
+		if (v == NULL || *v == '\0')
+			return NULL;
+		fs_secret_guard();
+		return fs_xstrdup(v);
 	}
 	if (file == NULL)
 		return NULL;
+	fs_secret_guard();
 	if ((f = fopen(file, "r")) == NULL) {
 		fs_err("cannot open secret file '%s':", file);
 		return NULL;

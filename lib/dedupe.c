@@ -695,7 +695,8 @@ holds_read(struct fs_state *st, sqlite3_stmt *q, struct hold_list *l, const fs_t
 		h->event_id = fs_col_dup(q, 3);
 		h->len = (size_t)sqlite3_column_bytes(q, 4);
 		h->line = fs_xmalloc(h->len + 1);
-		memcpy((char *)h->line, sqlite3_column_blob(q, 4), h->len);
+		if (h->len > 0)	/* an empty blob reads as NULL */
+			memcpy((char *)h->line, sqlite3_column_blob(q, 4), h->len);
 		((char *)h->line)[h->len] = '\0';
 	}
 	return rc;

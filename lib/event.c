@@ -1,6 +1,7 @@
 /* Canonical events (DESIGN.md): deterministic ids and validation. */
 #include <ctype.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "fieldsync.h"
@@ -217,6 +218,10 @@ field(struct check *c, const char *name, char kind, bool required)
 		   : kind == 'b' ? !boolean : kind == 'a' ? k != JV_KIND_ARRAY : k != JV_KIND_STRING) {
 		verdict(c, name, kind == 'n' ? "not a number" : kind == 'o' ? "not an object" : kind == 'b' ? "not true or false"
 			: kind == 'a' ? "not an array" : "not a string", required);
+	} else if (k == JV_KIND_NUMBER && !isfinite(jv_number_value(v))) {
+		/* tonumber makes NaN of "nan" and infinity of "1e999"; jq writes
+		 * them as null and 1.7976931348623157e+308. */
+		verdict(c, name, "not a finite number", required);
 	} else if (kind == 'a') {
 		if (!strings(jv_copy(v)))
 			verdict(c, name, "not an array of strings", required);

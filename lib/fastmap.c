@@ -21,7 +21,7 @@
 #include "fieldsync.h"
 
 /* SHA-256 of common.jq, "\n", hubspot-contact.jq: the text implemented here. */
-#define HUBSPOT_CONTACT_SHA256 "41b80e9042d21aa4fdc23c4ca517ca6a36f781539d9d361f2ae2943915e663d7"
+#define HUBSPOT_CONTACT_SHA256 "a6ba4dcd21d35fbe7eeff1565b28f19be92b7dc04e45b0419a7af8010673148c"
 
 const char *const fs_hs_props[FS_HS_NIN] = {
 	[FS_HS_EMAIL] = "email", [FS_HS_FIRSTNAME] = "firstname", [FS_HS_LASTNAME] = "lastname",
@@ -360,15 +360,23 @@ ftime(struct fs_contact_out *o, struct fs_str s)
 	if (s.p == NULL)
 		return s;
 	if (s.n == 13 && all_digits(s.p, 13)) {
-		/* tonumber / 1000 | floor | todate; 13 digits are well inside gmtime's range. */
+		/* tonumber / 1000 | floor | todate.  common.jq reads a number only in
+		 * the years 1000 to 9999 (todate aborts libjq outside gmtime's
+		 * range); 13 digits are at most 2286, inside it, and the check is
+		 * here so that a wider pattern cannot take this path past it. */
 		char digits[14], *buf = scratch(o, 24);
 		struct tm tm;
+		double ms;
 		time_t t;
 
 		memcpy(digits, s.p, 13);
 		digits[13] = '\0';
-		t = (time_t)floor(strtod(digits, NULL) / 1000);
-		gmtime_r(&t, &tm);
+		ms = strtod(digits, NULL);
+		if (!(ms >= -30610224000000.0 && ms < 253402300800000.0))
+			return s;
+		t = (time_t)floor(ms / 1000);
+		if (gmtime_r(&t, &tm) == NULL)
+			return s;
 		return (struct fs_str){buf, strftime(buf, 24, "%Y-%m-%dT%H:%M:%SZ", &tm)};
 	}
 	if (s.n == 10 && date_at(s.p)) {

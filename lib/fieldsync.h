@@ -66,6 +66,10 @@ void fs_buf_addc(struct fs_buf *b, char c);
 void fs_buf_free(struct fs_buf *b);
 char *fs_trim(char *s);		/* in place, both ends */
 void fs_secret_free(char *secret);	/* zeroes, then frees; NULL-safe */
+/* Before a secret is read: no core file from here on (RLIMIT_CORE 0, also
+ * for the programs this one starts) and not dumpable (PR_SET_DUMPABLE 0: no
+ * ptrace or /proc/PID/mem, environ by other processes of the user).  Once. */
+void fs_secret_guard(void);
 void fs_sha256_hex(const void *p, size_t n, char out[65]);
 const char *fs_jstr(jv obj, const char *key);	/* borrowed string or NULL */
 jv fs_jget(jv obj, const char *key);	/* invalid unless obj is an object; consumes nothing */
@@ -83,6 +87,12 @@ struct fs_counts {		/* string -> counter hash map */
 /* The counter for key (n bytes), made at 0 when create; NULL if absent. */
 long *fs_counts_at(struct fs_counts *m, const char *key, size_t n, bool create);
 void fs_counts_free(struct fs_counts *m);
+#define FS_COUNT_MAX 1000000
+/* A count setting: digits, 0 .. FS_COUNT_MAX; -1 with errno EINVAL or ERANGE. */
+int fs_count_parse(const char *s, long *out);
+#define FS_SIZE_MAX (64ULL * 1024 * 1024)
+/* A size setting: "1048576", "512k", "1M", 1 .. FS_SIZE_MAX bytes; -1 with errno EINVAL or ERANGE. */
+int fs_size_parse(const char *s, size_t *out);
 
 // json.c
 struct fs_str {			/* a borrowed string; p == NULL is null */
@@ -108,14 +118,35 @@ struct fs_json_top {
 };
 const char *fs_json_check_top(const char *p, size_t n, size_t *errpos, struct fs_json_top *top);
 
-// time.c
+// time.c: times, durations, and the settings made of them (rate, retry).
 fs_time fs_now(void);		/* $FS_NOW when set, else the wall clock */
 int fs_now_check(void);		/* -1 with a message when $FS_NOW is malformed */
 int fs_time_parse(const char *s, fs_time *out);	/* RFC 3339, any offset; -1 if not */
 bool fs_time_valid(const char *s);
-void fs_time_format(fs_time t, char out[21]);	/* 2026-11-30T01:02:03Z */
-int fs_duration_parse(const char *s, int64_t *secs);	/* 90s 15m 24h 3d 2w; -1 if not */
-int fs_bizdays_parse(const char *s, int *days);	/* "3bd" */
+#define FS_TIME_MIN (-62167219200LL)	/* 0000-01-01T00:00:00Z */
+#define FS_TIME_MAX 253402300799LL	/* 9999-12-31T23:59:59Z */
+/* 2026-11-30T01:02:03Z; a time outside FS_TIME_MIN..FS_TIME_MAX is written as the nearer of them. */
+void fs_time_format(fs_time t, char out[21]);
+/* The parsers of settings return -1 with errno EINVAL when the text is not
+ * of their shape, ERANGE when it is but its value is out of range. */
+#define FS_DURATION_MAX (36500LL * 86400)	/* 100 years: now plus any duration stays in RFC 3339's years */
+int fs_duration_parse(const char *s, int64_t *secs);	/* 90s 15m 24h 3d 2w, at most FS_DURATION_MAX */
+#define FS_BIZDAYS_MAX 3650
+int fs_bizdays_parse(const char *s, int *days);	/* "3bd", at most FS_BIZDAYS_MAX */
+struct fs_rate_limit {			/* a `rate` setting: n requests per window */
+	int n;				/* 0: no limit ("off") */
+	int64_t window_ms;
+};
+#define FS_RATE_MAX 1000000		/* requests in one window */
+/* "100/10s", "10/500ms", "150/s", "5" (per second), "off"; -1 (errno EINVAL
+ * or ERANGE) if malformed, or over FS_RATE_MAX or a window of FS_DURATION_MAX. */
+int fs_rate_limit_parse(const char *s, struct fs_rate_limit *r);
+struct fs_retry {			/* a `retry` setting: "30s..6h x8" */
+	int64_t base, cap;		/* first delay .. cap, in seconds */
+	int max;			/* attempts */
+};
+#define FS_RETRY_MAX 1000		/* attempts */
+int fs_retry_parse(const char *s, struct fs_retry *r);	/* -1 (errno EINVAL or ERANGE) if malformed or out of range */
 struct fs_holidays {
 	int n;
 	int32_t day[64];	/* days since the epoch */
@@ -217,6 +248,9 @@ bool fs_setting_key_known(const char *key);	/* a key of some section */
  * known one), keys of another kind, secrets, kinds, names.  Each problem is
  * one line on stderr naming the file and line; -1 if any. */
 int fs_config_check(const struct fs_config *cfg);
+/* Whether the environment holds a secret the configuration names: a
+ * token_env, secret_env or webhook_env of the file, or a default one. */
+bool fs_config_secret_in_env(const struct fs_config *cfg);
 /* The effective configuration, defaults marked, secrets redacted: a config
  * file that loads to the same settings. */
 void fs_config_print(const struct fs_config *cfg, FILE *f);
@@ -291,6 +325,11 @@ int fs_state_open(const char *path, struct fs_state *st);	/* read and write, no 
 /* Makes an empty file, which must not be there yet, as a new state file is
  * made: 0600, or 0660 in group (fs-state backup's copy). */
 int fs_state_file_create(const char *path, const char *group);
+/* A file beside the state, read and write: made as fs_state_file_create
+ * makes one when it is missing.  The descriptor, or -1 (said). */
+int fs_state_file_open(const char *path, const char *group);
+/* The state file's path: path, else $FS_STATE, else ./fieldsync.db. */
+const char *fs_state_path(const char *path);
 /* Applies fs_migrations[from..to-1] and sets user_version to to, in the
  * caller's transaction (a new file, fs_state_migrate, tests' old files). */
 int fs_schema_apply(struct fs_state *st, int from, int to);
@@ -555,9 +594,22 @@ struct fs_hook_req {
 };
 int fs_sig_scheme_parse(const char *name, enum fs_sig_scheme *out);	/* "lob" "hubspot-v3" "standard-webhooks" */
 const char *fs_sig_scheme_name(enum fs_sig_scheme s);
+const char *fs_sig_header(enum fs_sig_scheme s);	/* "Lob-Signature" */
+/* The request carries one of the scheme's signature headers (its
+ * signature, timestamp or id; HubSpot's v1 and v2 too), however wrong:
+ * a delivery to verify.  A request with none is no delivery (a probe). */
+bool fs_hook_signed(enum fs_sig_scheme s, const struct fs_hook_req *r);
+/* The body is the vendor's event as its scheme sends it (a Lob event with
+ * an id and an event_type, an array of HubSpot events, a typed Standard
+ * Webhooks message): an unsigned one is a delivery whose headers were lost. */
+bool fs_hook_vendor_shaped(enum fs_sig_scheme s, const char *body, size_t len);
 /* Checks signature, then timestamp window; -1 with a static *why. */
 int fs_hook_verify(enum fs_sig_scheme s, const struct fs_hook_req *r, const char *secret, fs_time now,
 		   const char **why);
+/* CGI's CONTENT_LENGTH: digits only (RFC 3875), nothing after them: 0 with
+ * the length, 1 when it is over cap (*out the length, SIZE_MAX past it), -1
+ * when it is not a length (55junk, -1, 1e3, " 5"). */
+int fs_hook_content_length(const char *s, size_t cap, size_t *out);
 /* NULL when the body is JSON of the scheme's shape, else a static reason. */
 const char *fs_hook_check_body(enum fs_sig_scheme s, const char *body, size_t len);
 /* Lob: the event id; HubSpot: "events:" and the eventIds; Standard: webhook-id; else "sha256:" of the body. */
@@ -587,9 +639,31 @@ int fs_source_delivery(struct fs_state *st, const char *source, bool good, const
  * (fs-run --wake, a systemd .path unit).  -1 with a message on stderr. */
 int fs_wake_touch(const char *dir, const char *source);
 
+// probes.c: unsigned requests to fs-hook, counted in STATE-hook, beside the state file, not in it.
+struct fs_probes {		/* one source's counts (source "-": unknown sources) */
+	int64_t last_hour;	/* unsigned requests in the last hour (in ten-minute steps) */
+	int64_t total;		/* since the file was made */
+	fs_time last_at;	/* the newest, 0 when none */
+	int64_t stripped;	/* of them, the vendor's event body without its headers, since the last good delivery */
+	fs_time stripped_at;
+	int64_t stripped_total;
+	bool seen;		/* the file has a slot for the source */
+};
+char *fs_probes_path(const char *state_path);	/* malloc'd; NULL for an in-memory state */
+/* Counts one unsigned request (shaped: with the vendor's event body) to
+ * source at now; the file is made as the state is, in group.  -1 (said). */
+int fs_probes_count(const char *state_path, const char *group, const char *source, bool shaped, fs_time now);
+/* A good delivery to source: its stripped count starts again.  -1 (said). */
+int fs_probes_good(const char *state_path, const char *source);
+/* The sources the file has counts of ("-" among them), malloc'd; none without a file; -1 (said). */
+int fs_probes_sources(const char *state_path, char ***names, int *n);
+/* source's counts as of now, all 0 when the file or the slot is not there; -1 (said). */
+int fs_probes_read(const char *state_path, const char *source, fs_time now, struct fs_probes *out);
+
 // health.c: the health panel (fs-health, fs-watchdog).
 struct fs_thresholds {		/* [thresholds], with their defaults */
 	int webhook_failures;	/* 3 */
+	long unsigned_max;	/* 100 unsigned requests to fs-hook in an hour, for one source */
 	int64_t no_ping;	/* 15m, in seconds */
 	long dlq_max;		/* 50 */
 	long retry_storm;	/* 10 deliveries of one target retrying */
@@ -607,7 +681,9 @@ struct fs_health_source {
 	const char *kind;
 	char mode[16];
 	char *last_event_at, *last_good_at, *last_pull_at;	/* NULL: never */
-	int64_t failures;	/* non-2xx requests since the last 2xx */
+	int64_t failures;	/* refused deliveries since the last 2xx */
+	int64_t sig_failures;	/* of them, refused for their signature or timestamp (401) */
+	struct fs_probes probes;	/* unsigned requests (probes.c) */
 	int64_t lag, interval;	/* seconds since the last committed pull (-1: never), interval */
 	int64_t in_flight, silent;	/* lob pieces in flight; seconds without an event (-1: n/a) */
 };
@@ -626,6 +702,7 @@ struct fs_health {
 	int nsrc, ntgt, nproblems;
 	int64_t dlq;
 	long dlq_max;
+	struct fs_probes unknown;	/* unsigned requests to sources fs-hook does not know */
 };
 /* Configured sources and targets, and built-in kinds the state file has used. */
 int fs_health_collect(struct fs_state *st, const struct fs_config *cfg, const struct fs_thresholds *t,
@@ -890,17 +967,6 @@ jv fs_hubspot_batch_failures(const char *resp);
 // fs-pull's libcurl easy requests with a rate limit, retries and a dry run.
 int64_t fs_mono_ms(void);		/* the real monotonic clock, in ms */
 void fs_sleep_ms(int64_t ms);
-struct fs_rate_limit {			/* a `rate` setting: n requests per window */
-	int n;				/* 0: no limit ("off") */
-	int64_t window_ms;
-};
-/* "100/10s", "10/500ms", "150/s", "5" (per second), "off"; -1 if malformed. */
-int fs_rate_limit_parse(const char *s, struct fs_rate_limit *r);
-struct fs_retry {			/* a `retry` setting: "30s..6h x8" */
-	int64_t base, cap;		/* first delay .. cap, in seconds */
-	int max;			/* attempts */
-};
-int fs_retry_parse(const char *s, struct fs_retry *r);	/* -1 if malformed */
 /* Full jitter: random in [least, min(cap, first * 2^(attempt-1))], attempt >= 1, any unit. */
 int64_t fs_backoff(int attempt, int64_t first, int64_t cap, int64_t least);
 int64_t fs_retry_after_ms(const char *value);	/* seconds or HTTP-date; -1 if unreadable */

@@ -33,11 +33,9 @@ static int
 get_count(const struct fs_config *cfg, const char *key, long *out)
 {
 	const char *v = fs_config_setting(cfg, "thresholds", "", key);
-	char *end;
 
-	*out = strtol(v, &end, 10);
-	if (*v == '\0' || *end != '\0' || *out < 0) {
-		fs_err("[thresholds] %s: '%s' is not a count", key, v);
+	if (fs_count_parse(v, out) != 0) {
+		fs_err("[thresholds] %s: '%s' is not a count (0 to %d)", key, v, FS_COUNT_MAX);
 		return -1;
 	}
 	return 0;
@@ -53,6 +51,8 @@ fs_thresholds_load(const struct fs_config *cfg, struct fs_thresholds *t)
 	if (get_count(cfg, "webhook_failures", &n) != 0)
 		return -1;
 	t->webhook_failures = (int)n;
+	if (get_count(cfg, "unsigned_max", &t->unsigned_max) != 0)
+		return -1;
 	if (get_count(cfg, "dlq_max", &n) != 0)
 		return -1;
 	t->dlq_max = n;
@@ -112,6 +112,20 @@ endpoints(struct fs_state *st, const struct fs_config *cfg, const char *type, co
 	}
 	if (rc != 0)
 		return -1;
+	/* A built-in kind fs-hook was asked for, by anyone: a flood of probes to it shows. */
+	if (strcmp(type, "source") == 0) {
+		char **probed;
+		int np;
+
+		if (fs_probes_sources(st->path, &probed, &np) != 0)
+			return -1;
+		for (int i = 0; i < np; i++) {
+			if (fs_kind_builtin(probed[i]))
+				add_name(names, n, probed[i]);
+			free(probed[i]);
+		}
+		free(probed);
+	}
 	if (*n > 1)
 		qsort(*names, (size_t)*n, sizeof **names, cmp_names);
 	return 0;
@@ -189,6 +203,37 @@ in_flight(struct fs_state *st, const struct fs_health *h, int64_t *n, char **old
 	return 0;
 }
 
+/*
+ * Unsigned requests (probes.c) are no deliveries, and whoever can reach the
+ * web server can send them: they never make a source CRITICAL or switch it
+ * to polling.  A flood of them is a WARNING of its own (probes); so is the
+ * vendor's event body arriving without its signature headers since the
+ * last good delivery (stripped), which a proxy that drops the headers
+ * does, and which anyone who has read the vendor's documentation can also
+ * send.  A stripping proxy loses every delivery: the silence rule (no_ping)
+ * is what switches a source with pieces in flight to polling.
+ */
+static void
+unsigned_problems(const struct fs_config *cfg, const struct fs_thresholds *t, struct fs_health *h,
+		  const char *name, const struct fs_probes *p)
+{
+	char text[200];
+
+	if (t->unsigned_max > 0 && p->last_hour >= t->unsigned_max) {
+		snprintf(text, sizeof text, "%lld unsigned requests in the last hour (max %ld): probes or a scan;"
+			 " rate-limit them at the web server", (long long)p->last_hour, t->unsigned_max);
+		problem(h, 1, "probes", name, fs_xstrdup(text));
+	}
+	if (cfg && t->webhook_failures > 0 && p->stripped >= t->webhook_failures) {
+		enum fs_sig_scheme scheme = FS_SIG_LOB;
+
+		fs_sig_scheme_parse(fs_config_setting(cfg, "source", name, "signature"), &scheme);
+		snprintf(text, sizeof text, "%lld deliveries without a %s header since the last good one:"
+			 " a proxy stripping it, or a forgery", (long long)p->stripped, fs_sig_header(scheme));
+		problem(h, 1, "stripped", name, fs_xstrdup(text));
+	}
+}
+
 static int
 collect_source(struct fs_state *st, const struct fs_config *cfg, const struct fs_thresholds *t,
 	       struct fs_health *h, struct fs_health_source *s)
@@ -205,13 +250,25 @@ collect_source(struct fs_state *st, const struct fs_config *cfg, const struct fs
 	    fs_state_int(st, &s->failures, "SELECT count(*) FROM requests WHERE source = ?1 AND id > coalesce("
 			 "(SELECT max(id) FROM requests WHERE source = ?1 AND status BETWEEN 200 AND 299), 0)",
 			 "s", s->name) ||
+	    fs_state_int(st, &s->sig_failures, "SELECT count(*) FROM requests WHERE source = ?1 AND status = 401"
+			 " AND id > coalesce((SELECT max(id) FROM requests WHERE source = ?1"
+			 " AND status BETWEEN 200 AND 299), 0)", "s", s->name) ||
 	    fs_state_text(st, &s->last_pull_at, "SELECT max(committed_at) FROM cursors WHERE source = ?", "s",
 			  s->name))
+		return -1;
+	if (fs_probes_read(st->path, s->name, h->now, &s->probes) != 0)
 		return -1;
 	s->lag = since(h->now, s->last_pull_at);
 	s->silent = -1;
 	if (t->webhook_failures > 0 && s->failures >= t->webhook_failures) {
-		snprintf(text, sizeof text, "%lld failed deliveries in a row", (long long)s->failures);
+		/* A rotated secret, or a proxy that changes what the vendor signed. */
+		if (s->sig_failures == s->failures)
+			snprintf(text, sizeof text, "%lld signature failures in a row", (long long)s->failures);
+		else if (s->sig_failures > 0)
+			snprintf(text, sizeof text, "%lld failed deliveries in a row (%lld signature failures)",
+				 (long long)s->failures, (long long)s->sig_failures);
+		else
+			snprintf(text, sizeof text, "%lld failed deliveries in a row", (long long)s->failures);
 		problem(h, 2, "webhook", s->name, fs_xstrdup(text));
 	} else if (strcmp(s->kind, "lob") == 0 || strcmp(s->kind, "lob-events") == 0) {
 		char *oldest = NULL;
@@ -234,6 +291,7 @@ collect_source(struct fs_state *st, const struct fs_config *cfg, const struct fs
 		}
 		free(oldest);
 	}
+	unsigned_problems(cfg, t, h, s->name, &s->probes);
 	if (s->lag >= 0 && s->lag > 2 * s->interval) {
 		char d2[24];
 
@@ -319,6 +377,9 @@ fs_health_collect(struct fs_state *st, const struct fs_config *cfg, const struct
 	for (int i = 0; i < h->nsrc; i++)
 		if (collect_source(st, cfg, t, h, &h->src[i]) != 0)
 			goto fail;
+	if (fs_probes_read(st->path, "-", h->now, &h->unknown) != 0)
+		goto fail;
+	unsigned_problems(NULL, t, h, "-", &h->unknown);
 	if (fs_dlq_count(st, &h->dlq) != 0)
 		goto fail;
 	if (h->dlq > t->dlq_max) {

@@ -169,13 +169,64 @@ check_std(const struct fs_hook_req *r, const char *secret, const char *id, const
 	return ok;
 }
 
+static const char *const sig_hdr[] = {"Lob-Signature", "X-HubSpot-Signature-v3", "webhook-signature"};
+static const char *const ts_hdr[] = {"Lob-Signature-Timestamp", "X-HubSpot-Request-Timestamp", "webhook-timestamp"};
+
+const char *
+fs_sig_header(enum fs_sig_scheme s)
+{
+	return sig_hdr[s];
+}
+
+bool
+fs_hook_signed(enum fs_sig_scheme s, const struct fs_hook_req *r)
+{
+	/* HubSpot's older schemes too: an app still on v1 or v2 signs, and
+	 * its requests are failures to see, not probes to count. */
+	static const char *const more[][3] = {
+		{NULL}, {"X-HubSpot-Signature", "X-HubSpot-Signature-Version", NULL}, {"webhook-id", NULL},
+	};
+
+	if (r->header(sig_hdr[s], r->ctx) || r->header(ts_hdr[s], r->ctx))
+		return true;
+	for (int i = 0; more[s][i]; i++)
+		if (r->header(more[s][i], r->ctx))
+			return true;
+	return false;
+}
+
+bool
+fs_hook_vendor_shaped(enum fs_sig_scheme s, const char *body, size_t len)
+{
+	jv v, first = jv_invalid();
+	bool shaped = false;
+
+	if (fs_json_check(body, len, NULL) != NULL)
+		return false;
+	v = jv_parse_sized(body, (int)len);
+	switch (s) {
+	case FS_SIG_LOB:	/* {"id":"evt_...","event_type":{"id":"postcard.delivered",...},...} */
+		shaped = jv_get_kind(v) == JV_KIND_OBJECT && jv_is_valid(first = fs_jget(v, "event_type")) &&
+			 fs_jstr(v, "id") != NULL;
+		break;
+	case FS_SIG_HUBSPOT:	/* [{"eventId":1,"subscriptionType":"contact.propertyChange",...}] */
+		if (jv_get_kind(v) == JV_KIND_ARRAY && jv_array_length(jv_copy(v)) > 0)
+			first = jv_array_get(jv_copy(v), 0);
+		shaped = jv_get_kind(first) == JV_KIND_OBJECT && fs_jstr(first, "subscriptionType") != NULL;
+		break;
+	case FS_SIG_STANDARD:	/* {"type":"job.completed","timestamp":"...","data":{...}} */
+		shaped = jv_get_kind(v) == JV_KIND_OBJECT && fs_jstr(v, "type") != NULL;
+		break;
+	}
+	jv_free(first);
+	jv_free(v);
+	return shaped;
+}
+
 int
 fs_hook_verify(enum fs_sig_scheme s, const struct fs_hook_req *r, const char *secret, fs_time now,
 	       const char **why)
 {
-	static const char *const sig_hdr[] = {"Lob-Signature", "X-HubSpot-Signature-v3", "webhook-signature"};
-	static const char *const ts_hdr[] = {"Lob-Signature-Timestamp", "X-HubSpot-Request-Timestamp",
-					     "webhook-timestamp"};
 	static char reason[96];
 	const char *sig = r->header(sig_hdr[s], r->ctx), *stamp = r->header(ts_hdr[s], r->ctx);
 	const char *id = s == FS_SIG_STANDARD ? r->header("webhook-id", r->ctx) : "-";
@@ -226,6 +277,25 @@ fs_hook_verify(enum fs_sig_scheme s, const struct fs_hook_req *r, const char *se
 		return -1;
 	}
 	return 0;
+}
+
+int
+fs_hook_content_length(const char *s, size_t cap, size_t *out)
+{
+	size_t v = 0;
+
+	*out = 0;
+	if (s == NULL || *s == '\0' || strspn(s, "0123456789") != strlen(s))
+		return -1;
+	for (; *s; s++) {
+		if (v > (SIZE_MAX - (size_t)(*s - '0')) / 10) {
+			*out = SIZE_MAX;
+			return 1;
+		}
+		v = v * 10 + (size_t)(*s - '0');
+	}
+	*out = v;
+	return v > cap ? 1 : 0;
 }
 
 const char *

@@ -7,9 +7,10 @@
  * request with its Authorization header redacted.
  *
  * The first part is shared with fs-push's sender (push_http.c, libcurl
- * multi): the `rate` and `retry` settings, backoff with full jitter, the
- * Retry-After and rate-limit headers, percent-encoding, the Authorization
- * header and how a secret is let go of.
+ * multi): backoff with full jitter, the Retry-After and rate-limit headers,
+ * percent-encoding, the Authorization header and how a secret is let go
+ * of.  The `rate` and `retry` settings are read by time.c, which every
+ * command links (fs-hook, without libcurl, checks them at load too).
  *
  * Rate limits and backoff run on the real monotonic clock, never $FS_NOW.
  */
@@ -45,78 +46,6 @@ fs_sleep_ms(int64_t ms)
 	ts.tv_nsec = (ms % 1000) * 1000000;
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
-}
-
-/*
- * "100/10s", "150/5s", "10/500ms", "100/10" or "150/s" (seconds), "5" (per
- * second); "off" or "0" for none (n 0).
- */
-int
-fs_rate_limit_parse(const char *s, struct fs_rate_limit *r)
-{
-	char *end;
-	long max;
-	int64_t window = 1000;
-
-	memset(r, 0, sizeof *r);
-	if (s == NULL || strcmp(s, "off") == 0 || strcmp(s, "0") == 0)
-		return 0;
-	errno = 0;
-	max = strtol(s, &end, 10);
-	if (errno || end == s || max < 0 || max > 1000000)
-		return -1;
-	if (*end == '/') {
-		const char *w = end + 1;
-		size_t n = strlen(w);
-		int64_t secs;
-
-		if (strcmp(w, "s") == 0) {
-			window = 1000;
-		} else if (n > 2 && strcmp(w + n - 2, "ms") == 0) {
-			char *e2;
-			long ms = strtol(w, &e2, 10);
-
-			if (e2 != w + n - 2 || ms <= 0)
-				return -1;
-			window = ms;
-		} else if (isdigit((unsigned char)*w) && strspn(w, "0123456789") == n) {
-			window = strtol(w, NULL, 10) * 1000;	/* bare seconds */
-		} else if (fs_duration_parse(w, &secs) == 0 && secs > 0) {
-			window = secs * 1000;
-		} else {
-			return -1;
-		}
-	} else if (*end != '\0') {
-		return -1;
-	}
-	if (window <= 0)
-		return -1;
-	r->n = (int)max;
-	r->window_ms = window;
-	return 0;
-}
-
-/* "30s..6h x8": the first delay, its cap and the number of attempts. */
-int
-fs_retry_parse(const char *s, struct fs_retry *r)
-{
-	char buf[64], *dots, *x, *end;
-	long max;
-
-	if (strlen(s) >= sizeof buf)
-		return -1;
-	strcpy(buf, s);
-	if ((dots = strstr(buf, "..")) == NULL || (x = strchr(dots, 'x')) == NULL)
-		return -1;
-	*dots = '\0';
-	*x = '\0';
-	if (fs_duration_parse(fs_trim(buf), &r->base) != 0 || fs_duration_parse(fs_trim(dots + 2), &r->cap) != 0)
-		return -1;
-	max = strtol(x + 1, &end, 10);
-	if (*fs_trim(end) != '\0' || max < 1 || max > 1000 || r->base < 0 || r->cap < r->base)
-		return -1;
-	r->max = (int)max;
-	return 0;
 }
 
 static uint64_t

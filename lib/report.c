@@ -354,6 +354,8 @@ pctile(double *v, int n, double p)
 {
 	int rank = (int)ceil(p / 100.0 * n);
 
+	if (n < 1)	/* no samples: v may be NULL, which qsort may not be given */
+		return 0;
 	qsort(v, (size_t)n, sizeof *v, cmp_double);
 	return v[rank < 1 ? 0 : rank - 1];
 }
@@ -727,11 +729,11 @@ detected_by(const char *rule, const char *detail)
 	return rule;
 }
 
-/* Outages: a webhook failing or silent, or a sync lagging. */
+/* Outages: a webhook failing, silent or stripped of its signatures by a proxy, or a sync lagging. */
 static bool
 is_outage(const char *rule)
 {
-	return rule && (strcmp(rule, "webhook") == 0 || strcmp(rule, "sync_lag") == 0);
+	return rule && (strcmp(rule, "webhook") == 0 || strcmp(rule, "stripped") == 0 || strcmp(rule, "sync_lag") == 0);
 }
 
 /* Alerts opened in the window, and those still unresolved from before it. */

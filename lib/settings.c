@@ -10,6 +10,7 @@
  * table (fs_config_check), so that a typo anywhere in the file stops every
  * command, cron's included, with the file, the line and the nearest key.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,6 +159,7 @@ const struct fs_setting fs_settings[] = {
 
 	/* [thresholds]: what fs-health and fs-watchdog judge by. */
 	ROW("thresholds", "webhook_failures", 0, FS_V_COUNT, .def = "3"),
+	ROW("thresholds", "unsigned_max", 0, FS_V_COUNT, .def = "100"),
 	ROW("thresholds", "no_ping", 0, FS_V_DURATION, .def = "15m"),
 	ROW("thresholds", "dlq_max", 0, FS_V_COUNT, .def = "50"),
 	ROW("thresholds", "retry_storm", 0, FS_V_COUNT, .def = "10"),
@@ -546,16 +548,98 @@ check_secret(struct checker *c, const struct fs_kv *kv, const char *type, unsign
 	return true;
 }
 
+/*
+ * A value of the numeric types: its shape, and a range that keeps every
+ * sum and product the commands make of it inside an int64_t and every time
+ * they write inside RFC 3339's four-digit years.  The commands read these
+ * values again and say more about what they need (a timeout above 0).
+ */
+static void
+check_value(struct checker *c, const struct fs_kv *kv, const struct fs_setting *row)
+{
+	const char *v = kv->value, *shape;
+	char range[96];
+	long long days_max = FS_DURATION_MAX / 86400;
+	struct fs_rate_limit rate;
+	struct fs_retry retry;
+	struct fs_holidays days;
+	int64_t secs;
+	size_t size;
+	long count;
+	int bd, rc;
+
+	errno = 0;
+	switch (row->type) {
+	case FS_V_DURATION:
+		/* lookback takes 0 for none. */
+		rc = strcmp(v, "0") == 0 ? 0 : fs_duration_parse(v, &secs);
+		shape = "a duration (90s, 15m, 24h, 3d, 2w)";
+		snprintf(range, sizeof range, "at most %lldd", days_max);
+		break;
+	case FS_V_RETENTION:
+		rc = strcmp(v, "never") == 0 ? 0 : fs_duration_parse(v, &secs);
+		shape = "a duration (14d) or never";
+		snprintf(range, sizeof range, "at most %lldd", days_max);
+		break;
+	case FS_V_RATE:
+		/* search_rate takes none. */
+		rc = strcmp(v, "none") == 0 ? 0 : fs_rate_limit_parse(v, &rate);
+		shape = "a rate (100/10s, 10/500ms, 150/s, off)";
+		snprintf(range, sizeof range, "at most %d requests in a window of at most %lldd", FS_RATE_MAX, days_max);
+		break;
+	case FS_V_RETRY:
+		rc = fs_retry_parse(v, &retry);
+		shape = "a retry schedule (first delay..cap xATTEMPTS: 30s..6h x8)";
+		snprintf(range, sizeof range, "delays of at most %lldd, at most %d attempts", days_max, FS_RETRY_MAX);
+		break;
+	case FS_V_COUNT:
+		rc = fs_count_parse(v, &count);
+		shape = "a count (a whole number)";
+		snprintf(range, sizeof range, "0 to %d", FS_COUNT_MAX);
+		break;
+	case FS_V_BIZDAYS:
+		rc = fs_bizdays_parse(v, &bd);
+		shape = "a number of business days (3bd)";
+		snprintf(range, sizeof range, "at most %dbd", FS_BIZDAYS_MAX);
+		break;
+	case FS_V_SIZE:
+		rc = fs_size_parse(v, &size);
+		shape = "a size (1048576, 512k, 1M)";
+		snprintf(range, sizeof range, "1 byte to %lluM", FS_SIZE_MAX / (1024 * 1024));
+		break;
+	case FS_V_DATES:
+		rc = fs_holidays_parse(v, &days);
+		shape = "a list of dates (2026-12-25, 2027-01-01)";
+		snprintf(range, sizeof range, "at most %zu dates", sizeof days.day / sizeof days.day[0]);
+		if (rc != 0 && days.n >= (int)(sizeof days.day / sizeof days.day[0]))
+			errno = ERANGE;
+		else if (rc != 0)
+			errno = EINVAL;
+		break;
+	default:
+		return;
+	}
+	if (rc == 0)
+		return;
+	if (errno == ERANGE)
+		problem(c, kv->line, "%s '%s' is out of range (%s)", kv->key, v, range);
+	else
+		problem(c, kv->line, "%s '%s' is not %s", kv->key, v, shape);
+}
+
 static void
 check_key(struct checker *c, const struct fs_kv *kv, const char *type, unsigned kbit, const char *label,
 	  const char *kind)
 {
+	const struct fs_setting *row;
 	unsigned elsewhere = 0;
 	const char *names[256], *near;
 	int n = 0;
 
-	if (find(type, kbit, kv->key, false) != NULL)
+	if ((row = find(type, kbit, kv->key, false)) != NULL) {
+		check_value(c, kv, row);
 		return;
+	}
 	for (const struct fs_setting *s = fs_settings; s->section; s++)
 		if (strcmp(s->section, type) == 0 && strcmp(s->key, kv->key) == 0)
 			elsewhere |= s->kinds;
@@ -633,10 +717,93 @@ fs_section_type_nearest(const char *type)
 
 /* ---- --print-config ---- */
 
-static void
-print_value(FILE *f, const char *key, const struct value *v)
+#define REDACTED "(redacted)"
+
+/*
+ * A URL as --print-config shows it: a user name and password
+ * (https://user:pass@host) and the value of every query parameter
+ * (?hapikey=...) are where tokens end up, and are redacted; the scheme,
+ * host, path and parameter names are kept.  NULL when nothing is redacted.
+ */
+static char *
+redact_url(const char *v)
 {
-	const char *shown = v->v && !fs_is_safe_key(key) ? "(redacted)" : v->v;
+	struct fs_buf b = {0};
+	const char *p = v, *host = strstr(v, "://"), *at, *q;
+	bool changed = false;
+
+	if (host) {
+		host += 3;
+		at = host + strcspn(host, "@/?#");
+		if (*at == '@') {
+			fs_buf_add(&b, v, (size_t)(host - v));
+			fs_buf_adds(&b, REDACTED);
+			p = at;
+			changed = true;
+		}
+	}
+	q = p + strcspn(p, "?#");
+	fs_buf_add(&b, p, (size_t)(q - p));
+	if (*q == '?') {
+		fs_buf_addc(&b, '?');
+		for (p = q + 1; *p && *p != '#';) {
+			size_t n = strcspn(p, "&#"), name = strcspn(p, "=&#");
+
+			if (n > 0) {
+				/* A parameter without '=' may be a token itself. */
+				fs_buf_add(&b, p, name < n ? name : 0);
+				fs_buf_adds(&b, name < n ? "=" REDACTED : REDACTED);
+				changed = true;
+			}
+			p += n;
+			if (*p == '&')
+				fs_buf_addc(&b, *p++);
+		}
+		q = p;
+	}
+	if (*q == '#') {
+		fs_buf_adds(&b, "#" REDACTED);
+		changed = true;
+	}
+	if (!changed) {
+		fs_buf_free(&b);
+		return NULL;
+	}
+	return b.data;
+}
+
+/*
+ * [alert] command as --print-config shows it: the program, and its
+ * arguments redacted, for they are where a bearer token or a webhook URL
+ * ends up (curl -H 'Authorization: Bearer ...').  A first word that is not
+ * a plain program name (an assignment, a quote, a pipeline) is redacted
+ * too.  NULL when there are no arguments.
+ */
+static char *
+redact_command(const char *v)
+{
+	size_t lead = strspn(v, " \t"), n = strcspn(v + lead, " \t");
+	const char *rest = v + lead + n;
+
+	rest += strspn(rest, " \t");
+	for (size_t i = 0; i < n; i++) {
+		char c = v[lead + i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr("_./+-", c)))
+			return fs_xstrdup(REDACTED);
+	}
+	if (*rest == '\0')
+		return NULL;
+	return fs_xasprintf("%.*s " REDACTED, (int)n, v + lead);
+}
+
+static void
+print_value(FILE *f, const char *key, enum fs_value type, const struct value *v)
+{
+	char *own = v->v == NULL ? NULL : type == FS_V_URL ? redact_url(v->v)
+		  : type == FS_V_COMMAND ? redact_command(v->v) : NULL;
+	const char *shown = v->v && !fs_is_safe_key(key) ? REDACTED : own ? own : v->v;
 
 	switch (v->origin) {
 	case SET:
@@ -658,6 +825,7 @@ print_value(FILE *f, const char *key, const struct value *v)
 		fprintf(f, "# %s =  (not used: %s is set)\n", key, v->other);
 		break;
 	}
+	free(own);
 }
 
 /* Whether key was printed before in this section (rows repeat a key for other kinds). */
@@ -686,7 +854,7 @@ print_section(FILE *f, const struct place *p, bool first)
 			continue;
 		if (!is_family(s->key)) {
 			v = resolve(p, s->key, 0);
-			print_value(f, s->key, &v);
+			print_value(f, s->key, s->type, &v);
 			continue;
 		}
 		/* A family's members the file sets that have no row of their own, each once. */
@@ -700,7 +868,7 @@ print_section(FILE *f, const struct place *p, bool first)
 				again |= strcmp(p->sec->kv[j].key, key) == 0;
 			if (!again) {
 				v = resolve(p, key, 0);
-				print_value(f, key, &v);
+				print_value(f, key, s->type, &v);
 			}
 		}
 	}
@@ -745,4 +913,27 @@ fs_config_print(const struct fs_config *cfg, FILE *f)
 			first = false;
 		}
 	}
+}
+
+bool
+fs_config_secret_in_env(const struct fs_config *cfg)
+{
+	const char *v;
+
+	/* The defaults (HUBSPOT_TOKEN, LOB_API_KEY), which a bare built-in kind uses. */
+	for (const struct fs_setting *s = fs_settings; s->section; s++)
+		if ((s->flags & FS_SET_SECRET) && s->type == FS_V_ENV && s->def && (v = getenv(s->def)) && *v)
+			return true;
+	for (int i = 0; i < cfg->nsec; i++) {
+		const struct fs_section *sec = &cfg->sec[i];
+
+		for (int j = 0; j < sec->nkv; j++) {
+			const struct fs_setting *row = find(sec->type, ~0u, sec->kv[j].key, false);
+
+			if (row && (row->flags & FS_SET_SECRET) && row->type == FS_V_ENV &&
+			    (v = getenv(sec->kv[j].value)) && *v)
+				return true;
+		}
+	}
+	return false;
 }

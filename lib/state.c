@@ -191,6 +191,31 @@ fs_state_file_create(const char *path, const char *group)
 	return create_file(path, &sh, true);
 }
 
+int
+fs_state_file_open(const char *path, const char *group)
+{
+	struct share sh = {0};
+	int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd >= 0 || errno != ENOENT)
+		goto out;
+	if ((group && *group && share_find(group, &sh) != 0) || create_file(path, &sh, false) != 0)
+		return -1;
+	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+out:
+	if (fd < 0)
+		fs_err("cannot open '%s':", path);
+	return fd;
+}
+
+const char *
+fs_state_path(const char *path)
+{
+	const char *env = getenv("FS_STATE");
+
+	return path ? path : env && *env ? env : "fieldsync.db";
+}
+
 static int
 user_version(struct fs_state *st)
 {
@@ -380,7 +405,7 @@ open_error(struct fs_state *st)
 int
 fs_state_open_flags(const char *path, int flags, const char *group, struct fs_state *st)
 {
-	const char *env = getenv("FS_STATE"), *bt = getenv("FS_BUSY_TIMEOUT");
+	const char *bt = getenv("FS_BUSY_TIMEOUT");
 	/* The first read tells a corrupt or foreign file from a state file.
 	 * Read and write, it also turns WAL on: when several stages of a first
 	 * pipeline create the file together, each can hold a read lock and want
@@ -394,8 +419,7 @@ fs_state_open_flags(const char *path, int flags, const char *group, struct fs_st
 	int rc;
 
 	memset(st, 0, sizeof *st);
-	if (path == NULL)
-		path = env && *env ? env : "fieldsync.db";
+	path = fs_state_path(path);
 	st->path = fs_xstrdup(path);
 	st->readonly = flags & FS_STATE_READONLY;
 	file = strcmp(path, ":memory:") != 0;

@@ -1,5 +1,10 @@
-/* Time: $FS_NOW, RFC 3339, durations and business days. */
+/*
+ * Time: $FS_NOW, RFC 3339, durations and business days, and the settings
+ * made of durations: rates and retry schedules.
+ */
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -113,14 +118,21 @@ fs_time_valid(const char *s)
 void
 fs_time_format(fs_time t, char out[21])
 {
-	int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-	int64_t rem = t - days * 86400;
+	int64_t days, rem;
 	int y, m, d;
-
 	char tmp[64];
 
+	/* RFC 3339 has four digits for the year: a time past them is written
+	 * as the last (or first) second they hold, never wrapped round, so
+	 * that stamps still sort as the times they stand for. */
+	if (t > FS_TIME_MAX)
+		t = FS_TIME_MAX;
+	else if (t < FS_TIME_MIN)
+		t = FS_TIME_MIN;
+	days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+	rem = t - days * 86400;
 	civil_from_days(days, &y, &m, &d);
-	snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02dZ", y % 10000, m, d,
+	snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d,
 		 (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60));
 	memcpy(out, tmp, 20);
 	out[20] = '\0';
@@ -157,9 +169,14 @@ fs_duration_parse(const char *s, int64_t *secs)
 	long long v;
 	int64_t unit;
 
-	if (s == NULL || !isdigit((unsigned char)*s))
+	if (s == NULL || !isdigit((unsigned char)*s)) {
+		errno = EINVAL;
 		return -1;
+	}
+	errno = 0;
 	v = strtoll(s, &end, 10);
+	if (errno == ERANGE)
+		v = LLONG_MAX;	/* out of range whatever the unit, when it has one */
 	if (strcmp(end, "s") == 0)
 		unit = 1;
 	else if (strcmp(end, "m") == 0)
@@ -170,10 +187,14 @@ fs_duration_parse(const char *s, int64_t *secs)
 		unit = 86400;
 	else if (strcmp(end, "w") == 0)
 		unit = 7 * 86400;
-	else
+	else {
+		errno = EINVAL;
 		return -1;
-	if (v < 0 || v > INT64_MAX / unit / 1000)
+	}
+	if (v > FS_DURATION_MAX / unit) {
+		errno = ERANGE;
 		return -1;
+	}
 	*secs = v * unit;
 	return 0;
 }
@@ -184,11 +205,20 @@ fs_bizdays_parse(const char *s, int *days)
 	char *end;
 	long v;
 
-	if (s == NULL || !isdigit((unsigned char)*s))
+	if (s == NULL || !isdigit((unsigned char)*s)) {
+		errno = EINVAL;
 		return -1;
+	}
+	errno = 0;
 	v = strtol(s, &end, 10);
-	if (strcmp(end, "bd") != 0 || v > 3650)
+	if (strcmp(end, "bd") != 0) {
+		errno = EINVAL;
 		return -1;
+	}
+	if (errno == ERANGE || v > FS_BIZDAYS_MAX) {
+		errno = ERANGE;
+		return -1;
+	}
 	*days = (int)v;
 	return 0;
 }
@@ -300,4 +330,98 @@ fs_local_day(fs_time t, const char *tz, fs_time *start, fs_time *next)
 	tzset();
 	free(old);
 	return rc;
+}
+
+/* A whole number of digits only, 0 .. max; -1 with errno EINVAL or ERANGE. */
+static int
+whole(const char *s, size_t n, int64_t max, int64_t *out)
+{
+	int64_t v = 0;
+
+	if (n == 0 || strspn(s, "0123456789") < n) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (v > (max - (s[i] - '0')) / 10) {
+			errno = ERANGE;
+			return -1;
+		}
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/*
+ * "100/10s", "150/5s", "10/500ms", "100/10" or "150/s" (seconds), "5" (per
+ * second); "off" or "0" for none (n 0).  At most FS_RATE_MAX requests in a
+ * window of at most FS_DURATION_MAX.
+ */
+int
+fs_rate_limit_parse(const char *s, struct fs_rate_limit *r)
+{
+	const char *slash;
+	int64_t max, window = 1000;
+
+	memset(r, 0, sizeof *r);
+	if (s == NULL || strcmp(s, "off") == 0 || strcmp(s, "0") == 0)
+		return 0;
+	slash = s + strcspn(s, "/");
+	if (whole(s, (size_t)(slash - s), FS_RATE_MAX, &max) != 0)
+		return -1;
+	if (*slash == '/') {
+		const char *w = slash + 1;
+		size_t n = strlen(w);
+
+		if (strcmp(w, "s") == 0) {
+			window = 1000;
+		} else if (n > 2 && strcmp(w + n - 2, "ms") == 0) {
+			if (whole(w, n - 2, FS_DURATION_MAX * 1000, &window) != 0)
+				return -1;
+		} else if (n > 0 && strspn(w, "0123456789") == n) {
+			if (whole(w, n, FS_DURATION_MAX, &window) != 0)	/* bare seconds */
+				return -1;
+			window *= 1000;
+		} else if (fs_duration_parse(w, &window) == 0) {
+			window *= 1000;
+		} else {
+			return -1;	/* errno says why */
+		}
+	}
+	if (window <= 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	r->n = (int)max;
+	r->window_ms = window;
+	return 0;
+}
+
+/* "30s..6h x8": the first delay, its cap and the number of attempts (1 .. FS_RETRY_MAX). */
+int
+fs_retry_parse(const char *s, struct fs_retry *r)
+{
+	char buf[64], *dots, *x, *n;
+	int64_t max;
+
+	errno = EINVAL;
+	if (strlen(s) >= sizeof buf)
+		return -1;
+	strcpy(buf, s);
+	if ((dots = strstr(buf, "..")) == NULL || (x = strchr(dots, 'x')) == NULL)
+		return -1;
+	*dots = '\0';
+	*x = '\0';
+	if (fs_duration_parse(fs_trim(buf), &r->base) != 0 || fs_duration_parse(fs_trim(dots + 2), &r->cap) != 0)
+		return -1;
+	n = fs_trim(x + 1);
+	if (whole(n, strlen(n), FS_RETRY_MAX, &max) != 0)
+		return -1;
+	if (max < 1 || r->cap < r->base) {
+		errno = EINVAL;
+		return -1;
+	}
+	r->max = (int)max;
+	return 0;
 }

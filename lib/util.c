@@ -1,8 +1,11 @@
 /* Memory, buffers, strings and small JSON helpers. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "fieldsync.h"
 
@@ -74,7 +77,8 @@ void
 fs_buf_add(struct fs_buf *b, const void *p, size_t n)
 {
 	buf_grow(b, n);
-	memcpy(b->data + b->len, p, n);
+	if (n > 0)	/* p may be an empty buffer's NULL, which memcpy may not be given */
+		memcpy(b->data + b->len, p, n);
 	b->len += n;
 	b->data[b->len] = '\0';
 }
@@ -130,14 +134,34 @@ fs_trim(char *s)
 	return s;
 }
 
-/* Secrets are zeroed before their memory goes back. */
+/* Secrets are zeroed before their memory goes back (a memset the compiler keeps). */
 void
 fs_secret_free(char *secret)
 {
 	if (secret == NULL)
 		return;
-	memset(secret, 0, strlen(secret));
+	fs_secure_zero(secret, strlen(secret));
 	free(secret);
+}
+
+/*
+ * A process that holds a secret writes no core file and is not open to
+ * other processes of its user: not dumpable (which also makes its /proc
+ * files root's and refuses ptrace to all but root), and a core size limit
+ * of 0, soft and hard, which the programs it starts keep.  For the rest of
+ * the run: the environment the secret came in stays until exit.
+ */
+void
+fs_secret_guard(void)
+{
+	static bool done;
+	struct rlimit none = {0, 0};
+
+	if (done)
+		return;
+	done = true;
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)setrlimit(RLIMIT_CORE, &none);
 }
 
 void
@@ -299,4 +323,56 @@ fs_counts_free(struct fs_counts *m)
 		free(m->e[i].key);
 	free(m->e);
 	memset(m, 0, sizeof *m);
+}
+
+/* Digits only, at most max; -1 with errno EINVAL or ERANGE. */
+static int
+digits_at_most(const char *s, size_t n, unsigned long long max, unsigned long long *out)
+{
+	unsigned long long v = 0;
+
+	if (n == 0 || strspn(s, "0123456789") < n) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (v > (max - (unsigned long long)(s[i] - '0')) / 10) {
+			errno = ERANGE;
+			return -1;
+		}
+		v = v * 10 + (unsigned long long)(s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+int
+fs_count_parse(const char *s, long *out)
+{
+	unsigned long long v;
+
+	if (s == NULL || digits_at_most(s, strlen(s), FS_COUNT_MAX, &v) != 0)
+		return -1;
+	*out = (long)v;
+	return 0;
+}
+
+int
+fs_size_parse(const char *s, size_t *out)
+{
+	size_t n = s ? strlen(s) : 0;
+	unsigned long long v, unit = 1;
+
+	if (n > 0 && (s[n - 1] == 'k' || s[n - 1] == 'K'))
+		unit = 1024, n--;
+	else if (n > 0 && s[n - 1] == 'M')
+		unit = 1024 * 1024, n--;
+	if (digits_at_most(s ? s : "", n, FS_SIZE_MAX / unit, &v) != 0)
+		return -1;
+	if (v == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	*out = (size_t)(v * unit);
+	return 0;
 }

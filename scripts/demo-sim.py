@@ -8,8 +8,12 @@ pipelines tick by tick (one tick every 5 simulated minutes, ticks with
 nothing due skipped) over the DAYS that end now, with $FS_NOW advancing:
 job completions, flicker, duplicate contacts and webhook deliveries, Lob
 tracking events through fs-hook (run as a CGI program, with the environment
-a web server gives it), a webhook outage, a vendor 5xx storm with the
-watchdog's hold and a scripted acknowledgement, and a missed follow-up.
+a web server gives it), a webhook outage (a proxy that strips Lob's
+signature headers: the events arrive unsigned, fs-hook counts them apart
+and stores none, the watchdog warns, and Lob delivers them again once the
+proxy is fixed), an internet scanner trying fs-hook, a vendor 5xx storm
+with the watchdog's hold and a scripted acknowledgement, and a missed
+follow-up.
 Ends with a verification that checks (and does not assume): pieces at the
 fake vendor == distinct enrolments, no duplicate piece, a changelog row for
 every piece, each piece's status as far as its tracking events at the
@@ -511,6 +515,7 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             od += dt.timedelta(days=1)
         if sd < self.start:
             sd += dt.timedelta(days=1)
+        self.at(self.start.replace(hour=0, minute=0) + dt.timedelta(hours=3, minutes=17), "scanner")
         self.at(od + dt.timedelta(hours=9, minutes=40), "outage", on=True)
         self.at(od + dt.timedelta(hours=11, minutes=40), "outage", on=False)
         self.at(sd + dt.timedelta(hours=10), "storm", on=True)
@@ -662,6 +667,19 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             self.inbox_pending = True
         return status
 
+    def probe(self, now, method, path, body=b""):
+        """One request that is no delivery (a scanner's, an uptime probe's):
+        no signature headers.  Its answer's status, or 0."""
+        env = dict(self.env, FS_NOW=iso(now), REQUEST_METHOD=method, CONTENT_LENGTH=str(len(body)),
+                   PATH_INFO=path, SCRIPT_NAME="/cgi-bin/fs-hook", REQUEST_URI="/cgi-bin/fs-hook" + path,
+                   HTTP_HOST="hooks.demo.invalid", SERVER_PROTOCOL="HTTP/1.1", GATEWAY_INTERFACE="CGI/1.1",
+                   REMOTE_ADDR="192.0.2.7")
+        r = subprocess.run([os.path.join(BIN, "fs-hook")], input=body, env=env, capture_output=True)
+        for line in r.stdout.decode(errors="replace").splitlines():
+            if line.lower().startswith("status:"):
+                return int(line.split()[1])
+        return 0
+
     # ---- the simulation ---------------------------------------------------
     def apply(self, t, kind, kw, now):
         rng = self.rng
@@ -704,10 +722,19 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
                 self.failed_deliveries.append(kw["event"])
             else:
                 self.deliver_one(kw["event"], now)
+        elif kind == "scanner":
+            tries = [("GET", "/lob-events", b""), ("POST", "/lob-events", b""), ("POST", "/lob-events", b'{"a":1}'),
+                     ("PUT", "/lob-events", b""), ("POST", "/wp-login.php", b"log=admin"), ("GET", "/.env", b""),
+                     ("POST", "/hubspot", b"[]"), ("POST", "/lob-events", b"x" * 64)]
+            answers = [self.probe(now, m, p, b) for m, p, b in tries]
+            say("  %s  an internet scanner tries fs-hook: %d requests without a signature (answers %s);"
+                " counted apart, none a failed delivery" % (self.clock(now), len(tries),
+                                                           " ".join(str(a) for a in answers)))
         elif kind == "outage":
             self.webhook_broken = kw["on"]
             if kw["on"]:
                 say("  %s  ** webhook outage: the proxy in front of fs-hook starts dropping Lob's signature headers"
+                    " (fs-hook counts those events apart, stores none; Lob will deliver them again)"
                     % self.clock(t))
                 self.outage_at = t
             else:
@@ -912,7 +939,7 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         while self.queue and self.queue[0][0] <= now:
             t, _, kind, kw = heapq.heappop(self.queue)
             self.apply(t, kind, kw, now)
-            acted = acted or kind in ("storm", "ack", "outage", "hold", "release")
+            acted = acted or kind in ("storm", "ack", "outage", "hold", "release", "scanner")
         self.lob.call("POST", "/__admin/clock", {"now": iso(now), "frozen": True})
         if self.pending_contacts:
             self.hs.call("POST", "/__admin/contacts", self.pending_contacts)

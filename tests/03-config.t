@@ -4,7 +4,7 @@
 # line, --print-config prints the effective configuration, and
 # man/fieldsync.7 lists every key of the table with its default.
 . "$(dirname "$0")/lib.sh"
-plan 58
+plan 78
 
 # refused NAME WANT CMD...: CMD exits 2 (fs-health: 3, UNKNOWN) with
 # "CMD: WANT" as all of its stderr, writes nothing on stdout (fs-hook: its
@@ -121,6 +121,34 @@ is 'every mistake in the file, in its order, one line each' "$status/$(cat "$T/e
 fs-pull: fieldsync.conf:7: unknown key 'pirce' in [target \"mail\"] (did you mean 'price'?)
 fs-pull: fieldsync.conf:10: unknown key 'debounc' in [dedupe] (did you mean 'debounce'?)"
 
+# --- Values out of range: one line naming the file, the line and the key ----
+# (a rate whose window overflowed an int64_t made UBSan abort; durations of
+# millennia wrapped round year 9999; counts were cast to int.)
+printf '[source "hubspot"]\nrate = 5/9300000000000000\n' >fieldsync.conf
+every 'a rate whose window overflows' \
+	"fieldsync.conf:2: rate '5/9300000000000000' is out of range (at most 1000000 requests in a window of at most 36500d)"
+printf '[target "mail"]\nkind = lob\nrate = 5/9223372036854775807ms\n' >fieldsync.conf
+refused 'a window of INT64_MAX milliseconds' \
+	"fieldsync.conf:3: rate '5/9223372036854775807ms' is out of range (at most 1000000 requests in a window of at most 36500d)" \
+	fs-push mail
+printf '[source "lob-events"]\ninterval = 106751991167d\n' >fieldsync.conf
+refused 'a duration past year 9999' "fieldsync.conf:2: interval '106751991167d' is out of range (at most 36500d)" fs-health
+printf '[target "mail"]\nkind = lob\nretry = 30s..106751991167d x8\n' >fieldsync.conf
+refused 'a retry cap past year 9999' \
+	"fieldsync.conf:3: retry '30s..106751991167d x8' is out of range (delays of at most 36500d, at most 1000 attempts)" \
+	fs-push mail
+printf '[source "hubspot"]\nattempts = 4294967297\n' >fieldsync.conf
+refused 'a count an int would wrap to 1' "fieldsync.conf:2: attempts '4294967297' is out of range (0 to 1000000)" \
+	fs-pull hubspot
+printf '[thresholds]\nwebhook_failures = 99999999999999999999\n' >fieldsync.conf
+refused 'a threshold past a long' \
+	"fieldsync.conf:2: webhook_failures '99999999999999999999' is out of range (0 to 1000000)" fs-watchdog list
+printf '[thresholds]\nno_ping = 15 minutes\n' >fieldsync.conf
+refused 'a value of the wrong shape' "fieldsync.conf:2: no_ping '15 minutes' is not a duration (90s, 15m, 24h, 3d, 2w)" \
+	fs-health
+printf '[source "hubspot"]\nurl = https://api.hubapi.com\0/elsewhere\n' >fieldsync.conf
+refused 'a NUL byte that would cut a value short' "fieldsync.conf:2: url holds a NUL byte" fs-report sla
+
 # --- --print-config: the effective configuration ---------------------------
 rm -f fieldsync.conf "$FS_STATE"
 run fs-pull --print-config hubspot
@@ -232,6 +260,7 @@ prop_last_follow_up = fieldsync_last_follow_up  # default
 
 [thresholds]
 webhook_failures = 3  # default
+unsigned_max = 100  # default
 no_ping = 15m  # default
 dlq_max = 50  # default
 retry_storm = 10  # default
@@ -383,7 +412,7 @@ reentry = never  # default
 # send_delay =
 
 [alert]
-command = logger -t fieldsync
+command = logger (redacted)
 # webhook_env =
 
 [state]
@@ -391,6 +420,7 @@ group = fieldsync
 
 [thresholds]
 webhook_failures = 3  # default
+unsigned_max = 100  # default
 no_ping = 15m  # default
 dlq_max = 50  # default
 retry_storm = 10  # default
@@ -408,6 +438,35 @@ run fs-pull -c printed.conf --print-config crm
 settings printed.conf >first
 settings "$T/out" >again
 check_same 'with a file: the output loads to the same settings' first again
+
+# Secrets inside values: a URL's user name, password and query, and the
+# alert command's arguments (a bearer token), are redacted too.
+cat >secret.conf <<'EOF'
+[source "hubspot"]
+url      = https://fs:hunter2@api.hubapi.com/crm?hapikey=pat-na1-0123&limit=100
+hook_url = https://hooks.example.com/fs-hook/hubspot?token=abc123#frag
+
+[target "mail"]
+kind = lob
+url  = https://test_0123:@api.lob.com/v1
+
+[alert]
+command = curl -fsS -H 'Authorization: Bearer sk_live_4567' https://chat.example.com/hook
+EOF
+run fs-push -c secret.conf --print-config mail
+is '--print-config with secrets in values: exit 0' "$status/$(cat "$T/err")" 0/
+is 'a URL keeps its scheme, host, path and parameter names; the alert command its program' \
+	"$(grep -E '^(url|hook_url|command) ' "$T/out")" \
+'url = https://(redacted)@api.hubapi.com/crm?hapikey=(redacted)&limit=(redacted)
+hook_url = https://hooks.example.com/fs-hook/hubspot?token=(redacted)#(redacted)
+url = https://(redacted)@api.lob.com/v1
+command = curl (redacted)'
+is 'no secret is printed' "$(grep -c -e hunter2 -e pat-na1 -e abc123 -e test_0123 -e sk_live -e Bearer "$T/out")" 0
+cp "$T/out" redacted.conf
+run fs-push -c redacted.conf --print-config mail
+settings redacted.conf >first
+settings "$T/out" >again
+check_same 'a redacted configuration loads, and prints the same again' first again
 
 # --- man/fieldsync.7 lists every key of the table, with its kinds and default -
 "$top/tests/unit/settings-list" >table.tsv

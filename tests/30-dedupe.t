@@ -2,7 +2,7 @@
 # fs-dedupe: idempotency keys with a TTL, debounce holds (released in their
 # own pipeline); mail requests pass through (fs-push enrols them).
 . "$(dirname "$0")/lib.sh"
-plan 74
+plan 75
 
 # ev ID KIND OBJECT [DATA]: one canonical event line.
 ev() {
@@ -113,7 +113,11 @@ is 'malformed --debounce: usage error' "$status/$(cat "$T/err")" \
 printf '[dedupe]\nttl = -1h\n' >bad.conf
 run fs-dedupe -c bad.conf </dev/null
 is 'malformed ttl in the config: usage error' "$status/$(cat "$T/err")" \
-	"2/fs-dedupe: [dedupe] ttl: malformed duration '-1h' (want e.g. 90s, 15m, 24h, 3d)"
+	"2/fs-dedupe: bad.conf:2: ttl '-1h' is not a duration (90s, 15m, 24h, 3d, 2w)"
+printf '[campaign "x"]\nactive = a month\n' >bad.conf
+run fs-dedupe -c bad.conf </dev/null
+is 'malformed campaign active: usage error' "$status/$(cat "$T/err")" \
+	"2/fs-dedupe: bad.conf:2: active 'a month' is not a duration (90s, 15m, 24h, 3d, 2w)"
 run fs-dedupe --from 2026-01-01T00:00:00Z </dev/null
 is 'scan options without scan: usage error' "$status/$(head -n 1 "$T/err")" \
 	"2/fs-dedupe: --format and --from belong to 'fs-dedupe scan'"

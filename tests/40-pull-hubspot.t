@@ -201,7 +201,7 @@ is 'search_rate 2/1s: the fake never had to say 429' "$(search_statuses | tr ' '
 sed -i 's|^search_rate = .*|search_rate = 2 a second|' fieldsync.conf
 run fs-pull hubspot
 is 'a bad search_rate: exit 2, the error line, nothing out' "$status $(cat "$T/err") $(wc -c <"$T/out" | tr -d ' ')" \
-	"2 fs-pull: source 'hubspot': bad search_rate '2 a second' (want N/WINDOW, e.g. 5/1s, or none) 0"
+	"2 fs-pull: fieldsync.conf:5: search_rate '2 a second' is not a rate (100/10s, 10/500ms, 150/s, off) 0"
 admin POST rate '{"max":100000,"search_max":null}' >/dev/null
 conf ''
 

@@ -75,5 +75,5 @@ is 'lookback = 0: the query starts after the cursor' \
 	"$(admin GET 'requests?path_prefix=/crm/v3/objects/contacts/search' | jq -c '.requests[-1].body.filterGroups[0].filters[0] | [.operator, .value]')" '["GT","1795997400000"]'
 sed -i 's/^lookback = .*/lookback = soon/' fieldsync.conf
 run fs-pull hubspot
-is 'a bad lookback: exit 2 and why' "$status/$(cat "$T/err")" "2/fs-pull: source 'hubspot': lookback must be a duration such as 60s or 0, not 'soon'"
+is 'a bad lookback: exit 2 and why' "$status/$(cat "$T/err")" "2/fs-pull: fieldsync.conf:8: lookback 'soon' is not a duration (90s, 15m, 24h, 3d, 2w)"
 done_testing

@@ -156,7 +156,7 @@ conf 'inbox_retention = 2x
 '
 pull 2027-01-03T00:00:00Z
 is 'a bad duration: exit 2, said, nothing out' "$status/$(cat "$T/out")/$(cat "$T/err")" \
-	"2//fs-pull: source 'lob-events': inbox_retention must be a duration such as 14d, or never, not '2x'"
+	"2//fs-pull: fieldsync.conf:7: inbox_retention '2x' is not a duration (14d) or never"
 conf 'inbox_retention = 40d
 '
 pull 2027-01-03T00:00:00Z

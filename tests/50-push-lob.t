@@ -143,11 +143,11 @@ run fs-push --parallel 0 mail </dev/null
 is '--parallel 0: exit 2' "$status/$(head -n 1 "$T/err")" "2/fs-push: --parallel must be 1 to 256, not '0'"
 printf '[target "m"]\nkind = lob\nrate = lots\n' >bad.conf
 run fs-push -c bad.conf m </dev/null
-is 'malformed rate: exit 2' "$status/$(cat "$T/err")" "2/fs-push: target 'm': malformed rate 'lots' (want N/DURATION, as 150/5s)"
+is 'malformed rate: exit 2' "$status/$(cat "$T/err")" "2/fs-push: bad.conf:3: rate 'lots' is not a rate (100/10s, 10/500ms, 150/s, off)"
 printf '[target "m"]\nkind = lob\nretry = often\n' >bad.conf
 run fs-push -c bad.conf m </dev/null
 is 'malformed retry: exit 2' "$status/$(cat "$T/err")" \
-	"2/fs-push: target 'm': malformed retry 'often' (want FIRST..CAP xATTEMPTS, as 30s..6h x8)"
+	"2/fs-push: bad.conf:3: retry 'often' is not a retry schedule (first delay..cap xATTEMPTS: 30s..6h x8)"
 printf '[target "m"]\nkind = csv\n' >bad.conf
 run fs-push -c bad.conf m </dev/null
 is 'a kind that cannot be pushed to: exit 2' "$status/$(cat "$T/err")" \

@@ -63,5 +63,5 @@ is 'a campaign missing from the config is active 30 days' \
 printf '[campaign "x"]\nactive = a month\n' >>fieldsync.conf
 run fs-push mail </dev/null
 is 'malformed campaign active: usage error' "$status/$(cat "$T/err")" \
-	"2/fs-push: campaign 'x': malformed duration 'a month' for 'active' (want e.g. 30d)"
+	"2/fs-push: fieldsync.conf:18: active 'a month' is not a duration (90s, 15m, 24h, 3d, 2w)"
 done_testing

@@ -3,7 +3,7 @@
 # the order of checks and their status codes, repeats, the request log, the
 # wake file.
 . "$(dirname "$0")/lib.sh"
-plan 47
+plan 49
 sign="$top/tests/fixtures/hook-sign.py"
 cat >fieldsync.conf <<'EOF2'
 [source "lob-events"]
@@ -62,7 +62,7 @@ is 'a timestamp more than 5 minutes ahead: 401' "$code/$reply" '401/{"ok":false,
 lob ev1.json $((now_ms - 299000))
 is 'inside the window: 200' "$code" 200
 post lob-events ev1.json
-is 'no signature headers: 401' "$code/$reply" '401/{"ok":false,"error":"missing Lob-Signature header"}'
+is 'no signature headers: 401 (not logged: no delivery, see tests/69)' "$code/$reply" '401/{"ok":false,"error":"missing Lob-Signature header"}'
 lob ev1.json "$now_ms" wrong-secret
 # The signature is checked before the timestamp: a forged old request says "bad signature".
 lob ev1.json $((now_ms - 900000)) wrong-secret
@@ -83,8 +83,13 @@ head -c 70 /dev/zero | tr '\0' 'x' >big.json
 post jobber big.json
 is 'over max_body: 413 before the signature' "$code/$reply" '413/{"ok":false,"error":"body too large"}'
 head -c 1048577 /dev/zero | tr '\0' ' ' >huge.json
-post lob-events huge.json
-is 'over the default 1 MiB: 413' "$code" 413
+post lob-events huge.json HTTP_LOB_SIGNATURE_TIMESTAMP="$now_ms" HTTP_LOB_SIGNATURE=00
+is 'over the default 1 MiB, with a forged signature: 413' "$code" 413
+ts=$now_ms
+post lob-events ev1.json HTTP_LOB_SIGNATURE_TIMESTAMP="$ts" CONTENT_LENGTH=55junk \
+	HTTP_LOB_SIGNATURE="$("$sign" lob lob-secret "$ts" <ev1.json)"
+is 'a Content-Length with junk after its digits: 400, not read as 55' "$code/$status/$reply" \
+	'400/0/{"ok":false,"error":"malformed Content-Length"}'
 
 # HubSpot v3: method + URI + body + timestamp, the URI as configured.
 printf '%s' '[{"eventId":101,"subscriptionType":"contact.propertyChange","objectId":1001,"attemptNumber":0}]' >hs.json
@@ -122,7 +127,10 @@ is 'Standard Webhooks with another key: 401' "$code" 401
 post nosuch ev1.json
 is 'an unknown source: 404, exit 2' "$code/$status/$reply" '404/2/{"ok":false,"error":"unknown source"}'
 METHOD=GET post lob-events ev1.json
-is 'GET: 405 with Allow' "$code/$(grep -c '^Allow: POST' "$T/cgi")" '405/1'
+is 'GET: a health probe, 200' "$code/$reply" '200/{"ok":true,"source":"lob-events"}'
+ts=$now_ms
+METHOD=PUT post lob-events ev1.json HTTP_LOB_SIGNATURE_TIMESTAMP="$ts" HTTP_LOB_SIGNATURE="$("$sign" lob lob-secret "$ts" <ev1.json)"
+is 'a signed PUT: 405 with Allow' "$code/$(grep -c '^Allow: POST' "$T/cgi")" '405/1'
 unset HUBSPOT_APP_SECRET
 hs hs.json
 is 'no signing secret: 500, said on stderr, exit 2' "$code/$status/$(cat "$T/err")" \
@@ -142,8 +150,9 @@ is 'state file read-only: 503, exit 3' "$code/$status" 503/3
 chmod u+w fieldsync.db
 is 'and nothing was stored' "$(sql "select count(*) from inbox where delivery_id = 'evt_a3'")" 0
 
-is 'every request has a log row' "$(sql "select status, count(*) from requests group by status order by status" | tr '\n' ' ')" \
-	'200|9 400|3 401|8 404|1 405|1 413|2 500|1 '
+is 'every delivery has a log row (a signed request; not the unsigned ones, nor unknown sources)' \
+	"$(sql "select status, count(*) from requests group by status order by status" | tr '\n' ' ')" \
+	'200|9 400|4 401|7 405|1 413|1 500|1 '
 is 'the log keeps the reason' "$(sql "select reason from requests where status = 401 order by id limit 2" | tr '\n' ' ')" \
 	'bad signature stale timestamp '
 is 'no secret in the state file' "$(sql .dump | grep -c -e lob-secret -e hs-secret -e c2VjcmV0)" 0

@@ -39,12 +39,12 @@ run fs-health
 is 'two failures in a row: still OK' "$status/$(head -n 1 "$T/out")" \
 	'0/FIELDSYNC OK - 2 sources, 1 target, 0 dead letters | dlq=0;2;;0; lag_hubspot=U;600;;0; lag_lob-events=U;600;;0; retrying_mail=0;9;;0; held_mail=0;;;0;'
 is 'the source line' "$(grep '^source lob-events' "$T/out")" \
-	'source lob-events kind=lob-events mode=webhook last_event=2026-11-30T00:40:00Z last_good=2026-11-30T00:40:00Z failures=2 last_pull=- lag=- in_flight=0'
+	'source lob-events kind=lob-events mode=webhook last_event=2026-11-30T00:40:00Z last_good=2026-11-30T00:40:00Z failures=2 last_pull=- lag=- in_flight=0 unsigned=0 stripped=0'
 lob_hook 2026-11-30T00:43:00Z evt_4 wrong
 run fs-health
-is 'three in a row: CRITICAL, exit 2' "$status/$(head -n 2 "$T/out")" \
-'2/FIELDSYNC CRITICAL - webhook lob-events: 3 failed deliveries in a row | dlq=0;2;;0; lag_hubspot=U;600;;0; lag_lob-events=U;600;;0; retrying_mail=0;9;;0; held_mail=0;;;0;
-CRITICAL webhook lob-events: 3 failed deliveries in a row'
+is 'three in a row: CRITICAL, exit 2, and they were signature failures' "$status/$(head -n 2 "$T/out")" \
+'2/FIELDSYNC CRITICAL - webhook lob-events: 3 signature failures in a row | dlq=0;2;;0; lag_hubspot=U;600;;0; lag_lob-events=U;600;;0; retrying_mail=0;9;;0; held_mail=0;;;0;
+CRITICAL webhook lob-events: 3 signature failures in a row'
 lob_hook 2026-11-30T00:44:00Z evt_5
 run fs-health
 is 'one good delivery resets the count' "$status/$(grep -o 'failures=[0-9]*' "$T/out" | head -n 1)" '0/failures=0'
@@ -113,6 +113,10 @@ is 'prom: exposition format' "$status/$(grep -v '^#' "$T/out")" \
 fieldsync_dlq_open 3
 fieldsync_source_consecutive_failures{source="hubspot"} 0
 fieldsync_source_consecutive_failures{source="lob-events"} 0
+fieldsync_source_unsigned_requests_total{source="hubspot"} 0
+fieldsync_source_unsigned_requests_total{source="lob-events"} 0
+fieldsync_source_stripped_deliveries{source="hubspot"} 0
+fieldsync_source_stripped_deliveries{source="lob-events"} 0
 fieldsync_source_polling{source="hubspot"} 0
 fieldsync_source_polling{source="lob-events"} 0
 fieldsync_source_last_event_timestamp_seconds{source="lob-events"} 1795999440
@@ -123,7 +127,9 @@ fieldsync_target_dead{target="mail"} 1
 fieldsync_target_on_hold{target="mail"} 0
 fieldsync_target_last_sent_timestamp_seconds{target="mail"} 1795997401
 fieldsync_target_next_attempt_timestamp_seconds{target="mail"} 1796000520'
-is 'prom: every metric has HELP and TYPE' "$(grep -c '^# TYPE fieldsync_.* gauge$' "$T/out")" 12
+is 'prom: every metric has HELP and TYPE' \
+	"$(grep -c '^# HELP fieldsync_' "$T/out")/$(grep -c '^# TYPE fieldsync_.* gauge$' "$T/out")/$(grep -c '^# TYPE fieldsync_.*_total counter$' "$T/out")" \
+	14/13/1
 
 # A built-in kind that the state file has used is listed without a section.
 sql "insert into cursors values ('csv', '', 'x', 'run_y', '2026-11-30T00:58:00Z')"

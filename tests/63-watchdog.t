@@ -30,20 +30,20 @@ lob_hook 2026-11-30T00:51:00Z evt_2 bad
 lob_hook 2026-11-30T00:52:00Z evt_3 bad
 run fs-watchdog --dry-run
 is 'dry run says what it would do' "$status/$(cat "$T/out")" \
-	'0/would open alert: CRITICAL webhook lob-events: 3 failed deliveries in a row; switch lob-events to polling'
+	'0/would open alert: CRITICAL webhook lob-events: 3 signature failures in a row; switch lob-events to polling'
 is 'and does nothing' "$(sql 'select count(*) from alerts')/$(sql 'select count(*) from changelog')" 0/0
 run fs-watchdog
 is 'three failures: alert opened, exit 0' "$status/$(cat "$T/err")" \
-	'0/fs-watchdog: alert #1 opened: CRITICAL webhook lob-events: 3 failed deliveries in a row (switched to polling)'
+	'0/fs-watchdog: alert #1 opened: CRITICAL webhook lob-events: 3 signature failures in a row (switched to polling)'
 is 'the alert row' "$(sql "select id, rule, subject, state, opened_at, last_notified_at, notify_count from alerts")" \
 	'1|webhook|lob-events|open|2026-11-30T01:00:00Z|2026-11-30T01:00:00Z|1'
 is 'the source is in polling mode' "$(sql "select mode from source_modes where source = 'lob-events'")" polling
 is 'the changelog: open, fallback (same incident), notify' "$(sql "select kind, object, detail from changelog order by id")" \
-'alert.open|alert:1|{"level":"CRITICAL","text":"3 failed deliveries in a row","alert_id":1,"rule":"webhook","subject":"lob-events"}
-fallback.polling|lob-events|{"from":"webhook","to":"polling","why":"alert #1: 3 failed deliveries in a row"}
+'alert.open|alert:1|{"level":"CRITICAL","text":"3 signature failures in a row","alert_id":1,"rule":"webhook","subject":"lob-events"}
+fallback.polling|lob-events|{"from":"webhook","to":"polling","why":"alert #1: 3 signature failures in a row"}
 alert.notify|alert:1|{"alert_id":1,"channels":["command"]}'
 is 'the alert command got the alert as JSON on stdin' "$(cat alerts.ndjson)" \
-	'{"id":1,"rule":"webhook","subject":"lob-events","level":"CRITICAL","summary":"3 failed deliveries in a row","state":"open","opened_at":"2026-11-30T01:00:00Z","notify_count":1,"holds":[],"detail":{"level":"CRITICAL","text":"3 failed deliveries in a row"}}'
+	'{"id":1,"rule":"webhook","subject":"lob-events","level":"CRITICAL","summary":"3 signature failures in a row","state":"open","opened_at":"2026-11-30T01:00:00Z","notify_count":1,"holds":[],"detail":{"level":"CRITICAL","text":"3 signature failures in a row"}}'
 is 'and FS_ALERT_* in its environment' "$(cat env.txt)" '1 webhook '
 
 # Still failing: no second alert, re-notification no sooner than an hour, then backoff.

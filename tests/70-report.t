@@ -235,8 +235,8 @@ is 'changelog: the whole trail of the window, sends and recovery steps, oldest f
 2026-11-18T10:00:00Z dedupe.suppressed contact:c1 evt_p8 {"blocked_by":"evt_p1","campaign":"thank-you","goal":"retention","contact_id":"c1","active_until":"2026-12-16T09:05:00Z","requested_campaign":"loyalty"}
 2026-11-19T09:05:00Z send contact:c5 evt_p5 {"contact_id":"c5","campaign":"win-back","vendor_id":"ltr_da2cec255404e4fb440034d6","http_status":200,"attempts":1,"requested_at":"2026-11-19T09:00:00Z","first_attempt_at":"2026-11-19T09:05:00Z","accepted_at":"2026-11-19T09:05:00Z"}
 2026-11-20T09:05:00Z send contact:c1 evt_p7 {"contact_id":"c1","campaign":"win-back","vendor_id":"ltr_a68ef786e4d3cea27d26934b","http_status":200,"attempts":1,"requested_at":"2026-11-20T09:00:00Z","first_attempt_at":"2026-11-20T09:05:00Z","accepted_at":"2026-11-20T09:05:00Z"}
-2026-11-21T08:00:00Z alert.open alert:1 null {"level":"CRITICAL","text":"3 failed deliveries in a row","alert_id":1,"rule":"webhook","subject":"lob-events"}
-2026-11-21T08:00:00Z fallback.polling lob-events null {"from":"webhook","to":"polling","why":"alert #1: 3 failed deliveries in a row"}
+2026-11-21T08:00:00Z alert.open alert:1 null {"level":"CRITICAL","text":"3 signature failures in a row","alert_id":1,"rule":"webhook","subject":"lob-events"}
+2026-11-21T08:00:00Z fallback.polling lob-events null {"from":"webhook","to":"polling","why":"alert #1: 3 signature failures in a row"}
 2026-11-21T08:00:00Z alert.notify alert:1 null {"alert_id":1,"channels":[]}
 2026-11-21T08:20:00Z alert.ack alert:1 null {"alert_id":1,"by":"dana","note":"rotated the secret","opened_at":"2026-11-21T08:00:00Z","recovery_s":1200,"holds_lifted":[]}
 2026-11-21T09:30:00Z fallback.webhook lob-events null {"from":"polling","to":"webhook","why":"three good deliveries in a row"}

@@ -35,7 +35,7 @@ is 'a missing state file is an error, not a new empty file' "$status/$(cat "$T/e
 printf '[thresholds]\nfollow_up_sla = three days\n' >bad.conf
 run fs-report -c bad.conf sla
 is 'a bad SLA in the config' "$status/$(cat "$T/err")" \
-	"2/fs-report: config: [thresholds] follow_up_sla: 'three days' is not a number of business days (3bd)"
+	"2/fs-report: bad.conf:2: follow_up_sla 'three days' is not a number of business days (3bd)"
 
 # The empty state file: every report says why it has nothing, exit 0.
 for r in sla health dedupe changelog pilot outcomes; do fs-report "$r" --format text | sed -n 3p; done >"$T/out"

@@ -1,9 +1,10 @@
 #!/bin/sh
 # fs-report on what a CRM user typed: CSV cells that a spreadsheet would run
 # as formulas are neutralised (OWASP: a leading ', the cell quoted), numbers
-# stay numbers.
+# stay numbers; and reports whose baseline window holds no pieces (under
+# make asan: no qsort or memcpy of a NULL array).
 . "$(dirname "$0")/lib.sh"
-plan 6
+plan 11
 
 # A contact whose owner is a formula, a piece delivered to it in a campaign
 # named like one, a follow-up, and a won deal whose ids and currency are
@@ -49,4 +50,18 @@ run fs-report outcomes --format json --from 2026-11-01 --section deals
 is 'json is not csv: the values as they are' "$(jq -r 'select(.section) | .deal_id' "$T/out" | head -n 1)" \
 	"@SUM(1+1)*cmd|' /C calc'!A0"
 
+# An empty baseline window: the pilot table and the dashboard, which make
+# asan runs (qsort, memcpy of a NULL array with no samples are undefined).
+run fs-report pilot --format csv
+is 'pilot with an empty baseline: exit 0' "$status/$(cat "$T/err")" 0/
+is 'pilot with an empty baseline: figures for the pilot only' "$(tr -d '\r' <"$T/out" | sed -n '2,4p')" \
+'pieces_mailed,pieces,0,1,1
+pieces_delivered,pieces,0,1,1
+follow_up_median,business days,,1,'
+run fs-report sla --format html
+is 'the sla dashboard with an empty baseline: exit 0, a page' "$status/$(cat "$T/err")/$(grep -c '</html>' "$T/out")" 0//1
+run fs-report sla --format html --from 2026-11-01 --to 2026-11-15
+is 'a window with no pieces at all: exit 0, a page' "$status/$(cat "$T/err")/$(grep -c '</html>' "$T/out")" 0//1
+run fs-report pilot --baseline 2026-11-01..2026-11-15 --pilot 2026-11-02..2026-11-16 --format text
+is 'a pilot table of two empty windows: exit 0' "$status/$(cat "$T/err")" 0/
 done_testing

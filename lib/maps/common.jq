@@ -1,9 +1,31 @@
 # Helpers shared by the shipped maps (included by fs-normalize before each map).
+#
+# Every value here comes from a CRM or a vendor, so the helpers take care
+# with what libjq 1.6 does badly: todate aborts the process (an assertion)
+# on a number of seconds gmtime cannot convert, so times are range-checked
+# first; sub and gsub are quadratic (a regex that backtracks over a run of
+# blanks, an edit per match), so the helpers that read whole strings walk
+# their code points once instead (explode), as lib/fastmap.c does in C.
+#
+# Oniguruma's \s, code point by code point (lib/fastmap.c's is_space).
+def fs_is_space:
+  (. >= 9 and . <= 13) or . == 32 or . == 133 or . == 160 or . == 5760 or (. >= 8192 and . <= 8202)
+  or . == 8232 or . == 8233 or . == 8239 or . == 8287 or . == 12288;
+# The index of the last code point of $c at or before $k that is not f; -1 when none.
+def fs_last_not($c; $k; f): first(range($k; -1; -1) | select($c[.] | f | not)) // -1;
+# sub("^\\s+"; "") | sub("\\s+$"; ""), in one pass.
 def fs_clean:
   if type == "string" then
-    (if test("^\\s|\\s$") then sub("^\\s+"; "") | sub("\\s+$"; "") else . end)
+    (if test("^\\s|\\s$") then
+       explode as $c
+       | (first(range(0; $c | length) | select($c[.] | fs_is_space | not)) // ($c | length)) as $i
+       | fs_last_not($c; ($c | length) - 1; fs_is_space) as $j
+       | if $j < $i then "" else $c[$i:$j + 1] | implode end
+     else . end)
     | if . == "" then null else . end
   else . end;
+# gsub("[^0-9]"; ""): the ASCII digits.
+def fs_digits: explode | map(select(. >= 48 and . <= 57)) | implode;
 def fs_nonnull: with_entries(select(.value != null));
 def fs_country:
   fs_clean
@@ -35,17 +57,31 @@ def fs_us_region:
 def fs_zip($country):
   fs_clean
   | if type != "string" or $country != "US" then . else
-      (gsub("[^0-9]"; "")) as $d
+      fs_digits as $d
       | if ($d | length) == 9 then $d[0:5] + "-" + $d[5:9]
         elif ($d | length) == 5 then $d else . end
     end;
+# sub("\\s*(x|ext\\.?|extension)\\s*[0-9]+$"; ""; "i") read from the end: the
+# trailing digits, the blanks before them, one of the words (any case; s also
+# as U+017F, as Oniguruma folds it), and the blanks before that go.
+def fs_strip_extension:
+  def low: if . >= 65 and . <= 90 then . + 32 elif . == 383 then 115 else . end;
+  def word($c; $e; $w): ($w | explode) as $l
+    | ($e - ($l | length) + 1) as $s
+    | if $s >= 0 and ([range(0; $l | length) | $c[$s + .] | low] == $l) then $s else null end;
+  explode as $c
+  | fs_last_not($c; ($c | length) - 1; . >= 48 and . <= 57) as $a
+  | fs_last_not($c; $a; fs_is_space) as $b
+  | (if $a == ($c | length) - 1 or $b < 0 then null
+     else (word($c; $b; "x") // word($c; $b; "ext") // word($c; $b; "ext.") // word($c; $b; "extension")) end) as $s
+  | if $s == null then . else $c[0:fs_last_not($c; $s - 1; fs_is_space) + 1] | implode end;
 # E.164: "+" and digits; 10 digits are a North American number.  What cannot
 # be read as a phone number is kept as it was, so validation names it.
 def fs_e164($country):
   fs_clean
   | if type != "string" then . else
-      (sub("\\s*(x|ext\\.?|extension)\\s*[0-9]+$"; ""; "i")) as $n
-      | ($n | gsub("[^0-9]"; "")) as $d
+      fs_strip_extension as $n
+      | ($n | fs_digits) as $d
       | if ($n | startswith("+")) and ($d | length) >= 7 then "+" + $d
         elif ($d | length) == 10 and ($country == null or $country == "US" or $country == "CA") then "+1" + $d
         elif ($d | length) == 11 and ($d | startswith("1")) then "+" + $d
@@ -53,8 +89,12 @@ def fs_e164($country):
     end;
 def fs_email: fs_clean | if type == "string" then ascii_downcase else . end;
 # Times from exports: "2026-11-30 01:02:03", "2026-11-30", epoch milliseconds.
+# A number is read only in the years 1000 to 9999, which todate writes as
+# RFC 3339 (outside gmtime's range libjq 1.6 aborts: 7e19 reaches it).
 def fs_time:
-  if type == "number" then (. / 1000 | floor | todate)
+  if type == "number" then
+    if . >= -30610224000000 and . < 253402300800000 then (. / 1000 | floor | todate)
+    else error("time \(.) is out of range (epoch milliseconds of the years 1000 to 9999)") end
   else fs_clean
     | if type != "string" then .
       elif test("^[0-9]{13}$") then (tonumber / 1000 | floor | todate)
@@ -64,7 +104,12 @@ def fs_time:
   end;
 # Export headers are matched loosely: case, spaces and punctuation do not
 # matter ("Last Modified" is last_modified).
-def fs_key: ascii_downcase | gsub("[^a-z0-9]+"; "_") | sub("^_"; "") | sub("_$"; "");
+# (gsub("[^a-z0-9]+"; "_") | sub("^_"; "") | sub("_$"; ""), in one pass.)
+def fs_key:
+  ascii_downcase | explode
+  | reduce .[] as $x ([]; if ($x >= 97 and $x <= 122) or ($x >= 48 and $x <= 57) then . + [$x]
+                         elif length > 0 and .[-1] != 95 then . + [95] else . end)
+  | (if length > 0 and .[-1] == 95 then .[:-1] else . end) | implode;
 # The first of $names that a row with fs_key'd headers has with a value.
 def fs_pick($names): . as $row | first($names[] | $row[.] | select(. != null and . != "")) // null;
 # The first of $names (fs_key'd) that the raw row has with a value: {key, value}.

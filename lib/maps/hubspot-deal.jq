@@ -16,7 +16,8 @@
 | ($d.properties // {}) as $p
 | (($source.won_stages // "closedwon") | split(",") | map(fs_clean)) as $won
 | ($p.dealstage | fs_clean) as $stage
-| (($won | index($stage)) != null) as $is_won
+# (any, not index: libjq 1.6's array index, .[[x]], leaks what it makes.)
+| any($won[]; . == $stage) as $is_won
 | ($p.closedate // $d.updatedAt | fs_time) as $at
 | ($d.updatedAt // $p.hs_lastmodifieddate // $p.closedate | fs_time) as $version
 | ([($d.associations.contacts.results // [])[] | .id | tostring] | sort_by(tonumber? // 0) | first) as $cid

@@ -1,7 +1,10 @@
 /* Unit tests for lib/, printing TAP. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "fieldsync.h"
 
@@ -327,6 +330,104 @@ test_counts(void)
 	fs_counts_free(&m);
 }
 
+/* The parsers of settings refuse what would overflow (errno ERANGE) apart from what is malformed (EINVAL). */
+static void
+range(int rc, int want_errno, const char *name)
+{
+	int e = errno;
+
+	ok(rc == -1 && e == want_errno, name);
+	if (!(rc == -1 && e == want_errno))
+		printf("# rc %d, errno %d (%s), want -1 and %s\n", rc, e, strerror(e),
+		       want_errno == ERANGE ? "ERANGE" : "EINVAL");
+}
+
+static void
+test_ranges(void)
+{
+	struct fs_rate_limit r;
+	struct fs_retry rt;
+	char out[21];
+	int64_t s = 0;
+	size_t size = 0, len = 0;
+	long count = 0;
+	int d = 0;
+
+	ok(fs_duration_parse("36500d", &s) == 0 && s == FS_DURATION_MAX, "a hundred years is the longest duration");
+	range(fs_duration_parse("36501d", &s), ERANGE, "a day more is out of range");
+	range(fs_duration_parse("106751991167d", &s), ERANGE, "what fitted an int64_t in ms is out of range");
+	range(fs_duration_parse("99999999999999999999s", &s), ERANGE, "digits past strtoll are out of range");
+	range(fs_duration_parse("99999999999999999999", &s), EINVAL, "no unit: malformed, however long");
+	range(fs_duration_parse("5y", &s), EINVAL, "an unknown unit is malformed");
+	ok(fs_rate_limit_parse("100/10s", &r) == 0 && r.n == 100 && r.window_ms == 10000, "100/10s");
+	ok(fs_rate_limit_parse("10/500ms", &r) == 0 && r.n == 10 && r.window_ms == 500, "10/500ms");
+	ok(fs_rate_limit_parse("150/s", &r) == 0 && r.n == 150 && r.window_ms == 1000, "150/s");
+	ok(fs_rate_limit_parse("100/10", &r) == 0 && r.window_ms == 10000, "bare seconds");
+	ok(fs_rate_limit_parse("5", &r) == 0 && r.n == 5 && r.window_ms == 1000, "per second");
+	ok(fs_rate_limit_parse("off", &r) == 0 && r.n == 0, "off");
+	range(fs_rate_limit_parse("5/9300000000000000", &r), ERANGE, "bare seconds that overflow in ms");
+	range(fs_rate_limit_parse("5/9223372036854775807ms", &r), ERANGE, "a window of INT64_MAX ms");
+	range(fs_rate_limit_parse("5/99999999999999999999ms", &r), ERANGE, "ms past strtoll");
+	range(fs_rate_limit_parse("5/36501d", &r), ERANGE, "a window over a hundred years");
+	range(fs_rate_limit_parse("1000001/1s", &r), ERANGE, "over a million requests a window");
+	range(fs_rate_limit_parse("99999999999999999999/1s", &r), ERANGE, "requests past strtol");
+	range(fs_rate_limit_parse("5/0", &r), EINVAL, "an empty window");
+	range(fs_rate_limit_parse("5/0ms", &r), EINVAL, "an empty window in ms");
+	range(fs_rate_limit_parse("-5/1s", &r), EINVAL, "a negative count");
+	range(fs_rate_limit_parse("5/1 s", &r), EINVAL, "a space in the window");
+	ok(fs_retry_parse("30s..6h x8", &rt) == 0 && rt.base == 30 && rt.cap == 21600 && rt.max == 8, "30s..6h x8");
+	range(fs_retry_parse("1s..36501d x3", &rt), ERANGE, "a retry cap over a hundred years");
+	range(fs_retry_parse("1s..2s x1001", &rt), ERANGE, "over a thousand attempts");
+	range(fs_retry_parse("1s..2s x99999999999999999999", &rt), ERANGE, "attempts past strtol");
+	range(fs_retry_parse("1s..2s x0", &rt), EINVAL, "no attempts");
+	range(fs_retry_parse("2s..1s x3", &rt), EINVAL, "a cap below the first delay");
+	range(fs_bizdays_parse("3651bd", &d), ERANGE, "over ten years of business days");
+	range(fs_bizdays_parse("99999999999999999999bd", &d), ERANGE, "business days past strtol");
+	ok(fs_count_parse("1000000", &count) == 0 && count == 1000000, "a count of a million");
+	range(fs_count_parse("1000001", &count), ERANGE, "a count over a million");
+	range(fs_count_parse("4294967297", &count), ERANGE, "a count that an int cast would wrap to 1");
+	range(fs_count_parse("-1", &count), EINVAL, "a negative count");
+	range(fs_count_parse("", &count), EINVAL, "an empty count");
+	ok(fs_size_parse("1M", &size) == 0 && size == 1048576, "1M");
+	ok(fs_size_parse("512k", &size) == 0 && size == 524288, "512k");
+	range(fs_size_parse("65M", &size), ERANGE, "a size over 64M");
+	range(fs_size_parse("18014398509481985k", &size), ERANGE, "a size whose k would wrap to 1k");
+	range(fs_size_parse("0", &size), EINVAL, "a size of nothing");
+	ok(fs_hook_content_length("55", 1024, &len) == 0 && len == 55, "Content-Length 55");
+	ok(fs_hook_content_length("55junk", 1024, &len) == -1, "Content-Length 55junk is malformed");
+	ok(fs_hook_content_length("-1", 1024, &len) == -1 && fs_hook_content_length(" 5", 1024, &len) == -1 &&
+	   fs_hook_content_length("", 1024, &len) == -1 && fs_hook_content_length("1e3", 1024, &len) == -1,
+	   "signs, blanks, exponents and nothing are malformed");
+	ok(fs_hook_content_length("2048", 1024, &len) == 1 && len == 2048, "Content-Length over the cap");
+	ok(fs_hook_content_length("99999999999999999999999", 1024, &len) == 1 && len == SIZE_MAX,
+	   "Content-Length past size_t");
+	fs_time_format(FS_TIME_MAX + 400LL * 86400, out);
+	is_str(out, "9999-12-31T23:59:59Z", "a time past year 9999 is written as its last second, not wrapped");
+	fs_time_format(FS_TIME_MIN - 1, out);
+	is_str(out, "0000-01-01T00:00:00Z", "before year 0 as its first");
+	fs_time_format(t("2026-11-30T01:00:00Z") + FS_DURATION_MAX, out);
+	is_str(out, "2126-11-06T01:00:00Z", "now plus the longest duration is a real time");
+}
+
+/* Reading a secret makes the process undumpable with no core size (tests/04 shows the
+ * contrast with a command that reads none): last, as it stays so. */
+static void
+test_secret_guard(void)
+{
+	struct fs_config cfg = {0};
+	struct fs_endpoint ep;
+	struct rlimit lim;
+	char *secret = NULL;
+
+	setenv("HUBSPOT_TOKEN", "pat-na1-unit", 1);
+	ok(fs_endpoint_find(&cfg, "source", "hubspot", &ep) == 0 &&
+	   (secret = fs_endpoint_secret(&ep, "token_env", "token_file")) != NULL, "the token is read");
+	ok(prctl(PR_GET_DUMPABLE) == 0, "not dumpable once it is");
+	ok(getrlimit(RLIMIT_CORE, &lim) == 0 && lim.rlim_cur == 0 && lim.rlim_max == 0, "core size limit 0, soft and hard");
+	fs_secret_free(secret);
+	unsetenv("HUBSPOT_TOKEN");
+}
+
 /* fs_csv_cell: formulas neutralised, numbers left, RFC 4180 quoting. */
 static void
 test_csv_cell(void)
@@ -358,6 +459,7 @@ main(void)
 {
 	test_time();
 	test_durations();
+	test_ranges();
 	test_bizdays();
 	test_config();
 	test_distance();
@@ -367,6 +469,7 @@ main(void)
 	test_email();
 	test_counts();
 	test_csv_cell();
+	test_secret_guard();
 	printf("1..%d\n", n);
 	return failed != 0;
 }
