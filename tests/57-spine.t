@@ -164,7 +164,9 @@ is '9: the same at a stage that ends the pipeline with --commit' "$status/$(sql 
 # see the entries and open them again.
 printf 'not json\n' | fs-normalize >/dev/null 2>&1
 id=$(sql "select max(id) from dlq")
-fs-dlq replay "$id" | jq 'typo' >/dev/null 2>&1
+# (The repair reads the whole replay, then fails: a reader that is gone
+# before the replay writes leaves the entries open, tests/68-epipe.t.)
+fs-dlq replay "$id" | { cat >/dev/null; jq -n 'typo' 2>/dev/null; }
 is '10: the replayed entry is listed with --all' "$(fs-dlq list --all | grep -c "\"id\":$id,.*\"state\":\"replayed\"")" 1
 run fs-dlq reopen "$id"
 is '10: reopen puts it back: exit 0, counted open' "$status/$(fs-dlq count)" 0/1
