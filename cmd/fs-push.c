@@ -2120,7 +2120,7 @@ main(int argc, char *argv[])
 	struct push p = {0};
 	struct fs_cli cli;
 	struct fs_loop lp;
-	int opt, rc, parallel = 0, status;
+	int opt, rc, parallel = 0, status, bad;
 	const char *campaign = NULL, *since = NULL;
 	char *end;
 
@@ -2183,7 +2183,12 @@ main(int argc, char *argv[])
 	if (argc != 1)
 		usage(stderr, FS_EXIT_USAGE);
 	p.target = argv[0];
-	if (configure(&p, parallel) != 0) {
+	bad = configure(&p, parallel);
+	if (bad == 0 && p.dry_run && !p.lob && strcmp(p.format, "csv") == 0) {
+		fs_err("--format csv is the preview of a lob target; target '%s' is %s", p.target, p.ep.kind);
+		bad = -1;
+	}
+	if (bad != 0) {
 		free(p.url);
 		free(p.secret);
 		return fs_cli_finish(&cli, FS_EXIT_USAGE);
@@ -2210,6 +2215,7 @@ main(int argc, char *argv[])
 		p.took_input = true;
 		fs_loop_init(&lp, &cli, &ops, &p);
 		lp.commit_cursors = !p.dry_run;
+		lp.forward_none = p.dry_run;	/* the preview is the whole output */
 		if (p.dry_run)
 			lp.st = NULL;
 		status = fs_loop_run(&lp, STDIN_FILENO);

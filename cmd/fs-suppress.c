@@ -51,7 +51,7 @@ entry_of(const char *contact, const char *address, struct entry *e)
 	e->kind = "address";
 	e->shown = address;
 	if ((e->value = fs_address_key_text(address)) == NULL) {
-		fs_err("--address: no street line in '%s' (want 'LINE1[, LINE2], CITY, REGION ZIP')", address);
+		fs_err("--address: '%s' is no address to mail: want 'LINE1[, LINE2], CITY, REGION ZIP', with a house number, and a ZIP or a town", address);
 		return -1;
 	}
 	return 0;
@@ -246,7 +246,8 @@ import_row(const struct fs_csv_row *row, void *ctx)
 		s.kind = "address";
 		s.shown = cell(row, im, C_ADDRESS);
 		value = fs_address_key_text(s.shown);
-	} else if (cell(row, im, C_LINE1)) {
+	} else if (cell(row, im, C_LINE1) && strpbrk(cell(row, im, C_LINE1), "0123456789")) {
+		/* As for --address: a street line without a house number is no door. */
 		s.kind = "address";
 		s.shown = cell(row, im, C_LINE1);
 		value = fs_address_key(cell(row, im, C_LINE1), cell(row, im, C_LINE2), cell(row, im, C_CITY),

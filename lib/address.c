@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "fieldsync.h"
 
@@ -123,39 +124,76 @@ fs_address_key(const char *line1, const char *line2, const char *city, const cha
 	return out;
 }
 
+/* A ZIP: five digits, or ZIP+4. */
+static bool
+is_zip(const char *w)
+{
+	size_t n = strspn(w, "0123456789");
+
+	return n == 5 && (w[5] == '\0' || (w[5] == '-' && strspn(w + 6, "0123456789") == 4 && w[10] == '\0'));
+}
+
+/* A part that names a unit, not a town: "Apt 4", "Suite 200", "#4". */
+static bool
+is_unit(const char *part)
+{
+	static const char *const units[] = {"apt", "apartment", "unit", "suite", "ste", "bldg", "building", "fl",
+					     "floor", "rm", "room", "lot", "spc", "space", "dept", "#", NULL};
+	size_t n = strcspn(part, " #.");
+
+	if (part[0] == '#')
+		return true;
+	for (int i = 0; units[i]; i++)
+		if (strlen(units[i]) == n && strncasecmp(part, units[i], n) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * "LINE1[, UNIT], CITY, REGION ZIP" as people write it: the ZIP is the last
+ * five-digit word of any part after the street, whatever the commas
+ * ("Austin, 78701" or "Austin TX 78701"); a part that names a unit is the
+ * second line.  Without a ZIP the town must be there (CITY[, REGION]).
+ */
 char *
 fs_address_key_text(const char *text)
 {
-	char *copy = fs_xstrdup(text), *part[8], *save = NULL, *key, *zip = NULL, *region = NULL;
+	char *copy = fs_xstrdup(text), *part[8], *save = NULL, *key = NULL, *zip = NULL;
+	const char *line2 = NULL, *city = NULL, *region = NULL;
 	int n = 0;
 
 	for (char *p = strtok_r(copy, ",", &save); p && n < 8; p = strtok_r(NULL, ",", &save))
-		part[n++] = fs_trim(p);
+		if (*(p = fs_trim(p)))
+			part[n++] = p;
 	/* A door has a number: "Austin, TX" names a town, not an address. */
-	if (n == 0 || strpbrk(part[0], "0123456789") == NULL) {
-		free(copy);
-		return NULL;
-	}
-	if (n >= 3) {
-		/* "LINE1[, LINE2], CITY, REGION ZIP" */
-		char *last = part[n - 1], *sp = strrchr(last, ' ');
+	if (n == 0 || strpbrk(part[0], "0123456789") == NULL)
+		goto out;
+	for (int i = n - 1; i >= 1 && zip == NULL; i--) {
+		char *sp = strrchr(part[i], ' '), *w = sp ? sp + 1 : part[i];
 
-		if (sp && strpbrk(sp, "0123456789")) {
-			*sp = '\0';
-			zip = sp + 1;
-			region = last;
-		} else {
-			region = last;
+		if (is_zip(w)) {
+			zip = w;
+			if (sp) {
+				*sp = '\0';
+				fs_trim(part[i]);
+			} else {
+				part[i] = NULL;	/* the part was the ZIP alone */
+			}
 		}
-		key = fs_address_key(part[0], n >= 4 ? part[1] : NULL, part[n - 2], region, zip);
-	} else {
-		/* Free text: the last group of digits after the street is the ZIP. */
-		char *sp = n == 2 ? strrchr(part[1], ' ') : NULL;
-
-		if (n == 2)
-			zip = sp && strpbrk(sp, "0123456789") ? sp + 1 : part[1];
-		key = fs_address_key(part[0], NULL, NULL, NULL, zip);
 	}
+	for (int i = 1; i < n; i++) {
+		if (part[i] == NULL || part[i][0] == '\0')
+			continue;
+		if (line2 == NULL && city == NULL && is_unit(part[i]))
+			line2 = part[i];
+		else if (city == NULL)
+			city = part[i];
+		else if (region == NULL)
+			region = part[i];
+	}
+	if (zip || city)
+		key = fs_address_key(part[0], line2, city, region, zip);
+out:
 	free(copy);
 	return key;
 }

@@ -1312,6 +1312,7 @@ struct fs_loop {
 	void *ctx;
 	size_t max_line;	/* default 1 MiB */
 	bool commit_cursors;	/* --commit: this command ends the pipeline */
+	bool forward_none;	/* the output is a report (a preview): no line passes through */
 	struct fs_loop_stats stats;
 	struct fs_buf out;	/* buffered output, written after each commit */
 	int status;		/* worst exit status so far */

@@ -213,8 +213,10 @@ checkpoint(struct fs_loop *lp, const struct fs_line *ln, jv cp)
 	if (lp->ops->committed && lp->ops->committed(lp, cp, lp->ctx) != 0)
 		return -1;
 	if (ln) {
-		fs_emit_raw(lp, ln->bytes, ln->len);
-		lp->stats.emitted--;	/* forwarded, not made here */
+		if (!lp->forward_none) {
+			fs_emit_raw(lp, ln->bytes, ln->len);
+			lp->stats.emitted--;	/* forwarded, not made here */
+		}
 		lp->stats.checkpoints++;
 	}
 	return flush_out(lp);
@@ -282,8 +284,10 @@ handle_line(struct fs_loop *lp, char *p, size_t n, long lineno)
 	} else if (ln.type == NULL || acts_on(lp->ops, ln.type)) {
 		rc = lp->ops->line(lp, &ln, lp->ctx);
 	} else {
-		fs_emit_raw(lp, p, n);
-		lp->stats.emitted--;
+		if (!lp->forward_none) {
+			fs_emit_raw(lp, p, n);
+			lp->stats.emitted--;
+		}
 		lp->stats.passed++;
 	}
 	jv_free(type);

@@ -332,6 +332,13 @@ round1(double v)
 	return round(v * 10) / 10;
 }
 
+/* Money: cents. */
+static double
+round2(double v)
+{
+	return round(v * 100) / 100;
+}
+
 static fs_time
 parse_or(const char *s, fs_time dflt)
 {
@@ -1219,6 +1226,18 @@ outcome_totals(struct q *q, const char *from, const char *to, int64_t pieces[NOU
 		jv_free(r);
 	}
 	jv_free(rows);
+	/* A piece cancelled at the vendor was sent, then not charged: its
+	 * cost is spared, not spent (a withdrawn row was never sent). */
+	if (cost[OUT_SENT] > 0) {
+		jv back = qrows(q, "SELECT sum(json_extract(detail, '$.price')) FROM changelog WHERE kind = 'send.cancel'"
+				   " AND json_extract(detail, '$.vendor_id') IS NOT NULL AND at >= ?1 AND at < ?2", "ss",
+				   from, to);
+		jv c = jv_array_get(jv_array_get(back, 0), 0);
+
+		if (jv_get_kind(c) == JV_KIND_NUMBER)
+			cost[OUT_SENT] -= jv_number_value(c);
+		jv_free(c);
+	}
 }
 
 /* One window's figures for the pilot table. */
@@ -1285,8 +1304,10 @@ pilot_window(struct q *q, const struct fs_report_opts *o, const char *from, cons
 static jv
 pilot_row(const char *metric, const char *unit, jv base, jv pilot)
 {
-	jv change = jv_get_kind(base) == JV_KIND_NUMBER && jv_get_kind(pilot) == JV_KIND_NUMBER
-		? jv_number(round1(jv_number_value(pilot) - jv_number_value(base))) : jv_null();
+	bool money = strcmp(unit, "price units") == 0;
+	double d = jv_get_kind(base) == JV_KIND_NUMBER && jv_get_kind(pilot) == JV_KIND_NUMBER
+		? jv_number_value(pilot) - jv_number_value(base) : NAN;
+	jv change = isnan(d) ? jv_null() : jv_number(money ? round2(d) : round1(d));
 
 	return ARR(jv_string(metric), jv_string(unit), base, pilot, change);
 }
@@ -1376,10 +1397,10 @@ report_pilot(struct q *q, const struct fs_report_opts *o, const char *from, cons
 	ROW("pieces_held", "pieces");
 	BOTH(w[k]->measured, (double)w[k]->outcome[OUT_CANCELLED]);
 	ROW("pieces_cancelled", "pieces");
-	BOTH(w[k]->outcome_cost[OUT_SENT] >= 0, round1(w[k]->outcome_cost[OUT_SENT]));
+	BOTH(w[k]->outcome_cost[OUT_SENT] >= 0, round2(w[k]->outcome_cost[OUT_SENT]));
 	ROW("cost_sent", "price units");
 	BOTH(w[k]->outcome_cost[OUT_SUPPRESSED] >= 0 || w[k]->outcome_cost[OUT_CANCELLED] >= 0,
-	     round1(fmax(w[k]->outcome_cost[OUT_SUPPRESSED], 0) + fmax(w[k]->outcome_cost[OUT_CANCELLED], 0)));
+	     round2(fmax(w[k]->outcome_cost[OUT_SUPPRESSED], 0) + fmax(w[k]->outcome_cost[OUT_CANCELLED], 0)));
 	ROW("cost_spared", "price units");
 	BOTH(w[k]->measured, w[k]->is.webhook);
 	ROW("webhook_outages_detected", "outages");

@@ -179,6 +179,12 @@ follow_up_sla_missed           pieces                3      2      -1
 follow_up_sla_missed_pct       %                    75     50     -25
 double_mailings                pieces                1      0      -1
 duplicate_triggers_suppressed  triggers              -      8       -
+pieces_suppressed              pieces                -      0       -
+pieces_capped                  pieces                -      0       -
+pieces_held                    pieces                -      0       -
+pieces_cancelled               pieces                -      0       -
+cost_sent                      price units           -      -       -
+cost_spared                    price units           -      -       -
 webhook_outages_detected       outages               -      2       -
 audit_trail_complete_pct       %                     0   85.7    85.7
 recovery_avg_min               minutes               -   67.5       -
@@ -206,6 +212,16 @@ Deals attributed to a piece
 DEAL ID  CONTACT ID  AMOUNT  CURRENCY  WON AT            VENDOR ID        CAMPAIGN   DAYS AFTER MAIL
 d2       c2           450.0  USD       2026-11-29 10:00  psc_9cb0eb53f1…  thank-you             11.0
 d1       c1          1200.0  USD       2026-11-28 12:00  ltr_a68ef786e4…  win-back               4.1
+
+Spend, and what the brakes stopped, per campaign and day
+DAY         CAMPAIGN   OUTCOME  PIECES  COST
+2026-11-16  thank-you  sent          1     -
+2026-11-17  thank-you  sent          1     -
+2026-11-18  win-back   sent          1     -
+2026-11-19  win-back   sent          1     -
+2026-11-20  win-back   sent          1     -
+2026-11-24  thank-you  sent          1     -
+  note: days in UTC; cost at the target's price when the piece was queued (-: no price set); a cancelled piece was sent first, or withdrawn before it went
 EOT
 
 run fs-report changelog --kind send --format text
@@ -249,6 +265,7 @@ is 'changelog: the whole trail of the window, sends and recovery steps, oldest f
 2026-11-24T14:05:00Z alert.ack alert:2 null {"alert_id":2,"by":"dana","note":null,"opened_at":"2026-11-24T14:00:00Z","recovery_s":300,"holds_lifted":[]}
 2026-11-24T14:45:00Z fallback.webhook lob-events null {"from":"polling","to":"webhook","why":"three good deliveries in a row"}
 2026-11-24T14:45:00Z alert.resolve alert:2 null {"alert_id":2}
+2026-11-29T12:00:00Z suppress.add null null {"kind":"address","value":"1 Main St, Springfield IL 62701","origin":"returned","reason":"ltr_da2cec255404e4fb440034d6, returned 2026-11-25T12:00:00Z"}
 2026-11-29T19:30:00Z dlq.replay null null {"dlq_id":1}
 2026-11-29T20:00:00Z alert.open alert:3 null {"level":"WARNING","text":"1 dead letters (max 0)","alert_id":3,"rule":"dlq","subject":"dlq"}
 2026-11-29T20:00:00Z hold.put mail null {"scope":"target","alert_id":3}
@@ -273,6 +290,7 @@ fallback.webhook      2
 hold.put              1
 run                  31
 send                  6
+suppress.add          1
 EOT
 
 vid() { sql "select vendor_id from pieces where event_id = '$1'"; }

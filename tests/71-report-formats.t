@@ -43,7 +43,7 @@ check_same 'csv: every column, the wide ones the text table leaves out too' "$T/
 # Not a terminal and no --format: NDJSON, a header line then a line per row.
 run fs-report pilot
 out_is 'json is the default off a terminal: the pilot table' <<'EOT'
-{"report":"pilot","title":"Pilot: before and after","from":"2026-11-16T01:00:00Z","to":"2026-11-30T01:00:00Z","generated_at":"2026-11-30T01:00:00Z","empty":null,"sections":[{"name":"pilot","title":"Before and after","rows":12,"note":"baseline 2026-11-02..2026-11-16, pilot 2026-11-16..2026-11-30; - means not measured (fieldsync was not running, or nothing to measure)","empty":null}],"baseline_from":"2026-11-02T01:00:00Z","baseline_to":"2026-11-16T01:00:00Z"}
+{"report":"pilot","title":"Pilot: before and after","from":"2026-11-16T01:00:00Z","to":"2026-11-30T01:00:00Z","generated_at":"2026-11-30T01:00:00Z","empty":null,"sections":[{"name":"pilot","title":"Before and after","rows":18,"note":"baseline 2026-11-02..2026-11-16, pilot 2026-11-16..2026-11-30; - means not measured (fieldsync was not running, or nothing to measure)","empty":null}],"baseline_from":"2026-11-02T01:00:00Z","baseline_to":"2026-11-16T01:00:00Z"}
 {"section":"pilot","metric":"pieces_mailed","unit":"pieces","baseline":4,"pilot":7,"change":3}
 {"section":"pilot","metric":"pieces_delivered","unit":"pieces","baseline":4,"pilot":5,"change":1}
 {"section":"pilot","metric":"follow_up_median","unit":"business days","baseline":3,"pilot":1,"change":-2}
@@ -53,6 +53,12 @@ out_is 'json is the default off a terminal: the pilot table' <<'EOT'
 {"section":"pilot","metric":"follow_up_sla_missed_pct","unit":"%","baseline":75,"pilot":50,"change":-25}
 {"section":"pilot","metric":"double_mailings","unit":"pieces","baseline":1,"pilot":0,"change":-1}
 {"section":"pilot","metric":"duplicate_triggers_suppressed","unit":"triggers","baseline":null,"pilot":8,"change":null}
+{"section":"pilot","metric":"pieces_suppressed","unit":"pieces","baseline":null,"pilot":0,"change":null}
+{"section":"pilot","metric":"pieces_capped","unit":"pieces","baseline":null,"pilot":0,"change":null}
+{"section":"pilot","metric":"pieces_held","unit":"pieces","baseline":null,"pilot":0,"change":null}
+{"section":"pilot","metric":"pieces_cancelled","unit":"pieces","baseline":null,"pilot":0,"change":null}
+{"section":"pilot","metric":"cost_sent","unit":"price units","baseline":null,"pilot":null,"change":null}
+{"section":"pilot","metric":"cost_spared","unit":"price units","baseline":null,"pilot":null,"change":null}
 {"section":"pilot","metric":"webhook_outages_detected","unit":"outages","baseline":null,"pilot":2,"change":null}
 {"section":"pilot","metric":"audit_trail_complete_pct","unit":"%","baseline":0,"pilot":85.7,"change":85.7}
 {"section":"pilot","metric":"recovery_avg_min","unit":"minutes","baseline":null,"pilot":67.5,"change":null}

@@ -23,7 +23,7 @@ is 'one of --contact and --address' "$status/$(cat "$T/err")" \
 	"2/fs-suppress: give --contact ID or --address TEXT, one of them"
 run fs-suppress add --address 'Austin, TX'
 is 'an address without a street line is refused' "$status/$(head -n 1 "$T/err")" \
-	"2/fs-suppress: --address: no street line in 'Austin, TX' (want 'LINE1[, LINE2], CITY, REGION ZIP')"
+	"2/fs-suppress: --address: 'Austin, TX' is no address to mail: want 'LINE1[, LINE2], CITY, REGION ZIP', with a house number, and a ZIP or a town"
 run fs-suppress list --format csv
 is 'list as CSV' "$(tr -d '\r' <"$T/out")" "kind,value,shown,origin,added_at,reason
 contact,101,101,manual,$FS_NOW,asked us to stop

@@ -454,6 +454,41 @@ test_csv_cell(void)
 	}
 }
 
+/* An address as people type it keys as the same address does in a request. */
+static void
+test_address_text(void)
+{
+	static const struct {
+		const char *text, *want, *name;
+	} cases[] = {
+		{"12 Main St, Austin, TX 78701", "12 MAIN ST|78701", "the usual form"},
+		{"12 Main St, Austin TX 78701", "12 MAIN ST|78701", "no comma before the region"},
+		{"12 Main St, Austin, 78701", "12 MAIN ST|78701", "the ZIP in a part of its own"},
+		{"12 Main St, Austin, TX, 78701-1234", "12 MAIN ST|78701", "ZIP+4, after its own comma"},
+		{"12 Main St, Apt 4, Austin, TX 78701", "12 MAIN ST #4|78701", "a unit in a part of its own"},
+		{"12 Main St, Apt 4", NULL, "a unit is not a ZIP: no town, no key"},
+		{"12 Main St", NULL, "a street alone: no ZIP, no town"},
+		{"Main St, Austin, TX 78701", NULL, "no house number"},
+		{"12 Main St, Springfield, IL", "12 MAIN ST|SPRINGFIELD IL", "no ZIP: the town"},
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *key = fs_address_key_text(cases[i].text);
+
+		if (cases[i].want)
+			is_str(key, cases[i].want, cases[i].name);
+		else
+			ok(key == NULL, cases[i].name);
+		free(key);
+	}
+	{
+		char *a = fs_address_key("12 Main St", "Apt 4", "Austin", "TX", "78701");
+
+		is_str(a, "12 MAIN ST #4|78701", "a request's address keys the same");
+		free(a);
+	}
+}
+
 int
 main(void)
 {
@@ -470,6 +505,7 @@ main(void)
 	test_counts();
 	test_csv_cell();
 	test_secret_guard();
+	test_address_text();
 	printf("1..%d\n", n);
 	return failed != 0;
 }
