@@ -628,14 +628,15 @@ def main():
     t0 = time.monotonic()
     if a.mode == "crash":
         jobs = []
+        # Every stride-th point of each stage, from its first: every stage
+        # is a target, however long the stride (the sanitizers' is long).
         for (tag, stage), n in sorted(counts.items(), key=lambda kv: str(kv[0])):
-            for k in range(1, n + 1):
+            for k in range(1, n + 1, a.stride):
                 if a.only:
                     parts = a.only.split(".")
                     if parts[0] != tag or int(parts[1]) != stage or (len(parts) > 2 and int(parts[2]) != k):
                         continue
                 jobs.append((tag, stage, k, a.size, a.inject_duplicate))
-        jobs = jobs[::a.stride]
         stages = len(set((j[0], j[1]) for j in jobs))
         print("# %d crash points in %d stages (of %d points, %d stages in the scenario)" %
               (len(jobs), stages, sum(counts.values()), len(counts)), flush=True)
