@@ -4,7 +4,8 @@
 #
 #   DEDUPE_EVENTS   events for the throughput run (default 1000000)
 #   PRUNE_KEYS      expired keys to prune (default 10000000)
-#   SCAN_ENTITIES   people in the generated scan set (default 77000, about 100,000 contacts)
+#   SCAN_ENTITIES   people in the generated scan set (default 77000, about 120,000 contacts)
+#   SCAN_TOWN       people in the town-sized set (default 3000)
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 PATH="$top/bin:$PATH"
@@ -13,6 +14,7 @@ febrl=$top/tests/corpora/febrl
 events=${DEDUPE_EVENTS:-1000000}
 prune=${PRUNE_KEYS:-10000000}
 entities=${SCAN_ENTITIES:-77000}
+town=${SCAN_TOWN:-3000}
 w=$(mktemp -d "${TMPDIR:-/tmp}/fs-bench.XXXXXX")
 trap 'rm -rf "$w"' EXIT
 cd "$w" || exit 1
@@ -98,6 +100,10 @@ echo "dedupe-prune: $prune_s s for $prune expired keys, $(rate "$prune" "$prune_
 rm -f "$FS_STATE"* stats
 
 # --- The scan -----------------------------------------------------------------
+# Speed on the large set; precision and recall on it and on a town of
+# SCAN_TOWN people, the size of the independent labelled set of issue 16.
+# Both draw names from small pools, with namesakes down the street and
+# households as the hard negatives.
 $data generate "$entities" 7 >people.ndjson
 n=$(wc -l <people.ndjson)
 t0=$(now)
@@ -106,8 +112,16 @@ t1=$(now)
 scan_s=$(secs "$t0" "$t1")
 echo "dedupe-scan: $scan_s s for $n contacts (target: under 60 s)"
 set -- $($data score people.ndjson <sets)
-echo "dedupe-scan-precision (generated, $n contacts, $4 true pairs): $1 (target 0.95)"
+echo "dedupe-scan-precision (generated, $n contacts, $4 true pairs): $1 (target 0.97)"
 echo "dedupe-scan-recall (generated): $2 (target 0.90)"
+rm -f "$FS_STATE"* people.ndjson sets
+
+$data generate "$town" 11 >people.ndjson
+n=$(wc -l <people.ndjson)
+fs-dedupe -q scan <people.ndjson >sets
+set -- $($data score people.ndjson <sets)
+echo "dedupe-scan-precision (town, $town people, $n contacts, $4 true pairs): $1 (target 0.97)"
+echo "dedupe-scan-recall (town): $2 (target 0.90)"
 rm -f "$FS_STATE"* people.ndjson sets
 
 for f in dataset1 dataset2 dataset3; do
@@ -115,6 +129,6 @@ for f in dataset1 dataset2 dataset3; do
 	$data febrl "$febrl/$f.csv" >febrl.ndjson
 	fs-dedupe -q scan <febrl.ndjson >sets
 	set -- $($data score febrl.ndjson <sets)
-	echo "dedupe-scan-febrl-$f: precision $1 recall $2 ($3 pairs found, $4 true; names and address only, no date of birth)"
+	echo "dedupe-scan-febrl-$f: precision $1 (target 1.0) recall $2 ($3 pairs found, $4 true; names and address only, no date of birth)"
 	rm -f "$FS_STATE"*
 done

@@ -110,33 +110,51 @@ def typo(rng, s):
     return s[:i] + s[i] + s[i:]                        # doubled letter
 
 
+# A town's share of the name pools: real towns repeat a few names often, and
+# namesakes (two people, one name) are what a scan must not join.
+POOL_FIRST, POOL_LAST = 40, 60
+
+
 def generate(n, seed):
-    """n entities; about 30% get one or two corrupted duplicates; households
-    (same surname, address and landline, other first name and e-mail) and
-    namesakes elsewhere make the hard negatives."""
+    """n entities drawn from small name pools; a third get one or two
+    corrupted duplicates.  Hard negatives: households (same surname, address
+    and landline, another first name and e-mail) and namesakes (same first and
+    last name on the same street of the same town, another house number, ZIP,
+    e-mail and phone)."""
     rng = random.Random(seed)
+    first_pool, last_pool = FIRST[:POOL_FIRST], LAST[:POOL_LAST]
+    zips = {c: ["%03d%02d" % (100 + i * 37, k) for k in rng.sample(range(100), 6)] for i, c in enumerate(CITIES)}
     out = []
+
+    def person(first, last, st_name, st_type, city):
+        num = str(rng.randrange(1, 9999))
+        phone = "%03d-555-%04d" % (rng.randrange(201, 989), rng.randrange(10000))
+        email = "%s.%s%d@%s" % (first, last, rng.randrange(1000), rng.choice(["example.com", "mail.test", "post.example"]))
+        p = dict(first=first.capitalize(), last=last.capitalize(), email=email,
+                 phone=phone if rng.random() < 0.7 else None,
+                 line1="%s %s %s" % (num, st_name, st_type[0]), city=city.capitalize(), region="AZ",
+                 postal=rng.choice(zips[city]))
+        if rng.random() < 0.2:
+            p["email"] = None
+        return p, num
+
     for e in range(n):
-        first, last = rng.choice(FIRST), rng.choice(LAST)
+        first, last = rng.choice(first_pool), rng.choice(last_pool)
         st_name = rng.choice(STREETS).capitalize()
         st_type = rng.choice(TYPES)
-        num = str(rng.randrange(1, 9999))
-        city = rng.choice(CITIES).capitalize()
-        postal = "%05d" % rng.randrange(1000, 99999)
-        phone = "+1%03d555%04d" % (rng.randrange(201, 989), rng.randrange(10000))
-        email = "%s.%s%d@%s" % (first, last, rng.randrange(100), rng.choice(["example.com", "mail.test", "post.example"]))
-        base = dict(first=first.capitalize(), last=last.capitalize(), email=email,
-                    phone=phone if rng.random() < 0.7 else None,
-                    line1="%s %s %s" % (num, st_name, st_type[0]), city=city, region="IL", postal=postal)
-        if rng.random() < 0.2:
-            base["email"] = None
+        city = rng.choice(CITIES)
+        base, num = person(first, last, st_name, st_type, city)
         out.append(("%d~org" % e, base))
-        if rng.random() < 0.05:
+        if rng.random() < 0.1:
             # A household member: a different person, not a duplicate.
-            other = rng.choice([f for f in FIRST if f[0] != first[0]])
+            other = rng.choice([f for f in first_pool if f[0] != first[0]])
             hm = dict(base, first=other.capitalize(), email="%s.%s@%s" % (other, last, "example.com"))
             out.append(("h%d~org" % e, hm))
-        if rng.random() >= 0.3:
+        if rng.random() < 0.1:
+            # A namesake down the street: another person, maybe another street type.
+            ns, _ = person(first, last, st_name, rng.choice(TYPES), city)
+            out.append(("n%d~org" % e, ns))
+        if rng.random() >= 1 / 3:
             continue
         for k in range(rng.choice([1, 1, 1, 2])):
             d = dict(base)
@@ -167,7 +185,7 @@ def generate(n, seed):
                 elif op == "missing_first":
                     d["first"] = None
                 elif op == "phone_format" and d["phone"]:
-                    p = d["phone"][2:]
+                    p = d["phone"].replace("-", "")
                     d["phone"] = "(%s) %s-%s" % (p[:3], p[3:6], p[6:])
                 elif op == "new_email":
                     d["email"] = "%s%d@other.example" % (first[0] + last, rng.randrange(1000))
