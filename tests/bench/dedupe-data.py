@@ -125,11 +125,21 @@ def generate(n, seed):
     first_pool, last_pool = FIRST[:POOL_FIRST], LAST[:POOL_LAST]
     zips = {c: ["%03d%02d" % (100 + i * 37, k) for k in rng.sample(range(100), 6)] for i, c in enumerate(CITIES)}
     out = []
+    used = set()
+
+    def unique(make):
+        # Two people never share an e-mail address or a mobile number: drawn again.
+        while True:
+            v = make()
+            if v not in used:
+                used.add(v)
+                return v
 
     def person(first, last, st_name, st_type, city):
         num = str(rng.randrange(1, 9999))
-        phone = "%03d-555-%04d" % (rng.randrange(201, 989), rng.randrange(10000))
-        email = "%s.%s%d@%s" % (first, last, rng.randrange(1000), rng.choice(["example.com", "mail.test", "post.example"]))
+        phone = unique(lambda: "%03d-555-%04d" % (rng.randrange(201, 989), rng.randrange(10000)))
+        email = unique(lambda: "%s.%s%d@%s" % (first, last, rng.randrange(1000),
+                                               rng.choice(["example.com", "mail.test", "post.example"])))
         p = dict(first=first.capitalize(), last=last.capitalize(), email=email,
                  phone=phone if rng.random() < 0.7 else None,
                  line1="%s %s %s" % (num, st_name, st_type[0]), city=city.capitalize(), region="AZ",
@@ -148,7 +158,8 @@ def generate(n, seed):
         if rng.random() < 0.1:
             # A household member: a different person, not a duplicate.
             other = rng.choice([f for f in first_pool if f[0] != first[0]])
-            hm = dict(base, first=other.capitalize(), email="%s.%s@%s" % (other, last, "example.com"))
+            hm = dict(base, first=other.capitalize(),
+                      email=unique(lambda: "%s.%s%d@example.com" % (other, last, rng.randrange(1000))))
             out.append(("h%d~org" % e, hm))
         if rng.random() < 0.1:
             # A namesake down the street: another person, maybe another street type.
@@ -188,7 +199,7 @@ def generate(n, seed):
                     p = d["phone"].replace("-", "")
                     d["phone"] = "(%s) %s-%s" % (p[:3], p[3:6], p[6:])
                 elif op == "new_email":
-                    d["email"] = "%s%d@other.example" % (first[0] + last, rng.randrange(1000))
+                    d["email"] = unique(lambda: "%s%d@other.example" % (first[0] + last, rng.randrange(10000)))
             out.append(("%d~%d" % (e, k), d))
     rng.shuffle(out)
     for cid, d in out:
