@@ -574,12 +574,14 @@ int fs_scan_size(const struct fs_scan *s);
 #define FS_REASON_NAME_ADDRESS 4u
 struct fs_dupset {
 	const char **members;	/* contact ids, natural order */
+	const char *const *const *fields;	/* each member's fields as added (FS_CONTACT_*), NULL when absent */
 	int n;
-	double score;		/* mean of the matching pairs' scores, 2 decimals */
+	double score;		/* the weakest pair's score (every pair matches), 2 decimals */
 	unsigned reasons;	/* FS_REASON_* */
 };
 typedef int (*fs_dupset_fn)(const struct fs_dupset *d, void *ctx);
-/* Calls fn for each set of two or more, by first member; with from, only sets
+/* Calls fn for each set of two or more, by first member, every member matching
+ * every other (complete linkage); with from, only sets
  * with a member seen at or after it. */
 int fs_scan_run(struct fs_scan *s, const char *from, fs_dupset_fn fn, void *ctx);
 // hook.c: webhook signatures (fs-hook).

@@ -9,7 +9,16 @@
  * pair matches on e-mail, on phone with a close name, or on close name and
  * close address; a different first name at the same address, phone and
  * surname is a family member and never matches without the same e-mail.
- * Matching pairs are joined into sets with union-find.
+ *
+ * An address matches only when it names the same home: the same house
+ * number, and no unit or ZIP that differ.  Towns repeat names, and two men
+ * called Sven Thomas on Oak Drive are two people unless they live at one
+ * number.
+ *
+ * Sets are complete-linkage clusters: a contact joins a set only when it
+ * matches every member, so a chain A~B~C (A's duplicate B resembles a
+ * namesake C) never puts A and C together.  A set's score is its weakest
+ * pair's.
  */
 #include <ctype.h>
 #include <math.h>
@@ -22,8 +31,9 @@
 
 struct contact {
 	char *id, *seen;
-	char *email, *phone, *first, *last, *line1, *num, *street, *city, *postal;
+	char *email, *phone, *first, *last, *line1, *num, *unit, *street, *city, *postal;
 	char first_sdx[5], last_sdx[5], street_sdx[5];
+	char *raw[FS_CONTACT_NFIELDS];	/* the fields as given, for the report */
 };
 
 struct fs_scan {
@@ -275,18 +285,52 @@ norm_last(const char *s)
 	return nonempty(f);
 }
 
-/* Street words folded; the house number apart. */
-static void
-norm_street(const char *s, char **num, char **street)
+/* Words that say the next one is a unit within the building. */
+static bool
+unit_word(const char *w)
 {
-	char *f = fold(s, true), *save = NULL;
-	struct fs_buf b = {0};
+	static const char *const words[] = {"apt", "unit", "ste", "flat", "fl", "floor", "rm", "room", "lot", "bldg"};
 
-	*num = NULL;
+	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+		if (strcmp(w, words[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Street words folded; the house number and the unit ("Apt 4", "#4") apart. */
+static void
+norm_street(const char *s, char **num, char **unit, char **street)
+{
+	struct fs_buf in = {0};
+	char *f, *save = NULL;
+	struct fs_buf b = {0};
+	bool unit_next = false;
+
+	/* fold() drops '#': it becomes a unit word first. */
+	fs_buf_adds(&in, "");
+	for (; s && *s; s++)
+		if (*s == '#')
+			fs_buf_adds(&in, " unit ");
+		else
+			fs_buf_addc(&in, *s);
+	f = fold(in.data, true);
+	fs_buf_free(&in);
+	*num = *unit = NULL;
 	fs_buf_adds(&b, "");
 	for (char *w = strtok_r(f, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+		if (unit_next) {
+			unit_next = false;
+			if (*unit == NULL) {
+				*unit = fs_xstrdup(w);
+				continue;
+			}
+		}
 		if (*num == NULL && isdigit((unsigned char)*w)) {
 			*num = fs_xstrdup(w);
+			continue;
+		}
+		if (unit_word(street_word(w))) {
+			unit_next = true;
 			continue;
 		}
 		if (b.len > 0)
@@ -320,9 +364,12 @@ contact_free(struct contact *c)
 	free(c->last);
 	free(c->line1);
 	free(c->num);
+	free(c->unit);
 	free(c->street);
 	free(c->city);
 	free(c->postal);
+	for (int i = 0; i < FS_CONTACT_NFIELDS; i++)
+		free(c->raw[i]);
 }
 
 struct fs_scan *
@@ -377,11 +424,13 @@ fs_scan_add(struct fs_scan *s, const char *const f[FS_CONTACT_NFIELDS])
 	memset(c, 0, sizeof *c);
 	c->id = fs_xstrdup(id);
 	c->seen = fs_xstrdup(f[FS_CONTACT_SEEN] ? f[FS_CONTACT_SEEN] : "");
+	for (int i = 0; i < FS_CONTACT_NFIELDS; i++)
+		c->raw[i] = f[i] && *f[i] ? fs_xstrdup(f[i]) : NULL;
 	c->email = norm_email(f[FS_CONTACT_EMAIL]);
 	c->phone = norm_phone(f[FS_CONTACT_PHONE]);
 	c->first = norm_first(f[FS_CONTACT_FIRST]);
 	c->last = norm_last(f[FS_CONTACT_LAST]);
-	norm_street(f[FS_CONTACT_LINE1], &c->num, &c->street);
+	norm_street(f[FS_CONTACT_LINE1], &c->num, &c->unit, &c->street);
 	city = fold(f[FS_CONTACT_CITY], false);
 	c->city = nonempty(city);
 	c->postal = norm_postal(f[FS_CONTACT_POSTAL]);
@@ -444,15 +493,39 @@ name_sim(const struct contact *x, const struct contact *y, double *first)
 	return -1;
 }
 
-/* Address: street (with its number), postal code, city, as available. */
+/* ZIPs alike: the first five digits of a US ZIP+4, else the whole code. */
+static bool
+same_postal(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la >= 5 && lb >= 5 && strspn(a, "0123456789") >= 5 && strspn(b, "0123456789") >= 5)
+		return strncmp(a, b, 5) == 0;
+	return strcmp(a, b) == 0;
+}
+
+/*
+ * One home: the same house number, and no unit or ZIP that differ where
+ * both have one.  A street name is shared by a whole street, so it alone
+ * never makes two records one address.
+ */
+static bool
+same_home(const struct contact *x, const struct contact *y)
+{
+	if (x->num == NULL || y->num == NULL || strcmp(x->num, y->num) != 0)
+		return false;
+	if (x->unit && y->unit && strcmp(x->unit, y->unit) != 0)
+		return false;
+	return !(x->postal && y->postal && !same_postal(x->postal, y->postal));
+}
+
+/* Address: street, postal code, city, as available (the home is same_home's). */
 static double
 addr_sim(const struct contact *x, const struct contact *y)
 {
 	double total = 0, weight = 0, s;
 
 	if ((s = sim(x->street, y->street)) >= 0) {
-		if (x->num && y->num && strcmp(x->num, y->num) != 0)
-			s *= 0.8;
 		total += 0.5 * s;
 		weight += 0.5;
 	}
@@ -482,7 +555,7 @@ compare(const struct contact *x, const struct contact *y, double *score)
 	/* A shared landline is a household; it needs the name too. */
 	if (phone && n >= 0.9 && (first < 0 || first >= 0.85))
 		why |= FS_REASON_PHONE;
-	if (n >= 0.85 && a >= 0.72 && (first < 0 || first >= 0.8) && n + a >= 1.7)
+	if (n >= 0.85 && a >= 0.72 && (first < 0 || first >= 0.8) && n + a >= 1.7 && same_home(x, y))
 		why |= FS_REASON_NAME_ADDRESS;
 	if (why == 0)
 		return 0;
@@ -639,34 +712,40 @@ by_score(const void *a, const void *b)
 	return x->i != y->i ? x->i - y->i : x->j - y->j;
 }
 
-/* Two people who cannot be one: both given names known and unlike (either reading), e-mails unlike. */
-static bool
-different_people(const struct contact *x, const struct contact *y)
+static int
+by_pair(const void *a, const void *b)
 {
-	if (x->first == NULL || y->first == NULL)
-		return false;
-	if (x->email && y->email && strcmp(x->email, y->email) == 0)
-		return false;
-	return first_sim(x->first, y->first) < 0.75 && sim(x->first, y->last) < 0.85;
+	const struct edge *x = a, *y = b;
+
+	return x->i != y->i ? x->i - y->i : x->j - y->j;
 }
 
-/* Whether joining the sets of roots a and b would put two different people together. */
-static bool
-conflict(const struct fs_scan *s, const int *next, int a, int b)
+/* The matching pair i, j (any order) among edges sorted by_pair, or NULL. */
+static const struct edge *
+edge_of(const struct edge *byp, size_t n, int i, int j)
 {
-	int i = a, n = 0;
+	struct edge key = {i < j ? i : j, i < j ? j : i, 0, 0};
+
+	return bsearch(&key, byp, n, sizeof *byp, by_pair);
+}
+
+/* Whether every member of set a matches every member of set b (complete linkage). */
+static bool
+all_match(const int *next, const struct edge *byp, size_t n, int a, int b)
+{
+	int i = a;
 
 	do {
 		int j = b;
 
 		do {
-			if (different_people(&s->c[i], &s->c[j]))
-				return true;
+			if (edge_of(byp, n, i, j) == NULL)
+				return false;
 			j = next[j];
-		} while (j != b && ++n < 10000);
+		} while (j != b);
 		i = next[i];
-	} while (i != a && n < 10000);
-	return false;
+	} while (i != a);
+	return true;
 }
 
 /* Ids in natural order: "contact:9" before "contact:10". */
@@ -686,9 +765,6 @@ by_id(const void *a, const void *b)
 
 struct set {
 	int *m, n;
-	double score;
-	int edges;
-	unsigned why;
 };
 
 static int
@@ -702,25 +778,20 @@ by_first_member(const void *a, const void *b)
 int
 fs_scan_run(struct fs_scan *s, const char *from, fs_dupset_fn fn, void *ctx)
 {
+	size_t nc = (size_t)(s->n ? s->n : 1);
 	struct blocks bs = {0};
 	struct pairset seen = {0};
-	int *parent = fs_xmalloc((size_t)(s->n ? s->n : 1) * sizeof *parent);
-	struct set *sets = fs_xmalloc((size_t)(s->n ? s->n : 1) * sizeof *sets);
-	int *setof = fs_xmalloc((size_t)(s->n ? s->n : 1) * sizeof *setof);
-	double *edge_score = fs_xmalloc((size_t)(s->n ? s->n : 1) * sizeof *edge_score);
-	int *edge_n = fs_xmalloc((size_t)(s->n ? s->n : 1) * sizeof *edge_n);
-	unsigned *edge_why = fs_xmalloc((size_t)(s->n ? s->n : 1) * sizeof *edge_why);
-	int *next = fs_xmalloc((size_t)(s->n ? s->n : 1) * sizeof *next);
-	struct edge *edges = NULL;
+	int *parent = fs_xmalloc(nc * sizeof *parent);
+	struct set *sets = fs_xmalloc(nc * sizeof *sets);
+	int *setof = fs_xmalloc(nc * sizeof *setof);
+	int *next = fs_xmalloc(nc * sizeof *next);
+	struct edge *edges = NULL, *byp;
 	size_t nedges = 0, edges_cap = 0;
 	int nsets = 0, rc = 0;
 
 	for (int i = 0; i < s->n; i++) {
 		parent[i] = i;
 		next[i] = i;
-		edge_score[i] = 0;
-		edge_n[i] = 0;
-		edge_why[i] = 0;
 		setof[i] = -1;
 		blocks_of(&bs, &s->c[i], i);
 	}
@@ -747,27 +818,25 @@ fs_scan_run(struct fs_scan *s, const char *from, fs_dupset_fn fn, void *ctx)
 				edges[nedges++] = (struct edge){i, j, score, why};
 			}
 	}
-	/* Strongest pairs first; a pair whose sets hold two plainly different
-	 * people (a household) is not joined: a record without a given name must
-	 * not chain a family into one set. */
-	if (nedges > 0)
+	/* The pairs by contact, to look a pair up; and strongest first, to
+	 * grow the sets: two sets join only when every member of one matches
+	 * every member of the other, so no contact links two people. */
+	byp = fs_xmalloc((nedges ? nedges : 1) * sizeof *byp);
+	if (nedges > 0) {
+		memcpy(byp, edges, nedges * sizeof *edges);
+		qsort(byp, nedges, sizeof *byp, by_pair);
 		qsort(edges, nedges, sizeof *edges, by_score);
+	}
 	for (size_t k = 0; k < nedges; k++) {
-		int i = find(parent, edges[k].i), j = find(parent, edges[k].j);
+		int i = find(parent, edges[k].i), j = find(parent, edges[k].j), t;
 
-		if (i != j) {
-			if (conflict(s, next, i, j))
-				continue;
-			parent[j] = i;
-			/* Splice the two circular member lists. */
-			int t = next[i];
-
-			next[i] = next[j];
-			next[j] = t;
-		}
-		edge_score[edges[k].i] += edges[k].score;
-		edge_n[edges[k].i]++;
-		edge_why[edges[k].i] |= edges[k].why;
+		if (i == j || !all_match(next, byp, nedges, i, j))
+			continue;
+		parent[j] = i;
+		/* Splice the two circular member lists. */
+		t = next[i];
+		next[i] = next[j];
+		next[j] = t;
 	}
 	free(edges);
 	for (int i = 0; i < s->n; i++) {
@@ -775,7 +844,7 @@ fs_scan_run(struct fs_scan *s, const char *from, fs_dupset_fn fn, void *ctx)
 
 		if (setof[r] < 0) {
 			setof[r] = nsets;
-			sets[nsets++] = (struct set){NULL, 0, 0, 0, 0};
+			sets[nsets++] = (struct set){NULL, 0};
 		}
 	}
 	for (int i = 0; i < s->n; i++) {
@@ -783,9 +852,6 @@ fs_scan_run(struct fs_scan *s, const char *from, fs_dupset_fn fn, void *ctx)
 
 		t->m = fs_xrealloc(t->m, (size_t)(t->n + 1) * sizeof *t->m);
 		t->m[t->n++] = i;
-		t->score += edge_score[i];
-		t->edges += edge_n[i];
-		t->why |= edge_why[i];
 	}
 	sort_scan = s;
 	for (int k = 0; k < nsets; k++)
@@ -795,7 +861,8 @@ fs_scan_run(struct fs_scan *s, const char *from, fs_dupset_fn fn, void *ctx)
 		struct set *t = &sets[k];
 		bool recent = from == NULL;
 		const char **ids;
-		struct fs_dupset d;
+		const char *const **fields;
+		struct fs_dupset d = {0};
 
 		if (t->n < 2)
 			continue;
@@ -804,14 +871,27 @@ fs_scan_run(struct fs_scan *s, const char *from, fs_dupset_fn fn, void *ctx)
 		if (!recent)
 			continue;
 		ids = fs_xmalloc((size_t)t->n * sizeof *ids);
-		for (int i = 0; i < t->n; i++)
+		fields = fs_xmalloc((size_t)t->n * sizeof *fields);
+		d.score = 1;
+		for (int i = 0; i < t->n; i++) {
 			ids[i] = s->c[t->m[i]].id;
+			fields[i] = (const char *const *)s->c[t->m[i]].raw;
+			/* The weakest pair is the set's score: every pair is one. */
+			for (int j = i + 1; j < t->n; j++) {
+				const struct edge *e = edge_of(byp, nedges, t->m[i], t->m[j]);
+
+				if (e->score < d.score)
+					d.score = e->score;
+				d.reasons |= e->why;
+			}
+		}
 		d.members = ids;
+		d.fields = fields;
 		d.n = t->n;
-		d.score = round(100 * t->score / (t->edges ? t->edges : 1)) / 100;
-		d.reasons = t->why;
+		d.score = round(100 * d.score) / 100;
 		rc = fn(&d, ctx);
 		free(ids);
+		free(fields);
 	}
 	for (int k = 0; k < nsets; k++)
 		free(sets[k].m);
@@ -820,12 +900,10 @@ fs_scan_run(struct fs_scan *s, const char *from, fs_dupset_fn fn, void *ctx)
 	free(bs.b);
 	fs_counts_free(&bs.index);
 	free(seen.slot);
+	free(byp);
 	free(parent);
 	free(sets);
 	free(setof);
-	free(edge_score);
-	free(edge_n);
-	free(edge_why);
 	free(next);
 	return rc;
 }

@@ -1,7 +1,7 @@
 #!/bin/sh
 # fs-dedupe scan: probable duplicate contacts, reported and never merged.
 . "$(dirname "$0")/lib.sh"
-plan 19
+plan 20
 fx=$top/tests/fixtures/dedupe-contacts.ndjson
 
 # The labelled fixture: 1, 2 and 17 are one person (e-mail case, Bill/William,
@@ -30,6 +30,33 @@ is 'scan: the sets are stored under the scan id' \
 	'["contact:1","contact:2","contact:17"]|1.0|["email","name+address"]
 ["contact:3","contact:4"]|1.0|["name+address"]'
 is 'scan: nothing is merged or changed' "$(sql 'select count(*) from contacts')" 0
+
+# A town: names repeat.  s1 and s2 are two men called Sven Thomas on Oak
+# Drive and Oak Court, other number, ZIP, e-mail and phone (issue 16's false
+# pair); s3 is s1 again, misspelt, without an e-mail, the phone written
+# another way.  a1 and a2 are Ann Lee at 5 Elm Street; a3 is another Ann Lee
+# across town whose phone a2 carries (a mistyped record): a chain a1~a2~a3
+# that must not make a1 and a3 one set.  u1 and u2 share a house number and a
+# street but not the flat.
+person() {
+	printf '{"type":"event","id":"evt_%s","kind":"contact.changed","object":"contact:%s","data":{"id":"%s","first_name":"%s","last_name":"%s","email":"%s","phone":"%s","address":{"line1":"%s","city":"Phoenix","region":"AZ","postal_code":"%s"},"updated_at":"2026-11-29T10:00:00Z"}}\n' \
+		"$1" "$1" "$1" "$2" "$3" "$4" "$5" "$6" "$7"
+}
+{
+	person s1 Sven Thomas sven.thomas55@example.com 512-555-8833 '2020 Oak Drive' 85007
+	person s2 Sven Thomas sven.thomas478@example.com 512-555-2602 '4049 Oak Court' 85092
+	person s3 Svne Thomas '' '(512) 555-8833' '2020 Oak Dr.' 85007
+	person a1 Ann Lee ann.lee@example.com 602-555-0101 '5 Elm Street' 85001
+	person a2 Ann Lee annie.l@example.com 602-555-0177 '5 Elm St' 85001
+	person a3 Ann Lee ann.lee77@example.com 602-555-0177 '77 Pine Road' 85003
+	person u1 Joe Ruiz jruiz@example.com '' '900 Main St Apt 4' 85004
+	person u2 Joe Ruiz joe.ruiz@example.com '' '900 Main St #12' 85004
+} >town
+run fs-dedupe scan <town
+out_is 'scan, a town: namesakes on one street are two people; a duplicate still is a set; no chain' <<'EOF'
+{"type":"duplicate_set","members":["contact:a1","contact:a2"],"score":1,"reasons":["name+address"]}
+{"type":"duplicate_set","members":["contact:s1","contact:s3"],"score":0.93,"reasons":["phone","name+address"]}
+EOF
 
 run fs-dedupe scan --format text <"$fx"
 out_is 'scan --format text: a readable table' <<'EOF'
