@@ -48,7 +48,8 @@ usage(FILE *f, int status)
 {
 	fprintf(f, "usage: fs-dedupe [-qvV] [-c config] [-s state] [--commit] [--debounce duration]\n"
 		   "                 [--print-config] [--stats] [--ttl duration]\n"
-		   "       fs-dedupe [-qvV] [-c config] [-s state] scan [--format ndjson|text] [--from time]\n");
+		   "       fs-dedupe [-qvV] [-c config] [-s state] scan [--format ndjson|text|csv]\n"
+		   "                 [--from time]\n");
 	exit(status);
 }
 
@@ -464,10 +465,12 @@ filter(struct fs_cli *cli, const char *ttl_opt, const char *debounce_opt, bool c
 
 /* The scan. */
 
+enum scan_format { SCAN_NDJSON, SCAN_TEXT, SCAN_CSV };
+
 struct scan {
 	struct fs_cli *cli;
 	struct fs_scan *s;
-	bool text;
+	enum scan_format format;
 	const char *scan_id;
 	long sets, dead;
 	fs_time now;
@@ -591,12 +594,99 @@ reasons_json(unsigned why)
 	return r;
 }
 
+/* Text for a terminal: a control byte from the CRM (an escape sequence) shows as '?'. */
+static void
+add_printable(struct fs_buf *b, const char *s)
+{
+	for (; s && *s; s++)
+		fs_buf_addc(b, (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+}
+
+/* Parts that are there, each after sep (none before the first); 0 when none. */
+static int
+add_parts(struct fs_buf *b, const char *sep, const char *const *parts, int n)
+{
+	int added = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (parts[i] == NULL)
+			continue;
+		if (added++)
+			fs_buf_adds(b, sep);
+		add_printable(b, parts[i]);
+	}
+	return added;
+}
+
+/*
+ * One member for a person to read: "contact:1: Bill Smith; 12 Oak St,
+ * Springfield, IL 62701; bill@example.com; 217-555-0101", a missing part
+ * said so, so that the analyst can find the record in the CRM by what it
+ * holds.
+ */
+static void
+text_member(struct fs_buf *b, const char *id, const char *const *f)
+{
+	const char *name[] = {f[FS_CONTACT_FIRST], f[FS_CONTACT_LAST]};
+	const char *town[] = {f[FS_CONTACT_REGION], f[FS_CONTACT_POSTAL]};
+	struct fs_buf place = {0};
+	const char *addr[3];
+
+	fs_buf_adds(&place, "");
+	add_parts(&place, " ", town, 2);
+	addr[0] = f[FS_CONTACT_LINE1];
+	addr[1] = f[FS_CONTACT_CITY];
+	addr[2] = place.len ? place.data : NULL;
+	fs_buf_adds(b, "  ");
+	add_printable(b, id);
+	fs_buf_adds(b, ": ");
+	if (add_parts(b, " ", name, 2) == 0)
+		fs_buf_adds(b, "(no name)");
+	fs_buf_adds(b, "; ");
+	if (add_parts(b, ", ", addr, 3) == 0)
+		fs_buf_adds(b, "(no address)");
+	fs_buf_adds(b, "; ");
+	add_printable(b, f[FS_CONTACT_EMAIL] ? f[FS_CONTACT_EMAIL] : "(no e-mail)");
+	fs_buf_adds(b, "; ");
+	add_printable(b, f[FS_CONTACT_PHONE] ? f[FS_CONTACT_PHONE] : "(no phone)");
+	fs_buf_addc(b, '\n');
+	fs_buf_free(&place);
+}
+
+/* The CSV columns: one row a member, the set's number, score and reasons on each. */
+static const char *const csv_header =
+	"set,score,reasons,member,first_name,last_name,line1,city,region,postal_code,email,phone";
+static const int csv_fields[] = {
+	FS_CONTACT_FIRST, FS_CONTACT_LAST, FS_CONTACT_LINE1, FS_CONTACT_CITY, FS_CONTACT_REGION,
+	FS_CONTACT_POSTAL, FS_CONTACT_EMAIL, FS_CONTACT_PHONE,
+};
+
+/* Every cell through fs_csv_cell: names and addresses come from the CRM, and
+ * "=HYPERLINK(...)" in a first name must not run in the analyst's spreadsheet. */
+static void
+csv_member(struct fs_buf *b, long set, const char *score, const char *why, const char *id,
+	   const char *const *f)
+{
+	fs_buf_addf(b, "%ld,%s,", set, score);
+	fs_csv_cell(b, why, strlen(why));
+	fs_buf_addc(b, ',');
+	fs_csv_cell(b, id, strlen(id));
+	for (size_t i = 0; i < sizeof csv_fields / sizeof csv_fields[0]; i++) {
+		const char *v = f[csv_fields[i]];
+
+		fs_buf_addc(b, ',');
+		fs_csv_cell(b, v, v ? strlen(v) : 0);
+	}
+	fs_buf_adds(b, "\r\n");
+}
+
 static int
 on_set(const struct fs_dupset *set, void *ctx)
 {
 	struct scan *sc = ctx;
 	jv members = jv_array(), reasons = reasons_json(set->reasons), o;
-	char *m, *r;
+	struct fs_buf why = {0}, out = {0};
+	char *m, *r, score[16];
 	int rc;
 
 	for (int i = 0; i < set->n; i++)
@@ -604,20 +694,26 @@ on_set(const struct fs_dupset *set, void *ctx)
 	m = fs_jdump(members);
 	r = fs_jdump(reasons);
 	rc = fs_duplicate_set_store(&sc->cli->st, sc->scan_id, m, set->score, r, sc->now);
-	if (sc->text) {
-		struct fs_buf why = {0};
-
-		fs_buf_adds(&why, "");
-		jv_array_foreach(reasons, i, w) {
-			fs_buf_addf(&why, "%s%s", i ? "," : "", jv_string_value(w));
-			jv_free(w);
-		}
-		printf("%-5.2f  %-24s  ", set->score, why.data);
+	sc->sets++;
+	fs_buf_adds(&why, "");
+	jv_array_foreach(reasons, i, w) {
+		fs_buf_addf(&why, "%s%s", i ? ", " : "", jv_string_value(w));
+		jv_free(w);
+	}
+	snprintf(score, sizeof score, "%.2f", set->score);
+	fs_buf_adds(&out, "");
+	switch (sc->format) {
+	case SCAN_TEXT:
+		fs_buf_addf(&out, "%sset %ld: score %s, matched on %s\n", sc->sets > 1 ? "\n" : "", sc->sets, score,
+			    why.data);
 		for (int i = 0; i < set->n; i++)
-			printf("%s%s", i ? " " : "", set->members[i]);
-		printf("\n");
-		fs_buf_free(&why);
-	} else {
+			text_member(&out, set->members[i], set->fields[i]);
+		break;
+	case SCAN_CSV:
+		for (int i = 0; i < set->n; i++)
+			csv_member(&out, sc->sets, score, why.data, set->members[i], set->fields[i]);
+		break;
+	case SCAN_NDJSON:
 		o = jv_object_set(jv_object(), jv_string("type"), jv_string("duplicate_set"));
 		o = jv_object_set(o, jv_string("members"), members);
 		o = jv_object_set(o, jv_string("score"), jv_number(set->score));
@@ -626,14 +722,17 @@ on_set(const struct fs_dupset *set, void *ctx)
 		reasons = jv_invalid();
 		free(m);
 		m = fs_jdump(o);
-		printf("%s\n", m);
+		fs_buf_addf(&out, "%s\n", m);
 		jv_free(o);
+		break;
 	}
+	fwrite(out.data, 1, out.len, stdout);
 	jv_free(members);
 	jv_free(reasons);
+	fs_buf_free(&why);
+	fs_buf_free(&out);
 	free(m);
 	free(r);
-	sc->sets++;
 	return rc;
 }
 
@@ -647,11 +746,16 @@ scan(struct fs_cli *cli, const char *from_opt, const char *format)
 	jv detail;
 
 	sc.cli = cli;
-	if (format && strcmp(format, "text") != 0 && strcmp(format, "ndjson") != 0) {
-		fs_err("--format: must be ndjson or text, not '%s'", format);
+	if (format == NULL || strcmp(format, "ndjson") == 0) {
+		sc.format = SCAN_NDJSON;
+	} else if (strcmp(format, "text") == 0) {
+		sc.format = SCAN_TEXT;
+	} else if (strcmp(format, "csv") == 0) {
+		sc.format = SCAN_CSV;
+	} else {
+		fs_err("--format: must be ndjson, text or csv, not '%s'", format);
 		return FS_EXIT_USAGE;
 	}
-	sc.text = format && strcmp(format, "text") == 0;
 	if (from_opt) {
 		if (fs_time_parse(from_opt, &t) != 0) {
 			fs_err("--from: malformed time '%s' (want RFC 3339, e.g. 2026-11-23T00:00:00Z)", from_opt);
@@ -672,10 +776,12 @@ scan(struct fs_cli *cli, const char *from_opt, const char *format)
 	if (!isatty(STDIN_FILENO) && add_stdin(&sc) != 0)
 		goto fail;
 	scanned = fs_scan_size(sc.s);
-	if (sc.text)
-		printf("%-5s  %-24s  %s\n", "SCORE", "REASONS", "MEMBERS");
+	if (sc.format == SCAN_CSV)
+		printf("%s\r\n", csv_header);
 	if (fs_scan_run(sc.s, from_opt ? from : NULL, on_set, &sc) != 0)
 		goto fail;
+	if (sc.format == SCAN_TEXT && sc.sets == 0)
+		printf("no duplicate sets\n");
 	detail = jv_object_set(jv_object(), jv_string("scan_id"), jv_string(scan_id));
 	detail = jv_object_set(detail, jv_string("scanned"), jv_number(scanned));
 	detail = jv_object_set(detail, jv_string("sets"), jv_number((double)sc.sets));

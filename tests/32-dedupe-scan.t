@@ -1,7 +1,7 @@
 #!/bin/sh
 # fs-dedupe scan: probable duplicate contacts, reported and never merged.
 . "$(dirname "$0")/lib.sh"
-plan 20
+plan 23
 fx=$top/tests/fixtures/dedupe-contacts.ndjson
 
 # The labelled fixture: 1, 2 and 17 are one person (e-mail case, Bill/William,
@@ -59,14 +59,56 @@ out_is 'scan, a town: namesakes on one street are two people; a duplicate still 
 EOF
 
 run fs-dedupe scan --format text <"$fx"
-out_is 'scan --format text: a readable table' <<'EOF'
-SCORE  REASONS                   MEMBERS
-1.00   email,name+address        contact:1 contact:2 contact:17
-1.00   name+address              contact:3 contact:4
-1.00   name+address              contact:5 contact:6
-0.97   name+address              contact:7 contact:8
-0.88   phone                     contact:11 contact:12
-0.91   email                     contact:15 contact:16
+out_is 'scan --format text: each set with its members as the CRM holds them' <<'EOF'
+set 1: score 1.00, matched on email, name+address
+  contact:1: William Smith; 12 Oak Street, Springfield, IL 62701; bill.smith@example.com; +12175550101
+  contact:2: Bill Smith; 12 Oak St, Springfield, IL 62701; Bill.Smith@Example.com; (no phone)
+  contact:17: Smith William; 12 Oak St, Springfield, IL 62701; (no e-mail); (no phone)
+
+set 2: score 1.00, matched on name+address
+  contact:3: Elizabeth Jones; 5 Elm Avenue, Springfield, IL 62702; liz.jones@example.com; (no phone)
+  contact:4: Liz Jones; 5 Elm Ave., Springfield, IL 62702; (no e-mail); (no phone)
+
+set 3: score 1.00, matched on name+address
+  contact:5: Garcia Maria; 77 Pine Road, Springfield, IL 62703; (no e-mail); (no phone)
+  contact:6: Maria Garcia; 77 Pine Rd, Springfield, IL 62703; mgarcia@example.org; (no phone)
+
+set 4: score 0.97, matched on name+address
+  contact:7: Jonathan Peterson; 300 Lake Drive, Springfield, IL 62704; (no e-mail); (no phone)
+  contact:8: Jonathon Petersen; 300 Lake Dr, Springfield, IL 62704; (no e-mail); (no phone)
+
+set 5: score 0.88, matched on phone
+  contact:11: Robert King; (no address); (no e-mail); +12175550123
+  contact:12: Bob King; (no address); (no e-mail); (217) 555-0123
+
+set 6: score 0.91, matched on email
+  contact:15: Chen; (no address); chen@example.net; (no phone)
+  contact:16: Wei Chen; 2 Rose Court, Springfield, IL 62708; CHEN@example.net ; (no phone)
+EOF
+run fs-dedupe scan --format text </dev/null
+out_is 'scan --format text: no sets said so' <<'EOF'
+no duplicate sets
+EOF
+
+# CSV: a row a member, each cell through the formula-neutralising writer (a
+# surname "+Cmd" from the CRM is text to a spreadsheet, not a formula).
+{
+	cat town
+	person f1 Eve +Cmd eve@example.com '' '3 Ash Lane' 85005
+	person f2 Eve +Cmd eve@example.com '' '3 Ash Ln' 85005
+} >town2
+run fs-dedupe scan --format csv <town2
+tr -d '\r' <"$T/out" >"$T/out.lf"
+is 'scan --format csv: CRLF line ends' "$(grep -c "$(printf '\r')\$" "$T/out")" 7
+mv "$T/out.lf" "$T/out"
+out_is 'scan --format csv: members with names, addresses, e-mail, phone and reasons' <<'EOF'
+set,score,reasons,member,first_name,last_name,line1,city,region,postal_code,email,phone
+1,1.00,name+address,contact:a1,Ann,Lee,5 Elm Street,Phoenix,AZ,85001,ann.lee@example.com,602-555-0101
+1,1.00,name+address,contact:a2,Ann,Lee,5 Elm St,Phoenix,AZ,85001,annie.l@example.com,602-555-0177
+2,1.00,"email, name+address",contact:f1,Eve,"'+Cmd",3 Ash Lane,Phoenix,AZ,85005,eve@example.com,
+2,1.00,"email, name+address",contact:f2,Eve,"'+Cmd",3 Ash Ln,Phoenix,AZ,85005,eve@example.com,
+3,0.93,"phone, name+address",contact:s1,Sven,Thomas,2020 Oak Drive,Phoenix,AZ,85007,sven.thomas55@example.com,512-555-8833
+3,0.93,"phone, name+address",contact:s3,Svne,Thomas,2020 Oak Dr.,Phoenix,AZ,85007,,(512) 555-8833
 EOF
 
 # Contacts the state file has seen (fs-normalize fills the table) join the
@@ -95,8 +137,8 @@ run fs-dedupe scan <bad
 is 'a bad line on stdin: exit 1' "$status" 1
 is 'a bad line on stdin: error line' "$(head -n 1 "$T/err")" 'fs-dedupe: line 2: invalid JSON at byte 17'
 is 'a bad line on stdin: DLQ entry' "$(sql "select lineno, bytes from dlq")" '2|{"type":"event",'
-run fs-dedupe scan --format csv </dev/null
-is 'scan --format csv: usage error' "$status/$(cat "$T/err")" "2/fs-dedupe: --format: must be ndjson or text, not 'csv'"
+run fs-dedupe scan --format xml </dev/null
+is 'scan --format xml: usage error' "$status/$(cat "$T/err")" "2/fs-dedupe: --format: must be ndjson, text or csv, not 'xml'"
 run fs-dedupe scan --from yesterday </dev/null
 is 'scan --from: malformed time is a usage error' "$status/$(cat "$T/err")" \
 	"2/fs-dedupe: --from: malformed time 'yesterday' (want RFC 3339, e.g. 2026-11-23T00:00:00Z)"
