@@ -97,33 +97,44 @@ ack_said(long long id, const char *by, jv done)
 	fs_buf_free(&b);
 }
 
-static int
-cmd_ack(struct fs_cli *cli, int argc, char **argv)
+/* The --by WHO and --note TEXT of ack and hold, around their nargs
+ * arguments; *argv then points at the first of them. */
+static void
+by_and_note(int *argc, char ***argv, int nargs, const char **by, const char **note)
 {
 	static const struct option longopts[] = {
 		{"by", required_argument, NULL, 'b'},
 		{"note", required_argument, NULL, 'n'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *by = NULL, *note = NULL, *arg;
-	jv done = jv_invalid();
-	char *end;
-	long long id;
-	int opt, rc;
+	int opt;
 
-	optind = 0;	/* 0: glibc starts afresh, permuting options after the id */
-	while ((opt = getopt_long(argc, argv, "b:n:", longopts, NULL)) != -1) {
+	*by = *note = NULL;
+	optind = 0;	/* 0: glibc starts afresh, permuting options after the arguments */
+	while ((opt = getopt_long(*argc, *argv, "b:n:", longopts, NULL)) != -1) {
 		if (opt == 'b')
-			by = optarg;
+			*by = optarg;
 		else if (opt == 'n')
-			note = optarg;
+			*note = optarg;
 		else
 			usage(stderr, FS_EXIT_USAGE);
 	}
-	argc -= optind;
-	argv += optind;
-	if (argc != 1)
+	*argc -= optind;
+	*argv += optind;
+	if (*argc != nargs)
 		usage(stderr, FS_EXIT_USAGE);
+}
+
+static int
+cmd_ack(struct fs_cli *cli, int argc, char **argv)
+{
+	const char *by, *note, *arg;
+	jv done = jv_invalid();
+	char *end;
+	long long id;
+	int rc;
+
+	by_and_note(&argc, &argv, 1, &by, &note);
 	arg = argv[0][0] == '#' ? argv[0] + 1 : argv[0];
 	id = strtoll(arg, &end, 10);
 	if (*arg == '\0' || *end != '\0' || id <= 0) {
@@ -153,28 +164,11 @@ cmd_ack(struct fs_cli *cli, int argc, char **argv)
 static int
 cmd_hold(struct fs_cli *cli, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"by", required_argument, NULL, 'b'},
-		{"note", required_argument, NULL, 'n'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *by = NULL, *note = NULL;
+	const char *by, *note;
 	int64_t id;
-	int opt, rc;
+	int rc;
 
-	optind = 0;
-	while ((opt = getopt_long(argc, argv, "b:n:", longopts, NULL)) != -1) {
-		if (opt == 'b')
-			by = optarg;
-		else if (opt == 'n')
-			note = optarg;
-		else
-			usage(stderr, FS_EXIT_USAGE);
-	}
-	argc -= optind;
-	argv += optind;
-	if (argc != 2)
-		usage(stderr, FS_EXIT_USAGE);
+	by_and_note(&argc, &argv, 2, &by, &note);
 	if (strcmp(argv[0], "campaign") != 0 && strcmp(argv[0], "target") != 0) {
 		fs_err("hold: a campaign or a target, not '%s'", argv[0]);
 		return FS_EXIT_USAGE;
