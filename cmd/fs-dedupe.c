@@ -757,10 +757,8 @@ scan(struct fs_cli *cli, const char *from_opt, const char *format)
 		return FS_EXIT_USAGE;
 	}
 	if (from_opt) {
-		if (fs_time_parse(from_opt, &t) != 0) {
-			fs_err("--from: malformed time '%s' (want RFC 3339, e.g. 2026-11-23T00:00:00Z)", from_opt);
+		if (fs_cli_time(cli, "--from", from_opt, false, &t) != 0)
 			return FS_EXIT_USAGE;
-		}
 		fs_time_format(t, from);
 	}
 	if (fs_cli_state(cli) != 0)

@@ -2390,7 +2390,7 @@ main(int argc, char *argv[])
 	};
 	struct pull p = {0};
 	struct fs_cli cli;
-	const char *arg, *file = NULL;
+	const char *arg, *file = NULL, *since = NULL;
 	char lease[256];
 	bool is_csv = false, is_ndjson = false, leased = false;
 	int opt, rc;
@@ -2425,10 +2425,7 @@ main(int argc, char *argv[])
 			p.dry_run = true;
 			break;
 		case 'S':
-			if (time_ms(optarg, &p.since_ms) != 0) {
-				fs_err("--since must be an RFC 3339 time, not '%s'", optarg);
-				usage(stderr, FS_EXIT_USAGE);
-			}
+			since = optarg;	/* read once the config names the time zone */
 			break;
 		default:
 			usage(stderr, FS_EXIT_USAGE);
@@ -2441,6 +2438,15 @@ main(int argc, char *argv[])
 	arg = argv[0];
 	if ((rc = fs_cli_config(&cli)) != 0)
 		return fs_cli_finish(&cli, rc > 0 ? FS_EXIT_OK : FS_EXIT_USAGE);
+	if (since) {
+		fs_time t;
+
+		if (fs_cli_time(&cli, "--since", since, false, &t) != 0)
+			return fs_cli_finish(&cli, FS_EXIT_USAGE);
+		/* An RFC 3339 time keeps its milliseconds; a plain date has none. */
+		if (time_ms(since, &p.since_ms) != 0)
+			p.since_ms = t * 1000;
+	}
 	fs_time_format(fs_now(), p.now);
 	if (strncmp(arg, "csv:", 4) == 0) {
 		is_csv = true;

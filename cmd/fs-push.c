@@ -1960,10 +1960,8 @@ cancel(struct fs_cli *cli, int argc, char **argv, const char *campaign, const ch
 		fs_err("cancel: give piece ids, or --campaign NAME with --since TIME");
 		return FS_EXIT_USAGE;
 	}
-	if (since_opt && fs_report_time(since_opt, false, &since) != 0) {
-		fs_err("cancel: --since: malformed time '%s' (want RFC 3339 or YYYY-MM-DD)", since_opt);
+	if (since_opt && fs_cli_time(cli, "cancel: --since", since_opt, false, &since) != 0)
 		return FS_EXIT_USAGE;
-	}
 	if (fs_cli_state(cli) != 0)
 		return FS_EXIT_STATE;
 	if (campaign) {

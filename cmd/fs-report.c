@@ -50,7 +50,7 @@ main(int argc, char *argv[])
 	struct fs_cli cli;
 	struct fs_report_opts o = {0};
 	const char *from = NULL, *to = NULL, *format = NULL, *section = NULL, *baseline = NULL, *pilot = NULL;
-	const char *name, *filter = NULL;
+	const char *name, *filter = NULL, *tz;
 	int opt, rc;
 	jv rep;
 
@@ -132,14 +132,16 @@ main(int argc, char *argv[])
 	if (pilot && (from || to))
 		return fs_cli_finish(&cli, bad("give --pilot or --from/--to, not both%s%s", "", ""));
 
-	/* The window: [from, to), the last 14 days by default. */
+	/* The window: [from, to), the last 14 days by default; a plain date
+	 * is a day in the business's time zone. */
+	tz = fs_config_setting(&cli.cfg, "thresholds", "", "timezone");
 	o.to = fs_now();
-	if (to && fs_report_time(to, true, &o.to) != 0)
-		return fs_cli_finish(&cli, bad("--to: '%s' is not a time (RFC 3339 or YYYY-MM-DD)%s", to, ""));
+	if (to && fs_cli_time(&cli, "--to", to, true, &o.to) != 0)
+		return fs_cli_finish(&cli, FS_EXIT_USAGE);
 	o.from = o.to - 14 * 86400;
-	if (from && fs_report_time(from, false, &o.from) != 0)
-		return fs_cli_finish(&cli, bad("--from: '%s' is not a time (RFC 3339 or YYYY-MM-DD)%s", from, ""));
-	if (pilot && fs_report_range(pilot, &o.from, &o.to) != 0)
+	if (from && fs_cli_time(&cli, "--from", from, false, &o.from) != 0)
+		return fs_cli_finish(&cli, FS_EXIT_USAGE);
+	if (pilot && fs_report_range(pilot, tz, &o.from, &o.to) != 0)
 		return fs_cli_finish(&cli, bad("--pilot: '%s' is not FROM..TO (RFC 3339 or YYYY-MM-DD)%s", pilot, ""));
 	if (o.from >= o.to) {
 		char a[21], b[21];
@@ -153,7 +155,7 @@ main(int argc, char *argv[])
 	/* The baseline: the same length just before, unless given. */
 	o.base_to = o.from;
 	o.base_from = o.from - (o.to - o.from);
-	if (baseline && fs_report_range(baseline, &o.base_from, &o.base_to) != 0)
+	if (baseline && fs_report_range(baseline, tz, &o.base_from, &o.base_to) != 0)
 		return fs_cli_finish(&cli, bad("--baseline: '%s' is not FROM..TO (RFC 3339 or YYYY-MM-DD)%s",
 					       baseline, ""));
 	if (o.base_from >= o.base_to)

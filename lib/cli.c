@@ -180,6 +180,18 @@ fs_stdout_flush(int status)
 }
 
 int
+fs_cli_time(const struct fs_cli *cli, const char *opt, const char *s, bool end_of_day, fs_time *t)
+{
+	const char *tz = fs_config_setting(&cli->cfg, "thresholds", "", "timezone");
+
+	if (fs_time_arg(s, tz, end_of_day, t) != 0) {
+		fs_err("%s: '%s' is not a time (RFC 3339 or YYYY-MM-DD)", opt, s);
+		return -1;
+	}
+	return 0;
+}
+
+int
 fs_cli_finish(struct fs_cli *cli, int status)
 {
 	status = fs_stdout_flush(status);

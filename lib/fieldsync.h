@@ -159,6 +159,9 @@ int fs_bizdays_between(fs_time a, fs_time b, const struct fs_holidays *h);
 bool fs_tz_valid(const char *tz);	/* "UTC", or a zone /usr/share/zoneinfo has */
 /* The local day of t in time zone tz (an IANA name): its first second and the next day's. */
 int fs_local_day(fs_time t, const char *tz, fs_time *start, fs_time *next);
+/* A time a user types: RFC 3339, or a plain date YYYY-MM-DD meaning that
+ * day's first second in time zone tz (the next day's with end_of_day); -1 if neither. */
+int fs_time_arg(const char *s, const char *tz, bool end_of_day, fs_time *t);
 
 // config.c
 struct fs_kv {
@@ -1098,9 +1101,8 @@ const char *fs_report_sections(const char *name);	/* "followup, speed, ..." */
 bool fs_report_has_section(const char *name, const char *section);
 /* The SLAs, holidays and thresholds from the config; -1 with a message. */
 int fs_report_opts_config(const struct fs_config *cfg, struct fs_report_opts *o);
-/* RFC 3339, or YYYY-MM-DD (midnight UTC; the next midnight with end_of_day). */
-int fs_report_time(const char *s, bool end_of_day, fs_time *t);
-int fs_report_range(const char *s, fs_time *from, fs_time *to);	/* "FROM..TO" */
+/* "FROM..TO", each as fs_time_arg takes it in time zone tz (TO's date inclusive). */
+int fs_report_range(const char *s, const char *tz, fs_time *from, fs_time *to);
 /* The report; an invalid jv after saying why on stderr. */
 jv fs_report_build(struct fs_state *st, const char *name, const struct fs_report_opts *o);
 
@@ -1265,6 +1267,9 @@ int fs_stdout_flush(int status);
 bool fs_stdout_closed(void);	/* a reader has closed stdout: stop writing */
 /* Flushes and checks stdout (fs_stdout_flush), closes the state, frees. */
 int fs_cli_finish(struct fs_cli *cli, int status);
+/* An option's time (fs_time_arg, in the config's [thresholds] timezone);
+ * -1 after the one-line "OPT: 'S' is not a time ..." error. */
+int fs_cli_time(const struct fs_cli *cli, const char *opt, const char *s, bool end_of_day, fs_time *t);
 
 // loop.c: the NDJSON loop every filter runs.
 struct fs_line {

@@ -1314,7 +1314,7 @@ pilot_row(const char *metric, const char *unit, jv base, jv pilot)
 
 /* Parses "FROM..TO"; -1 when malformed. */
 int
-fs_report_range(const char *s, fs_time *from, fs_time *to)
+fs_report_range(const char *s, const char *tz, fs_time *from, fs_time *to)
 {
 	const char *dots = s ? strstr(s, "..") : NULL;
 	char *a;
@@ -1323,25 +1323,9 @@ fs_report_range(const char *s, fs_time *from, fs_time *to)
 	if (dots == NULL)
 		return -1;
 	a = fs_xasprintf("%.*s", (int)(dots - s), s);
-	rc = fs_report_time(a, false, from) || fs_report_time(dots + 2, true, to) ? -1 : 0;
+	rc = fs_time_arg(a, tz, false, from) || fs_time_arg(dots + 2, tz, true, to) ? -1 : 0;
 	free(a);
 	return rc;
-}
-
-int
-fs_report_time(const char *s, bool end_of_day, fs_time *t)
-{
-	char stamp[32];
-
-	if (s && strlen(s) == 10 && s[4] == '-' && s[7] == '-') {
-		snprintf(stamp, sizeof stamp, "%sT00:00:00Z", s);
-		if (fs_time_parse(stamp, t) != 0)
-			return -1;
-		if (end_of_day)
-			*t += 86400;
-		return 0;
-	}
-	return fs_time_parse(s, t);
 }
 
 /* pilot: the before/after table. */

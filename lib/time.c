@@ -332,6 +332,50 @@ fs_local_day(fs_time t, const char *tz, fs_time *start, fs_time *next)
 	return rc;
 }
 
+/* The moment of local noon on y-m-d in tz: noon exists on every day, where
+ * midnight may not (a zone that moves its clocks at 00:00). */
+static int
+local_noon(int y, int m, int d, const char *tz, fs_time *t)
+{
+	const char *was = getenv("TZ");
+	char *old = was ? fs_xstrdup(was) : NULL;
+	struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_hour = 12, .tm_isdst = -1};
+	time_t tt;
+
+	setenv("TZ", tz && *tz ? tz : "UTC", 1);
+	tzset();
+	tt = mktime(&tm);
+	if (old)
+		setenv("TZ", old, 1);
+	else
+		unsetenv("TZ");
+	tzset();
+	free(old);
+	if (tt == (time_t)-1)	/* noon is never the second before the epoch */
+		return -1;
+	*t = (fs_time)tt;
+	return 0;
+}
+
+int
+fs_time_arg(const char *s, const char *tz, bool end_of_day, fs_time *t)
+{
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	fs_time noon, start, next;
+	int y, m, d;
+
+	if (s == NULL || strlen(s) != 10)
+		return fs_time_parse(s, t);
+	y = num(s, 4), m = num(s + 5, 2), d = num(s + 8, 2);
+	if (y < 0 || s[4] != '-' || s[7] != '-' || m < 1 || m > 12 || d < 1 || d > mdays[m - 1] ||
+	    (m == 2 && d == 29 && !leap(y)))
+		return -1;
+	if (local_noon(y, m, d, tz, &noon) != 0 || fs_local_day(noon, tz, &start, &next) != 0)
+		return -1;
+	*t = end_of_day ? next : start;
+	return 0;
+}
+
 /* A whole number of digits only, 0 .. max; -1 with errno EINVAL or ERANGE. */
 static int
 whole(const char *s, size_t n, int64_t max, int64_t *out)

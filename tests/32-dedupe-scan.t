@@ -141,7 +141,7 @@ run fs-dedupe scan --format xml </dev/null
 is 'scan --format xml: usage error' "$status/$(cat "$T/err")" "2/fs-dedupe: --format: must be ndjson, text or csv, not 'xml'"
 run fs-dedupe scan --from yesterday </dev/null
 is 'scan --from: malformed time is a usage error' "$status/$(cat "$T/err")" \
-	"2/fs-dedupe: --from: malformed time 'yesterday' (want RFC 3339, e.g. 2026-11-23T00:00:00Z)"
+	"2/fs-dedupe: --from: 'yesterday' is not a time (RFC 3339 or YYYY-MM-DD)"
 run fs-dedupe scan --ttl 1h </dev/null
 is 'scan with a filter option: usage error' "$status/$(head -n 1 "$T/err")" '2/fs-dedupe: scan takes only --format and --from'
 

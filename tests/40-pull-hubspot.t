@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip_all 'python3 is needed for the fake HubSpot'
 command -v jq >/dev/null || skip_all 'jq is needed'
-plan 80
+plan 81
 
 python3 "$top/tests/fakes/fake_hubspot.py" --port 0 --port-file "$T/hs.port" --now 2026-11-30T00:00:00Z \
 	--log "$T/hs.log" &
@@ -73,6 +73,13 @@ is 'the search asked for time > t or (time = t and id > i)' \
 	'[{"filters":[{"propertyName":"lastmodifieddate","operator":"GT","value":"1795950000500"}]},{"filters":[{"propertyName":"lastmodifieddate","operator":"EQ","value":"1795950000500"},{"propertyName":"hs_object_id","operator":"GT","value":"102"}]}]'
 run fs-pull --since 2026-11-29T10:30:00Z hubspot
 is '--since overrides the cursor' "$(keys | tr '\n' ' ')" '100 102 104 101 '
+conf '
+[thresholds]
+timezone = America/Phoenix'
+run fs-pull --since 2026-11-29 hubspot
+is '--since a plain date: from midnight in the configured time zone (07:00Z in Phoenix)' \
+	"$status/$(admin GET 'requests?path_prefix=/crm/v3/objects/contacts/search' | jq -c '.requests[-1].body.filterGroups')" \
+	'0/[{"filters":[{"propertyName":"lastmodifieddate","operator":"GTE","value":"1795935600000"}]}]'
 conf ''
 run fs-pull hubspot
 is 'with the look-back margin, 100 (at the cursor time, a smaller id, never emitted) comes too' "$(keys | tr '\n' ' ')" '100 104 101 '
