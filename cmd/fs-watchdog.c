@@ -16,7 +16,7 @@
 static void
 usage(FILE *f, int status)
 {
-	fprintf(f, "usage: fs-watchdog [-qvV] [-c config] [-s state] [--dry-run]\n"
+	fprintf(f, "usage: fs-watchdog [-nqvV] [-c config] [-s state]\n"
 		   "       fs-watchdog list\n"
 		   "       fs-watchdog ack alert --by name [--note text]\n"
 		   "       fs-watchdog hold (campaign | target) name --by name [--note text]\n");

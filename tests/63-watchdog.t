@@ -2,7 +2,7 @@
 # fs-watchdog: rules, one alert per incident, notifications with backoff,
 # the switch to polling, holds and acknowledgement, the follow-up SLA.
 . "$(dirname "$0")/lib.sh"
-plan 47
+plan 50
 export LOB_WEBHOOK_SECRET=lob-secret
 cat >fieldsync.conf <<'EOF2'
 [source "lob-events"]
@@ -32,6 +32,17 @@ run fs-watchdog --dry-run
 is 'dry run says what it would do' "$status/$(cat "$T/out")" \
 	'0/would open alert: CRITICAL webhook lob-events: 3 signature failures in a row; switch lob-events to polling'
 is 'and does nothing' "$(sql 'select count(*) from alerts')/$(sql 'select count(*) from changelog')" 0/0
+run fs-watchdog -n
+is '-n is --dry-run' "$status/$(cat "$T/out")/$(sql 'select count(*) from alerts')" \
+	'0/would open alert: CRITICAL webhook lob-events: 3 signature failures in a row; switch lob-events to polling/0'
+run fs-watchdog -h
+is '-h: the usage names -n' "$status/$(head -n 1 "$T/out")" '0/usage: fs-watchdog [-nqvV] [-c config] [-s state]'
+if command -v mandoc >/dev/null; then
+	is 'the SYNOPSIS names -n' "$(mandoc -Tascii "$top/man/fs-watchdog.1" | sed 's/.\x08//g' | sed -n '/^SYNOPSIS/{n;p;}' | sed 's/^ *//')" \
+		'fs-watchdog [-nqvV] [-c config] [-s state]'
+else
+	skip 'no mandoc to typeset the SYNOPSIS'
+fi
 run fs-watchdog
 is 'three failures: alert opened, exit 0' "$status/$(cat "$T/err")" \
 	'0/fs-watchdog: alert #1 opened: CRITICAL webhook lob-events: 3 signature failures in a row (switched to polling)'
