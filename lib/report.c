@@ -1138,6 +1138,22 @@ report_dedupe(struct q *q, const char *from, const char *to)
 	return rep;
 }
 
+/*
+ * The audit trail: the changelog, and the status history of every mail
+ * piece (piece_status, from the vendor's events), which the changelog does
+ * not copy.  A status row reads as kind mail.status on the piece, its detail
+ * naming the piece's contact and campaign so that the filters find it; on a
+ * tie it comes after the changelog rows of the same second (a send, then
+ * its piece queued).
+ */
+#define TRAIL \
+	"WITH trail(src, id, at, kind, object, event_id, run_id, detail) AS (" \
+	" SELECT 0, id, at, kind, object, event_id, run_id, detail FROM changelog" \
+	" UNION ALL SELECT 1, s.rowid, s.at, 'mail.status', 'mail:' || s.vendor_id, s.event_id, NULL," \
+	"  json_object('status', s.status, 'vendor_id', s.vendor_id, 'vendor_event', s.detail," \
+	"   'contact_id', p.contact_id, 'campaign', p.campaign)" \
+	" FROM piece_status s LEFT JOIN pieces p ON p.vendor_id = s.vendor_id) "
+
 /* changelog: the audit trail, filtered. */
 static jv
 report_changelog(struct q *q, const struct fs_report_opts *o, const char *from, const char *to)
@@ -1149,15 +1165,15 @@ report_changelog(struct q *q, const struct fs_report_opts *o, const char *from, 
 	bool glob = kind && strchr(kind, '*');
 	const char *args[7] = {from, to, kind, o->contact, o->campaign, o->event_id, o->run_id};
 
-	if (qint(q, "SELECT count(*) FROM (SELECT 1 FROM changelog LIMIT 1)", NULL) == 0)
+	if (qint(q, "SELECT count(*) FROM (SELECT 1 FROM changelog LIMIT 1)", NULL) == 0 &&
+	    qint(q, "SELECT count(*) FROM (SELECT 1 FROM piece_status LIMIT 1)", NULL) == 0)
 		return empty(rep, "the changelog is empty: no command has written to this state file yet");
 	window_text(from, to, win, sizeof win);
 	fs_buf_adds(&where, " WHERE at >= ?1 AND at < ?2");
 	if (kind)
 		fs_buf_adds(&where, glob ? " AND kind GLOB ?3" : " AND kind = ?3");
 	if (o->contact)
-		fs_buf_adds(&where, " AND id IN (SELECT id FROM changelog WHERE object = 'contact:' || ?4"
-				    " UNION SELECT id FROM changelog WHERE json_extract(detail, '$.contact_id') = ?4)");
+		fs_buf_adds(&where, " AND (object = 'contact:' || ?4 OR json_extract(detail, '$.contact_id') = ?4)");
 	if (o->campaign)
 		fs_buf_adds(&where, " AND json_extract(detail, '$.campaign') = ?5");
 	if (o->event_id)
@@ -1166,7 +1182,7 @@ report_changelog(struct q *q, const struct fs_report_opts *o, const char *from, 
 		fs_buf_adds(&where, " AND run_id = ?7");
 	fs_buf_addc(&where, '\0');
 
-	fs_buf_addf(&sql, "SELECT at, kind, object, event_id, run_id, detail FROM changelog%s ORDER BY at, id",
+	fs_buf_addf(&sql, TRAIL "SELECT at, kind, object, event_id, run_id, detail FROM trail%s ORDER BY at, src, id",
 		    where.data);
 	fs_buf_addc(&sql, '\0');
 	rows = qrows_once(q, sql.data, args, 7);
@@ -1176,7 +1192,7 @@ report_changelog(struct q *q, const struct fs_report_opts *o, const char *from, 
 	rep = add_section(rep, sec_rows(sec, rows, why));
 
 	sql.len = 0;
-	fs_buf_addf(&sql, "SELECT kind, count(*) FROM changelog%s GROUP BY kind ORDER BY kind", where.data);
+	fs_buf_addf(&sql, TRAIL "SELECT kind, count(*) FROM trail%s GROUP BY kind ORDER BY kind", where.data);
 	fs_buf_addc(&sql, '\0');
 	rows = qrows_once(q, sql.data, args, 7);
 	sec = section("kinds", "Rows per kind", "kind:text,rows:int");

@@ -3,7 +3,7 @@
 # tests/fixtures/report-state.sh builds (the expected figures are worked out
 # by hand in the comments).
 . "$(dirname "$0")/lib.sh"
-plan 16
+plan 17
 "$top/tests/fixtures/report-state.sh" || { echo "Bail out! fixture state"; exit 1; }
 
 # Pilot window 2026-11-16T01:00..2026-11-30T01:00.  Delivered: evt_p1 (Thu 19th,
@@ -242,8 +242,8 @@ KIND  ROWS
 send     6
 EOT
 run fs-report changelog --format json
-is 'changelog: the whole trail of the window, sends and recovery steps, oldest first (runs aside)' \
-	"$(jq -r 'select(.section == "entries" and .kind != "run") | "\(.at) \(.kind) \(.object) \(.event_id) \(.detail | del(.scan_id) | tostring)"' "$T/out")" \
+is 'changelog: the whole trail of the window, sends and recovery steps, oldest first (runs and piece statuses aside)' \
+	"$(jq -r 'select(.section == "entries" and .kind != "run" and .kind != "mail.status") | "\(.at) \(.kind) \(.object) \(.event_id) \(.detail | del(.scan_id) | tostring)"' "$T/out")" \
 '2026-11-16T09:05:00Z send contact:c1 evt_p1 {"contact_id":"c1","campaign":"thank-you","vendor_id":"psc_a4c123b1612dd272d1371c17","http_status":200,"attempts":1,"requested_at":"2026-11-16T09:00:00Z","first_attempt_at":"2026-11-16T09:05:00Z","accepted_at":"2026-11-16T09:05:00Z"}
 2026-11-17T03:00:00Z dedupe.scan null null {"scanned":11,"sets":2}
 2026-11-17T09:05:00Z send contact:c2 evt_p2 {"contact_id":"c2","campaign":"thank-you","vendor_id":"psc_9cb0eb53f16947ccf25ec84d","http_status":200,"attempts":1,"requested_at":"2026-11-17T09:00:00Z","first_attempt_at":"2026-11-17T09:05:00Z","accepted_at":"2026-11-17T09:05:00Z"}
@@ -288,17 +288,30 @@ dlq.replay            1
 fallback.polling      2
 fallback.webhook      2
 hold.put              1
+mail.status          19
 run                  31
 send                  6
 suppress.add          1
 EOT
 
 vid() { sql "select vendor_id from pieces where event_id = '$1'"; }
+# c1's two pieces: evt_p1's postcard queued, sent, delivered; evt_p7's
+# letter queued, sent, delivered; and the loyalty piece suppressed between.
 run fs-report changelog --contact c1 --format json
-is 'changelog --contact: the rows naming the contact' "$(jq -r 'select(.section == "entries") | "\(.at) \(.kind) \(.detail.vendor_id)"' "$T/out")" \
-"2026-11-16T09:05:00Z send $(vid evt_p1)
-2026-11-18T10:00:00Z dedupe.suppressed null
-2026-11-20T09:05:00Z send $(vid evt_p7)"
+is 'changelog --contact: the rows naming the contact, and every status change of its pieces' \
+	"$(jq -r 'select(.section == "entries") | "\(.at) \(.kind) \(.object) \(.detail | del(.requested_at, .first_attempt_at, .accepted_at, .http_status, .attempts, .active_until) | tostring)"' "$T/out")" \
+"2026-11-16T09:05:00Z send contact:c1 {\"contact_id\":\"c1\",\"campaign\":\"thank-you\",\"vendor_id\":\"$(vid evt_p1)\"}
+2026-11-16T09:05:00Z mail.status mail:$(vid evt_p1) {\"status\":\"queued\",\"vendor_id\":\"$(vid evt_p1)\",\"vendor_event\":\"postcard.created\",\"contact_id\":\"c1\",\"campaign\":\"thank-you\"}
+2026-11-17T10:00:00Z mail.status mail:$(vid evt_p1) {\"status\":\"sent\",\"vendor_id\":\"$(vid evt_p1)\",\"vendor_event\":\"postcard.sent\",\"contact_id\":\"c1\",\"campaign\":\"thank-you\"}
+2026-11-18T10:00:00Z dedupe.suppressed contact:c1 {\"blocked_by\":\"evt_p1\",\"campaign\":\"thank-you\",\"goal\":\"retention\",\"contact_id\":\"c1\",\"requested_campaign\":\"loyalty\"}
+2026-11-19T12:00:00Z mail.status mail:$(vid evt_p1) {\"status\":\"delivered\",\"vendor_id\":\"$(vid evt_p1)\",\"vendor_event\":\"postcard.delivered\",\"contact_id\":\"c1\",\"campaign\":\"thank-you\"}
+2026-11-20T09:05:00Z send contact:c1 {\"contact_id\":\"c1\",\"campaign\":\"win-back\",\"vendor_id\":\"$(vid evt_p7)\"}
+2026-11-20T09:05:00Z mail.status mail:$(vid evt_p7) {\"status\":\"queued\",\"vendor_id\":\"$(vid evt_p7)\",\"vendor_event\":\"letter.created\",\"contact_id\":\"c1\",\"campaign\":\"win-back\"}
+2026-11-24T10:00:00Z mail.status mail:$(vid evt_p7) {\"status\":\"sent\",\"vendor_id\":\"$(vid evt_p7)\",\"vendor_event\":\"postcard.sent\",\"contact_id\":\"c1\",\"campaign\":\"win-back\"}
+2026-11-26T12:00:00Z mail.status mail:$(vid evt_p7) {\"status\":\"delivered\",\"vendor_id\":\"$(vid evt_p7)\",\"vendor_event\":\"postcard.delivered\",\"contact_id\":\"c1\",\"campaign\":\"win-back\"}"
+run fs-report changelog --contact c1 --kind mail.status --section kinds --format csv
+is 'changelog --contact --kind mail.status: six status changes' "$(tr -d '\r' <"$T/out")" 'kind,rows
+mail.status,6'
 run fs-report changelog --campaign win-back --kind send --format json
 is 'changelog --campaign --kind' "$(jq -r 'select(.section == "entries") | .event_id' "$T/out" | tr '\n' ' ')" 'evt_p3 evt_p5 evt_p7 '
 run fs-report changelog --kind 'fallback.*' --section kinds --format csv
