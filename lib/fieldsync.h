@@ -1098,6 +1098,8 @@ struct fs_report_opts {
 };
 bool fs_report_known(const char *name);	/* sla health dedupe changelog pilot outcomes */
 const char *fs_report_sections(const char *name);	/* "followup, speed, ..." */
+/* The words text and HTML print for a key column's name ("Follow-up SLA missed (%)"); else key. */
+const char *fs_report_label(const char *key);
 bool fs_report_has_section(const char *name, const char *section);
 /* The SLAs, holidays and thresholds from the config; -1 with a message. */
 int fs_report_opts_config(const struct fs_config *cfg, struct fs_report_opts *o);

@@ -9,7 +9,8 @@
  *
  * Column types: text, int, num (one decimal), money (two decimals), pct
  * (0–100), auto (int or num), time (RFC 3339), day (YYYY-MM-DD), json (JSON
- * text: an object in NDJSON).  The renderers in report_render.c and report_html.c print
+ * text: an object in NDJSON), key (a stable snake_case name that CSV and
+ * JSON keep, and text and HTML show as fs_report_label says).  The renderers in report_render.c and report_html.c print
  * that document; nothing here knows about formats.
  */
 #include <math.h>
@@ -31,6 +32,37 @@ static const char *const section_names[][2] = {
 	{"pilot", "pilot"},
 	{"outcomes", "responses, revenue, deals, spend"},
 };
+
+/* What text and HTML show for a key column's stable name: words, with the unit. */
+static const char *const labels[][2] = {
+	{"pieces_mailed", "Pieces mailed"},
+	{"pieces_delivered", "Pieces delivered"},
+	{"follow_up_median", "Follow-up, median (business days)"},
+	{"follow_up_p90", "Follow-up, 90th percentile (business days)"},
+	{"follow_up_median_days", "Follow-up, median (days)"},
+	{"follow_up_sla_missed", "Follow-up SLA missed"},
+	{"follow_up_sla_missed_pct", "Follow-up SLA missed (%)"},
+	{"double_mailings", "Double mailings"},
+	{"duplicate_triggers_suppressed", "Duplicate triggers suppressed"},
+	{"pieces_suppressed", "Pieces suppressed"},
+	{"pieces_capped", "Pieces capped"},
+	{"pieces_held", "Pieces held"},
+	{"pieces_cancelled", "Pieces cancelled"},
+	{"cost_sent", "Cost of pieces sent"},
+	{"cost_spared", "Cost spared"},
+	{"webhook_outages_detected", "Webhook outages detected"},
+	{"audit_trail_complete_pct", "Audit trail complete (%)"},
+	{"recovery_avg_min", "Recovery, average (minutes)"},
+};
+
+const char *
+fs_report_label(const char *key)
+{
+	for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++)
+		if (strcmp(labels[i][0], key) == 0)
+			return labels[i][1];
+	return key;
+}
 
 const char *
 fs_report_sections(const char *name)
@@ -1412,7 +1444,7 @@ report_pilot(struct q *q, const struct fs_report_opts *o, const char *from, cons
 #undef ROW
 	snprintf(note, sizeof note, "baseline %.10s..%.10s, pilot %.10s..%.10s; - means not measured"
 		 " (fieldsync was not running, or nothing to measure)", bf, bt, from, to);
-	sec = section("pilot", "Before and after", "metric:text,unit:text,baseline:auto,pilot:auto,change:auto");
+	sec = section("pilot", "Before and after", "metric:key,unit:text,baseline:auto,pilot:auto,change:auto");
 	sec = sec_set(sec_set(sec, "rows", rows), "note", jv_string(note));
 	return add_section(rep, sec);
 }

@@ -142,6 +142,8 @@ put_value(FILE *f, jv v, const char *type)
 
 		if (strcmp(type, "time") == 0 && strlen(s) == 20)
 			fprintf(f, "%.10s %.5s", s, s + 11);
+		else if (strcmp(type, "key") == 0)
+			esc(f, fs_report_label(s));	/* CSV and JSON keep the key */
 		else
 			esc(f, s);
 	} else {
@@ -165,7 +167,8 @@ table(FILE *f, jv sec)
 		jv_array_foreach(cols, c, col) {
 			jv n = jv_array_get(jv_copy(col), 0), t = jv_array_get(jv_copy(col), 1);
 			const char *type = jv_string_value(t);
-			bool right = strcmp(type, "text") && strcmp(type, "time") && strcmp(type, "day") && strcmp(type, "json");
+			bool right = strcmp(type, "text") && strcmp(type, "key") && strcmp(type, "time") &&
+				     strcmp(type, "day") && strcmp(type, "json");
 
 			(void)c;
 			fprintf(f, "<th%s>", right ? " class=\"r\"" : "");
@@ -183,7 +186,8 @@ table(FILE *f, jv sec)
 			jv_array_foreach(cols, c, col) {
 				jv t = jv_array_get(jv_copy(col), 1);
 				const char *type = jv_string_value(t);
-				bool right = strcmp(type, "text") && strcmp(type, "time") && strcmp(type, "day") && strcmp(type, "json");
+				bool right = strcmp(type, "text") && strcmp(type, "key") && strcmp(type, "time") &&
+					     strcmp(type, "day") && strcmp(type, "json");
 
 				fprintf(f, "<td%s>", right ? " class=\"r\"" : "");
 				put_value(f, jv_array_get(jv_copy(row), c), type);
@@ -711,6 +715,7 @@ pilot_table(FILE *f, jv sec)
 	      "<th class=\"r\">change</th></tr></thead><tbody>\n", f);
 	jv_array_foreach(rows, i, row) {
 		char metric[64], unit[32];
+		const char *label;
 		double ch = num(row, 4);
 		int dir = 0;
 
@@ -722,12 +727,16 @@ pilot_table(FILE *f, jv sec)
 				dir = -1;
 		if (strcmp(metric, "audit_trail_complete_pct") == 0)
 			dir = 1;
+		label = fs_report_label(metric);
 		fputs("<tr><td>", f);
-		for (const char *p = metric; *p; p++)
-			fputc(*p == '_' ? ' ' : *p, f);
-		fputs(" <small>", f);
-		esc(f, unit);
-		fputs("</small></td><td class=\"r\">", f);
+		esc(f, label);
+		/* The unit, unless the label already says it: "Follow-up SLA missed (%)". */
+		if (strchr(label, '(') == NULL) {
+			fputs(" <small>", f);
+			esc(f, unit);
+			fputs("</small>", f);
+		}
+		fputs("</td><td class=\"r\">", f);
 		put_value(f, jv_array_get(jv_copy(row), 2), "auto");
 		fputs("</td><td class=\"r\">", f);
 		put_value(f, jv_array_get(jv_copy(row), 3), "auto");

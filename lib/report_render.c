@@ -22,7 +22,7 @@ col_type(jv col)
 {
 	jv t = jv_array_get(jv_copy(col), 1);
 	const char *s = jv_string_value(t);	/* types are static names in report.c */
-	static const char *const known[] = {"text", "int", "num", "pct", "time", "day", "auto", "json", "money"};
+	static const char *const known[] = {"text", "int", "num", "pct", "time", "day", "auto", "json", "money", "key"};
 
 	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
 		if (strcmp(s, known[i]) == 0) {
@@ -179,9 +179,14 @@ text_section(jv sec, FILE *f)
 		for (int c = 0; c < nc; c++) {
 			char *s = cell(jv_array_get(jv_copy(row), c), type[c]);
 
-			if (s == NULL)
+			if (s == NULL) {
 				s = fs_xstrdup("-");
-			else if (strcmp(type[c], "time") == 0 && strlen(s) == 20)
+			} else if (strcmp(type[c], "key") == 0) {
+				char *label = fs_xstrdup(fs_report_label(s));	/* CSV and JSON keep the key */
+
+				free(s);
+				s = label;
+			} else if (strcmp(type[c], "time") == 0 && strlen(s) == 20)
 				s[16] = '\0', s[10] = ' ';	/* 2026-11-30 01:02, UTC */
 			flatten(s);
 			txt[r + 1][c] = s;
@@ -197,7 +202,7 @@ text_section(jv sec, FILE *f)
 		total = 0;
 		for (int c = 0; c < nc; c++) {
 			total += w[c] + (c ? 2 : 0);
-			if ((strcmp(type[c], "text") == 0 || strcmp(type[c], "json") == 0) && w[c] > 8 && (widest < 0 || w[c] > w[widest]))
+			if ((strcmp(type[c], "text") == 0 || strcmp(type[c], "json") == 0 || strcmp(type[c], "key") == 0) && w[c] > 8 && (widest < 0 || w[c] > w[widest]))
 				widest = c;
 		}
 		if (total <= TEXT_WIDTH || widest < 0)

@@ -165,29 +165,29 @@ EOT
 # follow-ups after 5, 3 (3 h late), 2 and 3 (2 h late) bd: 3 of 4 missed.  No
 # changelog rows then: what fieldsync measures is '-' (not measured), not 0.
 run fs-report pilot --format text
-out_is 'pilot: baseline against pilot' <<'EOT'
+out_is 'pilot: baseline against pilot, each metric in words' <<'EOT'
 pilot: Pilot: before and after, 2026-11-16 01:00 to 2026-11-30 01:00 UTC
 
 Before and after
-METRIC                         UNIT           BASELINE  PILOT  CHANGE
-pieces_mailed                  pieces                4      7       3
-pieces_delivered               pieces                4      5       1
-follow_up_median               business days         3      1      -2
-follow_up_p90                  business days         5      4      -1
-follow_up_median_days          days                3.1    1.1      -2
-follow_up_sla_missed           pieces                3      2      -1
-follow_up_sla_missed_pct       %                    75     50     -25
-double_mailings                pieces                1      0      -1
-duplicate_triggers_suppressed  triggers              -      8       -
-pieces_suppressed              pieces                -      0       -
-pieces_capped                  pieces                -      0       -
-pieces_held                    pieces                -      0       -
-pieces_cancelled               pieces                -      0       -
-cost_sent                      price units           -      -       -
-cost_spared                    price units           -      -       -
-webhook_outages_detected       outages               -      2       -
-audit_trail_complete_pct       %                     0   85.7    85.7
-recovery_avg_min               minutes               -   67.5       -
+METRIC                                      UNIT           BASELINE  PILOT  CHANGE
+Pieces mailed                               pieces                4      7       3
+Pieces delivered                            pieces                4      5       1
+Follow-up, median (business days)           business days         3      1      -2
+Follow-up, 90th percentile (business days)  business days         5      4      -1
+Follow-up, median (days)                    days                3.1    1.1      -2
+Follow-up SLA missed                        pieces                3      2      -1
+Follow-up SLA missed (%)                    %                    75     50     -25
+Double mailings                             pieces                1      0      -1
+Duplicate triggers suppressed               triggers              -      8       -
+Pieces suppressed                           pieces                -      0       -
+Pieces capped                               pieces                -      0       -
+Pieces held                                 pieces                -      0       -
+Pieces cancelled                            pieces                -      0       -
+Cost of pieces sent                         price units           -      -       -
+Cost spared                                 price units           -      -       -
+Webhook outages detected                    outages               -      2       -
+Audit trail complete (%)                    %                     0   85.7    85.7
+Recovery, average (minutes)                 minutes               -   67.5       -
   note: baseline 2026-11-02..2026-11-16, pilot 2026-11-16..2026-11-30; - means not measured (fieldsync was not running, or nothing to measure)
 EOT
 

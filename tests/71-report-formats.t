@@ -2,7 +2,7 @@
 # fs-report formats: RFC 4180 CSV with a header row, NDJSON, text on a
 # terminal, JSON when stdout is not one; --section; windows by date.
 . "$(dirname "$0")/lib.sh"
-plan 11
+plan 12
 "$top/tests/fixtures/report-state.sh" || { echo "Bail out! fixture state"; exit 1; }
 crlf=$(printf '\r')
 
@@ -87,6 +87,11 @@ else
 	skip 'script(1) is not installed'
 fi
 
+run fs-report pilot --format csv
+is 'pilot csv: the metric column keeps its stable key (text and HTML print words)' "$(tr -d '\r' <"$T/out" | sed -n '1,2p;8p')" \
+'metric,unit,baseline,pilot,change
+pieces_mailed,pieces,4,7,3
+follow_up_sla_missed_pct,%,75,50,-25'
 # Windows: a date for --to covers that whole day; --pilot and --baseline as FROM..TO.
 run fs-report pilot --pilot 2026-11-23..2026-11-29 --baseline 2026-11-02..2026-11-08 --format json
 is 'pilot with explicit windows' "$(jq -r 'select(.metric == "pieces_delivered" or .metric == "follow_up_median" or .metric == "double_mailings") | "\(.metric) \(.baseline) \(.pilot)"' "$T/out")/$(head -n 1 "$T/out" | jq -r '"\(.baseline_from) \(.baseline_to) \(.from) \(.to)"')" \

@@ -37,6 +37,6 @@ sed -e 's/<[^>]*>/ /g' -e 's/&nbsp;/ /g' "$T/dom.html" | tr -s ' \n' '  ' >"$T/d
 has() { grep -qF -- "$1" "$T/dom.txt" && echo yes || echo "missing: $1"; }
 is 'DOM: the health panel' "$(has 'Last event received · lob-events 2026-11-29 22:59 2 h ago')/$(has 'Consecutive webhook failures · lob-events 2')/$(has 'Dead letters open 1')/$(has '1 delivery backing off, up to attempt 2, next 2026-11-30 01:30')" yes/yes/yes/yes
 is 'DOM: the SLA figures' "$(has 'Follow-up SLA met 50.0%')/$(has 'Vendor SLA: mailed 71.4%')/$(has 'Time to first follow-up 1 bd median; 1.1 calendar days')/$(has 'owner bob 2 1 6.2 6.2 4 4 0 2 0 0.0%')" yes/yes/yes/yes
-is 'DOM: funnel, incidents, pilot, dedupe' "$(has 'delivered 5 (71.4%) · 5 there now')/$(has '90 min (acked in 20)')/$(has 'follow up sla missed pct % 75 50 -25')/$(has 'audit trail complete pct % 0 85.7 +85.7')/$(has '2026-11-23 2 1 0 3 2 1 1 -1')" yes/yes/yes/yes/yes
+is 'DOM: funnel, incidents, pilot, dedupe' "$(has 'delivered 5 (71.4%) · 5 there now')/$(has '90 min (acked in 20)')/$(has 'Follow-up SLA missed (%) 75 50 -25')/$(has 'Audit trail complete (%) 0 85.7 +85.7')/$(has 'Pieces mailed pieces 4 7 +3')/$(has '2026-11-23 2 1 0 3 2 1 1 -1')" yes/yes/yes/yes/yes/yes
 is 'DOM: the charts are there (histogram, misses, funnel, timeline, recovery)' "$(grep -o '<svg' "$T/dom.html" | wc -l)" 5
 done_testing
