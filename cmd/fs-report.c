@@ -13,7 +13,7 @@ static void
 usage(FILE *f, int status)
 {
 	fprintf(f, "usage: fs-report [-qvV] [-c config] [-s state] sla | health | dedupe | changelog | pilot | outcomes\n"
-		   "       [--from time] [--to time] [--format text|csv|json|html] [--section name]\n"
+		   "       [--from time] [--to time] [--format text|csv|excel-csv|json|html] [--section name]\n"
 		   "       changelog: [--contact id] [--campaign name] [--event id] [--run id] [--kind kind]\n"
 		   "       pilot: [--baseline from..to] [--pilot from..to]\n");
 	exit(status);
@@ -122,8 +122,9 @@ main(int argc, char *argv[])
 		format = isatty(STDOUT_FILENO) ? "text" : "json";
 	if (strcmp(format, "ndjson") == 0)
 		format = "json";
-	if (strcmp(format, "text") && strcmp(format, "csv") && strcmp(format, "json") && strcmp(format, "html"))
-		return fs_cli_finish(&cli, bad("unknown format '%s' (text, csv, json, html)%s", format, ""));
+	if (strcmp(format, "text") && strcmp(format, "csv") && strcmp(format, "excel-csv") && strcmp(format, "json") &&
+	    strcmp(format, "html"))
+		return fs_cli_finish(&cli, bad("unknown format '%s' (text, csv, excel-csv, json, html)%s", format, ""));
 	if (filter && strcmp(name, "changelog") != 0)
 		return fs_cli_finish(&cli, bad("%s filters the changelog report, not '%s'", filter, name));
 	if ((baseline || pilot) && strcmp(name, "pilot") != 0)
@@ -178,7 +179,7 @@ main(int argc, char *argv[])
 
 		if (jv_get_kind(why) == JV_KIND_STRING) {
 			/* CSV has no room for it: say it on stderr too. */
-			if (strcmp(format, "csv") == 0)
+			if (strcmp(format, "csv") == 0 || strcmp(format, "excel-csv") == 0)
 				fs_info("%s: nothing to report: %s", name, jv_string_value(why));
 		} else if (section) {
 			fs_report_only(&rep, section);
@@ -187,8 +188,8 @@ main(int argc, char *argv[])
 	}
 	if (strcmp(format, "text") == 0) {
 		rc = fs_report_text(rep, stdout);
-	} else if (strcmp(format, "csv") == 0) {
-		rc = fs_report_csv(rep, NULL, stdout);
+	} else if (strcmp(format, "csv") == 0 || strcmp(format, "excel-csv") == 0) {
+		rc = fs_report_csv(rep, NULL, strcmp(format, "excel-csv") == 0, stdout);
 	} else if (strcmp(format, "json") == 0) {
 		rc = fs_report_ndjson(rep, stdout);
 	} else {

@@ -1110,8 +1110,11 @@ jv fs_report_build(struct fs_state *st, const char *name, const struct fs_report
 
 // report_render.c: the text, CSV and NDJSON renderers.
 int fs_report_text(jv rep, FILE *f);	/* aligned tables within 100 columns */
-/* RFC 4180 with a header row: the named section, or the report's first. -1 if no such section. */
-int fs_report_csv(jv rep, const char *section, FILE *f);
+/* RFC 4180 with a header row: the named section, or the report's first. -1 if no such section.
+ * excel: for Excel, which takes a file as the system's code page without a
+ * UTF-8 BOM and reads RFC 3339 times as text: the BOM first, and each time
+ * cell as "2026-11-30 01:02:03" (still UTC), a date-time to it. */
+int fs_report_csv(jv rep, const char *section, bool excel, FILE *f);
 int fs_report_ndjson(jv rep, FILE *f);	/* a header line, then one line per row */
 /* Keeps only the named section; -1 if the report has none of that name. */
 int fs_report_only(jv *rep, const char *section);

@@ -271,7 +271,7 @@ fs_report_text(jv rep, FILE *f)
 }
 
 int
-fs_report_csv(jv rep, const char *section, FILE *f)
+fs_report_csv(jv rep, const char *section, bool excel, FILE *f)
 {
 	jv secs = get(rep, "sections"), sec = jv_invalid(), cols, rows;
 	int nc;
@@ -296,6 +296,8 @@ fs_report_csv(jv rep, const char *section, FILE *f)
 	cols = get(sec, "columns");
 	rows = get(sec, "rows");
 	nc = jv_array_length(jv_copy(cols));
+	if (excel)
+		fputs("\xEF\xBB\xBF", f);
 	for (int c = 0; c < nc; c++) {
 		jv name = jv_array_get(jv_array_get(jv_copy(cols), c), 0);
 
@@ -309,8 +311,11 @@ fs_report_csv(jv rep, const char *section, FILE *f)
 		(void)r;
 		for (int c = 0; c < nc; c++) {
 			jv col = jv_array_get(jv_copy(cols), c);
-			char *s = cell(jv_array_get(jv_copy(row), c), col_type(col));
+			const char *type = col_type(col);
+			char *s = cell(jv_array_get(jv_copy(row), c), type);
 
+			if (excel && s && strcmp(type, "time") == 0 && strlen(s) == 20)
+				s[10] = ' ', s[19] = '\0';	/* 2026-11-30T01:02:03Z: Excel's own form */
 			if (c)
 				fputc(',', f);
 			fs_csv_fcell(f, s);

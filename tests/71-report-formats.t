@@ -2,7 +2,7 @@
 # fs-report formats: RFC 4180 CSV with a header row, NDJSON, text on a
 # terminal, JSON when stdout is not one; --section; windows by date.
 . "$(dirname "$0")/lib.sh"
-plan 12
+plan 13
 "$top/tests/fixtures/report-state.sh" || { echo "Bail out! fixture state"; exit 1; }
 crlf=$(printf '\r')
 
@@ -29,6 +29,13 @@ at,kind,object,event_id,run_id,detail
 2026-11-17T09:05:00Z,send,contact:c2,evt_p2,$(sql "select run_id from changelog where event_id = 'evt_p2'"),"{""contact_id"":""c2"",""campaign"":""thank-you"",""vendor_id"":""$(vid evt_p2)"",""http_status"":200,""attempts"":1,""requested_at"":""2026-11-17T09:00:00Z"",""first_attempt_at"":""2026-11-17T09:05:00Z"",""accepted_at"":""2026-11-17T09:05:00Z""}"
 EOT
 check_same 'csv: quotes doubled inside a quoted field (RFC 4180)' "$T/want" "$T/got"
+run fs-report changelog --event evt_p2 --format excel-csv
+{
+	printf '\357\273\277at,kind,object,event_id,run_id,detail\r\n'
+	printf '2026-11-17 09:05:00,send,contact:c2,evt_p2,%s,"{""contact_id"":""c2"",""campaign"":""thank-you"",""vendor_id"":""%s"",""http_status"":200,""attempts"":1,""requested_at"":""2026-11-17T09:00:00Z"",""first_attempt_at"":""2026-11-17T09:05:00Z"",""accepted_at"":""2026-11-17T09:05:00Z""}"\r\n' \
+		"$(sql "select run_id from changelog where event_id = 'evt_p2'")" "$(vid evt_p2)"
+} >"$T/want"
+check_same 'excel-csv, byte for byte: BOM, CRLF, the time column as YYYY-MM-DD HH:MM:SS (JSON detail as it is)' "$T/want" "$T/out"
 run fs-report health --format csv --section incidents
 tr -d '\r' <"$T/out" >"$T/got"
 cat >"$T/want" <<EOT

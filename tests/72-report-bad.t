@@ -13,7 +13,7 @@ bad() {	# name want-err args...
 	is "$name" "$status/$(cat "$T/out")/$(cat "$T/err")/$(fs-dlq count)" "2//$want/0"
 }
 bad 'unknown report' "fs-report: unknown report 'slas' (sla, health, dedupe, changelog, pilot, outcomes)" slas
-bad 'unknown format' "fs-report: unknown format 'xlsx' (text, csv, json, html)" sla --format xlsx
+bad 'unknown format' "fs-report: unknown format 'xlsx' (text, csv, excel-csv, json, html)" sla --format xlsx
 bad '--from after --to' 'fs-report: --from 2026-12-01 is not before --to 2026-11-01T00:00:00Z' \
 	sla --from 2026-12-01 --to 2026-11-01T00:00:00Z
 bad '--from equal to --to' 'fs-report: --from 2026-11-01T00:00:00Z is not before --to 2026-11-01T00:00:00Z' \

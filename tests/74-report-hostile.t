@@ -4,7 +4,7 @@
 # stay numbers; and reports whose baseline window holds no pieces (under
 # make asan: no qsort or memcpy of a NULL array).
 . "$(dirname "$0")/lib.sh"
-plan 11
+plan 12
 
 # A contact whose owner is a formula, a piece delivered to it in a campaign
 # named like one, a follow-up, and a won deal whose ids and currency are
@@ -44,6 +44,11 @@ deal_id,contact_id,amount,currency,won_at,vendor_id,campaign,days_after_mail
 -7,"'=1+1",12.5,"'	USD",2026-11-29T12:00:00Z,psc_1,"'@thanks",9.1
 EOF
 check_same 'outcomes csv: ids and currency neutralised (@ = - tab); a negative amount and a numeric id stay numbers' want got
+run fs-report outcomes --format excel-csv --from 2026-11-01 --section deals
+printf '\357\273\277deal_id,contact_id,amount,currency,won_at,vendor_id,campaign,days_after_mail\r\n' >want
+printf '%s\r\n' "\"'@SUM(1+1)*cmd|' /C calc'!A0\",\"'=1+1\",-50.0,\"'-2+3+cmd|' /C c\",2026-11-28 12:00:00,psc_1,\"'@thanks\",8.1" \
+	"-7,\"'=1+1\",12.5,\"'	USD\",2026-11-29 12:00:00,psc_1,\"'@thanks\",9.1" >>want
+check_same 'excel-csv, byte for byte: a BOM, CRLF, times as Excel reads them, formulas still neutralised' want "$T/out"
 is 'every data cell that starts a formula is neutralised' \
 	"$(tr -d '\r' <"$T/out" | tail -n +2 | tr ',' '\n' | grep -c '^[=+@	]')" 0
 run fs-report outcomes --format json --from 2026-11-01 --section deals
