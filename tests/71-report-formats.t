@@ -2,7 +2,7 @@
 # fs-report formats: RFC 4180 CSV with a header row, NDJSON, text on a
 # terminal, JSON when stdout is not one; --section; windows by date.
 . "$(dirname "$0")/lib.sh"
-plan 13
+plan 14
 "$top/tests/fixtures/report-state.sh" || { echo "Bail out! fixture state"; exit 1; }
 crlf=$(printf '\r')
 
@@ -99,6 +99,21 @@ is 'pilot csv: the metric column keeps its stable key (text and HTML print words
 'metric,unit,baseline,pilot,change
 pieces_mailed,pieces,4,7,3
 follow_up_sla_missed_pct,%,75,50,-25'
+# fs-report(1)'s Power BI example, run as the page writes it.
+sed -n '/^The CSV files for Power BI Desktop/,/^\.Ed/p' "$top/man/fs-report.1" | sed '1,3d;$d' >bi.sh
+sh -e bi.sh 2>"$T/err"
+is 'the Power BI example runs as written: one CSV a section, each with its header' \
+	"$?/$(cat "$T/err")/$(cd fieldsync-bi && for f in *.csv; do printf '%s %s\n' "$f" "$(head -n 1 "$f" | tr -d '\r')"; done)" \
+	"0//outcomes-deals.csv deal_id,contact_id,amount,currency,won_at,vendor_id,campaign,days_after_mail
+outcomes-responses.csv $(fs-report outcomes --section responses --format csv | head -n 1 | tr -d '\r')
+outcomes-revenue.csv $(fs-report outcomes --section revenue --format csv | head -n 1 | tr -d '\r')
+outcomes-spend.csv day,campaign,outcome,pieces,cost
+pilot.csv metric,unit,baseline,pilot,change
+sla-followup.csv by,name,pieces,followed,med_d,p90_d,med_bd,p90_bd,met,missed,open,met_pct
+sla-mail_status.csv $(fs-report sla --section mail_status --format csv | head -n 1 | tr -d '\r')
+sla-misses.csv $(fs-report sla --section misses --format csv | head -n 1 | tr -d '\r')
+sla-speed.csv $(fs-report sla --section speed --format csv | head -n 1 | tr -d '\r')
+sla-vendor_sla.csv stage,target_bd,pieces,done,med_bd,p90_bd,met,missed,open,met_pct"
 # Windows: a date for --to covers that whole day; --pilot and --baseline as FROM..TO.
 run fs-report pilot --pilot 2026-11-23..2026-11-29 --baseline 2026-11-02..2026-11-08 --format json
 is 'pilot with explicit windows' "$(jq -r 'select(.metric == "pieces_delivered" or .metric == "follow_up_median" or .metric == "double_mailings") | "\(.metric) \(.baseline) \(.pilot)"' "$T/out")/$(head -n 1 "$T/out" | jq -r '"\(.baseline_from) \(.baseline_to) \(.from) \(.to)"')" \
