@@ -117,7 +117,7 @@ is 'a malformed event: the next line is sent' "$(sql "select state from outbox w
 { mreq evt_c1 301; mreq evt_c2 302 letter; mreq evt_a1 101; } >dry.ndjson
 before=$(grep -c '"path"' "$T/lob.log")
 run fs-push --dry-run mail <dry.ndjson
-is '--dry-run: exit 0' "$status" 0
+is '--dry-run: exit 0, nothing on stderr' "$status/$(cat "$T/err")" 0/
 is '--dry-run: the preview, each piece with its address and price, and the total' "$(cat "$T/out")" \
 'STATUS     CONTACT    NAME                   ADDRESS                                    CAMPAIGN     FORMAT   PRICE  WHY NOT
 send       301        Ann Lee                1 Main St, Austin TX 78701                 thanks       postcard  0.65
