@@ -1773,6 +1773,22 @@ preview_print(struct push *p)
 	printf("; %ld suppressed, %ld capped, %ld held\n", counts[0], counts[1], counts[2]);
 }
 
+static void
+preview_free(struct push *p)
+{
+	for (int i = 0; i < p->nprev; i++) {
+		free(p->prev[i].status);
+		free(p->prev[i].event_id);
+		free(p->prev[i].line);
+		free(p->prev[i].reason);
+	}
+	free(p->prev);
+	p->prev = NULL;
+	p->nprev = 0;
+	fs_buf_free(&p->preview_in);
+	jv_free(p->input_order);
+}
+
 /*
  * The preview: what a run would do now with this input, worked out by the
  * code that does it (enrolments, the do-not-mail list, caps, holds, in the
@@ -1828,11 +1844,11 @@ preview(struct push *p)
 		goto fail;
 	fs_state_rollback(st);
 	preview_print(p);
-	jv_free(p->input_order);
+	preview_free(p);
 	return 0;
 fail:
 	fs_state_rollback(st);
-	jv_free(p->input_order);
+	preview_free(p);
 	return -1;
 }
 
@@ -2234,6 +2250,7 @@ main(int argc, char *argv[])
 			printf("%ld contact update%s would be sent\n", p.plan_crm, p.plan_crm == 1 ? "" : "s");
 		}
 	}
+	fs_buf_free(&p.preview_in);
 	status = finish_status(&p);
 	record_run(&p, p.retry_only || !p.took_input ? NULL : &lp);
 	status = p.status;

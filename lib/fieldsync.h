@@ -884,7 +884,8 @@ struct fs_claim {		/* what fs_outbox_claim takes */
  * after freeing the claims of dead runs, and none that a hold covers (of
  * the target, or with campaigns of the row's campaign) or that check deals
  * with; its own transaction.  Returns the count (rows in *rows, free each
- * with fs_outbox_row_free), FS_CLAIM_AGAIN, or -1 on error. */
+ * with fs_outbox_row_free, then free *rows; NULL when none is claimed),
+ * FS_CLAIM_AGAIN, or -1 on error. */
 int fs_outbox_claim(struct fs_state *st, const struct fs_claim *c, struct fs_outbox_row **rows);
 /* Ends a row that was not sent: state "suppressed" or "cancelled", with the
  * reason.  1 done, 0 the row was no longer pending or held, -1 error. */

@@ -487,6 +487,10 @@ fs_outbox_claim(struct fs_state *st, const struct fs_claim *c, struct fs_outbox_
 	}
 	if (fs_state_commit(st) != 0)
 		goto fail2;
+	if (kept == 0) {	/* no array for the caller to free */
+		free(*rows);
+		*rows = NULL;
+	}
 	/* None to send yet some dealt with: the caller claims again. */
 	return kept == 0 && n > 0 ? FS_CLAIM_AGAIN : kept;
 fail:
