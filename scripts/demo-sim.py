@@ -275,7 +275,9 @@ kind      = lob
 url       = http://127.0.0.1:{lob}/v1
 token_env = LOB_API_KEY
 rate      = 1000000/5s
-retry     = 1m..6h x12
+# Waits drawn at random up to 10m, 20m, 40m ... 6h: twelve attempts ride out
+# the afternoon's five-hour storm (with 1m..6h, one row in thirty would not).
+retry     = 10m..6h x12
 give_up   = 3d
 timeout   = 10s
 price     = postcard 0.65, letter 1.10
