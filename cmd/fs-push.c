@@ -33,6 +33,7 @@ struct job {
 	jv *hist;		/* each row's attempt history */
 	int *tries;		/* each row's attempts */
 	int n429;
+	bool tried;		/* this run's attempt is counted (a look and a create are one) */
 	bool listed;
 	bool last_look;		/* Lob: asking for the piece before a dead letter */
 	char send_date[21];	/* Lob: the send date asked for, "" for none */
@@ -979,16 +980,26 @@ lob_done(struct fs_push_job *j, void *ctx)
 		job_free(jb);
 		return 0;
 	}
-	jb->tries[0]++;
+	/* An attempt is a run's try at the row: the look before a create, the
+	 * create, and the look before its dead letter are one, so that a
+	 * vendor refusing creates for hours spends one attempt per retry, as
+	 * `retry` promises, not two. */
+	if (!jb->tried) {
+		jb->tries[0]++;
+		jb->tried = true;
+	}
 	if (jb->last_look) {
 		rc = last_look_done(p, jb);
 	} else if (j->http_status >= 200 && j->http_status < 300) {
-		p->accepted++;
+		/* A look that finds no piece is not the vendor taking anything:
+		 * a storm refusing every create still exits 4. */
 		if (jb->stage == LIST) {
 			if (fs_lob_list_first(j->resp.data, &vid, &at) != 0) {
+				p->accepted++;
 				jb->hist[0] = attempt(jb->hist[0], j, "unreadable list answer");
 				rc = lob_failed(p, jb, "unreadable list answer", true);
 			} else if (vid) {
+				p->accepted++;
 				jb->hist[0] = attempt(jb->hist[0], j, NULL);
 				rc = piece_sent(p, jb, vid, true);
 			} else {
@@ -997,12 +1008,15 @@ lob_done(struct fs_push_job *j, void *ctx)
 				lob_request(p, jb, CREATE);
 				return 1;
 			}
-		} else if (fs_lob_piece_parse(j->resp.data, &vid, &at) == 0) {
-			jb->hist[0] = attempt(jb->hist[0], j, NULL);
-			rc = piece_sent(p, jb, vid, false);
 		} else {
-			jb->hist[0] = attempt(jb->hist[0], j, "unreadable answer");
-			rc = lob_failed(p, jb, "unreadable answer", true);
+			p->accepted++;
+			if (fs_lob_piece_parse(j->resp.data, &vid, &at) == 0) {
+				jb->hist[0] = attempt(jb->hist[0], j, NULL);
+				rc = piece_sent(p, jb, vid, false);
+			} else {
+				jb->hist[0] = attempt(jb->hist[0], j, "unreadable answer");
+				rc = lob_failed(p, jb, "unreadable answer", true);
+			}
 		}
 	} else {
 		err = answer_error(j);

@@ -504,10 +504,30 @@ same_postal(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+/* One keying slip: codes of one length that differ in one character, or in
+ * two neighbours swapped ("3201" for "3021"). */
+static bool
+one_slip(const char *a, const char *b)
+{
+	size_t n = strlen(a), i = 0;
+
+	if (n != strlen(b))
+		return false;
+	while (i < n && a[i] == b[i])
+		i++;
+	if (i == n)
+		return true;
+	if (strcmp(a + i + 1, b + i + 1) == 0)
+		return true;
+	return i + 1 < n && a[i] == b[i + 1] && a[i + 1] == b[i] && strcmp(a + i + 2, b + i + 2) == 0;
+}
+
 /*
  * One home: the same house number, and no unit or ZIP that differ where
  * both have one.  A street name is shared by a whole street, so it alone
- * never makes two records one address.
+ * never makes two records one address.  A ZIP one keying slip away is the
+ * same ZIP when the town is the same too: the house number, the street
+ * (addr_sim's) and the town already name the home.
  */
 static bool
 same_home(const struct contact *x, const struct contact *y)
@@ -516,7 +536,9 @@ same_home(const struct contact *x, const struct contact *y)
 		return false;
 	if (x->unit && y->unit && strcmp(x->unit, y->unit) != 0)
 		return false;
-	return !(x->postal && y->postal && !same_postal(x->postal, y->postal));
+	if (x->postal == NULL || y->postal == NULL || same_postal(x->postal, y->postal))
+		return true;
+	return x->city && y->city && strcmp(x->city, y->city) == 0 && one_slip(x->postal, y->postal);
 }
 
 /* Address: street, postal code, city, as available (the home is same_home's). */

@@ -41,6 +41,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import zoneinfo
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(TOP, "bin")
@@ -171,6 +172,12 @@ class Sim:
         self.watchdog_err = ""
         self.alerts_pos = 0
         self.first_requests = 0
+        self.entered = set()        # contacts whose job_status entered job_completed during the fortnight
+        self.suppressed = {}        # contact id -> why it must get no piece
+        self.suppressed_addresses = set()
+        self.cancelled = set()      # pieces cancelled inside their send delay
+        self.cancel_after = None
+        self.hold_alert = None
 
     # ---- set-up -----------------------------------------------------------
     def setup(self):
@@ -233,6 +240,8 @@ class Sim:
 
     def write_config(self):
         a = self.a
+        # A cap that the busiest weekdays reach (the small town's three jobs a day, always).
+        self.cap = 2 if a.contacts < 200 else round(a.contacts * 0.022 * 1.1)
         storm = 10 if a.contacts >= 1000 else 3
         no_ping = "4h" if a.contacts >= 1000 else "24h"
         with open(self.conf, "w") as f:
@@ -266,7 +275,9 @@ kind      = lob
 url       = http://127.0.0.1:{lob}/v1
 token_env = LOB_API_KEY
 rate      = 1000000/5s
-retry     = 1m..6h x12
+# Waits drawn at random up to 10m, 20m, 40m ... 6h: twelve attempts ride out
+# the afternoon's five-hour storm (with 1m..6h, one row in thirty would not).
+retry     = 10m..6h x12
 give_up   = 3d
 timeout   = 10s
 price     = postcard 0.65, letter 1.10
@@ -280,14 +291,20 @@ retry     = 1m..1h x12
 timeout   = 10s
 
 [campaign "thank-you"]
-goal     = retention
-trigger  = status = job_completed
-format   = postcard
-template = tmpl_thankyou
-back     = tmpl_thankyouback
-active   = 30d
+goal       = retention
+trigger    = status = job_completed
+format     = postcard
+template   = tmpl_thankyou
+back       = tmpl_thankyouback
+active     = 30d
+# No more than this many postcards a business day: the rest wait for the next.
+cap        = {cap}/day
+# Lob holds each postcard two hours: 'fs-push cancel' can still withdraw it.
+send_delay = 2h
 
 [thresholds]
+# The business's days, for the campaign's cap.
+timezone         = America/Chicago
 webhook_failures = 3
 # Lob's tracking events come in USPS scan batches about an hour apart.
 no_ping          = {no_ping}
@@ -300,7 +317,8 @@ follow_up_sla    = 3bd
 [alert]
 command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/alerts.tsv"
 """.format(hs=self.hs.port, lob=self.lob.port, storm=storm, no_ping=no_ping, dlq_max=max(200, a.contacts // 10),
-                   interval="6h" if a.contacts >= 1000 else "24h"))
+                   interval="6h" if a.contacts >= 1000 else "24h",
+                   cap=self.cap))
 
     # ---- people and history ----------------------------------------------
     def make_people(self):
@@ -319,7 +337,9 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             c["updatedAt"] = iso(t)
             p.pop("lastmodifieddate", None)
             ok = all((p.get(k) or "").strip() for k in ("address", "city", "state", "zip"))
-            self.contacts[c["id"]] = {"owner": p.get("hubspot_owner_id"), "address": ok, "done": None}
+            self.contacts[c["id"]] = {"owner": p.get("hubspot_owner_id"), "address": ok, "done": None,
+                                      "status": p["job_status"], "street": p.get("address"), "city": p.get("city"),
+                                      "state": p.get("state"), "zip": p.get("zip")}
         owners = sorted({c["owner"] for c in self.contacts.values() if c["owner"]})
         self.owner_name = {o: OWNER_NAMES[i % len(OWNER_NAMES)] for i, o in enumerate(owners)}
         # The old way: jobs completed in the baseline fortnight, mailed by
@@ -425,6 +445,32 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             % (self.base0.date(), (self.start - dt.timedelta(days=1)).date(), len(self.history_rows),
                self.rel(path)))
 
+    def suppress(self):
+        """The do-not-mail list a team keeps: two customers who asked not to be
+        mailed, and a house whose owner moved away.  Each gets a job done on
+        the first day, so the campaign asks for a piece that must not go."""
+        fs = os.path.join(BIN, "fs-suppress")
+        env = dict(self.env, FS_NOW=iso(self.start))
+        ok = sorted(c for c, v in self.contacts.items() if v["address"])
+        chosen = self.rng.sample(ok, 3)
+        for cid in chosen[:2]:
+            subprocess.run([fs, "-q", "add", "--contact", cid, "--reason", "asked not to be mailed"], env=env,
+                           check=True, stdout=subprocess.DEVNULL)
+            self.suppressed[cid] = "contact"
+        v = self.contacts[chosen[2]]
+        addr = "%s, %s %s %s" % (v["street"].upper(), v["city"], v["state"], v["zip"])
+        subprocess.run([fs, "-q", "add", "--address", addr, "--reason", "moved away"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        self.suppressed[chosen[2]] = "address"
+        self.suppressed_addresses.add(self.address_key(v["street"], v["zip"]))
+        say("do-not-mail list (fs-suppress add): contacts %s, and the address %s"
+            % (" and ".join(chosen[:2]), addr))
+        self.suppressed_jobs = chosen
+
+    @staticmethod
+    def address_key(street, zipcode):
+        return (" ".join((street or "").lower().replace(".", "").replace(",", "").split()), (zipcode or "")[:5])
+
     # ---- the schedule -----------------------------------------------------
     def at(self, t, kind, **kw):
         self.seq += 1
@@ -478,6 +524,17 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         self.at(sd + dt.timedelta(hours=15), "storm", on=False)
         self.at(sd + dt.timedelta(hours=15, minutes=30), "ack")
         self.missed_day = self.start.replace(hour=0, minute=0) + dt.timedelta(days=max(1, round(a.days * 6 / 14)) - 1)
+        # The suppressed contacts' jobs, done on the first day.
+        day0 = self.start.replace(hour=0, minute=0)
+        if day0 + dt.timedelta(hours=11) < self.start:
+            day0 += dt.timedelta(days=1)
+        for cid in self.suppressed_jobs:
+            self.at(day0 + dt.timedelta(hours=11), "contact", cid=cid, props={"job_status": "in_progress"})
+            self.at(day0 + dt.timedelta(hours=12), "contact", cid=cid, props={"job_status": "job_completed"}, job=True)
+        # The marketer holds the campaign by hand for two hours to check a new
+        # card's proof; then a piece just made is cancelled inside its delay.
+        self.at(day0 + dt.timedelta(hours=14), "hold")
+        self.at(day0 + dt.timedelta(hours=16), "release")
         self.missed = None
 
     # ---- running the commands --------------------------------------------
@@ -631,6 +688,11 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         if kind == "contact":
             cid = kw["cid"]
             props = dict(kw["props"])
+            was = self.contacts[cid]["status"]
+            if "job_status" in props:
+                if props["job_status"] == "job_completed" and was != "job_completed":
+                    self.entered.add(cid)
+                self.contacts[cid]["status"] = props["job_status"]
             props["lastmodifieddate"] = iso(t)
             self.pending_contacts.append({"id": cid, "properties": props, "updatedAt": iso(t)})
             if kw.get("job"):
@@ -646,6 +708,8 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             self.hubspot_dirty = True
             self.count("deals")
         elif kind == "lob":
+            if kw["piece"] in self.cancelled:
+                return      # cancelled before its send date: never printed
             self.pending_lob.setdefault((t, kw["event"]), []).append(kw["piece"])
         elif kind == "redeliver":
             for ev in kw["events"]:
@@ -698,6 +762,22 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
                 say("  %s  $ fs-watchdog ack %d --by dana --note 'Lob status page: resolved'  (exit %d)%s"
                     % (self.clock(now), aid, r.returncode, (": " + r.stderr.strip()) if r.stderr.strip() else ""))
                 self.acked = True
+        elif kind == "hold":
+            argv = ["fs-watchdog", "hold", "campaign", "thank-you", "--by", "dana", "--note", "checking the new card's proof"]
+            r = subprocess.run([os.path.join(BIN, argv[0])] + argv[1:], env=dict(self.env, FS_NOW=iso(now)),
+                               capture_output=True, text=True)
+            self.hold_alert = (r.stdout.split("#", 1)[1].split(":", 1)[0]) if "#" in r.stdout else None
+            say("  %s  $ %s  (exit %d)\n             %s" % (self.clock(now), " ".join(argv[:6]) + " --note '...'",
+                                                       r.returncode, (r.stdout + r.stderr).strip()))
+        elif kind == "release":
+            held = self.q("select count(*) from outbox where target = 'mail' and state = 'held'")[0][0]
+            if self.hold_alert:
+                r = subprocess.run([os.path.join(BIN, "fs-watchdog"), "ack", self.hold_alert, "--by", "dana"],
+                                   env=dict(self.env, FS_NOW=iso(now)), capture_output=True, text=True)
+                say("  %s  $ fs-watchdog ack %s --by dana  (exit %d): %d pieces held meanwhile go with the next run"
+                    % (self.clock(now), self.hold_alert, r.returncode, held))
+            self.hubspot_dirty = True
+            self.cancel_after = now
         elif kind == "scan":
             r = subprocess.run([os.path.join(BIN, "fs-dedupe"), "-q", "scan"], env=dict(self.env, FS_NOW=iso(now)),
                                capture_output=True, text=True, stdin=subprocess.DEVNULL)
@@ -739,6 +819,24 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
                     fu = self.business_after(t, rng.uniform(0.1, 1.8))
                 if fu < self.end:
                     self.at(self.sync_time(fu), "call", cid=cid)
+
+    def maybe_cancel(self, now):
+        """Once, after the hold: the piece just made, still inside its send
+        delay, is cancelled (a wrong name on the card, spotted in time)."""
+        if self.cancel_after is None or now < self.cancel_after or self.cancelled:
+            return
+        row = self.q("select vendor_id, contact_id from pieces where target = 'mail' and status = 'queued'"
+                     " and vendor_id not like 'hist:%' and send_date > ? order by queued_at desc, rowid desc limit 1",
+                     (iso(now + dt.timedelta(minutes=5)),))
+        if not row:
+            return
+        vid, cid = row[0]
+        r = subprocess.run([os.path.join(BIN, "fs-push"), "cancel", vid], env=dict(self.env, FS_NOW=iso(now)),
+                           capture_output=True, text=True)
+        say("  %s  $ fs-push cancel %s  (exit %d): %s" % (self.clock(now), vid, r.returncode,
+                                                        (r.stdout + r.stderr).strip()))
+        if r.returncode == 0:
+            self.cancelled.add(vid)
 
     def sync_time(self, t):
         """The field app syncs job changes to HubSpot every quarter of an hour."""
@@ -843,7 +941,7 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         while self.queue and self.queue[0][0] <= now:
             t, _, kind, kw = heapq.heappop(self.queue)
             self.apply(t, kind, kw, now)
-            acted = acted or kind in ("storm", "ack", "outage", "scanner")
+            acted = acted or kind in ("storm", "ack", "outage", "hold", "release", "scanner")
         self.lob.call("POST", "/__admin/clock", {"now": iso(now), "frozen": True})
         if self.pending_contacts:
             self.hs.call("POST", "/__admin/contacts", self.pending_contacts)
@@ -864,6 +962,7 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             if st == 0 and not killed:
                 self.hubspot_dirty = False
             self.new_pieces(now)
+            self.maybe_cancel(now)
         if "mail-to-crm" in res:
             st, killed = res["mail-to-crm"]
             if st == 0 and not killed:
@@ -880,6 +979,7 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         if retries:
             self.run_all(retries)
             self.new_pieces(now)
+            self.maybe_cancel(now)
         if (acted or self.failed_now or final or self.last_watchdog is None
                 or now - self.last_watchdog >= dt.timedelta(minutes=30)):
             self.watchdog(now)
@@ -1016,6 +1116,18 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             p = self.lob.call("GET", "/__admin/pieces")["data"][0]
             self.lob.call("POST", "/__admin/advance", {"ids": [p["id"]], "event": "postcard.returned_to_sender",
                                                         "time": iso(self.end)})
+        if self.a.inject_suppressed:
+            # For the test that the suppression check can fail: a piece to a
+            # contact on the do-not-mail list, made behind fieldsync's back.
+            p = self.lob.call("GET", "/__admin/pieces")["data"][0]
+            cid = next(c for c, how in self.suppressed.items() if how == "contact")
+            auth = "Basic " + __import__("base64").b64encode((self.env["LOB_API_KEY"] + ":").encode()).decode()
+            self.lob.call("POST", "/v1/postcards", {
+                "to": {k: p["to"][k] for k in ("name", "address_line1", "address_city", "address_state",
+                                               "address_zip")},
+                "front": "tmpl_thankyou", "back": "tmpl_thankyouback", "use_type": "marketing",
+                "metadata": dict(p["metadata"], contact_id=cid, event_id="by-hand-2")},
+                headers={"Authorization": auth, "Idempotency-Key": "by-hand-2"})
         pieces = self.lob.call("GET", "/__admin/pieces")["data"]
         by_event = {}
         by_contact = {}
@@ -1042,7 +1154,7 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
                for c in self.hs.call("GET", "/__admin/contacts")["contacts"]}
         one = self.q("select p.contact_id, max(p.status) from pieces p where exists (select 1 from outbox o"
                      " where o.target = 'mail' and o.event_id = p.event_id and o.state = 'sent')"
-                     " group by p.contact_id having count(*) = 1")
+                     " and p.status != 'cancelled' group by p.contact_id having count(*) = 1")
         # The tracking side: each piece's status in fieldsync is the furthest
         # its events at the vendor reached (lob-event.jq's mapping, ranked
         # as fs-push ranks them), so no tracking event was lost on the way.
@@ -1056,7 +1168,7 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         for p in pieces:
             reached = [lob_status.get(e.split(".", 1)[-1]) for e in p.get("events") or []]
             reached = [r for r in reached if r] or ["queued"]
-            want = max(reached, key=order.index)
+            want = "cancelled" if p.get("deleted") else max(reached, key=order.index)
             if known.get(p["id"]) != want:
                 behind.append((p["id"], known.get(p["id"]), want))
         if self.a.inject_stale_crm and one:
@@ -1067,6 +1179,23 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             self.hs.call("POST", "/__admin/contacts", {"id": c, "properties": {"fieldsync_mail_status": wrong}})
             crm[c] = wrong
         stale = sorted(c for c, status in one if crm.get(c) != labels.get(status))
+        # The brakes: nothing to the do-not-mail list, no business day over the
+        # cap (the vendor's creation times, in Chicago), nobody mailed who did
+        # not enter the trigger, and the cancelled piece never printed.
+        md = lambda p: p.get("metadata") or {}
+        to_suppressed = [p["id"] for p in pieces if md(p).get("contact_id") in self.suppressed
+                         and self.suppressed[md(p)["contact_id"]] == "contact"
+                         or self.address_key(p["to"].get("address_line1"), p["to"].get("address_zip"))
+                         in self.suppressed_addresses]
+        chicago = zoneinfo.ZoneInfo("America/Chicago")
+        per_day = {}
+        for p in pieces:
+            made = dt.datetime.strptime(p["date_created"][:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.timezone.utc)
+            key = (md(p).get("campaign"), made.astimezone(chicago).date())
+            per_day[key] = per_day.get(key, 0) + 1
+        over_cap = sorted(k for k, n in per_day.items() if n > self.cap)
+        not_entered = sorted({md(p).get("contact_id") for p in pieces} - self.entered)
+        printed = [v for v in self.cancelled if not any(p["id"] == v and p.get("deleted") for p in pieces)]
         checks = [
             ("pieces at the fake vendor == distinct enrolments", len(pieces), len(enrolled),
              len(pieces) == len(enrolled) and not missing and not extra),
@@ -1076,6 +1205,10 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             ("second pieces to one contact for one campaign", dup_contact, 0, dup_contact == 0),
             ("pieces without a send changelog row", len(unlogged), 0, not unlogged),
             ("mail requests on the first run (first sights)", self.first_requests, 0, self.first_requests == 0),
+            ("pieces to a suppressed contact or address", len(to_suppressed), 0, not to_suppressed),
+            ("business days over the campaign's cap", len(over_cap), 0, not over_cap),
+            ("pieces to contacts that entered no trigger", len(not_entered), 0, not not_entered),
+            ("cancelled pieces the vendor still holds live", len(printed), 0, not printed),
         ]
         say("")
         say("== verification (checked against the fake vendor's own records)")
@@ -1083,6 +1216,14 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         for name, got, want, good in checks:
             say("  %-50s %6d  (want %d)  %s" % (name, got, want, "ok" if good else "FAILED"))
             ok = ok and good
+        for (campaign, day) in over_cap[:10]:
+            say("  %s: %d pieces on %s, over its cap of %d" % (campaign, per_day[(campaign, day)], day, self.cap))
+        if not_entered:
+            say("  contacts mailed that entered no trigger: %s" % " ".join(str(c) for c in not_entered[:10]))
+        say("  (suppressed: %d requests; capped: %d deferrals; held by hand: %d; cancelled: %d)" % (
+            self.q("select count(*) from outbox where target = 'mail' and state = 'suppressed'")[0][0],
+            self.q("select count(*) from changelog where kind = 'send.capped'")[0][0],
+            self.q("select count(*) from changelog where kind = 'send.held'")[0][0], len(self.cancelled)))
         if missing:
             say("  enrolments without a piece: %s" % " ".join(missing[:10]))
         if extra:
@@ -1112,6 +1253,7 @@ def main():
     ap.add_argument("--inject-duplicate", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--inject-stale-crm", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--inject-missed-event", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--inject-suppressed", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--fs-run", action="store_true",
                     help="run each pipeline through cron/fs-run (lock, syslog); the default with --soak")
     a = ap.parse_args()
@@ -1128,6 +1270,7 @@ def main():
         sim.setup()
         sim.describe()
         sim.import_history()
+        sim.suppress()
         sim.plan()
         say("simulating %s .. %s, a tick every 5 minutes (ticks with nothing due are skipped)"
             % (iso(sim.start), iso(sim.end)))

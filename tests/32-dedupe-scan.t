@@ -1,7 +1,7 @@
 #!/bin/sh
 # fs-dedupe scan: probable duplicate contacts, reported and never merged.
 . "$(dirname "$0")/lib.sh"
-plan 23
+plan 24
 fx=$top/tests/fixtures/dedupe-contacts.ndjson
 
 # The labelled fixture: 1, 2 and 17 are one person (e-mail case, Bill/William,
@@ -39,8 +39,8 @@ is 'scan: nothing is merged or changed' "$(sql 'select count(*) from contacts')"
 # that must not make a1 and a3 one set.  u1 and u2 share a house number and a
 # street but not the flat.
 person() {
-	printf '{"type":"event","id":"evt_%s","kind":"contact.changed","object":"contact:%s","data":{"id":"%s","first_name":"%s","last_name":"%s","email":"%s","phone":"%s","address":{"line1":"%s","city":"Phoenix","region":"AZ","postal_code":"%s"},"updated_at":"2026-11-29T10:00:00Z"}}\n' \
-		"$1" "$1" "$1" "$2" "$3" "$4" "$5" "$6" "$7"
+	printf '{"type":"event","id":"evt_%s","kind":"contact.changed","object":"contact:%s","data":{"id":"%s","first_name":"%s","last_name":"%s","email":"%s","phone":"%s","address":{"line1":"%s","city":"%s","region":"AZ","postal_code":"%s"},"updated_at":"2026-11-29T10:00:00Z"}}\n' \
+		"$1" "$1" "$1" "$2" "$3" "$4" "$5" "$6" "${8:-Phoenix}" "$7"
 }
 {
 	person s1 Sven Thomas sven.thomas55@example.com 512-555-8833 '2020 Oak Drive' 85007
@@ -56,6 +56,22 @@ run fs-dedupe scan <town
 out_is 'scan, a town: namesakes on one street are two people; a duplicate still is a set; no chain' <<'EOF'
 {"type":"duplicate_set","members":["contact:a1","contact:a2"],"score":1,"reasons":["name+address"]}
 {"type":"duplicate_set","members":["contact:s1","contact:s3"],"score":0.93,"reasons":["phone","name+address"]}
+EOF
+
+# A ZIP keyed with one slip (two digits swapped, or one wrong) is the same
+# ZIP when the house number, the street and the town agree: z1 and z2.  Two
+# digits wrong (y1, y2) or another town (x1 in Tempe) are other homes.
+{
+	person z1 Maya Ortiz '' '' '14 Birch Road' 85015
+	person z2 Maya Ortiz '' '' '14 Birch Rd' 85051
+	person y1 Omar Haddad '' '' '8 Willow Way' 85016
+	person y2 Omar Haddad '' '' '8 Willow Way' 85310
+	person x1 Lena Park '' '' '3 Cedar Court' 85020 Tempe
+	person x2 Lena Park '' '' '3 Cedar Court' 85021
+} >slips
+run fs-dedupe scan <slips
+out_is 'scan: a ZIP one slip away in the same town is one home; two slips or another town are not' <<'EOF'
+{"type":"duplicate_set","members":["contact:z1","contact:z2"],"score":0.97,"reasons":["name+address"]}
 EOF
 
 run fs-dedupe scan --format text <"$fx"

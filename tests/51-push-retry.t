@@ -2,7 +2,7 @@
 # fs-push: retries with backoff, giving up, lost answers, adoption, 429s, replays.
 . "$(dirname "$0")/lib.sh"
 . "$top/tests/push-lib.sh"
-plan 31
+plan 35
 export LOB_API_KEY=sk_test_s3cret
 start_lob
 lob_conf 'give_up   = 3d'
@@ -26,9 +26,9 @@ is 'not due yet: nothing sent' "$status/$(cat "$T/out")/$(row evt_r1)" '0//pendi
 # A 5xx may come after Lob made the piece: the retry looks for it first.
 advance 2
 run fs-push --retry-only mail </dev/null
-is 'due: --retry-only looks, then sends it' "$status/$(row evt_r1)" '0/sent|3|200|-'
-is 'the send row counts every attempt' "$(sql "select json_extract(detail, '$.attempts'), json_extract(detail, '$.first_attempt_at') from changelog where kind = 'send'")" \
-	'3|2026-11-30T01:00:00Z'
+is 'due: --retry-only looks, then sends it' "$status/$(row evt_r1)" '0/sent|2|200|-'
+is 'the send row counts every attempt (a look and its create are one)' "$(sql "select json_extract(detail, '$.attempts'), json_extract(detail, '$.first_attempt_at') from changelog where kind = 'send'")" \
+	'2|2026-11-30T01:00:00Z'
 is 'the history has both' "$(sql "select json_extract(history, '$[0].http_status') || ',' || json_extract(history, '$[1].http_status') from outbox where event_id = 'evt_r1'")" '503,200'
 
 # Failing every time: the DLQ after the last attempt, with the whole history.
@@ -98,6 +98,27 @@ advance 2
 run fs-push --retry-only mail </dev/null
 is 'conflict: adopted' "$status/$(row evt_r5 | cut -d'|' -f1)" '0/sent'
 is 'conflict: one piece' "$(lob_pieces | grep evt_r5)" 'evt_r5 1'
+
+# A vendor refusing every create for hours (a 5xx storm on POST alone):
+# each retry looks for the piece first (a 5xx may have made it), finds
+# none, and creates.  The look and the create are one attempt, so the row
+# gets every attempt `retry` promises (3 here), not half of them.
+lob_admin POST /__admin/faults '{"status":503,"method":"POST","count":-1}' >/dev/null
+mreq evt_r6 106 >r6.ndjson
+run fs-push mail <r6.ndjson
+advance 2
+run fs-push --retry-only mail </dev/null
+is 'storm: the second run looks and creates, one attempt' \
+	"$status/$(row evt_r6 | cut -d'|' -f1,2)/$(sql "select json_array_length(history) from outbox where event_id = 'evt_r6'")" \
+	'4/pending|2/3'
+advance 2
+run fs-push --retry-only mail </dev/null
+is 'storm: the third run is the last attempt' "$status/$(row evt_r6 | cut -d'|' -f1,2)" '1/dead|3'
+is 'storm: the error line counts attempts, not requests' "$(cat "$T/err")" \
+	'fs-push: evt_r6: gave up after 3 attempts: HTTP 503: The Lob servers are temporarily unavailable. Please try again. (dead letter #2)'
+is 'storm: the dead letter keeps every request' \
+	"$(sql "select json_array_length(attempts) from dlq where event_id = 'evt_r6'")" 6
+lob_admin DELETE /__admin/faults >/dev/null
 
 # 429s: the bucket waits for the vendor's window and every piece goes.
 lob_admin POST /__admin/rate '{"limit":2,"window_s":1}' >/dev/null

@@ -4,7 +4,7 @@
 # jobs completed since); the demo's own verification must pass,
 # agree with the state file, and fail when a duplicate piece is slipped in.
 . "$(dirname "$0")/lib.sh"
-plan 13
+plan 16
 sim="$top/scripts/demo-sim.py"
 unset FS_STATE FS_NOW FS_BUSY_TIMEOUT
 
@@ -16,8 +16,12 @@ demo_tail() { { echo "the demo's last lines:"; tail -n 25 "$T/out"; tail -n 25 "
 [ "$status" = 0 ] || demo_tail
 tail -n 1 "$T/out" >last
 is 'and says its verification passed' "$(cat last)" 'verification passed'
-grep -E '^  (pieces at|pieces whose last|CRM records without|duplicate pieces|second pieces|pieces without|mail requests on the first run)' "$T/out" >checks
-is 'seven checks, each ok' "$(grep -c ' ok$' checks)/$(wc -l <checks)" 7/7
+grep -E '^  (pieces at|pieces whose last|CRM records without|duplicate pieces|second pieces|pieces without|mail requests on the first run|pieces to a suppressed|business days over|pieces to contacts that entered|cancelled pieces the vendor)' "$T/out" >checks
+is 'eleven checks, each ok' "$(grep -c ' ok$' checks)/$(wc -l <checks)" 11/11
+is 'the campaign is held by hand, then acknowledged' \
+	"$(grep -c "^  ... ..:..  \$ fs-watchdog hold campaign thank-you --by dana --note '...'  (exit 0)$" "$T/out")/$(grep -c '^  ... ..:..  \$ fs-watchdog ack [0-9]* --by dana  (exit 0): ' "$T/out")" 1/1
+is 'a piece is cancelled inside its send delay' \
+	"$(sed -n 's/^  ... ..:..  \$ fs-push cancel \(psc_[0-9a-f]*\)  (exit 0): cancelled \(psc_[0-9a-f]*\) .*/\1 \2/p' "$T/out" | awk '$1 == $2 { print "same" }')" same
 is 'the first run records every contact and mails nobody, some already job_completed' \
 	"$(sed -n 's/^  ... 01:00  first run: \([0-9]*\) contacts recorded, [1-9][0-9]* of them job_completed already; \([0-9]*\) mail requests.*/\1 \2/p' "$T/out")" '40 0'
 crm=$(sed -n 's/^  (CRM records checked: \([0-9]*\),.*/\1/p' "$T/out")
@@ -28,7 +32,10 @@ db=$T/demo/fieldsync.db
 is 'the state file agrees: final enrolments' "$(sqlite3 "$db" 'select count(*) from enrolments where final = 1')" "$pieces"
 is 'one send changelog row per piece' \
 	"$(sqlite3 "$db" "select count(distinct json_extract(detail, '$.vendor_id')) from changelog where kind = 'send'")" "$pieces"
-is 'every mail outbox row was sent' "$(sqlite3 "$db" "select state, count(*) from outbox where target = 'mail' group by state")" "sent|$pieces"
+is 'every mail outbox row was sent, or suppressed (the do-not-mail list, a second entry)' \
+	"$(sqlite3 "$db" "select state from outbox where target = 'mail' group by state")/$(sqlite3 "$db" "select count(*) from outbox where target = 'mail' and state = 'sent'")" \
+	"sent
+suppressed/$pieces"
 # Every process it started has stopped: nothing answers on the fakes' ports.
 up=0
 for f in "$T/demo/hubspot.port" "$T/demo/lob.port"; do
@@ -52,6 +59,11 @@ is 'a tracking event that never arrived: exit 1, counted' \
 run python3 "$sim" --dir "$T/demo4" --days 1 --contacts 20 --seed 3 --no-panels --inject-stale-crm
 is 'a CRM record that lost its write-back: exit 1, counted' \
 	"$status/$(sed -n "s/^  CRM records without their piece's status *\([0-9]*\) .*\(FAILED\)$/\1 \2/p" "$T/out")/$(tail -n 1 "$T/out")" \
+	'1/1 FAILED/verification FAILED'
+[ "$status" = 1 ] || demo_tail
+run python3 "$sim" --dir "$T/demo5" --days 1 --contacts 20 --seed 3 --no-panels --inject-suppressed
+is 'a piece to a contact on the do-not-mail list: exit 1, counted' \
+	"$status/$(sed -n "s/^  pieces to a suppressed contact or address *\([0-9]*\) .*\(FAILED\)$/\1 \2/p" "$T/out")/$(tail -n 1 "$T/out")" \
 	'1/1 FAILED/verification FAILED'
 [ "$status" = 1 ] || demo_tail
 done_testing
