@@ -1024,6 +1024,12 @@ int fs_http_request(struct fs_http *h, const char *method, const char *path, con
 		    const char *want_key, struct fs_http_response *resp);
 void fs_http_response_free(struct fs_http_response *r);
 
+// owners.c: owners' names from HubSpot's owners API, for the reports.
+/* When source's names are a day old (an hour after a failed try), fetches
+ * them through h and keeps them in the state file; a failure is said on
+ * stderr, and is no failure of the caller's. */
+void fs_owners_refresh(struct fs_state *st, struct fs_http *h, const char *source);
+
 // csvin.c: CSV input through libcsv (RFC 4180).
 struct fs_csv_row {
 	long rowno;		/* 1 for the first record (the header) */
