@@ -1125,6 +1125,11 @@ int fs_report_csv(jv rep, const char *section, bool excel, FILE *f);
 int fs_report_ndjson(jv rep, FILE *f);	/* a header line, then one line per row */
 /* Keeps only the named section; -1 if the report has none of that name. */
 int fs_report_only(jv *rep, const char *section);
+/* A section's columns and rows as a table for people shows them (text, HTML):
+ * a "label" column's value (an owner's name) in place of the column before
+ * it, where it has one; "wide" columns only when with_wide.  Consumes cols
+ * and rows; the rows in *out_rows. */
+jv fs_report_shown(jv cols, jv rows, bool with_wide, jv *out_rows);
 
 // report_html.c
 /* One self-contained dashboard page: reps is an array of reports, the first the main one. */

@@ -108,33 +108,57 @@ flatten(char *s)
 			*s = ' ';
 }
 
+/* Whether a column carries a flag: "wide" or "label" (report.c's section()). */
 static bool
-wide(jv col)
+has_flag(jv col, const char *flag)
 {
-	return jv_array_length(jv_copy(col)) > 2;
+	jv f = jv_array_get(jv_copy(col), 2);
+	bool yes = jv_get_kind(f) == JV_KIND_STRING && strcmp(jv_string_value(f), flag) == 0;
+
+	jv_free(f);
+	return yes;
 }
 
-/* Columns the text table shows: all but the "wide" ones (csv and json have those). */
+static bool
+shown(jv col, bool with_wide)
+{
+	return !has_flag(col, "label") && (with_wide || !has_flag(col, "wide"));
+}
+
+/* One row as a table for people shows it: a label's value stands in the column before it. */
 static jv
-text_columns(jv cols, jv rows, jv *out_rows)
+shown_row(jv cols, jv row, bool with_wide)
+{
+	jv out = jv_array();
+
+	jv_array_foreach(cols, c, col) {
+		jv v = jv_array_get(jv_copy(row), c);
+		int n = jv_array_length(jv_copy(out));
+
+		if (has_flag(col, "label") && jv_get_kind(v) != JV_KIND_NULL && n > 0)
+			out = jv_array_set(out, n - 1, v);
+		else if (shown(col, with_wide))
+			out = jv_array_append(out, v);
+		else
+			jv_free(v);
+		jv_free(col);
+	}
+	jv_free(row);
+	return out;
+}
+
+jv
+fs_report_shown(jv cols, jv rows, bool with_wide, jv *out_rows)
 {
 	jv keep = jv_array(), r2 = jv_array();
 
 	jv_array_foreach(rows, r, row) {
-		jv nr = jv_array();
-
 		(void)r;
-		jv_array_foreach(cols, c, col) {
-			if (!wide(col))
-				nr = jv_array_append(nr, jv_array_get(jv_copy(row), c));
-			jv_free(col);
-		}
-		r2 = jv_array_append(r2, nr);
-		jv_free(row);
+		r2 = jv_array_append(r2, shown_row(jv_copy(cols), row, with_wide));
 	}
 	jv_array_foreach(cols, c, col) {
 		(void)c;
-		if (!wide(col))
+		if (shown(col, with_wide))
 			keep = jv_array_append(keep, jv_copy(col));
 		jv_free(col);
 	}
@@ -147,7 +171,7 @@ text_columns(jv cols, jv rows, jv *out_rows)
 static void
 text_section(jv sec, FILE *f)
 {
-	jv rows, cols = text_columns(get(sec, "columns"), get(sec, "rows"), &rows);
+	jv rows, cols = fs_report_shown(get(sec, "columns"), get(sec, "rows"), false, &rows);
 	jv title = get(sec, "title"), note = get(sec, "note");
 	jv why = get(sec, "empty");
 	int nc = jv_array_length(jv_copy(cols)), nr = jv_array_length(jv_copy(rows));

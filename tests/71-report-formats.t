@@ -10,12 +10,12 @@ run fs-report sla --format csv
 is 'csv: exit 0' "$status" 0
 is 'csv: every record ends in CRLF' "$(grep -c "$crlf\$" "$T/out")/$(wc -l <"$T/out")" 6/6
 is 'csv: header row, then the first section (follow-up)' "$(tr -d '\r' <"$T/out")" \
-'by,name,pieces,followed,med_d,p90_d,med_bd,p90_bd,met,missed,open,met_pct
-all,all,5,3,1.1,6.2,1,4,2,2,1,50.0
-campaign,thank-you,3,2,1.1,6.2,1,4,1,1,1,50.0
-campaign,win-back,2,1,0.9,0.9,0,0,1,1,0,50.0
-owner,alice,3,2,0.9,1.1,0,1,2,0,1,100.0
-owner,bob,2,1,6.2,6.2,4,4,0,2,0,0.0'
+'by,name,owner_name,pieces,followed,med_d,p90_d,med_bd,p90_bd,met,missed,open,met_pct
+all,all,,5,3,1.1,6.2,1,4,2,2,1,50.0
+campaign,thank-you,,3,2,1.1,6.2,1,4,1,1,1,50.0
+campaign,win-back,,2,1,0.9,0.9,0,0,1,1,0,50.0
+owner,alice,alice,3,2,0.9,1.1,0,1,2,0,1,100.0
+owner,bob,bob,2,1,6.2,6.2,4,4,0,2,0,0.0'
 run fs-report sla --format csv --section vendor_sla
 is 'csv --section: another section, empty cells for none' "$(tr -d '\r' <"$T/out")" \
 'stage,target_bd,pieces,done,med_bd,p90_bd,met,missed,open,met_pct
@@ -109,7 +109,7 @@ outcomes-responses.csv $(fs-report outcomes --section responses --format csv | h
 outcomes-revenue.csv $(fs-report outcomes --section revenue --format csv | head -n 1 | tr -d '\r')
 outcomes-spend.csv day,campaign,outcome,pieces,cost
 pilot.csv metric,unit,baseline,pilot,change
-sla-followup.csv by,name,pieces,followed,med_d,p90_d,med_bd,p90_bd,met,missed,open,met_pct
+sla-followup.csv by,name,owner_name,pieces,followed,med_d,p90_d,med_bd,p90_bd,met,missed,open,met_pct
 sla-mail_status.csv $(fs-report sla --section mail_status --format csv | head -n 1 | tr -d '\r')
 sla-misses.csv $(fs-report sla --section misses --format csv | head -n 1 | tr -d '\r')
 sla-speed.csv $(fs-report sla --section speed --format csv | head -n 1 | tr -d '\r')
