@@ -1197,6 +1197,25 @@ report_dedupe(struct q *q, const char *from, const char *to)
 	"   'contact_id', p.contact_id, 'campaign', p.campaign)" \
 	" FROM piece_status s LEFT JOIN pieces p ON p.vendor_id = s.vendor_id) "
 
+/*
+ * The detail keys that CSV spreads into columns of their own (the rest stays
+ * in detail): the ones most kinds write, named as the detail names them.
+ * Append only: a spreadsheet finds its columns by these names.
+ */
+static jv
+detail_columns(void)
+{
+	static const char *const keys[][2] = {
+		{"contact_id", "text"}, {"campaign", "text"}, {"target", "text"}, {"vendor_id", "text"},
+		{"status", "text"}, {"from", "auto"}, {"to", "auto"}, {"reason", "text"}, {"price", "money"},
+	};
+	jv out = jv_array();
+
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		out = jv_array_append(out, ARR(jv_string(keys[i][0]), jv_string(keys[i][1])));
+	return out;
+}
+
 /* changelog: the audit trail, filtered. */
 static jv
 report_changelog(struct q *q, const struct fs_report_opts *o, const char *from, const char *to)
@@ -1232,7 +1251,7 @@ report_changelog(struct q *q, const struct fs_report_opts *o, const char *from, 
 	snprintf(why, sizeof why, "no changelog rows %s%s", win,
 		 kind || o->contact || o->campaign || o->event_id || o->run_id ? " match the filters" : "");
 	sec = section("entries", "Audit trail", "at:time,kind:text,object:text,event_id:text,run_id:text:wide,detail:json");
-	rep = add_section(rep, sec_rows(sec, rows, why));
+	rep = add_section(rep, sec_rows(sec_set(sec, "spread", detail_columns()), rows, why));
 
 	sql.len = 0;
 	fs_buf_addf(&sql, TRAIL "SELECT kind, count(*) FROM trail%s GROUP BY kind ORDER BY kind", where.data);

@@ -25,17 +25,17 @@ vid() { sql "select vendor_id from pieces where event_id = '$1'"; }
 run fs-report changelog --event evt_p2 --format csv
 tr -d '\r' <"$T/out" >"$T/got"
 cat >"$T/want" <<EOT
-at,kind,object,event_id,run_id,detail
-2026-11-17T09:05:00Z,send,contact:c2,evt_p2,$(sql "select run_id from changelog where event_id = 'evt_p2'"),"{""contact_id"":""c2"",""campaign"":""thank-you"",""vendor_id"":""$(vid evt_p2)"",""http_status"":200,""attempts"":1,""requested_at"":""2026-11-17T09:00:00Z"",""first_attempt_at"":""2026-11-17T09:05:00Z"",""accepted_at"":""2026-11-17T09:05:00Z""}"
+at,kind,object,event_id,run_id,contact_id,campaign,target,vendor_id,status,from,to,reason,price,detail
+2026-11-17T09:05:00Z,send,contact:c2,evt_p2,$(sql "select run_id from changelog where event_id = 'evt_p2'"),c2,thank-you,,$(vid evt_p2),,,,,,"{""http_status"":200,""attempts"":1,""requested_at"":""2026-11-17T09:00:00Z"",""first_attempt_at"":""2026-11-17T09:05:00Z"",""accepted_at"":""2026-11-17T09:05:00Z""}"
 EOT
-check_same 'csv: quotes doubled inside a quoted field (RFC 4180)' "$T/want" "$T/got"
+check_same 'csv: the common detail keys in columns, the rest in detail, quotes doubled inside a quoted field (RFC 4180)' "$T/want" "$T/got"
 run fs-report changelog --event evt_p2 --format excel-csv
 {
-	printf '\357\273\277at,kind,object,event_id,run_id,detail\r\n'
-	printf '2026-11-17 09:05:00,send,contact:c2,evt_p2,%s,"{""contact_id"":""c2"",""campaign"":""thank-you"",""vendor_id"":""%s"",""http_status"":200,""attempts"":1,""requested_at"":""2026-11-17T09:00:00Z"",""first_attempt_at"":""2026-11-17T09:05:00Z"",""accepted_at"":""2026-11-17T09:05:00Z""}"\r\n' \
+	printf '\357\273\277at,kind,object,event_id,run_id,contact_id,campaign,target,vendor_id,status,from,to,reason,price,detail\r\n'
+	printf '2026-11-17 09:05:00,send,contact:c2,evt_p2,%s,c2,thank-you,,%s,,,,,,"{""http_status"":200,""attempts"":1,""requested_at"":""2026-11-17T09:00:00Z"",""first_attempt_at"":""2026-11-17T09:05:00Z"",""accepted_at"":""2026-11-17T09:05:00Z""}"\r\n' \
 		"$(sql "select run_id from changelog where event_id = 'evt_p2'")" "$(vid evt_p2)"
 } >"$T/want"
-check_same 'excel-csv, byte for byte: BOM, CRLF, the time column as YYYY-MM-DD HH:MM:SS (JSON detail as it is)' "$T/want" "$T/out"
+check_same 'excel-csv, byte for byte: BOM, CRLF, the time column as YYYY-MM-DD HH:MM:SS (the rest of the detail as JSON)' "$T/want" "$T/out"
 run fs-report health --format csv --section incidents
 tr -d '\r' <"$T/out" >"$T/got"
 cat >"$T/want" <<EOT
