@@ -125,7 +125,8 @@ shown(jv col, bool with_wide)
 	return !has_flag(col, "label") && (with_wide || !has_flag(col, "wide"));
 }
 
-/* One row as a table for people shows it: a label's value stands in the column before it. */
+/* One row as a table for people shows it: a label's value stands in the
+ * column before it.  Consumes cols and row. */
 static jv
 shown_row(jv cols, jv row, bool with_wide)
 {
@@ -143,6 +144,7 @@ shown_row(jv cols, jv row, bool with_wide)
 			jv_free(v);
 		jv_free(col);
 	}
+	jv_free(cols);
 	jv_free(row);
 	return out;
 }
@@ -294,7 +296,7 @@ fs_report_text(jv rep, FILE *f)
 	return ferror(f) ? -1 : 0;
 }
 
-/* The section's first JSON column (a changelog detail), or -1. */
+/* The section's first JSON column (a changelog detail), or -1.  Consumes cols. */
 static int
 json_column(jv cols)
 {
@@ -305,6 +307,7 @@ json_column(jv cols)
 			at = c;
 		jv_free(col);
 	}
+	jv_free(cols);
 	return at;
 }
 
