@@ -2333,6 +2333,21 @@ prune(struct pull *p, bool lob)
 			 (long long)bodies, bodies == 1 ? "y" : "ies", (long long)rows, rows == 1 ? "" : "s");
 }
 
+/*
+ * A HubSpot pull that went well also keeps the owners' names fresh for the
+ * reports (lib/owners.c): after the records, with standard output closed,
+ * so that the pipeline never waits for it, and never in a dry run, which
+ * changes no state.
+ */
+static void
+refresh_owners(struct pull *p)
+{
+	if (strcmp(p->ep.kind, "hubspot") != 0 || !p->http_ready ||
+	    (p->status != FS_EXIT_OK && p->status != FS_EXIT_DLQ))
+		return;
+	fs_owners_refresh(&p->cli->st, &p->http, p->name);
+}
+
 /* The run's row in the changelog, when it fetched, dead-lettered or pruned something. */
 static void
 record_run(struct pull *p)
@@ -2515,6 +2530,7 @@ main(int argc, char *argv[])
 	    p.status != FS_EXIT_USAGE) {
 		detach_stdout();
 		prune(&p, strcmp(p.ep.kind, "lob-events") == 0);
+		refresh_owners(&p);
 	}
 	fs_buf_free(&p.held);
 	record_run(&p);

@@ -1024,6 +1024,12 @@ int fs_http_request(struct fs_http *h, const char *method, const char *path, con
 		    const char *want_key, struct fs_http_response *resp);
 void fs_http_response_free(struct fs_http_response *r);
 
+// owners.c: owners' names from HubSpot's owners API, for the reports.
+/* When source's names are a day old (an hour after a failed try), fetches
+ * them through h and keeps them in the state file; a failure is said on
+ * stderr, and is no failure of the caller's. */
+void fs_owners_refresh(struct fs_state *st, struct fs_http *h, const char *source);
+
 // csvin.c: CSV input through libcsv (RFC 4180).
 struct fs_csv_row {
 	long rowno;		/* 1 for the first record (the header) */
@@ -1119,6 +1125,11 @@ int fs_report_csv(jv rep, const char *section, bool excel, FILE *f);
 int fs_report_ndjson(jv rep, FILE *f);	/* a header line, then one line per row */
 /* Keeps only the named section; -1 if the report has none of that name. */
 int fs_report_only(jv *rep, const char *section);
+/* A section's columns and rows as a table for people shows them (text, HTML):
+ * a "label" column's value (an owner's name) in place of the column before
+ * it, where it has one; "wide" columns only when with_wide.  Consumes cols
+ * and rows; the rows in *out_rows. */
+jv fs_report_shown(jv cols, jv rows, bool with_wide, jv *out_rows);
 
 // report_html.c
 /* One self-contained dashboard page: reps is an array of reports, the first the main one. */

@@ -308,7 +308,9 @@ section(const char *name, const char *title, const char *cols)
 		if ((flag = strchr(colon + 1, ':')))
 			*flag++ = '\0';
 		col = ARR(jv_string(tok), jv_string(colon + 1));
-		/* "wide": a detail the 100-column text table leaves out. */
+		/* "wide": a detail the 100-column text table leaves out;
+		 * "label": what text and HTML show in the column before
+		 * (an owner's name for its id), where it has a value. */
 		if (flag)
 			col = jv_array_append(col, jv_string(flag));
 		c = jv_array_append(c, col);
@@ -402,6 +404,7 @@ pctile(double *v, int n, double p)
 /* A set of samples with their SLA outcome, for one group. */
 struct sample_set {
 	char *by, *name;
+	char *label;		/* an owner's name (the id when none is known); NULL for the other groups */
 	double *days, *bd;
 	int n, cap;
 	int pieces, met, missed, open;
@@ -443,6 +446,7 @@ groups_free(struct groups *gs)
 	for (int i = 0; i < gs->n; i++) {
 		free(gs->g[i].by);
 		free(gs->g[i].name);
+		free(gs->g[i].label);
 		free(gs->g[i].days);
 		free(gs->g[i].bd);
 	}
@@ -476,11 +480,14 @@ static void
 followup_collect(struct q *q, const struct fs_report_opts *o, const char *from, const char *to,
 		 struct followup *f)
 {
+	/* An owner's name as fs-pull last fetched it (lib/owners.c), else its id. */
 	sqlite3_stmt *s = fs_state_query(q->st,
-	    "SELECT coalesce(p.campaign, '(none)'),"
-	    "  coalesce(p.owner, (SELECT c.owner FROM contacts c WHERE c.id = p.contact_id), '(none)'), p.delivered_at,"
-	    "  (SELECT min(a.at) FROM activities a WHERE a.contact_id = p.contact_id AND a.at >= p.delivered_at)"
-	    " FROM pieces p WHERE p.delivered_at >= ?1 AND p.delivered_at < ?2", "ss", from, to);
+	    "SELECT x.campaign, x.owner, coalesce((SELECT o.name FROM owners o WHERE o.id = x.owner), x.owner),"
+	    "  x.delivered_at, x.followed FROM (SELECT coalesce(p.campaign, '(none)') AS campaign,"
+	    "  coalesce(p.owner, (SELECT c.owner FROM contacts c WHERE c.id = p.contact_id), '(none)') AS owner,"
+	    "  p.delivered_at AS delivered_at,"
+	    "  (SELECT min(a.at) FROM activities a WHERE a.contact_id = p.contact_id AND a.at >= p.delivered_at) AS followed"
+	    " FROM pieces p WHERE p.delivered_at >= ?1 AND p.delivered_at < ?2) x", "ss", from, to);
 	fs_time now = fs_now();
 	int rc;
 
@@ -493,8 +500,9 @@ followup_collect(struct q *q, const struct fs_report_opts *o, const char *from, 
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *campaign = (const char *)sqlite3_column_text(s, 0);
 		const char *owner = (const char *)sqlite3_column_text(s, 1);
-		const char *dstr = (const char *)sqlite3_column_text(s, 2);
-		const char *fstr = (const char *)sqlite3_column_text(s, 3);
+		const char *owner_name = (const char *)sqlite3_column_text(s, 2);
+		const char *dstr = (const char *)sqlite3_column_text(s, 3);
+		const char *fstr = (const char *)sqlite3_column_text(s, 4);
 		fs_time d = parse_or(dstr, 0), fu = parse_or(fstr, -1);
 		fs_time deadline = fs_bizdays_add(d, o->follow_up_bd, &o->holidays);
 		struct sample_set *g[3];
@@ -509,6 +517,8 @@ followup_collect(struct q *q, const struct fs_report_opts *o, const char *from, 
 		ix[2] = (int)(group(&f->gs, "owner", owner) - f->gs.g);
 		for (int i = 0; i < 3; i++)
 			g[i] = &f->gs.g[ix[i]];
+		if (g[2]->label == NULL)
+			g[2]->label = fs_xstrdup(owner_name);
 		for (int i = 0; i < 3; i++) {
 			g[i]->pieces++;
 			g[i]->met += met;
@@ -605,7 +615,7 @@ report_sla(struct q *q, const struct fs_report_opts *o, const char *from, const 
 		 o->follow_up_bd);
 	snprintf(why, sizeof why, "no pieces delivered %s", win);
 	sec = section("followup", "Follow-up after delivery",
-		      "by:text,name:text,pieces:int,followed:int,med_d:num,p90_d:num,med_bd:int,p90_bd:int,"
+		      "by:text,name:text,owner_name:text:label,pieces:int,followed:int,med_d:num,p90_d:num,med_bd:int,p90_bd:int,"
 		      "met:int,missed:int,open:int,met_pct:pct");
 	rows = jv_array();
 	for (int i = 0; i < f.gs.n; i++) {
@@ -613,7 +623,8 @@ report_sla(struct q *q, const struct fs_report_opts *o, const char *from, const 
 		jv md, pd, mb, pb;
 
 		group_stats(g, &md, &pd, &mb, &pb);
-		rows = jv_array_append(rows, ARR(jv_string(g->by), jv_string(g->name), jv_number(g->pieces),
+		rows = jv_array_append(rows, ARR(jv_string(g->by), jv_string(g->name),
+						      g->label ? jv_string(g->label) : jv_null(), jv_number(g->pieces),
 						      jv_number(g->n), md, pd, mb, pb, jv_number(g->met),
 						      jv_number(g->missed), jv_number(g->open),
 						      pct(g->met, g->met + g->missed)));
@@ -1186,6 +1197,25 @@ report_dedupe(struct q *q, const char *from, const char *to)
 	"   'contact_id', p.contact_id, 'campaign', p.campaign)" \
 	" FROM piece_status s LEFT JOIN pieces p ON p.vendor_id = s.vendor_id) "
 
+/*
+ * The detail keys that CSV spreads into columns of their own (the rest stays
+ * in detail): the ones most kinds write, named as the detail names them.
+ * Append only: a spreadsheet finds its columns by these names.
+ */
+static jv
+detail_columns(void)
+{
+	static const char *const keys[][2] = {
+		{"contact_id", "text"}, {"campaign", "text"}, {"target", "text"}, {"vendor_id", "text"},
+		{"status", "text"}, {"from", "auto"}, {"to", "auto"}, {"reason", "text"}, {"price", "money"},
+	};
+	jv out = jv_array();
+
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		out = jv_array_append(out, ARR(jv_string(keys[i][0]), jv_string(keys[i][1])));
+	return out;
+}
+
 /* changelog: the audit trail, filtered. */
 static jv
 report_changelog(struct q *q, const struct fs_report_opts *o, const char *from, const char *to)
@@ -1221,7 +1251,7 @@ report_changelog(struct q *q, const struct fs_report_opts *o, const char *from, 
 	snprintf(why, sizeof why, "no changelog rows %s%s", win,
 		 kind || o->contact || o->campaign || o->event_id || o->run_id ? " match the filters" : "");
 	sec = section("entries", "Audit trail", "at:time,kind:text,object:text,event_id:text,run_id:text:wide,detail:json");
-	rep = add_section(rep, sec_rows(sec, rows, why));
+	rep = add_section(rep, sec_rows(sec_set(sec, "spread", detail_columns()), rows, why));
 
 	sql.len = 0;
 	fs_buf_addf(&sql, TRAIL "SELECT kind, count(*) FROM trail%s GROUP BY kind ORDER BY kind", where.data);

@@ -156,7 +156,8 @@ put_value(FILE *f, jv v, const char *type)
 static void
 table(FILE *f, jv sec)
 {
-	jv cols = get(sec, "columns"), rows = get(sec, "rows"), why = get(sec, "empty"), note = get(sec, "note");
+	jv rows, cols = fs_report_shown(get(sec, "columns"), get(sec, "rows"), true, &rows);
+	jv why = get(sec, "empty"), note = get(sec, "note");
 
 	if (jv_array_length(jv_copy(rows)) == 0) {
 		fputs("<p class=\"empty\">Nothing to show: ", f);

@@ -108,33 +108,59 @@ flatten(char *s)
 			*s = ' ';
 }
 
+/* Whether a column carries a flag: "wide" or "label" (report.c's section()). */
 static bool
-wide(jv col)
+has_flag(jv col, const char *flag)
 {
-	return jv_array_length(jv_copy(col)) > 2;
+	jv f = jv_array_get(jv_copy(col), 2);
+	bool yes = jv_get_kind(f) == JV_KIND_STRING && strcmp(jv_string_value(f), flag) == 0;
+
+	jv_free(f);
+	return yes;
 }
 
-/* Columns the text table shows: all but the "wide" ones (csv and json have those). */
+static bool
+shown(jv col, bool with_wide)
+{
+	return !has_flag(col, "label") && (with_wide || !has_flag(col, "wide"));
+}
+
+/* One row as a table for people shows it: a label's value stands in the
+ * column before it.  Consumes cols and row. */
 static jv
-text_columns(jv cols, jv rows, jv *out_rows)
+shown_row(jv cols, jv row, bool with_wide)
+{
+	jv out = jv_array();
+
+	jv_array_foreach(cols, c, col) {
+		jv v = jv_array_get(jv_copy(row), c);
+		int n = jv_array_length(jv_copy(out));
+
+		if (has_flag(col, "label") && jv_get_kind(v) != JV_KIND_NULL && n > 0)
+			out = jv_array_set(out, n - 1, v);
+		else if (shown(col, with_wide))
+			out = jv_array_append(out, v);
+		else
+			jv_free(v);
+		jv_free(col);
+	}
+	jv_free(cols);
+	jv_free(row);
+	return out;
+}
+
+jv
+fs_report_shown(jv cols, jv rows, bool with_wide, jv *out_rows)
 {
 	jv keep = jv_array(), r2 = jv_array();
 
 	jv_array_foreach(rows, r, row) {
-		jv nr = jv_array();
-
 		(void)r;
-		jv_array_foreach(cols, c, col) {
-			if (!wide(col))
-				nr = jv_array_append(nr, jv_array_get(jv_copy(row), c));
-			jv_free(col);
-		}
-		r2 = jv_array_append(r2, nr);
-		jv_free(row);
+		r2 = jv_array_append(r2, shown_row(jv_copy(cols), row, with_wide));
 	}
 	jv_array_foreach(cols, c, col) {
 		(void)c;
-		if (!wide(col))
+		if (shown(col, with_wide))
 			keep = jv_array_append(keep, jv_copy(col));
 		jv_free(col);
 	}
@@ -147,7 +173,7 @@ text_columns(jv cols, jv rows, jv *out_rows)
 static void
 text_section(jv sec, FILE *f)
 {
-	jv rows, cols = text_columns(get(sec, "columns"), get(sec, "rows"), &rows);
+	jv rows, cols = fs_report_shown(get(sec, "columns"), get(sec, "rows"), false, &rows);
 	jv title = get(sec, "title"), note = get(sec, "note");
 	jv why = get(sec, "empty");
 	int nc = jv_array_length(jv_copy(cols)), nr = jv_array_length(jv_copy(rows));
@@ -270,6 +296,117 @@ fs_report_text(jv rep, FILE *f)
 	return ferror(f) ? -1 : 0;
 }
 
+/* The section's first JSON column (a changelog detail), or -1.  Consumes cols. */
+static int
+json_column(jv cols)
+{
+	int at = -1;
+
+	jv_array_foreach(cols, c, col) {
+		if (at < 0 && strcmp(col_type(col), "json") == 0)
+			at = c;
+		jv_free(col);
+	}
+	jv_free(cols);
+	return at;
+}
+
+/* The spread keys' values out of obj (each deleted from it) onto out: a
+ * scalar in its cell, an object or a list left in obj, as is a key not there. */
+static jv
+spread_values(jv out, jv *obj, jv spread)
+{
+	jv_array_foreach(spread, k, key) {
+		jv name = jv_array_get(key, 0);
+		jv v = jv_is_valid(*obj) ? fs_jget(*obj, jv_string_value(name)) : jv_invalid();
+		jv_kind kind = jv_get_kind(v);
+
+		(void)k;
+		if (kind == JV_KIND_INVALID || kind == JV_KIND_OBJECT || kind == JV_KIND_ARRAY) {
+			jv_free(v);
+			v = jv_null();
+		} else {
+			*obj = jv_object_delete(*obj, jv_copy(name));
+		}
+		out = jv_array_append(out, v);
+		jv_free(name);
+	}
+	return out;
+}
+
+/* One row with its JSON cell at jc spread: the spread keys' values in cells
+ * of their own before it, and the JSON cell keeping the rest (empty when
+ * nothing is left; as it was when it is not an object), so nothing is lost. */
+static jv
+spread_row(jv row, int jc, jv spread)
+{
+	jv out = jv_array();
+
+	jv_array_foreach(row, c, v) {
+		jv obj;
+
+		if (c != jc) {
+			out = jv_array_append(out, v);
+			continue;
+		}
+		obj = jv_get_kind(v) == JV_KIND_STRING ? jv_parse(jv_string_value(v)) : jv_invalid();
+		if (jv_get_kind(obj) != JV_KIND_OBJECT) {
+			jv_free(obj);
+			obj = jv_invalid();
+		}
+		out = spread_values(out, &obj, spread);
+		if (!jv_is_valid(obj)) {
+			out = jv_array_append(out, v);
+		} else {
+			char *rest = jv_object_length(jv_copy(obj)) ? fs_jdump(obj) : NULL;
+
+			out = jv_array_append(out, rest ? jv_string(rest) : jv_null());
+			free(rest);
+			jv_free(v);
+		}
+		jv_free(obj);
+	}
+	jv_free(row);
+	return out;
+}
+
+/*
+ * CSV of a section with "spread" ([[key, type], ...]: the changelog's
+ * entries): its JSON column's common keys as columns of their own, for a
+ * spreadsheet, which cannot look inside a JSON cell.  The columns change
+ * in place; a section without it is left as it is.
+ */
+static void
+spread_section(jv sec, jv *cols, jv *rows)
+{
+	jv spread = get(sec, "spread"), c2 = jv_array(), r2 = jv_array();
+	int jc = json_column(jv_copy(*cols));
+
+	if (jv_get_kind(spread) != JV_KIND_ARRAY || jc < 0) {
+		jv_free(spread);
+		jv_free(c2);
+		jv_free(r2);
+		return;
+	}
+	jv_array_foreach(*cols, c, col) {
+		if (c == jc)
+			jv_array_foreach(spread, k, key) {
+				(void)k;
+				c2 = jv_array_append(c2, key);
+			}
+		c2 = jv_array_append(c2, col);
+	}
+	jv_array_foreach(*rows, r, row) {
+		(void)r;
+		r2 = jv_array_append(r2, spread_row(row, jc, spread));
+	}
+	jv_free(*cols);
+	jv_free(*rows);
+	jv_free(spread);
+	*cols = c2;
+	*rows = r2;
+}
+
 int
 fs_report_csv(jv rep, const char *section, bool excel, FILE *f)
 {
@@ -295,6 +432,7 @@ fs_report_csv(jv rep, const char *section, bool excel, FILE *f)
 	}
 	cols = get(sec, "columns");
 	rows = get(sec, "rows");
+	spread_section(sec, &cols, &rows);
 	nc = jv_array_length(jv_copy(cols));
 	if (excel)
 		fputs("\xEF\xBB\xBF", f);

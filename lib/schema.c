@@ -331,6 +331,18 @@ const char *const fs_migrations[] = {
 	"ALTER TABLE pieces ADD COLUMN cancelled_at TEXT;"
 	/* A campaign's pieces of one day, for its cap. */
 	"CREATE INDEX pieces_by_campaign ON pieces(campaign, queued_at);",
+	/* 5 -> 6: owners by name in the reports (issue 16).  fs-pull keeps the
+	 * names HubSpot's owners API gives (name: first and last, else the
+	 * email; NULL when it has neither) and keeps an owner once seen, so
+	 * that an owner archived since still reads as a name on old pieces.
+	 * owner_refresh says when a source's owners were last fetched (NULL:
+	 * never yet) and last asked for, so that a failing owners endpoint is
+	 * asked again after an hour, not on every run. */
+	"CREATE TABLE owners ("
+	"  id TEXT PRIMARY KEY, source TEXT NOT NULL, name TEXT, email TEXT,"
+	"  archived INTEGER NOT NULL DEFAULT 0, seen_at TEXT NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE owner_refresh ("
+	"  source TEXT PRIMARY KEY, refreshed_at TEXT, tried_at TEXT NOT NULL) WITHOUT ROWID;",
 };
 
 const int fs_nmigrations = sizeof fs_migrations / sizeof fs_migrations[0];

@@ -10,12 +10,12 @@ run fs-report sla --format csv
 is 'csv: exit 0' "$status" 0
 is 'csv: every record ends in CRLF' "$(grep -c "$crlf\$" "$T/out")/$(wc -l <"$T/out")" 6/6
 is 'csv: header row, then the first section (follow-up)' "$(tr -d '\r' <"$T/out")" \
-'by,name,pieces,followed,med_d,p90_d,med_bd,p90_bd,met,missed,open,met_pct
-all,all,5,3,1.1,6.2,1,4,2,2,1,50.0
-campaign,thank-you,3,2,1.1,6.2,1,4,1,1,1,50.0
-campaign,win-back,2,1,0.9,0.9,0,0,1,1,0,50.0
-owner,alice,3,2,0.9,1.1,0,1,2,0,1,100.0
-owner,bob,2,1,6.2,6.2,4,4,0,2,0,0.0'
+'by,name,owner_name,pieces,followed,med_d,p90_d,med_bd,p90_bd,met,missed,open,met_pct
+all,all,,5,3,1.1,6.2,1,4,2,2,1,50.0
+campaign,thank-you,,3,2,1.1,6.2,1,4,1,1,1,50.0
+campaign,win-back,,2,1,0.9,0.9,0,0,1,1,0,50.0
+owner,alice,alice,3,2,0.9,1.1,0,1,2,0,1,100.0
+owner,bob,bob,2,1,6.2,6.2,4,4,0,2,0,0.0'
 run fs-report sla --format csv --section vendor_sla
 is 'csv --section: another section, empty cells for none' "$(tr -d '\r' <"$T/out")" \
 'stage,target_bd,pieces,done,med_bd,p90_bd,met,missed,open,met_pct
@@ -25,17 +25,17 @@ vid() { sql "select vendor_id from pieces where event_id = '$1'"; }
 run fs-report changelog --event evt_p2 --format csv
 tr -d '\r' <"$T/out" >"$T/got"
 cat >"$T/want" <<EOT
-at,kind,object,event_id,run_id,detail
-2026-11-17T09:05:00Z,send,contact:c2,evt_p2,$(sql "select run_id from changelog where event_id = 'evt_p2'"),"{""contact_id"":""c2"",""campaign"":""thank-you"",""vendor_id"":""$(vid evt_p2)"",""http_status"":200,""attempts"":1,""requested_at"":""2026-11-17T09:00:00Z"",""first_attempt_at"":""2026-11-17T09:05:00Z"",""accepted_at"":""2026-11-17T09:05:00Z""}"
+at,kind,object,event_id,run_id,contact_id,campaign,target,vendor_id,status,from,to,reason,price,detail
+2026-11-17T09:05:00Z,send,contact:c2,evt_p2,$(sql "select run_id from changelog where event_id = 'evt_p2'"),c2,thank-you,,$(vid evt_p2),,,,,,"{""http_status"":200,""attempts"":1,""requested_at"":""2026-11-17T09:00:00Z"",""first_attempt_at"":""2026-11-17T09:05:00Z"",""accepted_at"":""2026-11-17T09:05:00Z""}"
 EOT
-check_same 'csv: quotes doubled inside a quoted field (RFC 4180)' "$T/want" "$T/got"
+check_same 'csv: the common detail keys in columns, the rest in detail, quotes doubled inside a quoted field (RFC 4180)' "$T/want" "$T/got"
 run fs-report changelog --event evt_p2 --format excel-csv
 {
-	printf '\357\273\277at,kind,object,event_id,run_id,detail\r\n'
-	printf '2026-11-17 09:05:00,send,contact:c2,evt_p2,%s,"{""contact_id"":""c2"",""campaign"":""thank-you"",""vendor_id"":""%s"",""http_status"":200,""attempts"":1,""requested_at"":""2026-11-17T09:00:00Z"",""first_attempt_at"":""2026-11-17T09:05:00Z"",""accepted_at"":""2026-11-17T09:05:00Z""}"\r\n' \
+	printf '\357\273\277at,kind,object,event_id,run_id,contact_id,campaign,target,vendor_id,status,from,to,reason,price,detail\r\n'
+	printf '2026-11-17 09:05:00,send,contact:c2,evt_p2,%s,c2,thank-you,,%s,,,,,,"{""http_status"":200,""attempts"":1,""requested_at"":""2026-11-17T09:00:00Z"",""first_attempt_at"":""2026-11-17T09:05:00Z"",""accepted_at"":""2026-11-17T09:05:00Z""}"\r\n' \
 		"$(sql "select run_id from changelog where event_id = 'evt_p2'")" "$(vid evt_p2)"
 } >"$T/want"
-check_same 'excel-csv, byte for byte: BOM, CRLF, the time column as YYYY-MM-DD HH:MM:SS (JSON detail as it is)' "$T/want" "$T/out"
+check_same 'excel-csv, byte for byte: BOM, CRLF, the time column as YYYY-MM-DD HH:MM:SS (the rest of the detail as JSON)' "$T/want" "$T/out"
 run fs-report health --format csv --section incidents
 tr -d '\r' <"$T/out" >"$T/got"
 cat >"$T/want" <<EOT
@@ -109,7 +109,7 @@ outcomes-responses.csv $(fs-report outcomes --section responses --format csv | h
 outcomes-revenue.csv $(fs-report outcomes --section revenue --format csv | head -n 1 | tr -d '\r')
 outcomes-spend.csv day,campaign,outcome,pieces,cost
 pilot.csv metric,unit,baseline,pilot,change
-sla-followup.csv by,name,pieces,followed,med_d,p90_d,med_bd,p90_bd,met,missed,open,met_pct
+sla-followup.csv by,name,owner_name,pieces,followed,med_d,p90_d,med_bd,p90_bd,met,missed,open,met_pct
 sla-mail_status.csv $(fs-report sla --section mail_status --format csv | head -n 1 | tr -d '\r')
 sla-misses.csv $(fs-report sla --section misses --format csv | head -n 1 | tr -d '\r')
 sla-speed.csv $(fs-report sla --section speed --format csv | head -n 1 | tr -d '\r')

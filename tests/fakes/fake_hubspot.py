@@ -635,6 +635,7 @@ class App:
     def _reset(self, empty):
         with self.lock:
             self.objects = {t: {} for t in OBJECT_TYPES}
+            self.owners = {}
             self.declared = {t: {} for t in OBJECT_TYPES}
             self.strict_props = False
             self.version = 0
@@ -712,7 +713,49 @@ class App:
         for d in data.get("deals") or []:
             self.upsert("deals", d, now_ms)
             n += 1
+        for o in data.get("owners") or []:
+            self.upsert_owner(o, now_ms)
+            n += 1
         return n
+
+    def upsert_owner(self, item, now_ms):
+        """Create or merge one owner ({"id","email","firstName","lastName",
+        "archived"}; the rest is filled in as HubSpot has it)."""
+        if not isinstance(item, dict) or not str(item.get("id") or "").isdigit():
+            raise ApiError(400, "an owner needs a numeric \"id\"")
+        oid = str(item["id"])
+        o = self.owners.get(oid)
+        if o is None:
+            o = {"id": oid, "email": None, "type": "PERSON", "firstName": None,
+                 "lastName": None, "userId": int(oid) + 1000000,
+                 "userIdIncludingInactive": int(oid) + 1000000,
+                 "createdAt": iso_ms(now_ms), "archived": False, "teams": []}
+            self.owners[oid] = o
+        for k, v in item.items():
+            if k != "id":
+                o[k] = v
+        o["archived"] = bool(o.get("archived"))
+        o["updatedAt"] = iso_ms(now_ms)
+        return o
+
+    def owner_page(self, query, path):
+        """GET /crm/v3/owners: id order, archived ones only with
+        archived=true (and then only they), paged with after."""
+        limit = as_int(_q1(query, "limit", "100"), "limit", 1)
+        if limit > 500:
+            raise ApiError(400, "limit must be at most 500")
+        after = as_int(_q1(query, "after", "0") or "0", "after", 0)
+        archived = _q1(query, "archived", "false") == "true"
+        email = _q1(query, "email")
+        owners = sorted((o for o in self.owners.values()
+                         if o["archived"] == archived
+                         and (email is None or (o.get("email") or "").lower() == email.lower())),
+                        key=lambda o: int(o["id"]))
+        resp = {"results": [dict(o) for o in owners[after:after + limit]]}
+        if after + limit < len(owners):
+            nxt = str(after + limit)
+            resp["paging"] = {"next": {"after": nxt, "link": "%s?after=%s" % (path, nxt)}}
+        return resp
 
     def max_numeric_id(self):
         m = 0
@@ -1625,6 +1668,7 @@ _OBJ_RE = re.compile(r"^/crm/v3/objects/([^/]+)(?:/(.*))?$")
 _PROP_RE = re.compile(r"^/crm/v3/properties/([^/]+)(?:/([^/]+))?/?$")
 _ASSOC_BATCH_RE = re.compile(r"^/crm/v4/associations/([^/]+)/([^/]+)/batch/read/?$")
 _ASSOC_ONE_RE = re.compile(r"^/crm/v4/objects/([^/]+)/([^/]+)/associations/([^/]+)/?$")
+_OWNERS_RE = re.compile(r"^/crm/v3/owners(?:/([^/]+))?/?$")
 
 
 def _type_or_400(name):
@@ -1788,6 +1832,20 @@ def route_crm(app, method, path, query, body, seq):
                  "associationTypes": [{"category": "HUBSPOT_DEFINED",
                                        "typeId": type_id, "label": None}]}
                 for i in app.associated(obj, to)]}
+    m = _OWNERS_RE.match(path)
+    if m:
+        if method != "GET":
+            raise ApiError(405, "Method not allowed (owners are read-only)", "VALIDATION_ERROR")
+        with app.lock:
+            if m.group(1) is None:
+                return 200, app.owner_page(query, path)
+            oid = urllib.parse.unquote(m.group(1))
+            by_user = _q1(query, "idProperty", "id") == "userId"
+            archived = _q1(query, "archived", "false") == "true"
+            for o in app.owners.values():
+                if (str(o["userId"]) if by_user else o["id"]) == oid and o["archived"] == archived:
+                    return 200, dict(o)
+            raise ApiError(404, "Owner %s not found" % oid, "OBJECT_NOT_FOUND")
     raise ApiError(404, "Unknown endpoint %s %s" % (method, path), "OBJECT_NOT_FOUND")
 
 
@@ -1956,6 +2014,20 @@ def route_admin(app, method, path, query, body):
                             return 200, {"deleted": oid}
                         return 200, app.render_admin(o)
             raise ApiError(404, "no such object %s" % oid, "OBJECT_NOT_FOUND")
+    if p == "/__admin/owners":
+        if method == "GET":
+            with app.lock:
+                return 200, {"owners": sorted(app.owners.values(), key=lambda o: int(o["id"]))}
+        if method == "POST":
+            items = _list_arg(body, "owners")
+            with app.lock:
+                now = app.now_ms()
+                ids = [app.upsert_owner(it, now)["id"] for it in items]
+            return 200, {"upserted": len(ids), "ids": ids}
+        if method == "DELETE":
+            with app.lock:
+                app.owners.clear()
+            return 200, {"deleted": True}
     if p == "/__admin/reset" and method == "POST":
         empty = bool(isinstance(body, dict) and body.get("empty"))
         app._reset(empty=empty)

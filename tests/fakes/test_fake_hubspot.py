@@ -508,6 +508,33 @@ def t_webhook():
         srv.server_close()
 
 
+@test("owners: paged in id order, archived apart, by id, auth and faults as elsewhere")
+def t_owners():
+    admin("POST", "owners", [{"id": "300", "email": "c@x.io", "firstName": "Cy", "lastName": "Old",
+                              "archived": True},
+                             {"id": "200", "email": "b@x.io", "firstName": "Bo", "lastName": "Lee"},
+                             {"id": "100", "email": "a@x.io", "firstName": "Al", "lastName": "Ng"}])
+    r = call("GET", "/crm/v3/owners?limit=1")
+    eq(r.status, 200, "status")
+    eq([(o["id"], o["firstName"], o["archived"]) for o in r.json["results"]], [("100", "Al", False)], "page 1")
+    eq(r.json["paging"]["next"]["after"], "1", "next after")
+    r = call("GET", "/crm/v3/owners?limit=1&after=1")
+    eq([o["id"] for o in r.json["results"]], ["200"], "page 2")
+    check("paging" not in r.json, "no next page after the last active owner")
+    r = call("GET", "/crm/v3/owners?archived=true")
+    eq([o["id"] for o in r.json["results"]], ["300"], "archived=true: the archived ones only")
+    eq(call("GET", "/crm/v3/owners/200").json["email"], "b@x.io", "one owner by id")
+    eq(call("GET", "/crm/v3/owners/300").status, 404, "an archived owner, without archived=true")
+    eq(call("GET", "/crm/v3/owners?limit=501").status, 400, "limit above 500")
+    eq(call("GET", "/crm/v3/owners", token=None).status, 401, "no token")
+    admin("POST", "faults", {"status": 500, "path_prefix": "/crm/v3/owners"})
+    eq(call("GET", "/crm/v3/owners").status, 500, "a fault")
+    eq(call("GET", "/crm/v3/owners").status, 200, "then the API again")
+    eq(len(admin("GET", "requests?path_prefix=/crm/v3/owners")["requests"]), 9, "requests logged")
+    admin("DELETE", "owners")
+    eq(call("GET", "/crm/v3/owners").json["results"], [], "cleared")
+
+
 @test("/__admin/requests records method, path, body, status, at")
 def t_requests_log():
     reqs = admin("GET", "requests?path_prefix=/crm/v3/objects/contacts/batch/update")["requests"]
