@@ -162,6 +162,26 @@ int fs_local_day(fs_time t, const char *tz, fs_time *start, fs_time *next);
 /* A time a user types: RFC 3339, or a plain date YYYY-MM-DD meaning that
  * day's first second in time zone tz (the next day's with end_of_day); -1 if neither. */
 int fs_time_arg(const char *s, const char *tz, bool end_of_day, fs_time *t);
+bool fs_tz_is_utc(const char *tz);	/* NULL, "" or "UTC" */
+/*
+ * A time zone for many times (a report's rows): the UTC offset of each UTC
+ * day asked about is kept, so that TZ is swapped in once a day, not once a
+ * time.  fs_zone_init first; tz is kept, not copied.
+ */
+#define FS_ZONE_CACHE 64
+struct fs_zone {
+	const char *tz;
+	bool utc;
+	int64_t day[FS_ZONE_CACHE];	/* the UTC day a slot holds, INT64_MIN for none */
+	int32_t off[FS_ZONE_CACHE];
+};
+void fs_zone_init(struct fs_zone *z, const char *tz);
+int32_t fs_zone_offset(struct fs_zone *z, fs_time t);	/* seconds east of UTC at t */
+/* The local clock at t read as UTC (t + its offset): local days and
+ * business days are counted on it with the UTC arithmetic. */
+fs_time fs_zone_wall(struct fs_zone *z, fs_time t);
+/* RFC 3339 in the zone with its offset, 2026-03-08T17:00:00-07:00; UTC keeps its Z. */
+void fs_zone_format(struct fs_zone *z, fs_time t, char out[26]);
 
 // config.c
 struct fs_kv {
