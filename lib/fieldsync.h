@@ -1293,6 +1293,9 @@ int fs_stdout_flush(int status);
 bool fs_stdout_closed(void);	/* a reader has closed stdout: stop writing */
 /* Flushes and checks stdout (fs_stdout_flush), closes the state, frees. */
 int fs_cli_finish(struct fs_cli *cli, int status);
+/* [thresholds] timezone; NULL with a message when this machine does not know it
+ * (the C library would take an unknown name for UTC without a word). */
+const char *fs_cli_timezone(const struct fs_cli *cli);
 /* An option's time (fs_time_arg, in the config's [thresholds] timezone);
  * -1 after the one-line "OPT: 'S' is not a time ..." error. */
 int fs_cli_time(const struct fs_cli *cli, const char *opt, const char *s, bool end_of_day, fs_time *t);
