@@ -1116,6 +1116,7 @@ struct fs_report_opts {
 	int follow_up_bd, mailed_bd, delivered_bd;	/* SLAs in business days */
 	int64_t attribution;		/* seconds */
 	int webhook_failures, dlq_max;	/* thresholds the health panel colours by */
+	const char *tz;			/* [thresholds] timezone: days, business days, the times printed */
 };
 bool fs_report_known(const char *name);	/* sla health dedupe changelog pilot outcomes */
 const char *fs_report_sections(const char *name);	/* "followup, speed, ..." */
@@ -1134,15 +1135,25 @@ int fs_report_text(jv rep, FILE *f);	/* aligned tables within 100 columns */
 /* RFC 4180 with a header row: the named section, or the report's first. -1 if no such section.
  * excel: for Excel, which takes a file as the system's code page without a
  * UTF-8 BOM and reads RFC 3339 times as text: the BOM first, and each time
- * cell as "2026-11-30 01:02:03" (still UTC), a date-time to it. */
+ * cell as "2026-11-30 01:02:03" (the clock of its zone, without the offset), a date-time to it. */
 int fs_report_csv(jv rep, const char *section, bool excel, FILE *f);
 int fs_report_ndjson(jv rep, FILE *f);	/* a header line, then one line per row */
 /* Keeps only the named section; -1 if the report has none of that name. */
 int fs_report_only(jv *rep, const char *section);
+/* An RFC 3339 time as text and HTML show it: 2026-11-30 01:02, and its
+ * offset when it has one (2026-03-08 17:00 -07:00); s itself when not of
+ * fs_time_format's or fs_zone_format's shape.  Returns out. */
+#define FS_REPORT_WHEN 24
+const char *fs_report_when(const char *s, char out[FS_REPORT_WHEN]);
+/* The window [from, to) as text and HTML head it: "2026-11-16 01:00 to
+ * 2026-11-30 01:00 UTC", an offset for UTC when the zone is not, each
+ * time's own when they differ (a DST change inside). */
+#define FS_REPORT_WINDOW 64
+const char *fs_report_window(const char *from, const char *to, char out[FS_REPORT_WINDOW]);
 
 // report_html.c
 /* One self-contained dashboard page: reps is an array of reports, the first the main one. */
-int fs_report_html(jv reps, FILE *f);
+int fs_report_html(jv reps, const char *tz, FILE *f);	/* tz: the report's zone, for its day ticks */
 
 // lookback.c: the (id, modified) pairs a HubSpot search stream emitted near its cursor.
 /* Forgets pairs of checkpoints past committed_batch, and pairs modified before before_ms. */
