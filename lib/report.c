@@ -910,6 +910,26 @@ panel_row(const char *item, const char *subject, jv value, const char *state)
 	return ARR(jv_string(item), subject ? jv_string(subject) : jv_null(), value, jv_string(state));
 }
 
+/* request_hours counts per UTC hour ("2026-11-29T19"): outside UTC each
+ * hour is named by its first second in the zone, with the offset (a zone
+ * half an hour off UTC starts its hours at :30). */
+static jv
+local_hours(struct q *q, jv rows)
+{
+	if (q->zone.utc)
+		return rows;
+	jv_array_foreach(rows, i, row) {
+		char hour[32], stamp[40];
+
+		if (jstr_at(row, 0, hour, sizeof hour)) {
+			snprintf(stamp, sizeof stamp, "%.13s:00:00Z", hour);
+			row = jv_array_set(row, 0, local_time(q, jv_string(stamp)));
+		}
+		rows = jv_array_set(rows, i, row);
+	}
+	return rows;
+}
+
 /* health: the panel (now), incidents in the window, and the webhook timeline. */
 static jv
 report_health(struct q *q, const struct fs_report_opts *o, const char *from, const char *to)
@@ -1061,9 +1081,9 @@ report_health(struct q *q, const struct fs_report_opts *o, const char *from, con
 
 	sec = section("timeline", "Webhook requests per hour", "hour:text,source:text,ok:int,failed:int");
 	snprintf(why, sizeof why, "no webhook requests %s", win);
-	rep = add_section(rep, sec_rows(sec, qrows(q,
+	rep = add_section(rep, sec_rows(sec, local_hours(q, qrows(q,
 		"SELECT hour, source, ok, failed FROM request_hours WHERE hour >= substr(?1, 1, 13) AND hour < ?2"
-		" ORDER BY hour, source", "ss", from, to), why));
+		" ORDER BY hour, source", "ss", from, to)), why));
 	return rep;
 }
 
@@ -1192,7 +1212,9 @@ report_dedupe(struct q *q, const char *from, const char *to)
 		jv_free(prev);
 	}
 	free(wk);
-	sec = sec_set(sec, "note", jv_string("weeks start on Monday; duplicate_sets is the week's last scan"));
+	/* fs-dedupe counts per UTC day: its days cannot be cut at another midnight. */
+	sec = sec_set(sec, "note", jv_string(q->zone.utc ? "weeks start on Monday; duplicate_sets is the week's last scan"
+		: "weeks start on Monday, of UTC days (fs-dedupe counts per UTC day); duplicate_sets is the week's last scan"));
 	rep = add_section(rep, sec_set(sec, "rows", rows));
 
 	sec = section("scans", "Duplicate-set scans (report only: the CRM merges)",

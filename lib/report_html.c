@@ -575,8 +575,9 @@ timeline(FILE *f, jv reps, jv rep, const char *tz)
 			(void)i;
 			str(row, 1, s, sizeof s);
 			str(row, 0, hour, sizeof hour);
+			/* A UTC hour, 2026-11-29T19, or outside UTC its first second with the offset. */
 			snprintf(stamp, sizeof stamp, "%.13s:00:00Z", hour);
-			if (strcmp(s, sources[k]) == 0 && fs_time_parse(stamp, &h) == 0) {
+			if (strcmp(s, sources[k]) == 0 && (fs_time_parse(hour, &h) == 0 || fs_time_parse(stamp, &h) == 0)) {
 				double x0 = X(h < from ? from : h), x1 = X(h + 3600 > to ? to : h + 3600);
 
 				fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"20\" class=\"%s\"><title>%s: %g ok,"

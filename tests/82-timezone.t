@@ -5,11 +5,14 @@
 # fs-push's mail.status events; the follow-up SLA is 1 business day.
 . "$(dirname "$0")/lib.sh"
 . "$top/tests/push-lib.sh"
-plan 17
+plan 19
 export LOB_API_KEY=sk_test_tz FS_NOW=2026-03-12T00:00:00Z
 start_lob
+export LOB_WEBHOOK_SECRET=lob-secret
 zone() {	# [ZONE]: the config, UTC when no zone is given
 	lob_conf "price     = postcard 0.65
+[source \"lob-events\"]
+secret_env = LOB_WEBHOOK_SECRET
 [thresholds]
 follow_up_sla = 1bd
 ${1:+timezone = $1}"
@@ -30,6 +33,7 @@ mstatus evt_q2 psc_2 c2 delivered 2026-03-07T01:00:00Z | at 2026-03-07T01:00:00Z
 follow evt_f2 c2 2026-03-10T00:00:00Z | at 2026-03-10T00:00:00Z
 fs-suppress add --contact c9 --reason moved >/dev/null
 mreq evt_s9 c9 | at 2026-03-03T05:00:00Z
+lob_hook 2026-03-03T05:10:00Z evt_lob_1	# a webhook request in the 05:00 UTC hour
 
 run fs-report sla --from 2026-03-02 --to 2026-03-08 --format text --section followup
 is 'UTC: exit 0, nothing on stderr' "$status/$(cat "$T/err")" 0/
@@ -59,8 +63,13 @@ is 'UTC: times keep their Z, in the header and the rows' \
 	'["2026-03-02T00:00:00Z","2026-03-09T00:00:00Z","2026-03-12T00:00:00Z"]
 ["2026-03-03T05:00:00Z","mail:psc_1"]
 ["2026-03-07T01:00:00Z","mail:psc_2"]'
+run fs-report health --from 2026-03-02 --to 2026-03-08 --format json --section timeline
+is 'UTC: the webhook timeline names UTC hours' "$(jq -c 'select(.section) | [.hour, .ok]' "$T/out")" '["2026-03-03T05",1]'
 
 zone America/Phoenix
+run fs-report health --from 2026-03-02 --to 2026-03-08 --format json --section timeline
+is 'Phoenix: the same hour by its first second in Phoenix' "$(jq -c 'select(.section) | [.hour, .ok]' "$T/out")" \
+	'["2026-03-02T22:00:00-07:00",1]'
 run fs-report sla --from 2026-03-02 --to 2026-03-08 --format text --section followup
 out_is 'Phoenix: psc_2 called 0 business days after delivery, inside the SLA; the window in MST' <<'EOT'
 sla: Follow-up and vendor SLA, 2026-03-02 00:00 to 2026-03-09 00:00 -07:00
