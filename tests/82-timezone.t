@@ -5,7 +5,7 @@
 # fs-push's mail.status events; the follow-up SLA is 1 business day.
 . "$(dirname "$0")/lib.sh"
 . "$top/tests/push-lib.sh"
-plan 19
+plan 20
 export LOB_API_KEY=sk_test_tz FS_NOW=2026-03-12T00:00:00Z
 start_lob
 export LOB_WEBHOOK_SECRET=lob-secret
@@ -35,7 +35,22 @@ fs-suppress add --contact c9 --reason moved >/dev/null
 mreq evt_s9 c9 | at 2026-03-03T05:00:00Z
 lob_hook 2026-03-03T05:10:00Z evt_lob_1	# a webhook request in the 05:00 UTC hour
 
-run fs-report sla --from 2026-03-02 --to 2026-03-08 --format text --section followup
+week() { run fs-report "$@" --from 2026-03-02 --to 2026-03-08; }	# REPORT ARGS...: the week of 2 March
+misses() {	# how many days the misses section has, then those with deliveries
+	week sla --format csv --section misses
+	tr -d '\r' <"$T/out" | sed 1d >"$T/days"
+	wc -l <"$T/days"
+	grep -v ',0,0,0,0$' "$T/days"
+}
+spend() { week outcomes --format json --section spend; jq -c 'select(.section) | [.day, .outcome, .pieces, .cost]' "$T/out"; }
+hours() { week health --format json --section timeline; jq -c 'select(.section) | [.hour, .ok]' "$T/out"; }
+stamps() {	# the header's times and keys, then each mail.status row's time and object
+	week changelog --kind mail.status --format json
+	jq -c 'select(.section != "kinds")
+		| if .report then [.from, .to, .generated_at, (keys | join(","))] else [.at, .object] end' "$T/out"
+}
+
+week sla --format text --section followup
 is 'UTC: exit 0, nothing on stderr' "$status/$(cat "$T/err")" 0/
 out_is 'UTC: psc_2 took 1 business day and missed the SLA; the window in UTC' <<'EOT'
 sla: Follow-up and vendor SLA, 2026-03-02 00:00 to 2026-03-09 00:00 UTC
@@ -47,64 +62,34 @@ campaign  thanks       2         1    3.0    3.0       1       1    0       2   
 owner     (none)       2         1    3.0    3.0       1       1    0       2     0      0.0
   note: follow-up SLA: 1 business days after delivery; days are calendar days
 EOT
-run fs-report sla --from 2026-03-02 --to 2026-03-08 --format csv --section misses
-is 'UTC: delivery days are UTC days' "$(tr -d '\r' <"$T/out" | sed -n '2,7p')" '2026-03-02,0,0,0,0
+is 'UTC: 7 days, delivery days are UTC days' "$(misses)" '7
 2026-03-03,1,0,1,0
-2026-03-04,0,0,0,0
-2026-03-05,0,0,0,0
-2026-03-06,0,0,0,0
 2026-03-07,1,0,1,0'
-run fs-report outcomes --from 2026-03-02 --to 2026-03-08 --format json --section spend
-is 'UTC: the suppressed piece is spent on 3 March (UTC)' \
-	"$(jq -c 'select(.section == "spend") | [.day, .outcome, .pieces, .cost]' "$T/out")" '["2026-03-03","suppressed",1,0.65]'
-run fs-report changelog --kind mail.status --from 2026-03-02 --to 2026-03-08 --format json
-is 'UTC: times keep their Z, in the header and the rows' \
-	"$(jq -c 'select(.section != "kinds") | if .report then [.from, .to, .generated_at] else [.at, .object] end' "$T/out")" \
-	'["2026-03-02T00:00:00Z","2026-03-09T00:00:00Z","2026-03-12T00:00:00Z"]
+is 'UTC: the suppressed piece is spent on 3 March' "$(spend)" '["2026-03-03","suppressed",1,0.65]'
+is 'UTC: times keep their Z, in the header and the rows' "$(stamps)" \
+	'["2026-03-02T00:00:00Z","2026-03-09T00:00:00Z","2026-03-12T00:00:00Z","empty,from,generated_at,report,sections,title,to"]
 ["2026-03-03T05:00:00Z","mail:psc_1"]
 ["2026-03-07T01:00:00Z","mail:psc_2"]'
-run fs-report health --from 2026-03-02 --to 2026-03-08 --format json --section timeline
-is 'UTC: the webhook timeline names UTC hours' "$(jq -c 'select(.section) | [.hour, .ok]' "$T/out")" '["2026-03-03T05",1]'
+is 'UTC: the webhook timeline names UTC hours' "$(hours)" '["2026-03-03T05",1]'
 
 zone America/Phoenix
-run fs-report health --from 2026-03-02 --to 2026-03-08 --format json --section timeline
-is 'Phoenix: the same hour by its first second in Phoenix' "$(jq -c 'select(.section) | [.hour, .ok]' "$T/out")" \
-	'["2026-03-02T22:00:00-07:00",1]'
-run fs-report sla --from 2026-03-02 --to 2026-03-08 --format text --section followup
-out_is 'Phoenix: psc_2 called 0 business days after delivery, inside the SLA; the window in MST' <<'EOT'
-sla: Follow-up and vendor SLA, 2026-03-02 00:00 to 2026-03-09 00:00 -07:00
-
-Follow-up after delivery
-BY        NAME    PIECES  FOLLOWED  MED D  P90 D  MED BD  P90 BD  MET  MISSED  OPEN  MET PCT
-all       all          2         1    3.0    3.0       0       0    1       1     0     50.0
-campaign  thanks       2         1    3.0    3.0       0       0    1       1     0     50.0
-owner     (none)       2         1    3.0    3.0       0       0    1       1     0     50.0
-  note: follow-up SLA: 1 business days after delivery; days are calendar days
-EOT
-run fs-report sla --from 2026-03-02 --to 2026-03-08 --format csv --section misses
-is 'Phoenix: psc_1 delivered on 2 March, psc_2 on Friday 6 March' "$(tr -d '\r' <"$T/out" | sed -n '2,8p')" \
-	'2026-03-02,1,0,1,0
-2026-03-03,0,0,0,0
-2026-03-04,0,0,0,0
-2026-03-05,0,0,0,0
-2026-03-06,1,1,0,0
-2026-03-07,0,0,0,0
-2026-03-08,0,0,0,0'
-run fs-report outcomes --from 2026-03-02 --to 2026-03-08 --format text --section spend
-out_is 'Phoenix: the suppressed piece is spent on 2 March, the note names the zone' <<'EOT'
-outcomes: Responses and revenue after mail, 2026-03-02 00:00 to 2026-03-09 00:00 -07:00
-
-Spend, and what the brakes stopped, per campaign and day
-DAY         CAMPAIGN  OUTCOME     PIECES  COST
-2026-03-02  thanks    suppressed       1  0.65
-  note: days in America/Phoenix; cost at the target's price when the piece was queued (-: no price set); a cancelled piece was sent first, or withdrawn before it went
-EOT
-run fs-report changelog --kind mail.status --from 2026-03-02 --to 2026-03-08 --format json
-is 'Phoenix: times with the offset, in the header and the rows; the same JSON keys' \
-	"$(jq -c 'select(.section != "kinds") | if .report then [.from, .to, .generated_at, (keys | join(","))] else [.at, .object] end' "$T/out")" \
+week sla --format json --section followup
+is 'Phoenix: psc_2 called 0 business days after delivery, inside the SLA' \
+	"$(jq -c 'select(.section) | [.by, .name, .med_bd, .p90_bd, .met, .missed, .open]' "$T/out")" \
+	'["all","all",0,0,1,1,0]
+["campaign","thanks",0,0,1,1,0]
+["owner","(none)",0,0,1,1,0]'
+is 'Phoenix: 7 days, psc_1 delivered on 2 March, psc_2 on Friday 6 March' "$(misses)" '7
+2026-03-02,1,0,1,0
+2026-03-06,1,1,0,0'
+is 'Phoenix: the suppressed piece is spent on 2 March' "$(spend)" '["2026-03-02","suppressed",1,0.65]'
+is 'Phoenix: the spend note names the zone' "$(jq -r 'select(.report) | .sections[0].note' "$T/out")" \
+	"days in America/Phoenix; cost at the target's price when the piece was queued (-: no price set); a cancelled piece was sent first, or withdrawn before it went"
+is 'Phoenix: times with the offset, in the header and the rows; the same JSON keys' "$(stamps)" \
 	'["2026-03-02T00:00:00-07:00","2026-03-09T00:00:00-07:00","2026-03-11T17:00:00-07:00","empty,from,generated_at,report,sections,title,to"]
 ["2026-03-02T22:00:00-07:00","mail:psc_1"]
 ["2026-03-06T18:00:00-07:00","mail:psc_2"]'
+is 'Phoenix: the same hour by its first second in Phoenix' "$(hours)" '["2026-03-02T22:00:00-07:00",1]'
 
 # Chicago, the week its clocks go forward (Sunday 8 March, 02:00 CST is
 # 03:00 CDT: a 23-hour day).  psc_3 is delivered on Friday 6 March, 17:00
@@ -115,32 +100,25 @@ is 'Phoenix: times with the offset, in the header and the rows; the same JSON ke
 # psc_5 on Monday 9 March, 00:30 CDT (05:30 UTC): the 8th is 23 hours long,
 # so psc_5 is the 9th's, where midnight on the 8th plus 24 hours says the 8th.
 export FS_STATE=$T/chicago.db
+sla_week() {	# all pieces' median business days, met and missed; each delivery day's delivered/met
+	run fs-report sla --from 2026-03-06 --to 2026-03-09 --format json
+	jq -rs '(.[] | select(.section == "followup" and .by == "all") | "bd \(.med_bd), met \(.met), missed \(.missed)"),
+		([.[] | select(.section == "misses") | "\(.day[5:]) \(.delivered)/\(.met)"] | join(", "))' "$T/out"
+}
 zone
 fs-dlq count >/dev/null
 mstatus evt_q3 psc_3 c3 delivered 2026-03-06T23:00:00Z | at 2026-03-06T23:00:00Z
 mstatus evt_q4 psc_4 c4 delivered 2026-03-08T05:30:00Z | at 2026-03-08T05:30:00Z
 mstatus evt_q5 psc_5 c5 delivered 2026-03-09T05:30:00Z | at 2026-03-09T05:30:00Z
 follow evt_f3 c3 2026-03-09T22:30:00Z | at 2026-03-09T22:30:00Z
-run fs-report sla --from 2026-03-06 --to 2026-03-09 --format json
-is 'UTC: psc_3 called 0 business days after delivery, met; deliveries on the 6th, 8th and 9th' \
-	"$(jq -c 'select(.section == "misses" or (.section == "followup" and .by == "all"))
-		| if .day then [.day, .delivered, .met] else [.med_bd, .met, .missed] end' "$T/out")" \
-	'[0,1,2]
-["2026-03-06",1,1]
-["2026-03-07",0,0]
-["2026-03-08",1,0]
-["2026-03-09",1,0]'
+is 'UTC: psc_3 called 0 business days after delivery, met; deliveries on the 6th, 8th and 9th' "$(sla_week)" \
+	'bd 0, met 1, missed 2
+03-06 1/1, 03-07 0/0, 03-08 1/0, 03-09 1/0'
 
 zone America/Chicago
-run fs-report sla --from 2026-03-06 --to 2026-03-09 --format json
-is 'Chicago: psc_3 called 1 business day after delivery, missed; deliveries on the 6th, 7th and 9th' \
-	"$(jq -c 'select(.section == "misses" or (.section == "followup" and .by == "all"))
-		| if .day then [.day, .delivered, .met] else [.med_bd, .met, .missed] end' "$T/out")" \
-	'[1,0,3]
-["2026-03-06",1,0]
-["2026-03-07",1,0]
-["2026-03-08",0,0]
-["2026-03-09",1,0]'
+is 'Chicago: psc_3 called 1 business day after delivery, missed; deliveries on the 6th, 7th and 9th' "$(sla_week)" \
+	'bd 1, met 0, missed 3
+03-06 1/0, 03-07 1/0, 03-08 0/0, 03-09 1/0'
 run fs-report changelog --kind mail.status --from 2026-03-06 --to 2026-03-09 --format text
 out_is 'Chicago: -06:00 before the change, -05:00 after, in the header and the rows' <<'EOT'
 changelog: Audit trail, 2026-03-06 00:00 -06:00 to 2026-03-10 00:00 -05:00
@@ -165,18 +143,18 @@ is "Chicago: Excel's CSV has the local clock, which is what Excel can hold" \
 	"$(tr -d '\r' <"$T/out" | sed 1d | cut -d, -f1)" '2026-03-06 17:00:00
 2026-03-07 23:30:00
 2026-03-09 00:30:00'
-run fs-report changelog --kind mail.status --from 2026-03-06 --to 2026-03-09 --format html
-is 'Chicago: the dashboard heads its window and its times with the offsets and names the zone' \
-	"$(grep -o '<div class="meta">[^<]*</div>\|<td>2026-03-0[79] [^<]*</td>\|<footer>Times are [^;.]*' "$T/out")" \
+html_times() {	# DAYS: the dashboard's head, the time cells of those days, its footer's first words
+	run fs-report changelog --kind mail.status --from 2026-03-06 --to 2026-03-09 --format html
+	grep -o "<div class=\"meta\">[^<]*</div>\|<td>2026-03-0[$1] [^<]*</td>\|<footer>Times are [^;.]*" "$T/out"
+}
+is 'Chicago: the dashboard heads its window and its times with the offsets and names the zone' "$(html_times 79)" \
 	'<div class="meta">2026-03-06 00:00 -06:00 to 2026-03-10 00:00 -05:00 &middot; generated 2026-03-11 19:00 -05:00</div>
 <td>2026-03-07 23:30 -06:00</td>
 <td>2026-03-09 00:30 -05:00</td>
 <footer>Times are in America/Chicago, each with its offset from UTC'
 
 zone
-run fs-report changelog --kind mail.status --from 2026-03-06 --to 2026-03-09 --format html
-is 'UTC: the dashboard as it was' \
-	"$(grep -o '<div class="meta">[^<]*</div>\|<td>2026-03-0[89] [^<]*</td>\|<footer>Times are [^ .]*' "$T/out")" \
+is 'UTC: the dashboard as it was' "$(html_times 89)" \
 	'<div class="meta">2026-03-06 00:00 to 2026-03-10 00:00 UTC &middot; generated 2026-03-12 00:00 UTC</div>
 <td>2026-03-08 05:30</td>
 <td>2026-03-09 05:30</td>
