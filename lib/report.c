@@ -1213,7 +1213,8 @@ report_dedupe(struct q *q, const char *from, const char *to)
 	}
 	free(wk);
 	/* fs-dedupe counts per UTC day: its days cannot be cut at another midnight. */
-	sec = sec_set(sec, "note", jv_string(q->zone.utc ? "weeks start on Monday; duplicate_sets is the week's last scan"
+	sec = sec_set(sec, "note", jv_string(q->zone.utc
+		? "weeks start on Monday; duplicate_sets is the week's last scan"
 		: "weeks start on Monday, of UTC days (fs-dedupe counts per UTC day); duplicate_sets is the week's last scan"));
 	rep = add_section(rep, sec_set(sec, "rows", rows));
 

@@ -270,8 +270,8 @@ health_panel(FILE *f, jv reps, fs_time now)
 	rows = get(sec, "rows");
 	fputs("<section class=\"tiles health\" aria-label=\"health\">\n", f);
 	jv_array_foreach(rows, i, row) {
-		char item[64], subject[128], value[256], state[16];
-		const char *v = str(row, 2, value, sizeof value), *s = str(row, 1, subject, sizeof subject);
+		char item[64], subject[128], value[256], state[16], when[FS_REPORT_WHEN];
+		const char *v = str(row, 2, value, sizeof value), *s = str(row, 1, subject, sizeof subject), *shown;
 		double d = num(row, 2);
 
 		if (v == NULL && !isnan(d)) {
@@ -289,9 +289,11 @@ health_panel(FILE *f, jv reps, fs_time now)
 			fputs(" &middot; ", f);
 			esc(f, s);
 		}
-		fprintf(f, "</div><div class=\"v%s\">", v && strlen(v) > 24 ? " long" : "");
-		if (v && strlen(v) == 20 && v[10] == 'T') {
-			fprintf(f, "%.10s %.5s", v, v + 11);
+		/* A time (the last event, sync, delivery) as the tables show it, with its age. */
+		shown = v && fs_time_valid(v) ? fs_report_when(v, when) : v;
+		fprintf(f, "</div><div class=\"v%s\">", shown && strlen(shown) > 24 ? " long" : "");
+		if (shown == when) {
+			esc(f, when);
 			put_age(f, v, now);
 		} else {
 			esc(f, v ? v : "never");
