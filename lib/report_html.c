@@ -555,7 +555,7 @@ timeline(FILE *f, jv reps, jv rep, const char *tz)
 	fprintf(f, "<svg viewBox=\"0 0 %.0f %d\" role=\"img\" class=\"chart timeline\">", W, 70 + ns * 26 + 60);
 	/* Day ticks, at each local midnight (a DST day is 23 or 25 hours wide). */
 	fs_zone_init(&z, tz);
-	for (fs_time d = from; fs_local_day(d, tz, &start, &d) == 0 && d < to;) {
+	for (fs_time t = from, d; fs_local_day(t, tz, &start, &d) == 0 && d > t && d < to; t = d) {
 		char b[26];
 
 		fs_zone_format(&z, d, b);
