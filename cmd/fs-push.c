@@ -1669,11 +1669,8 @@ configure(struct push *p, int parallel)
 		p->prop_sent = cfg(p, "prop_last_mail_sent");
 		p->prop_follow = cfg(p, "prop_last_follow_up");
 	}
-	p->tz = fs_config_setting(&p->cli->cfg, "thresholds", "", "timezone");
-	if (!fs_tz_valid(p->tz)) {
-		fs_err("[thresholds] timezone '%s' is not a time zone this machine knows (/usr/share/zoneinfo)", p->tz);
+	if ((p->tz = fs_cli_timezone(p->cli)) == NULL)
 		return -1;
-	}
 	if (load_prices(p) != 0 || fs_campaigns_check(&p->cli->cfg) != 0)
 		return -1;
 	p->secret = fs_endpoint_secret(&p->ep, "token_env", "token_file");

@@ -50,7 +50,7 @@ main(int argc, char *argv[])
 	struct fs_cli cli;
 	struct fs_report_opts o = {0};
 	const char *from = NULL, *to = NULL, *format = NULL, *section = NULL, *baseline = NULL, *pilot = NULL;
-	const char *name, *filter = NULL, *tz;
+	const char *name, *filter = NULL;
 	int opt, rc;
 	jv rep;
 
@@ -135,14 +135,15 @@ main(int argc, char *argv[])
 
 	/* The window: [from, to), the last 14 days by default; a plain date
 	 * is a day in the business's time zone. */
-	tz = fs_config_setting(&cli.cfg, "thresholds", "", "timezone");
+	if ((o.tz = fs_cli_timezone(&cli)) == NULL)
+		return fs_cli_finish(&cli, FS_EXIT_USAGE);
 	o.to = fs_now();
 	if (to && fs_cli_time(&cli, "--to", to, true, &o.to) != 0)
 		return fs_cli_finish(&cli, FS_EXIT_USAGE);
 	o.from = o.to - 14 * 86400;
 	if (from && fs_cli_time(&cli, "--from", from, false, &o.from) != 0)
 		return fs_cli_finish(&cli, FS_EXIT_USAGE);
-	if (pilot && fs_report_range(pilot, tz, &o.from, &o.to) != 0)
+	if (pilot && fs_report_range(pilot, o.tz, &o.from, &o.to) != 0)
 		return fs_cli_finish(&cli, bad("--pilot: '%s' is not FROM..TO (RFC 3339 or YYYY-MM-DD)%s", pilot, ""));
 	if (o.from >= o.to) {
 		char a[21], b[21];
@@ -156,7 +157,7 @@ main(int argc, char *argv[])
 	/* The baseline: the same length just before, unless given. */
 	o.base_to = o.from;
 	o.base_from = o.from - (o.to - o.from);
-	if (baseline && fs_report_range(baseline, tz, &o.base_from, &o.base_to) != 0)
+	if (baseline && fs_report_range(baseline, o.tz, &o.base_from, &o.base_to) != 0)
 		return fs_cli_finish(&cli, bad("--baseline: '%s' is not FROM..TO (RFC 3339 or YYYY-MM-DD)%s",
 					       baseline, ""));
 	if (o.base_from >= o.base_to)
@@ -211,7 +212,7 @@ main(int argc, char *argv[])
 			jv_free(r);
 		}
 		if (rc == 0)
-			rc = fs_report_html(jv_copy(reps), stdout);
+			rc = fs_report_html(jv_copy(reps), o.tz, stdout);
 		else
 			rc = 1;
 		jv_free(reps);

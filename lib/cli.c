@@ -179,6 +179,18 @@ fs_stdout_flush(int status)
 	return status;
 }
 
+const char *
+fs_cli_timezone(const struct fs_cli *cli)
+{
+	const char *tz = fs_config_setting(&cli->cfg, "thresholds", "", "timezone");
+
+	if (!fs_tz_valid(tz)) {
+		fs_err("[thresholds] timezone '%s' is not a time zone this machine knows (/usr/share/zoneinfo)", tz);
+		return NULL;
+	}
+	return tz;
+}
+
 int
 fs_cli_time(const struct fs_cli *cli, const char *opt, const char *s, bool end_of_day, fs_time *t)
 {

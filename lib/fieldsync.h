@@ -162,6 +162,26 @@ int fs_local_day(fs_time t, const char *tz, fs_time *start, fs_time *next);
 /* A time a user types: RFC 3339, or a plain date YYYY-MM-DD meaning that
  * day's first second in time zone tz (the next day's with end_of_day); -1 if neither. */
 int fs_time_arg(const char *s, const char *tz, bool end_of_day, fs_time *t);
+bool fs_tz_is_utc(const char *tz);	/* NULL, "" or "UTC" */
+/*
+ * A time zone for many times (a report's rows): the UTC offset of each UTC
+ * day asked about is kept, so that TZ is swapped in once a day, not once a
+ * time.  fs_zone_init first; tz is kept, not copied.
+ */
+#define FS_ZONE_CACHE 64
+struct fs_zone {
+	const char *tz;
+	bool utc;
+	int64_t day[FS_ZONE_CACHE];	/* the UTC day a slot holds, INT64_MIN for none */
+	int32_t off[FS_ZONE_CACHE];
+};
+void fs_zone_init(struct fs_zone *z, const char *tz);
+int32_t fs_zone_offset(struct fs_zone *z, fs_time t);	/* seconds east of UTC at t */
+/* The local clock at t read as UTC (t + its offset): local days and
+ * business days are counted on it with the UTC arithmetic. */
+fs_time fs_zone_wall(struct fs_zone *z, fs_time t);
+/* RFC 3339 in the zone with its offset, 2026-03-08T17:00:00-07:00; UTC keeps its Z. */
+void fs_zone_format(struct fs_zone *z, fs_time t, char out[26]);
 
 // config.c
 struct fs_kv {
@@ -1102,6 +1122,7 @@ struct fs_report_opts {
 	int follow_up_bd, mailed_bd, delivered_bd;	/* SLAs in business days */
 	int64_t attribution;		/* seconds */
 	int webhook_failures, dlq_max;	/* thresholds the health panel colours by */
+	const char *tz;			/* [thresholds] timezone: days, business days, the times printed */
 };
 bool fs_report_known(const char *name);	/* sla health dedupe changelog pilot outcomes */
 const char *fs_report_sections(const char *name);	/* "followup, speed, ..." */
@@ -1120,7 +1141,7 @@ int fs_report_text(jv rep, FILE *f);	/* aligned tables within 100 columns */
 /* RFC 4180 with a header row: the named section, or the report's first. -1 if no such section.
  * excel: for Excel, which takes a file as the system's code page without a
  * UTF-8 BOM and reads RFC 3339 times as text: the BOM first, and each time
- * cell as "2026-11-30 01:02:03" (still UTC), a date-time to it. */
+ * cell as "2026-11-30 01:02:03" (the clock of its zone, without the offset), a date-time to it. */
 int fs_report_csv(jv rep, const char *section, bool excel, FILE *f);
 int fs_report_ndjson(jv rep, FILE *f);	/* a header line, then one line per row */
 /* Keeps only the named section; -1 if the report has none of that name. */
@@ -1130,10 +1151,20 @@ int fs_report_only(jv *rep, const char *section);
  * it, where it has one; "wide" columns only when with_wide.  Consumes cols
  * and rows; the rows in *out_rows. */
 jv fs_report_shown(jv cols, jv rows, bool with_wide, jv *out_rows);
+/* An RFC 3339 time as text and HTML show it: 2026-11-30 01:02, and its
+ * offset when it has one (2026-03-08 17:00 -07:00); s itself when not of
+ * fs_time_format's or fs_zone_format's shape.  Returns out. */
+#define FS_REPORT_WHEN 24
+const char *fs_report_when(const char *s, char out[FS_REPORT_WHEN]);
+/* The window [from, to) as text and HTML head it: "2026-11-16 01:00 to
+ * 2026-11-30 01:00 UTC", an offset for UTC when the zone is not, each
+ * time's own when they differ (a DST change inside). */
+#define FS_REPORT_WINDOW 64
+const char *fs_report_window(const char *from, const char *to, char out[FS_REPORT_WINDOW]);
 
 // report_html.c
 /* One self-contained dashboard page: reps is an array of reports, the first the main one. */
-int fs_report_html(jv reps, FILE *f);
+int fs_report_html(jv reps, const char *tz, FILE *f);	/* tz: the report's zone, for its day ticks */
 
 // lookback.c: the (id, modified) pairs a HubSpot search stream emitted near its cursor.
 /* Forgets pairs of checkpoints past committed_batch, and pairs modified before before_ms. */
@@ -1284,6 +1315,9 @@ int fs_stdout_flush(int status);
 bool fs_stdout_closed(void);	/* a reader has closed stdout: stop writing */
 /* Flushes and checks stdout (fs_stdout_flush), closes the state, frees. */
 int fs_cli_finish(struct fs_cli *cli, int status);
+/* [thresholds] timezone; NULL with a message when this machine does not know it
+ * (the C library would take an unknown name for UTC without a word). */
+const char *fs_cli_timezone(const struct fs_cli *cli);
 /* An option's time (fs_time_arg, in the config's [thresholds] timezone);
  * -1 after the one-line "OPT: 'S' is not a time ..." error. */
 int fs_cli_time(const struct fs_cli *cli, const char *opt, const char *s, bool end_of_day, fs_time *t);

@@ -168,6 +168,7 @@ fs_report_opts_config(const struct fs_config *cfg, struct fs_report_opts *o)
 struct q {
 	struct fs_state *st;
 	int err;
+	struct fs_zone zone;	/* the business's: its days, and the times the document carries */
 };
 
 /* Binds args as fs_state_query does ('s' text, 'i' int64_t). */
@@ -353,6 +354,40 @@ tstr(fs_time t)
 	return jv_string(buf);
 }
 
+/* The local clock at an RFC 3339 time; dflt when s is none. */
+static fs_time
+wall_or(struct q *q, const char *s, fs_time dflt)
+{
+	fs_time t;
+
+	return s && fs_time_parse(s, &t) == 0 ? fs_zone_wall(&q->zone, t) : dflt;
+}
+
+/* YYYY-MM-DD of a local clock (fs_zone_wall). */
+static void
+wall_date(fs_time wall, char out[11])
+{
+	char buf[21];
+
+	fs_time_format(wall, buf);
+	memcpy(out, buf, 10);
+	out[10] = '\0';
+}
+
+/* A time in the document, as the business's clock shows it; anything else as it was.  Consumes v. */
+static jv
+local_time(struct q *q, jv v)
+{
+	fs_time t;
+	char buf[26];
+
+	if (q->zone.utc || jv_get_kind(v) != JV_KIND_STRING || fs_time_parse(jv_string_value(v), &t) != 0)
+		return v;
+	jv_free(v);
+	fs_zone_format(&q->zone, t, buf);
+	return jv_string(buf);
+}
+
 static jv
 num_or_null(bool have, double v)
 {
@@ -488,7 +523,9 @@ followup_collect(struct q *q, const struct fs_report_opts *o, const char *from, 
 	    "  p.delivered_at AS delivered_at,"
 	    "  (SELECT min(a.at) FROM activities a WHERE a.contact_id = p.contact_id AND a.at >= p.delivered_at) AS followed"
 	    " FROM pieces p WHERE p.delivered_at >= ?1 AND p.delivered_at < ?2) x", "ss", from, to);
-	fs_time now = fs_now();
+	/* Business days and the delivery day on the business's calendar:
+	 * its clock read as UTC (an hour a year, when clocks go back, reads twice). */
+	fs_time now = fs_zone_wall(&q->zone, fs_now());
 	int rc;
 
 	memset(f, 0, sizeof *f);
@@ -504,9 +541,10 @@ followup_collect(struct q *q, const struct fs_report_opts *o, const char *from, 
 		const char *dstr = (const char *)sqlite3_column_text(s, 3);
 		const char *fstr = (const char *)sqlite3_column_text(s, 4);
 		fs_time d = parse_or(dstr, 0), fu = parse_or(fstr, -1);
-		fs_time deadline = fs_bizdays_add(d, o->follow_up_bd, &o->holidays);
+		fs_time dw = wall_or(q, dstr, 0), fuw = wall_or(q, fstr, 0);
+		fs_time deadline = fs_bizdays_add(dw, o->follow_up_bd, &o->holidays);
 		struct sample_set *g[3];
-		int met = fu >= 0 && fu <= deadline, missed = fu >= 0 ? !met : now > deadline;
+		int met = fu >= 0 && fuw <= deadline, missed = fu >= 0 ? !met : now > deadline;
 		char day[11];
 		jv cell;
 		int ix[3];
@@ -526,16 +564,16 @@ followup_collect(struct q *q, const struct fs_report_opts *o, const char *from, 
 			g[i]->open += !met && !missed;
 			if (fu >= 0)
 				sample_add(g[i], (double)(fu - d) / 86400.0,
-					   fs_bizdays_between(d, fu, &o->holidays));
+					   fs_bizdays_between(dw, fuw, &o->holidays));
 		}
 		if (fu >= 0) {
-			int bd = fs_bizdays_between(d, fu, &o->holidays);
+			int bd = fs_bizdays_between(dw, fuw, &o->holidays);
 
 			f->hist[bd > 6 ? 6 : bd]++;
 		} else {
 			f->hist[7]++;
 		}
-		snprintf(day, sizeof day, "%.10s", dstr);
+		wall_date(dw, day);
 		cell = jv_object_get(jv_copy(f->days), jv_string(day));
 		if (!jv_is_valid(cell) || jv_get_kind(cell) != JV_KIND_ARRAY) {
 			jv_free(cell);
@@ -571,10 +609,15 @@ pct(int part, int whole)
 	return whole > 0 ? jv_number(round1(100.0 * part / whole)) : jv_null();
 }
 
+/* "between 2026-11-16 and 2026-11-30": the window's local dates. */
 static void
-window_text(const char *from, const char *to, char *buf, size_t n)
+window_text(struct q *q, const char *from, const char *to, char *buf, size_t n)
 {
-	snprintf(buf, n, "between %.10s and %.10s", from, to);
+	char a[11], b[11];
+
+	wall_date(wall_or(q, from, 0), a);
+	wall_date(wall_or(q, to, 0), b);
+	snprintf(buf, n, "between %s and %s", a, b);
 }
 
 /* The report skeleton. */
@@ -608,7 +651,7 @@ report_sla(struct q *q, const struct fs_report_opts *o, const char *from, const 
 
 	if (qint(q, "SELECT count(*) FROM (SELECT 1 FROM pieces LIMIT 1)", NULL) == 0)
 		return empty(rep, "no mail pieces in the state file yet (fs-push records them as it sends)");
-	window_text(from, to, win, sizeof win);
+	window_text(q, from, to, win, sizeof win);
 	followup_collect(q, o, from, to, &f);
 
 	snprintf(note, sizeof note, "follow-up SLA: %d business days after delivery; days are calendar days",
@@ -641,14 +684,15 @@ report_sla(struct q *q, const struct fs_report_opts *o, const char *from, const 
 
 	sec = section("misses", "SLA misses by delivery day", "day:day,delivered:int,met:int,missed:int,open:int");
 	rows = jv_array();
-	/* Every day of the window, those without deliveries too, so the chart is a time axis. */
-	for (fs_time t = parse_or(from, 0) / 86400 * 86400; f.gs.n > 0 && t < parse_or(to, 0); t += 86400) {
-		char day[21];
+	/* Every local day of the window, those without deliveries too, so the
+	 * chart is a time axis: on the local clock each day is 86400 s, the
+	 * 23-hour day of a DST change too. */
+	for (fs_time t = wall_or(q, from, 0) / 86400 * 86400; f.gs.n > 0 && t < wall_or(q, to, 0); t += 86400) {
+		char day[11];
 		jv cell;
 		double n[3] = {0, 0, 0};
 
-		fs_time_format(t, day);
-		day[10] = '\0';
+		wall_date(t, day);
 		cell = jv_object_get(jv_copy(f.days), jv_string(day));
 		for (int i = 0; i < 3 && jv_get_kind(cell) == JV_KIND_ARRAY; i++)
 			n[i] = jv_number_value(jv_array_get(jv_copy(cell), i));
@@ -700,7 +744,7 @@ report_sla(struct q *q, const struct fs_report_opts *o, const char *from, const 
 		    PIECE_START " < ?2 AND queued_at IS NOT NULL", "ss", from, to);
 		struct sample_set st[2] = {{0}};
 		int target[2] = {o->mailed_bd, o->delivered_bd};
-		fs_time now = fs_now();
+		fs_time now = fs_zone_wall(&q->zone, fs_now());	/* business days: as followup_collect */
 
 		if (s == NULL) {
 			q->err = 1;
@@ -708,11 +752,11 @@ report_sla(struct q *q, const struct fs_report_opts *o, const char *from, const 
 			int rc;
 
 			while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-				fs_time qa = parse_or((const char *)sqlite3_column_text(s, 0), 0);
+				fs_time qa = wall_or(q, (const char *)sqlite3_column_text(s, 0), 0);
 				bool ended = sqlite3_column_type(s, 3) != SQLITE_NULL;
 
 				for (int k = 0; k < 2; k++) {
-					fs_time t = parse_or((const char *)sqlite3_column_text(s, k + 1), -1);
+					fs_time t = wall_or(q, (const char *)sqlite3_column_text(s, k + 1), -1);
 					fs_time deadline = fs_bizdays_add(qa, target[k], &o->holidays);
 
 					/* A piece returned or failed before a stage never reaches it: not counted. */
@@ -877,6 +921,26 @@ panel_row(const char *item, const char *subject, jv value, const char *state)
 	return ARR(jv_string(item), subject ? jv_string(subject) : jv_null(), value, jv_string(state));
 }
 
+/* request_hours counts per UTC hour ("2026-11-29T19"): outside UTC each
+ * hour is named by its first second in the zone, with the offset (a zone
+ * half an hour off UTC starts its hours at :30). */
+static jv
+local_hours(struct q *q, jv rows)
+{
+	if (q->zone.utc)
+		return rows;
+	jv_array_foreach(rows, i, row) {
+		char hour[32], stamp[40];
+
+		if (jstr_at(row, 0, hour, sizeof hour)) {
+			snprintf(stamp, sizeof stamp, "%.13s:00:00Z", hour);
+			row = jv_array_set(row, 0, local_time(q, jv_string(stamp)));
+		}
+		rows = jv_array_set(rows, i, row);
+	}
+	return rows;
+}
+
 /* health: the panel (now), incidents in the window, and the webhook timeline. */
 static jv
 report_health(struct q *q, const struct fs_report_opts *o, const char *from, const char *to)
@@ -892,7 +956,7 @@ report_health(struct q *q, const struct fs_report_opts *o, const char *from, con
 		    " (SELECT count(*) FROM (SELECT 1 FROM dlq LIMIT 1)) +"
 		    " (SELECT count(*) FROM (SELECT 1 FROM cursors LIMIT 1))", NULL) == 0)
 		return empty(rep, "the state file has no webhook requests, alerts, syncs or audit rows yet");
-	window_text(from, to, win, sizeof win);
+	window_text(q, from, to, win, sizeof win);
 
 	/* The panel: the state now, whatever the window. */
 	rows = jv_array();
@@ -901,7 +965,7 @@ report_health(struct q *q, const struct fs_report_opts *o, const char *from, con
 		jv row = jv_array_get(jv_copy(r), 0);
 
 		rows = jv_array_append(rows, panel_row("last_event_received",
-			jstr_at(row, 1, buf, sizeof buf), jv_array_get(jv_copy(row), 0), "ok"));
+			jstr_at(row, 1, buf, sizeof buf), local_time(q, jv_array_get(jv_copy(row), 0)), "ok"));
 		jv_free(row);
 	} else {
 		rows = jv_array_append(rows, panel_row("last_event_received", NULL, jv_null(), "warn"));
@@ -912,7 +976,7 @@ report_health(struct q *q, const struct fs_report_opts *o, const char *from, con
 		jv row = jv_array_get(jv_copy(r), 0);
 
 		rows = jv_array_append(rows, panel_row("last_sync", jstr_at(row, 1, buf, sizeof buf),
-						       jv_array_get(jv_copy(row), 0), "ok"));
+						       local_time(q, jv_array_get(jv_copy(row), 0)), "ok"));
 		jv_free(row);
 	}
 	jv_free(r);
@@ -921,7 +985,7 @@ report_health(struct q *q, const struct fs_report_opts *o, const char *from, con
 		jv row = jv_array_get(jv_copy(r), 0);
 
 		rows = jv_array_append(rows, panel_row("last_successful_delivery", jstr_at(row, 1, buf, sizeof buf),
-						       jv_array_get(jv_copy(row), 0), "ok"));
+						       local_time(q, jv_array_get(jv_copy(row), 0)), "ok"));
 		jv_free(row);
 	} else {
 		rows = jv_array_append(rows, panel_row("last_successful_delivery", NULL, jv_null(), "warn"));
@@ -952,12 +1016,14 @@ report_health(struct q *q, const struct fs_report_opts *o, const char *from, con
 
 		if (k > 0)
 		{
-			const char *next = jstr_at(row, 2, win, sizeof win);
+			jv next = local_time(q, jv_array_get(jv_copy(row), 2));
+			char when[FS_REPORT_WHEN];
 
-			snprintf(buf, sizeof buf, "%lld %s backing off, up to attempt %d, next %.10s %.5s",
+			snprintf(buf, sizeof buf, "%lld %s backing off, up to attempt %d, next %s",
 				 (long long)k, k == 1 ? "delivery" : "deliveries",
-				 (int)jv_number_value(jv_array_get(jv_copy(row), 1)), next ? next : "",
-				 next && strlen(next) > 16 ? next + 11 : "");
+				 (int)jv_number_value(jv_array_get(jv_copy(row), 1)),
+				 jv_get_kind(next) == JV_KIND_STRING ? fs_report_when(jv_string_value(next), when) : "");
+			jv_free(next);
 		}
 		else
 			snprintf(buf, sizeof buf, "none");
@@ -965,7 +1031,7 @@ report_health(struct q *q, const struct fs_report_opts *o, const char *from, con
 		jv_free(row);
 	}
 	jv_free(r);
-	window_text(from, to, win, sizeof win);
+	window_text(q, from, to, win, sizeof win);
 	if (fs_dlq_count(q->st, &n) != 0)
 		q->err = 1;
 	rows = jv_array_append(rows, panel_row("dlq_open", NULL, jv_number((double)n),
@@ -1026,9 +1092,9 @@ report_health(struct q *q, const struct fs_report_opts *o, const char *from, con
 
 	sec = section("timeline", "Webhook requests per hour", "hour:text,source:text,ok:int,failed:int");
 	snprintf(why, sizeof why, "no webhook requests %s", win);
-	rep = add_section(rep, sec_rows(sec, qrows(q,
+	rep = add_section(rep, sec_rows(sec, local_hours(q, qrows(q,
 		"SELECT hour, source, ok, failed FROM request_hours WHERE hour >= substr(?1, 1, 13) AND hour < ?2"
-		" ORDER BY hour, source", "ss", from, to), why));
+		" ORDER BY hour, source", "ss", from, to)), why));
 	return rep;
 }
 
@@ -1077,7 +1143,7 @@ report_dedupe(struct q *q, const char *from, const char *to)
 		    " (SELECT count(*) FROM (SELECT 1 FROM duplicate_sets LIMIT 1)) +"
 		    " (SELECT count(*) FROM (SELECT 1 FROM changelog WHERE kind = 'dedupe.scan' LIMIT 1))", NULL) == 0)
 		return empty(rep, "fs-dedupe has recorded no suppressions and no scans in this state file");
-	window_text(from, to, win, sizeof win);
+	window_text(q, from, to, win, sizeof win);
 	{
 		fs_time t = parse_or(to, 0) - 1;
 
@@ -1157,7 +1223,10 @@ report_dedupe(struct q *q, const char *from, const char *to)
 		jv_free(prev);
 	}
 	free(wk);
-	sec = sec_set(sec, "note", jv_string("weeks start on Monday; duplicate_sets is the week's last scan"));
+	/* fs-dedupe counts per UTC day: its days cannot be cut at another midnight. */
+	sec = sec_set(sec, "note", jv_string(q->zone.utc
+		? "weeks start on Monday; duplicate_sets is the week's last scan"
+		: "weeks start on Monday, of UTC days (fs-dedupe counts per UTC day); duplicate_sets is the week's last scan"));
 	rep = add_section(rep, sec_set(sec, "rows", rows));
 
 	sec = section("scans", "Duplicate-set scans (report only: the CRM merges)",
@@ -1230,7 +1299,7 @@ report_changelog(struct q *q, const struct fs_report_opts *o, const char *from, 
 	if (qint(q, "SELECT count(*) FROM (SELECT 1 FROM changelog LIMIT 1)", NULL) == 0 &&
 	    qint(q, "SELECT count(*) FROM (SELECT 1 FROM piece_status LIMIT 1)", NULL) == 0)
 		return empty(rep, "the changelog is empty: no command has written to this state file yet");
-	window_text(from, to, win, sizeof win);
+	window_text(q, from, to, win, sizeof win);
 	fs_buf_adds(&where, " WHERE at >= ?1 AND at < ?2");
 	if (kind)
 		fs_buf_adds(&where, glob ? " AND kind GLOB ?3" : " AND kind = ?3");
@@ -1472,8 +1541,16 @@ report_pilot(struct q *q, const struct fs_report_opts *o, const char *from, cons
 	ROW("recovery_avg_min", "minutes");
 #undef BOTH
 #undef ROW
-	snprintf(note, sizeof note, "baseline %.10s..%.10s, pilot %.10s..%.10s; - means not measured"
-		 " (fieldsync was not running, or nothing to measure)", bf, bt, from, to);
+	{
+		char d[4][11];
+
+		wall_date(fs_zone_wall(&q->zone, o->base_from), d[0]);
+		wall_date(fs_zone_wall(&q->zone, o->base_to), d[1]);
+		wall_date(wall_or(q, from, 0), d[2]);
+		wall_date(wall_or(q, to, 0), d[3]);
+		snprintf(note, sizeof note, "baseline %s..%s, pilot %s..%s; - means not measured"
+			 " (fieldsync was not running, or nothing to measure)", d[0], d[1], d[2], d[3]);
+	}
 	sec = section("pilot", "Before and after", "metric:key,unit:text,baseline:auto,pilot:auto,change:auto");
 	sec = sec_set(sec_set(sec, "rows", rows), "note", jv_string(note));
 	return add_section(rep, sec);
@@ -1483,20 +1560,21 @@ report_pilot(struct q *q, const struct fs_report_opts *o, const char *from, cons
 static jv
 spend_section(struct q *q, const char *from, const char *to, const char *win)
 {
-	char why[160];
+	char why[160], note[320];
 	jv sec = section("spend", "Spend, and what the brakes stopped, per campaign and day",
 			 "day:day,campaign:text,outcome:text,pieces:int,cost:money");
 	jv rows = qrows(q,
-	    "SELECT substr(at, 1, 10), coalesce(json_extract(detail, '$.campaign'), '(none)'), " OUTCOME_OF_KIND ","
+	    "SELECT local_day(at), coalesce(json_extract(detail, '$.campaign'), '(none)'), " OUTCOME_OF_KIND ","
 	    " count(*), round(sum(json_extract(detail, '$.price')), 2) FROM changelog"
 	    " WHERE kind IN " OUTCOME_KINDS " AND at >= ?1 AND at < ?2 GROUP BY 1, 2, 3"
 	    " ORDER BY 1, 2, instr('sent cancelled suppressed capped held', " OUTCOME_OF_KIND ")", "ss", from, to);
 
 	snprintf(why, sizeof why, "no mail piece sent, cancelled, suppressed, capped or held %s", win);
 	sec = sec_rows(sec, rows, why);
-	return sec_set(sec, "note", jv_string("days in UTC; cost at the target's price when the piece was queued"
-					      " (-: no price set); a cancelled piece was sent first, or withdrawn"
-					      " before it went"));
+	snprintf(note, sizeof note, "days in %s; cost at the target's price when the piece was queued"
+		 " (-: no price set); a cancelled piece was sent first, or withdrawn before it went",
+		 q->zone.utc ? "UTC" : q->zone.tz);
+	return sec_set(sec, "note", jv_string(note));
 }
 
 static bool
@@ -1527,7 +1605,7 @@ report_outcomes(struct q *q, const struct fs_report_opts *o, const char *from, c
 	if (qint(q, "SELECT count(*) FROM (SELECT 1 FROM pieces LIMIT 1)", NULL) == 0 &&
 	    qint(q, "SELECT count(*) FROM (SELECT 1 FROM changelog WHERE kind IN " OUTCOME_KINDS " LIMIT 1)", NULL) == 0)
 		return empty(rep, "no mail pieces in the state file yet (fs-push records them as it sends)");
-	window_text(from, to, win, sizeof win);
+	window_text(q, from, to, win, sizeof win);
 	s = fs_state_query(q->st, "SELECT vendor_id, contact_id, coalesce(campaign, '(none)'), " MAIL_AT
 				    " FROM pieces WHERE " PIECE_START " >= ?1 AND " PIECE_START " < ?2"
 				    " AND " MAIL_AT " IS NOT NULL ORDER BY 4, 1", "ss", from, to);
@@ -1655,6 +1733,71 @@ report_outcomes(struct q *q, const struct fs_report_opts *o, const char *from, c
 	return rep;
 }
 
+/* SQL's local_day(at): the YYYY-MM-DD of an RFC 3339 time in the report's zone, NULL if not a time. */
+static void
+sql_local_day(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct q *q = sqlite3_user_data(ctx);
+	const char *at = (const char *)sqlite3_value_text(argv[0]);
+	fs_time t;
+	char day[11];
+
+	(void)argc;
+	if (at == NULL || fs_time_parse(at, &t) != 0) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	wall_date(fs_zone_wall(&q->zone, t), day);
+	sqlite3_result_text(ctx, day, 10, SQLITE_TRANSIENT);
+}
+
+/* The value of each column of type time in a section's rows, in the zone. */
+static jv
+local_rows(struct q *q, jv sec)
+{
+	jv cols = jv_object_get(jv_copy(sec), jv_string("columns"));
+	jv rows = jv_object_get(jv_copy(sec), jv_string("rows"));
+
+	jv_array_foreach(cols, c, col) {
+		jv type = jv_array_get(col, 1);
+
+		if (strcmp(jv_string_value(type), "time") == 0)
+			jv_array_foreach(rows, r, row) {
+				jv v = local_time(q, jv_array_get(jv_copy(row), c));
+
+				rows = jv_array_set(rows, r, jv_array_set(row, c, v));
+			}
+		jv_free(type);
+	}
+	jv_free(cols);
+	return jv_object_set(sec, jv_string("rows"), rows);
+}
+
+/* The document's times in the business's zone, with their offset.  The
+ * queries ran on UTC text (the state's times are UTC, compared as text):
+ * this is the last step, and UTC has nothing to do. */
+static jv
+local_times(struct q *q, jv rep)
+{
+	static const char *const keys[] = {"from", "to", "generated_at", "baseline_from", "baseline_to"};
+	jv secs;
+
+	if (q->zone.utc)
+		return rep;
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		jv v = jv_object_get(jv_copy(rep), jv_string(keys[i]));
+
+		if (jv_is_valid(v))
+			rep = jv_object_set(rep, jv_string(keys[i]), local_time(q, v));
+		else
+			jv_free(v);
+	}
+	secs = jv_object_get(jv_copy(rep), jv_string("sections"));
+	jv_array_foreach(secs, i, sec)
+		secs = jv_array_set(secs, i, local_rows(q, sec));
+	return jv_object_set(rep, jv_string("sections"), secs);
+}
+
 jv
 fs_report_build(struct fs_state *st, const char *name, const struct fs_report_opts *o)
 {
@@ -1664,6 +1807,13 @@ fs_report_build(struct fs_state *st, const char *name, const struct fs_report_op
 
 	fs_time_format(o->from, from);
 	fs_time_format(o->to, to);
+	fs_zone_init(&q.zone, o->tz);
+	/* Only while q lives: removed below. */
+	if (sqlite3_create_function(st->db, "local_day", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, &q, sql_local_day,
+				    NULL, NULL) != SQLITE_OK) {
+		fs_state_error(st, "report");
+		return jv_invalid_with_msg(jv_string("state"));
+	}
 	/* One read transaction: every section sees the same state. */
 	if (fs_state_exec(st, "BEGIN") != 0)
 		return jv_invalid_with_msg(jv_string("state"));
@@ -1680,9 +1830,10 @@ fs_report_build(struct fs_state *st, const char *name, const struct fs_report_op
 	else
 		rep = report_outcomes(&q, o, from, to);
 	sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	sqlite3_create_function(st->db, "local_day", 1, SQLITE_UTF8, NULL, NULL, NULL, NULL);
 	if (q.err) {
 		jv_free(rep);
 		return jv_invalid_with_msg(jv_string("state"));
 	}
-	return rep;
+	return local_times(&q, rep);
 }

@@ -139,9 +139,10 @@ put_value(FILE *f, jv v, const char *type)
 			fputs("%", f);
 	} else if (jv_get_kind(v) == JV_KIND_STRING) {
 		const char *s = jv_string_value(v);
+		char when[FS_REPORT_WHEN];
 
-		if (strcmp(type, "time") == 0 && strlen(s) == 20)
-			fprintf(f, "%.10s %.5s", s, s + 11);
+		if (strcmp(type, "time") == 0)
+			esc(f, fs_report_when(s, when));
 		else if (strcmp(type, "key") == 0)
 			esc(f, fs_report_label(s));	/* CSV and JSON keep the key */
 		else
@@ -270,8 +271,8 @@ health_panel(FILE *f, jv reps, fs_time now)
 	rows = get(sec, "rows");
 	fputs("<section class=\"tiles health\" aria-label=\"health\">\n", f);
 	jv_array_foreach(rows, i, row) {
-		char item[64], subject[128], value[256], state[16];
-		const char *v = str(row, 2, value, sizeof value), *s = str(row, 1, subject, sizeof subject);
+		char item[64], subject[128], value[256], state[16], when[FS_REPORT_WHEN];
+		const char *v = str(row, 2, value, sizeof value), *s = str(row, 1, subject, sizeof subject), *shown;
 		double d = num(row, 2);
 
 		if (v == NULL && !isnan(d)) {
@@ -289,9 +290,11 @@ health_panel(FILE *f, jv reps, fs_time now)
 			fputs(" &middot; ", f);
 			esc(f, s);
 		}
-		fprintf(f, "</div><div class=\"v%s\">", v && strlen(v) > 24 ? " long" : "");
-		if (v && strlen(v) == 20 && v[10] == 'T') {
-			fprintf(f, "%.10s %.5s", v, v + 11);
+		/* A time (the last event, sync, delivery) as the tables show it, with its age. */
+		shown = v && fs_time_valid(v) ? fs_report_when(v, when) : v;
+		fprintf(f, "</div><div class=\"v%s\">", shown && strlen(shown) > 24 ? " long" : "");
+		if (shown == when) {
+			esc(f, when);
 			put_age(f, v, now);
 		} else {
 			esc(f, v ? v : "never");
@@ -516,12 +519,13 @@ funnel(FILE *f, jv sec)
 
 /* Webhook health: hourly cells per source, incidents and polling spans below. */
 static void
-timeline(FILE *f, jv reps, jv rep)
+timeline(FILE *f, jv reps, jv rep, const char *tz)
 {
 	jv tl = find(reps, "health", "timeline"), inc = find(reps, "health", "incidents");
 	jv fb = find(reps, "health", "fallbacks"), rows;
 	char from_s[32], to_s[32];
-	fs_time from, to;
+	fs_time from, to, start;
+	struct fs_zone z;
 	double W = 1100, left = 110, right = 10, span, y;
 	char sources[8][64];
 	int ns = 0;
@@ -550,11 +554,12 @@ timeline(FILE *f, jv reps, jv rep)
 	}
 #define X(t) (left + ((double)((t) - from)) / span * (W - left - right))
 	fprintf(f, "<svg viewBox=\"0 0 %.0f %d\" role=\"img\" class=\"chart timeline\">", W, 70 + ns * 26 + 60);
-	/* Day ticks. */
-	for (fs_time d = (from / 86400 + 1) * 86400; d < to; d += 86400) {
-		char b[21];
+	/* Day ticks, at each local midnight (a DST day is 23 or 25 hours wide). */
+	fs_zone_init(&z, tz);
+	for (fs_time t = from, d; fs_local_day(t, tz, &start, &d) == 0 && d > t && d < to; t = d) {
+		char b[26];
 
-		fs_time_format(d, b);
+		fs_zone_format(&z, d, b);
 		fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"14\" y2=\"%d\" class=\"grid\"/>", X(d), X(d), 40 + ns * 26 + 52);
 		if (X(d) < W - right - 16)
 			fprintf(f, "<text x=\"%.1f\" y=\"10\" class=\"ax\" text-anchor=\"middle\">%.5s</text>", X(d), b + 5);
@@ -573,8 +578,9 @@ timeline(FILE *f, jv reps, jv rep)
 			(void)i;
 			str(row, 1, s, sizeof s);
 			str(row, 0, hour, sizeof hour);
+			/* A UTC hour, 2026-11-29T19, or outside UTC its first second with the offset. */
 			snprintf(stamp, sizeof stamp, "%.13s:00:00Z", hour);
-			if (strcmp(s, sources[k]) == 0 && fs_time_parse(stamp, &h) == 0) {
+			if (strcmp(s, sources[k]) == 0 && (fs_time_parse(hour, &h) == 0 || fs_time_parse(stamp, &h) == 0)) {
 				double x0 = X(h < from ? from : h), x1 = X(h + 3600 > to ? to : h + 3600);
 
 				fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"20\" class=\"%s\"><title>%s: %g ok,"
@@ -824,7 +830,7 @@ tail_note(FILE *f, jv sec)
 
 /* Is this section drawn specially, and how? */
 static void
-section_card(FILE *f, jv reps, jv rep, jv sec, const char *rname)
+section_card(FILE *f, jv reps, jv rep, jv sec, const char *rname, const char *tz)
 {
 	char name[64], title[256];
 
@@ -861,7 +867,7 @@ section_card(FILE *f, jv reps, jv rep, jv sec, const char *rname)
 		tail_note(f, sec);
 	} else if (strcmp(rname, "health") == 0 && strcmp(name, "timeline") == 0) {
 		card_open(f, "Webhook health timeline", "wide");
-		timeline(f, reps, rep);
+		timeline(f, reps, rep, tz);
 	} else if (strcmp(rname, "health") == 0 && strcmp(name, "incidents") == 0) {
 		card_open(f, "Recovery times", NULL);
 		recovery(f, sec);
@@ -883,10 +889,10 @@ section_card(FILE *f, jv reps, jv rep, jv sec, const char *rname)
 }
 
 int
-fs_report_html(jv reps, FILE *f)
+fs_report_html(jv reps, const char *tz, FILE *f)
 {
 	jv main_rep = jv_array_get(jv_copy(reps), 0);
-	char rname[32], title[128], from[32], to[32], gen[32], why[512];
+	char rname[32], title[128], from[32], to[32], gen[32], why[512], win[FS_REPORT_WINDOW], when[FS_REPORT_WHEN];
 	fs_time now = fs_now();
 
 	sget(main_rep, "report", rname, sizeof rname);
@@ -900,8 +906,8 @@ fs_report_html(jv reps, FILE *f)
 	esc(f, title);
 	fprintf(f, "</title><style>%s</style></head>\n<body>\n<header><h1>fieldsync &middot; ", css);
 	esc(f, strcmp(rname, "sla") == 0 ? "Follow-up SLA dashboard" : title);
-	fprintf(f, "</h1><div class=\"meta\">%.10s %.5s to %.10s %.5s UTC &middot; generated %.10s %.5s UTC</div></header>\n<main>\n",
-		from, from + 11, to, to + 11, gen, gen + 11);
+	fprintf(f, "</h1><div class=\"meta\">%s &middot; generated %s%s</div></header>\n<main>\n",
+		fs_report_window(from, to, win), fs_report_when(gen, when), strlen(gen) == 20 ? " UTC" : "");
 	health_panel(f, reps, now);
 	if (sget(main_rep, "empty", why, sizeof why)) {
 		fputs("<div class=\"banner\"><strong>Nothing to report yet.</strong> ", f);
@@ -935,14 +941,21 @@ fs_report_html(jv reps, FILE *f)
 							listed |= strcmp(order[k], key) == 0;
 						/* Listed ones in their pass; the rest in the last. */
 						if (order[pass] ? strcmp(order[pass], key) == 0 : !listed)
-							section_card(f, reps, rep, sec, rn);
+							section_card(f, reps, rep, sec, rn, tz);
 						jv_free(sec);
 					}
 				jv_free(secs);
 				jv_free(rep);
 			}
 	}
-	fputs("</main>\n<footer>Times are UTC. Business days skip weekends and the configured holidays. "
+	if (fs_tz_is_utc(tz))
+		fputs("</main>\n<footer>Times are UTC.", f);
+	else {
+		fputs("</main>\n<footer>Times are in ", f);
+		esc(f, tz);
+		fputs(", each with its offset from UTC; days and business days follow its calendar.", f);
+	}
+	fputs(" Business days skip weekends and the configured holidays. "
 	      "Made by fs-report; no scripts, nothing fetched: safe to keep open, mail or print.</footer>\n"
 	      "</body></html>\n", f);
 	jv_free(main_rep);

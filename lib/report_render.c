@@ -99,6 +99,42 @@ put_cell(FILE *f, const char *s, size_t w, bool right)
 		fprintf(f, "%s%*s", s, (int)(w - dw), "");
 }
 
+const char *
+fs_report_when(const char *s, char out[FS_REPORT_WHEN])
+{
+	size_t n = strlen(s);
+
+	if (n == 20)
+		snprintf(out, FS_REPORT_WHEN, "%.10s %.5s", s, s + 11);
+	else if (n == 25 && (s[19] == '+' || s[19] == '-'))
+		snprintf(out, FS_REPORT_WHEN, "%.10s %.5s %.6s", s, s + 11, s + 19);
+	else
+		return s;
+	return out;
+}
+
+/* The zone a time of the document is in: UTC, or its offset. */
+static const char *
+zone_of(const char *s)
+{
+	return strlen(s) == 25 ? s + 19 : "UTC";
+}
+
+const char *
+fs_report_window(const char *from, const char *to, char out[FS_REPORT_WINDOW])
+{
+	char a[FS_REPORT_WHEN], b[FS_REPORT_WHEN];
+
+	fs_report_when(from, a);
+	fs_report_when(to, b);
+	/* One zone said once; a window across a DST change says both offsets. */
+	if (strcmp(zone_of(from), zone_of(to)) == 0)
+		snprintf(out, FS_REPORT_WINDOW, "%.16s to %.16s %s", a, b, zone_of(from));
+	else
+		snprintf(out, FS_REPORT_WINDOW, "%s to %s", a, b);
+	return out;
+}
+
 /* Control characters (newlines in a detail) would break the table. */
 static void
 flatten(char *s)
@@ -203,7 +239,7 @@ text_section(jv sec, FILE *f)
 
 		txt[r + 1] = calloc((size_t)nc, sizeof **txt);
 		for (int c = 0; c < nc; c++) {
-			char *s = cell(jv_array_get(jv_copy(row), c), type[c]);
+			char *s = cell(jv_array_get(jv_copy(row), c), type[c]), when[FS_REPORT_WHEN];
 
 			if (s == NULL) {
 				s = fs_xstrdup("-");
@@ -212,8 +248,9 @@ text_section(jv sec, FILE *f)
 
 				free(s);
 				s = label;
-			} else if (strcmp(type[c], "time") == 0 && strlen(s) == 20)
-				s[16] = '\0', s[10] = ' ';	/* 2026-11-30 01:02, UTC */
+			} else if (strcmp(type[c], "time") == 0 && fs_report_when(s, when) == when) {
+				memcpy(s, when, strlen(when) + 1);	/* never longer than s */
+			}
 			flatten(s);
 			txt[r + 1][c] = s;
 			if (dwidth(s) > w[c])
@@ -274,9 +311,10 @@ fs_report_text(jv rep, FILE *f)
 {
 	jv title = get(rep, "title"), from = get(rep, "from"), to = get(rep, "to"), why = get(rep, "empty");
 	jv secs = get(rep, "sections"), name = get(rep, "report");
+	char win[FS_REPORT_WINDOW];
 
-	fprintf(f, "%s: %s, %.10s %.5s to %.10s %.5s UTC\n", jv_string_value(name), jv_string_value(title),
-		jv_string_value(from), jv_string_value(from) + 11, jv_string_value(to), jv_string_value(to) + 11);
+	fprintf(f, "%s: %s, %s\n", jv_string_value(name), jv_string_value(title),
+		fs_report_window(jv_string_value(from), jv_string_value(to), win));
 	if (jv_get_kind(why) == JV_KIND_STRING) {
 		fprintf(f, "\nnothing to report: %s\n", jv_string_value(why));
 	} else {
@@ -452,8 +490,9 @@ fs_report_csv(jv rep, const char *section, bool excel, FILE *f)
 			const char *type = col_type(col);
 			char *s = cell(jv_array_get(jv_copy(row), c), type);
 
-			if (excel && s && strcmp(type, "time") == 0 && strlen(s) == 20)
-				s[10] = ' ', s[19] = '\0';	/* 2026-11-30T01:02:03Z: Excel's own form */
+			/* 2026-11-30T01:02:03Z, or with an offset: Excel's own form, which has no zone. */
+			if (excel && s && strcmp(type, "time") == 0 && (strlen(s) == 20 || strlen(s) == 25))
+				s[10] = ' ', s[19] = '\0';
 			if (c)
 				fputc(',', f);
 			fs_csv_fcell(f, s);

@@ -300,29 +300,23 @@ fs_tz_valid(const char *tz)
 	return access(path, R_OK) == 0;
 }
 
-int
-fs_local_day(fs_time t, const char *tz, fs_time *start, fs_time *next)
+/*
+ * Runs fn(arg) with the TZ environment variable set to tz (an IANA name;
+ * NULL or "" is UTC), then puts TZ back as it was: localtime_r and mktime
+ * read the zone from TZ and nowhere else.  Each call sets TZ twice and tzset
+ * may read the zone file: callers with many times keep what it tells them
+ * (struct fs_zone) rather than call it per time.
+ */
+static int
+with_zone(const char *tz, int (*fn)(void *), void *arg)
 {
-	/* localtime_r and mktime read the zone from TZ: swapped in, then back. */
 	const char *was = getenv("TZ");
 	char *old = was ? fs_xstrdup(was) : NULL;
-	time_t tt = (time_t)t;
-	struct tm tm;
-	int rc = 0;
+	int rc;
 
 	setenv("TZ", tz && *tz ? tz : "UTC", 1);
 	tzset();
-	if (localtime_r(&tt, &tm) == NULL) {
-		rc = -1;
-	} else {
-		tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-		tm.tm_isdst = -1;
-		*start = (fs_time)mktime(&tm);
-		tm.tm_mday++;
-		tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-		tm.tm_isdst = -1;
-		*next = (fs_time)mktime(&tm);
-	}
+	rc = fn(arg);
 	if (old)
 		setenv("TZ", old, 1);
 	else
@@ -332,29 +326,153 @@ fs_local_day(fs_time t, const char *tz, fs_time *start, fs_time *next)
 	return rc;
 }
 
+/* A broken-down local time read as if it were UTC: the local clock's seconds since the epoch. */
+static fs_time
+tm_wall(const struct tm *tm)
+{
+	return days_from_civil(tm->tm_year + 1900, (unsigned)tm->tm_mon + 1, (unsigned)tm->tm_mday) * 86400 +
+	       tm->tm_hour * 3600 + tm->tm_min * 60 + tm->tm_sec;
+}
+
+struct local_day {
+	fs_time t, start, next;
+};
+
+static int
+local_day_in_zone(void *arg)
+{
+	struct local_day *ld = arg;
+	time_t tt = (time_t)ld->t;
+	struct tm tm;
+
+	if (localtime_r(&tt, &tm) == NULL)
+		return -1;
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	ld->start = (fs_time)mktime(&tm);
+	tm.tm_mday++;
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	ld->next = (fs_time)mktime(&tm);
+	return 0;
+}
+
+int
+fs_local_day(fs_time t, const char *tz, fs_time *start, fs_time *next)
+{
+	struct local_day ld = {.t = t};
+
+	if (with_zone(tz, local_day_in_zone, &ld) != 0)
+		return -1;
+	*start = ld.start;
+	*next = ld.next;
+	return 0;
+}
+
+struct local_noon {
+	struct tm tm;
+	time_t t;
+};
+
+static int
+local_noon_in_zone(void *arg)
+{
+	struct local_noon *ln = arg;
+
+	ln->t = mktime(&ln->tm);
+	return ln->t == (time_t)-1 ? -1 : 0;	/* noon is never the second before the epoch */
+}
+
 /* The moment of local noon on y-m-d in tz: noon exists on every day, where
  * midnight may not (a zone that moves its clocks at 00:00). */
 static int
 local_noon(int y, int m, int d, const char *tz, fs_time *t)
 {
-	const char *was = getenv("TZ");
-	char *old = was ? fs_xstrdup(was) : NULL;
-	struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_hour = 12, .tm_isdst = -1};
-	time_t tt;
+	struct local_noon ln = {
+		.tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_hour = 12, .tm_isdst = -1},
+	};
 
-	setenv("TZ", tz && *tz ? tz : "UTC", 1);
-	tzset();
-	tt = mktime(&tm);
-	if (old)
-		setenv("TZ", old, 1);
-	else
-		unsetenv("TZ");
-	tzset();
-	free(old);
-	if (tt == (time_t)-1)	/* noon is never the second before the epoch */
+	if (with_zone(tz, local_noon_in_zone, &ln) != 0)
 		return -1;
-	*t = (fs_time)tt;
+	*t = (fs_time)ln.t;
 	return 0;
+}
+
+bool
+fs_tz_is_utc(const char *tz)
+{
+	return tz == NULL || *tz == '\0' || strcmp(tz, "UTC") == 0;
+}
+
+void
+fs_zone_init(struct fs_zone *z, const char *tz)
+{
+	z->tz = tz;
+	z->utc = fs_tz_is_utc(tz);
+	for (int i = 0; i < FS_ZONE_CACHE; i++)
+		z->day[i] = INT64_MIN;
+}
+
+/* The offsets at the first second of t's UTC day, at t, and at the next UTC day's first second. */
+struct zone_offsets {
+	fs_time at[3];
+	int32_t off[3];
+};
+
+static int
+offsets_in_zone(void *arg)
+{
+	struct zone_offsets *zo = arg;
+
+	for (int i = 0; i < 3; i++) {
+		time_t tt = (time_t)zo->at[i];
+		struct tm tm;
+
+		if (localtime_r(&tt, &tm) == NULL)
+			return -1;
+		zo->off[i] = (int32_t)(tm_wall(&tm) - zo->at[i]);
+	}
+	return 0;
+}
+
+int32_t
+fs_zone_offset(struct fs_zone *z, fs_time t)
+{
+	int64_t day = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+	int slot = (int)(((day % FS_ZONE_CACHE) + FS_ZONE_CACHE) % FS_ZONE_CACHE);
+	struct zone_offsets zo = {.at = {day * 86400, t, (day + 1) * 86400}};
+
+	if (z->utc)
+		return 0;
+	if (z->day[slot] == day)
+		return z->off[slot];
+	if (with_zone(z->tz, offsets_in_zone, &zo) != 0)
+		return 0;	/* past what the C library can say: UTC */
+	/* A day that starts and ends at one offset has it all day (no zone
+	 * moves its clocks twice in a day); a day the clocks change is not
+	 * kept, each of its times asks. */
+	if (zo.off[0] == zo.off[2]) {
+		z->day[slot] = day;
+		z->off[slot] = zo.off[0];
+	}
+	return zo.off[1];
+}
+
+fs_time
+fs_zone_wall(struct fs_zone *z, fs_time t)
+{
+	return t + fs_zone_offset(z, t);
+}
+
+void
+fs_zone_format(struct fs_zone *z, fs_time t, char out[26])
+{
+	int32_t off = fs_zone_offset(z, t);
+	unsigned a = (unsigned)(off < 0 ? -off : off);
+
+	fs_time_format(t + off, out);
+	if (!z->utc)	/* an offset is under a day: % 24 says so to the compiler */
+		snprintf(out + 19, 7, "%c%02u:%02u", off < 0 ? '-' : '+', a / 3600 % 24, a / 60 % 60);
 }
 
 int

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Plain dates: every --since, --from and --to takes YYYY-MM-DD, the first
 # second of that day in the [thresholds] timezone (UTC by default); --to's
-# date is inclusive, so it ends at the next day's first second.  A malformed
+# date is inclusive, so it ends at the next day's first second.  A report
+# prints its window in that zone, with the offset.  A malformed
 # date is one line on stderr and exit 2, in every command.
 . "$(dirname "$0")/lib.sh"
 plan 13
@@ -13,19 +14,19 @@ is 'report, UTC by default: midnight to midnight' "$(window --from 2026-11-23 --
 	'2026-11-23T00:00:00Z 2026-11-24T00:00:00Z'
 zone America/Phoenix
 is 'report, Phoenix (UTC-7, no DST): midnight there' "$(window --from 2026-11-23 --to 2026-11-23)" \
-	'2026-11-23T07:00:00Z 2026-11-24T07:00:00Z'
+	'2026-11-23T00:00:00-07:00 2026-11-24T00:00:00-07:00'
 is 'report, an RFC 3339 time stays what it says' "$(window --from 2026-11-23T10:00:00Z --to 2026-11-24T00:00:00-07:00)" \
-	'2026-11-23T10:00:00Z 2026-11-24T07:00:00Z'
+	'2026-11-23T03:00:00-07:00 2026-11-24T00:00:00-07:00'
 run fs-report pilot --format json --pilot 2026-11-16..2026-11-29 --baseline 2026-11-02..2026-11-15
 is 'report, --pilot and --baseline ranges in Phoenix' \
 	"$(jq -r '[.from, .to, .baseline_from, .baseline_to] | join(" ")' "$T/out")" \
-	'2026-11-16T07:00:00Z 2026-11-30T07:00:00Z 2026-11-02T07:00:00Z 2026-11-16T07:00:00Z'
+	'2026-11-16T00:00:00-07:00 2026-11-30T00:00:00-07:00 2026-11-02T00:00:00-07:00 2026-11-16T00:00:00-07:00'
 zone America/New_York
 is 'report, New York on the spring DST day: a 23-hour day' "$(window --from 2026-03-08 --to 2026-03-08)" \
-	'2026-03-08T05:00:00Z 2026-03-09T04:00:00Z'
+	'2026-03-08T00:00:00-05:00 2026-03-09T00:00:00-04:00'
 zone America/Santiago
 is 'report, Santiago, whose clocks skip midnight: the day starts at 01:00' "$(window --from 2026-09-06 --to 2026-09-06)" \
-	'2026-09-06T04:00:00Z 2026-09-07T03:00:00Z'
+	'2026-09-06T01:00:00-03:00 2026-09-07T00:00:00-03:00'
 
 zone America/Phoenix
 run fs-dedupe scan --from 2026-12-01 </dev/null

@@ -106,6 +106,37 @@ test_bizdays(void)
 	   "backwards is zero");
 }
 
+/* The zone's clock: offsets, RFC 3339 with them, and the cache across a DST day. */
+static void
+test_zones(void)
+{
+	struct fs_zone z;
+	char out[26];
+
+	fs_zone_init(&z, NULL);
+	fs_zone_format(&z, t("2026-03-08T17:00:00Z"), out);
+	is_str(out, "2026-03-08T17:00:00Z", "UTC keeps its Z");
+	fs_zone_init(&z, "America/Phoenix");
+	fs_zone_format(&z, t("2026-03-03T05:00:00Z"), out);
+	is_str(out, "2026-03-02T22:00:00-07:00", "Phoenix: the day before, with -07:00");
+	fs_zone_init(&z, "America/Chicago");
+	/* Asked in this order, the 8th (23 hours, not kept) between days that are. */
+	fs_zone_format(&z, t("2026-03-07T12:00:00Z"), out);
+	is_str(out, "2026-03-07T06:00:00-06:00", "Chicago before the change: -06:00");
+	ok(fs_zone_offset(&z, t("2026-03-08T07:59:59Z")) == -6 * 3600, "Chicago: CST to the last second");
+	ok(fs_zone_offset(&z, t("2026-03-08T08:00:00Z")) == -5 * 3600, "Chicago: CDT from 02:00 CST");
+	fs_zone_format(&z, t("2026-03-09T05:30:00Z"), out);
+	is_str(out, "2026-03-09T00:30:00-05:00", "Chicago after the change: -05:00");
+	ok(fs_zone_offset(&z, t("2026-03-07T23:00:00Z")) == -6 * 3600, "Chicago: the 7th from the cache");
+	fs_zone_init(&z, "Asia/Kolkata");
+	fs_zone_format(&z, t("2026-11-30T01:02:03Z"), out);
+	is_str(out, "2026-11-30T06:32:03+05:30", "Kolkata: +05:30");
+	/* Friday 17:00 CST + 1bd is Monday 17:00 CDT, 22:00 UTC: on the wall clock, then back. */
+	fs_zone_init(&z, "America/Chicago");
+	ok(fs_bizdays_add(fs_zone_wall(&z, t("2026-03-06T23:00:00Z")), 1, NULL) ==
+	   fs_zone_wall(&z, t("2026-03-09T22:00:00Z")), "Chicago: 1bd across the change keeps 17:00");
+}
+
 static void
 test_config(void)
 {
@@ -496,6 +527,7 @@ main(void)
 	test_durations();
 	test_ranges();
 	test_bizdays();
+	test_zones();
 	test_config();
 	test_distance();
 	test_settings();
