@@ -506,18 +506,56 @@ scan_reject(struct scan *sc, const char *line, size_t len, long lineno, const ch
 	return fs_dlq_add(&sc->cli->st, &dd) < 0 ? -1 : 0;
 }
 
-/* contact.changed events on stdin join (and override) the stored contacts. */
+/*
+ * Standard input, read whole into memory (*buf, *len; NULL when it is a
+ * terminal or empty) before the scan takes the state's write lock: in
+ * "fs-normalize | fs-dedupe scan" the stage upstream writes the state as it
+ * goes, and would wait for our lock while we waited for its lines, until
+ * its busy timeout failed it.
+ */
 static int
-add_stdin(struct scan *sc)
+slurp_stdin(char **buf, size_t *len)
 {
+	FILE *mem;
+	char chunk[65536];
+	size_t n;
+
+	*buf = NULL;
+	*len = 0;
+	if (isatty(STDIN_FILENO))
+		return 0;
+	if ((mem = open_memstream(buf, len)) == NULL) {
+		fs_err("cannot buffer standard input:");
+		return -1;
+	}
+	while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0)
+		fwrite(chunk, 1, n, mem);
+	if (ferror(stdin) || fclose(mem) != 0) {
+		fs_err("cannot read standard input:");
+		free(*buf);
+		*buf = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* contact.changed events (in buf, len bytes) join (and override) the stored contacts. */
+static int
+add_stdin(struct scan *sc, char *buf, size_t buflen)
+{
+	FILE *in = fmemopen(buf, buflen, "r");
 	char *line = NULL, seen[21];
 	size_t cap = 0, pos;
 	ssize_t len;
 	long lineno = 0;
 	int rc = 0;
 
+	if (in == NULL) {
+		fs_err("cannot read standard input:");
+		return -1;
+	}
 	fs_time_format(sc->now, seen);
-	while (rc == 0 && (len = getline(&line, &cap, stdin)) > 0) {
+	while (rc == 0 && (len = getline(&line, &cap, in)) > 0) {
 		const char *why;
 		jv ev, data, addr;
 
@@ -577,6 +615,7 @@ add_stdin(struct scan *sc)
 		jv_free(ev);
 	}
 	free(line);
+	fclose(in);
 	return rc;
 }
 
@@ -740,7 +779,8 @@ static int
 scan(struct fs_cli *cli, const char *from_opt, const char *format)
 {
 	struct scan sc = {0};
-	char from[21], *scan_id;
+	char from[21], *scan_id, *input;
+	size_t input_len;
 	fs_time t;
 	int rc, scanned;
 	jv detail;
@@ -763,6 +803,8 @@ scan(struct fs_cli *cli, const char *from_opt, const char *format)
 	}
 	if (fs_cli_state(cli) != 0)
 		return FS_EXIT_STATE;
+	if (slurp_stdin(&input, &input_len) != 0)
+		return FS_EXIT_STATE;
 	sc.now = fs_now();
 	scan_id = fs_xasprintf("scan_%s", cli->run_id + 4);
 	sc.scan_id = scan_id;
@@ -771,7 +813,7 @@ scan(struct fs_cli *cli, const char *from_opt, const char *format)
 		goto fail;
 	if (fs_contacts_each(&cli->st, add_stored, &sc) != 0)
 		goto fail;
-	if (!isatty(STDIN_FILENO) && add_stdin(&sc) != 0)
+	if (input_len > 0 && add_stdin(&sc, input, input_len) != 0)
 		goto fail;
 	scanned = fs_scan_size(sc.s);
 	if (sc.format == SCAN_CSV)
@@ -792,11 +834,13 @@ scan(struct fs_cli *cli, const char *from_opt, const char *format)
 	rc = sc.dead ? FS_EXIT_DLQ : FS_EXIT_OK;
 	fs_scan_free(sc.s);
 	free(scan_id);
+	free(input);
 	return rc;
 fail:
 	fs_state_rollback(&cli->st);
 	fs_scan_free(sc.s);
 	free(scan_id);
+	free(input);
 	return FS_EXIT_STATE;
 }
 

@@ -1730,7 +1730,9 @@ preview_print(struct push *p)
 	static const char *const kinds[4] = {"suppressed", "capped", "held", "send"};
 	double cost = 0;
 
-	qsort(p->prev, (size_t)p->nprev, sizeof *p->prev, by_input_order);
+	/* No rows, no array: qsort's base must not be NULL even for none (UBSan). */
+	if (p->nprev > 0)
+		qsort(p->prev, (size_t)p->nprev, sizeof *p->prev, by_input_order);
 	if (csv)
 		printf("status,event_id,contact_id,name,address,campaign,format,price,reason\r\n");
 	else
