@@ -1549,6 +1549,10 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self):
         BaseHTTPRequestHandler.setup(self)
         self.connection.settimeout(30)
+        try:  # headers and body go out in two writes: no Nagle delay on keep-alive
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
 
     def version_string(self):
         return self.server_version
