@@ -21,7 +21,7 @@ Usage:
   fake_qbo.py --port 0 --port-file FILE [--realm ID]... [--data FILE.json]
               [--token TOKEN]... [--refresh-token TOKEN]
               [--client-id ID] [--client-secret SECRET]
-              [--now TIME] [--tz-offset -08:00] [--log FILE] [--verbose]
+              [--now TIME] [--tz-offset=-08:00] [--log FILE] [--verbose]
 """
 
 import argparse
