@@ -312,11 +312,19 @@ class Parser:
         self.i += 1
         return tok
 
+    _TOKEN_NAMES = {"{": "LCURLY", "}": "RCURLY", "(": "LPAREN", ")": "RPAREN",
+                    "[": "LBRACKET", "]": "RBRACKET", ":": "COLON", "$": "VAR_SIGN",
+                    "!": "BANG", "=": "EQUALS", "@": "DIR_SIGN", "...": "ELLIPSIS",
+                    "|": "PIPE", "&": "AMP", "name": "IDENTIFIER", "int": "INT",
+                    "float": "FLOAT", "string": "STRING"}
+
     def err(self, tok=None):
         tok = tok or self.peek()
-        what = "end of file" if tok[0] == "eof" else '"%s"' % tok[1]
-        raise GqlError("Parse error on %s (%s) at [%d, %d]"
-                       % (what, tok[0].upper(), tok[2], tok[3]), None, tok[2], tok[3])
+        if tok[0] == "eof":
+            raise GqlError("Unexpected end of document", None, tok[2], tok[3])
+        kind = self._TOKEN_NAMES.get(tok[1] if tok[0] == "punct" else tok[0], "UNKNOWN")
+        raise GqlError('Parse error on "%s" (%s) at [%d, %d]'
+                       % (tok[1], kind, tok[2], tok[3]), None, tok[2], tok[3])
 
     def expect(self, val):
         tok = self.nxt()
@@ -1826,6 +1834,8 @@ def route_admin(app, method, path, query, body):
                                 isinstance(x, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", x)
                                 for x in v):
                             raise ApiError(400, "%s must be a list of YYYY-MM-DD" % k)
+                        if k == "versions" and not v:
+                            raise ApiError(400, "versions must not be empty")
                         setattr(app, attr, sorted(v))
                 if "jobs_updated_at_filter" in body:
                     app.jobs_updated_at_filter = bool(body["jobs_updated_at_filter"])
@@ -2131,7 +2141,7 @@ class Handler(BaseHTTPRequestHandler):
                                      % (ver, versions[-1], DOC_VERSIONING)}
         elif ver in versions:
             versioning = {"version": ver}
-        elif re.fullmatch(r"\d{4}-\d{2}-\d{2}", ver) and ver < versions[0]:
+        elif versions and re.fullmatch(r"\d{4}-\d{2}-\d{2}", ver) and ver < versions[0]:
             versioning = {"version": versions[0]}      # removed: upgraded to the oldest
         else:
             rec["status"] = 400

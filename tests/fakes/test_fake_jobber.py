@@ -524,7 +524,9 @@ def t_mutations():
 def t_errors():
     r = gql("{ clients(first: 1) { nodes { id }")
     eq(r.status, 200, "parse error status")
-    check(r.json["errors"][0]["message"].startswith("Parse error"), "parse error message")
+    eq(r.json["errors"][0]["message"], "Unexpected end of document", "end of document")
+    r = gql("{ clients(first: 1) { nodes { id } } } }")
+    eq(r.json["errors"][0]["message"], 'Parse error on "}" (RCURLY) at [1, 40]', "parse error")
     r = gql("{ clients(first: 1) { nodes { id emailAddress } } }")
     eq(r.json["errors"][0]["message"], "Field 'emailAddress' doesn't exist on type 'Client'",
        "undefined field")
