@@ -300,9 +300,12 @@ class Field:
 
 
 class Parser:
+    MAX_DEPTH = 64
+
     def __init__(self, src):
         self.t = _lex(src)
         self.i = 0
+        self.depth = 0
 
     def peek(self, k=0):
         return self.t[self.i + k]
@@ -407,13 +410,19 @@ class Parser:
         return out
 
     def selection_set(self):
-        self.expect("{")
+        tok = self.expect("{")
+        self.depth += 1
+        if self.depth > self.MAX_DEPTH:
+            raise GqlError("Query has depth of more than %d, which exceeds max depth of %d"
+                           % (self.MAX_DEPTH, self.MAX_DEPTH), "maxDepthExceeded",
+                           tok[2], tok[3])
         sels = []
         while not self.is_p("}"):
             if self.peek()[0] == "eof":
                 self.err()
             sels.append(self.selection())
         self.nxt()
+        self.depth -= 1
         if not sels:
             self.err()
         return sels
@@ -454,7 +463,9 @@ class Parser:
         self.nxt()
         return out
 
-    def value(self, const=False):
+    def value(self, const=False, depth=0):
+        if depth > self.MAX_DEPTH:
+            raise GqlError("Argument values nest too deeply", "maxDepthExceeded")
         tok = self.nxt()
         kind, v = tok[0], tok[1]
         if kind == "punct" and v == "$" and not const:
@@ -474,7 +485,7 @@ class Parser:
         if kind == "punct" and v == "[":
             items = []
             while not self.is_p("]"):
-                items.append(self.value(const))
+                items.append(self.value(const, depth + 1))
             self.nxt()
             return ("list", items)
         if kind == "punct" and v == "{":
@@ -482,7 +493,7 @@ class Parser:
             while not self.is_p("}"):
                 fname = self.name()
                 self.expect(":")
-                fields[fname] = self.value(const)
+                fields[fname] = self.value(const, depth + 1)
             self.nxt()
             return ("obj", fields)
         self.err(tok)
@@ -2160,7 +2171,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         try:
             body = json.loads(raw) if raw.strip() else None
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             rec["status"] = 400
             self.reply(400, {"errors": [{"message": "Invalid JSON: %s" % e}]})
             return

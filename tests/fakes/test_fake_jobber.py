@@ -527,6 +527,10 @@ def t_errors():
     eq(r.json["errors"][0]["message"], "Unexpected end of document", "end of document")
     r = gql("{ clients(first: 1) { nodes { id } } } }")
     eq(r.json["errors"][0]["message"], 'Parse error on "}" (RCURLY) at [1, 40]', "parse error")
+    deep = "{ clients { nodes { " + "billingAddress { " * 2000 + "city" + " }" * 2002 + " }"
+    r = gql(deep)
+    eq((r.status, r.json["errors"][0]["extensions"]["code"]), (200, "maxDepthExceeded"),
+       "deep nesting is an error, not a crash")
     r = gql("{ clients(first: 1) { nodes { id emailAddress } } }")
     eq(r.json["errors"][0]["message"], "Field 'emailAddress' doesn't exist on type 'Client'",
        "undefined field")
