@@ -1904,6 +1904,14 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "fake-jobber"
     sys_version = ""
 
+    def setup(self):
+        BaseHTTPRequestHandler.setup(self)
+        self.connection.settimeout(30)
+        try:   # headers and body go out in two writes: no Nagle stall on keep-alive
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
     def log_message(self, fmt, *args):
         pass
 
