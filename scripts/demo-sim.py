@@ -49,6 +49,7 @@ FAKES = os.path.join(TOP, "tests", "fakes")
 TICK = dt.timedelta(minutes=5)
 ISO = "%Y-%m-%dT%H:%M:%SZ"
 OWNER_NAMES = ["alice", "bruno", "chen", "dana", "emeka", "farah", "goran", "hana"]
+OWNER_SURNAMES = ["Moreau", "Silva", "Wu", "Kowalski", "Okafor", "Haddad", "Petrov", "Sato"]
 TRACK = ["mailed", "in_transit", "in_local_area", "processed_for_delivery"]
 JOB_STATUSES = ["estimate_sent", "scheduled", "in_progress", "job_completed", "cancelled"]
 
@@ -380,8 +381,12 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         # The portal's job status is a dropdown (an enumeration) with these values.
         props = {"contacts": [{"name": "job_status", "type": "enumeration", "label": "Job status",
                                "options": JOB_STATUSES}]}
+        # The sales team, as HubSpot's owners API lists them: reports show their names.
+        owners = [{"id": o, "email": "%s@example.com" % name, "firstName": name.capitalize(),
+                   "lastName": OWNER_SURNAMES[i % len(OWNER_SURNAMES)]}
+                  for i, (o, name) in enumerate(sorted(self.owner_name.items()))]
         return {"contacts": contacts, "engagements": engagements, "deals": [d for d in deals if d],
-                "properties": props}
+                "properties": props, "owners": owners}
 
     def jobs_on(self, day):
         rate = {5: 0.006, 6: 0.001}.get(day.weekday(), 0.022)
