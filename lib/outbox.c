@@ -57,10 +57,12 @@ fs_outbox_enqueue(struct fs_state *st, const struct fs_outbox_new *n)
 		return changed < 0 ? -1 : 1;
 	/* Already there: a no-op, unless the row is dead and this is a DLQ
 	 * replay.  Which it is can only be told once fs-dlq has marked its entry
-	 * replayed, after it wrote the line, so the line waits beside the row
-	 * until fs_outbox_replays looks (after the end of input). */
-	changed = fs_state_changes(st, "UPDATE outbox SET replay_line = ? WHERE target = ? AND event_id = ? AND state = 'dead'",
-				   "tss", n->line, n->len, n->target, n->event_id);
+	 * replayed, after it wrote the line, so the line waits beside the row,
+	 * with this run's id, until this run's fs_outbox_replays looks (after
+	 * its end of input). */
+	changed = fs_state_changes(st, "UPDATE outbox SET replay_line = ?, replay_run = ?"
+				   " WHERE target = ? AND event_id = ? AND state = 'dead'",
+				   "tsss", n->line, n->len, n->run_id, n->target, n->event_id);
 	return changed < 0 ? -1 : changed > 0 ? 2 : 0;
 }
 
@@ -91,11 +93,13 @@ fs_outbox_replays(struct fs_state *st, const char *target, const char *run_id, l
 		return -1;
 	/* A replay is what fs-dlq replay marked so after the row died; the
 	 * absence of an open entry proves nothing (an operator may have purged
-	 * it, letting the piece die), so only that mark revives a row. */
+	 * it, letting the piece die), so only that mark revives a row.  Lines
+	 * other runs read are theirs: their entries may not be marked yet. */
 	q = fs_state_query(st,
 	    "SELECT id, event_id, contact_id, EXISTS (SELECT 1 FROM dlq WHERE dlq.event_id = outbox.event_id"
 	    "   AND dlq.command = 'fs-push' AND dlq.state = 'replayed' AND dlq.replayed_at >= outbox.done_at)"
-	    " FROM outbox WHERE target = ? AND state = 'dead' AND replay_line IS NOT NULL", "s", target);
+	    " FROM outbox WHERE target = ? AND state = 'dead' AND replay_line IS NOT NULL AND replay_run = ?", "ss",
+	    target, run_id);
 	if (q == NULL)
 		goto fail;
 	while ((rc = fs_state_step_row(st, q)) == 1) {
@@ -113,11 +117,11 @@ fs_outbox_replays(struct fs_state *st, const char *target, const char *run_id, l
 		 * the vendor is asked first whether it already has the piece; a
 		 * mere repeat of a dead event changes nothing. */
 		if ((r[i].replay
-		     ? fs_state_run(st, "UPDATE outbox SET state = 'pending', line = replay_line, replay_line = NULL,"
+		     ? fs_state_run(st, "UPDATE outbox SET state = 'pending', line = replay_line, replay_line = NULL, replay_run = NULL,"
 				    " run_id = ?, attempts = 0, next_attempt_at = NULL, enqueued_at = ?,"
 				    " first_attempt_at = NULL, done_at = NULL, last_run_id = NULL, check_vendor = 1,"
 				    " history = '[]' WHERE id = ?", "ssi", run_id, now, r[i].id)
-		     : fs_state_run(st, "UPDATE outbox SET replay_line = NULL WHERE id = ?", "i", r[i].id)) != 0) {
+		     : fs_state_run(st, "UPDATE outbox SET replay_line = NULL, replay_run = NULL WHERE id = ?", "i", r[i].id)) != 0) {
 			ok = -1;
 			break;
 		}

@@ -343,6 +343,13 @@ const char *const fs_migrations[] = {
 	"  archived INTEGER NOT NULL DEFAULT 0, seen_at TEXT NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE owner_refresh ("
 	"  source TEXT PRIMARY KEY, refreshed_at TEXT, tried_at TEXT NOT NULL) WITHOUT ROWID;",
+	/* 6 -> 7: a replay's line belongs to the fs-push that read it.  Any
+	 * fs-push looked at every waiting line, and one running beside a replay
+	 * could look before fs-dlq had marked its entry replayed, take the line
+	 * for a mere repeat and drop it: the entry replayed, the row dead, no
+	 * piece.  Only the run that read the line decides now, after its end of
+	 * input, when the mark is made. */
+	"ALTER TABLE outbox ADD COLUMN replay_run TEXT;",
 };
 
 const int fs_nmigrations = sizeof fs_migrations / sizeof fs_migrations[0];

@@ -4,7 +4,7 @@
 # the code before the fix.
 . "$(dirname "$0")/lib.sh"
 . "$top/tests/push-lib.sh"
-plan 21
+plan 24
 export LOB_API_KEY=sk_test_s3cret HUBSPOT_TOKEN=pat-s3cret
 start_lob
 start_hubspot --generate 3
@@ -174,4 +174,23 @@ run fs-dlq replay "$id"
 is '10: and it can be replayed again' "$status/$(cat "$T/out")" '0/not json'
 run fs-dlq reopen 999
 is '10: reopening an unknown entry is an error' "$status/$(cat "$T/err")" "2/fs-dlq: reopen: no replayed dead letter #999"
+
+# 11. A replay with another fs-push running beside it: the other one looked
+# at the replay's line before fs-dlq had marked its entry replayed, took it
+# for a mere repeat and dropped it; the entry was replayed, the row stayed
+# dead, and no piece was ever made (seen once in tests/59's interleavings).
+lob_admin DELETE /__admin/faults >/dev/null
+lob_admin POST /__admin/faults '{"status":422,"method":"POST","path_prefix":"/postcards","message":"address undeliverable","count":1}' >/dev/null
+mreq evt_11a 1101 | fs-push mail >/dev/null 2>&1
+id=$(sql "select id from dlq where event_id = 'evt_11a'")
+feed_open 'fs-push mail'
+mreq evt_11a 1101 >&7
+until_sql "select replay_line is not null from outbox where event_id = 'evt_11a'" 1
+fs-push --retry-only mail </dev/null >/dev/null 2>&1
+fs-dlq replay "$id" >/dev/null
+feed_close
+is '11: the replay still sends its piece' "$feed_status/$(pieces_of evt_11a)" 0/evt_11a
+is '11: recorded as sent, the entry replayed' \
+	"$(sql "select o.state || ' ' || d.state from outbox o join dlq d using (event_id) where event_id = 'evt_11a'")" 'sent replayed'
+is '11: one send.replay in the changelog' "$(sql "select count(*) from changelog where kind = 'send.replay' and event_id = 'evt_11a'")" 1
 done_testing
