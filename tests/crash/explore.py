@@ -541,7 +541,24 @@ def worker_crash(job):
 
 def worker_interleave(job):
     seed, size = job
-    return (seed, Interleaver(_world, Scenario(size), seed).run(), None)
+    bad = Interleaver(_world, Scenario(size), seed).run()
+    if bad:
+        bad.append("kept in " + keep(_world, "seed%d" % seed))
+    return (seed, bad, None)
+
+
+def keep(w, name):
+    """A failed run's folder (its state file, each process's standard error)
+    and the fakes' records, for the post-mortem."""
+    dest = os.path.join(os.path.dirname(w.base), "failed-" + name)
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(w.dir, dest)
+    with open(os.path.join(dest, "lob-pieces.json"), "w") as f:
+        json.dump(w.lob_pieces(), f, indent=1)
+    with open(os.path.join(dest, "commands.log"), "w") as f:
+        for cmd, rc, err in w.log:
+            f.write("[%d] %s\n%s\n" % (rc, cmd, err))
+    return dest
 
 
 class Interleaver(Runner):
@@ -585,15 +602,17 @@ class Interleaver(Runner):
                 select, fix, rest = arg
                 stages = ["fs-dlq replay " + select] + ([fix] if fix else []) + rest
             env = dict(w.env, FS_NOW=iso(w.now))
+            err = open(os.path.join(w.dir, "%s.err" % tag), "ab")
             parts = []
             for i, s in enumerate(stages):
                 extra = inject(tag, i)
                 parts.append(" ".join("%s=%s" % kv for kv in sorted(extra.items())) + " " + s)
             procs.append(subprocess.Popen(["bash", "-o", "pipefail", "-c", " | ".join(parts)], env=env, cwd=w.dir,
                                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL))
-        for p in procs:
-            p.wait(timeout=600)
+                                          stderr=err))
+            err.close()
+        for (tag, _, _), p in zip(batch, procs):
+            w.log.append((tag, p.wait(timeout=600), ""))
 
 
 def main():
