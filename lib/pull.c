@@ -180,9 +180,8 @@ fs_pull_call(struct fs_pull *p, const char *method, const char *path, jv body, c
 	return out;
 }
 
-/* The source's url, rate, attempts and token (token_env, or token_file). */
-int
-fs_pull_http_setup(struct fs_pull *p, bool basic)
+static int
+http_setup(struct fs_pull *p, bool basic)
 {
 	const char *at = fs_setting(&p->ep, "attempts"), *env = fs_setting(&p->ep, "token_env");
 	char *token;
@@ -208,6 +207,17 @@ fs_pull_http_setup(struct fs_pull *p, bool basic)
 	else
 		fs_http_bearer(&p->http, token ? token : "");
 	fs_secret_free(token);
+	return 0;
+}
+
+/* The source's url, rate, attempts and token (token_env, or token_file); a failure is a usage error. */
+int
+fs_pull_http_setup(struct fs_pull *p, bool basic)
+{
+	if (http_setup(p, basic) != 0) {
+		fs_pull_fail(p, FS_EXIT_USAGE);
+		return -1;
+	}
 	return 0;
 }
 

@@ -93,7 +93,7 @@ int fs_pull_dead(struct fs_pull *p, const char *bytes, size_t len, long lineno, 
 /* A request whose answer must be JSON with want_key; jv_invalid() after a failure (said). */
 jv fs_pull_call(struct fs_pull *p, const char *method, const char *path, jv body, const char *want_key,
 		long *status);
-int fs_pull_http_setup(struct fs_pull *p, bool basic);	/* url, rate, attempts, token: bearer or basic */
+int fs_pull_http_setup(struct fs_pull *p, bool basic);	/* url, rate, attempts, token (bearer or basic); -1 a usage error */
 int fs_pull_cursor_number(struct fs_pull *p, const char *stream, int64_t *v);	/* 0 when none */
 /* The webhook inbox after the committed cursor, INBOX_ROWS rows a checkpoint, through v->inbox. */
 int fs_pull_drain(struct fs_pull *p, const struct fs_vendor *v);

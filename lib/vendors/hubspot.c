@@ -908,10 +908,8 @@ lookback_setting(struct fs_pull *p)
 static int
 hubspot_start(struct fs_pull *p)
 {
-	if (fs_pull_http_setup(p, false) != 0) {
-		fs_pull_fail(p, FS_EXIT_USAGE);
+	if (fs_pull_http_setup(p, false) != 0)
 		return -1;
-	}
 	/* HubSpot's search endpoints allow about 5 requests a second per account
 	 * and send no rate-limit headers: they are paced on their own as well. */
 	if (lookback_setting(p) != 0 || fs_http_search_rate(&p->http, fs_setting(&p->ep, "search_rate")) != 0) {
@@ -924,10 +922,8 @@ hubspot_start(struct fs_pull *p)
 static int
 hubspot_describe(struct fs_pull *p)
 {
-	if (fs_pull_http_setup(p, false) != 0) {
-		fs_pull_fail(p, FS_EXIT_USAGE);
+	if (fs_pull_http_setup(p, false) != 0)
 		return -1;
-	}
 	return describe_hubspot(p);
 }
 

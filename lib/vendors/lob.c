@@ -401,10 +401,8 @@ lob_poll(struct fs_pull *p)
 {
 	if (strcmp(p->mode, "polling") != 0)
 		return 0;
-	if (fs_pull_http_setup(p, true) != 0) {
-		fs_pull_fail(p, FS_EXIT_USAGE);
+	if (fs_pull_http_setup(p, true) != 0)
 		return -1;
-	}
 	return poll_lob(p);
 }
 
