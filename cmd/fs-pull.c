@@ -8,6 +8,10 @@
  *   lob-events  the webhook inbox; in polling mode also the pieces in flight
  *   csv:FILE    one record per row (libcsv); ndjson:FILE one per line
  *
+ * Each kind but NDJSON is a connector in lib/vendors/, found by its kind
+ * (lib/vendors.h): this command runs what the connector has, in turn, and
+ * lib/pull.c writes the records, checkpoints and dead letters.
+ *
  * fs-pull commits no cursor unless --commit: the command that ends the
  * pipeline commits each checkpoint once what came before it is durable.
  */
