@@ -62,7 +62,7 @@ file_kind(const char *arg)
 	return v && (v->flags & FS_VENDOR_FILE) ? v : NULL;
 }
 
-/* Each stream the source names must be one its connector has (all are said). */
+/* Each stream the source names (streams, borrowed) must be one its connector has (all are said). */
 static void
 check_streams(struct fs_pull *p, const struct fs_vendor *v, jv streams)
 {
@@ -109,7 +109,7 @@ pull_source(struct fs_pull *p, const struct fs_vendor *v)
 		return;
 	streams = v->streams ? fs_split_list(fs_setting(&p->ep, "streams")) : jv_array();
 	if (v->streams)
-		check_streams(p, v, jv_copy(streams));
+		check_streams(p, v, streams);
 	if (v->inbox && !fs_pull_failed(p))
 		fs_pull_drain(p, v);
 	jv_array_foreach(streams, i, s) {
