@@ -22,7 +22,10 @@ LDLIBS = -Wl,--as-needed -ljq -lcurl -lsqlite3 -lcsv -lcrypto -lm
 bin/fs-hook: LDLIBS = -Wl,--as-needed -ljq -Wl,-Bstatic -lsqlite3 -Wl,-Bdynamic -lm
 
 CMDS := $(patsubst cmd/%.c,bin/%,$(wildcard cmd/*.c))
-LIBSRC := $(wildcard lib/*.c)
+# The connectors (lib/vendors/*.c) go in the library too: their objects keep
+# names of their own (lib/vendors/lob.o), and so must their sources' names
+# among lib/*.c, since ar keeps only a member's base name.
+LIBSRC := $(wildcard lib/*.c lib/vendors/*.c)
 LIBOBJ := $(LIBSRC:.c=.o)
 UNITS := $(patsubst tests/unit/%.c,tests/unit/%,$(wildcard tests/unit/*.c))
 MAN1 := $(wildcard man/*.1)
@@ -33,7 +36,7 @@ all: $(CMDS)
 lib/libfieldsync.a: $(LIBOBJ)
 	$(AR) rcs $@ $(LIBOBJ)
 
-$(LIBOBJ): lib/fieldsync.h
+$(LIBOBJ): lib/fieldsync.h lib/vendors.h
 
 # lib/maps.o holds DATADIR (FS_DATADIR): lib/datadir remembers the one it
 # was built with, so that a make install with another PREFIX rebuilds it.
@@ -42,7 +45,7 @@ lib/datadir: FORCE
 lib/maps.o: lib/datadir
 FORCE:
 
-bin/%: cmd/%.c lib/libfieldsync.a lib/fieldsync.h
+bin/%: cmd/%.c lib/libfieldsync.a lib/fieldsync.h lib/vendors.h
 	@mkdir -p bin
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< lib/libfieldsync.a $(LDLIBS)
 
@@ -132,7 +135,7 @@ deb:
 	scripts/deb/build $(DEBOUT)
 
 clean-objs:
-	rm -f lib/*.o lib/libfieldsync.a $(CMDS) $(UNITS)
+	rm -f lib/*.o lib/vendors/*.o lib/libfieldsync.a $(CMDS) $(UNITS)
 
 clean: clean-objs
 	rm -rf bin tests/tmp lib/datadir fieldsync_*.deb
@@ -155,7 +158,7 @@ FUZZ_CFLAGS = -std=c17 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer \
 FUZZ_LIBOBJ := $(patsubst lib/%.c,$(FUZZ_DIR)/lib/%.o,$(LIBSRC))
 .SECONDARY: $(FUZZ_LIBOBJ)
 
-$(FUZZ_DIR)/lib/%.o: lib/%.c lib/fieldsync.h
+$(FUZZ_DIR)/lib/%.o: lib/%.c lib/fieldsync.h lib/vendors.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 

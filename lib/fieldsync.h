@@ -968,7 +968,7 @@ jv fs_detail_price(jv detail, double price);
 int fs_outbox_activity(struct fs_state *st, const char *event_id, jv data);	/* activity.follow_up */
 int fs_outbox_revenue(struct fs_state *st, const char *event_id, jv data);	/* outcome.revenue */
 
-// lob.c: Lob's create request and answers.
+// vendors/lob.c: Lob's create request and answers (fs-push).
 struct fs_lob_opts {
 	const char *use_type;	/* "marketing", "operational", NULL for null */
 	const char *size, *mail_type;	/* NULL: Lob's default */
@@ -985,7 +985,7 @@ int fs_lob_list_first(const char *resp, char **vendor_id, char **created_at);
 char *fs_lob_error(const char *resp, char **code);	/* an error body's message and code, malloc'd */
 const char *fs_lob_resource_of(const char *vendor_id);	/* "postcards" for psc_, "letters" for ltr_, else NULL */
 
-// hubspot.c: HubSpot write-back.
+// vendors/hubspot.c: HubSpot write-back (fs-push).
 const char *fs_hubspot_mail_label(const char *status);	/* "queued" -> "Queued"; NULL if unknown */
 /* A batch answer's failed inputs: {"ID":{"category","message"},...}. */
 jv fs_hubspot_batch_failures(const char *resp);
