@@ -23,7 +23,7 @@ Usage:
                  [--now TIME] [--generate-clients N] [--seed S]
                  [--client-id ID] [--client-secret SECRET] [--token TOKEN]
                  [--access-ttl-s N] [--rotation on|off|legacy]
-                 [--max-available N] [--restore-rate N]
+                 [--max-available N] [--restore-rate N] [--refill real|clock]
 """
 
 import argparse
@@ -705,6 +705,7 @@ class App:
             self.fields = {}                  # custom field configurations by id
             self.fixed_now = a.now_ms
             self.bucket_offset_ms = 0         # clock advances also restore points
+            self.refill = a.refill            # "real": real time refills too (Jobber)
             self.budget = {"maximumAvailable": a.max_available,
                            "restoreRate": a.restore_rate}
             self.available = float(a.max_available)
@@ -734,7 +735,19 @@ class App:
         return int(time.time() * 1000)
 
     def _bucket_clock(self):
-        return time.monotonic() * 1000.0 + getattr(self, "bucket_offset_ms", 0)
+        """The bucket's time in ms: real time plus the fake clock's forward moves
+        (refill "real", as in Jobber), or the forward moves only (refill "clock",
+        so a test's budget does not depend on how fast the machine is)."""
+        real = time.monotonic() * 1000.0 if self.refill == "real" else 0.0
+        return real + self.bucket_offset_ms
+
+    def set_refill(self, mode):
+        if mode not in ("real", "clock"):
+            raise ApiError(400, "refill must be real or clock")
+        with self.lock:
+            self._restore()                   # settle the points earned so far
+            self.refill = mode
+            self.bucket_t = self._bucket_clock()
 
     # ---- objects ----------------------------------------------------------
     def load(self, data):
@@ -1796,6 +1809,8 @@ def route_admin(app, method, path, query, body):
                     raise ApiError(400, "expected {\"maximumAvailable\":N,\"restoreRate\":N,"
                                    "\"currentlyAvailable\":N}")
                 app._restore()
+                if "refill" in body:          # first, so the rest is set in the new mode
+                    app.set_refill(body["refill"])
                 for k in ("maximumAvailable", "restoreRate"):
                     if k in body:
                         app.budget[k] = as_int(body[k], k, 0)
@@ -1809,6 +1824,7 @@ def route_admin(app, method, path, query, body):
                     app.ddos["window_s"] = as_int(body["ddos_window_s"], "ddos_window_s", 1)
             app._restore()
             st = app.throttle_status()
+            st["refill"] = app.refill
             st["ddos"] = dict(app.ddos)
             return 200, st
     if p == "/__admin/auth":
@@ -1950,7 +1966,26 @@ class Handler(BaseHTTPRequestHandler):
             raise BodyError(400, "truncated request body")
         return data
 
+    def _commit_record(self):
+        """Put this request's record in the log, once, *before* its answer (or
+        its dropped connection) reaches the client: a client that has seen the
+        answer then always finds the request in /__admin/requests, and a
+        request never lands in the log after a later DELETE /__admin/requests.
+        The record is not changed afterwards."""
+        rec = getattr(self, "rec", None)
+        if rec is None or getattr(self, "rec_done", False):
+            return
+        self.rec_done = True
+        app = self.server.app
+        rec["elapsed_ms"] = int((time.monotonic() - self.t0) * 1000)
+        app.record(rec)
+        app.log("%s %s -> %s%s%s (%d ms)" % (
+            self.command, self.path, rec["status"],
+            " ops=%s" % ",".join(rec.get("roots") or []) if rec.get("roots") else "",
+            " fault=%s" % rec["fault"] if rec["fault"] else "", rec["elapsed_ms"]))
+
     def _abort(self):
+        self._commit_record()
         self.close_connection = True
         try:
             self.wfile.flush()
@@ -1964,6 +1999,7 @@ class Handler(BaseHTTPRequestHandler):
     def reply(self, status, obj, headers=(), truncate=False,
               ctype="application/json; charset=utf-8"):
         body = obj if isinstance(obj, bytes) else jdump(obj)
+        self._commit_record()
         self.send_response(status)
         for k, v in headers:
             self.send_header(k, v)
@@ -1980,11 +2016,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def dispatch(self):
         app = self.server.app
-        t0 = time.monotonic()
+        self.t0 = time.monotonic()
         split = urllib.parse.urlsplit(self.path)
         path = split.path
         query = urllib.parse.parse_qs(split.query, keep_blank_values=True)
-        rec = None
+        rec = self.rec = None        # one handler serves a keep-alive connection's requests
+        self.rec_done = False
         try:
             try:
                 raw = self.read_body()
@@ -2002,6 +2039,7 @@ class Handler(BaseHTTPRequestHandler):
                    "headers": {k: v for k, v in self.headers.items()
                                if k.lower() not in ("authorization", "cookie")},
                    "body": self._body_for_log(raw, path)}
+            self.rec = rec
             if path == "/api/graphql" and self.command == "POST":
                 self.handle_graphql(app, raw, rec)
             elif path == "/api/oauth/token" and self.command == "POST":
@@ -2014,7 +2052,7 @@ class Handler(BaseHTTPRequestHandler):
         except Exception:
             app.log("internal error on %s %s:\n%s" % (self.command, self.path,
                                                       traceback.format_exc()))
-            if rec is not None:
+            if rec is not None and not self.rec_done:
                 rec["status"] = 500
             try:
                 self.close_connection = True
@@ -2022,13 +2060,8 @@ class Handler(BaseHTTPRequestHandler):
             except Exception:
                 pass
         finally:
-            if rec is not None:
-                rec["elapsed_ms"] = int((time.monotonic() - t0) * 1000)
-                app.record(rec)
-                app.log("%s %s -> %s%s%s (%d ms)" % (
-                    self.command, self.path, rec["status"],
-                    " ops=%s" % ",".join(rec.get("roots") or []) if rec.get("roots") else "",
-                    " fault=%s" % rec["fault"] if rec["fault"] else "", rec["elapsed_ms"]))
+            self._commit_record()   # requests that ended without an answer
+            self.rec = None
 
     @staticmethod
     def _body_for_log(raw, path):
@@ -2266,6 +2299,10 @@ def main(argv=None):
                     help="refresh-token rotation (default on)")
     ap.add_argument("--max-available", type=int, default=DEFAULT_MAX_AVAILABLE)
     ap.add_argument("--restore-rate", type=int, default=DEFAULT_RESTORE_RATE)
+    ap.add_argument("--refill", choices=("real", "clock"), default="real",
+                    help="the bucket refills in real time and by fake-clock advances "
+                         "(real, default, as Jobber), or by fake-clock advances only "
+                         "(clock, for deterministic tests)")
     args = ap.parse_args(argv)
     args.now_ms = None
     if args.now:
