@@ -7,20 +7,30 @@ fetches, the version header, token expiry, refresh-token rotation, query-cost
 throttling and its restoration, signed webhooks, mutations, faults, the
 request log and shutdown.  Prints TAP; exits non-zero on any failure.
 Run: python3 tests/fakes/test_fake_jobber.py
+
+No case depends on how fast the machine is: the fake runs with --refill clock
+(its query-cost bucket refills only when the fake clock moves), and every
+case starts with Jobber's default budget, full, and no pending faults.  A
+failing case's details (where it failed, the fake's budget and faults, the
+last requests it logged, its log's tail) go to stderr as "# " lines, as
+Test::More's diag does, so prove shows them without -v.
 """
 
 import base64
 import hashlib
 import hmac
+import http.client as http_client   # the name http is the helper below
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -34,19 +44,47 @@ CLIENT_ID = "fake-jobber-client-id"
 CLIENT_SECRET = "fake-jobber-client-secret"
 N_CLIENTS = 250
 START = "2026-12-01T12:00:00Z"
+DEFAULT_BUDGET = {"maximumAvailable": 10000, "restoreRate": 500, "currentlyAvailable": 10000}
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 BASE = None
 
 
 class Resp:
-    def __init__(self, status, headers, raw):
+    """An answer; or, for a dropped connection, status None and error set."""
+
+    def __init__(self, status, headers, raw, error=None):
         self.status = status
         self.headers = headers
         self.raw = raw
+        self.error = error
         try:
             self.json = json.loads(raw) if raw else None
         except ValueError:
             self.json = None
+
+    @property
+    def dropped(self):
+        return self.error is not None
+
+    def __repr__(self):
+        if self.dropped:
+            return "<dropped connection: %s>" % self.error
+        return "<HTTP %s %r>" % (self.status, self.raw[:300])
+
+
+def dropped_connection(e):
+    """Whether e is one of the forms a connection closed by the server takes.
+    Which one the client sees depends on timing: the server's FIN before the
+    answer gives http.client.RemoteDisconnected (a ConnectionResetError and a
+    BadStatusLine); a reset gives ConnectionResetError, or BrokenPipeError
+    while still sending (which urllib wraps in URLError); a close part-way
+    through an answer gives IncompleteRead or another HTTPException.  A
+    timeout is not a drop."""
+    if isinstance(e, urllib.error.URLError) and not isinstance(e, urllib.error.HTTPError):
+        e = e.reason
+    if isinstance(e, (socket.timeout, TimeoutError)):
+        return False
+    return isinstance(e, (ConnectionError, http_client.HTTPException))
 
 
 def http(method, path, data=None, headers=None, timeout=15):
@@ -58,6 +96,10 @@ def http(method, path, data=None, headers=None, timeout=15):
             return Resp(r.status, r.headers, r.read())
     except urllib.error.HTTPError as e:
         return Resp(e.code, e.headers, e.read())
+    except Exception as e:
+        if dropped_connection(e):
+            return Resp(None, None, b"", error="%s: %s" % (type(e).__name__, e))
+        raise
 
 
 def gql(query, variables=None, token=TOKEN, version=VERSION, op=None):
@@ -82,7 +124,7 @@ def token_call(form):
 def admin(method, path, body=None):
     data = json.dumps(body).encode() if body is not None else None
     r = http(method, "/__admin/" + path, data, {"Content-Type": "application/json"})
-    assert r.status == 200, "admin %s %s -> %s %r" % (method, path, r.status, r.raw[:300])
+    assert r.status == 200, "admin %s %s -> %r" % (method, path, r)
     return r.json
 
 
@@ -97,7 +139,7 @@ def eq(a, b, what):
 
 
 def ok_data(r, what):
-    eq(r.status, 200, what + " status")
+    check(r.status == 200, "%s: expected HTTP 200, got %r" % (what, r))
     check(r.json is not None and "errors" not in r.json,
           "%s: unexpected errors %r" % (what, r.json and r.json.get("errors")))
     return r.json["data"]
@@ -328,13 +370,17 @@ def t_cost():
 
 @test("throttling: over budget -> HTTP 200 with THROTTLED, nothing spent; points restore")
 def t_throttle():
+    admin("DELETE", "requests")
     admin("POST", "budget", {"maximumAvailable": 1000, "restoreRate": 10,
-                             "currentlyAvailable": 1000})
+                             "currentlyAvailable": 1000, "refill": "clock"})
     q = "{ clients(first: 50) { nodes { id firstName } } }"      # costs 100
     for i in range(10):
         r = gql(q)
         ok_data(r, "query %d" % (i + 1))
         eq(r.json["extensions"]["cost"]["actualQueryCost"], 100, "actual cost")
+        eq(r.json["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"],
+           1000 - 100 * (i + 1), "left after query %d (refill clock: no real-time refill)"
+           % (i + 1))
     r = gql(q)
     eq(r.status, 200, "throttled status is 200, not 429")
     check("data" not in r.json or r.json["data"] is None, "no data when throttled")
@@ -343,14 +389,14 @@ def t_throttle():
     cost = r.json["extensions"]["cost"]
     eq(cost["requestedQueryCost"], 100, "requested")
     eq(cost["actualQueryCost"], 0, "nothing spent")
-    check(cost["throttleStatus"]["currentlyAvailable"] < 100, "available %r" % cost)
+    eq(cost["throttleStatus"]["currentlyAvailable"], 0, "available when throttled")
     eq(cost["throttleStatus"]["maximumAvailable"], 1000, "maximumAvailable")
     eq(cost["throttleStatus"]["restoreRate"], 10, "restoreRate")
     admin("POST", "clock", {"advance_ms": 10000})                 # +100 points
     r = gql(q)
     ok_data(r, "after 10 s")
-    check(r.json["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] < 100,
-          "spent again")
+    eq(r.json["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"], 0,
+       "the 100 restored points spent again")
     r = gql("{ clients(first: 600) { nodes { id firstName } } }")   # 1200 > maximum
     admin("POST", "clock", {"advance_ms": 1000000})
     r = gql("{ clients(first: 600) { nodes { id firstName } } }")
@@ -358,9 +404,24 @@ def t_throttle():
     st = admin("GET", "budget")
     eq(st["currentlyAvailable"], 1000, "restored to the maximum, never above")
     counts = admin("GET", "requests")["counts"]
-    check(counts["throttled"] >= 2, "throttled counted: %r" % counts)
-    admin("POST", "budget", {"maximumAvailable": 10000, "restoreRate": 500,
-                             "currentlyAvailable": 10000})
+    eq(counts["throttled"], 3, "throttled counted (the 11th query and both 1200-point ones)")
+
+
+@test("refill real (Jobber's, the default): the bucket also refills in real time")
+def t_refill_real():
+    st = admin("POST", "budget", {"refill": "real", "maximumAvailable": 1000,
+                                  "restoreRate": 1000, "currentlyAvailable": 0})
+    eq(st["refill"], "real", "refill mode")
+    time.sleep(0.2)          # at least 0.2 s pass, however loaded the machine: >= 200 points
+    r = gql("{ clients(first: 50) { nodes { id firstName } } }")          # costs 100
+    ok_data(r, "after 0.2 s of real time")
+    st = admin("POST", "budget", {"refill": "clock", "currentlyAvailable": 0})
+    eq(st["refill"], "clock", "back to refill clock")
+    time.sleep(0.2)
+    eq(admin("GET", "budget")["currentlyAvailable"], 0, "refill clock: no real-time refill")
+    r = http("POST", "/__admin/budget", json.dumps({"refill": "sometimes"}).encode(),
+             {"Content-Type": "application/json"})
+    eq(r.status, 400, "bad refill mode")
 
 
 @test("access token expiry: issued tokens expire after access_ttl_s (fake clock) -> 401")
@@ -457,7 +518,7 @@ def t_webhook():
         cid = admin("GET", "clients")["clients"][0]["id"]
         res = admin("POST", "webhook", {"url": url, "topic": "CLIENT_UPDATE", "itemId": cid})
         eq(res["status"], 200, "delivered")
-        eq(res["within_1s"], True, "answered within 1 s")
+        eq(res["within_1s"], True, "answered within 1 s (elapsed_ms %r)" % res.get("elapsed_ms"))
         hdrs, raw = Receiver.got[-1]
         hdrs = {k.lower(): v for k, v in hdrs.items()}
         want = base64.b64encode(hmac.new(CLIENT_SECRET.encode(), raw,
@@ -550,22 +611,14 @@ def t_faults():
     ok_data(gql("{ account { id } }"), "after the fault")
     admin("POST", "faults", {"drop": True, "operation": "clients"})
     ok_data(gql("{ account { id } }"), "other operations unaffected")
-    try:
-        r = gql("{ clients(first: 1) { nodes { id } } }")
-        raise AssertionError("expected a dropped connection, got %s" % r.status)
-    except (ConnectionError, urllib.error.URLError, http_client_errors()):
-        pass
+    r = gql("{ clients(first: 1) { nodes { id } } }")
+    check(r.dropped, "expected a dropped connection, got %r" % r)
     ok_data(gql("{ clients(first: 1) { nodes { id } } }"), "after the drop")
     c = admin("GET", "requests")["counts"]
     eq(c["total"], 5, "requests counted")
     eq(c["by_status"], {"200": 3, "503": 1, "None": 1}, "by status")
     eq(c["by_operation"], {"account": 2, "clients": 1}, "by operation")
     eq(admin("GET", "faults")["faults"], [], "faults used up")
-
-
-def http_client_errors():
-    import http.client
-    return http.client.HTTPException
 
 
 @test("reset: back to the generated clients, default auth and budget")
@@ -580,6 +633,54 @@ def t_reset():
 
 # ---------------------------------------------------------------- runner
 
+def fresh_case():
+    """What every case starts from, whatever the one before did or left:
+    Jobber's default budget, full, refilled by the fake clock only; no faults."""
+    admin("POST", "budget", dict(DEFAULT_BUDGET, refill="clock"))
+    admin("DELETE", "faults")
+
+
+def diag(lines):
+    """Test::More's diag: "# " lines on stderr, which prove shows without -v."""
+    sys.stdout.flush()
+    for line in lines:
+        for part in str(line).splitlines() or [""]:
+            sys.stderr.write("# " + part + "\n")
+    sys.stderr.flush()
+
+
+def explain(e, log):
+    """The details of a failed case, for diag()."""
+    out = ["%s: %s" % (type(e).__name__, e)]
+    tb = [fr for fr in traceback.extract_tb(e.__traceback__)
+          if os.path.abspath(fr.filename) == os.path.abspath(__file__)
+          and fr.name not in ("main", "eq", "check")]
+    for fr in tb[-3:]:
+        out.append("  at %s line %d, in %s: %s" % (os.path.basename(fr.filename), fr.lineno,
+                                                   fr.name, (fr.line or "").strip()))
+    try:                                       # the fake's view, if it still answers
+        b = admin("GET", "budget")
+        out.append("fake budget: %s" % json.dumps(b, sort_keys=True))
+        out.append("fake faults pending: %s" % json.dumps(admin("GET", "faults")["faults"]))
+        reqs = admin("GET", "requests")["requests"]
+        out.append("fake's last requests (of %d logged since the last clear):" % len(reqs))
+        for r in reqs[-8:]:
+            out.append("  #%s %s %s -> %s roots=%s throttled=%s cost=%s fault=%s %sms" % (
+                r.get("seq"), r.get("method"), r.get("path"), r.get("status"),
+                ",".join(r.get("roots") or []) or "-", r.get("throttled"),
+                json.dumps(r.get("cost")), json.dumps(r.get("fault")), r.get("elapsed_ms")))
+    except Exception as e2:
+        out.append("fake did not answer the admin API: %s: %s" % (type(e2).__name__, e2))
+    try:
+        with open(log, encoding="utf-8", errors="replace") as f:
+            tail = f.read().splitlines()[-12:]
+        out.append("fake log tail:")
+        out += ["  " + ln for ln in tail]
+    except OSError:
+        pass
+    return out
+
+
 def main():
     global BASE
     t0 = time.monotonic()
@@ -588,7 +689,7 @@ def main():
     log = os.path.join(tmp, "fake.log")
     proc = subprocess.Popen([sys.executable, FAKE, "--port", "0", "--port-file", port_file,
                              "--generate-clients", str(N_CLIENTS), "--seed", "7",
-                             "--now", START, "--log", log])
+                             "--now", START, "--refill", "clock", "--log", log])
     failures = 0
     print("1..%d" % (len(TESTS) + 1))
     try:
@@ -602,13 +703,13 @@ def main():
             BASE = "http://127.0.0.1:%d" % int(f.read().strip())
         for i, (name, fn) in enumerate(TESTS, 1):
             try:
+                fresh_case()
                 fn()
                 print("ok %d - %s" % (i, name))
             except Exception as e:  # report and carry on
                 failures += 1
                 print("not ok %d - %s" % (i, name))
-                for line in ("%s: %s" % (type(e).__name__, e)).splitlines():
-                    print("# " + line)
+                diag(explain(e, log))
             sys.stdout.flush()
     finally:
         n = len(TESTS) + 1
@@ -626,12 +727,13 @@ def main():
         else:
             failures += 1
             print("not ok %d - SIGTERM stops the fake with exit status 0" % n)
-            print("# rc=%s" % rc)
+            lines = ["rc=%s" % rc]
             try:
-                with open(log) as f:
-                    print("# log tail: " + " | ".join(f.read().splitlines()[-10:]))
+                with open(log, encoding="utf-8", errors="replace") as f:
+                    lines += ["log tail:"] + ["  " + ln for ln in f.read().splitlines()[-10:]]
             except OSError:
                 pass
+            diag(lines)
         shutil.rmtree(tmp, ignore_errors=True)
     print("# %d failure(s), %.1fs" % (failures, time.monotonic() - t0))
     return 1 if failures else 0
