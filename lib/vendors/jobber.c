@@ -257,8 +257,8 @@ redeem(struct fs_pull *p)
 			const char *why = fs_jstr(ans, "error_description");
 
 			/* A refused grant needs a person: the app authorised again, or its credentials fixed. */
-			fs_err("%s: POST %s: HTTP %ld%s%s: re-authorise the app and write its tokens to '%s'", p->name,
-			       TOKEN_PATH, r.status, why ? ": " : "", why ? why : "", auth.file);
+			fs_err("%s: POST %s: HTTP %ld%s%s%s: re-authorise the app and write its tokens to '%s'", p->name,
+			       TOKEN_PATH, r.status, why ? " (" : "", why ? why : "", why ? ")" : "", auth.file);
 			jv_free(ans);
 			ans = jv_invalid();
 			fs_pull_fail(p, r.status == 200 || r.status >= 500 ? FS_EXIT_REMOTE : FS_EXIT_USAGE);
@@ -927,8 +927,10 @@ oauth_setup(struct fs_pull *p)
 	const char *id_env = fs_setting(&p->ep, "client_id_env"), *secret_env = fs_setting(&p->ep, "secret_env");
 
 	auth.file = fs_setting(&p->ep, "oauth_file");
-	if (p->dry_run)
-		return 0;	/* prints the first request; sends nothing, refreshes nothing */
+	if (p->dry_run) {
+		fs_http_bearer(&p->http, "");	/* shown redacted; nothing is sent, nothing refreshed */
+		return 0;
+	}
 	if ((auth.client_id = fs_endpoint_secret(&p->ep, "client_id_env", "client_id_file")) == NULL) {
 		if (id_env)
 			fs_err("source '%s': no client id: $%s is not set", p->name, id_env);
