@@ -537,6 +537,7 @@ struct jb_cursor {
 	jv ids;			/* object: id -> true */
 };
 
+/* Fills c (its ids an empty object already). */
 static int
 cursor_parse(const char *s, struct jb_cursor *c)
 {
@@ -544,7 +545,6 @@ cursor_parse(const char *s, struct jb_cursor *c)
 	size_t n = strcspn(s, " ");
 
 	c->set = false;
-	c->ids = jv_object();
 	if (n >= sizeof tbuf)
 		return -1;
 	memcpy(tbuf, s, n);
@@ -566,15 +566,16 @@ cursor_text(const struct jb_cursor *c)
 {
 	struct fs_buf b = {0};
 	char ts[32];
+	jv keys = jv_keys(jv_copy(c->ids));	/* in id order: the same ids make the same cursor */
 
 	fs_ms_format(c->t, ts);
 	fs_buf_adds(&b, ts);
-	/* In id order: the same ids make the same cursor. */
-	jv_array_foreach(jv_keys(jv_copy(c->ids)), i, id) {
+	jv_array_foreach(keys, i, id) {
 		(void)i;
 		fs_buf_addf(&b, " %s", jv_string_value(id));
 		jv_free(id);
 	}
+	jv_free(keys);
 	return b.data;
 }
 
@@ -691,12 +692,13 @@ static jv
 list_variables(struct fs_pull *p, const struct jb_stream *js, const struct jb_run *run, const char *after)
 {
 	jv v = jv_object_set(jv_object(), jv_string("first"), jv_number(atoi(fs_setting(&p->ep, "page_size"))));
-	jv filter = jv_object();
+	jv filter;
 
 	if (after)
 		v = jv_object_set(v, jv_string("after"), jv_string(after));
 	if (js->newest_first)
 		return v;
+	filter = jv_object();
 	if (run->from.set) {
 		char ts[32];
 
@@ -778,8 +780,10 @@ jobber_pull(struct fs_pull *p, const struct fs_stream *s)
 	const struct jb_stream *js = jb_stream(s->name);
 	struct jb_run run = {0};
 
-	if (cursor_start(p, s, &run.from) != 0)
+	if (cursor_start(p, s, &run.from) != 0) {
+		jv_free(run.from.ids);
 		return -1;
+	}
 	run.to.ids = jv_copy(run.from.ids);
 	run.to.t = run.from.t;
 	run.to.set = run.from.set && p->since_ms < 0;
