@@ -924,32 +924,32 @@ is_date(const char *s)
 	return fs_time_parse(full, &t) == 0;
 }
 
+/* A credential of the app (envkey's variable, or filekey's 0600 file); NULL after saying which is missing. */
+static char *
+app_secret(struct fs_pull *p, const char *what, const char *envkey, const char *filekey)
+{
+	const char *env = fs_setting(&p->ep, envkey);
+	char *v = fs_endpoint_secret(&p->ep, envkey, filekey);
+
+	if (v == NULL && env)
+		fs_err("source '%s': no %s: $%s is not set", p->name, what, env);
+	else if (v == NULL)
+		fs_err("source '%s': no %s in its %s", p->name, what, filekey);
+	return v;
+}
+
 /* The client id and secret (environment or 0600 files) and the token file. */
 static int
 oauth_setup(struct fs_pull *p)
 {
-	const char *id_env = fs_setting(&p->ep, "client_id_env"), *secret_env = fs_setting(&p->ep, "secret_env");
-
 	auth.file = fs_setting(&p->ep, "oauth_file");
 	if (p->dry_run) {
 		fs_http_bearer(&p->http, "");	/* shown redacted; nothing is sent, nothing refreshed */
 		return 0;
 	}
-	if ((auth.client_id = fs_endpoint_secret(&p->ep, "client_id_env", "client_id_file")) == NULL) {
-		if (id_env)
-			fs_err("source '%s': no client id: $%s is not set", p->name, id_env);
-		else
-			fs_err("source '%s': no client id in its client_id_file", p->name);
-		return -1;
-	}
-	if ((auth.client_secret = fs_endpoint_secret(&p->ep, "secret_env", "secret_file")) == NULL) {
-		if (secret_env)
-			fs_err("source '%s': no client secret: $%s is not set", p->name, secret_env);
-		else
-			fs_err("source '%s': no client secret in its secret_file", p->name);
-		return -1;
-	}
-	if (tokens_read(p, auth.file, &auth.access, &auth.refresh) != 0)
+	if ((auth.client_id = app_secret(p, "client id", "client_id_env", "client_id_file")) == NULL ||
+	    (auth.client_secret = app_secret(p, "client secret", "secret_env", "secret_file")) == NULL ||
+	    tokens_read(p, auth.file, &auth.access, &auth.refresh) != 0)
 		return -1;
 	fs_http_bearer(&p->http, auth.access);
 	return 0;
