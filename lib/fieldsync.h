@@ -1046,6 +1046,22 @@ int fs_http_request(struct fs_http *h, const char *method, const char *path, con
 		    const char *want_key, struct fs_http_response *resp);
 void fs_http_response_free(struct fs_http_response *r);
 
+// oauth.c: OAuth 2 tokens in a mode 0600 file, refreshed with refresh-token rotation.
+struct fs_oauth {
+	const char *name;	/* the source, for messages */
+	const char *file;	/* the token file: {"access_token","refresh_token","expires_at"} */
+	const char *token_url;	/* the token endpoint: a path of the API's base URL, or a whole URL */
+	char *access, *refresh;	/* the file's */
+	char *client_id, *client_secret;	/* the caller's, freed with the rest */
+};
+int fs_oauth_load(struct fs_oauth *o);	/* reads the file (refused unless 0600); -1 said */
+/* The access token failed: under a lock on FILE.lock, the file again; if it
+ * still holds that token, the refresh grant, and the new pair written,
+ * synced and renamed over the file before this returns.  -1 said, with the
+ * exit status in *status (2: the grant refused, 3: the file, 4: the remote). */
+int fs_oauth_refresh(struct fs_oauth *o, struct fs_http *api, int *status);
+void fs_oauth_free(struct fs_oauth *o);	/* zeroes the secrets; the struct may be loaded again */
+
 // owners.c: owners' names from HubSpot's owners API, for the reports.
 /* When source's names are a day old (an hour after a failed try), fetches
  * them through h and keeps them in the state file; a failure is said on

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip_all 'python3 is needed for the fake Jobber'
 command -v jq >/dev/null || skip_all 'jq is needed'
-plan 56
+plan 57
 
 python3 "$top/tests/fakes/fake_jobber.py" --port 0 --port-file "$T/jb.port" --now 2026-11-30T00:00:00Z \
 	--log "$T/jb.log" &
@@ -204,6 +204,22 @@ is 'a refresh token already redeemed: exit 2, one line, nothing out' "$status/$(
 is 'refused: tried once, the token file as it was, no temporary file' \
 	"$(requests '[.requests[] | .path] | join(" ")') $(cmp -s first.json oauth.json && echo unchanged) $(ls oauth.json* | tr '\n' ' ')" \
 	'/api/graphql /api/oauth/token unchanged oauth.json oauth.json.lock '
+# Two sources of one installation share the token file: they refresh it
+# under its lock, once, and neither is locked out.
+new_tokens
+printf '[source "jobber"]\nkind = jobber\nurl = %s\noauth_file = %s/oauth.json\nstreams = jobs\n[source "jobber2"]\nkind = jobber\nurl = %s\noauth_file = %s/oauth.json\nstreams = jobs\n' \
+	"$url" "$T" "$url" "$T" >fieldsync.conf
+fs-pull jobber >/dev/null 2>&1	# the fresh access token works
+admin POST clock '{"advance_ms":7200000}' >/dev/null
+admin DELETE requests >/dev/null
+fs-pull jobber >one.ndjson 2>one.err &
+one=$!
+fs-pull jobber2 >two.ndjson 2>two.err
+two=$?
+wait $one
+is 'two sources, one token file, both expired: both exit 0, one refresh' \
+	"$?/$two/$(requests '[.requests[] | select(.path == "/api/oauth/token") | .auth] | join(" ")')" '0/0/refresh:ok'
+conf ''
 new_tokens
 admin POST auth '{"revoke_all":true}' >/dev/null
 run fs-pull jobber

@@ -20,14 +20,8 @@
  * bucket's state in extensions.cost): the request waits for the points it
  * needs and is sent again, within the source's attempts.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "vendors.h"
 
@@ -73,273 +67,37 @@ jb_stream(const char *name)
 	return NULL;
 }
 
-/* ---- OAuth: the token file ---- */
+/* ---- OAuth ---- */
 
 /*
  * The run's credentials.  With oauth_file, the access and refresh tokens
- * live in that file (mode 0600) as Jobber's token endpoint answers them,
- * and the client id and secret come from the environment or 0600 files;
- * without it, token_env holds a bare access token, which is not refreshed.
+ * live in that file (lib/oauth.c keeps it), and the client id and secret
+ * come from the environment or 0600 files; without it, token_env holds a
+ * bare access token, which is not refreshed.
  */
 static struct jb_auth {
-	const char *file;	/* oauth_file, NULL for a bare token */
-	char *access, *refresh;
-	char *client_id, *client_secret;
+	struct fs_oauth oauth;	/* .file NULL for a bare token */
 	bool refreshed;		/* once a request: a second 401 is the answer */
 } auth;
 
 static void
 auth_free(void)
 {
-	fs_secret_free(auth.access);
-	fs_secret_free(auth.refresh);
-	fs_secret_free(auth.client_id);
-	fs_secret_free(auth.client_secret);
+	fs_oauth_free(&auth.oauth);
 	memset(&auth, 0, sizeof auth);
 }
 
-/* The token file's access and refresh tokens; -1 after saying why. */
-static int
-tokens_read(struct fs_pull *p, const char *path, char **access, char **refresh)
-{
-	struct fs_buf b = {0};
-	struct stat sb;
-	char chunk[4096];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	jv v;
-
-	*access = *refresh = NULL;
-	if (fd < 0) {
-		fs_err("source '%s': cannot open oauth_file '%s':", p->name, path);
-		return -1;
-	}
-	if (fstat(fd, &sb) != 0 || (sb.st_mode & 077) != 0) {
-		fs_err("source '%s': oauth_file '%s' must have mode 0600", p->name, path);
-		close(fd);
-		return -1;
-	}
-	while ((n = read(fd, chunk, sizeof chunk)) > 0)
-		fs_buf_add(&b, chunk, (size_t)n);
-	close(fd);
-	v = b.len ? jv_parse_sized(b.data, (int)b.len) : jv_invalid();
-	if (b.data)
-		fs_secure_zero(b.data, b.len);
-	fs_buf_free(&b);
-	if (fs_jstr(v, "access_token") && fs_jstr(v, "refresh_token")) {
-		*access = fs_xstrdup(fs_jstr(v, "access_token"));
-		*refresh = fs_xstrdup(fs_jstr(v, "refresh_token"));
-	}
-	jv_free(v);
-	if (*access == NULL) {
-		fs_err("source '%s': oauth_file '%s' is not JSON with \"access_token\" and \"refresh_token\"",
-		       p->name, path);
-		return -1;
-	}
-	return 0;
-}
-
-/* The directory of path, for fsync after a rename ("." for a bare name). */
-static char *
-dir_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	if (slash == NULL)
-		return fs_xstrdup(".");
-	if (slash == path)
-		return fs_xstrdup("/");
-	return fs_xasprintf("%.*s", (int)(slash - path), path);
-}
-
-/* A temporary file beside path (mode 0600), made before the refresh token
- * is redeemed: a directory we cannot write fails while the old one is good. */
-static int
-temp_beside(const char *path, char **tmp)
-{
-	int fd;
-
-	*tmp = fs_xasprintf("%s.XXXXXX", path);
-	if ((fd = mkstemp(*tmp)) < 0 || fchmod(fd, 0600) != 0) {
-		if (fd >= 0) {
-			close(fd);
-			unlink(*tmp);
-		}
-		free(*tmp);
-		*tmp = NULL;
-		return -1;
-	}
-	return fd;
-}
-
-/*
- * The token endpoint's answer, written to fd, synced, and renamed over the
- * token file, whose directory is synced too: once this returns 0 the new
- * refresh token survives a crash; the old one is already void at Jobber.
- */
-static int
-tokens_save(int fd, const char *tmp, const char *path, jv answer)
-{
-	jv keep = jv_object();
-	char *text, *dir;
-	size_t len;
-	int rc = 0, dfd;
-
-	keep = jv_object_set(keep, jv_string("access_token"), fs_jget(answer, "access_token"));
-	keep = jv_object_set(keep, jv_string("refresh_token"), fs_jget(answer, "refresh_token"));
-	if (fs_jstr(answer, "expires_at"))
-		keep = jv_object_set(keep, jv_string("expires_at"), fs_jget(answer, "expires_at"));
-	text = fs_jdump(keep);
-	jv_free(keep);
-	len = strlen(text);
-	if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) != 0)
-		rc = -1;
-	fs_secure_zero(text, len);
-	free(text);
-	if (close(fd) != 0)
-		rc = -1;
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -1;
-	if (rc != 0)
-		return -1;
-	dir = dir_of(path);
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		if (fsync(dfd) != 0)
-			rc = -1;
-		close(dfd);
-	}
-	free(dir);
-	return rc;
-}
-
-/* grant_type=refresh_token, form-encoded as Jobber documents. */
-static char *
-refresh_form(void)
-{
-	char *id = fs_urlencode(auth.client_id), *secret = fs_urlencode(auth.client_secret);
-	char *token = fs_urlencode(auth.refresh);
-	char *form = fs_xasprintf("client_id=%s&client_secret=%s&grant_type=refresh_token&refresh_token=%s", id,
-				  secret, token);
-
-	fs_secret_free(id);
-	fs_secret_free(secret);
-	fs_secret_free(token);
-	return form;
-}
-
-/* The token endpoint's answer to the refresh grant; jv_invalid() after saying why. */
-static jv
-redeem(struct fs_pull *p)
-{
-	struct fs_http tok;
-	struct fs_http_response r;
-	char *form = refresh_form();
-	int rc;
-	jv ans = jv_invalid();
-
-	if (fs_http_init(&tok, p->name, fs_setting(&p->ep, "url"), "off") != 0) {
-		fs_secret_free(form);
-		fs_pull_fail(p, FS_EXIT_REMOTE);
-		return ans;
-	}
-	tok.content_type = "application/x-www-form-urlencoded";
-	tok.attempts = p->http.attempts;
-	rc = fs_http_request(&tok, "POST", TOKEN_PATH, form, NULL, &r);
-	fs_secret_free(form);
-	p->http.requests += tok.requests;
-	p->http.retries += tok.retries;
-	fs_http_free(&tok);
-	if (rc != 0) {
-		fs_pull_fail(p, FS_EXIT_REMOTE);
-	} else {
-		ans = r.body.len ? jv_parse_sized(r.body.data, (int)r.body.len) : jv_invalid();
-		if (r.status != 200 || !fs_jstr(ans, "access_token") || !fs_jstr(ans, "refresh_token")) {
-			const char *why = fs_jstr(ans, "error_description");
-
-			/* A refused grant needs a person: the app authorised again, or its credentials fixed. */
-			fs_err("%s: POST %s: HTTP %ld%s%s%s: re-authorise the app and write its tokens to '%s'", p->name,
-			       TOKEN_PATH, r.status, why ? " (" : "", why ? why : "", why ? ")" : "", auth.file);
-			jv_free(ans);
-			ans = jv_invalid();
-			fs_pull_fail(p, r.status == 200 || r.status >= 500 ? FS_EXIT_REMOTE : FS_EXIT_USAGE);
-		}
-	}
-	if (r.body.data)
-		fs_secure_zero(r.body.data, r.body.len);
-	fs_http_response_free(&r);
-	return ans;
-}
-
-static void
-use_tokens(struct fs_pull *p, char *access, char *refresh)
-{
-	fs_secret_free(auth.access);
-	fs_secret_free(auth.refresh);
-	auth.access = access;
-	auth.refresh = refresh;
-	fs_http_bearer(&p->http, auth.access);
-}
-
-/*
- * The access token expired: under a lock on the token file (another
- * command may be refreshing it), the file is read again, and if it still
- * holds the token that failed, its refresh token is redeemed and the new
- * pair saved before anything else is sent.
- */
 static int
 refresh_tokens(struct fs_pull *p)
 {
-	char *lockpath = fs_xasprintf("%s.lock", auth.file), *tmp = NULL, *access, *refresh;
-	int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600), fd = -1, rc = -1;
-	jv ans;
+	int status = FS_EXIT_REMOTE;
 
-	if (lock < 0 || flock(lock, LOCK_EX) != 0) {
-		fs_err("source '%s': cannot lock '%s':", p->name, lockpath);
-		fs_pull_fail(p, FS_EXIT_STATE);
-		goto out;
+	if (fs_oauth_refresh(&auth.oauth, &p->http, &status) != 0) {
+		fs_pull_fail(p, status);
+		return -1;
 	}
-	if (tokens_read(p, auth.file, &access, &refresh) != 0) {
-		fs_pull_fail(p, FS_EXIT_USAGE);
-		goto out;
-	}
-	if (strcmp(access, auth.access) != 0) {
-		fs_debug("%s: another run refreshed the tokens: using them", p->name);
-		use_tokens(p, access, refresh);
-		rc = 0;
-		goto out;
-	}
-	use_tokens(p, access, refresh);
-	if ((fd = temp_beside(auth.file, &tmp)) < 0) {
-		fs_err("source '%s': cannot write beside oauth_file '%s' (the refresh token was not used):", p->name,
-		       auth.file);
-		fs_pull_fail(p, FS_EXIT_STATE);
-		goto out;
-	}
-	ans = redeem(p);
-	if (!jv_is_valid(ans)) {
-		close(fd);
-		unlink(tmp);
-		goto out;
-	}
-	if (fs_jstr(ans, "warning"))
-		fs_info("%s: the token endpoint warns: %s", p->name, fs_jstr(ans, "warning"));
-	if (tokens_save(fd, tmp, auth.file, ans) != 0) {
-		/* The old refresh token is void at Jobber and the new one could not be kept. */
-		fs_err("source '%s': cannot save the new tokens to '%s' (re-authorise the app):", p->name, auth.file);
-		unlink(tmp);
-		fs_pull_fail(p, FS_EXIT_STATE);
-	} else {
-		fs_debug("%s: access token refreshed; the new refresh token is saved", p->name);
-		use_tokens(p, fs_xstrdup(fs_jstr(ans, "access_token")), fs_xstrdup(fs_jstr(ans, "refresh_token")));
-		rc = 0;
-	}
-	jv_free(ans);
-out:
-	if (lock >= 0)
-		close(lock);	/* and the lock with it */
-	free(lockpath);
-	free(tmp);
-	return rc;
+	fs_http_bearer(&p->http, auth.oauth.access);
+	return 0;
 }
 
 /* ---- GraphQL ---- */
@@ -485,7 +243,7 @@ graphql(struct fs_pull *p, const char *query, jv variables)
 			fs_http_response_free(&r);
 			break;
 		}
-		if (r.status == 401 && auth.file && !auth.refreshed) {
+		if (r.status == 401 && auth.oauth.file && !auth.refreshed) {
 			fs_http_response_free(&r);
 			auth.refreshed = true;
 			if (refresh_tokens(p) != 0)
@@ -942,16 +700,18 @@ app_secret(struct fs_pull *p, const char *what, const char *envkey, const char *
 static int
 oauth_setup(struct fs_pull *p)
 {
-	auth.file = fs_setting(&p->ep, "oauth_file");
+	auth.oauth.name = p->name;
+	auth.oauth.file = fs_setting(&p->ep, "oauth_file");
+	auth.oauth.token_url = TOKEN_PATH;
 	if (p->dry_run) {
 		fs_http_bearer(&p->http, "");	/* shown redacted; nothing is sent, nothing refreshed */
 		return 0;
 	}
-	if ((auth.client_id = app_secret(p, "client id", "client_id_env", "client_id_file")) == NULL ||
-	    (auth.client_secret = app_secret(p, "client secret", "secret_env", "secret_file")) == NULL ||
-	    tokens_read(p, auth.file, &auth.access, &auth.refresh) != 0)
+	if ((auth.oauth.client_id = app_secret(p, "client id", "client_id_env", "client_id_file")) == NULL ||
+	    (auth.oauth.client_secret = app_secret(p, "client secret", "secret_env", "secret_file")) == NULL ||
+	    fs_oauth_load(&auth.oauth) != 0)
 		return -1;
-	fs_http_bearer(&p->http, auth.access);
+	fs_http_bearer(&p->http, auth.oauth.access);
 	return 0;
 }
 
