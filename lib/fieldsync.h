@@ -223,7 +223,7 @@ char *fs_endpoint_secret(const struct fs_endpoint *ep, const char *envkey, const
 
 // settings.c: every setting in one table (section, key, kinds, default), the check of a loaded file, --print-config.
 enum {				/* the kinds of sources and targets, as bits */
-	FS_KIND_HUBSPOT = 1, FS_KIND_LOB_EVENTS = 2, FS_KIND_CSV = 4, FS_KIND_LOB = 8
+	FS_KIND_HUBSPOT = 1, FS_KIND_LOB_EVENTS = 2, FS_KIND_CSV = 4, FS_KIND_LOB = 8, FS_KIND_JOBBER = 16
 };
 enum fs_value {			/* what a value looks like: for a validator to check */
 	FS_V_TEXT, FS_V_KIND, FS_V_URL, FS_V_ENV, FS_V_FILE, FS_V_MAP, FS_V_RATE, FS_V_RETRY, FS_V_COUNT,
@@ -1019,7 +1019,8 @@ struct fs_http_response {
 };
 struct fs_http {
 	void *curl;		/* CURL *, kept for keep-alive */
-	void *headers;
+	void *headers;		/* more request headers (fs_http_header_add) */
+	const char *content_type;	/* of request bodies; NULL for application/json */
 	const char *name;	/* the source, for messages */
 	char *base_url, *auth, *user;
 	struct fs_rate rate;
@@ -1036,6 +1037,7 @@ void fs_http_free(struct fs_http *h);
 int fs_http_search_rate(struct fs_http *h, const char *rate);	/* N/WINDOW or none; -1 if bad */
 void fs_http_bearer(struct fs_http *h, const char *token);	/* Authorization: Bearer */
 void fs_http_basic(struct fs_http *h, const char *user);	/* basic auth, empty password */
+void fs_http_header_add(struct fs_http *h, const char *line);	/* "Name: value" on every request */
 /* One request (path relative to base_url, or a whole URL), retried on
  * connection errors, timeouts, 429 and 5xx, and on a 2xx whose body is not
  * JSON or lacks want_key.  0 with the final answer in resp (any status);
@@ -1043,6 +1045,22 @@ void fs_http_basic(struct fs_http *h, const char *user);	/* basic auth, empty pa
 int fs_http_request(struct fs_http *h, const char *method, const char *path, const char *body,
 		    const char *want_key, struct fs_http_response *resp);
 void fs_http_response_free(struct fs_http_response *r);
+
+// oauth.c: OAuth 2 tokens in a mode 0600 file, refreshed with refresh-token rotation.
+struct fs_oauth {
+	const char *name;	/* the source, for messages */
+	const char *file;	/* the token file: {"access_token","refresh_token","expires_at"} */
+	const char *token_url;	/* the token endpoint: a path of the API's base URL, or a whole URL */
+	char *access, *refresh;	/* the file's */
+	char *client_id, *client_secret;	/* the caller's, freed with the rest */
+};
+int fs_oauth_load(struct fs_oauth *o);	/* reads the file (refused unless 0600); -1 said */
+/* The access token failed: under a lock on FILE.lock, the file again; if it
+ * still holds that token, the refresh grant, and the new pair written,
+ * synced and renamed over the file before this returns.  -1 said, with the
+ * exit status in *status (2: the grant refused, 3: the file, 4: the remote). */
+int fs_oauth_refresh(struct fs_oauth *o, struct fs_http *api, int *status);
+void fs_oauth_free(struct fs_oauth *o);	/* zeroes the secrets; the struct may be loaded again */
 
 // owners.c: owners' names from HubSpot's owners API, for the reports.
 /* When source's names are a day old (an hour after a failed try), fetches

@@ -400,6 +400,12 @@ fs_http_response_free(struct fs_http_response *r)
 	memset(r, 0, sizeof *r);
 }
 
+static const char *
+content_type(const struct fs_http *h)
+{
+	return h->content_type ? h->content_type : "application/json";
+}
+
 static void
 dry_print(struct fs_http *h, const char *method, const char *url, const char *body)
 {
@@ -410,9 +416,17 @@ dry_print(struct fs_http *h, const char *method, const char *url, const char *bo
 		fprintf(f, "Authorization: Bearer <redacted>\n");
 	if (h->user)
 		fprintf(f, "Authorization: Basic <redacted>\n");
+	for (struct curl_slist *l = h->headers; l; l = l->next)
+		fprintf(f, "%s\n", l->data);
 	if (body)
-		fprintf(f, "Content-Type: application/json\n\n%s\n", body);
+		fprintf(f, "Content-Type: %s\n\n%s\n", content_type(h), body);
 	fprintf(f, "\n");
+}
+
+void
+fs_http_header_add(struct fs_http *h, const char *line)
+{
+	h->headers = curl_slist_append(h->headers, line);
 }
 
 /* One attempt.  Returns the curl code; resp->status is 0 without an answer. */
@@ -447,12 +461,17 @@ attempt(struct fs_http *h, const char *method, const char *url, const char *body
 	hdr = curl_slist_append(hdr, "Accept: application/json");
 	if (h->auth)
 		hdr = curl_slist_append(hdr, h->auth);
+	for (struct curl_slist *l = h->headers; l; l = l->next)
+		hdr = curl_slist_append(hdr, l->data);
 	if (h->user) {
 		curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
 		curl_easy_setopt(c, CURLOPT_USERPWD, h->user);
 	}
 	if (body) {
-		hdr = curl_slist_append(hdr, "Content-Type: application/json");
+		char ct[128];
+
+		snprintf(ct, sizeof ct, "Content-Type: %s", content_type(h));
+		hdr = curl_slist_append(hdr, ct);
 		hdr = curl_slist_append(hdr, "Expect:");
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));

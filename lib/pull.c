@@ -181,10 +181,9 @@ fs_pull_call(struct fs_pull *p, const char *method, const char *path, jv body, c
 }
 
 static int
-http_setup(struct fs_pull *p, bool basic)
+http_base(struct fs_pull *p)
 {
-	const char *at = fs_setting(&p->ep, "attempts"), *env = fs_setting(&p->ep, "token_env");
-	char *token;
+	const char *at = fs_setting(&p->ep, "attempts");
 
 	if (fs_http_init(&p->http, p->name, fs_setting(&p->ep, "url"), fs_setting(&p->ep, "rate")) != 0)
 		return -1;
@@ -194,6 +193,28 @@ http_setup(struct fs_pull *p, bool basic)
 		fs_err("source '%s': attempts must be 1 or more, not '%s'", p->name, at);
 		return -1;
 	}
+	return 0;
+}
+
+/* The source's url, rate and attempts, without a token (a connector that keeps its own); -1 a usage error. */
+int
+fs_pull_http_base(struct fs_pull *p)
+{
+	if (http_base(p) != 0) {
+		fs_pull_fail(p, FS_EXIT_USAGE);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+http_setup(struct fs_pull *p, bool basic)
+{
+	const char *env = fs_setting(&p->ep, "token_env");
+	char *token;
+
+	if (http_base(p) != 0)
+		return -1;
 	token = fs_endpoint_secret(&p->ep, "token_env", "token_file");
 	if (token == NULL && !p->dry_run) {
 		if (env == NULL)
@@ -238,6 +259,17 @@ fs_time_ms(const char *s, int64_t *ms)
 		frac *= 10, digits++;
 	*ms = (int64_t)t * 1000 + frac;
 	return 0;
+}
+
+/* "2026-11-29T11:00:00.123Z": ms since the epoch as RFC 3339 UTC with milliseconds. */
+void
+fs_ms_format(int64_t ms, char out[32])
+{
+	char base[21];
+	int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+
+	fs_time_format(secs, base);
+	snprintf(out, 32, "%.19s.%03dZ", base, (int)(ms - secs * 1000));
 }
 
 jv

@@ -11,6 +11,7 @@ static const struct fs_vendor *const vendors[] = {
 	&fs_vendor_hubspot,
 	&fs_vendor_lob_events,
 	&fs_vendor_csv,
+	&fs_vendor_jobber,
 	NULL,
 };
 

@@ -14,6 +14,13 @@
 
 #include "fieldsync.h"
 
+/* vendors/jobber.c's defaults, which lib/settings.c's table shows and gives
+ * (a macro: fs-hook links the table, not the connectors). */
+#define FS_JOBBER_URL "https://api.getjobber.com"	/* GraphQL at /api/graphql, OAuth at /api/oauth/token */
+#define FS_JOBBER_RATE "2500/300s"	/* Jobber's DDoS guard; the query-cost bucket is followed apart */
+#define FS_JOBBER_VERSION "2025-01-20"	/* X-JOBBER-GRAPHQL-VERSION */
+#define FS_JOBBER_PAGE "50"	/* nodes a page: 50 clients cost about 1,100 of the 10,000 points */
+
 /* One fs-pull run of one source: the library's, lent to the connector. */
 struct fs_pull {
 	struct fs_cli *cli;	/* config and state */
@@ -77,7 +84,7 @@ struct fs_vendor {
 };
 
 const struct fs_vendor *fs_vendor_find(const char *kind);	/* NULL if no connector has that kind */
-extern const struct fs_vendor fs_vendor_hubspot, fs_vendor_lob_events, fs_vendor_csv;
+extern const struct fs_vendor fs_vendor_hubspot, fs_vendor_lob_events, fs_vendor_csv, fs_vendor_jobber;
 
 // pull.c: what connectors share for fs-pull.
 void fs_pull_fail(struct fs_pull *p, int status);	/* status, unless worse was said */
@@ -94,6 +101,7 @@ int fs_pull_dead(struct fs_pull *p, const char *bytes, size_t len, long lineno, 
 jv fs_pull_call(struct fs_pull *p, const char *method, const char *path, jv body, const char *want_key,
 		long *status);
 int fs_pull_http_setup(struct fs_pull *p, bool basic);	/* url, rate, attempts, token (bearer or basic); -1 a usage error */
+int fs_pull_http_base(struct fs_pull *p);	/* url, rate, attempts, no token; -1 a usage error */
 int fs_pull_cursor_number(struct fs_pull *p, const char *stream, int64_t *v);	/* 0 when none */
 /* The webhook inbox after the committed cursor, INBOX_ROWS rows a checkpoint, through v->inbox. */
 int fs_pull_drain(struct fs_pull *p, const struct fs_vendor *v);
@@ -101,5 +109,6 @@ int fs_pull_retention(struct fs_pull *p);	/* inbox_retention and the rest, read 
 void fs_pull_prune(struct fs_pull *p, bool polled);	/* what is past retention */
 jv fs_split_list(const char *s);	/* "a, b,c" -> ["a","b","c"] */
 int fs_time_ms(const char *s, int64_t *ms);	/* RFC 3339 to ms since the epoch (fraction kept to ms) */
+void fs_ms_format(int64_t ms, char out[32]);	/* ms since the epoch to RFC 3339 UTC, with ms */
 
 #endif

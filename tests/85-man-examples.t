@@ -33,6 +33,7 @@ not_run=$(cat <<'EOF'
 fs-health.1	object CheckCommand "fieldsync" {	Icinga's configuration, not a command
 fs-health.1	fs-health --format prom > /var/lib/node_exporter/textfile/fs.prom.tmp;	writes node_exporter's directory under /var/lib, outside the sandbox
 fs-hook.1	server.modules += ("mod_cgi", "mod_setenv")	lighttpd's configuration, not a command
+fieldsync-jobber.7	[source "jobber"]	fieldsync.conf lines, not a command (the page's sandbox has them, with the fake's URL)
 fs-hook.1	[source "lob-events"]	fieldsync.conf lines, not a command (the sandbox's config has them)
 fs-hook.1	limit_req_zone $binary_remote_addr zone=hook:1m rate=10r/s;	nginx's configuration, not a command
 fs-push.1	*/5 * * * * cd /var/lib/fieldsync && fs-push --retry-only mail	a crontab line
@@ -102,6 +103,24 @@ contact() { # id first last email street city state zip job_status modified
 start_hubspot --data "$T/hs.json"
 hs_admin POST /__admin/rate '{"max":100000}' >/dev/null
 start_lob --seed 7
+# The fake Jobber, for fieldsync-jobber(7): a client with an address, her
+# completed job and its paid invoice; $ACCESS and $REFRESH, a token pair as
+# the authorization-code exchange gives one.
+python3 "$top/tests/fakes/fake_jobber.py" --port 0 --port-file "$T/jb.port" --now "$FS_NOW" \
+	--log "$T/jb.log" 2>>"$T/jb.stderr" &
+fake_pids="$fake_pids $!"
+wait_port "$T/jb.port" 'fake Jobber'
+JB=http://127.0.0.1:$(cat "$T/jb.port")
+curl -s -X POST "$JB/__admin/clients" -d '{"id":"c1","firstName":"Ana","lastName":"Lee","emails":["ana@example.com"],
+ "billingAddress":{"street1":"1 Main St","city":"Austin","province":"TX","postalCode":"78701","country":"US"},
+ "updatedAt":"2026-11-29T09:00:00Z"}' >/dev/null
+curl -s -X POST "$JB/__admin/jobs" -d '{"id":"j1","client":{"id":"c1"},"title":"Gutter clean","jobStatus":"requires_invoicing",
+ "completedAt":"2026-11-29T10:00:00Z","total":250,"updatedAt":"2026-11-29T10:00:00Z"}' >/dev/null
+curl -s -X POST "$JB/__admin/invoices" -d '{"id":"i1","client":{"id":"c1"},"invoiceStatus":"paid","total":250,
+ "updatedAt":"2026-11-29T11:00:00Z"}' >/dev/null
+curl -s -X POST "$JB/__admin/tokens" >jb-tokens.json
+ACCESS=$(jq -r .access_token jb-tokens.json) REFRESH=$(jq -r .refresh_token jb-tokens.json)
+export ACCESS REFRESH JOBBER_CLIENT_ID=fake-jobber-client-id JOBBER_CLIENT_SECRET=fake-jobber-client-secret
 mkdir base && cd base || exit 1
 cat >fieldsync.conf <<EOF
 [source "hubspot"]
@@ -209,6 +228,8 @@ page_setup() {
 	case $1 in
 	fs-dedupe.1) cp export-csv.ndjson export.ndjson ;;	# fs-normalize --source csv
 	fs-normalize.1) cp export-hubspot.ndjson export.ndjson ;;	# --source hubspot
+	fieldsync-jobber.7) printf '\n[source "jobber"]\nkind = jobber\nurl = %s\noauth_file = jobber-tokens.json\n' "$JB" \
+		>>fieldsync.conf ;;
 	esac
 }
 # What has happened before a block, when the page says so in its prose.

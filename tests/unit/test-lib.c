@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 
 #include "fieldsync.h"
+#include "vendors.h"
 
 static int n, failed;
 
@@ -520,6 +521,44 @@ test_address_text(void)
 	}
 }
 
+struct hdrs {
+	const char *name, *value;
+};
+
+static const char *
+one_header(const char *name, void *ctx)
+{
+	const struct hdrs *h = ctx;
+
+	return strcasecmp(name, h->name) == 0 ? h->value : NULL;
+}
+
+/* Jobber's webhook scheme: base64 HMAC-SHA256 of the raw body, keyed with the client secret. */
+static void
+test_jobber_verify(void)
+{
+	const struct fs_vendor *v = fs_vendor_find("jobber");
+	const char *body = "{\"data\":{\"webHookEvent\":{\"topic\":\"CLIENT_UPDATE\",\"itemId\":\"c03\"}}}";
+	struct hdrs h = {"X-Jobber-Hmac-SHA256", "DNVNZPMzt2AiGWS+DqNXKcX8CqxSVWSfBIzVUkS4tVY="};
+	struct fs_hook_req r = {"POST", "/hooks/jobber", body, strlen(body), one_header, &h};
+
+	ok(v && v->verify, "jobber: a connector with a webhook scheme");
+	if (!v || !v->verify)
+		return;
+	ok(v->verify(&r, "fake-jobber-client-secret") == 0, "jobber: the signature of the body verifies");
+	ok(v->verify(&r, "another-secret") != 0, "jobber: another secret does not");
+	r.len--;
+	ok(v->verify(&r, "fake-jobber-client-secret") != 0, "jobber: a body one byte short does not");
+	r.len++;
+	h.name = "X-Other";
+	ok(v->verify(&r, "fake-jobber-client-secret") != 0, "jobber: no signature header, no delivery");
+	h.name = "x-jobber-hmac-sha256";
+	h.value = "i7mQxAp9YcuXWXqUISUCW+UKyL63RDbjc1uYiTp/ZiA=";
+	r.body = "";
+	r.len = 0;
+	ok(v->verify(&r, "k") == 0, "jobber: an empty body (padding of a 32-byte MAC)");
+}
+
 int
 main(void)
 {
@@ -538,6 +577,7 @@ main(void)
 	test_csv_cell();
 	test_secret_guard();
 	test_address_text();
+	test_jobber_verify();
 	printf("1..%d\n", n);
 	return failed != 0;
 }

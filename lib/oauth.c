@@ -1,0 +1,275 @@
+/*
+ * OAuth 2 tokens kept in a file of the installation (mode 0600), refreshed
+ * with refresh-token rotation: each refresh answers a new refresh token and
+ * voids the one just used (Jobber; QuickBooks Online does the same).  So the
+ * new pair must be durable before the old one is dropped or anything else
+ * is sent: written to a temporary file beside the token file, synced, and
+ * renamed over it, its directory synced too.  The temporary file is made
+ * before the refresh token is redeemed, so that a directory we cannot write
+ * fails while the old token is still good.  Another command may refresh the
+ * same installation at once: a lock on FILE.lock serialises them, and the
+ * one that comes second finds the file changed and takes the new pair.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fieldsync.h"
+
+void
+fs_oauth_free(struct fs_oauth *o)
+{
+	fs_secret_free(o->access);
+	fs_secret_free(o->refresh);
+	fs_secret_free(o->client_id);
+	fs_secret_free(o->client_secret);
+	o->access = o->refresh = o->client_id = o->client_secret = NULL;
+}
+
+/* The file's two tokens (malloc'd); -1 after saying why. */
+static int
+tokens_read(const struct fs_oauth *o, char **access, char **refresh)
+{
+	struct fs_buf b = {0};
+	struct stat sb;
+	char chunk[4096];
+	ssize_t n;
+	int fd = open(o->file, O_RDONLY | O_CLOEXEC);
+	jv v;
+
+	*access = *refresh = NULL;
+	if (fd < 0) {
+		fs_err("source '%s': cannot open oauth_file '%s':", o->name, o->file);
+		return -1;
+	}
+	if (fstat(fd, &sb) != 0 || (sb.st_mode & 077) != 0) {
+		fs_err("source '%s': oauth_file '%s' must have mode 0600", o->name, o->file);
+		close(fd);
+		return -1;
+	}
+	while ((n = read(fd, chunk, sizeof chunk)) > 0)
+		fs_buf_add(&b, chunk, (size_t)n);
+	close(fd);
+	fs_secure_zero(chunk, sizeof chunk);
+	v = b.len ? jv_parse_sized(b.data, (int)b.len) : jv_invalid();
+	if (b.data)
+		fs_secure_zero(b.data, b.len);
+	fs_buf_free(&b);
+	if (fs_jstr(v, "access_token") && fs_jstr(v, "refresh_token")) {
+		*access = fs_xstrdup(fs_jstr(v, "access_token"));
+		*refresh = fs_xstrdup(fs_jstr(v, "refresh_token"));
+	}
+	jv_free(v);
+	if (*access == NULL) {
+		fs_err("source '%s': oauth_file '%s' is not JSON with \"access_token\" and \"refresh_token\"", o->name,
+		       o->file);
+		return -1;
+	}
+	return 0;
+}
+
+int
+fs_oauth_load(struct fs_oauth *o)
+{
+	fs_secret_free(o->access);
+	fs_secret_free(o->refresh);
+	return tokens_read(o, &o->access, &o->refresh);
+}
+
+static void
+take(struct fs_oauth *o, char *access, char *refresh)
+{
+	fs_secret_free(o->access);
+	fs_secret_free(o->refresh);
+	o->access = access;
+	o->refresh = refresh;
+}
+
+/* The directory of path, for fsync after a rename ("." for a bare name). */
+static char *
+dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return fs_xstrdup(".");
+	if (slash == path)
+		return fs_xstrdup("/");
+	return fs_xasprintf("%.*s", (int)(slash - path), path);
+}
+
+/* A temporary file beside path, mode 0600; -1 if the directory will not have one. */
+static int
+temp_beside(const char *path, char **tmp)
+{
+	int fd;
+
+	*tmp = fs_xasprintf("%s.XXXXXX", path);
+	if ((fd = mkstemp(*tmp)) < 0 || fchmod(fd, 0600) != 0) {
+		if (fd >= 0) {
+			close(fd);
+			unlink(*tmp);
+		}
+		free(*tmp);
+		*tmp = NULL;
+		return -1;
+	}
+	return fd;
+}
+
+/* The token endpoint's answer, to fd, synced, renamed over path, the directory synced. */
+static int
+tokens_save(int fd, const char *tmp, const char *path, jv answer)
+{
+	jv keep = jv_object();
+	char *text, *dir;
+	size_t len;
+	int rc = 0, dfd;
+
+	keep = jv_object_set(keep, jv_string("access_token"), fs_jget(answer, "access_token"));
+	keep = jv_object_set(keep, jv_string("refresh_token"), fs_jget(answer, "refresh_token"));
+	if (fs_jstr(answer, "expires_at"))
+		keep = jv_object_set(keep, jv_string("expires_at"), fs_jget(answer, "expires_at"));
+	text = fs_jdump(keep);
+	jv_free(keep);
+	len = strlen(text);
+	if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) != 0)
+		rc = -1;
+	fs_secure_zero(text, len);
+	free(text);
+	if (close(fd) != 0)
+		rc = -1;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -1;
+	if (rc != 0)
+		return -1;
+	dir = dir_of(path);
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		if (fsync(dfd) != 0)
+			rc = -1;
+		close(dfd);
+	}
+	free(dir);
+	return rc;
+}
+
+/* grant_type=refresh_token, form-encoded (RFC 6749, section 6). */
+static char *
+refresh_form(const struct fs_oauth *o)
+{
+	char *id = fs_urlencode(o->client_id), *secret = fs_urlencode(o->client_secret);
+	char *token = fs_urlencode(o->refresh);
+	char *form = fs_xasprintf("client_id=%s&client_secret=%s&grant_type=refresh_token&refresh_token=%s", id,
+				  secret, token);
+
+	fs_secret_free(id);
+	fs_secret_free(secret);
+	fs_secret_free(token);
+	return form;
+}
+
+/* The token endpoint's answer to the refresh grant; jv_invalid() after saying why (*status). */
+static jv
+redeem(const struct fs_oauth *o, struct fs_http *api, int *status)
+{
+	struct fs_http tok;
+	struct fs_http_response r;
+	char *form = refresh_form(o);
+	int rc;
+	jv ans = jv_invalid();
+
+	if (fs_http_init(&tok, o->name, api->base_url, "off") != 0) {
+		fs_secret_free(form);
+		*status = FS_EXIT_REMOTE;
+		return ans;
+	}
+	tok.content_type = "application/x-www-form-urlencoded";
+	tok.attempts = api->attempts;
+	rc = fs_http_request(&tok, "POST", o->token_url, form, NULL, &r);
+	fs_secret_free(form);
+	api->requests += tok.requests;
+	api->retries += tok.retries;
+	fs_http_free(&tok);
+	if (rc != 0) {
+		*status = FS_EXIT_REMOTE;
+	} else {
+		ans = r.body.len ? jv_parse_sized(r.body.data, (int)r.body.len) : jv_invalid();
+		if (r.status != 200 || !fs_jstr(ans, "access_token") || !fs_jstr(ans, "refresh_token")) {
+			const char *why = fs_jstr(ans, "error_description");
+
+			/* A refused grant needs a person: the app authorised again, or its credentials fixed. */
+			fs_err("%s: POST %s: HTTP %ld%s%s%s: re-authorise the app and write its tokens to '%s'", o->name,
+			       o->token_url, r.status, why ? " (" : "", why ? why : "", why ? ")" : "", o->file);
+			jv_free(ans);
+			ans = jv_invalid();
+			*status = r.status == 200 || r.status >= 500 ? FS_EXIT_REMOTE : FS_EXIT_USAGE;
+		}
+	}
+	if (r.body.data)
+		fs_secure_zero(r.body.data, r.body.len);
+	fs_http_response_free(&r);
+	return ans;
+}
+
+/* With the lock held and the file still holding the token that failed: redeem, then save. */
+static int
+rotate(struct fs_oauth *o, struct fs_http *api, int *status)
+{
+	char *tmp = NULL;
+	int fd = temp_beside(o->file, &tmp), rc = -1;
+	jv ans;
+
+	if (fd < 0) {
+		fs_err("source '%s': cannot write beside oauth_file '%s' (the refresh token was not used):", o->name,
+		       o->file);
+		*status = FS_EXIT_STATE;
+		return -1;
+	}
+	ans = redeem(o, api, status);
+	if (!jv_is_valid(ans)) {
+		close(fd);
+		unlink(tmp);
+	} else if (tokens_save(fd, tmp, o->file, ans) != 0) {
+		/* The old refresh token is void at the vendor and the new one could not be kept. */
+		fs_err("source '%s': cannot save the new tokens to '%s' (re-authorise the app):", o->name, o->file);
+		unlink(tmp);
+		*status = FS_EXIT_STATE;
+	} else {
+		if (fs_jstr(ans, "warning"))
+			fs_info("%s: the token endpoint warns: %s", o->name, fs_jstr(ans, "warning"));
+		take(o, fs_xstrdup(fs_jstr(ans, "access_token")), fs_xstrdup(fs_jstr(ans, "refresh_token")));
+		fs_debug("%s: access token refreshed; the new refresh token is saved", o->name);
+		rc = 0;
+	}
+	jv_free(ans);
+	free(tmp);
+	return rc;
+}
+
+int
+fs_oauth_refresh(struct fs_oauth *o, struct fs_http *api, int *status)
+{
+	char *lockpath = fs_xasprintf("%s.lock", o->file), *access, *refresh;
+	int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600), rc = -1;
+
+	if (lock < 0 || flock(lock, LOCK_EX) != 0) {
+		fs_err("source '%s': cannot lock '%s':", o->name, lockpath);
+		*status = FS_EXIT_STATE;
+	} else if (tokens_read(o, &access, &refresh) != 0) {
+		*status = FS_EXIT_USAGE;
+	} else if (o->access && strcmp(access, o->access) != 0) {
+		fs_debug("%s: another run refreshed the tokens: using them", o->name);
+		take(o, access, refresh);
+		rc = 0;
+	} else {
+		take(o, access, refresh);
+		rc = rotate(o, api, status);
+	}
+	if (lock >= 0)
+		close(lock);	/* and the lock with it */
+	free(lockpath);
+	return rc;
+}
