@@ -555,6 +555,13 @@ new_hold(struct fs_push *p)
 	return fs_hold_latest(&p->cli->st, &latest) == 0 && latest > p->holds_seen;
 }
 
+/* Whether rows claimed are still to be handed out (fs_push_next_row gives one without a new claim). */
+bool
+fs_push_rows_claimed(const struct fs_push *p)
+{
+	return p->ichunk < p->nchunk;
+}
+
 /* The next claimed row, claiming more (after looking at holds) when needed. */
 struct fs_outbox_row *
 fs_push_next_row(struct fs_push *p)

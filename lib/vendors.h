@@ -198,6 +198,7 @@ int fs_push_sender(struct fs_push *p);	/* the sender, with the target's key; -1 
 int fs_push_send(struct fs_push *p);	/* the due rows, through the connector */
 /* The next claimed row, claiming more (after looking at holds) when needed; NULL when none is left. */
 struct fs_outbox_row *fs_push_next_row(struct fs_push *p);
+bool fs_push_rows_claimed(const struct fs_push *p);	/* some claimed are not handed out yet */
 /* A request for nrows rows, of size bytes (a connector's struct that begins with one). */
 struct fs_push_req *fs_push_req_new(int nrows, size_t size);
 void fs_push_req_take(struct fs_push_req *r, struct fs_outbox_row *row);	/* moves a claimed row in */

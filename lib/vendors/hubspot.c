@@ -1140,7 +1140,8 @@ hubspot_write_back(struct fs_push *p)
 	struct fs_outbox_row *r;
 	int ninputs = 0;
 
-	while (ninputs < BATCH_INPUTS && (p->ichunk < p->nchunk || ninputs == 0) && (r = fs_push_next_row(p)) != NULL) {
+	/* A batch with inputs goes out rather than wait for a new claim. */
+	while (ninputs < BATCH_INPUTS && (fs_push_rows_claimed(p) || ninputs == 0) && (r = fs_push_next_row(p)) != NULL) {
 		jv props, at;
 		int rank;
 		char *why;

@@ -2,9 +2,11 @@
  * Lob's connector.  Pull (kind lob-events): the tracking events of pieces,
  * from the webhook inbox and, in polling mode, from the pieces in flight.
  *
- * Push (kind lob, fs-push): the create body for a mail.requested event (as
- * Lob's OpenAPI spec defines POST /postcards and POST /letters), and the
- * parts of Lob's answers fs-push reads.
+ * Push (kind lob, fs-push): a mail.requested event's piece, created with
+ * POST /postcards or POST /letters (the body as Lob's OpenAPI spec defines
+ * it) under the event id as its Idempotency-Key, after a look for it by
+ * metadata whenever an earlier attempt may have made it; and cancelled with
+ * DELETE while it waits for its send date (fs-push cancel).
  *
  * Address limits: a name (or company) longer than 40 characters is cut to
  * 40 at a character boundary, since a shortened name still reaches the
