@@ -130,7 +130,8 @@ saved_stream(struct fs_pull *p)
 {
 	const struct fs_vendor *v;
 
-	if (fs_endpoint_find(&p->cli->cfg, "source", p->as, &p->ep) != 0 || (v = fs_vendor_find(p->ep.kind)) == NULL)
+	if (fs_endpoint_find(&p->cli->cfg, "source", p->as, &p->ep) != 0 || (v = fs_vendor_find(p->ep.kind)) == NULL ||
+	    v->saved_stream == NULL)
 		return "events";
 	return v->saved_stream;
 }
@@ -325,7 +326,7 @@ main(int argc, char *argv[])
 		if (fs_endpoint_find(&cli.cfg, "source", arg, &p.ep) != 0)
 			return fs_cli_finish(&cli, FS_EXIT_USAGE);
 		p.name = arg;
-		if ((v = fs_vendor_find(p.ep.kind)) == NULL) {
+		if ((v = fs_vendor_find(p.ep.kind)) == NULL || !fs_vendor_pulls(v)) {
 			if (strcmp(p.ep.kind, "lob") == 0)
 				fs_err("source '%s' is of kind lob (a target); pull its tracking events as kind lob-events",
 				       arg);

@@ -968,27 +968,6 @@ jv fs_detail_price(jv detail, double price);
 int fs_outbox_activity(struct fs_state *st, const char *event_id, jv data);	/* activity.follow_up */
 int fs_outbox_revenue(struct fs_state *st, const char *event_id, jv data);	/* outcome.revenue */
 
-// vendors/lob.c: Lob's create request and answers (fs-push).
-struct fs_lob_opts {
-	const char *use_type;	/* "marketing", "operational", NULL for null */
-	const char *size, *mail_type;	/* NULL: Lob's default */
-	bool color;		/* letters */
-	const char *send_date;	/* RFC 3339: the piece waits (and can be cancelled) until then; NULL: Lob's window */
-};
-/* The body of POST /postcards or /letters for a mail.requested event; -1
- * with the reasons in why (the row goes to the DLQ without a request). */
-int fs_lob_create_body(jv ev, const struct fs_lob_opts *o, const char **resource, char **body, struct fs_buf *why);
-/* A created piece: its id (psc_, ltr_) and creation time; -1 if not one. */
-int fs_lob_piece_parse(const char *resp, char **vendor_id, char **created_at);
-/* A list answer: the oldest live piece in it (NULL when none); -1 if not a list. */
-int fs_lob_list_first(const char *resp, char **vendor_id, char **created_at);
-char *fs_lob_error(const char *resp, char **code);	/* an error body's message and code, malloc'd */
-const char *fs_lob_resource_of(const char *vendor_id);	/* "postcards" for psc_, "letters" for ltr_, else NULL */
-
-// vendors/hubspot.c: HubSpot write-back (fs-push).
-const char *fs_hubspot_mail_label(const char *status);	/* "queued" -> "Queued"; NULL if unknown */
-/* A batch answer's failed inputs: {"ID":{"category","message"},...}. */
-jv fs_hubspot_batch_failures(const char *resp);
 // http.c: what both senders share (settings, backoff, headers, secrets), then
 // fs-pull's libcurl easy requests with a rate limit, retries and a dry run.
 int64_t fs_mono_ms(void);		/* the real monotonic clock, in ms */

@@ -3,6 +3,7 @@
  * and calls what its connector has (lib/vendors.h).  A new vendor is a file
  * in lib/vendors/ and a line here.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "vendors.h"
@@ -10,6 +11,7 @@
 static const struct fs_vendor *const vendors[] = {
 	&fs_vendor_hubspot,
 	&fs_vendor_lob_events,
+	&fs_vendor_lob,
 	&fs_vendor_csv,
 	&fs_vendor_jobber,
 	NULL,
@@ -22,4 +24,41 @@ fs_vendor_find(const char *kind)
 		if (strcmp(vendors[i]->kind, kind) == 0)
 			return vendors[i];
 	return NULL;
+}
+
+/* Whether it has something fs-pull can run: a push-only connector (kind lob) has not. */
+bool
+fs_vendor_pulls(const struct fs_vendor *v)
+{
+	return v->start || v->describe || v->inbox || v->pull || v->poll || v->read;
+}
+
+bool
+fs_vendor_pushes(const struct fs_vendor *v)
+{
+	return v->create || v->write_back;
+}
+
+bool
+fs_vendor_creates(const struct fs_vendor *v)
+{
+	return v->create != NULL;
+}
+
+/* The kinds of the connectors that have what has asks for, for messages: "hubspot or lob". */
+char *
+fs_vendor_kinds(bool (*has)(const struct fs_vendor *))
+{
+	struct fs_buf b = {0};
+	int left = 0, i;
+
+	for (i = 0; vendors[i]; i++)
+		left += has(vendors[i]);
+	fs_buf_adds(&b, "");
+	for (i = 0; vendors[i]; i++)
+		if (has(vendors[i])) {
+			left--;	/* those after this one */
+			fs_buf_addf(&b, "%s%s", vendors[i]->kind, left > 1 ? ", " : left == 1 ? " or " : "");
+		}
+	return b.data;
 }

@@ -3,11 +3,13 @@
  * in tests/fakes), listed in lib/vendors.c.  A command asks for a kind
  * (fs_vendor_find) and calls what the connector has; it knows no vendor.
  *
- * The pull side is filled now (fs-pull); receive (verify) and push (create,
- * cancel, write_back) are declared for the commands that will use them.
- * What every connector shares (records and checkpoints on standard output,
- * dead letters, HTTP with rate limits and retries, the webhook inbox, the
- * state file) is lib/pull.c's, behind struct fs_pull.
+ * The pull side (fs-pull) and the push side (fs-push) are filled; receive
+ * (verify) is declared for the command that will use it.  What every
+ * connector's pull shares (records and checkpoints on standard output, dead
+ * letters, HTTP with rate limits and retries, the webhook inbox, the state
+ * file) is lib/pull.c's, behind struct fs_pull; what every push shares (the
+ * outbox's rows claimed and settled, results, dead letters, retries, the
+ * sender) is lib/push.c's, behind struct fs_push.
  */
 #ifndef FS_VENDORS_H
 #define FS_VENDORS_H
@@ -55,13 +57,84 @@ struct fs_stream {
 	bool assoc;		/* its records carry their associated contacts */
 };
 
-/* For the push side (not used yet). */
-struct fs_push;
+struct fs_preview_row;
+
+/* One fs-push run of one target: the library's (lib/push.c), lent to the connector. */
+struct fs_push {
+	struct fs_cli *cli;	/* config and state */
+	struct fs_endpoint ep;
+	const struct fs_vendor *vendor;	/* the target's connector */
+	const char *target;
+	bool mail;		/* its connector creates mail pieces (campaigns, caps, the preview, cancel) */
+	bool dry_run, retry_only;
+	int parallel, chunk;	/* requests at once; rows claimed at once */
+	struct fs_rate_limit rate;
+	struct fs_retry retry;
+	int64_t give_up, timeout;
+	char *url, *secret;
+	void *settings;		/* the connector's (push_start), malloc'd, borrowing from the config */
+	double price[2];	/* postcard, letter: [target] price */
+	bool priced[2];
+	/* sending */
+	struct fs_push_http *http;
+	struct fs_http easy;	/* one request at a time: fs-push cancel */
+	bool easy_ready;
+	struct fs_outbox_row *chunk_rows;
+	int nchunk, ichunk;
+	int64_t holds_seen, holds_looked_ms;	/* the newest hold when last looked, and when */
+	bool no_more, stop;
+	struct fs_buf out;	/* results and events, written once what they tell of is committed */
+	int status;		/* FS_EXIT_*, the worst so far */
+	/* counts */
+	long taken, queued, repeats, replays, ignored, suppressed;
+	long sent, adopted, retrying, dead, held_now, requests, accepted, resumed, capped, suppressed_rows;
+	long planned;		/* --dry-run of a write-back target: the updates it would send */
+	const char *tz;		/* the business's time zone: its days are the caps' */
+	/* the preview (--dry-run): the input, then what each row would come to */
+	bool preview, took_input;
+	const char *format;	/* text or csv */
+	struct fs_buf preview_in;
+	struct fs_preview_row *prev;
+	int nprev;
+	jv input_order;		/* event id -> its line in the input */
+	char last_error[256];
+};
+
+/*
+ * One request of a push run and the outbox rows it sends (a piece, or a
+ * batch of write-backs).  A connector that keeps more per request embeds it
+ * first in a struct of its own, allocated by fs_push_req_new, and frees its
+ * part in clear.
+ */
+struct fs_push_req {
+	struct fs_push_job j;	/* the request, then its answer; j.user is this */
+	struct fs_outbox_row *rows;
+	int nrows;
+	jv *hist;		/* each row's attempt history */
+	int *tries;		/* each row's attempts */
+	int n429;
+	/* The dead letter tells of this answer rather than the last one (the
+	 * failed create, not the look at the vendor after it). */
+	bool answer_kept;
+	long kept_status;
+	char *kept_resp;
+	void (*clear)(struct fs_push_req *);	/* the connector's part */
+};
+
+/* A piece the vendor has, for fs_push_piece_sent. */
+struct fs_push_piece {
+	const char *vendor_id;
+	const char *detail;	/* the vendor's name for its creation (its mail.status event's detail) */
+	const char *found_by;	/* adopted: the request that found it; NULL when created now */
+	const char *send_date;	/* asked of the vendor, or NULL */
+};
+
 struct fs_hook_req;
 
 #define FS_VENDOR_INBOX 1u	/* webhooks land in the inbox: drained, and pruned past retention */
 #define FS_VENDOR_POLLED 2u	/* polled events are remembered too (polled_retention) */
 #define FS_VENDOR_FILE 4u	/* reads a file ('file', or pull KIND:FILE) */
+#define FS_VENDOR_KEY_AS_USER 8u	/* push: the API key is basic auth's user name, else a bearer token */
 
 struct fs_vendor {
 	const char *kind;	/* the config's kind = */
@@ -76,15 +149,30 @@ struct fs_vendor {
 	int (*poll)(struct fs_pull *);	/* objects in flight, when webhooks fail */
 	int (*read)(struct fs_pull *, const char *path);	/* a file source's rows */
 	void (*after)(struct fs_pull *);	/* after the run, standard output closed */
-	/* receive and push: later */
+	/* receive: later */
 	int (*verify)(const struct fs_hook_req *, const char *secret);
-	int (*create)(struct fs_push *, const struct fs_piece *);
-	int (*cancel)(struct fs_push *, const char *vendor_id);
-	int (*write_back)(struct fs_push *, jv batch);
+	/*
+	 * push: a mail vendor creates (and cancels) pieces, a CRM takes
+	 * write-backs.  create and write_back claim rows (fs_push_next_row)
+	 * and return their request, NULL when none is left; answer settles
+	 * the rows (fs_push_row_*) and returns 0, or 1 to send the request
+	 * (refilled) again.  Each says what went wrong.
+	 */
+	int (*push_start)(struct fs_push *);	/* the kind's own settings, checked */
+	struct fs_push_job *(*create)(struct fs_push *);
+	struct fs_push_job *(*write_back)(struct fs_push *);
+	int (*answer)(struct fs_push *, struct fs_push_job *);
+	int (*cancel)(struct fs_push *, const char *vendor_id);	/* 0 cancelled, 1 refused, -1 unreachable */
+	void (*plan)(struct fs_push *, jv ev, const char *note);	/* --dry-run: what a write-back would do */
 };
 
 const struct fs_vendor *fs_vendor_find(const char *kind);	/* NULL if no connector has that kind */
-extern const struct fs_vendor fs_vendor_hubspot, fs_vendor_lob_events, fs_vendor_csv, fs_vendor_jobber;
+bool fs_vendor_pulls(const struct fs_vendor *v);	/* it has something to pull */
+bool fs_vendor_pushes(const struct fs_vendor *v);	/* it creates pieces or takes write-backs */
+bool fs_vendor_creates(const struct fs_vendor *v);	/* a mail vendor: it creates pieces */
+char *fs_vendor_kinds(bool (*has)(const struct fs_vendor *));	/* "hubspot or lob", malloc'd */
+extern const struct fs_vendor fs_vendor_hubspot, fs_vendor_lob_events, fs_vendor_lob, fs_vendor_csv,
+	fs_vendor_jobber;
 
 // pull.c: what connectors share for fs-pull.
 void fs_pull_fail(struct fs_pull *p, int status);	/* status, unless worse was said */
@@ -110,5 +198,53 @@ void fs_pull_prune(struct fs_pull *p, bool polled);	/* what is past retention */
 jv fs_split_list(const char *s);	/* "a, b,c" -> ["a","b","c"] */
 int fs_time_ms(const char *s, int64_t *ms);	/* RFC 3339 to ms since the epoch (fraction kept to ms) */
 void fs_ms_format(int64_t ms, char out[32]);	/* ms since the epoch to RFC 3339 UTC, with ms */
+
+// push.c: what connectors share for fs-push, and the run fs-push drives.
+void fs_push_fail(struct fs_push *p, int status);	/* status, unless worse was said */
+const char *fs_push_setting(const struct fs_push *p, const char *key);	/* an empty value counts as unset */
+int fs_push_configure(struct fs_push *p, int parallel);	/* the target's settings; -1 a usage error (said) */
+void fs_push_free(struct fs_push *p);
+int fs_push_sender(struct fs_push *p);	/* the sender, with the target's key; -1 a state error */
+int fs_push_send(struct fs_push *p);	/* the due rows, through the connector */
+/* The next claimed row, claiming more (after looking at holds) when needed; NULL when none is left. */
+struct fs_outbox_row *fs_push_next_row(struct fs_push *p);
+bool fs_push_rows_claimed(const struct fs_push *p);	/* some claimed are not handed out yet */
+/* A request for nrows rows, of size bytes (a connector's struct that begins with one). */
+struct fs_push_req *fs_push_req_new(int nrows, size_t size);
+void fs_push_req_take(struct fs_push_req *r, struct fs_outbox_row *row);	/* moves a claimed row in */
+void fs_push_req_free(struct fs_push_req *r);
+void fs_push_attempt(struct fs_push_req *r, int i, const char *error);	/* appended to row i's history */
+/* Row i's outcomes: 1 settled, 0 someone else had settled it, -1 a state error. */
+int fs_push_row_dead(struct fs_push *p, struct fs_push_req *r, int i, const char *reason);
+int fs_push_row_retry(struct fs_push *p, struct fs_push_req *r, int i, const char *error);
+int fs_push_row_written(struct fs_push *p, struct fs_push_req *r, int i, jv properties);	/* a CRM took it */
+int fs_push_piece_sent(struct fs_push *p, struct fs_push_req *r, const struct fs_push_piece *pc);
+void fs_push_dead_local(struct fs_push *p, struct fs_push_req *r, const char *reason);	/* without a request */
+char *fs_push_gave_up(struct fs_push *p, struct fs_push_req *r, int i, const char *error);	/* the reason, or NULL */
+bool fs_push_transient(long http_status);	/* a failure that may pass */
+char *fs_push_answer_error(const struct fs_push_job *j);	/* "HTTP 422: message", malloc'd */
+/* A result line: what became of one event (why: the reason, or NULL). */
+void fs_push_result(struct fs_push *p, const char *event_id, const char *status, const char *vendor_id,
+		    int http_status, int attempts, const char *why);
+/* A mail row's last word before it is claimed (an fs_claim check): suppressed, capped, or 0 to claim it. */
+int fs_push_check_row(struct fs_state *st, const struct fs_outbox_row *r, void *push);
+char *fs_push_enrol_subject(jv data);	/* the job of a job campaign, else the contact */
+/* fs-push cancel: the pieces' targets, configured on first use. */
+struct fs_push_cancel {
+	struct fs_cli *cli;
+	struct fs_push **targets;
+	int ntargets;
+	long cancelled, refused, unreachable;
+	bool failed;
+};
+int fs_push_cancel_piece(const struct fs_piece_row *r, void *cancel);	/* an fs_piece_fn */
+int fs_push_cancel_known(const struct fs_piece_row *r, void *cancel);	/* refuses the settled ones */
+void fs_push_cancel_free(struct fs_push_cancel *c);
+// push_take.c: events into the outbox, and the preview of what a run would do with them.
+int fs_push_take_event(struct fs_push *p, jv ev, const char *bytes, size_t len);	/* 0, or -1 a state error */
+void fs_push_preview_add(struct fs_push *p, const char *status, const char *event_id, const char *line,
+			 const char *reason);
+int fs_push_preview(struct fs_push *p);	/* --dry-run of a mail target */
+void fs_push_plan(struct fs_push *p);	/* --dry-run of a write-back target */
 
 #endif

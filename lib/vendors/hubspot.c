@@ -4,8 +4,9 @@
  * meetings, tasks, deals won), keyset-paged on (last-modified time, id);
  * --describe lists the properties of contacts (and deals).
  *
- * Push (fs-push's write-back): the property values it writes, and the
- * per-input failures of a batch update answered 207.
+ * Push (fs-push's write-back): batch updates of contact properties (the
+ * mail status, the last mail sent, the last follow-up), each contact's rows
+ * merged into one input, and the per-input failures of a batch answered 207.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -943,8 +944,9 @@ refresh_owners(struct fs_pull *p)
 
 /* ---- push: write-back (fs-push) ---- */
 
-const char *
-fs_hubspot_mail_label(const char *status)
+/* A mail status as the CRM's property shows it: "queued" -> "Queued"; NULL if unknown. */
+static const char *
+mail_label(const char *status)
 {
 	static const char *const map[][2] = {
 		{"queued", "Queued"}, {"sent", "Sent"}, {"delivered", "Delivered"},
@@ -957,8 +959,9 @@ fs_hubspot_mail_label(const char *status)
 	return NULL;
 }
 
-jv
-fs_hubspot_batch_failures(const char *resp)
+/* A batch answer's failed inputs: {"ID":{"category","message"},...}. */
+static jv
+batch_failures(const char *resp)
 {
 	jv v = jv_parse(resp ? resp : ""), errors = fs_jget(v, "errors"), out = jv_object();
 
@@ -993,6 +996,289 @@ fs_hubspot_batch_failures(const char *resp)
 	return out;
 }
 
+/* ---- push: the write-back's batches (fs-push, kind hubspot) ---- */
+
+#define BATCH_INPUTS 100	/* contacts a batch update takes */
+
+/* The contact properties fs-push writes ([target] prop_mail_status and the rest). */
+struct hs_props {
+	const char *status, *sent, *follow;
+};
+
+/* One batch update: its rows, and the properties each row writes. */
+struct hs_batch {
+	struct fs_push_req r;	/* first: lib/push.c's part */
+	jv props;		/* row index -> properties written */
+};
+
+static int
+hubspot_push_start(struct fs_push *p)
+{
+	struct hs_props *props = fs_xmalloc(sizeof *props);
+
+	props->status = fs_push_setting(p, "prop_mail_status");
+	props->sent = fs_push_setting(p, "prop_last_mail_sent");
+	props->follow = fs_push_setting(p, "prop_last_follow_up");
+	p->settings = props;
+	return 0;
+}
+
+static void
+date_of(const char *t, char out[11])
+{
+	fs_time v;
+	char buf[21];
+
+	out[0] = '\0';
+	if (t && fs_time_parse(t, &v) == 0) {
+		fs_time_format(v, buf);
+		memcpy(out, buf, 10);
+		out[10] = '\0';
+	}
+}
+
+/* The properties one row writes; invalid with a reason when it cannot. */
+static jv
+crm_props(struct fs_push *p, const struct fs_outbox_row *r, int *rank, char **why)
+{
+	const struct hs_props *names = p->settings;
+	jv ev = jv_parse(r->line), data = fs_jget(ev, "data"), props = jv_object();
+	const char *kind = fs_jstr(ev, "kind");
+	char day[11];
+
+	*rank = -1;
+	*why = NULL;
+	if (r->contact_id == NULL) {
+		*why = fs_xstrdup("no contact_id: nothing to write in the CRM");
+	} else if (kind && strcmp(kind, "mail.status") == 0) {
+		const char *status = fs_jstr(data, "status"), *vendor_id = fs_jstr(data, "vendor_id");
+		char *now_status = NULL;
+
+		/* The CRM gets the piece's latest status, never an older one that arrived late. */
+		if (vendor_id && fs_piece_status(&p->cli->st, vendor_id, &now_status) == 0 && now_status &&
+		    fs_outbox_status_rank(now_status) > fs_outbox_status_rank(status))
+			status = now_status;
+		*rank = fs_outbox_status_rank(status);
+		if (mail_label(status) == NULL)
+			*why = fs_xasprintf("unknown mail status \"%s\"", status ? status : "");
+		else
+			props = jv_object_set(props, jv_string(names->status), jv_string(mail_label(status)));
+		date_of(fs_jstr(ev, "occurred_at"), day);
+		if (status && strcmp(fs_jstr(data, "status") ? fs_jstr(data, "status") : "", "sent") == 0 && *day)
+			props = jv_object_set(props, jv_string(names->sent), jv_string(day));
+		free(now_status);
+	} else if (kind && strcmp(kind, "activity.follow_up") == 0) {
+		date_of(fs_jstr(data, "at"), day);
+		if (*day)
+			props = jv_object_set(props, jv_string(names->follow), jv_string(day));
+		else
+			*why = fs_xstrdup("activity.follow_up without \"at\"");
+	} else {
+		*why = fs_xasprintf("a %s target does not take %s events", p->ep.kind, kind ? kind : "untyped");
+	}
+	jv_free(data);
+	jv_free(ev);
+	if (*why) {
+		jv_free(props);
+		return jv_invalid();
+	}
+	return props;
+}
+
+/* Merges b into a: dates keep the later one, the status the further one. */
+static jv
+merge_props(struct fs_push *p, jv a, int arank, jv b, int brank)
+{
+	const struct hs_props *names = p->settings;
+
+	jv_object_foreach(b, k, v) {
+		const char *key = jv_string_value(k);
+		jv old = fs_jget(a, key);
+		bool take = !jv_is_valid(old);
+
+		if (!take && strcmp(key, names->status) == 0)
+			take = brank >= arank;
+		else if (!take)
+			take = strcmp(jv_string_value(v), jv_string_value(old)) > 0;
+		jv_free(old);
+		if (take)
+			a = jv_object_set(a, k, v);
+		else {
+			jv_free(k);
+			jv_free(v);
+		}
+	}
+	jv_free(b);
+	return a;
+}
+
+static void
+batch_clear(struct fs_push_req *r)
+{
+	jv_free(((struct hs_batch *)r)->props);
+}
+
+/* A row that writes nothing: out of the batch, into the DLQ. */
+static void
+batch_drop_last(struct fs_push *p, struct hs_batch *b, const char *why)
+{
+	struct fs_push_req *one = fs_push_req_new(1, sizeof *one);
+
+	fs_push_req_take(one, &b->r.rows[b->r.nrows - 1]);
+	b->r.nrows--;
+	jv_free(b->r.hist[b->r.nrows]);
+	fs_push_dead_local(p, one, why);
+	fs_push_req_free(one);
+}
+
+/* The next batch update: up to BATCH_INPUTS contacts, each contact's rows merged into one input. */
+static struct fs_push_job *
+hubspot_write_back(struct fs_push *p)
+{
+	struct hs_batch *b = NULL;
+	jv inputs = jv_array(), where = jv_object(), ranks = jv_object(), body;
+	struct fs_outbox_row *r;
+	int ninputs = 0;
+
+	/* A batch with inputs goes out rather than wait for a new claim. */
+	while (ninputs < BATCH_INPUTS && (fs_push_rows_claimed(p) || ninputs == 0) && (r = fs_push_next_row(p)) != NULL) {
+		jv props, at;
+		int rank;
+		char *why;
+
+		if (b == NULL) {
+			b = (struct hs_batch *)fs_push_req_new(p->chunk, sizeof *b);
+			b->props = jv_array();
+			b->r.clear = batch_clear;
+		}
+		fs_push_req_take(&b->r, r);
+		r = &b->r.rows[b->r.nrows - 1];
+		props = crm_props(p, r, &rank, &why);
+		if (!jv_is_valid(props)) {
+			jv_free(props);
+			batch_drop_last(p, b, why);
+			free(why);
+			continue;
+		}
+		b->props = jv_array_append(b->props, jv_copy(props));
+		at = fs_jget(where, r->contact_id);
+		if (jv_is_valid(at)) {
+			int k = (int)jv_number_value(at);
+			jv in = jv_array_get(jv_copy(inputs), k);
+			jv old = fs_jget(in, "properties"), orank = fs_jget(ranks, r->contact_id);
+
+			in = jv_object_set(in, jv_string("properties"),
+					   merge_props(p, old, (int)jv_number_value(orank), props, rank));
+			inputs = jv_array_set(inputs, k, in);
+			if (rank > (int)jv_number_value(orank))
+				ranks = jv_object_set(ranks, jv_string(r->contact_id), jv_number(rank));
+			jv_free(orank);
+		} else {
+			jv in = jv_object();
+
+			in = jv_object_set(in, jv_string("id"), jv_string(r->contact_id));
+			in = jv_object_set(in, jv_string("properties"), props);
+			inputs = jv_array_append(inputs, in);
+			where = jv_object_set(where, jv_string(r->contact_id), jv_number(ninputs++));
+			ranks = jv_object_set(ranks, jv_string(r->contact_id), jv_number(rank));
+		}
+		jv_free(at);
+	}
+	jv_free(where);
+	jv_free(ranks);
+	if (b == NULL || b->r.nrows == 0) {
+		jv_free(inputs);
+		if (b)
+			fs_push_req_free(&b->r);
+		return NULL;
+	}
+	body = jv_object_set(jv_object(), jv_string("inputs"), inputs);
+	b->r.j.body = fs_jdump(body);
+	jv_free(body);
+	b->r.j.url = fs_xasprintf("%s/crm/v3/objects/contacts/batch/update", p->url);
+	b->r.j.method = "POST";
+	b->r.j.bucket = "POST /crm/v3/objects/contacts/batch/update";
+	return &b->r.j;
+}
+
+/* A 207's failed input that no retry mends. */
+static bool
+permanent(const char *category)
+{
+	return strcmp(category, "OBJECT_NOT_FOUND") == 0 || strcmp(category, "VALIDATION_ERROR") == 0 ||
+	       strcmp(category, "INVALID_EMAIL") == 0 || strcmp(category, "PROPERTY_DOESNT_EXIST") == 0;
+}
+
+/* A batch's answer, row by row: written, or its input's failure (207), or the whole batch's. */
+static int
+hubspot_answer(struct fs_push *p, struct fs_push_job *j)
+{
+	struct hs_batch *b = (struct hs_batch *)j->user;
+	struct fs_push_req *rq = &b->r;
+	jv failed = j->http_status == 207 ? batch_failures(j->resp.data) : jv_object();
+	char *err = NULL;
+	int rc = 0;
+
+	if (j->http_status < 200 || j->http_status >= 300)
+		err = fs_push_answer_error(j);
+	else
+		p->accepted++;
+	for (int i = 0; i < rq->nrows && rc >= 0; i++) {
+		jv why = fs_jget(failed, rq->rows[i].contact_id);
+
+		rq->tries[i]++;
+		if (jv_is_valid(why)) {
+			const char *cat = fs_jstr(why, "category");
+			char *e = fs_xasprintf("HTTP 207: %s: %s", cat, fs_jstr(why, "message"));
+
+			fs_push_attempt(rq, i, e);
+			rc = permanent(cat) ? fs_push_row_dead(p, rq, i, e) : fs_push_row_retry(p, rq, i, e);
+			free(e);
+		} else if (err) {
+			fs_push_attempt(rq, i, err);
+			rc = fs_push_transient(j->http_status) ? fs_push_row_retry(p, rq, i, err)
+							       : fs_push_row_dead(p, rq, i, err);
+		} else {
+			fs_push_attempt(rq, i, NULL);
+			rc = fs_push_row_written(p, rq, i, jv_array_get(jv_copy(b->props), i));
+		}
+		jv_free(why);
+	}
+	jv_free(failed);
+	free(err);
+	fs_push_req_free(rq);
+	if (rc < 0)
+		p->stop = true;
+	return 0;
+}
+
+/* --dry-run: the update one event would make. */
+static void
+hubspot_plan(struct fs_push *p, jv ev, const char *note)
+{
+	jv data = fs_jget(ev, "data"), props;
+	const char *contact = fs_jstr(data, "contact_id");
+	struct fs_outbox_row r = {.contact_id = (char *)contact};
+	char *why = NULL;
+	int rank;
+
+	r.line = fs_jdump(ev);
+	props = crm_props(p, &r, &rank, &why);
+	if (jv_is_valid(props)) {
+		char *s = fs_jdump(props);
+
+		p->planned++;
+		printf("would update contact %s: %s%s\n", contact, s, note);
+		free(s);
+	} else {
+		printf("would dead-letter %s: %s\n", fs_jstr(ev, "id"), why);
+	}
+	jv_free(props);
+	free(why);
+	free(r.line);
+	jv_free(data);
+}
+
 const struct fs_vendor fs_vendor_hubspot = {
 	.kind = "hubspot",
 	.flags = FS_VENDOR_INBOX,
@@ -1003,4 +1289,8 @@ const struct fs_vendor fs_vendor_hubspot = {
 	.inbox = hubspot_inbox,
 	.pull = pull_stream,
 	.after = refresh_owners,
+	.push_start = hubspot_push_start,
+	.write_back = hubspot_write_back,
+	.answer = hubspot_answer,
+	.plan = hubspot_plan,
 };

@@ -2,9 +2,11 @@
  * Lob's connector.  Pull (kind lob-events): the tracking events of pieces,
  * from the webhook inbox and, in polling mode, from the pieces in flight.
  *
- * Push (kind lob, fs-push): the create body for a mail.requested event (as
- * Lob's OpenAPI spec defines POST /postcards and POST /letters), and the
- * parts of Lob's answers fs-push reads.
+ * Push (kind lob, fs-push): a mail.requested event's piece, created with
+ * POST /postcards or POST /letters (the body as Lob's OpenAPI spec defines
+ * it) under the event id as its Idempotency-Key, after a look for it by
+ * metadata whenever an earlier attempt may have made it; and cancelled with
+ * DELETE while it waits for its send date (fs-push cancel).
  *
  * Address limits: a name (or company) longer than 40 characters is cut to
  * 40 at a character boundary, since a shortened name still reaches the
@@ -408,6 +410,14 @@ lob_poll(struct fs_pull *p)
 
 /* ---- push: requests and answers (fs-push) ---- */
 
+/* A target's settings for its create bodies. */
+struct lob_opts {
+	const char *use_type;	/* "marketing", "operational", NULL for null */
+	const char *size, *mail_type;	/* NULL: Lob's default */
+	bool color;		/* letters */
+	const char *send_date;	/* RFC 3339: the piece waits (and can be cancelled) until then; NULL: Lob's window */
+};
+
 /* Characters (code points) in a UTF-8 string. */
 static size_t
 chars(const char *s)
@@ -485,8 +495,10 @@ lob_address(jv to, struct fs_buf *why)
 	return a;
 }
 
-int
-fs_lob_create_body(jv ev, const struct fs_lob_opts *o, const char **resource, char **body, struct fs_buf *why)
+/* The body of POST /postcards or /letters for a mail.requested event; -1
+ * with the reasons in why (the row goes to the DLQ without a request). */
+static int
+create_body(jv ev, const struct lob_opts *o, const char **resource, char **body, struct fs_buf *why)
 {
 	jv data = fs_jget(ev, "data"), to = fs_jget(data, "to"), req = jv_object(), meta = jv_object(), v;
 	const char *format = fs_jstr(data, "format"), *template = fs_jstr(data, "template");
@@ -546,8 +558,9 @@ fs_lob_create_body(jv ev, const struct fs_lob_opts *o, const char **resource, ch
 	return 0;
 }
 
-int
-fs_lob_piece_parse(const char *resp, char **vendor_id, char **created_at)
+/* A created piece: its id (psc_, ltr_) and creation time; -1 if not one. */
+static int
+piece_parse(const char *resp, char **vendor_id, char **created_at)
 {
 	jv v = jv_parse(resp ? resp : "");
 	const char *id, *at;
@@ -570,8 +583,9 @@ fs_lob_piece_parse(const char *resp, char **vendor_id, char **created_at)
 	return rc;
 }
 
-int
-fs_lob_list_first(const char *resp, char **vendor_id, char **created_at)
+/* A list answer: the oldest live piece in it (NULL when none); -1 if not a list. */
+static int
+list_first(const char *resp, char **vendor_id, char **created_at)
 {
 	jv v = jv_parse(resp ? resp : ""), data = fs_jget(v, "data");
 	int rc = -1;
@@ -586,7 +600,7 @@ fs_lob_list_first(const char *resp, char **vendor_id, char **created_at)
 
 			if (jv_get_kind(p) != JV_KIND_OBJECT || jv_get_kind(del) == JV_KIND_TRUE) {
 				/* a canceled piece does not count */
-			} else if (fs_lob_piece_parse(s, vendor_id, created_at) != 0) {
+			} else if (piece_parse(s, vendor_id, created_at) != 0) {
 				rc = -1;
 			}
 			free(s);
@@ -599,8 +613,9 @@ fs_lob_list_first(const char *resp, char **vendor_id, char **created_at)
 	return rc;
 }
 
-char *
-fs_lob_error(const char *resp, char **code)
+/* An error body's message and code, malloc'd. */
+static char *
+lob_error(const char *resp, char **code)
 {
 	jv v = jv_parse(resp ? resp : ""), err = fs_jget(v, "error");
 	char *msg = NULL;
@@ -617,14 +632,384 @@ fs_lob_error(const char *resp, char **code)
 	return msg;
 }
 
-const char *
-fs_lob_resource_of(const char *vendor_id)
+/* "postcards" for psc_, "letters" for ltr_, else NULL. */
+static const char *
+resource_of(const char *vendor_id)
 {
 	if (strncmp(vendor_id, "psc_", 4) == 0)
 		return "postcards";
 	if (strncmp(vendor_id, "ltr_", 4) == 0)
 		return "letters";
 	return NULL;
+}
+
+/* ---- push: pieces created, looked for and cancelled (fs-push, kind lob) ---- */
+
+enum stage { LIST, CREATE };
+
+/* One piece's requests: a look for it, its create, a last look before its dead letter. */
+struct lob_req {
+	struct fs_push_req r;	/* first: lib/push.c's part */
+	enum stage stage;
+	const char *resource;	/* "postcards", "letters" */
+	char *create_body;
+	bool tried;		/* this run's attempt is counted (a look and a create are one) */
+	bool listed;
+	char send_date[21];	/* the send date asked for, "" for none */
+	char *dead_reason;	/* the dead letter's reason while the last look asks */
+};
+
+static void
+lob_req_clear(struct fs_push_req *r)
+{
+	struct lob_req *lr = (struct lob_req *)r;
+
+	free(lr->create_body);
+	free(lr->dead_reason);
+}
+
+/* The last look: asked for the piece before its dead letter (which tells of the failed create). */
+static bool
+last_look(const struct lob_req *lr)
+{
+	return lr->r.answer_kept;
+}
+
+static int
+lob_push_start(struct fs_push *p)
+{
+	const char *use_type = fs_push_setting(p, "use_type"), *color = fs_push_setting(p, "color");
+	struct lob_opts *o;
+
+	if (strcmp(use_type, "marketing") != 0 && strcmp(use_type, "operational") != 0) {
+		fs_err("target '%s': use_type must be marketing or operational, not '%s'", p->target, use_type);
+		return -1;
+	}
+	o = fs_xmalloc(sizeof *o);
+	memset(o, 0, sizeof *o);
+	o->use_type = use_type;
+	o->size = fs_push_setting(p, "size");
+	o->mail_type = fs_push_setting(p, "mail_type");
+	o->color = strcmp(color, "true") == 0 || strcmp(color, "yes") == 0;
+	p->settings = o;
+	return 0;
+}
+
+static void
+lob_request(struct fs_push *p, struct lob_req *lr, enum stage stage)
+{
+	struct fs_push_job *j = &lr->r.j;
+	bool letters = strcmp(lr->resource, "letters") == 0;
+
+	fs_push_job_clear(j);
+	lr->stage = stage;
+	if (stage == LIST) {
+		char *id = fs_urlencode(lr->r.rows[0].event_id);
+
+		j->url = fs_xasprintf("%s/%s?metadata%%5Bevent_id%%5D=%s&limit=10", p->url, lr->resource, id);
+		j->method = "GET";
+		j->bucket = letters ? "GET /letters" : "GET /postcards";
+		free(id);
+		lr->listed = true;
+	} else {
+		char *hdr = fs_xasprintf("Idempotency-Key: %s", lr->r.rows[0].event_id);
+
+		fs_push_job_header(j, hdr);
+		free(hdr);
+		j->url = fs_xasprintf("%s/%s", p->url, lr->resource);
+		j->body = fs_xstrdup(lr->create_body);
+		j->method = "POST";
+		j->bucket = letters ? "POST /letters" : "POST /postcards";
+	}
+}
+
+/*
+ * send_delay: the piece waits at Lob, cancellable, until then.  The date
+ * counts from the row's first attempt, so that a retry sends the same body
+ * under the same idempotency key.  Once that date is (nearly) past, Lob
+ * would refuse it: the retry looks for the piece first (true), and asks
+ * for a new date only when there is none.  out is "" without a delay.
+ */
+static bool
+send_date(struct fs_push *p, const struct fs_outbox_row *r, char out[21])
+{
+	int64_t delay = 0;
+	fs_time first, at;
+	bool passed = false;
+
+	if (r->campaign == NULL || fs_campaign_send_delay(&p->cli->cfg, r->campaign, &delay) != 0 || delay <= 0)
+		return false;
+	first = fs_now();
+	fs_time_parse(r->first_attempt_at, &first);
+	at = first + delay;
+	if ((r->attempts > 0 || r->claims > 1) && at <= fs_now() + 60) {
+		passed = true;
+		at = fs_now() + delay;
+	}
+	fs_time_format(at, out);
+	return passed;
+}
+
+/*
+ * True when a create may have made the piece without fs-push hearing of
+ * it: no answer (a dropped or cut connection, a timeout), a 5xx (a gateway
+ * may answer after Lob made it), or a 2xx that could not be read.
+ */
+static bool
+may_exist(jv hist)
+{
+	bool maybe = false;
+
+	jv_array_foreach(hist, i, a) {
+		const char *req = fs_jstr(a, "request");
+		jv status = fs_jget(a, "http_status");
+		double s = jv_get_kind(status) == JV_KIND_NUMBER ? jv_number_value(status) : 0;
+
+		(void)i;
+		if (req && strncmp(req, "POST ", 5) == 0 &&
+		    (s == 0 || s >= 500 || (s >= 200 && s < 300 && fs_jstr(a, "error"))))
+			maybe = true;
+		jv_free(status);
+		jv_free(a);
+	}
+	return maybe;
+}
+
+/* The next piece's request: its create, or first a look for it; NULL when no row is left. */
+static struct fs_push_job *
+lob_create(struct fs_push *p)
+{
+	struct fs_outbox_row *row;
+
+	while ((row = fs_push_next_row(p)) != NULL) {
+		struct lob_req *lr = (struct lob_req *)fs_push_req_new(1, sizeof *lr);
+		struct fs_outbox_row *r = &lr->r.rows[0];
+		struct lob_opts o = *(const struct lob_opts *)p->settings;
+		struct fs_buf why = {0};
+		bool date_passed;
+		jv ev;
+
+		lr->r.clear = lob_req_clear;
+		fs_push_req_take(&lr->r, row);
+		ev = jv_parse(r->line);
+		date_passed = send_date(p, r, lr->send_date);
+		if (lr->send_date[0])
+			o.send_date = lr->send_date;
+		if (jv_get_kind(ev) != JV_KIND_OBJECT ||
+		    create_body(ev, &o, &lr->resource, &lr->create_body, &why) != 0) {
+			fs_push_dead_local(p, &lr->r, why.len ? why.data : "not a mail.requested event");
+			fs_buf_free(&why);
+			jv_free(ev);
+			fs_push_req_free(&lr->r);
+			continue;
+		}
+		fs_buf_free(&why);
+		jv_free(ev);
+		/* Ask whether the piece exists before making one when an earlier
+		 * attempt may have made it: a replay, an attempt whose answer never
+		 * came (or came unreadable, or 5xx), a claim that died on the way.
+		 * Lob's idempotency key would answer for a day, but no clock here
+		 * can tell a day reliably (one set back, or $FS_NOW): a look costs
+		 * one GET and is right whenever it is made. */
+		lob_request(p, lr, r->check_vendor || r->claims > 1 || may_exist(lr->r.hist[0]) || date_passed ? LIST
+														: CREATE);
+		return &lr->r.j;
+	}
+	return NULL;
+}
+
+/* The piece is at Lob: made now, or found there by a look (adopted). */
+static int
+piece_at_lob(struct fs_push *p, struct lob_req *lr, const char *vendor_id, bool adopted)
+{
+	bool letter = strcmp(lr->resource, "letters") == 0;
+	char *found_by = adopted ? fs_xasprintf("GET /%s?metadata[event_id]", lr->resource) : NULL;
+	struct fs_push_piece pc = {
+		.vendor_id = vendor_id, .detail = letter ? "letter.created" : "postcard.created", .found_by = found_by,
+		.send_date = lr->send_date[0] ? lr->send_date : NULL,
+	};
+	int rc = fs_push_piece_sent(p, &lr->r, &pc);
+
+	free(found_by);
+	return rc;
+}
+
+/*
+ * A row that failed (retry says whether the failure may pass).  Before its
+ * dead letter, when an earlier create may have made the piece unseen, Lob
+ * is asked for it by metadata: returns 2 when that request is queued.
+ */
+static int
+lob_failed(struct fs_push *p, struct lob_req *lr, const char *error, bool retry)
+{
+	struct fs_push_req *r = &lr->r;
+	char *reason;
+	int rc;
+
+	if (retry) {
+		snprintf(p->last_error, sizeof p->last_error, "%s", error);
+		if ((reason = fs_push_gave_up(p, r, 0, error)) == NULL)
+			return fs_push_row_retry(p, r, 0, error);
+	} else {
+		reason = fs_xstrdup(error);
+	}
+	if (lr->stage == CREATE && !last_look(lr) && may_exist(r->hist[0])) {
+		r->answer_kept = true;
+		r->kept_status = r->j.http_status;
+		r->kept_resp = r->j.http_status && r->j.resp.len ? fs_xstrdup(r->j.resp.data) : NULL;
+		lr->dead_reason = reason;
+		lob_request(p, lr, LIST);
+		return 2;
+	}
+	if (lr->stage == LIST) {
+		/* Lob was asked because a piece may exist (a replay, a retry past the
+		 * key window, a conflict), and the asking failed. */
+		char *why = fs_xasprintf("%s; the piece may exist at Lob (looking it up failed):"
+					 " fs-dlq replay looks it up again and adopts it", reason);
+
+		free(reason);
+		reason = why;
+	}
+	rc = fs_push_row_dead(p, r, 0, reason);
+	free(reason);
+	return rc;
+}
+
+/* The answer to the last look: adopt the piece, or write the dead letter. */
+static int
+last_look_done(struct fs_push *p, struct lob_req *lr)
+{
+	struct fs_push_job *j = &lr->r.j;
+	char *vid = NULL, *at = NULL, *err = NULL, *reason;
+	int rc;
+
+	if (j->http_status >= 200 && j->http_status < 300 && list_first(j->resp.data, &vid, &at) == 0) {
+		p->accepted++;
+		fs_push_attempt(&lr->r, 0, NULL);
+		rc = vid ? piece_at_lob(p, lr, vid, true) : fs_push_row_dead(p, &lr->r, 0, lr->dead_reason);
+		free(vid);
+		free(at);
+		return rc;
+	}
+	err = j->http_status >= 200 && j->http_status < 300 ? fs_xstrdup("unreadable list answer")
+							     : fs_push_answer_error(j);
+	fs_push_attempt(&lr->r, 0, err);
+	reason = fs_xasprintf("%s; the piece may exist at Lob (looking it up failed: %s):"
+			      " fs-dlq replay looks it up again and adopts it", lr->dead_reason, err);
+	rc = fs_push_row_dead(p, &lr->r, 0, reason);
+	free(reason);
+	free(err);
+	return rc;
+}
+
+/* A 2xx: the look's list, or the created piece. */
+static int
+lob_accepted(struct fs_push *p, struct lob_req *lr)
+{
+	struct fs_push_job *j = &lr->r.j;
+	bool look = lr->stage == LIST;
+	char *vid = NULL, *at = NULL;
+	int unreadable = look ? list_first(j->resp.data, &vid, &at) : piece_parse(j->resp.data, &vid, &at);
+	int rc;
+
+	if (look && unreadable == 0 && vid == NULL) {
+		/* The vendor has none: make it now.  A look that finds no piece
+		 * is not the vendor taking anything: a storm refusing every
+		 * create still exits 4. */
+		fs_push_attempt(&lr->r, 0, NULL);
+		lob_request(p, lr, CREATE);
+		rc = 2;
+	} else {
+		const char *why = look ? "unreadable list answer" : "unreadable answer";
+
+		p->accepted++;
+		fs_push_attempt(&lr->r, 0, unreadable ? why : NULL);
+		rc = unreadable ? lob_failed(p, lr, why, true) : piece_at_lob(p, lr, vid, look);
+	}
+	free(vid);
+	free(at);
+	return rc;
+}
+
+/* A refusal or no answer: a conflict is looked up, the rest retried or dead-lettered. */
+static int
+lob_refused(struct fs_push *p, struct lob_req *lr)
+{
+	struct fs_push_job *j = &lr->r.j;
+	char *err = fs_push_answer_error(j), *code = NULL, *msg;
+	int rc;
+
+	fs_push_attempt(&lr->r, 0, err);
+	msg = lob_error(j->resp.data, &code);
+	free(msg);
+	if (lr->stage == CREATE && j->http_status == 422 && code && strcmp(code, "conflict") == 0 && !lr->listed) {
+		/* The key was used with other parameters: find what it made. */
+		lob_request(p, lr, LIST);
+		rc = 2;
+	} else {
+		rc = lob_failed(p, lr, err, fs_push_transient(j->http_status));
+	}
+	free(code);
+	free(err);
+	return rc;
+}
+
+static int
+lob_answer(struct fs_push *p, struct fs_push_job *j)
+{
+	struct lob_req *lr = (struct lob_req *)j->user;
+	int rc;
+
+	/* An attempt is a run's try at the row: the look before a create, the
+	 * create, and the look before its dead letter are one, so that a
+	 * vendor refusing creates for hours spends one attempt per retry, as
+	 * `retry` promises, not two. */
+	if (!lr->tried) {
+		lr->r.tries[0]++;
+		lr->tried = true;
+	}
+	if (last_look(lr))
+		rc = last_look_done(p, lr);
+	else if (j->http_status >= 200 && j->http_status < 300)
+		rc = lob_accepted(p, lr);
+	else
+		rc = lob_refused(p, lr);
+	if (rc == 2)
+		return 1;	/* the next request for the piece goes out */
+	fs_push_req_free(&lr->r);
+	if (rc < 0)
+		p->stop = true;
+	return 0;
+}
+
+/* fs-push cancel: DELETE while the piece waits for its send date. */
+static int
+lob_cancel(struct fs_push *p, const char *vendor_id)
+{
+	const char *resource = resource_of(vendor_id);
+	struct fs_http_response resp;
+	char *path, *msg, *code = NULL;
+	int rc = 0;
+
+	if (resource == NULL) {
+		fs_err("cancel: %s is not a Lob postcard or letter", vendor_id);
+		return 1;
+	}
+	path = fs_xasprintf("/%s/%s", resource, vendor_id);
+	if (fs_http_request(&p->easy, "DELETE", path, NULL, NULL, &resp) != 0) {
+		fs_err("cancel: %s: %s unreachable", vendor_id, p->target);
+		rc = -1;
+	} else if (resp.status < 200 || resp.status >= 300) {
+		msg = lob_error(resp.body.data, &code);
+		fs_err("cancel: could not cancel %s: HTTP %ld%s%s%s", vendor_id, resp.status, msg ? ": " : "",
+		       msg ? msg : "", resp.status == 422 ? " (past its send date: it is being printed or mailed)" : "");
+		free(msg);
+		free(code);
+		rc = 1;
+	}
+	fs_http_response_free(&resp);
+	free(path);
+	return rc;
 }
 
 const struct fs_vendor fs_vendor_lob_events = {
@@ -634,4 +1019,13 @@ const struct fs_vendor fs_vendor_lob_events = {
 	.start = lob_start,
 	.inbox = lob_inbox,
 	.poll = lob_poll,
+};
+
+const struct fs_vendor fs_vendor_lob = {
+	.kind = "lob",
+	.flags = FS_VENDOR_KEY_AS_USER,
+	.push_start = lob_push_start,
+	.create = lob_create,
+	.answer = lob_answer,
+	.cancel = lob_cancel,
 };
