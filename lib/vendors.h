@@ -111,4 +111,22 @@ jv fs_split_list(const char *s);	/* "a, b,c" -> ["a","b","c"] */
 int fs_time_ms(const char *s, int64_t *ms);	/* RFC 3339 to ms since the epoch (fraction kept to ms) */
 void fs_ms_format(int64_t ms, char out[32]);	/* ms since the epoch to RFC 3339 UTC, with ms */
 
+// pull_oauth.c: OAuth 2 for connectors (oauth_file, client_id_env/_file, secret_env/_file).
+/* The credentials into o and the bearer token onto p->http (a dry run: none); -1 said. */
+int fs_pull_oauth_setup(struct fs_pull *p, struct fs_oauth *o, const char *token_url);
+int fs_pull_oauth_refresh(struct fs_pull *p, struct fs_oauth *o);	/* after a 401; -1 said, the run failed */
+
+// keyset.c: "TIME ID ID ..." cursors over ties (the newest time emitted, the ids emitted at it).
+struct fs_keyset {
+	bool set;
+	int64_t t;		/* ms since the epoch */
+	jv ids;			/* object: id -> true */
+};
+int fs_keyset_parse(const char *s, struct fs_keyset *c);	/* c->ids an empty object already; -1 if not one */
+char *fs_keyset_text(const struct fs_keyset *c);	/* malloc'd, ids in order */
+/* Where a stream starts: --since (at or after it), else its committed cursor; -1 said (exit 3). */
+int fs_keyset_start(struct fs_pull *p, const char *stream, struct fs_keyset *c);
+bool fs_keyset_is_new(const struct fs_keyset *c, int64_t t, const char *id);	/* not emitted before */
+void fs_keyset_advance(struct fs_keyset *to, int64_t t, const char *id);	/* the cursor after (t, id) */
+
 #endif
