@@ -21,7 +21,8 @@ app_secret(struct fs_pull *p, const char *what, const char *envkey, const char *
 }
 
 int
-fs_pull_oauth_setup(struct fs_pull *p, struct fs_oauth *o, const char *token_url)
+fs_pull_oauth_setup(struct fs_pull *p, struct fs_oauth *o, const char *token_url, const char *secret_env,
+		    const char *secret_file)
 {
 	o->name = p->name;
 	o->file = fs_setting(&p->ep, "oauth_file");
@@ -31,7 +32,7 @@ fs_pull_oauth_setup(struct fs_pull *p, struct fs_oauth *o, const char *token_url
 		return 0;
 	}
 	if ((o->client_id = app_secret(p, "client id", "client_id_env", "client_id_file")) == NULL ||
-	    (o->client_secret = app_secret(p, "client secret", "secret_env", "secret_file")) == NULL ||
+	    (o->client_secret = app_secret(p, "client secret", secret_env, secret_file)) == NULL ||
 	    fs_oauth_load(o) != 0)
 		return -1;
 	fs_http_bearer(&p->http, o->access);

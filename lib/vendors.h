@@ -21,6 +21,14 @@
 #define FS_JOBBER_VERSION "2025-01-20"	/* X-JOBBER-GRAPHQL-VERSION */
 #define FS_JOBBER_PAGE "50"	/* nodes a page: 50 clients cost about 1,100 of the 10,000 points */
 
+/* vendors/quickbooks.c's defaults. */
+#define FS_QBO_URL "https://quickbooks.api.intuit.com"	/* the sandbox: https://sandbox-quickbooks.api.intuit.com */
+#define FS_QBO_TOKEN_URL "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
+#define FS_QBO_RATE "500/60s"	/* Intuit's throttle: 500 requests a minute a realm */
+#define FS_QBO_MINORVERSION "75"	/* ?minorversion= on every request */
+#define FS_QBO_PAGE "1000"	/* MAXRESULTS: 1,000 at most */
+#define FS_QBO_CDC_MAX "1000"	/* objects a CDC answer holds at most: a full one may have left some out */
+
 /* One fs-pull run of one source: the library's, lent to the connector. */
 struct fs_pull {
 	struct fs_cli *cli;	/* config and state */
@@ -84,7 +92,8 @@ struct fs_vendor {
 };
 
 const struct fs_vendor *fs_vendor_find(const char *kind);	/* NULL if no connector has that kind */
-extern const struct fs_vendor fs_vendor_hubspot, fs_vendor_lob_events, fs_vendor_csv, fs_vendor_jobber;
+extern const struct fs_vendor fs_vendor_hubspot, fs_vendor_lob_events, fs_vendor_csv, fs_vendor_jobber,
+	fs_vendor_quickbooks;
 
 // pull.c: what connectors share for fs-pull.
 void fs_pull_fail(struct fs_pull *p, int status);	/* status, unless worse was said */
@@ -112,8 +121,10 @@ int fs_time_ms(const char *s, int64_t *ms);	/* RFC 3339 to ms since the epoch (f
 void fs_ms_format(int64_t ms, char out[32]);	/* ms since the epoch to RFC 3339 UTC, with ms */
 
 // pull_oauth.c: OAuth 2 for connectors (oauth_file, client_id_env/_file, secret_env/_file).
-/* The credentials into o and the bearer token onto p->http (a dry run: none); -1 said. */
-int fs_pull_oauth_setup(struct fs_pull *p, struct fs_oauth *o, const char *token_url);
+/* The credentials into o and the bearer token onto p->http (a dry run: none); -1 said.  The client
+ * secret's keys are secret_env and secret_file (Jobber: the webhook's secret too). */
+int fs_pull_oauth_setup(struct fs_pull *p, struct fs_oauth *o, const char *token_url, const char *secret_env,
+			const char *secret_file);
 int fs_pull_oauth_refresh(struct fs_pull *p, struct fs_oauth *o);	/* after a 401; -1 said, the run failed */
 
 // keyset.c: "TIME ID ID ..." cursors over ties (the newest time emitted, the ids emitted at it).

@@ -587,7 +587,7 @@ settings(struct fs_pull *p)
 	}
 	snprintf(header, sizeof header, "X-JOBBER-GRAPHQL-VERSION: %s", version);
 	fs_http_header_add(&p->http, header);
-	return fs_setting(&p->ep, "oauth_file") ? fs_pull_oauth_setup(p, &auth.oauth, TOKEN_PATH) : 0;
+	return fs_setting(&p->ep, "oauth_file") ? fs_pull_oauth_setup(p, &auth.oauth, TOKEN_PATH, "secret_env", "secret_file") : 0;
 }
 
 static int
