@@ -274,6 +274,17 @@ entity_list(jv response, const char *entity)
 	return list;
 }
 
+/* An array's first element, else null. */
+static jv
+first(jv a)
+{
+	jv out = jv_get_kind(a) == JV_KIND_ARRAY && jv_array_length(jv_copy(a)) > 0 ? jv_array_get(jv_copy(a), 0)
+										 : jv_null();
+
+	jv_free(a);
+	return out;
+}
+
 /*
  * The query, page after page, from the run's cursor.  Each page asks from
  * the newest time read so far and starts past the rows read at that time
@@ -336,7 +347,7 @@ static jv
 read_cdc(struct fs_pull *p, struct qb_run *run)
 {
 	char ts[32], *enc, *what;
-	jv ans, list, keys;
+	jv ans, cdc, qr, list, keys;
 
 	qb_time(run->from.t, ts);
 	enc = fs_urlencode(ts);
@@ -346,7 +357,12 @@ read_cdc(struct fs_pull *p, struct qb_run *run)
 	free(enc);
 	if (!jv_is_valid(ans))
 		return ans;
-	list = entity_list(fs_jget_path(ans, "CDCResponse.0.QueryResponse.0"), run->qs->entity);
+	/* {"CDCResponse":[{"QueryResponse":[{"Invoice":[...]}]}]}: one entity asked, one answered. */
+	cdc = first(fs_jget(ans, "CDCResponse"));
+	qr = first(fs_jget(cdc, "QueryResponse"));
+	list = entity_list(qr, run->qs->entity);
+	jv_free(qr);
+	jv_free(cdc);
 	jv_free(ans);
 	keys = jv_array();
 	jv_array_foreach(list, i, o) {
