@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip_all 'python3 is needed for the fake QuickBooks'
 command -v jq >/dev/null || skip_all 'jq is needed'
-plan 40
+plan 42
 
 realm=9341453908811111
 python3 "$top/tests/fakes/fake_qbo.py" --port 0 --port-file "$T/qb.port" --now "$FS_NOW" --tz-offset=-08:00 \
@@ -261,3 +261,74 @@ is 'resumed: the rest of the customers, the invoices, the payments' \
 is 'killed + resumed: every object once' \
 	"$(keys resumed.ndjson | sort | uniq -d | wc -l | tr -d ' ')/$(keys resumed.ndjson | sort -u | tr '\n' ',')" \
 	'0/customers 1,customers 2,customers 3,customers 4,customers 5,customers 6,customers 7,customers 8,invoices 1,invoices 2,invoices 3,invoices 4,payments 1,payments 2,'
+
+# --- the webhook inbox: entity names and ids, read back -------------------
+classic() { # realm, then "Entity id Operation" triples
+	r=$1; shift
+	printf '{"eventNotifications":[{"realmId":"%s","dataChangeEvent":{"entities":[' "$r"
+	sep=
+	while [ $# -ge 3 ]; do
+		printf '%s{"name":"%s","id":"%s","operation":"%s","lastUpdated":"2026-11-30T00:59:00.000Z"}' "$sep" "$1" "$2" "$3"
+		sep=,; shift 3
+	done
+	printf ']}}]}'
+}
+cloud() { # realm, type, id
+	printf '[{"specversion":"1.0","id":"e-%s","source":"intuit.abc","type":"%s","datacontenttype":"application/json","time":"2026-11-30T00:59:00.000Z","intuitentityid":"%s","intuitaccountid":"%s","data":{}}]' \
+		"$3" "$2" "$3" "$1"
+}
+sql "insert into inbox (source, delivery_id, received_at, body) values
+ ('qbo', 'd1', '2026-11-30T00:59:00Z', '$(classic $realm Invoice 3 Update Customer 2 Update Payment 9 Delete)'),
+ ('qbo', 'd2', '2026-11-30T00:59:01Z', '$(cloud $realm qbo.invoice.updated.v1 3)'),
+ ('qbo', 'd3', '2026-11-30T00:59:02Z', '$(cloud $realm qbo.payment.created.v1 2)'),
+ ('qbo', 'd4', '2026-11-30T00:59:03Z', '$(cloud 123 qbo.customer.updated.v1 1)'),
+ ('qbo', 'd5', '2026-11-30T00:59:04Z', 'not json'),
+ ('qbo', 'd6', '2026-11-30T00:59:05Z', '$(classic $realm Customer 999 Update Estimate 5 Create)'),
+ ('qbo', 'd7', '2026-11-30T00:59:06Z', '$(cloud $realm qbo.customer.merged.v1 7)')"
+admin DELETE requests >/dev/null
+run fs-pull --commit qbo
+is 'inbox: exit 1 (a bad row went to the DLQ)' "$status" 1
+is 'inbox: each object once, read back (a gone one, a deletion, another realm'"'"'s, an estimate: nothing), then the inbox checkpoint' "$(rows)" \
+'customers 2
+customers 7
+invoices 3
+payments 2
+@inbox 7'
+is 'inbox: a query a stream and page_size ids (inactive customers too), then the streams by CDC' "$(requests)" \
+"query select * from Customer where Id in ('2', '7') and Active IN (true, false) maxresults 2
+query select * from Customer where Id in ('999') and Active IN (true, false) maxresults 2
+query select * from Invoice where Id in ('3') maxresults 2
+query select * from Payment where Id in ('2') maxresults 2
+cdc Customer 2026-12-30T10:00:00+00:00
+cdc Invoice 2026-11-29T12:00:00+00:00
+cdc Payment 2026-11-29T12:00:00+00:00"
+is 'inbox: the bad row: error line' "$(cat "$T/err")" 'fs-pull: inbox row 5: not a QuickBooks webhook
+fs-pull: 1 record went to the dead-letter queue (fs-dlq list)'
+is 'inbox: the bad row is in the DLQ with its bytes' "$(sql "select command, lineno, bytes from dlq")" 'fs-pull|5|not json'
+
+# --- bad configurations: one line, exit 2, nothing out --------------------
+refused() { # name, expected error, extra config
+	conf "$3"
+	run fs-pull qbo
+	is "$1: exit 2, the error line, nothing out" "$status/$(cat "$T/err")/$(wc -c <"$T/out" | tr -d ' ')" "2/$2/0"
+}
+printf '[source "qbo"]\nkind = quickbooks\nurl = %s\noauth_file = %s/oauth.json\n' "$url" "$T" >fieldsync.conf
+run fs-pull qbo
+is 'no realm: exit 2, the error line, nothing out' "$status/$(cat "$T/err")/$(wc -c <"$T/out" | tr -d ' ')" \
+	"2/fs-pull: source 'qbo': realm must be the company's id (a number), not ''/0"
+refused 'a realm that is no number' "fs-pull: source 'qbo': realm must be the company's id (a number), not 'acme'" 'realm = acme'
+refused 'page_size over 1,000' "fs-pull: source 'qbo': page_size must be a number from 1 to 1000, not '1001'" 'page_size = 1001'
+refused 'an unknown stream' "fs-pull: source 'qbo': unknown stream 'estimates' (customers, invoices, payments)" 'streams = estimates'
+chmod 644 oauth.json
+refused 'token file readable by others' "fs-pull: source 'qbo': oauth_file '$T/oauth.json' must have mode 0600"
+chmod 600 oauth.json
+unset QBO_CLIENT_SECRET
+refused 'no client secret' "fs-pull: source 'qbo': no client secret: \$QBO_CLIENT_SECRET is not set"
+
+# Tokens and the client secret appear in no output, dead letter or state.
+for s in $(jq -r '.access_token, .refresh_token' first.json second.json oauth.json) test-client-secret; do
+	cat "$T/out" "$T/err" ./*.ndjson | grep -F -e "$s"
+	sqlite3 "$FS_STATE" .dump | grep -F -e "$s"
+done >leaks
+is 'no token and no client secret in any output or in the state' "$(wc -l <leaks | tr -d ' ')" 0
+done_testing
