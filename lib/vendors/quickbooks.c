@@ -261,12 +261,13 @@ page_query(const struct qb_run *run, bool from_set, int64_t from, long position)
 	return what;
 }
 
-/* The entity's list in an answer's QueryResponse (none: an empty list). */
+/* The entity's list in an answer's QueryResponse, which it frees (none: an empty list). */
 static jv
 entity_list(jv response, const char *entity)
 {
 	jv list = fs_jget(response, entity);
 
+	jv_free(response);
 	if (jv_get_kind(list) != JV_KIND_ARRAY) {
 		jv_free(list);
 		list = jv_array();
@@ -301,12 +302,11 @@ read_query(struct fs_pull *p, struct qb_run *run)
 	while (!fs_pull_failed(p) && !run->limited) {
 		char *what = page_query(run, from_set, from, position);
 		long n, at_last = 0;
-		jv ans = qb_get(p, what, "QueryResponse"), resp = fs_jget(ans, "QueryResponse");
-		jv rows = entity_list(resp, run->qs->entity);
+		jv ans = qb_get(p, what, "QueryResponse");
+		jv rows = entity_list(fs_jget(ans, "QueryResponse"), run->qs->entity);
 		int64_t last = from;
 
 		free(what);
-		jv_free(resp);
 		if (!jv_is_valid(ans)) {
 			jv_free(rows);
 			break;
@@ -361,7 +361,6 @@ read_cdc(struct fs_pull *p, struct qb_run *run)
 	cdc = first(fs_jget(ans, "CDCResponse"));
 	qr = first(fs_jget(cdc, "QueryResponse"));
 	list = entity_list(qr, run->qs->entity);
-	jv_free(qr);
 	jv_free(cdc);
 	jv_free(ans);
 	keys = jv_array();
@@ -466,7 +465,7 @@ want(struct fs_pull *p, const char *realm, const char *entity, const char *id, c
 	*wanted = jv_object_set(*wanted, jv_string(qs->name), jv_object_set(ids, jv_string(id), jv_true()));
 }
 
-/* The classic payload: eventNotifications[].dataChangeEvent.entities[]. */
+/* The classic payload (borrowed): eventNotifications[].dataChangeEvent.entities[]. */
 static void
 want_classic(struct fs_pull *p, jv body, jv *wanted)
 {
@@ -517,7 +516,6 @@ inbox_row(struct fs_pull *p, const struct fs_inbox_row *r, jv *wanted)
 		want_cloudevents(p, jv_copy(body), wanted);
 	} else if (jv_get_kind(notes) == JV_KIND_ARRAY) {
 		want_classic(p, body, wanted);
-		body = jv_null();
 	} else {
 		rc = fs_pull_dead(p, r->body, r->len, r->id, "inbox row %lld: not a QuickBooks webhook",
 				  (long long)r->id);
