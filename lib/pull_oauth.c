@@ -40,6 +40,13 @@ fs_pull_oauth_setup(struct fs_pull *p, struct fs_oauth *o, const char *token_url
 }
 
 int
+fs_pull_oauth_http(struct fs_pull *p)
+{
+	/* With oauth_file the bearer token is the token file's (fs_pull_oauth_setup); else token_env's. */
+	return fs_setting(&p->ep, "oauth_file") ? fs_pull_http_base(p) : fs_pull_http_setup(p, false);
+}
+
+int
 fs_pull_oauth_refresh(struct fs_pull *p, struct fs_oauth *o)
 {
 	int status = FS_EXIT_REMOTE;

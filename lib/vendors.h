@@ -125,6 +125,7 @@ void fs_ms_format(int64_t ms, char out[32]);	/* ms since the epoch to RFC 3339 U
  * secret's keys are secret_env and secret_file (Jobber: the webhook's secret too). */
 int fs_pull_oauth_setup(struct fs_pull *p, struct fs_oauth *o, const char *token_url, const char *secret_env,
 			const char *secret_file);
+int fs_pull_oauth_http(struct fs_pull *p);	/* url, rate, attempts; a bearer token_env unless oauth_file */
 int fs_pull_oauth_refresh(struct fs_pull *p, struct fs_oauth *o);	/* after a 401; -1 said, the run failed */
 
 // keyset.c: "TIME ID ID ..." cursors over ties (the newest time emitted, the ids emitted at it).

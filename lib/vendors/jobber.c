@@ -587,7 +587,9 @@ settings(struct fs_pull *p)
 	}
 	snprintf(header, sizeof header, "X-JOBBER-GRAPHQL-VERSION: %s", version);
 	fs_http_header_add(&p->http, header);
-	return fs_setting(&p->ep, "oauth_file") ? fs_pull_oauth_setup(p, &auth.oauth, TOKEN_PATH, "secret_env", "secret_file") : 0;
+	if (fs_setting(&p->ep, "oauth_file") == NULL)
+		return 0;
+	return fs_pull_oauth_setup(p, &auth.oauth, TOKEN_PATH, "secret_env", "secret_file");
 }
 
 static int
@@ -595,8 +597,7 @@ jobber_start(struct fs_pull *p)
 {
 	auth_free();
 	memset(&bucket, 0, sizeof bucket);
-	/* With oauth_file the bearer token is the token file's (settings); else token_env's. */
-	if (fs_setting(&p->ep, "oauth_file") ? fs_pull_http_base(p) != 0 : fs_pull_http_setup(p, false) != 0)
+	if (fs_pull_oauth_http(p) != 0)
 		return -1;
 	if (settings(p) != 0) {
 		fs_pull_fail(p, FS_EXIT_USAGE);

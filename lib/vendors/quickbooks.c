@@ -632,8 +632,7 @@ static int
 quickbooks_start(struct fs_pull *p)
 {
 	qb_free();
-	/* With oauth_file the bearer token is the token file's (settings); else token_env's. */
-	if (fs_setting(&p->ep, "oauth_file") ? fs_pull_http_base(p) != 0 : fs_pull_http_setup(p, false) != 0)
+	if (fs_pull_oauth_http(p) != 0)
 		return -1;
 	if (settings(p) != 0) {
 		fs_pull_fail(p, FS_EXIT_USAGE);
