@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip_all 'python3 is needed for the fake QuickBooks'
 command -v jq >/dev/null || skip_all 'jq is needed'
-plan 42
+plan 43
 
 realm=9341453908811111
 python3 "$top/tests/fakes/fake_qbo.py" --port 0 --port-file "$T/qb.port" --now "$FS_NOW" --tz-offset=-08:00 \
@@ -181,6 +181,19 @@ is 'a cursor past 30 days: the query, no CDC (which would be refused); the expir
 @customers 2026-12-30T10:00:00.000Z 1/401 query select * from Customer where MetaData.LastUpdatedTime >= '2026-11-29T09:31:00+00:00' position 1
 200 query select * from Customer where MetaData.LastUpdatedTime >= '2026-11-29T09:31:00+00:00' position 1
 200 query select * from Customer where MetaData.LastUpdatedTime >= '2026-12-30T10:00:00+00:00' position 2"
+admin POST clock '{"now":"2026-11-30T01:00:00Z"}' >/dev/null
+# Within 30 days by fieldsync's clock, but not by QuickBooks' (here it keeps
+# 20 days): CDC refuses the time, and the query reads from the cursor.
+admin POST limits '{"cdc_lookback_days":20}' >/dev/null
+admin POST clock '{"now":"2027-01-25T01:00:00Z"}' >/dev/null
+admin DELETE requests >/dev/null
+FS_NOW=2027-01-25T01:00:00Z run fs-pull --commit qbo
+is 'CDC refused (400): said, then the query, nothing new' \
+	"$status/$(cat "$T/err")/$(rows)/$(requests -s | sed 's/ where.*//')" \
+	"0/fs-pull: qbo customers: CDC refused the cursor's time: reading the query instead/@run 2027-01-25T01:00:00Z/401 cdc Customer 2026-12-30T10:00:00+00:00
+400 cdc Customer 2026-12-30T10:00:00+00:00
+200 query select * from Customer"
+admin POST limits '{"cdc_lookback_days":30}' >/dev/null
 admin POST clock '{"now":"2026-11-30T01:00:00Z"}' >/dev/null
 conf ''
 

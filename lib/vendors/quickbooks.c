@@ -12,11 +12,12 @@
  *    clocks that differ).  One entity a request, so Intuit's cap of 1,000
  *    objects an answer is the entity's own.  The answer says nothing when
  *    it left objects out: a full one (cdc_max) is not trusted, and the
- *    stream is read with the query instead.
+ *    stream is read with the query instead; so it is when CDC refuses
+ *    the time (400), QuickBooks' clock being ahead of ours.
  *  - The query, select * from E where MetaData.LastUpdatedTime >= T
  *    orderby MetaData.LastUpdatedTime, paged with STARTPOSITION and
- *    MAXRESULTS: on a first run, after 30 days, and after a full CDC
- *    answer.  Offset paging skips rows when an object changes between
+ *    MAXRESULTS: on a first run, after 30 days, and after a full or
+ *    refused CDC answer.  Offset paging skips rows when an object changes between
  *    pages (it moves to the end), so each page asks again from the
  *    newest time read, past the rows already read at that time.
  *
@@ -125,10 +126,11 @@ fault_text(const struct fs_http_response *r)
  * GET /v3/company/REALM/WHAT (with minorversion): the answer, which holds
  * want_key, or jv_invalid() after saying why (a dry run prints the request
  * and says nothing).  Connection errors, 429 and 5xx are fs_http_request's;
- * an expired access token is refreshed once.
+ * an expired access token is refreshed once.  An answer of status
+ * `expected' (0 for none) is the caller's to judge: null, nothing said.
  */
 static jv
-qb_get(struct fs_pull *p, const char *what, const char *want_key)
+qb_get(struct fs_pull *p, const char *what, const char *want_key, long expected)
 {
 	char *path = fs_xasprintf("/v3/company/%s/%s%sminorversion=%s", qb.realm, what, strchr(what, '?') ? "&" : "?",
 				  qb.minorversion);
@@ -148,6 +150,8 @@ qb_get(struct fs_pull *p, const char *what, const char *want_key)
 			if (fs_pull_oauth_refresh(p, &qb.oauth) != 0)
 				break;
 			continue;
+		} else if (r.status == expected) {
+			out = jv_null();
 		} else if (r.status != 200) {
 			char *why = fault_text(&r);
 
@@ -302,7 +306,7 @@ read_query(struct fs_pull *p, struct qb_run *run)
 	while (!fs_pull_failed(p) && !run->limited) {
 		char *what = page_query(run, from_set, from, position);
 		long n, at_last = 0;
-		jv ans = qb_get(p, what, "QueryResponse");
+		jv ans = qb_get(p, what, "QueryResponse", 0);
 		jv rows = entity_list(fs_jget(ans, "QueryResponse"), run->qs->entity);
 		int64_t last = from;
 
@@ -342,7 +346,8 @@ read_query(struct fs_pull *p, struct qb_run *run)
 	}
 }
 
-/* The CDC answer's objects of the run's entity, oldest first (ties by Id); jv_invalid() after a failure. */
+/* The CDC answer's objects of the run's entity, oldest first (ties by Id); null when CDC refused the
+ * cursor's time, jv_invalid() after a failure. */
 static jv
 read_cdc(struct fs_pull *p, struct qb_run *run)
 {
@@ -352,10 +357,11 @@ read_cdc(struct fs_pull *p, struct qb_run *run)
 	qb_time(run->from.t, ts);
 	enc = fs_urlencode(ts);
 	what = fs_xasprintf("cdc?entities=%s&changedSince=%s", run->qs->entity, enc);
-	ans = qb_get(p, what, "CDCResponse");
+	/* 400: most likely a changedSince older than QuickBooks keeps (clocks that differ by more than the margin). */
+	ans = qb_get(p, what, "CDCResponse", 400);
 	free(what);
 	free(enc);
-	if (!jv_is_valid(ans))
+	if (jv_get_kind(ans) != JV_KIND_OBJECT)
 		return ans;
 	/* {"CDCResponse":[{"QueryResponse":[{"Invoice":[...]}]}]}: one entity asked, one answered. */
 	cdc = first(fs_jget(ans, "CDCResponse"));
@@ -387,6 +393,11 @@ read_changes(struct fs_pull *p, struct qb_run *run)
 	if (!jv_is_valid(list))
 		return;
 	run->pages++;
+	if (jv_get_kind(list) == JV_KIND_NULL) {
+		fs_info("%s %s: CDC refused the cursor's time: reading the query instead", p->name, run->qs->name);
+		read_query(p, run);
+		return;
+	}
 	n = jv_array_length(jv_copy(list));
 	if (n >= qb.cdc_max) {
 		/* Intuit keeps some and says nothing of the rest: read the entity with the query. */
@@ -548,7 +559,7 @@ read_by_id(struct fs_pull *p, const struct qb_stream *qs, jv ids)
 			    qb.page);
 		enc = fs_urlencode(q.data);
 		what = fs_xasprintf("query?query=%s", enc);
-		ans = qb_get(p, what, "QueryResponse");
+		ans = qb_get(p, what, "QueryResponse", 0);
 		rows = entity_list(fs_jget(ans, "QueryResponse"), qs->entity);
 		jv_array_foreach(rows, i, o) {
 			const char *id = fs_jstr(o, "Id");
