@@ -223,7 +223,8 @@ char *fs_endpoint_secret(const struct fs_endpoint *ep, const char *envkey, const
 
 // settings.c: every setting in one table (section, key, kinds, default), the check of a loaded file, --print-config.
 enum {				/* the kinds of sources and targets, as bits */
-	FS_KIND_HUBSPOT = 1, FS_KIND_LOB_EVENTS = 2, FS_KIND_CSV = 4, FS_KIND_LOB = 8, FS_KIND_JOBBER = 16
+	FS_KIND_HUBSPOT = 1, FS_KIND_LOB_EVENTS = 2, FS_KIND_CSV = 4, FS_KIND_LOB = 8, FS_KIND_JOBBER = 16,
+	FS_KIND_QUICKBOOKS = 32
 };
 enum fs_value {			/* what a value looks like: for a validator to check */
 	FS_V_TEXT, FS_V_KIND, FS_V_URL, FS_V_ENV, FS_V_FILE, FS_V_MAP, FS_V_RATE, FS_V_RETRY, FS_V_COUNT,
@@ -1032,6 +1033,7 @@ struct fs_oauth {
 	const char *token_url;	/* the token endpoint: a path of the API's base URL, or a whole URL */
 	char *access, *refresh;	/* the file's */
 	char *client_id, *client_secret;	/* the caller's, freed with the rest */
+	bool basic;		/* the client's id and secret in HTTP Basic (Intuit), else in the form (Jobber) */
 };
 int fs_oauth_load(struct fs_oauth *o);	/* reads the file (refused unless 0600); -1 said */
 /* The access token failed: under a lock on FILE.lock, the file again; if it
@@ -1190,6 +1192,9 @@ void fs_sha256(const void *data, size_t len, unsigned char out[32]);
 void fs_hmac_sha256_init(struct fs_hmac_sha256 *m, const void *key, size_t keylen);
 void fs_hmac_sha256_update(struct fs_hmac_sha256 *m, const void *data, size_t len);
 void fs_hmac_sha256_final(struct fs_hmac_sha256 *m, unsigned char out[32]);
+/* got is base64 (with padding) of HMAC-SHA256 of body keyed with secret (Jobber's and Intuit's webhooks);
+ * false when either is NULL.  Compared in constant time. */
+bool fs_hmac_base64_matches(const char *secret, const void *body, size_t len, const char *got);
 void fs_secure_zero(void *p, size_t n);	/* a memset the compiler keeps */
 bool fs_same_secret(const void *a, const void *b, size_t n);	/* equal, in constant time */
 

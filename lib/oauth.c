@@ -156,14 +156,16 @@ tokens_save(int fd, const char *tmp, const char *path, jv answer)
 	return rc;
 }
 
-/* grant_type=refresh_token, form-encoded (RFC 6749, section 6). */
+/* grant_type=refresh_token, form-encoded (RFC 6749, section 6), with the client's credentials unless in Basic. */
 static char *
 refresh_form(const struct fs_oauth *o)
 {
 	char *id = fs_urlencode(o->client_id), *secret = fs_urlencode(o->client_secret);
 	char *token = fs_urlencode(o->refresh);
-	char *form = fs_xasprintf("client_id=%s&client_secret=%s&grant_type=refresh_token&refresh_token=%s", id,
-				  secret, token);
+	char *form = o->basic
+	    ? fs_xasprintf("grant_type=refresh_token&refresh_token=%s", token)
+	    : fs_xasprintf("client_id=%s&client_secret=%s&grant_type=refresh_token&refresh_token=%s", id, secret,
+			   token);
 
 	fs_secret_free(id);
 	fs_secret_free(secret);
@@ -187,6 +189,8 @@ redeem(const struct fs_oauth *o, struct fs_http *api, int *status)
 		return ans;
 	}
 	tok.content_type = "application/x-www-form-urlencoded";
+	if (o->basic)	/* RFC 6749, section 2.3.1: what Intuit's token endpoint asks */
+		tok.user = fs_xasprintf("%s:%s", o->client_id, o->client_secret);
 	tok.attempts = api->attempts;
 	rc = fs_http_request(&tok, "POST", o->token_url, form, NULL, &r);
 	fs_secret_free(form);

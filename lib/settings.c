@@ -22,14 +22,15 @@
 #define CSV FS_KIND_CSV
 #define LOB FS_KIND_LOB
 #define JB FS_KIND_JOBBER
-#define ANY_SOURCE (HS | LE | CSV | LOB | JB)
+#define QB FS_KIND_QUICKBOOKS
+#define ANY_SOURCE (HS | LE | CSV | LOB | JB | QB)
 
 /* A row of the table: section, key, kinds, type, then what it has of .def, .from, .unless, .choices, .flags. */
 #define ROW(section_, key_, kinds_, type_, ...) \
 	{.section = section_, .key = key_, .kinds = kinds_, .type = type_, __VA_ARGS__}
 
 /* Bit i is kinds[i]. */
-static const char *const kinds[] = {"hubspot", "lob-events", "csv", "lob", "jobber", NULL};
+static const char *const kinds[] = {"hubspot", "lob-events", "csv", "lob", "jobber", "quickbooks", NULL};
 
 const struct fs_section_type fs_section_types[] = {
 	{"source", true, ANY_SOURCE},
@@ -47,6 +48,7 @@ const struct fs_section_type fs_section_types[] = {
 /* HubSpot's streams, the signature schemes, and the contact properties the shipped maps read. */
 #define STREAMS "contacts, calls, emails, meetings, tasks, deals"
 #define JB_STREAMS "clients, jobs, invoices"
+#define QB_STREAMS "customers, invoices, payments"
 #define SCHEMES "lob, hubspot-v3, standard-webhooks"
 #define CONTACT_PROPS "email, firstname, lastname, phone, company, address, address2, city, state, zip, " \
 		      "country, lifecyclestage, hubspot_owner_id, lastmodifieddate"
@@ -70,22 +72,38 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "token_file", HS | LE, FS_V_FILE, .flags = FS_SET_SECRET),
 	/* Jobber: OAuth (oauth_file, the client id and secret), or a bare access token. */
 	ROW("source", "url", JB, FS_V_URL, .def = FS_JOBBER_URL),
-	ROW("source", "oauth_file", JB, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("source", "oauth_file", JB | QB, FS_V_FILE, .flags = FS_SET_SECRET),
 	ROW("source", "client_id_env", JB, FS_V_ENV, .def = "JOBBER_CLIENT_ID", .unless = "client_id_file",
 	    .flags = FS_SET_SECRET),
-	ROW("source", "client_id_file", JB, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("source", "client_id_file", JB | QB, FS_V_FILE, .flags = FS_SET_SECRET),
 	ROW("source", "token_env", JB, FS_V_ENV, .def = "JOBBER_ACCESS_TOKEN", .unless = "oauth_file",
 	    .flags = FS_SET_SECRET),
+	/* QuickBooks Online: OAuth as Jobber, the client secret apart from the webhooks' verifier token. */
+	ROW("source", "url", QB, FS_V_URL, .def = FS_QBO_URL),
+	ROW("source", "token_url", QB, FS_V_URL, .def = FS_QBO_TOKEN_URL),
+	ROW("source", "realm", QB, FS_V_TEXT),
+	ROW("source", "client_id_env", QB, FS_V_ENV, .def = "QBO_CLIENT_ID", .unless = "client_id_file",
+	    .flags = FS_SET_SECRET),
+	ROW("source", "client_secret_env", QB, FS_V_ENV, .def = "QBO_CLIENT_SECRET", .unless = "client_secret_file",
+	    .flags = FS_SET_SECRET),
+	ROW("source", "client_secret_file", QB, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("source", "token_env", QB, FS_V_ENV, .def = "QBO_ACCESS_TOKEN", .unless = "oauth_file",
+	    .flags = FS_SET_SECRET),
+	ROW("source", "minorversion", QB, FS_V_COUNT, .def = FS_QBO_MINORVERSION),
+	ROW("source", "page_size", QB, FS_V_COUNT, .def = FS_QBO_PAGE),
+	ROW("source", "cdc_max", QB, FS_V_COUNT, .def = FS_QBO_CDC_MAX),
+	ROW("source", "rate", QB, FS_V_RATE, .def = FS_QBO_RATE),
 	ROW("source", "api_version", JB, FS_V_TEXT, .def = FS_JOBBER_VERSION),
 	ROW("source", "page_size", JB, FS_V_COUNT, .def = FS_JOBBER_PAGE),
 	ROW("source", "rate", JB, FS_V_RATE, .def = FS_JOBBER_RATE),
 	ROW("source", "rate", HS, FS_V_RATE, .def = "100/10s"),
 	ROW("source", "rate", LE, FS_V_RATE, .def = "150/5s"),
 	ROW("source", "search_rate", HS, FS_V_RATE, .def = "5/1s"),
-	ROW("source", "attempts", HS | LE | JB, FS_V_COUNT, .def = "6"),
+	ROW("source", "attempts", HS | LE | JB | QB, FS_V_COUNT, .def = "6"),
 	ROW("source", "interval", ANY_SOURCE, FS_V_DURATION, .def = "5m"),
 	ROW("source", "streams", HS, FS_V_LIST, .def = STREAMS, .choices = STREAMS),
 	ROW("source", "streams", JB, FS_V_LIST, .def = JB_STREAMS, .choices = JB_STREAMS),
+	ROW("source", "streams", QB, FS_V_LIST, .def = QB_STREAMS, .choices = QB_STREAMS),
 	ROW("source", "lookback", HS, FS_V_DURATION, .def = "60s"),
 	ROW("source", "properties", HS, FS_V_LIST, .def = CONTACT_PROPS),
 	ROW("source", "properties.contacts", HS, FS_V_LIST, .from = "properties"),
@@ -101,8 +119,8 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "status_property", HS, FS_V_TEXT, .def = "lifecyclestage"),
 	ROW("source", "suppress_property", HS, FS_V_TEXT),
 	ROW("source", "won_stages", HS, FS_V_LIST, .def = "closedwon"),
-	ROW("source", "currency", HS | JB, FS_V_TEXT, .def = "USD"),
-	ROW("source", "default_country", HS | CSV | JB, FS_V_TEXT, .def = "US"),
+	ROW("source", "currency", HS | JB | QB, FS_V_TEXT, .def = "USD"),
+	ROW("source", "default_country", HS | CSV | JB | QB, FS_V_TEXT, .def = "US"),
 	ROW("source", "file", CSV, FS_V_FILE),
 	ROW("source", "map", ANY_SOURCE, FS_V_MAP),
 	ROW("source", "map.contacts", HS, FS_V_MAP, .def = "hubspot-contact.jq", .from = "map"),
@@ -116,6 +134,9 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "map.clients", JB, FS_V_MAP, .def = "jobber-client.jq", .from = "map"),
 	ROW("source", "map.jobs", JB, FS_V_MAP, .def = "jobber-job.jq", .from = "map"),
 	ROW("source", "map.invoices", JB, FS_V_MAP, .def = "jobber-invoice.jq", .from = "map"),
+	ROW("source", "map.customers", QB, FS_V_MAP, .def = "quickbooks-customer.jq", .from = "map"),
+	ROW("source", "map.invoices", QB, FS_V_MAP, .def = "quickbooks-invoice.jq", .from = "map"),
+	ROW("source", "map.payments", QB, FS_V_MAP, .def = "quickbooks-payment.jq", .from = "map"),
 	ROW("source", "map.jobs", CSV, FS_V_MAP, .def = "csv-job.jq", .from = "map"),
 	ROW("source", "map.events", LE | LOB, FS_V_MAP, .def = "lob-event.jq", .from = "map"),
 	ROW("source", "map.*", CSV, FS_V_MAP, .def = "csv-contact.jq", .from = "map"),	/* fs-pull --as NAME csv:FILE */
@@ -123,6 +144,10 @@ const struct fs_setting fs_settings[] = {
 	    .flags = FS_SET_HIDDEN),
 	ROW("source", "map.*", LE | LOB, FS_V_MAP, .def = "lob-event.jq", .from = "map", .flags = FS_SET_HIDDEN),
 	ROW("source", "map.*", JB, FS_V_MAP, .def = "jobber-client.jq", .from = "map", .flags = FS_SET_HIDDEN),
+	ROW("source", "map.*", QB, FS_V_MAP, .def = "quickbooks-customer.jq", .from = "map", .flags = FS_SET_HIDDEN),
+	/* QuickBooks signs webhooks with the app's verifier token (fs-hook reads secret_env). */
+	ROW("source", "secret_env", QB, FS_V_ENV, .def = "QBO_VERIFIER_TOKEN", .unless = "secret_file",
+	    .flags = FS_SET_SECRET),
 	/* Jobber signs webhooks with the app's client secret: the same secret for the token endpoint. */
 	ROW("source", "secret_env", JB, FS_V_ENV, .def = "JOBBER_CLIENT_SECRET", .unless = "secret_file",
 	    .flags = FS_SET_SECRET),
@@ -133,8 +158,8 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "signature", CSV, FS_V_CHOICE, .def = "standard-webhooks", .choices = SCHEMES),
 	ROW("source", "max_body", ANY_SOURCE, FS_V_SIZE, .def = "1M"),
 	ROW("source", "hook_url", ANY_SOURCE, FS_V_URL),
-	ROW("source", "inbox_retention", HS | LE | JB, FS_V_RETENTION, .def = "14d"),
-	ROW("source", "inbox_key_retention", HS | LE | JB, FS_V_RETENTION, .def = "30d"),
+	ROW("source", "inbox_retention", HS | LE | JB | QB, FS_V_RETENTION, .def = "14d"),
+	ROW("source", "inbox_key_retention", HS | LE | JB | QB, FS_V_RETENTION, .def = "30d"),
 	ROW("source", "polled_retention", LE, FS_V_RETENTION, .def = "30d"),
 
 	/* [target "NAME"]: where fs-push sends. */

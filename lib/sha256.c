@@ -186,3 +186,41 @@ fs_same_secret(const void *a, const void *b, size_t n)
 		d |= x[i] ^ y[i];
 	return d == 0;
 }
+
+static void
+base64(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) |
+			     (i + 2 < n ? in[i + 2] : 0);
+
+		out[o++] = digits[v >> 18 & 63];
+		out[o++] = digits[v >> 12 & 63];
+		out[o++] = i + 1 < n ? digits[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < n ? digits[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+bool
+fs_hmac_base64_matches(const char *secret, const void *body, size_t len, const char *got)
+{
+	struct fs_hmac_sha256 m;
+	unsigned char mac[32];
+	char want[48];
+	bool same;
+
+	if (got == NULL || secret == NULL)
+		return false;
+	fs_hmac_sha256_init(&m, secret, strlen(secret));
+	fs_hmac_sha256_update(&m, body, len);
+	fs_hmac_sha256_final(&m, mac);
+	base64(mac, sizeof mac, want);
+	fs_secure_zero(mac, sizeof mac);
+	same = strlen(got) == strlen(want) && fs_same_secret(got, want, strlen(want));
+	fs_secure_zero(want, sizeof want);
+	return same;
+}

@@ -14,6 +14,7 @@ static const struct fs_vendor *const vendors[] = {
 	&fs_vendor_lob,
 	&fs_vendor_csv,
 	&fs_vendor_jobber,
+	&fs_vendor_quickbooks,
 	NULL,
 };
 

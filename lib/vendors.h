@@ -23,6 +23,14 @@
 #define FS_JOBBER_VERSION "2025-01-20"	/* X-JOBBER-GRAPHQL-VERSION */
 #define FS_JOBBER_PAGE "50"	/* nodes a page: 50 clients cost about 1,100 of the 10,000 points */
 
+/* vendors/quickbooks.c's defaults. */
+#define FS_QBO_URL "https://quickbooks.api.intuit.com"	/* the sandbox: https://sandbox-quickbooks.api.intuit.com */
+#define FS_QBO_TOKEN_URL "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
+#define FS_QBO_RATE "500/60s"	/* Intuit's throttle: 500 requests a minute a realm */
+#define FS_QBO_MINORVERSION "75"	/* ?minorversion= on every request */
+#define FS_QBO_PAGE "1000"	/* MAXRESULTS: 1,000 at most */
+#define FS_QBO_CDC_MAX "1000"	/* objects a CDC answer holds at most: a full one may have left some out */
+
 /* One fs-pull run of one source: the library's, lent to the connector. */
 struct fs_pull {
 	struct fs_cli *cli;	/* config and state */
@@ -172,7 +180,7 @@ bool fs_vendor_pushes(const struct fs_vendor *v);	/* it creates pieces or takes 
 bool fs_vendor_creates(const struct fs_vendor *v);	/* a mail vendor: it creates pieces */
 char *fs_vendor_kinds(bool (*has)(const struct fs_vendor *));	/* "hubspot or lob", malloc'd */
 extern const struct fs_vendor fs_vendor_hubspot, fs_vendor_lob_events, fs_vendor_lob, fs_vendor_csv,
-	fs_vendor_jobber;
+	fs_vendor_jobber, fs_vendor_quickbooks;
 
 // pull.c: what connectors share for fs-pull.
 void fs_pull_fail(struct fs_pull *p, int status);	/* status, unless worse was said */
@@ -198,6 +206,27 @@ void fs_pull_prune(struct fs_pull *p, bool polled);	/* what is past retention */
 jv fs_split_list(const char *s);	/* "a, b,c" -> ["a","b","c"] */
 int fs_time_ms(const char *s, int64_t *ms);	/* RFC 3339 to ms since the epoch (fraction kept to ms) */
 void fs_ms_format(int64_t ms, char out[32]);	/* ms since the epoch to RFC 3339 UTC, with ms */
+
+// pull_oauth.c: OAuth 2 for connectors (oauth_file, client_id_env/_file, secret_env/_file).
+/* The credentials into o and the bearer token onto p->http (a dry run: none); -1 said.  The client
+ * secret's keys are secret_env and secret_file (Jobber: the webhook's secret too). */
+int fs_pull_oauth_setup(struct fs_pull *p, struct fs_oauth *o, const char *token_url, const char *secret_env,
+			const char *secret_file);
+int fs_pull_oauth_http(struct fs_pull *p);	/* url, rate, attempts; a bearer token_env unless oauth_file */
+int fs_pull_oauth_refresh(struct fs_pull *p, struct fs_oauth *o);	/* after a 401; -1 said, the run failed */
+
+// keyset.c: "TIME ID ID ..." cursors over ties (the newest time emitted, the ids emitted at it).
+struct fs_keyset {
+	bool set;
+	int64_t t;		/* ms since the epoch */
+	jv ids;			/* object: id -> true */
+};
+int fs_keyset_parse(const char *s, struct fs_keyset *c);	/* c->ids an empty object already; -1 if not one */
+char *fs_keyset_text(const struct fs_keyset *c);	/* malloc'd, ids in order */
+/* Where a stream starts: --since (at or after it), else its committed cursor; -1 said (exit 3). */
+int fs_keyset_start(struct fs_pull *p, const char *stream, struct fs_keyset *c);
+bool fs_keyset_is_new(const struct fs_keyset *c, int64_t t, const char *id);	/* not emitted before */
+void fs_keyset_advance(struct fs_keyset *to, int64_t t, const char *id);	/* the cursor after (t, id) */
 
 // push.c: what connectors share for fs-push, and the run fs-push drives.
 void fs_push_fail(struct fs_push *p, int status);	/* status, unless worse was said */

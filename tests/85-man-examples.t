@@ -34,6 +34,7 @@ fs-health.1	object CheckCommand "fieldsync" {	Icinga's configuration, not a comm
 fs-health.1	fs-health --format prom > /var/lib/node_exporter/textfile/fs.prom.tmp;	writes node_exporter's directory under /var/lib, outside the sandbox
 fs-hook.1	server.modules += ("mod_cgi", "mod_setenv")	lighttpd's configuration, not a command
 fieldsync-jobber.7	[source "jobber"]	fieldsync.conf lines, not a command (the page's sandbox has them, with the fake's URL)
+fieldsync-quickbooks.7	[source "qbo"]	fieldsync.conf lines, not a command (the page's sandbox has them, with the fake's URL)
 fs-hook.1	[source "lob-events"]	fieldsync.conf lines, not a command (the sandbox's config has them)
 fs-hook.1	limit_req_zone $binary_remote_addr zone=hook:1m rate=10r/s;	nginx's configuration, not a command
 fs-push.1	*/5 * * * * cd /var/lib/fieldsync && fs-push --retry-only mail	a crontab line
@@ -121,6 +122,21 @@ curl -s -X POST "$JB/__admin/invoices" -d '{"id":"i1","client":{"id":"c1"},"invo
 curl -s -X POST "$JB/__admin/tokens" >jb-tokens.json
 ACCESS=$(jq -r .access_token jb-tokens.json) REFRESH=$(jq -r .refresh_token jb-tokens.json)
 export ACCESS REFRESH JOBBER_CLIENT_ID=fake-jobber-client-id JOBBER_CLIENT_SECRET=fake-jobber-client-secret
+# The fake QuickBooks, for fieldsync-quickbooks(7): a customer, her invoice
+# and the payment that paid it; it takes the same $ACCESS and $REFRESH as
+# a token pair of its own.
+python3 "$top/tests/fakes/fake_qbo.py" --port 0 --port-file "$T/qb.port" --now "$FS_NOW" \
+	--log "$T/qb.log" 2>>"$T/qb.stderr" &
+fake_pids="$fake_pids $!"
+wait_port "$T/qb.port" 'fake QuickBooks'
+QB=http://127.0.0.1:$(cat "$T/qb.port")
+curl -s -X POST "$QB/__admin/customers" -d '{"GivenName":"Ana","FamilyName":"Lee","PrimaryEmailAddr":{"Address":"ana@example.com"},
+ "MetaData":{"LastUpdatedTime":"2026-11-29T09:00:00Z"}}' >/dev/null
+curl -s -X POST "$QB/__admin/invoices" -d '{"CustomerRef":"1","TotalAmt":250,"MetaData":{"LastUpdatedTime":"2026-11-29T10:00:00Z"}}' >/dev/null
+curl -s -X POST "$QB/__admin/payments" -d '{"CustomerRef":"1","TotalAmt":250,"TxnDate":"2026-11-29",
+ "Line":[{"Amount":250,"LinkedTxn":[{"TxnId":"1","TxnType":"Invoice"}]}],"MetaData":{"LastUpdatedTime":"2026-11-29T11:00:00Z"}}' >/dev/null
+curl -s -X POST "$QB/__admin/tokens" -d "{\"add_access\":[\"$ACCESS\"],\"add_refresh\":[\"$REFRESH\"]}" >/dev/null
+export QBO_CLIENT_ID=test-client-id QBO_CLIENT_SECRET=test-client-secret
 mkdir base && cd base || exit 1
 cat >fieldsync.conf <<EOF
 [source "hubspot"]
@@ -230,6 +246,9 @@ page_setup() {
 	fs-normalize.1) cp export-hubspot.ndjson export.ndjson ;;	# --source hubspot
 	fieldsync-jobber.7) printf '\n[source "jobber"]\nkind = jobber\nurl = %s\noauth_file = jobber-tokens.json\n' "$JB" \
 		>>fieldsync.conf ;;
+	fieldsync-quickbooks.7)
+		printf '\n[source "qbo"]\nkind = quickbooks\nurl = %s\ntoken_url = %s/oauth2/v1/tokens/bearer\nrealm = 9341453908811111\noauth_file = qbo-tokens.json\n' \
+			"$QB" "$QB" >>fieldsync.conf ;;
 	esac
 }
 # What has happened before a block, when the page says so in its prose.

@@ -87,19 +87,6 @@ auth_free(void)
 	memset(&auth, 0, sizeof auth);
 }
 
-static int
-refresh_tokens(struct fs_pull *p)
-{
-	int status = FS_EXIT_REMOTE;
-
-	if (fs_oauth_refresh(&auth.oauth, &p->http, &status) != 0) {
-		fs_pull_fail(p, status);
-		return -1;
-	}
-	fs_http_bearer(&p->http, auth.oauth.access);
-	return 0;
-}
-
 /* ---- GraphQL ---- */
 
 /* The bucket as the last answer left it: a request waits for what it needs. */
@@ -246,7 +233,7 @@ graphql(struct fs_pull *p, const char *query, jv variables)
 		if (r.status == 401 && auth.oauth.file && !auth.refreshed) {
 			fs_http_response_free(&r);
 			auth.refreshed = true;
-			if (refresh_tokens(p) != 0)
+			if (fs_pull_oauth_refresh(p, &auth.oauth) != 0)
 				break;
 			continue;
 		}
@@ -288,112 +275,13 @@ graphql(struct fs_pull *p, const char *query, jv variables)
 
 /* ---- streams ---- */
 
-/* "TIME ID ID ...": the newest updatedAt emitted, and the ids emitted at it. */
-struct jb_cursor {
-	bool set;
-	int64_t t;
-	jv ids;			/* object: id -> true */
-};
-
-/* Fills c (its ids an empty object already). */
-static int
-cursor_parse(const char *s, struct jb_cursor *c)
-{
-	char tbuf[40];
-	size_t n = strcspn(s, " ");
-
-	c->set = false;
-	if (n >= sizeof tbuf)
-		return -1;
-	memcpy(tbuf, s, n);
-	tbuf[n] = '\0';
-	if (fs_time_ms(tbuf, &c->t) != 0)
-		return -1;
-	for (s += n; *s == ' '; s += n) {
-		s++;
-		n = strcspn(s, " ");
-		if (n > 0)
-			c->ids = jv_object_set(c->ids, jv_string_sized(s, (int)n), jv_true());
-	}
-	c->set = true;
-	return 0;
-}
-
-static char *
-cursor_text(const struct jb_cursor *c)
-{
-	struct fs_buf b = {0};
-	char ts[32];
-	jv keys = jv_keys(jv_copy(c->ids));	/* in id order: the same ids make the same cursor */
-
-	fs_ms_format(c->t, ts);
-	fs_buf_adds(&b, ts);
-	jv_array_foreach(keys, i, id) {
-		(void)i;
-		fs_buf_addf(&b, " %s", jv_string_value(id));
-		jv_free(id);
-	}
-	jv_free(keys);
-	return b.data;
-}
-
-/* Where a stream starts: --since (at or after it), else the committed cursor. */
-static int
-cursor_start(struct fs_pull *p, const struct fs_stream *s, struct jb_cursor *c)
-{
-	char *saved = NULL;
-
-	c->set = false;
-	c->ids = jv_object();
-	if (p->since_ms >= 0) {
-		c->set = true;
-		c->t = p->since_ms;
-		return 0;
-	}
-	if (fs_cursor_get(&p->cli->st, p->name, s->name, &saved) != 0) {
-		fs_pull_fail(p, FS_EXIT_STATE);
-		return -1;
-	}
-	if (saved && cursor_parse(saved, c) != 0) {
-		fs_err("%s: committed cursor of stream %s is not 'TIME ID...': '%.60s'", p->name, s->name, saved);
-		free(saved);
-		fs_pull_fail(p, FS_EXIT_STATE);
-		return -1;
-	}
-	free(saved);
-	return 0;
-}
-
 /* One stream's run: where it started, what it emitted, where it ends. */
 struct jb_run {
-	struct jb_cursor from, to;
+	struct fs_keyset from, to;
 	long count, pages;
 	bool passed;		/* newest first: a record older than the cursor came, the rest is older */
 	bool limited;		/* --limit stopped it */
 };
-
-/* Not emitted before: newer than the cursor, or at its time with an id it does not hold. */
-static bool
-is_new(const struct jb_cursor *c, int64_t t, const char *id)
-{
-	if (!c->set || t > c->t)
-		return true;
-	return t == c->t && !jv_object_has(jv_copy(c->ids), jv_string(id));
-}
-
-/* The cursor after emitting (t, id): the newest time, with every id emitted at it. */
-static void
-cursor_advance(struct jb_cursor *to, int64_t t, const char *id)
-{
-	if (!to->set || t > to->t) {
-		jv_free(to->ids);
-		to->ids = jv_object();
-		to->t = t;
-		to->set = true;
-	}
-	if (t == to->t)
-		to->ids = jv_object_set(to->ids, jv_string(id), jv_true());
-}
 
 static bool
 node_of(jv node, const char **id, int64_t *t)
@@ -420,8 +308,8 @@ emit_page(struct fs_pull *p, const struct jb_stream *js, struct jb_run *run, jv 
 				rc = -1;
 			} else if (js->newest_first && run->from.set && t < run->from.t) {
 				run->passed = true;
-			} else if (is_new(&run->from, t, id)) {
-				cursor_advance(&run->to, t, id);
+			} else if (fs_keyset_is_new(&run->from, t, id)) {
+				fs_keyset_advance(&run->to, t, id);
 				fs_pull_record(p, js->name, id, jv_copy(node));
 				run->count++;
 				run->limited = p->limit > 0 && run->count >= p->limit;
@@ -485,7 +373,7 @@ stream_end(struct fs_pull *p, const struct jb_stream *js, struct jb_run *run)
 	}
 	if (run->count == 0)
 		return 0;
-	text = cursor_text(&run->to);
+	text = fs_keyset_text(&run->to);
 	rc = fs_pull_checkpoint(p, js->name, text);
 	free(text);
 	return rc;
@@ -538,7 +426,7 @@ jobber_pull(struct fs_pull *p, const struct fs_stream *s)
 	const struct jb_stream *js = jb_stream(s->name);
 	struct jb_run run = {0};
 
-	if (cursor_start(p, s, &run.from) != 0) {
+	if (fs_keyset_start(p, s->name, &run.from) != 0) {
 		jv_free(run.from.ids);
 		return -1;
 	}
@@ -682,39 +570,6 @@ is_date(const char *s)
 	return fs_time_parse(full, &t) == 0;
 }
 
-/* A credential of the app (envkey's variable, or filekey's 0600 file); NULL after saying which is missing. */
-static char *
-app_secret(struct fs_pull *p, const char *what, const char *envkey, const char *filekey)
-{
-	const char *env = fs_setting(&p->ep, envkey);
-	char *v = fs_endpoint_secret(&p->ep, envkey, filekey);
-
-	if (v == NULL && env)
-		fs_err("source '%s': no %s: $%s is not set", p->name, what, env);
-	else if (v == NULL)
-		fs_err("source '%s': no %s in its %s", p->name, what, filekey);
-	return v;
-}
-
-/* The client id and secret (environment or 0600 files) and the token file. */
-static int
-oauth_setup(struct fs_pull *p)
-{
-	auth.oauth.name = p->name;
-	auth.oauth.file = fs_setting(&p->ep, "oauth_file");
-	auth.oauth.token_url = TOKEN_PATH;
-	if (p->dry_run) {
-		fs_http_bearer(&p->http, "");	/* shown redacted; nothing is sent, nothing refreshed */
-		return 0;
-	}
-	if ((auth.oauth.client_id = app_secret(p, "client id", "client_id_env", "client_id_file")) == NULL ||
-	    (auth.oauth.client_secret = app_secret(p, "client secret", "secret_env", "secret_file")) == NULL ||
-	    fs_oauth_load(&auth.oauth) != 0)
-		return -1;
-	fs_http_bearer(&p->http, auth.oauth.access);
-	return 0;
-}
-
 static int
 settings(struct fs_pull *p)
 {
@@ -732,7 +587,9 @@ settings(struct fs_pull *p)
 	}
 	snprintf(header, sizeof header, "X-JOBBER-GRAPHQL-VERSION: %s", version);
 	fs_http_header_add(&p->http, header);
-	return fs_setting(&p->ep, "oauth_file") ? oauth_setup(p) : 0;
+	if (fs_setting(&p->ep, "oauth_file") == NULL)
+		return 0;
+	return fs_pull_oauth_setup(p, &auth.oauth, TOKEN_PATH, "secret_env", "secret_file");
 }
 
 static int
@@ -740,8 +597,7 @@ jobber_start(struct fs_pull *p)
 {
 	auth_free();
 	memset(&bucket, 0, sizeof bucket);
-	/* With oauth_file the bearer token is the token file's (settings); else token_env's. */
-	if (fs_setting(&p->ep, "oauth_file") ? fs_pull_http_base(p) != 0 : fs_pull_http_setup(p, false) != 0)
+	if (fs_pull_oauth_http(p) != 0)
 		return -1;
 	if (settings(p) != 0) {
 		fs_pull_fail(p, FS_EXIT_USAGE);
@@ -759,24 +615,6 @@ jobber_after(struct fs_pull *p)
 
 /* ---- receive: the webhook signature ---- */
 
-static void
-base64(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) |
-			     (i + 2 < n ? in[i + 2] : 0);
-
-		out[o++] = digits[v >> 18 & 63];
-		out[o++] = digits[v >> 12 & 63];
-		out[o++] = i + 1 < n ? digits[v >> 6 & 63] : '=';
-		out[o++] = i + 2 < n ? digits[v & 63] : '=';
-	}
-	out[o] = '\0';
-}
-
 /*
  * X-Jobber-Hmac-SHA256: base64 of HMAC-SHA256 of the raw body, keyed with
  * the app's OAuth client secret.  0 when it matches, -1 when it does not
@@ -786,19 +624,7 @@ base64(const unsigned char *in, size_t n, char *out)
 static int
 jobber_verify(const struct fs_hook_req *r, const char *secret)
 {
-	const char *got = r->header(HMAC_HEADER, r->ctx);
-	struct fs_hmac_sha256 m;
-	unsigned char mac[32];
-	char want[48];
-
-	if (got == NULL || secret == NULL)
-		return -1;
-	fs_hmac_sha256_init(&m, secret, strlen(secret));
-	fs_hmac_sha256_update(&m, r->body, r->len);
-	fs_hmac_sha256_final(&m, mac);
-	base64(mac, sizeof mac, want);
-	fs_secure_zero(mac, sizeof mac);
-	return strlen(got) == strlen(want) && fs_same_secret(got, want, strlen(want)) ? 0 : -1;
+	return fs_hmac_base64_matches(secret, r->body, r->len, r->header(HMAC_HEADER, r->ctx)) ? 0 : -1;
 }
 
 const struct fs_vendor fs_vendor_jobber = {

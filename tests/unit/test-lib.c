@@ -559,6 +559,38 @@ test_jobber_verify(void)
 	ok(v->verify(&r, "k") == 0, "jobber: an empty body (padding of a 32-byte MAC)");
 }
 
+/* Intuit's intuit-signature: base64 HMAC-SHA256 of the raw body, keyed with the verifier token
+ * (vectors from Python's hmac), for the classic payload and the CloudEvents array. */
+static void
+test_quickbooks_verify(void)
+{
+	const struct fs_vendor *v = fs_vendor_find("quickbooks");
+	const char *classic = "{\"eventNotifications\":[{\"realmId\":\"9341453908811111\",\"dataChangeEvent\":"
+			      "{\"entities\":[{\"name\":\"Invoice\",\"id\":\"130\",\"operation\":\"Create\","
+			      "\"lastUpdated\":\"2026-12-01T18:00:00.000Z\"}]}}]}";
+	const char *cloud = "[{\"specversion\":\"1.0\",\"type\":\"qbo.invoice.created.v1\",\"intuitentityid\":\"130\","
+			    "\"intuitaccountid\":\"9341453908811111\",\"data\":{}}]";
+	struct hdrs h = {"intuit-signature", "IrrETB/XuqNcnL6XbRKNINBSjyIkP49kM02H240Ur3Q="};
+	struct fs_hook_req r = {"POST", "/hooks/qbo", classic, strlen(classic), one_header, &h};
+
+	ok(v && v->verify, "quickbooks: a connector with a webhook scheme");
+	if (!v || !v->verify)
+		return;
+	ok(v->verify(&r, "verif-123") == 0, "quickbooks: the classic payload's signature verifies");
+	ok(v->verify(&r, "test-client-secret") != 0, "quickbooks: the client secret is not the verifier token");
+	r.len--;
+	ok(v->verify(&r, "verif-123") != 0, "quickbooks: a body one byte short does not");
+	h.name = "Intuit-Signature";
+	h.value = "WSp1VVXG3tkE5ovsGbT8YE2XICk7swBUEvgD1kVxzI0=";
+	r.body = cloud;
+	r.len = strlen(cloud);
+	ok(v->verify(&r, "verif-123") == 0, "quickbooks: a CloudEvents array's signature verifies (any case of the header)");
+	h.value = "WSp1VVXG3tkE5ovsGbT8YE2XICk7swBUEvgD1kVxzI0";
+	ok(v->verify(&r, "verif-123") != 0, "quickbooks: the signature without its padding does not");
+	h.name = "X-Other";
+	ok(v->verify(&r, "verif-123") != 0, "quickbooks: no signature header, no delivery");
+}
+
 int
 main(void)
 {
@@ -578,6 +610,7 @@ main(void)
 	test_secret_guard();
 	test_address_text();
 	test_jobber_verify();
+	test_quickbooks_verify();
 	printf("1..%d\n", n);
 	return failed != 0;
 }
