@@ -608,37 +608,55 @@ typedef int (*fs_dupset_fn)(const struct fs_dupset *d, void *ctx);
  * with a member seen at or after it. */
 int fs_scan_run(struct fs_scan *s, const char *from, fs_dupset_fn fn, void *ctx);
 // hook.c: webhook signatures (fs-hook).
-enum fs_sig_scheme { FS_SIG_LOB, FS_SIG_HUBSPOT, FS_SIG_STANDARD };
 #define FS_HOOK_WINDOW 300	/* seconds a signed timestamp may be off $FS_NOW's clock */
 struct fs_hook_req {
-	const char *method, *uri;	/* uri: the URL as the vendor called it (HubSpot signs it) */
+	const char *method, *uri;	/* uri: the URL as the vendor called it (a scheme may sign it) */
 	const char *body;	/* NUL-terminated after len bytes */
 	size_t len;
 	const char *(*header)(const char *name, void *ctx);	/* a request header or NULL */
 	void *ctx;
 };
-int fs_sig_scheme_parse(const char *name, enum fs_sig_scheme *out);	/* "lob" "hubspot-v3" "standard-webhooks" */
-const char *fs_sig_scheme_name(enum fs_sig_scheme s);
-const char *fs_sig_header(enum fs_sig_scheme s);	/* "Lob-Signature" */
+/* A webhook signature scheme, the setting signature's value: a vendor's
+ * own (its connector's, lib/vendors/) or fs_standard_webhooks. */
+struct fs_signature {
+	const char *name;	/* "standard-webhooks" */
+	const char *header, *stamp_header;	/* the signature's and its timestamp's */
+	const char *id_header;	/* a delivery id the signature covers too; NULL for none */
+	const char *older[3];	/* headers of the scheme's older versions, which sign too; NULL-ended */
+	char opens;	/* the first character of a body of the scheme's shape; 0 for any JSON */
+	const char *wrong_shape;	/* why a body that does not open so is refused */
+	/* The signature sig (its header's value) is the one secret makes of r, stamp and id. */
+	bool (*verify)(const struct fs_hook_req *r, const char *secret, const char *sig, const char *stamp,
+		       const char *id);
+	bool (*shaped)(jv body);	/* the vendor's event as the scheme sends it (body borrowed) */
+	char *(*delivery_id)(const struct fs_hook_req *r, jv body);	/* NULL for none (body borrowed) */
+};
+extern const struct fs_signature fs_standard_webhooks, fs_lob_signature, fs_hubspot_signature;
+const struct fs_signature *fs_signature_find(const char *name);	/* NULL if no scheme has that name */
 /* The request carries one of the scheme's signature headers (its
- * signature, timestamp or id; HubSpot's v1 and v2 too), however wrong:
- * a delivery to verify.  A request with none is no delivery (a probe). */
-bool fs_hook_signed(enum fs_sig_scheme s, const struct fs_hook_req *r);
-/* The body is the vendor's event as its scheme sends it (a Lob event with
- * an id and an event_type, an array of HubSpot events, a typed Standard
- * Webhooks message): an unsigned one is a delivery whose headers were lost. */
-bool fs_hook_vendor_shaped(enum fs_sig_scheme s, const char *body, size_t len);
+ * signature, timestamp or id, or an older version's), however wrong: a
+ * delivery to verify.  A request with none is no delivery (a probe). */
+bool fs_hook_signed(const struct fs_signature *s, const struct fs_hook_req *r);
+/* The body is the vendor's event as its scheme sends it: an unsigned one is
+ * a delivery whose headers were lost. */
+bool fs_hook_vendor_shaped(const struct fs_signature *s, const char *body, size_t len);
 /* Checks signature, then timestamp window; -1 with a static *why. */
-int fs_hook_verify(enum fs_sig_scheme s, const struct fs_hook_req *r, const char *secret, fs_time now,
+int fs_hook_verify(const struct fs_signature *s, const struct fs_hook_req *r, const char *secret, fs_time now,
 		   const char **why);
 /* CGI's CONTENT_LENGTH: digits only (RFC 3875), nothing after them: 0 with
  * the length, 1 when it is over cap (*out the length, SIZE_MAX past it), -1
  * when it is not a length (55junk, -1, 1e3, " 5"). */
 int fs_hook_content_length(const char *s, size_t cap, size_t *out);
 /* NULL when the body is JSON of the scheme's shape, else a static reason. */
-const char *fs_hook_check_body(enum fs_sig_scheme s, const char *body, size_t len);
-/* Lob: the event id; HubSpot: "events:" and the eventIds; Standard: webhook-id; else "sha256:" of the body. */
-char *fs_hook_delivery_id(enum fs_sig_scheme s, const struct fs_hook_req *r);
+const char *fs_hook_check_body(const struct fs_signature *s, const char *body, size_t len);
+/* The scheme's delivery id (Standard Webhooks: webhook-id), else "sha256:" of the body. */
+char *fs_hook_delivery_id(const struct fs_signature *s, const struct fs_hook_req *r);
+/* For the schemes: HMAC-SHA256 of the parts' concatenation; out holds 32 bytes. */
+void fs_hmac_sha256_parts(const void *key, size_t keylen, const char *const *parts, const size_t *lens, int n,
+			  unsigned char out[32]);
+void fs_base64(const unsigned char *p, size_t n, char *out);	/* padded; out holds 4 * ((n + 2) / 3) + 1 bytes */
+bool fs_same_text(const char *a, const char *b);	/* equal, in constant time for strings of one length */
+char *fs_json_id_text(jv v);	/* a number or non-empty string id as text, else NULL; consumes v */
 
 // inbox_store.c: fs-hook's writes.
 #define FS_GOOD_STREAK 3	/* good deliveries in a row that end polling */

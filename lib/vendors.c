@@ -22,3 +22,9 @@ fs_vendor_find(const char *kind)
 			return vendors[i];
 	return NULL;
 }
+
+const struct fs_vendor *
+fs_vendor_at(int i)
+{
+	return i >= 0 && i < (int)(sizeof vendors / sizeof vendors[0]) ? vendors[i] : NULL;
+}

@@ -74,9 +74,11 @@ struct fs_vendor {
 	int (*create)(struct fs_push *, const struct fs_piece *);
 	int (*cancel)(struct fs_push *, const char *vendor_id);
 	int (*write_back)(struct fs_push *, jv batch);
+	/* receive and normalize */
 };
 
 const struct fs_vendor *fs_vendor_find(const char *kind);	/* NULL if no connector has that kind */
+const struct fs_vendor *fs_vendor_at(int i);	/* the i-th connector, from 0; NULL past the last */
 extern const struct fs_vendor fs_vendor_hubspot, fs_vendor_lob_events, fs_vendor_csv;
 
 // pull.c: what connectors share for fs-pull.
