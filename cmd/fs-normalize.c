@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fieldsync.h"
+#include "vendors.h"
 
 struct map_entry {
 	char *source, *stream;
@@ -16,7 +16,7 @@ struct map_entry {
 	struct fs_counts reads;	/* every path the map reads, for drift */
 	const char **need;	/* the paths it expects to be present */
 	int nneed;
-	bool fast;		/* the built-in HubSpot contact map: the hot path may take it */
+	const struct fs_vendor *fast;	/* its map is the connector's fast_map: the hot path may take it */
 };
 
 /* The hot path's buffers, reused from line to line. */
@@ -53,20 +53,31 @@ usage(FILE *f, int status)
 	exit(status);
 }
 
+/* The stream of a record with none: its connector's, else events (a kind with no connector). */
 static const char *
-default_stream(const char *kind)
+default_stream(const struct fs_vendor *v)
 {
-	if (strcmp(kind, "hubspot") == 0)
-		return "contacts";
-	if (strcmp(kind, "csv") == 0)
-		return "rows";
-	return "events";
+	return v && v->saved_stream ? v->saved_stream : "events";
+}
+
+/* The connector that does map in C for the hot path, or NULL. */
+static const struct fs_vendor *
+fast_vendor(const struct fs_map *map)
+{
+	const char *builtin = fs_map_builtin(map);
+	const struct fs_vendor *v;
+
+	for (int i = 0; builtin && (v = fs_vendor_at(i)) != NULL; i++)
+		if (v->fast_map && v->fast_contact && strcmp(v->fast_map, builtin) == 0)
+			return v;
+	return NULL;
 }
 
 static struct map_entry *
 map_for(struct normalize *n, const char *source, const char *stream)
 {
 	struct fs_endpoint ep;
+	const struct fs_vendor *v;
 	struct map_entry *e;
 	char *path = NULL, key[128];
 	const char *name;
@@ -85,8 +96,9 @@ map_for(struct normalize *n, const char *source, const char *stream)
 		e->why = fs_xasprintf("unknown source \"%s\"", source);
 		return e;
 	}
+	v = fs_vendor_find(ep.kind);
 	if (stream == NULL)
-		stream = default_stream(ep.kind);
+		stream = default_stream(v);
 	/* map.STREAM, else map, else the kind's shipped map for the stream
 	 * (map.* for a stream of no name: the shipped map for other streams). */
 	snprintf(key, sizeof key, "map.%s", *stream ? stream : "*");
@@ -111,17 +123,9 @@ map_for(struct normalize *n, const char *source, const char *stream)
 				e->need[e->nneed++] = p;
 			}
 		}
-		/* The properties a HubSpot source names are read too. */
-		for (int i = 0; i < 2 && strcmp(ep.kind, "hubspot") == 0 && strcmp(stream, "contacts") == 0; i++) {
-			const char *prop = fs_setting(&ep, i == 0 ? "status_property" : "suppress_property");
-			char *p = prop ? fs_xasprintf("data.properties.%s", prop) : NULL;
-
-			if (p)
-				*fs_counts_at(&e->reads, p, strlen(p), true) = 1;
-			free(p);
-		}
-		e->fast = fs_map_builtin(e->map) && strcmp(fs_map_builtin(e->map), "hubspot-contact") == 0 &&
-			  nreads > 0;
+		if (v && v->map_reads)
+			v->map_reads(&ep, stream, &e->reads);
+		e->fast = nreads > 0 ? fast_vendor(e->map) : NULL;
 	}
 	free(path);
 	return e;
@@ -739,8 +743,8 @@ on_record(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 }
 
 /*
- * The hot path: a record for the built-in HubSpot contact map, read with
- * fs_jscan and written straight out, with no jv at all.  It takes only the
+ * The hot path: a record for a shipped contact map its connector does in C
+ * (fast_contact), read with fs_jscan and written straight out, with no jv at all.  It takes only the
  * records whose events are valid and whose values it reads are strings or
  * nulls; everything else (and every error message) goes the usual way, which
  * gives the same output (tests/12-normalize-fastpath.t compares them).
@@ -811,19 +815,6 @@ put_head(struct fs_buf *b, struct normalize *n, const char *id, const char *sour
 	put_member(b, &first, "object", object);
 	put_member(b, &first, "occurred_at", occurred_at);
 	fs_buf_add(b, ",\"data\":", 8);
-}
-
-/* A node's string, or NULL for null and absent; false for anything else. */
-static bool
-jstring(const struct fs_jtree *t, int i, struct fs_str *out)
-{
-	*out = (struct fs_str){NULL, 0};
-	if (i < 0 || t->n[i].kind == 'z')
-		return true;
-	if (t->n[i].kind != 's')
-		return false;
-	*out = t->n[i].str;
-	return true;
 }
 
 /* A short string node copied out as a C string. */
@@ -1021,12 +1012,10 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	struct fast *f = &n->fast;
 	struct fs_jtree *t = &f->tree;
 	struct fs_contact_out *o = &f->out;
-	struct fs_str in[FS_HS_NIN];
 	struct map_entry *me;
 	char source[128], stream[128], canon[21], evid[40], *cs[FS_C_N], *object;
-	const char *status_property, *suppress_property;
 	struct fs_seen seen;
-	int root, type, data, props, rc = 0;
+	int root, type, data, rc = 0;
 	size_t need = FS_C_N + 16;
 	fs_time when;
 	bool comma = true;
@@ -1057,26 +1046,7 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	if (!me->fast)
 		return 0;
 
-	/* The map's inputs: strings or nulls only. */
-	props = fs_jscan_get(t, data, "properties");
-	if (props >= 0 && t->n[props].kind != 'o' && t->n[props].kind != 'z' && t->n[props].kind != 'f')
-		return 0;
-	if (props >= 0 && t->n[props].kind != 'o')
-		props = -1;
-	status_property = fs_map_arg(me->map, "status_property");
-	suppress_property = fs_map_arg(me->map, "suppress_property");
-	for (int i = 0; i < FS_HS_NIN; i++) {
-		int k = i == FS_HS_ID ? fs_jscan_get(t, data, "id")
-		      : i == FS_HS_UPDATED_AT ? fs_jscan_get(t, data, "updatedAt")
-		      : i == FS_HS_SUPPRESS ? (suppress_property ? fs_jscan_get(t, props, suppress_property) : -1)
-		      : fs_jscan_get(t, props, i == FS_HS_STATUS ? (status_property ? status_property : "lifecyclestage")
-							      : fs_hs_props[i]);
-
-		if (!jstring(t, k, &in[i]))
-			return 0;
-	}
-	fs_hubspot_contact(in, fs_map_arg(me->map, "default_country"), o);
-	if (o->version.p == NULL || o->f[FS_C_ID].n == 0)
+	if (!me->fast->fast_contact(t, data, me->map, o) || o->version.p == NULL || o->f[FS_C_ID].n == 0)
 		return 0;
 
 	/* C strings of every field, and the canonical time. */
@@ -1213,40 +1183,23 @@ counts_object(struct fs_counts *m)
 /*
  * Checking triggers against what the sources give (fieldsync(7), "Checking
  * a campaign"): fs-pull --describe SOURCE stores each source's fields, with
- * the values of those that have a fixed set (HubSpot's lifecyclestage); a
+ * the values of those that have a fixed set (a CRM's lifecycle stage); a
  * trigger on a field a source does not have, or on a value it never gives,
  * is a config error when no source gives it.  Without a listing the check
  * cannot be made: that is said once (the campaigns table keeps what was
  * said), and with -v on every run.
  */
 
-/* The HubSpot property a canonical field comes from (the shipped maps), or NULL. */
-static const char *
-hubspot_property(const struct fs_endpoint *ep, bool on_job, const char *field)
+/* A connector whose sources give contacts and jobs, which campaigns trigger on; NULL if not. */
+static const struct fs_vendor *
+trigger_vendor(const char *kind)
 {
-	static const char *const contact[][2] = {
-		{"id", "hs_object_id"}, {"email", "email"}, {"phone", "phone"}, {"first_name", "firstname"},
-		{"last_name", "lastname"}, {"company", "company"}, {"owner", "hubspot_owner_id"},
-		{"line1", "address"}, {"line2", "address2"}, {"city", "city"}, {"region", "state"},
-		{"postal_code", "zip"}, {"country", "country"},
-	};
-	static const char *const deal[][2] = {
-		{"id", "hs_object_id"}, {"status", "dealstage"}, {"type", "dealtype"}, {"total", "amount"},
-		{"completed_at", "closedate"}, {"currency", "deal_currency_code"},
-	};
+	const struct fs_vendor *v = fs_vendor_find(kind);
 
-	if (!on_job && strcmp(field, "status") == 0)
-		return fs_setting(ep, "status_property");
-	for (size_t i = 0; !on_job && i < sizeof contact / sizeof contact[0]; i++)
-		if (strcmp(contact[i][0], field) == 0)
-			return contact[i][1];
-	for (size_t i = 0; on_job && i < sizeof deal / sizeof deal[0]; i++)
-		if (strcmp(deal[i][0], field) == 0)
-			return deal[i][1];
-	return NULL;
+	return v && v->trigger_property ? v : NULL;
 }
 
-/* The sources a campaign's events may come from: the config's HubSpot and CSV sources. */
+/* The sources a campaign's events may come from: the config's that give contacts and jobs. */
 static int
 sources_of(const struct fs_config *cfg, struct fs_endpoint *out, int max)
 {
@@ -1254,8 +1207,7 @@ sources_of(const struct fs_config *cfg, struct fs_endpoint *out, int max)
 
 	for (int i = 0; i < cfg->nsec && n < max; i++)
 		if (strcmp(cfg->sec[i].type, "source") == 0 &&
-		    fs_endpoint_find(cfg, "source", cfg->sec[i].name, &out[n]) == 0 &&
-		    (strcmp(out[n].kind, "hubspot") == 0 || strcmp(out[n].kind, "csv") == 0))
+		    fs_endpoint_find(cfg, "source", cfg->sec[i].name, &out[n]) == 0 && trigger_vendor(out[n].kind))
 			n++;
 	return n;
 }
@@ -1267,9 +1219,10 @@ sources_of(const struct fs_config *cfg, struct fs_endpoint *out, int max)
 static int
 source_gives(struct normalize *n, const struct fs_campaign *c, const struct fs_endpoint *ep, struct fs_buf *why)
 {
-	bool hubspot = strcmp(ep->kind, "hubspot") == 0;
-	const char *object = c->on_job ? (hubspot ? "deals" : "jobs") : "contacts";
-	const char *field = c->trigger.field, *prop = hubspot ? hubspot_property(ep, c->on_job, field) : field;
+	const struct fs_vendor *v = trigger_vendor(ep->kind);
+	const char *object = c->on_job ? v->jobs_object : "contacts";
+	const char *field = c->trigger.field, *prop = v->trigger_property(ep, c->on_job, field);
+	bool hint = !c->on_job && strcmp(field, "status") == 0 && v->status_setting;
 	jv fields, found = jv_invalid(), options;
 	char *at = NULL;
 	struct fs_buf missing = {0}, list = {0};
@@ -1326,9 +1279,9 @@ source_gives(struct normalize *n, const struct fs_campaign *c, const struct fs_e
 					    ep->name, field, missing.data, list.data, ep->name, at);
 			else
 				fs_buf_addf(why, "source '%s' gives no %s %s: its %s comes from '%s', which has %s"
-					    " (fs-pull --describe %s, %s)%s", ep->name, field, missing.data, field, prop,
-					    list.data, ep->name, at, !c->on_job && strcmp(field, "status") == 0
-					    ? "; set status_property to the property that has it" : "");
+					    " (fs-pull --describe %s, %s)%s%s%s", ep->name, field, missing.data, field, prop,
+					    list.data, ep->name, at, hint ? "; set " : "", hint ? v->status_setting : "",
+					    hint ? " to the property that has it" : "");
 			rc = 0;
 		}
 	}
@@ -1349,27 +1302,28 @@ check_sources(struct normalize *n)
 
 	if (nsrc == 0) {
 		/* No source in the config: the built-in kinds a bare pipeline uses,
-		 * those described, else both (to say that neither is). */
-		static const char *const kinds[] = {"hubspot", "csv"};
+		 * those described, else all (to say that none is). */
+		const struct fs_vendor *v;
 
-		for (int k = 0; k < 2; k++) {
+		for (int k = 0; (v = fs_vendor_at(k)) != NULL; k++) {
 			jv a = jv_null(), b = jv_null();
 			char *at = NULL, *at2 = NULL;
 
-			if (fs_source_fields_get(&n->cli->st, kinds[k], "contacts", &a, &at) != 0 ||
-			    fs_source_fields_get(&n->cli->st, kinds[k], k ? "jobs" : "deals", &b, &at2) != 0) {
+			if (!v->trigger_property)
+				continue;
+			if (fs_source_fields_get(&n->cli->st, v->kind, "contacts", &a, &at) != 0 ||
+			    fs_source_fields_get(&n->cli->st, v->kind, v->jobs_object, &b, &at2) != 0) {
 				jv_free(a);
 				free(at);
 				return FS_EXIT_STATE;
 			}
 			if (jv_get_kind(a) != JV_KIND_NULL || jv_get_kind(b) != JV_KIND_NULL)
-				fs_endpoint_find(&n->cli->cfg, "source", kinds[k], &src[nsrc++]);
+				fs_endpoint_find(&n->cli->cfg, "source", v->kind, &src[nsrc++]);
 			jv_free(a), jv_free(b), free(at), free(at2);
 		}
-		if (nsrc == 0) {
-			fs_endpoint_find(&n->cli->cfg, "source", "hubspot", &src[nsrc++]);
-			fs_endpoint_find(&n->cli->cfg, "source", "csv", &src[nsrc++]);
-		}
+		for (int k = 0, described = nsrc; described == 0 && (v = fs_vendor_at(k)) != NULL; k++)
+			if (v->trigger_property)
+				fs_endpoint_find(&n->cli->cfg, "source", v->kind, &src[nsrc++]);
 	}
 	for (int i = 0; i < n->ncampaigns; i++) {
 		const struct fs_campaign *c = &n->campaigns[i];

@@ -74,7 +74,17 @@ struct fs_vendor {
 	int (*create)(struct fs_push *, const struct fs_piece *);
 	int (*cancel)(struct fs_push *, const char *vendor_id);
 	int (*write_back)(struct fs_push *, jv batch);
-	/* receive and normalize */
+	/* receive and normalize (fs-normalize); the stream of a record with none is saved_stream */
+	/* Adds the paths a stream's records are read at besides its map's, for drift. */
+	void (*map_reads)(const struct fs_endpoint *, const char *stream, struct fs_counts *reads);
+	/* The vendor's name of the canonical field a campaign triggers on (on_job: of a job), NULL if it has
+	 * none; a connector without it gives no contacts or jobs, and no trigger is checked against it. */
+	const char *(*trigger_property)(const struct fs_endpoint *, bool on_job, const char *field);
+	const char *jobs_object;	/* the fs-pull --describe listing of its jobs ("contacts" is its contacts') */
+	const char *status_setting;	/* the setting that names where status comes from, for the hint */
+	const char *fast_map;	/* the shipped contact map fast_contact does in C, for the hot path */
+	/* The contact fast_map makes of a record's scanned data: false sends the record the usual way. */
+	bool (*fast_contact)(const struct fs_jtree *, int data, const struct fs_map *, struct fs_contact_out *);
 };
 
 const struct fs_vendor *fs_vendor_find(const char *kind);	/* NULL if no connector has that kind */
