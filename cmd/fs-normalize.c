@@ -9,16 +9,6 @@
 
 #include "vendors.h"
 
-struct map_entry {
-	char *source, *stream;
-	struct fs_map *map;	/* NULL: none could be loaded (why says so) */
-	char *why;
-	struct fs_counts reads;	/* every path the map reads, for drift */
-	const char **need;	/* the paths it expects to be present */
-	int nneed;
-	const struct fs_vendor *fast;	/* its map is the connector's fast_map: the hot path may take it */
-};
-
 /* The hot path's buffers, reused from line to line. */
 struct fast {
 	struct fs_jtree tree;
@@ -32,13 +22,13 @@ struct normalize {
 	struct fs_cli *cli;
 	const char *source_opt, *map_opt;
 	bool keep_raw, strict;
-	struct map_entry *maps;
+	struct fs_norm_map *maps;
 	int nmaps;
 	struct fs_campaign *campaigns;
 	int ncampaigns;
 	fs_time *first_run;	/* each campaign's, once recorded */
 	bool first_recorded;
-	struct fs_counts unmapped, absent;
+	struct fs_drift drift;
 	struct fs_counts invalid;	/* fields moved to data.invalid, by name */
 	long ninvalid;
 	long records, events, requests, again;
@@ -53,199 +43,17 @@ usage(FILE *f, int status)
 	exit(status);
 }
 
-/* The stream of a record with none: its connector's, else events (a kind with no connector). */
-static const char *
-default_stream(const struct fs_vendor *v)
-{
-	return v && v->saved_stream ? v->saved_stream : "events";
-}
-
-/* The connector that does map in C for the hot path, or NULL. */
-static const struct fs_vendor *
-fast_vendor(const struct fs_map *map)
-{
-	const char *builtin = fs_map_builtin(map);
-	const struct fs_vendor *v;
-
-	for (int i = 0; builtin && (v = fs_vendor_at(i)) != NULL; i++)
-		if (v->fast_map && v->fast_contact && strcmp(v->fast_map, builtin) == 0)
-			return v;
-	return NULL;
-}
-
-static struct map_entry *
+/* The map of a source's stream, loaded at its first record. */
+static struct fs_norm_map *
 map_for(struct normalize *n, const char *source, const char *stream)
 {
-	struct fs_endpoint ep;
-	const struct fs_vendor *v;
-	struct map_entry *e;
-	char *path = NULL, key[128];
-	const char *name;
-
 	for (int i = 0; i < n->nmaps; i++)
 		if (strcmp(n->maps[i].source, source) == 0 &&
 		    strcmp(n->maps[i].stream, stream ? stream : "") == 0)
 			return &n->maps[i];
 	n->maps = fs_xrealloc(n->maps, (size_t)(n->nmaps + 1) * sizeof *n->maps);
-	e = &n->maps[n->nmaps++];
-	memset(e, 0, sizeof *e);
-	e->source = fs_xstrdup(source);
-	e->stream = fs_xstrdup(stream ? stream : "");
-	/* fs_endpoint_find complains on stderr; the DLQ reason says it again. */
-	if (fs_endpoint_find(&n->cli->cfg, "source", source, &ep) != 0) {
-		e->why = fs_xasprintf("unknown source \"%s\"", source);
-		return e;
-	}
-	v = fs_vendor_find(ep.kind);
-	if (stream == NULL)
-		stream = default_stream(v);
-	/* map.STREAM, else map, else the kind's shipped map for the stream
-	 * (map.* for a stream of no name: the shipped map for other streams). */
-	snprintf(key, sizeof key, "map.%s", *stream ? stream : "*");
-	if ((name = n->map_opt) == NULL)
-		name = fs_setting(&ep, key);
-	if ((path = fs_map_find(name)) == NULL) {
-		e->why = fs_xasprintf("no map '%s' for source \"%s\" stream \"%s\"", name, source, stream);
-		return e;
-	}
-	if ((e->map = fs_map_load(path, fs_map_args(&ep))) == NULL) {
-		e->why = fs_xasprintf("map '%s' does not compile", path);
-	} else {
-		int nreads;
-		const char *const *r = fs_map_reads(e->map, &nreads);
-
-		for (int i = 0; i < nreads; i++) {
-			const char *p = r[i][0] == '?' ? r[i] + 1 : r[i];
-
-			*fs_counts_at(&e->reads, p, strlen(p), true) = 1;
-			if (r[i][0] != '?' && strchr(p, '*') == NULL) {
-				e->need = fs_xrealloc(e->need, (size_t)(e->nneed + 1) * sizeof *e->need);
-				e->need[e->nneed++] = p;
-			}
-		}
-		if (v && v->map_reads)
-			v->map_reads(&ep, stream, &e->reads);
-		e->fast = nreads > 0 ? fast_vendor(e->map) : NULL;
-	}
-	free(path);
-	return e;
-}
-
-/* Drift: which input fields the map never reads, which of its paths are absent. */
-static bool
-covered(struct fs_counts *reads, const char *path)
-{
-	char buf[1024];
-	size_t n = strlen(path);
-
-	if (n >= sizeof buf - 2)
-		return true;
-	memcpy(buf, path, n + 1);
-	for (;;) {
-		char *dot;
-
-		if (fs_counts_at(reads, buf, strlen(buf), false))
-			return true;
-		if ((dot = strrchr(buf, '.')) == NULL)
-			return false;
-		strcpy(dot + 1, "*");
-		if (fs_counts_at(reads, buf, strlen(buf), false))
-			return true;
-		*dot = '\0';
-	}
-}
-
-static void
-leaf_paths(jv v, struct fs_buf *path, struct fs_counts *reads, struct fs_counts *found, int *nfound)
-{
-	if (jv_get_kind(v) == JV_KIND_OBJECT && jv_object_length(jv_copy(v)) > 0) {
-		jv_object_foreach(v, key, val) {
-			size_t mark = path->len;
-
-			fs_buf_addc(path, '.');
-			fs_buf_adds(path, jv_string_value(key));
-			leaf_paths(val, path, reads, found, nfound);
-			path->len = mark;
-			path->data[mark] = '\0';
-			jv_free(key);
-		}
-		jv_free(v);
-		return;
-	}
-	jv_free(v);
-	if (!covered(reads, path->data)) {
-		(*fs_counts_at(found, path->data, path->len, true))++;
-		(*nfound)++;
-	}
-}
-
-/* Counts drift for one record; returns how much there was, with the first in why. */
-static int
-drift(struct normalize *n, struct map_entry *me, jv record, struct fs_buf *why)
-{
-	struct fs_counts unmapped = {0};
-	struct fs_buf path = {0};
-	int count = 0;
-
-	for (int i = 0; i < me->nneed; i++) {
-		const char *p = me->need[i];
-		jv v = fs_jget_path(record, p);
-
-		if (!jv_is_valid(v)) {
-			(*fs_counts_at(&n->absent, p, strlen(p), true))++;
-			if (count++ == 0)
-				fs_buf_addf(why, "map path \"%s\" is absent", p);
-		}
-		jv_free(v);
-	}
-	if (me->reads.len > 0) {
-		int found = 0;
-
-		fs_buf_adds(&path, "data");
-		leaf_paths(fs_jget(record, "data"), &path, &me->reads, &unmapped, &found);
-		for (size_t i = 0; i < unmapped.cap; i++)
-			if (unmapped.e[i].key) {
-				(*fs_counts_at(&n->unmapped, unmapped.e[i].key, strlen(unmapped.e[i].key), true))++;
-				if (count++ == 0)
-					fs_buf_addf(why, "unmapped field \"%s\"", unmapped.e[i].key);
-			}
-	}
-	fs_buf_free(&path);
-	fs_counts_free(&unmapped);
-	return count;
-}
-
-static int
-by_key(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* With -v, one summary line, then every path, sorted, with its count (the
- * run's changelog row keeps the two numbers). */
-static void
-report_drift(struct normalize *n)
-{
-	struct fs_counts *sets[] = {&n->unmapped, &n->absent};
-	const char *what[] = {"field \"%s\" is not read by the map (%ld records)",
-			      "map path \"%s\" is absent (%ld records)"};
-
-	if (n->unmapped.len == 0 && n->absent.len == 0)
-		return;
-	fs_debug("drift: %zu unmapped field%s, %zu absent map path%s", n->unmapped.len,
-		 n->unmapped.len == 1 ? "" : "s", n->absent.len, n->absent.len == 1 ? "" : "s");
-	for (int k = 0; k < 2 && fs_verbosity >= 2; k++) {
-		char **keys = fs_xmalloc(sets[k]->len * sizeof *keys);
-		size_t m = 0;
-
-		for (size_t i = 0; i < sets[k]->cap; i++)
-			if (sets[k]->e[i].key)
-				keys[m++] = sets[k]->e[i].key;
-		qsort(keys, m, sizeof *keys, by_key);
-		for (size_t i = 0; i < m; i++)
-			fs_debug(what[k], keys[i], *fs_counts_at(sets[k], keys[i], strlen(keys[i]), false));
-		free(keys);
-	}
+	fs_norm_map_load(&n->maps[n->nmaps], &n->cli->cfg, source, stream, n->map_opt);
+	return &n->maps[n->nmaps++];
 }
 
 /* Canonical time fields are rewritten as "YYYY-MM-DDTHH:MM:SSZ". */
@@ -313,95 +121,6 @@ make_event(struct normalize *n, const char *source, const char *kind, const char
  * campaign does not mail what it finds).
  */
 
-/* Where a condition reads a field: an event's data, or the hot path's strings. */
-struct fields {
-	jv data;		/* contact.changed's or job.changed's data; invalid on the hot path */
-	char *const *cs;	/* the hot path's contact fields (FS_C_*), or NULL */
-	jv contact;		/* a job's contact as the state knows it, or null */
-	jv to;			/* a job's piece's address (its own or its contact's), or null */
-	char num[32];
-	const char *list[32];
-};
-
-static bool
-address_field(const char *name)
-{
-	static const char *const a[] = {"line1", "line2", "city", "region", "postal_code", "country", NULL};
-
-	for (int i = 0; a[i]; i++)
-		if (strcmp(name, a[i]) == 0)
-			return true;
-	return false;
-}
-
-/* The values of name in obj (a contact's or a job's data): 0 when absent, borrowed. */
-static int
-jv_values(struct fields *f, jv obj, jv address, const char *name)
-{
-	jv v = address_field(name) ? fs_jget(address, name) : fs_jget(obj, name);
-	int n = 0;
-
-	if (jv_get_kind(v) == JV_KIND_STRING) {
-		f->list[n++] = jv_string_value(v);	/* obj holds it */
-	} else if (jv_get_kind(v) == JV_KIND_NUMBER) {
-		snprintf(f->num, sizeof f->num, "%.17g", jv_number_value(v));
-		f->list[n++] = f->num;
-	} else if (jv_get_kind(v) == JV_KIND_ARRAY) {
-		jv_array_foreach(v, i, e) {
-			if (jv_get_kind(e) == JV_KIND_STRING && n < (int)(sizeof f->list / sizeof f->list[0]))
-				f->list[n++] = jv_string_value(e);	/* obj holds it */
-			(void)i;
-			jv_free(e);
-		}
-	}
-	jv_free(v);
-	return n;
-}
-
-static int
-values_of(struct fields *f, const char *name)
-{
-	jv address;
-	int n;
-
-	if (f->cs) {
-		for (int i = 0; i < FS_C_N; i++)
-			if (strcmp(fs_contact_fields[i], name) == 0 && f->cs[i]) {
-				f->list[0] = f->cs[i];
-				return 1;
-			}
-		return 0;
-	}
-	if (strncmp(name, "contact.", 8) == 0) {
-		address = fs_jget(f->contact, "address");
-		n = jv_values(f, f->contact, address, name + 8);
-	} else {
-		address = jv_get_kind(f->to) == JV_KIND_OBJECT ? jv_copy(f->to) : fs_jget(f->data, "address");
-		n = jv_values(f, f->data, address, name);
-	}
-	jv_free(address);
-	return n;
-}
-
-/* A campaign's only and except hold for the event. */
-static bool
-filters_pass(const struct fs_campaign *c, struct fields *f)
-{
-	for (int i = 0; i < c->nonly; i++) {
-		int n = values_of(f, c->only[i].field);
-
-		if (!fs_cond_holds(&c->only[i], f->list, n))
-			return false;
-	}
-	for (int i = 0; i < c->nexcept; i++) {
-		int n = values_of(f, c->except[i].field);
-
-		if (fs_cond_holds(&c->except[i], f->list, n))
-			return false;
-	}
-	return true;
-}
-
 /* Records each campaign's first run, once a run has something to fire on. */
 static int
 first_runs(struct normalize *n)
@@ -430,29 +149,6 @@ enters(const struct normalize *n, int i, const char *value, const struct fs_seen
 		return !fs_cond_matches(&c->trigger, fs_jstr(seen->prev, c->trigger.field));
 	return c->backfill && changed_at && fs_time_parse(changed_at, &t) == 0 &&
 	       t >= n->first_run[i] - c->backfill_secs;
-}
-
-/* The piece's address: to's name from the contact, the lines from address. */
-static jv
-mailing_address(jv contact, jv address)
-{
-	jv to = jv_object();
-	const char *first = fs_jstr(contact, "first_name"), *last = fs_jstr(contact, "last_name");
-	const char *company = fs_jstr(contact, "company");
-	static const char *const keys[] = {"line1", "line2", "city", "region", "postal_code", "country", NULL};
-
-	if (first || last)
-		to = jv_object_set(to, jv_string("name"), jv_string_fmt("%s%s%s", first ? first : "",
-			first && last ? " " : "", last ? last : ""));
-	else if (company)
-		to = jv_object_set(to, jv_string("name"), jv_string(company));
-	for (int i = 0; keys[i]; i++) {
-		const char *v = fs_jstr(address, keys[i]);
-
-		if (v)
-			to = jv_object_set(to, jv_string(keys[i]), jv_string(v));
-	}
-	return to;
 }
 
 /*
@@ -566,17 +262,17 @@ fire_contact(struct normalize *n, struct fs_loop *lp, struct fs_line *ln, jv ev)
 	rc = ask_again(n, lp, fs_jstr(ev, "source"), fs_jstr(ev, "object"), &seen);
 	for (int i = 0; i < n->ncampaigns && rc == 0; i++) {
 		const struct fs_campaign *c = &n->campaigns[i];
-		struct fields f = {.data = data, .contact = jv_null(), .to = jv_null()};
+		struct fs_fields f = {.data = data, .contact = jv_null(), .to = jv_null()};
 		const char *value;
 
 		if (c->on_job)
 			continue;
-		value = values_of(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
-		if (!enters(n, i, value, &seen, fs_jstr(data, "updated_at")) || !filters_pass(c, &f))
+		value = fs_fields_values(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
+		if (!enters(n, i, value, &seen, fs_jstr(data, "updated_at")) || !fs_filters_pass(c, &f))
 			continue;
 		if (jv_get_kind(to) == JV_KIND_NULL)
-			to = mailing_address(data, address);
-		value = values_of(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
+			to = fs_mailing_address(data, address);
+		value = fs_fields_values(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
 		rc = request_mail(n, lp, ln, ev, c, data, jv_null(), to, value, &seen);
 	}
 	fs_seen_free(&seen);
@@ -604,12 +300,12 @@ fire_job(struct normalize *n, struct fs_loop *lp, struct fs_line *ln, jv ev)
 	rc = ask_again(n, lp, fs_jstr(ev, "source"), fs_jstr(ev, "object"), &seen);
 	for (int i = 0; i < n->ncampaigns && rc == 0; i++) {
 		const struct fs_campaign *c = &n->campaigns[i];
-		struct fields f = {.data = data, .contact = jv_null(), .to = jv_null()};
+		struct fs_fields f = {.data = data, .contact = jv_null(), .to = jv_null()};
 		const char *value;
 
 		if (!c->on_job)
 			continue;
-		value = values_of(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
+		value = fs_fields_values(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
 		if (!enters(n, i, value, &seen, fs_jstr(data, "updated_at")))
 			continue;
 		if (!looked) {
@@ -623,17 +319,17 @@ fire_job(struct normalize *n, struct fs_loop *lp, struct fs_line *ln, jv ev)
 			}
 			/* The job's own address when it has one, else its contact's. */
 			theirs = fs_jget(contact, "address");
-			to = mailing_address(contact, fs_jstr(own, "line1") ? own : theirs);
+			to = fs_mailing_address(contact, fs_jstr(own, "line1") ? own : theirs);
 			jv_free(own);
 			jv_free(theirs);
 			looked = true;
 		}
 		f.contact = contact;
 		f.to = to;
-		if (!filters_pass(c, &f))
+		if (!fs_filters_pass(c, &f))
 			continue;
 		f.to = jv_null();
-		value = values_of(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
+		value = fs_fields_values(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
 		rc = request_mail(n, lp, ln, ev, c, contact, data, to, value, &seen);
 	}
 	fs_seen_free(&seen);
@@ -649,7 +345,7 @@ on_record(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	struct normalize *n = ctx;
 	const char *source = ln->type ? fs_jstr(ln->obj, "source") : n->source_opt;
 	const char *stream = ln->type ? fs_jstr(ln->obj, "stream") : NULL;
-	struct map_entry *me;
+	struct fs_norm_map *me;
 	struct fs_buf why = {0};
 	jv input, out, data;
 	int rc = 0;
@@ -675,7 +371,7 @@ on_record(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 		input = jv_object_set(input, jv_string("source"), jv_string(source));
 		input = jv_object_set(input, jv_string("data"), data);
 	}
-	if (drift(n, me, input, &why) > 0 && n->strict) {
+	if (fs_drift_count(&n->drift, me, input, &why) > 0 && n->strict) {
 		rc = fs_reject(lp, ln, NULL, "%s", why.data);
 		fs_buf_free(&why);
 		jv_free(input);
@@ -750,54 +446,6 @@ on_record(struct fs_loop *lp, struct fs_line *ln, void *ctx)
  * gives the same output (tests/12-normalize-fastpath.t compares them).
  */
 
-/* JSON string as jq 1.6 writes it: only '"', '\', controls and DEL escaped. */
-static void
-put_json(struct fs_buf *b, const char *p, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t start = 0;
-
-	fs_buf_addc(b, '"');
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		char esc[7] = "\\u00";
-
-		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
-			continue;
-		fs_buf_add(b, p + start, i - start);
-		start = i + 1;
-		switch (c) {
-		case '"': fs_buf_add(b, "\\\"", 2); break;
-		case '\\': fs_buf_add(b, "\\\\", 2); break;
-		case '\b': fs_buf_add(b, "\\b", 2); break;
-		case '\f': fs_buf_add(b, "\\f", 2); break;
-		case '\n': fs_buf_add(b, "\\n", 2); break;
-		case '\r': fs_buf_add(b, "\\r", 2); break;
-		case '\t': fs_buf_add(b, "\\t", 2); break;
-		default:
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			fs_buf_add(b, esc, 6);
-		}
-	}
-	fs_buf_add(b, p + start, n - start);
-	fs_buf_addc(b, '"');
-}
-
-static void
-put_member(struct fs_buf *b, bool *first, const char *key, const char *value)
-{
-	if (!*first)
-		fs_buf_addc(b, ',');
-	*first = false;
-	put_json(b, key, strlen(key));
-	fs_buf_addc(b, ':');
-	if (value)
-		put_json(b, value, strlen(value));
-	else
-		fs_buf_add(b, "null", 4);
-}
-
 /* The first part of every event line, up to "data":. */
 static void
 put_head(struct fs_buf *b, struct normalize *n, const char *id, const char *source, const char *kind,
@@ -807,13 +455,13 @@ put_head(struct fs_buf *b, struct normalize *n, const char *id, const char *sour
 
 	b->len = 0;
 	fs_buf_addc(b, '{');
-	put_member(b, &first, "type", "event");
-	put_member(b, &first, "id", id);
-	put_member(b, &first, "run_id", n->cli->run_id);
-	put_member(b, &first, "source", source);
-	put_member(b, &first, "kind", kind);
-	put_member(b, &first, "object", object);
-	put_member(b, &first, "occurred_at", occurred_at);
+	fs_put_member(b, &first, "type", "event");
+	fs_put_member(b, &first, "id", id);
+	fs_put_member(b, &first, "run_id", n->cli->run_id);
+	fs_put_member(b, &first, "source", source);
+	fs_put_member(b, &first, "kind", kind);
+	fs_put_member(b, &first, "object", object);
+	fs_put_member(b, &first, "occurred_at", occurred_at);
 	fs_buf_add(b, ",\"data\":", 8);
 }
 
@@ -869,7 +517,7 @@ present(const struct fs_jtree *t, int root, int data, const char *path)
 
 /* leaf_paths on the scanned tree: the unmapped ones go to f->unmapped. */
 static bool
-fast_leaves(struct fast *f, struct map_entry *me, int i)
+fast_leaves(struct fast *f, struct fs_norm_map *me, int i)
 {
 	const struct fs_jtree *t = &f->tree;
 
@@ -888,7 +536,7 @@ fast_leaves(struct fast *f, struct map_entry *me, int i)
 		}
 		return true;
 	}
-	if (covered(&me->reads, f->path.data))
+	if (fs_drift_covered(&me->reads, f->path.data))
 		return true;
 	for (int j = 0; j < f->nunmapped; j++)
 		if (strcmp(f->unmapped[j], f->path.data) == 0)
@@ -911,9 +559,9 @@ fast_unmapped_free(struct fast *f)
 static const char *
 contact_field(char *const cs[], const char *name)
 {
-	struct fields f = {.cs = cs};
+	struct fs_fields f = {.cs = cs};
 
-	return values_of(&f, name) == 1 ? f.list[0] : NULL;
+	return fs_fields_values(&f, name) == 1 ? f.list[0] : NULL;
 }
 
 static bool
@@ -949,10 +597,10 @@ put_address(struct fs_buf *b, char *const cs[], const char *name)
 
 	fs_buf_addc(b, '{');
 	if (name)
-		put_member(b, &first, "name", name);
+		fs_put_member(b, &first, "name", name);
 	for (int i = FS_C_LINE1; i <= FS_C_COUNTRY; i++)
 		if (cs[i])
-			put_member(b, &first, fs_contact_fields[i], cs[i]);
+			fs_put_member(b, &first, fs_contact_fields[i], cs[i]);
 	fs_buf_addc(b, '}');
 }
 
@@ -971,16 +619,16 @@ fast_mail(struct normalize *n, struct fs_loop *lp, const struct fs_campaign *c, 
 	free(ver);
 	put_head(b, n, id, source, "mail.requested", object, cs[FS_C_UPDATED_AT]);
 	fs_buf_addc(b, '{');
-	put_member(b, &comma, "contact_id", cs[FS_C_ID]);
-	put_member(b, &comma, "campaign", c->name);
-	put_member(b, &comma, "goal", c->goal);
-	put_member(b, &comma, "format", c->format);
+	fs_put_member(b, &comma, "contact_id", cs[FS_C_ID]);
+	fs_put_member(b, &comma, "campaign", c->name);
+	fs_put_member(b, &comma, "goal", c->goal);
+	fs_put_member(b, &comma, "format", c->format);
 	if (c->template)
-		put_member(b, &comma, "template", c->template);
+		fs_put_member(b, &comma, "template", c->template);
 	if (c->back)
-		put_member(b, &comma, "back", c->back);
+		fs_put_member(b, &comma, "back", c->back);
 	if (c->from)
-		put_member(b, &comma, "from", c->from);
+		fs_put_member(b, &comma, "from", c->from);
 	if (first || last)
 		name = fs_xasprintf("%s%s%s", first ? first : "", first && last ? " " : "", last ? last : "");
 	fs_buf_add(b, ",\"to\":", 6);
@@ -988,9 +636,9 @@ fast_mail(struct normalize *n, struct fs_loop *lp, const struct fs_campaign *c, 
 	free(name);
 	fs_buf_add(b, ",\"trigger\":{", 12);
 	comma = true;
-	put_member(b, &comma, "field", c->trigger.field);
-	put_member(b, &comma, "from", from);
-	put_member(b, &comma, "to", contact_field(cs, c->trigger.field));
+	fs_put_member(b, &comma, "field", c->trigger.field);
+	fs_put_member(b, &comma, "from", from);
+	fs_put_member(b, &comma, "to", contact_field(cs, c->trigger.field));
 	fs_buf_addc(b, '}');
 	if (do_not_mail)
 		fs_buf_adds(b, ",\"do_not_mail\":true");
@@ -1012,7 +660,7 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	struct fast *f = &n->fast;
 	struct fs_jtree *t = &f->tree;
 	struct fs_contact_out *o = &f->out;
-	struct map_entry *me;
+	struct fs_norm_map *me;
 	char source[128], stream[128], canon[21], evid[40], *cs[FS_C_N], *object;
 	struct fs_seen seen;
 	int root, type, data, rc = 0;
@@ -1108,9 +756,9 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 		}
 		for (int i = 0; i < me->nneed && absent; i++)
 			if (!present(t, root, data, me->need[i]))
-				(*fs_counts_at(&n->absent, me->need[i], strlen(me->need[i]), true))++;
+				(*fs_counts_at(&n->drift.absent, me->need[i], strlen(me->need[i]), true))++;
 		for (int j = 0; j < f->nunmapped; j++)
-			(*fs_counts_at(&n->unmapped, f->unmapped[j], strlen(f->unmapped[j]), true))++;
+			(*fs_counts_at(&n->drift.unmapped, f->unmapped[j], strlen(f->unmapped[j]), true))++;
 		fast_unmapped_free(f);
 	}
 
@@ -1134,7 +782,7 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 			if (i == FS_C_UPDATED_AT && o->do_not_mail)
 				fs_buf_adds(b, ",\"do_not_mail\":true");
 			if (cs[i])
-				put_member(b, &comma, fs_contact_fields[i], cs[i]);
+				fs_put_member(b, &comma, fs_contact_fields[i], cs[i]);
 		}
 	}
 	fs_buf_add(b, "}}", 2);
@@ -1150,10 +798,10 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	rc = ask_again(n, lp, source, object, &seen);
 	for (int i = 0; i < n->ncampaigns && rc == 0; i++) {
 		const struct fs_campaign *c = &n->campaigns[i];
-		struct fields fl = {.cs = cs};
+		struct fs_fields fl = {.cs = cs};
 
 		if (!c->on_job && enters(n, i, contact_field(cs, c->trigger.field), &seen, cs[FS_C_UPDATED_AT]) &&
-		    filters_pass(c, &fl))
+		    fs_filters_pass(c, &fl))
 			rc = fast_mail(n, lp, c, cs, source, object,
 				       seen.known ? fs_jstr(seen.prev, c->trigger.field) : NULL, o->do_not_mail);
 	}
@@ -1161,243 +809,16 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	return rc < 0 ? -1 : 1;
 }
 
-/* An fs_counts as a JSON object, keys sorted. */
-static jv
-counts_object(struct fs_counts *m)
-{
-	char **keys = fs_xmalloc((m->len + 1) * sizeof *keys);
-	size_t k = 0;
-	jv o = jv_object();
-
-	for (size_t i = 0; i < m->cap; i++)
-		if (m->e[i].key)
-			keys[k++] = m->e[i].key;
-	qsort(keys, k, sizeof *keys, by_key);
-	for (size_t i = 0; i < k; i++)
-		o = jv_object_set(o, jv_string(keys[i]),
-				  jv_number((double)*fs_counts_at(m, keys[i], strlen(keys[i]), false)));
-	free(keys);
-	return o;
-}
-
-/*
- * Checking triggers against what the sources give (fieldsync(7), "Checking
- * a campaign"): fs-pull --describe SOURCE stores each source's fields, with
- * the values of those that have a fixed set (a CRM's lifecycle stage); a
- * trigger on a field a source does not have, or on a value it never gives,
- * is a config error when no source gives it.  Without a listing the check
- * cannot be made: that is said once (the campaigns table keeps what was
- * said), and with -v on every run.
- */
-
-/* A connector whose sources give contacts and jobs, which campaigns trigger on; NULL if not. */
-static const struct fs_vendor *
-trigger_vendor(const char *kind)
-{
-	const struct fs_vendor *v = fs_vendor_find(kind);
-
-	return v && v->trigger_property ? v : NULL;
-}
-
-/* The sources a campaign's events may come from: the config's that give contacts and jobs. */
-static int
-sources_of(const struct fs_config *cfg, struct fs_endpoint *out, int max)
-{
-	int n = 0;
-
-	for (int i = 0; i < cfg->nsec && n < max; i++)
-		if (strcmp(cfg->sec[i].type, "source") == 0 &&
-		    fs_endpoint_find(cfg, "source", cfg->sec[i].name, &out[n]) == 0 && trigger_vendor(out[n].kind))
-			n++;
-	return n;
-}
-
-/*
- * One source's word on campaign c: 1 it gives the trigger's field and
- * values, 0 it does not (why in *why), -1 no listing, -2 a state error.
- */
-static int
-source_gives(struct normalize *n, const struct fs_campaign *c, const struct fs_endpoint *ep, struct fs_buf *why)
-{
-	const struct fs_vendor *v = trigger_vendor(ep->kind);
-	const char *object = c->on_job ? v->jobs_object : "contacts";
-	const char *field = c->trigger.field, *prop = v->trigger_property(ep, c->on_job, field);
-	bool hint = !c->on_job && strcmp(field, "status") == 0 && v->status_setting;
-	jv fields, found = jv_invalid(), options;
-	char *at = NULL;
-	struct fs_buf missing = {0}, list = {0};
-	int rc;
-
-	if (fs_source_fields_get(&n->cli->st, ep->name, object, &fields, &at) != 0)
-		return -2;
-	if (jv_get_kind(fields) == JV_KIND_NULL) {
-		free(at);
-		return -1;
-	}
-	jv_array_foreach(fields, i, f) {
-		(void)i;
-		if (prop && !jv_is_valid(found) && fs_jstr(f, "name") && strcmp(fs_jstr(f, "name"), prop) == 0)
-			found = jv_copy(f);
-		jv_free(f);
-	}
-	jv_free(fields);
-	if (!jv_is_valid(found)) {
-		if (prop == NULL)
-			fs_buf_addf(why, "source '%s' gives no '%s'", ep->name, field);
-		else if (strcmp(prop, field) == 0)
-			fs_buf_addf(why, "source '%s' gives no '%s' (fs-pull --describe %s, %s)", ep->name, field,
-				    ep->name, at);
-		else
-			fs_buf_addf(why, "source '%s' has no %s property '%s' for '%s' (fs-pull --describe %s, %s)",
-				    ep->name, object, prop, field, ep->name, at);
-		free(at);
-		return 0;
-	}
-	options = fs_jget(found, "options");
-	rc = 1;
-	if (jv_get_kind(options) == JV_KIND_ARRAY && jv_array_length(jv_copy(options)) > 0) {
-		for (int k = 0; k < c->trigger.nvalues; k++) {
-			bool has = false;
-
-			jv_array_foreach(options, i, o) {
-				(void)i;
-				has = has || (jv_get_kind(o) == JV_KIND_STRING &&
-					      strcmp(jv_string_value(o), c->trigger.values[k]) == 0);
-				jv_free(o);
-			}
-			if (!has)
-				fs_buf_addf(&missing, "%s'%s'", missing.len ? ", " : "", c->trigger.values[k]);
-		}
-		if (missing.len) {
-			jv_array_foreach(options, i, o) {
-				if (jv_get_kind(o) == JV_KIND_STRING)
-					fs_buf_addf(&list, "%s%s", i ? ", " : "", jv_string_value(o));
-				jv_free(o);
-			}
-			if (strcmp(prop, field) == 0)
-				fs_buf_addf(why, "source '%s' gives no %s %s: it gives %s (fs-pull --describe %s, %s)",
-					    ep->name, field, missing.data, list.data, ep->name, at);
-			else
-				fs_buf_addf(why, "source '%s' gives no %s %s: its %s comes from '%s', which has %s"
-					    " (fs-pull --describe %s, %s)%s%s%s", ep->name, field, missing.data, field, prop,
-					    list.data, ep->name, at, hint ? "; set " : "", hint ? v->status_setting : "",
-					    hint ? " to the property that has it" : "");
-			rc = 0;
-		}
-	}
-	fs_buf_free(&missing);
-	fs_buf_free(&list);
-	jv_free(options);
-	jv_free(found);
-	free(at);
-	return rc;
-}
-
-/* 0, FS_EXIT_USAGE when a trigger asks what no source gives, FS_EXIT_STATE. */
-static int
-check_sources(struct normalize *n)
-{
-	struct fs_endpoint src[32];
-	int nsrc = sources_of(&n->cli->cfg, src, 32), errors = 0;
-
-	if (nsrc == 0) {
-		/* No source in the config: the built-in kinds a bare pipeline uses,
-		 * those described, else all (to say that none is). */
-		const struct fs_vendor *v;
-
-		for (int k = 0; (v = fs_vendor_at(k)) != NULL; k++) {
-			jv a = jv_null(), b = jv_null();
-			char *at = NULL, *at2 = NULL;
-
-			if (!v->trigger_property)
-				continue;
-			if (fs_source_fields_get(&n->cli->st, v->kind, "contacts", &a, &at) != 0 ||
-			    fs_source_fields_get(&n->cli->st, v->kind, v->jobs_object, &b, &at2) != 0) {
-				jv_free(a);
-				free(at);
-				return FS_EXIT_STATE;
-			}
-			if (jv_get_kind(a) != JV_KIND_NULL || jv_get_kind(b) != JV_KIND_NULL)
-				fs_endpoint_find(&n->cli->cfg, "source", v->kind, &src[nsrc++]);
-			jv_free(a), jv_free(b), free(at), free(at2);
-		}
-		for (int k = 0, described = nsrc; described == 0 && (v = fs_vendor_at(k)) != NULL; k++)
-			if (v->trigger_property)
-				fs_endpoint_find(&n->cli->cfg, "source", v->kind, &src[nsrc++]);
-	}
-	for (int i = 0; i < n->ncampaigns; i++) {
-		const struct fs_campaign *c = &n->campaigns[i];
-		struct fs_buf why = {0}, unchecked = {0};
-		char *notice = NULL;
-		int gives = 0, said;
-
-		int rcs[32], nunchecked = 0;
-
-		for (int k = 0; k < nsrc; k++) {
-			size_t mark = why.len;
-
-			if ((rcs[k] = source_gives(n, c, &src[k], &why)) == -2) {
-				fs_buf_free(&why);
-				fs_buf_free(&unchecked);
-				return FS_EXIT_STATE;
-			}
-			if (rcs[k] == 0 && why.len > mark)
-				fs_buf_adds(&why, "; ");
-			gives += rcs[k] == 1;
-			nunchecked += rcs[k] == -1;
-		}
-		/* "'a', 'b' or 'c'" */
-		for (int k = 0, m = 0; k < nsrc; k++)
-			if (rcs[k] == -1) {
-				m++;
-				fs_buf_addf(&unchecked, "%s'%s'", m == 1 ? "" : m == nunchecked ? " or " : ", ",
-					    src[k].name);
-			}
-		if (gives == 0 && unchecked.len == 0) {
-			why.len -= 2;	/* the last "; " */
-			why.data[why.len] = '\0';
-			fs_err("%s:%d: campaign '%s': trigger: %s", n->cli->cfg.path ? n->cli->cfg.path : "config",
-			       c->line, c->name, why.data);
-			errors++;
-		} else if (gives == 0) {
-			notice = fs_xasprintf("campaign '%s': its trigger is not checked: no fs-pull --describe"
-					      " listing of source %s (said once; see fieldsync(7), \"Checking a"
-					      " campaign\")", c->name, unchecked.data);
-		}
-		fs_buf_free(&why);
-		fs_buf_free(&unchecked);
-		if (errors)
-			continue;
-		if (notice)
-			fs_debug("%s", notice);
-		if ((said = fs_campaign_notice(&n->cli->st, c->name, notice, n->cli->run_id)) < 0) {
-			free(notice);
-			return FS_EXIT_STATE;
-		}
-		if (said > 0 && fs_verbosity < 2)
-			fs_info("%s", notice);
-		free(notice);
-	}
-	return errors ? FS_EXIT_USAGE : 0;
-}
-
 static void
 normalize_free(struct normalize *n)
 {
-	for (int i = 0; i < n->nmaps; i++) {
-		fs_map_free(n->maps[i].map);
-		fs_counts_free(&n->maps[i].reads);
-		free(n->maps[i].need);
-		free(n->maps[i].source);
-		free(n->maps[i].stream);
-		free(n->maps[i].why);
-	}
+	for (int i = 0; i < n->nmaps; i++)
+		fs_norm_map_free(&n->maps[i]);
 	free(n->maps);
 	fs_campaigns_free(n->campaigns, n->ncampaigns);
 	free(n->first_run);
 	fs_counts_free(&n->invalid);
-	fs_counts_free(&n->unmapped);
-	fs_counts_free(&n->absent);
+	fs_drift_free(&n->drift);
 	fs_jscan_free(&n->fast.tree);
 	fs_buf_free(&n->fast.out.scratch);
 	fs_buf_free(&n->fast.text);
@@ -1483,7 +904,7 @@ main(int argc, char *argv[])
 		normalize_free(&n);
 		return fs_cli_finish(&cli, FS_EXIT_STATE);
 	}
-	if ((rc = check_sources(&n)) != 0) {
+	if ((rc = fs_campaigns_check_sources(&cli, n.campaigns, n.ncampaigns)) != 0) {
 		normalize_free(&n);
 		return fs_cli_finish(&cli, rc);
 	}
@@ -1492,7 +913,7 @@ main(int argc, char *argv[])
 	lp.commit_cursors = commit;
 	lp.source = n.source_opt;
 	status = fs_loop_run(&lp, STDIN_FILENO);
-	report_drift(&n);
+	fs_drift_report(&n.drift);
 	if (n.again)
 		fs_debug("%ld mail request%s asked for again (no pipeline had taken %s)", n.again, n.again == 1 ? "" : "s",
 			 n.again == 1 ? "it" : "them");
@@ -1521,9 +942,9 @@ main(int argc, char *argv[])
 		c = jv_object_set(c, jv_string("passed"), jv_number((double)lp.stats.passed));
 		c = jv_object_set(c, jv_string("drift"),
 				  jv_object_set(jv_object_set(jv_object(), jv_string("unmapped"),
-							      jv_number((double)n.unmapped.len)),
-						jv_string("absent"), jv_number((double)n.absent.len)));
-		c = jv_object_set(c, jv_string("invalid"), counts_object(&n.invalid));
+							      jv_number((double)n.drift.unmapped.len)),
+						jv_string("absent"), jv_number((double)n.drift.absent.len)));
+		c = jv_object_set(c, jv_string("invalid"), fs_counts_json(&n.invalid));
 		if (fs_changelog_run(&cli, "fs-normalize", status, c) != 0 && status < FS_EXIT_STATE)
 			status = FS_EXIT_STATE;
 	}

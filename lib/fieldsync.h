@@ -1453,4 +1453,55 @@ bool fs_kind_targeted(const char *kind);
  * never collapse (a mail status, a follow-up, revenue: each is a fact). */
 char *fs_collapse_key(const char *kind, const char *object, const char *campaign);
 
+// normalize.c: fs-normalize's machinery (maps and drift, campaign fields, trigger checks, the hot path's JSON).
+struct fs_vendor;
+/* One source's map for one stream, loaded at its first record. */
+struct fs_norm_map {
+	char *source, *stream;
+	struct fs_map *map;	/* NULL: none could be loaded (why says so) */
+	char *why;
+	struct fs_counts reads;	/* every path the map reads, for drift */
+	const char **need;	/* the paths it expects to be present */
+	int nneed;
+	const struct fs_vendor *fast;	/* its map is this connector's fast_map: the hot path may take it */
+};
+/* The map of source's stream (NULL: its connector's saved_stream): map_opt,
+ * else map.STREAM, else map, else the kind's shipped map for the stream. */
+void fs_norm_map_load(struct fs_norm_map *m, const struct fs_config *cfg, const char *source, const char *stream,
+		      const char *map_opt);
+void fs_norm_map_free(struct fs_norm_map *m);
+/* Drift: the input fields a map never reads, and the map paths absent, by path. */
+struct fs_drift {
+	struct fs_counts unmapped, absent;
+};
+bool fs_drift_covered(struct fs_counts *reads, const char *path);	/* the map reads path, or a parent's ".*" */
+/* Counts one record's drift; returns how much there was, with the first in why. */
+int fs_drift_count(struct fs_drift *d, struct fs_norm_map *m, jv record, struct fs_buf *why);
+/* With -v, one summary line, then every path, sorted, with its count (the
+ * run's changelog row keeps the two numbers). */
+void fs_drift_report(struct fs_drift *d);
+void fs_drift_free(struct fs_drift *d);
+jv fs_counts_json(struct fs_counts *m);	/* an object, keys sorted */
+/* Where a campaign's condition reads a field: an event's data, or the hot path's strings. */
+struct fs_fields {
+	jv data;		/* contact.changed's or job.changed's data; invalid on the hot path */
+	char *const *cs;	/* the hot path's contact fields (FS_C_*), or NULL */
+	jv contact;		/* a job's contact as the state knows it, or null */
+	jv to;			/* a job's piece's address (its own or its contact's), or null */
+	char num[32];
+	const char *list[32];
+};
+int fs_fields_values(struct fs_fields *f, const char *name);	/* into f->list, borrowed; 0 when absent */
+bool fs_filters_pass(const struct fs_campaign *c, struct fs_fields *f);	/* its only and except hold */
+jv fs_mailing_address(jv contact, jv address);	/* to: the name from the contact, the lines from address */
+/*
+ * Checking triggers against what the sources give (fieldsync(7), "Checking
+ * a campaign"): 0, FS_EXIT_USAGE when a trigger asks what no source gives
+ * (said on stderr), FS_EXIT_STATE.
+ */
+int fs_campaigns_check_sources(struct fs_cli *cli, const struct fs_campaign *c, int n);
+/* JSON string as jq 1.6 writes it: only '"', '\', controls and DEL escaped. */
+void fs_put_json(struct fs_buf *b, const char *p, size_t n);
+void fs_put_member(struct fs_buf *b, bool *first, const char *key, const char *value);	/* value NULL: null */
+
 #endif

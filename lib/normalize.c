@@ -1,0 +1,593 @@
+/*
+ * fs-normalize's machinery, which knows no vendor: the maps of sources'
+ * streams and the drift between a map and its records, the fields a
+ * campaign's conditions read, the check of triggers against what sources
+ * give (each connector names its own fields), and JSON written as jq writes
+ * it for the hot path.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vendors.h"
+
+/* ---- maps and drift ---- */
+
+/* The stream of a record with none: its connector's, else events (a kind with no connector). */
+static const char *
+default_stream(const struct fs_vendor *v)
+{
+	return v && v->saved_stream ? v->saved_stream : "events";
+}
+
+/* The connector that does map in C for the hot path, or NULL. */
+static const struct fs_vendor *
+fast_vendor(const struct fs_map *map)
+{
+	const char *builtin = fs_map_builtin(map);
+	const struct fs_vendor *v;
+
+	for (int i = 0; builtin && (v = fs_vendor_at(i)) != NULL; i++)
+		if (v->fast_map && v->fast_contact && strcmp(v->fast_map, builtin) == 0)
+			return v;
+	return NULL;
+}
+
+void
+fs_norm_map_load(struct fs_norm_map *e, const struct fs_config *cfg, const char *source, const char *stream,
+		 const char *map_opt)
+{
+	struct fs_endpoint ep;
+	const struct fs_vendor *v;
+	char *path = NULL, key[128];
+	const char *name;
+
+	memset(e, 0, sizeof *e);
+	e->source = fs_xstrdup(source);
+	e->stream = fs_xstrdup(stream ? stream : "");
+	/* fs_endpoint_find complains on stderr; the DLQ reason says it again. */
+	if (fs_endpoint_find(cfg, "source", source, &ep) != 0) {
+		e->why = fs_xasprintf("unknown source \"%s\"", source);
+		return;
+	}
+	v = fs_vendor_find(ep.kind);
+	if (stream == NULL)
+		stream = default_stream(v);
+	/* map.STREAM, else map, else the kind's shipped map for the stream
+	 * (map.* for a stream of no name: the shipped map for other streams). */
+	snprintf(key, sizeof key, "map.%s", *stream ? stream : "*");
+	if ((name = map_opt) == NULL)
+		name = fs_setting(&ep, key);
+	if ((path = fs_map_find(name)) == NULL) {
+		e->why = fs_xasprintf("no map '%s' for source \"%s\" stream \"%s\"", name, source, stream);
+		return;
+	}
+	if ((e->map = fs_map_load(path, fs_map_args(&ep))) == NULL) {
+		e->why = fs_xasprintf("map '%s' does not compile", path);
+	} else {
+		int nreads;
+		const char *const *r = fs_map_reads(e->map, &nreads);
+
+		for (int i = 0; i < nreads; i++) {
+			const char *p = r[i][0] == '?' ? r[i] + 1 : r[i];
+
+			*fs_counts_at(&e->reads, p, strlen(p), true) = 1;
+			if (r[i][0] != '?' && strchr(p, '*') == NULL) {
+				e->need = fs_xrealloc(e->need, (size_t)(e->nneed + 1) * sizeof *e->need);
+				e->need[e->nneed++] = p;
+			}
+		}
+		if (v && v->map_reads)
+			v->map_reads(&ep, stream, &e->reads);
+		e->fast = nreads > 0 ? fast_vendor(e->map) : NULL;
+	}
+	free(path);
+}
+
+void
+fs_norm_map_free(struct fs_norm_map *m)
+{
+	fs_map_free(m->map);
+	fs_counts_free(&m->reads);
+	free(m->need);
+	free(m->source);
+	free(m->stream);
+	free(m->why);
+}
+
+bool
+fs_drift_covered(struct fs_counts *reads, const char *path)
+{
+	char buf[1024];
+	size_t n = strlen(path);
+
+	if (n >= sizeof buf - 2)
+		return true;
+	memcpy(buf, path, n + 1);
+	for (;;) {
+		char *dot;
+
+		if (fs_counts_at(reads, buf, strlen(buf), false))
+			return true;
+		if ((dot = strrchr(buf, '.')) == NULL)
+			return false;
+		strcpy(dot + 1, "*");
+		if (fs_counts_at(reads, buf, strlen(buf), false))
+			return true;
+		*dot = '\0';
+	}
+}
+
+static void
+leaf_paths(jv v, struct fs_buf *path, struct fs_counts *reads, struct fs_counts *found, int *nfound)
+{
+	if (jv_get_kind(v) == JV_KIND_OBJECT && jv_object_length(jv_copy(v)) > 0) {
+		jv_object_foreach(v, key, val) {
+			size_t mark = path->len;
+
+			fs_buf_addc(path, '.');
+			fs_buf_adds(path, jv_string_value(key));
+			leaf_paths(val, path, reads, found, nfound);
+			path->len = mark;
+			path->data[mark] = '\0';
+			jv_free(key);
+		}
+		jv_free(v);
+		return;
+	}
+	jv_free(v);
+	if (!fs_drift_covered(reads, path->data)) {
+		(*fs_counts_at(found, path->data, path->len, true))++;
+		(*nfound)++;
+	}
+}
+
+int
+fs_drift_count(struct fs_drift *d, struct fs_norm_map *me, jv record, struct fs_buf *why)
+{
+	struct fs_counts unmapped = {0};
+	struct fs_buf path = {0};
+	int count = 0;
+
+	for (int i = 0; i < me->nneed; i++) {
+		const char *p = me->need[i];
+		jv v = fs_jget_path(record, p);
+
+		if (!jv_is_valid(v)) {
+			(*fs_counts_at(&d->absent, p, strlen(p), true))++;
+			if (count++ == 0)
+				fs_buf_addf(why, "map path \"%s\" is absent", p);
+		}
+		jv_free(v);
+	}
+	if (me->reads.len > 0) {
+		int found = 0;
+
+		fs_buf_adds(&path, "data");
+		leaf_paths(fs_jget(record, "data"), &path, &me->reads, &unmapped, &found);
+		for (size_t i = 0; i < unmapped.cap; i++)
+			if (unmapped.e[i].key) {
+				(*fs_counts_at(&d->unmapped, unmapped.e[i].key, strlen(unmapped.e[i].key), true))++;
+				if (count++ == 0)
+					fs_buf_addf(why, "unmapped field \"%s\"", unmapped.e[i].key);
+			}
+	}
+	fs_buf_free(&path);
+	fs_counts_free(&unmapped);
+	return count;
+}
+
+static int
+by_key(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The keys of m, sorted; *len of them. */
+static char **
+sorted_keys(const struct fs_counts *m, size_t *len)
+{
+	char **keys = fs_xmalloc((m->len + 1) * sizeof *keys);
+	size_t k = 0;
+
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->e[i].key)
+			keys[k++] = m->e[i].key;
+	qsort(keys, k, sizeof *keys, by_key);
+	*len = k;
+	return keys;
+}
+
+void
+fs_drift_report(struct fs_drift *d)
+{
+	struct fs_counts *sets[] = {&d->unmapped, &d->absent};
+	const char *what[] = {"field \"%s\" is not read by the map (%ld records)",
+			      "map path \"%s\" is absent (%ld records)"};
+
+	if (d->unmapped.len == 0 && d->absent.len == 0)
+		return;
+	fs_debug("drift: %zu unmapped field%s, %zu absent map path%s", d->unmapped.len,
+		 d->unmapped.len == 1 ? "" : "s", d->absent.len, d->absent.len == 1 ? "" : "s");
+	for (int k = 0; k < 2 && fs_verbosity >= 2; k++) {
+		size_t m;
+		char **keys = sorted_keys(sets[k], &m);
+
+		for (size_t i = 0; i < m; i++)
+			fs_debug(what[k], keys[i], *fs_counts_at(sets[k], keys[i], strlen(keys[i]), false));
+		free(keys);
+	}
+}
+
+void
+fs_drift_free(struct fs_drift *d)
+{
+	fs_counts_free(&d->unmapped);
+	fs_counts_free(&d->absent);
+}
+
+jv
+fs_counts_json(struct fs_counts *m)
+{
+	size_t k;
+	char **keys = sorted_keys(m, &k);
+	jv o = jv_object();
+
+	for (size_t i = 0; i < k; i++)
+		o = jv_object_set(o, jv_string(keys[i]),
+				  jv_number((double)*fs_counts_at(m, keys[i], strlen(keys[i]), false)));
+	free(keys);
+	return o;
+}
+
+/* ---- the fields campaigns read ---- */
+
+static bool
+address_field(const char *name)
+{
+	static const char *const a[] = {"line1", "line2", "city", "region", "postal_code", "country", NULL};
+
+	for (int i = 0; a[i]; i++)
+		if (strcmp(name, a[i]) == 0)
+			return true;
+	return false;
+}
+
+/* The values of name in obj (a contact's or a job's data): 0 when absent, borrowed. */
+static int
+jv_values(struct fs_fields *f, jv obj, jv address, const char *name)
+{
+	jv v = address_field(name) ? fs_jget(address, name) : fs_jget(obj, name);
+	int n = 0;
+
+	if (jv_get_kind(v) == JV_KIND_STRING) {
+		f->list[n++] = jv_string_value(v);	/* obj holds it */
+	} else if (jv_get_kind(v) == JV_KIND_NUMBER) {
+		snprintf(f->num, sizeof f->num, "%.17g", jv_number_value(v));
+		f->list[n++] = f->num;
+	} else if (jv_get_kind(v) == JV_KIND_ARRAY) {
+		jv_array_foreach(v, i, e) {
+			if (jv_get_kind(e) == JV_KIND_STRING && n < (int)(sizeof f->list / sizeof f->list[0]))
+				f->list[n++] = jv_string_value(e);	/* obj holds it */
+			(void)i;
+			jv_free(e);
+		}
+	}
+	jv_free(v);
+	return n;
+}
+
+int
+fs_fields_values(struct fs_fields *f, const char *name)
+{
+	jv address;
+	int n;
+
+	if (f->cs) {
+		for (int i = 0; i < FS_C_N; i++)
+			if (strcmp(fs_contact_fields[i], name) == 0 && f->cs[i]) {
+				f->list[0] = f->cs[i];
+				return 1;
+			}
+		return 0;
+	}
+	if (strncmp(name, "contact.", 8) == 0) {
+		address = fs_jget(f->contact, "address");
+		n = jv_values(f, f->contact, address, name + 8);
+	} else {
+		address = jv_get_kind(f->to) == JV_KIND_OBJECT ? jv_copy(f->to) : fs_jget(f->data, "address");
+		n = jv_values(f, f->data, address, name);
+	}
+	jv_free(address);
+	return n;
+}
+
+bool
+fs_filters_pass(const struct fs_campaign *c, struct fs_fields *f)
+{
+	for (int i = 0; i < c->nonly; i++) {
+		int n = fs_fields_values(f, c->only[i].field);
+
+		if (!fs_cond_holds(&c->only[i], f->list, n))
+			return false;
+	}
+	for (int i = 0; i < c->nexcept; i++) {
+		int n = fs_fields_values(f, c->except[i].field);
+
+		if (fs_cond_holds(&c->except[i], f->list, n))
+			return false;
+	}
+	return true;
+}
+
+jv
+fs_mailing_address(jv contact, jv address)
+{
+	jv to = jv_object();
+	const char *first = fs_jstr(contact, "first_name"), *last = fs_jstr(contact, "last_name");
+	const char *company = fs_jstr(contact, "company");
+	static const char *const keys[] = {"line1", "line2", "city", "region", "postal_code", "country", NULL};
+
+	if (first || last)
+		to = jv_object_set(to, jv_string("name"), jv_string_fmt("%s%s%s", first ? first : "",
+			first && last ? " " : "", last ? last : ""));
+	else if (company)
+		to = jv_object_set(to, jv_string("name"), jv_string(company));
+	for (int i = 0; keys[i]; i++) {
+		const char *v = fs_jstr(address, keys[i]);
+
+		if (v)
+			to = jv_object_set(to, jv_string(keys[i]), jv_string(v));
+	}
+	return to;
+}
+
+/*
+ * Checking triggers against what the sources give (fieldsync(7), "Checking
+ * a campaign"): fs-pull --describe SOURCE stores each source's fields, with
+ * the values of those that have a fixed set (a CRM's lifecycle stage); a
+ * trigger on a field a source does not have, or on a value it never gives,
+ * is a config error when no source gives it.  Without a listing the check
+ * cannot be made: that is said once (the campaigns table keeps what was
+ * said), and with -v on every run.
+ */
+
+/* ---- checking triggers ---- */
+
+/* A connector whose sources give contacts and jobs, which campaigns trigger on; NULL if not. */
+static const struct fs_vendor *
+trigger_vendor(const char *kind)
+{
+	const struct fs_vendor *v = fs_vendor_find(kind);
+
+	return v && v->trigger_property ? v : NULL;
+}
+
+/* The sources a campaign's events may come from: the config's that give contacts and jobs. */
+static int
+sources_of(const struct fs_config *cfg, struct fs_endpoint *out, int max)
+{
+	int n = 0;
+
+	for (int i = 0; i < cfg->nsec && n < max; i++)
+		if (strcmp(cfg->sec[i].type, "source") == 0 &&
+		    fs_endpoint_find(cfg, "source", cfg->sec[i].name, &out[n]) == 0 && trigger_vendor(out[n].kind))
+			n++;
+	return n;
+}
+
+/*
+ * One source's word on campaign c: 1 it gives the trigger's field and
+ * values, 0 it does not (why in *why), -1 no listing, -2 a state error.
+ */
+static int
+source_gives(struct fs_cli *cli, const struct fs_campaign *c, const struct fs_endpoint *ep, struct fs_buf *why)
+{
+	const struct fs_vendor *v = trigger_vendor(ep->kind);
+	const char *object = c->on_job ? v->jobs_object : "contacts";
+	const char *field = c->trigger.field, *prop = v->trigger_property(ep, c->on_job, field);
+	bool hint = !c->on_job && strcmp(field, "status") == 0 && v->status_setting;
+	jv fields, found = jv_invalid(), options;
+	char *at = NULL;
+	struct fs_buf missing = {0}, list = {0};
+	int rc;
+
+	if (fs_source_fields_get(&cli->st, ep->name, object, &fields, &at) != 0)
+		return -2;
+	if (jv_get_kind(fields) == JV_KIND_NULL) {
+		free(at);
+		return -1;
+	}
+	jv_array_foreach(fields, i, f) {
+		(void)i;
+		if (prop && !jv_is_valid(found) && fs_jstr(f, "name") && strcmp(fs_jstr(f, "name"), prop) == 0)
+			found = jv_copy(f);
+		jv_free(f);
+	}
+	jv_free(fields);
+	if (!jv_is_valid(found)) {
+		if (prop == NULL)
+			fs_buf_addf(why, "source '%s' gives no '%s'", ep->name, field);
+		else if (strcmp(prop, field) == 0)
+			fs_buf_addf(why, "source '%s' gives no '%s' (fs-pull --describe %s, %s)", ep->name, field,
+				    ep->name, at);
+		else
+			fs_buf_addf(why, "source '%s' has no %s property '%s' for '%s' (fs-pull --describe %s, %s)",
+				    ep->name, object, prop, field, ep->name, at);
+		free(at);
+		return 0;
+	}
+	options = fs_jget(found, "options");
+	rc = 1;
+	if (jv_get_kind(options) == JV_KIND_ARRAY && jv_array_length(jv_copy(options)) > 0) {
+		for (int k = 0; k < c->trigger.nvalues; k++) {
+			bool has = false;
+
+			jv_array_foreach(options, i, o) {
+				(void)i;
+				has = has || (jv_get_kind(o) == JV_KIND_STRING &&
+					      strcmp(jv_string_value(o), c->trigger.values[k]) == 0);
+				jv_free(o);
+			}
+			if (!has)
+				fs_buf_addf(&missing, "%s'%s'", missing.len ? ", " : "", c->trigger.values[k]);
+		}
+		if (missing.len) {
+			jv_array_foreach(options, i, o) {
+				if (jv_get_kind(o) == JV_KIND_STRING)
+					fs_buf_addf(&list, "%s%s", i ? ", " : "", jv_string_value(o));
+				jv_free(o);
+			}
+			if (strcmp(prop, field) == 0)
+				fs_buf_addf(why, "source '%s' gives no %s %s: it gives %s (fs-pull --describe %s, %s)",
+					    ep->name, field, missing.data, list.data, ep->name, at);
+			else
+				fs_buf_addf(why, "source '%s' gives no %s %s: its %s comes from '%s', which has %s"
+					    " (fs-pull --describe %s, %s)%s%s%s", ep->name, field, missing.data, field, prop,
+					    list.data, ep->name, at, hint ? "; set " : "", hint ? v->status_setting : "",
+					    hint ? " to the property that has it" : "");
+			rc = 0;
+		}
+	}
+	fs_buf_free(&missing);
+	fs_buf_free(&list);
+	jv_free(options);
+	jv_free(found);
+	free(at);
+	return rc;
+}
+
+int
+fs_campaigns_check_sources(struct fs_cli *cli, const struct fs_campaign *campaigns, int ncampaigns)
+{
+	struct fs_endpoint src[32];
+	int nsrc = sources_of(&cli->cfg, src, 32), errors = 0;
+
+	if (nsrc == 0) {
+		/* No source in the config: the built-in kinds a bare pipeline uses,
+		 * those described, else all (to say that none is). */
+		const struct fs_vendor *v;
+
+		for (int k = 0; (v = fs_vendor_at(k)) != NULL; k++) {
+			jv a = jv_null(), b = jv_null();
+			char *at = NULL, *at2 = NULL;
+
+			if (!v->trigger_property)
+				continue;
+			if (fs_source_fields_get(&cli->st, v->kind, "contacts", &a, &at) != 0 ||
+			    fs_source_fields_get(&cli->st, v->kind, v->jobs_object, &b, &at2) != 0) {
+				jv_free(a);
+				free(at);
+				return FS_EXIT_STATE;
+			}
+			if (jv_get_kind(a) != JV_KIND_NULL || jv_get_kind(b) != JV_KIND_NULL)
+				fs_endpoint_find(&cli->cfg, "source", v->kind, &src[nsrc++]);
+			jv_free(a), jv_free(b), free(at), free(at2);
+		}
+		for (int k = 0, described = nsrc; described == 0 && (v = fs_vendor_at(k)) != NULL; k++)
+			if (v->trigger_property)
+				fs_endpoint_find(&cli->cfg, "source", v->kind, &src[nsrc++]);
+	}
+	for (int i = 0; i < ncampaigns; i++) {
+		const struct fs_campaign *c = &campaigns[i];
+		struct fs_buf why = {0}, unchecked = {0};
+		char *notice = NULL;
+		int gives = 0, said;
+
+		int rcs[32], nunchecked = 0;
+
+		for (int k = 0; k < nsrc; k++) {
+			size_t mark = why.len;
+
+			if ((rcs[k] = source_gives(cli, c, &src[k], &why)) == -2) {
+				fs_buf_free(&why);
+				fs_buf_free(&unchecked);
+				return FS_EXIT_STATE;
+			}
+			if (rcs[k] == 0 && why.len > mark)
+				fs_buf_adds(&why, "; ");
+			gives += rcs[k] == 1;
+			nunchecked += rcs[k] == -1;
+		}
+		/* "'a', 'b' or 'c'" */
+		for (int k = 0, m = 0; k < nsrc; k++)
+			if (rcs[k] == -1) {
+				m++;
+				fs_buf_addf(&unchecked, "%s'%s'", m == 1 ? "" : m == nunchecked ? " or " : ", ",
+					    src[k].name);
+			}
+		if (gives == 0 && unchecked.len == 0) {
+			why.len -= 2;	/* the last "; " */
+			why.data[why.len] = '\0';
+			fs_err("%s:%d: campaign '%s': trigger: %s", cli->cfg.path ? cli->cfg.path : "config",
+			       c->line, c->name, why.data);
+			errors++;
+		} else if (gives == 0) {
+			notice = fs_xasprintf("campaign '%s': its trigger is not checked: no fs-pull --describe"
+					      " listing of source %s (said once; see fieldsync(7), \"Checking a"
+					      " campaign\")", c->name, unchecked.data);
+		}
+		fs_buf_free(&why);
+		fs_buf_free(&unchecked);
+		if (errors)
+			continue;
+		if (notice)
+			fs_debug("%s", notice);
+		if ((said = fs_campaign_notice(&cli->st, c->name, notice, cli->run_id)) < 0) {
+			free(notice);
+			return FS_EXIT_STATE;
+		}
+		if (said > 0 && fs_verbosity < 2)
+			fs_info("%s", notice);
+		free(notice);
+	}
+	return errors ? FS_EXIT_USAGE : 0;
+}
+
+/* ---- the hot path's JSON ---- */
+
+void
+fs_put_json(struct fs_buf *b, const char *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t start = 0;
+
+	fs_buf_addc(b, '"');
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		char esc[7] = "\\u00";
+
+		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+			continue;
+		fs_buf_add(b, p + start, i - start);
+		start = i + 1;
+		switch (c) {
+		case '"': fs_buf_add(b, "\\\"", 2); break;
+		case '\\': fs_buf_add(b, "\\\\", 2); break;
+		case '\b': fs_buf_add(b, "\\b", 2); break;
+		case '\f': fs_buf_add(b, "\\f", 2); break;
+		case '\n': fs_buf_add(b, "\\n", 2); break;
+		case '\r': fs_buf_add(b, "\\r", 2); break;
+		case '\t': fs_buf_add(b, "\\t", 2); break;
+		default:
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			fs_buf_add(b, esc, 6);
+		}
+	}
+	fs_buf_add(b, p + start, n - start);
+	fs_buf_addc(b, '"');
+}
+
+void
+fs_put_member(struct fs_buf *b, bool *first, const char *key, const char *value)
+{
+	if (!*first)
+		fs_buf_addc(b, ',');
+	*first = false;
+	fs_put_json(b, key, strlen(key));
+	fs_buf_addc(b, ':');
+	if (value)
+		fs_put_json(b, value, strlen(value));
+	else
+		fs_buf_add(b, "null", 4);
+}
