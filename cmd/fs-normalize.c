@@ -13,9 +13,8 @@
 struct fast {
 	struct fs_jtree tree;
 	struct fs_contact_out out;
-	struct fs_buf text, line, path;
-	char *unmapped[16];
-	int nunmapped;
+	struct fs_buf text, line;
+	struct fs_scan_unmapped unmapped;	/* the record's drift */
 };
 
 struct normalize {
@@ -465,145 +464,6 @@ put_head(struct fs_buf *b, struct normalize *n, const char *id, const char *sour
 	fs_buf_add(b, ",\"data\":", 8);
 }
 
-/* A short string node copied out as a C string. */
-static bool
-jcopy(const struct fs_jtree *t, int i, char *buf, size_t size)
-{
-	if (i < 0 || t->n[i].kind != 's' || t->n[i].str.n == 0 || t->n[i].str.n >= size)
-		return false;
-	memcpy(buf, t->n[i].str.p, t->n[i].str.n);
-	buf[t->n[i].str.n] = '\0';
-	return true;
-}
-
-/* fs_jget_path on the record: data is its "data", root the line (-1 for a raw object). */
-static bool
-present(const struct fs_jtree *t, int root, int data, const char *path)
-{
-	int cur;
-
-	if (strncmp(path, "data", 4) == 0 && (path[4] == '.' || path[4] == '\0')) {
-		cur = data;
-		path += 4;
-		if (*path == '.')
-			path++;
-		else
-			return true;
-	} else if (root < 0) {
-		/* The record made for a raw object has only type, source and data. */
-		return strcmp(path, "type") == 0 || strcmp(path, "source") == 0;
-	} else {
-		cur = root;
-	}
-	while (cur >= 0) {
-		const char *dot = strchr(path, '.');
-		size_t len = dot ? (size_t)(dot - path) : strlen(path);
-		int k;
-
-		if (t->n[cur].kind != 'o')
-			return false;
-		for (k = t->n[cur].child; k >= 0; k = t->n[k].next)
-			if (t->n[k].key.n == len && memcmp(t->n[k].key.p, path, len) == 0)
-				break;
-		if (k < 0)
-			return false;
-		if (dot == NULL)
-			return true;
-		cur = k;
-		path = dot + 1;
-	}
-	return false;
-}
-
-/* leaf_paths on the scanned tree: the unmapped ones go to f->unmapped. */
-static bool
-fast_leaves(struct fast *f, struct fs_norm_map *me, int i)
-{
-	const struct fs_jtree *t = &f->tree;
-
-	if (t->n[i].kind == 'o' && t->n[i].child >= 0) {
-		for (int k = t->n[i].child; k >= 0; k = t->n[k].next) {
-			size_t mark = f->path.len;
-			bool ok;
-
-			fs_buf_addc(&f->path, '.');
-			fs_buf_add(&f->path, t->n[k].key.p, t->n[k].key.n);
-			ok = fast_leaves(f, me, k);
-			f->path.len = mark;
-			f->path.data[mark] = '\0';
-			if (!ok)
-				return false;
-		}
-		return true;
-	}
-	if (fs_drift_covered(&me->reads, f->path.data))
-		return true;
-	for (int j = 0; j < f->nunmapped; j++)
-		if (strcmp(f->unmapped[j], f->path.data) == 0)
-			return true;
-	if (f->nunmapped == (int)(sizeof f->unmapped / sizeof f->unmapped[0]))
-		return false;
-	f->unmapped[f->nunmapped++] = fs_xstrdup(f->path.data);
-	return true;
-}
-
-static void
-fast_unmapped_free(struct fast *f)
-{
-	for (int j = 0; j < f->nunmapped; j++)
-		free(f->unmapped[j]);
-	f->nunmapped = 0;
-}
-
-/* The contact field a condition names, as values_of finds it in the data. */
-static const char *
-contact_field(char *const cs[], const char *name)
-{
-	struct fs_fields f = {.cs = cs};
-
-	return fs_fields_values(&f, name) == 1 ? f.list[0] : NULL;
-}
-
-static bool
-fast_valid(char *const cs[])
-{
-	const char *country = cs[FS_C_COUNTRY];
-
-	if (*cs[FS_C_ID] == '\0' || (cs[FS_C_EMAIL] && !fs_email_valid(cs[FS_C_EMAIL])) ||
-	    (cs[FS_C_PHONE] && !fs_e164_valid(cs[FS_C_PHONE])))
-		return false;
-	if (country && strcmp(country, "US") == 0)
-		return (!cs[FS_C_POSTAL_CODE] || fs_us_zip_valid(cs[FS_C_POSTAL_CODE])) &&
-		       (!cs[FS_C_REGION] || fs_us_state_valid(cs[FS_C_REGION]));
-	return !country || (strlen(country) == 2 && country[0] >= 'A' && country[0] <= 'Z' &&
-			    country[1] >= 'A' && country[1] <= 'Z');
-}
-
-/* mail.requested would be valid for this contact (fs_event_validate's rules). */
-static bool
-fast_mail_valid(const struct fs_campaign *c, char *const cs[])
-{
-	const char *country = cs[FS_C_COUNTRY];
-
-	return *c->name && *c->goal && (cs[FS_C_FIRST_NAME] || cs[FS_C_LAST_NAME] || cs[FS_C_COMPANY]) &&
-	       cs[FS_C_LINE1] && cs[FS_C_CITY] && cs[FS_C_POSTAL_CODE] && country &&
-	       (cs[FS_C_REGION] || strcmp(country, "US") != 0);
-}
-
-static void
-put_address(struct fs_buf *b, char *const cs[], const char *name)
-{
-	bool first = true;
-
-	fs_buf_addc(b, '{');
-	if (name)
-		fs_put_member(b, &first, "name", name);
-	for (int i = FS_C_LINE1; i <= FS_C_COUNTRY; i++)
-		if (cs[i])
-			fs_put_member(b, &first, fs_contact_fields[i], cs[i]);
-	fs_buf_addc(b, '}');
-}
-
 /* request_mail's line for a contact campaign, written straight out. */
 static int
 fast_mail(struct normalize *n, struct fs_loop *lp, const struct fs_campaign *c, char *const cs[],
@@ -632,13 +492,13 @@ fast_mail(struct normalize *n, struct fs_loop *lp, const struct fs_campaign *c, 
 	if (first || last)
 		name = fs_xasprintf("%s%s%s", first ? first : "", first && last ? " " : "", last ? last : "");
 	fs_buf_add(b, ",\"to\":", 6);
-	put_address(b, cs, name ? name : cs[FS_C_COMPANY]);
+	fs_put_address(b, cs, name ? name : cs[FS_C_COMPANY]);
 	free(name);
 	fs_buf_add(b, ",\"trigger\":{", 12);
 	comma = true;
 	fs_put_member(b, &comma, "field", c->trigger.field);
 	fs_put_member(b, &comma, "from", from);
-	fs_put_member(b, &comma, "to", contact_field(cs, c->trigger.field));
+	fs_put_member(b, &comma, "to", fs_contact_field(cs, c->trigger.field));
 	fs_buf_addc(b, '}');
 	if (do_not_mail)
 		fs_buf_adds(b, ",\"do_not_mail\":true");
@@ -682,10 +542,10 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 		int s = fs_jscan_get(t, root, "stream");
 
 		if (t->n[type].kind != 's' || t->n[type].str.n != 6 || memcmp(t->n[type].str.p, "record", 6) != 0 ||
-		    !jcopy(t, fs_jscan_get(t, root, "source"), source, sizeof source))
+		    !fs_jscan_copy(t, fs_jscan_get(t, root, "source"), source, sizeof source))
 			return 0;
 		*stream = '\0';
-		if (s >= 0 && t->n[s].kind != 'z' && !jcopy(t, s, stream, sizeof stream))
+		if (s >= 0 && t->n[s].kind != 'z' && !fs_jscan_copy(t, s, stream, sizeof stream))
 			return 0;
 		if ((data = fs_jscan_get(t, root, "data")) < 0 || t->n[data].kind != 'o')
 			return 0;
@@ -728,39 +588,17 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 		memcpy(object + 8, cs[FS_C_ID], o->f[FS_C_ID].n + 1);
 		fs_event_id(source, object, "contact.changed", v, evid);
 	}
-	if (!fast_valid(cs))
+	if (!fs_contact_row_valid(cs))
 		return 0;
 	/* A request that may fire and would not be valid goes the usual way, which says why. */
 	for (int i = 0; i < n->ncampaigns; i++)
 		if (!n->campaigns[i].on_job && fs_cond_matches(&n->campaigns[i].trigger,
-							       contact_field(cs, n->campaigns[i].trigger.field)) &&
-		    !fast_mail_valid(&n->campaigns[i], cs))
+							       fs_contact_field(cs, n->campaigns[i].trigger.field)) &&
+		    !fs_contact_row_mailable(&n->campaigns[i], cs))
 			return 0;
 
-	/* Drift, as drift() counts it. */
-	fast_unmapped_free(f);
-	f->path.len = 0;
-	fs_buf_adds(&f->path, "data");
-	if (!fast_leaves(f, me, data)) {
-		fast_unmapped_free(f);
+	if (!fs_drift_scanned(&n->drift, &f->unmapped, me, t, root, data, n->strict))
 		return 0;
-	}
-	{
-		int absent = 0;
-
-		for (int i = 0; i < me->nneed; i++)
-			absent += !present(t, root, data, me->need[i]);
-		if (n->strict && absent + f->nunmapped > 0) {
-			fast_unmapped_free(f);
-			return 0;
-		}
-		for (int i = 0; i < me->nneed && absent; i++)
-			if (!present(t, root, data, me->need[i]))
-				(*fs_counts_at(&n->drift.absent, me->need[i], strlen(me->need[i]), true))++;
-		for (int j = 0; j < f->nunmapped; j++)
-			(*fs_counts_at(&n->drift.unmapped, f->unmapped[j], strlen(f->unmapped[j]), true))++;
-		fast_unmapped_free(f);
-	}
 
 	/* The contact.changed event. */
 	n->records++;
@@ -776,7 +614,7 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 				any = any || cs[k];
 			if (any) {
 				fs_buf_add(b, ",\"address\":", 11);
-				put_address(b, cs, NULL);
+				fs_put_address(b, cs, NULL);
 			}
 		} else {
 			if (i == FS_C_UPDATED_AT && o->do_not_mail)
@@ -800,7 +638,7 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 		const struct fs_campaign *c = &n->campaigns[i];
 		struct fs_fields fl = {.cs = cs};
 
-		if (!c->on_job && enters(n, i, contact_field(cs, c->trigger.field), &seen, cs[FS_C_UPDATED_AT]) &&
+		if (!c->on_job && enters(n, i, fs_contact_field(cs, c->trigger.field), &seen, cs[FS_C_UPDATED_AT]) &&
 		    fs_filters_pass(c, &fl))
 			rc = fast_mail(n, lp, c, cs, source, object,
 				       seen.known ? fs_jstr(seen.prev, c->trigger.field) : NULL, o->do_not_mail);
@@ -823,7 +661,8 @@ normalize_free(struct normalize *n)
 	fs_buf_free(&n->fast.out.scratch);
 	fs_buf_free(&n->fast.text);
 	fs_buf_free(&n->fast.line);
-	fs_buf_free(&n->fast.path);
+	fs_scan_unmapped_clear(&n->fast.unmapped);
+	fs_buf_free(&n->fast.unmapped.path);
 }
 
 int

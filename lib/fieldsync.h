@@ -1500,6 +1500,25 @@ jv fs_mailing_address(jv contact, jv address);	/* to: the name from the contact,
  * (said on stderr), FS_EXIT_STATE.
  */
 int fs_campaigns_check_sources(struct fs_cli *cli, const struct fs_campaign *c, int n);
+/* The hot path (a record read with fs_jscan, its contact as strings, FS_C_*). */
+bool fs_jscan_copy(const struct fs_jtree *t, int i, char *buf, size_t size);	/* a short string node as a C string */
+/* fs_jget_path on a scanned record: data is its "data", root the line (-1 for a raw object). */
+bool fs_jscan_present(const struct fs_jtree *t, int root, int data, const char *path);
+struct fs_scan_unmapped {	/* a scanned record's unmapped paths, up to 16; reused */
+	struct fs_buf path;
+	char *paths[16];
+	int n;
+};
+void fs_scan_unmapped_clear(struct fs_scan_unmapped *u);
+/* fs_drift_count on a scanned record: false, with nothing counted, when it
+ * has more unmapped paths than u keeps, or drift when strict (the usual way says why). */
+bool fs_drift_scanned(struct fs_drift *d, struct fs_scan_unmapped *u, struct fs_norm_map *m, const struct fs_jtree *t,
+		      int root, int data, bool strict);
+const char *fs_contact_field(char *const cs[], const char *name);	/* as fs_fields_values finds it */
+bool fs_contact_row_valid(char *const cs[]);	/* contact.changed would be valid, with nothing to repair */
+/* mail.requested for campaign c would be valid (fs_event_validate's rules). */
+bool fs_contact_row_mailable(const struct fs_campaign *c, char *const cs[]);
+void fs_put_address(struct fs_buf *b, char *const cs[], const char *name);	/* the address lines, name first */
 /* JSON string as jq 1.6 writes it: only '"', '\', controls and DEL escaped. */
 void fs_put_json(struct fs_buf *b, const char *p, size_t n);
 void fs_put_member(struct fs_buf *b, bool *first, const char *key, const char *value);	/* value NULL: null */

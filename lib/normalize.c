@@ -543,7 +543,7 @@ fs_campaigns_check_sources(struct fs_cli *cli, const struct fs_campaign *campaig
 	return errors ? FS_EXIT_USAGE : 0;
 }
 
-/* ---- the hot path's JSON ---- */
+/* ---- the hot path: JSON as jq writes it, scanned records, contacts as strings ---- */
 
 void
 fs_put_json(struct fs_buf *b, const char *p, size_t n)
@@ -590,4 +590,165 @@ fs_put_member(struct fs_buf *b, bool *first, const char *key, const char *value)
 		fs_put_json(b, value, strlen(value));
 	else
 		fs_buf_add(b, "null", 4);
+}
+
+bool
+fs_jscan_copy(const struct fs_jtree *t, int i, char *buf, size_t size)
+{
+	if (i < 0 || t->n[i].kind != 's' || t->n[i].str.n == 0 || t->n[i].str.n >= size)
+		return false;
+	memcpy(buf, t->n[i].str.p, t->n[i].str.n);
+	buf[t->n[i].str.n] = '\0';
+	return true;
+}
+
+bool
+fs_jscan_present(const struct fs_jtree *t, int root, int data, const char *path)
+{
+	int cur;
+
+	if (strncmp(path, "data", 4) == 0 && (path[4] == '.' || path[4] == '\0')) {
+		cur = data;
+		path += 4;
+		if (*path == '.')
+			path++;
+		else
+			return true;
+	} else if (root < 0) {
+		/* The record made for a raw object has only type, source and data. */
+		return strcmp(path, "type") == 0 || strcmp(path, "source") == 0;
+	} else {
+		cur = root;
+	}
+	while (cur >= 0) {
+		const char *dot = strchr(path, '.');
+		size_t len = dot ? (size_t)(dot - path) : strlen(path);
+		int k;
+
+		if (t->n[cur].kind != 'o')
+			return false;
+		for (k = t->n[cur].child; k >= 0; k = t->n[k].next)
+			if (t->n[k].key.n == len && memcmp(t->n[k].key.p, path, len) == 0)
+				break;
+		if (k < 0)
+			return false;
+		if (dot == NULL)
+			return true;
+		cur = k;
+		path = dot + 1;
+	}
+	return false;
+}
+
+/* leaf_paths on the scanned tree, from node i. */
+static bool
+scanned_leaves(struct fs_scan_unmapped *f, const struct fs_jtree *t, struct fs_counts *reads, int i)
+{
+	if (t->n[i].kind == 'o' && t->n[i].child >= 0) {
+		for (int k = t->n[i].child; k >= 0; k = t->n[k].next) {
+			size_t mark = f->path.len;
+			bool ok;
+
+			fs_buf_addc(&f->path, '.');
+			fs_buf_add(&f->path, t->n[k].key.p, t->n[k].key.n);
+			ok = scanned_leaves(f, t, reads, k);
+			f->path.len = mark;
+			f->path.data[mark] = '\0';
+			if (!ok)
+				return false;
+		}
+		return true;
+	}
+	if (fs_drift_covered(reads, f->path.data))
+		return true;
+	for (int j = 0; j < f->n; j++)
+		if (strcmp(f->paths[j], f->path.data) == 0)
+			return true;
+	if (f->n == (int)(sizeof f->paths / sizeof f->paths[0]))
+		return false;
+	f->paths[f->n++] = fs_xstrdup(f->path.data);
+	return true;
+}
+
+void
+fs_scan_unmapped_clear(struct fs_scan_unmapped *f)
+{
+	for (int j = 0; j < f->n; j++)
+		free(f->paths[j]);
+	f->n = 0;
+}
+
+bool
+fs_drift_scanned(struct fs_drift *d, struct fs_scan_unmapped *u, struct fs_norm_map *m, const struct fs_jtree *t,
+		 int root, int data, bool strict)
+{
+	int absent = 0;
+
+	fs_scan_unmapped_clear(u);
+	u->path.len = 0;
+	fs_buf_adds(&u->path, "data");
+	if (!scanned_leaves(u, t, &m->reads, data)) {
+		fs_scan_unmapped_clear(u);
+		return false;
+	}
+	for (int i = 0; i < m->nneed; i++)
+		absent += !fs_jscan_present(t, root, data, m->need[i]);
+	if (strict && absent + u->n > 0) {
+		fs_scan_unmapped_clear(u);
+		return false;
+	}
+	for (int i = 0; i < m->nneed && absent; i++)
+		if (!fs_jscan_present(t, root, data, m->need[i]))
+			(*fs_counts_at(&d->absent, m->need[i], strlen(m->need[i]), true))++;
+	for (int j = 0; j < u->n; j++)
+		(*fs_counts_at(&d->unmapped, u->paths[j], strlen(u->paths[j]), true))++;
+	fs_scan_unmapped_clear(u);
+	return true;
+}
+
+const char *
+fs_contact_field(char *const cs[], const char *name)
+{
+	struct fs_fields f = {.cs = cs};
+
+	return fs_fields_values(&f, name) == 1 ? f.list[0] : NULL;
+}
+
+bool
+fs_contact_row_valid(char *const cs[])
+{
+	const char *country = cs[FS_C_COUNTRY];
+
+	if (*cs[FS_C_ID] == '\0' || (cs[FS_C_EMAIL] && !fs_email_valid(cs[FS_C_EMAIL])) ||
+	    (cs[FS_C_PHONE] && !fs_e164_valid(cs[FS_C_PHONE])))
+		return false;
+	if (country && strcmp(country, "US") == 0)
+		return (!cs[FS_C_POSTAL_CODE] || fs_us_zip_valid(cs[FS_C_POSTAL_CODE])) &&
+		       (!cs[FS_C_REGION] || fs_us_state_valid(cs[FS_C_REGION]));
+	return !country || (strlen(country) == 2 && country[0] >= 'A' && country[0] <= 'Z' &&
+			    country[1] >= 'A' && country[1] <= 'Z');
+}
+
+bool
+fs_contact_row_mailable(const struct fs_campaign *c, char *const cs[])
+{
+	const char *country = cs[FS_C_COUNTRY];
+
+	return *c->name && *c->goal && (cs[FS_C_FIRST_NAME] || cs[FS_C_LAST_NAME] || cs[FS_C_COMPANY]) &&
+	       cs[FS_C_LINE1] && cs[FS_C_CITY] && cs[FS_C_POSTAL_CODE] && country &&
+	       (cs[FS_C_REGION] || strcmp(country, "US") != 0);
+}
+
+void
+fs_put_address(struct fs_buf *b, char *const cs[], const char *name)
+{
+	bool first = true;
+
+	fs_buf_addc(b, '{');
+	if (name)
+		fs_put_member(b, &first, "name", name);
+	for (int i = FS_C_LINE1; i <= FS_C_COUNTRY; i++)
+		if (cs[i])
+			fs_put_member(b, &first, fs_contact_fields[i], cs[i]);
+	fs_buf_addc(b, '}');
 }
