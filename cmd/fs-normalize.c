@@ -521,73 +521,23 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	struct fs_jtree *t = &f->tree;
 	struct fs_contact_out *o = &f->out;
 	struct fs_norm_map *me;
-	char source[128], stream[128], canon[21], evid[40], *cs[FS_C_N], *object;
+	char source[128], stream[128], canon[21], evid[40], *cs[FS_C_N], *object, *version;
 	struct fs_seen seen;
-	int root, type, data, rc = 0;
-	size_t need = FS_C_N + 16;
-	fs_time when;
-	bool comma = true;
+	int root, data, rc = 0;
 	struct fs_buf *b = &f->line;
 
 	if (n->keep_raw || (root = fs_jscan(t, ln->bytes, ln->len)) < 0)
 		return 0;
-	if ((type = fs_jscan_get(t, root, "type")) < 0) {
-		if (n->source_opt == NULL || strlen(n->source_opt) >= sizeof source)
-			return 0;
-		strcpy(source, n->source_opt);
-		*stream = '\0';
-		data = root;
-		root = -1;
-	} else {
-		int s = fs_jscan_get(t, root, "stream");
-
-		if (t->n[type].kind != 's' || t->n[type].str.n != 6 || memcmp(t->n[type].str.p, "record", 6) != 0 ||
-		    !fs_jscan_copy(t, fs_jscan_get(t, root, "source"), source, sizeof source))
-			return 0;
-		*stream = '\0';
-		if (s >= 0 && t->n[s].kind != 'z' && !fs_jscan_copy(t, s, stream, sizeof stream))
-			return 0;
-		if ((data = fs_jscan_get(t, root, "data")) < 0 || t->n[data].kind != 'o')
-			return 0;
-	}
+	if ((data = fs_jscan_record(t, root, n->source_opt, source, sizeof source, stream, sizeof stream)) < 0)
+		return 0;
+	if (data == root)
+		root = -1;	/* a raw object: its record is made for it */
 	me = map_for(n, source, *stream ? stream : NULL);
-	if (!me->fast)
+	/* The connector's map in C, then the contact as strings. */
+	if (!me->fast || !me->fast->fast_contact(t, data, me->map, o) || o->version.p == NULL ||
+	    o->f[FS_C_ID].n == 0 || !fs_contact_strings(o, &f->text, cs, canon, &object, &version))
 		return 0;
-
-	if (!me->fast->fast_contact(t, data, me->map, o) || o->version.p == NULL || o->f[FS_C_ID].n == 0)
-		return 0;
-
-	/* C strings of every field, and the canonical time. */
-	for (int i = 0; i < FS_C_N; i++)
-		need += o->f[i].p ? o->f[i].n : 0;
-	need += o->version.n + 1 + 8 + o->f[FS_C_ID].n;
-	if (f->text.cap < need) {
-		f->text.data = fs_xrealloc(f->text.data, need);
-		f->text.cap = need;
-	}
-	f->text.len = 0;
-	for (int i = 0; i < FS_C_N; i++) {
-		cs[i] = NULL;
-		if (o->f[i].p) {
-			cs[i] = memcpy(f->text.data + f->text.len, o->f[i].p, o->f[i].n);
-			cs[i][o->f[i].n] = '\0';
-			f->text.len += o->f[i].n + 1;
-		}
-	}
-	{
-		char *v = memcpy(f->text.data + f->text.len, o->version.p, o->version.n);
-
-		v[o->version.n] = '\0';
-		f->text.len += o->version.n + 1;
-		if (fs_time_parse(v, &when) != 0)
-			return 0;
-		fs_time_format(when, canon);
-		cs[FS_C_UPDATED_AT] = canon;
-		object = f->text.data + f->text.len;
-		memcpy(object, "contact:", 8);
-		memcpy(object + 8, cs[FS_C_ID], o->f[FS_C_ID].n + 1);
-		fs_event_id(source, object, "contact.changed", v, evid);
-	}
+	fs_event_id(source, object, "contact.changed", version, evid);
 	if (!fs_contact_row_valid(cs))
 		return 0;
 	/* A request that may fire and would not be valid goes the usual way, which says why. */
@@ -603,27 +553,7 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	/* The contact.changed event. */
 	n->records++;
 	put_head(b, n, evid, source, "contact.changed", object, canon);
-	fs_buf_addc(b, '{');
-	for (int i = 0; i < FS_C_N; i++) {
-		if (i >= FS_C_LINE1 && i <= FS_C_COUNTRY) {
-			bool any = false;
-
-			if (i > FS_C_LINE1)
-				continue;
-			for (int k = FS_C_LINE1; k <= FS_C_COUNTRY; k++)
-				any = any || cs[k];
-			if (any) {
-				fs_buf_add(b, ",\"address\":", 11);
-				fs_put_address(b, cs, NULL);
-			}
-		} else {
-			if (i == FS_C_UPDATED_AT && o->do_not_mail)
-				fs_buf_adds(b, ",\"do_not_mail\":true");
-			if (cs[i])
-				fs_put_member(b, &comma, fs_contact_fields[i], cs[i]);
-		}
-	}
-	fs_buf_add(b, "}}", 2);
+	fs_put_contact(b, cs, o->do_not_mail);
 	n->events++;
 	fs_emit_raw(lp, b->data, b->len);
 

@@ -1501,6 +1501,10 @@ jv fs_mailing_address(jv contact, jv address);	/* to: the name from the contact,
  */
 int fs_campaigns_check_sources(struct fs_cli *cli, const struct fs_campaign *c, int n);
 /* The hot path (a record read with fs_jscan, its contact as strings, FS_C_*). */
+/* A scanned line's record: its data's node (root for a raw object of source_opt), -1 when the
+ * hot path does not take it; its source and stream (empty when none) copied out. */
+int fs_jscan_record(const struct fs_jtree *t, int root, const char *source_opt, char *source, size_t source_size,
+		    char *stream, size_t stream_size);
 bool fs_jscan_copy(const struct fs_jtree *t, int i, char *buf, size_t size);	/* a short string node as a C string */
 /* fs_jget_path on a scanned record: data is its "data", root the line (-1 for a raw object). */
 bool fs_jscan_present(const struct fs_jtree *t, int root, int data, const char *path);
@@ -1518,6 +1522,12 @@ const char *fs_contact_field(char *const cs[], const char *name);	/* as fs_field
 bool fs_contact_row_valid(char *const cs[]);	/* contact.changed would be valid, with nothing to repair */
 /* mail.requested for campaign c would be valid (fs_event_validate's rules). */
 bool fs_contact_row_mailable(const struct fs_campaign *c, char *const cs[]);
+/* The contact's fields as C strings in text (updated_at made canonical in canon), its object
+ * ("contact:ID") and its version: false when the version is not a time. */
+bool fs_contact_strings(const struct fs_contact_out *o, struct fs_buf *text, char *cs[FS_C_N], char canon[21],
+			char **object, char **version);
+/* contact.changed's data, and the "}" that ends its event. */
+void fs_put_contact(struct fs_buf *b, char *const cs[], bool do_not_mail);
 void fs_put_address(struct fs_buf *b, char *const cs[], const char *name);	/* the address lines, name first */
 /* JSON string as jq 1.6 writes it: only '"', '\', controls and DEL escaped. */
 void fs_put_json(struct fs_buf *b, const char *p, size_t n);

@@ -752,3 +752,91 @@ fs_put_address(struct fs_buf *b, char *const cs[], const char *name)
 			fs_put_member(b, &first, fs_contact_fields[i], cs[i]);
 	fs_buf_addc(b, '}');
 }
+
+int
+fs_jscan_record(const struct fs_jtree *t, int root, const char *source_opt, char *source, size_t source_size,
+		char *stream, size_t stream_size)
+{
+	int type = fs_jscan_get(t, root, "type"), s, data;
+
+	*stream = '\0';
+	if (type < 0) {
+		if (source_opt == NULL || strlen(source_opt) >= source_size)
+			return -1;
+		strcpy(source, source_opt);
+		return root;
+	}
+	s = fs_jscan_get(t, root, "stream");
+	if (t->n[type].kind != 's' || t->n[type].str.n != 6 || memcmp(t->n[type].str.p, "record", 6) != 0 ||
+	    !fs_jscan_copy(t, fs_jscan_get(t, root, "source"), source, source_size))
+		return -1;
+	if (s >= 0 && t->n[s].kind != 'z' && !fs_jscan_copy(t, s, stream, stream_size))
+		return -1;
+	if ((data = fs_jscan_get(t, root, "data")) < 0 || t->n[data].kind != 'o')
+		return -1;
+	return data;
+}
+
+bool
+fs_contact_strings(const struct fs_contact_out *o, struct fs_buf *text, char *cs[FS_C_N], char canon[21],
+		   char **object, char **version)
+{
+	size_t need = FS_C_N + 16;
+	fs_time when;
+
+	for (int i = 0; i < FS_C_N; i++)
+		need += o->f[i].p ? o->f[i].n : 0;
+	need += o->version.n + 1 + 8 + o->f[FS_C_ID].n;
+	if (text->cap < need) {
+		text->data = fs_xrealloc(text->data, need);
+		text->cap = need;
+	}
+	text->len = 0;
+	for (int i = 0; i < FS_C_N; i++) {
+		cs[i] = NULL;
+		if (o->f[i].p) {
+			cs[i] = memcpy(text->data + text->len, o->f[i].p, o->f[i].n);
+			cs[i][o->f[i].n] = '\0';
+			text->len += o->f[i].n + 1;
+		}
+	}
+	*version = memcpy(text->data + text->len, o->version.p, o->version.n);
+	(*version)[o->version.n] = '\0';
+	text->len += o->version.n + 1;
+	if (fs_time_parse(*version, &when) != 0)
+		return false;
+	fs_time_format(when, canon);
+	cs[FS_C_UPDATED_AT] = canon;
+	*object = text->data + text->len;
+	memcpy(*object, "contact:", 8);
+	memcpy(*object + 8, cs[FS_C_ID], o->f[FS_C_ID].n + 1);
+	return true;
+}
+
+void
+fs_put_contact(struct fs_buf *b, char *const cs[], bool do_not_mail)
+{
+	bool comma = true;
+
+	fs_buf_addc(b, '{');
+	for (int i = 0; i < FS_C_N; i++) {
+		if (i >= FS_C_LINE1 && i <= FS_C_COUNTRY) {
+			bool any = false;
+
+			if (i > FS_C_LINE1)
+				continue;
+			for (int k = FS_C_LINE1; k <= FS_C_COUNTRY; k++)
+				any = any || cs[k];
+			if (any) {
+				fs_buf_add(b, ",\"address\":", 11);
+				fs_put_address(b, cs, NULL);
+			}
+		} else {
+			if (i == FS_C_UPDATED_AT && do_not_mail)
+				fs_buf_adds(b, ",\"do_not_mail\":true");
+			if (cs[i])
+				fs_put_member(b, &comma, fs_contact_fields[i], cs[i]);
+		}
+	}
+	fs_buf_add(b, "}}", 2);
+}
