@@ -55,20 +55,6 @@ map_for(struct normalize *n, const char *source, const char *stream)
 	return &n->maps[n->nmaps++];
 }
 
-/* Canonical time fields are rewritten as "YYYY-MM-DDTHH:MM:SSZ". */
-static jv
-canonical_time(jv obj, const char *key)
-{
-	const char *s = fs_jstr(obj, key);
-	char out[21];
-	fs_time t;
-
-	if (s == NULL || fs_time_parse(s, &t) != 0)
-		return obj;
-	fs_time_format(t, out);
-	return jv_object_set(obj, jv_string(key), jv_string(out));
-}
-
 static int
 fill_mail_status(struct normalize *n, jv *data)
 {
@@ -83,31 +69,6 @@ fill_mail_status(struct normalize *n, jv *data)
 	*data = jv_object_set(*data, jv_string("status"), jv_string(status ? status : "queued"));
 	free(status);
 	return 0;
-}
-
-static jv
-make_event(struct normalize *n, const char *source, const char *kind, const char *object,
-	   const char *version, jv occurred_at, jv data, jv raw)
-{
-	char id[40];
-	jv ev = jv_object();
-
-	fs_event_id(source, object, kind, version, id);
-	ev = jv_object_set(ev, jv_string("type"), jv_string("event"));
-	ev = jv_object_set(ev, jv_string("id"), jv_string(id));
-	ev = jv_object_set(ev, jv_string("run_id"), jv_string(n->cli->run_id));
-	ev = jv_object_set(ev, jv_string("source"), jv_string(source));
-	ev = jv_object_set(ev, jv_string("kind"), jv_string(kind));
-	ev = jv_object_set(ev, jv_string("object"), object ? jv_string(object) : jv_null());
-	ev = jv_object_set(ev, jv_string("occurred_at"), occurred_at);
-	ev = canonical_time(ev, "occurred_at");
-	data = canonical_time(canonical_time(data, "updated_at"), "at");
-	ev = jv_object_set(ev, jv_string("data"), data);
-	if (n->keep_raw && jv_is_valid(raw))
-		ev = jv_object_set(ev, jv_string("raw"), raw);
-	else
-		jv_free(raw);
-	return ev;
 }
 
 /*
@@ -162,34 +123,14 @@ request_mail(struct normalize *n, struct fs_loop *lp, struct fs_line *ln, jv ev,
 	const char *source = fs_jstr(ev, "source"), *object = fs_jstr(ev, "object");
 	const char *version = fs_jstr(jv_get_kind(job) == JV_KIND_OBJECT ? job : contact, "updated_at");
 	const char *from = seen->known ? fs_jstr(seen->prev, c->trigger.field) : NULL;
-	jv req = jv_object(), trig = jv_object(), dnm = fs_jget(contact, "do_not_mail"), mail;
+	jv req = fs_mail_request_data(c, contact, job, to, from, value), mail;
 	struct fs_buf why = {0};
 	char *ver;
 	int rc = 0;
 
-	trig = jv_object_set(trig, jv_string("field"), jv_string(c->trigger.field));
-	trig = jv_object_set(trig, jv_string("from"), from ? jv_string(from) : jv_null());
-	trig = jv_object_set(trig, jv_string("to"), jv_string(value));
-	req = jv_object_set(req, jv_string("contact_id"),
-			    jv_string(fs_jstr(job, "contact_id") ? fs_jstr(job, "contact_id") : fs_jstr(contact, "id")));
-	if (jv_get_kind(job) == JV_KIND_OBJECT)
-		req = jv_object_set(req, jv_string("job_id"), jv_string(fs_jstr(job, "id")));
-	req = jv_object_set(req, jv_string("campaign"), jv_string(c->name));
-	req = jv_object_set(req, jv_string("goal"), jv_string(c->goal));
-	req = jv_object_set(req, jv_string("format"), jv_string(c->format));
-	if (c->template)
-		req = jv_object_set(req, jv_string("template"), jv_string(c->template));
-	if (c->back)
-		req = jv_object_set(req, jv_string("back"), jv_string(c->back));
-	if (c->from)
-		req = jv_object_set(req, jv_string("from"), jv_string(c->from));
-	req = jv_object_set(req, jv_string("to"), jv_copy(to));
-	req = jv_object_set(req, jv_string("trigger"), trig);
-	if (jv_get_kind(dnm) == JV_KIND_TRUE)
-		req = jv_object_set(req, jv_string("do_not_mail"), jv_true());
-	jv_free(dnm);
 	ver = fs_xasprintf("%s@%s", c->name, version ? version : "");
-	mail = make_event(n, source, "mail.requested", object, ver, fs_jget(ev, "occurred_at"), req, jv_invalid());
+	mail = fs_event_make(n->cli->run_id, source, "mail.requested", object, ver, fs_jget(ev, "occurred_at"), req,
+			     jv_invalid());
 	free(ver);
 	if (fs_event_validate(mail, &why) != 0) {
 		if (jv_get_kind(job) == JV_KIND_OBJECT && jv_get_kind(contact) == JV_KIND_NULL)
@@ -404,11 +345,11 @@ on_record(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 			fs_loop_fail(lp, FS_EXIT_STATE);
 			rc = -1;
 		}
-		ev = make_event(n, source, kind ? kind : "", object,
-				jv_is_valid(vtext) ? jv_string_value(vtext) : "",
-				fs_jget(o, "occurred_at"),
-				jv_get_kind(d) == JV_KIND_OBJECT ? d : (jv_free(d), jv_object()),
-				ln->type ? fs_jget(ln->obj, "data") : jv_copy(ln->obj));
+		ev = fs_event_make(n->cli->run_id, source, kind ? kind : "", object,
+				   jv_is_valid(vtext) ? jv_string_value(vtext) : "",
+				   fs_jget(o, "occurred_at"),
+				   jv_get_kind(d) == JV_KIND_OBJECT ? d : (jv_free(d), jv_object()),
+				   !n->keep_raw ? jv_invalid() : ln->type ? fs_jget(ln->obj, "data") : jv_copy(ln->obj));
 		if (rc == 0)
 			n->ninvalid += fs_event_repair(&ev, &n->invalid);
 		if (rc != 0) {

@@ -1494,6 +1494,12 @@ struct fs_fields {
 int fs_fields_values(struct fs_fields *f, const char *name);	/* into f->list, borrowed; 0 when absent */
 bool fs_filters_pass(const struct fs_campaign *c, struct fs_fields *f);	/* its only and except hold */
 jv fs_mailing_address(jv contact, jv address);	/* to: the name from the contact, the lines from address */
+/* One canonical event: its id from source, object, kind and version; its times canonical; raw kept when valid. */
+jv fs_event_make(const char *run_id, const char *source, const char *kind, const char *object, const char *version,
+		 jv occurred_at, jv data, jv raw);
+/* mail.requested's data for campaign c: contact (its id, do_not_mail), job (null for a contact
+ * campaign), to the address, the trigger field's value from and to. */
+jv fs_mail_request_data(const struct fs_campaign *c, jv contact, jv job, jv to, const char *from, const char *value);
 /*
  * Checking triggers against what the sources give (fieldsync(7), "Checking
  * a campaign"): 0, FS_EXIT_USAGE when a trigger asks what no source gives

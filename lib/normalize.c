@@ -351,6 +351,76 @@ fs_mailing_address(jv contact, jv address)
  * said), and with -v on every run.
  */
 
+/* ---- events ---- */
+
+/* Canonical time fields are rewritten as "YYYY-MM-DDTHH:MM:SSZ". */
+static jv
+canonical_time(jv obj, const char *key)
+{
+	const char *s = fs_jstr(obj, key);
+	char out[21];
+	fs_time t;
+
+	if (s == NULL || fs_time_parse(s, &t) != 0)
+		return obj;
+	fs_time_format(t, out);
+	return jv_object_set(obj, jv_string(key), jv_string(out));
+}
+
+jv
+fs_event_make(const char *run_id, const char *source, const char *kind, const char *object, const char *version,
+	      jv occurred_at, jv data, jv raw)
+{
+	char id[40];
+	jv ev = jv_object();
+
+	fs_event_id(source, object, kind, version, id);
+	ev = jv_object_set(ev, jv_string("type"), jv_string("event"));
+	ev = jv_object_set(ev, jv_string("id"), jv_string(id));
+	ev = jv_object_set(ev, jv_string("run_id"), jv_string(run_id));
+	ev = jv_object_set(ev, jv_string("source"), jv_string(source));
+	ev = jv_object_set(ev, jv_string("kind"), jv_string(kind));
+	ev = jv_object_set(ev, jv_string("object"), object ? jv_string(object) : jv_null());
+	ev = jv_object_set(ev, jv_string("occurred_at"), occurred_at);
+	ev = canonical_time(ev, "occurred_at");
+	data = canonical_time(canonical_time(data, "updated_at"), "at");
+	ev = jv_object_set(ev, jv_string("data"), data);
+	if (jv_is_valid(raw))
+		ev = jv_object_set(ev, jv_string("raw"), raw);
+	else
+		jv_free(raw);
+	return ev;
+}
+
+jv
+fs_mail_request_data(const struct fs_campaign *c, jv contact, jv job, jv to, const char *from, const char *value)
+{
+	jv req = jv_object(), trig = jv_object(), dnm = fs_jget(contact, "do_not_mail");
+
+	trig = jv_object_set(trig, jv_string("field"), jv_string(c->trigger.field));
+	trig = jv_object_set(trig, jv_string("from"), from ? jv_string(from) : jv_null());
+	trig = jv_object_set(trig, jv_string("to"), jv_string(value));
+	req = jv_object_set(req, jv_string("contact_id"),
+			    jv_string(fs_jstr(job, "contact_id") ? fs_jstr(job, "contact_id") : fs_jstr(contact, "id")));
+	if (jv_get_kind(job) == JV_KIND_OBJECT)
+		req = jv_object_set(req, jv_string("job_id"), jv_string(fs_jstr(job, "id")));
+	req = jv_object_set(req, jv_string("campaign"), jv_string(c->name));
+	req = jv_object_set(req, jv_string("goal"), jv_string(c->goal));
+	req = jv_object_set(req, jv_string("format"), jv_string(c->format));
+	if (c->template)
+		req = jv_object_set(req, jv_string("template"), jv_string(c->template));
+	if (c->back)
+		req = jv_object_set(req, jv_string("back"), jv_string(c->back));
+	if (c->from)
+		req = jv_object_set(req, jv_string("from"), jv_string(c->from));
+	req = jv_object_set(req, jv_string("to"), jv_copy(to));
+	req = jv_object_set(req, jv_string("trigger"), trig);
+	if (jv_get_kind(dnm) == JV_KIND_TRUE)
+		req = jv_object_set(req, jv_string("do_not_mail"), jv_true());
+	jv_free(dnm);
+	return req;
+}
+
 /* ---- checking triggers ---- */
 
 /* A connector whose sources give contacts and jobs, which campaigns trigger on; NULL if not. */
