@@ -74,7 +74,13 @@ struct fs_vendor {
 	int (*create)(struct fs_push *, const struct fs_piece *);
 	int (*cancel)(struct fs_push *, const char *vendor_id);
 	int (*write_back)(struct fs_push *, jv batch);
-	/* receive and normalize (fs-normalize); the stream of a record with none is saved_stream */
+	/*
+	 * receive and normalize.  A webhook signature scheme is a struct
+	 * fs_signature of the vendor's (lib/vendors/NAME-signature.c, listed in
+	 * lib/hook.c), not a hook here: fs-hook, started once per request,
+	 * links the schemes without the connectors, so verify above stays
+	 * unset.  For fs-normalize, a record with no stream is of saved_stream.
+	 */
 	/* Adds the paths a stream's records are read at besides its map's, for drift. */
 	void (*map_reads)(const struct fs_endpoint *, const char *stream, struct fs_counts *reads);
 	/* The vendor's name of the canonical field a campaign triggers on (on_job: of a job), NULL if it has
