@@ -1,6 +1,8 @@
 /*
  * fs-normalize: map vendor records onto canonical events, validate them,
- * and fire campaign triggers.
+ * and fire campaign triggers.  What a vendor's records mean is its
+ * connector's (lib/vendors.h); the machinery that knows no vendor is
+ * lib/normalize.c's.
  */
 #include <getopt.h>
 #include <stdlib.h>

@@ -629,7 +629,7 @@ struct fs_signature {
 	bool (*verify)(const struct fs_hook_req *r, const char *secret, const char *sig, const char *stamp,
 		       const char *id);
 	bool (*shaped)(jv body);	/* the vendor's event as the scheme sends it (body borrowed) */
-	char *(*delivery_id)(const struct fs_hook_req *r, jv body);	/* NULL for none (body borrowed) */
+	char *(*delivery_id)(const struct fs_hook_req *r);	/* NULL for none */
 };
 extern const struct fs_signature fs_standard_webhooks, fs_lob_signature, fs_hubspot_signature;
 const struct fs_signature *fs_signature_find(const char *name);	/* NULL if no scheme has that name */

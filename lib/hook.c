@@ -179,11 +179,10 @@ std_shaped(jv body)
 }
 
 static char *
-std_delivery_id(const struct fs_hook_req *r, jv body)
+std_delivery_id(const struct fs_hook_req *r)
 {
 	const char *h = r->header("webhook-id", r->ctx);
 
-	(void)body;
 	return h && *h ? fs_xstrdup(h) : NULL;
 }
 
@@ -315,10 +314,8 @@ fs_json_id_text(jv v)
 char *
 fs_hook_delivery_id(const struct fs_signature *s, const struct fs_hook_req *r)
 {
-	jv body = jv_parse_sized(r->body, (int)r->len);
-	char hex[65], *id = s->delivery_id(r, body);
+	char hex[65], *id = s->delivery_id(r);
 
-	jv_free(body);
 	if (id)
 		return id;
 	fs_sha256_hex(r->body, r->len, hex);

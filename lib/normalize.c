@@ -1,9 +1,10 @@
 /*
  * fs-normalize's machinery, which knows no vendor: the maps of sources'
  * streams and the drift between a map and its records, the fields a
- * campaign's conditions read, the check of triggers against what sources
- * give (each connector names its own fields), and JSON written as jq writes
- * it for the hot path.
+ * campaign's conditions read, canonical events and mail requests, the check
+ * of triggers against what sources give (each connector names its own
+ * fields), and the hot path's scanned records and contacts, written as jq
+ * writes JSON.
  */
 #include <stdlib.h>
 #include <string.h>

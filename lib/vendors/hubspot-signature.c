@@ -40,14 +40,16 @@ hubspot_shaped(jv body)
 
 /* "events:" and the eventIds, not the body: a retry carries a new attemptNumber. */
 static char *
-hubspot_delivery_id(const struct fs_hook_req *r, jv body)
+hubspot_delivery_id(const struct fs_hook_req *r)
 {
+	jv body = jv_parse_sized(r->body, (int)r->len);
 	struct fs_buf b = {0};
 	char hex[65], *id = NULL;
 
-	(void)r;
-	if (jv_get_kind(body) != JV_KIND_ARRAY || jv_array_length(jv_copy(body)) == 0)
+	if (jv_get_kind(body) != JV_KIND_ARRAY || jv_array_length(jv_copy(body)) == 0) {
+		jv_free(body);
 		return NULL;
+	}
 	jv_array_foreach(body, i, ev) {
 		char *one = jv_get_kind(ev) == JV_KIND_OBJECT ? fs_json_id_text(fs_jget(ev, "eventId")) : NULL;
 
@@ -66,6 +68,7 @@ hubspot_delivery_id(const struct fs_hook_req *r, jv body)
 		id = fs_xasprintf("events-sha256:%s", hex);
 	}
 	fs_buf_free(&b);
+	jv_free(body);
 	return id;
 }
 

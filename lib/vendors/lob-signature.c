@@ -44,12 +44,13 @@ lob_shaped(jv body)
 
 /* The event's id: Lob sends a retry with the same one. */
 static char *
-lob_delivery_id(const struct fs_hook_req *r, jv body)
+lob_delivery_id(const struct fs_hook_req *r)
 {
-	(void)r;
-	if (jv_get_kind(body) != JV_KIND_OBJECT)
-		return NULL;
-	return fs_json_id_text(fs_jget(body, "id"));
+	jv body = jv_parse_sized(r->body, (int)r->len);
+	char *id = jv_get_kind(body) == JV_KIND_OBJECT ? fs_json_id_text(fs_jget(body, "id")) : NULL;
+
+	jv_free(body);
+	return id;
 }
 
 const struct fs_signature fs_lob_signature = {
