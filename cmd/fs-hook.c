@@ -101,7 +101,7 @@ log_refusal(struct fs_state *st, int status, const char *why, const char *run_id
 		fs_state_rollback(st);
 }
 
-/* Request headers from the CGI environment: "Lob-Signature" is HTTP_LOB_SIGNATURE. */
+/* Request headers from the CGI environment: "Webhook-Id" is HTTP_WEBHOOK_ID. */
 static const char *
 cgi_header(const char *name, void *ctx)
 {
@@ -146,7 +146,7 @@ find_source(int argc, char **argv)
 	return NULL;
 }
 
-/* The URL the vendor called, as HubSpot signs it. */
+/* The URL the vendor called, as a scheme that signs it sees it. */
 static char *
 request_url(const struct fs_endpoint *ep)
 {
@@ -171,7 +171,8 @@ request_url(const struct fs_endpoint *ep)
  * from the rest.
  */
 static int
-unsigned_request(struct fs_cli *cli, const char *name, enum fs_sig_scheme scheme, size_t cap, const char *method)
+unsigned_request(struct fs_cli *cli, const char *name, const struct fs_signature *scheme, size_t cap,
+		 const char *method)
 {
 	const char *clen = getenv("CONTENT_LENGTH"), *why;
 	char *body = NULL;
@@ -206,7 +207,7 @@ unsigned_request(struct fs_cli *cli, const char *name, enum fs_sig_scheme scheme
 	if (why) {
 		refuse(status, why);
 	} else {
-		char *missing = fs_xasprintf("missing %s header", fs_sig_header(scheme));
+		char *missing = fs_xasprintf("missing %s header", scheme->header);
 
 		refuse(401, missing);
 		free(missing);
@@ -240,7 +241,7 @@ main(int argc, char *argv[])
 	struct fs_cli cli;
 	struct fs_endpoint ep;
 	struct fs_hook_req req = {.header = cgi_header};
-	enum fs_sig_scheme scheme;
+	const struct fs_signature *scheme;
 	const char *method, *clen, *why, *v, *wake_dir = NULL;
 	char *name = NULL, *secret = NULL, *body = NULL, *url = NULL, *delivery = NULL;
 	size_t cap, want;
@@ -283,7 +284,7 @@ main(int argc, char *argv[])
 	}
 	source = name;	/* for the request log */
 	/* The configuration was checked at load: these are its values. */
-	if (fs_sig_scheme_parse(v = fs_setting(&ep, "signature"), &scheme) != 0 ||
+	if ((scheme = fs_signature_find(v = fs_setting(&ep, "signature"))) == NULL ||
 	    fs_size_parse(v = fs_setting(&ep, "max_body"), &cap) != 0) {
 		fs_err("source '%s': '%s' is not a signature scheme or a size", name, v);
 		refuse(500, "configuration error");

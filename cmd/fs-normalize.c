@@ -1,44 +1,35 @@
 /*
  * fs-normalize: map vendor records onto canonical events, validate them,
- * and fire campaign triggers.
+ * and fire campaign triggers.  What a vendor's records mean is its
+ * connector's (lib/vendors.h); the machinery that knows no vendor is
+ * lib/normalize.c's.
  */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "fieldsync.h"
-
-struct map_entry {
-	char *source, *stream;
-	struct fs_map *map;	/* NULL: none could be loaded (why says so) */
-	char *why;
-	struct fs_counts reads;	/* every path the map reads, for drift */
-	const char **need;	/* the paths it expects to be present */
-	int nneed;
-	bool fast;		/* the built-in HubSpot contact map: the hot path may take it */
-};
+#include "vendors.h"
 
 /* The hot path's buffers, reused from line to line. */
 struct fast {
 	struct fs_jtree tree;
 	struct fs_contact_out out;
-	struct fs_buf text, line, path;
-	char *unmapped[16];
-	int nunmapped;
+	struct fs_buf text, line;
+	struct fs_scan_unmapped unmapped;	/* the record's drift */
 };
 
 struct normalize {
 	struct fs_cli *cli;
 	const char *source_opt, *map_opt;
 	bool keep_raw, strict;
-	struct map_entry *maps;
+	struct fs_norm_map *maps;
 	int nmaps;
 	struct fs_campaign *campaigns;
 	int ncampaigns;
 	fs_time *first_run;	/* each campaign's, once recorded */
 	bool first_recorded;
-	struct fs_counts unmapped, absent;
+	struct fs_drift drift;
 	struct fs_counts invalid;	/* fields moved to data.invalid, by name */
 	long ninvalid;
 	long records, events, requests, again;
@@ -53,209 +44,17 @@ usage(FILE *f, int status)
 	exit(status);
 }
 
-static const char *
-default_stream(const char *kind)
-{
-	if (strcmp(kind, "hubspot") == 0)
-		return "contacts";
-	if (strcmp(kind, "csv") == 0)
-		return "rows";
-	return "events";
-}
-
-static struct map_entry *
+/* The map of a source's stream, loaded at its first record. */
+static struct fs_norm_map *
 map_for(struct normalize *n, const char *source, const char *stream)
 {
-	struct fs_endpoint ep;
-	struct map_entry *e;
-	char *path = NULL, key[128];
-	const char *name;
-
 	for (int i = 0; i < n->nmaps; i++)
 		if (strcmp(n->maps[i].source, source) == 0 &&
 		    strcmp(n->maps[i].stream, stream ? stream : "") == 0)
 			return &n->maps[i];
 	n->maps = fs_xrealloc(n->maps, (size_t)(n->nmaps + 1) * sizeof *n->maps);
-	e = &n->maps[n->nmaps++];
-	memset(e, 0, sizeof *e);
-	e->source = fs_xstrdup(source);
-	e->stream = fs_xstrdup(stream ? stream : "");
-	/* fs_endpoint_find complains on stderr; the DLQ reason says it again. */
-	if (fs_endpoint_find(&n->cli->cfg, "source", source, &ep) != 0) {
-		e->why = fs_xasprintf("unknown source \"%s\"", source);
-		return e;
-	}
-	if (stream == NULL)
-		stream = default_stream(ep.kind);
-	/* map.STREAM, else map, else the kind's shipped map for the stream
-	 * (map.* for a stream of no name: the shipped map for other streams). */
-	snprintf(key, sizeof key, "map.%s", *stream ? stream : "*");
-	if ((name = n->map_opt) == NULL)
-		name = fs_setting(&ep, key);
-	if ((path = fs_map_find(name)) == NULL) {
-		e->why = fs_xasprintf("no map '%s' for source \"%s\" stream \"%s\"", name, source, stream);
-		return e;
-	}
-	if ((e->map = fs_map_load(path, fs_map_args(&ep))) == NULL) {
-		e->why = fs_xasprintf("map '%s' does not compile", path);
-	} else {
-		int nreads;
-		const char *const *r = fs_map_reads(e->map, &nreads);
-
-		for (int i = 0; i < nreads; i++) {
-			const char *p = r[i][0] == '?' ? r[i] + 1 : r[i];
-
-			*fs_counts_at(&e->reads, p, strlen(p), true) = 1;
-			if (r[i][0] != '?' && strchr(p, '*') == NULL) {
-				e->need = fs_xrealloc(e->need, (size_t)(e->nneed + 1) * sizeof *e->need);
-				e->need[e->nneed++] = p;
-			}
-		}
-		/* The properties a HubSpot source names are read too. */
-		for (int i = 0; i < 2 && strcmp(ep.kind, "hubspot") == 0 && strcmp(stream, "contacts") == 0; i++) {
-			const char *prop = fs_setting(&ep, i == 0 ? "status_property" : "suppress_property");
-			char *p = prop ? fs_xasprintf("data.properties.%s", prop) : NULL;
-
-			if (p)
-				*fs_counts_at(&e->reads, p, strlen(p), true) = 1;
-			free(p);
-		}
-		e->fast = fs_map_builtin(e->map) && strcmp(fs_map_builtin(e->map), "hubspot-contact") == 0 &&
-			  nreads > 0;
-	}
-	free(path);
-	return e;
-}
-
-/* Drift: which input fields the map never reads, which of its paths are absent. */
-static bool
-covered(struct fs_counts *reads, const char *path)
-{
-	char buf[1024];
-	size_t n = strlen(path);
-
-	if (n >= sizeof buf - 2)
-		return true;
-	memcpy(buf, path, n + 1);
-	for (;;) {
-		char *dot;
-
-		if (fs_counts_at(reads, buf, strlen(buf), false))
-			return true;
-		if ((dot = strrchr(buf, '.')) == NULL)
-			return false;
-		strcpy(dot + 1, "*");
-		if (fs_counts_at(reads, buf, strlen(buf), false))
-			return true;
-		*dot = '\0';
-	}
-}
-
-static void
-leaf_paths(jv v, struct fs_buf *path, struct fs_counts *reads, struct fs_counts *found, int *nfound)
-{
-	if (jv_get_kind(v) == JV_KIND_OBJECT && jv_object_length(jv_copy(v)) > 0) {
-		jv_object_foreach(v, key, val) {
-			size_t mark = path->len;
-
-			fs_buf_addc(path, '.');
-			fs_buf_adds(path, jv_string_value(key));
-			leaf_paths(val, path, reads, found, nfound);
-			path->len = mark;
-			path->data[mark] = '\0';
-			jv_free(key);
-		}
-		jv_free(v);
-		return;
-	}
-	jv_free(v);
-	if (!covered(reads, path->data)) {
-		(*fs_counts_at(found, path->data, path->len, true))++;
-		(*nfound)++;
-	}
-}
-
-/* Counts drift for one record; returns how much there was, with the first in why. */
-static int
-drift(struct normalize *n, struct map_entry *me, jv record, struct fs_buf *why)
-{
-	struct fs_counts unmapped = {0};
-	struct fs_buf path = {0};
-	int count = 0;
-
-	for (int i = 0; i < me->nneed; i++) {
-		const char *p = me->need[i];
-		jv v = fs_jget_path(record, p);
-
-		if (!jv_is_valid(v)) {
-			(*fs_counts_at(&n->absent, p, strlen(p), true))++;
-			if (count++ == 0)
-				fs_buf_addf(why, "map path \"%s\" is absent", p);
-		}
-		jv_free(v);
-	}
-	if (me->reads.len > 0) {
-		int found = 0;
-
-		fs_buf_adds(&path, "data");
-		leaf_paths(fs_jget(record, "data"), &path, &me->reads, &unmapped, &found);
-		for (size_t i = 0; i < unmapped.cap; i++)
-			if (unmapped.e[i].key) {
-				(*fs_counts_at(&n->unmapped, unmapped.e[i].key, strlen(unmapped.e[i].key), true))++;
-				if (count++ == 0)
-					fs_buf_addf(why, "unmapped field \"%s\"", unmapped.e[i].key);
-			}
-	}
-	fs_buf_free(&path);
-	fs_counts_free(&unmapped);
-	return count;
-}
-
-static int
-by_key(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* With -v, one summary line, then every path, sorted, with its count (the
- * run's changelog row keeps the two numbers). */
-static void
-report_drift(struct normalize *n)
-{
-	struct fs_counts *sets[] = {&n->unmapped, &n->absent};
-	const char *what[] = {"field \"%s\" is not read by the map (%ld records)",
-			      "map path \"%s\" is absent (%ld records)"};
-
-	if (n->unmapped.len == 0 && n->absent.len == 0)
-		return;
-	fs_debug("drift: %zu unmapped field%s, %zu absent map path%s", n->unmapped.len,
-		 n->unmapped.len == 1 ? "" : "s", n->absent.len, n->absent.len == 1 ? "" : "s");
-	for (int k = 0; k < 2 && fs_verbosity >= 2; k++) {
-		char **keys = fs_xmalloc(sets[k]->len * sizeof *keys);
-		size_t m = 0;
-
-		for (size_t i = 0; i < sets[k]->cap; i++)
-			if (sets[k]->e[i].key)
-				keys[m++] = sets[k]->e[i].key;
-		qsort(keys, m, sizeof *keys, by_key);
-		for (size_t i = 0; i < m; i++)
-			fs_debug(what[k], keys[i], *fs_counts_at(sets[k], keys[i], strlen(keys[i]), false));
-		free(keys);
-	}
-}
-
-/* Canonical time fields are rewritten as "YYYY-MM-DDTHH:MM:SSZ". */
-static jv
-canonical_time(jv obj, const char *key)
-{
-	const char *s = fs_jstr(obj, key);
-	char out[21];
-	fs_time t;
-
-	if (s == NULL || fs_time_parse(s, &t) != 0)
-		return obj;
-	fs_time_format(t, out);
-	return jv_object_set(obj, jv_string(key), jv_string(out));
+	fs_norm_map_load(&n->maps[n->nmaps], &n->cli->cfg, source, stream, n->map_opt);
+	return &n->maps[n->nmaps++];
 }
 
 static int
@@ -274,31 +73,6 @@ fill_mail_status(struct normalize *n, jv *data)
 	return 0;
 }
 
-static jv
-make_event(struct normalize *n, const char *source, const char *kind, const char *object,
-	   const char *version, jv occurred_at, jv data, jv raw)
-{
-	char id[40];
-	jv ev = jv_object();
-
-	fs_event_id(source, object, kind, version, id);
-	ev = jv_object_set(ev, jv_string("type"), jv_string("event"));
-	ev = jv_object_set(ev, jv_string("id"), jv_string(id));
-	ev = jv_object_set(ev, jv_string("run_id"), jv_string(n->cli->run_id));
-	ev = jv_object_set(ev, jv_string("source"), jv_string(source));
-	ev = jv_object_set(ev, jv_string("kind"), jv_string(kind));
-	ev = jv_object_set(ev, jv_string("object"), object ? jv_string(object) : jv_null());
-	ev = jv_object_set(ev, jv_string("occurred_at"), occurred_at);
-	ev = canonical_time(ev, "occurred_at");
-	data = canonical_time(canonical_time(data, "updated_at"), "at");
-	ev = jv_object_set(ev, jv_string("data"), data);
-	if (n->keep_raw && jv_is_valid(raw))
-		ev = jv_object_set(ev, jv_string("raw"), raw);
-	else
-		jv_free(raw);
-	return ev;
-}
-
 /*
  * Campaigns fire on entry (fieldsync(7), "Campaigns"): a version of a contact
  * or job whose trigger field is one of the trigger's values when the
@@ -308,95 +82,6 @@ make_event(struct normalize *n, const char *source, const char *kind, const char
  * first seen before a campaign's first run never fires for it (a new
  * campaign does not mail what it finds).
  */
-
-/* Where a condition reads a field: an event's data, or the hot path's strings. */
-struct fields {
-	jv data;		/* contact.changed's or job.changed's data; invalid on the hot path */
-	char *const *cs;	/* the hot path's contact fields (FS_C_*), or NULL */
-	jv contact;		/* a job's contact as the state knows it, or null */
-	jv to;			/* a job's piece's address (its own or its contact's), or null */
-	char num[32];
-	const char *list[32];
-};
-
-static bool
-address_field(const char *name)
-{
-	static const char *const a[] = {"line1", "line2", "city", "region", "postal_code", "country", NULL};
-
-	for (int i = 0; a[i]; i++)
-		if (strcmp(name, a[i]) == 0)
-			return true;
-	return false;
-}
-
-/* The values of name in obj (a contact's or a job's data): 0 when absent, borrowed. */
-static int
-jv_values(struct fields *f, jv obj, jv address, const char *name)
-{
-	jv v = address_field(name) ? fs_jget(address, name) : fs_jget(obj, name);
-	int n = 0;
-
-	if (jv_get_kind(v) == JV_KIND_STRING) {
-		f->list[n++] = jv_string_value(v);	/* obj holds it */
-	} else if (jv_get_kind(v) == JV_KIND_NUMBER) {
-		snprintf(f->num, sizeof f->num, "%.17g", jv_number_value(v));
-		f->list[n++] = f->num;
-	} else if (jv_get_kind(v) == JV_KIND_ARRAY) {
-		jv_array_foreach(v, i, e) {
-			if (jv_get_kind(e) == JV_KIND_STRING && n < (int)(sizeof f->list / sizeof f->list[0]))
-				f->list[n++] = jv_string_value(e);	/* obj holds it */
-			(void)i;
-			jv_free(e);
-		}
-	}
-	jv_free(v);
-	return n;
-}
-
-static int
-values_of(struct fields *f, const char *name)
-{
-	jv address;
-	int n;
-
-	if (f->cs) {
-		for (int i = 0; i < FS_C_N; i++)
-			if (strcmp(fs_contact_fields[i], name) == 0 && f->cs[i]) {
-				f->list[0] = f->cs[i];
-				return 1;
-			}
-		return 0;
-	}
-	if (strncmp(name, "contact.", 8) == 0) {
-		address = fs_jget(f->contact, "address");
-		n = jv_values(f, f->contact, address, name + 8);
-	} else {
-		address = jv_get_kind(f->to) == JV_KIND_OBJECT ? jv_copy(f->to) : fs_jget(f->data, "address");
-		n = jv_values(f, f->data, address, name);
-	}
-	jv_free(address);
-	return n;
-}
-
-/* A campaign's only and except hold for the event. */
-static bool
-filters_pass(const struct fs_campaign *c, struct fields *f)
-{
-	for (int i = 0; i < c->nonly; i++) {
-		int n = values_of(f, c->only[i].field);
-
-		if (!fs_cond_holds(&c->only[i], f->list, n))
-			return false;
-	}
-	for (int i = 0; i < c->nexcept; i++) {
-		int n = values_of(f, c->except[i].field);
-
-		if (fs_cond_holds(&c->except[i], f->list, n))
-			return false;
-	}
-	return true;
-}
 
 /* Records each campaign's first run, once a run has something to fire on. */
 static int
@@ -428,29 +113,6 @@ enters(const struct normalize *n, int i, const char *value, const struct fs_seen
 	       t >= n->first_run[i] - c->backfill_secs;
 }
 
-/* The piece's address: to's name from the contact, the lines from address. */
-static jv
-mailing_address(jv contact, jv address)
-{
-	jv to = jv_object();
-	const char *first = fs_jstr(contact, "first_name"), *last = fs_jstr(contact, "last_name");
-	const char *company = fs_jstr(contact, "company");
-	static const char *const keys[] = {"line1", "line2", "city", "region", "postal_code", "country", NULL};
-
-	if (first || last)
-		to = jv_object_set(to, jv_string("name"), jv_string_fmt("%s%s%s", first ? first : "",
-			first && last ? " " : "", last ? last : ""));
-	else if (company)
-		to = jv_object_set(to, jv_string("name"), jv_string(company));
-	for (int i = 0; keys[i]; i++) {
-		const char *v = fs_jstr(address, keys[i]);
-
-		if (v)
-			to = jv_object_set(to, jv_string(keys[i]), jv_string(v));
-	}
-	return to;
-}
-
 /*
  * One mail.requested for campaign c: contact is the contact (its id, name
  * and do_not_mail), job the job for job campaigns (null else), to the
@@ -463,34 +125,14 @@ request_mail(struct normalize *n, struct fs_loop *lp, struct fs_line *ln, jv ev,
 	const char *source = fs_jstr(ev, "source"), *object = fs_jstr(ev, "object");
 	const char *version = fs_jstr(jv_get_kind(job) == JV_KIND_OBJECT ? job : contact, "updated_at");
 	const char *from = seen->known ? fs_jstr(seen->prev, c->trigger.field) : NULL;
-	jv req = jv_object(), trig = jv_object(), dnm = fs_jget(contact, "do_not_mail"), mail;
+	jv req = fs_mail_request_data(c, contact, job, to, from, value), mail;
 	struct fs_buf why = {0};
 	char *ver;
 	int rc = 0;
 
-	trig = jv_object_set(trig, jv_string("field"), jv_string(c->trigger.field));
-	trig = jv_object_set(trig, jv_string("from"), from ? jv_string(from) : jv_null());
-	trig = jv_object_set(trig, jv_string("to"), jv_string(value));
-	req = jv_object_set(req, jv_string("contact_id"),
-			    jv_string(fs_jstr(job, "contact_id") ? fs_jstr(job, "contact_id") : fs_jstr(contact, "id")));
-	if (jv_get_kind(job) == JV_KIND_OBJECT)
-		req = jv_object_set(req, jv_string("job_id"), jv_string(fs_jstr(job, "id")));
-	req = jv_object_set(req, jv_string("campaign"), jv_string(c->name));
-	req = jv_object_set(req, jv_string("goal"), jv_string(c->goal));
-	req = jv_object_set(req, jv_string("format"), jv_string(c->format));
-	if (c->template)
-		req = jv_object_set(req, jv_string("template"), jv_string(c->template));
-	if (c->back)
-		req = jv_object_set(req, jv_string("back"), jv_string(c->back));
-	if (c->from)
-		req = jv_object_set(req, jv_string("from"), jv_string(c->from));
-	req = jv_object_set(req, jv_string("to"), jv_copy(to));
-	req = jv_object_set(req, jv_string("trigger"), trig);
-	if (jv_get_kind(dnm) == JV_KIND_TRUE)
-		req = jv_object_set(req, jv_string("do_not_mail"), jv_true());
-	jv_free(dnm);
 	ver = fs_xasprintf("%s@%s", c->name, version ? version : "");
-	mail = make_event(n, source, "mail.requested", object, ver, fs_jget(ev, "occurred_at"), req, jv_invalid());
+	mail = fs_event_make(n->cli->run_id, source, "mail.requested", object, ver, fs_jget(ev, "occurred_at"), req,
+			     jv_invalid());
 	free(ver);
 	if (fs_event_validate(mail, &why) != 0) {
 		if (jv_get_kind(job) == JV_KIND_OBJECT && jv_get_kind(contact) == JV_KIND_NULL)
@@ -562,17 +204,17 @@ fire_contact(struct normalize *n, struct fs_loop *lp, struct fs_line *ln, jv ev)
 	rc = ask_again(n, lp, fs_jstr(ev, "source"), fs_jstr(ev, "object"), &seen);
 	for (int i = 0; i < n->ncampaigns && rc == 0; i++) {
 		const struct fs_campaign *c = &n->campaigns[i];
-		struct fields f = {.data = data, .contact = jv_null(), .to = jv_null()};
+		struct fs_fields f = {.data = data, .contact = jv_null(), .to = jv_null()};
 		const char *value;
 
 		if (c->on_job)
 			continue;
-		value = values_of(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
-		if (!enters(n, i, value, &seen, fs_jstr(data, "updated_at")) || !filters_pass(c, &f))
+		value = fs_fields_values(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
+		if (!enters(n, i, value, &seen, fs_jstr(data, "updated_at")) || !fs_filters_pass(c, &f))
 			continue;
 		if (jv_get_kind(to) == JV_KIND_NULL)
-			to = mailing_address(data, address);
-		value = values_of(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
+			to = fs_mailing_address(data, address);
+		value = fs_fields_values(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
 		rc = request_mail(n, lp, ln, ev, c, data, jv_null(), to, value, &seen);
 	}
 	fs_seen_free(&seen);
@@ -600,12 +242,12 @@ fire_job(struct normalize *n, struct fs_loop *lp, struct fs_line *ln, jv ev)
 	rc = ask_again(n, lp, fs_jstr(ev, "source"), fs_jstr(ev, "object"), &seen);
 	for (int i = 0; i < n->ncampaigns && rc == 0; i++) {
 		const struct fs_campaign *c = &n->campaigns[i];
-		struct fields f = {.data = data, .contact = jv_null(), .to = jv_null()};
+		struct fs_fields f = {.data = data, .contact = jv_null(), .to = jv_null()};
 		const char *value;
 
 		if (!c->on_job)
 			continue;
-		value = values_of(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
+		value = fs_fields_values(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
 		if (!enters(n, i, value, &seen, fs_jstr(data, "updated_at")))
 			continue;
 		if (!looked) {
@@ -619,17 +261,17 @@ fire_job(struct normalize *n, struct fs_loop *lp, struct fs_line *ln, jv ev)
 			}
 			/* The job's own address when it has one, else its contact's. */
 			theirs = fs_jget(contact, "address");
-			to = mailing_address(contact, fs_jstr(own, "line1") ? own : theirs);
+			to = fs_mailing_address(contact, fs_jstr(own, "line1") ? own : theirs);
 			jv_free(own);
 			jv_free(theirs);
 			looked = true;
 		}
 		f.contact = contact;
 		f.to = to;
-		if (!filters_pass(c, &f))
+		if (!fs_filters_pass(c, &f))
 			continue;
 		f.to = jv_null();
-		value = values_of(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
+		value = fs_fields_values(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
 		rc = request_mail(n, lp, ln, ev, c, contact, data, to, value, &seen);
 	}
 	fs_seen_free(&seen);
@@ -645,7 +287,7 @@ on_record(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	struct normalize *n = ctx;
 	const char *source = ln->type ? fs_jstr(ln->obj, "source") : n->source_opt;
 	const char *stream = ln->type ? fs_jstr(ln->obj, "stream") : NULL;
-	struct map_entry *me;
+	struct fs_norm_map *me;
 	struct fs_buf why = {0};
 	jv input, out, data;
 	int rc = 0;
@@ -671,7 +313,7 @@ on_record(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 		input = jv_object_set(input, jv_string("source"), jv_string(source));
 		input = jv_object_set(input, jv_string("data"), data);
 	}
-	if (drift(n, me, input, &why) > 0 && n->strict) {
+	if (fs_drift_count(&n->drift, me, input, &why) > 0 && n->strict) {
 		rc = fs_reject(lp, ln, NULL, "%s", why.data);
 		fs_buf_free(&why);
 		jv_free(input);
@@ -705,11 +347,11 @@ on_record(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 			fs_loop_fail(lp, FS_EXIT_STATE);
 			rc = -1;
 		}
-		ev = make_event(n, source, kind ? kind : "", object,
-				jv_is_valid(vtext) ? jv_string_value(vtext) : "",
-				fs_jget(o, "occurred_at"),
-				jv_get_kind(d) == JV_KIND_OBJECT ? d : (jv_free(d), jv_object()),
-				ln->type ? fs_jget(ln->obj, "data") : jv_copy(ln->obj));
+		ev = fs_event_make(n->cli->run_id, source, kind ? kind : "", object,
+				   jv_is_valid(vtext) ? jv_string_value(vtext) : "",
+				   fs_jget(o, "occurred_at"),
+				   jv_get_kind(d) == JV_KIND_OBJECT ? d : (jv_free(d), jv_object()),
+				   !n->keep_raw ? jv_invalid() : ln->type ? fs_jget(ln->obj, "data") : jv_copy(ln->obj));
 		if (rc == 0)
 			n->ninvalid += fs_event_repair(&ev, &n->invalid);
 		if (rc != 0) {
@@ -739,60 +381,12 @@ on_record(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 }
 
 /*
- * The hot path: a record for the built-in HubSpot contact map, read with
- * fs_jscan and written straight out, with no jv at all.  It takes only the
+ * The hot path: a record for a shipped contact map its connector does in C
+ * (fast_contact), read with fs_jscan and written straight out, with no jv at all.  It takes only the
  * records whose events are valid and whose values it reads are strings or
  * nulls; everything else (and every error message) goes the usual way, which
  * gives the same output (tests/12-normalize-fastpath.t compares them).
  */
-
-/* JSON string as jq 1.6 writes it: only '"', '\', controls and DEL escaped. */
-static void
-put_json(struct fs_buf *b, const char *p, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t start = 0;
-
-	fs_buf_addc(b, '"');
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		char esc[7] = "\\u00";
-
-		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
-			continue;
-		fs_buf_add(b, p + start, i - start);
-		start = i + 1;
-		switch (c) {
-		case '"': fs_buf_add(b, "\\\"", 2); break;
-		case '\\': fs_buf_add(b, "\\\\", 2); break;
-		case '\b': fs_buf_add(b, "\\b", 2); break;
-		case '\f': fs_buf_add(b, "\\f", 2); break;
-		case '\n': fs_buf_add(b, "\\n", 2); break;
-		case '\r': fs_buf_add(b, "\\r", 2); break;
-		case '\t': fs_buf_add(b, "\\t", 2); break;
-		default:
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			fs_buf_add(b, esc, 6);
-		}
-	}
-	fs_buf_add(b, p + start, n - start);
-	fs_buf_addc(b, '"');
-}
-
-static void
-put_member(struct fs_buf *b, bool *first, const char *key, const char *value)
-{
-	if (!*first)
-		fs_buf_addc(b, ',');
-	*first = false;
-	put_json(b, key, strlen(key));
-	fs_buf_addc(b, ':');
-	if (value)
-		put_json(b, value, strlen(value));
-	else
-		fs_buf_add(b, "null", 4);
-}
 
 /* The first part of every event line, up to "data":. */
 static void
@@ -803,166 +397,14 @@ put_head(struct fs_buf *b, struct normalize *n, const char *id, const char *sour
 
 	b->len = 0;
 	fs_buf_addc(b, '{');
-	put_member(b, &first, "type", "event");
-	put_member(b, &first, "id", id);
-	put_member(b, &first, "run_id", n->cli->run_id);
-	put_member(b, &first, "source", source);
-	put_member(b, &first, "kind", kind);
-	put_member(b, &first, "object", object);
-	put_member(b, &first, "occurred_at", occurred_at);
+	fs_put_member(b, &first, "type", "event");
+	fs_put_member(b, &first, "id", id);
+	fs_put_member(b, &first, "run_id", n->cli->run_id);
+	fs_put_member(b, &first, "source", source);
+	fs_put_member(b, &first, "kind", kind);
+	fs_put_member(b, &first, "object", object);
+	fs_put_member(b, &first, "occurred_at", occurred_at);
 	fs_buf_add(b, ",\"data\":", 8);
-}
-
-/* A node's string, or NULL for null and absent; false for anything else. */
-static bool
-jstring(const struct fs_jtree *t, int i, struct fs_str *out)
-{
-	*out = (struct fs_str){NULL, 0};
-	if (i < 0 || t->n[i].kind == 'z')
-		return true;
-	if (t->n[i].kind != 's')
-		return false;
-	*out = t->n[i].str;
-	return true;
-}
-
-/* A short string node copied out as a C string. */
-static bool
-jcopy(const struct fs_jtree *t, int i, char *buf, size_t size)
-{
-	if (i < 0 || t->n[i].kind != 's' || t->n[i].str.n == 0 || t->n[i].str.n >= size)
-		return false;
-	memcpy(buf, t->n[i].str.p, t->n[i].str.n);
-	buf[t->n[i].str.n] = '\0';
-	return true;
-}
-
-/* fs_jget_path on the record: data is its "data", root the line (-1 for a raw object). */
-static bool
-present(const struct fs_jtree *t, int root, int data, const char *path)
-{
-	int cur;
-
-	if (strncmp(path, "data", 4) == 0 && (path[4] == '.' || path[4] == '\0')) {
-		cur = data;
-		path += 4;
-		if (*path == '.')
-			path++;
-		else
-			return true;
-	} else if (root < 0) {
-		/* The record made for a raw object has only type, source and data. */
-		return strcmp(path, "type") == 0 || strcmp(path, "source") == 0;
-	} else {
-		cur = root;
-	}
-	while (cur >= 0) {
-		const char *dot = strchr(path, '.');
-		size_t len = dot ? (size_t)(dot - path) : strlen(path);
-		int k;
-
-		if (t->n[cur].kind != 'o')
-			return false;
-		for (k = t->n[cur].child; k >= 0; k = t->n[k].next)
-			if (t->n[k].key.n == len && memcmp(t->n[k].key.p, path, len) == 0)
-				break;
-		if (k < 0)
-			return false;
-		if (dot == NULL)
-			return true;
-		cur = k;
-		path = dot + 1;
-	}
-	return false;
-}
-
-/* leaf_paths on the scanned tree: the unmapped ones go to f->unmapped. */
-static bool
-fast_leaves(struct fast *f, struct map_entry *me, int i)
-{
-	const struct fs_jtree *t = &f->tree;
-
-	if (t->n[i].kind == 'o' && t->n[i].child >= 0) {
-		for (int k = t->n[i].child; k >= 0; k = t->n[k].next) {
-			size_t mark = f->path.len;
-			bool ok;
-
-			fs_buf_addc(&f->path, '.');
-			fs_buf_add(&f->path, t->n[k].key.p, t->n[k].key.n);
-			ok = fast_leaves(f, me, k);
-			f->path.len = mark;
-			f->path.data[mark] = '\0';
-			if (!ok)
-				return false;
-		}
-		return true;
-	}
-	if (covered(&me->reads, f->path.data))
-		return true;
-	for (int j = 0; j < f->nunmapped; j++)
-		if (strcmp(f->unmapped[j], f->path.data) == 0)
-			return true;
-	if (f->nunmapped == (int)(sizeof f->unmapped / sizeof f->unmapped[0]))
-		return false;
-	f->unmapped[f->nunmapped++] = fs_xstrdup(f->path.data);
-	return true;
-}
-
-static void
-fast_unmapped_free(struct fast *f)
-{
-	for (int j = 0; j < f->nunmapped; j++)
-		free(f->unmapped[j]);
-	f->nunmapped = 0;
-}
-
-/* The contact field a condition names, as values_of finds it in the data. */
-static const char *
-contact_field(char *const cs[], const char *name)
-{
-	struct fields f = {.cs = cs};
-
-	return values_of(&f, name) == 1 ? f.list[0] : NULL;
-}
-
-static bool
-fast_valid(char *const cs[])
-{
-	const char *country = cs[FS_C_COUNTRY];
-
-	if (*cs[FS_C_ID] == '\0' || (cs[FS_C_EMAIL] && !fs_email_valid(cs[FS_C_EMAIL])) ||
-	    (cs[FS_C_PHONE] && !fs_e164_valid(cs[FS_C_PHONE])))
-		return false;
-	if (country && strcmp(country, "US") == 0)
-		return (!cs[FS_C_POSTAL_CODE] || fs_us_zip_valid(cs[FS_C_POSTAL_CODE])) &&
-		       (!cs[FS_C_REGION] || fs_us_state_valid(cs[FS_C_REGION]));
-	return !country || (strlen(country) == 2 && country[0] >= 'A' && country[0] <= 'Z' &&
-			    country[1] >= 'A' && country[1] <= 'Z');
-}
-
-/* mail.requested would be valid for this contact (fs_event_validate's rules). */
-static bool
-fast_mail_valid(const struct fs_campaign *c, char *const cs[])
-{
-	const char *country = cs[FS_C_COUNTRY];
-
-	return *c->name && *c->goal && (cs[FS_C_FIRST_NAME] || cs[FS_C_LAST_NAME] || cs[FS_C_COMPANY]) &&
-	       cs[FS_C_LINE1] && cs[FS_C_CITY] && cs[FS_C_POSTAL_CODE] && country &&
-	       (cs[FS_C_REGION] || strcmp(country, "US") != 0);
-}
-
-static void
-put_address(struct fs_buf *b, char *const cs[], const char *name)
-{
-	bool first = true;
-
-	fs_buf_addc(b, '{');
-	if (name)
-		put_member(b, &first, "name", name);
-	for (int i = FS_C_LINE1; i <= FS_C_COUNTRY; i++)
-		if (cs[i])
-			put_member(b, &first, fs_contact_fields[i], cs[i]);
-	fs_buf_addc(b, '}');
 }
 
 /* request_mail's line for a contact campaign, written straight out. */
@@ -980,26 +422,26 @@ fast_mail(struct normalize *n, struct fs_loop *lp, const struct fs_campaign *c, 
 	free(ver);
 	put_head(b, n, id, source, "mail.requested", object, cs[FS_C_UPDATED_AT]);
 	fs_buf_addc(b, '{');
-	put_member(b, &comma, "contact_id", cs[FS_C_ID]);
-	put_member(b, &comma, "campaign", c->name);
-	put_member(b, &comma, "goal", c->goal);
-	put_member(b, &comma, "format", c->format);
+	fs_put_member(b, &comma, "contact_id", cs[FS_C_ID]);
+	fs_put_member(b, &comma, "campaign", c->name);
+	fs_put_member(b, &comma, "goal", c->goal);
+	fs_put_member(b, &comma, "format", c->format);
 	if (c->template)
-		put_member(b, &comma, "template", c->template);
+		fs_put_member(b, &comma, "template", c->template);
 	if (c->back)
-		put_member(b, &comma, "back", c->back);
+		fs_put_member(b, &comma, "back", c->back);
 	if (c->from)
-		put_member(b, &comma, "from", c->from);
+		fs_put_member(b, &comma, "from", c->from);
 	if (first || last)
 		name = fs_xasprintf("%s%s%s", first ? first : "", first && last ? " " : "", last ? last : "");
 	fs_buf_add(b, ",\"to\":", 6);
-	put_address(b, cs, name ? name : cs[FS_C_COMPANY]);
+	fs_put_address(b, cs, name ? name : cs[FS_C_COMPANY]);
 	free(name);
 	fs_buf_add(b, ",\"trigger\":{", 12);
 	comma = true;
-	put_member(b, &comma, "field", c->trigger.field);
-	put_member(b, &comma, "from", from);
-	put_member(b, &comma, "to", contact_field(cs, c->trigger.field));
+	fs_put_member(b, &comma, "field", c->trigger.field);
+	fs_put_member(b, &comma, "from", from);
+	fs_put_member(b, &comma, "to", fs_contact_field(cs, c->trigger.field));
 	fs_buf_addc(b, '}');
 	if (do_not_mail)
 		fs_buf_adds(b, ",\"do_not_mail\":true");
@@ -1021,153 +463,40 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	struct fast *f = &n->fast;
 	struct fs_jtree *t = &f->tree;
 	struct fs_contact_out *o = &f->out;
-	struct fs_str in[FS_HS_NIN];
-	struct map_entry *me;
-	char source[128], stream[128], canon[21], evid[40], *cs[FS_C_N], *object;
-	const char *status_property, *suppress_property;
+	struct fs_norm_map *me;
+	char source[128], stream[128], canon[21], evid[40], *cs[FS_C_N], *object, *version;
 	struct fs_seen seen;
-	int root, type, data, props, rc = 0;
-	size_t need = FS_C_N + 16;
-	fs_time when;
-	bool comma = true;
+	int root, data, rc = 0;
 	struct fs_buf *b = &f->line;
 
 	if (n->keep_raw || (root = fs_jscan(t, ln->bytes, ln->len)) < 0)
 		return 0;
-	if ((type = fs_jscan_get(t, root, "type")) < 0) {
-		if (n->source_opt == NULL || strlen(n->source_opt) >= sizeof source)
-			return 0;
-		strcpy(source, n->source_opt);
-		*stream = '\0';
-		data = root;
-		root = -1;
-	} else {
-		int s = fs_jscan_get(t, root, "stream");
-
-		if (t->n[type].kind != 's' || t->n[type].str.n != 6 || memcmp(t->n[type].str.p, "record", 6) != 0 ||
-		    !jcopy(t, fs_jscan_get(t, root, "source"), source, sizeof source))
-			return 0;
-		*stream = '\0';
-		if (s >= 0 && t->n[s].kind != 'z' && !jcopy(t, s, stream, sizeof stream))
-			return 0;
-		if ((data = fs_jscan_get(t, root, "data")) < 0 || t->n[data].kind != 'o')
-			return 0;
-	}
+	if ((data = fs_jscan_record(t, root, n->source_opt, source, sizeof source, stream, sizeof stream)) < 0)
+		return 0;
+	if (data == root)
+		root = -1;	/* a raw object: its record is made for it */
 	me = map_for(n, source, *stream ? stream : NULL);
-	if (!me->fast)
+	/* The connector's map in C, then the contact as strings. */
+	if (!me->fast || !me->fast->fast_contact(t, data, me->map, o) || o->version.p == NULL ||
+	    o->f[FS_C_ID].n == 0 || !fs_contact_strings(o, &f->text, cs, canon, &object, &version))
 		return 0;
-
-	/* The map's inputs: strings or nulls only. */
-	props = fs_jscan_get(t, data, "properties");
-	if (props >= 0 && t->n[props].kind != 'o' && t->n[props].kind != 'z' && t->n[props].kind != 'f')
-		return 0;
-	if (props >= 0 && t->n[props].kind != 'o')
-		props = -1;
-	status_property = fs_map_arg(me->map, "status_property");
-	suppress_property = fs_map_arg(me->map, "suppress_property");
-	for (int i = 0; i < FS_HS_NIN; i++) {
-		int k = i == FS_HS_ID ? fs_jscan_get(t, data, "id")
-		      : i == FS_HS_UPDATED_AT ? fs_jscan_get(t, data, "updatedAt")
-		      : i == FS_HS_SUPPRESS ? (suppress_property ? fs_jscan_get(t, props, suppress_property) : -1)
-		      : fs_jscan_get(t, props, i == FS_HS_STATUS ? (status_property ? status_property : "lifecyclestage")
-							      : fs_hs_props[i]);
-
-		if (!jstring(t, k, &in[i]))
-			return 0;
-	}
-	fs_hubspot_contact(in, fs_map_arg(me->map, "default_country"), o);
-	if (o->version.p == NULL || o->f[FS_C_ID].n == 0)
-		return 0;
-
-	/* C strings of every field, and the canonical time. */
-	for (int i = 0; i < FS_C_N; i++)
-		need += o->f[i].p ? o->f[i].n : 0;
-	need += o->version.n + 1 + 8 + o->f[FS_C_ID].n;
-	if (f->text.cap < need) {
-		f->text.data = fs_xrealloc(f->text.data, need);
-		f->text.cap = need;
-	}
-	f->text.len = 0;
-	for (int i = 0; i < FS_C_N; i++) {
-		cs[i] = NULL;
-		if (o->f[i].p) {
-			cs[i] = memcpy(f->text.data + f->text.len, o->f[i].p, o->f[i].n);
-			cs[i][o->f[i].n] = '\0';
-			f->text.len += o->f[i].n + 1;
-		}
-	}
-	{
-		char *v = memcpy(f->text.data + f->text.len, o->version.p, o->version.n);
-
-		v[o->version.n] = '\0';
-		f->text.len += o->version.n + 1;
-		if (fs_time_parse(v, &when) != 0)
-			return 0;
-		fs_time_format(when, canon);
-		cs[FS_C_UPDATED_AT] = canon;
-		object = f->text.data + f->text.len;
-		memcpy(object, "contact:", 8);
-		memcpy(object + 8, cs[FS_C_ID], o->f[FS_C_ID].n + 1);
-		fs_event_id(source, object, "contact.changed", v, evid);
-	}
-	if (!fast_valid(cs))
+	fs_event_id(source, object, "contact.changed", version, evid);
+	if (!fs_contact_row_valid(cs))
 		return 0;
 	/* A request that may fire and would not be valid goes the usual way, which says why. */
 	for (int i = 0; i < n->ncampaigns; i++)
 		if (!n->campaigns[i].on_job && fs_cond_matches(&n->campaigns[i].trigger,
-							       contact_field(cs, n->campaigns[i].trigger.field)) &&
-		    !fast_mail_valid(&n->campaigns[i], cs))
+							       fs_contact_field(cs, n->campaigns[i].trigger.field)) &&
+		    !fs_contact_row_mailable(&n->campaigns[i], cs))
 			return 0;
 
-	/* Drift, as drift() counts it. */
-	fast_unmapped_free(f);
-	f->path.len = 0;
-	fs_buf_adds(&f->path, "data");
-	if (!fast_leaves(f, me, data)) {
-		fast_unmapped_free(f);
+	if (!fs_drift_scanned(&n->drift, &f->unmapped, me, t, root, data, n->strict))
 		return 0;
-	}
-	{
-		int absent = 0;
-
-		for (int i = 0; i < me->nneed; i++)
-			absent += !present(t, root, data, me->need[i]);
-		if (n->strict && absent + f->nunmapped > 0) {
-			fast_unmapped_free(f);
-			return 0;
-		}
-		for (int i = 0; i < me->nneed && absent; i++)
-			if (!present(t, root, data, me->need[i]))
-				(*fs_counts_at(&n->absent, me->need[i], strlen(me->need[i]), true))++;
-		for (int j = 0; j < f->nunmapped; j++)
-			(*fs_counts_at(&n->unmapped, f->unmapped[j], strlen(f->unmapped[j]), true))++;
-		fast_unmapped_free(f);
-	}
 
 	/* The contact.changed event. */
 	n->records++;
 	put_head(b, n, evid, source, "contact.changed", object, canon);
-	fs_buf_addc(b, '{');
-	for (int i = 0; i < FS_C_N; i++) {
-		if (i >= FS_C_LINE1 && i <= FS_C_COUNTRY) {
-			bool any = false;
-
-			if (i > FS_C_LINE1)
-				continue;
-			for (int k = FS_C_LINE1; k <= FS_C_COUNTRY; k++)
-				any = any || cs[k];
-			if (any) {
-				fs_buf_add(b, ",\"address\":", 11);
-				put_address(b, cs, NULL);
-			}
-		} else {
-			if (i == FS_C_UPDATED_AT && o->do_not_mail)
-				fs_buf_adds(b, ",\"do_not_mail\":true");
-			if (cs[i])
-				put_member(b, &comma, fs_contact_fields[i], cs[i]);
-		}
-	}
-	fs_buf_add(b, "}}", 2);
+	fs_put_contact(b, cs, o->do_not_mail);
 	n->events++;
 	fs_emit_raw(lp, b->data, b->len);
 
@@ -1180,10 +509,10 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	rc = ask_again(n, lp, source, object, &seen);
 	for (int i = 0; i < n->ncampaigns && rc == 0; i++) {
 		const struct fs_campaign *c = &n->campaigns[i];
-		struct fields fl = {.cs = cs};
+		struct fs_fields fl = {.cs = cs};
 
-		if (!c->on_job && enters(n, i, contact_field(cs, c->trigger.field), &seen, cs[FS_C_UPDATED_AT]) &&
-		    filters_pass(c, &fl))
+		if (!c->on_job && enters(n, i, fs_contact_field(cs, c->trigger.field), &seen, cs[FS_C_UPDATED_AT]) &&
+		    fs_filters_pass(c, &fl))
 			rc = fast_mail(n, lp, c, cs, source, object,
 				       seen.known ? fs_jstr(seen.prev, c->trigger.field) : NULL, o->do_not_mail);
 	}
@@ -1191,264 +520,22 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	return rc < 0 ? -1 : 1;
 }
 
-/* An fs_counts as a JSON object, keys sorted. */
-static jv
-counts_object(struct fs_counts *m)
-{
-	char **keys = fs_xmalloc((m->len + 1) * sizeof *keys);
-	size_t k = 0;
-	jv o = jv_object();
-
-	for (size_t i = 0; i < m->cap; i++)
-		if (m->e[i].key)
-			keys[k++] = m->e[i].key;
-	qsort(keys, k, sizeof *keys, by_key);
-	for (size_t i = 0; i < k; i++)
-		o = jv_object_set(o, jv_string(keys[i]),
-				  jv_number((double)*fs_counts_at(m, keys[i], strlen(keys[i]), false)));
-	free(keys);
-	return o;
-}
-
-/*
- * Checking triggers against what the sources give (fieldsync(7), "Checking
- * a campaign"): fs-pull --describe SOURCE stores each source's fields, with
- * the values of those that have a fixed set (HubSpot's lifecyclestage); a
- * trigger on a field a source does not have, or on a value it never gives,
- * is a config error when no source gives it.  Without a listing the check
- * cannot be made: that is said once (the campaigns table keeps what was
- * said), and with -v on every run.
- */
-
-/* The HubSpot property a canonical field comes from (the shipped maps), or NULL. */
-static const char *
-hubspot_property(const struct fs_endpoint *ep, bool on_job, const char *field)
-{
-	static const char *const contact[][2] = {
-		{"id", "hs_object_id"}, {"email", "email"}, {"phone", "phone"}, {"first_name", "firstname"},
-		{"last_name", "lastname"}, {"company", "company"}, {"owner", "hubspot_owner_id"},
-		{"line1", "address"}, {"line2", "address2"}, {"city", "city"}, {"region", "state"},
-		{"postal_code", "zip"}, {"country", "country"},
-	};
-	static const char *const deal[][2] = {
-		{"id", "hs_object_id"}, {"status", "dealstage"}, {"type", "dealtype"}, {"total", "amount"},
-		{"completed_at", "closedate"}, {"currency", "deal_currency_code"},
-	};
-
-	if (!on_job && strcmp(field, "status") == 0)
-		return fs_setting(ep, "status_property");
-	for (size_t i = 0; !on_job && i < sizeof contact / sizeof contact[0]; i++)
-		if (strcmp(contact[i][0], field) == 0)
-			return contact[i][1];
-	for (size_t i = 0; on_job && i < sizeof deal / sizeof deal[0]; i++)
-		if (strcmp(deal[i][0], field) == 0)
-			return deal[i][1];
-	return NULL;
-}
-
-/* The sources a campaign's events may come from: the config's HubSpot and CSV sources. */
-static int
-sources_of(const struct fs_config *cfg, struct fs_endpoint *out, int max)
-{
-	int n = 0;
-
-	for (int i = 0; i < cfg->nsec && n < max; i++)
-		if (strcmp(cfg->sec[i].type, "source") == 0 &&
-		    fs_endpoint_find(cfg, "source", cfg->sec[i].name, &out[n]) == 0 &&
-		    (strcmp(out[n].kind, "hubspot") == 0 || strcmp(out[n].kind, "csv") == 0))
-			n++;
-	return n;
-}
-
-/*
- * One source's word on campaign c: 1 it gives the trigger's field and
- * values, 0 it does not (why in *why), -1 no listing, -2 a state error.
- */
-static int
-source_gives(struct normalize *n, const struct fs_campaign *c, const struct fs_endpoint *ep, struct fs_buf *why)
-{
-	bool hubspot = strcmp(ep->kind, "hubspot") == 0;
-	const char *object = c->on_job ? (hubspot ? "deals" : "jobs") : "contacts";
-	const char *field = c->trigger.field, *prop = hubspot ? hubspot_property(ep, c->on_job, field) : field;
-	jv fields, found = jv_invalid(), options;
-	char *at = NULL;
-	struct fs_buf missing = {0}, list = {0};
-	int rc;
-
-	if (fs_source_fields_get(&n->cli->st, ep->name, object, &fields, &at) != 0)
-		return -2;
-	if (jv_get_kind(fields) == JV_KIND_NULL) {
-		free(at);
-		return -1;
-	}
-	jv_array_foreach(fields, i, f) {
-		(void)i;
-		if (prop && !jv_is_valid(found) && fs_jstr(f, "name") && strcmp(fs_jstr(f, "name"), prop) == 0)
-			found = jv_copy(f);
-		jv_free(f);
-	}
-	jv_free(fields);
-	if (!jv_is_valid(found)) {
-		if (prop == NULL)
-			fs_buf_addf(why, "source '%s' gives no '%s'", ep->name, field);
-		else if (strcmp(prop, field) == 0)
-			fs_buf_addf(why, "source '%s' gives no '%s' (fs-pull --describe %s, %s)", ep->name, field,
-				    ep->name, at);
-		else
-			fs_buf_addf(why, "source '%s' has no %s property '%s' for '%s' (fs-pull --describe %s, %s)",
-				    ep->name, object, prop, field, ep->name, at);
-		free(at);
-		return 0;
-	}
-	options = fs_jget(found, "options");
-	rc = 1;
-	if (jv_get_kind(options) == JV_KIND_ARRAY && jv_array_length(jv_copy(options)) > 0) {
-		for (int k = 0; k < c->trigger.nvalues; k++) {
-			bool has = false;
-
-			jv_array_foreach(options, i, o) {
-				(void)i;
-				has = has || (jv_get_kind(o) == JV_KIND_STRING &&
-					      strcmp(jv_string_value(o), c->trigger.values[k]) == 0);
-				jv_free(o);
-			}
-			if (!has)
-				fs_buf_addf(&missing, "%s'%s'", missing.len ? ", " : "", c->trigger.values[k]);
-		}
-		if (missing.len) {
-			jv_array_foreach(options, i, o) {
-				if (jv_get_kind(o) == JV_KIND_STRING)
-					fs_buf_addf(&list, "%s%s", i ? ", " : "", jv_string_value(o));
-				jv_free(o);
-			}
-			if (strcmp(prop, field) == 0)
-				fs_buf_addf(why, "source '%s' gives no %s %s: it gives %s (fs-pull --describe %s, %s)",
-					    ep->name, field, missing.data, list.data, ep->name, at);
-			else
-				fs_buf_addf(why, "source '%s' gives no %s %s: its %s comes from '%s', which has %s"
-					    " (fs-pull --describe %s, %s)%s", ep->name, field, missing.data, field, prop,
-					    list.data, ep->name, at, !c->on_job && strcmp(field, "status") == 0
-					    ? "; set status_property to the property that has it" : "");
-			rc = 0;
-		}
-	}
-	fs_buf_free(&missing);
-	fs_buf_free(&list);
-	jv_free(options);
-	jv_free(found);
-	free(at);
-	return rc;
-}
-
-/* 0, FS_EXIT_USAGE when a trigger asks what no source gives, FS_EXIT_STATE. */
-static int
-check_sources(struct normalize *n)
-{
-	struct fs_endpoint src[32];
-	int nsrc = sources_of(&n->cli->cfg, src, 32), errors = 0;
-
-	if (nsrc == 0) {
-		/* No source in the config: the built-in kinds a bare pipeline uses,
-		 * those described, else both (to say that neither is). */
-		static const char *const kinds[] = {"hubspot", "csv"};
-
-		for (int k = 0; k < 2; k++) {
-			jv a = jv_null(), b = jv_null();
-			char *at = NULL, *at2 = NULL;
-
-			if (fs_source_fields_get(&n->cli->st, kinds[k], "contacts", &a, &at) != 0 ||
-			    fs_source_fields_get(&n->cli->st, kinds[k], k ? "jobs" : "deals", &b, &at2) != 0) {
-				jv_free(a);
-				free(at);
-				return FS_EXIT_STATE;
-			}
-			if (jv_get_kind(a) != JV_KIND_NULL || jv_get_kind(b) != JV_KIND_NULL)
-				fs_endpoint_find(&n->cli->cfg, "source", kinds[k], &src[nsrc++]);
-			jv_free(a), jv_free(b), free(at), free(at2);
-		}
-		if (nsrc == 0) {
-			fs_endpoint_find(&n->cli->cfg, "source", "hubspot", &src[nsrc++]);
-			fs_endpoint_find(&n->cli->cfg, "source", "csv", &src[nsrc++]);
-		}
-	}
-	for (int i = 0; i < n->ncampaigns; i++) {
-		const struct fs_campaign *c = &n->campaigns[i];
-		struct fs_buf why = {0}, unchecked = {0};
-		char *notice = NULL;
-		int gives = 0, said;
-
-		int rcs[32], nunchecked = 0;
-
-		for (int k = 0; k < nsrc; k++) {
-			size_t mark = why.len;
-
-			if ((rcs[k] = source_gives(n, c, &src[k], &why)) == -2) {
-				fs_buf_free(&why);
-				fs_buf_free(&unchecked);
-				return FS_EXIT_STATE;
-			}
-			if (rcs[k] == 0 && why.len > mark)
-				fs_buf_adds(&why, "; ");
-			gives += rcs[k] == 1;
-			nunchecked += rcs[k] == -1;
-		}
-		/* "'a', 'b' or 'c'" */
-		for (int k = 0, m = 0; k < nsrc; k++)
-			if (rcs[k] == -1) {
-				m++;
-				fs_buf_addf(&unchecked, "%s'%s'", m == 1 ? "" : m == nunchecked ? " or " : ", ",
-					    src[k].name);
-			}
-		if (gives == 0 && unchecked.len == 0) {
-			why.len -= 2;	/* the last "; " */
-			why.data[why.len] = '\0';
-			fs_err("%s:%d: campaign '%s': trigger: %s", n->cli->cfg.path ? n->cli->cfg.path : "config",
-			       c->line, c->name, why.data);
-			errors++;
-		} else if (gives == 0) {
-			notice = fs_xasprintf("campaign '%s': its trigger is not checked: no fs-pull --describe"
-					      " listing of source %s (said once; see fieldsync(7), \"Checking a"
-					      " campaign\")", c->name, unchecked.data);
-		}
-		fs_buf_free(&why);
-		fs_buf_free(&unchecked);
-		if (errors)
-			continue;
-		if (notice)
-			fs_debug("%s", notice);
-		if ((said = fs_campaign_notice(&n->cli->st, c->name, notice, n->cli->run_id)) < 0) {
-			free(notice);
-			return FS_EXIT_STATE;
-		}
-		if (said > 0 && fs_verbosity < 2)
-			fs_info("%s", notice);
-		free(notice);
-	}
-	return errors ? FS_EXIT_USAGE : 0;
-}
-
 static void
 normalize_free(struct normalize *n)
 {
-	for (int i = 0; i < n->nmaps; i++) {
-		fs_map_free(n->maps[i].map);
-		fs_counts_free(&n->maps[i].reads);
-		free(n->maps[i].need);
-		free(n->maps[i].source);
-		free(n->maps[i].stream);
-		free(n->maps[i].why);
-	}
+	for (int i = 0; i < n->nmaps; i++)
+		fs_norm_map_free(&n->maps[i]);
 	free(n->maps);
 	fs_campaigns_free(n->campaigns, n->ncampaigns);
 	free(n->first_run);
 	fs_counts_free(&n->invalid);
-	fs_counts_free(&n->unmapped);
-	fs_counts_free(&n->absent);
+	fs_drift_free(&n->drift);
 	fs_jscan_free(&n->fast.tree);
 	fs_buf_free(&n->fast.out.scratch);
 	fs_buf_free(&n->fast.text);
 	fs_buf_free(&n->fast.line);
-	fs_buf_free(&n->fast.path);
+	fs_scan_unmapped_clear(&n->fast.unmapped);
+	fs_buf_free(&n->fast.unmapped.path);
 }
 
 int
@@ -1529,7 +616,7 @@ main(int argc, char *argv[])
 		normalize_free(&n);
 		return fs_cli_finish(&cli, FS_EXIT_STATE);
 	}
-	if ((rc = check_sources(&n)) != 0) {
+	if ((rc = fs_campaigns_check_sources(&cli, n.campaigns, n.ncampaigns)) != 0) {
 		normalize_free(&n);
 		return fs_cli_finish(&cli, rc);
 	}
@@ -1538,7 +625,7 @@ main(int argc, char *argv[])
 	lp.commit_cursors = commit;
 	lp.source = n.source_opt;
 	status = fs_loop_run(&lp, STDIN_FILENO);
-	report_drift(&n);
+	fs_drift_report(&n.drift);
 	if (n.again)
 		fs_debug("%ld mail request%s asked for again (no pipeline had taken %s)", n.again, n.again == 1 ? "" : "s",
 			 n.again == 1 ? "it" : "them");
@@ -1567,9 +654,9 @@ main(int argc, char *argv[])
 		c = jv_object_set(c, jv_string("passed"), jv_number((double)lp.stats.passed));
 		c = jv_object_set(c, jv_string("drift"),
 				  jv_object_set(jv_object_set(jv_object(), jv_string("unmapped"),
-							      jv_number((double)n.unmapped.len)),
-						jv_string("absent"), jv_number((double)n.absent.len)));
-		c = jv_object_set(c, jv_string("invalid"), counts_object(&n.invalid));
+							      jv_number((double)n.drift.unmapped.len)),
+						jv_string("absent"), jv_number((double)n.drift.absent.len)));
+		c = jv_object_set(c, jv_string("invalid"), fs_counts_json(&n.invalid));
 		if (fs_changelog_run(&cli, "fs-normalize", status, c) != 0 && status < FS_EXIT_STATE)
 			status = FS_EXIT_STATE;
 	}

@@ -609,37 +609,56 @@ typedef int (*fs_dupset_fn)(const struct fs_dupset *d, void *ctx);
  * with a member seen at or after it. */
 int fs_scan_run(struct fs_scan *s, const char *from, fs_dupset_fn fn, void *ctx);
 // hook.c: webhook signatures (fs-hook).
-enum fs_sig_scheme { FS_SIG_LOB, FS_SIG_HUBSPOT, FS_SIG_STANDARD };
 #define FS_HOOK_WINDOW 300	/* seconds a signed timestamp may be off $FS_NOW's clock */
 struct fs_hook_req {
-	const char *method, *uri;	/* uri: the URL as the vendor called it (HubSpot signs it) */
+	const char *method, *uri;	/* uri: the URL as the vendor called it (a scheme may sign it) */
 	const char *body;	/* NUL-terminated after len bytes */
 	size_t len;
 	const char *(*header)(const char *name, void *ctx);	/* a request header or NULL */
 	void *ctx;
 };
-int fs_sig_scheme_parse(const char *name, enum fs_sig_scheme *out);	/* "lob" "hubspot-v3" "standard-webhooks" */
-const char *fs_sig_scheme_name(enum fs_sig_scheme s);
-const char *fs_sig_header(enum fs_sig_scheme s);	/* "Lob-Signature" */
+/* A webhook signature scheme, the setting signature's value: a vendor's
+ * own (its connector's, lib/vendors/) or fs_standard_webhooks. */
+struct fs_signature {
+	const char *name;	/* "standard-webhooks" */
+	const char *header, *stamp_header;	/* the signature's and its timestamp's (NULL: it signs no time) */
+	const char *id_header;	/* a delivery id the signature covers too; NULL for none */
+	const char *older[3];	/* headers of the scheme's older versions, which sign too; NULL-ended */
+	char opens;	/* the first character of a body of the scheme's shape; 0 for any JSON */
+	const char *wrong_shape;	/* why a body that does not open so is refused */
+	/* The signature sig (its header's value) is the one secret makes of r, stamp and id. */
+	bool (*verify)(const struct fs_hook_req *r, const char *secret, const char *sig, const char *stamp,
+		       const char *id);
+	bool (*shaped)(jv body);	/* the vendor's event as the scheme sends it (body borrowed) */
+	char *(*delivery_id)(const struct fs_hook_req *r);	/* NULL for none */
+};
+extern const struct fs_signature fs_standard_webhooks, fs_lob_signature, fs_hubspot_signature, fs_jobber_signature,
+	fs_intuit_signature;
+const struct fs_signature *fs_signature_find(const char *name);	/* NULL if no scheme has that name */
 /* The request carries one of the scheme's signature headers (its
- * signature, timestamp or id; HubSpot's v1 and v2 too), however wrong:
- * a delivery to verify.  A request with none is no delivery (a probe). */
-bool fs_hook_signed(enum fs_sig_scheme s, const struct fs_hook_req *r);
-/* The body is the vendor's event as its scheme sends it (a Lob event with
- * an id and an event_type, an array of HubSpot events, a typed Standard
- * Webhooks message): an unsigned one is a delivery whose headers were lost. */
-bool fs_hook_vendor_shaped(enum fs_sig_scheme s, const char *body, size_t len);
+ * signature, timestamp or id, or an older version's), however wrong: a
+ * delivery to verify.  A request with none is no delivery (a probe). */
+bool fs_hook_signed(const struct fs_signature *s, const struct fs_hook_req *r);
+/* The body is the vendor's event as its scheme sends it: an unsigned one is
+ * a delivery whose headers were lost. */
+bool fs_hook_vendor_shaped(const struct fs_signature *s, const char *body, size_t len);
 /* Checks signature, then timestamp window; -1 with a static *why. */
-int fs_hook_verify(enum fs_sig_scheme s, const struct fs_hook_req *r, const char *secret, fs_time now,
+int fs_hook_verify(const struct fs_signature *s, const struct fs_hook_req *r, const char *secret, fs_time now,
 		   const char **why);
 /* CGI's CONTENT_LENGTH: digits only (RFC 3875), nothing after them: 0 with
  * the length, 1 when it is over cap (*out the length, SIZE_MAX past it), -1
  * when it is not a length (55junk, -1, 1e3, " 5"). */
 int fs_hook_content_length(const char *s, size_t cap, size_t *out);
 /* NULL when the body is JSON of the scheme's shape, else a static reason. */
-const char *fs_hook_check_body(enum fs_sig_scheme s, const char *body, size_t len);
-/* Lob: the event id; HubSpot: "events:" and the eventIds; Standard: webhook-id; else "sha256:" of the body. */
-char *fs_hook_delivery_id(enum fs_sig_scheme s, const struct fs_hook_req *r);
+const char *fs_hook_check_body(const struct fs_signature *s, const char *body, size_t len);
+/* The scheme's delivery id (Standard Webhooks: webhook-id), else "sha256:" of the body. */
+char *fs_hook_delivery_id(const struct fs_signature *s, const struct fs_hook_req *r);
+/* For the schemes: HMAC-SHA256 of the parts' concatenation; out holds 32 bytes. */
+void fs_hmac_sha256_parts(const void *key, size_t keylen, const char *const *parts, const size_t *lens, int n,
+			  unsigned char out[32]);
+void fs_base64(const unsigned char *p, size_t n, char *out);	/* padded; out holds 4 * ((n + 2) / 3) + 1 bytes */
+bool fs_same_text(const char *a, const char *b);	/* equal, in constant time for strings of one length */
+char *fs_json_id_text(jv v);	/* a number or non-empty string id as text, else NULL; consumes v */
 
 // inbox_store.c: fs-hook's writes.
 #define FS_GOOD_STREAK 3	/* good deliveries in a row that end polling */
@@ -1436,5 +1455,91 @@ bool fs_kind_targeted(const char *kind);
  * by object, a mail request by object and campaign; NULL for the kinds that
  * never collapse (a mail status, a follow-up, revenue: each is a fact). */
 char *fs_collapse_key(const char *kind, const char *object, const char *campaign);
+
+// normalize.c: fs-normalize's machinery (maps and drift, campaign fields, trigger checks, the hot path's JSON).
+struct fs_vendor;
+/* One source's map for one stream, loaded at its first record. */
+struct fs_norm_map {
+	char *source, *stream;
+	struct fs_map *map;	/* NULL: none could be loaded (why says so) */
+	char *why;
+	struct fs_counts reads;	/* every path the map reads, for drift */
+	const char **need;	/* the paths it expects to be present */
+	int nneed;
+	const struct fs_vendor *fast;	/* its map is this connector's fast_map: the hot path may take it */
+};
+/* The map of source's stream (NULL: its connector's saved_stream): map_opt,
+ * else map.STREAM, else map, else the kind's shipped map for the stream. */
+void fs_norm_map_load(struct fs_norm_map *m, const struct fs_config *cfg, const char *source, const char *stream,
+		      const char *map_opt);
+void fs_norm_map_free(struct fs_norm_map *m);
+/* Drift: the input fields a map never reads, and the map paths absent, by path. */
+struct fs_drift {
+	struct fs_counts unmapped, absent;
+};
+bool fs_drift_covered(struct fs_counts *reads, const char *path);	/* the map reads path, or a parent's ".*" */
+/* Counts one record's drift; returns how much there was, with the first in why. */
+int fs_drift_count(struct fs_drift *d, struct fs_norm_map *m, jv record, struct fs_buf *why);
+/* With -v, one summary line, then every path, sorted, with its count (the
+ * run's changelog row keeps the two numbers). */
+void fs_drift_report(struct fs_drift *d);
+void fs_drift_free(struct fs_drift *d);
+jv fs_counts_json(struct fs_counts *m);	/* an object, keys sorted */
+/* Where a campaign's condition reads a field: an event's data, or the hot path's strings. */
+struct fs_fields {
+	jv data;		/* contact.changed's or job.changed's data; invalid on the hot path */
+	char *const *cs;	/* the hot path's contact fields (FS_C_*), or NULL */
+	jv contact;		/* a job's contact as the state knows it, or null */
+	jv to;			/* a job's piece's address (its own or its contact's), or null */
+	char num[32];
+	const char *list[32];
+};
+int fs_fields_values(struct fs_fields *f, const char *name);	/* into f->list, borrowed; 0 when absent */
+bool fs_filters_pass(const struct fs_campaign *c, struct fs_fields *f);	/* its only and except hold */
+jv fs_mailing_address(jv contact, jv address);	/* to: the name from the contact, the lines from address */
+/* One canonical event: its id from source, object, kind and version; its times canonical; raw kept when valid. */
+jv fs_event_make(const char *run_id, const char *source, const char *kind, const char *object, const char *version,
+		 jv occurred_at, jv data, jv raw);
+/* mail.requested's data for campaign c: contact (its id, do_not_mail), job (null for a contact
+ * campaign), to the address, the trigger field's value from and to. */
+jv fs_mail_request_data(const struct fs_campaign *c, jv contact, jv job, jv to, const char *from, const char *value);
+/*
+ * Checking triggers against what the sources give (fieldsync(7), "Checking
+ * a campaign"): 0, FS_EXIT_USAGE when a trigger asks what no source gives
+ * (said on stderr), FS_EXIT_STATE.
+ */
+int fs_campaigns_check_sources(struct fs_cli *cli, const struct fs_campaign *c, int n);
+/* The hot path (a record read with fs_jscan, its contact as strings, FS_C_*). */
+/* A scanned line's record: its data's node (root for a raw object of source_opt), -1 when the
+ * hot path does not take it; its source and stream (empty when none) copied out. */
+int fs_jscan_record(const struct fs_jtree *t, int root, const char *source_opt, char *source, size_t source_size,
+		    char *stream, size_t stream_size);
+bool fs_jscan_copy(const struct fs_jtree *t, int i, char *buf, size_t size);	/* a short string node as a C string */
+/* fs_jget_path on a scanned record: data is its "data", root the line (-1 for a raw object). */
+bool fs_jscan_present(const struct fs_jtree *t, int root, int data, const char *path);
+struct fs_scan_unmapped {	/* a scanned record's unmapped paths, up to 16; reused */
+	struct fs_buf path;
+	char *paths[16];
+	int n;
+};
+void fs_scan_unmapped_clear(struct fs_scan_unmapped *u);
+/* fs_drift_count on a scanned record: false, with nothing counted, when it
+ * has more unmapped paths than u keeps, or drift when strict (the usual way says why). */
+bool fs_drift_scanned(struct fs_drift *d, struct fs_scan_unmapped *u, struct fs_norm_map *m, const struct fs_jtree *t,
+		      int root, int data, bool strict);
+const char *fs_contact_field(char *const cs[], const char *name);	/* as fs_fields_values finds it */
+bool fs_contact_row_valid(char *const cs[]);	/* contact.changed would be valid, with nothing to repair */
+/* mail.requested for campaign c would be valid (fs_event_validate's rules). */
+bool fs_contact_row_mailable(const struct fs_campaign *c, char *const cs[]);
+/* The contact's fields as C strings in text (updated_at made canonical in canon), its object
+ * ("contact:ID") and its version: false when the version is not a time. */
+bool fs_contact_strings(const struct fs_contact_out *o, struct fs_buf *text, char *cs[FS_C_N], char canon[21],
+			char **object, char **version);
+/* contact.changed's data, and the "}" that ends its event. */
+void fs_put_contact(struct fs_buf *b, char *const cs[], bool do_not_mail);
+void fs_put_address(struct fs_buf *b, char *const cs[], const char *name);	/* the address lines, name first */
+/* JSON string as jq 1.6 writes it: only '"', '\', controls and DEL escaped. */
+void fs_put_json(struct fs_buf *b, const char *p, size_t n);
+void fs_put_member(struct fs_buf *b, bool *first, const char *key, const char *value);	/* value NULL: null */
 
 #endif

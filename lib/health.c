@@ -225,11 +225,11 @@ unsigned_problems(const struct fs_config *cfg, const struct fs_thresholds *t, st
 		problem(h, 1, "probes", name, fs_xstrdup(text));
 	}
 	if (cfg && t->webhook_failures > 0 && p->stripped >= t->webhook_failures) {
-		enum fs_sig_scheme scheme = FS_SIG_LOB;
+		/* The configuration was checked at load: its scheme is one there is. */
+		const struct fs_signature *s = fs_signature_find(fs_config_setting(cfg, "source", name, "signature"));
 
-		fs_sig_scheme_parse(fs_config_setting(cfg, "source", name, "signature"), &scheme);
 		snprintf(text, sizeof text, "%lld deliveries without a %s header since the last good one:"
-			 " a proxy stripping it, or a forgery", (long long)p->stripped, fs_sig_header(scheme));
+			 " a proxy stripping it, or a forgery", (long long)p->stripped, s ? s->header : "signature");
 		problem(h, 1, "stripped", name, fs_xstrdup(text));
 	}
 }

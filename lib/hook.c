@@ -1,6 +1,8 @@
 /*
- * Webhook signatures: Lob, HubSpot v3 and Standard Webhooks, the body's
- * shape and the delivery id that makes a repeat delivery harmless.
+ * Webhook signatures: what every scheme shares (the headers a delivery
+ * must carry, the timestamp window, the body's JSON, the delivery id that
+ * makes a repeat delivery harmless) and Standard Webhooks, which any vendor
+ * may use.  A vendor's own scheme is its connector's (lib/vendors/).
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -8,29 +10,32 @@
 
 #include "fieldsync.h"
 
-static const char *const scheme_names[] = {"lob", "hubspot-v3", "standard-webhooks"};
+/*
+ * The schemes, a vendor's beside its connector (lib/vendors/NAME-signature.c).
+ * Listed here, not reached through lib/vendors.c: fs-hook, started once per
+ * request, links the schemes alone, without the connectors' pull code.
+ */
+static const struct fs_signature *const schemes[] = {
+	&fs_lob_signature,
+	&fs_hubspot_signature,
+	&fs_jobber_signature,
+	&fs_intuit_signature,
+	&fs_standard_webhooks,
+	NULL,
+};
 
-int
-fs_sig_scheme_parse(const char *name, enum fs_sig_scheme *out)
+const struct fs_signature *
+fs_signature_find(const char *name)
 {
-	for (int i = 0; i < 3; i++)
-		if (strcmp(name, scheme_names[i]) == 0) {
-			*out = (enum fs_sig_scheme)i;
-			return 0;
-		}
-	return -1;
+	for (int i = 0; schemes[i]; i++)
+		if (strcmp(schemes[i]->name, name) == 0)
+			return schemes[i];
+	return NULL;
 }
 
-const char *
-fs_sig_scheme_name(enum fs_sig_scheme s)
-{
-	return scheme_names[s];
-}
-
-/* HMAC-SHA256 of the concatenation of parts; out holds 32 bytes. */
-static void
-hmac_parts(const void *key, size_t keylen, const char *const *parts, const size_t *lens, int n,
-	   unsigned char out[32])
+void
+fs_hmac_sha256_parts(const void *key, size_t keylen, const char *const *parts, const size_t *lens, int n,
+		     unsigned char out[32])
 {
 	struct fs_hmac_sha256 m;
 
@@ -42,9 +47,8 @@ hmac_parts(const void *key, size_t keylen, const char *const *parts, const size_
 
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* Standard base64 with padding; out holds 4 * ((n + 2) / 3) + 1 bytes. */
-static void
-b64(const unsigned char *p, size_t n, char *out)
+void
+fs_base64(const unsigned char *p, size_t n, char *out)
 {
 	for (; n >= 3; p += 3, n -= 3) {
 		*out++ = b64chars[p[0] >> 2];
@@ -94,9 +98,8 @@ unb64(const char *s, size_t n, unsigned char *out)
 	return len;
 }
 
-/* Equal in constant time for strings of the same length. */
-static bool
-same(const char *a, const char *b)
+bool
+fs_same_text(const char *a, const char *b)
 {
 	size_t n = strlen(a);
 
@@ -119,7 +122,9 @@ parse_stamp(const char *s, fs_time *out)
 	return 0;
 }
 
-/* Standard Webhooks: "whsec_" and base64, else the secret's own bytes. */
+/* ---- Standard Webhooks ---- */
+
+/* "whsec_" and base64, else the secret's own bytes. */
 static unsigned char *
 std_key(const char *secret, size_t *len)
 {
@@ -144,8 +149,7 @@ std_key(const char *secret, size_t *len)
 }
 
 static bool
-check_std(const struct fs_hook_req *r, const char *secret, const char *id, const char *stamp,
-	  const char *sigs)
+std_verify(const struct fs_hook_req *r, const char *secret, const char *sigs, const char *stamp, const char *id)
 {
 	size_t keylen;
 	unsigned char *key = std_key(secret, &keylen), mac[32];
@@ -156,118 +160,103 @@ check_std(const struct fs_hook_req *r, const char *secret, const char *id, const
 
 	if (key == NULL)
 		return false;
-	hmac_parts(key, keylen, parts, lens, 5, mac);
+	fs_hmac_sha256_parts(key, keylen, parts, lens, 5, mac);
 	fs_secure_zero(key, keylen);
 	free(key);
-	b64(mac, 32, want);
+	fs_base64(mac, 32, want);
 	copy = fs_xstrdup(sigs);
 	/* "v1,<base64> v1,<base64>": any one of them may match (key rotation). */
 	for (char *tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
-		if (strncmp(tok, "v1,", 3) == 0 && same(tok + 3, want))
+		if (strncmp(tok, "v1,", 3) == 0 && fs_same_text(tok + 3, want))
 			ok = true;
 	free(copy);
 	return ok;
 }
 
-static const char *const sig_hdr[] = {"Lob-Signature", "X-HubSpot-Signature-v3", "webhook-signature"};
-static const char *const ts_hdr[] = {"Lob-Signature-Timestamp", "X-HubSpot-Request-Timestamp", "webhook-timestamp"};
-
-const char *
-fs_sig_header(enum fs_sig_scheme s)
+/* {"type":"job.completed","timestamp":"...","data":{...}} */
+static bool
+std_shaped(jv body)
 {
-	return sig_hdr[s];
+	return jv_get_kind(body) == JV_KIND_OBJECT && fs_jstr(body, "type") != NULL;
 }
 
-bool
-fs_hook_signed(enum fs_sig_scheme s, const struct fs_hook_req *r)
+static char *
+std_delivery_id(const struct fs_hook_req *r)
 {
-	/* HubSpot's older schemes too: an app still on v1 or v2 signs, and
-	 * its requests are failures to see, not probes to count. */
-	static const char *const more[][3] = {
-		{NULL}, {"X-HubSpot-Signature", "X-HubSpot-Signature-Version", NULL}, {"webhook-id", NULL},
-	};
+	const char *h = r->header("webhook-id", r->ctx);
 
-	if (r->header(sig_hdr[s], r->ctx) || r->header(ts_hdr[s], r->ctx))
+	return h && *h ? fs_xstrdup(h) : NULL;
+}
+
+const struct fs_signature fs_standard_webhooks = {
+	.name = "standard-webhooks",
+	.header = "webhook-signature",
+	.stamp_header = "webhook-timestamp",
+	.id_header = "webhook-id",
+	.verify = std_verify,
+	.shaped = std_shaped,
+	.delivery_id = std_delivery_id,
+};
+
+/* ---- what every scheme shares ---- */
+
+bool
+fs_hook_signed(const struct fs_signature *s, const struct fs_hook_req *r)
+{
+	if (r->header(s->header, r->ctx) || (s->stamp_header && r->header(s->stamp_header, r->ctx)))
 		return true;
-	for (int i = 0; more[s][i]; i++)
-		if (r->header(more[s][i], r->ctx))
+	if (s->id_header && r->header(s->id_header, r->ctx))
+		return true;
+	for (int i = 0; s->older[i]; i++)
+		if (r->header(s->older[i], r->ctx))
 			return true;
 	return false;
 }
 
 bool
-fs_hook_vendor_shaped(enum fs_sig_scheme s, const char *body, size_t len)
+fs_hook_vendor_shaped(const struct fs_signature *s, const char *body, size_t len)
 {
-	jv v, first = jv_invalid();
-	bool shaped = false;
+	jv v;
+	bool shaped;
 
 	if (fs_json_check(body, len, NULL) != NULL)
 		return false;
 	v = jv_parse_sized(body, (int)len);
-	switch (s) {
-	case FS_SIG_LOB:	/* {"id":"evt_...","event_type":{"id":"postcard.delivered",...},...} */
-		shaped = jv_get_kind(v) == JV_KIND_OBJECT && jv_is_valid(first = fs_jget(v, "event_type")) &&
-			 fs_jstr(v, "id") != NULL;
-		break;
-	case FS_SIG_HUBSPOT:	/* [{"eventId":1,"subscriptionType":"contact.propertyChange",...}] */
-		if (jv_get_kind(v) == JV_KIND_ARRAY && jv_array_length(jv_copy(v)) > 0)
-			first = jv_array_get(jv_copy(v), 0);
-		shaped = jv_get_kind(first) == JV_KIND_OBJECT && fs_jstr(first, "subscriptionType") != NULL;
-		break;
-	case FS_SIG_STANDARD:	/* {"type":"job.completed","timestamp":"...","data":{...}} */
-		shaped = jv_get_kind(v) == JV_KIND_OBJECT && fs_jstr(v, "type") != NULL;
-		break;
-	}
-	jv_free(first);
+	shaped = s->shaped(v);
 	jv_free(v);
 	return shaped;
 }
 
+static bool
+blank(const char *s)
+{
+	return s == NULL || *s == '\0';
+}
+
 int
-fs_hook_verify(enum fs_sig_scheme s, const struct fs_hook_req *r, const char *secret, fs_time now,
+fs_hook_verify(const struct fs_signature *s, const struct fs_hook_req *r, const char *secret, fs_time now,
 	       const char **why)
 {
 	static char reason[96];
-	const char *sig = r->header(sig_hdr[s], r->ctx), *stamp = r->header(ts_hdr[s], r->ctx);
-	const char *id = s == FS_SIG_STANDARD ? r->header("webhook-id", r->ctx) : "-";
-	unsigned char mac[32];
-	char want[65];
-	bool ok;
+	/* A scheme that signs no time (Jobber, Intuit) has no window: its
+	 * replays are stopped by their delivery ids alone. */
+	const char *sig = r->header(s->header, r->ctx);
+	const char *stamp = s->stamp_header ? r->header(s->stamp_header, r->ctx) : "-";
+	const char *id = s->id_header ? r->header(s->id_header, r->ctx) : "-";
 	fs_time t;
 
-	if (sig == NULL || *sig == '\0' || stamp == NULL || *stamp == '\0' || id == NULL || *id == '\0') {
+	if (blank(sig) || blank(stamp) || blank(id)) {
 		snprintf(reason, sizeof reason, "missing %s header",
-			 sig == NULL || *sig == '\0' ? sig_hdr[s] : id == NULL || *id == '\0' ? "webhook-id" : ts_hdr[s]);
+			 blank(sig) ? s->header : blank(id) ? s->id_header : s->stamp_header);
 		*why = reason;
 		return -1;
 	}
-	if (s == FS_SIG_LOB) {
-		const char *parts[] = {stamp, ".", r->body};
-		size_t lens[] = {strlen(stamp), 1, r->len};
-		char got[65];
-		size_t i;
-
-		hmac_parts(secret, strlen(secret), parts, lens, 3, mac);
-		for (i = 0; i < 32; i++)
-			snprintf(want + 2 * i, 3, "%02x", mac[i]);
-		for (i = 0; sig[i] && i < 64; i++)
-			got[i] = (char)tolower((unsigned char)sig[i]);
-		got[i] = '\0';
-		ok = sig[i] == '\0' && same(got, want);
-	} else if (s == FS_SIG_HUBSPOT) {
-		const char *parts[] = {r->method, r->uri, r->body, stamp};
-		size_t lens[] = {strlen(r->method), strlen(r->uri), r->len, strlen(stamp)};
-
-		hmac_parts(secret, strlen(secret), parts, lens, 4, mac);
-		b64(mac, 32, want);
-		ok = same(sig, want);
-	} else {
-		ok = check_std(r, secret, id, stamp, sig);
-	}
-	if (!ok) {
+	if (!s->verify(r, secret, sig, stamp, id)) {
 		*why = "bad signature";
 		return -1;
 	}
+	if (s->stamp_header == NULL)
+		return 0;
 	if (parse_stamp(stamp, &t) != 0) {
 		*why = "malformed timestamp";
 		return -1;
@@ -299,7 +288,7 @@ fs_hook_content_length(const char *s, size_t cap, size_t *out)
 }
 
 const char *
-fs_hook_check_body(enum fs_sig_scheme s, const char *body, size_t len)
+fs_hook_check_body(const struct fs_signature *s, const char *body, size_t len)
 {
 	static char reason[64];
 	const char *bad;
@@ -311,16 +300,13 @@ fs_hook_check_body(enum fs_sig_scheme s, const char *body, size_t len)
 	}
 	while (i < len && strchr(" \t\r\n", body[i]))
 		i++;
-	if (s == FS_SIG_LOB && body[i] != '{')
-		return "a Lob event must be a JSON object";
-	if (s == FS_SIG_HUBSPOT && body[i] != '[')
-		return "a HubSpot delivery must be a JSON array of events";
+	if (s->opens && body[i] != s->opens)
+		return s->wrong_shape;
 	return NULL;
 }
 
-/* A number or string id as text; NULL otherwise. */
-static char *
-id_text(jv v)
+char *
+fs_json_id_text(jv v)
 {
 	char *s = NULL;
 
@@ -333,47 +319,12 @@ id_text(jv v)
 }
 
 char *
-fs_hook_delivery_id(enum fs_sig_scheme s, const struct fs_hook_req *r)
+fs_hook_delivery_id(const struct fs_signature *s, const struct fs_hook_req *r)
 {
-	char hex[65], *id = NULL;
+	char hex[65], *id = s->delivery_id(r);
 
-	if (s == FS_SIG_STANDARD) {
-		const char *h = r->header("webhook-id", r->ctx);
-
-		if (h && *h)
-			return fs_xstrdup(h);
-	} else {
-		jv body = jv_parse_sized(r->body, (int)r->len);
-
-		if (s == FS_SIG_LOB && jv_get_kind(body) == JV_KIND_OBJECT) {
-			id = id_text(jv_object_get(jv_copy(body), jv_string("id")));
-		} else if (s == FS_SIG_HUBSPOT && jv_get_kind(body) == JV_KIND_ARRAY && jv_array_length(jv_copy(body)) > 0) {
-			struct fs_buf b = {0};
-
-			/* eventIds, not the body: a retry carries a new attemptNumber. */
-			jv_array_foreach(body, i, ev) {
-				char *one = jv_get_kind(ev) == JV_KIND_OBJECT ? id_text(fs_jget(ev, "eventId")) : NULL;
-
-				jv_free(ev);
-				if (one == NULL) {
-					fs_buf_free(&b);
-					break;
-				}
-				fs_buf_addf(&b, "%s%s", i ? "," : "", one);
-				free(one);
-			}
-			if (b.data && b.len <= 120) {
-				id = fs_xasprintf("events:%s", b.data);
-			} else if (b.data) {
-				fs_sha256_hex(b.data, b.len, hex);
-				id = fs_xasprintf("events-sha256:%s", hex);
-			}
-			fs_buf_free(&b);
-		}
-		jv_free(body);
-		if (id)
-			return id;
-	}
+	if (id)
+		return id;
 	fs_sha256_hex(r->body, r->len, hex);
 	return fs_xasprintf("sha256:%s", hex);
 }

@@ -49,7 +49,7 @@ const struct fs_section_type fs_section_types[] = {
 #define STREAMS "contacts, calls, emails, meetings, tasks, deals"
 #define JB_STREAMS "clients, jobs, invoices"
 #define QB_STREAMS "customers, invoices, payments"
-#define SCHEMES "lob, hubspot-v3, standard-webhooks"
+#define SCHEMES "lob, hubspot-v3, jobber, intuit, standard-webhooks"
 #define CONTACT_PROPS "email, firstname, lastname, phone, company, address, address2, city, state, zip, " \
 		      "country, lifecyclestage, hubspot_owner_id, lastmodifieddate"
 
@@ -156,6 +156,8 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "signature", HS, FS_V_CHOICE, .def = "hubspot-v3", .choices = SCHEMES),
 	ROW("source", "signature", LE | LOB, FS_V_CHOICE, .def = "lob", .choices = SCHEMES),
 	ROW("source", "signature", CSV, FS_V_CHOICE, .def = "standard-webhooks", .choices = SCHEMES),
+	ROW("source", "signature", JB, FS_V_CHOICE, .def = "jobber", .choices = SCHEMES),
+	ROW("source", "signature", QB, FS_V_CHOICE, .def = "intuit", .choices = SCHEMES),
 	ROW("source", "max_body", ANY_SOURCE, FS_V_SIZE, .def = "1M"),
 	ROW("source", "hook_url", ANY_SOURCE, FS_V_URL),
 	ROW("source", "inbox_retention", HS | LE | JB | QB, FS_V_RETENTION, .def = "14d"),

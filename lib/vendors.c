@@ -63,3 +63,9 @@ fs_vendor_kinds(bool (*has)(const struct fs_vendor *))
 		}
 	return b.data;
 }
+
+const struct fs_vendor *
+fs_vendor_at(int i)
+{
+	return i >= 0 && i < (int)(sizeof vendors / sizeof vendors[0]) ? vendors[i] : NULL;
+}

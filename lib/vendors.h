@@ -157,8 +157,6 @@ struct fs_vendor {
 	int (*poll)(struct fs_pull *);	/* objects in flight, when webhooks fail */
 	int (*read)(struct fs_pull *, const char *path);	/* a file source's rows */
 	void (*after)(struct fs_pull *);	/* after the run, standard output closed */
-	/* receive: later */
-	int (*verify)(const struct fs_hook_req *, const char *secret);
 	/*
 	 * push: a mail vendor creates (and cancels) pieces, a CRM takes
 	 * write-backs.  create and write_back claim rows (fs_push_next_row)
@@ -172,9 +170,27 @@ struct fs_vendor {
 	int (*answer)(struct fs_push *, struct fs_push_job *);
 	int (*cancel)(struct fs_push *, const char *vendor_id);	/* 0 cancelled, 1 refused, -1 unreachable */
 	void (*plan)(struct fs_push *, jv ev, const char *note);	/* --dry-run: what a write-back would do */
+	/*
+	 * receive and normalize.  A webhook signature scheme is a struct
+	 * fs_signature of the vendor's (lib/vendors/NAME-signature.c, listed in
+	 * lib/hook.c), not a hook here: fs-hook, started once per request,
+	 * links the schemes without the connectors (nor libcurl).  For
+	 * fs-normalize, a record with no stream is of saved_stream.
+	 */
+	/* Adds the paths a stream's records are read at besides its map's, for drift. */
+	void (*map_reads)(const struct fs_endpoint *, const char *stream, struct fs_counts *reads);
+	/* The vendor's name of the canonical field a campaign triggers on (on_job: of a job), NULL if it has
+	 * none; a connector without it gives no contacts or jobs, and no trigger is checked against it. */
+	const char *(*trigger_property)(const struct fs_endpoint *, bool on_job, const char *field);
+	const char *jobs_object;	/* the fs-pull --describe listing of its jobs ("contacts" is its contacts') */
+	const char *status_setting;	/* the setting that names where status comes from, for the hint */
+	const char *fast_map;	/* the shipped contact map fast_contact does in C, for the hot path */
+	/* The contact fast_map makes of a record's scanned data: false sends the record the usual way. */
+	bool (*fast_contact)(const struct fs_jtree *, int data, const struct fs_map *, struct fs_contact_out *);
 };
 
 const struct fs_vendor *fs_vendor_find(const char *kind);	/* NULL if no connector has that kind */
+const struct fs_vendor *fs_vendor_at(int i);	/* the i-th connector, from 0; NULL past the last */
 bool fs_vendor_pulls(const struct fs_vendor *v);	/* it has something to pull */
 bool fs_vendor_pushes(const struct fs_vendor *v);	/* it creates pieces or takes write-backs */
 bool fs_vendor_creates(const struct fs_vendor *v);	/* a mail vendor: it creates pieces */

@@ -1279,6 +1279,10 @@ hubspot_plan(struct fs_push *p, jv ev, const char *note)
 	jv_free(data);
 }
 
+static void hubspot_map_reads(const struct fs_endpoint *, const char *, struct fs_counts *);
+static const char *hubspot_property(const struct fs_endpoint *, bool, const char *);
+static bool hubspot_fast_contact(const struct fs_jtree *, int, const struct fs_map *, struct fs_contact_out *);
+
 const struct fs_vendor fs_vendor_hubspot = {
 	.kind = "hubspot",
 	.flags = FS_VENDOR_INBOX,
@@ -1293,4 +1297,93 @@ const struct fs_vendor fs_vendor_hubspot = {
 	.write_back = hubspot_write_back,
 	.answer = hubspot_answer,
 	.plan = hubspot_plan,
+	/* receive and normalize */
+	.map_reads = hubspot_map_reads,
+	.trigger_property = hubspot_property,
+	.jobs_object = "deals",
+	.status_setting = "status_property",
+	.fast_map = "hubspot-contact",
+	.fast_contact = hubspot_fast_contact,
 };
+
+/* Receiving and normalizing */
+
+/* The properties a source names for its contacts are read too. */
+static void
+hubspot_map_reads(const struct fs_endpoint *ep, const char *stream, struct fs_counts *reads)
+{
+	for (int i = 0; i < 2 && strcmp(stream, "contacts") == 0; i++) {
+		const char *prop = fs_setting(ep, i == 0 ? "status_property" : "suppress_property");
+		char *p = prop ? fs_xasprintf("data.properties.%s", prop) : NULL;
+
+		if (p)
+			*fs_counts_at(reads, p, strlen(p), true) = 1;
+		free(p);
+	}
+}
+
+/* The HubSpot property a canonical field comes from (the shipped maps), or NULL. */
+static const char *
+hubspot_property(const struct fs_endpoint *ep, bool on_job, const char *field)
+{
+	static const char *const contact[][2] = {
+		{"id", "hs_object_id"}, {"email", "email"}, {"phone", "phone"}, {"first_name", "firstname"},
+		{"last_name", "lastname"}, {"company", "company"}, {"owner", "hubspot_owner_id"},
+		{"line1", "address"}, {"line2", "address2"}, {"city", "city"}, {"region", "state"},
+		{"postal_code", "zip"}, {"country", "country"},
+	};
+	static const char *const deal[][2] = {
+		{"id", "hs_object_id"}, {"status", "dealstage"}, {"type", "dealtype"}, {"total", "amount"},
+		{"completed_at", "closedate"}, {"currency", "deal_currency_code"},
+	};
+
+	if (!on_job && strcmp(field, "status") == 0)
+		return fs_setting(ep, "status_property");
+	for (size_t i = 0; !on_job && i < sizeof contact / sizeof contact[0]; i++)
+		if (strcmp(contact[i][0], field) == 0)
+			return contact[i][1];
+	for (size_t i = 0; on_job && i < sizeof deal / sizeof deal[0]; i++)
+		if (strcmp(deal[i][0], field) == 0)
+			return deal[i][1];
+	return NULL;
+}
+
+/* A node's string, or NULL for null and absent; false for anything else. */
+static bool
+scanned_string(const struct fs_jtree *t, int i, struct fs_str *out)
+{
+	*out = (struct fs_str){NULL, 0};
+	if (i < 0 || t->n[i].kind == 'z')
+		return true;
+	if (t->n[i].kind != 's')
+		return false;
+	*out = t->n[i].str;
+	return true;
+}
+
+/* hubspot-contact.jq in C (fs_hubspot_contact), when the values it reads are strings or nulls. */
+static bool
+hubspot_fast_contact(const struct fs_jtree *t, int data, const struct fs_map *map, struct fs_contact_out *out)
+{
+	const char *status_property = fs_map_arg(map, "status_property");
+	const char *suppress_property = fs_map_arg(map, "suppress_property");
+	int props = fs_jscan_get(t, data, "properties");
+	struct fs_str in[FS_HS_NIN];
+
+	if (props >= 0 && t->n[props].kind != 'o' && t->n[props].kind != 'z' && t->n[props].kind != 'f')
+		return false;
+	if (props >= 0 && t->n[props].kind != 'o')
+		props = -1;
+	for (int i = 0; i < FS_HS_NIN; i++) {
+		int k = i == FS_HS_ID ? fs_jscan_get(t, data, "id")
+		      : i == FS_HS_UPDATED_AT ? fs_jscan_get(t, data, "updatedAt")
+		      : i == FS_HS_SUPPRESS ? (suppress_property ? fs_jscan_get(t, props, suppress_property) : -1)
+		      : fs_jscan_get(t, props, i == FS_HS_STATUS ? (status_property ? status_property : "lifecyclestage")
+							      : fs_hs_props[i]);
+
+		if (!scanned_string(t, k, &in[i]))
+			return false;
+	}
+	fs_hubspot_contact(in, fs_map_arg(map, "default_country"), out);
+	return true;
+}

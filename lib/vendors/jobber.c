@@ -27,7 +27,6 @@
 
 #define GRAPHQL "/api/graphql"
 #define TOKEN_PATH "/api/oauth/token"
-#define HMAC_HEADER "X-Jobber-Hmac-SHA256"
 
 /* The fields each stream reads; a record's data is its node as fetched. */
 #define CLIENT_FIELDS "id firstName lastName companyName isCompany isArchived isLead " \
@@ -613,20 +612,6 @@ jobber_after(struct fs_pull *p)
 	auth_free();
 }
 
-/* ---- receive: the webhook signature ---- */
-
-/*
- * X-Jobber-Hmac-SHA256: base64 of HMAC-SHA256 of the raw body, keyed with
- * the app's OAuth client secret.  0 when it matches, -1 when it does not
- * or is missing.  (Jobber signs no timestamp: replays are the inbox's
- * duplicate check's, by delivery.)
- */
-static int
-jobber_verify(const struct fs_hook_req *r, const char *secret)
-{
-	return fs_hmac_base64_matches(secret, r->body, r->len, r->header(HMAC_HEADER, r->ctx)) ? 0 : -1;
-}
-
 const struct fs_vendor fs_vendor_jobber = {
 	.kind = "jobber",
 	.flags = FS_VENDOR_INBOX,
@@ -636,5 +621,4 @@ const struct fs_vendor fs_vendor_jobber = {
 	.inbox = jobber_inbox,
 	.pull = jobber_pull,
 	.after = jobber_after,
-	.verify = jobber_verify,
 };

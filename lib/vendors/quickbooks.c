@@ -35,7 +35,6 @@
 
 #include "vendors.h"
 
-#define SIGNATURE_HEADER "intuit-signature"
 #define CDC_DAYS 30
 #define CDC_MARGIN_MS (3600 * 1000LL)
 
@@ -659,17 +658,6 @@ quickbooks_after(struct fs_pull *p)
 	qb_free();
 }
 
-/*
- * intuit-signature: base64 of HMAC-SHA256 of the raw body, keyed with the
- * app's verifier token (not its client secret).  0 when it matches, -1
- * when it does not or is missing.  Intuit signs no timestamp: replays are
- * the inbox's duplicate check's.
- */
-static int
-quickbooks_verify(const struct fs_hook_req *r, const char *secret)
-{
-	return fs_hmac_base64_matches(secret, r->body, r->len, r->header(SIGNATURE_HEADER, r->ctx)) ? 0 : -1;
-}
 
 const struct fs_vendor fs_vendor_quickbooks = {
 	.kind = "quickbooks",
@@ -680,5 +668,4 @@ const struct fs_vendor fs_vendor_quickbooks = {
 	.inbox = quickbooks_inbox,
 	.pull = quickbooks_pull,
 	.after = quickbooks_after,
-	.verify = quickbooks_verify,
 };
