@@ -2,15 +2,12 @@
  * fs-pull: fetch what changed at a source since the last committed run and
  * write it as records, each batch followed by the checkpoint that covers it.
  *
- *   hubspot     the webhook inbox (contact ids -> batch read), then CRM v3
- *               search per stream (contacts, calls, emails, meetings, tasks,
- *               deals won), keyset-paged on (last-modified time, id)
- *   lob-events  the webhook inbox; in polling mode also the pieces in flight
- *   csv:FILE    one record per row (libcsv); ndjson:FILE one per line
- *
- * Each kind but NDJSON is a connector in lib/vendors/, found by its kind
- * (lib/vendors.h): this command runs what the connector has, in turn, and
- * lib/pull.c writes the records, checkpoints and dead letters.
+ * Each kind but NDJSON (ndjson:FILE, one record a line) is a connector in
+ * lib/vendors/, found by its kind (lib/vendors.h): this command runs what
+ * the connector has, in turn (its webhook inbox, its streams, what it
+ * polls, or the file it reads), and lib/pull.c writes the records,
+ * checkpoints and dead letters.  What each kind reads is its page,
+ * fieldsync-KIND(7), and fs-pull(1).
  *
  * fs-pull commits no cursor unless --commit: the command that ends the
  * pipeline commits each checkpoint once what came before it is durable.
@@ -99,8 +96,11 @@ pull_source(struct fs_pull *p, const struct fs_vendor *v)
 		if (v->describe)
 			v->describe(p);
 		else {
-			fs_err("--describe lists a HubSpot source's properties, or what a CSV's rows map to; '%s' is a %s source",
-			       p->name, p->ep.kind);
+			char *kinds = fs_vendor_kinds(fs_vendor_describes);
+
+			fs_err("--describe lists the fields of a %s source; '%s' is a %s source", kinds, p->name,
+			       p->ep.kind);
+			free(kinds);
 			fs_pull_fail(p, FS_EXIT_USAGE);
 		}
 		return;
@@ -327,9 +327,9 @@ main(int argc, char *argv[])
 			return fs_cli_finish(&cli, FS_EXIT_USAGE);
 		p.name = arg;
 		if ((v = fs_vendor_find(p.ep.kind)) == NULL || !fs_vendor_pulls(v)) {
-			if (strcmp(p.ep.kind, "lob") == 0)
-				fs_err("source '%s' is of kind lob (a target); pull its tracking events as kind lob-events",
-				       arg);
+			if (v && v->pulled_as)
+				fs_err("source '%s' is of kind %s (a target); pull its events as kind %s", arg, v->kind,
+				       v->pulled_as);
 			else
 				fs_err("source '%s': fs-pull has no connector of kind %s", arg, p.ep.kind);
 			return fs_cli_finish(&cli, FS_EXIT_USAGE);
@@ -344,7 +344,10 @@ main(int argc, char *argv[])
 		return fs_cli_finish(&cli, FS_EXIT_USAGE);
 	}
 	if (p.describe && is_ndjson) {
-		fs_err("--describe lists a HubSpot source's properties, or what a CSV's rows map to; '%s' is NDJSON", arg);
+		char *kinds = fs_vendor_kinds(fs_vendor_describes);
+
+		fs_err("--describe lists the fields of a %s source; '%s' is NDJSON", kinds, arg);
+		free(kinds);
 		return fs_cli_finish(&cli, FS_EXIT_USAGE);
 	}
 	if (v && (v->flags & FS_VENDOR_INBOX) && fs_pull_retention(&p) != 0)

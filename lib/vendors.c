@@ -34,6 +34,13 @@ fs_vendor_pulls(const struct fs_vendor *v)
 	return v->start || v->describe || v->inbox || v->pull || v->poll || v->read;
 }
 
+/* A file source's read describes what its rows map to (CSV). */
+bool
+fs_vendor_describes(const struct fs_vendor *v)
+{
+	return v->describe != NULL || (v->flags & FS_VENDOR_FILE);
+}
+
 bool
 fs_vendor_pushes(const struct fs_vendor *v)
 {

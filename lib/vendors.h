@@ -149,6 +149,7 @@ struct fs_vendor {
 	unsigned flags;		/* FS_VENDOR_* */
 	const struct fs_stream *streams;	/* ended by a NULL name; NULL for none */
 	const char *saved_stream;	/* the stream of raw NDJSON pulled --as a source of this kind */
+	const char *pulled_as;	/* a target's kind: the kind that pulls its events (lob: lob-events) */
 	/* pull: each hook says what went wrong (fs_pull_fail) and returns -1 */
 	int (*start)(struct fs_pull *);	/* settings, HTTP: before the inbox */
 	int (*describe)(struct fs_pull *);	/* --describe: the source's fields; NULL if it has none */
@@ -192,6 +193,7 @@ struct fs_vendor {
 const struct fs_vendor *fs_vendor_find(const char *kind);	/* NULL if no connector has that kind */
 const struct fs_vendor *fs_vendor_at(int i);	/* the i-th connector, from 0; NULL past the last */
 bool fs_vendor_pulls(const struct fs_vendor *v);	/* it has something to pull */
+bool fs_vendor_describes(const struct fs_vendor *v);	/* fs-pull --describe lists its fields */
 bool fs_vendor_pushes(const struct fs_vendor *v);	/* it creates pieces or takes write-backs */
 bool fs_vendor_creates(const struct fs_vendor *v);	/* a mail vendor: it creates pieces */
 char *fs_vendor_kinds(bool (*has)(const struct fs_vendor *));	/* "hubspot or lob", malloc'd */

@@ -1024,6 +1024,7 @@ const struct fs_vendor fs_vendor_lob_events = {
 const struct fs_vendor fs_vendor_lob = {
 	.kind = "lob",
 	.flags = FS_VENDOR_KEY_AS_USER,
+	.pulled_as = "lob-events",	/* its tracking events */
 	.push_start = lob_push_start,
 	.create = lob_create,
 	.answer = lob_answer,
