@@ -404,6 +404,15 @@ int fs_lease_release(struct fs_state *st, const char *name, const char *run_id);
 /* The current status of a mail piece by vendor id; NULL when unknown. */
 int fs_piece_status(struct fs_state *st, const char *vendor_id, char **status);
 
+// customers.c: an accounting source's customers matched to CRM contacts.
+/* Store the customer (contact.changed's data from a FS_VENDOR_CUSTOMERS
+ * source) with its match: *matched says whether a contact was found.
+ * 0, or -1 on a state error (reported). */
+int fs_customer_observe(struct fs_state *st, const char *source, const char *version, jv data, bool *matched);
+/* Match again, in a transaction of its own, every customer that has no
+ * contact (none: no transaction); *matched counts those that found one now. */
+int fs_customers_rematch(struct fs_state *st, int64_t *matched);
+
 // observe.c: what fs-normalize remembers of contacts, jobs, campaigns and sources.
 /* What the state file knew of an object before this version of it. */
 struct fs_seen {
@@ -986,7 +995,7 @@ int fs_outbox_piece_cancelled(struct fs_state *st, const struct fs_piece_row *r,
  * carry, so that fs-report adds up what was spent, held and spared. */
 jv fs_detail_price(jv detail, double price);
 int fs_outbox_activity(struct fs_state *st, const char *event_id, jv data);	/* activity.follow_up */
-int fs_outbox_revenue(struct fs_state *st, const char *event_id, jv data);	/* outcome.revenue */
+int fs_outbox_revenue(struct fs_state *st, const char *event_id, const char *source, jv data);	/* outcome.revenue */
 
 // http.c: what both senders share (settings, backoff, headers, secrets), then
 // fs-pull's libcurl easy requests with a rate limit, retries and a dry run.
@@ -1467,6 +1476,7 @@ struct fs_norm_map {
 	const char **need;	/* the paths it expects to be present */
 	int nneed;
 	const struct fs_vendor *fast;	/* its map is this connector's fast_map: the hot path may take it */
+	const struct fs_vendor *vendor;	/* the source's connector; NULL when unknown */
 };
 /* The map of source's stream (NULL: its connector's saved_stream): map_opt,
  * else map.STREAM, else map, else the kind's shipped map for the stream. */

@@ -658,10 +658,9 @@ quickbooks_after(struct fs_pull *p)
 	qb_free();
 }
 
-
 const struct fs_vendor fs_vendor_quickbooks = {
 	.kind = "quickbooks",
-	.flags = FS_VENDOR_INBOX,
+	.flags = FS_VENDOR_INBOX | FS_VENDOR_CUSTOMERS,
 	.streams = streams,
 	.saved_stream = "customers",
 	.start = quickbooks_start,
