@@ -266,6 +266,9 @@ const char *fs_setting(const struct fs_endpoint *ep, const char *key);
 const char *fs_setting_default(const struct fs_endpoint *ep, const char *key);	/* ignoring the file */
 /* The same for any section: name "" for [thresholds]; no section in the file means all defaults. */
 const char *fs_config_setting(const struct fs_config *cfg, const char *type, const char *name, const char *key);
+/* A mail target's price ("postcard 0.65, letter 1.10") into value and
+ * priced, [0] postcard and [1] letter; -1 when malformed. */
+int fs_price_parse(const char *price, double value[2], bool priced[2]);
 bool fs_setting_applies(const struct fs_setting *s, const struct fs_endpoint *ep);	/* a key (not a family) of ep's kind */
 bool fs_setting_key_known(const char *key);	/* a key of some section */
 /* Every section and key of a loaded file: unknown keys (with the nearest
