@@ -1039,6 +1039,7 @@ struct fs_http {
 	long connect_timeout_ms, timeout_ms;
 	int attempts;		/* tries per request, the first included */
 	int64_t backoff_base_ms, backoff_cap_ms;
+	int64_t bare_429_ms;	/* the wait after a 429 that says neither Retry-After nor a rate limit (1 s) */
 	bool dry_run;		/* print requests (Authorization redacted), send none */
 	FILE *dry_out;		/* default stdout */
 	long requests, retries;

@@ -197,9 +197,10 @@ is 'CDC refused (400): said, then the query, nothing new' \
 200 query select * from Customer"
 admin POST limits '{"cdc_lookback_days":30}' >/dev/null
 admin POST clock '{"now":"2026-11-30T01:00:00Z"}' >/dev/null
-conf ''
 
 # --- throttling: 429, waited for and sent again ----------------------------
+# Intuit's 429 has no Retry-After: the wait is throttle_wait (60s by default).
+conf 'throttle_wait = 1s'
 admin POST faults '{"status":429,"count":2}' >/dev/null
 admin DELETE requests >/dev/null
 run fs-pull -v --since 2026-11-29T12:00:00Z qbo
@@ -211,7 +212,7 @@ is '429: the same request again, then through' "$(requests -s)" \
 200 cdc Customer 2026-11-29T12:00:00+00:00
 200 cdc Invoice 2026-11-29T12:00:00+00:00
 200 cdc Payment 2026-11-29T12:00:00+00:00"
-is '429: -v says it waited' "$(grep -c 'HTTP 429 (rate limited); retry [12] of 2 in' "$T/err")" 2
+is '429: -v says it waited throttle_wait' "$(grep -c 'HTTP 429 (rate limited); retry [12] of 2 in 1000 ms' "$T/err")" 2
 admin POST faults '{"status":429,"count":3}' >/dev/null
 run fs-pull --commit qbo
 is '429 past the attempts: exit 4, one line, nothing out' "$status/$(cat "$T/err")/$(wc -c <"$T/out" | tr -d ' ')" \
