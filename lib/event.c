@@ -31,33 +31,6 @@ fs_kind_known(const char *kind)
 	return one_of(kind, kinds);
 }
 
-/* Which events each kind of target puts in its outbox. */
-static const struct {
-	const char *target, *kind;
-} takes[] = {
-	{"lob", "mail.requested"},
-	{"hubspot", "mail.status"},
-	{"hubspot", "activity.follow_up"},
-};
-
-bool
-fs_target_takes(const char *target_kind, const char *kind)
-{
-	for (size_t i = 0; i < sizeof takes / sizeof takes[0]; i++)
-		if (strcmp(takes[i].target, target_kind) == 0 && strcmp(takes[i].kind, kind) == 0)
-			return true;
-	return false;
-}
-
-bool
-fs_kind_targeted(const char *kind)
-{
-	for (size_t i = 0; i < sizeof takes / sizeof takes[0]; i++)
-		if (strcmp(takes[i].kind, kind) == 0)
-			return true;
-	return false;
-}
-
 char *
 fs_collapse_key(const char *kind, const char *object, const char *campaign)
 {

@@ -1457,12 +1457,6 @@ bool fs_e164_valid(const char *s);	/* the checks fs_event_validate makes, one by
 bool fs_us_zip_valid(const char *s);
 bool fs_us_state_valid(const char *s);
 bool fs_kind_known(const char *kind);
-/* Whether a target of target_kind ("lob", "hubspot") puts events of kind in
- * its outbox; and whether any kind of target does.  The end of a pipeline
- * confirms (fs_keys_finalize) only the events it took, and those no target
- * takes: an event that belongs to another target's pipeline stays open. */
-bool fs_target_takes(const char *target_kind, const char *kind);
-bool fs_kind_targeted(const char *kind);
 /* What debounce collapses an event with, malloc'd: the later of two events
  * with one key stands for both.  A contact's or a job's changes collapse
  * by object, a mail request by object and campaign; NULL for the kinds that

@@ -49,7 +49,7 @@ by_input_order(const void *a, const void *b)
 static bool
 takes(const struct fs_push *p, const char *kind)
 {
-	return fs_target_takes(p->ep.kind, kind);
+	return fs_vendor_takes(p->ep.kind, kind);
 }
 
 /*

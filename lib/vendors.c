@@ -53,6 +53,26 @@ fs_vendor_creates(const struct fs_vendor *v)
 	return v->create != NULL;
 }
 
+bool
+fs_vendor_takes(const char *target_kind, const char *kind)
+{
+	const struct fs_vendor *v = fs_vendor_find(target_kind);
+
+	for (int i = 0; v && v->takes && v->takes[i]; i++)
+		if (strcmp(v->takes[i], kind) == 0)
+			return true;
+	return false;
+}
+
+bool
+fs_kind_targeted(const char *kind)
+{
+	for (int i = 0; vendors[i]; i++)
+		if (fs_vendor_takes(vendors[i]->kind, kind))
+			return true;
+	return false;
+}
+
 /* The kinds of the connectors that have what has asks for, for messages: "hubspot or lob". */
 char *
 fs_vendor_kinds(bool (*has)(const struct fs_vendor *))

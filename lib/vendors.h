@@ -166,6 +166,7 @@ struct fs_vendor {
 	 * the rows (fs_push_row_*) and returns 0, or 1 to send the request
 	 * (refilled) again.  Each says what went wrong.
 	 */
+	const char *const *takes;	/* the event kinds its target puts in its outbox, ended by NULL */
 	int (*push_start)(struct fs_push *);	/* the kind's own settings, checked */
 	struct fs_push_job *(*create)(struct fs_push *);
 	struct fs_push_job *(*write_back)(struct fs_push *);
@@ -197,6 +198,12 @@ bool fs_vendor_pulls(const struct fs_vendor *v);	/* it has something to pull */
 bool fs_vendor_describes(const struct fs_vendor *v);	/* fs-pull --describe lists its fields */
 bool fs_vendor_pushes(const struct fs_vendor *v);	/* it creates pieces or takes write-backs */
 bool fs_vendor_creates(const struct fs_vendor *v);	/* a mail vendor: it creates pieces */
+/* Whether a target of target_kind puts events of kind in its outbox; and
+ * whether any kind of target does.  The end of a pipeline confirms
+ * (fs_keys_finalize) only the events it took, and those no target takes:
+ * an event that belongs to another target's pipeline stays open. */
+bool fs_vendor_takes(const char *target_kind, const char *kind);
+bool fs_kind_targeted(const char *kind);
 char *fs_vendor_kinds(bool (*has)(const struct fs_vendor *));	/* "hubspot or lob", malloc'd */
 extern const struct fs_vendor fs_vendor_hubspot, fs_vendor_lob_events, fs_vendor_lob, fs_vendor_csv,
 	fs_vendor_jobber, fs_vendor_quickbooks;

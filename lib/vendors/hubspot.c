@@ -1283,6 +1283,9 @@ static void hubspot_map_reads(const struct fs_endpoint *, const char *, struct f
 static const char *hubspot_property(const struct fs_endpoint *, bool, const char *);
 static bool hubspot_fast_contact(const struct fs_jtree *, int, const struct fs_map *, struct fs_contact_out *);
 
+/* Mail status written back to the contact, and the follow-ups that stop the clock. */
+static const char *const hs_takes[] = {"mail.status", "activity.follow_up", NULL};
+
 const struct fs_vendor fs_vendor_hubspot = {
 	.kind = "hubspot",
 	.flags = FS_VENDOR_INBOX,
@@ -1293,6 +1296,7 @@ const struct fs_vendor fs_vendor_hubspot = {
 	.inbox = hubspot_inbox,
 	.pull = pull_stream,
 	.after = refresh_owners,
+	.takes = hs_takes,
 	.push_start = hubspot_push_start,
 	.write_back = hubspot_write_back,
 	.answer = hubspot_answer,

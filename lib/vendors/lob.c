@@ -1021,10 +1021,13 @@ const struct fs_vendor fs_vendor_lob_events = {
 	.poll = lob_poll,
 };
 
+static const char *const lob_takes[] = {"mail.requested", NULL};
+
 const struct fs_vendor fs_vendor_lob = {
 	.kind = "lob",
 	.flags = FS_VENDOR_KEY_AS_USER,
 	.pulled_as = "lob-events",	/* its tracking events */
+	.takes = lob_takes,
 	.push_start = lob_push_start,
 	.create = lob_create,
 	.answer = lob_answer,
