@@ -38,6 +38,7 @@ static const struct {
 	{"lob", "mail.requested"},
 	{"hubspot", "mail.status"},
 	{"hubspot", "activity.follow_up"},
+	{"jobber", "mail.status"},
 };
 
 bool
