@@ -646,6 +646,128 @@ jobber_after(struct fs_pull *p)
 	auth_free();
 }
 
+/* ---- --describe, and the fields campaigns trigger on ---- */
+
+/*
+ * The fields fs-pull reads of a client and of a job (the queries above),
+ * with Jobber's types, and the status the shipped maps make of them: a
+ * client's is lead, archived or active; a job's is completed once it has
+ * completedAt, else its jobStatus.  The listing is the connector's, not
+ * asked of Jobber (its schema is the same for every account), so that
+ * campaigns on = job can be checked against the statuses a job can have.
+ */
+struct jb_field {
+	const char *name, *type, *label, *values;	/* values: "a, b", NULL for none */
+};
+
+#define JOB_STATUSES "requires_invoicing, archived, late, today, upcoming, action_required, on_hold, unscheduled, active"
+
+static const struct jb_field client_fields[] = {
+	{"id", "EncodedId", "ID", NULL}, {"firstName", "String", "First name", NULL},
+	{"lastName", "String", "Last name", NULL}, {"companyName", "String", "Company name", NULL},
+	{"isCompany", "Boolean", "Is a company", NULL}, {"isArchived", "Boolean", "Archived", NULL},
+	{"isLead", "Boolean", "Lead", NULL}, {"emails", "[Email]", "Emails", NULL},
+	{"phones", "[ClientPhoneNumber]", "Phone numbers", NULL},
+	{"billingAddress", "ClientAddress", "Billing address", NULL},
+	{"createdAt", "ISO8601DateTime", "Created", NULL}, {"updatedAt", "ISO8601DateTime", "Updated", NULL},
+	{"status", "derived", "Status (isLead, isArchived)", "lead, archived, active"},
+	{NULL, NULL, NULL, NULL},
+};
+
+static const struct jb_field job_fields[] = {
+	{"id", "EncodedId", "ID", NULL}, {"jobNumber", "Int", "Job number", NULL}, {"title", "String", "Title", NULL},
+	{"jobStatus", "JobStatusTypeEnum", "Job status", JOB_STATUSES},
+	{"completedAt", "ISO8601DateTime", "Completed", NULL}, {"total", "Float", "Total", NULL},
+	{"client", "Client", "Client", NULL}, {"createdAt", "ISO8601DateTime", "Created", NULL},
+	{"updatedAt", "ISO8601DateTime", "Updated", NULL},
+	{"status", "derived", "Status (completedAt, jobStatus)", "completed, " JOB_STATUSES},
+	{NULL, NULL, NULL, NULL},
+};
+
+/* One object's fields: printed (NAME TYPE LABEL MAPPED VALUES, jobs' prefixed "jobs."), and listed. */
+static jv
+describe_fields(struct fs_pull *p, const char *object, const char *mapkey, const struct jb_field *fields)
+{
+	char *path = fs_map_find(fs_setting(&p->ep, mapkey));
+	struct fs_map *m = path ? fs_map_load(path, jv_object()) : NULL;
+	const char *const *reads = NULL;
+	bool jobs = strcmp(object, "jobs") == 0;
+	int nreads = 0;
+	jv listing = jv_array();
+
+	free(path);
+	if (m)
+		reads = fs_map_reads(m, &nreads);
+	for (const struct jb_field *f = fields; f->name; f++) {
+		bool mapped = strcmp(f->type, "derived") == 0;
+		jv values = f->values ? fs_split_list(f->values) : jv_array(), e;
+
+		for (int k = 0; k < nreads; k++) {
+			const char *r = reads[k][0] == '?' ? reads[k] + 1 : reads[k];
+			size_t n = strlen(f->name);
+
+			mapped |= strncmp(r, "data.", 5) == 0 && strncmp(r + 5, f->name, n) == 0 &&
+				  (r[5 + n] == '\0' || r[5 + n] == '.');
+		}
+		printf("%s%s\t%s\t%s\t%s\t%s\n", jobs ? "jobs." : "", f->name, f->type, f->label, mapped ? "mapped" : "-",
+		       f->values ? f->values : "-");
+		e = jv_object_set(jv_object(), jv_string("name"), jv_string(f->name));
+		e = jv_object_set(e, jv_string("type"), jv_string(f->type));
+		e = jv_object_set(e, jv_string("label"), jv_string(f->label));
+		e = jv_object_set(e, jv_string("options"), values);
+		e = jv_object_set(e, jv_string("mapped"), mapped ? jv_true() : jv_false());
+		listing = jv_array_append(listing, e);
+	}
+	fs_map_free(m);
+	return listing;
+}
+
+/* The listing of clients and jobs, kept in the state file, where fs-normalize checks campaign triggers. */
+static int
+jobber_describe(struct fs_pull *p)
+{
+	struct fs_state *st = &p->cli->st;
+	jv clients = describe_fields(p, "contacts", "map.clients", client_fields);
+	jv jobs = describe_fields(p, "jobs", "map.jobs", job_fields);
+	int rc = 0;
+
+	if (fs_state_begin(st) != 0 || fs_source_fields_store(st, p->name, "contacts", clients) != 0 ||
+	    fs_source_fields_store(st, p->name, "jobs", jobs) != 0 || fs_state_commit(st) != 0) {
+		fs_state_rollback(st);
+		fs_pull_fail(p, FS_EXIT_STATE);
+		rc = -1;
+	}
+	jv_free(clients);
+	jv_free(jobs);
+	return rc == 0 ? fs_pull_flush(p) : -1;
+}
+
+/* The field of a client or a job a canonical field comes from (the shipped maps), or NULL. */
+static const char *
+jobber_property(const struct fs_endpoint *ep, bool on_job, const char *field)
+{
+	static const char *const contact[][2] = {
+		{"id", "id"}, {"email", "emails"}, {"phone", "phones"}, {"first_name", "firstName"},
+		{"last_name", "lastName"}, {"company", "companyName"}, {"status", "status"},
+		{"line1", "billingAddress"}, {"line2", "billingAddress"}, {"city", "billingAddress"},
+		{"region", "billingAddress"}, {"postal_code", "billingAddress"}, {"country", "billingAddress"},
+		{"updated_at", "updatedAt"},
+	};
+	static const char *const job[][2] = {
+		{"id", "id"}, {"contact_id", "client"}, {"status", "status"}, {"type", "title"},
+		{"completed_at", "completedAt"}, {"total", "total"}, {"updated_at", "updatedAt"},
+	};
+
+	(void)ep;
+	for (size_t i = 0; !on_job && i < sizeof contact / sizeof contact[0]; i++)
+		if (strcmp(contact[i][0], field) == 0)
+			return contact[i][1];
+	for (size_t i = 0; on_job && i < sizeof job / sizeof job[0]; i++)
+		if (strcmp(job[i][0], field) == 0)
+			return job[i][1];
+	return NULL;
+}
+
 /* ---- push: mail status written back to the client (fs-push, kind jobber) ---- */
 
 /*
@@ -1110,6 +1232,7 @@ const struct fs_vendor fs_vendor_jobber = {
 	.streams = streams,
 	.saved_stream = "clients",
 	.start = jobber_start,
+	.describe = jobber_describe,
 	.inbox = jobber_inbox,
 	.pull = jobber_pull,
 	.after = jobber_after,
@@ -1118,4 +1241,6 @@ const struct fs_vendor fs_vendor_jobber = {
 	.answer = jobber_answer,
 	.plan = jobber_plan,
 	.push_free = jobber_push_free,
+	.trigger_property = jobber_property,
+	.jobs_object = "jobs",
 };
