@@ -289,7 +289,8 @@ invoices i2
 @inbox 8'
 is 'inbox: one request a stream, then the streams (nothing new)' "$(requests '[.requests[] | .roots | join("+")] | join(" ")')" \
 	'client+client job invoice clients jobs invoices'
-is 'inbox: the bad row: error line' "$(cat "$T/err")" 'fs-pull: inbox row 6: not a Jobber webhook event
+is 'inbox: the bad row: error line; APP_DISCONNECT: an alert, not a silent drop' "$(cat "$T/err")" 'fs-pull: inbox row 6: not a Jobber webhook event
+fs-pull: alert #1 opened: CRITICAL disconnect jobber: Jobber app disconnected from account MQ==: connect it again and write its tokens to oauth_file
 fs-pull: 1 record went to the dead-letter queue (fs-dlq list)'
 is 'inbox: the bad row is in the DLQ with its bytes' "$(sql "select command, lineno, bytes from dlq")" 'fs-pull|6|not json'
 fs-normalize <"$T/out" >inbox-events.ndjson 2>/dev/null

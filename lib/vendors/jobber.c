@@ -483,11 +483,14 @@ jobber_pull(struct fs_pull *p, const struct fs_stream *s)
 
 /* ---- the webhook inbox: ids, read back ---- */
 
-/* The stream a webhook topic is about (CLIENT_UPDATE: clients); NULL for one with nothing to read. */
+/* The stream a webhook topic is about (CLIENT_UPDATE: clients); NULL for one with nothing to read.
+ * A completed visit is about its job: VISIT_COMPLETE's item is read as its visit's job. */
 static const struct jb_stream *
 topic_stream(const char *topic)
 {
-	static const char *const prefix[][2] = {{"CLIENT_", "clients"}, {"JOB_", "jobs"}, {"INVOICE_", "invoices"}};
+	static const char *const prefix[][2] = {
+		{"CLIENT_", "clients"}, {"JOB_", "jobs"}, {"INVOICE_", "invoices"}, {"VISIT_COMPLETE", "jobs"},
+	};
 	size_t n = strlen(topic);
 
 	/* A destroyed object cannot be read back. */
@@ -497,6 +500,29 @@ topic_stream(const char *topic)
 		if (strncmp(topic, prefix[i][0], strlen(prefix[i][0])) == 0)
 			return jb_stream(prefix[i][1]);
 	return NULL;
+}
+
+/*
+ * APP_DISCONNECT: the account took the app's access away, so every request
+ * will be refused until someone connects it again.  Dropped silently, the
+ * next pulls would only fail; it is an alert (once, fs-health shows it
+ * until acknowledged), and the drain goes on.
+ */
+static int
+disconnected(struct fs_pull *p, const struct fs_inbox_row *r, const char *account)
+{
+	char *text = fs_xasprintf("Jobber app disconnected from account %s: connect it again and write its"
+				  " tokens to oauth_file", account ? account : "(unknown)");
+	int rc = 0;
+
+	if (p->dry_run)
+		printf("# %s: inbox row %lld: would raise an alert: %s\n", p->name, (long long)r->id, text);
+	else if (fs_alert_raise(&p->cli->st, &p->cli->cfg, "disconnect", p->name, 2, text, p->cli->run_id) < 0) {
+		fs_pull_fail(p, FS_EXIT_STATE);
+		rc = -1;
+	}
+	free(text);
+	return rc;
 }
 
 /* One inbox row: its item's id joins its stream's list (once); a row that is no webhook goes to the DLQ. */
@@ -511,37 +537,48 @@ inbox_row(struct fs_pull *p, const struct fs_inbox_row *r, jv *wanted, jv *seen)
 	if (fs_json_check(r->body, r->len, NULL) != NULL || topic == NULL || item == NULL) {
 		rc = fs_pull_dead(p, r->body, r->len, r->id, "inbox row %lld: not a Jobber webhook event",
 				  (long long)r->id);
+	} else if (strcmp(topic, "APP_DISCONNECT") == 0) {
+		rc = disconnected(p, r, fs_jstr(ev, "accountId"));
 	} else if ((js = topic_stream(topic)) == NULL) {
 		fs_debug("%s: inbox row %lld: %s: nothing to read", p->name, (long long)r->id, topic);
-	} else if (!jv_object_has(jv_copy(*seen), jv_string_fmt("%s %s", js->name, item))) {
-		jv ids = jv_object_get(jv_copy(*wanted), jv_string(js->name));
+	} else {
+		/* Visits are read apart: their id is no job's. */
+		const char *list = strcmp(topic, "VISIT_COMPLETE") == 0 ? "visits" : js->name;
 
-		if (!jv_is_valid(ids)) {
-			jv_free(ids);
-			ids = jv_array();
+		if (!jv_object_has(jv_copy(*seen), jv_string_fmt("%s %s", list, item))) {
+			jv ids = jv_object_get(jv_copy(*wanted), jv_string(list));
+
+			if (!jv_is_valid(ids)) {
+				jv_free(ids);
+				ids = jv_array();
+			}
+			*seen = jv_object_set(*seen, jv_string_fmt("%s %s", list, item), jv_true());
+			*wanted = jv_object_set(*wanted, jv_string(list), jv_array_append(ids, jv_string(item)));
 		}
-		*seen = jv_object_set(*seen, jv_string_fmt("%s %s", js->name, item), jv_true());
-		*wanted = jv_object_set(*wanted, jv_string(js->name), jv_array_append(ids, jv_string(item)));
 	}
 	jv_free(ev);
 	jv_free(body);
 	return rc;
 }
 
-/* One request for a stream's objects by id, as aliases o0, o1, ...; gone ones (null) are skipped. */
+/* One request for a stream's objects by id, as aliases o0, o1, ...; gone ones (null) are skipped.
+ * With visits, the ids are visits' and each one's job is read. */
 static int
-read_by_id(struct fs_pull *p, const struct jb_stream *js, jv ids)
+read_by_id(struct fs_pull *p, const struct jb_stream *js, jv ids, bool visits)
 {
 	struct fs_buf q = {0};
 	jv vars = jv_object(), data;
 	int n = jv_array_length(jv_copy(ids));
 
-	fs_buf_addf(&q, "query %sById(", js->type);
+	fs_buf_addf(&q, "query %sBy%sId(", js->type, visits ? "Visit" : "");
 	for (int i = 0; i < n; i++)
 		fs_buf_addf(&q, "%s$i%d: EncodedId!", i ? ", " : "", i);
 	fs_buf_adds(&q, ") {");
 	for (int i = 0; i < n; i++) {
-		fs_buf_addf(&q, " o%d: %s(id: $i%d) { %s }", i, js->one, i, js->fields);
+		if (visits)
+			fs_buf_addf(&q, " o%d: visit(id: $i%d) { %s { %s } }", i, i, js->one, js->fields);
+		else
+			fs_buf_addf(&q, " o%d: %s(id: $i%d) { %s }", i, js->one, i, js->fields);
 		vars = jv_object_set(vars, jv_string_fmt("i%d", i), jv_array_get(jv_copy(ids), i));
 	}
 	fs_buf_adds(&q, " }");
@@ -552,13 +589,13 @@ read_by_id(struct fs_pull *p, const struct jb_stream *js, jv ids)
 		jv node, asked;
 		const char *id;
 
-		snprintf(alias, sizeof alias, "o%d", i);
-		node = fs_jget(data, alias);
+		snprintf(alias, sizeof alias, visits ? "o%d.job" : "o%d", i);
+		node = fs_jget_path(data, alias);
 		if ((id = fs_jstr(node, "id")) != NULL) {
 			fs_pull_record(p, js->name, id, jv_copy(node));
 		} else {
 			asked = jv_array_get(jv_copy(ids), i);
-			fs_debug("%s: %s %s is gone", p->name, js->one, jv_string_value(asked));
+			fs_debug("%s: %s %s is gone", p->name, visits ? "visit" : js->one, jv_string_value(asked));
 			jv_free(asked);
 		}
 		jv_free(node);
@@ -581,10 +618,12 @@ jobber_inbox(struct fs_pull *p, const struct fs_inbox_row *rows, int n)
 		jv ids = jv_object_get(jv_copy(wanted), jv_string(js->name));
 
 		if (jv_is_valid(ids))
-			read_by_id(p, js, ids);
+			read_by_id(p, js, ids, false);
 		else
 			jv_free(ids);
 	}
+	if (!fs_pull_failed(p) && jv_object_has(jv_copy(wanted), jv_string("visits")))
+		read_by_id(p, jb_stream("jobs"), jv_object_get(jv_copy(wanted), jv_string("visits")), true);
 	jv_free(wanted);
 	return fs_pull_failed(p) ? -1 : 0;
 }

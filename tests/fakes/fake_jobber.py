@@ -574,6 +574,10 @@ SCHEMA = {
         "readOnly": ("Boolean", None), "defaultValue": ("String", None),
         "createdAt": ("ISO8601DateTime", lambda app, o, a: iso_ms(o["createdAt"])),
         "updatedAt": ("ISO8601DateTime", lambda app, o, a: iso_ms(o["updatedAt"]))},
+    "Visit": {"id": ("EncodedId", None),
+              "job": ("Job", lambda app, o, a: app.objects["jobs"].get(o.get("jobId"))),
+              "completedAt": ("ISO8601DateTime", lambda app, o, a: iso_ms(o["completedAt"])
+                              if o.get("completedAt") is not None else None)},
     "ClientNote": {"id": ("EncodedId", None), "message": ("String", None),
                    "createdAt": ("ISO8601DateTime", lambda app, o, a: iso_ms(o["createdAt"]))},
     "Job": {
@@ -636,6 +640,7 @@ QUERY_FIELDS = {
     "client": ("Client", {"id"}),
     "job": ("Job", {"id"}),
     "invoice": ("Invoice", {"id"}),
+    "visit": ("Visit", {"id"}),
     "account": ("Account", set()),
     "customFieldConfigurations": ("CustomFieldConfigurationConnection", {"first", "after", "filter"}),
 }
@@ -708,6 +713,7 @@ class App:
             self.seq = 0                      # insertion order, for ids and ties
             self.num = {k: 0 for k in KINDS}
             self.notes = []
+            self.visits = {}                  # visit id -> {"id","jobId","completedAt"} (VISIT_COMPLETE's item)
             self.fields = {}                  # custom field configurations by id
             self.custom_fields_allowed = True  # the account's plan has custom fields (Connect or higher)
             self.fixed_now = a.now_ms
@@ -1451,6 +1457,8 @@ def resolve_query_root(app, ex, f, args):
     if not isinstance(oid, str):
         raise GqlError("Field '%s' is missing required arguments: id" % f.name,
                        "missingRequiredArguments", f.line, f.col)
+    if f.name == "visit":
+        return app.visits.get(oid)
     return app.objects[ROOT_KIND[f.name]].get(oid)
 
 
@@ -1808,6 +1816,17 @@ def route_admin(app, method, path, query, body):
                    "createdAt": now, "updatedAt": now}
             app.fields[cfg["id"]] = cfg
             return 200, dict(cfg, createdAt=iso_ms(now), updatedAt=iso_ms(now))
+    if p == "/__admin/visits" and method == "POST":
+        # [{"id","jobId","completedAt"?}]: a visit is read only as VISIT_COMPLETE's item, for its job.
+        items = body if isinstance(body, list) else [body]
+        if not all(isinstance(v, dict) and isinstance(v.get("id"), str) for v in items):
+            raise ApiError(400, "expected [{\"id\":...,\"jobId\":...}]")
+        with app.lock:
+            for v in items:
+                app.visits[v["id"]] = {"id": v["id"], "jobId": v.get("jobId"),
+                                       "completedAt": parse_time(v["completedAt"])
+                                       if v.get("completedAt") else None}
+        return 200, {"visits": sorted(app.visits)}
     if p == "/__admin/account" and method == "POST":
         # {"custom_fields": false}: a plan below Connect, without custom fields.
         if not isinstance(body, dict) or not isinstance(body.get("custom_fields"), bool):
