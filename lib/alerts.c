@@ -458,8 +458,10 @@ resolve_gone(struct engine *e)
 	/* An alert whose hold is still on does not resolve by itself: the hold
 	 * hides its condition (held rows do not retry), and the held sends wait
 	 * for a person (fs-watchdog ack) whatever the condition does. */
+	/* Nor does one a vendor raised (rule disconnect): no rule of the
+	 * watchdog sees its condition, so only a person ends it. */
 	sqlite3_stmt *q = fs_state_prepare(e->st,
-	    "SELECT id, rule, subject FROM alerts WHERE state IN ('open', 'acked')"
+	    "SELECT id, rule, subject FROM alerts WHERE state IN ('open', 'acked') AND rule <> 'disconnect'"
 	    " AND NOT EXISTS (SELECT 1 FROM holds WHERE alert_id = alerts.id AND lifted_at IS NULL) ORDER BY id");
 	int64_t *ids = NULL;
 	char now[21];
@@ -769,4 +771,32 @@ out:
 	free(f.text);
 	jv_free(f.extra);
 	return -1;
+}
+
+int
+fs_alert_raise(struct fs_state *st, const struct fs_config *cfg, const char *rule, const char *subject, int level,
+	       const char *text, const char *run_id)
+{
+	struct engine e = {.st = st, .cfg = cfg, .run_id = run_id};
+	struct finding f = {.rule = rule, .subject = (char *)subject, .level = level, .text = (char *)text,
+			    .extra = jv_object()};
+	char state[16], *last = NULL;
+	int64_t id;
+	int count = 0, rc = 1;
+
+	e.h.now = fs_now();
+	if (active_alert(&e, rule, subject, &id, state, &last, &count) != 0)
+		rc = -1;
+	else if (id != 0)
+		rc = 0;	/* said already: a repeat delivery, or the same news again */
+	else if (fs_state_begin(st) != 0 || open_alert(&e, &f, &id) != 0 || fs_state_commit(st) != 0) {
+		fs_state_rollback(st);
+		rc = -1;
+	} else {
+		fs_info("alert #%lld opened: %s %s %s: %s", (long long)id, fs_level_name(level), rule, subject, text);
+		notify(&e, id);
+	}
+	free(last);
+	jv_free(f.extra);
+	return rc;
 }

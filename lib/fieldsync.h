@@ -786,6 +786,11 @@ int fs_alert_ack(struct fs_state *st, int64_t id, const char *by, const char *no
  * notification failed (said), -1 error. */
 int fs_alert_hold(struct fs_state *st, const struct fs_config *cfg, const char *scope, const char *name, const char *by,
 		  const char *note, const char *run_id, int64_t *id);
+/* An alert a vendor's event raises rather than a rule finds (rule "disconnect": Jobber's app
+ * disconnected): opened once a rule and subject, the channels told, shown by fs-health until
+ * acknowledged (fs-watchdog never resolves it).  1 opened, 0 open already, -1 error. */
+int fs_alert_raise(struct fs_state *st, const struct fs_config *cfg, const char *rule, const char *subject, int level,
+		   const char *text, const char *run_id);
 struct fs_alert {		/* one row, borrowed for a callback */
 	int64_t id;
 	const char *rule, *subject, *state, *opened_at, *last_notified_at, *acked_by, *acked_at, *note;

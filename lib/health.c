@@ -396,6 +396,19 @@ fs_health_collect(struct fs_state *st, const struct fs_config *cfg, const struct
 	}
 	if (rc != 0)
 		goto fail;
+	/* A vendor's word that needs a person (Jobber's app disconnected): critical until acknowledged. */
+	q = fs_state_prepare(st, "SELECT subject, id, json_extract(detail, '$.text') FROM alerts"
+				 " WHERE rule = 'disconnect' AND state = 'open' ORDER BY id");
+	if (q == NULL)
+		goto fail;
+	while ((rc = fs_state_step_row(st, q)) == 1) {
+		snprintf(text, sizeof text, "%s (alert #%lld; fs-watchdog ack %lld --by NAME)",
+			 (const char *)sqlite3_column_text(q, 2), (long long)sqlite3_column_int64(q, 1),
+			 (long long)sqlite3_column_int64(q, 1));
+		problem(h, 2, "disconnect", (const char *)sqlite3_column_text(q, 0), fs_xstrdup(text));
+	}
+	if (rc != 0)
+		goto fail;
 	/* A campaign that reached its cap: the rest waits for the next day. */
 	fs_time_format(h->now, text);
 	q = fs_state_query(st, "SELECT campaign, count(*), min(next_attempt_at), min(reason) FROM outbox"

@@ -446,6 +446,16 @@ sources_of(const struct fs_config *cfg, struct fs_endpoint *out, int max)
 	return n;
 }
 
+/* Whether the config has a [source] section: its campaigns' events come from those. */
+static bool
+has_sources(const struct fs_config *cfg)
+{
+	for (int i = 0; i < cfg->nsec; i++)
+		if (strcmp(cfg->sec[i].type, "source") == 0)
+			return true;
+	return false;
+}
+
 /*
  * One source's word on campaign c: 1 it gives the trigger's field and
  * values, 0 it does not (why in *why), -1 no listing, -2 a state error.
@@ -533,9 +543,11 @@ fs_campaigns_check_sources(struct fs_cli *cli, const struct fs_campaign *campaig
 	struct fs_endpoint src[32];
 	int nsrc = sources_of(&cli->cfg, src, 32), errors = 0;
 
-	if (nsrc == 0) {
+	if (nsrc == 0 && !has_sources(&cli->cfg)) {
 		/* No source in the config: the built-in kinds a bare pipeline uses,
-		 * those described, else all (to say that none is). */
+		 * those described, else all (to say that none is).  A config with
+		 * sources is checked against them only: naming a kind it does not
+		 * use would send the reader to describe the wrong source. */
 		const struct fs_vendor *v;
 
 		for (int k = 0; (v = fs_vendor_at(k)) != NULL; k++) {
@@ -586,7 +598,12 @@ fs_campaigns_check_sources(struct fs_cli *cli, const struct fs_campaign *campaig
 				fs_buf_addf(&unchecked, "%s'%s'", m == 1 ? "" : m == nunchecked ? " or " : ", ",
 					    src[k].name);
 			}
-		if (gives == 0 && unchecked.len == 0) {
+		if (nsrc == 0) {
+			/* The config's sources give no contacts or jobs fs-pull --describe lists. */
+			notice = fs_xasprintf("campaign '%s': its trigger is not checked: no source of the config"
+					      " can be described (fs-pull --describe) (said once; see fieldsync(7),"
+					      " \"Checking a campaign\")", c->name);
+		} else if (gives == 0 && unchecked.len == 0) {
 			why.len -= 2;	/* the last "; " */
 			why.data[why.len] = '\0';
 			fs_err("%s:%d: campaign '%s': trigger: %s", cli->cfg.path ? cli->cfg.path : "config",

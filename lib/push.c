@@ -676,6 +676,8 @@ common_answer(struct fs_push *p, struct fs_push_req *rq)
 
 	if (s == 429 && ++rq->n429 <= MAX_429)
 		return 1;	/* the bucket has slowed down; send it again */
+	if (s == 401 && (p->vendor->flags & FS_VENDOR_OWN_401))
+		return -2;	/* the connector refreshes its token */
 	if (s == 401 || s == 403) {
 		if (!p->stop)
 			fs_err("%s: HTTP %ld: the API key was refused; check %s", p->target, s, key_source(p));
@@ -722,6 +724,36 @@ fs_push_answer_error(const struct fs_push_job *j)
 		return e;
 	}
 	return fs_xasprintf("HTTP %ld", j->http_status);
+}
+
+/* A mail status as a CRM shows it: "queued" -> "Queued"; NULL if unknown. */
+const char *
+fs_push_mail_label(const char *status)
+{
+	static const char *const map[][2] = {
+		{"queued", "Queued"}, {"sent", "Sent"}, {"delivered", "Delivered"},
+		{"returned", "Returned"}, {"failed", "Failed"}, {"cancelled", "Cancelled"}, {NULL, NULL},
+	};
+
+	for (int i = 0; status && map[i][0]; i++)
+		if (strcmp(status, map[i][0]) == 0)
+			return map[i][1];
+	return NULL;
+}
+
+/* The day (YYYY-MM-DD, UTC) of an RFC 3339 time; "" when t is none. */
+void
+fs_push_day(const char *t, char out[11])
+{
+	fs_time v;
+	char buf[21];
+
+	out[0] = '\0';
+	if (t && fs_time_parse(t, &v) == 0) {
+		fs_time_format(v, buf);
+		memcpy(out, buf, 10);
+		out[10] = '\0';
+	}
 }
 
 /* ---- the send phase ---- */
@@ -873,7 +905,9 @@ fs_push_configure(struct fs_push *p, int parallel)
 		return -1;
 	if (load_prices(p) != 0 || fs_campaigns_check(&p->cli->cfg) != 0)
 		return -1;
-	p->secret = fs_endpoint_secret(&p->ep, "token_env", "token_file");
+	/* A connector with OAuth tokens has set its access token already. */
+	if (p->secret == NULL)
+		p->secret = fs_endpoint_secret(&p->ep, "token_env", "token_file");
 	return 0;
 }
 
@@ -904,6 +938,8 @@ fs_push_free(struct fs_push *p)
 	p->secret = NULL;
 	free(p->url);
 	p->url = NULL;
+	if (p->vendor && p->vendor->push_free)
+		p->vendor->push_free(p);
 	free(p->settings);
 	p->settings = NULL;
 }

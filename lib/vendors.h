@@ -144,6 +144,7 @@ struct fs_hook_req;
 #define FS_VENDOR_FILE 4u	/* reads a file ('file', or pull KIND:FILE) */
 #define FS_VENDOR_KEY_AS_USER 8u	/* push: the API key is basic auth's user name, else a bearer token */
 #define FS_VENDOR_CUSTOMERS 16u	/* its contacts are customers, matched to the CRM's (lib/customers.c) */
+#define FS_VENDOR_OWN_401 32u	/* push: a 401 goes to answer (an OAuth token it refreshes), not a stop */
 
 struct fs_vendor {
 	const char *kind;	/* the config's kind = */
@@ -173,6 +174,7 @@ struct fs_vendor {
 	int (*answer)(struct fs_push *, struct fs_push_job *);
 	int (*cancel)(struct fs_push *, const char *vendor_id);	/* 0 cancelled, 1 refused, -1 unreachable */
 	void (*plan)(struct fs_push *, jv ev, const char *note);	/* --dry-run: what a write-back would do */
+	void (*push_free)(struct fs_push *);	/* what push_start kept besides p->settings */
 	/*
 	 * receive and normalize.  A webhook signature scheme is a struct
 	 * fs_signature of the vendor's (lib/vendors/NAME-signature.c, listed in
@@ -240,6 +242,9 @@ int fs_pull_oauth_setup(struct fs_pull *p, struct fs_oauth *o, const char *token
 			const char *secret_file);
 int fs_pull_oauth_http(struct fs_pull *p);	/* url, rate, attempts; a bearer token_env unless oauth_file */
 int fs_pull_oauth_refresh(struct fs_pull *p, struct fs_oauth *o);	/* after a 401; -1 said, the run failed */
+/* The same credentials from any endpoint's settings (a target's too), the token file loaded; -1 said. */
+int fs_oauth_setup(const struct fs_endpoint *ep, struct fs_oauth *o, const char *token_url, const char *secret_env,
+		   const char *secret_file);
 
 // keyset.c: "TIME ID ID ..." cursors over ties (the newest time emitted, the ids emitted at it).
 struct fs_keyset {
@@ -278,6 +283,8 @@ void fs_push_dead_local(struct fs_push *p, struct fs_push_req *r, const char *re
 char *fs_push_gave_up(struct fs_push *p, struct fs_push_req *r, int i, const char *error);	/* the reason, or NULL */
 bool fs_push_transient(long http_status);	/* a failure that may pass */
 char *fs_push_answer_error(const struct fs_push_job *j);	/* "HTTP 422: message", malloc'd */
+const char *fs_push_mail_label(const char *status);	/* "delivered" -> "Delivered", as a CRM shows it; NULL if unknown */
+void fs_push_day(const char *t, char out[11]);	/* an RFC 3339 time's UTC day, "" when none */
 /* A result line: what became of one event (why: the reason, or NULL). */
 void fs_push_result(struct fs_push *p, const char *event_id, const char *status, const char *vendor_id,
 		    int http_status, int attempts, const char *why);

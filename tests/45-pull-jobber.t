@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip_all 'python3 is needed for the fake Jobber'
 command -v jq >/dev/null || skip_all 'jq is needed'
-plan 57
+plan 64
 
 python3 "$top/tests/fakes/fake_jobber.py" --port 0 --port-file "$T/jb.port" --now 2026-11-30T00:00:00Z \
 	--log "$T/jb.log" &
@@ -289,7 +289,8 @@ invoices i2
 @inbox 8'
 is 'inbox: one request a stream, then the streams (nothing new)' "$(requests '[.requests[] | .roots | join("+")] | join(" ")')" \
 	'client+client job invoice clients jobs invoices'
-is 'inbox: the bad row: error line' "$(cat "$T/err")" 'fs-pull: inbox row 6: not a Jobber webhook event
+is 'inbox: the bad row: error line; APP_DISCONNECT: an alert, not a silent drop' "$(cat "$T/err")" 'fs-pull: inbox row 6: not a Jobber webhook event
+fs-pull: alert #1 opened: CRITICAL disconnect jobber: Jobber app disconnected from account MQ==: connect it again and write its tokens to oauth_file
 fs-pull: 1 record went to the dead-letter queue (fs-dlq list)'
 is 'inbox: the bad row is in the DLQ with its bytes' "$(sql "select command, lineno, bytes from dlq")" 'fs-pull|6|not json'
 fs-normalize <"$T/out" >inbox-events.ndjson 2>/dev/null
@@ -320,6 +321,34 @@ refused 'the secret in the config' \
 	'client_secret = abc'
 unset JOBBER_CLIENT_SECRET
 refused 'no client secret' "fs-pull: source 'jobber': no client secret: \$JOBBER_CLIENT_SECRET is not set"
+
+# --- --describe and campaign triggers: a jobber-only config is checked against jobber
+rm -f fieldsync.db*
+printf '[source "jobber"]\nkind = jobber\nurl = %s\n[campaign "thanks"]\non = job\ntrigger = status = completed\ngoal = retention\ntemplate = t\n' \
+	"$url" >fieldsync.conf
+echo '{"type":"record","source":"jobber","stream":"jobs","data":{"id":"j1","client":{"id":"c1"},"jobStatus":"late","updatedAt":"2026-11-29T10:00:00Z"}}' >job.ndjson
+run fs-normalize <job.ndjson
+is 'not described yet: exit 0, the notice names the source the config has' "$status/$(cat "$T/err")" \
+	"0/fs-normalize: campaign 'thanks': its trigger is not checked: no fs-pull --describe listing of source 'jobber' (said once; see fieldsync(7), \"Checking a campaign\")"
+admin DELETE requests >/dev/null
+run fs-pull --describe jobber
+is '--describe: exit 0, no request to Jobber, 13 client and 10 job fields' \
+	"$status/$(requests '.requests | length')/$(grep -vc '^jobs\.' "$T/out")/$(grep -c '^jobs\.' "$T/out")" '0/0/13/10'
+is '--describe: a job'"'"'s status is derived, with the values the map gives' "$(grep '^jobs\.status' "$T/out")" \
+	"$(printf 'jobs.status\tderived\tStatus (completedAt, jobStatus)\tmapped\tcompleted, requires_invoicing, archived, late, today, upcoming, action_required, on_hold, unscheduled, active')"
+is '--describe: the listing is kept in the state' "$(sql "select distinct source || ' ' || object from source_fields order by object")" \
+	'jobber contacts
+jobber jobs'
+run fs-normalize <job.ndjson
+is 'described: the trigger is checked, nothing said' "$status/$(cat "$T/err")" 0/
+sed -i 's/status = completed/status = done/' fieldsync.conf
+run fs-normalize <job.ndjson
+is 'a job status Jobber never gives: exit 2, what it gives' "$status/$(cat "$T/err")" \
+	"2/fs-normalize: fieldsync.conf:6: campaign 'thanks': trigger: source 'jobber' gives no status 'done': it gives completed, requires_invoicing, archived, late, today, upcoming, action_required, on_hold, unscheduled, active (fs-pull --describe jobber, 2026-11-30T01:00:00Z)"
+printf '[source "qbo"]\nkind = quickbooks\n[campaign "thanks"]\ntrigger = status = active\ngoal = retention\ntemplate = t\n' >fieldsync.conf
+run fs-normalize </dev/null
+is 'sources none of which can be described: the notice names no kind the config lacks' "$status/$(cat "$T/err")" \
+	"0/fs-normalize: campaign 'thanks': its trigger is not checked: no source of the config can be described (fs-pull --describe) (said once; see fieldsync(7), \"Checking a campaign\")"
 
 # Tokens and the client secret appear in no output, dead letter or state.
 for s in $(jq -r '.access_token, .refresh_token' first.json second.json oauth.json) fake-jobber-client-secret; do

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip_all 'python3 is needed for the fakes'
 command -v jq >/dev/null || skip_all 'jq is needed'
-plan 14
+plan 21
 sign="$top/tests/fixtures/hook-sign.py"
 realm=9341453908811111
 
@@ -88,3 +88,34 @@ is 'quickbooks: the bad payload: its reason and bytes in the DLQ' \
 	'qbo|4|inbox row 4: not a QuickBooks webhook|{"eventNotifications":"x"}'
 is 'quickbooks: the customer is read back from both deliveries' "$(jq -r 'select(.type == "record" and .stream == "customers") | .key' "$T/out" | sort -u | tr '\n' ' ')" '1 '
 is 'quickbooks: then the inbox checkpoint past its three rows' "$(jq -r 'select(.type == "checkpoint" and .stream == "inbox") | .cursor' "$T/out")" 4
+
+# A completed visit re-reads its job (job.changed flows); the app's
+# disconnection is an alert fs-health shows, not a silent drop.
+curl -s -X POST "$jb/__admin/jobs" '-d[{"id":"j07","client":{"id":"c01"},"jobStatus":"requires_invoicing","completedAt":"2026-11-30T00:10:00Z","updatedAt":"2026-11-30T00:10:00Z"}]' >/dev/null
+curl -s -X POST "$jb/__admin/visits" '-d[{"id":"v07","jobId":"j07","completedAt":"2026-11-30T00:10:00Z"}]' >/dev/null
+jbhook() { # topic, item: a signed delivery
+	printf '{"data":{"webHookEvent":{"topic":"%s","appId":"app-1","accountId":"acct-1","itemId":"%s","occurredAt":"2026-11-30T00:11:00Z"}}}' "$1" "$2" >jb.json
+	hook jobber jb.json HTTP_X_JOBBER_HMAC_SHA256 "$("$sign" jobber "$JOBBER_CLIENT_SECRET" - <jb.json)"
+}
+jbhook VISIT_COMPLETE v07
+is 'jobber: VISIT_COMPLETE is stored' "$code/$reply" \
+	'200/{"ok":true,"stored":true,"delivery_id":"VISIT_COMPLETE:v07:2026-11-30T00:11:00Z"}'
+jbhook APP_DISCONNECT acct-1
+jbhook APP_DISCONNECT acct-1
+is 'jobber: APP_DISCONNECT is stored once' "$code/$(sql "select count(*) from inbox where delivery_id like 'APP_DISCONNECT:%'")" 200/1
+run fs-pull jobber
+is 'jobber: the visit'"'"'s job is read back by the visit, before the streams, exit 0' \
+	"$status/$(jq -r 'select(.type == "record" or .stream == "inbox") | if .type == "record" then "\(.stream) \(.key)" else "@inbox" end' "$T/out" | sed -n 1,3p | tr '\n' ' ')/$(curl -s "$jb/__admin/requests?path_prefix=/api/" | jq -r '[.requests[] | select(.roots[0] == "visit")] | length')" \
+	'0/clients c01 jobs j07 @inbox /1'
+is 'jobber: the job flows as job.changed' \
+	"$(fs-normalize <"$T/out" 2>/dev/null | jq -r 'select(.kind == "job.changed") | "\(.object) \(.data.status)"' | sort -u)" 'job:j07 completed'
+is 'jobber: the disconnection raises an alert, said on stderr' "$(cat "$T/err")" \
+	'fs-pull: alert #1 opened: CRITICAL disconnect jobber: Jobber app disconnected from account acct-1: connect it again and write its tokens to oauth_file'
+run fs-health
+is 'fs-health: CRITICAL, the disconnection and how to end the alert' "$status/$(sed -n 2p "$T/out")" \
+	'2/CRITICAL disconnect jobber: Jobber app disconnected from account acct-1: connect it again and write its tokens to oauth_file (alert #1; fs-watchdog ack 1 --by NAME)'
+fs-watchdog >/dev/null 2>&1
+fs-watchdog ack 1 --by ops >/dev/null 2>&1
+run fs-health
+is 'the watchdog leaves it open; acknowledged, fs-health no longer shows it' \
+	"$(sql "select state from alerts where id = 1")/$(grep -c 'disconnected' "$T/out")" 'acked/0'

@@ -34,6 +34,7 @@ fs-health.1	object CheckCommand "fieldsync" {	Icinga's configuration, not a comm
 fs-health.1	fs-health --format prom > /var/lib/node_exporter/textfile/fs.prom.tmp;	writes node_exporter's directory under /var/lib, outside the sandbox
 fs-hook.1	server.modules += ("mod_cgi", "mod_setenv")	lighttpd's configuration, not a command
 fieldsync-jobber.7	[source "jobber"]	fieldsync.conf lines, not a command (the page's sandbox has them, with the fake's URL)
+fieldsync-jobber.7	[target "jobber-crm"]	fieldsync.conf lines, not a command
 fieldsync-quickbooks.7	[source "qbo"]	fieldsync.conf lines, not a command (the page's sandbox has them, with the fake's URL)
 fs-hook.1	[source "lob-events"]	fieldsync.conf lines, not a command (the sandbox's config has them)
 fs-hook.1	limit_req_zone $binary_remote_addr zone=hook:1m rate=10r/s;	nginx's configuration, not a command

@@ -944,21 +944,6 @@ refresh_owners(struct fs_pull *p)
 
 /* ---- push: write-back (fs-push) ---- */
 
-/* A mail status as the CRM's property shows it: "queued" -> "Queued"; NULL if unknown. */
-static const char *
-mail_label(const char *status)
-{
-	static const char *const map[][2] = {
-		{"queued", "Queued"}, {"sent", "Sent"}, {"delivered", "Delivered"},
-		{"returned", "Returned"}, {"failed", "Failed"}, {"cancelled", "Cancelled"}, {NULL, NULL},
-	};
-
-	for (int i = 0; status && map[i][0]; i++)
-		if (strcmp(status, map[i][0]) == 0)
-			return map[i][1];
-	return NULL;
-}
-
 /* A batch answer's failed inputs: {"ID":{"category","message"},...}. */
 static jv
 batch_failures(const char *resp)
@@ -1023,20 +1008,6 @@ hubspot_push_start(struct fs_push *p)
 	return 0;
 }
 
-static void
-date_of(const char *t, char out[11])
-{
-	fs_time v;
-	char buf[21];
-
-	out[0] = '\0';
-	if (t && fs_time_parse(t, &v) == 0) {
-		fs_time_format(v, buf);
-		memcpy(out, buf, 10);
-		out[10] = '\0';
-	}
-}
-
 /* The properties one row writes; invalid with a reason when it cannot. */
 static jv
 crm_props(struct fs_push *p, const struct fs_outbox_row *r, int *rank, char **why)
@@ -1059,16 +1030,16 @@ crm_props(struct fs_push *p, const struct fs_outbox_row *r, int *rank, char **wh
 		    fs_outbox_status_rank(now_status) > fs_outbox_status_rank(status))
 			status = now_status;
 		*rank = fs_outbox_status_rank(status);
-		if (mail_label(status) == NULL)
+		if (fs_push_mail_label(status) == NULL)
 			*why = fs_xasprintf("unknown mail status \"%s\"", status ? status : "");
 		else
-			props = jv_object_set(props, jv_string(names->status), jv_string(mail_label(status)));
-		date_of(fs_jstr(ev, "occurred_at"), day);
+			props = jv_object_set(props, jv_string(names->status), jv_string(fs_push_mail_label(status)));
+		fs_push_day(fs_jstr(ev, "occurred_at"), day);
 		if (status && strcmp(fs_jstr(data, "status") ? fs_jstr(data, "status") : "", "sent") == 0 && *day)
 			props = jv_object_set(props, jv_string(names->sent), jv_string(day));
 		free(now_status);
 	} else if (kind && strcmp(kind, "activity.follow_up") == 0) {
-		date_of(fs_jstr(data, "at"), day);
+		fs_push_day(fs_jstr(data, "at"), day);
 		if (*day)
 			props = jv_object_set(props, jv_string(names->follow), jv_string(day));
 		else

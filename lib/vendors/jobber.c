@@ -77,6 +77,7 @@ jb_stream(const char *name)
 static struct jb_auth {
 	struct fs_oauth oauth;	/* .file NULL for a bare token */
 	bool refreshed;		/* once a request: a second 401 is the answer */
+	int gen;		/* refreshes so far: a request sent with an older token is sent again */
 } auth;
 
 static void
@@ -164,7 +165,7 @@ error_code(jv ans, char *msg, size_t size)
 
 /* A throttled request: waits for the points it asked for; false when it never can have them. */
 static bool
-throttled_wait(struct fs_pull *p, jv ans, int attempt)
+throttled_wait(struct fs_http *http, jv ans, int attempt)
 {
 	jv max = fs_jget_path(ans, "extensions.cost.throttleStatus.maximumAvailable");
 	double most = jv_get_kind(max) == JV_KIND_NUMBER ? jv_number_value(max) : -1;
@@ -173,12 +174,12 @@ throttled_wait(struct fs_pull *p, jv ans, int attempt)
 	jv_free(max);
 	if (most >= 0 && bucket.last_cost > most) {
 		fs_err("%s: POST %s: a query of cost %.0f can never run (the bucket holds %.0f): lower page_size",
-		       p->name, GRAPHQL, bucket.last_cost, most);
+		       http->name, GRAPHQL, bucket.last_cost, most);
 		return false;
 	}
-	p->http.retries++;
-	fs_debug("%s: POST %s: throttled (cost %.0f, %.0f available); retry %d of %d in %lld ms", p->name,
-		 GRAPHQL, bucket.last_cost, bucket.available, attempt, p->http.attempts - 1,
+	http->retries++;
+	fs_debug("%s: POST %s: throttled (cost %.0f, %.0f available); retry %d of %d in %lld ms", http->name,
+		 GRAPHQL, bucket.last_cost, bucket.available, attempt, http->attempts - 1,
 		 (long long)(wait < 100 ? 100 : wait));
 	bucket_sleep(wait, 100);
 	return true;
@@ -186,7 +187,7 @@ throttled_wait(struct fs_pull *p, jv ans, int attempt)
 
 /* An answer that is not 200: one line, then the run stops (a 401 after a refresh included). */
 static void
-http_failure(struct fs_pull *p, const struct fs_http_response *r)
+http_failure(const struct fs_http *http, const struct fs_http_response *r)
 {
 	jv ans = r->body.len ? jv_parse_sized(r->body.data, (int)r->body.len) : jv_invalid();
 	char msg[512] = "";
@@ -194,19 +195,34 @@ http_failure(struct fs_pull *p, const struct fs_http_response *r)
 
 	if (error_code(ans, msg, sizeof msg) != NULL)
 		why = msg;
-	fs_err("%s: POST %s: HTTP %ld%s%s", p->name, GRAPHQL, r->status, why ? ": " : "", why ? why : "");
+	fs_err("%s: POST %s: HTTP %ld%s%s", http->name, GRAPHQL, r->status, why ? ": " : "", why ? why : "");
 	jv_free(ans);
-	fs_pull_fail(p, FS_EXIT_REMOTE);
+}
+
+/* A new access token after a 401 (the refresh token rotated), onto http; -1 said, *status the run's. */
+static int
+auth_refresh(struct fs_http *http, int *status)
+{
+	int st = FS_EXIT_REMOTE;
+
+	if (fs_oauth_refresh(&auth.oauth, http, &st) != 0) {
+		*status = st;
+		return -1;
+	}
+	auth.gen++;
+	fs_http_bearer(http, auth.oauth.access);
+	return 0;
 }
 
 /*
- * One GraphQL request: its data, or jv_invalid() after saying why (a dry
- * run prints the request and says nothing).  HTTP errors, 429 and 5xx are
- * fs_http_request's; an expired access token is refreshed once; THROTTLED
- * waits for the bucket, within the source's attempts.
+ * One GraphQL request on http: its data, or jv_invalid() after saying why
+ * with *status set (a dry run prints the request, says nothing and leaves
+ * *status alone).  HTTP errors, 429 and 5xx are fs_http_request's; an
+ * expired access token is refreshed once; THROTTLED waits for the bucket,
+ * within http's attempts.  fs-pull and fs-push's look-ups both ask this way.
  */
 static jv
-graphql(struct fs_pull *p, const char *query, jv variables)
+gql_call(struct fs_http *http, const char *query, jv variables, int *status)
 {
 	jv body = jv_object_set(jv_object(), jv_string("query"), jv_string(query));
 	char *text, msg[512];
@@ -215,29 +231,30 @@ graphql(struct fs_pull *p, const char *query, jv variables)
 	body = jv_object_set(body, jv_string("variables"), variables);
 	text = fs_jdump(body);
 	jv_free(body);
-	for (int attempt = 1; !fs_pull_failed(p);) {
+	for (int attempt = 1;;) {
 		struct fs_http_response r;
 		const char *code;
 		jv ans;
 		int rc;
 
 		bucket_sleep(bucket_wait(bucket.last_cost), 0);
-		rc = fs_http_request(&p->http, "POST", GRAPHQL, text, NULL, &r);
+		rc = fs_http_request(http, "POST", GRAPHQL, text, NULL, &r);
 		if (rc != 0) {
 			if (rc < 0)
-				fs_pull_fail(p, FS_EXIT_REMOTE);
+				*status = FS_EXIT_REMOTE;
 			fs_http_response_free(&r);
 			break;
 		}
 		if (r.status == 401 && auth.oauth.file && !auth.refreshed) {
 			fs_http_response_free(&r);
 			auth.refreshed = true;
-			if (fs_pull_oauth_refresh(p, &auth.oauth) != 0)
+			if (auth_refresh(http, status) != 0)
 				break;
 			continue;
 		}
 		if (r.status != 200) {
-			http_failure(p, &r);
+			http_failure(http, &r);
+			*status = FS_EXIT_REMOTE;
 			fs_http_response_free(&r);
 			break;
 		}
@@ -247,28 +264,45 @@ graphql(struct fs_pull *p, const char *query, jv variables)
 		bucket_learn(ans);
 		code = error_code(ans, msg, sizeof msg);
 		if (code && strcmp(code, "THROTTLED") == 0) {
-			if (attempt < p->http.attempts && throttled_wait(p, ans, attempt)) {
+			if (attempt < http->attempts && throttled_wait(http, ans, attempt)) {
 				attempt++;
 				jv_free(ans);
 				continue;
 			}
-			if (attempt >= p->http.attempts)
+			if (attempt >= http->attempts)
 				fs_err("%s: POST %s: throttled (query cost %.0f, %.0f points available) after %d attempts",
-				       p->name, GRAPHQL, bucket.last_cost, bucket.available, attempt);
-			fs_pull_fail(p, FS_EXIT_REMOTE);
+				       http->name, GRAPHQL, bucket.last_cost, bucket.available, attempt);
+			*status = FS_EXIT_REMOTE;
 		} else if (code) {
-			fs_err("%s: POST %s: %s%s%s", p->name, GRAPHQL, msg, *code ? " " : "", *code ? code : "");
-			fs_pull_fail(p, FS_EXIT_REMOTE);
+			fs_err("%s: POST %s: %s%s%s", http->name, GRAPHQL, msg, *code ? " " : "", *code ? code : "");
+			*status = FS_EXIT_REMOTE;
 		} else if (jv_get_kind(out = fs_jget(ans, "data")) != JV_KIND_OBJECT) {
-			fs_err("%s: POST %s: an answer without \"data\"", p->name, GRAPHQL);
+			fs_err("%s: POST %s: an answer without \"data\"", http->name, GRAPHQL);
 			jv_free(out);
 			out = jv_invalid();
-			fs_pull_fail(p, FS_EXIT_REMOTE);
+			*status = FS_EXIT_REMOTE;
 		}
 		jv_free(ans);
 		break;
 	}
 	free(text);
+	return out;
+}
+
+/* fs-pull's request: gql_call on the source's client, its failure the run's. */
+static jv
+graphql(struct fs_pull *p, const char *query, jv variables)
+{
+	int status = FS_EXIT_OK;
+	jv out;
+
+	if (fs_pull_failed(p)) {
+		jv_free(variables);
+		return jv_invalid();
+	}
+	out = gql_call(&p->http, query, variables, &status);
+	if (status != FS_EXIT_OK)
+		fs_pull_fail(p, status);
 	return out;
 }
 
@@ -449,11 +483,14 @@ jobber_pull(struct fs_pull *p, const struct fs_stream *s)
 
 /* ---- the webhook inbox: ids, read back ---- */
 
-/* The stream a webhook topic is about (CLIENT_UPDATE: clients); NULL for one with nothing to read. */
+/* The stream a webhook topic is about (CLIENT_UPDATE: clients); NULL for one with nothing to read.
+ * A completed visit is about its job: VISIT_COMPLETE's item is read as its visit's job. */
 static const struct jb_stream *
 topic_stream(const char *topic)
 {
-	static const char *const prefix[][2] = {{"CLIENT_", "clients"}, {"JOB_", "jobs"}, {"INVOICE_", "invoices"}};
+	static const char *const prefix[][2] = {
+		{"CLIENT_", "clients"}, {"JOB_", "jobs"}, {"INVOICE_", "invoices"}, {"VISIT_COMPLETE", "jobs"},
+	};
 	size_t n = strlen(topic);
 
 	/* A destroyed object cannot be read back. */
@@ -463,6 +500,29 @@ topic_stream(const char *topic)
 		if (strncmp(topic, prefix[i][0], strlen(prefix[i][0])) == 0)
 			return jb_stream(prefix[i][1]);
 	return NULL;
+}
+
+/*
+ * APP_DISCONNECT: the account took the app's access away, so every request
+ * will be refused until someone connects it again.  Dropped silently, the
+ * next pulls would only fail; it is an alert (once, fs-health shows it
+ * until acknowledged), and the drain goes on.
+ */
+static int
+disconnected(struct fs_pull *p, const struct fs_inbox_row *r, const char *account)
+{
+	char *text = fs_xasprintf("Jobber app disconnected from account %s: connect it again and write its"
+				  " tokens to oauth_file", account ? account : "(unknown)");
+	int rc = 0;
+
+	if (p->dry_run)
+		printf("# %s: inbox row %lld: would raise an alert: %s\n", p->name, (long long)r->id, text);
+	else if (fs_alert_raise(&p->cli->st, &p->cli->cfg, "disconnect", p->name, 2, text, p->cli->run_id) < 0) {
+		fs_pull_fail(p, FS_EXIT_STATE);
+		rc = -1;
+	}
+	free(text);
+	return rc;
 }
 
 /* One inbox row: its item's id joins its stream's list (once); a row that is no webhook goes to the DLQ. */
@@ -477,37 +537,48 @@ inbox_row(struct fs_pull *p, const struct fs_inbox_row *r, jv *wanted, jv *seen)
 	if (fs_json_check(r->body, r->len, NULL) != NULL || topic == NULL || item == NULL) {
 		rc = fs_pull_dead(p, r->body, r->len, r->id, "inbox row %lld: not a Jobber webhook event",
 				  (long long)r->id);
+	} else if (strcmp(topic, "APP_DISCONNECT") == 0) {
+		rc = disconnected(p, r, fs_jstr(ev, "accountId"));
 	} else if ((js = topic_stream(topic)) == NULL) {
 		fs_debug("%s: inbox row %lld: %s: nothing to read", p->name, (long long)r->id, topic);
-	} else if (!jv_object_has(jv_copy(*seen), jv_string_fmt("%s %s", js->name, item))) {
-		jv ids = jv_object_get(jv_copy(*wanted), jv_string(js->name));
+	} else {
+		/* Visits are read apart: their id is no job's. */
+		const char *list = strcmp(topic, "VISIT_COMPLETE") == 0 ? "visits" : js->name;
 
-		if (!jv_is_valid(ids)) {
-			jv_free(ids);
-			ids = jv_array();
+		if (!jv_object_has(jv_copy(*seen), jv_string_fmt("%s %s", list, item))) {
+			jv ids = jv_object_get(jv_copy(*wanted), jv_string(list));
+
+			if (!jv_is_valid(ids)) {
+				jv_free(ids);
+				ids = jv_array();
+			}
+			*seen = jv_object_set(*seen, jv_string_fmt("%s %s", list, item), jv_true());
+			*wanted = jv_object_set(*wanted, jv_string(list), jv_array_append(ids, jv_string(item)));
 		}
-		*seen = jv_object_set(*seen, jv_string_fmt("%s %s", js->name, item), jv_true());
-		*wanted = jv_object_set(*wanted, jv_string(js->name), jv_array_append(ids, jv_string(item)));
 	}
 	jv_free(ev);
 	jv_free(body);
 	return rc;
 }
 
-/* One request for a stream's objects by id, as aliases o0, o1, ...; gone ones (null) are skipped. */
+/* One request for a stream's objects by id, as aliases o0, o1, ...; gone ones (null) are skipped.
+ * With visits, the ids are visits' and each one's job is read. */
 static int
-read_by_id(struct fs_pull *p, const struct jb_stream *js, jv ids)
+read_by_id(struct fs_pull *p, const struct jb_stream *js, jv ids, bool visits)
 {
 	struct fs_buf q = {0};
 	jv vars = jv_object(), data;
 	int n = jv_array_length(jv_copy(ids));
 
-	fs_buf_addf(&q, "query %sById(", js->type);
+	fs_buf_addf(&q, "query %sBy%sId(", js->type, visits ? "Visit" : "");
 	for (int i = 0; i < n; i++)
 		fs_buf_addf(&q, "%s$i%d: EncodedId!", i ? ", " : "", i);
 	fs_buf_adds(&q, ") {");
 	for (int i = 0; i < n; i++) {
-		fs_buf_addf(&q, " o%d: %s(id: $i%d) { %s }", i, js->one, i, js->fields);
+		if (visits)
+			fs_buf_addf(&q, " o%d: visit(id: $i%d) { %s { %s } }", i, i, js->one, js->fields);
+		else
+			fs_buf_addf(&q, " o%d: %s(id: $i%d) { %s }", i, js->one, i, js->fields);
 		vars = jv_object_set(vars, jv_string_fmt("i%d", i), jv_array_get(jv_copy(ids), i));
 	}
 	fs_buf_adds(&q, " }");
@@ -518,13 +589,13 @@ read_by_id(struct fs_pull *p, const struct jb_stream *js, jv ids)
 		jv node, asked;
 		const char *id;
 
-		snprintf(alias, sizeof alias, "o%d", i);
-		node = fs_jget(data, alias);
+		snprintf(alias, sizeof alias, visits ? "o%d.job" : "o%d", i);
+		node = fs_jget_path(data, alias);
 		if ((id = fs_jstr(node, "id")) != NULL) {
 			fs_pull_record(p, js->name, id, jv_copy(node));
 		} else {
 			asked = jv_array_get(jv_copy(ids), i);
-			fs_debug("%s: %s %s is gone", p->name, js->one, jv_string_value(asked));
+			fs_debug("%s: %s %s is gone", p->name, visits ? "visit" : js->one, jv_string_value(asked));
 			jv_free(asked);
 		}
 		jv_free(node);
@@ -547,10 +618,12 @@ jobber_inbox(struct fs_pull *p, const struct fs_inbox_row *rows, int n)
 		jv ids = jv_object_get(jv_copy(wanted), jv_string(js->name));
 
 		if (jv_is_valid(ids))
-			read_by_id(p, js, ids);
+			read_by_id(p, js, ids, false);
 		else
 			jv_free(ids);
 	}
+	if (!fs_pull_failed(p) && jv_object_has(jv_copy(wanted), jv_string("visits")))
+		read_by_id(p, jb_stream("jobs"), jv_object_get(jv_copy(wanted), jv_string("visits")), true);
 	jv_free(wanted);
 	return fs_pull_failed(p) ? -1 : 0;
 }
@@ -612,13 +685,605 @@ jobber_after(struct fs_pull *p)
 	auth_free();
 }
 
+/* ---- --describe, and the fields campaigns trigger on ---- */
+
+/*
+ * The fields fs-pull reads of a client and of a job (the queries above),
+ * with Jobber's types, and the status the shipped maps make of them: a
+ * client's is lead, archived or active; a job's is completed once it has
+ * completedAt, else its jobStatus.  The listing is the connector's, not
+ * asked of Jobber (its schema is the same for every account), so that
+ * campaigns on = job can be checked against the statuses a job can have.
+ */
+struct jb_field {
+	const char *name, *type, *label, *values;	/* values: "a, b", NULL for none */
+};
+
+#define JOB_STATUSES "requires_invoicing, archived, late, today, upcoming, action_required, on_hold, unscheduled, active"
+
+static const struct jb_field client_fields[] = {
+	{"id", "EncodedId", "ID", NULL}, {"firstName", "String", "First name", NULL},
+	{"lastName", "String", "Last name", NULL}, {"companyName", "String", "Company name", NULL},
+	{"isCompany", "Boolean", "Is a company", NULL}, {"isArchived", "Boolean", "Archived", NULL},
+	{"isLead", "Boolean", "Lead", NULL}, {"emails", "[Email]", "Emails", NULL},
+	{"phones", "[ClientPhoneNumber]", "Phone numbers", NULL},
+	{"billingAddress", "ClientAddress", "Billing address", NULL},
+	{"createdAt", "ISO8601DateTime", "Created", NULL}, {"updatedAt", "ISO8601DateTime", "Updated", NULL},
+	{"status", "derived", "Status (isLead, isArchived)", "lead, archived, active"},
+	{NULL, NULL, NULL, NULL},
+};
+
+static const struct jb_field job_fields[] = {
+	{"id", "EncodedId", "ID", NULL}, {"jobNumber", "Int", "Job number", NULL}, {"title", "String", "Title", NULL},
+	{"jobStatus", "JobStatusTypeEnum", "Job status", JOB_STATUSES},
+	{"completedAt", "ISO8601DateTime", "Completed", NULL}, {"total", "Float", "Total", NULL},
+	{"client", "Client", "Client", NULL}, {"createdAt", "ISO8601DateTime", "Created", NULL},
+	{"updatedAt", "ISO8601DateTime", "Updated", NULL},
+	{"status", "derived", "Status (completedAt, jobStatus)", "completed, " JOB_STATUSES},
+	{NULL, NULL, NULL, NULL},
+};
+
+/* One object's fields: printed (NAME TYPE LABEL MAPPED VALUES, jobs' prefixed "jobs."), and listed. */
+static jv
+describe_fields(struct fs_pull *p, const char *object, const char *mapkey, const struct jb_field *fields)
+{
+	char *path = fs_map_find(fs_setting(&p->ep, mapkey));
+	struct fs_map *m = path ? fs_map_load(path, jv_object()) : NULL;
+	const char *const *reads = NULL;
+	bool jobs = strcmp(object, "jobs") == 0;
+	int nreads = 0;
+	jv listing = jv_array();
+
+	free(path);
+	if (m)
+		reads = fs_map_reads(m, &nreads);
+	for (const struct jb_field *f = fields; f->name; f++) {
+		bool mapped = strcmp(f->type, "derived") == 0;
+		jv values = f->values ? fs_split_list(f->values) : jv_array(), e;
+
+		for (int k = 0; k < nreads; k++) {
+			const char *r = reads[k][0] == '?' ? reads[k] + 1 : reads[k];
+			size_t n = strlen(f->name);
+
+			mapped |= strncmp(r, "data.", 5) == 0 && strncmp(r + 5, f->name, n) == 0 &&
+				  (r[5 + n] == '\0' || r[5 + n] == '.');
+		}
+		printf("%s%s\t%s\t%s\t%s\t%s\n", jobs ? "jobs." : "", f->name, f->type, f->label, mapped ? "mapped" : "-",
+		       f->values ? f->values : "-");
+		e = jv_object_set(jv_object(), jv_string("name"), jv_string(f->name));
+		e = jv_object_set(e, jv_string("type"), jv_string(f->type));
+		e = jv_object_set(e, jv_string("label"), jv_string(f->label));
+		e = jv_object_set(e, jv_string("options"), values);
+		e = jv_object_set(e, jv_string("mapped"), mapped ? jv_true() : jv_false());
+		listing = jv_array_append(listing, e);
+	}
+	fs_map_free(m);
+	return listing;
+}
+
+/* The listing of clients and jobs, kept in the state file, where fs-normalize checks campaign triggers. */
+static int
+jobber_describe(struct fs_pull *p)
+{
+	struct fs_state *st = &p->cli->st;
+	jv clients = describe_fields(p, "contacts", "map.clients", client_fields);
+	jv jobs = describe_fields(p, "jobs", "map.jobs", job_fields);
+	int rc = 0;
+
+	if (fs_state_begin(st) != 0 || fs_source_fields_store(st, p->name, "contacts", clients) != 0 ||
+	    fs_source_fields_store(st, p->name, "jobs", jobs) != 0 || fs_state_commit(st) != 0) {
+		fs_state_rollback(st);
+		fs_pull_fail(p, FS_EXIT_STATE);
+		rc = -1;
+	}
+	jv_free(clients);
+	jv_free(jobs);
+	return rc == 0 ? fs_pull_flush(p) : -1;
+}
+
+/* The field of a client or a job a canonical field comes from (the shipped maps), or NULL. */
+static const char *
+jobber_property(const struct fs_endpoint *ep, bool on_job, const char *field)
+{
+	static const char *const contact[][2] = {
+		{"id", "id"}, {"email", "emails"}, {"phone", "phones"}, {"first_name", "firstName"},
+		{"last_name", "lastName"}, {"company", "companyName"}, {"status", "status"},
+		{"line1", "billingAddress"}, {"line2", "billingAddress"}, {"city", "billingAddress"},
+		{"region", "billingAddress"}, {"postal_code", "billingAddress"}, {"country", "billingAddress"},
+		{"updated_at", "updatedAt"},
+	};
+	static const char *const job[][2] = {
+		{"id", "id"}, {"contact_id", "client"}, {"status", "status"}, {"type", "title"},
+		{"completed_at", "completedAt"}, {"total", "total"}, {"updated_at", "updatedAt"},
+	};
+
+	(void)ep;
+	for (size_t i = 0; !on_job && i < sizeof contact / sizeof contact[0]; i++)
+		if (strcmp(contact[i][0], field) == 0)
+			return contact[i][1];
+	for (size_t i = 0; on_job && i < sizeof job / sizeof job[0]; i++)
+		if (strcmp(job[i][0], field) == 0)
+			return job[i][1];
+	return NULL;
+}
+
+/* ---- push: mail status written back to the client (fs-push, kind jobber) ---- */
+
+/*
+ * Each mail.status event is written to its contact's client: into the
+ * client's text custom field named status_field when the account has one
+ * (custom fields need Jobber's Connect plan or higher), else as a note on
+ * the client, one a status change.  The custom field is looked up once a
+ * run (customFieldConfigurations); fieldsync never creates it, since an app
+ * cannot delete a custom field it made and the account's admin decides.
+ *
+ * Setting a field to the same value twice is harmless, but a note sent
+ * twice is two notes: a note carries its event's id, and a row that may
+ * have been sent before (claimed before, or tried) first reads the
+ * client's notes and is settled, without a second note, when one has it.
+ */
+
+#define LOOK_ATTEMPTS 3	/* tries of a look-up (the custom fields, a client's notes) */
+#define THROTTLED_MAX 6	/* a write-back throttled this often waits for the next run */
+
+struct jb_push {
+	const char *field;	/* status_field */
+	char field_id[256];	/* its configuration's id; "" for notes */
+	bool looked;		/* the custom fields were looked up this run */
+	int gen;		/* the token generation the sender has */
+	char version[80];	/* the X-JOBBER-GRAPHQL-VERSION header */
+};
+
+/* One row's request: the mutation, and what it writes. */
+struct jb_req {
+	struct fs_push_req r;	/* first: lib/push.c's part */
+	jv wrote;		/* {"custom_field":{NAME:VALUE}} or {"note":TEXT} */
+	int gen, throttled;	/* the token generation it was sent with; THROTTLED answers */
+	bool refreshed;		/* a refresh was made for it: a second 401 is the answer */
+};
+
+static void
+req_clear(struct fs_push_req *r)
+{
+	jv_free(((struct jb_req *)r)->wrote);
+}
+
+/* The look-ups' client: the target's url and rate, the bearer token, the version header. */
+static int
+look_http(struct fs_push *p, const struct jb_push *s)
+{
+	if (fs_http_init(&p->easy, p->target, p->url, fs_push_setting(p, "rate")) != 0)
+		return -1;
+	p->easy_ready = true;
+	p->easy.attempts = LOOK_ATTEMPTS;
+	fs_http_header_add(&p->easy, s->version);
+	if (p->secret)
+		fs_http_bearer(&p->easy, p->secret);
+	return 0;
+}
+
+static int
+jobber_push_start(struct fs_push *p)
+{
+	const char *version = fs_push_setting(p, "api_version");
+	struct jb_push *s = fs_xmalloc(sizeof *s);
+
+	memset(s, 0, sizeof *s);
+	p->settings = s;
+	auth_free();
+	memset(&bucket, 0, sizeof bucket);
+	s->field = fs_push_setting(p, "status_field");
+	if (!is_date(version)) {
+		fs_err("target '%s': api_version must be a date such as %s, not '%s'", p->target, FS_JOBBER_VERSION,
+		       version);
+		return -1;
+	}
+	snprintf(s->version, sizeof s->version, "X-JOBBER-GRAPHQL-VERSION: %s", version);
+	if (p->dry_run)
+		return 0;
+	if (fs_setting(&p->ep, "oauth_file")) {
+		if (fs_oauth_setup(&p->ep, &auth.oauth, TOKEN_PATH, "secret_env", "secret_file") != 0)
+			return -1;
+		p->secret = fs_xstrdup(auth.oauth.access);
+	} else {
+		p->secret = fs_endpoint_secret(&p->ep, "token_env", "token_file");
+	}
+	return look_http(p, s);
+}
+
+static void
+jobber_push_free(struct fs_push *p)
+{
+	(void)p;
+	auth_free();
+}
+
+/* The sender's token, after a refresh by the look-ups or by an answer. */
+static void
+sender_token(struct fs_push *p)
+{
+	struct jb_push *s = p->settings;
+
+	if (s->gen != auth.gen && p->http) {
+		fs_push_http_auth_bearer(p->http, auth.oauth.access);
+		s->gen = auth.gen;
+	}
+}
+
+/* A look-up of the run: its data, or jv_invalid() with the run stopped (said). */
+static jv
+look(struct fs_push *p, const char *query, jv variables)
+{
+	int status = FS_EXIT_OK;
+	jv out = gql_call(&p->easy, query, variables, &status);
+
+	sender_token(p);
+	if (!jv_is_valid(out)) {
+		fs_push_fail(p, status == FS_EXIT_OK ? FS_EXIT_REMOTE : status);
+		p->stop = true;
+	}
+	return out;
+}
+
+/* The id of the account's client custom field named status_field, once a run ("" when it has none). */
+static int
+find_field(struct fs_push *p, struct jb_push *s)
+{
+	static const char query[] = "query CustomFields($after: String) { customFieldConfigurations(first: 100, "
+				    "after: $after) { nodes { ... on CustomFieldConfigurationText { id name appliesTo } } "
+				    "pageInfo { endCursor hasNextPage } } }";
+	char *after = NULL;
+
+	s->looked = true;
+	do {
+		jv vars = after ? jv_object_set(jv_object(), jv_string("after"), jv_string(after)) : jv_object();
+		jv data = look(p, query, vars), conn = fs_jget(data, "customFieldConfigurations");
+		jv nodes = fs_jget(conn, "nodes"), info = fs_jget(conn, "pageInfo"), more = fs_jget(info, "hasNextPage");
+		const char *end = fs_jstr(info, "endCursor");
+
+		if (jv_get_kind(nodes) == JV_KIND_ARRAY)
+			jv_array_foreach(nodes, i, n) {
+				const char *name = fs_jstr(n, "name"), *applies = fs_jstr(n, "appliesTo");
+				const char *id = fs_jstr(n, "id");
+
+				(void)i;
+				if (!s->field_id[0] && id && name && applies && strcmp(name, s->field) == 0 &&
+				    strcmp(applies, "ALL_CLIENTS") == 0)
+					snprintf(s->field_id, sizeof s->field_id, "%s", id);
+				jv_free(n);
+			}
+		free(after);
+		after = jv_get_kind(more) == JV_KIND_TRUE && end ? fs_xstrdup(end) : NULL;
+		jv_free(more);
+		jv_free(info);
+		jv_free(nodes);
+		jv_free(conn);
+		jv_free(data);
+	} while (after && !p->stop);
+	free(after);
+	if (p->stop)
+		return -1;
+	if (s->field_id[0])
+		fs_debug("%s: mail status goes to the client custom field '%s'", p->target, s->field);
+	else
+		fs_debug("%s: the account has no client custom field '%s': mail status goes to notes", p->target,
+			 s->field);
+	return 0;
+}
+
+/* The tag a note carries, so that a resent write-back finds it. */
+static char *
+note_tag(const char *event_id)
+{
+	return fs_xasprintf("[fieldsync %s]", event_id);
+}
+
+/* Whether the client has a note carrying the event's tag: 1 yes, 0 no, -1 the run stopped. */
+static int
+note_there(struct fs_push *p, const char *client, const char *event_id)
+{
+	static const char query[] = "query ClientNotes($id: EncodedId!, $after: String) { client(id: $id) { "
+				    "notes(first: 100, after: $after) { nodes { message } "
+				    "pageInfo { endCursor hasNextPage } } } }";
+	char *tag = note_tag(event_id), *after = NULL;
+	int found = 0;
+
+	do {
+		jv vars = jv_object_set(jv_object(), jv_string("id"), jv_string(client));
+		jv data, notes, nodes, info, more;
+		const char *end;
+
+		if (after)
+			vars = jv_object_set(vars, jv_string("after"), jv_string(after));
+		data = look(p, query, vars);
+		notes = fs_jget_path(data, "client.notes");
+		nodes = fs_jget(notes, "nodes");
+		info = fs_jget(notes, "pageInfo");
+		more = fs_jget(info, "hasNextPage");
+		end = fs_jstr(info, "endCursor");
+		if (jv_get_kind(nodes) == JV_KIND_ARRAY)
+			jv_array_foreach(nodes, i, n) {
+				const char *m = fs_jstr(n, "message");
+
+				(void)i;
+				found |= m && strstr(m, tag) != NULL;
+				jv_free(n);
+			}
+		free(after);
+		after = !found && jv_get_kind(more) == JV_KIND_TRUE && end ? fs_xstrdup(end) : NULL;
+		jv_free(more);
+		jv_free(info);
+		jv_free(nodes);
+		jv_free(notes);
+		jv_free(data);
+	} while (after && !p->stop);
+	free(after);
+	free(tag);
+	return p->stop ? -1 : found;
+}
+
+/* What a row writes: the status label (the piece's latest for a field), and the note's text. */
+static int
+row_status(struct fs_push *p, const struct fs_outbox_row *r, bool latest, char **label, char **note, char **why)
+{
+	jv ev = jv_parse(r->line), data = fs_jget(ev, "data");
+	const char *status = fs_jstr(data, "status"), *vendor_id = fs_jstr(data, "vendor_id");
+	const char *campaign = fs_jstr(data, "campaign");
+	char *now_status = NULL, day[11], *tag;
+
+	*label = *note = *why = NULL;
+	/* A field shows the piece's latest status, never an older one that arrived late. */
+	if (latest && vendor_id && fs_piece_status(&p->cli->st, vendor_id, &now_status) == 0 && now_status &&
+	    fs_outbox_status_rank(now_status) > fs_outbox_status_rank(status))
+		status = now_status;
+	if (r->contact_id == NULL)
+		*why = fs_xstrdup("no contact_id: no Jobber client to write to");
+	else if (fs_push_mail_label(status) == NULL)
+		*why = fs_xasprintf("unknown mail status \"%s\"", status ? status : "");
+	if (*why == NULL) {
+		fs_push_day(fs_jstr(ev, "occurred_at"), day);
+		tag = note_tag(r->event_id);
+		*label = fs_xstrdup(fs_push_mail_label(status));
+		*note = fs_xasprintf("Mail %s%s%s (piece %s%s%s) %s", fs_push_mail_label(status), *day ? " on " : "",
+				     day, vendor_id ? vendor_id : "-", campaign ? ", campaign " : "",
+				     campaign ? campaign : "", tag);
+		free(tag);
+	}
+	free(now_status);
+	jv_free(data);
+	jv_free(ev);
+	return *why ? -1 : 0;
+}
+
+/* The mutation that writes one row: the custom field, or a note. */
+static void
+row_request(struct fs_push *p, struct jb_req *q, const char *label, const char *note)
+{
+	const struct jb_push *s = p->settings;
+	const char *client = q->r.rows[0].contact_id;
+	jv vars = jv_object_set(jv_object(), jv_string("client"), jv_string(client)), body;
+	const char *query;
+
+	if (s->field_id[0]) {
+		query = "mutation MailStatus($client: EncodedId!, $field: EncodedId!, $value: String!) { "
+			"clientEdit(clientId: $client, input: {customFields: [{customFieldConfigurationId: $field, "
+			"valueText: $value}]}) { client { id } userErrors { message path } } }";
+		vars = jv_object_set(vars, jv_string("field"), jv_string(s->field_id));
+		vars = jv_object_set(vars, jv_string("value"), jv_string(label));
+		q->wrote = jv_object_set(jv_object(), jv_string("custom_field"),
+					 jv_object_set(jv_object(), jv_string(s->field), jv_string(label)));
+		q->r.j.bucket = "POST /api/graphql clientEdit";
+	} else {
+		query = "mutation MailNote($client: EncodedId!, $message: String!) { clientCreateNote(clientId: "
+			"$client, input: {message: $message}) { clientNote { id } userErrors { message path } } }";
+		vars = jv_object_set(vars, jv_string("message"), jv_string(note));
+		q->wrote = jv_object_set(jv_object(), jv_string("note"), jv_string(note));
+		q->r.j.bucket = "POST /api/graphql clientCreateNote";
+	}
+	body = jv_object_set(jv_object(), jv_string("query"), jv_string(query));
+	body = jv_object_set(body, jv_string("variables"), vars);
+	q->r.j.body = fs_jdump(body);
+	jv_free(body);
+	q->r.j.url = fs_xasprintf("%s%s", p->url, GRAPHQL);
+	q->r.j.method = "POST";
+	fs_push_job_header(&q->r.j, s->version);
+	q->gen = auth.gen;
+}
+
+/* The next row's request; a row that writes nothing is dead-lettered, one whose note is there is settled. */
+static struct fs_push_job *
+jobber_write_back(struct fs_push *p)
+{
+	struct jb_push *s = p->settings;
+	struct fs_outbox_row *r;
+
+	while ((r = fs_push_next_row(p)) != NULL) {
+		struct jb_req *q = (struct jb_req *)fs_push_req_new(1, sizeof *q);
+		char *label, *note, *why;
+		int there = 0;
+
+		q->wrote = jv_null();
+		q->r.clear = req_clear;
+		fs_push_req_take(&q->r, r);
+		r = &q->r.rows[0];
+		/* Looked up with the first row: a run with nothing to write asks nothing. */
+		if (!s->looked && find_field(p, s) != 0) {
+			fs_push_req_free(&q->r);
+			return NULL;
+		}
+		if (row_status(p, r, s->field_id[0] != '\0', &label, &note, &why) != 0) {
+			fs_push_dead_local(p, &q->r, why);
+			fs_push_req_free(&q->r);
+			free(why);
+			continue;
+		}
+		/* A row claimed before, or tried, may have left its note: look before writing another. */
+		if (!s->field_id[0] && (r->claims > 1 || r->attempts > 0))
+			there = note_there(p, r->contact_id, r->event_id);
+		if (there != 0) {
+			if (there > 0) {
+				q->r.j.http_status = 200;
+				q->r.j.bucket = "POST /api/graphql client.notes";
+				q->r.tries[0]++;
+				fs_push_attempt(&q->r, 0, NULL);
+				jv_free(q->wrote);
+				q->wrote = jv_object_set(jv_object(), jv_string("note"), jv_string(note));
+				q->wrote = jv_object_set(q->wrote, jv_string("found"), jv_true());
+				if (fs_push_row_written(p, &q->r, 0, jv_copy(q->wrote)) < 0)
+					p->stop = true;
+			}
+			fs_push_req_free(&q->r);
+			free(label);
+			free(note);
+			if (p->stop)
+				return NULL;
+			continue;
+		}
+		row_request(p, q, label, note);
+		free(label);
+		free(note);
+		sender_token(p);
+		bucket_sleep(bucket_wait(bucket.last_cost), 0);
+		return &q->r.j;
+	}
+	return NULL;
+}
+
+/* A 401: the token refreshed once for all the requests sent with it, then this one sent again. */
+static int
+refused(struct fs_push *p, struct jb_req *q)
+{
+	int status = FS_EXIT_USAGE;
+
+	if (auth.oauth.file == NULL || (q->gen == auth.gen && q->refreshed)) {
+		if (!p->stop)
+			fs_err("%s: HTTP 401: the access token was refused; check %s", p->target,
+			       auth.oauth.file ? "oauth_file (re-authorise the app)" : fs_push_setting(p, "token_env"));
+	} else if (q->gen < auth.gen || auth_refresh(&p->easy, &status) == 0) {
+		/* Refreshed now, or by another request since this one was sent. */
+		q->refreshed |= q->gen == auth.gen - 1;
+		q->gen = auth.gen;
+		sender_token(p);
+		return 1;
+	}
+	fs_push_fail(p, status);
+	p->stop = true;
+	fs_push_req_free(&q->r);
+	return 0;	/* the rows stay pending, claims are released at the end */
+}
+
+/* A row's failure: retried when it may pass, else its dead letter. */
+static int
+failed(struct fs_push *p, struct jb_req *q, const char *error, bool transient)
+{
+	int rc;
+
+	fs_push_attempt(&q->r, 0, error);
+	rc = transient ? fs_push_row_retry(p, &q->r, 0, error) : fs_push_row_dead(p, &q->r, 0, error);
+	return rc;
+}
+
+/* A mutation's answer: written, throttled (sent again after the wait), or the row's failure. */
+static int
+jobber_answer(struct fs_push *p, struct fs_push_job *j)
+{
+	struct jb_req *q = (struct jb_req *)j->user;
+	const char *root = strstr(j->body, "clientEdit(") ? "clientEdit" : "clientCreateNote";
+	jv ans, errs;
+	char msg[512], *e = NULL;
+	const char *code;
+	int rc;
+
+	if (j->http_status == 401)
+		return refused(p, q);
+	q->r.tries[0]++;
+	if (j->http_status != 200) {
+		e = fs_push_answer_error(j);
+		rc = failed(p, q, e, fs_push_transient(j->http_status));
+		goto out;
+	}
+	ans = jv_parse(j->resp.data ? j->resp.data : "");
+	bucket_learn(ans);
+	snprintf(msg, sizeof msg, "data.%s.userErrors", root);
+	errs = fs_jget_path(ans, msg);
+	code = error_code(ans, msg, sizeof msg);
+	if (code && strcmp(code, "THROTTLED") == 0 && ++q->throttled < THROTTLED_MAX) {
+		q->r.tries[0]--;	/* waiting for the bucket is no attempt */
+		jv_free(errs);
+		jv_free(ans);
+		bucket_sleep(bucket_wait(bucket.last_cost), 100);
+		return 1;
+	}
+	if (code) {
+		e = fs_xasprintf("%s%s%s", msg, *code ? " " : "", code);
+		rc = failed(p, q, e, strcmp(code, "THROTTLED") == 0);
+	} else if (jv_get_kind(errs) == JV_KIND_ARRAY && jv_array_length(jv_copy(errs)) > 0) {
+		jv first = jv_array_get(jv_copy(errs), 0);
+
+		e = fs_xasprintf("%s: %s", root, fs_jstr(first, "message") ? fs_jstr(first, "message") : "refused");
+		jv_free(first);
+		rc = failed(p, q, e, false);
+	} else if (jv_get_kind(errs) != JV_KIND_ARRAY) {
+		e = fs_xasprintf("%s: an answer without userErrors", root);
+		rc = failed(p, q, e, true);
+	} else {
+		p->accepted++;
+		fs_push_attempt(&q->r, 0, NULL);
+		rc = fs_push_row_written(p, &q->r, 0, jv_copy(q->wrote));
+	}
+	jv_free(errs);
+	jv_free(ans);
+out:
+	free(e);
+	fs_push_req_free(&q->r);
+	if (rc < 0)
+		p->stop = true;
+	return 0;
+}
+
+/* --dry-run: what one event would write (the look-up of the custom field is not made). */
+static void
+jobber_plan(struct fs_push *p, jv ev, const char *note)
+{
+	const struct jb_push *s = p->settings;
+	jv data = fs_jget(ev, "data");
+	struct fs_outbox_row r = {.contact_id = (char *)fs_jstr(data, "contact_id"), .event_id = (char *)fs_jstr(ev, "id")};
+	char *label, *text, *why;
+
+	r.line = fs_jdump(ev);
+	if (row_status(p, &r, true, &label, &text, &why) == 0) {
+		p->planned++;
+		printf("would write client %s: %s (custom field '%s', else a note)%s\n", r.contact_id, label, s->field,
+		       note);
+		free(label);
+		free(text);
+	} else {
+		printf("would dead-letter %s: %s\n", r.event_id, why);
+		free(why);
+	}
+	free(r.line);
+	jv_free(data);
+}
+
+/* Mail status written back to the client. */
+static const char *const jb_takes[] = {"mail.status", NULL};
+
 const struct fs_vendor fs_vendor_jobber = {
 	.kind = "jobber",
-	.flags = FS_VENDOR_INBOX,
+	.flags = FS_VENDOR_INBOX | FS_VENDOR_OWN_401,
 	.streams = streams,
 	.saved_stream = "clients",
 	.start = jobber_start,
+	.describe = jobber_describe,
 	.inbox = jobber_inbox,
 	.pull = jobber_pull,
 	.after = jobber_after,
+	.takes = jb_takes,
+	.push_start = jobber_push_start,
+	.write_back = jobber_write_back,
+	.answer = jobber_answer,
+	.plan = jobber_plan,
+	.push_free = jobber_push_free,
+	.trigger_property = jobber_property,
+	.jobs_object = "jobs",
 };

@@ -10,8 +10,9 @@ fake clock, fault injection and inspection.
 
 It serves a small GraphQL subset: queries clients/jobs/invoices (connections
 with first/after, nodes/edges, pageInfo, totalCount, filter, sort),
-client/job/invoice(id:), and the mutations clientCreateNote, clientEdit and
-customFieldConfigurationCreateText.  Selection sets are honoured (only the
+client/job/invoice(id:), customFieldConfigurations (the account's custom
+fields; none when the account's plan has no custom fields), and the mutations
+clientCreateNote, clientEdit and customFieldConfigurationCreateText.  Selection sets are honoured (only the
 fields asked for come back) and drive the query cost.
 
 The full reference (CLI, endpoints, /__admin API, cost formula, deviations
@@ -73,6 +74,8 @@ DOC_VERSIONING = "https://developer.getjobber.com/docs/using_jobbers_api/api_ver
 DOC_RATE = "https://developer.getjobber.com/docs/using_jobbers_api/api_rate_limits"
 DOC_ROTATION = "https://developer.getjobber.com/docs/building_your_app/refresh_token_rotation"
 MAX_BODY = 8 * 1024 * 1024
+# The fake's wording: Jobber's own for an account without custom fields is not documented.
+PLAN_NO_CUSTOM_FIELDS = "Custom fields are not available on this account's plan"
 
 JOB_STATUSES = ["requires_invoicing", "archived", "late", "today", "upcoming",
                 "action_required", "on_hold", "unscheduled", "active"]
@@ -571,6 +574,10 @@ SCHEMA = {
         "readOnly": ("Boolean", None), "defaultValue": ("String", None),
         "createdAt": ("ISO8601DateTime", lambda app, o, a: iso_ms(o["createdAt"])),
         "updatedAt": ("ISO8601DateTime", lambda app, o, a: iso_ms(o["updatedAt"]))},
+    "Visit": {"id": ("EncodedId", None),
+              "job": ("Job", lambda app, o, a: app.objects["jobs"].get(o.get("jobId"))),
+              "completedAt": ("ISO8601DateTime", lambda app, o, a: iso_ms(o["completedAt"])
+                              if o.get("completedAt") is not None else None)},
     "ClientNote": {"id": ("EncodedId", None), "message": ("String", None),
                    "createdAt": ("ISO8601DateTime", lambda app, o, a: iso_ms(o["createdAt"]))},
     "Job": {
@@ -618,7 +625,9 @@ SCHEMA = {
         "userErrors": ("[MutationErrors]", None)},
     "Account": {"id": ("EncodedId", None), "name": ("String", None)},
 }
-UNIONS = {"CustomFieldUnion": ("CustomFieldText",)}
+UNIONS = {"CustomFieldUnion": ("CustomFieldText",),
+          # customFieldConfigurations' nodes: a union of the value types (text only here)
+          "CustomFieldConfiguration": ("CustomFieldConfigurationText",)}
 
 # Root fields: name -> (type, allowed arguments)
 QUERY_FIELDS = {
@@ -631,7 +640,9 @@ QUERY_FIELDS = {
     "client": ("Client", {"id"}),
     "job": ("Job", {"id"}),
     "invoice": ("Invoice", {"id"}),
+    "visit": ("Visit", {"id"}),
     "account": ("Account", set()),
+    "customFieldConfigurations": ("CustomFieldConfigurationConnection", {"first", "after", "filter"}),
 }
 MUTATION_FIELDS = {
     "clientCreateNote": ("ClientCreateNotePayload", {"clientId", "input"}),
@@ -702,7 +713,9 @@ class App:
             self.seq = 0                      # insertion order, for ids and ties
             self.num = {k: 0 for k in KINDS}
             self.notes = []
+            self.visits = {}                  # visit id -> {"id","jobId","completedAt"} (VISIT_COMPLETE's item)
             self.fields = {}                  # custom field configurations by id
+            self.custom_fields_allowed = True  # the account's plan has custom fields (Connect or higher)
             self.fixed_now = a.now_ms
             self.bucket_offset_ms = 0         # clock advances also restore points
             self.refill = a.refill            # "real": real time refills too (Jobber)
@@ -1129,7 +1142,7 @@ class App:
             return len(self.ddos_hits) > self.ddos["max"]
 
     # ---- faults ------------------------------------------------------------
-    _EFFECTS = ("status", "drop", "slow_ms", "truncate", "invalid_json", "graphql_error")
+    _EFFECTS = ("status", "drop", "slow_ms", "hold_ms", "truncate", "invalid_json", "graphql_error")
 
     def add_fault(self, spec):
         if not isinstance(spec, dict):
@@ -1151,6 +1164,8 @@ class App:
                 f[k] = spec[k]
         if "slow_ms" in spec:
             f["slow_ms"] = as_int(spec["slow_ms"], "slow_ms", 0)
+        if "hold_ms" in spec:
+            f["hold_ms"] = as_int(spec["hold_ms"], "hold_ms", 0)
         for k in ("drop", "truncate", "invalid_json"):
             if spec.get(k):
                 f[k] = True
@@ -1277,6 +1292,8 @@ class Executor:
 
     # -- requested cost (static) -------------------------------------------
     def cost(self, typename, sels):
+        if typename in UNIONS:
+            return max(self.cost(m, sels) for m in UNIONS[typename])
         total = 0
         for f in self.fields(sels, typename):
             if f.name == "__typename":
@@ -1432,10 +1449,16 @@ def resolve_query_root(app, ex, f, args):
         return app.root_connection(f.name, args)
     if f.name == "account":
         return {"id": ACCOUNT_ID, "name": "Fake Field Services"}
+    if f.name == "customFieldConfigurations":
+        # An account whose plan has no custom fields has none to list.
+        cfgs = [dict(c, __typename="CustomFieldConfigurationText") for c in app.fields.values()]
+        return app.list_page("CustomFieldConfiguration", cfgs if app.custom_fields_allowed else [], args)
     oid = args.get("id")
     if not isinstance(oid, str):
         raise GqlError("Field '%s' is missing required arguments: id" % f.name,
                        "missingRequiredArguments", f.line, f.col)
+    if f.name == "visit":
+        return app.visits.get(oid)
     return app.objects[ROOT_KIND[f.name]].get(oid)
 
 
@@ -1446,6 +1469,9 @@ def resolve_mutation_root(app, ex, f, args):
         raise GqlError("Field '%s' is missing required arguments: input" % f.name,
                        "missingRequiredArguments", f.line, f.col)
     now = app.now_ms()
+    if f.name == "customFieldConfigurationCreateText" and not app.custom_fields_allowed:
+        return {"customFieldConfiguration": None,
+                "userErrors": [{"message": PLAN_NO_CUSTOM_FIELDS, "path": ["input"]}]}
     if f.name == "customFieldConfigurationCreateText":
         errs = [{"message": "%s is required" % k, "path": [k]}
                 for k in ("name", "appliesTo", "transferable", "readOnly") if k not in inp]
@@ -1493,7 +1519,9 @@ def resolve_mutation_root(app, ex, f, args):
         ba.update(inp["billingAddress"])
         ba.pop("street", None)
         upd["billingAddress"] = ba
-    if "customFields" in inp:
+    if "customFields" in inp and not app.custom_fields_allowed:
+        errs.append({"message": PLAN_NO_CUSTOM_FIELDS, "path": ["input", "customFields"]})
+    elif "customFields" in inp:
         cfs = dict(client.get("customFields") or {})
         for i, cf in enumerate(inp["customFields"] or []):
             cfgid = cf.get("customFieldConfigurationId") or cf.get("id") \
@@ -1775,6 +1803,37 @@ def route_admin(app, method, path, query, body):
             return 200, {"custom_fields": [dict(c, createdAt=iso_ms(c["createdAt"]),
                                                 updatedAt=iso_ms(c["updatedAt"]))
                                            for c in app.fields.values()]}
+    if p == "/__admin/custom_fields" and method == "POST":
+        # A configuration the account's admin made: {"name","appliesTo"?,"readOnly"?}.
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+            raise ApiError(400, "expected {\"name\":...,\"appliesTo\":\"ALL_CLIENTS\"}")
+        with app.lock:
+            now = app.now_ms()
+            cfg = {"id": gid("fields", len(app.fields) + 1), "name": body["name"],
+                   "appliesTo": body.get("appliesTo", "ALL_CLIENTS"),
+                   "transferable": bool(body.get("transferable", False)),
+                   "readOnly": bool(body.get("readOnly", False)), "defaultValue": "",
+                   "createdAt": now, "updatedAt": now}
+            app.fields[cfg["id"]] = cfg
+            return 200, dict(cfg, createdAt=iso_ms(now), updatedAt=iso_ms(now))
+    if p == "/__admin/visits" and method == "POST":
+        # [{"id","jobId","completedAt"?}]: a visit is read only as VISIT_COMPLETE's item, for its job.
+        items = body if isinstance(body, list) else [body]
+        if not all(isinstance(v, dict) and isinstance(v.get("id"), str) for v in items):
+            raise ApiError(400, "expected [{\"id\":...,\"jobId\":...}]")
+        with app.lock:
+            for v in items:
+                app.visits[v["id"]] = {"id": v["id"], "jobId": v.get("jobId"),
+                                       "completedAt": parse_time(v["completedAt"])
+                                       if v.get("completedAt") else None}
+        return 200, {"visits": sorted(app.visits)}
+    if p == "/__admin/account" and method == "POST":
+        # {"custom_fields": false}: a plan below Connect, without custom fields.
+        if not isinstance(body, dict) or not isinstance(body.get("custom_fields"), bool):
+            raise ApiError(400, "expected {\"custom_fields\":true|false}")
+        with app.lock:
+            app.custom_fields_allowed = body["custom_fields"]
+        return 200, {"custom_fields": app.custom_fields_allowed}
     if p == "/__admin/reset" and method == "POST":
         app._reset()
         app.log("reset")
@@ -2100,6 +2159,9 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(fault["slow_ms"] / 1000.0)
             if fault.get("apply"):
                 return False
+        elif fault.get("hold_ms"):
+            # Carried out, the answer held back: a client killed meanwhile never hears of it.
+            time.sleep(fault["hold_ms"] / 1000.0)
         if fault.get("drop"):
             rec["status"] = None
             self._abort()

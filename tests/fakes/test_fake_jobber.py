@@ -581,6 +581,50 @@ def t_mutations():
     eq(cl["updatedAt"], admin("GET", "clock")["now"], "clientEdit moves updatedAt")
 
 
+@test("write-back: customFieldConfigurations, an account without custom fields, cost, a held answer")
+def t_write_back():
+    q = """query($after: String) { customFieldConfigurations(first: 100, after: $after) {
+        nodes { ... on CustomFieldConfigurationText { id name appliesTo } }
+        pageInfo { endCursor hasNextPage } } }"""
+    made = admin("POST", "custom_fields", {"name": "Fieldsync status"})
+    r = gql(q)
+    d = ok_data(r, "configurations")
+    nodes = d["customFieldConfigurations"]["nodes"]
+    check({"id": made["id"], "name": "Fieldsync status", "appliesTo": "ALL_CLIENTS"} in nodes,
+          "the admin's configuration is listed: %r" % nodes)
+    eq(r.json["extensions"]["cost"]["requestedQueryCost"], 303, "100 nodes of 3 fields, and pageInfo")
+    cid = admin("GET", "clients")["clients"][6]["id"]
+    admin("POST", "account", {"custom_fields": False})
+    try:
+        eq(ok_data(gql(q), "none")["customFieldConfigurations"]["nodes"], [], "a plan without custom fields")
+        d = ok_data(gql("""mutation($id: EncodedId!, $cf: EncodedId!) { clientEdit(clientId: $id,
+            input: {customFields: [{customFieldConfigurationId: $cf, valueText: "x"}]}) {
+            userErrors { message path } } }""", {"id": cid, "cf": made["id"]}), "edit refused")
+        eq(d["clientEdit"]["userErrors"][0]["path"], ["input", "customFields"], "refused on the plan")
+    finally:
+        admin("POST", "account", {"custom_fields": True})
+    # A throttled mutation is not carried out.
+    admin("POST", "budget", {"maximumAvailable": 10000, "currentlyAvailable": 0, "restoreRate": 500})
+    before = len(admin("GET", "notes")["notes"])
+    note = """mutation($id: EncodedId!) { clientCreateNote(clientId: $id, input: {message: "m"}) {
+        clientNote { id } userErrors { message } } }"""
+    r = gql(note, {"id": cid})
+    eq(r.json["errors"][0]["extensions"]["code"], "THROTTLED", "throttled")
+    eq(len(admin("GET", "notes")["notes"]), before, "no note while throttled")
+    admin("POST", "budget", DEFAULT_BUDGET)
+    # hold_ms: carried out, the answer held back (a client that gives up never hears of it).
+    admin("POST", "faults", {"hold_ms": 3000, "operation": "clientCreateNote"})
+    body = json.dumps({"query": note, "variables": {"id": cid}}).encode()
+    try:
+        r = http("POST", "/api/graphql", body, {"Content-Type": "application/json",
+                                                "Authorization": "Bearer " + TOKEN,
+                                                "X-JOBBER-GRAPHQL-VERSION": VERSION}, timeout=0.5)
+    except Exception:
+        r = None                      # the client gave up waiting
+    check(r is None or r.status is None, "no answer inside the hold: %r" % r)
+    eq(len(admin("GET", "notes")["notes"]), before + 1, "the held note is written")
+
+
 @test("GraphQL errors: parse error and unknown field are 200 with errors, no data")
 def t_errors():
     r = gql("{ clients(first: 1) { nodes { id }")
@@ -638,6 +682,7 @@ def fresh_case():
     Jobber's default budget, full, refilled by the fake clock only; no faults."""
     admin("POST", "budget", dict(DEFAULT_BUDGET, refill="clock"))
     admin("DELETE", "faults")
+    admin("POST", "account", {"custom_fields": True})
 
 
 def diag(lines):
