@@ -1069,6 +1069,7 @@ struct fs_oauth {
 	const char *file;	/* the token file: {"access_token","refresh_token","expires_at"} */
 	const char *token_url;	/* the token endpoint: a path of the API's base URL, or a whole URL */
 	char *access, *refresh;	/* the file's */
+	fs_time expires_at;	/* when the access token ends, from the file; 0 when it does not say */
 	char *client_id, *client_secret;	/* the caller's, freed with the rest */
 	bool basic;		/* the client's id and secret in HTTP Basic (Intuit), else in the form (Jobber) */
 };
@@ -1079,6 +1080,10 @@ int fs_oauth_load(struct fs_oauth *o);	/* reads the file (refused unless 0600); 
  * exit status in *status (2: the grant refused, 3: the file, 4: the remote). */
 int fs_oauth_refresh(struct fs_oauth *o, struct fs_http *api, int *status);
 void fs_oauth_free(struct fs_oauth *o);	/* zeroes the secrets; the struct may be loaded again */
+/* The access token ends within FS_OAUTH_AHEAD seconds (or has): refresh it
+ * before a run's first request rather than after its 401. */
+#define FS_OAUTH_AHEAD 300
+bool fs_oauth_due(const struct fs_oauth *o);
 
 // owners.c: owners' names from HubSpot's owners API, for the reports.
 /* When source's names are a day old (an hour after a failed try), fetches

@@ -29,9 +29,9 @@ fs_oauth_free(struct fs_oauth *o)
 	o->access = o->refresh = o->client_id = o->client_secret = NULL;
 }
 
-/* The file's two tokens (malloc'd); -1 after saying why. */
+/* The file's two tokens (malloc'd) and when the access token ends (0: not said); -1 after saying why. */
 static int
-tokens_read(const struct fs_oauth *o, char **access, char **refresh)
+tokens_read(const struct fs_oauth *o, char **access, char **refresh, fs_time *expires_at)
 {
 	struct fs_buf b = {0};
 	struct stat sb;
@@ -41,6 +41,7 @@ tokens_read(const struct fs_oauth *o, char **access, char **refresh)
 	jv v;
 
 	*access = *refresh = NULL;
+	*expires_at = 0;
 	if (fd < 0) {
 		fs_err("source '%s': cannot open oauth_file '%s':", o->name, o->file);
 		return -1;
@@ -61,6 +62,8 @@ tokens_read(const struct fs_oauth *o, char **access, char **refresh)
 	if (fs_jstr(v, "access_token") && fs_jstr(v, "refresh_token")) {
 		*access = fs_xstrdup(fs_jstr(v, "access_token"));
 		*refresh = fs_xstrdup(fs_jstr(v, "refresh_token"));
+		if (fs_jstr(v, "expires_at") == NULL || fs_time_parse(fs_jstr(v, "expires_at"), expires_at) != 0)
+			*expires_at = 0;
 	}
 	jv_free(v);
 	if (*access == NULL) {
@@ -76,16 +79,23 @@ fs_oauth_load(struct fs_oauth *o)
 {
 	fs_secret_free(o->access);
 	fs_secret_free(o->refresh);
-	return tokens_read(o, &o->access, &o->refresh);
+	return tokens_read(o, &o->access, &o->refresh, &o->expires_at);
+}
+
+bool
+fs_oauth_due(const struct fs_oauth *o)
+{
+	return o->expires_at > 0 && fs_now() >= o->expires_at - FS_OAUTH_AHEAD;
 }
 
 static void
-take(struct fs_oauth *o, char *access, char *refresh)
+take(struct fs_oauth *o, char *access, char *refresh, fs_time expires_at)
 {
 	fs_secret_free(o->access);
 	fs_secret_free(o->refresh);
 	o->access = access;
 	o->refresh = refresh;
+	o->expires_at = expires_at;
 }
 
 /* The directory of path, for fsync after a rename ("." for a bare name). */
@@ -122,17 +132,30 @@ temp_beside(const char *path, char **tmp)
 
 /* The token endpoint's answer, to fd, synced, renamed over path, the directory synced. */
 static int
-tokens_save(int fd, const char *tmp, const char *path, jv answer)
+tokens_save(int fd, const char *tmp, const char *path, jv answer, fs_time *expires_at)
 {
 	jv keep = jv_object();
 	char *text, *dir;
 	size_t len;
 	int rc = 0, dfd;
+	jv in = fs_jget(answer, "expires_in");
 
+	/* RFC 6749's expires_in (seconds from now), kept as a time the next run can compare. */
+	*expires_at = jv_get_kind(in) == JV_KIND_NUMBER && jv_number_value(in) > 0
+	    ? fs_now() + (fs_time)jv_number_value(in) : 0;
+	jv_free(in);
+	if (fs_jstr(answer, "expires_at") && fs_time_parse(fs_jstr(answer, "expires_at"), expires_at) != 0)
+		*expires_at = 0;
 	keep = jv_object_set(keep, jv_string("access_token"), fs_jget(answer, "access_token"));
 	keep = jv_object_set(keep, jv_string("refresh_token"), fs_jget(answer, "refresh_token"));
 	if (fs_jstr(answer, "expires_at"))
 		keep = jv_object_set(keep, jv_string("expires_at"), fs_jget(answer, "expires_at"));
+	else if (*expires_at > 0) {
+		char at[21];
+
+		fs_time_format(*expires_at, at);
+		keep = jv_object_set(keep, jv_string("expires_at"), jv_string(at));
+	}
 	text = fs_jdump(keep);
 	jv_free(keep);
 	len = strlen(text);
@@ -224,6 +247,7 @@ rotate(struct fs_oauth *o, struct fs_http *api, int *status)
 {
 	char *tmp = NULL;
 	int fd = temp_beside(o->file, &tmp), rc = -1;
+	fs_time expires_at = 0;
 	jv ans;
 
 	if (fd < 0) {
@@ -236,7 +260,7 @@ rotate(struct fs_oauth *o, struct fs_http *api, int *status)
 	if (!jv_is_valid(ans)) {
 		close(fd);
 		unlink(tmp);
-	} else if (tokens_save(fd, tmp, o->file, ans) != 0) {
+	} else if (tokens_save(fd, tmp, o->file, ans, &expires_at) != 0) {
 		/* The old refresh token is void at the vendor and the new one could not be kept. */
 		fs_err("source '%s': cannot save the new tokens to '%s' (re-authorise the app):", o->name, o->file);
 		unlink(tmp);
@@ -244,7 +268,7 @@ rotate(struct fs_oauth *o, struct fs_http *api, int *status)
 	} else {
 		if (fs_jstr(ans, "warning"))
 			fs_info("%s: the token endpoint warns: %s", o->name, fs_jstr(ans, "warning"));
-		take(o, fs_xstrdup(fs_jstr(ans, "access_token")), fs_xstrdup(fs_jstr(ans, "refresh_token")));
+		take(o, fs_xstrdup(fs_jstr(ans, "access_token")), fs_xstrdup(fs_jstr(ans, "refresh_token")), expires_at);
 		fs_debug("%s: access token refreshed; the new refresh token is saved", o->name);
 		rc = 0;
 	}
@@ -257,19 +281,20 @@ int
 fs_oauth_refresh(struct fs_oauth *o, struct fs_http *api, int *status)
 {
 	char *lockpath = fs_xasprintf("%s.lock", o->file), *access, *refresh;
+	fs_time expires_at;
 	int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600), rc = -1;
 
 	if (lock < 0 || flock(lock, LOCK_EX) != 0) {
 		fs_err("source '%s': cannot lock '%s':", o->name, lockpath);
 		*status = FS_EXIT_STATE;
-	} else if (tokens_read(o, &access, &refresh) != 0) {
+	} else if (tokens_read(o, &access, &refresh, &expires_at) != 0) {
 		*status = FS_EXIT_USAGE;
 	} else if (o->access && strcmp(access, o->access) != 0) {
 		fs_debug("%s: another run refreshed the tokens: using them", o->name);
-		take(o, access, refresh);
+		take(o, access, refresh, expires_at);
 		rc = 0;
 	} else {
-		take(o, access, refresh);
+		take(o, access, refresh, expires_at);
 		rc = rotate(o, api, status);
 	}
 	if (lock >= 0)

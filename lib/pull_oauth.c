@@ -48,6 +48,10 @@ fs_pull_oauth_setup(struct fs_pull *p, struct fs_oauth *o, const char *token_url
 	if (fs_oauth_setup(&p->ep, o, token_url, secret_env, secret_file) != 0)
 		return -1;
 	fs_http_bearer(&p->http, o->access);
+	if (fs_oauth_due(o)) {
+		fs_debug("%s: the access token ends at or before %d s from now: refreshed first", p->name, FS_OAUTH_AHEAD);
+		return fs_pull_oauth_refresh(p, o);
+	}
 	return 0;
 }
 

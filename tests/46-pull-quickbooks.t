@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip_all 'python3 is needed for the fake QuickBooks'
 command -v jq >/dev/null || skip_all 'jq is needed'
-plan 43
+plan 45
 
 realm=9341453908811111
 python3 "$top/tests/fakes/fake_qbo.py" --port 0 --port-file "$T/qb.port" --now "$FS_NOW" --tz-offset=-08:00 \
@@ -192,8 +192,7 @@ admin DELETE requests >/dev/null
 FS_NOW=2027-01-25T01:00:00Z run fs-pull --commit qbo
 is 'CDC refused (400): said, then the query, nothing new' \
 	"$status/$(cat "$T/err")/$(rows)/$(requests -s | sed 's/ where.*//')" \
-	"0/fs-pull: qbo customers: CDC refused the cursor's time: reading the query instead/@run 2027-01-25T01:00:00Z/401 cdc Customer 2026-12-30T10:00:00+00:00
-400 cdc Customer 2026-12-30T10:00:00+00:00
+	"0/fs-pull: qbo customers: CDC refused the cursor's time: reading the query instead/@run 2027-01-25T01:00:00Z/400 cdc Customer 2026-12-30T10:00:00+00:00
 200 query select * from Customer"
 admin POST limits '{"cdc_lookback_days":30}' >/dev/null
 admin POST clock '{"now":"2026-11-30T01:00:00Z"}' >/dev/null
@@ -239,6 +238,16 @@ admin DELETE requests >/dev/null
 run fs-pull qbo
 is 'expired again: the rotated refresh token (persisted) is redeemed' \
 	"$status/$(admin GET 'requests?path_prefix=/oauth2/' | jq -r '[.requests[] | "\(.status) \(.auth)"] | join(",")')" '0/200 client_ok'
+is 'the saved pair says when its access token ends (expires_in from now)' "$(jq -r .expires_at oauth.json)" \
+	2026-11-30T02:00:00Z
+# Ending within five minutes: refreshed before the first request, no 401.
+jq -c '.expires_at = "2026-11-30T01:04:59Z"' oauth.json >soon.json && cat soon.json >oauth.json
+admin POST clock '{"advance_ms":60000}' >/dev/null
+admin DELETE requests >/dev/null
+run fs-pull -v qbo
+is 'an access token about to end is refreshed first: no 401' \
+	"$status/$(requests -s | cut -d' ' -f1-3 | tr '\n' ',')/$(admin GET 'requests?path_prefix=/oauth2/' | jq '.requests | length')/$(grep -c 'refreshed first' "$T/err")" \
+	'0/200 cdc Customer,/1/1'
 cp first.json oauth.json
 admin POST clock '{"advance_ms":7200000}' >/dev/null
 run fs-pull qbo
