@@ -30,113 +30,28 @@ import datetime as dt
 import heapq
 import hashlib
 import hmac
-import http.client
 import json
 import os
 import random
 import resource
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 import zoneinfo
 
-TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(TOP, "bin")
-FAKES = os.path.join(TOP, "tests", "fakes")
+sys.dont_write_bytecode = True   # no __pycache__ in scripts/
+from demosim_common import (BIN, FAKES, ISO, TOP, Fake, catch_signals, cgi_env, cgi_status, iso, ms,
+                            query, say, stop_children)
+
 TICK = dt.timedelta(minutes=5)
-ISO = "%Y-%m-%dT%H:%M:%SZ"
 OWNER_NAMES = ["alice", "bruno", "chen", "dana", "emeka", "farah", "goran", "hana"]
 OWNER_SURNAMES = ["Moreau", "Silva", "Wu", "Kowalski", "Okafor", "Haddad", "Petrov", "Sato"]
 TRACK = ["mailed", "in_transit", "in_local_area", "processed_for_delivery"]
 JOB_STATUSES = ["estimate_sent", "scheduled", "in_progress", "job_completed", "cancelled"]
 
-children = []          # processes to stop at exit
 out = sys.stdout
-
-
-def say(*a):
-    print(*a, file=out, flush=True)
-
-
-def iso(t):
-    return t.strftime(ISO)
-
-
-def ms(t):
-    return int(t.replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
-
-
-def stop_children():
-    for p in children:
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except OSError:
-                pass
-    for p in children:
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            p.wait()
-    children.clear()
-
-
-def on_signal(sig, frame):
-    stop_children()
-    sys.exit(128 + sig)
-
-
-class Fake:
-    """One fake vendor: a child process and a keep-alive admin connection."""
-
-    def __init__(self, name, argv, portfile):
-        self.name = name
-        if os.path.exists(portfile):
-            os.unlink(portfile)
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
-                                     stderr=open(portfile + ".stderr", "ab"), start_new_session=True)
-        children.append(self.proc)
-        for _ in range(400):
-            if os.path.exists(portfile) and open(portfile).read().strip():
-                break
-            if self.proc.poll() is not None:
-                raise SystemExit("demo: the fake %s did not start (see %s.stderr)" % (name, portfile))
-            time.sleep(0.025)
-        else:
-            raise SystemExit("demo: the fake %s did not start" % name)
-        self.port = int(open(portfile).read())
-        self.conn = None
-
-    def call(self, method, path, body=None, headers=None):
-        data = None if body is None else json.dumps(body).encode()
-        for attempt in range(3):
-            try:
-                if self.conn is None:
-                    self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-                    self.conn.connect()
-                    import socket
-                    self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                h = dict(headers or {})
-                if data:
-                    h["Content-Type"] = "application/json"
-                self.conn.request(method, path, body=data, headers=h)
-                r = self.conn.getresponse()
-                raw = r.read()
-                if r.status >= 400:
-                    raise SystemExit("demo: %s %s %s: %s %s" % (self.name, method, path, r.status, raw[:300]))
-                return json.loads(raw) if raw else None
-            except (http.client.HTTPException, OSError):
-                self.conn = None
-                if attempt == 2:
-                    raise
-                time.sleep(0.05)
 
 
 class Sim:
@@ -627,11 +542,7 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         return t.strftime("%a %H:%M")
 
     def q(self, sql, args=()):
-        c = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=10)
-        try:
-            return c.execute(sql, args).fetchall()
-        finally:
-            c.close()
+        return query(self.db, sql, args)
 
     def hook(self, ev, now, signed=True, kill=False):
         """One webhook delivery, as lighttpd's mod_cgi would run fs-hook;
@@ -639,10 +550,7 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         (the soak), and the delivery has no answer: status 0."""
         body = json.dumps(ev, separators=(",", ":")).encode()
         ts = str(ms(now))
-        env = dict(self.env, FS_NOW=iso(now), REQUEST_METHOD="POST", CONTENT_LENGTH=str(len(body)),
-                   CONTENT_TYPE="application/json", PATH_INFO="/lob-events", SCRIPT_NAME="/cgi-bin/fs-hook",
-                   REQUEST_URI="/cgi-bin/fs-hook/lob-events", HTTP_HOST="hooks.demo.invalid",
-                   SERVER_PROTOCOL="HTTP/1.1", GATEWAY_INTERFACE="CGI/1.1", REMOTE_ADDR="127.0.0.1")
+        env = cgi_env(self.env, now, "POST", "/lob-events", body, {"CONTENT_TYPE": "application/json"})
         if signed:
             env["HTTP_LOB_SIGNATURE_TIMESTAMP"] = ts
             env["HTTP_LOB_SIGNATURE"] = hmac.new(self.secret.encode(), ts.encode() + b"." + body,
@@ -663,11 +571,7 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             return 0   # an answer cut off counts as none, whatever fs-hook stored
         r = subprocess.run([os.path.join(BIN, "fs-hook")], input=body, env=env, capture_output=True)
         self.prof["fs-hook"] = self.prof.get("fs-hook", 0) + time.monotonic() - t0
-        status = 0
-        for line in r.stdout.decode(errors="replace").splitlines():
-            if line.lower().startswith("status:"):
-                status = int(line.split()[1])
-                break
+        status = cgi_status(r.stdout)
         self.hook_statuses[status] = self.hook_statuses.get(status, 0) + 1
         self.count("webhooks")
         if 200 <= status < 300:
@@ -677,15 +581,9 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
     def probe(self, now, method, path, body=b""):
         """One request that is no delivery (a scanner's, an uptime probe's):
         no signature headers.  Its answer's status, or 0."""
-        env = dict(self.env, FS_NOW=iso(now), REQUEST_METHOD=method, CONTENT_LENGTH=str(len(body)),
-                   PATH_INFO=path, SCRIPT_NAME="/cgi-bin/fs-hook", REQUEST_URI="/cgi-bin/fs-hook" + path,
-                   HTTP_HOST="hooks.demo.invalid", SERVER_PROTOCOL="HTTP/1.1", GATEWAY_INTERFACE="CGI/1.1",
-                   REMOTE_ADDR="192.0.2.7")
+        env = cgi_env(self.env, now, method, path, body, remote="192.0.2.7")
         r = subprocess.run([os.path.join(BIN, "fs-hook")], input=body, env=env, capture_output=True)
-        for line in r.stdout.decode(errors="replace").splitlines():
-            if line.lower().startswith("status:"):
-                return int(line.split()[1])
-        return 0
+        return cgi_status(r.stdout)
 
     # ---- the simulation ---------------------------------------------------
     def apply(self, t, kind, kw, now):
@@ -1278,9 +1176,7 @@ def main():
         a.fs_run = True
     if a.days < 1 or a.contacts < 10:
         ap.error("--days must be 1 or more and --contacts 10 or more")
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
+    catch_signals()
     began = time.monotonic()
     sim = Sim(a)
     try:
