@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fieldsync.h"
+#include "vendors.h"
 
 static void
 usage(FILE *f, int status)
@@ -167,36 +167,24 @@ write_row(const struct fs_dead_row *r, void *ctx)
 	return 0;
 }
 
-/* price = postcard 0.65, letter 1.10, from the first target of kind lob. */
+/* price = postcard 0.65, letter 1.10, from the first target whose connector makes mail pieces. */
 static void
 load_prices(struct replay *rp)
 {
 	const struct fs_config *cfg = &rp->cli->cfg;
 
 	for (int i = 0; i < cfg->nsec; i++) {
-		const char *kind, *price;
-		char *copy, *save = NULL;
+		const struct fs_vendor *v;
+		const char *price;
 
 		if (strcmp(cfg->sec[i].type, "target") != 0)
 			continue;
-		kind = fs_config_setting(cfg, "target", cfg->sec[i].name, "kind");
-		if (strcmp(kind, "lob") != 0 || (price = fs_config_setting(cfg, "target", cfg->sec[i].name, "price")) == NULL)
+		v = fs_vendor_find(fs_config_setting(cfg, "target", cfg->sec[i].name, "kind"));
+		if (v == NULL || !fs_vendor_creates(v) ||
+		    (price = fs_config_setting(cfg, "target", cfg->sec[i].name, "price")) == NULL)
 			continue;
-		copy = fs_xstrdup(price);
-		for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-			char fmt[32];
-			double v;
-
-			if (sscanf(tok, " %31s %lf", fmt, &v) == 2) {
-				int k = strcmp(fmt, "letter") == 0;
-
-				if (k || strcmp(fmt, "postcard") == 0) {
-					rp->price[k] = v;
-					rp->priced[k] = true;
-				}
-			}
-		}
-		free(copy);
+		if (fs_price_parse(price, rp->price, rp->priced) != 0)
+			rp->priced[0] = rp->priced[1] = false;	/* fs-push says what is wrong with it */
 		return;
 	}
 }
@@ -293,7 +281,7 @@ cmd_replay(struct fs_cli *cli, int argc, char **argv)
 		if (pieces > 0 && rp.priced[0] + rp.priced[1] > 0)
 			printf(", estimated cost %.2f", rp.formats[0] * rp.price[0] + rp.formats[1] * rp.price[1]);
 		else if (pieces > 0)
-			printf(", cost unknown (no 'price' in a lob target)");
+			printf(", cost unknown (no 'price' in the mail target)");
 		printf("\n");
 		goto out;
 	}

@@ -33,6 +33,7 @@ struct normalize {
 	struct fs_counts invalid;	/* fields moved to data.invalid, by name */
 	long ninvalid;
 	long records, events, requests, again;
+	long customers, matched;	/* an accounting source's customers, and those matched to a contact */
 	struct fast fast;
 };
 
@@ -281,6 +282,31 @@ fire_job(struct normalize *n, struct fs_loop *lp, struct fs_line *ln, jv ev)
 	return rc;
 }
 
+/*
+ * contact.changed from an accounting source: a customer, matched to a CRM
+ * contact and stored, not a contact.  It enters no campaign and goes no
+ * further down the pipeline (a dedupe scan would count it as a duplicate
+ * of its own contact).
+ */
+static int
+match_customer(struct normalize *n, struct fs_loop *lp, jv ev)
+{
+	jv data = fs_jget(ev, "data");
+	bool matched;
+	int rc;
+
+	rc = fs_loop_txn(lp) != 0 ? -1 : fs_customer_observe(&n->cli->st, fs_jstr(ev, "source"),
+							     fs_jstr(data, "updated_at"), data, &matched);
+	jv_free(data);
+	if (rc != 0) {
+		fs_loop_fail(lp, FS_EXIT_STATE);
+		return -1;
+	}
+	n->customers++;
+	n->matched += matched;
+	return 0;
+}
+
 static int
 on_record(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 {
@@ -360,6 +386,9 @@ on_record(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 			rc = fs_reject(lp, ln, fs_jstr(ev, "id"), "%s", why.data);
 		} else if (!jv_is_valid(vtext) || jv_string_length_bytes(jv_copy(vtext)) == 0) {
 			rc = fs_reject(lp, ln, NULL, "%s: the map gave no version", kind);
+		} else if (strcmp(kind, "contact.changed") == 0 && me->vendor &&
+			   (me->vendor->flags & FS_VENDOR_CUSTOMERS)) {
+			rc = match_customer(n, lp, ev);
 		} else {
 			n->events++;
 			fs_emit(lp, jv_copy(ev));
@@ -639,6 +668,17 @@ main(int argc, char *argv[])
 			status = FS_EXIT_STATE;
 		}
 	}
+	/* A customer seen before its contact is matched once the contact is here. */
+	if (n.events && status < FS_EXIT_STATE) {
+		int64_t late = 0;
+
+		if (fs_customers_rematch(&cli.st, &late) != 0)
+			status = FS_EXIT_STATE;
+		n.matched += late;
+	}
+	if (n.customers || n.matched)
+		fs_debug("%ld customer%s seen, %ld matched to a contact", n.customers, n.customers == 1 ? "" : "s",
+			 n.matched);
 	if (n.ninvalid)
 		fs_debug("%ld invalid field%s moved to data.invalid", n.ninvalid, n.ninvalid == 1 ? "" : "s");
 	fs_debug("%ld records, %ld events, %ld mail requests, %ld dead, %ld blank lines, %ld passed through",
@@ -657,6 +697,10 @@ main(int argc, char *argv[])
 							      jv_number((double)n.drift.unmapped.len)),
 						jv_string("absent"), jv_number((double)n.drift.absent.len)));
 		c = jv_object_set(c, jv_string("invalid"), fs_counts_json(&n.invalid));
+		if (n.customers || n.matched) {
+			c = jv_object_set(c, jv_string("customers"), jv_number((double)n.customers));
+			c = jv_object_set(c, jv_string("matched"), jv_number((double)n.matched));
+		}
 		if (fs_changelog_run(&cli, "fs-normalize", status, c) != 0 && status < FS_EXIT_STATE)
 			status = FS_EXIT_STATE;
 	}

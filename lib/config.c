@@ -280,3 +280,24 @@ fs_endpoint_secret(const struct fs_endpoint *ep, const char *envkey, const char 
 	fclose(f);
 	return line;
 }
+
+int
+fs_price_parse(const char *price, double value[2], bool priced[2])
+{
+	char *copy = fs_xstrdup(price), *save = NULL;
+	int rc = 0;
+
+	for (char *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
+		char fmt[32];
+		double v;
+
+		if (sscanf(tok, " %31s %lf", fmt, &v) != 2 || (strcmp(fmt, "postcard") != 0 && strcmp(fmt, "letter") != 0)) {
+			rc = -1;
+		} else {
+			value[strcmp(fmt, "letter") == 0] = v;
+			priced[strcmp(fmt, "letter") == 0] = true;
+		}
+	}
+	free(copy);
+	return rc;
+}

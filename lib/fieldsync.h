@@ -266,6 +266,9 @@ const char *fs_setting(const struct fs_endpoint *ep, const char *key);
 const char *fs_setting_default(const struct fs_endpoint *ep, const char *key);	/* ignoring the file */
 /* The same for any section: name "" for [thresholds]; no section in the file means all defaults. */
 const char *fs_config_setting(const struct fs_config *cfg, const char *type, const char *name, const char *key);
+/* A mail target's price ("postcard 0.65, letter 1.10") into value and
+ * priced, [0] postcard and [1] letter; -1 when malformed. */
+int fs_price_parse(const char *price, double value[2], bool priced[2]);
 bool fs_setting_applies(const struct fs_setting *s, const struct fs_endpoint *ep);	/* a key (not a family) of ep's kind */
 bool fs_setting_key_known(const char *key);	/* a key of some section */
 /* Every section and key of a loaded file: unknown keys (with the nearest
@@ -403,6 +406,15 @@ int fs_lease_take(struct fs_state *st, const char *name, const char *run_id, int
 int fs_lease_release(struct fs_state *st, const char *name, const char *run_id);
 /* The current status of a mail piece by vendor id; NULL when unknown. */
 int fs_piece_status(struct fs_state *st, const char *vendor_id, char **status);
+
+// customers.c: an accounting source's customers matched to CRM contacts.
+/* Store the customer (contact.changed's data from a FS_VENDOR_CUSTOMERS
+ * source) with its match: *matched says whether a contact was found.
+ * 0, or -1 on a state error (reported). */
+int fs_customer_observe(struct fs_state *st, const char *source, const char *version, jv data, bool *matched);
+/* Match again, in a transaction of its own, every customer that has no
+ * contact (none: no transaction); *matched counts those that found one now. */
+int fs_customers_rematch(struct fs_state *st, int64_t *matched);
 
 // observe.c: what fs-normalize remembers of contacts, jobs, campaigns and sources.
 /* What the state file knew of an object before this version of it. */
@@ -986,7 +998,7 @@ int fs_outbox_piece_cancelled(struct fs_state *st, const struct fs_piece_row *r,
  * carry, so that fs-report adds up what was spent, held and spared. */
 jv fs_detail_price(jv detail, double price);
 int fs_outbox_activity(struct fs_state *st, const char *event_id, jv data);	/* activity.follow_up */
-int fs_outbox_revenue(struct fs_state *st, const char *event_id, jv data);	/* outcome.revenue */
+int fs_outbox_revenue(struct fs_state *st, const char *event_id, const char *source, jv data);	/* outcome.revenue */
 
 // http.c: what both senders share (settings, backoff, headers, secrets), then
 // fs-pull's libcurl easy requests with a rate limit, retries and a dry run.
@@ -1027,6 +1039,7 @@ struct fs_http {
 	long connect_timeout_ms, timeout_ms;
 	int attempts;		/* tries per request, the first included */
 	int64_t backoff_base_ms, backoff_cap_ms;
+	int64_t bare_429_ms;	/* the wait after a 429 that says neither Retry-After nor a rate limit (1 s) */
 	bool dry_run;		/* print requests (Authorization redacted), send none */
 	FILE *dry_out;		/* default stdout */
 	long requests, retries;
@@ -1467,6 +1480,7 @@ struct fs_norm_map {
 	const char **need;	/* the paths it expects to be present */
 	int nneed;
 	const struct fs_vendor *fast;	/* its map is this connector's fast_map: the hot path may take it */
+	const struct fs_vendor *vendor;	/* the source's connector; NULL when unknown */
 };
 /* The map of source's stream (NULL: its connector's saved_stream): map_opt,
  * else map.STREAM, else map, else the kind's shipped map for the stream. */

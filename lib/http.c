@@ -341,6 +341,7 @@ fs_http_init(struct fs_http *h, const char *name, const char *base_url, const ch
 	h->attempts = 6;
 	h->backoff_base_ms = 250;
 	h->backoff_cap_ms = 30000;
+	h->bare_429_ms = 1000;
 	if ((h->curl = curl_easy_init()) == NULL) {
 		fs_err("cannot start libcurl");
 		fs_rate_free(&h->rate);
@@ -580,9 +581,11 @@ fs_http_request(struct fs_http *h, const char *method, const char *path, const c
 		if (resp->status == 429 || resp->retry_after) {
 			int64_t ra = fs_retry_after_ms(resp->retry_after);
 
-			if (ra < 0)
-				ra = resp->rl_interval_ms > 0 ? resp->rl_interval_ms : 1000;
-			if (ra > h->backoff_cap_ms * 4)
+			if (ra < 0 && resp->rl_interval_ms > 0)
+				ra = resp->rl_interval_ms;
+			else if (ra < 0)
+				ra = resp->status == 429 ? h->bare_429_ms : 1000;
+			if (ra > h->backoff_cap_ms * 4 && ra > h->bare_429_ms)
 				ra = h->backoff_cap_ms * 4;
 			if (resp->status == 429) {
 				fs_rate_block(&h->rate, ra);

@@ -50,7 +50,7 @@ fs_norm_map_load(struct fs_norm_map *e, const struct fs_config *cfg, const char 
 		e->why = fs_xasprintf("unknown source \"%s\"", source);
 		return;
 	}
-	v = fs_vendor_find(ep.kind);
+	v = e->vendor = fs_vendor_find(ep.kind);
 	if (stream == NULL)
 		stream = default_stream(v);
 	/* map.STREAM, else map, else the kind's shipped map for the stream

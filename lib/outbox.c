@@ -788,11 +788,11 @@ fs_outbox_activity(struct fs_state *st, const char *event_id, jv data)
 }
 
 int
-fs_outbox_revenue(struct fs_state *st, const char *event_id, jv data)
+fs_outbox_revenue(struct fs_state *st, const char *event_id, const char *source, jv data)
 {
 	sqlite3_stmt *q = fs_state_prepare(st,
-	    "INSERT OR IGNORE INTO revenue (event_id, contact_id, deal_id, amount, currency, at)"
-	    " VALUES (?, ?, ?, ?, ?, ?)");
+	    "INSERT OR IGNORE INTO revenue (event_id, contact_id, deal_id, amount, currency, at, source)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?)");
 	jv amount = fs_jget(data, "amount");
 
 	if (q == NULL) {
@@ -815,6 +815,7 @@ fs_outbox_revenue(struct fs_state *st, const char *event_id, jv data)
 	jv_free(amount);
 	fs_bind_text(q, 5, fs_jstr(data, "currency"));
 	fs_bind_text(q, 6, fs_jstr(data, "at"));
+	fs_bind_text(q, 7, source);
 	return fs_state_step_done(st, q);
 }
 

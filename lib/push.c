@@ -803,24 +803,11 @@ static int
 load_prices(struct fs_push *p)
 {
 	const char *price = p->mail ? fs_push_setting(p, "price") : NULL;
-	char *copy, *save = NULL;
 
-	if (price == NULL)
-		return 0;
-	copy = fs_xstrdup(price);
-	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char fmt[32];
-		double v;
-
-		if (sscanf(tok, " %31s %lf", fmt, &v) != 2 || (strcmp(fmt, "postcard") != 0 && strcmp(fmt, "letter") != 0)) {
-			fs_err("target '%s': malformed price '%s' (want 'postcard 0.65, letter 1.10')", p->target, price);
-			free(copy);
-			return -1;
-		}
-		p->price[strcmp(fmt, "letter") == 0] = v;
-		p->priced[strcmp(fmt, "letter") == 0] = true;
+	if (price && fs_price_parse(price, p->price, p->priced) != 0) {
+		fs_err("target '%s': malformed price '%s' (want 'postcard 0.65, letter 1.10')", p->target, price);
+		return -1;
 	}
-	free(copy);
 	return 0;
 }
 

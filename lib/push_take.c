@@ -167,7 +167,7 @@ fs_push_take_event(struct fs_push *p, jv ev, const char *bytes, size_t len)
 	else if (strcmp(kind, "activity.follow_up") == 0)
 		rc = fs_outbox_activity(st, id, data);
 	else if (strcmp(kind, "outcome.revenue") == 0)
-		rc = fs_outbox_revenue(st, id, data);
+		rc = fs_outbox_revenue(st, id, fs_jstr(ev, "source"), data);
 	if (rc == 0 && takes(p, kind)) {
 		struct fs_outbox_new n = {
 			.target = p->target, .event_id = id, .kind = kind,

@@ -30,7 +30,7 @@ static const char *const section_names[][2] = {
 	{"dedupe", "weekly, scans"},
 	{"changelog", "entries, kinds"},
 	{"pilot", "pilot"},
-	{"outcomes", "responses, revenue, deals, spend"},
+	{"outcomes", "responses, revenue, deals, matches, unmatched, spend"},
 };
 
 /* What text and HTML show for a key column's stable name: words, with the unit. */
@@ -1577,6 +1577,33 @@ spend_section(struct q *q, const char *from, const char *to, const char *win)
 	return sec_set(sec, "note", jv_string(note));
 }
 
+/* outcomes' customers of an accounting source: how they matched CRM
+ * contacts (all of them), and the revenue in the window that no match lets
+ * fieldsync attribute. */
+static jv
+customer_sections(struct q *q, jv rep, const char *from, const char *to, const char *win)
+{
+	char why[160];
+	jv sec = section("matches", "Customers matched to CRM contacts", "source:text,reason:text,customers:int,"
+			 "ambiguous:int");
+	jv rows = qrows(q,
+	    "SELECT source, reason, count(*), sum(candidates > 1) FROM customer_matches GROUP BY 1, 2"
+	    " ORDER BY 1, instr('email phone address none', reason)", NULL);
+
+	sec = sec_rows(sec, rows, NULL);
+	rep = add_section(rep, sec_set(sec, "note", jv_string("all customers so far; a match is the same e-mail, else"
+		" phone, else normalised address; ambiguous: more than one contact matched, the one updated last won")));
+	sec = section("unmatched", "Revenue from customers with no CRM contact",
+		      "source:text,customer_id:text,name:text,payments:int,currency:text,amount:num");
+	rows = qrows(q,
+	    "SELECT m.source, m.customer_id, coalesce(m.name, ''), count(*), coalesce(r.currency, ''), sum(r.amount)"
+	    " FROM customer_matches m JOIN revenue r ON r.contact_id = m.customer_id AND r.source = m.source"
+	    " WHERE m.contact_id IS NULL AND r.at >= ?1 AND r.at < ?2 GROUP BY 1, 2, 5 ORDER BY 1, 2, 5",
+	    "ss", from, to);
+	snprintf(why, sizeof why, "no revenue %s from a customer without a CRM contact", win);
+	return add_section(rep, sec_rows(sec, rows, why));
+}
+
 static bool
 is_reply(const char *type)
 {
@@ -1654,11 +1681,17 @@ report_outcomes(struct q *q, const struct fs_report_opts *o, const char *from, c
 			g[k]->replies += replies;
 		}
 		jv_free(acts);
-		/* Last touch: a deal goes to the newest piece mailed to the contact before it. */
+		/* Last touch: a deal goes to the newest piece mailed to the contact
+		 * before it.  The contact's revenue is its own and its matched
+		 * customers' (a customer's revenue counts only through its match). */
 		revs = qrows(q,
-		    "SELECT r.deal_id, r.contact_id, r.amount, coalesce(r.currency, ''), r.at FROM revenue r"
-		    " WHERE r.contact_id = ?1 AND r.at >= ?2 AND r.at <= ?3 AND NOT EXISTS (SELECT 1 FROM pieces q"
-		    "  WHERE q.contact_id = r.contact_id AND q.vendor_id <> ?4 AND"
+		    "SELECT r.deal_id, ?1, r.amount, coalesce(r.currency, ''), r.at FROM ("
+		    "  SELECT * FROM revenue r WHERE r.contact_id = ?1 AND NOT EXISTS (SELECT 1 FROM customer_matches m"
+		    "   WHERE m.source = r.source AND m.customer_id = r.contact_id)"
+		    "  UNION ALL SELECT r.* FROM customer_matches m JOIN revenue r"
+		    "   ON r.contact_id = m.customer_id AND r.source = m.source WHERE m.contact_id = ?1) r"
+		    " WHERE r.at >= ?2 AND r.at <= ?3 AND NOT EXISTS (SELECT 1 FROM pieces q"
+		    "  WHERE q.contact_id = ?1 AND q.vendor_id <> ?4 AND"
 		    "  coalesce(q.mailed_at, q.queued_at, q.requested_at, q.delivered_at) > ?2 AND"
 		    "  coalesce(q.mailed_at, q.queued_at, q.requested_at, q.delivered_at) <= r.at)"
 		    " ORDER BY r.at", "ssss", cid, at, until, vid);
@@ -1728,6 +1761,8 @@ report_outcomes(struct q *q, const struct fs_report_opts *o, const char *from, c
 		      "deal_id:text,contact_id:text,amount:num,currency:text,won_at:time,vendor_id:text,campaign:text,"
 		      "days_after_mail:num");
 	rep = add_section(rep, sec_rows(sec, attributed, why));
+	if (qint(q, "SELECT count(*) FROM (SELECT 1 FROM customer_matches LIMIT 1)", NULL) > 0)
+		rep = customer_sections(q, rep, from, to, win);
 	rep = add_section(rep, spend_section(q, from, to, win));
 #undef MAIL_AT
 	return rep;

@@ -350,6 +350,24 @@ const char *const fs_migrations[] = {
 	 * piece.  Only the run that read the line decides now, after its end of
 	 * input, when the mark is made. */
 	"ALTER TABLE outbox ADD COLUMN replay_run TEXT;",
+	/* 7 -> 8: an accounting source's customers matched to CRM contacts
+	 * (lib/customers.c).  A row keeps what the match was made on, so a
+	 * customer with none (contact_id NULL, reason 'none') can be matched
+	 * again when its contact arrives; reason is email, phone, address or
+	 * none, and candidates how many contacts that rule found.  A revenue
+	 * row remembers its source, whose customer its contact_id may be; rows
+	 * from before have none and are read as they were.  The matching's
+	 * indexes on contacts (phone, postal code) are made by lib/customers.c
+	 * at the first customer, not here: they cost every contact write a
+	 * third more, which an installation with no accounting source should
+	 * not pay. */
+	"CREATE TABLE customer_matches ("
+	"  source TEXT NOT NULL, customer_id TEXT NOT NULL, version TEXT NOT NULL, name TEXT,"
+	"  email TEXT, phone TEXT, line1 TEXT, line2 TEXT, city TEXT, region TEXT, postal_code TEXT,"
+	"  contact_id TEXT, reason TEXT NOT NULL, candidates INTEGER NOT NULL, matched_at TEXT NOT NULL,"
+	"  PRIMARY KEY (source, customer_id)) WITHOUT ROWID;"
+	"CREATE INDEX customer_matches_by_contact ON customer_matches(contact_id);"
+	"ALTER TABLE revenue ADD COLUMN source TEXT;",
 };
 
 const int fs_nmigrations = sizeof fs_migrations / sizeof fs_migrations[0];

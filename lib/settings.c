@@ -100,6 +100,7 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "rate", LE, FS_V_RATE, .def = "150/5s"),
 	ROW("source", "search_rate", HS, FS_V_RATE, .def = "5/1s"),
 	ROW("source", "attempts", HS | LE | JB | QB, FS_V_COUNT, .def = "6"),
+	ROW("source", "throttle_wait", QB, FS_V_DURATION, .def = "60s"),
 	ROW("source", "interval", ANY_SOURCE, FS_V_DURATION, .def = "5m"),
 	ROW("source", "streams", HS, FS_V_LIST, .def = STREAMS, .choices = STREAMS),
 	ROW("source", "streams", JB, FS_V_LIST, .def = JB_STREAMS, .choices = JB_STREAMS),

@@ -143,6 +143,7 @@ struct fs_hook_req;
 #define FS_VENDOR_POLLED 2u	/* polled events are remembered too (polled_retention) */
 #define FS_VENDOR_FILE 4u	/* reads a file ('file', or pull KIND:FILE) */
 #define FS_VENDOR_KEY_AS_USER 8u	/* push: the API key is basic auth's user name, else a bearer token */
+#define FS_VENDOR_CUSTOMERS 16u	/* its contacts are customers, matched to the CRM's (lib/customers.c) */
 
 struct fs_vendor {
 	const char *kind;	/* the config's kind = */

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip_all 'python3 is needed for the fakes'
 command -v jq >/dev/null || skip_all 'jq is needed'
-plan 12
+plan 14
 sign="$top/tests/fixtures/hook-sign.py"
 realm=9341453908811111
 
@@ -81,5 +81,10 @@ is 'jobber: then the inbox checkpoint past its row' "$(jq -r 'select(.type == "c
 
 run fs-pull qbo
 is 'quickbooks: the bad payload is dead-lettered: exit 1' "$status/$(sql "select count(*) from dlq where command = 'fs-pull'")" 1/1
+is 'quickbooks: the bad payload: its error line' "$(cat "$T/err")" 'fs-pull: inbox row 4: not a QuickBooks webhook
+fs-pull: 1 record went to the dead-letter queue (fs-dlq list)'
+is 'quickbooks: the bad payload: its reason and bytes in the DLQ' \
+	"$(sql "select source, lineno, reason, bytes from dlq where command = 'fs-pull'")" \
+	'qbo|4|inbox row 4: not a QuickBooks webhook|{"eventNotifications":"x"}'
 is 'quickbooks: the customer is read back from both deliveries' "$(jq -r 'select(.type == "record" and .stream == "customers") | .key' "$T/out" | sort -u | tr '\n' ' ')" '1 '
 is 'quickbooks: then the inbox checkpoint past its three rows' "$(jq -r 'select(.type == "checkpoint" and .stream == "inbox") | .cursor' "$T/out")" 4

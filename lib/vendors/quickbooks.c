@@ -27,8 +27,9 @@
  * oldest first, so a checkpoint may follow any page.
  *
  * Throttling is Intuit's 500 requests a minute a realm (rate) and 10 at
- * once: fs-pull sends one request at a time.  A 429 (Intuit sends no
- * Retry-After) is fs_http_request's to wait for and send again.
+ * once: fs-pull sends one request at a time.  A 429 is fs_http_request's
+ * to wait for and send again; Intuit sends no Retry-After, so the wait is
+ * throttle_wait (a minute: the limit's window).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -619,6 +620,7 @@ static int
 settings(struct fs_pull *p)
 {
 	long minor;
+	int64_t wait;
 
 	qb.realm = fs_setting(&p->ep, "realm");
 	qb.minorversion = fs_setting(&p->ep, "minorversion");
@@ -631,6 +633,14 @@ settings(struct fs_pull *p)
 	    number_setting(p, "cdc_max", 1, 1000000, &qb.cdc_max) != 0 ||
 	    number_setting(p, "minorversion", 1, 999, &minor) != 0)
 		return -1;
+	/* Intuit's 429 says nothing of when to come back; its limit is per
+	 * minute, so a minute is what is sure to be enough. */
+	if (fs_duration_parse(fs_setting(&p->ep, "throttle_wait"), &wait) != 0) {
+		fs_err("source '%s': throttle_wait must be a duration (60s), not '%s'", p->name,
+		       fs_setting(&p->ep, "throttle_wait"));
+		return -1;
+	}
+	p->http.bare_429_ms = wait * 1000;
 	if (fs_setting(&p->ep, "oauth_file") == NULL)
 		return 0;
 	qb.oauth.basic = true;
@@ -658,10 +668,9 @@ quickbooks_after(struct fs_pull *p)
 	qb_free();
 }
 
-
 const struct fs_vendor fs_vendor_quickbooks = {
 	.kind = "quickbooks",
-	.flags = FS_VENDOR_INBOX,
+	.flags = FS_VENDOR_INBOX | FS_VENDOR_CUSTOMERS,
 	.streams = streams,
 	.saved_stream = "customers",
 	.start = quickbooks_start,
