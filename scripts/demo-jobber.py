@@ -34,17 +34,15 @@ import hmac
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import time
-import urllib.parse
+import urllib.request
 
 sys.dont_write_bytecode = True   # no __pycache__ in scripts/
-from demosim_common import (BIN, FAKES, TOP, Fake, catch_signals, cgi_env, cgi_status, iso, ms, parse_iso,
-                            query, say, stop_children)
+from demosim_common import (BIN, FAKES, TICK, TOP, Fake, SimBase, by_event, cgi_env, cgi_status, iso, ms,
+                            parse_iso, piece_behind_back, print_checks, run_sim, say)
 
-TICK = dt.timedelta(minutes=5)
 REALM = "9341453908811111"
 JOBBER_ID, JOBBER_SECRET = "fake-jobber-client-id", "fake-jobber-client-secret"
 QBO_ID, QBO_SECRET, QBO_VERIFIER = "test-client-id", "test-client-secret", "demo-verifier-token"
@@ -63,19 +61,10 @@ def gid(kind, n):
     return base64.b64encode(("gid://Jobber/%s/%d" % (kind, n)).encode()).decode()
 
 
-class Sim:
+class Sim(SimBase):
     def __init__(self, a):
-        self.a = a
-        self.rng = random.Random(a.seed)
+        super().__init__(a)
         self.hook_rng = random.Random(a.seed + 1)   # repeat deliveries, apart from the world's draws
-        self.dir = os.path.abspath(a.dir)
-        self.db = os.path.join(self.dir, "fieldsync.db")
-        self.conf = os.path.join(self.dir, "fieldsync.conf")
-        self.queue = []
-        self.seq = 0
-        self.stats = {}
-        self.day_stats = {}
-        self.errors = {}
         self.hook_statuses = {}
         self.clients = {}        # Jobber client id -> {"email", "phone", "street", "city", "zip", "name"}
         self.jobs = {}           # Jobber job id -> {"client", "done": completion time or None}
@@ -85,48 +74,16 @@ class Sim:
         self.customer_of = {}    # Jobber client id -> QuickBooks customer id
         self.payments = []       # (payment id, customer id, invoice id, amount, at)
         self.first_requests = None
-        self.prof = {}
         self.n_jobs = 0
         self.n_clients = 0
 
-    def q(self, sql, args=()):
-        return query(self.db, sql, args)
-
-    def at(self, t, kind, **kw):
-        self.seq += 1
-        heapq.heappush(self.queue, (t, self.seq, kind, kw))
-
-    def count(self, k, n=1):
-        self.stats[k] = self.stats.get(k, 0) + n
-        self.day_stats[k] = self.day_stats.get(k, 0) + n
-
-    @staticmethod
-    def clock(t):
-        return t.strftime("%a %H:%M")
-
     # ---- set-up -----------------------------------------------------------
     def setup(self):
-        a = self.a
-        if os.path.exists(self.dir):
-            shutil.rmtree(self.dir)
-        os.makedirs(os.path.join(self.dir, "tmp"))
-        now = dt.datetime.utcnow().replace(second=0, microsecond=0)
-        if os.environ.get("FS_DEMO_END"):
-            # Tests pin the days' end so a run does not depend on the day it runs.
-            now = parse_iso(os.environ["FS_DEMO_END"])
-        now -= dt.timedelta(minutes=now.minute % 5)
-        self.end = now
-        self.start = now - dt.timedelta(days=a.days)
-        self.env = dict(os.environ)
-        self.env.update({
-            "PATH": BIN + ":" + self.env.get("PATH", "/usr/bin:/bin"),
-            "FS_CONFIG": self.conf, "FS_STATE": self.db,
-            "JOBBER_CLIENT_ID": JOBBER_ID, "JOBBER_CLIENT_SECRET": JOBBER_SECRET,
-            "QBO_CLIENT_ID": QBO_ID, "QBO_CLIENT_SECRET": QBO_SECRET, "QBO_VERIFIER_TOKEN": QBO_VERIFIER,
-            "LOB_API_KEY": "test_demo_key",
-            "TMPDIR": os.path.join(self.dir, "tmp"),
-        })
-        for k in ("FS_MAPDIR", "FS_NOW", "JOBBER_ACCESS_TOKEN", "QBO_ACCESS_TOKEN"):
+        self.fresh_dir("tmp")
+        self.env = self.base_env(JOBBER_CLIENT_ID=JOBBER_ID, JOBBER_CLIENT_SECRET=JOBBER_SECRET, QBO_CLIENT_ID=QBO_ID,
+                                 QBO_CLIENT_SECRET=QBO_SECRET, QBO_VERIFIER_TOKEN=QBO_VERIFIER,
+                                 LOB_API_KEY="test_demo_key")
+        for k in ("FS_NOW", "JOBBER_ACCESS_TOKEN", "QBO_ACCESS_TOKEN"):
             self.env.pop(k, None)
         self.make_world()
         jb = os.path.join(self.dir, "jobber.port")
@@ -138,11 +95,7 @@ class Sim:
                                       "--port-file", qb, "--data", os.path.join(self.dir, "qbo-data.json"),
                                       "--realm", REALM, "--now", iso(self.start), "--tz-offset=-06:00",
                                       "--log", os.path.join(self.dir, "qbo.log")], qb)
-        lob = os.path.join(self.dir, "lob.port")
-        self.lob = Fake("Lob", [sys.executable, os.path.join(FAKES, "fake_lob.py"), "--port", "0",
-                                "--port-file", lob, "--key", self.env["LOB_API_KEY"], "--now", iso(self.start),
-                                "--rate", "off", "--seed", str(a.seed)], lob)
-        self.lob.call("POST", "/__admin/clock", {"now": iso(self.start), "frozen": True})
+        self.lob = self.start_lob(self.env["LOB_API_KEY"])
         self.jb_now = self.start
         # Days run in minutes: Jobber's 2,500 requests in 5 minutes and
         # Intuit's 500 a minute (both on the real clock) are opened up.
@@ -155,16 +108,12 @@ class Sim:
             % (self.jb.port, len(self.clients), self.n_jobs0, self.qb.port, len(self.customers), self.lob.port))
         say("config %s, state %s" % (self.rel(self.conf), self.rel(self.db)))
 
-    def rel(self, p):
-        return os.path.relpath(p, os.getcwd()) if p.startswith(os.getcwd()) else p
-
     def tokens(self):
         """Each installation's OAuth pair, as the authorization-code exchange
         leaves it, in a mode 0600 file beside the state file."""
         pair = self.jb.call("POST", "/__admin/tokens")
         self.write_tokens("jobber-tokens.json", pair)
         self.qb.call("POST", "/__admin/tokens", {"add_refresh": ["demo-refresh-0"]})
-        import urllib.request
         req = urllib.request.Request(self.qb.url + "/oauth2/v1/tokens/bearer",
                                      data=b"grant_type=refresh_token&refresh_token=demo-refresh-0",
                                      headers={"Authorization": "Basic " + base64.b64encode(
@@ -342,7 +291,9 @@ timezone = America/Chicago
         for d in range(a.days):
             day0 = (self.start + dt.timedelta(days=d)).replace(hour=0, minute=0)
             weekday = day0.weekday() < 5
-            n = max(3 if a.clients < 200 else 0, round(a.clients * (0.03 if weekday else 0.008) * rng.uniform(0.8, 1.2)))
+            # The small town of the tests: three a day, always.
+            n = round(a.clients * (0.03 if weekday else 0.008) * rng.uniform(0.8, 1.2))
+            n = max(n, 3) if a.clients < 200 else n
             for cid in rng.sample(ids, min(n, len(ids))):
                 begin = day0 + dt.timedelta(hours=rng.uniform(13, 23))   # 7 am .. 5 pm in Texas
                 if begin < self.start + dt.timedelta(minutes=10) or begin >= self.end:
@@ -584,23 +535,15 @@ timezone = America/Chicago
         self.day_stats = {}
 
     def simulate(self):
-        t = self.start
-        day_n, day_start, active = 0, self.start, 0
-        while t < self.end:
-            if t - day_start >= dt.timedelta(days=1):
-                day_n += 1
-                self.day_line(day_start, day_n)
-                day_start += dt.timedelta(days=1)
-            if self.tick(t):
-                active += 1
-            if t == self.start:
-                self.first_run(t)
-            t += TICK
+        self.tick_days()
         self.tick(self.end, final=True)
-        self.day_line(day_start, day_n + 1)
-        self.active_ticks = active
 
     # ---- the end ----------------------------------------------------------
+    def summary(self, took):
+        say("  %d ticks run of %d, %d pipeline runs, %d webhook deliveries, %.0f s"
+            % (self.active_ticks, int((self.end - self.start) / TICK), self.stats.get("runs", 0),
+               self.stats.get("webhooks", 0), took))
+
     def outcomes(self, fmt):
         """fs-report outcomes over the days simulated (whole days in the
         business's time zone, as a marketer would ask for them)."""
@@ -650,21 +593,12 @@ timezone = America/Chicago
         if self.a.inject_duplicate:
             # For the test that the verification can fail: a second piece for
             # a job, made behind fieldsync's back with a fresh idempotency key.
-            p = self.lob.call("GET", "/__admin/pieces")["data"][0]
-            auth = "Basic " + base64.b64encode((self.env["LOB_API_KEY"] + ":").encode()).decode()
-            self.lob.call("POST", "/v1/postcards", {
-                "to": {k: p["to"][k] for k in ("name", "address_line1", "address_city", "address_state",
-                                               "address_zip")},
-                "front": "tmpl_thankyou", "back": "tmpl_thankyouback", "use_type": "marketing",
-                "metadata": p["metadata"]}, headers={"Authorization": auth, "Idempotency-Key": "by-hand-1"})
+            piece_behind_back(self.lob, self.env["LOB_API_KEY"], {}, "by-hand-1")
         pieces = self.lob.call("GET", "/__admin/pieces")["data"]
         md = lambda p: p.get("metadata") or {}
         enrolled = {e for (e,) in self.q("select event_id from enrolments where final = 1")}
-        by_event = {}
-        for p in pieces:
-            by_event.setdefault(md(p).get("event_id"), []).append(p["id"])
-        dup_event = sum(len(v) - 1 for v in by_event.values() if len(v) > 1)
-        at_vendor = set(by_event) - {None}
+        events, dup_event = by_event(pieces)
+        at_vendor = set(events) - {None}
         missing, extra = sorted(enrolled - at_vendor), sorted(at_vendor - enrolled)
         # Which job each piece is for: the mail request fieldsync was asked for
         # under the piece's event id names it.
@@ -678,7 +612,8 @@ timezone = America/Chicago
         not_entered = sorted(j for j in per_job if j not in self.entered)
         unthanked = sorted(j for j in self.entered if j not in per_job)
         # Clients: the contact of each piece at Lob against the jobs' clients.
-        wrong_client = [p["id"] for p in pieces if self.entered.get(job_of.get(md(p).get("event_id"))) != md(p).get("contact_id")]
+        wrong_client = [p["id"] for p in pieces
+                        if self.entered.get(job_of.get(md(p).get("event_id"))) != md(p).get("contact_id")]
         # Revenue: every payment at QuickBooks recorded, and attributed.
         qbo_pay = [p for p in self.qb.call("GET", "/__admin/payments")["payments"]
                    if p.get("status") != "Deleted" and float(p.get("TotalAmt") or 0) > 0]
@@ -712,12 +647,7 @@ timezone = America/Chicago
              len(right) == len(want) and not wrong),
             ("revenue rows attributed wrongly", len(wrong), 0, not wrong),
         ]
-        say("")
-        say("== verification (checked against the fake vendors' own records)")
-        ok = True
-        for name, got_n, want_n, good in checks:
-            say("  %-50s %6d  (want %d)  %s" % (name, got_n, want_n, "ok" if good else "FAILED"))
-            ok = ok and good
+        ok = print_checks(checks, "vendors'")
         if missing:
             say("  enrolments without a piece: %s" % " ".join(missing[:10]))
         if extra:
@@ -765,26 +695,7 @@ def main():
     a = ap.parse_args()
     if a.days < 1 or a.clients < 10:
         ap.error("--days must be 1 or more and --clients 10 or more")
-    catch_signals()
-    began = time.monotonic()
-    sim = Sim(a)
-    try:
-        sim.setup()
-        say("simulating %s .. %s, a tick every 5 minutes (ticks with nothing due are skipped)"
-            % (iso(sim.start), iso(sim.end)))
-        sim.simulate()
-        if not a.no_panels:
-            sim.panels()
-        ok = sim.verify()
-        say("  %d ticks run of %d, %d pipeline runs, %d webhook deliveries, %.0f s"
-            % (sim.active_ticks, int((sim.end - sim.start) / TICK), sim.stats.get("runs", 0),
-               sim.stats.get("webhooks", 0), time.monotonic() - began))
-        if os.environ.get("FS_DEMO_PROFILE"):
-            say("  profile (s): %s" % ", ".join("%s %.1f" % kv for kv in sorted(sim.prof.items(), key=lambda kv: -kv[1])))
-        say("verification %s" % ("passed" if ok else "FAILED"))
-        return 0 if ok else 1
-    finally:
-        stop_children()
+    return run_sim(Sim(a))
 
 
 if __name__ == "__main__":

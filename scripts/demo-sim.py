@@ -32,9 +32,7 @@ import hashlib
 import hmac
 import json
 import os
-import random
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -42,10 +40,9 @@ import time
 import zoneinfo
 
 sys.dont_write_bytecode = True   # no __pycache__ in scripts/
-from demosim_common import (BIN, FAKES, ISO, TOP, Fake, catch_signals, cgi_env, cgi_status, iso, ms,
-                            query, say, stop_children)
+from demosim_common import (BIN, FAKES, ISO, TICK, TOP, Fake, SimBase, by_event, cgi_env, cgi_status, iso, ms,
+                            piece_behind_back, print_checks, run_sim, say)
 
-TICK = dt.timedelta(minutes=5)
 OWNER_NAMES = ["alice", "bruno", "chen", "dana", "emeka", "farah", "goran", "hana"]
 OWNER_SURNAMES = ["Moreau", "Silva", "Wu", "Kowalski", "Okafor", "Haddad", "Petrov", "Sato"]
 TRACK = ["mailed", "in_transit", "in_local_area", "processed_for_delivery"]
@@ -54,18 +51,9 @@ JOB_STATUSES = ["estimate_sent", "scheduled", "in_progress", "job_completed", "c
 out = sys.stdout
 
 
-class Sim:
+class Sim(SimBase):
     def __init__(self, a):
-        self.a = a
-        self.rng = random.Random(a.seed)
-        self.dir = os.path.abspath(a.dir)
-        self.db = os.path.join(self.dir, "fieldsync.db")
-        self.conf = os.path.join(self.dir, "fieldsync.conf")
-        self.queue = []
-        self.seq = 0
-        self.stats = {}
-        self.day_stats = {}
-        self.errors = {}
+        super().__init__(a)
         self.peak_rss = {}
         self.hook_statuses = {}
         self.webhook_broken = False
@@ -83,7 +71,6 @@ class Sim:
         self.hook_kills = 0
         self.fault_runs = 0
         self.syslog_pos = 0
-        self.prof = {}
         self.nruns = {}
         self.watchdog_err = ""
         self.alerts_pos = 0
@@ -98,31 +85,12 @@ class Sim:
     # ---- set-up -----------------------------------------------------------
     def setup(self):
         a = self.a
-        if os.path.exists(self.dir):
-            shutil.rmtree(self.dir)
-        os.makedirs(os.path.join(self.dir, "tmp"))
-        os.makedirs(os.path.join(self.dir, "locks"))
-        now = dt.datetime.utcnow().replace(second=0, microsecond=0)
-        if os.environ.get("FS_DEMO_END"):
-            # Tests pin the fortnight's end so a run does not depend on the day it runs.
-            now = dt.datetime.strptime(os.environ["FS_DEMO_END"], "%Y-%m-%dT%H:%M:%SZ")
-        now -= dt.timedelta(minutes=now.minute % 5)
-        self.end = now
-        self.start = now - dt.timedelta(days=a.days)
+        self.fresh_dir("tmp", "locks")
         self.base0 = self.start - dt.timedelta(days=a.days)
         self.secret = "whsec_demo_" + hashlib.sha256(str(a.seed).encode()).hexdigest()[:16]
-        self.env = dict(os.environ)
-        self.env.update({
-            "PATH": BIN + ":" + self.env.get("PATH", "/usr/bin:/bin"),
-            "FS_CONFIG": self.conf, "FS_STATE": self.db,
-            "HUBSPOT_TOKEN": "demo-hubspot-token", "LOB_API_KEY": "test_demo_key",
-            "LOB_WEBHOOK_SECRET": self.secret,
-            "FS_LOCKDIR": os.path.join(self.dir, "locks"),
-            "FS_LOGGER": os.path.join(self.dir, "logger"),
-            "TMPDIR": os.path.join(self.dir, "tmp"),
-            "FS_DEMO_DIR": self.dir,
-        })
-        self.env.pop("FS_MAPDIR", None)
+        self.env = self.base_env(HUBSPOT_TOKEN="demo-hubspot-token", LOB_API_KEY="test_demo_key",
+                                 LOB_WEBHOOK_SECRET=self.secret, FS_LOCKDIR=os.path.join(self.dir, "locks"),
+                                 FS_LOGGER=os.path.join(self.dir, "logger"), FS_DEMO_DIR=self.dir)
         with open(self.env["FS_LOGGER"], "w") as f:
             f.write('#!/bin/sh\n# A stand-in for logger(1): appends "TAG PRIORITY message" to syslog.\n'
                     'tag= prio= file=\nwhile getopts t:p:f: o; do\n'
@@ -140,19 +108,12 @@ class Sim:
                                    "--port-file", hs_port, "--data", os.path.join(self.dir, "hubspot-data.json"),
                                    "--token", self.env["HUBSPOT_TOKEN"], "--now", iso(self.start),
                                    "--rate-max", "1000000", "--daily-limit", "100000000"], hs_port)
-        lob_port = os.path.join(self.dir, "lob.port")
-        self.lob = Fake("Lob", [sys.executable, os.path.join(FAKES, "fake_lob.py"), "--port", "0",
-                                "--port-file", lob_port, "--key", self.env["LOB_API_KEY"],
-                                "--now", iso(self.start), "--rate", "off", "--seed", str(a.seed)], lob_port)
+        self.lob = self.start_lob(self.env["LOB_API_KEY"])
         self.hs.call("POST", "/__admin/clock", {"now": iso(self.start)})
-        self.lob.call("POST", "/__admin/clock", {"now": iso(self.start), "frozen": True})
         self.write_config()
         say("fake HubSpot on 127.0.0.1:%d (%d contacts), fake Lob on 127.0.0.1:%d"
             % (self.hs.port, len(data["contacts"]), self.lob.port))
         say("config %s, state %s" % (self.rel(self.conf), self.rel(self.db)))
-
-    def rel(self, p):
-        return os.path.relpath(p, os.getcwd()) if p.startswith(os.getcwd()) else p
 
     def write_config(self):
         a = self.a
@@ -392,10 +353,6 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         return (" ".join((street or "").lower().replace(".", "").replace(",", "").split()), (zipcode or "")[:5])
 
     # ---- the schedule -----------------------------------------------------
-    def at(self, t, kind, **kw):
-        self.seq += 1
-        heapq.heappush(self.queue, (t, self.seq, kind, kw))
-
     def plan(self):
         a, rng = self.a, self.rng
         ids = list(self.contacts)
@@ -533,16 +490,6 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
 
     def run(self, name, pipeline, now):
         return self.run_all([(name, pipeline, now)])[name]
-
-    def count(self, k, n=1):
-        self.stats[k] = self.stats.get(k, 0) + n
-        self.day_stats[k] = self.day_stats.get(k, 0) + n
-
-    def clock(self, t):
-        return t.strftime("%a %H:%M")
-
-    def q(self, sql, args=()):
-        return query(self.db, sql, args)
 
     def hook(self, ev, now, signed=True, kill=False):
         """One webhook delivery, as lighttpd's mod_cgi would run fs-hook;
@@ -888,11 +835,11 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             self.watchdog(now)
         return bool(runs or retries or acted)
 
-    def first_run(self, now, cl0):
+    def first_run(self, now):
         """The first tick of the CRM pipeline: every contact a first sight, no mail."""
         rows = self.q("select coalesce(sum(json_extract(detail, '$.records')), 0),"
                       " coalesce(sum(json_extract(detail, '$.mail_requests')), 0) from changelog"
-                      " where kind = 'run' and object = 'fs-normalize' and id > ?", (cl0,))
+                      " where kind = 'run' and object = 'fs-normalize' and id > ?", (self.cl0,))
         done = self.q("select count(*) from contacts where status = 'job_completed'")[0][0]
         self.first_requests = rows[0][1]
         say("  %s  first run: %d contacts recorded, %d of them job_completed already; %d mail requests"
@@ -913,24 +860,8 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
     def simulate(self):
         self.piece_rowid = 0
         self.acked = False
-        t = self.start
-        day_n = 0
-        day_start = self.start
-        active = 0
-        cl0 = self.q("select coalesce(max(id), 0) from changelog")[0][0]
-        while t < self.end:
-            if t - day_start >= dt.timedelta(days=1):
-                day_n += 1
-                self.day_line(day_start, day_n)
-                day_start += dt.timedelta(days=1)
-            if self.tick(t):
-                active += 1
-            if t == self.start:
-                self.first_run(t, cl0)
-            t += TICK
-        day_n += 1
-        self.day_line(day_start, day_n)
-        self.active_ticks = active
+        self.cl0 = self.q("select coalesce(max(id), 0) from changelog")[0][0]
+        self.tick_days()
         # Lob goes on retrying a delivery that got no answer (a killed fs-hook):
         # the retries not yet made, before the last run.
         retries = [kw["event"] for (_, _, kind, kw) in self.queue if kind == "redeliver-killed"]
@@ -987,6 +918,24 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
                 % (dead, adopted))
 
     # ---- the end ----------------------------------------------------------
+    def summary(self, took):
+        if self.errors:
+            say("  pipeline runs that failed (cron would have mailed them): %s" % ", ".join(
+                "%s exit %d x%d" % (n, s, c) for (n, s), c in sorted(self.errors.items())))
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        say("  %d ticks run of %d, %d pipeline runs, %d webhook deliveries, %.0f s (%.0f s CPU in children)"
+            % (self.active_ticks, int((self.end - self.start) / TICK), self.stats.get("runs", 0),
+               self.stats.get("webhooks", 0), took, ru.ru_utime + ru.ru_stime))
+        if self.a.soak:
+            say("  soak: %d stages and %d fs-hook requests killed with SIGKILL, %d vendor fault bursts"
+                % (self.kills, self.hook_kills, self.fault_runs))
+            say("  peak RSS per pipeline (KiB, getrusage of children): %s" % ", ".join(
+                "%s %d" % kv for kv in sorted(self.peak_rss.items())))
+            size = sum(os.path.getsize(self.db + s) for s in ("", "-wal") if os.path.exists(self.db + s))
+            say("  state file: %.1f MiB (%s, with its WAL)" % (size / 1048576, self.db))
+        if os.environ.get("FS_DEMO_PROFILE"):
+            say("  runs: %s" % ", ".join("%s %d" % kv for kv in sorted(self.nruns.items())))
+
     def panels(self):
         env = dict(self.env, FS_NOW=iso(self.end))
         say("")
@@ -1018,13 +967,7 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         if self.a.inject_duplicate:
             # For the test that the verification can fail: a second piece for
             # an event, made behind fieldsync's back with a fresh idempotency key.
-            p = self.lob.call("GET", "/__admin/pieces")["data"][0]
-            auth = "Basic " + __import__("base64").b64encode((self.env["LOB_API_KEY"] + ":").encode()).decode()
-            self.lob.call("POST", "/v1/postcards", {
-                "to": {k: p["to"][k] for k in ("name", "address_line1", "address_city", "address_state",
-                                               "address_zip")},
-                "front": "tmpl_thankyou", "back": "tmpl_thankyouback", "use_type": "marketing",
-                "metadata": p["metadata"]}, headers={"Authorization": auth, "Idempotency-Key": "by-hand-1"})
+            piece_behind_back(self.lob, self.env["LOB_API_KEY"], {}, "by-hand-1")
         if self.a.inject_missed_event:
             # For the test that the tracking check can fail: an event at the
             # vendor whose webhook never comes (and that no poll reads).
@@ -1034,31 +977,22 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         if self.a.inject_suppressed:
             # For the test that the suppression check can fail: a piece to a
             # contact on the do-not-mail list, made behind fieldsync's back.
-            p = self.lob.call("GET", "/__admin/pieces")["data"][0]
             cid = next(c for c, how in self.suppressed.items() if how == "contact")
-            auth = "Basic " + __import__("base64").b64encode((self.env["LOB_API_KEY"] + ":").encode()).decode()
-            self.lob.call("POST", "/v1/postcards", {
-                "to": {k: p["to"][k] for k in ("name", "address_line1", "address_city", "address_state",
-                                               "address_zip")},
-                "front": "tmpl_thankyou", "back": "tmpl_thankyouback", "use_type": "marketing",
-                "metadata": dict(p["metadata"], contact_id=cid, event_id="by-hand-2")},
-                headers={"Authorization": auth, "Idempotency-Key": "by-hand-2"})
+            piece_behind_back(self.lob, self.env["LOB_API_KEY"], {"contact_id": cid, "event_id": "by-hand-2"},
+                              "by-hand-2")
         pieces = self.lob.call("GET", "/__admin/pieces")["data"]
-        by_event = {}
+        events, dup_event = by_event(pieces)
         by_contact = {}
         for p in pieces:
-            ev = (p.get("metadata") or {}).get("event_id")
-            by_event.setdefault(ev, []).append(p["id"])
             key = ((p.get("metadata") or {}).get("contact_id"), (p.get("metadata") or {}).get("campaign"))
             by_contact.setdefault(key, []).append(p["id"])
         enrol = self.q("select event_id from enrolments where final = 1")
         enrolled = {e for (e,) in enrol}
-        dup_event = sum(len(v) - 1 for v in by_event.values() if len(v) > 1)
         dup_contact = sum(len(v) - 1 for v in by_contact.values() if len(v) > 1)
         logged = {v for (v,) in self.q("select json_extract(detail, '$.vendor_id') from changelog"
                                        " where kind in ('send', 'send.adopt')")}
         unlogged = [p["id"] for p in pieces if p["id"] not in logged]
-        at_vendor = set(by_event) - {None}
+        at_vendor = set(events) - {None}
         missing = sorted(enrolled - at_vendor)
         extra = sorted(at_vendor - enrolled)
         # The CRM side: a contact with one piece that fieldsync sent shows that
@@ -1125,12 +1059,7 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             ("pieces to contacts that entered no trigger", len(not_entered), 0, not not_entered),
             ("cancelled pieces the vendor still holds live", len(printed), 0, not printed),
         ]
-        say("")
-        say("== verification (checked against the fake vendor's own records)")
-        ok = True
-        for name, got, want, good in checks:
-            say("  %-50s %6d  (want %d)  %s" % (name, got, want, "ok" if good else "FAILED"))
-            ok = ok and good
+        ok = print_checks(checks)
         for (campaign, day) in over_cap[:10]:
             say("  %s: %d pieces on %s, over its cap of %d" % (campaign, per_day[(campaign, day)], day, self.cap))
         if not_entered:
@@ -1176,43 +1105,8 @@ def main():
         a.fs_run = True
     if a.days < 1 or a.contacts < 10:
         ap.error("--days must be 1 or more and --contacts 10 or more")
-    catch_signals()
-    began = time.monotonic()
     sim = Sim(a)
-    try:
-        sim.setup()
-        sim.describe()
-        sim.import_history()
-        sim.suppress()
-        sim.plan()
-        say("simulating %s .. %s, a tick every 5 minutes (ticks with nothing due are skipped)"
-            % (iso(sim.start), iso(sim.end)))
-        sim.simulate()
-        if not a.no_panels:
-            sim.panels()
-        ok = sim.verify()
-        if sim.errors:
-            say("  pipeline runs that failed (cron would have mailed them): %s" % ", ".join(
-                "%s exit %d x%d" % (n, s, c) for (n, s), c in sorted(sim.errors.items())))
-        took = time.monotonic() - began
-        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-        say("  %d ticks run of %d, %d pipeline runs, %d webhook deliveries, %.0f s (%.0f s CPU in children)"
-            % (sim.active_ticks, int((sim.end - sim.start) / TICK), sim.stats.get("runs", 0),
-               sim.stats.get("webhooks", 0), took, ru.ru_utime + ru.ru_stime))
-        if a.soak:
-            say("  soak: %d stages and %d fs-hook requests killed with SIGKILL, %d vendor fault bursts"
-                % (sim.kills, sim.hook_kills, sim.fault_runs))
-            say("  peak RSS per pipeline (KiB, getrusage of children): %s" % ", ".join(
-                "%s %d" % kv for kv in sorted(sim.peak_rss.items())))
-            size = sum(os.path.getsize(sim.db + s) for s in ("", "-wal") if os.path.exists(sim.db + s))
-            say("  state file: %.1f MiB (%s, with its WAL)" % (size / 1048576, sim.db))
-        if os.environ.get("FS_DEMO_PROFILE"):
-            say("  profile (s): %s" % ", ".join("%s %.1f" % kv for kv in sorted(sim.prof.items(), key=lambda kv: -kv[1])))
-            say("  runs: %s" % ", ".join("%s %d" % kv for kv in sorted(sim.nruns.items())))
-        say("verification %s" % ("passed" if ok else "FAILED"))
-        return 0 if ok else 1
-    finally:
-        stop_children()
+    return run_sim(sim, sim.describe, sim.import_history, sim.suppress, sim.plan)
 
 
 if __name__ == "__main__":
