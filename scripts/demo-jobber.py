@@ -9,9 +9,10 @@ pipelines tick by tick (one tick every 5 simulated minutes, ticks with
 nothing due skipped) over the DAYS that end now, with $FS_NOW advancing:
 jobs go from upcoming to completed (some reopened and completed again, some
 booked and finished between two runs, some cancelled), new clients come,
-Jobber's webhooks reach fs-hook (run as a CGI program), and QuickBooks gets
-the invoices and, days later, the payments.  Each tick that has anything to
-do pulls Jobber, then QuickBooks.
+QuickBooks gets the customers, the invoices and, days later, the payments,
+and both vendors' webhooks reach fs-hook (run as a CGI program).  Each tick
+that has anything to do pulls Jobber and QuickBooks, together as cron starts
+them (the first time Jobber first).
 
 Ends with a verification that checks (and does not assume): pieces at the
 fake Lob == distinct enrolments == jobs that entered completed since
@@ -66,7 +67,7 @@ class Sim(SimBase):
         super().__init__(a)
         self.hook_rng = random.Random(a.seed + 1)   # repeat deliveries, apart from the world's draws
         self.hook_statuses = {}
-        self.clients = {}        # Jobber client id -> {"email", "phone", "street", "city", "zip", "name"}
+        self.clients = {}        # Jobber client id -> {"first", "last", "email", "phone", "street", "city", "zip"}
         self.jobs = {}           # Jobber job id -> {"client", "done": completion time or None}
         self.before = set()      # jobs completed before fieldsync's first run
         self.entered = {}        # job id -> client, for jobs that entered completed since
