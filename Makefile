@@ -82,8 +82,11 @@ asan: bootstrap
 bench: bootstrap all
 	tests/bench/run
 
+# make demo VENDOR=jobber: a Jobber account with its books in QuickBooks
+# Online (scripts/demo-jobber.py) instead of HubSpot (scripts/demo-sim.py).
+VENDOR ?= hubspot
 demo: bootstrap all
-	@if [ -x scripts/demo ]; then scripts/demo; else echo "make demo: not yet (see issue 8)"; fi
+	@if [ -x scripts/demo ]; then scripts/demo --vendor '$(VENDOR)'; else echo "make demo: not yet (see issue 8)"; fi
 
 lint-man:
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN7)

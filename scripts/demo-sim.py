@@ -30,127 +30,30 @@ import datetime as dt
 import heapq
 import hashlib
 import hmac
-import http.client
 import json
 import os
-import random
 import resource
-import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 import zoneinfo
 
-TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(TOP, "bin")
-FAKES = os.path.join(TOP, "tests", "fakes")
-TICK = dt.timedelta(minutes=5)
-ISO = "%Y-%m-%dT%H:%M:%SZ"
+sys.dont_write_bytecode = True   # no __pycache__ in scripts/
+from demosim_common import (BIN, FAKES, ISO, TICK, TOP, Fake, SimBase, by_event, cgi_env, cgi_status, iso, ms,
+                            piece_behind_back, print_checks, run_sim, say)
+
 OWNER_NAMES = ["alice", "bruno", "chen", "dana", "emeka", "farah", "goran", "hana"]
 OWNER_SURNAMES = ["Moreau", "Silva", "Wu", "Kowalski", "Okafor", "Haddad", "Petrov", "Sato"]
 TRACK = ["mailed", "in_transit", "in_local_area", "processed_for_delivery"]
 JOB_STATUSES = ["estimate_sent", "scheduled", "in_progress", "job_completed", "cancelled"]
 
-children = []          # processes to stop at exit
 out = sys.stdout
 
 
-def say(*a):
-    print(*a, file=out, flush=True)
-
-
-def iso(t):
-    return t.strftime(ISO)
-
-
-def ms(t):
-    return int(t.replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
-
-
-def stop_children():
-    for p in children:
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except OSError:
-                pass
-    for p in children:
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            p.wait()
-    children.clear()
-
-
-def on_signal(sig, frame):
-    stop_children()
-    sys.exit(128 + sig)
-
-
-class Fake:
-    """One fake vendor: a child process and a keep-alive admin connection."""
-
-    def __init__(self, name, argv, portfile):
-        self.name = name
-        if os.path.exists(portfile):
-            os.unlink(portfile)
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
-                                     stderr=open(portfile + ".stderr", "ab"), start_new_session=True)
-        children.append(self.proc)
-        for _ in range(400):
-            if os.path.exists(portfile) and open(portfile).read().strip():
-                break
-            if self.proc.poll() is not None:
-                raise SystemExit("demo: the fake %s did not start (see %s.stderr)" % (name, portfile))
-            time.sleep(0.025)
-        else:
-            raise SystemExit("demo: the fake %s did not start" % name)
-        self.port = int(open(portfile).read())
-        self.conn = None
-
-    def call(self, method, path, body=None, headers=None):
-        data = None if body is None else json.dumps(body).encode()
-        for attempt in range(3):
-            try:
-                if self.conn is None:
-                    self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-                    self.conn.connect()
-                    import socket
-                    self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                h = dict(headers or {})
-                if data:
-                    h["Content-Type"] = "application/json"
-                self.conn.request(method, path, body=data, headers=h)
-                r = self.conn.getresponse()
-                raw = r.read()
-                if r.status >= 400:
-                    raise SystemExit("demo: %s %s %s: %s %s" % (self.name, method, path, r.status, raw[:300]))
-                return json.loads(raw) if raw else None
-            except (http.client.HTTPException, OSError):
-                self.conn = None
-                if attempt == 2:
-                    raise
-                time.sleep(0.05)
-
-
-class Sim:
+class Sim(SimBase):
     def __init__(self, a):
-        self.a = a
-        self.rng = random.Random(a.seed)
-        self.dir = os.path.abspath(a.dir)
-        self.db = os.path.join(self.dir, "fieldsync.db")
-        self.conf = os.path.join(self.dir, "fieldsync.conf")
-        self.queue = []
-        self.seq = 0
-        self.stats = {}
-        self.day_stats = {}
-        self.errors = {}
+        super().__init__(a)
         self.peak_rss = {}
         self.hook_statuses = {}
         self.webhook_broken = False
@@ -168,7 +71,6 @@ class Sim:
         self.hook_kills = 0
         self.fault_runs = 0
         self.syslog_pos = 0
-        self.prof = {}
         self.nruns = {}
         self.watchdog_err = ""
         self.alerts_pos = 0
@@ -183,31 +85,12 @@ class Sim:
     # ---- set-up -----------------------------------------------------------
     def setup(self):
         a = self.a
-        if os.path.exists(self.dir):
-            shutil.rmtree(self.dir)
-        os.makedirs(os.path.join(self.dir, "tmp"))
-        os.makedirs(os.path.join(self.dir, "locks"))
-        now = dt.datetime.utcnow().replace(second=0, microsecond=0)
-        if os.environ.get("FS_DEMO_END"):
-            # Tests pin the fortnight's end so a run does not depend on the day it runs.
-            now = dt.datetime.strptime(os.environ["FS_DEMO_END"], "%Y-%m-%dT%H:%M:%SZ")
-        now -= dt.timedelta(minutes=now.minute % 5)
-        self.end = now
-        self.start = now - dt.timedelta(days=a.days)
+        self.fresh_dir("tmp", "locks")
         self.base0 = self.start - dt.timedelta(days=a.days)
         self.secret = "whsec_demo_" + hashlib.sha256(str(a.seed).encode()).hexdigest()[:16]
-        self.env = dict(os.environ)
-        self.env.update({
-            "PATH": BIN + ":" + self.env.get("PATH", "/usr/bin:/bin"),
-            "FS_CONFIG": self.conf, "FS_STATE": self.db,
-            "HUBSPOT_TOKEN": "demo-hubspot-token", "LOB_API_KEY": "test_demo_key",
-            "LOB_WEBHOOK_SECRET": self.secret,
-            "FS_LOCKDIR": os.path.join(self.dir, "locks"),
-            "FS_LOGGER": os.path.join(self.dir, "logger"),
-            "TMPDIR": os.path.join(self.dir, "tmp"),
-            "FS_DEMO_DIR": self.dir,
-        })
-        self.env.pop("FS_MAPDIR", None)
+        self.env = self.base_env(HUBSPOT_TOKEN="demo-hubspot-token", LOB_API_KEY="test_demo_key",
+                                 LOB_WEBHOOK_SECRET=self.secret, FS_LOCKDIR=os.path.join(self.dir, "locks"),
+                                 FS_LOGGER=os.path.join(self.dir, "logger"), FS_DEMO_DIR=self.dir)
         with open(self.env["FS_LOGGER"], "w") as f:
             f.write('#!/bin/sh\n# A stand-in for logger(1): appends "TAG PRIORITY message" to syslog.\n'
                     'tag= prio= file=\nwhile getopts t:p:f: o; do\n'
@@ -225,19 +108,12 @@ class Sim:
                                    "--port-file", hs_port, "--data", os.path.join(self.dir, "hubspot-data.json"),
                                    "--token", self.env["HUBSPOT_TOKEN"], "--now", iso(self.start),
                                    "--rate-max", "1000000", "--daily-limit", "100000000"], hs_port)
-        lob_port = os.path.join(self.dir, "lob.port")
-        self.lob = Fake("Lob", [sys.executable, os.path.join(FAKES, "fake_lob.py"), "--port", "0",
-                                "--port-file", lob_port, "--key", self.env["LOB_API_KEY"],
-                                "--now", iso(self.start), "--rate", "off", "--seed", str(a.seed)], lob_port)
+        self.lob = self.start_lob(self.env["LOB_API_KEY"])
         self.hs.call("POST", "/__admin/clock", {"now": iso(self.start)})
-        self.lob.call("POST", "/__admin/clock", {"now": iso(self.start), "frozen": True})
         self.write_config()
         say("fake HubSpot on 127.0.0.1:%d (%d contacts), fake Lob on 127.0.0.1:%d"
             % (self.hs.port, len(data["contacts"]), self.lob.port))
         say("config %s, state %s" % (self.rel(self.conf), self.rel(self.db)))
-
-    def rel(self, p):
-        return os.path.relpath(p, os.getcwd()) if p.startswith(os.getcwd()) else p
 
     def write_config(self):
         a = self.a
@@ -477,10 +353,6 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         return (" ".join((street or "").lower().replace(".", "").replace(",", "").split()), (zipcode or "")[:5])
 
     # ---- the schedule -----------------------------------------------------
-    def at(self, t, kind, **kw):
-        self.seq += 1
-        heapq.heappush(self.queue, (t, self.seq, kind, kw))
-
     def plan(self):
         a, rng = self.a, self.rng
         ids = list(self.contacts)
@@ -619,30 +491,13 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
     def run(self, name, pipeline, now):
         return self.run_all([(name, pipeline, now)])[name]
 
-    def count(self, k, n=1):
-        self.stats[k] = self.stats.get(k, 0) + n
-        self.day_stats[k] = self.day_stats.get(k, 0) + n
-
-    def clock(self, t):
-        return t.strftime("%a %H:%M")
-
-    def q(self, sql, args=()):
-        c = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=10)
-        try:
-            return c.execute(sql, args).fetchall()
-        finally:
-            c.close()
-
     def hook(self, ev, now, signed=True, kill=False):
         """One webhook delivery, as lighttpd's mod_cgi would run fs-hook;
         with kill, fs-hook gets SIGKILL a random moment into the request
         (the soak), and the delivery has no answer: status 0."""
         body = json.dumps(ev, separators=(",", ":")).encode()
         ts = str(ms(now))
-        env = dict(self.env, FS_NOW=iso(now), REQUEST_METHOD="POST", CONTENT_LENGTH=str(len(body)),
-                   CONTENT_TYPE="application/json", PATH_INFO="/lob-events", SCRIPT_NAME="/cgi-bin/fs-hook",
-                   REQUEST_URI="/cgi-bin/fs-hook/lob-events", HTTP_HOST="hooks.demo.invalid",
-                   SERVER_PROTOCOL="HTTP/1.1", GATEWAY_INTERFACE="CGI/1.1", REMOTE_ADDR="127.0.0.1")
+        env = cgi_env(self.env, now, "POST", "/lob-events", body, {"CONTENT_TYPE": "application/json"})
         if signed:
             env["HTTP_LOB_SIGNATURE_TIMESTAMP"] = ts
             env["HTTP_LOB_SIGNATURE"] = hmac.new(self.secret.encode(), ts.encode() + b"." + body,
@@ -663,11 +518,7 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             return 0   # an answer cut off counts as none, whatever fs-hook stored
         r = subprocess.run([os.path.join(BIN, "fs-hook")], input=body, env=env, capture_output=True)
         self.prof["fs-hook"] = self.prof.get("fs-hook", 0) + time.monotonic() - t0
-        status = 0
-        for line in r.stdout.decode(errors="replace").splitlines():
-            if line.lower().startswith("status:"):
-                status = int(line.split()[1])
-                break
+        status = cgi_status(r.stdout)
         self.hook_statuses[status] = self.hook_statuses.get(status, 0) + 1
         self.count("webhooks")
         if 200 <= status < 300:
@@ -677,15 +528,9 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
     def probe(self, now, method, path, body=b""):
         """One request that is no delivery (a scanner's, an uptime probe's):
         no signature headers.  Its answer's status, or 0."""
-        env = dict(self.env, FS_NOW=iso(now), REQUEST_METHOD=method, CONTENT_LENGTH=str(len(body)),
-                   PATH_INFO=path, SCRIPT_NAME="/cgi-bin/fs-hook", REQUEST_URI="/cgi-bin/fs-hook" + path,
-                   HTTP_HOST="hooks.demo.invalid", SERVER_PROTOCOL="HTTP/1.1", GATEWAY_INTERFACE="CGI/1.1",
-                   REMOTE_ADDR="192.0.2.7")
+        env = cgi_env(self.env, now, method, path, body, remote="192.0.2.7")
         r = subprocess.run([os.path.join(BIN, "fs-hook")], input=body, env=env, capture_output=True)
-        for line in r.stdout.decode(errors="replace").splitlines():
-            if line.lower().startswith("status:"):
-                return int(line.split()[1])
-        return 0
+        return cgi_status(r.stdout)
 
     # ---- the simulation ---------------------------------------------------
     def apply(self, t, kind, kw, now):
@@ -990,11 +835,11 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             self.watchdog(now)
         return bool(runs or retries or acted)
 
-    def first_run(self, now, cl0):
+    def first_run(self, now):
         """The first tick of the CRM pipeline: every contact a first sight, no mail."""
         rows = self.q("select coalesce(sum(json_extract(detail, '$.records')), 0),"
                       " coalesce(sum(json_extract(detail, '$.mail_requests')), 0) from changelog"
-                      " where kind = 'run' and object = 'fs-normalize' and id > ?", (cl0,))
+                      " where kind = 'run' and object = 'fs-normalize' and id > ?", (self.cl0,))
         done = self.q("select count(*) from contacts where status = 'job_completed'")[0][0]
         self.first_requests = rows[0][1]
         say("  %s  first run: %d contacts recorded, %d of them job_completed already; %d mail requests"
@@ -1015,24 +860,8 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
     def simulate(self):
         self.piece_rowid = 0
         self.acked = False
-        t = self.start
-        day_n = 0
-        day_start = self.start
-        active = 0
-        cl0 = self.q("select coalesce(max(id), 0) from changelog")[0][0]
-        while t < self.end:
-            if t - day_start >= dt.timedelta(days=1):
-                day_n += 1
-                self.day_line(day_start, day_n)
-                day_start += dt.timedelta(days=1)
-            if self.tick(t):
-                active += 1
-            if t == self.start:
-                self.first_run(t, cl0)
-            t += TICK
-        day_n += 1
-        self.day_line(day_start, day_n)
-        self.active_ticks = active
+        self.cl0 = self.q("select coalesce(max(id), 0) from changelog")[0][0]
+        self.tick_days()
         # Lob goes on retrying a delivery that got no answer (a killed fs-hook):
         # the retries not yet made, before the last run.
         retries = [kw["event"] for (_, _, kind, kw) in self.queue if kind == "redeliver-killed"]
@@ -1089,6 +918,24 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
                 % (dead, adopted))
 
     # ---- the end ----------------------------------------------------------
+    def summary(self, took):
+        if self.errors:
+            say("  pipeline runs that failed (cron would have mailed them): %s" % ", ".join(
+                "%s exit %d x%d" % (n, s, c) for (n, s), c in sorted(self.errors.items())))
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        say("  %d ticks run of %d, %d pipeline runs, %d webhook deliveries, %.0f s (%.0f s CPU in children)"
+            % (self.active_ticks, int((self.end - self.start) / TICK), self.stats.get("runs", 0),
+               self.stats.get("webhooks", 0), took, ru.ru_utime + ru.ru_stime))
+        if self.a.soak:
+            say("  soak: %d stages and %d fs-hook requests killed with SIGKILL, %d vendor fault bursts"
+                % (self.kills, self.hook_kills, self.fault_runs))
+            say("  peak RSS per pipeline (KiB, getrusage of children): %s" % ", ".join(
+                "%s %d" % kv for kv in sorted(self.peak_rss.items())))
+            size = sum(os.path.getsize(self.db + s) for s in ("", "-wal") if os.path.exists(self.db + s))
+            say("  state file: %.1f MiB (%s, with its WAL)" % (size / 1048576, self.db))
+        if os.environ.get("FS_DEMO_PROFILE"):
+            say("  runs: %s" % ", ".join("%s %d" % kv for kv in sorted(self.nruns.items())))
+
     def panels(self):
         env = dict(self.env, FS_NOW=iso(self.end))
         say("")
@@ -1120,13 +967,7 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         if self.a.inject_duplicate:
             # For the test that the verification can fail: a second piece for
             # an event, made behind fieldsync's back with a fresh idempotency key.
-            p = self.lob.call("GET", "/__admin/pieces")["data"][0]
-            auth = "Basic " + __import__("base64").b64encode((self.env["LOB_API_KEY"] + ":").encode()).decode()
-            self.lob.call("POST", "/v1/postcards", {
-                "to": {k: p["to"][k] for k in ("name", "address_line1", "address_city", "address_state",
-                                               "address_zip")},
-                "front": "tmpl_thankyou", "back": "tmpl_thankyouback", "use_type": "marketing",
-                "metadata": p["metadata"]}, headers={"Authorization": auth, "Idempotency-Key": "by-hand-1"})
+            piece_behind_back(self.lob, self.env["LOB_API_KEY"], {}, "by-hand-1")
         if self.a.inject_missed_event:
             # For the test that the tracking check can fail: an event at the
             # vendor whose webhook never comes (and that no poll reads).
@@ -1136,31 +977,22 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
         if self.a.inject_suppressed:
             # For the test that the suppression check can fail: a piece to a
             # contact on the do-not-mail list, made behind fieldsync's back.
-            p = self.lob.call("GET", "/__admin/pieces")["data"][0]
             cid = next(c for c, how in self.suppressed.items() if how == "contact")
-            auth = "Basic " + __import__("base64").b64encode((self.env["LOB_API_KEY"] + ":").encode()).decode()
-            self.lob.call("POST", "/v1/postcards", {
-                "to": {k: p["to"][k] for k in ("name", "address_line1", "address_city", "address_state",
-                                               "address_zip")},
-                "front": "tmpl_thankyou", "back": "tmpl_thankyouback", "use_type": "marketing",
-                "metadata": dict(p["metadata"], contact_id=cid, event_id="by-hand-2")},
-                headers={"Authorization": auth, "Idempotency-Key": "by-hand-2"})
+            piece_behind_back(self.lob, self.env["LOB_API_KEY"], {"contact_id": cid, "event_id": "by-hand-2"},
+                              "by-hand-2")
         pieces = self.lob.call("GET", "/__admin/pieces")["data"]
-        by_event = {}
+        events, dup_event = by_event(pieces)
         by_contact = {}
         for p in pieces:
-            ev = (p.get("metadata") or {}).get("event_id")
-            by_event.setdefault(ev, []).append(p["id"])
             key = ((p.get("metadata") or {}).get("contact_id"), (p.get("metadata") or {}).get("campaign"))
             by_contact.setdefault(key, []).append(p["id"])
         enrol = self.q("select event_id from enrolments where final = 1")
         enrolled = {e for (e,) in enrol}
-        dup_event = sum(len(v) - 1 for v in by_event.values() if len(v) > 1)
         dup_contact = sum(len(v) - 1 for v in by_contact.values() if len(v) > 1)
         logged = {v for (v,) in self.q("select json_extract(detail, '$.vendor_id') from changelog"
                                        " where kind in ('send', 'send.adopt')")}
         unlogged = [p["id"] for p in pieces if p["id"] not in logged]
-        at_vendor = set(by_event) - {None}
+        at_vendor = set(events) - {None}
         missing = sorted(enrolled - at_vendor)
         extra = sorted(at_vendor - enrolled)
         # The CRM side: a contact with one piece that fieldsync sent shows that
@@ -1227,12 +1059,7 @@ command = o=$(cat); printf '%s\\t%s\\n' "$FS_ALERT_OWNER" "$o" >>"$FS_DEMO_DIR/a
             ("pieces to contacts that entered no trigger", len(not_entered), 0, not not_entered),
             ("cancelled pieces the vendor still holds live", len(printed), 0, not printed),
         ]
-        say("")
-        say("== verification (checked against the fake vendor's own records)")
-        ok = True
-        for name, got, want, good in checks:
-            say("  %-50s %6d  (want %d)  %s" % (name, got, want, "ok" if good else "FAILED"))
-            ok = ok and good
+        ok = print_checks(checks)
         for (campaign, day) in over_cap[:10]:
             say("  %s: %d pieces on %s, over its cap of %d" % (campaign, per_day[(campaign, day)], day, self.cap))
         if not_entered:
@@ -1278,45 +1105,8 @@ def main():
         a.fs_run = True
     if a.days < 1 or a.contacts < 10:
         ap.error("--days must be 1 or more and --contacts 10 or more")
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
-    began = time.monotonic()
     sim = Sim(a)
-    try:
-        sim.setup()
-        sim.describe()
-        sim.import_history()
-        sim.suppress()
-        sim.plan()
-        say("simulating %s .. %s, a tick every 5 minutes (ticks with nothing due are skipped)"
-            % (iso(sim.start), iso(sim.end)))
-        sim.simulate()
-        if not a.no_panels:
-            sim.panels()
-        ok = sim.verify()
-        if sim.errors:
-            say("  pipeline runs that failed (cron would have mailed them): %s" % ", ".join(
-                "%s exit %d x%d" % (n, s, c) for (n, s), c in sorted(sim.errors.items())))
-        took = time.monotonic() - began
-        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-        say("  %d ticks run of %d, %d pipeline runs, %d webhook deliveries, %.0f s (%.0f s CPU in children)"
-            % (sim.active_ticks, int((sim.end - sim.start) / TICK), sim.stats.get("runs", 0),
-               sim.stats.get("webhooks", 0), took, ru.ru_utime + ru.ru_stime))
-        if a.soak:
-            say("  soak: %d stages and %d fs-hook requests killed with SIGKILL, %d vendor fault bursts"
-                % (sim.kills, sim.hook_kills, sim.fault_runs))
-            say("  peak RSS per pipeline (KiB, getrusage of children): %s" % ", ".join(
-                "%s %d" % kv for kv in sorted(sim.peak_rss.items())))
-            size = sum(os.path.getsize(sim.db + s) for s in ("", "-wal") if os.path.exists(sim.db + s))
-            say("  state file: %.1f MiB (%s, with its WAL)" % (size / 1048576, sim.db))
-        if os.environ.get("FS_DEMO_PROFILE"):
-            say("  profile (s): %s" % ", ".join("%s %.1f" % kv for kv in sorted(sim.prof.items(), key=lambda kv: -kv[1])))
-            say("  runs: %s" % ", ".join("%s %d" % kv for kv in sorted(sim.nruns.items())))
-        say("verification %s" % ("passed" if ok else "FAILED"))
-        return 0 if ok else 1
-    finally:
-        stop_children()
+    return run_sim(sim, sim.describe, sim.import_history, sim.suppress, sim.plan)
 
 
 if __name__ == "__main__":
