@@ -148,12 +148,7 @@ is 'the committed cursor is the last record' "$(sql 'select cursor from cursors'
 rm -f fieldsync.db*
 admin POST faults '{"slow_ms":30000,"skip":10,"path_prefix":"/crm/v3/objects/contacts/search"}' >/dev/null
 fs-pull --commit hubspot >killed.ndjson 2>/dev/null &
-pid=$!
-no_faults() { [ "$(admin GET faults | jq '.faults | length')" = 0 ]; }
-wait_for 'the fake still has faults' no_faults
-sleep 0.3
-kill -9 $pid
-wait $pid 2>/dev/null
+kill_held $!
 admin DELETE faults >/dev/null
 is 'the killed run emitted some records' "$(test "$(nrec killed.ndjson)" -gt 0 && echo yes)" yes
 is 'and committed its last checkpoint' "$(sql 'select cursor from cursors')" "$(lastcp killed.ndjson | jq -r .cursor)"

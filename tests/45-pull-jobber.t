@@ -250,12 +250,7 @@ conf ''
 rm -f fieldsync.db*
 admin POST faults '{"slow_ms":30000,"operation":"jobs","skip":1}' >/dev/null
 fs-pull --commit jobber >killed.ndjson 2>/dev/null &
-pid=$!
-no_faults() { [ "$(admin GET faults | jq '.faults | length')" = 0 ]; }
-wait_for 'the fake still has faults' no_faults
-sleep 0.3
-kill -9 $pid
-wait $pid 2>/dev/null
+kill_held $!
 admin DELETE faults >/dev/null
 is 'killed on the second page of jobs: the clients and their checkpoint are out, no job' \
 	"$(rows killed.ndjson | cut -d' ' -f1 | uniq -c | tr -s ' ' | tr '\n' ',')" ' 12 clients, 1 @clients,'

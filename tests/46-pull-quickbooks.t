@@ -269,12 +269,7 @@ conf ''
 rm -f fieldsync.db*
 admin POST faults '{"slow_ms":30000,"skip":2}' >/dev/null
 fs-pull --commit qbo >killed.ndjson 2>/dev/null &
-pid=$!
-no_faults() { [ "$(admin GET faults | jq '.faults | length')" = 0 ]; }
-wait_for 'the fake still has faults' no_faults
-sleep 0.3
-kill -9 $pid
-wait $pid 2>/dev/null
+kill_held $!
 admin DELETE faults >/dev/null
 is 'killed on the third page of customers: two pages and their checkpoints are out' \
 	"$(rows killed.ndjson | cut -d' ' -f1 | uniq -c | tr -s ' ' | tr '\n' ',')" ' 2 customers, 1 @customers, 2 customers, 1 @customers,'

@@ -134,12 +134,7 @@ admin DELETE requests >/dev/null
 { for i in 1 2 3 4; do mstatus k$i psc_k$i c03 sent; done; } >kill.ndjson
 admin POST faults '{"hold_ms":30000,"operation":"clientCreateNote","skip":1}' >/dev/null
 fs-push --parallel 1 crm <kill.ndjson >killed.out 2>/dev/null &
-pid=$!
-no_faults() { [ "$(admin GET faults | jq '.faults | length')" = 0 ]; }
-wait_for 'the fake still has faults' no_faults
-sleep 0.3
-kill -9 $pid
-wait $pid 2>/dev/null
+kill_held $!
 is 'killed: the held note was written at Jobber, the outbox does not know' \
 	"$(notes | grep -c '\[fieldsync k2\]')/$(sql "select state from outbox where event_id = 'k2'")" '1/pending'
 run fs-push crm </dev/null

@@ -68,3 +68,14 @@ lob_hook() {
 		fs-hook lob-events <ev.json >/dev/null 2>&1
 }
 done_testing() { [ "$failed" = 0 ]; }
+
+# kill_held PID: once the fake (its admin function) has handed out every
+# fault it was given (a request held or slowed), SIGKILL PID mid-request and
+# reap it.  The fakes' admin API is the same: GET faults lists those left.
+kill_held() {
+	_no_faults() { [ "$(admin GET faults | jq '.faults | length')" = 0 ]; }
+	wait_for 'the fake still has faults' _no_faults
+	sleep 0.3
+	kill -9 "$1"
+	wait "$1" 2>/dev/null
+}
