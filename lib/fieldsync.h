@@ -602,6 +602,11 @@ const char *fs_nickname(const char *first);	/* "bill" -> "william"; lower case i
 struct fs_scan;
 struct fs_scan *fs_scan_new(void);
 void fs_scan_free(struct fs_scan *s);
+struct fs_cli;
+/* fs-dedupe scan (lib/dedupe_scan.c): the sets among the stored contacts and
+ * those on standard input, in format (ndjson, text, csv; NULL: text on a
+ * terminal), from_opt the earliest update considered; an exit status. */
+int fs_dedupe_scan(struct fs_cli *cli, const char *from_opt, const char *format);
 /* Adds a contact (fields as above, NULL when absent); the same id again replaces it. */
 void fs_scan_add(struct fs_scan *s, const char *const f[FS_CONTACT_NFIELDS]);
 int fs_scan_size(const struct fs_scan *s);
