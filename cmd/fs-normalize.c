@@ -25,14 +25,11 @@ struct normalize {
 	bool keep_raw, strict;
 	struct fs_norm_map *maps;
 	int nmaps;
-	struct fs_campaign *campaigns;
-	int ncampaigns;
-	fs_time *first_run;	/* each campaign's, once recorded */
-	bool first_recorded;
+	struct fs_fire fire;	/* the campaigns, and what they fired */
 	struct fs_drift drift;
 	struct fs_counts invalid;	/* fields moved to data.invalid, by name */
 	long ninvalid;
-	long records, events, requests, again;
+	long records, events;
 	long customers, matched;	/* an accounting source's customers, and those matched to a contact */
 	struct fast fast;
 };
@@ -72,214 +69,6 @@ fill_mail_status(struct normalize *n, jv *data)
 	*data = jv_object_set(*data, jv_string("status"), jv_string(status ? status : "queued"));
 	free(status);
 	return 0;
-}
-
-/*
- * Campaigns fire on entry (fieldsync(7), "Campaigns"): a version of a contact
- * or job whose trigger field is one of the trigger's values when the
- * version before it, as the state file knew it, was not.  An object seen
- * for the first time fires only for a campaign with backfill, when it
- * changed no longer than that before the campaign's first run; a version
- * first seen before a campaign's first run never fires for it (a new
- * campaign does not mail what it finds).
- */
-
-/* Records each campaign's first run, once a run has something to fire on. */
-static int
-first_runs(struct normalize *n)
-{
-	if (n->first_recorded)
-		return 0;
-	if (fs_campaign_first_runs(&n->cli->st, n->campaigns, n->ncampaigns, n->cli->run_id, true, n->first_run) != 0)
-		return -1;
-	n->first_recorded = true;
-	return 0;
-}
-
-/*
- * Whether campaign i fires for this version: value (the trigger field's, or
- * NULL) enters the trigger.  changed_at is the version's time, for backfill.
- */
-static bool
-enters(const struct normalize *n, int i, const char *value, const struct fs_seen *seen, const char *changed_at)
-{
-	const struct fs_campaign *c = &n->campaigns[i];
-	fs_time t;
-
-	if (!fs_cond_matches(&c->trigger, value) || seen->stale || n->first_run[i] > seen->seen_at)
-		return false;
-	if (seen->known)
-		return !fs_cond_matches(&c->trigger, fs_jstr(seen->prev, c->trigger.field));
-	return c->backfill && changed_at && fs_time_parse(changed_at, &t) == 0 &&
-	       t >= n->first_run[i] - c->backfill_secs;
-}
-
-/*
- * One mail.requested for campaign c: contact is the contact (its id, name
- * and do_not_mail), job the job for job campaigns (null else), to the
- * address.  Emitted, or the record dead-lettered when it is not valid.
- */
-static int
-request_mail(struct normalize *n, struct fs_loop *lp, struct fs_line *ln, jv ev, const struct fs_campaign *c,
-	     jv contact, jv job, jv to, const char *value, const struct fs_seen *seen)
-{
-	const char *source = fs_jstr(ev, "source"), *object = fs_jstr(ev, "object");
-	const char *version = fs_jstr(jv_get_kind(job) == JV_KIND_OBJECT ? job : contact, "updated_at");
-	const char *from = seen->known ? fs_jstr(seen->prev, c->trigger.field) : NULL;
-	jv req = fs_mail_request_data(c, contact, job, to, from, value), mail;
-	struct fs_buf why = {0};
-	char *ver;
-	int rc = 0;
-
-	ver = fs_xasprintf("%s@%s", c->name, version ? version : "");
-	mail = fs_event_make(n->cli->run_id, source, "mail.requested", object, ver, fs_jget(ev, "occurred_at"), req,
-			     jv_invalid());
-	free(ver);
-	if (fs_event_validate(mail, &why) != 0) {
-		if (jv_get_kind(job) == JV_KIND_OBJECT && jv_get_kind(contact) == JV_KIND_NULL)
-			fs_buf_addf(&why, " (contact \"%s\" is not in the state file)", fs_jstr(job, "contact_id"));
-		rc = fs_reject(lp, ln, fs_jstr(mail, "id"), "mail.requested for campaign \"%s\": %s", c->name, why.data);
-		jv_free(mail);
-	} else {
-		jv text = jv_dump_string(jv_copy(mail), 0);
-
-		n->requests++;
-		fs_emit_raw(lp, jv_string_value(text), (size_t)jv_string_length_bytes(jv_copy(text)));
-		if (fs_entry_add(&n->cli->st, source, object, c->name, fs_jstr(mail, "id"), jv_string_value(text),
-				 (size_t)jv_string_length_bytes(jv_copy(text)), n->cli->run_id) != 0) {
-			fs_loop_fail(lp, FS_EXIT_STATE);
-			rc = -1;
-		}
-		jv_free(text);
-		jv_free(mail);
-	}
-	fs_buf_free(&why);
-	return rc;
-}
-
-/* A request asked for before and not taken yet: asked for again. */
-static int
-again(const char *event_id, const char *line, void *ctx)
-{
-	struct fs_loop *lp = ctx;
-	struct normalize *n = lp->ctx;
-
-	fs_debug("%s: asked for again: no pipeline has taken it", event_id);
-	n->again++;
-	fs_emit_raw(lp, line, strlen(line));
-	return 0;
-}
-
-/*
- * A newer version of an object: the requests asked for on its earlier ones
- * that no pipeline took (a stage died before it, and the object changed
- * before the pipeline read it again) are asked for again.
- */
-static int
-ask_again(struct normalize *n, struct fs_loop *lp, const char *source, const char *object, const struct fs_seen *seen)
-{
-	if (!seen->known || !seen->newer)
-		return 0;
-	if (fs_entries_pending(&n->cli->st, source, object, fs_now() - FS_ENTRY_KEEP, n->cli->run_id, again, lp) != 0) {
-		fs_loop_fail(lp, FS_EXIT_STATE);
-		return -1;
-	}
-	return 0;
-}
-
-/* contact.changed: remember the contact, then fire each contact campaign it enters. */
-static int
-fire_contact(struct normalize *n, struct fs_loop *lp, struct fs_line *ln, jv ev)
-{
-	jv data = fs_jget(ev, "data"), address = fs_jget(data, "address"), to = jv_null();
-	struct fs_seen seen;
-	int rc = 0;
-
-	if (fs_loop_txn(lp) != 0 || first_runs(n) != 0 ||
-	    fs_contact_observe(&n->cli->st, fs_jstr(ev, "source"), data, &seen) != 0) {
-		jv_free(data);
-		jv_free(address);
-		fs_loop_fail(lp, FS_EXIT_STATE);
-		return -1;
-	}
-	rc = ask_again(n, lp, fs_jstr(ev, "source"), fs_jstr(ev, "object"), &seen);
-	for (int i = 0; i < n->ncampaigns && rc == 0; i++) {
-		const struct fs_campaign *c = &n->campaigns[i];
-		struct fs_fields f = {.data = data, .contact = jv_null(), .to = jv_null()};
-		const char *value;
-
-		if (c->on_job)
-			continue;
-		value = fs_fields_values(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
-		if (!enters(n, i, value, &seen, fs_jstr(data, "updated_at")) || !fs_filters_pass(c, &f))
-			continue;
-		if (jv_get_kind(to) == JV_KIND_NULL)
-			to = fs_mailing_address(data, address);
-		value = fs_fields_values(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
-		rc = request_mail(n, lp, ln, ev, c, data, jv_null(), to, value, &seen);
-	}
-	fs_seen_free(&seen);
-	jv_free(to);
-	jv_free(address);
-	jv_free(data);
-	return rc;
-}
-
-/* job.changed: remember the job, then fire each job campaign it enters, to its contact. */
-static int
-fire_job(struct normalize *n, struct fs_loop *lp, struct fs_line *ln, jv ev)
-{
-	jv data = fs_jget(ev, "data"), contact = jv_null(), to = jv_null();
-	struct fs_seen seen;
-	bool looked = false;
-	int rc = 0;
-
-	if (fs_loop_txn(lp) != 0 || first_runs(n) != 0 ||
-	    fs_job_observe(&n->cli->st, fs_jstr(ev, "source"), data, &seen) != 0) {
-		jv_free(data);
-		fs_loop_fail(lp, FS_EXIT_STATE);
-		return -1;
-	}
-	rc = ask_again(n, lp, fs_jstr(ev, "source"), fs_jstr(ev, "object"), &seen);
-	for (int i = 0; i < n->ncampaigns && rc == 0; i++) {
-		const struct fs_campaign *c = &n->campaigns[i];
-		struct fs_fields f = {.data = data, .contact = jv_null(), .to = jv_null()};
-		const char *value;
-
-		if (!c->on_job)
-			continue;
-		value = fs_fields_values(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
-		if (!enters(n, i, value, &seen, fs_jstr(data, "updated_at")))
-			continue;
-		if (!looked) {
-			jv own = fs_jget(data, "address"), theirs;
-
-			if (fs_contact_get(&n->cli->st, fs_jstr(data, "contact_id"), &contact) != 0) {
-				jv_free(own);
-				fs_loop_fail(lp, FS_EXIT_STATE);
-				rc = -1;
-				break;
-			}
-			/* The job's own address when it has one, else its contact's. */
-			theirs = fs_jget(contact, "address");
-			to = fs_mailing_address(contact, fs_jstr(own, "line1") ? own : theirs);
-			jv_free(own);
-			jv_free(theirs);
-			looked = true;
-		}
-		f.contact = contact;
-		f.to = to;
-		if (!fs_filters_pass(c, &f))
-			continue;
-		f.to = jv_null();
-		value = fs_fields_values(&f, c->trigger.field) == 1 ? f.list[0] : NULL;
-		rc = request_mail(n, lp, ln, ev, c, contact, data, to, value, &seen);
-	}
-	fs_seen_free(&seen);
-	jv_free(contact);
-	jv_free(to);
-	jv_free(data);
-	return rc;
 }
 
 /*
@@ -393,9 +182,9 @@ on_record(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 			n->events++;
 			fs_emit(lp, jv_copy(ev));
 			if (strcmp(kind, "contact.changed") == 0)
-				rc = fire_contact(n, lp, ln, ev);
+				rc = fs_fire_contact(&n->fire, lp, ln, ev);
 			else if (strcmp(kind, "job.changed") == 0)
-				rc = fire_job(n, lp, ln, ev);
+				rc = fs_fire_job(&n->fire, lp, ln, ev);
 		}
 		why.len = 0;
 		jv_free(ev);
@@ -475,7 +264,7 @@ fast_mail(struct normalize *n, struct fs_loop *lp, const struct fs_campaign *c, 
 	if (do_not_mail)
 		fs_buf_adds(b, ",\"do_not_mail\":true");
 	fs_buf_add(b, "}}", 2);
-	n->requests++;
+	n->fire.requests++;
 	fs_emit_raw(lp, b->data, b->len);
 	fs_buf_addc(b, '\0');
 	if (fs_entry_add(&n->cli->st, source, object, c->name, id, b->data, b->len - 1, n->cli->run_id) != 0) {
@@ -513,10 +302,10 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	if (!fs_contact_row_valid(cs))
 		return 0;
 	/* A request that may fire and would not be valid goes the usual way, which says why. */
-	for (int i = 0; i < n->ncampaigns; i++)
-		if (!n->campaigns[i].on_job && fs_cond_matches(&n->campaigns[i].trigger,
-							       fs_contact_field(cs, n->campaigns[i].trigger.field)) &&
-		    !fs_contact_row_mailable(&n->campaigns[i], cs))
+	for (int i = 0; i < n->fire.ncampaigns; i++)
+		if (!n->fire.campaigns[i].on_job && fs_cond_matches(&n->fire.campaigns[i].trigger,
+							       fs_contact_field(cs, n->fire.campaigns[i].trigger.field)) &&
+		    !fs_contact_row_mailable(&n->fire.campaigns[i], cs))
 			return 0;
 
 	if (!fs_drift_scanned(&n->drift, &f->unmapped, me, t, root, data, n->strict))
@@ -530,17 +319,18 @@ on_fast(struct fs_loop *lp, struct fs_line *ln, void *ctx)
 	fs_emit_raw(lp, b->data, b->len);
 
 	/* Remember the contact, then fire the campaigns it enters. */
-	if (fs_loop_txn(lp) != 0 || first_runs(n) != 0 ||
+	if (fs_loop_txn(lp) != 0 || fs_fire_first_runs(&n->fire) != 0 ||
 	    fs_contact_observe_row(&n->cli->st, source, (const char *const *)cs, o->do_not_mail, NULL, &seen) != 0) {
 		fs_loop_fail(lp, FS_EXIT_STATE);
 		return -1;
 	}
-	rc = ask_again(n, lp, source, object, &seen);
-	for (int i = 0; i < n->ncampaigns && rc == 0; i++) {
-		const struct fs_campaign *c = &n->campaigns[i];
+	rc = fs_fire_ask_again(&n->fire, lp, source, object, &seen);
+	for (int i = 0; i < n->fire.ncampaigns && rc == 0; i++) {
+		const struct fs_campaign *c = &n->fire.campaigns[i];
 		struct fs_fields fl = {.cs = cs};
 
-		if (!c->on_job && enters(n, i, fs_contact_field(cs, c->trigger.field), &seen, cs[FS_C_UPDATED_AT]) &&
+		if (!c->on_job &&
+		    fs_fire_enters(&n->fire, i, fs_contact_field(cs, c->trigger.field), &seen, cs[FS_C_UPDATED_AT]) &&
 		    fs_filters_pass(c, &fl))
 			rc = fast_mail(n, lp, c, cs, source, object,
 				       seen.known ? fs_jstr(seen.prev, c->trigger.field) : NULL, o->do_not_mail);
@@ -555,8 +345,8 @@ normalize_free(struct normalize *n)
 	for (int i = 0; i < n->nmaps; i++)
 		fs_norm_map_free(&n->maps[i]);
 	free(n->maps);
-	fs_campaigns_free(n->campaigns, n->ncampaigns);
-	free(n->first_run);
+	fs_campaigns_free(n->fire.campaigns, n->fire.ncampaigns);
+	free(n->fire.first_run);
 	fs_counts_free(&n->invalid);
 	fs_drift_free(&n->drift);
 	fs_jscan_free(&n->fast.tree);
@@ -589,7 +379,7 @@ main(int argc, char *argv[])
 	int opt, rc, status;
 
 	fs_cli_init(&cli, "fs-normalize");
-	n.cli = &cli;
+	n.cli = n.fire.cli = &cli;
 	while ((opt = getopt_long(argc, argv, FS_CLI_COMMON_OPTSTRING, longopts, NULL)) != -1) {
 		if (fs_cli_option(&cli, opt, optarg, usage))
 			continue;
@@ -632,20 +422,20 @@ main(int argc, char *argv[])
 		if (fs_endpoint_find(&cli.cfg, "source", n.source_opt, &ep) != 0)
 			return fs_cli_finish(&cli, FS_EXIT_USAGE);
 	}
-	if (fs_campaigns_load(&cli.cfg, &n.campaigns, &n.ncampaigns) != 0) {
+	if (fs_campaigns_load(&cli.cfg, &n.fire.campaigns, &n.fire.ncampaigns) != 0) {
 		normalize_free(&n);
 		return fs_cli_finish(&cli, FS_EXIT_USAGE);
 	}
-	n.first_run = fs_xmalloc((size_t)(n.ncampaigns + 1) * sizeof *n.first_run);
+	n.fire.first_run = fs_xmalloc((size_t)(n.fire.ncampaigns + 1) * sizeof *n.fire.first_run);
 	if (fs_cli_state(&cli) != 0) {
 		normalize_free(&n);
 		return fs_cli_finish(&cli, FS_EXIT_STATE);
 	}
-	if (fs_campaign_first_runs(&cli.st, n.campaigns, n.ncampaigns, cli.run_id, false, n.first_run) != 0) {
+	if (fs_campaign_first_runs(&cli.st, n.fire.campaigns, n.fire.ncampaigns, cli.run_id, false, n.fire.first_run) != 0) {
 		normalize_free(&n);
 		return fs_cli_finish(&cli, FS_EXIT_STATE);
 	}
-	if ((rc = fs_campaigns_check_sources(&cli, n.campaigns, n.ncampaigns)) != 0) {
+	if ((rc = fs_campaigns_check_sources(&cli, n.fire.campaigns, n.fire.ncampaigns)) != 0) {
 		normalize_free(&n);
 		return fs_cli_finish(&cli, rc);
 	}
@@ -655,11 +445,11 @@ main(int argc, char *argv[])
 	lp.source = n.source_opt;
 	status = fs_loop_run(&lp, STDIN_FILENO);
 	fs_drift_report(&n.drift);
-	if (n.again)
-		fs_debug("%ld mail request%s asked for again (no pipeline had taken %s)", n.again, n.again == 1 ? "" : "s",
-			 n.again == 1 ? "it" : "them");
+	if (n.fire.again)
+		fs_debug("%ld mail request%s asked for again (no pipeline had taken %s)", n.fire.again, n.fire.again == 1 ? "" : "s",
+			 n.fire.again == 1 ? "it" : "them");
 	/* Requests kept longer than FS_ENTRY_KEEP are not asked for again. */
-	if (n.requests && status < FS_EXIT_STATE) {
+	if (n.fire.requests && status < FS_EXIT_STATE) {
 		int64_t pruned = 0;
 
 		if (fs_state_begin(&cli.st) != 0 || fs_entries_prune(&cli.st, fs_now() - FS_ENTRY_KEEP, &pruned) != 0 ||
@@ -682,13 +472,13 @@ main(int argc, char *argv[])
 	if (n.ninvalid)
 		fs_debug("%ld invalid field%s moved to data.invalid", n.ninvalid, n.ninvalid == 1 ? "" : "s");
 	fs_debug("%ld records, %ld events, %ld mail requests, %ld dead, %ld blank lines, %ld passed through",
-		 n.records, n.events, n.requests, lp.stats.dead, lp.stats.blank, lp.stats.passed);
+		 n.records, n.events, n.fire.requests, lp.stats.dead, lp.stats.blank, lp.stats.passed);
 	/* The run's row in the changelog, unless it had nothing to map. */
 	if (n.records || n.events || lp.stats.dead) {
 		jv c = jv_object_set(jv_object(), jv_string("records"), jv_number((double)n.records));
 
 		c = jv_object_set(c, jv_string("events"), jv_number((double)n.events));
-		c = jv_object_set(c, jv_string("mail_requests"), jv_number((double)n.requests));
+		c = jv_object_set(c, jv_string("mail_requests"), jv_number((double)n.fire.requests));
 		c = jv_object_set(c, jv_string("dead"), jv_number((double)lp.stats.dead));
 		c = jv_object_set(c, jv_string("blank"), jv_number((double)lp.stats.blank));
 		c = jv_object_set(c, jv_string("passed"), jv_number((double)lp.stats.passed));

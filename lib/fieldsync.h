@@ -464,6 +464,31 @@ int fs_source_fields_store(struct fs_state *st, const char *source, const char *
 int fs_source_fields_get(struct fs_state *st, const char *source, const char *object, jv *fields,
 			 char **described_at);
 
+// fire.c: campaign triggers fired as fs-normalize reads contacts and jobs.
+struct fs_fire {
+	struct fs_cli *cli;
+	struct fs_campaign *campaigns;
+	int ncampaigns;
+	fs_time *first_run;	/* each campaign's, once recorded */
+	bool first_recorded;
+	long requests, again;	/* mail requests emitted; asked for again */
+};
+struct fs_loop;
+struct fs_line;
+/* Each campaign's first run recorded, once a run has something to fire on; -1 on a state error. */
+int fs_fire_first_runs(struct fs_fire *f);
+/* Whether campaign i fires: value (the trigger field's, or NULL) enters its
+ * trigger; changed_at is the version's time, for backfill. */
+bool fs_fire_enters(const struct fs_fire *f, int i, const char *value, const struct fs_seen *seen,
+		    const char *changed_at);
+/* A newer version of an object: the requests on its earlier ones that no pipeline took, emitted again. */
+int fs_fire_ask_again(struct fs_fire *f, struct fs_loop *lp, const char *source, const char *object,
+		      const struct fs_seen *seen);
+/* contact.changed and job.changed (valid events): the object remembered,
+ * then a mail.requested for each campaign it enters.  0, or -1 (said). */
+int fs_fire_contact(struct fs_fire *f, struct fs_loop *lp, struct fs_line *ln, jv ev);
+int fs_fire_job(struct fs_fire *f, struct fs_loop *lp, struct fs_line *ln, jv ev);
+
 // state_admin.c: fs-state's work (info, check, backup).
 /* What is in the state: schema version, file sizes, access, row counts per
  * table, the oldest waiting work (state_admin.c has the shape); invalid on
