@@ -224,6 +224,9 @@ redeem(const struct fs_oauth *o, struct fs_http *api, int *status)
 		*status = FS_EXIT_REMOTE;
 	} else {
 		ans = r.body.len ? jv_parse_sized(r.body.data, (int)r.body.len) : jv_invalid();
+		/* RFC 6749, section 6: the server MAY issue a new refresh token; Google's keeps the old one. */
+		if (r.status == 200 && fs_jstr(ans, "access_token") && fs_jstr(ans, "refresh_token") == NULL)
+			ans = jv_object_set(ans, jv_string("refresh_token"), jv_string(o->refresh));
 		if (r.status != 200 || !fs_jstr(ans, "access_token") || !fs_jstr(ans, "refresh_token")) {
 			const char *why = fs_jstr(ans, "error_description");
 
