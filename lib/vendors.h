@@ -23,6 +23,11 @@
 #define FS_JOBBER_VERSION "2025-01-20"	/* X-JOBBER-GRAPHQL-VERSION */
 #define FS_JOBBER_PAGE "50"	/* nodes a page: 50 clients cost about 1,100 of the 10,000 points */
 
+/* vendors/sheets.c's defaults: 60 requests a minute a user is Google's quota (300 a project). */
+#define FS_SHEETS_URL "https://sheets.googleapis.com"
+#define FS_SHEETS_TOKEN_URL "https://oauth2.googleapis.com/token"
+#define FS_SHEETS_RATE "60/60s"
+
 /* vendors/quickbooks.c's defaults. */
 #define FS_QBO_URL "https://quickbooks.api.intuit.com"	/* the sandbox: https://sandbox-quickbooks.api.intuit.com */
 #define FS_QBO_TOKEN_URL "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
@@ -208,7 +213,7 @@ bool fs_vendor_takes(const char *target_kind, const char *kind);
 bool fs_kind_targeted(const char *kind);
 char *fs_vendor_kinds(bool (*has)(const struct fs_vendor *));	/* "hubspot or lob", malloc'd */
 extern const struct fs_vendor fs_vendor_hubspot, fs_vendor_lob_events, fs_vendor_lob, fs_vendor_csv,
-	fs_vendor_jobber, fs_vendor_quickbooks;
+	fs_vendor_jobber, fs_vendor_quickbooks, fs_vendor_sheets;
 
 // pull.c: what connectors share for fs-pull.
 void fs_pull_fail(struct fs_pull *p, int status);	/* status, unless worse was said */
