@@ -69,8 +69,8 @@ hash2(const char *a, const char *b, char out[17])
 }
 
 /* The range's path: /v4/spreadsheets/ID/values/RANGE. */
-char *
-fs_sheets_values_path(const struct fs_endpoint *ep)
+static char *
+values_path(const struct fs_endpoint *ep)
 {
 	char *id = fs_urlencode(fs_setting(ep, "spreadsheet")), *range = fs_urlencode(fs_setting(ep, "range"));
 	char *path = fs_xasprintf("/v4/spreadsheets/%s/values/%s?majorDimension=ROWS", id, range);
@@ -95,7 +95,7 @@ google_message(jv ans)
 static jv
 get_values(struct fs_pull *p)
 {
-	char *path = fs_sheets_values_path(&p->ep);
+	char *path = values_path(&p->ep);
 	bool refreshed = false;
 	jv out = jv_invalid();
 
@@ -630,6 +630,452 @@ sheets_field(const struct fs_endpoint *ep, bool on_job, const char *field)
 	return on_job ? NULL : field;
 }
 
+/* ---- push: mail status written to the row with the contact's id (fs-push, kind sheets) ---- */
+
+/*
+ * Each batch of mail.status rows is one values.batchUpdate: the status
+ * label into status_column and, for a piece sent, its day into
+ * sent_column, of the row whose id column holds the contact's id.  The
+ * rows are found by reading the range just before (rows move), never by a
+ * number kept from a poll.  Writing a cell to the value it has is harmless,
+ * so a batch sent twice (a crash before its rows were settled) is too.
+ */
+
+#define SH_BATCH 100	/* rows a batchUpdate writes at most */
+
+struct sh_push {
+	char *sheet;		/* the range's sheet, quoted for A1 notation */
+	int gen, sent_gen;	/* token refreshes so far; the sender's */
+};
+
+struct sh_req {
+	struct fs_push_req r;	/* first: lib/push.c's part */
+	jv wrote;		/* [{"range","values"}] a row: what it wrote */
+	int gen;
+	bool refreshed;
+};
+
+static void
+sh_req_clear(struct fs_push_req *r)
+{
+	jv_free(((struct sh_req *)r)->wrote);
+}
+
+/* "Sheet1!A1:Z" -> "'Sheet1'" ('' for a quote inside). */
+static char *
+quoted_sheet(const char *range)
+{
+	const char *bang = strrchr(range, '!');
+	size_t n = bang ? (size_t)(bang - range) : strlen(range);
+	struct fs_buf b = {0};
+
+	if (n >= 2 && range[0] == '\'' && range[n - 1] == '\'')
+		fs_buf_add(&b, range, n);
+	else {
+		fs_buf_addc(&b, '\'');
+		for (size_t i = 0; i < n; i++) {
+			if (range[i] == '\'')
+				fs_buf_addc(&b, '\'');
+			fs_buf_addc(&b, range[i]);
+		}
+		fs_buf_addc(&b, '\'');
+	}
+	return b.data;
+}
+
+static void
+col_name(int i, char out[8])
+{
+	char t[8];
+	int k = 0;
+
+	for (i++; i > 0 && k < 7; i = (i - 1) / 26)
+		t[k++] = (char)('A' + (i - 1) % 26);
+	for (int j = 0; j < k; j++)
+		out[j] = t[k - 1 - j];
+	out[k] = '\0';
+}
+
+static int
+sheets_push_start(struct fs_push *p)
+{
+	struct sh_push *s = fs_xmalloc(sizeof *s);
+
+	memset(s, 0, sizeof *s);
+	p->settings = s;
+	memset(&sh_oauth, 0, sizeof sh_oauth);
+	sh_oauth_on = false;
+	if (fs_push_setting(p, "spreadsheet") == NULL) {
+		fs_err("target '%s': no spreadsheet (the id in the sheet's URL, /spreadsheets/d/ID/edit)", p->target);
+		return -1;
+	}
+	s->sheet = quoted_sheet(fs_push_setting(p, "range"));
+	if (p->dry_run)
+		return 0;
+	if (fs_setting(&p->ep, "oauth_file")) {
+		if (fs_oauth_setup(&p->ep, &sh_oauth, fs_push_setting(p, "token_url"), "secret_env", "secret_file") != 0)
+			return -1;
+		sh_oauth_on = true;
+		p->secret = fs_xstrdup(sh_oauth.access);
+	} else {
+		p->secret = fs_endpoint_secret(&p->ep, "token_env", "token_file");
+	}
+	if (fs_http_init(&p->easy, p->target, p->url, fs_push_setting(p, "rate")) != 0)
+		return -1;
+	p->easy_ready = true;
+	p->easy.attempts = 3;
+	if (p->secret)
+		fs_http_bearer(&p->easy, p->secret);
+	return 0;
+}
+
+static void
+sheets_push_free(struct fs_push *p)
+{
+	struct sh_push *s = p->settings;
+
+	if (s)
+		free(s->sheet);
+	fs_oauth_free(&sh_oauth);
+	memset(&sh_oauth, 0, sizeof sh_oauth);
+	sh_oauth_on = false;
+}
+
+/* A new access token, onto the look-ups' client and the sender; -1 said, the run stopped. */
+static int
+push_refresh(struct fs_push *p)
+{
+	struct sh_push *s = p->settings;
+	int status = FS_EXIT_REMOTE;
+
+	if (!sh_oauth_on || fs_oauth_refresh(&sh_oauth, &p->easy, &status) != 0) {
+		if (!sh_oauth_on)
+			fs_err("%s: HTTP 401: the access token was refused; check %s", p->target,
+			       fs_push_setting(p, "token_env"));
+		fs_push_fail(p, sh_oauth_on ? status : FS_EXIT_USAGE);
+		p->stop = true;
+		return -1;
+	}
+	s->gen++;
+	fs_http_bearer(&p->easy, sh_oauth.access);
+	if (p->http)
+		fs_push_http_auth_bearer(p->http, sh_oauth.access);
+	return 0;
+}
+
+/* The range as it is now: its values and where they start; jv_invalid() with the run stopped (said). */
+static jv
+read_range(struct fs_push *p, int *row0, int *col0)
+{
+	struct fs_endpoint *ep = &p->ep;
+	char *path = values_path(ep);
+	jv out = jv_invalid();
+
+	*row0 = 1;
+	*col0 = 0;
+	for (int tries = 0; tries < 2; tries++) {
+		struct fs_http_response r;
+		int rc = fs_http_request(&p->easy, "GET", path, NULL, NULL, &r);
+		const char *range;
+
+		if (rc != 0) {
+			fs_http_response_free(&r);
+			fs_push_fail(p, FS_EXIT_REMOTE);
+			p->stop = true;
+			break;
+		}
+		if (r.status == 401 && tries == 0) {
+			fs_http_response_free(&r);
+			if (push_refresh(p) != 0)
+				break;
+			continue;
+		}
+		out = r.body.len ? jv_parse_sized(r.body.data, (int)r.body.len) : jv_invalid();
+		if (r.status != 200 || jv_get_kind(out) != JV_KIND_OBJECT) {
+			const char *m = jv_is_valid(out) ? google_message(out) : NULL;
+
+			fs_err("%s: GET values: HTTP %ld%s%s", p->target, r.status, m ? ": " : "", m ? m : "");
+			fs_push_fail(p, r.status == 401 || r.status == 403 || r.status == 404 ? FS_EXIT_USAGE : FS_EXIT_REMOTE);
+			p->stop = true;
+			jv_free(out);
+			out = jv_invalid();
+		} else if ((range = fs_jstr(out, "range")) && strchr(range, '!')) {
+			const char *c = strrchr(range, '!') + 1;
+			int col = 0;
+
+			for (; isalpha((unsigned char)*c); c++)
+				col = col * 26 + (toupper((unsigned char)*c) - 'A' + 1);
+			*col0 = col > 0 ? col - 1 : 0;
+			if (isdigit((unsigned char)*c))
+				*row0 = atoi(c);
+		}
+		fs_http_response_free(&r);
+		break;
+	}
+	free(path);
+	return out;
+}
+
+/* The header's column named like name (loosely), or -1. */
+static int
+find_column(jv header, const char *name)
+{
+	int at = -1;
+
+	jv_array_foreach(header, i, h) {
+		if (at < 0 && jv_get_kind(h) == JV_KIND_STRING && same_name(jv_string_value(h), name))
+			at = i;
+		jv_free(h);
+	}
+	return at;
+}
+
+/* What a row writes: the status label (the piece's latest), and the day it was sent when it is a "sent". */
+static int
+row_cells(struct fs_push *p, const struct fs_outbox_row *r, char **label, char day[11], char **why)
+{
+	jv ev = jv_parse(r->line), data = fs_jget(ev, "data");
+	const char *status = fs_jstr(data, "status"), *vendor_id = fs_jstr(data, "vendor_id");
+	char *now_status = NULL;
+
+	*label = *why = NULL;
+	day[0] = '\0';
+	if (status && strcmp(status, "sent") == 0)
+		fs_push_day(fs_jstr(ev, "occurred_at"), day);
+	/* The cell shows the piece's latest status, never an older one that arrived late. */
+	if (vendor_id && fs_piece_status(&p->cli->st, vendor_id, &now_status) == 0 && now_status &&
+	    fs_outbox_status_rank(now_status) > fs_outbox_status_rank(status))
+		status = now_status;
+	if (r->contact_id == NULL)
+		*why = fs_xstrdup("no contact_id: no row to write to");
+	else if (fs_push_mail_label(status) == NULL)
+		*why = fs_xasprintf("unknown mail status \"%s\"", status ? status : "");
+	else
+		*label = fs_xstrdup(fs_push_mail_label(status));
+	free(now_status);
+	jv_free(data);
+	jv_free(ev);
+	return *why ? -1 : 0;
+}
+
+/* The rows in q, found in the range read now: a row with no id there goes to the DLQ. */
+static jv
+batch_data(struct fs_push *p, struct sh_req *q, jv values, int row0, int col0, int *left)
+{
+	const struct sh_push *s = p->settings;
+	jv header = jv_array_get(jv_copy(values), 0), data = jv_array(), where = jv_object();
+	int idc = find_column(header, fs_push_setting(p, "id_column"));
+	int stc = find_column(header, fs_push_setting(p, "status_column"));
+	int sec = find_column(header, fs_push_setting(p, "sent_column"));
+	int keep = 0;
+
+	*left = -1;
+	if (idc < 0 || stc < 0 || sec < 0) {
+		fs_err("%s: no column '%s' in the header of %s: nothing written", p->target,
+		       fs_push_setting(p, idc < 0 ? "id_column" : stc < 0 ? "status_column" : "sent_column"),
+		       fs_push_setting(p, "range"));
+		fs_push_fail(p, FS_EXIT_USAGE);
+		p->stop = true;
+		jv_free(header);
+		jv_free(where);
+		jv_free(data);
+		return jv_invalid();
+	}
+	jv_array_foreach(values, i, row) {
+		jv id = jv_array_get(row, idc);
+
+		if (i > 0 && jv_get_kind(id) == JV_KIND_STRING && !jv_is_valid(fs_jget(where, jv_string_value(id))))
+			where = jv_object_set(where, jv_copy(id), jv_number(row0 + i));
+		jv_free(id);
+	}
+	for (int i = 0; i < q->r.nrows; i++) {
+		struct fs_outbox_row *r = &q->r.rows[i];
+		char *label, *why, day[11], a1[8], *range;
+		jv at = r->contact_id ? fs_jget(where, r->contact_id) : jv_invalid(), wrote = jv_array();
+
+		if (row_cells(p, r, &label, day, &why) == 0 && !jv_is_valid(at))
+			why = fs_xasprintf("no row with id '%s' in %s", r->contact_id, fs_push_setting(p, "range"));
+		if (why) {
+			struct fs_push_req *one = fs_push_req_new(1, sizeof *one);
+
+			fs_push_req_take(one, r);
+			jv_free(q->r.hist[i]);
+			q->r.hist[i] = jv_null();
+			fs_push_dead_local(p, one, why);
+			fs_push_req_free(one);
+			free(why);
+			free(label);
+			jv_free(at);
+			jv_free(wrote);
+			continue;
+		}
+		col_name(col0 + stc, a1);
+		range = fs_xasprintf("%s!%s%d", s->sheet, a1, (int)jv_number_value(at));
+		wrote = jv_array_append(wrote, jv_object_set(jv_object_set(jv_object(), jv_string("range"), jv_string(range)),
+						      jv_string("values"), jv_array_append(jv_array(), jv_array_append(jv_array(), jv_string(label)))));
+		free(range);
+		if (day[0]) {
+			col_name(col0 + sec, a1);
+			range = fs_xasprintf("%s!%s%d", s->sheet, a1, (int)jv_number_value(at));
+			wrote = jv_array_append(wrote, jv_object_set(jv_object_set(jv_object(), jv_string("range"),
+									  jv_string(range)), jv_string("values"),
+							      jv_array_append(jv_array(), jv_array_append(jv_array(), jv_string(day)))));
+			free(range);
+		}
+		jv_array_foreach(wrote, k, w) {
+			(void)k;
+			data = jv_array_append(data, w);
+		}
+		q->wrote = jv_array_append(q->wrote, wrote);
+		/* Kept rows close up, in the order of q->wrote. */
+		if (keep != i) {
+			q->r.rows[keep] = q->r.rows[i];
+			q->r.hist[keep] = q->r.hist[i];
+			q->r.tries[keep] = q->r.tries[i];
+		}
+		keep++;
+		free(label);
+		jv_free(at);
+	}
+	q->r.nrows = keep;
+	*left = keep;
+	jv_free(header);
+	jv_free(where);
+	return data;
+}
+
+static struct fs_push_job *
+sheets_write_back(struct fs_push *p)
+{
+	struct sh_push *s = p->settings;
+	struct sh_req *q = NULL;
+	struct fs_outbox_row *r;
+	jv values, data, body;
+	char *id;
+	int row0, col0, left;
+
+	while (p->stop == false) {
+		while ((q == NULL || q->r.nrows < SH_BATCH) && (q == NULL || fs_push_rows_claimed(p)) &&
+		       (r = fs_push_next_row(p)) != NULL) {
+			if (q == NULL) {
+				q = (struct sh_req *)fs_push_req_new(SH_BATCH, sizeof *q);
+				q->wrote = jv_array();
+				q->r.clear = sh_req_clear;
+			}
+			fs_push_req_take(&q->r, r);
+		}
+		if (q == NULL)
+			return NULL;
+		values = read_range(p, &row0, &col0);
+		if (!jv_is_valid(values)) {
+			fs_push_req_free(&q->r);
+			return NULL;
+		}
+		data = fs_jget(values, "values");
+		jv_free(values);
+		if (jv_get_kind(data) != JV_KIND_ARRAY) {
+			jv_free(data);
+			data = jv_array_append(jv_array(), jv_array());
+		}
+		body = batch_data(p, q, data, row0, col0, &left);
+		if (!jv_is_valid(body)) {
+			fs_push_req_free(&q->r);
+			return NULL;
+		}
+		if (left == 0) {	/* every row went to the DLQ: the next batch */
+			jv_free(body);
+			fs_push_req_free(&q->r);
+			q = NULL;
+			continue;
+		}
+		body = jv_object_set(jv_object_set(jv_object(), jv_string("valueInputOption"), jv_string("RAW")),
+				     jv_string("data"), body);
+		q->r.j.body = fs_jdump(body);
+		jv_free(body);
+		id = fs_urlencode(fs_push_setting(p, "spreadsheet"));
+		q->r.j.url = fs_xasprintf("%s/v4/spreadsheets/%s/values:batchUpdate", p->url, id);
+		free(id);
+		q->r.j.method = "POST";
+		q->r.j.bucket = "POST values:batchUpdate";
+		q->gen = s->gen;
+		return &q->r.j;
+	}
+	if (q)
+		fs_push_req_free(&q->r);
+	return NULL;
+}
+
+static int
+sheets_answer(struct fs_push *p, struct fs_push_job *j)
+{
+	struct sh_req *q = (struct sh_req *)j->user;
+	const struct sh_push *s = p->settings;
+	char *e = NULL;
+	int rc = 0;
+
+	if (j->http_status == 401) {
+		if (q->refreshed && q->gen == s->gen) {
+			if (!p->stop)
+				fs_err("%s: HTTP 401 after a refresh: re-authorise the app", p->target);
+			fs_push_fail(p, FS_EXIT_USAGE);
+			p->stop = true;
+		} else if (q->gen < s->gen || push_refresh(p) == 0) {
+			q->refreshed = true;
+			q->gen = s->gen;
+			return 1;
+		}
+		fs_push_req_free(&q->r);
+		return 0;	/* the rows stay pending */
+	}
+	if (j->http_status == 200)
+		p->accepted++;
+	else
+		e = fs_push_answer_error(j);
+	for (int i = 0; i < q->r.nrows && rc >= 0; i++) {
+		q->r.tries[i]++;
+		fs_push_attempt(&q->r, i, e);
+		if (e == NULL) {
+			jv w = jv_array_get(jv_copy(q->wrote), i);
+
+			rc = fs_push_row_written(p, &q->r, i, jv_object_set(jv_object(), jv_string("cells"), w));
+		} else if (fs_push_transient(j->http_status)) {
+			rc = fs_push_row_retry(p, &q->r, i, e);
+		} else {
+			rc = fs_push_row_dead(p, &q->r, i, e);
+		}
+	}
+	free(e);
+	fs_push_req_free(&q->r);
+	if (rc < 0)
+		p->stop = true;
+	return 0;
+}
+
+/* --dry-run: what one event would write (the row is found at write time). */
+static void
+sheets_plan(struct fs_push *p, jv ev, const char *note)
+{
+	jv data = fs_jget(ev, "data");
+	struct fs_outbox_row r = {.contact_id = (char *)fs_jstr(data, "contact_id"), .event_id = (char *)fs_jstr(ev, "id")};
+	char *label, *why, day[11];
+
+	r.line = fs_jdump(ev);
+	if (row_cells(p, &r, &label, day, &why) == 0) {
+		p->planned++;
+		printf("would write the row with id %s: '%s' = %s%s%s%s%s%s\n", r.contact_id,
+		       fs_push_setting(p, "status_column"), label, day[0] ? ", '" : "",
+		       day[0] ? fs_push_setting(p, "sent_column") : "", day[0] ? "' = " : "", day, note);
+		free(label);
+	} else {
+		printf("would dead-letter %s: %s\n", r.event_id, why);
+		free(why);
+	}
+	free(r.line);
+	jv_free(data);
+}
+
+static const char *const sh_takes[] = {"mail.status", NULL};
+
 static const struct fs_stream sh_streams[] = {
 	{.name = STREAM},
 	{.name = NULL},
@@ -642,5 +1088,12 @@ const struct fs_vendor fs_vendor_sheets = {
 	.start = sheets_start,
 	.pull = sheets_pull,
 	.after = sheets_after,
+	.flags = FS_VENDOR_OWN_401,
+	.takes = sh_takes,
+	.push_start = sheets_push_start,
+	.write_back = sheets_write_back,
+	.answer = sheets_answer,
+	.plan = sheets_plan,
+	.push_free = sheets_push_free,
 	.trigger_property = sheets_field,
 };
