@@ -289,6 +289,9 @@ char *fs_push_gave_up(struct fs_push *p, struct fs_push_req *r, int i, const cha
 bool fs_push_transient(long http_status);	/* a failure that may pass */
 char *fs_push_answer_error(const struct fs_push_job *j);	/* "HTTP 422: message", malloc'd */
 const char *fs_push_mail_label(const char *status);	/* "delivered" -> "Delivered", as a CRM shows it; NULL if unknown */
+/* A mail.status event's data as that label, malloc'd: with latest, the piece's latest status instead
+ * (never an older one that arrived late); NULL with *why (malloc'd) for an unknown status. */
+char *fs_push_status_label(struct fs_push *p, jv data, bool latest, char **why);
 void fs_push_day(const char *t, char out[11]);	/* an RFC 3339 time's UTC day, "" when none */
 /* A result line: what became of one event (why: the reason, or NULL). */
 void fs_push_result(struct fs_push *p, const char *event_id, const char *status, const char *vendor_id,

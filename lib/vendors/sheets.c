@@ -25,6 +25,15 @@
 static struct fs_oauth sh_oauth;
 static bool sh_oauth_on;
 
+/* The run's credentials forgotten (the secrets zeroed). */
+static void
+oauth_reset(void)
+{
+	fs_oauth_free(&sh_oauth);
+	memset(&sh_oauth, 0, sizeof sh_oauth);
+	sh_oauth_on = false;
+}
+
 /* "Last Mail-Sent" and "last_mail_sent" are one name: lower case, runs of anything else one '_'. */
 static char *
 loose(const char *s)
@@ -592,8 +601,7 @@ out:
 static int
 sheets_start(struct fs_pull *p)
 {
-	memset(&sh_oauth, 0, sizeof sh_oauth);
-	sh_oauth_on = false;
+	oauth_reset();
 	if (fs_setting(&p->ep, "spreadsheet") == NULL) {
 		fs_err("source '%s': no spreadsheet (the id in the sheet's URL, /spreadsheets/d/ID/edit)", p->name);
 		fs_pull_fail(p, FS_EXIT_USAGE);
@@ -617,9 +625,7 @@ static void
 sheets_after(struct fs_pull *p)
 {
 	(void)p;
-	fs_oauth_free(&sh_oauth);
-	memset(&sh_oauth, 0, sizeof sh_oauth);
-	sh_oauth_on = false;
+	oauth_reset();
 }
 
 /* A sheet's columns map to canonical fields by their names, as a CSV export's do. */
@@ -703,8 +709,7 @@ sheets_push_start(struct fs_push *p)
 
 	memset(s, 0, sizeof *s);
 	p->settings = s;
-	memset(&sh_oauth, 0, sizeof sh_oauth);
-	sh_oauth_on = false;
+	oauth_reset();
 	if (fs_push_setting(p, "spreadsheet") == NULL) {
 		fs_err("target '%s': no spreadsheet (the id in the sheet's URL, /spreadsheets/d/ID/edit)", p->target);
 		return -1;
@@ -736,9 +741,7 @@ sheets_push_free(struct fs_push *p)
 
 	if (s)
 		free(s->sheet);
-	fs_oauth_free(&sh_oauth);
-	memset(&sh_oauth, 0, sizeof sh_oauth);
-	sh_oauth_on = false;
+	oauth_reset();
 }
 
 /* A new access token, onto the look-ups' client and the sender; -1 said, the run stopped. */
@@ -835,24 +838,17 @@ static int
 row_cells(struct fs_push *p, const struct fs_outbox_row *r, char **label, char day[11], char **why)
 {
 	jv ev = jv_parse(r->line), data = fs_jget(ev, "data");
-	const char *status = fs_jstr(data, "status"), *vendor_id = fs_jstr(data, "vendor_id");
-	char *now_status = NULL;
+	const char *status = fs_jstr(data, "status");
 
 	*label = *why = NULL;
 	day[0] = '\0';
 	if (status && strcmp(status, "sent") == 0)
 		fs_push_day(fs_jstr(ev, "occurred_at"), day);
 	/* The cell shows the piece's latest status, never an older one that arrived late. */
-	if (vendor_id && fs_piece_status(&p->cli->st, vendor_id, &now_status) == 0 && now_status &&
-	    fs_outbox_status_rank(now_status) > fs_outbox_status_rank(status))
-		status = now_status;
 	if (r->contact_id == NULL)
 		*why = fs_xstrdup("no contact_id: no row to write to");
-	else if (fs_push_mail_label(status) == NULL)
-		*why = fs_xasprintf("unknown mail status \"%s\"", status ? status : "");
 	else
-		*label = fs_xstrdup(fs_push_mail_label(status));
-	free(now_status);
+		*label = fs_push_status_label(p, data, true, why);
 	jv_free(data);
 	jv_free(ev);
 	return *why ? -1 : 0;
