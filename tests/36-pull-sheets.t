@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip_all 'python3 is needed for the fake Sheets'
 command -v jq >/dev/null || skip_all 'jq is needed'
-plan 31
+plan 35
 
 python3 "$top/tests/fakes/fake_sheets.py" --port 0 --port-file "$T/sh.port" &
 fake=$!
@@ -155,5 +155,29 @@ admin POST revoke >/dev/null
 admin POST expire >/dev/null
 run fs-pull crm
 is 'a revoked refresh token: exit 2, re-authorise' "$status" 2
+
+# --- a service account: the JWT bearer grant, RS256 ---------------------------
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.pem 2>/dev/null
+jq -n --rawfile k sa.pem '{type:"service_account",client_email:"fieldsync@demo.iam.gserviceaccount.com",private_key:$k}' >sa.json
+chmod 600 sa.json
+conf "service_account_file = $T/sa.json
+token_url = $url/token"
+run fs-pull crm
+is 'an unknown service account: exit 2, one line' "$status/$(cat "$T/err")" \
+"2/fs-pull: crm: POST $url/token: HTTP 401 (The OAuth client was not found.): check service_account_file and that the sheet is shared with the service account"
+admin POST service_account "{\"client_email\":\"fieldsync@demo.iam.gserviceaccount.com\",\"modulus\":\"$(openssl rsa -in sa.pem -noout -modulus | cut -d= -f2)\"}" >/dev/null
+D17=$(echo "$D" | sed 's/"15"/"17"/')
+sheet "[$H2,$A3,$D,$C,$B,$(echo "$D" | sed 's/"15"/"16"/'),$D17]"
+run fs-pull crm
+is 'a service account: the token granted for a signed JWT, then the poll (16 is not committed yet)' "$status/$(rows)" '0/16 row 6
+17 row 7
+@rows'
+is 'its requests: the grant, then values.get with its token' \
+	"$(admin GET requests | jq -r '[.requests[-2:][] | "\(.method) \(.path) \(.status)"] | join(", ")')" \
+	'POST /token 200, GET /v4/spreadsheets/S1/values/Sheet1 200'
+chmod 644 sa.json
+run fs-pull crm
+is 'a key file others may read: exit 2' "$status/$(cat "$T/err")" \
+"2/fs-pull: crm: service_account_file '$T/sa.json' must have mode 0600"
 
 done_testing

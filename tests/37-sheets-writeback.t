@@ -9,7 +9,7 @@
 . "$top/tests/push-lib.sh"
 command -v python3 >/dev/null || skip_all 'python3 is needed for the fake Sheets'
 command -v jq >/dev/null || skip_all 'jq is needed'
-plan 16
+plan 17
 
 python3 "$fakes/fake_sheets.py" --port 0 --port-file "$T/sh.port" 2>>"$T/sh.stderr" &
 fake_pids=$!
@@ -105,7 +105,21 @@ run fs-push crm </dev/null
 is 'resumed: exit 0, every row written once' "$status/$(sql "select group_concat(state) from outbox where event_id like 'k%'")/$(cells | grep -c Sent)" \
 	'0/sent,sent,sent/3'
 
-for s in $(jq -r '.access_token, .refresh_token' oauth.json) fake-sheets-client-secret; do
+# --- a service account -------------------------------------------------------
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.pem 2>/dev/null
+jq -n --rawfile k sa.pem '{type:"service_account",client_email:"fs@demo.iam.gserviceaccount.com",private_key:$k}' >sa.json
+chmod 600 sa.json
+admin POST service_account "{\"client_email\":\"fs@demo.iam.gserviceaccount.com\",\"modulus\":\"$(openssl rsa -in sa.pem -noout -modulus | cut -d= -f2)\"}" >/dev/null
+conf "service_account_file = $T/sa.json
+token_url = $url/token"
+admin POST reset >/dev/null
+sheet "[$H,[\"c01\",\"Ana\"]]"
+mstatus e9 psc_9 c01 delivered >sa.ndjson
+run fs-push crm <sa.ndjson
+is 'a service account: granted, read, written' "$status/$(cat "$T/err")/$(cells | tail -n 1)/$(admin GET requests | jq -r '[.requests[] | "\(.method) \(.status)"] | join(", ")')" \
+	'0//c01,Ana,Delivered/POST 200, GET 200, POST 200'
+
+for s in $(jq -r '.access_token, .refresh_token' oauth.json) fake-sheets-client-secret "$(sed -n 2p sa.pem)"; do
 	cat "$T/out" "$T/err" killed.out | grep -F -e "$s"
 	sqlite3 "$FS_STATE" .dump | grep -F -e "$s"
 done >leaks

@@ -15,8 +15,14 @@
  * the poll made: once committed, it is the next poll's "last seen".
  */
 #include <ctype.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "vendors.h"
 
@@ -24,6 +30,7 @@
 
 static struct fs_oauth sh_oauth;
 static bool sh_oauth_on;
+static bool sh_sa_on;	/* the run's token is a service account's (sa_access) */
 
 /* The run's credentials forgotten (the secrets zeroed). */
 static void
@@ -31,7 +38,192 @@ oauth_reset(void)
 {
 	fs_oauth_free(&sh_oauth);
 	memset(&sh_oauth, 0, sizeof sh_oauth);
-	sh_oauth_on = false;
+	sh_oauth_on = sh_sa_on = false;
+}
+
+/* ---- service accounts: the JWT bearer grant (RFC 7523), signed RS256 ---- */
+
+/*
+ * A service account's key file (the JSON Google's console gives, mode
+ * 0600) holds client_email and an RSA private_key.  Each run signs a JWT
+ * with it (libcrypto: the Makefile links it already, for the fuzz harness)
+ * and trades it at token_url for an access token of an hour; nothing is
+ * written back, and a 401 signs a new one.
+ */
+#define SA_SCOPE "https://www.googleapis.com/auth/spreadsheets"
+#define SA_GRANT "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"
+
+static char *
+b64url(const void *data, size_t n)
+{
+	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	const unsigned char *u = data;
+	char *out = fs_xmalloc(4 * (n / 3 + 1) + 1), *o = out;
+	size_t i = 0;
+
+	for (; i + 2 < n; i += 3) {
+		*o++ = abc[u[i] >> 2];
+		*o++ = abc[((u[i] & 3) << 4) | (u[i + 1] >> 4)];
+		*o++ = abc[((u[i + 1] & 15) << 2) | (u[i + 2] >> 6)];
+		*o++ = abc[u[i + 2] & 63];
+	}
+	if (i < n) {
+		*o++ = abc[u[i] >> 2];
+		if (i + 1 < n) {
+			*o++ = abc[((u[i] & 3) << 4) | (u[i + 1] >> 4)];
+			*o++ = abc[(u[i + 1] & 15) << 2];
+		} else {
+			*o++ = abc[(u[i] & 3) << 4];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/* The key file, refused unless mode 0600; jv_invalid() said. */
+static jv
+sa_read(const char *who, const char *path)
+{
+	struct fs_buf b = {0};
+	struct stat sb;
+	char chunk[4096];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	jv v;
+
+	if (fd < 0) {
+		fs_err("%s: cannot open service_account_file '%s':", who, path);
+		return jv_invalid();
+	}
+	if (fstat(fd, &sb) != 0 || (sb.st_mode & 077) != 0) {
+		fs_err("%s: service_account_file '%s' must have mode 0600", who, path);
+		close(fd);
+		return jv_invalid();
+	}
+	while ((n = read(fd, chunk, sizeof chunk)) > 0)
+		fs_buf_add(&b, chunk, (size_t)n);
+	close(fd);
+	fs_secure_zero(chunk, sizeof chunk);
+	v = b.len ? jv_parse_sized(b.data, (int)b.len) : jv_invalid();
+	if (b.data)
+		fs_secure_zero(b.data, b.len);
+	fs_buf_free(&b);
+	if (fs_jstr(v, "client_email") == NULL || fs_jstr(v, "private_key") == NULL) {
+		fs_err("%s: service_account_file '%s' is not a key file with \"client_email\" and \"private_key\"", who,
+		       path);
+		jv_free(v);
+		return jv_invalid();
+	}
+	return v;
+}
+
+/* The JWT, signed with the key (PEM); NULL said. */
+static char *
+sa_jwt(const char *who, jv key, const char *aud)
+{
+	const char *pem = fs_jstr(key, "private_key");
+	fs_time now = fs_now();
+	jv claims = jv_object();
+	char *head = b64url("{\"alg\":\"RS256\",\"typ\":\"JWT\"}", 27), *body, *input, *sig64 = NULL, *out = NULL;
+	unsigned char *sig = NULL;
+	size_t siglen = 0;
+	BIO *bio = BIO_new_mem_buf(pem, -1);
+	EVP_PKEY *pk = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	claims = jv_object_set(claims, jv_string("iss"), jv_string(fs_jstr(key, "client_email")));
+	claims = jv_object_set(claims, jv_string("scope"), jv_string(SA_SCOPE));
+	claims = jv_object_set(claims, jv_string("aud"), jv_string(aud));
+	claims = jv_object_set(claims, jv_string("iat"), jv_number((double)now));
+	claims = jv_object_set(claims, jv_string("exp"), jv_number((double)(now + 3600)));
+	input = fs_jdump(claims);
+	body = b64url(input, strlen(input));
+	free(input);
+	input = fs_xasprintf("%s.%s", head, body);
+	if (pk == NULL || EVP_PKEY_get_base_id(pk) != EVP_PKEY_RSA) {
+		fs_err("%s: the service account's private_key is not an RSA key in PEM", who);
+	} else if (ctx == NULL || EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, pk) != 1 ||
+		   EVP_DigestSign(ctx, NULL, &siglen, (const unsigned char *)input, strlen(input)) != 1 ||
+		   (sig = fs_xmalloc(siglen)) == NULL ||
+		   EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)input, strlen(input)) != 1) {
+		fs_err("%s: the JWT could not be signed with the service account's key", who);
+	} else {
+		sig64 = b64url(sig, siglen);
+		out = fs_xasprintf("%s.%s", input, sig64);
+	}
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(pk);
+	BIO_free(bio);
+	free(sig);
+	free(sig64);
+	free(input);
+	free(body);
+	free(head);
+	jv_free(claims);
+	return out;
+}
+
+/* A new access token for the service account of ep (token_url's answer); NULL said, *status the run's. */
+static char *
+sa_access(const struct fs_endpoint *ep, const char *who, const struct fs_http *api, int *status)
+{
+	const char *token_url = fs_setting(ep, "token_url");
+	jv key = sa_read(who, fs_setting(ep, "service_account_file")), ans = jv_invalid();
+	struct fs_http tok;
+	struct fs_http_response r = {0};
+	char *jwt, *form, *access = NULL;
+
+	*status = FS_EXIT_USAGE;
+	if (!jv_is_valid(key))
+		return NULL;
+	jwt = sa_jwt(who, key, token_url);
+	jv_free(key);
+	if (jwt == NULL)
+		return NULL;
+	form = fs_xasprintf("grant_type=%s&assertion=%s", SA_GRANT, jwt);
+	free(jwt);
+	*status = FS_EXIT_REMOTE;
+	if (fs_http_init(&tok, who, api->base_url, "off") == 0) {
+		tok.content_type = "application/x-www-form-urlencoded";
+		tok.attempts = api->attempts;
+		if (fs_http_request(&tok, "POST", token_url, form, NULL, &r) == 0) {
+			ans = r.body.len ? jv_parse_sized(r.body.data, (int)r.body.len) : jv_invalid();
+			if (r.status == 200 && fs_jstr(ans, "access_token")) {
+				access = fs_xstrdup(fs_jstr(ans, "access_token"));
+				*status = FS_EXIT_OK;
+			} else {
+				const char *why = fs_jstr(ans, "error_description");
+
+				fs_err("%s: POST %s: HTTP %ld%s%s%s: check service_account_file and that the sheet is "
+				       "shared with the service account", who, token_url, r.status, why ? " (" : "",
+				       why ? why : "", why ? ")" : "");
+				*status = r.status >= 400 && r.status < 500 ? FS_EXIT_USAGE : FS_EXIT_REMOTE;
+			}
+		}
+		if (r.body.data)
+			fs_secure_zero(r.body.data, r.body.len);
+		fs_http_response_free(&r);
+		fs_http_free(&tok);
+	}
+	jv_free(ans);
+	fs_secret_free(form);
+	return access;
+}
+
+/* fs-pull's bearer token from the service account; -1 said, the run failed. */
+static int
+sa_pull_token(struct fs_pull *p)
+{
+	int status;
+	char *access = sa_access(&p->ep, p->name, &p->http, &status);
+
+	if (access == NULL) {
+		fs_pull_fail(p, status);
+		return -1;
+	}
+	fs_http_bearer(&p->http, access);
+	fs_secret_free(access);
+	return 0;
 }
 
 /* "Last Mail-Sent" and "last_mail_sent" are one name: lower case, runs of anything else one '_'. */
@@ -122,11 +314,11 @@ get_values(struct fs_pull *p)
 			fs_http_response_free(&r);
 			break;
 		}
-		if (r.status == 401 && sh_oauth_on && !refreshed) {
+		if (r.status == 401 && (sh_oauth_on || sh_sa_on) && !refreshed) {
 			fs_http_response_free(&r);
 			refreshed = true;
 			fs_debug("%s: HTTP 401: the access token is refreshed", p->name);
-			if (fs_pull_oauth_refresh(p, &sh_oauth) != 0)
+			if (sh_sa_on ? sa_pull_token(p) != 0 : fs_pull_oauth_refresh(p, &sh_oauth) != 0)
 				break;
 			continue;
 		}
@@ -138,7 +330,8 @@ get_values(struct fs_pull *p)
 				fs_err("%s: GET values: the answer is not a JSON object", p->name);
 			else
 				fs_err("%s: GET values: HTTP %ld%s%s%s", p->name, r.status, m ? ": " : "", m ? m : "",
-				       r.status == 401 ? (sh_oauth_on ? " (after a refresh)" : "; check token_env or oauth_file")
+				       r.status == 401 ? (sh_oauth_on || sh_sa_on ? " (after a refresh)"
+							  : "; check token_env or oauth_file") 
 				       : "");
 			jv_free(out);
 			out = jv_invalid();
@@ -607,6 +800,18 @@ sheets_start(struct fs_pull *p)
 		fs_pull_fail(p, FS_EXIT_USAGE);
 		return -1;
 	}
+	if (fs_setting(&p->ep, "service_account_file")) {
+		if (fs_pull_http_base(p) != 0) {
+			fs_pull_fail(p, FS_EXIT_USAGE);
+			return -1;
+		}
+		sh_sa_on = !p->dry_run;
+		if (p->dry_run) {
+			fs_http_bearer(&p->http, "");	/* shown redacted: nothing is sent */
+			return 0;
+		}
+		return sa_pull_token(p);
+	}
 	if (fs_pull_oauth_http(p) != 0) {
 		fs_pull_fail(p, FS_EXIT_USAGE);
 		return -1;
@@ -717,7 +922,21 @@ sheets_push_start(struct fs_push *p)
 	s->sheet = quoted_sheet(fs_push_setting(p, "range"));
 	if (p->dry_run)
 		return 0;
-	if (fs_setting(&p->ep, "oauth_file")) {
+	if (fs_setting(&p->ep, "service_account_file")) {
+		int status;
+
+		if (fs_http_init(&p->easy, p->target, p->url, fs_push_setting(p, "rate")) != 0)
+			return -1;
+		p->easy_ready = true;
+		p->easy.attempts = 3;
+		if ((p->secret = sa_access(&p->ep, p->target, &p->easy, &status)) == NULL) {
+			fs_push_fail(p, status);
+			return -1;
+		}
+		sh_sa_on = true;
+		fs_http_bearer(&p->easy, p->secret);
+		return 0;
+	} else if (fs_setting(&p->ep, "oauth_file")) {
 		if (fs_oauth_setup(&p->ep, &sh_oauth, fs_push_setting(p, "token_url"), "secret_env", "secret_file") != 0)
 			return -1;
 		sh_oauth_on = true;
@@ -750,19 +969,25 @@ push_refresh(struct fs_push *p)
 {
 	struct sh_push *s = p->settings;
 	int status = FS_EXIT_REMOTE;
+	char *access = NULL;
 
-	if (!sh_oauth_on || fs_oauth_refresh(&sh_oauth, &p->easy, &status) != 0) {
-		if (!sh_oauth_on)
+	if (sh_sa_on)
+		access = sa_access(&p->ep, p->target, &p->easy, &status);
+	else if (sh_oauth_on && fs_oauth_refresh(&sh_oauth, &p->easy, &status) == 0)
+		access = fs_xstrdup(sh_oauth.access);
+	if (access == NULL) {
+		if (!sh_oauth_on && !sh_sa_on)
 			fs_err("%s: HTTP 401: the access token was refused; check %s", p->target,
 			       fs_push_setting(p, "token_env"));
-		fs_push_fail(p, sh_oauth_on ? status : FS_EXIT_USAGE);
+		fs_push_fail(p, sh_oauth_on || sh_sa_on ? status : FS_EXIT_USAGE);
 		p->stop = true;
 		return -1;
 	}
 	s->gen++;
-	fs_http_bearer(&p->easy, sh_oauth.access);
+	fs_http_bearer(&p->easy, access);
 	if (p->http)
-		fs_push_http_auth_bearer(p->http, sh_oauth.access);
+		fs_push_http_auth_bearer(p->http, access);
+	fs_secret_free(access);
 	return 0;
 }
 

@@ -20,6 +20,8 @@ Usage:
 """
 
 import argparse
+import base64
+import hashlib
 import json
 import os
 import re
@@ -74,6 +76,7 @@ class State:
         self.sheets = {}            # spreadsheet id -> {sheet name -> [[cells]]}
         self.tokens = {args.token: None} if args.token else {}   # access token -> expiry (None: never)
         self.refresh = set()
+        self.service_accounts = {}  # client_email -> (n, e): the public half of its RSA key
         self.faults = []
         self.requests = []
         self.quota = {"per_user": 60, "per_project": 300, "window_s": 60.0}
@@ -183,6 +186,8 @@ class Handler(BaseHTTPRequestHandler):
         st = self.server.state
         form = urllib.parse.parse_qs(raw.decode())
         get = lambda k: (form.get(k) or [""])[0]
+        if get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            return self.jwt_grant(get("assertion"))
         if get("grant_type") != "refresh_token":
             return 400, {"error": "unsupported_grant_type", "error_description": "Invalid grant_type: "}
         if get("client_id") != st.args.client_id or get("client_secret") != st.args.client_secret:
@@ -194,6 +199,40 @@ class Handler(BaseHTTPRequestHandler):
             st.tokens[access] = time.time() + ACCESS_TTL_S
         return 200, {"access_token": access, "expires_in": ACCESS_TTL_S, "token_type": "Bearer",
                      "scope": "https://www.googleapis.com/auth/spreadsheets"}
+
+    # ---- service accounts: the JWT bearer grant (RFC 7523), RS256 checked in pure Python ----
+    def jwt_grant(self, assertion):
+        st = self.server.state
+        bad = lambda why: (400, {"error": "invalid_grant", "error_description": why})
+        unb64 = lambda s: base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+        try:
+            h64, c64, s64 = assertion.split(".")
+            header, claims, sig = json.loads(unb64(h64)), json.loads(unb64(c64)), unb64(s64)
+        except (ValueError, TypeError):
+            return bad("Invalid JWT: Token must be a short-lived token and in a reasonable timeframe")
+        if header.get("alg") != "RS256":
+            return bad("Invalid JWT: unsupported algorithm")
+        with st.lock:
+            key = st.service_accounts.get(claims.get("iss"))
+        if key is None:
+            return 401, {"error": "invalid_client", "error_description": "The OAuth client was not found."}
+        n, e = key
+        k = (n.bit_length() + 7) // 8
+        em = pow(int.from_bytes(sig, "big"), e, n).to_bytes(k, "big")
+        # PKCS #1 v1.5 over SHA-256 (RFC 8017, section 9.2): 00 01 FF.. 00 DigestInfo
+        info = bytes.fromhex("3031300d060960864801650304020105000420") + \
+            hashlib.sha256(("%s.%s" % (h64, c64)).encode()).digest()
+        if em != b"\x00\x01" + b"\xff" * (k - len(info) - 3) + b"\x00" + info:
+            return bad("Invalid JWT Signature.")
+        if not str(claims.get("aud", "")).endswith("/token") or not claims.get("scope"):
+            return bad("Invalid JWT: aud or scope")
+        iat, exp = claims.get("iat"), claims.get("exp")
+        if not isinstance(iat, (int, float)) or not isinstance(exp, (int, float)) or not 0 < exp - iat <= 3600:
+            return bad("Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.")
+        with st.lock:
+            access = "ya29.fake-sa-" + secrets.token_hex(8)
+            st.tokens[access] = time.time() + ACCESS_TTL_S
+        return 200, {"access_token": access, "expires_in": ACCESS_TTL_S, "token_type": "Bearer"}
 
     # ---- the API ----
     def api(self, method, url, raw, auth):
@@ -300,6 +339,10 @@ class Handler(BaseHTTPRequestHandler):
                 for k in list(st.tokens):
                     if st.tokens[k] is not None or body.get("all"):
                         st.tokens[k] = time.time() - 1
+                return 200, {"ok": True}
+            if what == "service_account" and method == "POST":
+                # {"client_email", "modulus": hex (openssl rsa -noout -modulus), "exponent": 65537}
+                st.service_accounts[body["client_email"]] = (int(body["modulus"], 16), int(body.get("exponent", 65537)))
                 return 200, {"ok": True}
             if what == "revoke" and method == "POST":
                 st.refresh.clear()
