@@ -1074,6 +1074,9 @@ struct fs_oauth {
 	bool basic;		/* the client's id and secret in HTTP Basic (Intuit), else in the form (Jobber) */
 };
 int fs_oauth_load(struct fs_oauth *o);	/* reads the file (refused unless 0600); -1 said */
+/* The JSON of a file refused unless mode 0600 (key: its setting, for messages), null when it is not
+ * JSON; jv_invalid() after saying why ("WHO: cannot open KEY 'PATH'"). */
+jv fs_private_json(const char *who, const char *key, const char *path);
 /* The access token failed: under a lock on FILE.lock, the file again; if it
  * still holds that token, the refresh grant, and the new pair written,
  * synced and renamed over the file before this returns.  -1 said, with the

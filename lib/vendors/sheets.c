@@ -15,11 +15,8 @@
  * the poll made: once committed, it is the next poll's "last seen".
  */
 #include <ctype.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -84,31 +81,9 @@ b64url(const void *data, size_t n)
 static jv
 sa_read(const char *who, const char *path)
 {
-	struct fs_buf b = {0};
-	struct stat sb;
-	char chunk[4096];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	jv v;
+	jv v = fs_private_json(who, "service_account_file", path);
 
-	if (fd < 0) {
-		fs_err("%s: cannot open service_account_file '%s':", who, path);
-		return jv_invalid();
-	}
-	if (fstat(fd, &sb) != 0 || (sb.st_mode & 077) != 0) {
-		fs_err("%s: service_account_file '%s' must have mode 0600", who, path);
-		close(fd);
-		return jv_invalid();
-	}
-	while ((n = read(fd, chunk, sizeof chunk)) > 0)
-		fs_buf_add(&b, chunk, (size_t)n);
-	close(fd);
-	fs_secure_zero(chunk, sizeof chunk);
-	v = b.len ? jv_parse_sized(b.data, (int)b.len) : jv_invalid();
-	if (b.data)
-		fs_secure_zero(b.data, b.len);
-	fs_buf_free(&b);
-	if (fs_jstr(v, "client_email") == NULL || fs_jstr(v, "private_key") == NULL) {
+	if (jv_is_valid(v) && (fs_jstr(v, "client_email") == NULL || fs_jstr(v, "private_key") == NULL)) {
 		fs_err("%s: service_account_file '%s' is not a key file with \"client_email\" and \"private_key\"", who,
 		       path);
 		jv_free(v);
