@@ -224,7 +224,7 @@ char *fs_endpoint_secret(const struct fs_endpoint *ep, const char *envkey, const
 // settings.c: every setting in one table (section, key, kinds, default), the check of a loaded file, --print-config.
 enum {				/* the kinds of sources and targets, as bits */
 	FS_KIND_HUBSPOT = 1, FS_KIND_LOB_EVENTS = 2, FS_KIND_CSV = 4, FS_KIND_LOB = 8, FS_KIND_JOBBER = 16,
-	FS_KIND_QUICKBOOKS = 32
+	FS_KIND_QUICKBOOKS = 32, FS_KIND_SHEETS = 64
 };
 enum fs_value {			/* what a value looks like: for a validator to check */
 	FS_V_TEXT, FS_V_KIND, FS_V_URL, FS_V_ENV, FS_V_FILE, FS_V_MAP, FS_V_RATE, FS_V_RETRY, FS_V_COUNT,
@@ -1104,6 +1104,9 @@ struct fs_oauth {
 	bool basic;		/* the client's id and secret in HTTP Basic (Intuit), else in the form (Jobber) */
 };
 int fs_oauth_load(struct fs_oauth *o);	/* reads the file (refused unless 0600); -1 said */
+/* The JSON of a file refused unless mode 0600 (key: its setting, for messages), null when it is not
+ * JSON; jv_invalid() after saying why ("WHO: cannot open KEY 'PATH'"). */
+jv fs_private_json(const char *who, const char *key, const char *path);
 /* The access token failed: under a lock on FILE.lock, the file again; if it
  * still holds that token, the refresh grant, and the new pair written,
  * synced and renamed over the file before this returns.  -1 said, with the

@@ -29,36 +29,50 @@ fs_oauth_free(struct fs_oauth *o)
 	o->access = o->refresh = o->client_id = o->client_secret = NULL;
 }
 
-/* The file's two tokens (malloc'd) and when the access token ends (0: not said); -1 after saying why. */
-static int
-tokens_read(const struct fs_oauth *o, char **access, char **refresh, fs_time *expires_at)
+jv
+fs_private_json(const char *who, const char *key, const char *path)
 {
 	struct fs_buf b = {0};
 	struct stat sb;
 	char chunk[4096];
 	ssize_t n;
-	int fd = open(o->file, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	jv v;
 
-	*access = *refresh = NULL;
-	*expires_at = 0;
 	if (fd < 0) {
-		fs_err("source '%s': cannot open oauth_file '%s':", o->name, o->file);
-		return -1;
+		fs_err("%s: cannot open %s '%s':", who, key, path);
+		return jv_invalid();
 	}
 	if (fstat(fd, &sb) != 0 || (sb.st_mode & 077) != 0) {
-		fs_err("source '%s': oauth_file '%s' must have mode 0600", o->name, o->file);
+		fs_err("%s: %s '%s' must have mode 0600", who, key, path);
 		close(fd);
-		return -1;
+		return jv_invalid();
 	}
 	while ((n = read(fd, chunk, sizeof chunk)) > 0)
 		fs_buf_add(&b, chunk, (size_t)n);
 	close(fd);
 	fs_secure_zero(chunk, sizeof chunk);
-	v = b.len ? jv_parse_sized(b.data, (int)b.len) : jv_invalid();
+	v = b.len ? jv_parse_sized(b.data, (int)b.len) : jv_null();
 	if (b.data)
 		fs_secure_zero(b.data, b.len);
 	fs_buf_free(&b);
+	if (!jv_is_valid(v))
+		v = (jv_free(v), jv_null());
+	return v;
+}
+
+/* The file's two tokens (malloc'd) and when the access token ends (0: not said); -1 after saying why. */
+static int
+tokens_read(const struct fs_oauth *o, char **access, char **refresh, fs_time *expires_at)
+{
+	char *who = fs_xasprintf("source '%s'", o->name);
+	jv v = fs_private_json(who, "oauth_file", o->file);
+
+	free(who);
+	*access = *refresh = NULL;
+	*expires_at = 0;
+	if (!jv_is_valid(v))
+		return -1;
 	if (fs_jstr(v, "access_token") && fs_jstr(v, "refresh_token")) {
 		*access = fs_xstrdup(fs_jstr(v, "access_token"));
 		*refresh = fs_xstrdup(fs_jstr(v, "refresh_token"));
@@ -224,6 +238,9 @@ redeem(const struct fs_oauth *o, struct fs_http *api, int *status)
 		*status = FS_EXIT_REMOTE;
 	} else {
 		ans = r.body.len ? jv_parse_sized(r.body.data, (int)r.body.len) : jv_invalid();
+		/* RFC 6749, section 6: the server MAY issue a new refresh token; Google's keeps the old one. */
+		if (r.status == 200 && fs_jstr(ans, "access_token") && fs_jstr(ans, "refresh_token") == NULL)
+			ans = jv_object_set(ans, jv_string("refresh_token"), jv_string(o->refresh));
 		if (r.status != 200 || !fs_jstr(ans, "access_token") || !fs_jstr(ans, "refresh_token")) {
 			const char *why = fs_jstr(ans, "error_description");
 

@@ -741,6 +741,24 @@ fs_push_mail_label(const char *status)
 	return NULL;
 }
 
+char *
+fs_push_status_label(struct fs_push *p, jv data, bool latest, char **why)
+{
+	const char *status = fs_jstr(data, "status"), *vendor_id = fs_jstr(data, "vendor_id");
+	char *now_status = NULL, *label = NULL;
+
+	*why = NULL;
+	if (latest && vendor_id && fs_piece_status(&p->cli->st, vendor_id, &now_status) == 0 && now_status &&
+	    fs_outbox_status_rank(now_status) > fs_outbox_status_rank(status))
+		status = now_status;
+	if (fs_push_mail_label(status) == NULL)
+		*why = fs_xasprintf("unknown mail status \"%s\"", status ? status : "");
+	else
+		label = fs_xstrdup(fs_push_mail_label(status));
+	free(now_status);
+	return label;
+}
+
 /* The day (YYYY-MM-DD, UTC) of an RFC 3339 time; "" when t is none. */
 void
 fs_push_day(const char *t, char out[11])

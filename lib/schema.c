@@ -368,6 +368,14 @@ const char *const fs_migrations[] = {
 	"  PRIMARY KEY (source, customer_id)) WITHOUT ROWID;"
 	"CREATE INDEX customer_matches_by_contact ON customer_matches(contact_id);"
 	"ALTER TABLE revenue ADD COLUMN source TEXT;",
+	/* 8 -> 9: what a Google Sheets source's polls saw (lib/vendors/sheets.c):
+	 * its header and, by id, each row's version, first-seen time, row
+	 * number and values (JSON), a deleted one kept as a tombstone.  The
+	 * committed cursor names the snapshot the next poll is compared with;
+	 * the newest other one keeps a crashed poll's first-seen times. */
+	"CREATE TABLE sheet_snapshots ("
+	"  source TEXT NOT NULL, snapshot TEXT NOT NULL, taken_at TEXT NOT NULL,"
+	"  header TEXT NOT NULL, rows TEXT NOT NULL, PRIMARY KEY (source, snapshot));",
 };
 
 const int fs_nmigrations = sizeof fs_migrations / sizeof fs_migrations[0];

@@ -23,18 +23,19 @@
 #define LOB FS_KIND_LOB
 #define JB FS_KIND_JOBBER
 #define QB FS_KIND_QUICKBOOKS
-#define ANY_SOURCE (HS | LE | CSV | LOB | JB | QB)
+#define SH FS_KIND_SHEETS
+#define ANY_SOURCE (HS | LE | CSV | LOB | JB | QB | SH)
 
 /* A row of the table: section, key, kinds, type, then what it has of .def, .from, .unless, .choices, .flags. */
 #define ROW(section_, key_, kinds_, type_, ...) \
 	{.section = section_, .key = key_, .kinds = kinds_, .type = type_, __VA_ARGS__}
 
 /* Bit i is kinds[i]. */
-static const char *const kinds[] = {"hubspot", "lob-events", "csv", "lob", "jobber", "quickbooks", NULL};
+static const char *const kinds[] = {"hubspot", "lob-events", "csv", "lob", "jobber", "quickbooks", "sheets", NULL};
 
 const struct fs_section_type fs_section_types[] = {
 	{"source", true, ANY_SOURCE},
-	{"target", true, HS | LOB | JB},
+	{"target", true, HS | LOB | JB | SH},
 	{"campaign", true, 0},
 	{"thresholds", false, 0},
 	{"alert", false, 0},
@@ -99,12 +100,28 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "rate", HS, FS_V_RATE, .def = "100/10s"),
 	ROW("source", "rate", LE, FS_V_RATE, .def = "150/5s"),
 	ROW("source", "search_rate", HS, FS_V_RATE, .def = "5/1s"),
-	ROW("source", "attempts", HS | LE | JB | QB, FS_V_COUNT, .def = "6"),
+	/* Google Sheets: the spreadsheet's range, keyed by its id column; OAuth as Jobber, or a bare token. */
+	ROW("source", "url", SH, FS_V_URL, .def = FS_SHEETS_URL),
+	ROW("source", "spreadsheet", SH, FS_V_TEXT),
+	ROW("source", "range", SH, FS_V_TEXT, .def = "Sheet1"),
+	ROW("source", "id_column", SH, FS_V_TEXT, .def = "id"),
+	ROW("source", "header_changed", SH, FS_V_CHOICE, .def = "stop", .choices = "stop, accept"),
+	ROW("source", "token_env", SH, FS_V_ENV, .def = "GOOGLE_ACCESS_TOKEN", .unless = "oauth_file",
+	    .flags = FS_SET_SECRET),
+	ROW("source", "oauth_file", SH, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("source", "service_account_file", SH, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("source", "token_url", SH, FS_V_URL, .def = FS_SHEETS_TOKEN_URL),
+	ROW("source", "client_id_env", SH, FS_V_ENV, .def = "GOOGLE_CLIENT_ID", .unless = "client_id_file",
+	    .flags = FS_SET_SECRET),
+	ROW("source", "client_id_file", SH, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("source", "rate", SH, FS_V_RATE, .def = FS_SHEETS_RATE),
+	ROW("source", "attempts", HS | LE | JB | QB | SH, FS_V_COUNT, .def = "6"),
 	ROW("source", "throttle_wait", QB, FS_V_DURATION, .def = "60s"),
 	ROW("source", "interval", ANY_SOURCE, FS_V_DURATION, .def = "5m"),
 	ROW("source", "streams", HS, FS_V_LIST, .def = STREAMS, .choices = STREAMS),
 	ROW("source", "streams", JB, FS_V_LIST, .def = JB_STREAMS, .choices = JB_STREAMS),
 	ROW("source", "streams", QB, FS_V_LIST, .def = QB_STREAMS, .choices = QB_STREAMS),
+	ROW("source", "streams", SH, FS_V_LIST, .def = "rows", .choices = "rows"),
 	ROW("source", "lookback", HS, FS_V_DURATION, .def = "60s"),
 	ROW("source", "properties", HS, FS_V_LIST, .def = CONTACT_PROPS),
 	ROW("source", "properties.contacts", HS, FS_V_LIST, .from = "properties"),
@@ -121,7 +138,7 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "suppress_property", HS, FS_V_TEXT),
 	ROW("source", "won_stages", HS, FS_V_LIST, .def = "closedwon"),
 	ROW("source", "currency", HS | JB | QB, FS_V_TEXT, .def = "USD"),
-	ROW("source", "default_country", HS | CSV | JB | QB, FS_V_TEXT, .def = "US"),
+	ROW("source", "default_country", HS | CSV | JB | QB | SH, FS_V_TEXT, .def = "US"),
 	ROW("source", "file", CSV, FS_V_FILE),
 	ROW("source", "map", ANY_SOURCE, FS_V_MAP),
 	ROW("source", "map.contacts", HS, FS_V_MAP, .def = "hubspot-contact.jq", .from = "map"),
@@ -140,6 +157,8 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "map.payments", QB, FS_V_MAP, .def = "quickbooks-payment.jq", .from = "map"),
 	ROW("source", "map.jobs", CSV, FS_V_MAP, .def = "csv-job.jq", .from = "map"),
 	ROW("source", "map.events", LE | LOB, FS_V_MAP, .def = "lob-event.jq", .from = "map"),
+	ROW("source", "map.rows", SH, FS_V_MAP, .def = "sheets-contact.jq", .from = "map"),
+	ROW("source", "map.*", SH, FS_V_MAP, .def = "sheets-contact.jq", .from = "map", .flags = FS_SET_HIDDEN),
 	ROW("source", "map.*", CSV, FS_V_MAP, .def = "csv-contact.jq", .from = "map"),	/* fs-pull --as NAME csv:FILE */
 	ROW("source", "map.*", HS, FS_V_MAP, .def = "hubspot-engagement.jq", .from = "map",
 	    .flags = FS_SET_HIDDEN),
@@ -148,6 +167,8 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "map.*", QB, FS_V_MAP, .def = "quickbooks-customer.jq", .from = "map", .flags = FS_SET_HIDDEN),
 	/* QuickBooks signs webhooks with the app's verifier token (fs-hook reads secret_env). */
 	ROW("source", "secret_env", QB, FS_V_ENV, .def = "QBO_VERIFIER_TOKEN", .unless = "secret_file",
+	    .flags = FS_SET_SECRET),
+	ROW("source", "secret_env", SH, FS_V_ENV, .def = "GOOGLE_CLIENT_SECRET", .unless = "secret_file",
 	    .flags = FS_SET_SECRET),
 	/* Jobber signs webhooks with the app's client secret: the same secret for the token endpoint. */
 	ROW("source", "secret_env", JB, FS_V_ENV, .def = "JOBBER_CLIENT_SECRET", .unless = "secret_file",
@@ -166,7 +187,7 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "polled_retention", LE, FS_V_RETENTION, .def = "30d"),
 
 	/* [target "NAME"]: where fs-push sends. */
-	ROW("target", "kind", HS | LOB | JB, FS_V_KIND),
+	ROW("target", "kind", HS | LOB | JB | SH, FS_V_KIND),
 	ROW("target", "url", LOB, FS_V_URL, .def = "https://api.lob.com/v1"),
 	ROW("target", "url", HS, FS_V_URL, .def = "https://api.hubapi.com"),
 	ROW("target", "token_env", LOB, FS_V_ENV, .def = "LOB_API_KEY", .unless = "token_file",
@@ -205,6 +226,29 @@ const struct fs_setting fs_settings[] = {
 	ROW("target", "rate", JB, FS_V_RATE, .def = FS_JOBBER_RATE),
 	ROW("target", "parallel", JB, FS_V_COUNT, .def = "2"),
 	ROW("target", "status_field", JB, FS_V_TEXT, .def = "Mail status"),
+	/* Google Sheets: mail status and the day it was mailed, into named columns of the row with the id. */
+	ROW("target", "url", SH, FS_V_URL, .def = FS_SHEETS_URL),
+	ROW("target", "spreadsheet", SH, FS_V_TEXT),
+	ROW("target", "range", SH, FS_V_TEXT, .def = "Sheet1"),
+	ROW("target", "id_column", SH, FS_V_TEXT, .def = "id"),
+	ROW("target", "status_column", SH, FS_V_TEXT, .def = "Mail status"),
+	ROW("target", "sent_column", SH, FS_V_TEXT, .def = "Last mail sent"),
+	ROW("target", "token_env", SH, FS_V_ENV, .def = "GOOGLE_ACCESS_TOKEN", .unless = "oauth_file",
+	    .flags = FS_SET_SECRET),
+	ROW("target", "oauth_file", SH, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("target", "service_account_file", SH, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("target", "token_url", SH, FS_V_URL, .def = FS_SHEETS_TOKEN_URL),
+	ROW("target", "client_id_env", SH, FS_V_ENV, .def = "GOOGLE_CLIENT_ID", .unless = "client_id_file",
+	    .flags = FS_SET_SECRET),
+	ROW("target", "client_id_file", SH, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("target", "secret_env", SH, FS_V_ENV, .def = "GOOGLE_CLIENT_SECRET", .unless = "secret_file",
+	    .flags = FS_SET_SECRET),
+	ROW("target", "secret_file", SH, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("target", "rate", SH, FS_V_RATE, .def = FS_SHEETS_RATE),
+	ROW("target", "retry", SH, FS_V_RETRY, .def = "30s..6h x8"),
+	ROW("target", "give_up", SH, FS_V_DURATION, .def = "3d"),
+	ROW("target", "timeout", SH, FS_V_DURATION, .def = "30s"),
+	ROW("target", "parallel", SH, FS_V_COUNT, .def = "1"),
 
 	/* [campaign "NAME"]: who gets mail (fs-normalize), and when (fs-push). */
 	ROW("campaign", "trigger", 0, FS_V_TRIGGER, .flags = FS_SET_REQUIRED),

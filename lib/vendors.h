@@ -23,6 +23,11 @@
 #define FS_JOBBER_VERSION "2025-01-20"	/* X-JOBBER-GRAPHQL-VERSION */
 #define FS_JOBBER_PAGE "50"	/* nodes a page: 50 clients cost about 1,100 of the 10,000 points */
 
+/* vendors/sheets.c's defaults: 60 requests a minute a user is Google's quota (300 a project). */
+#define FS_SHEETS_URL "https://sheets.googleapis.com"
+#define FS_SHEETS_TOKEN_URL "https://oauth2.googleapis.com/token"
+#define FS_SHEETS_RATE "60/60s"
+
 /* vendors/quickbooks.c's defaults. */
 #define FS_QBO_URL "https://quickbooks.api.intuit.com"	/* the sandbox: https://sandbox-quickbooks.api.intuit.com */
 #define FS_QBO_TOKEN_URL "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
@@ -208,7 +213,7 @@ bool fs_vendor_takes(const char *target_kind, const char *kind);
 bool fs_kind_targeted(const char *kind);
 char *fs_vendor_kinds(bool (*has)(const struct fs_vendor *));	/* "hubspot or lob", malloc'd */
 extern const struct fs_vendor fs_vendor_hubspot, fs_vendor_lob_events, fs_vendor_lob, fs_vendor_csv,
-	fs_vendor_jobber, fs_vendor_quickbooks;
+	fs_vendor_jobber, fs_vendor_quickbooks, fs_vendor_sheets;
 
 // pull.c: what connectors share for fs-pull.
 void fs_pull_fail(struct fs_pull *p, int status);	/* status, unless worse was said */
@@ -284,6 +289,9 @@ char *fs_push_gave_up(struct fs_push *p, struct fs_push_req *r, int i, const cha
 bool fs_push_transient(long http_status);	/* a failure that may pass */
 char *fs_push_answer_error(const struct fs_push_job *j);	/* "HTTP 422: message", malloc'd */
 const char *fs_push_mail_label(const char *status);	/* "delivered" -> "Delivered", as a CRM shows it; NULL if unknown */
+/* A mail.status event's data as that label, malloc'd: with latest, the piece's latest status instead
+ * (never an older one that arrived late); NULL with *why (malloc'd) for an unknown status. */
+char *fs_push_status_label(struct fs_push *p, jv data, bool latest, char **why);
 void fs_push_day(const char *t, char out[11]);	/* an RFC 3339 time's UTC day, "" when none */
 /* A result line: what became of one event (why: the reason, or NULL). */
 void fs_push_result(struct fs_push *p, const char *event_id, const char *status, const char *vendor_id,

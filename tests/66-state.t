@@ -118,15 +118,16 @@ is 'after migrate, the other commands work' "$status/$(cat "$T/out")" 0/1
 is 'the backup taken before still has schema version 1' "$(sqlite3 v1-copy.db 'pragma user_version')" 1
 
 # A newer schema: only a newer fieldsync reads it.
-cp fieldsync.db v9.db && sqlite3 v9.db 'pragma user_version = 9'
+newer=$((current_schema + 1))
+cp fieldsync.db v9.db && sqlite3 v9.db "pragma user_version = $newer"
 run fs-dlq -s v9.db count
 is 'a newer schema: exit 3, one line' "$status/$(cat "$T/err")" \
-	"3/fs-dlq: state 'v9.db' has schema version 9, newer than this fieldsync's $current_schema: use a newer fieldsync"
+	"3/fs-dlq: state 'v9.db' has schema version $newer, newer than this fieldsync's $current_schema: use a newer fieldsync"
 run fs-state -s v9.db migrate
 is 'migrate a newer schema: exit 3, nothing changed' "$status/$(cat "$T/err")/$(sqlite3 v9.db 'pragma user_version')" \
-	"3/fs-state: state 'v9.db' has schema version 9, newer than this fieldsync's $current_schema: nothing to migrate/9"
+	"3/fs-state: state 'v9.db' has schema version $newer, newer than this fieldsync's $current_schema: nothing to migrate/$newer"
 run fs-state -s v9.db info
-is 'info on a newer schema says so' "$status/$(sed -n 2p "$T/out")" "0/schema   version 9 (this fieldsync: $current_schema): newer than this fieldsync"
+is 'info on a newer schema says so' "$status/$(sed -n 2p "$T/out")" "0/schema   version $newer (this fieldsync: $current_schema): newer than this fieldsync"
 
 # No state file: fs-state makes none.
 for sub in info check migrate 'backup copy.db'; do

@@ -35,6 +35,8 @@ fs-health.1	fs-health --format prom > /var/lib/node_exporter/textfile/fs.prom.tm
 fs-hook.1	server.modules += ("mod_cgi", "mod_setenv")	lighttpd's configuration, not a command
 fieldsync-jobber.7	[source "jobber"]	fieldsync.conf lines, not a command (the page's sandbox has them, with the fake's URL)
 fieldsync-jobber.7	[target "jobber-crm"]	fieldsync.conf lines, not a command
+fieldsync-sheets.7	[source "sheet"]	fieldsync.conf lines, not a command (the page's sandbox has them, with the fake's URL)
+fieldsync-sheets.7	[target "sheet-crm"]	fieldsync.conf lines, not a command
 fieldsync-quickbooks.7	[source "qbo"]	fieldsync.conf lines, not a command (the page's sandbox has them, with the fake's URL)
 fs-hook.1	[source "lob-events"]	fieldsync.conf lines, not a command (the sandbox's config has them)
 fs-hook.1	limit_req_zone $binary_remote_addr zone=hook:1m rate=10r/s;	nginx's configuration, not a command
@@ -138,6 +140,17 @@ curl -s -X POST "$QB/__admin/payments" -d '{"CustomerRef":"1","TotalAmt":250,"Tx
  "Line":[{"Amount":250,"LinkedTxn":[{"TxnId":"1","TxnType":"Invoice"}]}],"MetaData":{"LastUpdatedTime":"2026-11-29T11:00:00Z"}}' >/dev/null
 curl -s -X POST "$QB/__admin/tokens" -d "{\"add_access\":[\"$ACCESS\"],\"add_refresh\":[\"$REFRESH\"]}" >/dev/null
 export QBO_CLIENT_ID=test-client-id QBO_CLIENT_SECRET=test-client-secret
+# The fake Google Sheets, for fieldsync-sheets(7): a sheet "Customers" of two
+# rows, read with the fake's static access token.
+python3 "$top/tests/fakes/fake_sheets.py" --port 0 --port-file "$T/sh.port" 2>>"$T/sh.stderr" &
+fake_pids="$fake_pids $!"
+wait_port "$T/sh.port" 'fake Sheets'
+SH=http://127.0.0.1:$(cat "$T/sh.port")
+curl -s -X POST "$SH/__admin/sheet" -d '{"spreadsheet":"1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms","sheet":"Customers",
+ "values":[["Customer ID","First Name","Last Name","Email","Address","City","State","Zip","Status"],
+ ["C-1","Ana","Lee","ana@example.com","1 Main St","Austin","TX","78701","job_completed"],
+ ["C-2","Bo","Ray","bo@example.com","2 Oak Ave","Dallas","TX","75201","lead"]]}' >/dev/null
+export GOOGLE_ACCESS_TOKEN=test-token
 mkdir base && cd base || exit 1
 cat >fieldsync.conf <<EOF
 [source "hubspot"]
@@ -247,6 +260,9 @@ page_setup() {
 	fs-normalize.1) cp export-hubspot.ndjson export.ndjson ;;	# --source hubspot
 	fieldsync-jobber.7) printf '\n[source "jobber"]\nkind = jobber\nurl = %s\noauth_file = jobber-tokens.json\n' "$JB" \
 		>>fieldsync.conf ;;
+	fieldsync-sheets.7)
+		printf '\n[source "sheet"]\nkind = sheets\nurl = %s\nspreadsheet = 1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms\nrange = Customers\nid_column = Customer ID\n' \
+			"$SH" >>fieldsync.conf ;;
 	fieldsync-quickbooks.7)
 		printf '\n[source "qbo"]\nkind = quickbooks\nurl = %s\ntoken_url = %s/oauth2/v1/tokens/bearer\nrealm = 9341453908811111\noauth_file = qbo-tokens.json\n' \
 			"$QB" "$QB" >>fieldsync.conf ;;

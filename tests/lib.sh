@@ -19,7 +19,7 @@ unset FS_CONFIG
 export FS_BUSY_TIMEOUT=200
 unset FS_MAPDIR
 # The schema version a new state file gets: the last migration in lib/state.c.
-current_schema=8
+current_schema=9
 n=0
 failed=0
 

@@ -1027,29 +1027,24 @@ static int
 row_status(struct fs_push *p, const struct fs_outbox_row *r, bool latest, char **label, char **note, char **why)
 {
 	jv ev = jv_parse(r->line), data = fs_jget(ev, "data");
-	const char *status = fs_jstr(data, "status"), *vendor_id = fs_jstr(data, "vendor_id");
+	const char *vendor_id = fs_jstr(data, "vendor_id");
 	const char *campaign = fs_jstr(data, "campaign");
-	char *now_status = NULL, day[11], *tag;
+	char day[11], *tag;
 
 	*label = *note = *why = NULL;
 	/* A field shows the piece's latest status, never an older one that arrived late. */
-	if (latest && vendor_id && fs_piece_status(&p->cli->st, vendor_id, &now_status) == 0 && now_status &&
-	    fs_outbox_status_rank(now_status) > fs_outbox_status_rank(status))
-		status = now_status;
 	if (r->contact_id == NULL)
 		*why = fs_xstrdup("no contact_id: no Jobber client to write to");
-	else if (fs_push_mail_label(status) == NULL)
-		*why = fs_xasprintf("unknown mail status \"%s\"", status ? status : "");
+	else
+		*label = fs_push_status_label(p, data, latest, why);
 	if (*why == NULL) {
 		fs_push_day(fs_jstr(ev, "occurred_at"), day);
 		tag = note_tag(r->event_id);
-		*label = fs_xstrdup(fs_push_mail_label(status));
-		*note = fs_xasprintf("Mail %s%s%s (piece %s%s%s) %s", fs_push_mail_label(status), *day ? " on " : "",
+		*note = fs_xasprintf("Mail %s%s%s (piece %s%s%s) %s", *label, *day ? " on " : "",
 				     day, vendor_id ? vendor_id : "-", campaign ? ", campaign " : "",
 				     campaign ? campaign : "", tag);
 		free(tag);
 	}
-	free(now_status);
 	jv_free(data);
 	jv_free(ev);
 	return *why ? -1 : 0;
