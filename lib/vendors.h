@@ -31,6 +31,12 @@
 #define FS_QBO_PAGE "1000"	/* MAXRESULTS: 1,000 at most */
 #define FS_QBO_CDC_MAX "1000"	/* objects a CDC answer holds at most: a full one may have left some out */
 
+/* vendors/servicetitan.c's defaults. */
+#define FS_ST_URL "https://api.servicetitan.io"	/* the integration environment: https://api-integration.servicetitan.io */
+#define FS_ST_TOKEN_URL "https://auth.servicetitan.io/connect/token"
+#define FS_ST_RATE "60/1s"	/* 60 requests a second an application a tenant */
+#define FS_ST_PAGE "500"	/* pageSize: 1 to 5,000 */
+
 /* One fs-pull run of one source: the library's, lent to the connector. */
 struct fs_pull {
 	struct fs_cli *cli;	/* config and state */
@@ -209,6 +215,7 @@ bool fs_kind_targeted(const char *kind);
 char *fs_vendor_kinds(bool (*has)(const struct fs_vendor *));	/* "hubspot or lob", malloc'd */
 extern const struct fs_vendor fs_vendor_hubspot, fs_vendor_lob_events, fs_vendor_lob, fs_vendor_csv,
 	fs_vendor_jobber, fs_vendor_quickbooks;
+extern const struct fs_vendor fs_vendor_servicetitan;
 
 // pull.c: what connectors share for fs-pull.
 void fs_pull_fail(struct fs_pull *p, int status);	/* status, unless worse was said */
@@ -245,6 +252,8 @@ int fs_pull_oauth_refresh(struct fs_pull *p, struct fs_oauth *o);	/* after a 401
 /* The same credentials from any endpoint's settings (a target's too), the token file loaded; -1 said. */
 int fs_oauth_setup(const struct fs_endpoint *ep, struct fs_oauth *o, const char *token_url, const char *secret_env,
 		   const char *secret_file);
+/* The client id and secret alone (client_id_env/_file, secret_env/_file), for the client-credentials grant; -1 said. */
+int fs_oauth_setup_client(const struct fs_endpoint *ep, struct fs_oauth *o);
 
 // keyset.c: "TIME ID ID ..." cursors over ties (the newest time emitted, the ids emitted at it).
 struct fs_keyset {
