@@ -79,12 +79,14 @@ static struct {
 	const char *tenant;
 	bool export;
 	long page;
+	jv emitted;		/* customer id -> its record this run: one read by two streams goes out once */
 } st;
 
 static void
 st_free(void)
 {
 	fs_oauth_free(&st.o);
+	jv_free(st.emitted);	/* zeroed, it is an invalid jv: nothing to free */
 	memset(&st, 0, sizeof st);
 }
 
@@ -292,10 +294,19 @@ emit_customers(struct fs_pull *p, jv customers)
 			(void)k;
 		}
 		mine = jv_sort(mine, jv_copy(mine));	/* a stable order: the same customer, the same record */
-		if (key)
-			fs_pull_record(p, "customers", key, jv_object_set(jv_copy(c), jv_string("locations"), mine));
-		else
+		if (key) {
+			jv rec = jv_object_set(jv_copy(c), jv_string("locations"), mine);
+			jv was = jv_object_get(jv_copy(st.emitted), jv_string(key));
+
+			if (!jv_equal(was, jv_copy(rec))) {
+				st.emitted = jv_object_set(st.emitted, jv_string(key), jv_copy(rec));
+				fs_pull_record(p, "customers", key, rec);
+			} else {
+				jv_free(rec);
+			}
+		} else {
 			jv_free(mine);
+		}
 		free(key);
 		jv_free(cid);
 		jv_free(c);
@@ -590,6 +601,7 @@ st_start(struct fs_pull *p)
 	}
 	st.page = atol(fs_setting(&p->ep, "page_size"));
 	st.export = strcmp(read, "export") == 0;
+	st.emitted = jv_object();
 	if (st.page < 1 || st.page > 5000) {
 		fs_err("source '%s': page_size must be 1 to 5000, not '%s'", p->name, fs_setting(&p->ep, "page_size"));
 		fs_pull_fail(p, FS_EXIT_USAGE);
