@@ -60,9 +60,13 @@ def iso(t):
 
 
 class ApiError(Exception):
-    def __init__(self, status, title, headers=None):
+    def __init__(self, status, title, headers=None, oauth=False):
         super().__init__(title)
         self.status, self.title, self.headers = status, title, headers or {}
+        self.oauth = oauth  # the token endpoint answers as RFC 6749 says: {"error": ...}
+
+    def doc(self):
+        return {"error": self.title} if self.oauth else {"title": self.title, "status": self.status}
 
 
 class App:
@@ -134,9 +138,9 @@ class App:
     # ---- auth and limits ---------------------------------------------------
     def token(self, form):
         if form.get("grant_type") != "client_credentials":
-            raise ApiError(400, "unsupported_grant_type")
+            raise ApiError(400, "unsupported_grant_type", oauth=True)
         if form.get("client_id") != self.args.client_id or form.get("client_secret") != self.args.client_secret:
-            raise ApiError(401, "invalid_client")
+            raise ApiError(401, "invalid_client", oauth=True)
         tok = "st-" + uuid.uuid4().hex
         with self.lock:
             self.tokens[tok] = time.monotonic() + self.ttl
@@ -419,7 +423,7 @@ class Handler(BaseHTTPRequestHandler):
             status, doc = route_api(app, self.command, u.path, q, self.headers, body)
             headers = {}
         except ApiError as e:
-            status, doc, headers = e.status, {"title": e.title, "status": e.status}, e.headers
+            status, doc, headers = e.status, e.doc(), e.headers
         rec["status"] = status
         return self.answer(status, doc, headers)
 
