@@ -18,7 +18,7 @@ url=http://127.0.0.1:$(cat "$T/st.port")
 admin() { curl -s -X "$1" "$url/__admin/$2" ${3:+-d "$3"}; }
 export ST_APP_KEY=fake-st-app-key ST_CLIENT_ID=fake-st-client-id ST_CLIENT_SECRET=fake-st-client-secret
 conf() { # extra config lines
-	printf '[target "crm"]\nkind = servicetitan\nurl = %s\ntoken_url = %s/connect/token\ntenant = 1000\nretry = 1s..1s x3\n%s\n' \
+	printf '[target "crm"]\nkind = servicetitan\nurl = %s\ntoken_url = %s/connect/token\ntenant = 1000\nretry = 1s..1s x3\nparallel = 1\n%s\n' \
 		"$url" "$url" "$1" >fieldsync.conf
 }
 admin POST customers '[{"id":1,"name":"Ana Lee"},{"id":2,"name":"Bo Day"},{"id":3,"name":"Cy Dee"}]' >/dev/null
