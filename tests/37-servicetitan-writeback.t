@@ -72,8 +72,8 @@ is 'a 429: waited for, written, exit 0' "$status/$(field_of 2)" '0/77=Returned'
 { mstatus e7 psc_7 99 sent; mstatus e8 psc_8 abc sent; } >bad.ndjson
 run fs-push crm <bad.ndjson
 is 'unknown customers: exit 1, their lines' "$status/$(cat "$T/err")" \
-	"1/fs-push: e8: contact_id 'abc' is no ServiceTitan customer id (dead letter #1)
-fs-push: e7: HTTP 404: customer 99 not found (dead letter #2)"
+	"1/fs-push: e7: HTTP 404: customer 99 not found (dead letter #1)
+fs-push: e8: contact_id 'abc' is no ServiceTitan customer id (dead letter #2)"
 
 # --dry-run says what it would write, and sends nothing.
 admin DELETE requests >/dev/null
