@@ -38,7 +38,7 @@ int
 fs_oauth_setup_client(const struct fs_endpoint *ep, struct fs_oauth *o)
 {
 	if ((o->client_id = app_secret(ep, "client id", "client_id_env", "client_id_file")) == NULL ||
-	    (o->client_secret = app_secret(ep, "client secret", "secret_env", "secret_file")) == NULL)
+	    (o->client_secret = app_secret(ep, "client secret", "client_secret_env", "client_secret_file")) == NULL)
 		return -1;
 	return 0;
 }

@@ -51,7 +51,7 @@ const struct fs_section_type fs_section_types[] = {
 #define JB_STREAMS "clients, jobs, invoices"
 #define QB_STREAMS "customers, invoices, payments"
 #define ST_STREAMS "customers, locations, jobs, invoices"
-#define SCHEMES "lob, hubspot-v3, jobber, intuit, standard-webhooks"
+#define SCHEMES "lob, hubspot-v3, jobber, intuit, servicetitan, standard-webhooks"
 #define CONTACT_PROPS "email, firstname, lastname, phone, company, address, address2, city, state, zip, " \
 		      "country, lifecyclestage, hubspot_owner_id, lastmodifieddate"
 
@@ -88,7 +88,7 @@ const struct fs_setting fs_settings[] = {
 	    .flags = FS_SET_SECRET),
 	ROW("source", "client_secret_env", QB, FS_V_ENV, .def = "QBO_CLIENT_SECRET", .unless = "client_secret_file",
 	    .flags = FS_SET_SECRET),
-	ROW("source", "client_secret_file", QB, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("source", "client_secret_file", QB | ST, FS_V_FILE, .flags = FS_SET_SECRET),
 	ROW("source", "token_env", QB, FS_V_ENV, .def = "QBO_ACCESS_TOKEN", .unless = "oauth_file",
 	    .flags = FS_SET_SECRET),
 	ROW("source", "minorversion", QB, FS_V_COUNT, .def = FS_QBO_MINORVERSION),
@@ -104,6 +104,8 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "client_id_env", ST, FS_V_ENV, .def = "ST_CLIENT_ID", .unless = "client_id_file",
 	    .flags = FS_SET_SECRET),
 	ROW("source", "client_id_file", ST, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("source", "client_secret_env", ST, FS_V_ENV, .def = "ST_CLIENT_SECRET", .unless = "client_secret_file",
+	    .flags = FS_SET_SECRET),
 	ROW("source", "read", ST, FS_V_CHOICE, .def = "export", .choices = "export, list"),
 	ROW("source", "page_size", ST, FS_V_COUNT, .def = FS_ST_PAGE),
 	ROW("source", "rate", ST, FS_V_RATE, .def = FS_ST_RATE),
@@ -165,9 +167,10 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "map.*", JB, FS_V_MAP, .def = "jobber-client.jq", .from = "map", .flags = FS_SET_HIDDEN),
 	ROW("source", "map.*", QB, FS_V_MAP, .def = "quickbooks-customer.jq", .from = "map", .flags = FS_SET_HIDDEN),
 	ROW("source", "map.*", ST, FS_V_MAP, .def = "servicetitan-customer.jq", .from = "map", .flags = FS_SET_HIDDEN),
-	/* ServiceTitan: the client secret for the token endpoint (webhooks have their own HMAC key). */
-	ROW("source", "secret_env", ST, FS_V_ENV, .def = "ST_CLIENT_SECRET", .unless = "secret_file",
+	/* ServiceTitan signs webhooks with the app's HMAC key, in a header it does not publish. */
+	ROW("source", "secret_env", ST, FS_V_ENV, .def = "ST_WEBHOOK_KEY", .unless = "secret_file",
 	    .flags = FS_SET_SECRET),
+	ROW("source", "signature_header", ST, FS_V_TEXT, .def = FS_ST_SIGNATURE_HEADER),
 	/* QuickBooks signs webhooks with the app's verifier token (fs-hook reads secret_env). */
 	ROW("source", "secret_env", QB, FS_V_ENV, .def = "QBO_VERIFIER_TOKEN", .unless = "secret_file",
 	    .flags = FS_SET_SECRET),
@@ -181,6 +184,7 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "signature", CSV, FS_V_CHOICE, .def = "standard-webhooks", .choices = SCHEMES),
 	ROW("source", "signature", JB, FS_V_CHOICE, .def = "jobber", .choices = SCHEMES),
 	ROW("source", "signature", QB, FS_V_CHOICE, .def = "intuit", .choices = SCHEMES),
+	ROW("source", "signature", ST, FS_V_CHOICE, .def = "servicetitan", .choices = SCHEMES),
 	ROW("source", "max_body", ANY_SOURCE, FS_V_SIZE, .def = "1M"),
 	ROW("source", "hook_url", ANY_SOURCE, FS_V_URL),
 	ROW("source", "inbox_retention", HS | LE | JB | QB | ST, FS_V_RETENTION, .def = "14d"),
@@ -236,9 +240,9 @@ const struct fs_setting fs_settings[] = {
 	ROW("target", "client_id_env", ST, FS_V_ENV, .def = "ST_CLIENT_ID", .unless = "client_id_file",
 	    .flags = FS_SET_SECRET),
 	ROW("target", "client_id_file", ST, FS_V_FILE, .flags = FS_SET_SECRET),
-	ROW("target", "secret_env", ST, FS_V_ENV, .def = "ST_CLIENT_SECRET", .unless = "secret_file",
+	ROW("target", "client_secret_env", ST, FS_V_ENV, .def = "ST_CLIENT_SECRET", .unless = "client_secret_file",
 	    .flags = FS_SET_SECRET),
-	ROW("target", "secret_file", ST, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("target", "client_secret_file", ST, FS_V_FILE, .flags = FS_SET_SECRET),
 	ROW("target", "rate", ST, FS_V_RATE, .def = FS_ST_RATE),
 	ROW("target", "parallel", ST, FS_V_COUNT, .def = "4"),
 	ROW("target", "status_field_id", ST, FS_V_TEXT),

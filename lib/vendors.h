@@ -36,6 +36,7 @@
 #define FS_ST_TOKEN_URL "https://auth.servicetitan.io/connect/token"
 #define FS_ST_RATE "60/1s"	/* 60 requests a second an application a tenant */
 #define FS_ST_PAGE "500"	/* pageSize: 1 to 5,000 */
+#define FS_ST_SIGNATURE_HEADER "X-ServiceTitan-Signature"	/* integrators' guess: ServiceTitan does not publish it */
 
 /* One fs-pull run of one source: the library's, lent to the connector. */
 struct fs_pull {
@@ -252,7 +253,7 @@ int fs_pull_oauth_refresh(struct fs_pull *p, struct fs_oauth *o);	/* after a 401
 /* The same credentials from any endpoint's settings (a target's too), the token file loaded; -1 said. */
 int fs_oauth_setup(const struct fs_endpoint *ep, struct fs_oauth *o, const char *token_url, const char *secret_env,
 		   const char *secret_file);
-/* The client id and secret alone (client_id_env/_file, secret_env/_file), for the client-credentials grant; -1 said. */
+/* The client id and secret alone (client_id_env/_file, client_secret_env/_file), for the client-credentials grant; -1 said. */
 int fs_oauth_setup_client(const struct fs_endpoint *ep, struct fs_oauth *o);
 
 // keyset.c: "TIME ID ID ..." cursors over ties (the newest time emitted, the ids emitted at it).

@@ -35,6 +35,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "vendors.h"
 
@@ -213,7 +214,7 @@ record_of(jv o, char **id, int64_t *t)
 	return false;
 }
 
-/* "1,2,3": the ids of a list of objects, at key. */
+/* "1,2,3": the ids of a list of objects, at key (list consumed). */
 static char *
 ids_of(jv list, const char *key)
 {
@@ -229,6 +230,7 @@ ids_of(jv list, const char *key)
 		jv_free(o);
 		(void)i;
 	}
+	jv_free(list);
 	return b.data;
 }
 
@@ -321,7 +323,7 @@ emit_customers(struct fs_pull *p, jv customers)
 static int
 emit_located(struct fs_pull *p, jv locations)
 {
-	char *ids = ids_of(locations, "customerId"), *q;
+	char *ids = ids_of(locations, "customerId"), *q;	/* locations consumed */
 	jv customers;
 	int rc;
 
@@ -625,6 +627,112 @@ st_after(struct fs_pull *p)
 	st_free();
 }
 
+/* ---- the webhook inbox: ids, read back ---- */
+
+/*
+ * ServiceTitan's V2 event catalogue and payloads are not public.  A
+ * delivery is taken as naming one object: its kind from entityType,
+ * eventType or type (a name that begins with Customer, Location, Job or
+ * Invoice, in any case), its id from entityId, id or data.id.  The object
+ * is read back by id, as fs-pull reads it, so the record is the same
+ * whatever the payload holds.  A delivery of another kind is dropped, said
+ * with -v; one without a kind and an id is a dead letter.
+ */
+static const char *
+delivery_stream(jv body, char **id)
+{
+	static const char *const kinds[][2] = {
+		{"customer", "customers"}, {"location", "locations"}, {"job", "jobs"}, {"invoice", "invoices"},
+	};
+	const char *type = fs_jstr(body, "entityType");
+	jv data = fs_jget(body, "data");
+
+	if (type == NULL)
+		type = fs_jstr(body, "eventType") ? fs_jstr(body, "eventType") : fs_jstr(body, "type");
+	*id = fs_json_id_text(fs_jget(body, "entityId"));
+	if (*id == NULL)
+		*id = fs_json_id_text(fs_jget(body, "id"));
+	if (*id == NULL)
+		*id = fs_json_id_text(fs_jget(data, "id"));
+	jv_free(data);
+	for (size_t i = 0; type && i < sizeof kinds / sizeof kinds[0]; i++)
+		if (strncasecmp(type, kinds[i][0], strlen(kinds[i][0])) == 0)
+			return kinds[i][1];
+	return type ? "" : NULL;
+}
+
+static int
+st_inbox(struct fs_pull *p, const struct fs_inbox_row *rows, int n)
+{
+	jv wanted = jv_object();
+
+	for (int i = 0; i < n && !fs_pull_failed(p); i++) {
+		jv body = jv_parse_sized(rows[i].body, (int)rows[i].len);
+		char *id = NULL;
+		const char *stream = jv_get_kind(body) == JV_KIND_OBJECT ? delivery_stream(body, &id) : NULL;
+
+		if (stream == NULL || id == NULL || strspn(id, "0123456789") != strlen(id)) {
+			fs_pull_dead(p, rows[i].body, rows[i].len, rows[i].id,
+				     "inbox row %lld: not a ServiceTitan event naming an object", (long long)rows[i].id);
+		} else if (*stream == '\0') {
+			fs_debug("%s: inbox row %lld: %s: nothing to read", p->name, (long long)rows[i].id,
+				 fs_jstr(body, "entityType") ? fs_jstr(body, "entityType") : "an event");
+		} else {
+			/* Each object once a batch, however many deliveries named it. */
+			jv ids = jv_object_get(jv_copy(wanted), jv_string(stream));
+
+			if (!jv_is_valid(ids)) {
+				jv_free(ids);
+				ids = jv_object();
+			}
+			wanted = jv_object_set(wanted, jv_string(stream), jv_object_set(ids, jv_string(id), jv_true()));
+		}
+		free(id);
+		jv_free(body);
+	}
+	for (const struct st_stream *ss = st_streams; ss->name && !fs_pull_failed(p); ss++) {
+		jv ids = jv_object_get(jv_copy(wanted), jv_string(ss->name)), keys, list;
+		struct fs_buf q = {0};
+
+		if (!jv_is_valid(ids)) {
+			jv_free(ids);
+			continue;
+		}
+		keys = jv_keys(ids);
+		fs_buf_addf(&q, "%s?ids=", ss->resource);
+		jv_array_foreach(keys, i, k) {
+			fs_buf_addf(&q, "%s%s", i ? "," : "", jv_string_value(k));
+			jv_free(k);
+		}
+		jv_free(keys);
+		list = list_all(p, ss->module, q.data);
+		fs_buf_free(&q);
+		if (!jv_is_valid(list))
+			break;
+		if (strcmp(ss->name, "customers") == 0) {
+			emit_customers(p, list);	/* list consumed */
+			continue;
+		}
+		if (strcmp(ss->name, "locations") == 0) {
+			emit_located(p, list);
+			continue;
+		}
+		jv_array_foreach(list, i, o) {
+				char *key = fs_json_id_text(fs_jget(o, "id"));
+
+			if (key)
+				fs_pull_record(p, ss->name, key, o);
+			else
+				jv_free(o);
+			free(key);
+			(void)i;
+		}
+		jv_free(list);
+	}
+	jv_free(wanted);
+	return fs_pull_failed(p) ? -1 : 0;
+}
+
 /* ---- the fields campaigns trigger on ---- */
 
 /* The field of a customer or a job a canonical field comes from (the shipped maps), or NULL. */
@@ -881,10 +989,11 @@ static const char *const st_takes[] = {"mail.status", NULL};
 
 const struct fs_vendor fs_vendor_servicetitan = {
 	.kind = "servicetitan",
-	.flags = FS_VENDOR_OWN_401,
+	.flags = FS_VENDOR_INBOX | FS_VENDOR_OWN_401,
 	.streams = streams,
 	.saved_stream = "customers",
 	.start = st_start,
+	.inbox = st_inbox,
 	.pull = st_pull,
 	.after = st_after,
 	.takes = st_takes,
