@@ -256,6 +256,14 @@ int fs_oauth_setup(const struct fs_endpoint *ep, struct fs_oauth *o, const char 
 /* The client id and secret alone (client_id_env/_file, client_secret_env/_file), for the client-credentials grant; -1 said. */
 int fs_oauth_setup_client(const struct fs_endpoint *ep, struct fs_oauth *o);
 
+// describe.c: --describe of a connector whose fields are its own, not asked of the vendor.
+struct fs_field_desc {
+	const char *name, *type, *label, *values;	/* type "derived": made by the map; values: "a, b", NULL for none */
+};
+/* Prints a contact's and a job's fields (jobs' prefixed "jobs.") and keeps both listings; -1 said. */
+int fs_describe_fixed(struct fs_pull *p, const char *contacts_map, const struct fs_field_desc *contacts,
+		      const char *jobs_map, const struct fs_field_desc *jobs);
+
 // keyset.c: "TIME ID ID ..." cursors over ties (the newest time emitted, the ids emitted at it).
 struct fs_keyset {
 	bool set;

@@ -8,7 +8,7 @@
 command -v python3 >/dev/null || skip_all 'python3 is needed for the fake ServiceTitan'
 command -v jq >/dev/null || skip_all 'jq is needed'
 . "$top/tests/push-lib.sh"
-plan 36
+plan 39
 
 python3 "$top/tests/fakes/fake_servicetitan.py" --port 0 --port-file "$T/st.port" --now 2026-11-29T10:00:00Z \
 	--export-page 3 --log "$T/st.log" &
@@ -221,6 +221,18 @@ is 'resumed: jobs and invoices, no customer again' "$status/$(keys "$T/out" | cu
 	'0/ 2 jobs, 2 invoices,'
 is 'killed + resumed: every object once' \
 	"$(keys resumed.ndjson | sort | uniq -d | wc -l | tr -d ' ')/$(keys resumed.ndjson | sort -u | wc -l | tr -d ' ')" 0/13
+
+# --- --describe: no request, the fields campaigns are checked against -----
+admin DELETE requests >/dev/null
+run fs-pull --describe st
+is '--describe: exit 0, no request, 10 customer and 8 job fields' \
+	"$status/$(requests '.requests | length')/$(grep -vc '^jobs\.' "$T/out")/$(grep -c '^jobs\.' "$T/out")" '0/0/10/8'
+is '--describe: a job'"'"'s status, with the values the map gives' "$(grep '^jobs\.status' "$T/out")" \
+	"$(printf 'jobs.status\tderived\tStatus (jobStatus, lower case)\tmapped\tscheduled, dispatched, inprogress, hold, completed, canceled')"
+printf '[source "st"]\nkind = servicetitan\ntenant = 1000\n[campaign "x"]\non = job\ntrigger = status = done\ngoal = g\ntemplate = t\n' >fieldsync.conf
+run fs-normalize </dev/null
+is 'a job status ServiceTitan never gives: exit 2, what it gives' "$status/$(cat "$T/err")" \
+	"2/fs-normalize: fieldsync.conf:6: campaign 'x': trigger: source 'st' gives no status 'done': it gives scheduled, dispatched, inprogress, hold, completed, canceled (fs-pull --describe st, 2026-11-30T01:00:00Z)"
 
 # --- doNotMail and a merge: through to the mail vendor ---------------------
 rm -f fieldsync.db*

@@ -735,6 +735,39 @@ st_inbox(struct fs_pull *p, const struct fs_inbox_row *rows, int n)
 
 /* ---- the fields campaigns trigger on ---- */
 
+/*
+ * The fields fs-pull reads of a customer and of a job, with ServiceTitan's
+ * types, and the status the shipped maps make of them; the listing is the
+ * connector's, not asked of ServiceTitan, so that campaigns can be checked
+ * against the statuses a contact or a job can have.
+ */
+#define JOB_STATUSES "scheduled, dispatched, inprogress, hold, completed, canceled"
+
+static const struct fs_field_desc customer_fields[] = {
+	{"id", "int64", "ID", NULL}, {"name", "string", "Name", NULL}, {"type", "CustomerType", "Type", NULL},
+	{"active", "boolean", "Active", NULL}, {"doNotMail", "boolean", "Do not mail", NULL},
+	{"mergedToId", "int64", "Merged into", NULL}, {"address", "Address", "Address", NULL},
+	{"locations", "[Location]", "Locations (their addresses)", NULL},
+	{"modifiedOn", "date-time", "Modified", NULL},
+	{"status", "derived", "Status (mergedToId, active)", "merged, inactive, active"},
+	{NULL, NULL, NULL, NULL},
+};
+
+static const struct fs_field_desc job_fields[] = {
+	{"id", "int64", "ID", NULL}, {"customerId", "int64", "Customer", NULL},
+	{"jobStatus", "JobStatus", "Job status", JOB_STATUSES}, {"jobTypeId", "int64", "Job type", NULL},
+	{"completedOn", "date-time", "Completed", NULL}, {"total", "decimal", "Total", NULL},
+	{"modifiedOn", "date-time", "Modified", NULL},
+	{"status", "derived", "Status (jobStatus, lower case)", JOB_STATUSES},
+	{NULL, NULL, NULL, NULL},
+};
+
+static int
+st_describe(struct fs_pull *p)
+{
+	return fs_describe_fixed(p, "map.customers", customer_fields, "map.jobs", job_fields);
+}
+
 /* The field of a customer or a job a canonical field comes from (the shipped maps), or NULL. */
 static const char *
 st_property(const struct fs_endpoint *ep, bool on_job, const char *field)
@@ -746,7 +779,7 @@ st_property(const struct fs_endpoint *ep, bool on_job, const char *field)
 		{"country", "locations"}, {"updated_at", "modifiedOn"},
 	};
 	static const char *const job[][2] = {
-		{"id", "id"}, {"contact_id", "customerId"}, {"status", "jobStatus"}, {"type", "jobTypeId"},
+		{"id", "id"}, {"contact_id", "customerId"}, {"status", "status"}, {"type", "jobTypeId"},
 		{"completed_at", "completedOn"}, {"total", "total"}, {"updated_at", "modifiedOn"},
 	};
 
@@ -993,6 +1026,7 @@ const struct fs_vendor fs_vendor_servicetitan = {
 	.streams = streams,
 	.saved_stream = "customers",
 	.start = st_start,
+	.describe = st_describe,
 	.inbox = st_inbox,
 	.pull = st_pull,
 	.after = st_after,
