@@ -262,22 +262,30 @@ list_all(struct fs_pull *p, const char *module, const char *what)
 	return all;
 }
 
+/* The CRM's RESOURCE?FILTER=ids, the ids those of objects at key (objects consumed); [] for none. */
+static jv
+crm_by(struct fs_pull *p, const char *resource, const char *filter, jv objects, const char *key)
+{
+	char *ids = ids_of(objects, key), *q;
+	jv out;
+
+	if (*ids == '\0') {
+		free(ids);
+		return jv_array();
+	}
+	q = fs_xasprintf("%s?%s=%s", resource, filter, ids);
+	out = list_all(p, "crm", q);
+	free(q);
+	free(ids);
+	return out;
+}
+
 /* Customers with their locations ("locations", active or not, by id): one record each. */
 static int
 emit_customers(struct fs_pull *p, jv customers)
 {
-	char *ids = ids_of(jv_copy(customers), "id"), *q;
-	jv locs;
+	jv locs = crm_by(p, "locations", "customerIds", jv_copy(customers), "id");
 
-	if (*ids == '\0') {
-		free(ids);
-		jv_free(customers);
-		return 0;
-	}
-	q = fs_xasprintf("locations?customerIds=%s", ids);
-	locs = list_all(p, "crm", q);
-	free(q);
-	free(ids);
 	if (!jv_is_valid(locs)) {
 		jv_free(customers);
 		return -1;
@@ -323,22 +331,9 @@ emit_customers(struct fs_pull *p, jv customers)
 static int
 emit_located(struct fs_pull *p, jv locations)
 {
-	char *ids = ids_of(locations, "customerId"), *q;	/* locations consumed */
-	jv customers;
-	int rc;
+	jv customers = crm_by(p, "customers", "ids", locations, "customerId");
 
-	if (*ids == '\0') {
-		free(ids);
-		return 0;
-	}
-	q = fs_xasprintf("customers?ids=%s", ids);
-	customers = list_all(p, "crm", q);
-	free(q);
-	free(ids);
-	if (!jv_is_valid(customers))
-		return -1;
-	rc = emit_customers(p, customers);
-	return rc;
+	return jv_is_valid(customers) ? emit_customers(p, customers) : -1;
 }
 
 /* ---- streams ---- */
