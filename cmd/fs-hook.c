@@ -242,6 +242,7 @@ main(int argc, char *argv[])
 	struct fs_endpoint ep;
 	struct fs_hook_req req = {.header = cgi_header};
 	const struct fs_signature *scheme;
+	struct fs_signature named;	/* scheme, its header named by the source */
 	const char *method, *clen, *why, *v, *wake_dir = NULL;
 	char *name = NULL, *secret = NULL, *body = NULL, *url = NULL, *delivery = NULL;
 	size_t cap, want;
@@ -290,6 +291,12 @@ main(int argc, char *argv[])
 		refuse(500, "configuration error");
 		status = FS_EXIT_USAGE;
 		goto out;
+	}
+	if (scheme->header_key && fs_setting(&ep, scheme->header_key)) {
+		/* A scheme whose vendor does not publish its header: the source names it. */
+		named = *scheme;
+		named.header = fs_setting(&ep, scheme->header_key);
+		scheme = &named;
 	}
 	if (probe) {
 		health_answer(&ep, name);

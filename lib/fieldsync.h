@@ -224,7 +224,7 @@ char *fs_endpoint_secret(const struct fs_endpoint *ep, const char *envkey, const
 // settings.c: every setting in one table (section, key, kinds, default), the check of a loaded file, --print-config.
 enum {				/* the kinds of sources and targets, as bits */
 	FS_KIND_HUBSPOT = 1, FS_KIND_LOB_EVENTS = 2, FS_KIND_CSV = 4, FS_KIND_LOB = 8, FS_KIND_JOBBER = 16,
-	FS_KIND_QUICKBOOKS = 32, FS_KIND_SHEETS = 64
+	FS_KIND_QUICKBOOKS = 32, FS_KIND_SHEETS = 64, FS_KIND_SERVICETITAN = 128
 };
 enum fs_value {			/* what a value looks like: for a validator to check */
 	FS_V_TEXT, FS_V_KIND, FS_V_URL, FS_V_ENV, FS_V_FILE, FS_V_MAP, FS_V_RATE, FS_V_RETRY, FS_V_COUNT,
@@ -664,6 +664,7 @@ struct fs_hook_req {
 struct fs_signature {
 	const char *name;	/* "standard-webhooks" */
 	const char *header, *stamp_header;	/* the signature's and its timestamp's (NULL: it signs no time) */
+	const char *header_key;	/* a source setting that names the signature's header instead, or NULL */
 	const char *id_header;	/* a delivery id the signature covers too; NULL for none */
 	const char *older[3];	/* headers of the scheme's older versions, which sign too; NULL-ended */
 	char opens;	/* the first character of a body of the scheme's shape; 0 for any JSON */
@@ -676,6 +677,7 @@ struct fs_signature {
 };
 extern const struct fs_signature fs_standard_webhooks, fs_lob_signature, fs_hubspot_signature, fs_jobber_signature,
 	fs_intuit_signature;
+extern const struct fs_signature fs_servicetitan_signature;
 const struct fs_signature *fs_signature_find(const char *name);	/* NULL if no scheme has that name */
 /* The request carries one of the scheme's signature headers (its
  * signature, timestamp or id, or an older version's), however wrong: a
@@ -1117,6 +1119,10 @@ void fs_oauth_free(struct fs_oauth *o);	/* zeroes the secrets; the struct may be
  * before a run's first request rather than after its 401. */
 #define FS_OAUTH_AHEAD 300
 bool fs_oauth_due(const struct fs_oauth *o);
+/* The client-credentials grant (no refresh token, no file): a new access
+ * token into o->access and its lifetime in seconds (0: not said); -1 said,
+ * with the exit status in *status. */
+int fs_oauth_client_token(struct fs_oauth *o, struct fs_http *api, int64_t *expires_in, int *status);
 
 // owners.c: owners' names from HubSpot's owners API, for the reports.
 /* When source's names are a day old (an hour after a failed try), fetches

@@ -20,6 +20,7 @@ static const struct fs_signature *const schemes[] = {
 	&fs_hubspot_signature,
 	&fs_jobber_signature,
 	&fs_intuit_signature,
+	&fs_servicetitan_signature,
 	&fs_standard_webhooks,
 	NULL,
 };

@@ -319,3 +319,60 @@ fs_oauth_refresh(struct fs_oauth *o, struct fs_http *api, int *status)
 	free(lockpath);
 	return rc;
 }
+
+/*
+ * The client-credentials grant (RFC 6749, section 4.4; ServiceTitan's only
+ * one): no refresh token and no file to keep, a new access token asked for
+ * whenever the last one ends.  The client's id and secret go in the form.
+ */
+int
+fs_oauth_client_token(struct fs_oauth *o, struct fs_http *api, int64_t *expires_in, int *status)
+{
+	char *id = fs_urlencode(o->client_id), *secret = fs_urlencode(o->client_secret);
+	char *form = fs_xasprintf("grant_type=client_credentials&client_id=%s&client_secret=%s", id, secret);
+	struct fs_http tok;
+	struct fs_http_response r;
+	int rc = -1;
+	jv ans = jv_invalid(), in;
+
+	fs_secret_free(id);
+	fs_secret_free(secret);
+	*expires_in = 0;
+	if (fs_http_init(&tok, o->name, api->base_url, "off") != 0) {
+		fs_secret_free(form);
+		*status = FS_EXIT_REMOTE;
+		return -1;
+	}
+	tok.content_type = "application/x-www-form-urlencoded";
+	tok.attempts = api->attempts;
+	if (fs_http_request(&tok, "POST", o->token_url, form, NULL, &r) != 0) {
+		*status = FS_EXIT_REMOTE;
+	} else {
+		ans = r.body.len ? jv_parse_sized(r.body.data, (int)r.body.len) : jv_invalid();
+		if (r.status != 200 || !fs_jstr(ans, "access_token")) {
+			const char *why = fs_jstr(ans, "error_description") ? fs_jstr(ans, "error_description")
+									     : fs_jstr(ans, "error");
+
+			/* A refused grant needs a person: the tenant's client id and secret. */
+			fs_err("%s: POST %s: HTTP %ld%s%s%s: check the tenant's client id and secret", o->name,
+			       o->token_url, r.status, why ? " (" : "", why ? why : "", why ? ")" : "");
+			*status = r.status == 200 || r.status >= 500 ? FS_EXIT_REMOTE : FS_EXIT_USAGE;
+		} else {
+			in = fs_jget(ans, "expires_in");
+			*expires_in = jv_get_kind(in) == JV_KIND_NUMBER ? (int64_t)jv_number_value(in) : 0;
+			jv_free(in);
+			fs_secret_free(o->access);
+			o->access = fs_xstrdup(fs_jstr(ans, "access_token"));
+			rc = 0;
+		}
+	}
+	fs_secret_free(form);
+	api->requests += tok.requests;
+	api->retries += tok.retries;
+	fs_http_free(&tok);
+	if (r.body.data)
+		fs_secure_zero(r.body.data, r.body.len);
+	fs_http_response_free(&r);
+	jv_free(ans);
+	return rc;
+}

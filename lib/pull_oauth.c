@@ -35,6 +35,15 @@ fs_oauth_setup(const struct fs_endpoint *ep, struct fs_oauth *o, const char *tok
 }
 
 int
+fs_oauth_setup_client(const struct fs_endpoint *ep, struct fs_oauth *o)
+{
+	if ((o->client_id = app_secret(ep, "client id", "client_id_env", "client_id_file")) == NULL ||
+	    (o->client_secret = app_secret(ep, "client secret", "client_secret_env", "client_secret_file")) == NULL)
+		return -1;
+	return 0;
+}
+
+int
 fs_pull_oauth_setup(struct fs_pull *p, struct fs_oauth *o, const char *token_url, const char *secret_env,
 		    const char *secret_file)
 {

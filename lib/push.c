@@ -694,7 +694,8 @@ fs_push_transient(long s)
 	return s == 0 || s == 408 || s == 409 || s == 425 || s == 429 || s >= 500;
 }
 
-/* An error answer's message, malloc'd: {"error":{"message":...}} or {"message":...}; NULL when none. */
+/* An error answer's message, malloc'd: {"error":{"message":...}}, {"message":...} or an RFC 7807
+ * problem's {"title":...} (ServiceTitan's); NULL when none. */
 static char *
 answer_message(const char *resp)
 {
@@ -704,6 +705,8 @@ answer_message(const char *resp)
 
 	if (msg == NULL)
 		msg = fs_jstr(v, "message");
+	if (msg == NULL)
+		msg = fs_jstr(v, "title");
 	out = msg ? fs_xstrdup(msg) : NULL;
 	jv_free(err);
 	jv_free(v);

@@ -24,18 +24,19 @@
 #define JB FS_KIND_JOBBER
 #define QB FS_KIND_QUICKBOOKS
 #define SH FS_KIND_SHEETS
-#define ANY_SOURCE (HS | LE | CSV | LOB | JB | QB | SH)
+#define ST FS_KIND_SERVICETITAN
+#define ANY_SOURCE (HS | LE | CSV | LOB | JB | QB | SH | ST)
 
 /* A row of the table: section, key, kinds, type, then what it has of .def, .from, .unless, .choices, .flags. */
 #define ROW(section_, key_, kinds_, type_, ...) \
 	{.section = section_, .key = key_, .kinds = kinds_, .type = type_, __VA_ARGS__}
 
 /* Bit i is kinds[i]. */
-static const char *const kinds[] = {"hubspot", "lob-events", "csv", "lob", "jobber", "quickbooks", "sheets", NULL};
+static const char *const kinds[] = {"hubspot", "lob-events", "csv", "lob", "jobber", "quickbooks", "sheets", "servicetitan", NULL};
 
 const struct fs_section_type fs_section_types[] = {
 	{"source", true, ANY_SOURCE},
-	{"target", true, HS | LOB | JB | SH},
+	{"target", true, HS | LOB | JB | SH | ST},
 	{"campaign", true, 0},
 	{"thresholds", false, 0},
 	{"alert", false, 0},
@@ -50,7 +51,8 @@ const struct fs_section_type fs_section_types[] = {
 #define STREAMS "contacts, calls, emails, meetings, tasks, deals"
 #define JB_STREAMS "clients, jobs, invoices"
 #define QB_STREAMS "customers, invoices, payments"
-#define SCHEMES "lob, hubspot-v3, jobber, intuit, standard-webhooks"
+#define ST_STREAMS "customers, locations, jobs, invoices"
+#define SCHEMES "lob, hubspot-v3, jobber, intuit, servicetitan, standard-webhooks"
 #define CONTACT_PROPS "email, firstname, lastname, phone, company, address, address2, city, state, zip, " \
 		      "country, lifecyclestage, hubspot_owner_id, lastmodifieddate"
 
@@ -87,13 +89,27 @@ const struct fs_setting fs_settings[] = {
 	    .flags = FS_SET_SECRET),
 	ROW("source", "client_secret_env", QB, FS_V_ENV, .def = "QBO_CLIENT_SECRET", .unless = "client_secret_file",
 	    .flags = FS_SET_SECRET),
-	ROW("source", "client_secret_file", QB, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("source", "client_secret_file", QB | ST, FS_V_FILE, .flags = FS_SET_SECRET),
 	ROW("source", "token_env", QB, FS_V_ENV, .def = "QBO_ACCESS_TOKEN", .unless = "oauth_file",
 	    .flags = FS_SET_SECRET),
 	ROW("source", "minorversion", QB, FS_V_COUNT, .def = FS_QBO_MINORVERSION),
 	ROW("source", "page_size", QB, FS_V_COUNT, .def = FS_QBO_PAGE),
 	ROW("source", "cdc_max", QB, FS_V_COUNT, .def = FS_QBO_CDC_MAX),
 	ROW("source", "rate", QB, FS_V_RATE, .def = FS_QBO_RATE),
+	/* ServiceTitan: the client-credentials grant per tenant, and the application's ST-App-Key. */
+	ROW("source", "url", ST, FS_V_URL, .def = FS_ST_URL),
+	ROW("source", "token_url", ST, FS_V_URL, .def = FS_ST_TOKEN_URL),
+	ROW("source", "tenant", ST, FS_V_TEXT),
+	ROW("source", "app_key_env", ST, FS_V_ENV, .def = "ST_APP_KEY", .unless = "app_key_file", .flags = FS_SET_SECRET),
+	ROW("source", "app_key_file", ST, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("source", "client_id_env", ST, FS_V_ENV, .def = "ST_CLIENT_ID", .unless = "client_id_file",
+	    .flags = FS_SET_SECRET),
+	ROW("source", "client_id_file", ST, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("source", "client_secret_env", ST, FS_V_ENV, .def = "ST_CLIENT_SECRET", .unless = "client_secret_file",
+	    .flags = FS_SET_SECRET),
+	ROW("source", "read", ST, FS_V_CHOICE, .def = "export", .choices = "export, list"),
+	ROW("source", "page_size", ST, FS_V_COUNT, .def = FS_ST_PAGE),
+	ROW("source", "rate", ST, FS_V_RATE, .def = FS_ST_RATE),
 	ROW("source", "api_version", JB, FS_V_TEXT, .def = FS_JOBBER_VERSION),
 	ROW("source", "page_size", JB, FS_V_COUNT, .def = FS_JOBBER_PAGE),
 	ROW("source", "rate", JB, FS_V_RATE, .def = FS_JOBBER_RATE),
@@ -115,13 +131,14 @@ const struct fs_setting fs_settings[] = {
 	    .flags = FS_SET_SECRET),
 	ROW("source", "client_id_file", SH, FS_V_FILE, .flags = FS_SET_SECRET),
 	ROW("source", "rate", SH, FS_V_RATE, .def = FS_SHEETS_RATE),
-	ROW("source", "attempts", HS | LE | JB | QB | SH, FS_V_COUNT, .def = "6"),
+	ROW("source", "attempts", HS | LE | JB | QB | SH | ST, FS_V_COUNT, .def = "6"),
 	ROW("source", "throttle_wait", QB, FS_V_DURATION, .def = "60s"),
 	ROW("source", "interval", ANY_SOURCE, FS_V_DURATION, .def = "5m"),
 	ROW("source", "streams", HS, FS_V_LIST, .def = STREAMS, .choices = STREAMS),
 	ROW("source", "streams", JB, FS_V_LIST, .def = JB_STREAMS, .choices = JB_STREAMS),
 	ROW("source", "streams", QB, FS_V_LIST, .def = QB_STREAMS, .choices = QB_STREAMS),
 	ROW("source", "streams", SH, FS_V_LIST, .def = "rows", .choices = "rows"),
+	ROW("source", "streams", ST, FS_V_LIST, .def = ST_STREAMS, .choices = ST_STREAMS),
 	ROW("source", "lookback", HS, FS_V_DURATION, .def = "60s"),
 	ROW("source", "properties", HS, FS_V_LIST, .def = CONTACT_PROPS),
 	ROW("source", "properties.contacts", HS, FS_V_LIST, .from = "properties"),
@@ -137,8 +154,8 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "status_property", HS, FS_V_TEXT, .def = "lifecyclestage"),
 	ROW("source", "suppress_property", HS, FS_V_TEXT),
 	ROW("source", "won_stages", HS, FS_V_LIST, .def = "closedwon"),
-	ROW("source", "currency", HS | JB | QB, FS_V_TEXT, .def = "USD"),
-	ROW("source", "default_country", HS | CSV | JB | QB | SH, FS_V_TEXT, .def = "US"),
+	ROW("source", "currency", HS | JB | QB | ST, FS_V_TEXT, .def = "USD"),
+	ROW("source", "default_country", HS | CSV | JB | QB | SH | ST, FS_V_TEXT, .def = "US"),
 	ROW("source", "file", CSV, FS_V_FILE),
 	ROW("source", "map", ANY_SOURCE, FS_V_MAP),
 	ROW("source", "map.contacts", HS, FS_V_MAP, .def = "hubspot-contact.jq", .from = "map"),
@@ -155,6 +172,9 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "map.customers", QB, FS_V_MAP, .def = "quickbooks-customer.jq", .from = "map"),
 	ROW("source", "map.invoices", QB, FS_V_MAP, .def = "quickbooks-invoice.jq", .from = "map"),
 	ROW("source", "map.payments", QB, FS_V_MAP, .def = "quickbooks-payment.jq", .from = "map"),
+	ROW("source", "map.customers", ST, FS_V_MAP, .def = "servicetitan-customer.jq", .from = "map"),
+	ROW("source", "map.jobs", ST, FS_V_MAP, .def = "servicetitan-job.jq", .from = "map"),
+	ROW("source", "map.invoices", ST, FS_V_MAP, .def = "servicetitan-invoice.jq", .from = "map"),
 	ROW("source", "map.jobs", CSV, FS_V_MAP, .def = "csv-job.jq", .from = "map"),
 	ROW("source", "map.events", LE | LOB, FS_V_MAP, .def = "lob-event.jq", .from = "map"),
 	ROW("source", "map.rows", SH, FS_V_MAP, .def = "sheets-contact.jq", .from = "map"),
@@ -165,6 +185,11 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "map.*", LE | LOB, FS_V_MAP, .def = "lob-event.jq", .from = "map", .flags = FS_SET_HIDDEN),
 	ROW("source", "map.*", JB, FS_V_MAP, .def = "jobber-client.jq", .from = "map", .flags = FS_SET_HIDDEN),
 	ROW("source", "map.*", QB, FS_V_MAP, .def = "quickbooks-customer.jq", .from = "map", .flags = FS_SET_HIDDEN),
+	ROW("source", "map.*", ST, FS_V_MAP, .def = "servicetitan-customer.jq", .from = "map", .flags = FS_SET_HIDDEN),
+	/* ServiceTitan signs webhooks with the app's HMAC key, in a header it does not publish. */
+	ROW("source", "secret_env", ST, FS_V_ENV, .def = "ST_WEBHOOK_KEY", .unless = "secret_file",
+	    .flags = FS_SET_SECRET),
+	ROW("source", "signature_header", ST, FS_V_TEXT, .def = FS_ST_SIGNATURE_HEADER),
 	/* QuickBooks signs webhooks with the app's verifier token (fs-hook reads secret_env). */
 	ROW("source", "secret_env", QB, FS_V_ENV, .def = "QBO_VERIFIER_TOKEN", .unless = "secret_file",
 	    .flags = FS_SET_SECRET),
@@ -180,14 +205,15 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "signature", CSV, FS_V_CHOICE, .def = "standard-webhooks", .choices = SCHEMES),
 	ROW("source", "signature", JB, FS_V_CHOICE, .def = "jobber", .choices = SCHEMES),
 	ROW("source", "signature", QB, FS_V_CHOICE, .def = "intuit", .choices = SCHEMES),
+	ROW("source", "signature", ST, FS_V_CHOICE, .def = "servicetitan", .choices = SCHEMES),
 	ROW("source", "max_body", ANY_SOURCE, FS_V_SIZE, .def = "1M"),
 	ROW("source", "hook_url", ANY_SOURCE, FS_V_URL),
-	ROW("source", "inbox_retention", HS | LE | JB | QB, FS_V_RETENTION, .def = "14d"),
-	ROW("source", "inbox_key_retention", HS | LE | JB | QB, FS_V_RETENTION, .def = "30d"),
+	ROW("source", "inbox_retention", HS | LE | JB | QB | ST, FS_V_RETENTION, .def = "14d"),
+	ROW("source", "inbox_key_retention", HS | LE | JB | QB | ST, FS_V_RETENTION, .def = "30d"),
 	ROW("source", "polled_retention", LE, FS_V_RETENTION, .def = "30d"),
 
 	/* [target "NAME"]: where fs-push sends. */
-	ROW("target", "kind", HS | LOB | JB | SH, FS_V_KIND),
+	ROW("target", "kind", HS | LOB | JB | SH | ST, FS_V_KIND),
 	ROW("target", "url", LOB, FS_V_URL, .def = "https://api.lob.com/v1"),
 	ROW("target", "url", HS, FS_V_URL, .def = "https://api.hubapi.com"),
 	ROW("target", "token_env", LOB, FS_V_ENV, .def = "LOB_API_KEY", .unless = "token_file",
@@ -197,9 +223,9 @@ const struct fs_setting fs_settings[] = {
 	ROW("target", "token_file", HS | LOB | JB, FS_V_FILE, .flags = FS_SET_SECRET),
 	ROW("target", "rate", LOB, FS_V_RATE, .def = "150/5s"),
 	ROW("target", "rate", HS, FS_V_RATE, .def = "100/10s"),
-	ROW("target", "retry", HS | LOB | JB, FS_V_RETRY, .def = "30s..6h x8"),
-	ROW("target", "give_up", HS | LOB | JB, FS_V_DURATION, .def = "3d"),
-	ROW("target", "timeout", HS | LOB | JB, FS_V_DURATION, .def = "30s"),
+	ROW("target", "retry", HS | LOB | JB | ST, FS_V_RETRY, .def = "30s..6h x8"),
+	ROW("target", "give_up", HS | LOB | JB | ST, FS_V_DURATION, .def = "3d"),
+	ROW("target", "timeout", HS | LOB | JB | ST, FS_V_DURATION, .def = "30s"),
 	ROW("target", "parallel", LOB, FS_V_COUNT, .def = "16"),
 	ROW("target", "parallel", HS, FS_V_COUNT, .def = "4"),
 	ROW("target", "use_type", LOB, FS_V_CHOICE, .def = "marketing", .choices = "marketing, operational"),
@@ -249,6 +275,21 @@ const struct fs_setting fs_settings[] = {
 	ROW("target", "give_up", SH, FS_V_DURATION, .def = "3d"),
 	ROW("target", "timeout", SH, FS_V_DURATION, .def = "30s"),
 	ROW("target", "parallel", SH, FS_V_COUNT, .def = "1"),
+	/* ServiceTitan takes write-backs into a customer custom field (its typeId), with the source's credentials. */
+	ROW("target", "url", ST, FS_V_URL, .def = FS_ST_URL),
+	ROW("target", "token_url", ST, FS_V_URL, .def = FS_ST_TOKEN_URL),
+	ROW("target", "tenant", ST, FS_V_TEXT),
+	ROW("target", "app_key_env", ST, FS_V_ENV, .def = "ST_APP_KEY", .unless = "app_key_file", .flags = FS_SET_SECRET),
+	ROW("target", "app_key_file", ST, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("target", "client_id_env", ST, FS_V_ENV, .def = "ST_CLIENT_ID", .unless = "client_id_file",
+	    .flags = FS_SET_SECRET),
+	ROW("target", "client_id_file", ST, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("target", "client_secret_env", ST, FS_V_ENV, .def = "ST_CLIENT_SECRET", .unless = "client_secret_file",
+	    .flags = FS_SET_SECRET),
+	ROW("target", "client_secret_file", ST, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("target", "rate", ST, FS_V_RATE, .def = FS_ST_RATE),
+	ROW("target", "parallel", ST, FS_V_COUNT, .def = "4"),
+	ROW("target", "status_field_id", ST, FS_V_TEXT),
 
 	/* [campaign "NAME"]: who gets mail (fs-normalize), and when (fs-push). */
 	ROW("campaign", "trigger", 0, FS_V_TRIGGER, .flags = FS_SET_REQUIRED),

@@ -16,6 +16,7 @@ static const struct fs_vendor *const vendors[] = {
 	&fs_vendor_jobber,
 	&fs_vendor_quickbooks,
 	&fs_vendor_sheets,
+	&fs_vendor_servicetitan,
 	NULL,
 };
 

@@ -36,6 +36,13 @@
 #define FS_QBO_PAGE "1000"	/* MAXRESULTS: 1,000 at most */
 #define FS_QBO_CDC_MAX "1000"	/* objects a CDC answer holds at most: a full one may have left some out */
 
+/* vendors/servicetitan.c's defaults. */
+#define FS_ST_URL "https://api.servicetitan.io"	/* the integration environment: https://api-integration.servicetitan.io */
+#define FS_ST_TOKEN_URL "https://auth.servicetitan.io/connect/token"
+#define FS_ST_RATE "60/1s"	/* 60 requests a second an application a tenant */
+#define FS_ST_PAGE "500"	/* pageSize: 1 to 5,000 */
+#define FS_ST_SIGNATURE_HEADER "X-ServiceTitan-Signature"	/* integrators' guess: ServiceTitan does not publish it */
+
 /* One fs-pull run of one source: the library's, lent to the connector. */
 struct fs_pull {
 	struct fs_cli *cli;	/* config and state */
@@ -214,6 +221,7 @@ bool fs_kind_targeted(const char *kind);
 char *fs_vendor_kinds(bool (*has)(const struct fs_vendor *));	/* "hubspot or lob", malloc'd */
 extern const struct fs_vendor fs_vendor_hubspot, fs_vendor_lob_events, fs_vendor_lob, fs_vendor_csv,
 	fs_vendor_jobber, fs_vendor_quickbooks, fs_vendor_sheets;
+extern const struct fs_vendor fs_vendor_servicetitan;
 
 // pull.c: what connectors share for fs-pull.
 void fs_pull_fail(struct fs_pull *p, int status);	/* status, unless worse was said */
@@ -250,6 +258,16 @@ int fs_pull_oauth_refresh(struct fs_pull *p, struct fs_oauth *o);	/* after a 401
 /* The same credentials from any endpoint's settings (a target's too), the token file loaded; -1 said. */
 int fs_oauth_setup(const struct fs_endpoint *ep, struct fs_oauth *o, const char *token_url, const char *secret_env,
 		   const char *secret_file);
+/* The client id and secret alone (client_id_env/_file, client_secret_env/_file), for the client-credentials grant; -1 said. */
+int fs_oauth_setup_client(const struct fs_endpoint *ep, struct fs_oauth *o);
+
+// describe.c: --describe of a connector whose fields are its own, not asked of the vendor.
+struct fs_field_desc {
+	const char *name, *type, *label, *values;	/* type "derived": made by the map; values: "a, b", NULL for none */
+};
+/* Prints a contact's and a job's fields (jobs' prefixed "jobs.") and keeps both listings; -1 said. */
+int fs_describe_fixed(struct fs_pull *p, const char *contacts_map, const struct fs_field_desc *contacts,
+		      const char *jobs_map, const struct fs_field_desc *jobs);
 
 // keyset.c: "TIME ID ID ..." cursors over ties (the newest time emitted, the ids emitted at it).
 struct fs_keyset {

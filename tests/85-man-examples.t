@@ -38,6 +38,8 @@ fieldsync-jobber.7	[target "jobber-crm"]	fieldsync.conf lines, not a command
 fieldsync-sheets.7	[source "sheet"]	fieldsync.conf lines, not a command (the page's sandbox has them, with the fake's URL)
 fieldsync-sheets.7	[target "sheet-crm"]	fieldsync.conf lines, not a command
 fieldsync-quickbooks.7	[source "qbo"]	fieldsync.conf lines, not a command (the page's sandbox has them, with the fake's URL)
+fieldsync-servicetitan.7	[source "st"]	fieldsync.conf lines, not a command (the page's sandbox has them, with the fake's URLs)
+fieldsync-servicetitan.7	[target "st-crm"]	fieldsync.conf lines, not a command
 fs-hook.1	[source "lob-events"]	fieldsync.conf lines, not a command (the sandbox's config has them)
 fs-hook.1	limit_req_zone $binary_remote_addr zone=hook:1m rate=10r/s;	nginx's configuration, not a command
 fs-push.1	*/5 * * * * cd /var/lib/fieldsync && fs-push --retry-only mail	a crontab line
@@ -151,6 +153,17 @@ curl -s -X POST "$SH/__admin/sheet" -d '{"spreadsheet":"1BxiMVs0XRA5nFMdKvBdBZjg
  ["C-1","Ana","Lee","ana@example.com","1 Main St","Austin","TX","78701","job_completed"],
  ["C-2","Bo","Ray","bo@example.com","2 Oak Ave","Dallas","TX","75201","lead"]]}' >/dev/null
 export GOOGLE_ACCESS_TOKEN=test-token
+# The fake ServiceTitan, for fieldsync-servicetitan(7): a customer with a
+# location and her completed job.
+python3 "$top/tests/fakes/fake_servicetitan.py" --port 0 --port-file "$T/st.port" --now 2026-11-29T10:00:00Z \
+	--log "$T/st.log" 2>>"$T/st.stderr" &
+fake_pids="$fake_pids $!"
+wait_port "$T/st.port" 'fake ServiceTitan'
+ST=http://127.0.0.1:$(cat "$T/st.port")
+curl -s -X POST "$ST/__admin/customers" -d '{"id":1,"name":"Ana Lee"}' >/dev/null
+curl -s -X POST "$ST/__admin/locations" -d '{"id":11,"customerId":1,"address":{"street":"1 Main St","city":"Austin","state":"TX","zip":"78701"}}' >/dev/null
+curl -s -X POST "$ST/__admin/jobs" -d '{"id":101,"customerId":1,"jobStatus":"Completed","completedOn":"2026-11-29T09:00:00Z"}' >/dev/null
+export ST_APP_KEY=fake-st-app-key ST_CLIENT_ID=fake-st-client-id ST_CLIENT_SECRET=fake-st-client-secret
 mkdir base && cd base || exit 1
 cat >fieldsync.conf <<EOF
 [source "hubspot"]
@@ -266,6 +279,9 @@ page_setup() {
 	fieldsync-quickbooks.7)
 		printf '\n[source "qbo"]\nkind = quickbooks\nurl = %s\ntoken_url = %s/oauth2/v1/tokens/bearer\nrealm = 9341453908811111\noauth_file = qbo-tokens.json\n' \
 			"$QB" "$QB" >>fieldsync.conf ;;
+	fieldsync-servicetitan.7)
+		printf '\n[source "st"]\nkind = servicetitan\nurl = %s\ntoken_url = %s/connect/token\ntenant = 1000\n' "$ST" "$ST" \
+			>>fieldsync.conf ;;
 	esac
 }
 # What has happened before a block, when the page says so in its prose.

@@ -695,13 +695,10 @@ jobber_after(struct fs_pull *p)
  * asked of Jobber (its schema is the same for every account), so that
  * campaigns on = job can be checked against the statuses a job can have.
  */
-struct jb_field {
-	const char *name, *type, *label, *values;	/* values: "a, b", NULL for none */
-};
 
 #define JOB_STATUSES "requires_invoicing, archived, late, today, upcoming, action_required, on_hold, unscheduled, active"
 
-static const struct jb_field client_fields[] = {
+static const struct fs_field_desc client_fields[] = {
 	{"id", "EncodedId", "ID", NULL}, {"firstName", "String", "First name", NULL},
 	{"lastName", "String", "Last name", NULL}, {"companyName", "String", "Company name", NULL},
 	{"isCompany", "Boolean", "Is a company", NULL}, {"isArchived", "Boolean", "Archived", NULL},
@@ -713,7 +710,7 @@ static const struct jb_field client_fields[] = {
 	{NULL, NULL, NULL, NULL},
 };
 
-static const struct jb_field job_fields[] = {
+static const struct fs_field_desc job_fields[] = {
 	{"id", "EncodedId", "ID", NULL}, {"jobNumber", "Int", "Job number", NULL}, {"title", "String", "Title", NULL},
 	{"jobStatus", "JobStatusTypeEnum", "Job status", JOB_STATUSES},
 	{"completedAt", "ISO8601DateTime", "Completed", NULL}, {"total", "Float", "Total", NULL},
@@ -723,62 +720,11 @@ static const struct jb_field job_fields[] = {
 	{NULL, NULL, NULL, NULL},
 };
 
-/* One object's fields: printed (NAME TYPE LABEL MAPPED VALUES, jobs' prefixed "jobs."), and listed. */
-static jv
-describe_fields(struct fs_pull *p, const char *object, const char *mapkey, const struct jb_field *fields)
-{
-	char *path = fs_map_find(fs_setting(&p->ep, mapkey));
-	struct fs_map *m = path ? fs_map_load(path, jv_object()) : NULL;
-	const char *const *reads = NULL;
-	bool jobs = strcmp(object, "jobs") == 0;
-	int nreads = 0;
-	jv listing = jv_array();
-
-	free(path);
-	if (m)
-		reads = fs_map_reads(m, &nreads);
-	for (const struct jb_field *f = fields; f->name; f++) {
-		bool mapped = strcmp(f->type, "derived") == 0;
-		jv values = f->values ? fs_split_list(f->values) : jv_array(), e;
-
-		for (int k = 0; k < nreads; k++) {
-			const char *r = reads[k][0] == '?' ? reads[k] + 1 : reads[k];
-			size_t n = strlen(f->name);
-
-			mapped |= strncmp(r, "data.", 5) == 0 && strncmp(r + 5, f->name, n) == 0 &&
-				  (r[5 + n] == '\0' || r[5 + n] == '.');
-		}
-		printf("%s%s\t%s\t%s\t%s\t%s\n", jobs ? "jobs." : "", f->name, f->type, f->label, mapped ? "mapped" : "-",
-		       f->values ? f->values : "-");
-		e = jv_object_set(jv_object(), jv_string("name"), jv_string(f->name));
-		e = jv_object_set(e, jv_string("type"), jv_string(f->type));
-		e = jv_object_set(e, jv_string("label"), jv_string(f->label));
-		e = jv_object_set(e, jv_string("options"), values);
-		e = jv_object_set(e, jv_string("mapped"), mapped ? jv_true() : jv_false());
-		listing = jv_array_append(listing, e);
-	}
-	fs_map_free(m);
-	return listing;
-}
-
 /* The listing of clients and jobs, kept in the state file, where fs-normalize checks campaign triggers. */
 static int
 jobber_describe(struct fs_pull *p)
 {
-	struct fs_state *st = &p->cli->st;
-	jv clients = describe_fields(p, "contacts", "map.clients", client_fields);
-	jv jobs = describe_fields(p, "jobs", "map.jobs", job_fields);
-	int rc = 0;
-
-	if (fs_state_begin(st) != 0 || fs_source_fields_store(st, p->name, "contacts", clients) != 0 ||
-	    fs_source_fields_store(st, p->name, "jobs", jobs) != 0 || fs_state_commit(st) != 0) {
-		fs_state_rollback(st);
-		fs_pull_fail(p, FS_EXIT_STATE);
-		rc = -1;
-	}
-	jv_free(clients);
-	jv_free(jobs);
-	return rc == 0 ? fs_pull_flush(p) : -1;
+	return fs_describe_fixed(p, "map.clients", client_fields, "map.jobs", job_fields);
 }
 
 /* The field of a client or a job a canonical field comes from (the shipped maps), or NULL. */

@@ -13,7 +13,7 @@
 int
 main(void)
 {
-	static const char *const kinds[] = {"hubspot", "lob-events", "csv", "lob", "jobber", "quickbooks", "sheets"};
+	static const char *const kinds[] = {"hubspot", "lob-events", "csv", "lob", "jobber", "quickbooks", "sheets", "servicetitan"};
 
 	for (const struct fs_setting *s = fs_settings; s->section; s++) {
 		const char *sep = "";
