@@ -57,7 +57,7 @@ fi
 # file while a check reads it: wait for it as the commands do.
 sql() { sqlite3 -batch -cmd '.timeout 10000' "$FS_STATE" "$@"; }
 # Not a test of locking: the stages that make the state file together, and
-# fs-hook beside them, wait as long as in production (lib.sh's 200 ms is
+# fs-hook beside them, wait as long as in production (lib.sh's 2 s is
 # short for a loaded machine under ASan).
 export FS_BUSY_TIMEOUT=10000
 fsrun_pid=
