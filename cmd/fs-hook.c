@@ -285,18 +285,13 @@ main(int argc, char *argv[])
 	}
 	source = name;	/* for the request log */
 	/* The configuration was checked at load: these are its values. */
-	if ((scheme = fs_signature_find(v = fs_setting(&ep, "signature"))) == NULL ||
+	v = fs_setting(&ep, "signature");
+	if ((scheme = fs_signature_of(&ep, &named)) == NULL ||
 	    fs_size_parse(v = fs_setting(&ep, "max_body"), &cap) != 0) {
 		fs_err("source '%s': '%s' is not a signature scheme or a size", name, v);
 		refuse(500, "configuration error");
 		status = FS_EXIT_USAGE;
 		goto out;
-	}
-	if (scheme->header_key && fs_setting(&ep, scheme->header_key)) {
-		/* A scheme whose vendor does not publish its header: the source names it. */
-		named = *scheme;
-		named.header = fs_setting(&ep, scheme->header_key);
-		scheme = &named;
 	}
 	if (probe) {
 		health_answer(&ep, name);

@@ -679,6 +679,9 @@ extern const struct fs_signature fs_standard_webhooks, fs_lob_signature, fs_hubs
 	fs_intuit_signature;
 extern const struct fs_signature fs_servicetitan_signature;
 const struct fs_signature *fs_signature_find(const char *name);	/* NULL if no scheme has that name */
+/* The scheme of a source's signature setting, NULL if none; with its header
+ * as the source names it (header_key), in *named, when it does. */
+const struct fs_signature *fs_signature_of(const struct fs_endpoint *ep, struct fs_signature *named);
 /* The request carries one of the scheme's signature headers (its
  * signature, timestamp or id, or an older version's), however wrong: a
  * delivery to verify.  A request with none is no delivery (a probe). */

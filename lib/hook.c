@@ -34,6 +34,20 @@ fs_signature_find(const char *name)
 	return NULL;
 }
 
+const struct fs_signature *
+fs_signature_of(const struct fs_endpoint *ep, struct fs_signature *named)
+{
+	const struct fs_signature *s = fs_signature_find(fs_setting(ep, "signature"));
+
+	/* A scheme whose vendor does not publish its header: the source names it. */
+	if (s && s->header_key && fs_setting(ep, s->header_key)) {
+		*named = *s;
+		named->header = fs_setting(ep, s->header_key);
+		return named;
+	}
+	return s;
+}
+
 void
 fs_hmac_sha256_parts(const void *key, size_t keylen, const char *const *parts, const size_t *lens, int n,
 		     unsigned char out[32])

@@ -35,7 +35,7 @@ is 'it records what it saw, and the campaign first run' \
 	'40
 thank-you|2026-11-30T01:00:00Z'
 err_is 'the only word: the trigger is not checked (no listing), said once' <<'EOF'
-fs-normalize: campaign 'thank-you': its trigger is not checked: no fs-pull --describe listing of source 'hubspot', 'csv', 'jobber' or 'servicetitan' (said once; see fieldsync(7), "Checking a campaign")
+fs-normalize: campaign 'thank-you': its trigger is not checked: no fs-pull --describe listing of source 'hubspot', 'csv', 'jobber', 'sheets' or 'servicetitan' (said once; see fieldsync(7), "Checking a campaign")
 EOF
 run sh -c 'fs-pull csv:export.csv | fs-normalize'
 is 'the same export again: nothing, nothing said' "$(mails | wc -l)/$(cat "$T/err")" 0/
