@@ -224,7 +224,8 @@ char *fs_endpoint_secret(const struct fs_endpoint *ep, const char *envkey, const
 // settings.c: every setting in one table (section, key, kinds, default), the check of a loaded file, --print-config.
 enum {				/* the kinds of sources and targets, as bits */
 	FS_KIND_HUBSPOT = 1, FS_KIND_LOB_EVENTS = 2, FS_KIND_CSV = 4, FS_KIND_LOB = 8, FS_KIND_JOBBER = 16,
-	FS_KIND_QUICKBOOKS = 32
+	FS_KIND_QUICKBOOKS = 32,
+	FS_KIND_POSTCARDMANIA = 64, FS_KIND_POSTCARDMANIA_EVENTS = 128
 };
 enum fs_value {			/* what a value looks like: for a validator to check */
 	FS_V_TEXT, FS_V_KIND, FS_V_URL, FS_V_ENV, FS_V_FILE, FS_V_MAP, FS_V_RATE, FS_V_RETRY, FS_V_COUNT,

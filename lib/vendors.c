@@ -15,6 +15,8 @@ static const struct fs_vendor *const vendors[] = {
 	&fs_vendor_csv,
 	&fs_vendor_jobber,
 	&fs_vendor_quickbooks,
+	&fs_vendor_postcardmania_events,
+	&fs_vendor_postcardmania,
 	NULL,
 };
 

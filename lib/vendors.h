@@ -23,6 +23,10 @@
 #define FS_JOBBER_VERSION "2025-01-20"	/* X-JOBBER-GRAPHQL-VERSION */
 #define FS_JOBBER_PAGE "50"	/* nodes a page: 50 clients cost about 1,100 of the 10,000 points */
 
+/* vendors/postcardmania.c's defaults. */
+#define FS_PCM_URL "https://v3.pcmintegrations.com"
+#define FS_PCM_RATE "10/1s"	/* PostcardMania publishes no limit: a guess, kept low */
+
 /* vendors/quickbooks.c's defaults. */
 #define FS_QBO_URL "https://quickbooks.api.intuit.com"	/* the sandbox: https://sandbox-quickbooks.api.intuit.com */
 #define FS_QBO_TOKEN_URL "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
@@ -209,6 +213,7 @@ bool fs_kind_targeted(const char *kind);
 char *fs_vendor_kinds(bool (*has)(const struct fs_vendor *));	/* "hubspot or lob", malloc'd */
 extern const struct fs_vendor fs_vendor_hubspot, fs_vendor_lob_events, fs_vendor_lob, fs_vendor_csv,
 	fs_vendor_jobber, fs_vendor_quickbooks;
+extern const struct fs_vendor fs_vendor_postcardmania_events, fs_vendor_postcardmania;
 
 // pull.c: what connectors share for fs-pull.
 void fs_pull_fail(struct fs_pull *p, int status);	/* status, unless worse was said */
@@ -303,6 +308,7 @@ int fs_push_cancel_piece(const struct fs_piece_row *r, void *cancel);	/* an fs_p
 int fs_push_cancel_known(const struct fs_piece_row *r, void *cancel);	/* refuses the settled ones */
 void fs_push_cancel_free(struct fs_push_cancel *c);
 // push_take.c: events into the outbox, and the preview of what a run would do with them.
+int fs_push_campaigns_routed(const struct fs_push *p);	/* each campaign's mail target is clear; -1 said */
 int fs_push_take_event(struct fs_push *p, jv ev, const char *bytes, size_t len);	/* 0, or -1 a state error */
 void fs_push_preview_add(struct fs_push *p, const char *status, const char *event_id, const char *line,
 			 const char *reason);
