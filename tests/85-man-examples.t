@@ -35,6 +35,9 @@ fs-health.1	fs-health --format prom > /var/lib/node_exporter/textfile/fs.prom.tm
 fs-hook.1	server.modules += ("mod_cgi", "mod_setenv")	lighttpd's configuration, not a command
 fieldsync-jobber.7	[source "jobber"]	fieldsync.conf lines, not a command (the page's sandbox has them, with the fake's URL)
 fieldsync-jobber.7	[target "jobber-crm"]	fieldsync.conf lines, not a command
+fieldsync-postcardmania.7	[target "pcm"]	fieldsync.conf lines, not a command
+fieldsync-postcardmania.7	fs-pull hubspot | fs-normalize | fs-dedupe | fs-push pcm	not run yet: the sandbox has no fake PostcardMania (tests/50-push-postcardmania.t runs this pipeline)
+fieldsync-postcardmania.7	fs-pull pcm-events | fs-normalize | fs-dedupe | fs-push crm	not run yet: the sandbox has no fake PostcardMania (tests/54-postcardmania-track.t runs this pipeline)
 fieldsync-quickbooks.7	[source "qbo"]	fieldsync.conf lines, not a command (the page's sandbox has them, with the fake's URL)
 fs-hook.1	[source "lob-events"]	fieldsync.conf lines, not a command (the sandbox's config has them)
 fs-hook.1	limit_req_zone $binary_remote_addr zone=hook:1m rate=10r/s;	nginx's configuration, not a command
