@@ -65,9 +65,13 @@ class State:
 
 
 def cutoff_of(created):
-    """The order day's cutoff: 11:30 pm Eastern of the day the order was made."""
+    """The order day's cutoff: 11:30 pm Eastern of the day the order was made,
+    or of the next day for an order made after that day's cutoff."""
     local = datetime.fromtimestamp(created, EASTERN)
     cut = local.replace(hour=CUTOFF[0], minute=CUTOFF[1], second=0, microsecond=0)
+    if cut.timestamp() < created:
+        nxt = (local + timedelta(days=1)).date()
+        cut = datetime(nxt.year, nxt.month, nxt.day, CUTOFF[0], CUTOFF[1], tzinfo=EASTERN)
     return cut.timestamp()
 
 
