@@ -216,6 +216,15 @@ extern const struct fs_vendor fs_vendor_hubspot, fs_vendor_lob_events, fs_vendor
 extern const struct fs_vendor fs_vendor_postcardmania_events, fs_vendor_postcardmania;
 
 // pull.c: what connectors share for fs-pull.
+/* One tracking event of a mail piece, polled or drained from the webhook inbox. */
+struct fs_piece_event {
+	char *piece, *key;	/* the vendor's piece id; the event's key */
+	jv data;
+	int64_t inbox_id;	/* drained from this inbox row; 0 when polled */
+};
+/* The events not emitted (and committed) before, then, when polled, the poll checkpoint. */
+int fs_pull_emit_events(struct fs_pull *p, struct fs_piece_event *ev, int n, bool drained);
+void fs_piece_events_free(struct fs_piece_event *ev, int n);
 void fs_pull_fail(struct fs_pull *p, int status);	/* status, unless worse was said */
 bool fs_pull_failed(const struct fs_pull *p);	/* an error, or the reader closed the pipe: stop */
 void fs_pull_progress(struct fs_pull *p, const char *stream, long pages, bool last);

@@ -146,11 +146,6 @@ vendor_id_of(jv order)
 
 /* ---- pull: the orders in flight, polled (kind postcardmania-events) ---- */
 
-struct pcm_event {
-	char *piece, *key;
-	jv data;
-};
-
 struct piece_ctx {
 	char *contact, *campaign;
 };
@@ -172,7 +167,7 @@ piece_found(const struct fs_piece_row *r, void *ctx)
  * file's piece, since an order carries neither.
  */
 static int
-order_event(struct fs_pull *p, const char *vid, jv order, struct pcm_event **ev, int *n, int *cap)
+order_event(struct fs_pull *p, const char *vid, jv order, struct fs_piece_event **ev, int *n, int *cap)
 {
 	const char *status = fs_jstr(order, "status");
 	struct piece_ctx pc = {NULL, NULL};
@@ -192,6 +187,7 @@ order_event(struct fs_pull *p, const char *vid, jv order, struct pcm_event **ev,
 		*ev = fs_xrealloc(*ev, (size_t)(*cap = *cap ? *cap * 2 : 64) * sizeof **ev);
 	(*ev)[*n].piece = fs_xstrdup(vid);
 	(*ev)[*n].key = fs_xasprintf("%s:%s", vid, status);
+	(*ev)[*n].inbox_id = 0;
 	d = jv_object_set(d, jv_string("id"), jv_string((*ev)[*n].key));
 	d = jv_object_set(d, jv_string("vendor_id"), jv_string(vid));
 	d = jv_object_set(d, jv_string("status"), jv_string(status));
@@ -204,60 +200,6 @@ order_event(struct fs_pull *p, const char *vid, jv order, struct pcm_event **ev,
 	free(pc.contact);
 	free(pc.campaign);
 	return 0;
-}
-
-static void
-events_free(struct pcm_event *ev, int n)
-{
-	for (int i = 0; i < n; i++) {
-		free(ev[i].piece);
-		free(ev[i].key);
-		jv_free(ev[i].data);
-	}
-	free(ev);
-}
-
-/* The statuses not emitted (and committed) before, then the poll's checkpoint (as lib/vendors/lob.c). */
-static int
-emit(struct fs_pull *p, struct pcm_event *ev, int n)
-{
-	struct fs_state *st = &p->cli->st;
-	bool *fresh = fs_xmalloc((size_t)(n ? n : 1) * sizeof *fresh);
-	int64_t poll = 0;
-	int nfresh = 0, rc = 0;
-	char cursor[32];
-
-	if (fs_state_begin(st) != 0)
-		goto state;
-	for (int i = 0; i < n; i++) {
-		int seen = fs_poll_seen(st, p->name, ev[i].piece, ev[i].key);
-
-		if (seen < 0)
-			goto state;
-		if ((fresh[i] = seen == 0)) {
-			if (poll == 0 && (poll = fs_poll_begin(st, p->name, p->cli->run_id)) < 0)
-				goto state;
-			if (fs_poll_record(st, p->name, ev[i].piece, ev[i].key, poll) != 0)
-				goto state;
-			nfresh++;
-		}
-	}
-	if (fs_state_commit(st) != 0)
-		goto state;
-	for (int i = 0; i < n; i++)
-		if (fresh[i])
-			fs_pull_record(p, "events", ev[i].key, jv_copy(ev[i].data));
-	if (nfresh > 0) {
-		snprintf(cursor, sizeof cursor, "%lld", (long long)poll);
-		rc = fs_pull_checkpoint(p, "poll", cursor);
-	}
-	free(fresh);
-	return rc;
-state:
-	fs_state_rollback(st);
-	free(fresh);
-	fs_pull_fail(p, FS_EXIT_STATE);
-	return -1;
 }
 
 /* GET /order/N, logging in again once after a 401; the order, or jv_invalid() (404: jv_null()). */
@@ -342,7 +284,7 @@ pcm_events_poll(struct fs_pull *p)
 		return -1;
 	}
 	for (int off = 0; off < nids && !fs_pull_failed(p); off += POLL_ORDERS) {
-		struct pcm_event *ev = NULL;
+		struct fs_piece_event *ev = NULL;
 		int n = 0, cap = 0;
 
 		for (int i = off; i < nids && i < off + POLL_ORDERS && !fs_pull_failed(p); i++) {
@@ -366,8 +308,8 @@ pcm_events_poll(struct fs_pull *p)
 				jv_free(order);
 		}
 		if (!fs_pull_failed(p) && !p->dry_run)
-			emit(p, ev, n);
-		events_free(ev, n);
+			fs_pull_emit_events(p, ev, n, false);
+		fs_piece_events_free(ev, n);
 	}
 	for (int i = 0; i < nids; i++)
 		free(ids[i]);
