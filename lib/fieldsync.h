@@ -1162,6 +1162,11 @@ struct fs_report_opts {
 	const char *contact, *campaign, *event_id, *run_id, *kind;	/* changelog filters, or NULL */
 	struct fs_holidays holidays;
 	int follow_up_bd, mailed_bd, delivered_bd;	/* SLAs in business days */
+	struct fs_report_sla {		/* each mail target's vendor SLA, in the config's order */
+		const char *target, *kind;	/* the config's strings */
+		int mailed_bd, delivered_bd;
+	} sla[16];
+	int nsla;
 	int64_t attribution;		/* seconds */
 	int webhook_failures, dlq_max;	/* thresholds the health panel colours by */
 	const char *tz;			/* [thresholds] timezone: days, business days, the times printed */
