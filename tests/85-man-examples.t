@@ -35,9 +35,7 @@ fs-health.1	fs-health --format prom > /var/lib/node_exporter/textfile/fs.prom.tm
 fs-hook.1	server.modules += ("mod_cgi", "mod_setenv")	lighttpd's configuration, not a command
 fieldsync-jobber.7	[source "jobber"]	fieldsync.conf lines, not a command (the page's sandbox has them, with the fake's URL)
 fieldsync-jobber.7	[target "jobber-crm"]	fieldsync.conf lines, not a command
-fieldsync-postcardmania.7	[target "pcm"]	fieldsync.conf lines, not a command
-fieldsync-postcardmania.7	fs-pull hubspot | fs-normalize | fs-dedupe | fs-push pcm	not run yet: the sandbox has no fake PostcardMania (tests/50-push-postcardmania.t runs this pipeline)
-fieldsync-postcardmania.7	fs-pull pcm-events | fs-normalize | fs-dedupe | fs-push crm	not run yet: the sandbox has no fake PostcardMania (tests/54-postcardmania-track.t runs this pipeline)
+fieldsync-postcardmania.7	[target "pcm"]	fieldsync.conf lines, not a command (the page's sandbox has them, with the fake's URL)
 fieldsync-quickbooks.7	[source "qbo"]	fieldsync.conf lines, not a command (the page's sandbox has them, with the fake's URL)
 fs-hook.1	[source "lob-events"]	fieldsync.conf lines, not a command (the sandbox's config has them)
 fs-hook.1	limit_req_zone $binary_remote_addr zone=hook:1m rate=10r/s;	nginx's configuration, not a command
@@ -89,7 +87,7 @@ listed() { # table page first-line: the table's row for the block, if any
 	printf '%s\n' "$1" | awk -F '\t' -v p="$2" -v l="$3" '$1 == p && $2 == l'
 }
 # A TAP point a block, one a page without examples, one for stale listings.
-plan $(($(wc -l <blocks) + $(echo "$no_examples" | wc -l) + 1))
+plan $(($(wc -l <blocks) + $(echo "$no_examples" | wc -l) + 2))
 
 # --- The sandbox the examples expect ----------------------------------
 # The tokens and webhook secrets the configuration names; the fake Lob with
@@ -141,6 +139,24 @@ curl -s -X POST "$QB/__admin/payments" -d '{"CustomerRef":"1","TotalAmt":250,"Tx
  "Line":[{"Amount":250,"LinkedTxn":[{"TxnId":"1","TxnType":"Invoice"}]}],"MetaData":{"LastUpdatedTime":"2026-11-29T11:00:00Z"}}' >/dev/null
 curl -s -X POST "$QB/__admin/tokens" -d "{\"add_access\":[\"$ACCESS\"],\"add_refresh\":[\"$REFRESH\"]}" >/dev/null
 export QBO_CLIENT_ID=test-client-id QBO_CLIENT_SECRET=test-client-secret
+# The fake PostcardMania, for fieldsync-postcardmania(7), and a HubSpot of
+# that page's own, where Bo (1235, scheduled in the sandbox's state) has
+# lapsed since: he enters the page's winback campaign, mailed by
+# PostcardMania; the page's write-back goes there too, so that the shared
+# HubSpot the other pages pull stays as it is.
+export PCM_API_KEY=pcm_k3y PCM_API_SECRET=pcm_s3cret
+python3 "$top/tests/fakes/fake_postcardmania.py" --port 0 --port-file "$T/pcm.port" --now "$FS_NOW" \
+	--key "$PCM_API_KEY" --secret "$PCM_API_SECRET" --log "$T/pcm.log" 2>>"$T/pcm.stderr" &
+fake_pids="$fake_pids $!"
+wait_port "$T/pcm.port" 'fake PostcardMania'
+PCM=http://127.0.0.1:$(cat "$T/pcm.port")
+printf '{"contacts":[%s]}\n' "$(contact 1235 Bo Diaz bo@example.com '77 Elm Road Suite 5' Dallas TX 75201 lapsed 2026-11-30T00:50:00Z)" >hs-pcm.json
+python3 "$top/tests/fakes/fake_hubspot.py" --port 0 --port-file "$T/hs-pcm.port" --log "$T/hs-pcm.log" \
+	--token "$HUBSPOT_TOKEN" --now "$FS_NOW" --data "$T/hs-pcm.json" 2>>"$T/hs-pcm.stderr" &
+fake_pids="$fake_pids $!"
+wait_port "$T/hs-pcm.port" 'fake HubSpot (PostcardMania page)'
+HS_PCM=http://127.0.0.1:$(cat "$T/hs-pcm.port")
+curl -s -X POST "$HS_PCM/__admin/rate" -d '{"max":100000}' >/dev/null
 mkdir base && cd base || exit 1
 cat >fieldsync.conf <<EOF
 [source "hubspot"]
@@ -250,6 +266,12 @@ page_setup() {
 	fs-normalize.1) cp export-hubspot.ndjson export.ndjson ;;	# --source hubspot
 	fieldsync-jobber.7) printf '\n[source "jobber"]\nkind = jobber\nurl = %s\noauth_file = jobber-tokens.json\n' "$JB" \
 		>>fieldsync.conf ;;
+	fieldsync-postcardmania.7)
+		# Two mail targets: each campaign names its own (the page's winback, pcm).
+		sed -e "s|= $HS\$|= $HS_PCM|" -e 's/^\(\[campaign .*\]\)$/\1\ntarget   = mail/' fieldsync.conf >conf.new &&
+			mv conf.new fieldsync.conf
+		printf '\n[target "pcm"]\nkind = postcardmania\nurl = %s\nsla = mailed 3bd, delivered 8bd\n[source "pcm-events"]\nkind = postcardmania-events\nurl = %s\n[campaign "winback"]\ntrigger = status = lapsed\ntemplate = 40213\ntarget = pcm\n' \
+			"$PCM" "$PCM" >>fieldsync.conf ;;
 	fieldsync-quickbooks.7)
 		printf '\n[source "qbo"]\nkind = quickbooks\nurl = %s\ntoken_url = %s/oauth2/v1/tokens/bearer\nrealm = 9341453908811111\noauth_file = qbo-tokens.json\n' \
 			"$QB" "$QB" >>fieldsync.conf ;;
@@ -327,6 +349,11 @@ for p in $pages; do
 		fi
 	done
 done
+# fieldsync-postcardmania(7)'s pipelines did their work: Bo's order, made
+# once, then polled and its status written back to the page's HubSpot.
+is 'fieldsync-postcardmania.7: one order at the fake, polled, its status written back' \
+	"$(curl -s "$PCM/__admin/orders" | jq -r '.data[] | "\(.status) \(.create_count) \(.body.designID)"')/$(curl -s "$PCM/__admin/requests" | jq '[.data[] | select(.method == "GET" and (.path | startswith("/order/")))] | length')/$(grep -c 'batch/update' "$T/hs-pcm.log")" \
+	'Pending 1 40213/1/1'
 # A listing that matches no block any more: the page changed, so must this.
 stale=$(printf '%s\n' "$not_run" | cut -f 1,2 | sort | comm -23 - "$(sort matched >matched.s; echo matched.s)")
 is 'every block listed as not run is still in its page' "$stale" ''
