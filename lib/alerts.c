@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 
 #include "fieldsync.h"
+#include "vendors.h"
 
 #define RENOTIFY_FIRST 3600	/* no sooner than an hour, then doubling */
 #define RENOTIFY_MAX 86400
@@ -109,13 +110,14 @@ follow_up_misses(struct engine *e)
 	return rc < 0 ? -1 : 0;
 }
 
-/* A costly target fieldsync sends through: kind lob, configured or in the outbox. */
+/* A costly target fieldsync sends through: a mail vendor's (lob, postcardmania), configured or in the outbox. */
 static bool
 costly_target(struct engine *e, const struct fs_health_target *g)
 {
+	const struct fs_vendor *v = fs_vendor_find(g->kind);
 	int64_t n = 0;
 
-	if (strcmp(g->kind, "lob") != 0)
+	if (v == NULL || !fs_vendor_creates(v))
 		return false;
 	if (fs_config_section(e->cfg, "target", g->name) != NULL)
 		return true;
@@ -127,8 +129,8 @@ costly_target(struct engine *e, const struct fs_health_target *g)
 
 /*
  * What an alert of this rule holds.  Holds are for costly, irreversible
- * sends (DESIGN.md): a retry storm on a lob target holds that target; a
- * DLQ above its threshold holds every lob target.  CRM write-backs are
+ * sends (DESIGN.md): a retry storm on a mail target holds that target; a
+ * DLQ above its threshold holds every mail target.  CRM write-backs are
  * cheap and reversible: a retry storm there alerts, its backoff paces it,
  * and it is never held, so a mail-side hold leaves write-backs flowing.
  */

@@ -224,7 +224,8 @@ char *fs_endpoint_secret(const struct fs_endpoint *ep, const char *envkey, const
 // settings.c: every setting in one table (section, key, kinds, default), the check of a loaded file, --print-config.
 enum {				/* the kinds of sources and targets, as bits */
 	FS_KIND_HUBSPOT = 1, FS_KIND_LOB_EVENTS = 2, FS_KIND_CSV = 4, FS_KIND_LOB = 8, FS_KIND_JOBBER = 16,
-	FS_KIND_QUICKBOOKS = 32, FS_KIND_SHEETS = 64, FS_KIND_SERVICETITAN = 128
+	FS_KIND_QUICKBOOKS = 32, FS_KIND_SHEETS = 64, FS_KIND_SERVICETITAN = 128,
+	FS_KIND_POSTCARDMANIA = 256, FS_KIND_POSTCARDMANIA_EVENTS = 512
 };
 enum fs_value {			/* what a value looks like: for a validator to check */
 	FS_V_TEXT, FS_V_KIND, FS_V_URL, FS_V_ENV, FS_V_FILE, FS_V_MAP, FS_V_RATE, FS_V_RETRY, FS_V_COUNT,
@@ -1203,6 +1204,11 @@ struct fs_report_opts {
 	const char *contact, *campaign, *event_id, *run_id, *kind;	/* changelog filters, or NULL */
 	struct fs_holidays holidays;
 	int follow_up_bd, mailed_bd, delivered_bd;	/* SLAs in business days */
+	struct fs_report_sla {		/* each mail target's vendor SLA, in the config's order */
+		const char *target, *kind;	/* the config's strings */
+		int mailed_bd, delivered_bd;
+	} sla[16];
+	int nsla;
 	int64_t attribution;		/* seconds */
 	int webhook_failures, dlq_max;	/* thresholds the health panel colours by */
 	const char *tz;			/* [thresholds] timezone: days, business days, the times printed */

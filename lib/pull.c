@@ -442,3 +442,70 @@ fs_pull_prune(struct fs_pull *p, bool polled)
 		fs_debug("%s: pruned past retention: %lld inbox bod%s, %lld inbox row%s", p->name,
 			 (long long)bodies, bodies == 1 ? "y" : "ies", (long long)rows, rows == 1 ? "" : "s");
 }
+
+void
+fs_piece_events_free(struct fs_piece_event *ev, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(ev[i].piece);
+		free(ev[i].key);
+		jv_free(ev[i].data);
+	}
+	free(ev);
+}
+
+/*
+ * Emits the events that neither path has emitted (and had committed) before:
+ * polled ones, then the poll checkpoint; drained ones, whose inbox
+ * checkpoint the caller writes.  What is recorded is committed before the
+ * records go out, and forgotten by the next run unless their checkpoint was
+ * committed (each connector's start forgets them, as lob_start does).
+ */
+int
+fs_pull_emit_events(struct fs_pull *p, struct fs_piece_event *ev, int n, bool drained)
+{
+	struct fs_state *st = &p->cli->st;
+	int64_t poll = 0;
+	bool *fresh = fs_xmalloc((size_t)(n ? n : 1) * sizeof *fresh);
+	int nfresh = 0, rc = 0;
+	char cursor[32];
+
+	if (fs_state_begin(st) != 0)
+		goto state;
+	for (int i = 0; i < n; i++) {
+		int seen = fs_poll_seen(st, p->name, ev[i].piece, ev[i].key);
+
+		if (seen < 0)
+			goto state;
+		if ((fresh[i] = seen == 0)) {
+			if (drained) {
+				if (fs_poll_record_drained(st, p->name, ev[i].piece, ev[i].key, ev[i].inbox_id) != 0)
+					goto state;
+			} else {
+				if (poll == 0 && (poll = fs_poll_begin(st, p->name, p->cli->run_id)) < 0)
+					goto state;
+				if (fs_poll_record(st, p->name, ev[i].piece, ev[i].key, poll) != 0)
+					goto state;
+			}
+			nfresh++;
+		} else {
+			fs_debug("%s: event %s of %s was emitted before: not again", p->name, ev[i].key, ev[i].piece);
+		}
+	}
+	if (fs_state_commit(st) != 0)
+		goto state;
+	for (int i = 0; i < n; i++)
+		if (fresh[i])
+			fs_pull_record(p, "events", ev[i].key, jv_copy(ev[i].data));
+	if (nfresh > 0 && !drained) {
+		snprintf(cursor, sizeof cursor, "%lld", (long long)poll);
+		rc = fs_pull_checkpoint(p, "poll", cursor);
+	}
+	free(fresh);
+	return rc;
+state:
+	fs_state_rollback(st);
+	free(fresh);
+	fs_pull_fail(p, FS_EXIT_STATE);
+	return -1;
+}

@@ -926,6 +926,8 @@ fs_push_configure(struct fs_push *p, int parallel)
 		return -1;
 	if (load_prices(p) != 0 || fs_campaigns_check(&p->cli->cfg) != 0)
 		return -1;
+	if (p->mail && fs_push_campaigns_routed(p) != 0)
+		return -1;
 	/* A connector with OAuth tokens has set its access token already. */
 	if (p->secret == NULL)
 		p->secret = fs_endpoint_secret(&p->ep, "token_env", "token_file");

@@ -46,10 +46,95 @@ by_input_order(const void *a, const void *b)
 
 /* ---- reading events ---- */
 
+/* ---- which mail target mails a campaign ---- */
+
+/* Whether target NAME is a mail target: its section's kind, or a built-in kind of that name, creates pieces. */
 static bool
-takes(const struct fs_push *p, const char *kind)
+is_mail_target(const struct fs_config *cfg, const char *name)
 {
-	return fs_vendor_takes(p->ep.kind, kind);
+	const char *kind = fs_config_get(cfg, "target", name, "kind");
+	const struct fs_vendor *v;
+
+	if (kind == NULL && (fs_config_section(cfg, "target", name) != NULL || !fs_kind_builtin(name)))
+		return false;
+	v = fs_vendor_find(kind ? kind : name);
+	return v != NULL && fs_vendor_creates(v);
+}
+
+/* The configuration's mail targets ("lob, pcm" into list), the running one counted when it has no section. */
+static int
+mail_targets(const struct fs_push *p, struct fs_buf *list)
+{
+	const struct fs_config *cfg = &p->cli->cfg;
+	int n = 0;
+
+	fs_buf_adds(list, "");
+	for (int i = 0; i < cfg->nsec; i++)
+		if (strcmp(cfg->sec[i].type, "target") == 0 && is_mail_target(cfg, cfg->sec[i].name))
+			fs_buf_addf(list, "%s%s", n++ ? ", " : "", cfg->sec[i].name);
+	if (p->ep.sec == NULL)
+		fs_buf_addf(list, "%s%s", n++ ? ", " : "", p->target);
+	return n;
+}
+
+/*
+ * A campaign's `target` names the mail target that mails it; one without
+ * goes to the only mail target.  With two or more, each campaign must say
+ * which: -1 with the first that does not (or names no mail target) said.
+ */
+int
+fs_push_campaigns_routed(const struct fs_push *p)
+{
+	const struct fs_config *cfg = &p->cli->cfg;
+	struct fs_buf list = {0};
+	int n = mail_targets(p, &list), rc = 0;
+
+	for (int i = 0; i < cfg->nsec && rc == 0; i++) {
+		const char *name = cfg->sec[i].name, *t;
+
+		if (strcmp(cfg->sec[i].type, "campaign") != 0)
+			continue;
+		if ((t = fs_section_get(&cfg->sec[i], "target")) != NULL && *t) {
+			if (!is_mail_target(cfg, t) && strcmp(t, p->target) != 0) {
+				fs_err("campaign '%s': target '%s' is not a mail target (%s)", name, t, list.data);
+				rc = -1;
+			}
+		} else if (n > 1) {
+			fs_err("campaign '%s' has no target, and %d targets mail (%s): set target = NAME", name, n,
+			       list.data);
+			rc = -1;
+		}
+	}
+	fs_buf_free(&list);
+	return rc;
+}
+
+/* A mail request is this target's when its campaign's target is, or when it is the only mail target. */
+static bool
+mails_it(const struct fs_push *p, jv data)
+{
+	const char *campaign = fs_jstr(data, "campaign"), *t = NULL;
+	struct fs_buf list = {0};
+	int n;
+
+	if (campaign && fs_config_section(&p->cli->cfg, "campaign", campaign))
+		t = fs_config_get(&p->cli->cfg, "campaign", campaign, "target");
+	if (t && *t)
+		return strcmp(t, p->target) == 0;
+	n = mail_targets(p, &list);
+	fs_buf_free(&list);
+	if (n > 1)
+		fs_info("%s: campaign '%s' has no [campaign] section to name its target: left to no target", p->target,
+			campaign ? campaign : "");
+	return n <= 1;
+}
+
+static bool
+takes(const struct fs_push *p, const char *kind, jv data)
+{
+	if (!fs_vendor_takes(p->ep.kind, kind))
+		return false;
+	return !p->mail || strcmp(kind, "mail.requested") != 0 || mails_it(p, data);
 }
 
 /*
@@ -168,7 +253,7 @@ fs_push_take_event(struct fs_push *p, jv ev, const char *bytes, size_t len)
 		rc = fs_outbox_activity(st, id, data);
 	else if (strcmp(kind, "outcome.revenue") == 0)
 		rc = fs_outbox_revenue(st, id, fs_jstr(ev, "source"), data);
-	if (rc == 0 && takes(p, kind)) {
+	if (rc == 0 && takes(p, kind, data)) {
 		struct fs_outbox_new n = {
 			.target = p->target, .event_id = id, .kind = kind,
 			.contact_id = fs_jstr(data, "contact_id"), .campaign = fs_jstr(data, "campaign"),
@@ -205,7 +290,8 @@ fs_push_take_event(struct fs_push *p, jv ev, const char *bytes, size_t len)
 			rc = fs_keys_finalize(st, id);
 	} else if (rc == 0) {
 		p->ignored++;
-		/* Another target's event stays open for its own pipeline. */
+		/* Another target's event stays open for its own pipeline (a mail
+		 * request of another mail target's campaign too). */
 		if (!fs_kind_targeted(kind))
 			rc = fs_keys_finalize(st, id);
 	}
@@ -225,7 +311,11 @@ fs_push_plan(struct fs_push *p)
 		jv ev = jv_parse_sized(p->preview_in.data + off, (int)len);
 		const char *id = fs_jstr(ev, "id");
 
-		if (takes(p, fs_jstr(ev, "kind")) && fs_outbox_state(&p->cli->st, p->target, id, &state) == 0 &&
+		jv data = fs_jget(ev, "data");
+		bool mine = takes(p, fs_jstr(ev, "kind"), data);
+
+		jv_free(data);
+		if (mine && fs_outbox_state(&p->cli->st, p->target, id, &state) == 0 &&
 		    (state == NULL || strcmp(state, "dead") == 0))
 			p->vendor->plan(p, ev, state ? " (a replay)" : "");
 		free(state);

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "fieldsync.h"
+#include "vendors.h"
 
 static const char *const reports[] = {"sla", "health", "dedupe", "changelog", "pilot", "outcomes", NULL};
 
@@ -107,9 +108,9 @@ bd_setting(const struct fs_config *cfg, const char *key, int *out)
 	return 0;
 }
 
-/* sla = mailed 2bd, delivered 7bd: each stage it names. */
+/* sla = mailed 2bd, delivered 7bd: each stage it names, into *mailed and *delivered. */
 static int
-sla_setting(const char *target, const char *sla, struct fs_report_opts *o)
+sla_parse(const char *target, const char *sla, int *mailed, int *delivered)
 {
 	char *copy = fs_xstrdup(sla), *save = NULL;
 
@@ -124,10 +125,25 @@ sla_setting(const char *target, const char *sla, struct fs_report_opts *o)
 			free(copy);
 			return -1;
 		}
-		*(strcmp(stage, "mailed") == 0 ? &o->mailed_bd : &o->delivered_bd) = n;
+		*(strcmp(stage, "mailed") == 0 ? mailed : delivered) = n;
 	}
 	free(copy);
 	return 0;
+}
+
+static int
+sla_setting(const char *target, const char *sla, struct fs_report_opts *o)
+{
+	return sla_parse(target, sla, &o->mailed_bd, &o->delivered_bd);
+}
+
+/* Whether kind names a mail vendor's target (one that creates pieces). */
+static bool
+mail_kind(const char *kind)
+{
+	const struct fs_vendor *v = kind ? fs_vendor_find(kind) : NULL;
+
+	return v != NULL && fs_vendor_creates(v);
 }
 
 int
@@ -150,7 +166,27 @@ fs_report_opts_config(const struct fs_config *cfg, struct fs_report_opts *o)
 	}
 	o->webhook_failures = atoi(fs_config_setting(cfg, "thresholds", "", "webhook_failures"));
 	o->dlq_max = atoi(fs_config_setting(cfg, "thresholds", "", "dlq_max"));
-	/* The vendor SLA: a lob target's default, then the sla of the first target of kind lob that sets one. */
+	/* Each mail target's own sla (or its kind's default), for the vendor SLA's rows per target. */
+	o->nsla = 0;
+	for (int i = 0; i < cfg->nsec; i++) {
+		const struct fs_section *s = &cfg->sec[i];
+		const char *kind = strcmp(s->type, "target") == 0 ? fs_config_setting(cfg, "target", s->name, "kind") : NULL;
+		struct fs_report_sla *t = &o->sla[o->nsla];
+
+		if (!mail_kind(kind))
+			continue;
+		if (o->nsla == (int)(sizeof o->sla / sizeof o->sla[0])) {
+			fs_err("config: more than %d mail targets", o->nsla);
+			return -1;
+		}
+		t->target = s->name;
+		t->kind = kind;
+		if (sla_parse(s->name, fs_config_setting(cfg, "target", s->name, "sla"), &t->mailed_bd,
+			      &t->delivered_bd) != 0)
+			return -1;
+		o->nsla++;
+	}
+	/* The one SLA of a single target: a lob target's default, then the sla of the first target of kind lob that sets one. */
 	if (sla_setting("lob", fs_setting_default(&lob, "sla"), o) != 0)
 		return -1;
 	for (int i = 0; i < cfg->nsec; i++) {
@@ -638,6 +674,151 @@ empty(jv rep, const char *why)
 
 #define PIECE_START "coalesce(requested_at, queued_at, mailed_at, delivered_at, returned_at, failed_at, updated_at)"
 
+/* One mail target's vendor SLA: its targets and samples, mailed [0] and delivered [1]. */
+struct vsla {
+	const char *target, *kind;	/* kind NULL for a target the config does not name */
+	char *own;			/* target, when it is not the config's string */
+	int bd[2];
+	struct sample_set st[2];
+};
+
+static struct vsla *
+vsla_of(struct vsla **v, int *n, const struct fs_report_opts *o, const char *target)
+{
+	struct vsla *t;
+
+	for (int i = 0; i < *n; i++)
+		if (strcmp((*v)[i].target, target) == 0)
+			return &(*v)[i];
+	*v = fs_xrealloc(*v, (size_t)(*n + 1) * sizeof **v);
+	t = memset(&(*v)[(*n)++], 0, sizeof **v);
+	t->target = t->own = fs_xstrdup(target);
+	t->bd[0] = o->mailed_bd;
+	t->bd[1] = o->delivered_bd;
+	if (mail_kind(target)) {	/* a bare built-in kind: its default sla */
+		struct fs_endpoint ep = {"target", target, target, NULL};
+
+		t->kind = t->own;
+		if (sla_parse(target, fs_setting_default(&ep, "sla"), &t->bd[0], &t->bd[1]) != 0)
+			t->bd[0] = o->mailed_bd, t->bd[1] = o->delivered_bd;
+	}
+	return t;
+}
+
+/*
+ * Vendor SLA: business days from queued to mailed and to delivered.  With
+ * at most one mail target in the config, all pieces against its sla (or a
+ * lob target's): one row per stage.  With more, each target against its own
+ * sla, one row per target and stage, so that vendors compare side by side;
+ * pieces of a target the config no longer names get rows of their own.
+ */
+static jv
+vendor_sla(struct q *q, const struct fs_report_opts *o, const char *from, const char *to, const char *win)
+{
+	sqlite3_stmt *s = fs_state_query(q->st,
+	    "SELECT target, queued_at, mailed_at, delivered_at, coalesce(returned_at, failed_at) FROM pieces"
+	    " WHERE " PIECE_START " >= ?1 AND "
+	    PIECE_START " < ?2 AND queued_at IS NOT NULL ORDER BY target", "ss", from, to);
+	struct vsla *v = NULL;
+	int nv = 0;
+	fs_time now = fs_zone_wall(&q->zone, fs_now());	/* business days: as followup_collect */
+	char note[240], why[160];
+	jv sec, rows;
+	bool multi = o->nsla > 1;
+
+	if (!multi) {		/* one set of samples, whatever the pieces' targets */
+		v = fs_xmalloc(sizeof *v);
+		memset(v, 0, sizeof *v);
+		v->target = o->nsla ? o->sla[0].target : "lob";
+		v->kind = o->nsla ? o->sla[0].kind : "lob";
+		v->bd[0] = o->nsla ? o->sla[0].mailed_bd : o->mailed_bd;
+		v->bd[1] = o->nsla ? o->sla[0].delivered_bd : o->delivered_bd;
+		nv = 1;
+	}
+	for (int i = 0; multi && i < o->nsla; i++) {
+		v = fs_xrealloc(v, (size_t)(nv + 1) * sizeof *v);
+		memset(&v[nv], 0, sizeof *v);
+		v[nv].target = o->sla[i].target;
+		v[nv].kind = o->sla[i].kind;
+		v[nv].bd[0] = o->sla[i].mailed_bd;
+		v[nv].bd[1] = o->sla[i].delivered_bd;
+		nv++;
+	}
+	if (s == NULL) {
+		q->err = 1;
+	} else {
+		int rc;
+
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			struct vsla *t = multi ? vsla_of(&v, &nv, o, (const char *)sqlite3_column_text(s, 0)) : v;
+			fs_time qa = wall_or(q, (const char *)sqlite3_column_text(s, 1), 0);
+			bool ended = sqlite3_column_type(s, 4) != SQLITE_NULL;
+
+			for (int k = 0; k < 2; k++) {
+				struct sample_set *st = &t->st[k];
+				fs_time at = wall_or(q, (const char *)sqlite3_column_text(s, k + 2), -1);
+				fs_time deadline = fs_bizdays_add(qa, t->bd[k], &o->holidays);
+
+				/* A piece returned or failed before a stage never reaches it: not counted. */
+				if (at < 0 && ended)
+					continue;
+				st->pieces++;
+				if (at >= 0) {
+					sample_add(st, 0, fs_bizdays_between(qa, at, &o->holidays));
+					st->met += at <= deadline;
+					st->missed += at > deadline;
+				} else if (now > deadline) {
+					st->missed++;
+				} else {
+					st->open++;
+				}
+			}
+		}
+		sqlite3_reset(s);
+		if (rc != SQLITE_DONE)
+			q->err = 1;
+	}
+	if (multi)
+		snprintf(note, sizeof note, "targets from each mail target's 'sla' setting (default mailed 2bd,"
+			 " delivered 7bd); returned and failed pieces count only for stages they reached");
+	else
+		snprintf(note, sizeof note, "targets from the %s target's 'sla' setting (default mailed 2bd,"
+			 " delivered 7bd); returned and failed pieces count only for stages they reached",
+			 v->kind);
+	snprintf(why, sizeof why, "no pieces queued at the vendor %s", win);
+	/* With a target column, the stage's SLA is sla_bd, not target_bd (two meanings of target). */
+	sec = section("vendor_sla", "Vendor SLA (business days from queued)", multi ?
+		      "target:text,vendor:text,stage:text,sla_bd:int,pieces:int,done:int,med_bd:int,p90_bd:int,"
+		      "met:int,missed:int,open:int,met_pct:pct" :
+		      "stage:text,target_bd:int,pieces:int,done:int,med_bd:int,p90_bd:int,met:int,missed:int,"
+		      "open:int,met_pct:pct");
+	rows = jv_array();
+	for (int i = 0; i < nv; i++) {
+		struct sample_set *st = v[i].st;
+
+		for (int k = 0; k < 2 && st[0].pieces > 0; k++) {
+			int n = st[k].n;
+			jv row = multi ? ARR(jv_string(v[i].target), v[i].kind ? jv_string(v[i].kind) : jv_null()) :
+					 jv_array();
+
+			row = jv_array_concat(row, ARR(jv_string(k ? "delivered" : "mailed"), jv_number(v[i].bd[k]),
+				jv_number(st[k].pieces), jv_number(n),
+				num_or_null(n > 0, n ? pctile(st[k].bd, n, 50) : 0),
+				num_or_null(n > 0, n ? pctile(st[k].bd, n, 90) : 0),
+				jv_number(st[k].met), jv_number(st[k].missed), jv_number(st[k].open),
+				pct(st[k].met, st[k].met + st[k].missed)));
+			rows = jv_array_append(rows, row);
+		}
+		for (int k = 0; k < 2; k++) {
+			free(st[k].days);
+			free(st[k].bd);
+		}
+		free(v[i].own);
+	}
+	free(v);
+	return sec_set(sec_rows(sec, rows, why), "note", jv_string(note));
+}
+
 /* sla: follow-up after delivery, mail status, vendor SLA. */
 static jv
 report_sla(struct q *q, const struct fs_report_opts *o, const char *from, const char *to)
@@ -736,72 +917,7 @@ report_sla(struct q *q, const struct fs_report_opts *o, const char *from, const 
 		rep = add_section(rep, sec_rows(sec, rows, why));
 	}
 
-	/* Vendor SLA: business days from queued to mailed and to delivered. */
-	{
-		sqlite3_stmt *s = fs_state_query(q->st,
-		    "SELECT queued_at, mailed_at, delivered_at, coalesce(returned_at, failed_at) FROM pieces"
-		    " WHERE " PIECE_START " >= ?1 AND "
-		    PIECE_START " < ?2 AND queued_at IS NOT NULL", "ss", from, to);
-		struct sample_set st[2] = {{0}};
-		int target[2] = {o->mailed_bd, o->delivered_bd};
-		fs_time now = fs_zone_wall(&q->zone, fs_now());	/* business days: as followup_collect */
-
-		if (s == NULL) {
-			q->err = 1;
-		} else {
-			int rc;
-
-			while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-				fs_time qa = wall_or(q, (const char *)sqlite3_column_text(s, 0), 0);
-				bool ended = sqlite3_column_type(s, 3) != SQLITE_NULL;
-
-				for (int k = 0; k < 2; k++) {
-					fs_time t = wall_or(q, (const char *)sqlite3_column_text(s, k + 1), -1);
-					fs_time deadline = fs_bizdays_add(qa, target[k], &o->holidays);
-
-					/* A piece returned or failed before a stage never reaches it: not counted. */
-					if (t < 0 && ended)
-						continue;
-					st[k].pieces++;
-					if (t >= 0) {
-						sample_add(&st[k], 0, fs_bizdays_between(qa, t, &o->holidays));
-						st[k].met += t <= deadline;
-						st[k].missed += t > deadline;
-					} else if (now > deadline) {
-						st[k].missed++;
-					} else {
-						st[k].open++;
-					}
-				}
-			}
-			sqlite3_reset(s);
-			if (rc != SQLITE_DONE)
-				q->err = 1;
-		}
-		snprintf(note, sizeof note, "targets from the lob target's 'sla' setting (default mailed 2bd,"
-			 " delivered 7bd); returned and failed pieces count only for stages they reached");
-		snprintf(why, sizeof why, "no pieces queued at the vendor %s", win);
-		sec = section("vendor_sla", "Vendor SLA (business days from queued)",
-			      "stage:text,target_bd:int,pieces:int,done:int,med_bd:int,p90_bd:int,met:int,missed:int,"
-			      "open:int,met_pct:pct");
-		rows = jv_array();
-		for (int k = 0; k < 2 && st[0].pieces > 0; k++) {
-			int n = st[k].n;
-
-			rows = jv_array_append(rows, ARR(jv_string(k ? "delivered" : "mailed"), jv_number(target[k]),
-				jv_number(st[k].pieces), jv_number(n),
-				num_or_null(n > 0, n ? pctile(st[k].bd, n, 50) : 0),
-				num_or_null(n > 0, n ? pctile(st[k].bd, n, 90) : 0),
-				jv_number(st[k].met), jv_number(st[k].missed), jv_number(st[k].open),
-				pct(st[k].met, st[k].met + st[k].missed)));
-		}
-		for (int k = 0; k < 2; k++) {
-			free(st[k].days);
-			free(st[k].bd);
-		}
-		sec = sec_set(sec_rows(sec, rows, why), "note", jv_string(note));
-		rep = add_section(rep, sec);
-	}
+	rep = add_section(rep, vendor_sla(q, o, from, to, win));
 	return rep;
 }
 

@@ -364,12 +364,15 @@ kpis(FILE *f, jv reps)
 		jv vr = get(vs, "rows");
 
 		jv_array_foreach(vr, i, row) {
-			char stage[32], label[64];
-			double m = num(row, colidx(vs, "met_pct")), t = num(row, colidx(vs, "target_bd"));
+			char stage[32], target[64], label[128];
+			double m = num(row, colidx(vs, "met_pct")), t = num(row, colidx(vs, colidx(vs, "sla_bd") >= 0 ? "sla_bd" : "target_bd"));
 
 			(void)i;
-			str(row, 0, stage, sizeof stage);
-			snprintf(label, sizeof label, "Vendor SLA: %s", stage);
+			str(row, colidx(vs, "stage"), stage, sizeof stage);
+			if (str(row, colidx(vs, "target"), target, sizeof target))	/* one row per mail target */
+				snprintf(label, sizeof label, "Vendor SLA: %s %s", target, stage);
+			else
+				snprintf(label, sizeof label, "Vendor SLA: %s", stage);
 			snprintf(v, sizeof v, isnan(m) ? "n/a" : "%.1f%%", m);
 			snprintf(sub, sizeof sub, "within %.0f business days of queued", t);
 			kpi(f, label, v, isnan(m) ? "neutral" : m >= 95 ? "ok" : m >= 80 ? "warn" : "bad", sub);

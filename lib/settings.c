@@ -25,18 +25,21 @@
 #define QB FS_KIND_QUICKBOOKS
 #define SH FS_KIND_SHEETS
 #define ST FS_KIND_SERVICETITAN
-#define ANY_SOURCE (HS | LE | CSV | LOB | JB | QB | SH | ST)
+#define PCM FS_KIND_POSTCARDMANIA
+#define PE FS_KIND_POSTCARDMANIA_EVENTS
+#define ANY_SOURCE (HS | LE | CSV | LOB | JB | QB | SH | ST | PE)
 
 /* A row of the table: section, key, kinds, type, then what it has of .def, .from, .unless, .choices, .flags. */
 #define ROW(section_, key_, kinds_, type_, ...) \
 	{.section = section_, .key = key_, .kinds = kinds_, .type = type_, __VA_ARGS__}
 
 /* Bit i is kinds[i]. */
-static const char *const kinds[] = {"hubspot", "lob-events", "csv", "lob", "jobber", "quickbooks", "sheets", "servicetitan", NULL};
+static const char *const kinds[] = {"hubspot", "lob-events", "csv", "lob", "jobber", "quickbooks", "sheets",
+				     "servicetitan", "postcardmania", "postcardmania-events", NULL};
 
 const struct fs_section_type fs_section_types[] = {
 	{"source", true, ANY_SOURCE},
-	{"target", true, HS | LOB | JB | SH | ST},
+	{"target", true, HS | LOB | JB | SH | ST | PCM},
 	{"campaign", true, 0},
 	{"thresholds", false, 0},
 	{"alert", false, 0},
@@ -72,7 +75,14 @@ const struct fs_setting fs_settings[] = {
 	    .flags = FS_SET_SECRET),
 	ROW("source", "token_env", LE, FS_V_ENV, .def = "LOB_API_KEY", .unless = "token_file",
 	    .flags = FS_SET_SECRET),
-	ROW("source", "token_file", HS | LE, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("source", "token_file", HS | LE | PE, FS_V_FILE, .flags = FS_SET_SECRET),
+	/* PostcardMania: an API key and secret, exchanged for a token (POST /auth/login). */
+	ROW("source", "url", PE, FS_V_URL, .def = FS_PCM_URL),
+	ROW("source", "token_env", PE, FS_V_ENV, .def = "PCM_API_KEY", .unless = "token_file", .flags = FS_SET_SECRET),
+	ROW("source", "secret_env", PE, FS_V_ENV, .def = "PCM_API_SECRET", .unless = "secret_file",
+	    .flags = FS_SET_SECRET),
+	ROW("source", "child_ref", PE, FS_V_TEXT),
+	ROW("source", "rate", PE, FS_V_RATE, .def = FS_PCM_RATE),
 	/* Jobber: OAuth (oauth_file, the client id and secret), or a bare access token. */
 	ROW("source", "url", JB, FS_V_URL, .def = FS_JOBBER_URL),
 	ROW("source", "oauth_file", JB | QB, FS_V_FILE, .flags = FS_SET_SECRET),
@@ -131,7 +141,7 @@ const struct fs_setting fs_settings[] = {
 	    .flags = FS_SET_SECRET),
 	ROW("source", "client_id_file", SH, FS_V_FILE, .flags = FS_SET_SECRET),
 	ROW("source", "rate", SH, FS_V_RATE, .def = FS_SHEETS_RATE),
-	ROW("source", "attempts", HS | LE | JB | QB | SH | ST, FS_V_COUNT, .def = "6"),
+	ROW("source", "attempts", HS | LE | JB | QB | SH | ST | PE, FS_V_COUNT, .def = "6"),
 	ROW("source", "throttle_wait", QB, FS_V_DURATION, .def = "60s"),
 	ROW("source", "interval", ANY_SOURCE, FS_V_DURATION, .def = "5m"),
 	ROW("source", "streams", HS, FS_V_LIST, .def = STREAMS, .choices = STREAMS),
@@ -179,6 +189,7 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "map.events", LE | LOB, FS_V_MAP, .def = "lob-event.jq", .from = "map"),
 	ROW("source", "map.rows", SH, FS_V_MAP, .def = "sheets-contact.jq", .from = "map"),
 	ROW("source", "map.*", SH, FS_V_MAP, .def = "sheets-contact.jq", .from = "map", .flags = FS_SET_HIDDEN),
+	ROW("source", "map.events", PE, FS_V_MAP, .def = "postcardmania-event.jq", .from = "map"),
 	ROW("source", "map.*", CSV, FS_V_MAP, .def = "csv-contact.jq", .from = "map"),	/* fs-pull --as NAME csv:FILE */
 	ROW("source", "map.*", HS, FS_V_MAP, .def = "hubspot-engagement.jq", .from = "map",
 	    .flags = FS_SET_HIDDEN),
@@ -190,6 +201,7 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "secret_env", ST, FS_V_ENV, .def = "ST_WEBHOOK_KEY", .unless = "secret_file",
 	    .flags = FS_SET_SECRET),
 	ROW("source", "signature_header", ST, FS_V_TEXT, .def = FS_ST_SIGNATURE_HEADER),
+	ROW("source", "map.*", PE, FS_V_MAP, .def = "postcardmania-event.jq", .from = "map", .flags = FS_SET_HIDDEN),
 	/* QuickBooks signs webhooks with the app's verifier token (fs-hook reads secret_env). */
 	ROW("source", "secret_env", QB, FS_V_ENV, .def = "QBO_VERIFIER_TOKEN", .unless = "secret_file",
 	    .flags = FS_SET_SECRET),
@@ -210,30 +222,30 @@ const struct fs_setting fs_settings[] = {
 	ROW("source", "hook_url", ANY_SOURCE, FS_V_URL),
 	ROW("source", "inbox_retention", HS | LE | JB | QB | ST, FS_V_RETENTION, .def = "14d"),
 	ROW("source", "inbox_key_retention", HS | LE | JB | QB | ST, FS_V_RETENTION, .def = "30d"),
-	ROW("source", "polled_retention", LE, FS_V_RETENTION, .def = "30d"),
+	ROW("source", "polled_retention", LE | PE, FS_V_RETENTION, .def = "30d"),
 
 	/* [target "NAME"]: where fs-push sends. */
-	ROW("target", "kind", HS | LOB | JB | SH | ST, FS_V_KIND),
+	ROW("target", "kind", HS | LOB | JB | SH | ST | PCM, FS_V_KIND),
 	ROW("target", "url", LOB, FS_V_URL, .def = "https://api.lob.com/v1"),
 	ROW("target", "url", HS, FS_V_URL, .def = "https://api.hubapi.com"),
 	ROW("target", "token_env", LOB, FS_V_ENV, .def = "LOB_API_KEY", .unless = "token_file",
 	    .flags = FS_SET_SECRET),
 	ROW("target", "token_env", HS, FS_V_ENV, .def = "HUBSPOT_TOKEN", .unless = "token_file",
 	    .flags = FS_SET_SECRET),
-	ROW("target", "token_file", HS | LOB | JB, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("target", "token_file", HS | LOB | JB | PCM, FS_V_FILE, .flags = FS_SET_SECRET),
 	ROW("target", "rate", LOB, FS_V_RATE, .def = "150/5s"),
 	ROW("target", "rate", HS, FS_V_RATE, .def = "100/10s"),
-	ROW("target", "retry", HS | LOB | JB | ST, FS_V_RETRY, .def = "30s..6h x8"),
-	ROW("target", "give_up", HS | LOB | JB | ST, FS_V_DURATION, .def = "3d"),
-	ROW("target", "timeout", HS | LOB | JB | ST, FS_V_DURATION, .def = "30s"),
+	ROW("target", "retry", HS | LOB | JB | ST | PCM, FS_V_RETRY, .def = "30s..6h x8"),
+	ROW("target", "give_up", HS | LOB | JB | ST | PCM, FS_V_DURATION, .def = "3d"),
+	ROW("target", "timeout", HS | LOB | JB | ST | PCM, FS_V_DURATION, .def = "30s"),
 	ROW("target", "parallel", LOB, FS_V_COUNT, .def = "16"),
 	ROW("target", "parallel", HS, FS_V_COUNT, .def = "4"),
 	ROW("target", "use_type", LOB, FS_V_CHOICE, .def = "marketing", .choices = "marketing, operational"),
 	ROW("target", "size", LOB, FS_V_TEXT),
 	ROW("target", "mail_type", LOB, FS_V_TEXT),
 	ROW("target", "color", LOB, FS_V_BOOL, .def = "false"),
-	ROW("target", "price", LOB, FS_V_PRICES),
-	ROW("target", "sla", LOB, FS_V_SLA, .def = "mailed 2bd, delivered 7bd"),
+	ROW("target", "price", LOB | PCM, FS_V_PRICES),
+	ROW("target", "sla", LOB | PCM, FS_V_SLA, .def = "mailed 2bd, delivered 7bd"),
 	ROW("target", "prop_mail_status", HS, FS_V_TEXT, .def = "fieldsync_mail_status"),
 	ROW("target", "prop_last_mail_sent", HS, FS_V_TEXT, .def = "fieldsync_last_mail_sent"),
 	ROW("target", "prop_last_follow_up", HS, FS_V_TEXT, .def = "fieldsync_last_follow_up"),
@@ -290,6 +302,17 @@ const struct fs_setting fs_settings[] = {
 	ROW("target", "rate", ST, FS_V_RATE, .def = FS_ST_RATE),
 	ROW("target", "parallel", ST, FS_V_COUNT, .def = "4"),
 	ROW("target", "status_field_id", ST, FS_V_TEXT),
+	/* PostcardMania: orders, with the key and secret exchanged for a token. */
+	ROW("target", "url", PCM, FS_V_URL, .def = FS_PCM_URL),
+	ROW("target", "token_env", PCM, FS_V_ENV, .def = "PCM_API_KEY", .unless = "token_file", .flags = FS_SET_SECRET),
+	ROW("target", "secret_env", PCM, FS_V_ENV, .def = "PCM_API_SECRET", .unless = "secret_file",
+	    .flags = FS_SET_SECRET),
+	ROW("target", "secret_file", PCM, FS_V_FILE, .flags = FS_SET_SECRET),
+	ROW("target", "child_ref", PCM, FS_V_TEXT),
+	ROW("target", "rate", PCM, FS_V_RATE, .def = FS_PCM_RATE),
+	ROW("target", "parallel", PCM, FS_V_COUNT, .def = "4"),
+	ROW("target", "mail_class", PCM, FS_V_CHOICE, .def = "FirstClass", .choices = "FirstClass, Standard"),
+	ROW("target", "size", PCM, FS_V_TEXT, .def = "46"),
 
 	/* [campaign "NAME"]: who gets mail (fs-normalize), and when (fs-push). */
 	ROW("campaign", "trigger", 0, FS_V_TRIGGER, .flags = FS_SET_REQUIRED),
@@ -306,6 +329,7 @@ const struct fs_setting fs_settings[] = {
 	ROW("campaign", "reentry", 0, FS_V_RETENTION, .def = "never"),
 	ROW("campaign", "cap", 0, FS_V_CAP),
 	ROW("campaign", "send_delay", 0, FS_V_DURATION),
+	ROW("campaign", "target", 0, FS_V_TEXT),	/* the mail target that mails it (lib/push_take.c) */
 
 	/* [thresholds]: what fs-health and fs-watchdog judge by. */
 	ROW("thresholds", "webhook_failures", 0, FS_V_COUNT, .def = "3"),

@@ -17,6 +17,8 @@ static const struct fs_vendor *const vendors[] = {
 	&fs_vendor_quickbooks,
 	&fs_vendor_sheets,
 	&fs_vendor_servicetitan,
+	&fs_vendor_postcardmania_events,
+	&fs_vendor_postcardmania,
 	NULL,
 };
 

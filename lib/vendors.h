@@ -27,6 +27,9 @@
 #define FS_SHEETS_URL "https://sheets.googleapis.com"
 #define FS_SHEETS_TOKEN_URL "https://oauth2.googleapis.com/token"
 #define FS_SHEETS_RATE "60/60s"
+/* vendors/postcardmania.c's defaults. */
+#define FS_PCM_URL "https://v3.pcmintegrations.com"
+#define FS_PCM_RATE "10/1s"	/* PostcardMania publishes no limit: a guess, kept low */
 
 /* vendors/quickbooks.c's defaults. */
 #define FS_QBO_URL "https://quickbooks.api.intuit.com"	/* the sandbox: https://sandbox-quickbooks.api.intuit.com */
@@ -222,8 +225,18 @@ char *fs_vendor_kinds(bool (*has)(const struct fs_vendor *));	/* "hubspot or lob
 extern const struct fs_vendor fs_vendor_hubspot, fs_vendor_lob_events, fs_vendor_lob, fs_vendor_csv,
 	fs_vendor_jobber, fs_vendor_quickbooks, fs_vendor_sheets;
 extern const struct fs_vendor fs_vendor_servicetitan;
+extern const struct fs_vendor fs_vendor_postcardmania_events, fs_vendor_postcardmania;
 
 // pull.c: what connectors share for fs-pull.
+/* One tracking event of a mail piece, polled or drained from the webhook inbox. */
+struct fs_piece_event {
+	char *piece, *key;	/* the vendor's piece id; the event's key */
+	jv data;
+	int64_t inbox_id;	/* drained from this inbox row; 0 when polled */
+};
+/* The events not emitted (and committed) before, then, when polled, the poll checkpoint. */
+int fs_pull_emit_events(struct fs_pull *p, struct fs_piece_event *ev, int n, bool drained);
+void fs_piece_events_free(struct fs_piece_event *ev, int n);
 void fs_pull_fail(struct fs_pull *p, int status);	/* status, unless worse was said */
 bool fs_pull_failed(const struct fs_pull *p);	/* an error, or the reader closed the pipe: stop */
 void fs_pull_progress(struct fs_pull *p, const char *stream, long pages, bool last);
@@ -329,6 +342,7 @@ int fs_push_cancel_piece(const struct fs_piece_row *r, void *cancel);	/* an fs_p
 int fs_push_cancel_known(const struct fs_piece_row *r, void *cancel);	/* refuses the settled ones */
 void fs_push_cancel_free(struct fs_push_cancel *c);
 // push_take.c: events into the outbox, and the preview of what a run would do with them.
+int fs_push_campaigns_routed(const struct fs_push *p);	/* each campaign's mail target is clear; -1 said */
 int fs_push_take_event(struct fs_push *p, jv ev, const char *bytes, size_t len);	/* 0, or -1 a state error */
 void fs_push_preview_add(struct fs_push *p, const char *status, const char *event_id, const char *line,
 			 const char *reason);

@@ -85,11 +85,11 @@ refused 'a password' "fieldsync.conf:3: no secrets in the config: 'password' in 
 
 printf '[source "crm"]\nkind = salesforce\n' >fieldsync.conf
 every 'a kind no command knows' \
-	"fieldsync.conf:2: unknown kind 'salesforce' in [source \"crm\"] (hubspot, lob-events, csv, lob, jobber, quickbooks, sheets or servicetitan)"
+	"fieldsync.conf:2: unknown kind 'salesforce' in [source \"crm\"] (hubspot, lob-events, csv, lob, jobber, quickbooks, sheets, servicetitan or postcardmania-events)"
 printf '[source "crm"]\nkind = hubspt\n' >fieldsync.conf
 refused 'a misspelt kind' "fieldsync.conf:2: unknown kind 'hubspt' in [source \"crm\"] (did you mean 'hubspot'?)" fs-health
 printf '[source "crm"]\nurl = https://api.hubapi.com\n' >fieldsync.conf
-refused 'no kind' "fieldsync.conf:1: missing 'kind' in [source \"crm\"] (hubspot, lob-events, csv, lob, jobber, quickbooks, sheets or servicetitan)" fs-report sla
+refused 'no kind' "fieldsync.conf:1: missing 'kind' in [source \"crm\"] (hubspot, lob-events, csv, lob, jobber, quickbooks, sheets, servicetitan or postcardmania-events)" fs-report sla
 
 printf '[target "crm"]\nkind = hubspot\nprop_mail = x\n' >fieldsync.conf
 refused 'a key the typed one begins' \
@@ -410,6 +410,7 @@ active = 30d  # default
 reentry = never  # default
 # cap =
 # send_delay =
+# target =
 
 [alert]
 command = logger (redacted)

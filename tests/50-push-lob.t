@@ -151,7 +151,7 @@ is 'malformed retry: exit 2' "$status/$(cat "$T/err")" \
 printf '[target "m"]\nkind = csv\n' >bad.conf
 run fs-push -c bad.conf m </dev/null
 is 'a kind that cannot be pushed to: exit 2' "$status/$(cat "$T/err")" \
-	"2/fs-push: bad.conf:2: [target \"m\"] cannot be of kind csv (hubspot, lob, jobber, sheets or servicetitan)"
+	"2/fs-push: bad.conf:2: [target \"m\"] cannot be of kind csv (hubspot, lob, jobber, sheets, servicetitan or postcardmania)"
 run fs-push -h
 is '-h: usage on stdout, exit 0' "$status/$(head -c 14 "$T/out")" '0/usage: fs-push'
 mreq evt_d1 401 >nokey.ndjson

@@ -37,6 +37,7 @@ fieldsync-jobber.7	[source "jobber"]	fieldsync.conf lines, not a command (the pa
 fieldsync-jobber.7	[target "jobber-crm"]	fieldsync.conf lines, not a command
 fieldsync-sheets.7	[source "sheet"]	fieldsync.conf lines, not a command (the page's sandbox has them, with the fake's URL)
 fieldsync-sheets.7	[target "sheet-crm"]	fieldsync.conf lines, not a command
+fieldsync-postcardmania.7	[target "pcm"]	fieldsync.conf lines, not a command (the page's sandbox has them, with the fake's URL)
 fieldsync-quickbooks.7	[source "qbo"]	fieldsync.conf lines, not a command (the page's sandbox has them, with the fake's URL)
 fieldsync-servicetitan.7	[source "st"]	fieldsync.conf lines, not a command (the page's sandbox has them, with the fake's URLs)
 fieldsync-servicetitan.7	[target "st-crm"]	fieldsync.conf lines, not a command
@@ -90,7 +91,7 @@ listed() { # table page first-line: the table's row for the block, if any
 	printf '%s\n' "$1" | awk -F '\t' -v p="$2" -v l="$3" '$1 == p && $2 == l'
 }
 # A TAP point a block, one a page without examples, one for stale listings.
-plan $(($(wc -l <blocks) + $(echo "$no_examples" | wc -l) + 1))
+plan $(($(wc -l <blocks) + $(echo "$no_examples" | wc -l) + 2))
 
 # --- The sandbox the examples expect ----------------------------------
 # The tokens and webhook secrets the configuration names; the fake Lob with
@@ -164,6 +165,24 @@ curl -s -X POST "$ST/__admin/customers" -d '{"id":1,"name":"Ana Lee"}' >/dev/nul
 curl -s -X POST "$ST/__admin/locations" -d '{"id":11,"customerId":1,"address":{"street":"1 Main St","city":"Austin","state":"TX","zip":"78701"}}' >/dev/null
 curl -s -X POST "$ST/__admin/jobs" -d '{"id":101,"customerId":1,"jobStatus":"Completed","completedOn":"2026-11-29T09:00:00Z"}' >/dev/null
 export ST_APP_KEY=fake-st-app-key ST_CLIENT_ID=fake-st-client-id ST_CLIENT_SECRET=fake-st-client-secret
+# The fake PostcardMania, for fieldsync-postcardmania(7), and a HubSpot of
+# that page's own, where Bo (1235, scheduled in the sandbox's state) has
+# lapsed since: he enters the page's winback campaign, mailed by
+# PostcardMania; the page's write-back goes there too, so that the shared
+# HubSpot the other pages pull stays as it is.
+export PCM_API_KEY=pcm_k3y PCM_API_SECRET=pcm_s3cret
+python3 "$top/tests/fakes/fake_postcardmania.py" --port 0 --port-file "$T/pcm.port" --now "$FS_NOW" \
+	--key "$PCM_API_KEY" --secret "$PCM_API_SECRET" --log "$T/pcm.log" 2>>"$T/pcm.stderr" &
+fake_pids="$fake_pids $!"
+wait_port "$T/pcm.port" 'fake PostcardMania'
+PCM=http://127.0.0.1:$(cat "$T/pcm.port")
+printf '{"contacts":[%s]}\n' "$(contact 1235 Bo Diaz bo@example.com '77 Elm Road Suite 5' Dallas TX 75201 lapsed 2026-11-30T00:50:00Z)" >hs-pcm.json
+python3 "$top/tests/fakes/fake_hubspot.py" --port 0 --port-file "$T/hs-pcm.port" --log "$T/hs-pcm.log" \
+	--token "$HUBSPOT_TOKEN" --now "$FS_NOW" --data "$T/hs-pcm.json" 2>>"$T/hs-pcm.stderr" &
+fake_pids="$fake_pids $!"
+wait_port "$T/hs-pcm.port" 'fake HubSpot (PostcardMania page)'
+HS_PCM=http://127.0.0.1:$(cat "$T/hs-pcm.port")
+curl -s -X POST "$HS_PCM/__admin/rate" -d '{"max":100000}' >/dev/null
 mkdir base && cd base || exit 1
 cat >fieldsync.conf <<EOF
 [source "hubspot"]
@@ -276,6 +295,12 @@ page_setup() {
 	fieldsync-sheets.7)
 		printf '\n[source "sheet"]\nkind = sheets\nurl = %s\nspreadsheet = 1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms\nrange = Customers\nid_column = Customer ID\n' \
 			"$SH" >>fieldsync.conf ;;
+	fieldsync-postcardmania.7)
+		# Two mail targets: each campaign names its own (the page's winback, pcm).
+		sed -e "s|= $HS\$|= $HS_PCM|" -e 's/^\(\[campaign .*\]\)$/\1\ntarget   = mail/' fieldsync.conf >conf.new &&
+			mv conf.new fieldsync.conf
+		printf '\n[target "pcm"]\nkind = postcardmania\nurl = %s\nsla = mailed 3bd, delivered 8bd\n[source "pcm-events"]\nkind = postcardmania-events\nurl = %s\n[campaign "winback"]\ntrigger = status = lapsed\ntemplate = 40213\ntarget = pcm\n' \
+			"$PCM" "$PCM" >>fieldsync.conf ;;
 	fieldsync-quickbooks.7)
 		printf '\n[source "qbo"]\nkind = quickbooks\nurl = %s\ntoken_url = %s/oauth2/v1/tokens/bearer\nrealm = 9341453908811111\noauth_file = qbo-tokens.json\n' \
 			"$QB" "$QB" >>fieldsync.conf ;;
@@ -356,6 +381,11 @@ for p in $pages; do
 		fi
 	done
 done
+# fieldsync-postcardmania(7)'s pipelines did their work: Bo's order, made
+# once, then polled and its status written back to the page's HubSpot.
+is 'fieldsync-postcardmania.7: one order at the fake, polled, its status written back' \
+	"$(curl -s "$PCM/__admin/orders" | jq -r '.data[] | "\(.status) \(.create_count) \(.body.designID)"')/$(curl -s "$PCM/__admin/requests" | jq '[.data[] | select(.method == "GET" and (.path | startswith("/order/")))] | length')/$(grep -c 'batch/update' "$T/hs-pcm.log")" \
+	'Pending 1 40213/1/1'
 # A listing that matches no block any more: the page changed, so must this.
 stale=$(printf '%s\n' "$not_run" | cut -f 1,2 | sort | comm -23 - "$(sort matched >matched.s; echo matched.s)")
 is 'every block listed as not run is still in its page' "$stale" ''

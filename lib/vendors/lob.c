@@ -21,12 +21,6 @@
 
 #define POLL_PIECES 50		/* polled pieces per checkpoint */
 
-struct lob_event {
-	char *piece, *key;
-	jv data;
-	int64_t inbox_id;	/* drained from this inbox row; 0 when polled */
-};
-
 /*
  * Both paths (webhook inbox and polling) emit one canonical event object per
  * tracking event, in Lob's webhook shape, so fs-normalize gives the same
@@ -160,7 +154,7 @@ lob_from_webhook(jv ev, const char **why)
 
 /* The events one polled piece shows: its tracking events, then failed / deleted. */
 static void
-piece_events(jv piece, struct lob_event **ev, int *n, int *cap)
+piece_events(jv piece, struct fs_piece_event **ev, int *n, int *cap)
 {
 	const char *id = fs_jstr(piece, "id"), *object = fs_jstr(piece, "object");
 	const char *status = fs_jstr(piece, "status"), *date = fs_jstr(piece, "date_modified");
@@ -209,73 +203,6 @@ piece_events(jv piece, struct lob_event **ev, int *n, int *cap)
 	jv_free(deleted);
 }
 
-static void
-lob_events_free(struct lob_event *ev, int n)
-{
-	for (int i = 0; i < n; i++) {
-		free(ev[i].piece);
-		free(ev[i].key);
-		jv_free(ev[i].data);
-	}
-	free(ev);
-}
-
-/*
- * Emits the events that neither path has emitted (and had committed) before:
- * polled ones, then the poll checkpoint; drained ones, whose inbox
- * checkpoint the caller writes.  What is recorded is committed before the
- * records go out, and forgotten by the next run unless their checkpoint was
- * committed (lob_start).
- */
-static int
-lob_emit(struct fs_pull *p, struct lob_event *ev, int n, bool drained)
-{
-	struct fs_state *st = &p->cli->st;
-	int64_t poll = 0;
-	bool *fresh = fs_xmalloc((size_t)(n ? n : 1) * sizeof *fresh);
-	int nfresh = 0, rc = 0;
-	char cursor[32];
-
-	if (fs_state_begin(st) != 0)
-		goto state;
-	for (int i = 0; i < n; i++) {
-		int seen = fs_poll_seen(st, p->name, ev[i].piece, ev[i].key);
-
-		if (seen < 0)
-			goto state;
-		if ((fresh[i] = seen == 0)) {
-			if (drained) {
-				if (fs_poll_record_drained(st, p->name, ev[i].piece, ev[i].key, ev[i].inbox_id) != 0)
-					goto state;
-			} else {
-				if (poll == 0 && (poll = fs_poll_begin(st, p->name, p->cli->run_id)) < 0)
-					goto state;
-				if (fs_poll_record(st, p->name, ev[i].piece, ev[i].key, poll) != 0)
-					goto state;
-			}
-			nfresh++;
-		} else {
-			fs_debug("%s: event %s of %s was emitted before: not again", p->name, ev[i].key, ev[i].piece);
-		}
-	}
-	if (fs_state_commit(st) != 0)
-		goto state;
-	for (int i = 0; i < n; i++)
-		if (fresh[i])
-			fs_pull_record(p, "events", ev[i].key, jv_copy(ev[i].data));
-	if (nfresh > 0 && !drained) {
-		snprintf(cursor, sizeof cursor, "%lld", (long long)poll);
-		rc = fs_pull_checkpoint(p, "poll", cursor);
-	}
-	free(fresh);
-	return rc;
-state:
-	fs_state_rollback(st);
-	free(fresh);
-	fs_pull_fail(p, FS_EXIT_STATE);
-	return -1;
-}
-
 static int
 poll_lob(struct fs_pull *p)
 {
@@ -287,7 +214,7 @@ poll_lob(struct fs_pull *p)
 		return -1;
 	}
 	for (int off = 0; off < nids && !fs_pull_failed(p); off += POLL_PIECES) {
-		struct lob_event *ev = NULL;
+		struct fs_piece_event *ev = NULL;
 		int n = 0, cap = 0;
 
 		for (int i = off; i < nids && i < off + POLL_PIECES && !fs_pull_failed(p); i++) {
@@ -311,8 +238,8 @@ poll_lob(struct fs_pull *p)
 			jv_free(piece);
 		}
 		if (!fs_pull_failed(p) && !p->dry_run)
-			lob_emit(p, ev, n, false);
-		lob_events_free(ev, n);
+			fs_pull_emit_events(p, ev, n, false);
+		fs_piece_events_free(ev, n);
 	}
 	for (int i = 0; i < nids; i++)
 		free(ids[i]);
@@ -320,9 +247,9 @@ poll_lob(struct fs_pull *p)
 	return fs_pull_failed(p) ? -1 : 0;
 }
 
-/* One Lob webhook event, kept for lob_emit (the batch's events go out together). */
+/* One Lob webhook event, kept for fs_pull_emit_events (the batch's events go out together). */
 static int
-inbox_row_lob(struct fs_pull *p, const struct fs_inbox_row *r, struct lob_event **out, int *n, int *cap)
+inbox_row_lob(struct fs_pull *p, const struct fs_inbox_row *r, struct fs_piece_event **out, int *n, int *cap)
 {
 	jv ev = jv_parse_sized(r->body, (int)r->len), data;
 	size_t pos = 0;
@@ -372,7 +299,7 @@ forget_uncommitted(struct fs_pull *p)
 static int
 lob_inbox(struct fs_pull *p, const struct fs_inbox_row *rows, int n)
 {
-	struct lob_event *ev = NULL;
+	struct fs_piece_event *ev = NULL;
 	int nev = 0, cap = 0;
 
 	if (p->dry_run)
@@ -380,8 +307,8 @@ lob_inbox(struct fs_pull *p, const struct fs_inbox_row *rows, int n)
 	for (int i = 0; i < n && !fs_pull_failed(p); i++)
 		inbox_row_lob(p, &rows[i], &ev, &nev, &cap);
 	if (!fs_pull_failed(p))
-		lob_emit(p, ev, nev, true);
-	lob_events_free(ev, nev);
+		fs_pull_emit_events(p, ev, nev, true);
+	fs_piece_events_free(ev, nev);
 	return fs_pull_failed(p) ? -1 : 0;
 }
 

@@ -13,7 +13,8 @@
 int
 main(void)
 {
-	static const char *const kinds[] = {"hubspot", "lob-events", "csv", "lob", "jobber", "quickbooks", "sheets", "servicetitan"};
+	static const char *const kinds[] = {"hubspot", "lob-events", "csv", "lob", "jobber", "quickbooks", "sheets",
+					     "servicetitan", "postcardmania", "postcardmania-events"};
 
 	for (const struct fs_setting *s = fs_settings; s->section; s++) {
 		const char *sep = "";
