@@ -39,9 +39,10 @@ is 'make deb: exit 0, the package'"'"'s path, nothing on stderr (a clean build)'
 } | LC_ALL=C sort -k 3 >"$T/want"
 dpkg-deb --fsys-tarfile "$deb" | tar -tvf - | awk '$1 !~ /^d/ { print $1, $2, $6 }' | LC_ALL=C sort -k 3 >"$T/got"
 check_same 'the package holds exactly these files' "$T/want" "$T/got"
+# libssl3: libcrypto signs a Google service account's token (RS256).
 is 'Depends: the libraries dpkg-shlibdeps found, and adduser (postinst)' \
 	"$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/^ *//; s/ .*//' | sort | tr '\n' ' ')" \
-	'adduser libc6 libcsv3 libcurl4 libjq1 libsqlite3-0 '
+	'adduser libc6 libcsv3 libcurl4 libjq1 libsqlite3-0 libssl3 '
 is 'the example configuration is the one conffile' "$(dpkg-deb -I "$deb" conffiles)" /etc/fieldsync/fieldsync.conf
 X=$T/x
 dpkg-deb -x "$deb" "$X"
