@@ -17,6 +17,7 @@ steer it through /__admin.
 
 import argparse
 import json
+import signal
 import sys
 import threading
 import time
@@ -303,6 +304,10 @@ def main(argv=None):
             f.write(str(srv.server_address[1]))
         import os
         os.rename(args.port_file + ".tmp", args.port_file)
+    # Started in the background by a non-interactive shell (a CI run under
+    # nohup, say), SIGINT arrives ignored: stop on it, and on SIGTERM, anyway.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         srv.serve_forever()
     except KeyboardInterrupt:
