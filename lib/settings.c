@@ -666,7 +666,7 @@ check_kind(struct checker *c, const struct fs_section *s, const struct fs_sectio
 	} else if (bit != 0) {
 		problem(c, line, "%s cannot be of kind %s (%s)", label, kind, list.data);
 	} else {
-		const char *names[8];
+		const char *names[sizeof kinds / sizeof kinds[0]];
 		const char *near;
 		int n = 0;
 
