@@ -242,7 +242,6 @@ main(int argc, char *argv[])
 	struct fs_endpoint ep;
 	struct fs_hook_req req = {.header = cgi_header};
 	const struct fs_signature *scheme;
-	struct fs_signature named;	/* scheme, its header named by the source */
 	const char *method, *clen, *why, *v, *wake_dir = NULL;
 	char *name = NULL, *secret = NULL, *body = NULL, *url = NULL, *delivery = NULL;
 	size_t cap, want;
@@ -285,8 +284,7 @@ main(int argc, char *argv[])
 	}
 	source = name;	/* for the request log */
 	/* The configuration was checked at load: these are its values. */
-	v = fs_setting(&ep, "signature");
-	if ((scheme = fs_signature_of(&ep, &named)) == NULL ||
+	if ((scheme = fs_signature_find(v = fs_setting(&ep, "signature"))) == NULL ||
 	    fs_size_parse(v = fs_setting(&ep, "max_body"), &cap) != 0) {
 		fs_err("source '%s': '%s' is not a signature scheme or a size", name, v);
 		refuse(500, "configuration error");

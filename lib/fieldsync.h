@@ -665,7 +665,7 @@ struct fs_hook_req {
 struct fs_signature {
 	const char *name;	/* "standard-webhooks" */
 	const char *header, *stamp_header;	/* the signature's and its timestamp's (NULL: it signs no time) */
-	const char *header_key;	/* a source setting that names the signature's header instead, or NULL */
+	bool header_named;	/* the setting may name the header: NAME:HEADER (the vendor does not publish it) */
 	const char *id_header;	/* a delivery id the signature covers too; NULL for none */
 	const char *older[3];	/* headers of the scheme's older versions, which sign too; NULL-ended */
 	char opens;	/* the first character of a body of the scheme's shape; 0 for any JSON */
@@ -679,10 +679,9 @@ struct fs_signature {
 extern const struct fs_signature fs_standard_webhooks, fs_lob_signature, fs_hubspot_signature, fs_jobber_signature,
 	fs_intuit_signature;
 extern const struct fs_signature fs_servicetitan_signature;
-const struct fs_signature *fs_signature_find(const char *name);	/* NULL if no scheme has that name */
-/* The scheme of a source's signature setting, NULL if none; with its header
- * as the source names it (header_key), in *named, when it does. */
-const struct fs_signature *fs_signature_of(const struct fs_endpoint *ep, struct fs_signature *named);
+/* The scheme a signature setting names, "NAME" or, when header_named,
+ * "NAME:HEADER"; NULL if there is none such. */
+const struct fs_signature *fs_signature_find(const char *spec);
 /* The request carries one of the scheme's signature headers (its
  * signature, timestamp or id, or an older version's), however wrong: a
  * delivery to verify.  A request with none is no delivery (a probe). */

@@ -25,27 +25,53 @@ static const struct fs_signature *const schemes[] = {
 	NULL,
 };
 
-const struct fs_signature *
-fs_signature_find(const char *name)
+/* A header's name as HTTP spells one: letters, digits and '-'. */
+static bool
+header_name_ok(const char *h)
 {
-	for (int i = 0; schemes[i]; i++)
-		if (strcmp(schemes[i]->name, name) == 0)
-			return schemes[i];
-	return NULL;
+	if (*h == '\0' || strlen(h) > 64)
+		return false;
+	for (; *h; h++)
+		if (!isalnum((unsigned char)*h) && *h != '-')
+			return false;
+	return true;
 }
 
+/*
+ * A scheme whose vendor does not publish its header (header_named) is
+ * given as NAME:HEADER too.  The copy that carries HEADER is made once per
+ * spelling and kept for the process, as the static schemes are: the
+ * setting's value alone says what to verify, so fs-hook and fs-health read
+ * it the same way.
+ */
 const struct fs_signature *
-fs_signature_of(const struct fs_endpoint *ep, struct fs_signature *named)
+fs_signature_find(const char *spec)
 {
-	const struct fs_signature *s = fs_signature_find(fs_setting(ep, "signature"));
+	static struct named {
+		struct named *next;
+		char *spec;
+		struct fs_signature s;
+	} *named;
+	const char *colon = strchr(spec, ':');
+	size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
+	const struct fs_signature *base = NULL;
+	struct named *m;
 
-	/* A scheme whose vendor does not publish its header: the source names it. */
-	if (s && s->header_key && fs_setting(ep, s->header_key)) {
-		*named = *s;
-		named->header = fs_setting(ep, s->header_key);
-		return named;
-	}
-	return s;
+	for (int i = 0; schemes[i] && base == NULL; i++)
+		if (strlen(schemes[i]->name) == n && strncmp(schemes[i]->name, spec, n) == 0)
+			base = schemes[i];
+	if (base == NULL || colon == NULL)
+		return base;
+	if (!base->header_named || !header_name_ok(colon + 1))
+		return NULL;
+	for (m = named; m; m = m->next)
+		if (strcmp(m->spec, spec) == 0)
+			return &m->s;
+	m = fs_xmalloc(sizeof *m);
+	*m = (struct named){.next = named, .spec = fs_xstrdup(spec), .s = *base};
+	m->s.header = m->spec + n + 1;
+	named = m;
+	return &m->s;
 }
 
 void

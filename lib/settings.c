@@ -200,7 +200,6 @@ const struct fs_setting fs_settings[] = {
 	/* ServiceTitan signs webhooks with the app's HMAC key, in a header it does not publish. */
 	ROW("source", "secret_env", ST, FS_V_ENV, .def = "ST_WEBHOOK_KEY", .unless = "secret_file",
 	    .flags = FS_SET_SECRET),
-	ROW("source", "signature_header", ST, FS_V_TEXT, .def = FS_ST_SIGNATURE_HEADER),
 	ROW("source", "map.*", PE, FS_V_MAP, .def = "postcardmania-event.jq", .from = "map", .flags = FS_SET_HIDDEN),
 	/* QuickBooks signs webhooks with the app's verifier token (fs-hook reads secret_env). */
 	ROW("source", "secret_env", QB, FS_V_ENV, .def = "QBO_VERIFIER_TOKEN", .unless = "secret_file",

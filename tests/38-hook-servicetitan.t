@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip_all 'python3 is needed for the fake'
 command -v jq >/dev/null || skip_all 'jq is needed'
-plan 10
+plan 14
 sign="$top/tests/fixtures/hook-sign.py"
 
 python3 "$top/tests/fakes/fake_servicetitan.py" --port 0 --port-file "$T/st.port" --now 2026-11-29T10:00:00Z \
@@ -23,7 +23,7 @@ kind             = servicetitan
 url              = $url
 token_url        = $url/connect/token
 tenant           = 1000
-signature_header = X-ST-Hmac
+signature        = servicetitan:X-ST-Hmac
 EOF2
 curl -s -X POST "$url/__admin/customers" -d '{"id":1,"name":"Ana Lee"}' >/dev/null
 curl -s -X POST "$url/__admin/jobs" -d '{"id":101,"customerId":1,"jobStatus":"Completed"}' >/dev/null
@@ -61,6 +61,18 @@ is 'drain: the job and the customer read back by id, before the streams' \
 is 'drain: read with ids=' \
 	"$(curl -s "$url/__admin/requests" | jq -r '[.requests[] | select(.query.ids) | "\(.path | sub("/v2/tenant/1000"; "")) \(.query.ids)"] | join(",")')" \
 	'/crm/customers 1,/jpm/jobs 101'
+
+# The header is named in the scheme's setting: a bad name, or a name given
+# to a scheme whose vendor publishes its header, is a configuration error.
+for spec in 'servicetitan:X ST' 'servicetitan:' 'lob:X-ST-Hmac'; do
+	sed "s/^signature .*/signature        = $spec/" fieldsync.conf >bad.conf
+	FS_CONFIG=$T/bad.conf hook job.json HTTP_X_ST_HMAC "$(b64 job.json)"
+	is "signature = $spec: refused, 500, its line" "$code/$(cat "$T/err")" \
+		"500/fs-hook: source 'st': '$spec' is not a signature scheme or a size"
+done
+sed "/^signature /d" fieldsync.conf >plain.conf
+FS_CONFIG=$T/plain.conf hook cust.json HTTP_X_SERVICETITAN_SIGNATURE "$(b64 cust.json)"
+is 'no header named: X-ServiceTitan-Signature is read' "$code/$(echo "$reply" | jq -c '[.ok, .stored]')" '200/[true,false]'
 unset ST_WEBHOOK_KEY
 hook job.json HTTP_X_ST_HMAC "$(b64 job.json)"
 is 'no HMAC key: refused' "$code" 500

@@ -2,9 +2,9 @@
  * ServiceTitan's webhook signature (setting signature = servicetitan): V2
  * webhooks may carry an HMAC of the payload made with the app's HMAC key
  * (32 to 64 characters, from the developer portal).  ServiceTitan does not
- * publish the header's name, the hash or the encoding: the header is the
- * source's signature_header (default X-ServiceTitan-Signature, what
- * integrators use), the hash HMAC-SHA256 of the raw body, and the value
+ * publish the header's name, the hash or the encoding: the header is
+ * X-ServiceTitan-Signature (what integrators use) unless the source names
+ * another (signature = servicetitan:HEADER), the hash HMAC-SHA256 of the raw body, and the value
  * is taken in base64 or in hex, with or without a "sha256=" prefix.  No
  * timestamp is signed: a replayed delivery is stopped by its delivery id
  * (the body's SHA-256: the inbox keeps each once).  Apart from
@@ -74,7 +74,7 @@ st_delivery_id(const struct fs_hook_req *r)
 const struct fs_signature fs_servicetitan_signature = {
 	.name = "servicetitan",
 	.header = FS_ST_SIGNATURE_HEADER,
-	.header_key = "signature_header",
+	.header_named = true,
 	.opens = '{',
 	.wrong_shape = "a ServiceTitan webhook must be a JSON object",
 	.verify = st_verify,
