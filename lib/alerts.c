@@ -65,7 +65,7 @@ add_finding(struct engine *e, const char *rule, const char *subject, int level, 
 static int
 follow_up_misses(struct engine *e)
 {
-	sqlite3_stmt *q;
+	fs_stmt *q;
 	char from[21];
 	int rc;
 
@@ -81,11 +81,11 @@ follow_up_misses(struct engine *e)
 	if (q == NULL)
 		return -1;
 	while ((rc = fs_state_step_row(e->st, q)) == 1) {
-		const char *piece = (const char *)sqlite3_column_text(q, 0);
-		const char *contact = (const char *)sqlite3_column_text(q, 1);
-		const char *owner = (const char *)sqlite3_column_text(q, 2);
-		const char *delivered = (const char *)sqlite3_column_text(q, 3);
-		const char *campaign = (const char *)sqlite3_column_text(q, 4);
+		const char *piece = fs_col_text(q, 0);
+		const char *contact = fs_col_text(q, 1);
+		const char *owner = fs_col_text(q, 2);
+		const char *delivered = fs_col_text(q, 3);
+		const char *campaign = fs_col_text(q, 4);
 		fs_time t, due;
 		char duetext[21];
 		jv extra;
@@ -106,7 +106,7 @@ follow_up_misses(struct engine *e)
 					 e->t->follow_up_sla, duetext),
 			    owner ? fs_xstrdup(owner) : NULL, extra);
 	}
-	sqlite3_reset(q);
+	fs_stmt_reset(q);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -156,7 +156,7 @@ static int
 active_alert(struct engine *e, const char *rule, const char *subject, int64_t *id, char state[16],
 	     char **last, int *count)
 {
-	sqlite3_stmt *q = fs_state_query(e->st,
+	fs_stmt *q = fs_state_query(e->st,
 	    "SELECT id, state, last_notified_at, notify_count FROM alerts"
 	    " WHERE state IN ('open', 'acked') AND rule = ? AND subject = ? ORDER BY id DESC LIMIT 1",
 	    "ss", rule, subject);
@@ -167,13 +167,13 @@ active_alert(struct engine *e, const char *rule, const char *subject, int64_t *i
 	if (q == NULL)
 		return -1;
 	if ((rc = fs_state_step_row(e->st, q)) == 1) {
-		*id = sqlite3_column_int64(q, 0);
-		snprintf(state, 16, "%s", (const char *)sqlite3_column_text(q, 1));
-		if (sqlite3_column_type(q, 2) != SQLITE_NULL)
-			*last = fs_xstrdup((const char *)sqlite3_column_text(q, 2));
-		*count = sqlite3_column_int(q, 3);
+		*id = fs_col_int64(q, 0);
+		snprintf(state, 16, "%s", fs_col_text(q, 1));
+		if (!fs_col_null(q, 2))
+			*last = fs_xstrdup(fs_col_text(q, 2));
+		*count = fs_col_int(q, 3);
 	}
-	sqlite3_reset(q);
+	fs_stmt_reset(q);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -189,7 +189,7 @@ alert_detail(const struct finding *f)
 static int
 open_alert(struct engine *e, const struct finding *f, int64_t *id)
 {
-	sqlite3_stmt *q;
+	fs_stmt *q;
 	const char *held[16];
 	char now[21], *json;
 	jv d = alert_detail(f), log;
@@ -205,10 +205,10 @@ open_alert(struct engine *e, const struct finding *f, int64_t *id)
 		return -1;
 	}
 	rc = fs_state_step_row(e->st, q);
-	*id = rc == 1 ? sqlite3_column_int64(q, 0) : 0;
+	*id = rc == 1 ? fs_col_int64(q, 0) : 0;
 	if (rc == 1)
 		rc = fs_state_step_row(e->st, q);
-	sqlite3_reset(q);
+	fs_stmt_reset(q);
 	if (rc < 0) {
 		jv_free(d);
 		return -1;
@@ -244,7 +244,7 @@ open_alert(struct engine *e, const struct finding *f, int64_t *id)
 static jv
 alert_json(struct fs_state *st, int64_t id)
 {
-	sqlite3_stmt *q = fs_state_query(st,
+	fs_stmt *q = fs_state_query(st,
 	    "SELECT id, rule, subject, state, opened_at, notify_count, detail,"
 	    " (SELECT json_group_array(json_object('scope', scope, 'name', name)) FROM holds"
 	    "  WHERE alert_id = alerts.id AND lifted_at IS NULL)"
@@ -254,21 +254,21 @@ alert_json(struct fs_state *st, int64_t id)
 	if (q == NULL)
 		return o;
 	if (fs_state_step_row(st, q) == 1) {
-		detail = jv_parse((const char *)sqlite3_column_text(q, 6));
+		detail = jv_parse(fs_col_text(q, 6));
 		o = jv_object();
-		o = jv_object_set(o, jv_string("id"), jv_number((double)sqlite3_column_int64(q, 0)));
-		o = jv_object_set(o, jv_string("rule"), jv_string((const char *)sqlite3_column_text(q, 1)));
-		o = jv_object_set(o, jv_string("subject"), jv_string((const char *)sqlite3_column_text(q, 2)));
+		o = jv_object_set(o, jv_string("id"), jv_number((double)fs_col_int64(q, 0)));
+		o = jv_object_set(o, jv_string("rule"), jv_string(fs_col_text(q, 1)));
+		o = jv_object_set(o, jv_string("subject"), jv_string(fs_col_text(q, 2)));
 		o = jv_object_set(o, jv_string("level"), fs_jget(detail, "level"));
 		o = jv_object_set(o, jv_string("summary"), fs_jget(detail, "text"));
-		o = jv_object_set(o, jv_string("state"), jv_string((const char *)sqlite3_column_text(q, 3)));
-		o = jv_object_set(o, jv_string("opened_at"), jv_string((const char *)sqlite3_column_text(q, 4)));
-		o = jv_object_set(o, jv_string("notify_count"), jv_number(sqlite3_column_int(q, 5) + 1));
-		o = jv_object_set(o, jv_string("holds"), jv_parse((const char *)sqlite3_column_text(q, 7)));
+		o = jv_object_set(o, jv_string("state"), jv_string(fs_col_text(q, 3)));
+		o = jv_object_set(o, jv_string("opened_at"), jv_string(fs_col_text(q, 4)));
+		o = jv_object_set(o, jv_string("notify_count"), jv_number(fs_col_int(q, 5) + 1));
+		o = jv_object_set(o, jv_string("holds"), jv_parse(fs_col_text(q, 7)));
 		o = jv_object_set(o, jv_string("detail"), detail);
-		sqlite3_step(q);
+		fs_stmt_step(q);
 	}
-	sqlite3_reset(q);
+	fs_stmt_reset(q);
 	return o;
 }
 
@@ -462,7 +462,7 @@ resolve_gone(struct engine *e)
 	 * for a person (fs-watchdog ack) whatever the condition does. */
 	/* Nor does one a vendor raised (rule disconnect): no rule of the
 	 * watchdog sees its condition, so only a person ends it. */
-	sqlite3_stmt *q = fs_state_prepare(e->st,
+	fs_stmt *q = fs_state_prepare(e->st,
 	    "SELECT id, rule, subject FROM alerts WHERE state IN ('open', 'acked') AND rule <> 'disconnect'"
 	    " AND NOT EXISTS (SELECT 1 FROM holds WHERE alert_id = alerts.id AND lifted_at IS NULL) ORDER BY id");
 	int64_t *ids = NULL;
@@ -472,18 +472,18 @@ resolve_gone(struct engine *e)
 	if (q == NULL)
 		return -1;
 	while ((rc = fs_state_step_row(e->st, q)) == 1) {
-		const char *rule = (const char *)sqlite3_column_text(q, 1);
-		const char *subject = (const char *)sqlite3_column_text(q, 2);
+		const char *rule = fs_col_text(q, 1);
+		const char *subject = fs_col_text(q, 2);
 		bool still = false;
 
 		for (int i = 0; i < e->nf && !still; i++)
 			still = strcmp(e->f[i].rule, rule) == 0 && strcmp(e->f[i].subject, subject) == 0;
 		if (!still) {
 			ids = fs_xrealloc(ids, (size_t)(n + 1) * sizeof *ids);
-			ids[n++] = sqlite3_column_int64(q, 0);
+			ids[n++] = fs_col_int64(q, 0);
 		}
 	}
-	sqlite3_reset(q);
+	fs_stmt_reset(q);
 	if (rc < 0) {
 		free(ids);
 		return -1;
@@ -616,7 +616,7 @@ out:
 int
 fs_alert_ack(struct fs_state *st, int64_t id, const char *by, const char *note, const char *run_id, jv *out)
 {
-	sqlite3_stmt *q = fs_state_query(st,
+	fs_stmt *q = fs_state_query(st,
 	    "SELECT opened_at, state, acked_by, acked_at, resolved_at FROM alerts WHERE id = ?", "i", id);
 	char now[21], *opened = NULL, *resolved = NULL;
 	jv holds = jv_array(), detail;
@@ -629,18 +629,18 @@ fs_alert_ack(struct fs_state *st, int64_t id, const char *by, const char *note, 
 		return -1;
 	}
 	rc = fs_state_step_row(st, q);
-	if (rc == 1 && sqlite3_column_type(q, 3) != SQLITE_NULL) {
+	if (rc == 1 && !fs_col_null(q, 3)) {
 		fs_err("ack: alert #%lld was already acknowledged by %s at %s", (long long)id,
-		       (const char *)sqlite3_column_text(q, 2), (const char *)sqlite3_column_text(q, 3));
+		       fs_col_text(q, 2), fs_col_text(q, 3));
 		rc = 2;
 	} else if (rc == 1) {
-		opened = fs_xstrdup((const char *)sqlite3_column_text(q, 0));
-		if (sqlite3_column_type(q, 4) != SQLITE_NULL)
-			resolved = fs_xstrdup((const char *)sqlite3_column_text(q, 4));
+		opened = fs_xstrdup(fs_col_text(q, 0));
+		if (!fs_col_null(q, 4))
+			resolved = fs_xstrdup(fs_col_text(q, 4));
 	} else if (rc == 0) {
 		fs_err("ack: no alert #%lld", (long long)id);
 	}
-	sqlite3_reset(q);
+	fs_stmt_reset(q);
 	if (rc != 1) {
 		jv_free(holds);
 		return rc < 0 ? -1 : -2;
@@ -657,9 +657,9 @@ fs_alert_ack(struct fs_state *st, int64_t id, const char *by, const char *note, 
 		goto fail;
 	while ((rc = fs_state_step_row(st, q)) == 1)
 		holds = jv_array_append(holds, jv_object_set(
-		    jv_object_set(jv_object(), jv_string("scope"), jv_string((const char *)sqlite3_column_text(q, 0))),
-		    jv_string("name"), jv_string((const char *)sqlite3_column_text(q, 1))));
-	sqlite3_reset(q);
+		    jv_object_set(jv_object(), jv_string("scope"), jv_string(fs_col_text(q, 0))),
+		    jv_string("name"), jv_string(fs_col_text(q, 1))));
+	fs_stmt_reset(q);
 	if (rc < 0)
 		goto fail;
 	/* RETURNING gives rows in no set order. */
@@ -692,7 +692,7 @@ fail:
 int
 fs_alerts_each(struct fs_state *st, fs_time recent, fs_alert_fn fn, void *ctx)
 {
-	sqlite3_stmt *q;
+	fs_stmt *q;
 	char since[21];
 	int rc;
 
@@ -709,14 +709,14 @@ fs_alerts_each(struct fs_state *st, fs_time recent, fs_alert_fn fn, void *ctx)
 	while ((rc = fs_state_step_row(st, q)) == 1) {
 		struct fs_alert a;
 
-#define COL(i) ((const char *)sqlite3_column_text(q, (i)))
-		a.id = sqlite3_column_int64(q, 0);
+#define COL(i) (fs_col_text(q, (i)))
+		a.id = fs_col_int64(q, 0);
 		a.rule = COL(1);
 		a.subject = COL(2);
 		a.state = COL(3);
 		a.opened_at = COL(4);
 		a.last_notified_at = COL(5);
-		a.notify_count = sqlite3_column_int(q, 6);
+		a.notify_count = fs_col_int(q, 6);
 		a.acked_by = COL(7);
 		a.acked_at = COL(8);
 		a.note = COL(9);
@@ -725,11 +725,11 @@ fs_alerts_each(struct fs_state *st, fs_time recent, fs_alert_fn fn, void *ctx)
 		a.holds = COL(12);
 #undef COL
 		if (fn(&a, ctx) != 0) {
-			sqlite3_reset(q);
+			fs_stmt_reset(q);
 			return -1;
 		}
 	}
-	sqlite3_reset(q);
+	fs_stmt_reset(q);
 	return rc < 0 ? -1 : 0;
 }
 

@@ -24,7 +24,7 @@ fs_keys_finalize(struct fs_state *st, const char *event_id)
 int
 fs_source_mode(struct fs_state *st, const char *source, char mode[16])
 {
-	sqlite3_stmt *q = fs_state_query(st, "SELECT mode FROM source_modes WHERE source = ?", "s", source);
+	fs_stmt *q = fs_state_query(st, "SELECT mode FROM source_modes WHERE source = ?", "s", source);
 	char *s;
 
 	strcpy(mode, "webhook");
@@ -73,7 +73,7 @@ fs_hold_latest(struct fs_state *st, int64_t *id)
 int
 fs_hold_active(struct fs_state *st, const char *scope, const char *name)
 {
-	sqlite3_stmt *q = fs_state_query(st,
+	fs_stmt *q = fs_state_query(st,
 	    "SELECT count(*) FROM holds WHERE scope = ? AND name = ? AND lifted_at IS NULL", "ss", scope, name);
 	int64_t n;
 

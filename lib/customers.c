@@ -30,7 +30,7 @@ struct match {
 static int
 by_column(struct fs_state *st, const char *sql, const char *value, struct match *m, const char *reason)
 {
-	sqlite3_stmt *q;
+	fs_stmt *q;
 	int rc;
 
 	if (value == NULL || *value == '\0')
@@ -39,9 +39,9 @@ by_column(struct fs_state *st, const char *sql, const char *value, struct match 
 		return -1;
 	if ((rc = fs_state_step_row(st, q)) == 1) {
 		m->contact = fs_col_dup(q, 0);
-		m->candidates = sqlite3_column_int(q, 1);
+		m->candidates = fs_col_int(q, 1);
 		m->reason = reason;
-		sqlite3_reset(q);
+		fs_stmt_reset(q);
 	}
 	return rc < 0 ? -1 : 0;
 }
@@ -65,7 +65,7 @@ by_address(struct fs_state *st, const char *const v[], struct match *m)
 {
 	char *key = fs_address_key(v[CU_LINE1], v[CU_LINE2], v[CU_CITY], v[CU_REGION], v[CU_POSTAL]);
 	char *prefix = postal_prefix(v[CU_POSTAL]);
-	sqlite3_stmt *q = NULL;
+	fs_stmt *q = NULL;
 	int rc = 0;
 
 	if (key == NULL || prefix == NULL)
@@ -77,12 +77,12 @@ by_address(struct fs_state *st, const char *const v[], struct match *m)
 		rc = -1;
 		goto out;
 	}
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_stmt_step(q)) == FS_ROW) {
 		const char *c[5];
 		char *theirs;
 
 		for (int i = 0; i < 5; i++)
-			c[i] = (const char *)sqlite3_column_text(q, 1 + i);
+			c[i] = fs_col_text(q, 1 + i);
 		if ((theirs = fs_address_key(c[0], c[1], c[2], c[3], c[4])) != NULL && strcmp(theirs, key) == 0) {
 			if (m->contact == NULL) {
 				m->contact = fs_col_dup(q, 0);
@@ -92,13 +92,13 @@ by_address(struct fs_state *st, const char *const v[], struct match *m)
 		}
 		free(theirs);
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != FS_DONE) {
 		fs_state_error(st, "customer match");
 		rc = -1;
 	} else {
 		rc = 0;
 	}
-	sqlite3_reset(q);
+	fs_stmt_reset(q);
 out:
 	free(key);
 	free(prefix);
@@ -178,7 +178,7 @@ fs_customers_rematch(struct fs_state *st, int64_t *matched)
 		char *source, *id, *v[CU_N];
 	} *rows = NULL;
 	size_t n = 0;
-	sqlite3_stmt *q;
+	fs_stmt *q;
 	char now[21];
 	int rc;
 
@@ -187,7 +187,7 @@ fs_customers_rematch(struct fs_state *st, int64_t *matched)
 			       " FROM customer_matches WHERE contact_id IS NULL", "");
 	if (q == NULL)
 		return -1;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = fs_stmt_step(q)) == FS_ROW) {
 		rows = fs_xrealloc(rows, (n + 1) * sizeof *rows);
 		rows[n].source = fs_col_dup(q, 0);
 		rows[n].id = fs_col_dup(q, 1);
@@ -195,10 +195,10 @@ fs_customers_rematch(struct fs_state *st, int64_t *matched)
 			rows[n].v[i] = fs_col_dup(q, 2 + i);
 		n++;
 	}
-	if (rc != SQLITE_DONE)
+	if (rc != FS_DONE)
 		fs_state_error(st, "customer match");
-	sqlite3_reset(q);
-	rc = rc == SQLITE_DONE ? 0 : -1;
+	fs_stmt_reset(q);
+	rc = rc == FS_DONE ? 0 : -1;
 	/* Most runs have nobody to match: they take no write lock. */
 	if (rc == 0 && n > 0)
 		rc = fs_state_begin(st);

@@ -57,7 +57,7 @@ struct fs_idem {
 		int64_t old;	/* a row it replaces, or 0 */
 	} *pend;
 	size_t npend, cappend;
-	sqlite3_stmt *ins, *insn, *del, *fin;
+	fs_stmt *ins, *insn, *del, *fin;
 };
 
 /* Rows one INSERT writes: a statement a row costs about twice as much. */
@@ -212,26 +212,20 @@ counts(const struct fs_idem *ix, const struct idem_entry *e)
 	return e->mine || (e->final && e->first_seen > ix->now - ix->ttl);
 }
 
-static sqlite3_stmt *
+static fs_stmt *
 prepare(struct fs_state *st, const char *sql)
 {
-	sqlite3_stmt *q;
-
-	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q, NULL) != SQLITE_OK) {
-		fs_state_error(st, NULL);
-		return NULL;
-	}
-	return q;
+	return fs_state_prepare_new(st, sql, true);
 }
 
 static int
-step_done(struct fs_state *st, sqlite3_stmt *q)
+step_done(struct fs_state *st, fs_stmt *q)
 {
-	int rc = sqlite3_step(q);
+	int rc = fs_stmt_step(q);
 
-	sqlite3_reset(q);
-	sqlite3_clear_bindings(q);
-	if (rc != SQLITE_DONE) {
+	fs_stmt_reset(q);
+	fs_stmt_clear(q);
+	if (rc != FS_DONE) {
 		fs_state_error(st, NULL);
 		return -1;
 	}
@@ -248,7 +242,7 @@ prune(struct fs_idem *ix, int batch, int64_t *n)
 
 	*n = 0;
 	do {
-		sqlite3_stmt *q;
+		fs_stmt *q;
 
 		if (fs_state_begin(st) != 0)
 			return -1;
@@ -260,7 +254,7 @@ prune(struct fs_idem *ix, int batch, int64_t *n)
 		found = 0;
 		upto = last;
 		while ((rc = fs_state_step_row(st, q)) == 1) {
-			upto = sqlite3_column_int64(q, 0);
+			upto = fs_col_int64(q, 0);
 			found++;
 		}
 		if (rc < 0)
@@ -314,12 +308,12 @@ run_find(const struct run_time *r, size_t n, int64_t run)
 
 /* A stored k as the table keeps it: 16 bytes, or an id's text (canonical ones too). */
 static bool
-column_key(sqlite3_stmt *q, int col, unsigned char bin[16], const void **k, size_t *len)
+column_key(fs_stmt *q, int col, unsigned char bin[16], const void **k, size_t *len)
 {
-	const void *p = sqlite3_column_blob(q, col);
-	size_t n = (size_t)sqlite3_column_bytes(q, col);
+	const void *p = fs_col_blob(q, col);
+	size_t n = (size_t)fs_col_bytes(q, col);
 
-	if (sqlite3_column_type(q, col) == SQLITE_BLOB) {
+	if (fs_col_type(q, col) == FS_COL_BLOB) {
 		if (n != 16)
 			return false;
 		memcpy(bin, p, 16);
@@ -344,22 +338,22 @@ load(struct fs_idem *ix)
 	struct fs_state *st = ix->st;
 	struct run_time *runs = NULL;
 	size_t nruns = 0;
-	sqlite3_stmt *q = fs_state_prepare(st, "SELECT run, first_seen_ts FROM idem_runs ORDER BY run");
+	fs_stmt *q = fs_state_prepare(st, "SELECT run, first_seen_ts FROM idem_runs ORDER BY run");
 	int rc;
 
 	if (q == NULL)
 		return -1;
 	while ((rc = fs_state_step_row(st, q)) == 1) {
 		runs = fs_xrealloc(runs, (nruns + 1) * sizeof *runs);
-		runs[nruns].run = sqlite3_column_int64(q, 0);
-		runs[nruns++].first_seen = sqlite3_column_int64(q, 1);
+		runs[nruns].run = fs_col_int64(q, 0);
+		runs[nruns++].first_seen = fs_col_int64(q, 1);
 	}
 	if (rc < 0 || (q = fs_state_prepare(st, "SELECT seq, k, run, final FROM idem_store ORDER BY seq")) == NULL) {
 		free(runs);
 		return -1;
 	}
 	while ((rc = fs_state_step_row(st, q)) == 1) {
-		const struct run_time *r = run_find(runs, nruns, sqlite3_column_int64(q, 2));
+		const struct run_time *r = run_find(runs, nruns, fs_col_int64(q, 2));
 		unsigned char bin[16];
 		const void *k;
 		size_t len, i;
@@ -371,8 +365,8 @@ load(struct fs_idem *ix)
 			continue;
 		canon = column_key(q, 1, bin, &k, &len);
 		h = key_hash(k, len);
-		fresh = (struct idem_entry){.seq = sqlite3_column_int64(q, 0), .first_seen = r->first_seen,
-					    .final = sqlite3_column_int(q, 3) != 0};
+		fresh = (struct idem_entry){.seq = fs_col_int64(q, 0), .first_seen = r->first_seen,
+					    .final = fs_col_int(q, 3) != 0};
 		i = slot_of(ix, h, canon, k, len, &found);
 		if (found) {
 			e = &ix->e[ix->slot[i].entry - 1];
@@ -398,7 +392,7 @@ fold(struct fs_idem *ix, int batch)
 	int found;
 
 	do {
-		sqlite3_stmt *q;
+		fs_stmt *q;
 		int rc;
 
 		if (fs_state_begin(st) != 0)
@@ -413,17 +407,17 @@ fold(struct fs_idem *ix, int batch)
 			size_t len, i;
 			bool canon = column_key(q, 1, bin, &k, &len), in;
 
-			last = sqlite3_column_int64(q, 0);
+			last = fs_col_int64(q, 0);
 			found++;
 			i = slot_of(ix, key_hash(k, len), canon, k, len, &in);
 			if (in) {
 				struct idem_entry *e = &ix->e[ix->slot[i].entry - 1];
 
-				if (!e->final && e->seq <= sqlite3_column_int64(q, 2)) {
+				if (!e->final && e->seq <= fs_col_int64(q, 2)) {
 					e->final = true;
-					sqlite3_bind_int64(ix->fin, 1, e->seq);
+					fs_bind_int64(ix->fin, 1, e->seq);
 					if (step_done(st, ix->fin) != 0) {
-						sqlite3_reset(q);
+						fs_stmt_reset(q);
 						goto fail;
 					}
 				}
@@ -474,11 +468,11 @@ fs_idem_free(struct fs_idem *ix)
 {
 	if (ix == NULL)
 		return;
-	sqlite3_finalize(ix->ins);
-	sqlite3_finalize(ix->insn);
+	fs_stmt_free(ix->ins);
+	fs_stmt_free(ix->insn);
 	free(ix->pend);
-	sqlite3_finalize(ix->del);
-	sqlite3_finalize(ix->fin);
+	fs_stmt_free(ix->del);
+	fs_stmt_free(ix->fin);
 	free(ix->e);
 	free(ix->slot);
 	fs_buf_free(&ix->arena);
@@ -524,12 +518,12 @@ fs_idem_check_probe(struct fs_idem *ix, const struct fs_idem_probe *probe, const
 }
 
 static void
-bind_key(sqlite3_stmt *q, int i, const struct fs_idem *ix, const struct idem_entry *e)
+bind_key(fs_stmt *q, int i, const struct fs_idem *ix, const struct idem_entry *e)
 {
 	if (e->canon)
-		sqlite3_bind_blob(q, i, e->bin, 16, SQLITE_STATIC);
+		fs_bind_blob(q, i, e->bin, 16);
 	else
-		sqlite3_bind_text(q, i, ix->arena.data + e->off, (int)e->len, SQLITE_STATIC);
+		fs_bind_text_n(q, i, ix->arena.data + e->off, e->len);
 }
 
 int
@@ -544,27 +538,27 @@ fs_idem_flush(struct fs_idem *ix)
 		if (fs_state_run(st, "INSERT INTO idem_runs (run_id, first_seen_ts, ttl) VALUES (?, ?, ?)",
 				 "sii", ix->run_id, ix->now, ix->ttl) != 0)
 			return -1;
-		ix->run = sqlite3_last_insert_rowid(st->db);
+		ix->run = fs_state_last_id(st);
 	}
 	while (i < ix->npend) {
 		/* One statement writes IDEM_ROWS rows with consecutive seqs (this
 		 * connection holds the write lock), or one row. */
 		size_t n = ix->npend - i >= IDEM_ROWS ? IDEM_ROWS : 1;
-		sqlite3_stmt *q = n > 1 ? ix->insn : ix->ins;
+		fs_stmt *q = n > 1 ? ix->insn : ix->ins;
 		int64_t last;
 
 		for (size_t j = 0; j < n; j++)
 			bind_key(q, (int)j + 1, ix, &ix->e[ix->pend[i + j].entry]);
-		sqlite3_bind_int64(q, (int)n + 1, ix->run);
+		fs_bind_int64(q, (int)n + 1, ix->run);
 		if (step_done(st, q) != 0)
 			return -1;
-		last = sqlite3_last_insert_rowid(st->db);
+		last = fs_state_last_id(st);
 		for (size_t j = 0; j < n; j++) {
 			struct pending *p = &ix->pend[i + j];
 
 			ix->e[p->entry].seq = last - (int64_t)(n - 1 - j);
 			if (p->old != 0) {
-				sqlite3_bind_int64(ix->del, 1, p->old);
+				fs_bind_int64(ix->del, 1, p->old);
 				if (step_done(st, ix->del) != 0)
 					return -1;
 			}
@@ -595,7 +589,7 @@ fs_idem_finalize(struct fs_idem *ix, const char *id, size_t len)
 		return -1;
 	if ((e = entry_find(ix, id, len, bin, &canon, &h)) == NULL || e->final || !e->mine)
 		return 0;
-	sqlite3_bind_int64(ix->fin, 1, e->seq);
+	fs_bind_int64(ix->fin, 1, e->seq);
 	if (step_done(ix->st, ix->fin) != 0)
 		return -1;
 	e->final = true;
@@ -663,11 +657,11 @@ same_host(const char *host)
  * hold released an hour ago whose key is still open was lost downstream.
  */
 static bool
-releaser_gone(sqlite3_stmt *q, int col, fs_time now)
+releaser_gone(fs_stmt *q, int col, fs_time now)
 {
-	const char *at = (const char *)sqlite3_column_text(q, col);
-	int64_t pid = sqlite3_column_int64(q, col + 1);
-	const char *host = (const char *)sqlite3_column_text(q, col + 2);
+	const char *at = fs_col_text(q, col);
+	int64_t pid = fs_col_int64(q, col + 1);
+	const char *host = fs_col_text(q, col + 2);
 	fs_time t;
 
 	if (same_host(host) && pid > 0)
@@ -678,7 +672,7 @@ releaser_gone(sqlite3_stmt *q, int col, fs_time now)
 /* Reads (id, kind, object, event_id, line[, released_at, pid, host]) rows into
  * l; with gone_after, only the holds whose releaser is gone. */
 static int
-holds_read(struct fs_state *st, sqlite3_stmt *q, struct hold_list *l, const fs_time *gone_after)
+holds_read(struct fs_state *st, fs_stmt *q, struct hold_list *l, const fs_time *gone_after)
 {
 	int rc;
 
@@ -689,14 +683,14 @@ holds_read(struct fs_state *st, sqlite3_stmt *q, struct hold_list *l, const fs_t
 			continue;
 		l->h = fs_xrealloc(l->h, (size_t)(l->n + 1) * sizeof *l->h);
 		h = &l->h[l->n++];
-		h->id = sqlite3_column_int64(q, 0);
+		h->id = fs_col_int64(q, 0);
 		h->kind = fs_col_dup(q, 1);
 		h->object = fs_col_dup(q, 2);
 		h->event_id = fs_col_dup(q, 3);
-		h->len = (size_t)sqlite3_column_bytes(q, 4);
+		h->len = (size_t)fs_col_bytes(q, 4);
 		h->line = fs_xmalloc(h->len + 1);
 		if (h->len > 0)	/* an empty blob reads as NULL */
-			memcpy((char *)h->line, sqlite3_column_blob(q, 4), h->len);
+			memcpy((char *)h->line, fs_col_blob(q, 4), h->len);
 		((char *)h->line)[h->len] = '\0';
 	}
 	return rc;
@@ -728,7 +722,7 @@ holds_emit(struct fs_state *st, struct hold_list *l, const char *run_id, const c
 static int
 holds_done(struct fs_state *st, struct fs_idem *ix, const char *source)
 {
-	sqlite3_stmt *q = fs_state_query(st, "SELECT id, event_id FROM debounce INDEXED BY debounce_by_source"
+	fs_stmt *q = fs_state_query(st, "SELECT id, event_id FROM debounce INDEXED BY debounce_by_source"
 					 " WHERE source IN (?1, '') AND released_by IS NOT NULL", "s", source);
 	int64_t *done = NULL;
 	size_t n = 0;
@@ -737,9 +731,9 @@ holds_done(struct fs_state *st, struct fs_idem *ix, const char *source)
 	if (q == NULL)
 		return -1;
 	while ((rc = fs_state_step_row(st, q)) == 1)
-		if (fs_idem_final(ix, (const char *)sqlite3_column_text(q, 1))) {
+		if (fs_idem_final(ix, fs_col_text(q, 1))) {
 			done = fs_xrealloc(done, (n + 1) * sizeof *done);
-			done[n++] = sqlite3_column_int64(q, 0);
+			done[n++] = fs_col_int64(q, 0);
 		}
 	if (rc < 0) {
 		free(done);
@@ -759,7 +753,7 @@ fs_holds_release(struct fs_state *st, struct fs_idem *ix, fs_time now, const cha
 		 fs_hold_fn fn, void *ctx, long *collapsed)
 {
 	struct hold_list l = {0};
-	sqlite3_stmt *q;
+	fs_stmt *q;
 	char at[21];
 
 	*collapsed = 0;
@@ -811,7 +805,7 @@ fail:
 int
 fs_holds_count(struct fs_state *st, int64_t *n)
 {
-	sqlite3_stmt *q = fs_state_prepare(st, "SELECT count(*) FROM debounce WHERE released_by IS NULL");
+	fs_stmt *q = fs_state_prepare(st, "SELECT count(*) FROM debounce WHERE released_by IS NULL");
 
 	*n = 0;
 	if (q == NULL)
@@ -838,7 +832,7 @@ fs_enrol(struct fs_state *st, const struct fs_enrol_req *r, struct fs_enrolment 
 {
 	char at[21], until[21];
 	int64_t took;
-	sqlite3_stmt *q;
+	fs_stmt *q;
 	int rc;
 
 	memset(e, 0, sizeof *e);
@@ -855,16 +849,16 @@ fs_enrol(struct fs_state *st, const struct fs_enrol_req *r, struct fs_enrolment 
 	if (rc == 1) {
 		fs_time started = 0;
 
-		fs_time_parse((const char *)sqlite3_column_text(q, 2), &started);
+		fs_time_parse(fs_col_text(q, 2), &started);
 		if (r->reentry < 0 || started > r->now - r->reentry) {
 			e->event_id = fs_col_dup(q, 0);
 			e->campaign = fs_col_dup(q, 1);
 			e->started_at = fs_col_dup(q, 2);
 			e->active_until = fs_col_dup(q, 3);
-			sqlite3_reset(q);
+			fs_stmt_reset(q);
 			return 2;
 		}
-		sqlite3_reset(q);
+		fs_stmt_reset(q);
 	}
 	/* The whole guard: the row is taken when free, or when its holder's
 	 * time is up; one statement, so no other run can come in between. */
@@ -892,7 +886,7 @@ fs_enrol(struct fs_state *st, const struct fs_enrol_req *r, struct fs_enrolment 
 	e->campaign = fs_col_dup(q, 1);
 	e->started_at = fs_col_dup(q, 2);
 	e->active_until = fs_col_dup(q, 3);
-	sqlite3_reset(q);
+	fs_stmt_reset(q);
 	return strcmp(e->event_id, r->event_id) == 0;	/* enrolled already by this very event */
 }
 
@@ -933,7 +927,7 @@ fs_duplicate_set_store(struct fs_state *st, const char *scan_id, const char *mem
 int
 fs_contacts_each(struct fs_state *st, fs_contact_fn fn, void *ctx)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
+	fs_stmt *q = fs_state_prepare(st,
 	    "SELECT id, email, phone, first_name, last_name, line1, city, region, postal_code, seen_at"
 	    " FROM contacts ORDER BY id");
 	int rc;
@@ -944,9 +938,9 @@ fs_contacts_each(struct fs_state *st, fs_contact_fn fn, void *ctx)
 		const char *f[FS_CONTACT_NFIELDS];
 
 		for (int i = 0; i < FS_CONTACT_NFIELDS; i++)
-			f[i] = (const char *)sqlite3_column_text(q, i);
+			f[i] = fs_col_text(q, i);
 		if (fn(f, ctx) != 0) {
-			sqlite3_reset(q);
+			fs_stmt_reset(q);
 			return -1;
 		}
 	}

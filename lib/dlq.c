@@ -5,7 +5,7 @@
 
 /* The id a query from fs_state_query finds: 0 when none, -1 on error. */
 static int64_t
-find(struct fs_state *st, sqlite3_stmt *q)
+find(struct fs_state *st, fs_stmt *q)
 {
 	int64_t id = 0;
 
@@ -43,19 +43,19 @@ fs_dlq_add(struct fs_state *st, const struct fs_dead *d)
 	    d->reason, d->bytes, d->len, fp, (int64_t)d->http_status, d->response, d->attempts, now,
 	    replayed) != 0)
 		return -1;
-	return sqlite3_last_insert_rowid(st->db);
+	return fs_state_last_id(st);
 }
 
 static const char *
-col_text(sqlite3_stmt *q, int i)
+col_text(fs_stmt *q, int i)
 {
-	return (const char *)sqlite3_column_text(q, i);
+	return fs_col_text(q, i);
 }
 
 int
 fs_dlq_each(struct fs_state *st, bool all, int64_t id, fs_dlq_fn fn, void *ctx)
 {
-	sqlite3_stmt *q = fs_state_query(st,
+	fs_stmt *q = fs_state_query(st,
 	    "SELECT id, at, command, run_id, source, event_id, lineno, reason, bytes,"
 	    " http_status, response, attempts, seen, last_seen_at, state, replayed_at, replay_of"
 	    " FROM dlq WHERE (?1 OR state = 'open') AND (?2 = 0 OR id = ?2) ORDER BY id",
@@ -66,18 +66,18 @@ fs_dlq_each(struct fs_state *st, bool all, int64_t id, fs_dlq_fn fn, void *ctx)
 		return -1;
 	while ((rc = fs_state_step_row(st, q)) == 1) {
 		struct fs_dead_row r = {
-			.id = sqlite3_column_int64(q, 0), .at = col_text(q, 1), .command = col_text(q, 2),
+			.id = fs_col_int64(q, 0), .at = col_text(q, 1), .command = col_text(q, 2),
 			.run_id = col_text(q, 3), .source = col_text(q, 4), .event_id = col_text(q, 5),
-			.lineno = sqlite3_column_int64(q, 6), .reason = col_text(q, 7),
-			.bytes = sqlite3_column_blob(q, 8), .len = (size_t)sqlite3_column_bytes(q, 8),
-			.http_status = sqlite3_column_int(q, 9), .response = col_text(q, 10),
-			.attempts = col_text(q, 11), .seen = sqlite3_column_int(q, 12),
+			.lineno = fs_col_int64(q, 6), .reason = col_text(q, 7),
+			.bytes = fs_col_blob(q, 8), .len = (size_t)fs_col_bytes(q, 8),
+			.http_status = fs_col_int(q, 9), .response = col_text(q, 10),
+			.attempts = col_text(q, 11), .seen = fs_col_int(q, 12),
 			.last_seen_at = col_text(q, 13), .state = col_text(q, 14),
-			.replayed_at = col_text(q, 15), .replay_of = sqlite3_column_int64(q, 16),
+			.replayed_at = col_text(q, 15), .replay_of = fs_col_int64(q, 16),
 		};
 
 		if (fn(&r, ctx) != 0) {
-			sqlite3_reset(q);
+			fs_stmt_reset(q);
 			return -1;
 		}
 	}
@@ -87,7 +87,7 @@ fs_dlq_each(struct fs_state *st, bool all, int64_t id, fs_dlq_fn fn, void *ctx)
 int
 fs_dlq_count(struct fs_state *st, int64_t *n)
 {
-	sqlite3_stmt *q = fs_state_prepare(st, "SELECT count(*) FROM dlq WHERE state = 'open'");
+	fs_stmt *q = fs_state_prepare(st, "SELECT count(*) FROM dlq WHERE state = 'open'");
 
 	if (q == NULL)
 		return -1;

@@ -335,6 +335,10 @@ struct fs_state {
 	int version;		/* the file's schema version (fs_nmigrations unless FS_STATE_ANY_SCHEMA) */
 	bool readonly;		/* opened with FS_STATE_READONLY */
 };
+/* A statement of the state's SQL (the engine's own, behind the fs_col_ and
+ * fs_bind_ helpers below); stepping one gives FS_ROW or FS_DONE. */
+typedef struct sqlite3_stmt fs_stmt;
+enum { FS_DONE = 0, FS_ROW = 1 };
 /* How fs_state_open_flags opens the file, or'ed together. */
 #define FS_STATE_READONLY 1	/* read only: never creates, never writes (fs-health, fs-report) */
 #define FS_STATE_EXISTING 2	/* a missing file is an error, not a new state */
@@ -370,16 +374,16 @@ int fs_state_begin(struct fs_state *st);	/* BEGIN IMMEDIATE; nests by counting *
 int fs_state_commit(struct fs_state *st);
 void fs_state_rollback(struct fs_state *st);
 int fs_state_exec(struct fs_state *st, const char *sql);
-sqlite3_stmt *fs_state_prepare(struct fs_state *st, const char *sql);	/* cached */
-int fs_state_step_done(struct fs_state *st, sqlite3_stmt *stmt);	/* step + reset; -1 on error */
+fs_stmt *fs_state_prepare(struct fs_state *st, const char *sql);	/* cached */
+int fs_state_step_done(struct fs_state *st, fs_stmt *stmt);	/* step + reset; -1 on error */
 void fs_state_error(struct fs_state *st, const char *what);
 /* The cached statement for sql with its parameters bound in order from the
  * arguments, one a letter of types: 's' const char * (NULL binds NULL),
  * 't' text and 'b' blob (const void *, size_t), 'i' int64_t (cast ints and
  * longs: they are read as int64_t), 'n' the same but 0 binds NULL, 'd'
  * double.  NULL on error (reported). */
-sqlite3_stmt *fs_state_query(struct fs_state *st, const char *sql, const char *types, ...);
-sqlite3_stmt *fs_state_vquery(struct fs_state *st, const char *sql, const char *types, va_list ap);
+fs_stmt *fs_state_query(struct fs_state *st, const char *sql, const char *types, ...);
+fs_stmt *fs_state_vquery(struct fs_state *st, const char *sql, const char *types, va_list ap);
 /* fs_state_query, then fs_state_step_done: 0, or -1 on error (reported). */
 int fs_state_run(struct fs_state *st, const char *sql, const char *types, ...);
 /* The same, returning the number of rows changed, or -1. */
@@ -389,15 +393,52 @@ int64_t fs_state_changes(struct fs_state *st, const char *sql, const char *types
  * row or NULL.  0, or -1 on error (reported). */
 int fs_state_text(struct fs_state *st, char **out, const char *sql, const char *types, ...);
 int fs_state_int(struct fs_state *st, int64_t *out, const char *sql, const char *types, ...);
-/* Statement helpers, for lib/ only. */
-void fs_bind_text(sqlite3_stmt *q, int i, const char *s);	/* text, or NULL when s is NULL */
-char *fs_col_dup(sqlite3_stmt *q, int i);	/* a column's text, malloc'd; NULL for NULL */
+/*
+ * Statement helpers, for lib/ only: what lib/ reads and binds goes through
+ * these, so that only lib/state*.c speaks the engine's own API (issue 19's
+ * second backend stands behind the same names).  A blob or text bound
+ * with its length is not copied: it must outlive the statement's step.
+ */
+enum fs_col_type { FS_COL_INT, FS_COL_FLOAT, FS_COL_TEXT, FS_COL_BLOB, FS_COL_NULL };
+void fs_bind_text(fs_stmt *q, int i, const char *s);	/* text, or NULL when s is NULL */
+char *fs_col_dup(fs_stmt *q, int i);	/* a column's text, malloc'd; NULL for NULL */
+static inline const char *fs_col_text(fs_stmt *q, int i) { return (const char *)sqlite3_column_text(q, i); }
+static inline int64_t fs_col_int64(fs_stmt *q, int i) { return sqlite3_column_int64(q, i); }
+static inline int fs_col_int(fs_stmt *q, int i) { return sqlite3_column_int(q, i); }
+static inline double fs_col_double(fs_stmt *q, int i) { return sqlite3_column_double(q, i); }
+static inline const void *fs_col_blob(fs_stmt *q, int i) { return sqlite3_column_blob(q, i); }
+static inline size_t fs_col_bytes(fs_stmt *q, int i) { return (size_t)sqlite3_column_bytes(q, i); }
+static inline int fs_col_count(fs_stmt *q) { return sqlite3_column_count(q); }
+static inline bool fs_col_null(fs_stmt *q, int i) { return sqlite3_column_type(q, i) == SQLITE_NULL; }
+enum fs_col_type fs_col_type(fs_stmt *q, int i);
+static inline void fs_bind_int64(fs_stmt *q, int i, int64_t v) { sqlite3_bind_int64(q, i, v); }
+static inline void fs_bind_int(fs_stmt *q, int i, int v) { sqlite3_bind_int(q, i, v); }
+static inline void fs_bind_double(fs_stmt *q, int i, double v) { sqlite3_bind_double(q, i, v); }
+static inline void fs_bind_null(fs_stmt *q, int i) { sqlite3_bind_null(q, i); }
+static inline void fs_bind_blob(fs_stmt *q, int i, const void *p, size_t n) { sqlite3_bind_blob(q, i, p, (int)n, SQLITE_STATIC); }
+static inline void fs_bind_text_n(fs_stmt *q, int i, const char *s, size_t n) { sqlite3_bind_text(q, i, s, (int)n, SQLITE_STATIC); }
+static inline void fs_stmt_reset(fs_stmt *q) { sqlite3_reset(q); }
+static inline void fs_stmt_clear(fs_stmt *q) { sqlite3_clear_bindings(q); }
+/* Steps q: FS_ROW, FS_DONE, or -1 on an error (not reported: fs_state_error says it). */
+int fs_stmt_step(fs_stmt *q);
+/* A statement outside the cache, for SQL made on the fly (kept: one that
+ * lives as long as the connection); freed by fs_stmt_free.  NULL on error (reported). */
+fs_stmt *fs_state_prepare_new(struct fs_state *st, const char *sql, bool kept);
+void fs_stmt_free(fs_stmt *q);
+int64_t fs_state_last_id(struct fs_state *st);	/* the rowid of the last row inserted */
+int64_t fs_state_changed(struct fs_state *st);	/* rows the last statement changed */
+/* A function of one text argument for the connection's SQL: fn writes its
+ * text result, at most FS_SQL_FN_MAX - 1 bytes, into out and returns true,
+ * or returns false for NULL.  fn NULL removes it.  0, or -1 (reported). */
+#define FS_SQL_FN_MAX 64
+int fs_state_function(struct fs_state *st, const char *name, bool (*fn)(void *data, const char *arg, char *out),
+		      void *data);
 /* Steps q once: 1 a row (read it, then sqlite3_reset), 0 none (q reset), -1 error (reported, q reset). */
-int fs_state_step_row(struct fs_state *st, sqlite3_stmt *q);
+int fs_state_step_row(struct fs_state *st, fs_stmt *q);
 /* Steps q once and resets it: the first column of its row in *out (NULL / 0 when
  * none); 1 a row, 0 none, -1 error (reported). */
-int fs_state_get_text(struct fs_state *st, sqlite3_stmt *q, char **out);
-int fs_state_get_int(struct fs_state *st, sqlite3_stmt *q, int64_t *out);
+int fs_state_get_text(struct fs_state *st, fs_stmt *q, char **out);
+int fs_state_get_int(struct fs_state *st, fs_stmt *q, int64_t *out);
 /* Cursors. */
 int fs_cursor_get(struct fs_state *st, const char *source, const char *stream, char **cursor);
 int fs_cursor_commit(struct fs_state *st, const char *source, const char *stream, const char *cursor, const char *run_id);

@@ -96,7 +96,7 @@ static int
 endpoints(struct fs_state *st, const struct fs_config *cfg, const char *type, const char *used_sql,
 	  char ***names, int *n)
 {
-	sqlite3_stmt *q = fs_state_prepare(st, used_sql);
+	fs_stmt *q = fs_state_prepare(st, used_sql);
 	int rc;
 
 	for (int i = 0; i < cfg->nsec; i++)
@@ -105,7 +105,7 @@ endpoints(struct fs_state *st, const struct fs_config *cfg, const char *type, co
 	if (q == NULL)
 		return -1;
 	while ((rc = fs_state_step_row(st, q)) == 1) {
-		const char *name = (const char *)sqlite3_column_text(q, 0);
+		const char *name = fs_col_text(q, 0);
 
 		if (name && fs_kind_builtin(name))
 			add_name(names, n, name);
@@ -177,7 +177,7 @@ in_flight(struct fs_state *st, const struct fs_health *h, int64_t *n, char **old
 	*n = 0;
 	*oldest = NULL;
 	for (int i = 0; i < h->ntgt; i++) {
-		sqlite3_stmt *q;
+		fs_stmt *q;
 		int rc;
 
 		if (strcmp(h->tgt[i].kind, "lob") != 0)
@@ -188,17 +188,17 @@ in_flight(struct fs_state *st, const struct fs_health *h, int64_t *n, char **old
 				   h->tgt[i].name);
 		if (q == NULL || (rc = fs_state_step_row(st, q)) < 0)
 			return -1;
-		if (rc == 1 && sqlite3_column_int64(q, 0) > 0) {
-			const char *o = (const char *)sqlite3_column_text(q, 1);
+		if (rc == 1 && fs_col_int64(q, 0) > 0) {
+			const char *o = fs_col_text(q, 1);
 
-			*n += sqlite3_column_int64(q, 0);
+			*n += fs_col_int64(q, 0);
 			if (o && (*oldest == NULL || strcmp(o, *oldest) < 0)) {
 				free(*oldest);
 				*oldest = fs_xstrdup(o);
 			}
 		}
 		if (rc == 1)
-			sqlite3_reset(q);
+			fs_stmt_reset(q);
 	}
 	return 0;
 }
@@ -345,7 +345,7 @@ fs_health_collect(struct fs_state *st, const struct fs_config *cfg, const struct
 {
 	char **names = NULL, text[160];
 	int n = 0;
-	sqlite3_stmt *q;
+	fs_stmt *q;
 	int rc;
 
 	memset(h, 0, sizeof *h);
@@ -391,8 +391,8 @@ fs_health_collect(struct fs_state *st, const struct fs_config *cfg, const struct
 	if (q == NULL)
 		goto fail;
 	while ((rc = fs_state_step_row(st, q)) == 1) {
-		snprintf(text, sizeof text, "campaign on hold by alert #%lld", (long long)sqlite3_column_int64(q, 1));
-		problem(h, 1, "hold", (const char *)sqlite3_column_text(q, 0), fs_xstrdup(text));
+		snprintf(text, sizeof text, "campaign on hold by alert #%lld", (long long)fs_col_int64(q, 1));
+		problem(h, 1, "hold", fs_col_text(q, 0), fs_xstrdup(text));
 	}
 	if (rc != 0)
 		goto fail;
@@ -403,9 +403,9 @@ fs_health_collect(struct fs_state *st, const struct fs_config *cfg, const struct
 		goto fail;
 	while ((rc = fs_state_step_row(st, q)) == 1) {
 		snprintf(text, sizeof text, "%s (alert #%lld; fs-watchdog ack %lld --by NAME)",
-			 (const char *)sqlite3_column_text(q, 2), (long long)sqlite3_column_int64(q, 1),
-			 (long long)sqlite3_column_int64(q, 1));
-		problem(h, 2, "disconnect", (const char *)sqlite3_column_text(q, 0), fs_xstrdup(text));
+			 fs_col_text(q, 2), (long long)fs_col_int64(q, 1),
+			 (long long)fs_col_int64(q, 1));
+		problem(h, 2, "disconnect", fs_col_text(q, 0), fs_xstrdup(text));
 	}
 	if (rc != 0)
 		goto fail;
@@ -417,13 +417,13 @@ fs_health_collect(struct fs_state *st, const struct fs_config *cfg, const struct
 	if (q == NULL)
 		goto fail;
 	while ((rc = fs_state_step_row(st, q)) == 1) {
-		const char *cap = (const char *)sqlite3_column_text(q, 3) + 5;	/* "cap: 3/day for ..." */
+		const char *cap = fs_col_text(q, 3) + 5;	/* "cap: 3/day for ..." */
 
 		snprintf(text, sizeof text, "%lld piece%s over its %.*s wait%s until %s",
-			 (long long)sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 1) == 1 ? "" : "s",
-			 (int)strcspn(cap, " "), cap, sqlite3_column_int64(q, 1) == 1 ? "s" : "",
-			 (const char *)sqlite3_column_text(q, 2));
-		problem(h, 1, "cap", (const char *)sqlite3_column_text(q, 0), fs_xstrdup(text));
+			 (long long)fs_col_int64(q, 1), fs_col_int64(q, 1) == 1 ? "" : "s",
+			 (int)strcspn(cap, " "), cap, fs_col_int64(q, 1) == 1 ? "s" : "",
+			 fs_col_text(q, 2));
+		problem(h, 1, "cap", fs_col_text(q, 0), fs_xstrdup(text));
 	}
 	if (rc != 0)
 		goto fail;

@@ -19,7 +19,7 @@
 
 /* A column's text, malloc'd; "" for NULL, so that callers never see NULL. */
 static char *
-col_or_empty(sqlite3_stmt *q, int i)
+col_or_empty(fs_stmt *q, int i)
 {
 	char *s = fs_col_dup(q, i);
 
@@ -30,7 +30,7 @@ int
 fs_inbox_fetch(struct fs_state *st, const char *source, int64_t after_id, int limit,
 	       struct fs_inbox_row **rows, int *n)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
+	fs_stmt *q = fs_state_prepare(st,
 	    "SELECT id, delivery_id, received_at, body FROM inbox"
 	    " WHERE source = ? AND id > ? AND body IS NOT NULL ORDER BY id LIMIT ?");
 	int rc, cap = 0;
@@ -40,19 +40,19 @@ fs_inbox_fetch(struct fs_state *st, const char *source, int64_t after_id, int li
 	if (q == NULL)
 		return -1;
 	fs_bind_text(q, 1, source);
-	sqlite3_bind_int64(q, 2, after_id);
-	sqlite3_bind_int(q, 3, limit > 0 ? limit : -1);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	fs_bind_int64(q, 2, after_id);
+	fs_bind_int(q, 3, limit > 0 ? limit : -1);
+	while ((rc = fs_stmt_step(q)) == FS_ROW) {
 		struct fs_inbox_row *r;
-		size_t len = (size_t)sqlite3_column_bytes(q, 3);
-		const void *body = sqlite3_column_blob(q, 3);
+		size_t len = (size_t)fs_col_bytes(q, 3);
+		const void *body = fs_col_blob(q, 3);
 
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 64;
 			*rows = fs_xrealloc(*rows, (size_t)cap * sizeof **rows);
 		}
 		r = &(*rows)[(*n)++];
-		r->id = sqlite3_column_int64(q, 0);
+		r->id = fs_col_int64(q, 0);
 		r->delivery_id = col_or_empty(q, 1);
 		r->received_at = col_or_empty(q, 2);
 		r->body = fs_xmalloc(len + 1);
@@ -61,8 +61,8 @@ fs_inbox_fetch(struct fs_state *st, const char *source, int64_t after_id, int li
 		r->body[len] = '\0';
 		r->len = len;
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
+	fs_stmt_reset(q);
+	if (rc != FS_DONE) {
 		fs_state_error(st, "inbox");
 		fs_inbox_rows_free(*rows, *n);
 		*rows = NULL;
@@ -96,7 +96,7 @@ fs_inbox_mark_drained(struct fs_state *st, const char *source, int64_t upto)
 int
 fs_pieces_in_flight(struct fs_state *st, char ***ids, int *n)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
+	fs_stmt *q = fs_state_prepare(st,
 	    "SELECT vendor_id FROM pieces WHERE status NOT IN ('delivered', 'returned', 'failed')"
 	    " ORDER BY vendor_id");
 	int rc, cap = 0;
@@ -129,13 +129,13 @@ fs_poll_begin(struct fs_state *st, const char *source, const char *run_id)
 	fs_time_format(fs_now(), now);
 	if (fs_state_run(st, "INSERT INTO polls (source, run_id, at) VALUES (?, ?, ?)", "sss", source, run_id, now) != 0)
 		return -1;
-	return sqlite3_last_insert_rowid(st->db);
+	return fs_state_last_id(st);
 }
 
 int
 fs_poll_seen(struct fs_state *st, const char *source, const char *vendor_id, const char *key)
 {
-	sqlite3_stmt *q = fs_state_query(st, "SELECT 1 FROM polled_events WHERE source = ? AND vendor_id = ?"
+	fs_stmt *q = fs_state_query(st, "SELECT 1 FROM polled_events WHERE source = ? AND vendor_id = ?"
 					     " AND event_key = ?", "sss", source, vendor_id, key);
 	int64_t one;
 
@@ -181,7 +181,7 @@ fs_poll_record_drained(struct fs_state *st, const char *source, const char *vend
  * batches leaves only fewer rows to prune next time.
  */
 static int
-prune_batches(struct fs_state *st, sqlite3_stmt *q, int batch, int64_t *count)
+prune_batches(struct fs_state *st, fs_stmt *q, int batch, int64_t *count)
 {
 	int n;
 
@@ -193,7 +193,7 @@ prune_batches(struct fs_state *st, sqlite3_stmt *q, int batch, int64_t *count)
 			fs_state_rollback(st);
 			return -1;
 		}
-		n = sqlite3_changes(st->db);
+		n = fs_state_changed(st);
 		if (fs_state_commit(st) != 0)
 			return -1;
 		*count += n;
@@ -205,7 +205,7 @@ int
 fs_inbox_prune(struct fs_state *st, const char *source, int64_t committed, const char *bodies_before,
 	       const char *rows_before, int batch, int64_t *bodies, int64_t *rows)
 {
-	sqlite3_stmt *q;
+	fs_stmt *q;
 
 	*bodies = *rows = 0;
 	/* Bodies first: the rows that lose theirs now keep their delivery id. */
@@ -237,7 +237,7 @@ int
 fs_poll_prune(struct fs_state *st, const char *source, int64_t poll_committed, int64_t inbox_committed,
 	      const char *before, int batch, int64_t *pruned)
 {
-	sqlite3_stmt *q = fs_state_query(st,
+	fs_stmt *q = fs_state_query(st,
 	    "DELETE FROM polled_events WHERE (source, vendor_id, event_key) IN ("
 	    " SELECT e.source, e.vendor_id, e.event_key FROM polled_events e INDEXED BY polled_events_by_at"
 	    "  LEFT JOIN pieces p ON p.vendor_id = e.vendor_id"

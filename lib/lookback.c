@@ -24,7 +24,7 @@ fs_lookback_forget(struct fs_state *st, const char *source, const char *stream, 
 int
 fs_lookback_seen(struct fs_state *st, const char *source, const char *stream, int64_t id, int64_t modified_ms)
 {
-	sqlite3_stmt *q = fs_state_query(st, "SELECT 1 FROM hubspot_seen WHERE source = ? AND stream = ?"
+	fs_stmt *q = fs_state_query(st, "SELECT 1 FROM hubspot_seen WHERE source = ? AND stream = ?"
 					     " AND id = ? AND modified_ms = ?",
 					 "ssii", source, stream, id, modified_ms);
 	int64_t one;

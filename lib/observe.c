@@ -54,23 +54,23 @@ version_cmp(const char *a, const char *b)
 }
 
 static jv
-col_text(sqlite3_stmt *q, int i)
+col_text(fs_stmt *q, int i)
 {
-	const unsigned char *s = sqlite3_column_text(q, i);
+	const char *s = fs_col_text(q, i);
 
-	return s ? jv_string((const char *)s) : jv_null();
+	return s ? jv_string(s) : jv_null();
 }
 
 /* A JSON column as a value; null when NULL or unreadable. */
 static jv
-col_json(sqlite3_stmt *q, int i)
+col_json(fs_stmt *q, int i)
 {
-	const unsigned char *s = sqlite3_column_text(q, i);
+	const char *s = fs_col_text(q, i);
 	jv v;
 
 	if (s == NULL)
 		return jv_null();
-	v = jv_parse((const char *)s);
+	v = jv_parse(s);
 	return jv_is_valid(v) ? v : (jv_free(v), jv_null());
 }
 
@@ -91,7 +91,7 @@ set_if(jv obj, const char *key, jv v)
  * caller writes the row, 0 when not, -1 on error.
  */
 static int
-compare_row(struct fs_state *st, sqlite3_stmt *q, const char *version, jv (*fields)(sqlite3_stmt *),
+compare_row(struct fs_state *st, fs_stmt *q, const char *version, jv (*fields)(fs_stmt *),
 	    struct fs_seen *seen, char **old_version)
 {
 	int rc = fs_state_step_row(st, q), cmp;
@@ -108,10 +108,10 @@ compare_row(struct fs_state *st, sqlite3_stmt *q, const char *version, jv (*fiel
 	cmp = version_cmp(version, *old_version);
 	if (cmp == 0) {
 		/* Seen before: as it was then. */
-		seen->known = sqlite3_column_type(q, 1) != SQLITE_NULL;
+		seen->known = !fs_col_null(q, 1);
 		if (seen->known)
 			seen->prev = col_json(q, 2);
-		if (sqlite3_column_text(q, 3) && fs_time_parse((const char *)sqlite3_column_text(q, 3), &t) == 0)
+		if (fs_col_text(q, 3) && fs_time_parse(fs_col_text(q, 3), &t) == 0)
 			seen->seen_at = t;
 	} else if (cmp > 0) {
 		seen->known = seen->newer = true;
@@ -119,18 +119,18 @@ compare_row(struct fs_state *st, sqlite3_stmt *q, const char *version, jv (*fiel
 	} else {
 		seen->stale = true;
 	}
-	sqlite3_reset(q);
+	fs_stmt_reset(q);
 	return cmp > 0;
 }
 
 static jv
-contact_fields_of(sqlite3_stmt *q)
+contact_fields_of(fs_stmt *q)
 {
 	jv o = jv_object();
 
 	for (size_t i = 0; i < NCONTACT; i++)
 		o = set_if(o, contact_cols[i].name, col_text(q, 4 + (int)i));
-	if (sqlite3_column_int(q, 4 + (int)NCONTACT))
+	if (fs_col_int(q, 4 + (int)NCONTACT))
 		o = jv_object_set(o, jv_string("do_not_mail"), jv_true());
 	return set_if(o, "tags", col_json(q, 5 + (int)NCONTACT));
 }
@@ -140,7 +140,7 @@ fs_contact_observe_row(struct fs_state *st, const char *source, const char *cons
 		       const char *tags, struct fs_seen *seen)
 {
 	const char *id = v[FS_C_ID], *version = v[FS_C_UPDATED_AT];
-	sqlite3_stmt *q;
+	fs_stmt *q;
 	char *old_version = NULL, now[21], *prev = NULL;
 	int rc, i = 1;
 
@@ -178,7 +178,7 @@ fs_contact_observe_row(struct fs_state *st, const char *source, const char *cons
 		fs_bind_text(q, i++, v[contact_cols[k].c]);
 	fs_bind_text(q, i++, version);
 	fs_bind_text(q, i++, now);
-	sqlite3_bind_int(q, i++, do_not_mail);
+	fs_bind_int(q, i++, do_not_mail);
 	fs_bind_text(q, i++, tags);
 	fs_bind_text(q, i++, old_version);
 	fs_bind_text(q, i++, prev);
@@ -223,14 +223,14 @@ fs_contact_observe(struct fs_state *st, const char *source, jv c, struct fs_seen
 }
 
 static jv
-job_fields_of(sqlite3_stmt *q)
+job_fields_of(fs_stmt *q)
 {
 	jv o = jv_object();
 
 	for (size_t i = 0; i < NJOB; i++)
 		o = set_if(o, job_cols[i], col_text(q, 4 + (int)i));
-	if (sqlite3_column_type(q, 4 + (int)NJOB) != SQLITE_NULL)
-		o = jv_object_set(o, jv_string("total"), jv_number(sqlite3_column_double(q, 4 + (int)NJOB)));
+	if (!fs_col_null(q, 4 + (int)NJOB))
+		o = jv_object_set(o, jv_string("total"), jv_number(fs_col_double(q, 4 + (int)NJOB)));
 	return set_if(o, "tags", col_json(q, 5 + (int)NJOB));
 }
 
@@ -240,7 +240,7 @@ fs_job_observe(struct fs_state *st, const char *source, jv job, struct fs_seen *
 	const char *id = fs_jstr(job, "id"), *version = fs_jstr(job, "updated_at");
 	jv address = fs_jget(job, "address"), total = fs_jget(job, "total");
 	char *old_version = NULL, now[21], *prev = NULL, *tags = array_text(job, "tags");
-	sqlite3_stmt *q;
+	fs_stmt *q;
 	int rc, i = 1;
 
 	seen->known = seen->stale = seen->newer = false;
@@ -270,9 +270,9 @@ fs_job_observe(struct fs_state *st, const char *source, jv job, struct fs_seen *
 	for (size_t k = 0; k < NJOB; k++)
 		fs_bind_text(q, i++, fs_jstr(k >= 5 ? address : job, job_cols[k]));
 	if (jv_get_kind(total) == JV_KIND_NUMBER)
-		sqlite3_bind_double(q, i++, jv_number_value(total));
+		fs_bind_double(q, i++, jv_number_value(total));
 	else
-		sqlite3_bind_null(q, i++);
+		fs_bind_null(q, i++);
 	fs_bind_text(q, i++, tags);
 	fs_bind_text(q, i++, old_version);
 	fs_bind_text(q, i++, prev);
@@ -300,7 +300,7 @@ fail:
 int
 fs_contact_get(struct fs_state *st, const char *id, jv *out)
 {
-	sqlite3_stmt *q = fs_state_query(st, "SELECT id, email, phone, first_name, last_name, company, status, owner,"
+	fs_stmt *q = fs_state_query(st, "SELECT id, email, phone, first_name, last_name, company, status, owner,"
 					 " line1, line2, city, region, postal_code, country, do_not_mail, tags"
 					 " FROM contacts WHERE id = ?", "s", id);
 	static const char *const names[] = {"id", "email", "phone", "first_name", "last_name", "company", "status",
@@ -324,10 +324,10 @@ fs_contact_get(struct fs_state *st, const char *id, jv *out)
 		c = jv_object_set(c, jv_string("address"), a);
 	else
 		jv_free(a);
-	if (sqlite3_column_int(q, 14))
+	if (fs_col_int(q, 14))
 		c = jv_object_set(c, jv_string("do_not_mail"), jv_true());
 	c = set_if(c, "tags", col_json(q, 15));
-	sqlite3_reset(q);
+	fs_stmt_reset(q);
 	*out = c;
 	return 0;
 }
@@ -342,7 +342,7 @@ fs_campaign_first_runs(struct fs_state *st, const struct fs_campaign *c, int n, 
 
 	fs_time_format(fs_now(), now);
 	for (int i = 0; i < n; i++) {
-		sqlite3_stmt *q;
+		fs_stmt *q;
 		char *at = NULL;
 
 		if (record && first[i] == 0 &&
@@ -364,7 +364,7 @@ int
 fs_campaign_notice(struct fs_state *st, const char *campaign, const char *notice, const char *run_id)
 {
 	char *old = NULL, now[21];
-	sqlite3_stmt *q = fs_state_query(st, "SELECT notice FROM campaigns WHERE campaign = ?", "s", campaign);
+	fs_stmt *q = fs_state_query(st, "SELECT notice FROM campaigns WHERE campaign = ?", "s", campaign);
 	int rc, same;
 
 	if (q == NULL || (rc = fs_state_get_text(st, q, &old)) < 0)
@@ -418,7 +418,7 @@ fs_source_fields_store(struct fs_state *st, const char *source, const char *obje
 int
 fs_source_fields_get(struct fs_state *st, const char *source, const char *object, jv *fields, char **described_at)
 {
-	sqlite3_stmt *q = fs_state_query(st, "SELECT name, type, label, options, mapped, described_at FROM source_fields"
+	fs_stmt *q = fs_state_query(st, "SELECT name, type, label, options, mapped, described_at FROM source_fields"
 					 " WHERE source = ? AND object = ? ORDER BY name", "ss", source, object);
 	int rc;
 
@@ -433,7 +433,7 @@ fs_source_fields_get(struct fs_state *st, const char *source, const char *object
 		f = set_if(f, "type", col_text(q, 1));
 		f = set_if(f, "label", col_text(q, 2));
 		f = set_if(f, "options", col_json(q, 3));
-		f = jv_object_set(f, jv_string("mapped"), sqlite3_column_int(q, 4) ? jv_true() : jv_false());
+		f = jv_object_set(f, jv_string("mapped"), fs_col_int(q, 4) ? jv_true() : jv_false());
 		if (*described_at == NULL)
 			*described_at = fs_col_dup(q, 5);
 		if (jv_get_kind(*fields) == JV_KIND_NULL)
@@ -469,7 +469,7 @@ fs_entries_pending(struct fs_state *st, const char *source, const char *object, 
 		   fs_entry_fn fn, void *ctx)
 {
 	char at[21];
-	sqlite3_stmt *q;
+	fs_stmt *q;
 	char **ids = NULL, **lines = NULL;
 	int n = 0, rc;
 

@@ -78,7 +78,7 @@ fs_outbox_has(struct fs_state *st, const char *target, const char *event_id)
 int
 fs_outbox_replays(struct fs_state *st, const char *target, const char *run_id, long *revived)
 {
-	sqlite3_stmt *q;
+	fs_stmt *q;
 	char now[21];
 	struct {
 		int64_t id;
@@ -104,10 +104,10 @@ fs_outbox_replays(struct fs_state *st, const char *target, const char *run_id, l
 		goto fail;
 	while ((rc = fs_state_step_row(st, q)) == 1) {
 		r = fs_xrealloc(r, (size_t)(n + 1) * sizeof *r);
-		r[n].id = sqlite3_column_int64(q, 0);
+		r[n].id = fs_col_int64(q, 0);
 		r[n].event_id = fs_col_dup(q, 1);
 		r[n].contact_id = fs_col_dup(q, 2);
-		r[n].replay = sqlite3_column_int(q, 3) != 0;
+		r[n].replay = fs_col_int(q, 3) != 0;
 		n++;
 	}
 	if (rc < 0)
@@ -150,7 +150,7 @@ fail:
 int
 fs_outbox_state(struct fs_state *st, const char *target, const char *event_id, char **state)
 {
-	sqlite3_stmt *q = fs_state_query(st, "SELECT state FROM outbox WHERE target = ? AND event_id = ?",
+	fs_stmt *q = fs_state_query(st, "SELECT state FROM outbox WHERE target = ? AND event_id = ?",
 					 "ss", target, event_id);
 
 	*state = NULL;
@@ -163,17 +163,17 @@ static int free_dead_claims(struct fs_state *st, const char *target, const char 
 
 /* The send.held row of the mail row q returned (event_id, attempts, kind, campaign, contact_id, price). */
 static int
-held_log(struct fs_state *st, const char *target, sqlite3_stmt *q, const char *run_id)
+held_log(struct fs_state *st, const char *target, fs_stmt *q, const char *run_id)
 {
-	const char *campaign = (const char *)sqlite3_column_text(q, 3), *contact = (const char *)sqlite3_column_text(q, 4);
+	const char *campaign = fs_col_text(q, 3), *contact = fs_col_text(q, 4);
 	char *object = contact ? fs_xasprintf("contact:%s", contact) : NULL;
 	jv d = jv_object_set(jv_object(), jv_string("target"), jv_string(target));
 	int rc;
 
 	d = jv_object_set(d, jv_string("campaign"), campaign ? jv_string(campaign) : jv_null());
 	d = jv_object_set(d, jv_string("contact_id"), contact ? jv_string(contact) : jv_null());
-	d = fs_detail_price(d, sqlite3_column_double(q, 5));
-	rc = fs_changelog(st, "send.held", run_id, (const char *)sqlite3_column_text(q, 0), object, d);
+	d = fs_detail_price(d, fs_col_double(q, 5));
+	rc = fs_changelog(st, "send.held", run_id, fs_col_text(q, 0), object, d);
 	free(object);
 	return rc;
 }
@@ -195,7 +195,7 @@ set_held(struct fs_state *st, const char *target, const char *campaign, bool any
 		 "UPDATE outbox SET state = 'held' WHERE target = ?1 AND state = 'pending' AND claimed_by IS NULL"
 		 " RETURNING event_id, attempts, kind, campaign, contact_id, coalesce(price, -1)"},
 	};
-	sqlite3_stmt *q = fs_state_query(st, sql[hold][any_campaign], any_campaign ? "s" : "ss", target, campaign);
+	fs_stmt *q = fs_state_query(st, sql[hold][any_campaign], any_campaign ? "s" : "ss", target, campaign);
 	int rc;
 
 	*count = 0;
@@ -207,13 +207,13 @@ set_held(struct fs_state *st, const char *target, const char *campaign, bool any
 			continue;
 		/* A mail piece held has its changelog row (and price): the
 		 * report counts held pieces and their cost per campaign. */
-		if (strcmp((const char *)sqlite3_column_text(q, 2), "mail.requested") == 0 &&
+		if (strcmp(fs_col_text(q, 2), "mail.requested") == 0 &&
 		    held_log(st, target, q, run_id) != 0) {
-			sqlite3_reset(q);
+			fs_stmt_reset(q);
 			return -1;
 		}
 		if (fn)
-			fn((const char *)sqlite3_column_text(q, 0), sqlite3_column_int(q, 1), ctx);
+			fn(fs_col_text(q, 0), fs_col_int(q, 1), ctx);
 	}
 	return rc;
 }
@@ -235,7 +235,7 @@ hold_log(struct fs_state *st, const char *kind, const char *scope, const char *n
 static int
 held_campaigns(struct fs_state *st, char ***names, int *n)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
+	fs_stmt *q = fs_state_prepare(st,
 	    "SELECT DISTINCT name FROM holds WHERE scope = 'campaign' AND lifted_at IS NULL ORDER BY name");
 	int rc;
 
@@ -267,7 +267,7 @@ int
 fs_outbox_apply_holds(struct fs_state *st, const char *target, bool campaigns, const char *run_id,
 		      fs_outbox_held_fn fn, void *ctx, struct fs_outbox_holds *h)
 {
-	sqlite3_stmt *q;
+	fs_stmt *q;
 	char **names = NULL, **held_now = NULL;
 	int n = 0, nheld = 0, rc, held;
 	long count;
@@ -358,7 +358,7 @@ holder_dead(const char *host, long pid)
 static int
 free_dead_claims(struct fs_state *st, const char *target, const char *run_id)
 {
-	sqlite3_stmt *q = fs_state_query(st,
+	fs_stmt *q = fs_state_query(st,
 	    "SELECT claimed_by, max(claim_pid), max(claim_host), max(claim_until), count(*)"
 	    " FROM outbox INDEXED BY outbox_by_claim WHERE claimed_by IS NOT NULL AND claimed_by != ? AND target = ?"
 	    " AND state IN ('pending', 'held') GROUP BY claimed_by", "ss", run_id, target);
@@ -374,13 +374,13 @@ free_dead_claims(struct fs_state *st, const char *target, const char *run_id)
 		return -1;
 	now_text(now);
 	while ((rc = fs_state_step_row(st, q)) == 1) {
-		const char *until = (const char *)sqlite3_column_text(q, 3);
-		long pid = (long)sqlite3_column_int64(q, 1);
+		const char *until = fs_col_text(q, 3);
+		long pid = (long)fs_col_int64(q, 1);
 		bool expired = until == NULL || strcmp(until, now) <= 0;
 
-		if (expired || holder_dead((const char *)sqlite3_column_text(q, 2), pid)) {
+		if (expired || holder_dead(fs_col_text(q, 2), pid)) {
 			dead = fs_xrealloc(dead, (size_t)(n + 1) * sizeof *dead);
-			dead[n] = (struct dead){fs_col_dup(q, 0), pid, (long)sqlite3_column_int64(q, 4), expired};
+			dead[n] = (struct dead){fs_col_dup(q, 0), pid, (long)fs_col_int64(q, 4), expired};
 			n++;
 		}
 	}
@@ -412,7 +412,7 @@ free_dead_claims(struct fs_state *st, const char *target, const char *run_id)
 int
 fs_outbox_claim(struct fs_state *st, const struct fs_claim *c, struct fs_outbox_row **rows)
 {
-	sqlite3_stmt *q;
+	fs_stmt *q;
 	char now[21], until[21], host[256] = "";
 	int n = 0, kept = 0, rc;
 
@@ -442,7 +442,7 @@ fs_outbox_claim(struct fs_state *st, const struct fs_claim *c, struct fs_outbox_
 	while ((rc = fs_state_step_row(st, q)) == 1) {
 		struct fs_outbox_row *r = &(*rows)[n++];
 
-		r->id = sqlite3_column_int64(q, 0);
+		r->id = fs_col_int64(q, 0);
 		r->event_id = fs_col_dup(q, 1);
 		r->kind = fs_col_dup(q, 2);
 		r->contact_id = fs_col_dup(q, 3);
@@ -452,10 +452,10 @@ fs_outbox_claim(struct fs_state *st, const struct fs_claim *c, struct fs_outbox_
 		r->enqueued_at = fs_col_dup(q, 7);
 		r->first_attempt_at = fs_col_dup(q, 8);
 		r->history = fs_col_dup(q, 9);
-		r->attempts = sqlite3_column_int(q, 10);
-		r->check_vendor = sqlite3_column_int(q, 11) != 0;
-		r->claims = sqlite3_column_int(q, 12) + 1;
-		r->price = sqlite3_column_double(q, 13);
+		r->attempts = fs_col_int(q, 10);
+		r->check_vendor = fs_col_int(q, 11) != 0;
+		r->claims = fs_col_int(q, 12) + 1;
+		r->price = fs_col_double(q, 13);
 		if (r->first_attempt_at == NULL)
 			r->first_attempt_at = fs_xstrdup(now);
 	}
@@ -555,7 +555,7 @@ int
 fs_outbox_busy(struct fs_state *st, const char *target, const char *run_id, long *rows, char **holder,
 	       long *pid)
 {
-	sqlite3_stmt *q = fs_state_query(st,
+	fs_stmt *q = fs_state_query(st,
 	    "SELECT count(*), max(claimed_by), max(claim_pid) FROM outbox"
 	    " WHERE target = ? AND state = 'pending' AND claimed_by IS NOT NULL AND claimed_by != ?",
 	    "ss", target, run_id);
@@ -566,14 +566,14 @@ fs_outbox_busy(struct fs_state *st, const char *target, const char *run_id, long
 	*pid = 0;
 	if (q == NULL)
 		return -1;
-	rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW) {
-		*rows = (long)sqlite3_column_int64(q, 0);
+	rc = fs_stmt_step(q);
+	if (rc == FS_ROW) {
+		*rows = (long)fs_col_int64(q, 0);
 		*holder = fs_col_dup(q, 1);
-		*pid = (long)sqlite3_column_int64(q, 2);
+		*pid = (long)fs_col_int64(q, 2);
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_ROW) {
+	fs_stmt_reset(q);
+	if (rc != FS_ROW) {
 		fs_state_error(st, NULL);
 		return -1;
 	}
@@ -637,7 +637,7 @@ fs_outbox_mark(struct fs_state *st, const struct fs_outbox_mark *m)
 int
 fs_outbox_counts(struct fs_state *st, const char *target, struct fs_outbox_counts *c)
 {
-	sqlite3_stmt *q = fs_state_query(st, "SELECT state, count(*) FROM outbox WHERE target = ? GROUP BY state",
+	fs_stmt *q = fs_state_query(st, "SELECT state, count(*) FROM outbox WHERE target = ? GROUP BY state",
 					 "s", target);
 	int rc;
 
@@ -645,8 +645,8 @@ fs_outbox_counts(struct fs_state *st, const char *target, struct fs_outbox_count
 	if (q == NULL)
 		return -1;
 	while ((rc = fs_state_step_row(st, q)) == 1) {
-		const char *s = (const char *)sqlite3_column_text(q, 0);
-		long n = (long)sqlite3_column_int64(q, 1);
+		const char *s = fs_col_text(q, 0);
+		long n = (long)fs_col_int64(q, 1);
 
 		if (strcmp(s, "pending") == 0)
 			c->pending = n;
@@ -790,7 +790,7 @@ fs_outbox_activity(struct fs_state *st, const char *event_id, jv data)
 int
 fs_outbox_revenue(struct fs_state *st, const char *event_id, const char *source, jv data)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
+	fs_stmt *q = fs_state_prepare(st,
 	    "INSERT OR IGNORE INTO revenue (event_id, contact_id, deal_id, amount, currency, at, source)"
 	    " VALUES (?, ?, ?, ?, ?, ?, ?)");
 	jv amount = fs_jget(data, "amount");
@@ -807,11 +807,11 @@ fs_outbox_revenue(struct fs_state *st, const char *event_id, const char *source,
 	fs_bind_text(q, 2, fs_jstr(data, "contact_id"));
 	fs_bind_text(q, 3, fs_jstr(data, "deal_id"));
 	if (jv_get_kind(amount) == JV_KIND_NUMBER)
-		sqlite3_bind_double(q, 4, jv_number_value(amount));
+		fs_bind_double(q, 4, jv_number_value(amount));
 	else if (jv_get_kind(amount) == JV_KIND_STRING)
-		sqlite3_bind_double(q, 4, atof(jv_string_value(amount)));
+		fs_bind_double(q, 4, atof(jv_string_value(amount)));
 	else
-		sqlite3_bind_null(q, 4);
+		fs_bind_null(q, 4);
 	jv_free(amount);
 	fs_bind_text(q, 5, fs_jstr(data, "currency"));
 	fs_bind_text(q, 6, fs_jstr(data, "at"));
@@ -833,7 +833,7 @@ int
 fs_outbox_cancellable(struct fs_state *st, const char *campaign, fs_time since, fs_piece_fn fn, void *ctx)
 {
 	char at[21];
-	sqlite3_stmt *q;
+	fs_stmt *q;
 	int rc;
 
 	fs_time_format(since, at);
@@ -845,14 +845,14 @@ fs_outbox_cancellable(struct fs_state *st, const char *campaign, fs_time since, 
 		return -1;
 	while ((rc = fs_state_step_row(st, q)) == 1) {
 		struct fs_piece_row r = {
-			(const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
-			(const char *)sqlite3_column_text(q, 2), (const char *)sqlite3_column_text(q, 3),
-			(const char *)sqlite3_column_text(q, 4), (const char *)sqlite3_column_text(q, 5),
-			sqlite3_column_double(q, 6),
+			fs_col_text(q, 0), fs_col_text(q, 1),
+			fs_col_text(q, 2), fs_col_text(q, 3),
+			fs_col_text(q, 4), fs_col_text(q, 5),
+			fs_col_double(q, 6),
 		};
 
 		if (fn(&r, ctx) != 0) {
-			sqlite3_reset(q);
+			fs_stmt_reset(q);
 			return -1;
 		}
 	}
@@ -862,7 +862,7 @@ fs_outbox_cancellable(struct fs_state *st, const char *campaign, fs_time since, 
 int
 fs_outbox_piece(struct fs_state *st, const char *vendor_id, fs_piece_fn fn, void *ctx)
 {
-	sqlite3_stmt *q = fs_state_query(st,
+	fs_stmt *q = fs_state_query(st,
 	    "SELECT vendor_id, target, contact_id, campaign, status, send_date, " PIECE_PRICE " FROM pieces WHERE vendor_id = ?",
 	    "s", vendor_id);
 	int rc;
@@ -871,14 +871,14 @@ fs_outbox_piece(struct fs_state *st, const char *vendor_id, fs_piece_fn fn, void
 		return -1;
 	if (rc == 1) {
 		struct fs_piece_row r = {
-			(const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
-			(const char *)sqlite3_column_text(q, 2), (const char *)sqlite3_column_text(q, 3),
-			(const char *)sqlite3_column_text(q, 4), (const char *)sqlite3_column_text(q, 5),
-			sqlite3_column_double(q, 6),
+			fs_col_text(q, 0), fs_col_text(q, 1),
+			fs_col_text(q, 2), fs_col_text(q, 3),
+			fs_col_text(q, 4), fs_col_text(q, 5),
+			fs_col_double(q, 6),
 		};
 
 		rc = fn(&r, ctx) == 0 ? 1 : -1;
-		sqlite3_reset(q);
+		fs_stmt_reset(q);
 	}
 	return rc;
 }
@@ -888,7 +888,7 @@ fs_outbox_withdraw(struct fs_state *st, const char *campaign, fs_time since, con
 		   long *busy)
 {
 	char at[21], now[21];
-	sqlite3_stmt *q;
+	fs_stmt *q;
 	int rc;
 
 	fs_time_format(since, at);
@@ -909,18 +909,18 @@ fs_outbox_withdraw(struct fs_state *st, const char *campaign, fs_time since, con
 	if (q == NULL)
 		return -1;
 	while ((rc = fs_state_step_row(st, q)) == 1) {
-		const char *contact = (const char *)sqlite3_column_text(q, 1);
+		const char *contact = fs_col_text(q, 1);
 		char *object = contact ? fs_xasprintf("contact:%s", contact) : NULL;
 		jv detail = jv_object_set(jv_object(), jv_string("campaign"), jv_string(campaign));
 		int r;
 
 		detail = jv_object_set(detail, jv_string("contact_id"), contact ? jv_string(contact) : jv_null());
 		detail = jv_object_set(detail, jv_string("before_sending"), jv_true());
-		detail = fs_detail_price(detail, sqlite3_column_double(q, 2));
-		r = fs_changelog(st, "send.cancel", run_id, (const char *)sqlite3_column_text(q, 0), object, detail);
+		detail = fs_detail_price(detail, fs_col_double(q, 2));
+		r = fs_changelog(st, "send.cancel", run_id, fs_col_text(q, 0), object, detail);
 		free(object);
 		if (r != 0) {
-			sqlite3_reset(q);
+			fs_stmt_reset(q);
 			return -1;
 		}
 		(*withdrawn)++;
@@ -961,7 +961,7 @@ fs_outbox_piece_cancelled(struct fs_state *st, const struct fs_piece_row *r, con
 int
 fs_outbox_held_each(struct fs_state *st, const char *target, fs_outbox_line_fn fn, void *ctx)
 {
-	sqlite3_stmt *q = fs_state_query(st,
+	fs_stmt *q = fs_state_query(st,
 	    "SELECT event_id, line FROM outbox INDEXED BY outbox_due WHERE target = ? AND state = 'held' ORDER BY id",
 	    "s", target);
 	int rc;
@@ -969,8 +969,8 @@ fs_outbox_held_each(struct fs_state *st, const char *target, fs_outbox_line_fn f
 	if (q == NULL)
 		return -1;
 	while ((rc = fs_state_step_row(st, q)) == 1)
-		if (fn((const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1), ctx) != 0) {
-			sqlite3_reset(q);
+		if (fn(fs_col_text(q, 0), fs_col_text(q, 1), ctx) != 0) {
+			fs_stmt_reset(q);
 			return -1;
 		}
 	return rc;

@@ -208,10 +208,10 @@ struct q {
 };
 
 /* Binds args as fs_state_query does ('s' text, 'i' int64_t). */
-static sqlite3_stmt *
+static fs_stmt *
 qprep(struct q *q, const char *sql, const char *fmt, va_list ap)
 {
-	sqlite3_stmt *s = fs_state_vquery(q->st, sql, fmt, ap);
+	fs_stmt *s = fs_state_vquery(q->st, sql, fmt, ap);
 
 	if (s == NULL)
 		q->err = 1;
@@ -219,38 +219,38 @@ qprep(struct q *q, const char *sql, const char *fmt, va_list ap)
 }
 
 static jv
-col_value(sqlite3_stmt *s, int i)
+col_value(fs_stmt *s, int i)
 {
-	switch (sqlite3_column_type(s, i)) {
-	case SQLITE_INTEGER:
-		return jv_number((double)sqlite3_column_int64(s, i));
-	case SQLITE_FLOAT:
-		return jv_number(sqlite3_column_double(s, i));
-	case SQLITE_NULL:
+	switch (fs_col_type(s, i)) {
+	case FS_COL_INT:
+		return jv_number((double)fs_col_int64(s, i));
+	case FS_COL_FLOAT:
+		return jv_number(fs_col_double(s, i));
+	case FS_COL_NULL:
 		return jv_null();
 	default:
-		return jv_string((const char *)sqlite3_column_text(s, i));
+		return jv_string(fs_col_text(s, i));
 	}
 }
 
 static jv
-rows_of(struct q *q, sqlite3_stmt *s)
+rows_of(struct q *q, fs_stmt *s)
 {
 	jv rows = jv_array();
 	int rc;
 
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = fs_stmt_step(s)) == FS_ROW) {
 		jv row = jv_array();
 
-		for (int i = 0; i < sqlite3_column_count(s); i++)
+		for (int i = 0; i < fs_col_count(s); i++)
 			row = jv_array_append(row, col_value(s, i));
 		rows = jv_array_append(rows, row);
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != FS_DONE) {
 		fs_state_error(q->st, "report");
 		q->err = 1;
 	}
-	sqlite3_reset(s);
+	fs_stmt_reset(s);
 	return rows;
 }
 
@@ -259,7 +259,7 @@ static jv
 qrows(struct q *q, const char *sql, const char *fmt, ...)
 {
 	va_list ap;
-	sqlite3_stmt *s;
+	fs_stmt *s;
 
 	va_start(ap, fmt);
 	s = qprep(q, sql, fmt, ap);
@@ -271,19 +271,18 @@ qrows(struct q *q, const char *sql, const char *fmt, ...)
 static jv
 qrows_once(struct q *q, const char *sql, const char *args[], int nargs)
 {
-	sqlite3_stmt *s;
+	fs_stmt *s;
 	jv rows;
 
-	if (sqlite3_prepare_v2(q->st->db, sql, -1, &s, NULL) != SQLITE_OK) {
-		fs_state_error(q->st, "report");
+	if ((s = fs_state_prepare_new(q->st, sql, false)) == NULL) {
 		q->err = 1;
 		return jv_array();
 	}
 	for (int i = 0; i < nargs; i++)
 		if (args[i])
-			sqlite3_bind_text(s, i + 1, args[i], -1, SQLITE_TRANSIENT);
+			fs_bind_text(s, i + 1, args[i]);
 	rows = rows_of(q, s);
-	sqlite3_finalize(s);
+	fs_stmt_free(s);
 	return rows;
 }
 
@@ -292,7 +291,7 @@ static int64_t
 qint(struct q *q, const char *sql, const char *fmt, ...)
 {
 	va_list ap;
-	sqlite3_stmt *s;
+	fs_stmt *s;
 	int64_t v = 0;
 	int rc;
 
@@ -301,14 +300,14 @@ qint(struct q *q, const char *sql, const char *fmt, ...)
 	va_end(ap);
 	if (s == NULL)
 		return 0;
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		v = sqlite3_column_int64(s, 0);
-	else if (rc != SQLITE_DONE) {
+	rc = fs_stmt_step(s);
+	if (rc == FS_ROW)
+		v = fs_col_int64(s, 0);
+	else if (rc != FS_DONE) {
 		fs_state_error(q->st, "report");
 		q->err = 1;
 	}
-	sqlite3_reset(s);
+	fs_stmt_reset(s);
 	return v;
 }
 
@@ -552,7 +551,7 @@ followup_collect(struct q *q, const struct fs_report_opts *o, const char *from, 
 		 struct followup *f)
 {
 	/* An owner's name as fs-pull last fetched it (lib/owners.c), else its id. */
-	sqlite3_stmt *s = fs_state_query(q->st,
+	fs_stmt *s = fs_state_query(q->st,
 	    "SELECT x.campaign, x.owner, coalesce((SELECT o.name FROM owners o WHERE o.id = x.owner), x.owner),"
 	    "  x.delivered_at, x.followed FROM (SELECT coalesce(p.campaign, '(none)') AS campaign,"
 	    "  coalesce(p.owner, (SELECT c.owner FROM contacts c WHERE c.id = p.contact_id), '(none)') AS owner,"
@@ -570,12 +569,12 @@ followup_collect(struct q *q, const struct fs_report_opts *o, const char *from, 
 		q->err = 1;
 		return;
 	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *campaign = (const char *)sqlite3_column_text(s, 0);
-		const char *owner = (const char *)sqlite3_column_text(s, 1);
-		const char *owner_name = (const char *)sqlite3_column_text(s, 2);
-		const char *dstr = (const char *)sqlite3_column_text(s, 3);
-		const char *fstr = (const char *)sqlite3_column_text(s, 4);
+	while ((rc = fs_stmt_step(s)) == FS_ROW) {
+		const char *campaign = fs_col_text(s, 0);
+		const char *owner = fs_col_text(s, 1);
+		const char *owner_name = fs_col_text(s, 2);
+		const char *dstr = fs_col_text(s, 3);
+		const char *fstr = fs_col_text(s, 4);
 		fs_time d = parse_or(dstr, 0), fu = parse_or(fstr, -1);
 		fs_time dw = wall_or(q, dstr, 0), fuw = wall_or(q, fstr, 0);
 		fs_time deadline = fs_bizdays_add(dw, o->follow_up_bd, &o->holidays);
@@ -620,11 +619,11 @@ followup_collect(struct q *q, const struct fs_report_opts *o, const char *from, 
 		cell = jv_array_set(cell, 2, jv_number(jv_number_value(jv_array_get(jv_copy(cell), 2)) + missed));
 		f->days = jv_object_set(f->days, jv_string(day), cell);
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != FS_DONE) {
 		fs_state_error(q->st, "report");
 		q->err = 1;
 	}
-	sqlite3_reset(s);
+	fs_stmt_reset(s);
 	if (f->gs.n > 1)	/* no groups: no array either, and qsort wants one */
 		qsort(f->gs.g, (size_t)f->gs.n, sizeof *f->gs.g, cmp_group);
 }
@@ -715,7 +714,7 @@ vsla_of(struct vsla **v, int *n, const struct fs_report_opts *o, const char *tar
 static jv
 vendor_sla(struct q *q, const struct fs_report_opts *o, const char *from, const char *to, const char *win)
 {
-	sqlite3_stmt *s = fs_state_query(q->st,
+	fs_stmt *s = fs_state_query(q->st,
 	    "SELECT target, queued_at, mailed_at, delivered_at, coalesce(returned_at, failed_at) FROM pieces"
 	    " WHERE " PIECE_START " >= ?1 AND "
 	    PIECE_START " < ?2 AND queued_at IS NOT NULL ORDER BY target", "ss", from, to);
@@ -749,14 +748,14 @@ vendor_sla(struct q *q, const struct fs_report_opts *o, const char *from, const 
 	} else {
 		int rc;
 
-		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-			struct vsla *t = multi ? vsla_of(&v, &nv, o, (const char *)sqlite3_column_text(s, 0)) : v;
-			fs_time qa = wall_or(q, (const char *)sqlite3_column_text(s, 1), 0);
-			bool ended = sqlite3_column_type(s, 4) != SQLITE_NULL;
+		while ((rc = fs_stmt_step(s)) == FS_ROW) {
+			struct vsla *t = multi ? vsla_of(&v, &nv, o, fs_col_text(s, 0)) : v;
+			fs_time qa = wall_or(q, fs_col_text(s, 1), 0);
+			bool ended = !fs_col_null(s, 4);
 
 			for (int k = 0; k < 2; k++) {
 				struct sample_set *st = &t->st[k];
-				fs_time at = wall_or(q, (const char *)sqlite3_column_text(s, k + 2), -1);
+				fs_time at = wall_or(q, fs_col_text(s, k + 2), -1);
 				fs_time deadline = fs_bizdays_add(qa, t->bd[k], &o->holidays);
 
 				/* A piece returned or failed before a stage never reaches it: not counted. */
@@ -774,8 +773,8 @@ vendor_sla(struct q *q, const struct fs_report_opts *o, const char *from, const 
 				}
 			}
 		}
-		sqlite3_reset(s);
-		if (rc != SQLITE_DONE)
+		fs_stmt_reset(s);
+		if (rc != FS_DONE)
 			q->err = 1;
 	}
 	if (multi)
@@ -1742,7 +1741,7 @@ report_outcomes(struct q *q, const struct fs_report_opts *o, const char *from, c
 	} *rv = NULL;
 	int nc = 0, nrv = 0, rc;
 	char win[64], why[160], note[160];
-	sqlite3_stmt *s;
+	fs_stmt *s;
 #define MAIL_AT "coalesce(mailed_at, queued_at, requested_at, delivered_at)"
 
 	if (qint(q, "SELECT count(*) FROM (SELECT 1 FROM pieces LIMIT 1)", NULL) == 0 &&
@@ -1761,9 +1760,9 @@ report_outcomes(struct q *q, const struct fs_report_opts *o, const char *from, c
 	memset(c, 0, sizeof *c);
 	c[0].name = fs_xstrdup("all");
 	nc = 1;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *vid = (const char *)sqlite3_column_text(s, 0), *cid = (const char *)sqlite3_column_text(s, 1);
-		const char *camp = (const char *)sqlite3_column_text(s, 2), *at = (const char *)sqlite3_column_text(s, 3);
+	while ((rc = fs_stmt_step(s)) == FS_ROW) {
+		const char *vid = fs_col_text(s, 0), *cid = fs_col_text(s, 1);
+		const char *camp = fs_col_text(s, 2), *at = fs_col_text(s, 3);
 		fs_time t0 = parse_or(at, 0);
 		char until[21];
 		struct camp *g[2] = {&c[0], NULL};
@@ -1839,11 +1838,11 @@ report_outcomes(struct q *q, const struct fs_report_opts *o, const char *from, c
 		}
 		jv_free(revs);
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != FS_DONE) {
 		fs_state_error(q->st, "report");
 		q->err = 1;
 	}
-	sqlite3_reset(s);
+	fs_stmt_reset(s);
 
 	snprintf(why, sizeof why, "no pieces mailed %s", win);
 	sec = section("responses", "Responses after mail",
@@ -1885,21 +1884,16 @@ report_outcomes(struct q *q, const struct fs_report_opts *o, const char *from, c
 }
 
 /* SQL's local_day(at): the YYYY-MM-DD of an RFC 3339 time in the report's zone, NULL if not a time. */
-static void
-sql_local_day(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+static bool
+sql_local_day(void *data, const char *at, char out[FS_SQL_FN_MAX])
 {
-	struct q *q = sqlite3_user_data(ctx);
-	const char *at = (const char *)sqlite3_value_text(argv[0]);
+	struct q *q = data;
 	fs_time t;
-	char day[11];
 
-	(void)argc;
-	if (at == NULL || fs_time_parse(at, &t) != 0) {
-		sqlite3_result_null(ctx);
-		return;
-	}
-	wall_date(fs_zone_wall(&q->zone, t), day);
-	sqlite3_result_text(ctx, day, 10, SQLITE_TRANSIENT);
+	if (at == NULL || fs_time_parse(at, &t) != 0)
+		return false;
+	wall_date(fs_zone_wall(&q->zone, t), out);
+	return true;
 }
 
 /* The value of each column of type time in a section's rows, in the zone. */
@@ -1960,11 +1954,8 @@ fs_report_build(struct fs_state *st, const char *name, const struct fs_report_op
 	fs_time_format(o->to, to);
 	fs_zone_init(&q.zone, o->tz);
 	/* Only while q lives: removed below. */
-	if (sqlite3_create_function(st->db, "local_day", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, &q, sql_local_day,
-				    NULL, NULL) != SQLITE_OK) {
-		fs_state_error(st, "report");
+	if (fs_state_function(st, "local_day", sql_local_day, &q) != 0)
 		return jv_invalid_with_msg(jv_string("state"));
-	}
 	/* One read transaction: every section sees the same state. */
 	if (fs_state_exec(st, "BEGIN") != 0)
 		return jv_invalid_with_msg(jv_string("state"));
@@ -1980,8 +1971,8 @@ fs_report_build(struct fs_state *st, const char *name, const struct fs_report_op
 		rep = report_pilot(&q, o, from, to);
 	else
 		rep = report_outcomes(&q, o, from, to);
-	sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
-	sqlite3_create_function(st->db, "local_day", 1, SQLITE_UTF8, NULL, NULL, NULL, NULL);
+	fs_state_exec(st, "COMMIT");
+	fs_state_function(st, "local_day", NULL, NULL);
 	if (q.err) {
 		jv_free(rep);
 		return jv_invalid_with_msg(jv_string("state"));

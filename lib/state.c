@@ -708,6 +708,98 @@ fs_bind_text(sqlite3_stmt *q, int i, const char *s)
 		sqlite3_bind_null(q, i);
 }
 
+enum fs_col_type
+fs_col_type(fs_stmt *q, int i)
+{
+	switch (sqlite3_column_type(q, i)) {
+	case SQLITE_INTEGER:
+		return FS_COL_INT;
+	case SQLITE_FLOAT:
+		return FS_COL_FLOAT;
+	case SQLITE_BLOB:
+		return FS_COL_BLOB;
+	case SQLITE_NULL:
+		return FS_COL_NULL;
+	default:
+		return FS_COL_TEXT;
+	}
+}
+
+int
+fs_stmt_step(fs_stmt *q)
+{
+	int rc = sqlite3_step(q);
+
+	return rc == SQLITE_ROW ? FS_ROW : rc == SQLITE_DONE ? FS_DONE : -1;
+}
+
+fs_stmt *
+fs_state_prepare_new(struct fs_state *st, const char *sql, bool kept)
+{
+	fs_stmt *q;
+
+	if (sqlite3_prepare_v3(st->db, sql, -1, kept ? SQLITE_PREPARE_PERSISTENT : 0, &q, NULL) != SQLITE_OK) {
+		fs_state_error(st, NULL);
+		return NULL;
+	}
+	return q;
+}
+
+void
+fs_stmt_free(fs_stmt *q)
+{
+	sqlite3_finalize(q);
+}
+
+int64_t
+fs_state_last_id(struct fs_state *st)
+{
+	return sqlite3_last_insert_rowid(st->db);
+}
+
+int64_t
+fs_state_changed(struct fs_state *st)
+{
+	return sqlite3_changes64(st->db);
+}
+
+struct sql_fn {
+	bool (*fn)(void *data, const char *arg, char *out);
+	void *data;
+};
+
+static void
+sql_fn_call(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct sql_fn *f = sqlite3_user_data(ctx);
+	char out[FS_SQL_FN_MAX];
+
+	(void)argc;
+	if (!f->fn(f->data, (const char *)sqlite3_value_text(argv[0]), out))
+		sqlite3_result_null(ctx);
+	else
+		sqlite3_result_text(ctx, out, -1, SQLITE_TRANSIENT);
+}
+
+int
+fs_state_function(struct fs_state *st, const char *name, bool (*fn)(void *data, const char *arg, char *out),
+		  void *data)
+{
+	struct sql_fn *f = NULL;
+
+	if (fn) {
+		f = fs_xmalloc(sizeof *f);
+		*f = (struct sql_fn){fn, data};
+	}
+	/* SQLite frees f (sqlite3_free's stand-in, free) when the function is replaced or the connection closes. */
+	if (sqlite3_create_function_v2(st->db, name, 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, f, fn ? sql_fn_call : NULL,
+				       NULL, NULL, free) != SQLITE_OK) {
+		fs_state_error(st, name);
+		return -1;
+	}
+	return 0;
+}
+
 char *
 fs_col_dup(sqlite3_stmt *q, int i)
 {

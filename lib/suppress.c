@@ -53,7 +53,7 @@ fs_suppress_remove(struct fs_state *st, const char *kind, const char *value, con
 int
 fs_suppress_each(struct fs_state *st, fs_suppress_fn fn, void *ctx)
 {
-	sqlite3_stmt *q = fs_state_prepare(st,
+	fs_stmt *q = fs_state_prepare(st,
 	    "SELECT kind, value, shown, reason, origin, added_at FROM suppressions ORDER BY id");
 	int rc;
 
@@ -61,14 +61,14 @@ fs_suppress_each(struct fs_state *st, fs_suppress_fn fn, void *ctx)
 		return -1;
 	while ((rc = fs_state_step_row(st, q)) == 1) {
 		struct fs_suppression s = {
-			.kind = (const char *)sqlite3_column_text(q, 0), .value = (const char *)sqlite3_column_text(q, 1),
-			.shown = (const char *)sqlite3_column_text(q, 2), .reason = (const char *)sqlite3_column_text(q, 3),
-			.origin = (const char *)sqlite3_column_text(q, 4),
-			.added_at = (const char *)sqlite3_column_text(q, 5),
+			.kind = fs_col_text(q, 0), .value = fs_col_text(q, 1),
+			.shown = fs_col_text(q, 2), .reason = fs_col_text(q, 3),
+			.origin = fs_col_text(q, 4),
+			.added_at = fs_col_text(q, 5),
 		};
 
 		if (fn(&s, ctx) != 0) {
-			sqlite3_reset(q);
+			fs_stmt_reset(q);
 			return -1;
 		}
 	}
@@ -86,7 +86,7 @@ fs_address_key_of(jv to)
 static int
 listed(struct fs_state *st, const char *kind, const char *value, char **why)
 {
-	sqlite3_stmt *q;
+	fs_stmt *q;
 	int rc;
 
 	*why = NULL;
@@ -97,15 +97,15 @@ listed(struct fs_state *st, const char *kind, const char *value, char **why)
 	if (q == NULL || (rc = fs_state_step_row(st, q)) < 0)
 		return -1;
 	if (rc == 1) {
-		const char *origin = (const char *)sqlite3_column_text(q, 0);
-		const char *reason = (const char *)sqlite3_column_text(q, 1);
+		const char *origin = fs_col_text(q, 0);
+		const char *reason = fs_col_text(q, 1);
 
 		if (strcmp(origin, "returned") == 0)
 			*why = fs_xasprintf("the address was returned as undeliverable (%s)", reason ? reason : "");
 		else
 			*why = fs_xasprintf("the %s is on the do-not-mail list%s%s", kind, reason ? ": " : "",
 					    reason ? reason : "");
-		sqlite3_reset(q);
+		fs_stmt_reset(q);
 	}
 	return 0;
 }
