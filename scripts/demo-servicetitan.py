@@ -505,13 +505,16 @@ timezone = America/Chicago
             % (self.active_ticks, int((self.end - self.start) / TICK), self.stats.get("runs", 0), took))
 
     def panels(self):
-        argv = ["fs-report", "outcomes", "--from", str((self.start - dt.timedelta(days=1)).date()),
-                "--to", str(self.end.date()), "--format", "text"]
-        r = subprocess.run([os.path.join(BIN, argv[0])] + argv[1:], env=dict(self.env, FS_NOW=iso(self.end)),
-                           capture_output=True, text=True)
-        say("")
-        say("== " + " ".join(argv))
-        sys.stdout.write(r.stdout + r.stderr)
+        """fs-report outcomes: what was sent and suppressed each day, and the
+        paid invoices after a piece."""
+        for section in ("spend", "revenue"):
+            argv = ["fs-report", "outcomes", "--section", section, "--from",
+                    str((self.start - dt.timedelta(days=1)).date()), "--to", str(self.end.date()), "--format", "text"]
+            r = subprocess.run([os.path.join(BIN, argv[0])] + argv[1:], env=dict(self.env, FS_NOW=iso(self.end)),
+                               capture_output=True, text=True)
+            say("")
+            say("== " + " ".join(argv))
+            sys.stdout.write(r.stdout + r.stderr)
 
     def verify(self):
         if self.a.inject_duplicate:
@@ -646,7 +649,16 @@ def main():
     a = ap.parse_args()
     if a.days < 1 or a.customers < 10:
         ap.error("--days must be 1 or more and --customers 10 or more")
-    return run_sim(Sim(a))
+    try:
+        return run_sim(Sim(a))
+    except SystemExit as e:
+        if isinstance(e.code, str):     # a set-up error (a fake that did not start, ...): 2, not 1
+            print(e.code, file=sys.stderr)
+            return 2
+        raise
+    except OSError as e:                # a folder it cannot make, a fake it cannot reach
+        print("demo: %s" % e, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

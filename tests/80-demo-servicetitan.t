@@ -9,7 +9,7 @@
 # with the list read too (records sharing a modifiedOn across pages), and
 # fail when a duplicate piece is slipped in.
 . "$(dirname "$0")/lib.sh"
-plan 10
+plan 11
 sim="$top/scripts/demo-servicetitan.py"
 unset FS_STATE FS_NOW FS_BUSY_TIMEOUT
 
@@ -32,6 +32,8 @@ is 'the state file agrees: one piece per final enrolment and job, every customer
 	"$1 $1 $1 $1/30"
 is 'the merged-away customers are merged and do-not-mail' \
 	"$(sqlite3 "$db" "select count(*) || ' ' || sum(do_not_mail) from contacts where status = 'merged'")" "$4 $4"
+is "fs-report outcomes' spend panel: the pieces sent, the doNotMail jobs suppressed" \
+	"$(sed -n 's/^[0-9-]* *thank-you *\(sent\|suppressed\) *\([0-9]*\) .*/\1 \2/p' "$T/out" | tr '\n' ',')" "sent $1,suppressed $3,"
 up=0
 for f in "$T/demo/servicetitan.port" "$T/demo/lob.port"; do
 	python3 -c "import socket, sys; socket.create_connection(('127.0.0.1', int(open(sys.argv[1]).read())), 0.5)" "$f" 2>/dev/null && up=$((up + 1))
