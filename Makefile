@@ -85,7 +85,9 @@ bench: bootstrap all
 # make demo VENDOR=jobber: a Jobber account with its books in QuickBooks
 # Online (scripts/demo-jobber.py) instead of HubSpot (scripts/demo-sim.py);
 # VENDOR=postcardmania: HubSpot mailing through Lob and PostcardMania at once
-# (scripts/demo-postcardmania.py).
+# (scripts/demo-postcardmania.py); VENDOR=servicetitan: a ServiceTitan tenant
+# (scripts/demo-servicetitan.py); VENDOR=sheets: a Google Sheet as the CRM
+# (scripts/demo-sheets.py).
 VENDOR ?= hubspot
 demo: bootstrap all
 	@if [ -x scripts/demo ]; then scripts/demo --vendor '$(VENDOR)'; else echo "make demo: not yet (see issue 8)"; fi

@@ -267,8 +267,22 @@ def print_checks(checks, vendors="vendor's"):
 def run_sim(sim, *prepare):
     """main()'s course: set up, the steps before the first tick, the days,
     the panels, the verification and the closing lines; the exit status
-    (0 when every check holds, 1 when one fails).  The fakes are stopped
-    whatever happens."""
+    (0 when every check holds, 1 when one fails, 2 on a set-up error: a
+    fake that did not start or answered wrong, a folder it cannot make).
+    The fakes are stopped whatever happens."""
+    try:
+        return run_sim_steps(sim, prepare)
+    except SystemExit as e:
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+            return 2
+        raise
+    except OSError as e:
+        print("demo: %s" % e, file=sys.stderr)
+        return 2
+
+
+def run_sim_steps(sim, prepare):
     catch_signals()
     began = time.monotonic()
     try:

@@ -8,7 +8,7 @@
 command -v python3 >/dev/null || skip_all 'python3 is needed for the fake ServiceTitan'
 command -v jq >/dev/null || skip_all 'jq is needed'
 . "$top/tests/push-lib.sh"
-plan 39
+plan 40
 
 python3 "$top/tests/fakes/fake_servicetitan.py" --port 0 --port-file "$T/st.port" --now 2026-11-29T10:00:00Z \
 	--export-page 3 --log "$T/st.log" &
@@ -92,6 +92,12 @@ is 'doNotMail is data.do_not_mail' "$(jq -c 'select(.object == "contact:3") | .d
 is 'a commercial customer is a company; an inactive one is inactive' \
 	"$(jq -c 'select(.object == "contact:4" or .object == "contact:6") | [.data.company, .data.last_name, .data.status]' events.ndjson | tr '\n' ' ')" \
 	'["Acme Roofing",null,"active"] [null,"Gold","inactive"] '
+# ServiceTitan's customer type is a string ("Residential", "Commercial"); an
+# object {"name": ...} is taken too.  A string once stopped fs-normalize.
+is 'a customer type as a string: a company, a person' \
+	"$(jq -c 'select(.key == "4" or .key == "5") | .data.type = (if .key == "4" then "Commercial" else "Residential" end)' "$T/out" |
+		FS_STATE=$T/type.db fs-normalize 2>&1 | jq -c 'select(.type == "event") | [.data.company, .data.last_name]' | tr '\n' ' ')" \
+	'["Acme Roofing",null] [null,"Fox"] '
 is 'servicetitan-invoice.jq: a paid invoice is revenue' "$(jq -c 'select(.object == "invoice:201") | .data' events.ndjson)" \
 	'{"contact_id":"1","deal_id":"201","amount":250,"currency":"USD","at":"2026-11-29T10:03:00Z"}'
 

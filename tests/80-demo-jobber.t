@@ -54,7 +54,7 @@ is 'a duplicate slipped in at the vendor: exit 1, the duplicate counted' \
 # make demo passes the vendor on; an unknown one is a usage error, before any set-up.
 run "$top/scripts/demo" --vendor nosuch
 is 'scripts/demo --vendor nosuch: exit 2, says which it knows' "$status/$(cat "$T/err")" \
-	"2/scripts/demo: no demo for vendor 'nosuch' (hubspot, jobber, postcardmania)"
+	"2/scripts/demo: no demo for vendor 'nosuch' (hubspot, jobber, postcardmania, servicetitan, sheets)"
 is 'make demo VENDOR=jobber runs scripts/demo --vendor jobber' \
 	"$(make -s -n -C "$top" demo VENDOR=jobber 2>/dev/null | grep -c "scripts/demo --vendor 'jobber'")" 1
 done_testing

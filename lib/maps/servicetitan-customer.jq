@@ -1,15 +1,15 @@
 # ServiceTitan customer (as fs-pull servicetitan reads it: the customer
 # with its locations in "locations") -> contact.changed.  The mailing
 # address is the first active location's (lowest id), else the customer's
-# own address.  ServiceTitan keeps one "name": a commercial customer's is
-# the company, a residential one's is split at its last space into first
-# and last names.  status is merged (mergedToId set: the customer lives on
-# as its survivor), inactive (active false: deactivated or deleted) or
-# active.  doNotMail, and a merged-away customer, suppress mail
-# (do_not_mail).  The version is the newest modifiedOn of the customer and
-# its locations, so an edited location is a new version of its contact.
-# E-mail and phone live in the customer's contacts, which fs-pull does not
-# read.
+# own address.  ServiceTitan keeps one "name": a commercial customer's
+# (type "Commercial", or {"name": "Commercial"}) is the company, a
+# residential one's is split at its last space into first and last names.
+# status is merged (mergedToId set: the customer lives on as its
+# survivor), inactive (active false: deactivated or deleted) or active.
+# doNotMail, and a merged-away customer, suppress mail (do_not_mail).  The
+# version is the newest modifiedOn of the customer and its locations, so an
+# edited location is a new version of its contact.  E-mail and phone live
+# in the customer's contacts, which fs-pull does not read.
 # reads: data.id data.modifiedOn ?data.name ?data.type ?data.active ?data.doNotMail ?data.mergedToId
 # reads: ?data.address ?data.locations
 .data as $d
@@ -19,7 +19,7 @@
                                    then ($source.default_country // "US") else null end)) as $country
 | ([$d.modifiedOn, ($d.locations // [] | .[].modifiedOn)] | map(fs_time | select(. != null)) | max) as $version
 | ($d.name | fs_clean) as $name
-| (($d.type.name // $d.type // "") | tostring | ascii_downcase) as $type
+| (($d.type | if type == "object" then .name else . end) // "" | tostring | ascii_downcase) as $type
 | {
     kind: "contact.changed",
     object: "contact:\($d.id)",

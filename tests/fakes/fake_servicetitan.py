@@ -25,6 +25,7 @@ import datetime
 import hashlib
 import hmac
 import json
+import socket
 import sys
 import threading
 import time
@@ -374,6 +375,13 @@ def route_admin(app, method, path, q, body):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fake-servicetitan"
+
+    def setup(self):
+        BaseHTTPRequestHandler.setup(self)
+        try:   # headers and body go out in separate writes: avoid Nagle stalls
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
 
     def log_message(self, fmt, *a):
         if self.server.app.args.log:
