@@ -10,16 +10,17 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 CC ?= cc
 CFLAGS ?= -O2 -g
 override CFLAGS := -std=c17 -Wall -Wextra -D_GNU_SOURCE $(CFLAGS)
-override CPPFLAGS := -Ilib -DFS_DATADIR='"$(DATADIR)"' $(CPPFLAGS)
+override CPPFLAGS := -Ilib -I/usr/include/postgresql -DFS_DATADIR='"$(DATADIR)"' $(CPPFLAGS)
 # Not -lonig: libjq loads it, and it exports a POSIX regcomp that would
 # shadow glibc's ahead of libc in link order.  -lcrypto: no command uses it
 # (lib/sha256.c hashes); the fs-hook fuzz harness checks that HMAC against
 # OpenSSL's, and --as-needed leaves it out of everything else.
-LDLIBS = -Wl,--as-needed -ljq -lcurl -lsqlite3 -lcsv -lcrypto -lm
+# -lpq: the state in PostgreSQL (lib/state_pg.c), Debian's libpq.
+LDLIBS = -Wl,--as-needed -ljq -lcurl -lsqlite3 -lpq -lcsv -lcrypto -lm
 
 # fs-hook is started once per web request: SQLite linked in (libsqlite3-dev
 # ships the archive) spares the dynamic loader a large library on each one.
-bin/fs-hook: LDLIBS = -Wl,--as-needed -ljq -Wl,-Bstatic -lsqlite3 -Wl,-Bdynamic -lm
+bin/fs-hook: LDLIBS = -Wl,--as-needed -ljq -Wl,-Bstatic -lsqlite3 -Wl,-Bdynamic -lpq -lm
 
 CMDS := $(patsubst cmd/%.c,bin/%,$(wildcard cmd/*.c))
 # The connectors (lib/vendors/*.c) go in the library too: their objects keep

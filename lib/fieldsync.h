@@ -327,7 +327,8 @@ bool fs_cond_matches(const struct fs_cond *c, const char *value);	/* a trigger: 
 
 // state.c
 struct fs_state {
-	sqlite3 *db;
+	sqlite3 *db;		/* SQLite's connection, or NULL */
+	struct fs_pg *pg;	/* PostgreSQL's (lib/state_pg.c), or NULL */
 	char *path;
 	int depth;		/* open transactions */
 	int busy_ms;		/* how long to wait for a lock ($FS_BUSY_TIMEOUT) */
@@ -335,9 +336,14 @@ struct fs_state {
 	int version;		/* the file's schema version (fs_nmigrations unless FS_STATE_ANY_SCHEMA) */
 	bool readonly;		/* opened with FS_STATE_READONLY */
 };
-/* A statement of the state's SQL (the engine's own, behind the fs_col_ and
- * fs_bind_ helpers below); stepping one gives FS_ROW or FS_DONE. */
-typedef struct sqlite3_stmt fs_stmt;
+/* A statement of the state's SQL: SQLite's, or lib/state_pg.c's for
+ * PostgreSQL; read and bound through the fs_col_ and fs_bind_ helpers
+ * below; stepping one gives FS_ROW or FS_DONE. */
+struct fs_pg_stmt;
+typedef struct fs_stmt {
+	sqlite3_stmt *lite;
+	struct fs_pg_stmt *pg;
+} fs_stmt;
 enum { FS_DONE = 0, FS_ROW = 1 };
 /* How fs_state_open_flags opens the file, or'ed together. */
 #define FS_STATE_READONLY 1	/* read only: never creates, never writes (fs-health, fs-report) */
@@ -402,23 +408,49 @@ int fs_state_int(struct fs_state *st, int64_t *out, const char *sql, const char 
 enum fs_col_type { FS_COL_INT, FS_COL_FLOAT, FS_COL_TEXT, FS_COL_BLOB, FS_COL_NULL };
 void fs_bind_text(fs_stmt *q, int i, const char *s);	/* text, or NULL when s is NULL */
 char *fs_col_dup(fs_stmt *q, int i);	/* a column's text, malloc'd; NULL for NULL */
-static inline const char *fs_col_text(fs_stmt *q, int i) { return (const char *)sqlite3_column_text(q, i); }
-static inline int64_t fs_col_int64(fs_stmt *q, int i) { return sqlite3_column_int64(q, i); }
-static inline int fs_col_int(fs_stmt *q, int i) { return sqlite3_column_int(q, i); }
-static inline double fs_col_double(fs_stmt *q, int i) { return sqlite3_column_double(q, i); }
-static inline const void *fs_col_blob(fs_stmt *q, int i) { return sqlite3_column_blob(q, i); }
-static inline size_t fs_col_bytes(fs_stmt *q, int i) { return (size_t)sqlite3_column_bytes(q, i); }
-static inline int fs_col_count(fs_stmt *q) { return sqlite3_column_count(q); }
-static inline bool fs_col_null(fs_stmt *q, int i) { return sqlite3_column_type(q, i) == SQLITE_NULL; }
+/* PostgreSQL's side of each (lib/state_pg.c). */
+const char *fs_pg_col_text(struct fs_pg_stmt *q, int i);
+int64_t fs_pg_col_int64(struct fs_pg_stmt *q, int i);
+double fs_pg_col_double(struct fs_pg_stmt *q, int i);
+const void *fs_pg_col_blob(struct fs_pg_stmt *q, int i);
+size_t fs_pg_col_bytes(struct fs_pg_stmt *q, int i);
+int fs_pg_col_count(struct fs_pg_stmt *q);
+bool fs_pg_col_null(struct fs_pg_stmt *q, int i);
+void fs_pg_bind(struct fs_pg_stmt *q, int i, const void *p, size_t n, bool binary);	/* p NULL: NULL */
+void fs_pg_bind_int64(struct fs_pg_stmt *q, int i, int64_t v);
+void fs_pg_bind_double(struct fs_pg_stmt *q, int i, double v);
+void fs_pg_stmt_reset(struct fs_pg_stmt *q);
+void fs_pg_stmt_clear(struct fs_pg_stmt *q);
+static inline const char *fs_col_text(fs_stmt *q, int i)
+{ return q->pg ? fs_pg_col_text(q->pg, i) : (const char *)sqlite3_column_text(q->lite, i); }
+static inline int64_t fs_col_int64(fs_stmt *q, int i)
+{ return q->pg ? fs_pg_col_int64(q->pg, i) : sqlite3_column_int64(q->lite, i); }
+static inline int fs_col_int(fs_stmt *q, int i)
+{ return q->pg ? (int)fs_pg_col_int64(q->pg, i) : sqlite3_column_int(q->lite, i); }
+static inline double fs_col_double(fs_stmt *q, int i)
+{ return q->pg ? fs_pg_col_double(q->pg, i) : sqlite3_column_double(q->lite, i); }
+static inline const void *fs_col_blob(fs_stmt *q, int i)
+{ return q->pg ? fs_pg_col_blob(q->pg, i) : sqlite3_column_blob(q->lite, i); }
+static inline size_t fs_col_bytes(fs_stmt *q, int i)
+{ return q->pg ? fs_pg_col_bytes(q->pg, i) : (size_t)sqlite3_column_bytes(q->lite, i); }
+static inline int fs_col_count(fs_stmt *q)
+{ return q->pg ? fs_pg_col_count(q->pg) : sqlite3_column_count(q->lite); }
+static inline bool fs_col_null(fs_stmt *q, int i)
+{ return q->pg ? fs_pg_col_null(q->pg, i) : sqlite3_column_type(q->lite, i) == SQLITE_NULL; }
 enum fs_col_type fs_col_type(fs_stmt *q, int i);
-static inline void fs_bind_int64(fs_stmt *q, int i, int64_t v) { sqlite3_bind_int64(q, i, v); }
-static inline void fs_bind_int(fs_stmt *q, int i, int v) { sqlite3_bind_int(q, i, v); }
-static inline void fs_bind_double(fs_stmt *q, int i, double v) { sqlite3_bind_double(q, i, v); }
-static inline void fs_bind_null(fs_stmt *q, int i) { sqlite3_bind_null(q, i); }
-static inline void fs_bind_blob(fs_stmt *q, int i, const void *p, size_t n) { sqlite3_bind_blob(q, i, p, (int)n, SQLITE_STATIC); }
-static inline void fs_bind_text_n(fs_stmt *q, int i, const char *s, size_t n) { sqlite3_bind_text(q, i, s, (int)n, SQLITE_STATIC); }
-static inline void fs_stmt_reset(fs_stmt *q) { sqlite3_reset(q); }
-static inline void fs_stmt_clear(fs_stmt *q) { sqlite3_clear_bindings(q); }
+static inline void fs_bind_int64(fs_stmt *q, int i, int64_t v)
+{ if (q->pg) fs_pg_bind_int64(q->pg, i, v); else sqlite3_bind_int64(q->lite, i, v); }
+static inline void fs_bind_int(fs_stmt *q, int i, int v) { fs_bind_int64(q, i, v); }
+static inline void fs_bind_double(fs_stmt *q, int i, double v)
+{ if (q->pg) fs_pg_bind_double(q->pg, i, v); else sqlite3_bind_double(q->lite, i, v); }
+static inline void fs_bind_null(fs_stmt *q, int i)
+{ if (q->pg) fs_pg_bind(q->pg, i, NULL, 0, false); else sqlite3_bind_null(q->lite, i); }
+static inline void fs_bind_blob(fs_stmt *q, int i, const void *p, size_t n)
+{ if (q->pg) fs_pg_bind(q->pg, i, p, n, true); else sqlite3_bind_blob(q->lite, i, p, (int)n, SQLITE_STATIC); }
+static inline void fs_bind_text_n(fs_stmt *q, int i, const char *s, size_t n)
+{ if (q->pg) fs_pg_bind(q->pg, i, s, n, false); else sqlite3_bind_text(q->lite, i, s, (int)n, SQLITE_STATIC); }
+static inline void fs_stmt_reset(fs_stmt *q) { if (q->pg) fs_pg_stmt_reset(q->pg); else sqlite3_reset(q->lite); }
+static inline void fs_stmt_clear(fs_stmt *q) { if (q->pg) fs_pg_stmt_clear(q->pg); else sqlite3_clear_bindings(q->lite); }
 /* Steps q: FS_ROW, FS_DONE, or -1 on an error (not reported: fs_state_error says it). */
 int fs_stmt_step(fs_stmt *q);
 /* A statement outside the cache, for SQL made on the fly (kept: one that
@@ -1352,6 +1384,8 @@ int fs_event_taken(struct fs_state *st, const char *event_id);
 // schema.c
 extern const char *const fs_migrations[];	/* fs_migrations[i] takes version i to i+1 */
 extern const int fs_nmigrations;
+extern const char *const fs_pg_migrations[];	/* the same for PostgreSQL (lib/schema_pg.c) */
+extern const int fs_pg_nmigrations;
 
 // dlq.c
 struct fs_dead {

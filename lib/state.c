@@ -12,11 +12,12 @@
 #include <unistd.h>
 
 #include "fieldsync.h"
+#include "state_pg.h"
 
 /* A small cache of prepared statements, keyed by the SQL text. */
 struct stmt_cache {
 	const char *sql;
-	sqlite3_stmt *stmt;
+	fs_stmt stmt;
 	struct stmt_cache *next;
 };
 
@@ -25,7 +26,7 @@ static struct stmt_cache *cache;
 void
 fs_state_error(struct fs_state *st, const char *what)
 {
-	const char *msg = st->db ? sqlite3_errmsg(st->db) : "no database";
+	const char *msg = st->pg ? fs_pg_errmsg(st) : st->db ? sqlite3_errmsg(st->db) : "no database";
 
 	fs_err("state '%s': %s%s%s", st->path ? st->path : "?", what ? what : "", what ? ": " : "", msg);
 }
@@ -221,7 +222,14 @@ user_version(struct fs_state *st)
 {
 	sqlite3_stmt *q;
 	int version = -1;
+	int64_t objects;
 
+	if (st->pg) {
+		if (fs_pg_schema_seen(st, &version, &objects) == 0)
+			return version;
+		fs_state_error(st, NULL);
+		return -1;
+	}
 	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
 	    sqlite3_step(q) == SQLITE_ROW)
 		version = sqlite3_column_int(q, 0);
@@ -242,6 +250,11 @@ schema_seen(struct fs_state *st, int *version, int64_t *objects)
 	sqlite3_stmt *q;
 	int rc = -1;
 
+	if (st->pg) {
+		if ((rc = fs_pg_schema_seen(st, version, objects)) != 0)
+			fs_state_error(st, NULL);
+		return rc;
+	}
 	if (sqlite3_prepare_v2(st->db, "SELECT (SELECT user_version FROM pragma_user_version),"
 			       " (SELECT count(*) FROM sqlite_schema)", -1, &q, NULL) == SQLITE_OK &&
 	    sqlite3_step(q) == SQLITE_ROW) {
@@ -258,6 +271,7 @@ schema_seen(struct fs_state *st, int *version, int64_t *objects)
 int
 fs_schema_apply(struct fs_state *st, int from, int to)
 {
+	const char *const *migrations = st->pg ? fs_pg_migrations : fs_migrations;
 	char pragma[48];
 
 	if (from < 0 || from > to || to > fs_nmigrations) {
@@ -265,8 +279,14 @@ fs_schema_apply(struct fs_state *st, int from, int to)
 		return -1;
 	}
 	for (int version = from; version < to; version++)
-		if (fs_state_exec(st, fs_migrations[version]) != 0)
+		if (fs_state_exec(st, migrations[version]) != 0)
 			return -1;
+	if (st->pg) {
+		if (fs_pg_set_version(st, to) == 0)
+			return 0;
+		fs_state_error(st, NULL);
+		return -1;
+	}
 	snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", to);
 	return fs_state_exec(st, pragma);
 }
@@ -420,8 +440,16 @@ fs_state_open_flags(const char *path, int flags, const char *group, struct fs_st
 
 	memset(st, 0, sizeof *st);
 	path = fs_state_path(path);
-	st->path = fs_xstrdup(path);
 	st->readonly = flags & FS_STATE_READONLY;
+	st->busy_ms = bt && *bt ? atoi(bt) : 10000;
+	if (fs_pg_url(path)) {
+		/* Messages name the database without its password. */
+		st->path = fs_pg_redact(path);
+		if (fs_pg_open(st, path, flags) != 0 || check_schema(st, flags) != 0)
+			goto fail;
+		return 0;
+	}
+	st->path = fs_xstrdup(path);
 	file = strcmp(path, ":memory:") != 0;
 	if (group && *group && !st->readonly && share_find(group, &sh) != 0)
 		goto fail;
@@ -435,7 +463,6 @@ fs_state_open_flags(const char *path, int flags, const char *group, struct fs_st
 		fs_state_error(st, "cannot open");
 		goto fail;
 	}
-	st->busy_ms = bt && *bt ? atoi(bt) : 10000;
 	sqlite3_busy_handler(st->db, busy_wait, st);
 	if (!st->readonly) {
 		/* The -wal and -shm stay beside the file after the last close, so
@@ -487,10 +514,14 @@ fs_state_close(struct fs_state *st)
 	while (cache) {
 		struct stmt_cache *next = cache->next;
 
-		sqlite3_finalize(cache->stmt);
+		if (cache->stmt.pg)
+			fs_pg_stmt_free(cache->stmt.pg);
+		else
+			sqlite3_finalize(cache->stmt.lite);
 		free(cache);
 		cache = next;
 	}
+	fs_pg_close(st);
 	if (st->db)
 		sqlite3_close(st->db);
 	free(st->path);
@@ -502,6 +533,12 @@ fs_state_exec(struct fs_state *st, const char *sql)
 {
 	char *msg = NULL;
 
+	if (st->pg) {
+		if (fs_pg_exec(st, sql) == 0)
+			return 0;
+		fs_err("state '%s': %s", st->path, fs_pg_errmsg(st));
+		return -1;
+	}
 	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		fs_err("state '%s': %s", st->path, msg ? msg : sqlite3_errmsg(st->db));
 		sqlite3_free(msg);
@@ -515,7 +552,12 @@ fs_state_begin(struct fs_state *st)
 {
 	if (st->depth++ > 0)
 		return 0;
-	if (fs_state_exec(st, "BEGIN IMMEDIATE") != 0) {
+	if (st->pg && fs_pg_begin(st) != 0) {
+		fs_state_error(st, "begin");
+		st->depth = 0;
+		return -1;
+	}
+	if (!st->pg && fs_state_exec(st, "BEGIN IMMEDIATE") != 0) {
 		st->depth = 0;
 		return -1;
 	}
@@ -537,22 +579,27 @@ fs_state_rollback(struct fs_state *st)
 	if (st->depth == 0)
 		return;
 	st->depth = 0;
-	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	if (st->pg)
+		fs_pg_exec(st, "ROLLBACK");
+	else
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-sqlite3_stmt *
+fs_stmt *
 fs_state_prepare(struct fs_state *st, const char *sql)
 {
 	struct stmt_cache *c;
 
 	for (c = cache; c; c = c->next)
 		if (c->sql == sql || strcmp(c->sql, sql) == 0) {
-			sqlite3_reset(c->stmt);
-			sqlite3_clear_bindings(c->stmt);
-			return c->stmt;
+			fs_stmt_reset(&c->stmt);
+			fs_stmt_clear(&c->stmt);
+			return &c->stmt;
 		}
 	c = fs_xmalloc(sizeof *c);
-	if (sqlite3_prepare_v2(st->db, sql, -1, &c->stmt, NULL) != SQLITE_OK) {
+	c->stmt = (fs_stmt){0};
+	if (st->pg ? (c->stmt.pg = fs_pg_prepare(st, sql)) == NULL
+		   : sqlite3_prepare_v2(st->db, sql, -1, &c->stmt.lite, NULL) != SQLITE_OK) {
 		fs_state_error(st, NULL);
 		free(c);
 		return NULL;
@@ -560,26 +607,26 @@ fs_state_prepare(struct fs_state *st, const char *sql)
 	c->sql = sql;
 	c->next = cache;
 	cache = c;
-	return c->stmt;
+	return &c->stmt;
 }
 
 int
-fs_state_step_done(struct fs_state *st, sqlite3_stmt *stmt)
+fs_state_step_done(struct fs_state *st, fs_stmt *stmt)
 {
-	int rc = sqlite3_step(stmt);
+	int rc = fs_stmt_step(stmt);
 
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+	fs_stmt_reset(stmt);
+	if (rc < 0) {
 		fs_state_error(st, NULL);
 		return -1;
 	}
 	return 0;
 }
 
-sqlite3_stmt *
+fs_stmt *
 fs_state_vquery(struct fs_state *st, const char *sql, const char *types, va_list ap)
 {
-	sqlite3_stmt *q = fs_state_prepare(st, sql);
+	fs_stmt *q = fs_state_prepare(st, sql);
 
 	if (q == NULL)
 		return NULL;
@@ -594,27 +641,33 @@ fs_state_vquery(struct fs_state *st, const char *sql, const char *types, va_list
 		case 't':
 			p = va_arg(ap, const char *);
 			n = va_arg(ap, size_t);
-			sqlite3_bind_text(q, i, p, (int)n, SQLITE_TRANSIENT);
+			if (q->pg)
+				fs_pg_bind(q->pg, i, p, n, false);
+			else
+				sqlite3_bind_text(q->lite, i, p, (int)n, SQLITE_TRANSIENT);
 			break;
 		case 'b':
 			p = va_arg(ap, const void *);
 			n = va_arg(ap, size_t);
-			sqlite3_bind_blob(q, i, p, (int)n, SQLITE_TRANSIENT);
+			if (q->pg)
+				fs_pg_bind(q->pg, i, p, n, true);
+			else
+				sqlite3_bind_blob(q->lite, i, p, (int)n, SQLITE_TRANSIENT);
 			break;
 		case 'i':
-			sqlite3_bind_int64(q, i, va_arg(ap, int64_t));
+			fs_bind_int64(q, i, va_arg(ap, int64_t));
 			break;
 		case 'n': {
 			int64_t v = va_arg(ap, int64_t);
 
 			if (v)
-				sqlite3_bind_int64(q, i, v);
+				fs_bind_int64(q, i, v);
 			else
-				sqlite3_bind_null(q, i);
+				fs_bind_null(q, i);
 			break;
 		}
 		case 'd':
-			sqlite3_bind_double(q, i, va_arg(ap, double));
+			fs_bind_double(q, i, va_arg(ap, double));
 			break;
 		default:
 			fs_err("state '%s': no bind type '%c'", st->path, types[i - 1]);
@@ -624,11 +677,11 @@ fs_state_vquery(struct fs_state *st, const char *sql, const char *types, va_list
 	return q;
 }
 
-sqlite3_stmt *
+fs_stmt *
 fs_state_query(struct fs_state *st, const char *sql, const char *types, ...)
 {
 	va_list ap;
-	sqlite3_stmt *q;
+	fs_stmt *q;
 
 	va_start(ap, types);
 	q = fs_state_vquery(st, sql, types, ap);
@@ -640,7 +693,7 @@ int
 fs_state_run(struct fs_state *st, const char *sql, const char *types, ...)
 {
 	va_list ap;
-	sqlite3_stmt *q;
+	fs_stmt *q;
 
 	va_start(ap, types);
 	q = fs_state_vquery(st, sql, types, ap);
@@ -652,21 +705,21 @@ int64_t
 fs_state_changes(struct fs_state *st, const char *sql, const char *types, ...)
 {
 	va_list ap;
-	sqlite3_stmt *q;
+	fs_stmt *q;
 
 	va_start(ap, types);
 	q = fs_state_vquery(st, sql, types, ap);
 	va_end(ap);
 	if (q == NULL || fs_state_step_done(st, q) != 0)
 		return -1;
-	return sqlite3_changes(st->db);
+	return fs_state_changed(st);
 }
 
 /* The first column of sql's first row: text when text, else a number. */
 static int
 query_one(struct fs_state *st, const char *sql, const char *types, va_list ap, char **text, int64_t *num)
 {
-	sqlite3_stmt *q = fs_state_vquery(st, sql, types, ap);
+	fs_stmt *q = fs_state_vquery(st, sql, types, ap);
 
 	if (q == NULL)
 		return -1;
@@ -700,18 +753,22 @@ fs_state_int(struct fs_state *st, int64_t *out, const char *sql, const char *typ
 }
 
 void
-fs_bind_text(sqlite3_stmt *q, int i, const char *s)
+fs_bind_text(fs_stmt *q, int i, const char *s)
 {
-	if (s)
-		sqlite3_bind_text(q, i, s, -1, SQLITE_TRANSIENT);
+	if (q->pg)
+		fs_pg_bind(q->pg, i, s, s ? strlen(s) : 0, false);
+	else if (s)
+		sqlite3_bind_text(q->lite, i, s, -1, SQLITE_TRANSIENT);
 	else
-		sqlite3_bind_null(q, i);
+		sqlite3_bind_null(q->lite, i);
 }
 
 enum fs_col_type
 fs_col_type(fs_stmt *q, int i)
 {
-	switch (sqlite3_column_type(q, i)) {
+	if (q->pg)
+		return fs_pg_col_type(q->pg, i);
+	switch (sqlite3_column_type(q->lite, i)) {
 	case SQLITE_INTEGER:
 		return FS_COL_INT;
 	case SQLITE_FLOAT:
@@ -728,18 +785,25 @@ fs_col_type(fs_stmt *q, int i)
 int
 fs_stmt_step(fs_stmt *q)
 {
-	int rc = sqlite3_step(q);
+	int rc;
 
+	if (q->pg)
+		return fs_pg_step(q->pg);
+	rc = sqlite3_step(q->lite);
 	return rc == SQLITE_ROW ? FS_ROW : rc == SQLITE_DONE ? FS_DONE : -1;
 }
 
 fs_stmt *
 fs_state_prepare_new(struct fs_state *st, const char *sql, bool kept)
 {
-	fs_stmt *q;
+	fs_stmt *q = fs_xmalloc(sizeof *q);
 
-	if (sqlite3_prepare_v3(st->db, sql, -1, kept ? SQLITE_PREPARE_PERSISTENT : 0, &q, NULL) != SQLITE_OK) {
+	*q = (fs_stmt){0};
+	if (st->pg ? (q->pg = fs_pg_prepare(st, sql)) == NULL
+		   : sqlite3_prepare_v3(st->db, sql, -1, kept ? SQLITE_PREPARE_PERSISTENT : 0, &q->lite, NULL)
+			     != SQLITE_OK) {
 		fs_state_error(st, NULL);
+		free(q);
 		return NULL;
 	}
 	return q;
@@ -748,19 +812,25 @@ fs_state_prepare_new(struct fs_state *st, const char *sql, bool kept)
 void
 fs_stmt_free(fs_stmt *q)
 {
-	sqlite3_finalize(q);
+	if (q == NULL)
+		return;
+	if (q->pg)
+		fs_pg_stmt_free(q->pg);
+	else
+		sqlite3_finalize(q->lite);
+	free(q);
 }
 
 int64_t
 fs_state_last_id(struct fs_state *st)
 {
-	return sqlite3_last_insert_rowid(st->db);
+	return st->pg ? fs_pg_last_id(st) : sqlite3_last_insert_rowid(st->db);
 }
 
 int64_t
 fs_state_changed(struct fs_state *st)
 {
-	return sqlite3_changes64(st->db);
+	return st->pg ? fs_pg_changed(st) : sqlite3_changes64(st->db);
 }
 
 struct sql_fn {
@@ -801,45 +871,45 @@ fs_state_function(struct fs_state *st, const char *name, bool (*fn)(void *data, 
 }
 
 char *
-fs_col_dup(sqlite3_stmt *q, int i)
+fs_col_dup(fs_stmt *q, int i)
 {
-	const unsigned char *s = sqlite3_column_text(q, i);
+	const char *s = fs_col_text(q, i);
 
-	return s ? fs_xstrdup((const char *)s) : NULL;
+	return s ? fs_xstrdup(s) : NULL;
 }
 
 int
-fs_state_step_row(struct fs_state *st, sqlite3_stmt *q)
+fs_state_step_row(struct fs_state *st, fs_stmt *q)
 {
-	int rc = sqlite3_step(q);
+	int rc = fs_stmt_step(q);
 
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+	if (rc < 0) {
 		fs_state_error(st, NULL);
-		sqlite3_reset(q);
+		fs_stmt_reset(q);
 		return -1;
 	}
-	if (rc == SQLITE_DONE)
-		sqlite3_reset(q);
-	return rc == SQLITE_ROW;
+	if (rc == FS_DONE)
+		fs_stmt_reset(q);
+	return rc == FS_ROW;
 }
 
 int
-fs_state_get_text(struct fs_state *st, sqlite3_stmt *q, char **out)
+fs_state_get_text(struct fs_state *st, fs_stmt *q, char **out)
 {
 	int rc = fs_state_step_row(st, q);
 
 	*out = rc == 1 ? fs_col_dup(q, 0) : NULL;
-	sqlite3_reset(q);
+	fs_stmt_reset(q);
 	return rc;
 }
 
 int
-fs_state_get_int(struct fs_state *st, sqlite3_stmt *q, int64_t *out)
+fs_state_get_int(struct fs_state *st, fs_stmt *q, int64_t *out)
 {
 	int rc = fs_state_step_row(st, q);
 
-	*out = rc == 1 ? sqlite3_column_int64(q, 0) : 0;
-	sqlite3_reset(q);
+	*out = rc == 1 ? fs_col_int64(q, 0) : 0;
+	fs_stmt_reset(q);
 	return rc;
 }
 
@@ -852,7 +922,7 @@ now_text(char out[21])
 int
 fs_cursor_get(struct fs_state *st, const char *source, const char *stream, char **cursor)
 {
-	sqlite3_stmt *q = fs_state_query(st, "SELECT cursor FROM cursors WHERE source = ? AND stream = ?",
+	fs_stmt *q = fs_state_query(st, "SELECT cursor FROM cursors WHERE source = ? AND stream = ?",
 					 "ss", source, stream ? stream : "");
 
 	*cursor = NULL;
@@ -889,7 +959,7 @@ holder_alive(const char *host, long pid)
 int
 fs_lease_take(struct fs_state *st, const char *name, const char *run_id, int64_t ttl)
 {
-	sqlite3_stmt *q;
+	fs_stmt *q;
 	char now[21], until[21], host[256] = "";
 	int rc, taken = 1;
 
@@ -904,14 +974,14 @@ fs_lease_take(struct fs_state *st, const char *name, const char *run_id, int64_t
 	if ((rc = fs_state_step_row(st, q)) < 0)
 		goto fail;
 	if (rc == 1) {
-		const char *holder = (const char *)sqlite3_column_text(q, 0);
-		long pid = sqlite3_column_int64(q, 1);
-		const char *h = (const char *)sqlite3_column_text(q, 2);
-		const char *exp = (const char *)sqlite3_column_text(q, 3);
+		const char *holder = fs_col_text(q, 0);
+		long pid = fs_col_int64(q, 1);
+		const char *h = fs_col_text(q, 2);
+		const char *exp = fs_col_text(q, 3);
 
 		if (strcmp(holder, run_id) != 0 && strcmp(exp, now) > 0 && holder_alive(h, pid))
 			taken = 0;
-		sqlite3_reset(q);
+		fs_stmt_reset(q);
 	}
 	if (taken && fs_state_run(st,
 	    "INSERT OR REPLACE INTO leases (name, run_id, pid, host, taken_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -934,7 +1004,7 @@ fs_lease_release(struct fs_state *st, const char *name, const char *run_id)
 int
 fs_piece_status(struct fs_state *st, const char *vendor_id, char **status)
 {
-	sqlite3_stmt *q = fs_state_query(st, "SELECT status FROM pieces WHERE vendor_id = ?", "s", vendor_id);
+	fs_stmt *q = fs_state_query(st, "SELECT status FROM pieces WHERE vendor_id = ?", "s", vendor_id);
 
 	*status = NULL;
 	if (q == NULL)

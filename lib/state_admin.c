@@ -29,9 +29,9 @@ file_size(const char *path, const char *suffix)
 }
 
 static jv
-text_or_null(sqlite3_stmt *q, int i)
+text_or_null(fs_stmt *q, int i)
 {
-	const char *s = (const char *)sqlite3_column_text(q, i);
+	const char *s = fs_col_text(q, i);
 
 	return s ? jv_string(s) : jv_null();
 }
@@ -48,12 +48,30 @@ waiting(const char *table, const char *name, const char *state, int64_t rows, jv
 	return jv_object_set(o, jv_string("oldest"), oldest);
 }
 
+/* SELECT count(*) FROM "name", its quotes doubled. */
+static char *
+quoted_count(const char *name)
+{
+	size_t n = strlen(name), k = 0;
+	char *q = fs_xmalloc(2 * n + 32);
+
+	k = (size_t)sprintf(q, "SELECT count(*) FROM \"");
+	for (size_t i = 0; i < n; i++) {
+		if (name[i] == '"')
+			q[k++] = '"';
+		q[k++] = name[i];
+	}
+	strcpy(q + k, "\"");
+	return q;
+}
+
 /* Row counts of every table.  Their names come from the file, so these
  * statements are made and finalized here, not kept in the statement cache. */
 static int
 table_rows(struct fs_state *st, jv *tables)
 {
-	sqlite3_stmt *names = fs_state_prepare(st,
+	fs_stmt *names = fs_state_prepare(st, st->pg ?
+	    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename" :
 	    "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"
 	    " ORDER BY name");
 	int rc;
@@ -61,21 +79,19 @@ table_rows(struct fs_state *st, jv *tables)
 	if (names == NULL)
 		return -1;
 	while ((rc = fs_state_step_row(st, names)) == 1) {
-		const char *name = (const char *)sqlite3_column_text(names, 0);
-		char *sql = sqlite3_mprintf("SELECT count(*) FROM \"%w\"", name);
-		sqlite3_stmt *q = NULL;
-		int step = SQLITE_ERROR;
+		const char *name = fs_col_text(names, 0);
+		char *sql = quoted_count(name);
+		fs_stmt *q = fs_state_prepare_new(st, sql, false);
+		int step = q ? fs_stmt_step(q) : -1;
 
-		if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) == SQLITE_OK)
-			step = sqlite3_step(q);
-		if (step == SQLITE_ROW)
-			*tables = jv_object_set(*tables, jv_string(name), jv_number((double)sqlite3_column_int64(q, 0)));
-		else
+		if (step == FS_ROW)
+			*tables = jv_object_set(*tables, jv_string(name), jv_number((double)fs_col_int64(q, 0)));
+		else if (q)
 			fs_state_error(st, name);
-		sqlite3_finalize(q);
-		sqlite3_free(sql);
-		if (step != SQLITE_ROW) {
-			sqlite3_reset(names);
+		fs_stmt_free(q);
+		free(sql);
+		if (step != FS_ROW) {
+			fs_stmt_reset(names);
 			return -1;
 		}
 	}
@@ -95,7 +111,7 @@ pending_work(struct fs_state *st, jv *out)
 		{"debounce", "held", "SELECT count(*), min(received_at) FROM debounce WHERE released_by IS NULL"},
 		{"alerts", "open", "SELECT count(*), min(opened_at) FROM alerts WHERE state = 'open'"},
 	};
-	sqlite3_stmt *q;
+	fs_stmt *q;
 	int rc, n;
 
 	q = fs_state_prepare(st, "SELECT target, state, count(*), min(enqueued_at) FROM outbox"
@@ -103,9 +119,9 @@ pending_work(struct fs_state *st, jv *out)
 	if (q == NULL)
 		return -1;
 	for (n = 0; (rc = fs_state_step_row(st, q)) == 1; n++)
-		*out = jv_array_append(*out, waiting("outbox", (const char *)sqlite3_column_text(q, 0),
-						     (const char *)sqlite3_column_text(q, 1),
-						     sqlite3_column_int64(q, 2), text_or_null(q, 3)));
+		*out = jv_array_append(*out, waiting("outbox", fs_col_text(q, 0),
+						     fs_col_text(q, 1),
+						     fs_col_int64(q, 2), text_or_null(q, 3)));
 	if (rc < 0)
 		return -1;
 	if (n == 0)
@@ -115,8 +131,8 @@ pending_work(struct fs_state *st, jv *out)
 	if (q == NULL)
 		return -1;
 	for (n = 0; (rc = fs_state_step_row(st, q)) == 1; n++)
-		*out = jv_array_append(*out, waiting("inbox", (const char *)sqlite3_column_text(q, 0), "undrained",
-						     sqlite3_column_int64(q, 1), text_or_null(q, 2)));
+		*out = jv_array_append(*out, waiting("inbox", fs_col_text(q, 0), "undrained",
+						     fs_col_int64(q, 1), text_or_null(q, 2)));
 	if (rc < 0)
 		return -1;
 	if (n == 0)
@@ -125,16 +141,16 @@ pending_work(struct fs_state *st, jv *out)
 		if ((q = fs_state_prepare(st, one[i].sql)) == NULL || (rc = fs_state_step_row(st, q)) < 0)
 			return -1;
 		*out = jv_array_append(*out, waiting(one[i].table, NULL, one[i].state,
-						     rc ? sqlite3_column_int64(q, 0) : 0, rc ? text_or_null(q, 1) : jv_null()));
+						     rc ? fs_col_int64(q, 0) : 0, rc ? text_or_null(q, 1) : jv_null()));
 		if (rc)
-			sqlite3_reset(q);
+			fs_stmt_reset(q);
 	}
 	q = fs_state_prepare(st, "SELECT scope || ' ' || name, since FROM holds WHERE lifted_at IS NULL"
 				 " ORDER BY since, id");
 	if (q == NULL)
 		return -1;
 	for (n = 0; (rc = fs_state_step_row(st, q)) == 1; n++)
-		*out = jv_array_append(*out, waiting("holds", (const char *)sqlite3_column_text(q, 0), "active", 1,
+		*out = jv_array_append(*out, waiting("holds", fs_col_text(q, 0), "active", 1,
 						     text_or_null(q, 1)));
 	if (rc < 0)
 		return -1;
@@ -278,6 +294,12 @@ fs_state_check(struct fs_state *st, FILE *out, int64_t *integrity, int64_t *fore
 	sqlite3_stmt *q = NULL;
 	int rc;
 
+	if (st->pg) {
+		/* PostgreSQL checks its own pages and always enforces foreign keys. */
+		*integrity = *foreign = 0;
+		fprintf(out, "integrity: PostgreSQL's own (see amcheck)\nforeign key: enforced by PostgreSQL\n");
+		return 0;
+	}
 	*integrity = *foreign = 0;
 	/* Up to 100 problems, SQLite's default; a file too damaged to be
 	 * walked at all is one problem, SQLite's error. */
@@ -371,6 +393,10 @@ fs_state_backup(struct fs_state *st, const char *file, const char *group, int *v
 	bool wal = false, snapshot = false;
 	int rc = SQLITE_ERROR;
 
+	if (st->pg) {
+		fs_err("backup: the state '%s' is a PostgreSQL database: back it up with pg_dump", st->path);
+		return -1;
+	}
 	if (fs_state_file_create(file, group) != 0)
 		return -1;
 	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode", -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)

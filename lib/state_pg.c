@@ -1,0 +1,583 @@
+/*
+ * The state in PostgreSQL (issue 19): a postgresql:// URL as --state or
+ * $FS_STATE.  lib/state.c keeps the SQLite file and hands each call to
+ * here when the state is a database; lib/ above it does not know which.
+ *
+ * What stands in for what SQLite gives:
+ * - BEGIN IMMEDIATE (one writer at a time, the others wait up to the busy
+ *   timeout): BEGIN, then a transaction-level advisory lock that every
+ *   writer of the database takes, waited for up to lock_timeout.  Every
+ *   guarantee the commands draw from SQLite's single writer holds across
+ *   hosts the same way.  A plain BEGIN (a reader's, fs-report's) is
+ *   REPEATABLE READ: one snapshot, as SQLite's read transaction.
+ * - PRAGMA user_version: the one row of table fs_schema (lib/schema_pg.c).
+ * - sqlite3_last_insert_rowid: lastval(), the identity column's sequence.
+ * - SQL: lib/'s statements are SQLite's; each is rewritten once, when
+ *   prepared: ? parameters become $1..$n, INSERT OR IGNORE becomes
+ *   INSERT ... ON CONFLICT DO NOTHING, INDEXED BY hints go.  What else
+ *   differs is made the same by functions of the schema's (json_extract,
+ *   group_concat, ...), not here.
+ * Values travel as text, blobs (bytea) as binary.  One connection per
+ * process, as the commands open one state each.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "fieldsync.h"
+#include "state_pg.h"
+
+/* Every writer's lock (an arbitrary key of fieldsync's: "fsync" in ASCII). */
+#define WRITER_LOCK "7378593643"
+
+/* PostgreSQL's type oids (catalog/pg_type_d.h, not shipped by libpq-dev). */
+enum { BOOLOID = 16, BYTEAOID = 17, INT8OID = 20, INT2OID = 21, INT4OID = 23, OIDOID = 26,
+       FLOAT4OID = 700, FLOAT8OID = 701, NUMERICOID = 1700 };
+
+struct fs_pg {
+	PGconn *conn;
+	char *err;		/* the last error's first line */
+	int64_t changed;	/* rows the last INSERT, UPDATE or DELETE changed */
+	unsigned nstmts;	/* prepared statements, for their names */
+};
+
+struct fs_pg_stmt {
+	struct fs_state *st;
+	char name[16];
+	int nparams;
+	char **val;		/* bound values: owned copies, NULL for NULL */
+	int *len, *fmt;
+	PGresult *res;		/* the result being stepped through, or NULL */
+	int row, nrows;
+	unsigned char **blob;	/* decoded bytea of the current row, by column */
+	size_t *bloblen;
+	int ncols;
+	char scratch[2];	/* "1" or "0" for a boolean read as text */
+};
+
+bool
+fs_pg_url(const char *path)
+{
+	return path && (strncmp(path, "postgresql://", 13) == 0 || strncmp(path, "postgres://", 11) == 0);
+}
+
+/* The URL without its password: what messages show. */
+char *
+fs_pg_redact(const char *url)
+{
+	const char *scheme_end = strstr(url, "://"), *at, *colon;
+
+	if (scheme_end == NULL)
+		return fs_xstrdup(url);
+	scheme_end += 3;
+	at = strchr(scheme_end, '@');
+	colon = memchr(scheme_end, ':', at ? (size_t)(at - scheme_end) : 0);
+	if (at == NULL || colon == NULL)
+		return fs_xstrdup(url);
+	return fs_xasprintf("%.*s:***%s", (int)(colon - url), url, at);
+}
+
+static void
+set_err(struct fs_pg *pg, const char *msg)
+{
+	size_t n = strcspn(msg, "\n");
+
+	free(pg->err);
+	pg->err = fs_xasprintf("%.*s", (int)n, msg);
+}
+
+const char *
+fs_pg_errmsg(struct fs_state *st)
+{
+	return st->pg && st->pg->err ? st->pg->err : "unknown error";
+}
+
+/* Notices ("relation already exists, skipping") are not the user's business. */
+static void
+quiet(void *arg, const char *message)
+{
+	(void)arg;
+	fs_debug("postgresql: %s", message);
+}
+
+static int
+exec_ok(struct fs_pg *pg, const char *sql)
+{
+	PGresult *r = PQexec(pg->conn, sql);
+	ExecStatusType s = PQresultStatus(r);
+	int rc = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK ? 0 : -1;
+
+	if (rc != 0)
+		set_err(pg, PQresultErrorMessage(r)[0] ? PQresultErrorMessage(r) : PQerrorMessage(pg->conn));
+	PQclear(r);
+	return rc;
+}
+
+int
+fs_pg_open(struct fs_state *st, const char *url, int flags)
+{
+	const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
+	const char *vals[] = {url, "fieldsync", "10", NULL};
+	char set[160];
+
+	st->pg = fs_xmalloc(sizeof *st->pg);
+	*st->pg = (struct fs_pg){0};
+	st->pg->conn = PQconnectdbParams(keys, vals, 1);
+	if (st->pg->conn == NULL || PQstatus(st->pg->conn) != CONNECTION_OK) {
+		set_err(st->pg, st->pg->conn ? PQerrorMessage(st->pg->conn) : "out of memory");
+		fs_err("state '%s': cannot connect: %s", st->path, st->pg->err);
+		return -1;
+	}
+	PQsetNoticeProcessor(st->pg->conn, quiet, NULL);
+	/* A writer waits for the lock as long as SQLite's busy timeout would. */
+	snprintf(set, sizeof set, "SET lock_timeout = %d; SET TIME ZONE 'UTC'; SET client_min_messages = warning%s",
+		 st->busy_ms, flags & FS_STATE_READONLY ? "; SET default_transaction_read_only = on" : "");
+	if (exec_ok(st->pg, set) != 0) {
+		fs_err("state '%s': %s", st->path, st->pg->err);
+		return -1;
+	}
+	return 0;
+}
+
+void
+fs_pg_close(struct fs_state *st)
+{
+	if (st->pg == NULL)
+		return;
+	if (st->pg->conn)
+		PQfinish(st->pg->conn);
+	free(st->pg->err);
+	free(st->pg);
+	st->pg = NULL;
+}
+
+int
+fs_pg_exec(struct fs_state *st, const char *sql)
+{
+	/* A reader's transaction sees one snapshot, as SQLite's does. */
+	if (strcmp(sql, "BEGIN") == 0)
+		sql = "BEGIN ISOLATION LEVEL REPEATABLE READ";
+	return exec_ok(st->pg, sql);
+}
+
+int
+fs_pg_begin(struct fs_state *st)
+{
+	if (exec_ok(st->pg, "BEGIN") != 0)
+		return -1;
+	if (exec_ok(st->pg, "SELECT pg_advisory_xact_lock(" WRITER_LOCK ")") != 0) {
+		PQclear(PQexec(st->pg->conn, "ROLLBACK"));
+		return -1;
+	}
+	return 0;
+}
+
+/* Appends n bytes of s to the buffer b (len, cap). */
+static void
+put(char **b, size_t *len, size_t *cap, const char *s, size_t n)
+{
+	if (*len + n + 1 > *cap) {
+		*cap = (*len + n + 1) * 2;
+		*b = fs_xrealloc(*b, *cap);
+	}
+	memcpy(*b + *len, s, n);
+	*len += n;
+	(*b)[*len] = '\0';
+}
+
+static bool
+word_at(const char *p, const char *word)
+{
+	size_t n = strlen(word);
+
+	return strncasecmp(p, word, n) == 0 && !isalnum((unsigned char)p[n]) && p[n] != '_';
+}
+
+/*
+ * SQLite's SQL as PostgreSQL takes it: ? -> $n (not inside quotes or
+ * comments), INSERT OR IGNORE -> INSERT ... ON CONFLICT DO NOTHING, no
+ * INDEXED BY.  *nparams gets the count.
+ */
+char *
+fs_pg_sql(const char *sql, int *nparams)
+{
+	size_t len = 0, cap = strlen(sql) + 64;
+	char *out = fs_xmalloc(cap), num[16];
+	bool ignore = false;
+	int n = 0;
+
+	out[0] = '\0';
+	for (const char *p = sql; *p;) {
+		if (*p == '\'' || *p == '"') {
+			const char *q = p + 1;
+
+			while (*q && !(*q == *p && q[1] != *p))
+				q += *q == *p ? 2 : 1;
+			if (*q)
+				q++;
+			put(&out, &len, &cap, p, (size_t)(q - p));
+			p = q;
+		} else if (p[0] == '-' && p[1] == '-') {
+			size_t k = strcspn(p, "\n");
+
+			put(&out, &len, &cap, p, k);
+			p += k;
+		} else if (*p == '?') {
+			snprintf(num, sizeof num, "$%d", ++n);
+			put(&out, &len, &cap, num, strlen(num));
+			p++;
+			while (isdigit((unsigned char)*p))
+				p++;
+		} else if ((p == sql || !isalnum((unsigned char)p[-1])) && word_at(p, "INSERT OR IGNORE")) {
+			put(&out, &len, &cap, "INSERT", 6);
+			p += 16;
+			ignore = true;
+		} else if ((p == sql || !isalnum((unsigned char)p[-1])) && word_at(p, "INDEXED BY")) {
+			p += 10;
+			while (isspace((unsigned char)*p))
+				p++;
+			while (isalnum((unsigned char)*p) || *p == '_')
+				p++;
+		} else {
+			put(&out, &len, &cap, p, 1);
+			p++;
+		}
+	}
+	if (ignore) {
+		while (len > 0 && (isspace((unsigned char)out[len - 1]) || out[len - 1] == ';'))
+			out[--len] = '\0';
+		put(&out, &len, &cap, " ON CONFLICT DO NOTHING", 23);
+	}
+	*nparams = n;
+	return out;
+}
+
+static void *
+zeroed(size_t n)
+{
+	return memset(fs_xmalloc(n), 0, n);
+}
+
+struct fs_pg_stmt *
+fs_pg_prepare(struct fs_state *st, const char *sql)
+{
+	struct fs_pg_stmt *q = fs_xmalloc(sizeof *q);
+	char *pgsql;
+	PGresult *r;
+
+	*q = (struct fs_pg_stmt){.st = st, .row = -1};
+	pgsql = fs_pg_sql(sql, &q->nparams);
+	snprintf(q->name, sizeof q->name, "fs%u", st->pg->nstmts++);
+	r = PQprepare(st->pg->conn, q->name, pgsql, q->nparams, NULL);
+	free(pgsql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		set_err(st->pg, PQresultErrorMessage(r));
+		PQclear(r);
+		free(q);
+		return NULL;
+	}
+	PQclear(r);
+	q->val = zeroed(((size_t)q->nparams + 1) * sizeof *q->val);
+	q->len = zeroed(((size_t)q->nparams + 1) * sizeof *q->len);
+	q->fmt = zeroed(((size_t)q->nparams + 1) * sizeof *q->fmt);
+	return q;
+}
+
+static void
+drop_result(struct fs_pg_stmt *q)
+{
+	for (int i = 0; i < q->ncols && q->blob; i++) {
+		PQfreemem(q->blob[i]);
+		q->blob[i] = NULL;
+	}
+	if (q->res)
+		PQclear(q->res);
+	q->res = NULL;
+	q->row = -1;
+	q->nrows = 0;
+}
+
+void
+fs_pg_stmt_reset(struct fs_pg_stmt *q)
+{
+	drop_result(q);
+}
+
+void
+fs_pg_stmt_clear(struct fs_pg_stmt *q)
+{
+	for (int i = 0; i < q->nparams; i++) {
+		free(q->val[i]);
+		q->val[i] = NULL;
+		q->len[i] = q->fmt[i] = 0;
+	}
+}
+
+void
+fs_pg_stmt_free(struct fs_pg_stmt *q)
+{
+	char dealloc[32];
+
+	if (q == NULL)
+		return;
+	drop_result(q);
+	fs_pg_stmt_clear(q);
+	if (q->st->pg && q->st->pg->conn) {
+		snprintf(dealloc, sizeof dealloc, "DEALLOCATE %s", q->name);
+		PQclear(PQexec(q->st->pg->conn, dealloc));
+	}
+	free(q->blob);
+	free(q->bloblen);
+	free(q->val);
+	free(q->len);
+	free(q->fmt);
+	free(q);
+}
+
+void
+fs_pg_bind(struct fs_pg_stmt *q, int i, const void *p, size_t n, bool binary)
+{
+	if (i < 1 || i > q->nparams)
+		return;
+	free(q->val[i - 1]);
+	q->val[i - 1] = NULL;
+	if (p) {
+		q->val[i - 1] = fs_xmalloc(n + 1);
+		memcpy(q->val[i - 1], p, n);
+		q->val[i - 1][n] = '\0';
+	}
+	q->len[i - 1] = (int)n;
+	q->fmt[i - 1] = binary;
+}
+
+void
+fs_pg_bind_int64(struct fs_pg_stmt *q, int i, int64_t v)
+{
+	char s[24];
+
+	snprintf(s, sizeof s, "%" PRId64, v);
+	fs_pg_bind(q, i, s, strlen(s), false);
+}
+
+void
+fs_pg_bind_double(struct fs_pg_stmt *q, int i, double v)
+{
+	char s[32];
+
+	snprintf(s, sizeof s, "%.17g", v);
+	fs_pg_bind(q, i, s, strlen(s), false);
+}
+
+int
+fs_pg_step(struct fs_pg_stmt *q)
+{
+	struct fs_pg *pg = q->st->pg;
+
+	if (q->res == NULL) {
+		ExecStatusType s;
+
+		q->res = PQexecPrepared(pg->conn, q->name, q->nparams, (const char *const *)q->val, q->len, q->fmt, 0);
+		s = PQresultStatus(q->res);
+		if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+			set_err(pg, PQresultErrorMessage(q->res));
+			drop_result(q);
+			return -1;
+		}
+		if (strncmp(PQcmdStatus(q->res), "SELECT", 6) != 0)
+			pg->changed = strtoll(PQcmdTuples(q->res), NULL, 10);
+		q->nrows = PQntuples(q->res);
+		if (PQnfields(q->res) > q->ncols) {
+			q->blob = fs_xrealloc(q->blob, (size_t)PQnfields(q->res) * sizeof *q->blob);
+			q->bloblen = fs_xrealloc(q->bloblen, (size_t)PQnfields(q->res) * sizeof *q->bloblen);
+			for (int i = q->ncols; i < PQnfields(q->res); i++)
+				q->blob[i] = NULL;
+			q->ncols = PQnfields(q->res);
+		}
+		q->row = 0;
+	} else {
+		for (int i = 0; i < q->ncols; i++) {
+			PQfreemem(q->blob[i]);
+			q->blob[i] = NULL;
+		}
+		q->row++;
+	}
+	return q->row < q->nrows ? FS_ROW : FS_DONE;
+}
+
+static bool
+have(struct fs_pg_stmt *q, int i)
+{
+	return q->res && q->row >= 0 && q->row < q->nrows && i >= 0 && i < PQnfields(q->res);
+}
+
+bool
+fs_pg_col_null(struct fs_pg_stmt *q, int i)
+{
+	return !have(q, i) || PQgetisnull(q->res, q->row, i);
+}
+
+enum fs_col_type
+fs_pg_col_type(struct fs_pg_stmt *q, int i)
+{
+	if (fs_pg_col_null(q, i))
+		return FS_COL_NULL;
+	switch (PQftype(q->res, i)) {
+	case BOOLOID: case INT2OID: case INT4OID: case INT8OID: case OIDOID:
+		return FS_COL_INT;
+	case FLOAT4OID: case FLOAT8OID: case NUMERICOID:
+		return FS_COL_FLOAT;
+	case BYTEAOID:
+		return FS_COL_BLOB;
+	default:
+		return FS_COL_TEXT;
+	}
+}
+
+const char *
+fs_pg_col_text(struct fs_pg_stmt *q, int i)
+{
+	const char *v;
+
+	if (fs_pg_col_null(q, i))
+		return NULL;
+	v = PQgetvalue(q->res, q->row, i);
+	/* SQLite has no booleans: a comparison reads as 1 or 0. */
+	if (PQftype(q->res, i) == BOOLOID) {
+		q->scratch[0] = v[0] == 't' ? '1' : '0';
+		q->scratch[1] = '\0';
+		return q->scratch;
+	}
+	if (PQftype(q->res, i) == BYTEAOID)
+		return fs_pg_col_blob(q, i);	/* NUL-terminated: PQunescapeBytea leaves room */
+	return v;
+}
+
+int64_t
+fs_pg_col_int64(struct fs_pg_stmt *q, int i)
+{
+	const char *v;
+
+	if (fs_pg_col_null(q, i))
+		return 0;
+	v = PQgetvalue(q->res, q->row, i);
+	switch (PQftype(q->res, i)) {
+	case BOOLOID:
+		return v[0] == 't';
+	case FLOAT4OID: case FLOAT8OID: case NUMERICOID:
+		return (int64_t)strtod(v, NULL);
+	default:
+		return strtoll(v, NULL, 10);
+	}
+}
+
+double
+fs_pg_col_double(struct fs_pg_stmt *q, int i)
+{
+	if (fs_pg_col_null(q, i))
+		return 0;
+	if (PQftype(q->res, i) == BOOLOID)
+		return PQgetvalue(q->res, q->row, i)[0] == 't';
+	return strtod(PQgetvalue(q->res, q->row, i), NULL);
+}
+
+const void *
+fs_pg_col_blob(struct fs_pg_stmt *q, int i)
+{
+	if (fs_pg_col_null(q, i))
+		return NULL;
+	if (PQftype(q->res, i) != BYTEAOID)
+		return PQgetvalue(q->res, q->row, i);
+	if (q->blob[i] == NULL) {
+		size_t n = 0;
+		unsigned char *b = PQunescapeBytea((const unsigned char *)PQgetvalue(q->res, q->row, i), &n);
+		unsigned char *z = fs_xmalloc(n + 1);
+
+		/* A copy with a NUL after it, as SQLite's blobs read as text have. */
+		memcpy(z, b, n);
+		z[n] = '\0';
+		PQfreemem(b);
+		q->blob[i] = z;
+		q->bloblen[i] = n;
+	}
+	return q->blob[i];
+}
+
+size_t
+fs_pg_col_bytes(struct fs_pg_stmt *q, int i)
+{
+	if (fs_pg_col_null(q, i))
+		return 0;
+	if (PQftype(q->res, i) == BYTEAOID) {
+		fs_pg_col_blob(q, i);
+		return q->bloblen[i];
+	}
+	return (size_t)PQgetlength(q->res, q->row, i);
+}
+
+int
+fs_pg_col_count(struct fs_pg_stmt *q)
+{
+	return q->res ? PQnfields(q->res) : 0;
+}
+
+int64_t
+fs_pg_last_id(struct fs_state *st)
+{
+	PGresult *r = PQexec(st->pg->conn, "SELECT lastval()");
+	int64_t id = PQresultStatus(r) == PGRES_TUPLES_OK ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+
+	PQclear(r);
+	return id;
+}
+
+int64_t
+fs_pg_changed(struct fs_state *st)
+{
+	return st->pg->changed;
+}
+
+/* The schema version (fs_schema's row; 0 when there is no such table) and the count of relations. */
+int
+fs_pg_schema_seen(struct fs_state *st, int *version, int64_t *objects)
+{
+	PGresult *r = PQexec(st->pg->conn,
+			     "SELECT to_regclass('fs_schema') IS NOT NULL, (SELECT count(*) FROM pg_class c"
+			     " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema())");
+	bool has;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		set_err(st->pg, PQresultErrorMessage(r));
+		PQclear(r);
+		return -1;
+	}
+	has = PQgetvalue(r, 0, 0)[0] == 't';
+	*objects = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+	PQclear(r);
+	*version = 0;
+	if (!has)
+		return 0;
+	r = PQexec(st->pg->conn, "SELECT version FROM fs_schema");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		set_err(st->pg, PQresultErrorMessage(r));
+		PQclear(r);
+		return -1;
+	}
+	if (PQntuples(r) > 0)
+		*version = atoi(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return 0;
+}
+
+int
+fs_pg_set_version(struct fs_state *st, int version)
+{
+	char sql[96];
+
+	snprintf(sql, sizeof sql, "DELETE FROM fs_schema; INSERT INTO fs_schema (version) VALUES (%d)", version);
+	return exec_ok(st->pg, sql);
+}
