@@ -1384,8 +1384,9 @@ int fs_event_taken(struct fs_state *st, const char *event_id);
 // schema.c
 extern const char *const fs_migrations[];	/* fs_migrations[i] takes version i to i+1 */
 extern const int fs_nmigrations;
-extern const char *const fs_pg_migrations[];	/* the same for PostgreSQL (lib/schema_pg.c) */
-extern const int fs_pg_nmigrations;
+// schema_pg.c
+extern const char *const fs_pg_migrations[];	/* PostgreSQL: fs_pg_migrations[i] takes fs_schema.version i to i+1 */
+extern const int fs_pg_nmigrations;		/* equals fs_nmigrations: version N is the same schema on both */
 
 // dlq.c
 struct fs_dead {

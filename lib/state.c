@@ -281,12 +281,8 @@ fs_schema_apply(struct fs_state *st, int from, int to)
 	for (int version = from; version < to; version++)
 		if (fs_state_exec(st, migrations[version]) != 0)
 			return -1;
-	if (st->pg) {
-		if (fs_pg_set_version(st, to) == 0)
-			return 0;
-		fs_state_error(st, NULL);
-		return -1;
-	}
+	if (st->pg)	/* each migration moves fs_schema's version itself */
+		return 0;
 	snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", to);
 	return fs_state_exec(st, pragma);
 }

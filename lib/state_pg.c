@@ -572,12 +572,3 @@ fs_pg_schema_seen(struct fs_state *st, int *version, int64_t *objects)
 	PQclear(r);
 	return 0;
 }
-
-int
-fs_pg_set_version(struct fs_state *st, int version)
-{
-	char sql[96];
-
-	snprintf(sql, sizeof sql, "DELETE FROM fs_schema; INSERT INTO fs_schema (version) VALUES (%d)", version);
-	return exec_ok(st->pg, sql);
-}

@@ -17,6 +17,5 @@ enum fs_col_type fs_pg_col_type(struct fs_pg_stmt *q, int i);
 int64_t fs_pg_last_id(struct fs_state *st);
 int64_t fs_pg_changed(struct fs_state *st);
 int fs_pg_schema_seen(struct fs_state *st, int *version, int64_t *objects);
-int fs_pg_set_version(struct fs_state *st, int version);
 
 #endif

@@ -22,6 +22,14 @@ unset FS_CONFIG
 # that wants a lock refused soon sets its own.
 export FS_BUSY_TIMEOUT=2000
 unset FS_MAPDIR
+# FS_TEST_PG=HOST (tests/run-pg): the state is a database of this test's own
+# in the PostgreSQL cluster whose socket folder is HOST, dropped at exit.
+if [ -n "${FS_TEST_PG-}" ]; then
+	fs_test_db=fs_test_$(basename "$T" | tr -c 'a-zA-Z0-9\n' _ | tr 'A-Z' 'a-z')
+	createdb -h "$FS_TEST_PG" -U fieldsync "$fs_test_db" || exit 1
+	FS_STATE="postgresql://fieldsync@/$fs_test_db?host=$FS_TEST_PG"
+	trap 'dropdb -h "$FS_TEST_PG" -U fieldsync --force "$fs_test_db" 2>/dev/null; rm -rf "$T"' EXIT
+fi
 # The schema version a new state file gets: the last migration in lib/state.c.
 current_schema=9
 n=0
@@ -63,7 +71,12 @@ err_is() { cat >"$T/.want"; check_same "$1" "$T/.want" "$T/err"; }
 # Events without their run_id, which differs from run to run.
 norun() { sed 's/"run_id":"[^"]*",//' "${1:-$T/out}"; }
 out_norun_is() { cat >"$T/.want"; norun >"$T/.got"; check_same "$1" "$T/.want" "$T/.got"; }
-sql() { sqlite3 -batch "$FS_STATE" "$@"; }
+sql() {
+	case $FS_STATE in
+	postgres*) psql "$FS_STATE" -X -A -t -q -v ON_ERROR_STOP=1 -c "$*" ;;
+	*) sqlite3 -batch "$FS_STATE" "$@" ;;
+	esac
+}
 lob_hook() {
 	printf '{"id":"%s"}' "$2" >ev.json
 	ms=$(($(date -u -d "$1" +%s) * 1000))
@@ -73,45 +86,7 @@ lob_hook() {
 }
 done_testing() { [ "$failed" = 0 ]; }
 
-# pg_start: a throwaway PostgreSQL cluster of Debian's package (issue 19's
-# backend): initdb and pg_ctl in a folder of its own, listening on a Unix
-# socket there only (no TCP port, so parallel tests never collide), trust
-# authentication, superuser fieldsync, a database fieldsync.  Sets $PGDIR and
-# $PG_URL (a postgresql:// URL naming the socket folder); pg_stop stops it
-# and removes the folder, and runs at exit.  initdb refuses to run as root,
-# so as root the cluster belongs to the package's postgres user.
-pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
-pg_start() {
-	pgbin=$(pg_bindir)
-	[ -x "$pgbin/initdb" ] ||
-		{ echo 'pg_start: no PostgreSQL server: scripts/bootstrap installs Debian package postgresql' >&2; return 1; }
-	PGDIR=$(mktemp -d /tmp/fs-pg.XXXXXX) || return 1
-	pg_as=''
-	if [ "$(id -u)" = 0 ]; then
-		chown postgres: "$PGDIR" && chmod 0700 "$PGDIR" || return 1
-		pg_as='runuser -u postgres --'
-	fi
-	trap 'pg_stop; rm -rf "$T"' EXIT
-	$pg_as "$pgbin/initdb" -D "$PGDIR/data" -U fieldsync --auth=trust -E UTF8 --locale=C.UTF-8 \
-		>"$PGDIR/initdb.log" 2>&1 || { sed 's/^/# /' "$PGDIR/initdb.log" >&2; return 1; }
-	$pg_as "$pgbin/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 \
-		-o "-c listen_addresses='' -c unix_socket_directories='$PGDIR' -c fsync=off" start \
-		>/dev/null 2>&1 || { sed 's/^/# /' "$PGDIR/server.log" >&2; return 1; }
-	"$pgbin/createdb" -h "$PGDIR" -U fieldsync fieldsync || return 1
-	PG_URL="postgresql://fieldsync@/fieldsync?host=$PGDIR"
-	export PGDIR PG_URL
-}
-pg_stop() {
-	[ -n "${PGDIR-}" ] && [ -d "$PGDIR/data" ] || return 0
-	$pg_as "$(pg_bindir)/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1
-	rm -rf "$PGDIR"
-	PGDIR=''
-}
-# pg_restart: the database goes away and comes back (the multi-host test).
-pg_restart() {
-	$pg_as "$(pg_bindir)/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -m immediate -w -t 60 \
-		-o "-c listen_addresses='' -c unix_socket_directories='$PGDIR' -c fsync=off" restart >/dev/null 2>&1
-}
+. "$top/tests/pg.sh"
 
 # kill_held PID: once the fake (its admin function) has handed out every
 # fault it was given (a request held or slowed), SIGKILL PID mid-request and
