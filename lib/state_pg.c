@@ -14,7 +14,8 @@
  * - sqlite3_last_insert_rowid: lastval(), the identity column's sequence.
  * - SQL: lib/'s statements are SQLite's; each is rewritten once, when
  *   prepared: ? parameters become $1..$n, INSERT OR IGNORE becomes
- *   INSERT ... ON CONFLICT DO NOTHING, INDEXED BY hints go.  What else
+ *   INSERT ... ON CONFLICT DO NOTHING, INSERT OR REPLACE an upsert on
+ *   the table's primary key, INDEXED BY hints go.  What else
  *   differs is made the same by functions of the schema's (json_extract,
  *   group_concat, ...), not here.
  * Values travel as text, blobs (bytea) as binary.  One connection per
@@ -263,15 +264,92 @@ zeroed(size_t n)
 	return memset(fs_xmalloc(n), 0, n);
 }
 
+/*
+ * INSERT OR REPLACE INTO t (c1, c2, ...) ...: SQLite deletes the row whose
+ * key the new one has, then inserts.  PostgreSQL's form names the key:
+ * INSERT INTO t (...) ... ON CONFLICT (key) DO UPDATE SET c = excluded.c
+ * for each column given that is not in the key (t's primary key, read from
+ * the catalog once per statement).  NULL when sql is not such an insert.
+ */
+static char *
+replace_as_upsert(struct fs_state *st, const char *sql)
+{
+	const char *p = sql, *name, *open, *close;
+	char table[64], *key = NULL, *set = NULL, *out, *sel;
+	size_t n;
+	PGresult *r;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	if (!word_at(p, "INSERT OR REPLACE INTO"))
+		return NULL;
+	name = p + 22;
+	while (isspace((unsigned char)*name))
+		name++;
+	n = strspn(name, "abcdefghijklmnopqrstuvwxyz_0123456789");
+	if (n == 0 || n >= sizeof table || (open = strchr(name + n, '(')) == NULL ||
+	    (close = strchr(open, ')')) == NULL)
+		return NULL;
+	memcpy(table, name, n);
+	table[n] = '\0';
+	sel = fs_xasprintf("SELECT string_agg(a.attname, ', ' ORDER BY a.attnum) FROM pg_index i"
+			   " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+			   " WHERE i.indrelid = to_regclass('%s') AND i.indisprimary", table);
+	r = PQexec(st->pg->conn, sel);
+	free(sel);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+		key = fs_xstrdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	if (key == NULL)
+		return NULL;
+	/* Each column of the list that is not in the key. */
+	for (const char *c = open + 1; c < close;) {
+		size_t k;
+		char col[64];
+		bool in_key = false;
+
+		c += strspn(c, " ,\t\n");
+		k = strspn(c, "abcdefghijklmnopqrstuvwxyz_0123456789");
+		if (k == 0 || k >= sizeof col)
+			break;
+		memcpy(col, c, k);
+		col[k] = '\0';
+		c += k;
+		for (const char *kp = key; *kp;) {
+			size_t kl = strcspn(kp, ",");
+
+			if (kl == k && strncmp(kp, col, k) == 0)
+				in_key = true;
+			kp += kl;
+			kp += strspn(kp, ", ");
+		}
+		if (!in_key) {
+			char *more = fs_xasprintf("%s%s%s = excluded.%s", set ? set : "", set ? ", " : "", col, col);
+
+			free(set);
+			set = more;
+		}
+	}
+	n = strlen(sql);
+	while (n > 0 && (isspace((unsigned char)sql[n - 1]) || sql[n - 1] == ';'))
+		n--;
+	out = fs_xasprintf("INSERT INTO%.*s ON CONFLICT (%s) DO %s%s", (int)(n - (size_t)(name - 1 - sql)),
+			   name - 1, key, set ? "UPDATE SET " : "NOTHING", set ? set : "");
+	free(key);
+	free(set);
+	return out;
+}
+
 struct fs_pg_stmt *
 fs_pg_prepare(struct fs_state *st, const char *sql)
 {
 	struct fs_pg_stmt *q = fs_xmalloc(sizeof *q);
-	char *pgsql;
+	char *pgsql, *upsert = replace_as_upsert(st, sql);
 	PGresult *r;
 
 	*q = (struct fs_pg_stmt){.st = st, .row = -1};
-	pgsql = fs_pg_sql(sql, &q->nparams);
+	pgsql = fs_pg_sql(upsert ? upsert : sql, &q->nparams);
+	free(upsert);
 	snprintf(q->name, sizeof q->name, "fs%u", st->pg->nstmts++);
 	r = PQprepare(st->pg->conn, q->name, pgsql, q->nparams, NULL);
 	free(pgsql);
