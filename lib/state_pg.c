@@ -238,6 +238,32 @@ fs_pg_sql(const char *sql, int *nparams)
 			put(&out, &len, &cap, "INSERT", 6);
 			p += 16;
 			ignore = true;
+		} else if ((p == sql || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')) && word_at(p, "IS") &&
+			   isspace((unsigned char)p[2])) {
+			/* SQLite's a IS b / a IS NOT b compare any two values:
+			 * IS [NOT] DISTINCT FROM, unless b is NULL, TRUE or FALSE. */
+			const char *w = p + 2, *after;
+			bool not = false;
+
+			while (isspace((unsigned char)*w))
+				w++;
+			if (word_at(w, "NOT")) {
+				not = true;
+				w += 3;
+				while (isspace((unsigned char)*w))
+					w++;
+			}
+			after = w;
+			if (word_at(w, "NULL") || word_at(w, "TRUE") || word_at(w, "FALSE") || word_at(w, "DISTINCT") ||
+			    word_at(w, "UNKNOWN") || (!not && word_at(w, "NOT"))) {
+				put(&out, &len, &cap, p, 2);
+				p += 2;
+			} else {
+				const char *as = not ? "IS DISTINCT FROM " : "IS NOT DISTINCT FROM ";
+
+				put(&out, &len, &cap, as, strlen(as));
+				p = after;
+			}
 		} else if ((p == sql || !isalnum((unsigned char)p[-1])) && word_at(p, "INDEXED BY")) {
 			p += 10;
 			while (isspace((unsigned char)*p))
