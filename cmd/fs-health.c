@@ -348,7 +348,7 @@ main(int argc, char *argv[])
 	rc = fs_cli_state_open(&cli, FS_STATE_READONLY) != 0 ? -1 : fs_health_collect(&cli.st, &cli.cfg, &t, &h);
 	fs_err_keep = NULL;
 	if (rc != 0) {
-		if (cli.st.db)
+		if (fs_state_is_open(&cli.st))
 			fs_health_free(&h);
 		if (strcmp(format, "text") == 0)
 			printf("FIELDSYNC UNKNOWN - %.*s\n", why.len ? (int)strcspn(why.data, "\n") : 26,

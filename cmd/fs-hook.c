@@ -92,7 +92,7 @@ detach_stdout(void)
 static void
 log_refusal(struct fs_state *st, int status, const char *why, const char *run_id)
 {
-	if (st->db == NULL)
+	if (!fs_state_is_open(st))
 		return;
 	if (fs_state_begin(st) != 0)
 		return;
@@ -401,7 +401,7 @@ out:
 	 * Servers signal a CGI program that outlives its answer (lighttpd
 	 * sends SIGTERM at once, Apache after 3 s SIGKILL): the checkpoint,
 	 * a few milliseconds, is not cut short by the first. */
-	if (cli.st.db != NULL) {
+	if (fs_state_is_open(&cli.st)) {
 		sigset_t term;
 
 		sigemptyset(&term);

@@ -31,7 +31,7 @@ fs_changelog_run(struct fs_cli *cli, const char *object, int status, jv detail)
 	struct fs_state *st = &cli->st;
 	struct timespec now;
 
-	if (st->db == NULL || status == FS_EXIT_USAGE || status == FS_EXIT_STATE) {
+	if (!fs_state_is_open(st) || status == FS_EXIT_USAGE || status == FS_EXIT_STATE) {
 		jv_free(detail);
 		return 0;
 	}

@@ -207,7 +207,7 @@ int
 fs_cli_finish(struct fs_cli *cli, int status)
 {
 	status = fs_stdout_flush(status);
-	if (cli->st.db)
+	if (fs_state_is_open(&cli->st))
 		fs_state_close(&cli->st);
 	fs_config_free(&cli->cfg);
 	return status;

@@ -359,6 +359,8 @@ enum { FS_DONE = 0, FS_ROW = 1 };
  * after the last close, so that a user who may only read can open it.
  */
 int fs_state_open_flags(const char *path, int flags, const char *group, struct fs_state *st);
+/* Whether st is open, on either engine. */
+static inline bool fs_state_is_open(const struct fs_state *st) { return st->db != NULL || st->pg != NULL; }
 int fs_state_open(const char *path, struct fs_state *st);	/* read and write, no group */
 /* Makes an empty file, which must not be there yet, as a new state file is
  * made: 0600, or 0660 in group (fs-state backup's copy). */

@@ -29,7 +29,7 @@ fs_loop_init(struct fs_loop *lp, struct fs_cli *cli, const struct fs_loop_ops *o
 {
 	memset(lp, 0, sizeof *lp);
 	lp->cli = cli;
-	lp->st = cli->st.db ? &cli->st : NULL;
+	lp->st = fs_state_is_open(&cli->st) ? &cli->st : NULL;
 	lp->ops = ops;
 	lp->ctx = ctx;
 	lp->max_line = 1024 * 1024;
