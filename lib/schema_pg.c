@@ -76,7 +76,11 @@
  *   json_group_array(x): a JSON array of the values (json values as they
  *     are, others as to_json makes them), '[]' over no rows;
  *   json_valid(text) -> boolean (SQLite's 0/1: lib/ uses it as a
- *     condition); json_array_length(text) -> bigint, 0 when not an array.
+ *     condition); json_array_length(text) -> bigint, 0 when not an array;
+ *   hex(bytea) and hex(text) (its UTF-8 bytes), upper-case as SQLite's;
+ *   json_remove(text, path, ...): paths '$.a', '$.a.b', '$."a.b"' (no
+ *     array indexes), the object rebuilt in its order, minified as
+ *     SQLite's when the input is (lib/ writes JSON minified).
  * Not provided: json_object(k, v, ...) (SQLite's takes any number of
  * values of any types; PostgreSQL can only define that in C): use
  * json_build_object; char(n) (a type name to PostgreSQL's parser): use
@@ -148,7 +152,34 @@
 	"  RETURN false; END$$;"                                                                         \
 	"CREATE FUNCTION json_array_length(text) RETURNS bigint"                                         \
 	"  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS"                                               \
-	"  'SELECT CASE WHEN json_typeof($1::json) = ''array'' THEN json_array_length($1::json) ELSE 0 END';"
+	"  'SELECT CASE WHEN json_typeof($1::json) = ''array'' THEN json_array_length($1::json) ELSE 0 END';" \
+	"CREATE FUNCTION hex(bytea) RETURNS text"                                                        \
+	"  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS 'SELECT upper(encode($1, ''hex''))';"         \
+	"CREATE FUNCTION hex(text) RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE"            \
+	"  AS 'SELECT upper(encode(convert_to($1, ''UTF8''), ''hex''))';"                               \
+	"CREATE FUNCTION json_remove(j text, VARIADIC paths text[]) RETURNS text"                        \
+	"  LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$"                                        \
+	"DECLARE p text; m text[]; v json; out text := j;"                                               \
+	"BEGIN"                                                                                          \
+	"  FOREACH p IN ARRAY paths LOOP"                                                                \
+	"    IF p = '$' THEN RETURN NULL; END IF;"                                                       \
+	"    m := regexp_match(p, '^\\$\\.(\"([^\"]*)\"|([^.\\[]+))(.*)$');"                              \
+	"    IF m IS NULL THEN RAISE EXCEPTION 'JSON path error near ''%''', p; END IF;"                 \
+	"    IF json_typeof(out::json) <> 'object' THEN CONTINUE; END IF;"                               \
+	"    IF m[4] = '' THEN"                                                                          \
+	"      SELECT '{' || coalesce(string_agg(to_json(e.key)::text || ':' || e.value::text, ','"     \
+	"        ORDER BY e.n), '') || '}' INTO out FROM json_each(out::json) WITH ORDINALITY AS e(key, value, n)" \
+	"        WHERE e.key <> coalesce(m[2], m[3]);"                                                   \
+	"    ELSE"                                                                                       \
+	"      v := out::json -> coalesce(m[2], m[3]);"                                                  \
+	"      IF v IS NULL THEN CONTINUE; END IF;"                                                      \
+	"      SELECT '{' || string_agg(to_json(e.key)::text || ':' || CASE WHEN e.key = coalesce(m[2], m[3])" \
+	"        THEN json_remove(e.value::text, '$' || m[4]) ELSE e.value::text END, ',' ORDER BY e.n) || '}'" \
+	"        INTO out FROM json_each(out::json) WITH ORDINALITY AS e(key, value, n);"                \
+	"    END IF;"                                                                                    \
+	"  END LOOP;"                                                                                    \
+	"  RETURN out;"                                                                                  \
+	"END$$;"
 
 const char *const fs_pg_migrations[] = {
 	/* 0 -> 1: the version, the compatibility functions, then everything,

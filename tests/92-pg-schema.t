@@ -7,7 +7,7 @@
 # SQLite's does; the compatibility functions answer as SQLite's.
 # tests/unit/pg-schema prints either engine's migrations.
 . "$(dirname "$0")/lib.sh"
-plan 37
+plan 38
 pg_start || { echo 'Bail out! pg_start failed'; exit 1; }
 schema=$top/tests/unit/pg-schema
 [ -x "$schema" ] || { echo 'Bail out! no tests/unit/pg-schema: make units'; exit 1; }
@@ -204,6 +204,7 @@ y|x|z|b|a|a	SELECT ifnull(NULL, 'y'), ifnull('x', 'y'), coalesce(ifnull(NULL, NU
 7|3||2.35|0	SELECT max(3, 7), min(3, 7), max(3, NULL), round(CAST(2.345 AS DOUBLE PRECISION), 2), max(claims - 1, 0) FROM outbox
 a,c|a; c|1,2|	SELECT (SELECT group_concat(x) FROM $v3), (SELECT group_concat(x, '; ') FROM $v3), (SELECT group_concat(n) FROM (SELECT 1 AS n UNION ALL SELECT 2) AS t), (SELECT group_concat(x) FROM $v3 WHERE 0 = 1)
 ["a",null,"c"]|[]	SELECT (SELECT json_group_array(x) FROM $v3), (SELECT json_group_array(x) FROM $v3 WHERE 0 = 1)
+{"a":1,"c":{"e":[1]}}|{}|C3A9	SELECT json_remove('{"a":1,"ms":2,"c":{"d":1,"e":[1]}}', '\$.ms', '\$.c.d'), json_remove('{"ms":1}', '\$.ms'), hex('é')
 1|0|3|0|	SELECT CASE WHEN json_valid('{"a":[1]}') THEN 1 ELSE 0 END, CASE WHEN json_valid('{"a"') THEN 1 ELSE 0 END, json_array_length('[1,2,[3]]'), json_array_length('{"a":1}'), json_array_length(NULL)
 EOF
 done_testing
