@@ -29,6 +29,19 @@ if [ -n "${FS_TEST_PG-}" ]; then
 	createdb -h "$FS_TEST_PG" -U fieldsync "$fs_test_db" || exit 1
 	FS_STATE="postgresql://fieldsync@/$fs_test_db?host=$FS_TEST_PG"
 	trap 'dropdb -h "$FS_TEST_PG" -U fieldsync --force "$fs_test_db" 2>/dev/null; rm -rf "$T"' EXIT
+	# rm -f fieldsync.db* (a test starting again from no state) empties the
+	# test's database the same way: every object of its schema goes.
+	rm() {
+		for _a in "$@"; do
+			case ${_a##*/} in
+			fieldsync.db*)
+				psql "$FS_STATE" -X -q -v ON_ERROR_STOP=1 -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public' \
+					>/dev/null 2>&1
+				break ;;
+			esac
+		done
+		command rm "$@"
+	}
 fi
 # The schema version a new state file gets: the last migration in lib/state.c.
 current_schema=9
@@ -73,7 +86,9 @@ norun() { sed 's/"run_id":"[^"]*",//' "${1:-$T/out}"; }
 out_norun_is() { cat >"$T/.want"; norun >"$T/.got"; check_same "$1" "$T/.want" "$T/.got"; }
 sql() {
 	case $FS_STATE in
-	postgres*) psql "$FS_STATE" -X -A -t -q -v ON_ERROR_STOP=1 -c "$*" ;;
+	# bytea as sqlite3 shows a blob where its bytes are printable ASCII
+	# (others as \ooo; hex() gives the exact bytes on both).
+	postgres*) PGOPTIONS='-c bytea_output=escape' psql "$FS_STATE" -X -A -t -q -v ON_ERROR_STOP=1 -c "$*" ;;
 	*) sqlite3 -batch "$FS_STATE" "$@" ;;
 	esac
 }
