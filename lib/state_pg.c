@@ -229,7 +229,12 @@ fs_pg_sql(const char *sql, int *nparams)
 			put(&out, &len, &cap, p, k);
 			p += k;
 		} else if (*p == '?') {
-			snprintf(num, sizeof num, "$%d", ++n);
+			/* ?NNN is parameter NNN; a bare ? the one after the highest so far, as in SQLite. */
+			int k = isdigit((unsigned char)p[1]) ? atoi(p + 1) : n + 1;
+
+			if (k > n)
+				n = k;
+			snprintf(num, sizeof num, "$%d", k);
 			put(&out, &len, &cap, num, strlen(num));
 			p++;
 			while (isdigit((unsigned char)*p))
@@ -282,6 +287,77 @@ fs_pg_sql(const char *sql, int *nparams)
 	}
 	*nparams = n;
 	return out;
+}
+
+/* The index just past the parenthesis that closes the one at s[i]; quotes skipped. */
+static size_t
+closing(const char *s, size_t i)
+{
+	int depth = 0;
+
+	for (; s[i]; i++) {
+		if (s[i] == '\'' || s[i] == '"') {
+			char c = s[i];
+
+			for (i++; s[i] && !(s[i] == c && s[i + 1] != c); i += s[i] == c ? 2 : 1)
+				;
+			if (!s[i])
+				break;
+		} else if (s[i] == '(') {
+			depth++;
+		} else if (s[i] == ')' && --depth == 0) {
+			return i + 1;
+		}
+	}
+	return i;
+}
+
+/*
+ * PostgreSQL 15 wants a name for each subquery in FROM (SQLite and
+ * PostgreSQL 16 do not): FROM (SELECT ...) WHERE ... gets AS fs_sN.
+ */
+static char *
+alias_subqueries(char *sql)
+{
+	static const char *const follow[] = {"WHERE", "GROUP", "ORDER", "LIMIT", "OFFSET", "UNION", "EXCEPT",
+					     "INTERSECT", "JOIN", "LEFT", "RIGHT", "INNER", "CROSS", "FULL",
+					     "NATURAL", "HAVING", "WINDOW", "ON", "RETURNING", NULL};
+	int nsub = 0;
+
+	for (size_t i = 0; sql[i]; i++) {
+		size_t j, end;
+		bool bare;
+
+		if (sql[i] == '\'' || sql[i] == '"') {
+			char c = sql[i];
+
+			for (i++; sql[i] && !(sql[i] == c && sql[i + 1] != c); i += sql[i] == c ? 2 : 1)
+				;
+			if (!sql[i])
+				break;
+			continue;
+		}
+		if (!((i == 0 || !(isalnum((unsigned char)sql[i - 1]) || sql[i - 1] == '_')) &&
+		      (word_at(sql + i, "FROM") || word_at(sql + i, "JOIN"))))
+			continue;
+		for (j = i + 4; isspace((unsigned char)sql[j]); j++)
+			;
+		if (sql[j] != '(')
+			continue;
+		end = closing(sql, j);
+		for (j = end; isspace((unsigned char)sql[j]); j++)
+			;
+		bare = sql[j] == '\0' || sql[j] == ')' || sql[j] == ',' || sql[j] == ';';
+		for (int f = 0; !bare && follow[f]; f++)
+			bare = word_at(sql + j, follow[f]);
+		if (bare) {
+			char *more = fs_xasprintf("%.*s AS fs_s%d%s", (int)end, sql, ++nsub, sql + end);
+
+			free(sql);
+			sql = more;
+		}
+	}
+	return sql;
 }
 
 static void *
@@ -374,7 +450,7 @@ fs_pg_prepare(struct fs_state *st, const char *sql)
 	PGresult *r;
 
 	*q = (struct fs_pg_stmt){.st = st, .row = -1};
-	pgsql = fs_pg_sql(upsert ? upsert : sql, &q->nparams);
+	pgsql = alias_subqueries(fs_pg_sql(upsert ? upsert : sql, &q->nparams));
 	free(upsert);
 	snprintf(q->name, sizeof q->name, "fs%u", st->pg->nstmts++);
 	r = PQprepare(st->pg->conn, q->name, pgsql, q->nparams, NULL);
