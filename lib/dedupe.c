@@ -520,7 +520,17 @@ fs_idem_check_probe(struct fs_idem *ix, const struct fs_idem_probe *probe, const
 static void
 bind_key(fs_stmt *q, int i, const struct fs_idem *ix, const struct idem_entry *e)
 {
-	if (e->canon)
+	if (e->canon && q->pg) {
+		/* PostgreSQL's k is text (lib/schema_pg.c): the id's own text. */
+		char t[37];
+
+		memcpy(t, "evt_", 4);
+		for (int b = 0; b < 16; b++) {
+			t[4 + 2 * b] = "0123456789abcdef"[e->bin[b] >> 4];
+			t[5 + 2 * b] = "0123456789abcdef"[e->bin[b] & 15];
+		}
+		fs_bind_text_n(q, i, t, 36);
+	} else if (e->canon)
 		fs_bind_blob(q, i, e->bin, 16);
 	else
 		fs_bind_text_n(q, i, ix->arena.data + e->off, e->len);
@@ -910,7 +920,7 @@ fs_dedupe_count(struct fs_state *st, fs_time now, const char *what, long n)
 	fs_time_format(now, day);
 	day[10] = '\0';
 	return fs_state_run(st, "INSERT INTO dedupe_counts (day, what, n) VALUES (?, ?, ?)"
-			    " ON CONFLICT (day, what) DO UPDATE SET n = n + excluded.n", "ssi", day, what, (int64_t)n);
+			    " ON CONFLICT (day, what) DO UPDATE SET n = dedupe_counts.n + excluded.n", "ssi", day, what, (int64_t)n);
 }
 
 int

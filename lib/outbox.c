@@ -49,7 +49,7 @@ fs_outbox_enqueue(struct fs_state *st, const struct fs_outbox_new *n)
 	now_text(now);
 	changed = fs_state_changes(st,
 	    "INSERT INTO outbox (target, event_id, kind, contact_id, campaign, line, run_id,"
-	    " requested_at, enqueued_at, price) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, nullif(?, -1))"
+	    " requested_at, enqueued_at, price) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, nullif(?, -1.0))"
 	    " ON CONFLICT (target, event_id) DO NOTHING", "ssssstsssd", n->target, n->event_id, n->kind,
 	    n->contact_id, n->campaign, n->line, n->len, n->run_id, n->requested_at ? n->requested_at : now, now,
 	    n->price < 0 ? -1.0 : n->price);
