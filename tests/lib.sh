@@ -86,11 +86,40 @@ norun() { sed 's/"run_id":"[^"]*",//' "${1:-$T/out}"; }
 out_norun_is() { cat >"$T/.want"; norun >"$T/.got"; check_same "$1" "$T/.want" "$T/.got"; }
 sql() {
 	case $FS_STATE in
-	# bytea as sqlite3 shows a blob where its bytes are printable ASCII
-	# (others as \ooo; hex() gives the exact bytes on both).
-	postgres*) PGOPTIONS='-c bytea_output=escape' psql "$FS_STATE" -X -A -t -q -v ON_ERROR_STOP=1 -c "$*" ;;
+	postgres*) pg_sql "$*" ;;
 	*) sqlite3 -batch "$FS_STATE" "$@" ;;
 	esac
+}
+# pg_sql QUERY: psql's answer, shown as sqlite3 shows SQLite's: SQLite's
+# char(n) is chr(n) (char is a type name to PostgreSQL); bytea as escape
+# (printable ASCII as sqlite3 prints a blob, others as \ooo: hex() gives
+# the exact bytes on both); a boolean column (a comparison) as 1 or 0,
+# SQLite's values of one: psql's \gdesc gives the result's types without
+# running it, and when one is boolean the query's columns are selected
+# from a temporary view of it (columns c1..cn), booleans as 1/0.
+pg_sql() {
+	_q=$(printf '%s' "$1" | sed 's/\([^a-zA-Z_]\)char(/\1chr(/g; s/;[[:space:]]*$//')
+	_sel=''
+	case $(printf '%s' "$_q" | tr '\n\t' '  ' | sed 's/^[[:space:](]*//' | tr 'A-Z' 'a-z') in
+	select*|with*|values*)
+		_types=$(printf '%s\n\\gdesc\n' "$_q" | psql "$FS_STATE" -X -A -t -q -f - 2>/dev/null | sed 's/.*|//')
+		case $_types in *boolean*)
+			_i=0 _cols='' _sel=''
+			for _t in $(printf '%s\n' "$_types" | tr ' ' _); do
+				_i=$((_i + 1))
+				_cols="$_cols${_cols:+, }c$_i"
+				if [ "$_t" = boolean ]; then _c="CASE WHEN c$_i THEN 1 WHEN NOT c$_i THEN 0 END"; else _c=c$_i; fi
+				_sel="$_sel${_sel:+, }$_c"
+			done
+			_q="CREATE TEMP VIEW fs_q ($_cols) AS $_q;
+SELECT $_sel FROM fs_q" ;;
+		esac ;;
+	esac
+	printf '%s\n' "$_q" | PGOPTIONS='-c bytea_output=escape' psql "$FS_STATE" -X -A -t -q -v ON_ERROR_STOP=1 -f - 2>"$T/.psql-err"
+	_rc=$?
+	sed 's/^psql:<stdin>:[0-9]*: //' "$T/.psql-err" >&2
+	[ $_rc = 3 ] && _rc=1	# an error in the query: sqlite3's status
+	return $_rc
 }
 lob_hook() {
 	printf '{"id":"%s"}' "$2" >ev.json
