@@ -68,8 +68,8 @@
  *     or array as its JSON text.  Malformed JSON or path: an error, as in
  *     SQLite.  IMMUTABLE, so that indexes may use it.
  *   ifnull(a, b); iif(cond, a, b), cond boolean or an integer (non-zero:
- *     true); instr(text, text) (strpos); max(a, b) and min(a, b), SQLite's
- *     two-argument scalars (NULL if either is NULL); round(double precision,
+ *     true); instr(text, text) (strpos); max(a, b), min(a, b), max(a, b, c)
+ *     and min(a, b, c), SQLite's scalars (NULL if any is NULL); round(double precision,
  *     integer), which PostgreSQL has for numeric only;
  *   group_concat(x) and group_concat(x, sep), aggregates: x as text, NULLs
  *     left out, ',' or sep between (a NULL sep: none), NULL over no rows;
@@ -77,6 +77,8 @@
  *     are, others as to_json makes them), '[]' over no rows;
  *   json_valid(text) -> boolean (SQLite's 0/1: lib/ uses it as a
  *     condition); json_array_length(text) -> bigint, 0 when not an array;
+ *   text || boolean and boolean || text: a comparison joined to text
+ *     reads '1' or '0', as SQLite's integers do ('true' otherwise);
  *   hex(bytea) and hex(text) (its UTF-8 bytes), upper-case as SQLite's;
  *   json_remove(text, path, ...): paths '$.a', '$.a.b', '$."a.b"' (no
  *     array indexes), the object rebuilt in its order, minified as
@@ -130,6 +132,10 @@
 	"  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS 'SELECT greatest($1, $2)';"                    \
 	"CREATE FUNCTION min(anycompatible, anycompatible) RETURNS anycompatible"                        \
 	"  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS 'SELECT least($1, $2)';"                       \
+	"CREATE FUNCTION max(anycompatible, anycompatible, anycompatible) RETURNS anycompatible"         \
+	"  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS 'SELECT greatest($1, $2, $3)';"                \
+	"CREATE FUNCTION min(anycompatible, anycompatible, anycompatible) RETURNS anycompatible"         \
+	"  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS 'SELECT least($1, $2, $3)';"                   \
 	"CREATE FUNCTION round(double precision, integer) RETURNS double precision"                      \
 	"  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS 'SELECT round($1::numeric, $2)::double precision';" \
 	"CREATE FUNCTION fs_group_concat_step(acc text, v anyelement, sep text) RETURNS text"            \
@@ -153,6 +159,12 @@
 	"CREATE FUNCTION json_array_length(text) RETURNS bigint"                                         \
 	"  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS"                                               \
 	"  'SELECT CASE WHEN json_typeof($1::json) = ''array'' THEN json_array_length($1::json) ELSE 0 END';" \
+	"CREATE FUNCTION fs_text_bool(text, boolean) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE"  \
+	"  AS 'SELECT $1 || CASE WHEN $2 THEN ''1'' WHEN NOT $2 THEN ''0'' END';"                       \
+	"CREATE FUNCTION fs_bool_text(boolean, text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE"  \
+	"  AS 'SELECT CASE WHEN $1 THEN ''1'' WHEN NOT $1 THEN ''0'' END || $2';"                       \
+	"CREATE OPERATOR || (LEFTARG = text, RIGHTARG = boolean, FUNCTION = fs_text_bool);"              \
+	"CREATE OPERATOR || (LEFTARG = boolean, RIGHTARG = text, FUNCTION = fs_bool_text);"              \
 	"CREATE FUNCTION hex(bytea) RETURNS text"                                                        \
 	"  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS 'SELECT upper(encode($1, ''hex''))';"         \
 	"CREATE FUNCTION hex(text) RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE"            \

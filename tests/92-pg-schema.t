@@ -7,7 +7,7 @@
 # SQLite's does; the compatibility functions answer as SQLite's.
 # tests/unit/pg-schema prints either engine's migrations.
 . "$(dirname "$0")/lib.sh"
-plan 38
+plan 40
 pg_start || { echo 'Bail out! pg_start failed'; exit 1; }
 schema=$top/tests/unit/pg-schema
 [ -x "$schema" ] || { echo 'Bail out! no tests/unit/pg-schema: make units'; exit 1; }
@@ -202,6 +202,8 @@ done <<EOF
 y|x|z|b|a|a	SELECT ifnull(NULL, 'y'), ifnull('x', 'y'), coalesce(ifnull(NULL, NULL), 'z'), iif(1 > 2, 'a', 'b'), iif(1, 'a', 'b'), iif(2 = 2, 'a', 'b')
 3|0|1|	SELECT instr('hello', 'll'), instr('hello', 'z'), instr('sent cancelled', 'sent'), instr(NULL, 'a')
 7|3||2.35|0	SELECT max(3, 7), min(3, 7), max(3, NULL), round(CAST(2.345 AS DOUBLE PRECISION), 2), max(claims - 1, 0) FROM outbox
+9|1||b	SELECT max(3, 9, 1), min(3, 9, 1), min(3, NULL, 1), max('a', 'b', 'a')
+sent 1|0 x|	SELECT 'sent ' || (1 < 2), (1 > 2) || ' x', 'a' || (NULL = 1)
 a,c|a; c|1,2|	SELECT (SELECT group_concat(x) FROM $v3), (SELECT group_concat(x, '; ') FROM $v3), (SELECT group_concat(n) FROM (SELECT 1 AS n UNION ALL SELECT 2) AS t), (SELECT group_concat(x) FROM $v3 WHERE 0 = 1)
 ["a",null,"c"]|[]	SELECT (SELECT json_group_array(x) FROM $v3), (SELECT json_group_array(x) FROM $v3 WHERE 0 = 1)
 {"a":1,"c":{"e":[1]}}|{}|C3A9	SELECT json_remove('{"a":1,"ms":2,"c":{"d":1,"e":[1]}}', '\$.ms', '\$.c.d'), json_remove('{"ms":1}', '\$.ms'), hex('é')
