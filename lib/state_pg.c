@@ -344,6 +344,9 @@ alias_subqueries(char *sql)
 			;
 		if (sql[j] != '(')
 			continue;
+		/* IS [NOT] DISTINCT FROM (SELECT ...): a value, not a table. */
+		if (i >= 9 && strncasecmp(sql + i - 9, "DISTINCT ", 9) == 0)
+			continue;
 		end = closing(sql, j);
 		for (j = end; isspace((unsigned char)sql[j]); j++)
 			;
