@@ -26,6 +26,9 @@ note_frames(void *ctx, sqlite3 *db, const char *name, int frames)
 void
 fs_hook_state_tune(struct fs_state *st)
 {
+	/* PostgreSQL's log is its own business. */
+	if (st->db == NULL)
+		return;
 	/* The last connection to close checkpoints the WAL and syncs the
 	 * file: once per request here.  Leave it to fs_hook_state_settle. */
 	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
