@@ -29,6 +29,8 @@ if [ -n "${FS_TEST_PG-}" ]; then
 	createdb -h "$FS_TEST_PG" -U fieldsync "$fs_test_db" || exit 1
 	FS_STATE="postgresql://fieldsync@/$fs_test_db?host=$FS_TEST_PG"
 	trap 'dropdb -h "$FS_TEST_PG" -U fieldsync --force "$fs_test_db" 2>/dev/null; rm -rf "$T"' EXIT
+	# sqlite3 on this URL (the tests' own, fixtures') asks psql, as sql() does.
+	PATH="$top/tests/pg-bin:$PATH"
 	# rm -f fieldsync.db* (a test starting again from no state) empties the
 	# test's database the same way: every object of its schema goes.
 	rm() {
@@ -86,40 +88,9 @@ norun() { sed 's/"run_id":"[^"]*",//' "${1:-$T/out}"; }
 out_norun_is() { cat >"$T/.want"; norun >"$T/.got"; check_same "$1" "$T/.want" "$T/.got"; }
 sql() {
 	case $FS_STATE in
-	postgres*) pg_sql "$*" ;;
+	postgres*) pg_sql "$FS_STATE" "$*" ;;
 	*) sqlite3 -batch "$FS_STATE" "$@" ;;
 	esac
-}
-# pg_sql QUERY: psql's answer, shown as sqlite3 shows SQLite's: SQLite's
-# char(n) is chr(n) (char is a type name to PostgreSQL); bytea as escape
-# (printable ASCII as sqlite3 prints a blob, others as \ooo: hex() gives
-# the exact bytes on both); a boolean column (a comparison) as 1 or 0,
-# SQLite's values of one: psql's \gdesc gives the result's types without
-# running it, and when one is boolean the query's columns are selected
-# from a temporary view of it (columns c1..cn), booleans as 1/0.
-pg_sql() {
-	_q=$(printf '%s' "$1" | sed 's/\([^a-zA-Z_]\)char(/\1chr(/g; s/;[[:space:]]*$//')
-	_sel=''
-	case $(printf '%s' "$_q" | tr '\n\t' '  ' | sed 's/^[[:space:](]*//' | tr 'A-Z' 'a-z') in
-	select*|with*|values*)
-		_types=$(printf '%s\n\\gdesc\n' "$_q" | psql "$FS_STATE" -X -A -t -q -f - 2>/dev/null | sed 's/.*|//')
-		case $_types in *boolean*)
-			_i=0 _cols='' _sel=''
-			for _t in $(printf '%s\n' "$_types" | tr ' ' _); do
-				_i=$((_i + 1))
-				_cols="$_cols${_cols:+, }c$_i"
-				if [ "$_t" = boolean ]; then _c="CASE WHEN c$_i THEN 1 WHEN NOT c$_i THEN 0 END"; else _c=c$_i; fi
-				_sel="$_sel${_sel:+, }$_c"
-			done
-			_q="CREATE TEMP VIEW fs_q ($_cols) AS $_q;
-SELECT $_sel FROM fs_q" ;;
-		esac ;;
-	esac
-	printf '%s\n' "$_q" | PGOPTIONS='-c bytea_output=escape' psql "$FS_STATE" -X -A -t -q -v ON_ERROR_STOP=1 -f - 2>"$T/.psql-err"
-	_rc=$?
-	sed 's/^psql:<stdin>:[0-9]*: //' "$T/.psql-err" >&2
-	[ $_rc = 3 ] && _rc=1	# an error in the query: sqlite3's status
-	return $_rc
 }
 lob_hook() {
 	printf '{"id":"%s"}' "$2" >ev.json

@@ -39,3 +39,38 @@ pg_restart() {
 		-o "-c listen_addresses='' -c unix_socket_directories='$PGDIR' -c fsync=off" restart >/dev/null 2>&1
 }
 
+
+# pg_sql URL QUERY: psql's answer on database URL, shown as sqlite3 shows
+# SQLite's (tests/lib.sh's sql(), tests/pg-bin/sqlite3): SQLite's char(n)
+# is chr(n) (char is a type name to PostgreSQL); bytea as escape (printable
+# ASCII as sqlite3 prints a blob, others as \ooo: hex() gives the exact
+# bytes on both); a boolean column (a comparison) as 1 or 0, SQLite's
+# values of one: psql's \gdesc gives a query's types without running it,
+# and when one is boolean the columns are selected from a temporary view
+# of it (columns c1..cn), booleans as 1/0; an error exits 1, as sqlite3.
+pg_sql() {
+	_url=$1
+	_q=$(printf '%s' "$2" | sed 's/\([^a-zA-Z_]\)char(/\1chr(/g; s/;[[:space:]]*$//')
+	case $(printf '%s' "$_q" | tr '\n\t' '  ' | sed 's/^[[:space:](]*//' | tr 'A-Z' 'a-z') in
+	select*|with*|values*)
+		_types=$(printf '%s\n\\gdesc\n' "$_q" | psql "$_url" -X -A -t -q -f - 2>/dev/null | sed 's/.*|//')
+		case $_types in *boolean*)
+			_i=0 _cols='' _sel=''
+			for _t in $(printf '%s\n' "$_types" | tr ' ' _); do
+				_i=$((_i + 1))
+				_cols="$_cols${_cols:+, }c$_i"
+				if [ "$_t" = boolean ]; then _c="CASE WHEN c$_i THEN 1 WHEN NOT c$_i THEN 0 END"; else _c=c$_i; fi
+				_sel="$_sel${_sel:+, }$_c"
+			done
+			_q="CREATE TEMP VIEW fs_q ($_cols) AS $_q;
+SELECT $_sel FROM fs_q" ;;
+		esac ;;
+	esac
+	_e=$(mktemp "${TMPDIR:-/tmp}/fs-pg-sql.XXXXXX")
+	printf '%s\n' "$_q" | PGOPTIONS='-c bytea_output=escape' psql "$_url" -X -A -t -q -v ON_ERROR_STOP=1 -f - 2>"$_e"
+	_rc=$?
+	sed 's/^psql:<stdin>:[0-9]*: //' "$_e" >&2
+	rm -f "$_e"
+	[ $_rc = 3 ] && _rc=1	# an error in the query: sqlite3's status
+	return $_rc
+}
