@@ -15,7 +15,9 @@
  * - SQL: lib/'s statements are SQLite's; each is rewritten once, when
  *   prepared: ? parameters become $1..$n, INSERT OR IGNORE becomes
  *   INSERT ... ON CONFLICT DO NOTHING, INSERT OR REPLACE an upsert on
- *   the table's primary key, INDEXED BY hints go.  What else
+ *   the table's primary key, INDEXED BY hints go, a IS b is IS NOT
+ *   DISTINCT FROM, a subquery in FROM gets a name, json_object() is
+ *   json_build_object() minified, GLOB the schema's #~.  What else
  *   differs is made the same by functions of the schema's (json_extract,
  *   group_concat, ...), not here.
  * Values travel as text, blobs (bytea) as binary.  One connection per
@@ -37,7 +39,7 @@
 #define WRITER_LOCK "7378593643"
 
 /* PostgreSQL's type oids (catalog/pg_type_d.h, not shipped by libpq-dev). */
-enum { BOOLOID = 16, BYTEAOID = 17, INT8OID = 20, INT2OID = 21, INT4OID = 23, OIDOID = 26,
+enum { BOOLOID = 16, BYTEAOID = 17, INT8OID = 20, INT2OID = 21, INT4OID = 23, TEXTOID = 25, OIDOID = 26,
        FLOAT4OID = 700, FLOAT8OID = 701, NUMERICOID = 1700 };
 
 struct fs_pg {
@@ -269,6 +271,10 @@ fs_pg_sql(const char *sql, int *nparams)
 				put(&out, &len, &cap, as, strlen(as));
 				p = after;
 			}
+		} else if ((p == sql || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')) && word_at(p, "GLOB")) {
+			/* a GLOB b: the schema's operator (lib/schema_pg.c). */
+			put(&out, &len, &cap, "#~", 2);
+			p += 4;
 		} else if ((p == sql || !isalnum((unsigned char)p[-1])) && word_at(p, "INDEXED BY")) {
 			p += 10;
 			while (isspace((unsigned char)*p))
@@ -363,6 +369,49 @@ alias_subqueries(char *sql)
 	return sql;
 }
 
+/*
+ * SQLite's json_object(k, v, ...) as PostgreSQL's json_build_object, its
+ * JSON minified as SQLite's (fs_json_min, lib/schema_pg.c): text, as
+ * SQLite's JSON is text (a UNION with a text column), but json as the
+ * argument of json_group_array, which keeps JSON values as they are.
+ */
+static char *
+rewrite_json_object(char *sql)
+{
+	for (size_t i = 0; sql[i]; i++) {
+		size_t j, end;
+		bool in_array;
+		char *more;
+
+		if (sql[i] == '\'' || sql[i] == '"') {
+			char c = sql[i];
+
+			for (i++; sql[i] && !(sql[i] == c && sql[i + 1] != c); i += sql[i] == c ? 2 : 1)
+				;
+			if (!sql[i])
+				break;
+			continue;
+		}
+		if (!((i == 0 || !(isalnum((unsigned char)sql[i - 1]) || sql[i - 1] == '_')) &&
+		      strncasecmp(sql + i, "json_object", 11) == 0))
+			continue;
+		for (j = i + 11; isspace((unsigned char)sql[j]); j++)
+			;
+		if (sql[j] != '(')
+			continue;
+		end = closing(sql, j);
+		for (j = i; j > 0 && isspace((unsigned char)sql[j - 1]); j--)
+			;
+		in_array = j >= 17 && strncasecmp(sql + j - 17, "json_group_array(", 17) == 0;
+		more = fs_xasprintf("%.*sfs_json_min(json_build_object%.*s)%s%s", (int)i, sql, (int)(end - i - 11),
+				    sql + i + 11, in_array ? "" : "::text", sql + end);
+		i += strlen("fs_json_min(json_build_object");
+		free(sql);
+		sql = more;
+	}
+	return sql;
+}
+
 static void *
 zeroed(size_t n)
 {
@@ -450,13 +499,35 @@ fs_pg_prepare(struct fs_state *st, const char *sql)
 {
 	struct fs_pg_stmt *q = fs_xmalloc(sizeof *q);
 	char *pgsql, *upsert = replace_as_upsert(st, sql);
+	Oid *types;
 	PGresult *r;
 
 	*q = (struct fs_pg_stmt){.st = st, .row = -1};
-	pgsql = alias_subqueries(fs_pg_sql(upsert ? upsert : sql, &q->nparams));
+	pgsql = rewrite_json_object(alias_subqueries(fs_pg_sql(upsert ? upsert : sql, &q->nparams)));
 	free(upsert);
 	snprintf(q->name, sizeof q->name, "fs%u", st->pg->nstmts++);
-	r = PQprepare(st->pg->conn, q->name, pgsql, q->nparams, NULL);
+	/* A numbered parameter the statement never names (lib/report.c's
+	 * filters bind ?1..?7 and use some) has no type to infer: text. */
+	types = zeroed(((size_t)q->nparams + 1) * sizeof *types);
+	for (int i = 0; i < q->nparams; i++)
+		types[i] = TEXTOID;
+	for (const char *c = pgsql; *c; c++) {
+		if (*c == '\'' || *c == '"') {
+			char quote = *c;
+
+			for (c++; *c && !(*c == quote && c[1] != quote); c += *c == quote ? 2 : 1)
+				;
+			if (!*c)
+				break;
+		} else if (*c == '$' && isdigit((unsigned char)c[1])) {
+			int k = atoi(c + 1);
+
+			if (k >= 1 && k <= q->nparams)
+				types[k - 1] = 0;
+		}
+	}
+	r = PQprepare(st->pg->conn, q->name, pgsql, q->nparams, types);
+	free(types);
 	free(pgsql);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		set_err(st->pg, PQresultErrorMessage(r));
