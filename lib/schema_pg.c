@@ -83,10 +83,21 @@
  *   json_remove(text, path, ...): paths '$.a', '$.a.b', '$."a.b"' (no
  *     array indexes), the object rebuilt in its order, minified as
  *     SQLite's when the input is (lib/ writes JSON minified).
+ *   sum(text): the sum of text numbers (json_extract's) as double
+ *     precision, NULL over none, as SQLite sums text;
+ *   a #~ pattern: SQLite's a GLOB pattern (lib/state_pg.c rewrites GLOB
+ *     to it): * ? and [...] classes, case-sensitive, the whole string;
+ *   local_day(at text) -> text: the YYYY-MM-DD of a time in the zone of
+ *     setting fieldsync.tz (UTC when unset; lib/state.c's fs_state_zone),
+ *     NULL when at is not a time: SQLite's is the program's own
+ *     (lib/report.c registers it).
+ *   fs_json_min(json) -> json: the same JSON minified, members in their
+ *     order, as SQLite writes JSON (lib/state_pg.c's stand-in for
+ *     json_object, below).
  * Not provided: json_object(k, v, ...) (SQLite's takes any number of
- * values of any types; PostgreSQL can only define that in C): use
- * json_build_object; char(n) (a type name to PostgreSQL's parser): use
- * chr(n); local_day(), which the program registers with SQLite itself.
+ * values of any types; PostgreSQL can only define that in C):
+ * lib/state_pg.c rewrites it as fs_json_min(json_build_object(...)); char(n) (a type name to PostgreSQL's parser): use
+ * chr(n).
  */
 #include "fieldsync.h"
 
@@ -165,6 +176,48 @@
 	"  AS 'SELECT CASE WHEN $1 THEN ''1'' WHEN NOT $1 THEN ''0'' END || $2';"                       \
 	"CREATE OPERATOR || (LEFTARG = text, RIGHTARG = boolean, FUNCTION = fs_text_bool);"              \
 	"CREATE OPERATOR || (LEFTARG = boolean, RIGHTARG = text, FUNCTION = fs_bool_text);"              \
+	"CREATE FUNCTION fs_json_min(j json) RETURNS json LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$" \
+	"DECLARE out text;"                                                                              \
+	"BEGIN"                                                                                          \
+	"  CASE json_typeof(j)"                                                                          \
+	"  WHEN 'object' THEN SELECT '{' || coalesce(string_agg(to_json(e.key)::text || ':' || fs_json_min(e.value)::text," \
+	"    ',' ORDER BY e.n), '') || '}' INTO out FROM json_each(j) WITH ORDINALITY AS e(key, value, n);" \
+	"  WHEN 'array' THEN SELECT '[' || coalesce(string_agg(fs_json_min(e.value)::text, ',' ORDER BY e.n), '')" \
+	"    || ']' INTO out FROM json_array_elements(j) WITH ORDINALITY AS e(value, n);"              \
+	"  ELSE out := btrim(j::text);"                                                                  \
+	"  END CASE;"                                                                                    \
+	"  RETURN out::json;"                                                                            \
+	"END$$;"                                                                                         \
+	"CREATE FUNCTION local_day(at text) RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$"     \
+	"BEGIN"                                                                                          \
+	"  RETURN to_char(at::timestamptz AT TIME ZONE"                                                  \
+	"    coalesce(nullif(current_setting('fieldsync.tz', true), ''), 'UTC'), 'YYYY-MM-DD');"         \
+	"EXCEPTION WHEN others THEN RETURN NULL;"                                                        \
+	"END$$;"                                                                                         \
+	"CREATE FUNCTION fs_sum_text_step(acc double precision, v text) RETURNS double precision"        \
+	"  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS"                                                      \
+	"  'SELECT CASE WHEN v IS NULL THEN acc ELSE coalesce(acc, 0) + v::double precision END';"       \
+	"CREATE AGGREGATE sum(text) (SFUNC = fs_sum_text_step, STYPE = double precision);"               \
+	"CREATE FUNCTION fs_glob(s text, pattern text) RETURNS boolean"                                  \
+	"  LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$"                                        \
+	"DECLARE re text := '^'; i int := 1; c text; k int; inner_ text;"                                \
+	"BEGIN"                                                                                          \
+	"  WHILE i <= length(pattern) LOOP"                                                              \
+	"    c := substr(pattern, i, 1);"                                                                \
+	"    k := strpos(substr(pattern, i + 2), ']');"                                                  \
+	"    IF c = '*' THEN re := re || '.*';"                                                          \
+	"    ELSIF c = '?' THEN re := re || '.';"                                                        \
+	"    ELSIF c = '[' AND k > 0 THEN"                                                               \
+	"      inner_ := replace(substr(pattern, i + 1, k), '\\', '\\\\');"                              \
+	"      re := re || '[' || inner_ || ']';"                                                        \
+	"      i := i + k + 1;"                                                                          \
+	"    ELSE re := re || regexp_replace(c, '([^a-zA-Z0-9_])', '\\\\\\1');"                           \
+	"    END IF;"                                                                                    \
+	"    i := i + 1;"                                                                                \
+	"  END LOOP;"                                                                                    \
+	"  RETURN s ~ (re || '$');"                                                                      \
+	"END$$;"                                                                                         \
+	"CREATE OPERATOR #~ (LEFTARG = text, RIGHTARG = text, FUNCTION = fs_glob);"                      \
 	"CREATE FUNCTION hex(bytea) RETURNS text"                                                        \
 	"  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS 'SELECT upper(encode($1, ''hex''))';"         \
 	"CREATE FUNCTION hex(text) RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE"            \

@@ -7,7 +7,7 @@
 # SQLite's does; the compatibility functions answer as SQLite's.
 # tests/unit/pg-schema prints either engine's migrations.
 . "$(dirname "$0")/lib.sh"
-plan 40
+plan 42
 pg_start || { echo 'Bail out! pg_start failed'; exit 1; }
 schema=$top/tests/unit/pg-schema
 [ -x "$schema" ] || { echo 'Bail out! no tests/unit/pg-schema: make units'; exit 1; }
@@ -204,9 +204,15 @@ y|x|z|b|a|a	SELECT ifnull(NULL, 'y'), ifnull('x', 'y'), coalesce(ifnull(NULL, NU
 7|3||2.35|0	SELECT max(3, 7), min(3, 7), max(3, NULL), round(CAST(2.345 AS DOUBLE PRECISION), 2), max(claims - 1, 0) FROM outbox
 9|1||b	SELECT max(3, 9, 1), min(3, 9, 1), min(3, NULL, 1), max('a', 'b', 'a')
 sent 1|0 x|	SELECT 'sent ' || (1 < 2), (1 > 2) || ' x', 'a' || (NULL = 1)
+1.3|1200|	SELECT (SELECT sum(json_extract(j, '\$.p')) FROM (SELECT '{"p":0.65}' AS j UNION ALL SELECT '{"p":0.65}') AS t), (SELECT sum(json_extract('{"p":1200}', '\$.p'))), (SELECT sum(json_extract('{}', '\$.p')))
 a,c|a; c|1,2|	SELECT (SELECT group_concat(x) FROM $v3), (SELECT group_concat(x, '; ') FROM $v3), (SELECT group_concat(n) FROM (SELECT 1 AS n UNION ALL SELECT 2) AS t), (SELECT group_concat(x) FROM $v3 WHERE 0 = 1)
 ["a",null,"c"]|[]	SELECT (SELECT json_group_array(x) FROM $v3), (SELECT json_group_array(x) FROM $v3 WHERE 0 = 1)
 {"a":1,"c":{"e":[1]}}|{}|C3A9	SELECT json_remove('{"a":1,"ms":2,"c":{"d":1,"e":[1]}}', '\$.ms', '\$.c.d'), json_remove('{"ms":1}', '\$.ms'), hex('é')
 1|0|3|0|	SELECT CASE WHEN json_valid('{"a":[1]}') THEN 1 ELSE 0 END, CASE WHEN json_valid('{"a"') THEN 1 ELSE 0 END, json_array_length('[1,2,[3]]'), json_array_length('{"a":1}'), json_array_length(NULL)
 EOF
+# GLOB: lib/state_pg.c rewrites it as the operator #~.
+g="('send.cancel', 'send*'), ('Send', 'send*'), ('a.b', '?.[abc]'), ('a+b', 'a+?'), ('x[y', 'x[[]y'), ('ab', 'a'), ('a', '*')"
+is 'GLOB: #~ answers as SQLite' \
+	"$(pq fsall -c "SELECT string_agg((s #~ p)::int::text, ',') FROM (VALUES $g) AS t(s, p)")" \
+	"$(sq "WITH t(s, p) AS (VALUES $g) SELECT group_concat(s GLOB p, ',') FROM t")"
 done_testing
