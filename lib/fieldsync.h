@@ -467,6 +467,10 @@ int64_t fs_state_changed(struct fs_state *st);	/* rows the last statement change
 #define FS_SQL_FN_MAX 64
 int fs_state_function(struct fs_state *st, const char *name, bool (*fn)(void *data, const char *arg, char *out),
 		      void *data);
+/* The zone (a TZ value, NULL: UTC) of the SQL's local_day(at) on a state
+ * that cannot call fs_state_function's fn (PostgreSQL: the schema's own
+ * local_day reads it); nothing to do on SQLite.  0, or -1 (reported). */
+int fs_state_zone(struct fs_state *st, const char *tz);
 /* Steps q once: 1 a row (read it, then sqlite3_reset), 0 none (q reset), -1 error (reported, q reset). */
 int fs_state_step_row(struct fs_state *st, fs_stmt *q);
 /* Steps q once and resets it: the first column of its row in *out (NULL / 0 when

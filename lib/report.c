@@ -1954,7 +1954,7 @@ fs_report_build(struct fs_state *st, const char *name, const struct fs_report_op
 	fs_time_format(o->to, to);
 	fs_zone_init(&q.zone, o->tz);
 	/* Only while q lives: removed below. */
-	if (fs_state_function(st, "local_day", sql_local_day, &q) != 0)
+	if (fs_state_function(st, "local_day", sql_local_day, &q) != 0 || fs_state_zone(st, o->tz) != 0)
 		return jv_invalid_with_msg(jv_string("state"));
 	/* One read transaction: every section sees the same state. */
 	if (fs_state_exec(st, "BEGIN") != 0)

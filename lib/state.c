@@ -853,6 +853,10 @@ fs_state_function(struct fs_state *st, const char *name, bool (*fn)(void *data, 
 {
 	struct sql_fn *f = NULL;
 
+	/* PostgreSQL cannot call fn: the schema has a function of that name
+	 * (lib/schema_pg.c), in the zone fs_state_zone gave. */
+	if (st->pg)
+		return 0;
 	if (fn) {
 		f = fs_xmalloc(sizeof *f);
 		*f = (struct sql_fn){fn, data};
@@ -861,6 +865,27 @@ fs_state_function(struct fs_state *st, const char *name, bool (*fn)(void *data, 
 	if (sqlite3_create_function_v2(st->db, name, 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, f, fn ? sql_fn_call : NULL,
 				       NULL, NULL, free) != SQLITE_OK) {
 		fs_state_error(st, name);
+		return -1;
+	}
+	return 0;
+}
+
+int
+fs_state_zone(struct fs_state *st, const char *tz)
+{
+	fs_stmt *q;
+	int rc;
+
+	if (!st->pg)
+		return 0;
+	q = fs_state_prepare(st, "SELECT set_config('fieldsync.tz', ?, false)");
+	if (q == NULL)
+		return -1;
+	fs_bind_text(q, 1, tz && *tz ? tz : "UTC");
+	rc = fs_stmt_step(q);
+	fs_stmt_reset(q);
+	if (rc != FS_ROW) {
+		fs_state_error(st, "zone");
 		return -1;
 	}
 	return 0;
