@@ -50,8 +50,12 @@ pg_restart() {
 # of it (columns c1..cn), booleans as 1/0; an error exits 1, as sqlite3.
 pg_sql() {
 	_url=$1
-	_q=$(printf '%s' "$2" | sed 's/\([^a-zA-Z_]\)char(/\1chr(/g; s/;[[:space:]]*$//')
+	_q=$(printf '%s' "$2" | sed 's/\([^a-zA-Z_]\)char(/\1chr(/g')
+	while :; do
+		case $_q in *';'|*' '|*'	') _q=${_q%?} ;; *) break ;; esac
+	done
 	case $(printf '%s' "$_q" | tr '\n\t' '  ' | sed 's/^[[:space:](]*//' | tr 'A-Z' 'a-z') in
+	*';'*) ;;	# statements: as they are
 	select*|with*|values*)
 		_types=$(printf '%s\n\\gdesc\n' "$_q" | psql "$_url" -X -A -t -q -f - 2>/dev/null | sed 's/.*|//')
 		case $_types in *boolean*)
