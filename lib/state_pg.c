@@ -494,6 +494,14 @@ replace_as_upsert(struct fs_state *st, const char *sql)
 	return out;
 }
 
+/* SQLite's SQL as PostgreSQL takes it, all but what needs the catalog
+ * (INSERT OR REPLACE): fs_pg_sql, names for subqueries, json_object. */
+char *
+fs_pg_rewrite(const char *sql, int *nparams)
+{
+	return rewrite_json_object(alias_subqueries(fs_pg_sql(sql, nparams)));
+}
+
 struct fs_pg_stmt *
 fs_pg_prepare(struct fs_state *st, const char *sql)
 {
@@ -503,7 +511,7 @@ fs_pg_prepare(struct fs_state *st, const char *sql)
 	PGresult *r;
 
 	*q = (struct fs_pg_stmt){.st = st, .row = -1};
-	pgsql = rewrite_json_object(alias_subqueries(fs_pg_sql(upsert ? upsert : sql, &q->nparams)));
+	pgsql = fs_pg_rewrite(upsert ? upsert : sql, &q->nparams);
 	free(upsert);
 	snprintf(q->name, sizeof q->name, "fs%u", st->pg->nstmts++);
 	/* A numbered parameter the statement never names (lib/report.c's

@@ -10,6 +10,7 @@ int fs_pg_exec(struct fs_state *st, const char *sql);	/* -1: fs_pg_errmsg says w
 int fs_pg_begin(struct fs_state *st);	/* BEGIN and the writers' lock */
 const char *fs_pg_errmsg(struct fs_state *st);
 char *fs_pg_sql(const char *sql, int *nparams);	/* SQLite's SQL as PostgreSQL takes it */
+char *fs_pg_rewrite(const char *sql, int *nparams);	/* and FROM's subqueries named, json_object */
 struct fs_pg_stmt *fs_pg_prepare(struct fs_state *st, const char *sql);	/* NULL: fs_pg_errmsg */
 int fs_pg_step(struct fs_pg_stmt *q);	/* FS_ROW, FS_DONE, -1 */
 void fs_pg_stmt_free(struct fs_pg_stmt *q);

@@ -31,6 +31,7 @@ if [ -n "${FS_TEST_PG-}" ]; then
 	trap 'dropdb -h "$FS_TEST_PG" -U fieldsync --force "$fs_test_db" 2>/dev/null; rm -rf "$T"' EXIT
 	# sqlite3 on this URL (the tests' own, fixtures') asks psql, as sql() does.
 	PATH="$top/tests/pg-bin:$PATH"
+	export FS_PG_REWRITE="$top/tests/unit/pg-sql"
 	# rm -f fieldsync.db* (a test starting again from no state) empties the
 	# test's database the same way: every object of its schema goes.
 	rm() {
