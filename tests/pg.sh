@@ -47,7 +47,8 @@ pg_restart() {
 # bytes on both); a boolean column (a comparison) as 1 or 0, SQLite's
 # values of one: psql's \gdesc gives a query's types without running it,
 # and when one is boolean the columns are selected from a temporary view
-# of it (columns c1..cn), booleans as 1/0; an error exits 1, as sqlite3.
+# of it (columns c1..cn), booleans as 1/0; an error exits 1, as sqlite3;
+# sqlite3's readfile('FILE') is the file's bytes.
 # $FS_PG_REWRITE (tests/unit/pg-sql) rewrites the query first as lib/'s
 # are (? parameters aside: IS, GLOB, INSERT OR IGNORE, FROM's subqueries).
 pg_sql() {
@@ -55,6 +56,14 @@ pg_sql() {
 	_q=$(printf '%s' "$2" | sed 's/\([^a-zA-Z_]\)char(/\1chr(/g' | "${FS_PG_REWRITE:-cat}")
 	while :; do
 		case $_q in *';'|*' '|*'	') _q=${_q%?} ;; *) break ;; esac
+	done
+	# sqlite3's readfile('FILE'): the file's bytes, as a bytea literal.
+	while :; do
+		case $_q in *"readfile('"*"')"*) ;; *) break ;; esac
+		_f=${_q#*"readfile('"}
+		_f=${_f%%"')"*}
+		_hex=$(od -An -v -tx1 "$_f" | tr -d ' \n')
+		_q="${_q%%"readfile('$_f')"*}decode('$_hex', 'hex')${_q#*"readfile('$_f')"}"
 	done
 	case $(printf '%s' "$_q" | tr '\n\t' '  ' | sed 's/^[[:space:](]*//' | tr 'A-Z' 'a-z') in
 	*';'*) ;;	# statements: as they are
