@@ -85,6 +85,8 @@
  *     SQLite's when the input is (lib/ writes JSON minified).
  *   sum(text): the sum of text numbers (json_extract's) as double
  *     precision, NULL over none, as SQLite sums text;
+ *   sum(boolean): the count of true ones (SQLite's sum(a = b) over 1/0),
+ *     NULL over none;
  *   a #~ pattern: SQLite's a GLOB pattern (lib/state_pg.c rewrites GLOB
  *     to it): * ? and [...] classes, case-sensitive, the whole string;
  *   local_day(at text) -> text: the YYYY-MM-DD of a time in the zone of
@@ -198,6 +200,10 @@
 	"  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS"                                                      \
 	"  'SELECT CASE WHEN v IS NULL THEN acc ELSE coalesce(acc, 0) + v::double precision END';"       \
 	"CREATE AGGREGATE sum(text) (SFUNC = fs_sum_text_step, STYPE = double precision);"               \
+	"CREATE FUNCTION fs_sum_bool_step(acc bigint, v boolean) RETURNS bigint"                         \
+	"  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS"                                                      \
+	"  'SELECT CASE WHEN v IS NULL THEN acc ELSE coalesce(acc, 0) + v::int END';"                    \
+	"CREATE AGGREGATE sum(boolean) (SFUNC = fs_sum_bool_step, STYPE = bigint);"                      \
 	"CREATE FUNCTION fs_glob(s text, pattern text) RETURNS boolean"                                  \
 	"  LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$"                                        \
 	"DECLARE re text := '^'; i int := 1; c text; k int; inner_ text;"                                \

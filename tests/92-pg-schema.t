@@ -7,7 +7,7 @@
 # SQLite's does; the compatibility functions answer as SQLite's.
 # tests/unit/pg-schema prints either engine's migrations.
 . "$(dirname "$0")/lib.sh"
-plan 42
+plan 43
 pg_start || { echo 'Bail out! pg_start failed'; exit 1; }
 schema=$top/tests/unit/pg-schema
 [ -x "$schema" ] || { echo 'Bail out! no tests/unit/pg-schema: make units'; exit 1; }
@@ -204,6 +204,7 @@ y|x|z|b|a|a	SELECT ifnull(NULL, 'y'), ifnull('x', 'y'), coalesce(ifnull(NULL, NU
 7|3||2.35|0	SELECT max(3, 7), min(3, 7), max(3, NULL), round(CAST(2.345 AS DOUBLE PRECISION), 2), max(claims - 1, 0) FROM outbox
 9|1||b	SELECT max(3, 9, 1), min(3, 9, 1), min(3, NULL, 1), max('a', 'b', 'a')
 sent 1|0 x|	SELECT 'sent ' || (1 < 2), (1 > 2) || ' x', 'a' || (NULL = 1)
+2|	SELECT (SELECT sum(x > 1) FROM (SELECT 1 AS x UNION ALL SELECT 2 UNION ALL SELECT 3) AS t), (SELECT sum(x > 1) FROM (SELECT 1 AS x) AS t WHERE x > 5)
 1.3|1200|	SELECT (SELECT sum(json_extract(j, '\$.p')) FROM (SELECT '{"p":0.65}' AS j UNION ALL SELECT '{"p":0.65}') AS t), (SELECT sum(json_extract('{"p":1200}', '\$.p'))), (SELECT sum(json_extract('{}', '\$.p')))
 a,c|a; c|1,2|	SELECT (SELECT group_concat(x) FROM $v3), (SELECT group_concat(x, '; ') FROM $v3), (SELECT group_concat(n) FROM (SELECT 1 AS n UNION ALL SELECT 2) AS t), (SELECT group_concat(x) FROM $v3 WHERE 0 = 1)
 ["a",null,"c"]|[]	SELECT (SELECT json_group_array(x) FROM $v3), (SELECT json_group_array(x) FROM $v3 WHERE 0 = 1)
