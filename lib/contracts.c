@@ -17,7 +17,9 @@ fs_keys_finalize(struct fs_state *st, const char *event_id)
 	unsigned char bin[16];
 	size_t len = strlen(event_id);
 
-	return fs_idem_key(event_id, len, bin) ? fs_state_run(st, mark, "b", bin, sizeof bin)
+	/* A canonical id is kept as its 16 bytes in SQLite; PostgreSQL's k is
+	 * text (lib/schema_pg.c), and a canonical id's text is the id itself. */
+	return st->db && fs_idem_key(event_id, len, bin) ? fs_state_run(st, mark, "b", bin, sizeof bin)
 	    : fs_state_run(st, mark, "t", event_id, len);
 }
 

@@ -17,7 +17,7 @@
  *   INSERT ... ON CONFLICT DO NOTHING, INSERT OR REPLACE an upsert on
  *   the table's primary key, INDEXED BY hints go, a IS b is IS NOT
  *   DISTINCT FROM, a subquery in FROM gets a name, json_object() is
- *   json_build_object() minified, GLOB the schema's #~.  What else
+ *   json_build_object() minified, GLOB the schema's #~, char(n) chr(n).  What else
  *   differs is made the same by functions of the schema's (json_extract,
  *   group_concat, ...), not here.
  * Values travel as text, blobs (bytea) as binary.  One connection per
@@ -275,6 +275,10 @@ fs_pg_sql(const char *sql, int *nparams)
 			/* a GLOB b: the schema's operator (lib/schema_pg.c). */
 			put(&out, &len, &cap, "#~", 2);
 			p += 4;
+		} else if ((p == sql || !(isalnum((unsigned char)p[-1]) || p[-1] == '_')) && strncasecmp(p, "char(", 5) == 0) {
+			/* SQLite's char(n), the character n: PostgreSQL reads char( as a type. */
+			put(&out, &len, &cap, "chr(", 4);
+			p += 5;
 		} else if ((p == sql || !isalnum((unsigned char)p[-1])) && word_at(p, "INDEXED BY")) {
 			p += 10;
 			while (isspace((unsigned char)*p))
