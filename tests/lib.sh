@@ -58,6 +58,10 @@ ok() {
 	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
 }
 skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
+# on_pg: the state is in PostgreSQL (tests/run-pg).  A check about the
+# SQLite file itself (its mode, WAL, a read-only or locked file, .backup)
+# is skipped there with a reason: `if on_pg; then skip "…"; else …; fi`.
+on_pg() { [ -n "${FS_TEST_PG-}" ]; }
 run() { "$@" >"$T/out" 2>"$T/err"; status=$?; }
 # wait_for WHAT CMD...: until CMD succeeds, for at most a minute (a loaded
 # machine is slow, not wrong: the tests time nothing); then bails out.
