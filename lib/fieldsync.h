@@ -370,6 +370,11 @@ int fs_state_file_create(const char *path, const char *group);
 int fs_state_file_open(const char *path, const char *group);
 /* The state file's path: path, else $FS_STATE, else ./fieldsync.db. */
 const char *fs_state_path(const char *path);
+/* A file of this host's own that goes with the state (fs-hook's counts of
+ * unsigned requests): STATE-SUFFIX beside a state file; for a database,
+ * fieldsync-SUFFIX.DBNAME@HOST:PORT in $TMPDIR, else /var/tmp, so that each
+ * host keeps its own.  NULL for ":memory:".  malloc'd. */
+char *fs_state_side_file(const char *state_path, const char *suffix);
 /* Applies fs_migrations[from..to-1] and sets user_version to to, in the
  * caller's transaction (a new file, fs_state_migrate, tests' old files). */
 int fs_schema_apply(struct fs_state *st, int from, int to);

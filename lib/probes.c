@@ -5,7 +5,8 @@
  * probe, an internet scanner, a proxy that strips the headers) is no
  * delivery: it must not page anyone, switch a source to polling or cost a
  * write transaction on the state every pipeline shares.  fs-hook counts it
- * here instead, in STATE-hook: a small file of one slot per source, each
+ * here instead, in STATE-hook (fs_state_side_file: a file of each host's own
+ * when the state is a database): a small file of one slot per source, each
  * update a read and a write of that slot under flock(2), in the page cache,
  * no fsync (a crash loses some counts, which is what they are worth).
  * fs-health reads it; fs-watchdog's alerts come from fs-health's problems.
@@ -44,9 +45,7 @@ struct file {
 char *
 fs_probes_path(const char *state_path)
 {
-	if (state_path == NULL || strcmp(state_path, ":memory:") == 0)
-		return NULL;
-	return fs_xasprintf("%s-hook", state_path);
+	return fs_state_side_file(state_path, "hook");
 }
 
 /* Bucket k's place in recent[], for any k. */

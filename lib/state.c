@@ -217,6 +217,24 @@ fs_state_path(const char *path)
 	return path ? path : env && *env ? env : "fieldsync.db";
 }
 
+char *
+fs_state_side_file(const char *state_path, const char *suffix)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *place, *file;
+
+	if (state_path == NULL || strcmp(state_path, ":memory:") == 0)
+		return NULL;
+	if (!fs_pg_url(state_path))
+		return fs_xasprintf("%s-%s", state_path, suffix);
+	/* A URL is no path; a file in /var/tmp outlives a reboot, as the
+	 * counts should, and is this host's own. */
+	place = fs_pg_place(state_path);
+	file = fs_xasprintf("%s/fieldsync-%s.%s", tmp && *tmp ? tmp : "/var/tmp", suffix, place);
+	free(place);
+	return file;
+}
+
 static int
 user_version(struct fs_state *st)
 {

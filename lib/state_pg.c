@@ -85,6 +85,35 @@ fs_pg_redact(const char *url)
 	return fs_xasprintf("%.*s:***%s", (int)(colon - url), url, at);
 }
 
+/*
+ * The database a URL names, as a file name can carry it: "DBNAME@HOST:PORT"
+ * with anything but letters, digits, '.', '-' and '_' as '_'.  The user and
+ * password are left out, so that hosts and users who name the same database
+ * differently (fs-hook as www-data, fs-health from cron) name it alike.
+ */
+char *
+fs_pg_place(const char *url)
+{
+	PQconninfoOption *opts = PQconninfoParse(url, NULL), *o;
+	const char *db = NULL, *host = NULL, *port = NULL;
+	char *place;
+
+	for (o = opts; o && o->keyword; o++) {
+		if (strcmp(o->keyword, "dbname") == 0)
+			db = o->val;
+		else if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+	}
+	place = fs_xasprintf("%s@%s:%s", db && *db ? db : "-", host && *host ? host : "-", port && *port ? port : "-");
+	PQconninfoFree(opts);
+	for (char *c = place; *c; c++)
+		if (!(isalnum((unsigned char)*c) || *c == '.' || *c == '-' || *c == '_' || *c == '@' || *c == ':'))
+			*c = '_';
+	return place;
+}
+
 static void
 set_err(struct fs_pg *pg, const char *msg)
 {

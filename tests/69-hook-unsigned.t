@@ -42,7 +42,13 @@ jf() { jq -r "$1" "$T/out"; }	# a field of the last fs-health --format json
 for i in 1 2 3; do hook; done
 is 'an unsigned POST: 401, exit 0, nothing on stderr' "$code/$status/$reply/$(cat "$T/err")" \
 	'401/0/{"ok":false,"error":"missing Lob-Signature header"}/'
-is 'no state file was made for them, only the counts beside it' "$(ls fieldsync.db*)" 'fieldsync.db-hook'
+if on_pg; then
+	is 'no state was made for them, only the counts in $TMPDIR' \
+		"$(psql "$FS_STATE" -X -A -t -c "select count(*) from pg_tables where schemaname = 'public'") $(ls fieldsync-*)" \
+		"0 fieldsync-hook.$fs_test_db@$(printf %s "$FS_TEST_PG" | tr / _):-"
+else
+	is 'no state file was made for them, only the counts beside it' "$(ls fieldsync.db*)" 'fieldsync.db-hook'
+fi
 fs-dlq count >/dev/null		# a state file, for fs-health to read
 health
 is 'three unsigned POSTs: OK, no failure counted, three unsigned requests' \

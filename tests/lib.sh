@@ -28,6 +28,8 @@ if [ -n "${FS_TEST_PG-}" ]; then
 	fs_test_db=fs_test_$(basename "$T" | tr -c 'a-zA-Z0-9\n' _ | tr 'A-Z' 'a-z')
 	createdb -h "$FS_TEST_PG" -U fieldsync "$fs_test_db" || exit 1
 	FS_STATE="postgresql://fieldsync@/$fs_test_db?host=$FS_TEST_PG"
+	# A database state's side files (fs-hook's counts) go to $TMPDIR.
+	export TMPDIR="$T"
 	trap 'dropdb -h "$FS_TEST_PG" -U fieldsync --force "$fs_test_db" 2>/dev/null; rm -rf "$T"' EXIT
 	# sqlite3 on this URL (the tests' own, fixtures') asks psql, as sql() does.
 	PATH="$top/tests/pg-bin:$PATH"
