@@ -177,7 +177,21 @@ fs_state_info(struct fs_state *st)
 	char mode[8] = "";
 	int64_t total = 0;
 
-	for (int i = 0; i < 3; i++) {
+	if (st->pg) {
+		/* A database: its size and owner, as PostgreSQL says; no file,
+		 * mode or group (null in json, "-" in text). */
+		fs_stmt *q = fs_state_prepare_new(st, "SELECT pg_database_size(current_database()),"
+						  " pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()", false);
+
+		if (q != NULL && fs_stmt_step(q) == FS_ROW) {
+			total = fs_col_int64(q, 0);
+			access = jv_object_set(access, jv_string("owner"), jv_string(fs_col_text(q, 1)));
+		}
+		fs_stmt_free(q);
+		size = jv_object_set(size, jv_string("database"), jv_number((double)total));
+		size = jv_object_set(size, jv_string("total"), jv_number((double)total));
+	}
+	for (int i = 0; i < 3 && !st->pg; i++) {
 		static const char *const suffix[] = {"", "-wal", "-shm"}, *const key[] = {"file", "wal", "shm"};
 		int64_t n = file_size(st->path, suffix[i]);
 
@@ -185,7 +199,7 @@ fs_state_info(struct fs_state *st)
 		total += n;
 	}
 	size = jv_object_set(size, jv_string("total"), jv_number((double)total));
-	if (stat(st->path, &sb) == 0) {
+	if (!st->pg && stat(st->path, &sb) == 0) {
 		snprintf(mode, sizeof mode, "%04o", (unsigned)(sb.st_mode & 07777));
 		pw = getpwuid(sb.st_uid);
 		gr = getgrgid(sb.st_gid);
@@ -254,8 +268,11 @@ fs_state_info_text(jv info, FILE *f)
 	fprintf(f, "schema   version %d (this fieldsync: %d)%s\n", version, fs_nmigrations,
 		version < fs_nmigrations ? ": run 'fs-state backup FILE', then 'fs-state migrate'"
 		: version > fs_nmigrations ? ": newer than this fieldsync" : "");
-	fprintf(f, "size     %s bytes: file %s, wal %s, shm %s\n", str(size, "total", a), str(size, "file", b),
-		str(size, "wal", c), str(size, "shm", d));
+	if (jv_object_has(jv_copy(size), jv_string("database")))
+		fprintf(f, "size     %s bytes (the database)\n", str(size, "total", a));
+	else
+		fprintf(f, "size     %s bytes: file %s, wal %s, shm %s\n", str(size, "total", a), str(size, "file", b),
+			str(size, "wal", c), str(size, "shm", d));
 	fprintf(f, "access   mode %s, owner %s, group %s\n", str(access, "mode", a), str(access, "owner", b),
 		str(access, "group", c));
 	fprintf(f, "\n%-31s %10s\n", "TABLE", "ROWS");
@@ -295,9 +312,11 @@ fs_state_check(struct fs_state *st, FILE *out, int64_t *integrity, int64_t *fore
 	int rc;
 
 	if (st->pg) {
-		/* PostgreSQL checks its own pages and always enforces foreign keys. */
+		/* PostgreSQL checks its own pages and always enforces foreign
+		 * keys: no problem to list (standard output is the problems). */
 		*integrity = *foreign = 0;
-		fprintf(out, "integrity: PostgreSQL's own (see amcheck)\nforeign key: enforced by PostgreSQL\n");
+		fs_info("'%s' is a PostgreSQL database: its pages are PostgreSQL's to check (amcheck), "
+			"and it enforces foreign keys itself", st->path);
 		return 0;
 	}
 	*integrity = *foreign = 0;
