@@ -153,8 +153,10 @@ exec_ok(struct fs_pg *pg, const char *sql)
 int
 fs_pg_open(struct fs_state *st, const char *url, int flags)
 {
-	const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
-	const char *vals[] = {url, "fieldsync", "10", NULL};
+	/* The URL last: what it says overrides these defaults (libpq applies
+	 * the keywords in order, the URL's expanded in dbname's place). */
+	const char *keys[] = {"application_name", "connect_timeout", "dbname", NULL};
+	const char *vals[] = {"fieldsync", "10", url, NULL};
 	char set[160];
 
 	st->pg = fs_xmalloc(sizeof *st->pg);
