@@ -15,12 +15,13 @@ override CPPFLAGS := -Ilib -I/usr/include/postgresql -DFS_DATADIR='"$(DATADIR)"'
 # shadow glibc's ahead of libc in link order.  -lcrypto: no command uses it
 # (lib/sha256.c hashes); the fs-hook fuzz harness checks that HMAC against
 # OpenSSL's, and --as-needed leaves it out of everything else.
-# -lpq: the state in PostgreSQL (lib/state_pg.c), Debian's libpq.
-LDLIBS = -Wl,--as-needed -ljq -lcurl -lsqlite3 -lpq -lcsv -lcrypto -lm
+# No -lpq: lib/state_pg.c loads Debian's libpq (libpq5) when a database is
+# named (-ldl), so that commands on SQLite never load it.
+LDLIBS = -Wl,--as-needed -ljq -lcurl -lsqlite3 -lcsv -lcrypto -lm -ldl
 
 # fs-hook is started once per web request: SQLite linked in (libsqlite3-dev
 # ships the archive) spares the dynamic loader a large library on each one.
-bin/fs-hook: LDLIBS = -Wl,--as-needed -ljq -Wl,-Bstatic -lsqlite3 -Wl,-Bdynamic -lpq -lm
+bin/fs-hook: LDLIBS = -Wl,--as-needed -ljq -Wl,-Bstatic -lsqlite3 -Wl,-Bdynamic -lm -ldl
 
 CMDS := $(patsubst cmd/%.c,bin/%,$(wildcard cmd/*.c))
 # The connectors (lib/vendors/*.c) go in the library too: their objects keep

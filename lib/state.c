@@ -229,7 +229,8 @@ fs_state_side_file(const char *state_path, const char *suffix)
 		return fs_xasprintf("%s-%s", state_path, suffix);
 	/* A URL is no path; a file in /var/tmp outlives a reboot, as the
 	 * counts should, and is this host's own. */
-	place = fs_pg_place(state_path);
+	if ((place = fs_pg_place(state_path)) == NULL)
+		return NULL;	/* no libpq: no state either, said */
 	file = fs_xasprintf("%s/fieldsync-%s.%s", tmp && *tmp ? tmp : "/var/tmp", suffix, place);
 	free(place);
 	return file;

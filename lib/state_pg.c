@@ -24,6 +24,7 @@
  * process, as the commands open one state each.
  */
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -34,6 +35,69 @@
 
 #include "fieldsync.h"
 #include "state_pg.h"
+
+/*
+ * libpq is loaded when a database is first named, not linked into every
+ * command: its libraries (TLS, Kerberos, LDAP) more than double the start
+ * of fs-hook, which a web server starts once per delivery, and a state in
+ * SQLite never needs them.  Each function is called through a pointer of
+ * its own declared type.
+ */
+#define PQ_FUNCS(X) X(PQclear) X(PQgetvalue) X(PQresultStatus) X(PQnfields) X(PQftype) X(PQexec) \
+	X(PQresultErrorMessage) X(PQntuples) X(PQfreemem) X(PQunescapeBytea) X(PQgetisnull) \
+	X(PQerrorMessage) X(PQstatus) X(PQsetNoticeProcessor) X(PQprepare) X(PQgetlength) X(PQfinish) \
+	X(PQexecPrepared) X(PQconninfoParse) X(PQconninfoFree) X(PQconnectdbParams) X(PQcmdTuples) \
+	X(PQcmdStatus)
+#define PQ_POINTER(f) static __typeof__(f) *pq_##f;
+PQ_FUNCS(PQ_POINTER)
+
+/* 0 when libpq is there; else -1, and why in one line, said once. */
+static int
+pq_load(const char *url)
+{
+	static int loaded;	/* 1 loaded, -1 missing */
+	void *lib;
+	char *shown;
+
+	if (loaded)
+		return loaded > 0 ? 0 : -1;
+	loaded = -1;
+	if ((lib = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL)) == NULL)
+		goto missing;
+#define PQ_LOAD(f) if ((*(void **)&pq_##f = dlsym(lib, #f)) == NULL) goto missing;
+	PQ_FUNCS(PQ_LOAD)
+	loaded = 1;
+	return 0;
+missing:
+	shown = fs_pg_redact(url);
+	fs_err("state '%s': PostgreSQL's client library cannot be loaded: %s (Debian: apt-get install libpq5)",
+	       shown, dlerror());
+	free(shown);
+	return -1;
+}
+#define PQclear (*pq_PQclear)
+#define PQgetvalue (*pq_PQgetvalue)
+#define PQresultStatus (*pq_PQresultStatus)
+#define PQnfields (*pq_PQnfields)
+#define PQftype (*pq_PQftype)
+#define PQexec (*pq_PQexec)
+#define PQresultErrorMessage (*pq_PQresultErrorMessage)
+#define PQntuples (*pq_PQntuples)
+#define PQfreemem (*pq_PQfreemem)
+#define PQunescapeBytea (*pq_PQunescapeBytea)
+#define PQgetisnull (*pq_PQgetisnull)
+#define PQerrorMessage (*pq_PQerrorMessage)
+#define PQstatus (*pq_PQstatus)
+#define PQsetNoticeProcessor (*pq_PQsetNoticeProcessor)
+#define PQprepare (*pq_PQprepare)
+#define PQgetlength (*pq_PQgetlength)
+#define PQfinish (*pq_PQfinish)
+#define PQexecPrepared (*pq_PQexecPrepared)
+#define PQconninfoParse (*pq_PQconninfoParse)
+#define PQconninfoFree (*pq_PQconninfoFree)
+#define PQconnectdbParams (*pq_PQconnectdbParams)
+#define PQcmdTuples (*pq_PQcmdTuples)
+#define PQcmdStatus (*pq_PQcmdStatus)
 
 /* Every writer's lock (an arbitrary key of fieldsync's: "fsync" in ASCII). */
 #define WRITER_LOCK "7378593643"
@@ -94,10 +158,13 @@ fs_pg_redact(const char *url)
 char *
 fs_pg_place(const char *url)
 {
-	PQconninfoOption *opts = PQconninfoParse(url, NULL), *o;
+	PQconninfoOption *opts, *o;
 	const char *db = NULL, *host = NULL, *port = NULL;
 	char *place;
 
+	if (pq_load(url) != 0)
+		return NULL;
+	opts = PQconninfoParse(url, NULL);
 	for (o = opts; o && o->keyword; o++) {
 		if (strcmp(o->keyword, "dbname") == 0)
 			db = o->val;
@@ -159,6 +226,8 @@ fs_pg_open(struct fs_state *st, const char *url, int flags)
 	const char *vals[] = {"fieldsync", "10", url, NULL};
 	char set[160];
 
+	if (pq_load(url) != 0)
+		return -1;
 	st->pg = fs_xmalloc(sizeof *st->pg);
 	*st->pg = (struct fs_pg){0};
 	st->pg->conn = PQconnectdbParams(keys, vals, 1);

@@ -4,7 +4,7 @@
 
 bool fs_pg_url(const char *path);	/* postgresql://... or postgres://... */
 char *fs_pg_redact(const char *url);	/* the URL without its password, malloc'd */
-char *fs_pg_place(const char *url);	/* "DBNAME@HOST:PORT", for a file name, malloc'd */
+char *fs_pg_place(const char *url);	/* "DBNAME@HOST:PORT", for a file name, malloc'd; NULL: no libpq (said) */
 int fs_pg_open(struct fs_state *st, const char *url, int flags);	/* -1: said */
 void fs_pg_close(struct fs_state *st);
 int fs_pg_exec(struct fs_state *st, const char *sql);	/* -1: fs_pg_errmsg says why */

@@ -16,7 +16,7 @@ for src; do
 	name=${name%.c}
 	# shellcheck disable=SC2086
 	$cc $flags -DFS_TOP="\"$top\"" -I"$top/lib" -o "fuzz-$name" "$src" "$fuzz/standalone.c" "$top/lib/libfieldsync.a" \
-		-ljq -lcurl -lsqlite3 -lpq -lcsv -lcrypto -lm -lpthread 2>cc.err
+		-ljq -lcurl -lsqlite3 -lcsv -lcrypto -lm -ldl -lpthread 2>cc.err
 	is "fuzz-$name builds with $cc, warning-free" "$?:$(cat cc.err)" "0:"
 	dirs="$fuzz/corpus-$name"
 	[ -d "$fuzz/regress-$name" ] && dirs="$dirs $fuzz/regress-$name"

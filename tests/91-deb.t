@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$top/tests/push-lib.sh"
 command -v dpkg-deb >/dev/null || skip_all 'dpkg-deb is needed (a Debian system)'
-total=28
+total=29
 plan $total
 unset MAKEFLAGS MFLAGS MAKELEVEL
 version=$(sed -n 's/^#define FS_VERSION "\(.*\)"$/\1/p' "$top/lib/fieldsync.h")
@@ -43,6 +43,9 @@ check_same 'the package holds exactly these files' "$T/want" "$T/got"
 is 'Depends: the libraries dpkg-shlibdeps found, and adduser (postinst)' \
 	"$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/^ *//; s/ .*//' | sort | tr '\n' ' ')" \
 	'adduser libc6 libcsv3 libcurl4 libjq1 libsqlite3-0 libssl3 '
+# libpq5 is loaded only when the state is a PostgreSQL database (dlopen).
+is 'Recommends: inotify-tools (fs-run --wake), libpq5 (a state in PostgreSQL)' \
+	"$(dpkg-deb -f "$deb" Recommends)" 'inotify-tools, libpq5'
 is 'the example configuration is the one conffile' "$(dpkg-deb -I "$deb" conffiles)" /etc/fieldsync/fieldsync.conf
 X=$T/x
 dpkg-deb -x "$deb" "$X"
