@@ -21,7 +21,12 @@ fs_inbox_store(struct fs_state *st, const char *source, const char *delivery_id,
 	int64_t added;
 
 	fs_time_format(fs_now(), now);
-	added = fs_state_changes(st, "INSERT INTO inbox (source, delivery_id, received_at, body) VALUES (?, ?, ?, ?)"
+	/* A repeat is looked for first: PostgreSQL's identity takes its next
+	 * value before ON CONFLICT finds the row there, so a repeat answered
+	 * by the conflict alone leaves a gap in the ids (the inbox row numbers
+	 * fs-pull and fs-dlq show); SQLite's rowid has none. */
+	added = fs_state_changes(st, "INSERT INTO inbox (source, delivery_id, received_at, body) SELECT ?1, ?2, ?3, ?4"
+				     " WHERE NOT EXISTS (SELECT 1 FROM inbox WHERE source = ?1 AND delivery_id = ?2)"
 				     " ON CONFLICT (source, delivery_id) DO NOTHING",
 				 "sssb", source, delivery_id, now, len ? body : "", len);
 	return added < 0 ? -1 : added > 0;
