@@ -32,10 +32,14 @@ if [ -n "${FS_TEST_PG-}" ]; then
 	# sqlite3 on this URL (the tests' own, fixtures') asks psql, as sql() does.
 	PATH="$top/tests/pg-bin:$PATH"
 	export FS_PG_REWRITE="$top/tests/unit/pg-sql"
-	# rm -f fieldsync.db* (a test starting again from no state) empties the
-	# test's database the same way: every object of its schema goes.
+	# rm -f fieldsync.db* or "$FS_STATE"* (a test starting again from no
+	# state) empties the test's database the same way: every object of its
+	# schema goes.
 	rm() {
 		for _a in "$@"; do
+			case $_a in
+			"$FS_STATE"*) _a=fieldsync.db ;;
+			esac
 			case ${_a##*/} in
 			fieldsync.db*)
 				psql "$FS_STATE" -X -q -v ON_ERROR_STOP=1 -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public' \
@@ -62,6 +66,15 @@ skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
 # SQLite file itself (its mode, WAL, a read-only or locked file, .backup)
 # is skipped there with a reason: `if on_pg; then skip "…"; else …; fi`.
 on_pg() { [ -n "${FS_TEST_PG-}" ]; }
+# state_made: a command has made the state (wait_for's condition): the file
+# $FS_STATE exists; on PostgreSQL, the database has its schema (fs_schema).
+state_made() {
+	if on_pg; then
+		[ "$(psql "$FS_STATE" -X -A -t -q -c "select to_regclass('fs_schema') is not null" 2>/dev/null)" = t ]
+	else
+		test -e "$FS_STATE"
+	fi
+}
 run() { "$@" >"$T/out" 2>"$T/err"; status=$?; }
 # wait_for WHAT CMD...: until CMD succeeds, for at most a minute (a loaded
 # machine is slow, not wrong: the tests time nothing); then bails out.
