@@ -93,6 +93,10 @@ state_copy() {
 state_dump() {
 	if on_pg; then pg_dump -d "$FS_STATE"; else sqlite3 "$FS_STATE" .dump; fi
 }
+# unhex: lines of hex (sql's hex(BLOB)) as the bytes they stand for: a BLOB
+# column read the same on both engines (on PostgreSQL it is bytea, whose cast
+# to text is its escaped form, and which json and text functions refuse).
+unhex() { perl -ne 's/\s+\z//; print pack "H*", $_'; }
 # state_made: a command has made the state (wait_for's condition): the file
 # $FS_STATE exists; on PostgreSQL, the database has its schema (fs_schema).
 state_made() {
