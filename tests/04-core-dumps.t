@@ -70,13 +70,13 @@ crash $p
 is 'killed: no core file' "$crashed" '134 0'
 
 # A stage that never uses the key still has it in its environment.  (The
-# state file it makes says it has loaded its configuration.)
+# state it makes says it has loaded its configuration.)
 rm -f "$FS_STATE"*
 mkfifo in
 HUBSPOT_TOKEN=pat-na1-0123 fs-normalize -q <in >/dev/null 2>&1 &
 p=$!
 exec 3>in
-wait_for 'fs-normalize did not start' test -e "$FS_STATE"
+wait_for 'fs-normalize did not start' state_made
 is 'fs-normalize with a token in its environment: core size limit 0' "$(limit $p)" '0 0'
 crash $p
 is 'killed: no core file' "$crashed" '134 0'
@@ -88,7 +88,7 @@ printf '[source "crm"]\nkind = hubspot\ntoken_env = CRM_KEY\n' >named.conf
 CRM_KEY=pat-na1-89ab fs-normalize -q -c named.conf <in >/dev/null 2>&1 &
 p=$!
 exec 3>in
-wait_for 'fs-normalize did not start' test -e "$FS_STATE"
+wait_for 'fs-normalize did not start' state_made
 is 'a token_env of the file, set: core size limit 0' "$(limit $p)" '0 0'
 exec 3>&-
 wait $p
@@ -99,7 +99,7 @@ rm -f "$FS_STATE"*
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}disable_coredump=0" fs-normalize -q <in >/dev/null 2>&1 &
 p=$!
 exec 3>in
-wait_for 'fs-normalize did not start' test -e "$FS_STATE"
+wait_for 'fs-normalize did not start' state_made
 is 'fs-normalize with no secret: the limit it was given' "$(limit $p)" 'unlimited unlimited'
 crash $p
 exec 3>&-

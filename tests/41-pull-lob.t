@@ -49,7 +49,7 @@ advance "$a" postcard.mailed
 advance "$a" postcard.in_transit
 advance "$b" postcard.mailed
 advance "$a" postcard.rendered_pdf
-sqlite3 "$FS_STATE" ".backup fresh.db"	# a state that never saw the webhooks
+state_copy fresh.db	# a state that never saw the webhooks
 sql "insert into pieces (vendor_id, event_id, target, contact_id, campaign, status, updated_at)
      values ('$c', 'evt_me', 'mail', '105', 'fall', 'queued', '2026-11-30T00:00:00Z')"
 runcp='{"type":"checkpoint","source":"lob-events","stream":"run","cursor":"2026-11-30T01:00:00Z"}'
@@ -103,7 +103,7 @@ is 'once committed, neither path emits it again' "$status/$(cat "$T/out")" "0/$r
 
 # Polling mode, in a state that never drained these events: the pieces in
 # flight are read, and their events come out exactly as the webhook path gave them.
-export FS_STATE="$T/fresh.db"
+FS_STATE=$(state_at fresh.db)
 sql "insert into source_modes values ('lob-events', 'polling', '2026-11-30T00:59:00Z', 0)"
 seq0=$(admin GET requests | jq '[.data[].seq] | max // 0')
 run fs-pull lob-events
@@ -125,7 +125,7 @@ run fs-pull lob-events
 is 'polling after a commit: nothing new' "$(grep -c '"type":"record"' "$T/out")" 0
 advance "$a" postcard.delivered
 advance "$b" postcard.failed
-sqlite3 "$FS_STATE" ".backup web.db"	# a state that has not polled these two
+state_copy web.db	# a state that has not polled these two
 run fs-pull --commit lob-events
 is 'polling: only the new events' "$(jq -r 'select(.type == "record") | .data.event_type.id' "$T/out" | sort | tr '\n' ' ')" \
 	'postcard.delivered postcard.failed '
@@ -137,9 +137,10 @@ sql "update source_modes set mode = 'webhook'"
 to_inbox ev.5 ev.6
 run fs-pull --commit lob-events
 is 'webhook path after polling them: not emitted again' "$status/$(records)" 0/
-FS_STATE="$T/web.db" sql "update source_modes set mode = 'webhook'"
-FS_STATE="$T/web.db" to_inbox ev.5 ev.6
-FS_STATE="$T/web.db" run fs-pull lob-events
+web=$(state_at web.db)
+FS_STATE=$web sql "update source_modes set mode = 'webhook'"
+FS_STATE=$web to_inbox ev.5 ev.6
+FS_STATE=$web run fs-pull lob-events
 is 'webhook path: the same records for the delivered and failed events' "$(records)" "$(cat polled2.ndjson)"
 
 # Through fs-normalize: the same mail.status events, whichever path.
@@ -180,6 +181,6 @@ is 'wrong key: the error line' "$(cat "$T/err")" \
 is 'wrong key: nothing emitted, cursor unchanged' "$(wc -c <"$T/out" | tr -d ' ')/$(sql "select cursor from cursors where stream = 'poll'")" "0/$before"
 run env -u LOB_API_KEY fs-pull lob-events
 is 'no key: exit 2' "$status/$(cat "$T/err")" "2/fs-pull: source 'lob-events': no token: \$LOB_API_KEY is not set"
-is 'the key appears in no output or state' "$(cat ./*.ndjson "$T/out" "$T/err" | grep -c test_key; sqlite3 "$FS_STATE" .dump | grep -c test_key)" '0
+is 'the key appears in no output or state' "$(cat ./*.ndjson "$T/out" "$T/err" | grep -c test_key; state_dump | grep -c test_key)" '0
 0'
 done_testing

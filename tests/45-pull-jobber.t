@@ -331,7 +331,7 @@ is '--describe: exit 0, no request to Jobber, 13 client and 10 job fields' \
 	"$status/$(requests '.requests | length')/$(grep -vc '^jobs\.' "$T/out")/$(grep -c '^jobs\.' "$T/out")" '0/0/13/10'
 is '--describe: a job'"'"'s status is derived, with the values the map gives' "$(grep '^jobs\.status' "$T/out")" \
 	"$(printf 'jobs.status\tderived\tStatus (completedAt, jobStatus)\tmapped\tcompleted, requires_invoicing, archived, late, today, upcoming, action_required, on_hold, unscheduled, active')"
-is '--describe: the listing is kept in the state' "$(sql "select distinct source || ' ' || object from source_fields order by object")" \
+is '--describe: the listing is kept in the state' "$(sql "select source || ' ' || object from source_fields group by source, object order by object")" \
 	'jobber contacts
 jobber jobs'
 run fs-normalize <job.ndjson
@@ -348,7 +348,7 @@ is 'sources none of which can be described: the notice names no kind the config 
 # Tokens and the client secret appear in no output, dead letter or state.
 for s in $(jq -r '.access_token, .refresh_token' first.json second.json oauth.json) fake-jobber-client-secret; do
 	cat "$T/out" "$T/err" ./*.ndjson | grep -F -e "$s"
-	sqlite3 "$FS_STATE" .dump | grep -F -e "$s"
+	state_dump | grep -F -e "$s"
 done >leaks
 is 'no token and no client secret in any output or in the state' "$(wc -l <leaks | tr -d ' ')" 0
 done_testing

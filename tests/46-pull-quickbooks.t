@@ -108,8 +108,8 @@ is 'fs-normalize: customers stay in the state (matched to CRM contacts), 2 reven
 	"$(jq -r 'select(.type == "event") | .kind' events.ndjson | sort | uniq -c | tr -s ' ' | tr '\n' ',')" \
 	' 2 outcome.revenue,'
 is 'quickbooks-customer.jq: what a CRM contact is matched on, normalised' \
-	"$(sql "select json_array(customer_id, version, name, email, phone, line1, city, region, postal_code, reason) from customer_matches where customer_id = '1'")" \
-	'["1","2026-11-20T10:00:00Z","Amy Lauterbach","amy@example.com","+15125550134","1 Main St","Austin","TX","78701","none"]'
+	"$(sql "select customer_id, version, name, email, phone, line1, city, region, postal_code, reason from customer_matches where customer_id = '1'")" \
+	'1|2026-11-20T10:00:00Z|Amy Lauterbach|amy@example.com|+15125550134|1 Main St|Austin|TX|78701|none'
 is 'quickbooks-customer.jq: all 7 customers, none matched (there is no CRM here)' \
 	"$(sql "select count(*) || ' ' || count(contact_id) from customer_matches where source = 'qbo'")" '7 0'
 is 'revenue: the payment counts (invoice 1, which it paid, does not); invoice 2, closed without a payment, does' \
@@ -348,7 +348,7 @@ refused 'no client secret' "fs-pull: source 'qbo': no client secret: \$QBO_CLIEN
 # Tokens and the client secret appear in no output, dead letter or state.
 for s in $(jq -r '.access_token, .refresh_token' first.json second.json oauth.json) test-client-secret; do
 	cat "$T/out" "$T/err" ./*.ndjson | grep -F -e "$s"
-	sqlite3 "$FS_STATE" .dump | grep -F -e "$s"
+	state_dump | grep -F -e "$s"
 done >leaks
 is 'no token and no client secret in any output or in the state' "$(wc -l <leaks | tr -d ' ')" 0
 done_testing

@@ -7,7 +7,7 @@ export LOB_API_KEY=sk_test_s3cret
 start_lob
 lob_conf 'give_up   = 3d'
 fs-dlq count >/dev/null
-row() { sql "select state, attempts, coalesce(http_status, '-'), coalesce(next_attempt_at, '-') from outbox where event_id = '$1'"; }
+row() { sql "select state, attempts, coalesce(cast(http_status as text), '-'), coalesce(next_attempt_at, '-') from outbox where event_id = '$1'"; }
 
 # A 503: retried later, not now; exit 4 when the vendor took nothing.
 lob_admin POST /__admin/faults '{"status":503}' >/dev/null

@@ -9,7 +9,7 @@ export LOB_API_KEY=sk_test_s3cret
 start_lob
 lob_conf
 fs-dlq count >/dev/null
-row() { sql "select state, attempts, coalesce(http_status, '-'), coalesce(vendor_id, '-') from outbox where event_id = '$1'"; }
+row() { sql "select state, attempts, coalesce(cast(http_status as text), '-'), coalesce(vendor_id, '-') from outbox where event_id = '$1'"; }
 fake_vid() { lob_admin GET /__admin/pieces | python3 -c 'import json, sys
 print(" ".join(p["id"] for p in json.load(sys.stdin)["data"] if p["metadata"].get("event_id") == sys.argv[1]))' "$1"; }
 three_runs() { # ndjson event: the first run reads it, then retries 2 s apart until the row is done
@@ -38,7 +38,7 @@ EOF2
 check_same 'adopted: a sent result and a queued mail.status' want got
 is 'adopted: the outbox row is sent with the vendor id' "$(row evt_l1)" "sent|2|200|$v1"
 is 'adopted: the history: lost, then the lookup' \
-	"$(sql "select group_concat(coalesce(json_extract(value, '$.http_status'), 'none') || ' ' || json_extract(value, '$.request'), ', ') from outbox, json_each(outbox.history) where event_id = 'evt_l1'")" \
+	"$(sql "select history from outbox where event_id = 'evt_l1'" | jq -r '[.[] | "\(.http_status // "none") \(.request)"] | join(", ")')" \
 	'none POST /postcards, 200 GET /postcards'
 is 'adopted: a send.adopt and a send changelog row' \
 	"$(sql "select kind || ' ' || coalesce(json_extract(detail, '$.adopted'), '-') || ' ' || json_extract(detail, '$.vendor_id') from changelog where event_id = 'evt_l1' and kind in ('send', 'send.adopt', 'send.dead') order by id")" \
@@ -110,7 +110,7 @@ three_runs r5.ndjson evt_l5
 is 'replay while down: exit 1' "$status" 1
 is 'replay while down: the reason says the piece may exist' "$(sql "select reason from dlq where id = 4")" \
 	"gave up after 3 attempts: $E503; the piece may exist at Lob (looking it up failed): fs-dlq replay looks it up again and adopts it"
-is 'replay while down: only lookups were made' "$(sql "select group_concat(json_extract(value, '$.request'), ', ') from dlq, json_each(dlq.attempts) where dlq.id = 4")" \
+is 'replay while down: only lookups were made' "$(sql "select attempts from dlq where id = 4" | jq -r '[.[].request | select(. != null)] | join(", ")')" \
 	'GET /postcards, GET /postcards, GET /postcards'
 lob_admin DELETE /__admin/faults >/dev/null
 fs-dlq replay 4 2>/dev/null | fs-push mail >out 2>err

@@ -49,16 +49,23 @@ is 'a stale Lob timestamp: 401' "$(jq -c '[.deliveries[].status]' out4)/$(jq -r 
 
 admin "$hs" "{\"url\":\"$hook/hubspot\",\"secret\":\"hs-secret\",\"events\":[{\"eventId\":7,\"objectId\":1001,\"propertyName\":\"lifecyclestage\",\"propertyValue\":\"customer\"},{\"eventId\":8,\"objectId\":1002}]}" >out5
 is 'HubSpot fake -> lighttpd -> fs-hook: 200' "$(jq -r .status out5)" 200
-is 'the batch is one inbox row, named by its eventIds' "$(sql "select delivery_id, json_array_length(body) from inbox where source = 'hubspot'")" 'events:7,8|2'
+# (json_array_length of the body's bytes, read here: a bytea on PostgreSQL.)
+is 'the batch is one inbox row, named by its eventIds' \
+	"$(sql "select delivery_id from inbox where source = 'hubspot'")|$(sql "select hex(body) from inbox where source = 'hubspot'" |
+		unhex | jq 'if type == "array" then length else 0 end')" 'events:7,8|2'
 admin "$hs" "{\"url\":\"$hook/hubspot\",\"secret\":\"hs-secret\",\"events\":[{\"eventId\":9}],\"bad_signature\":true}" >out6
 is 'a bad HubSpot v3 signature: 401' "$(jq -r .status out6)" 401
 admin "$hs" "{\"url\":\"$hook/hubspot\",\"secret\":\"hs-secret\",\"raw_body\":\"[{\\\"eventId\\\":10,\"}" >out7
 # lighttpd sends SIGTERM to a CGI program still running after its answer:
 # fs-hook's checkpoint after the answer (FS_HOOK_CKPT=1: at every request)
 # still ends with the WAL truncated and restarted, one page in it.
-wal_restarted() { [ "$(wc -c <fieldsync.db-wal)" = 4152 ]; }
-i=0; while ! wal_restarted && [ $i -lt 1200 ]; do sleep 0.05; i=$((i + 1)); done
-is 'behind lighttpd the WAL is truncated after the answer' "$(wc -c <fieldsync.db-wal)" 4152
+if on_pg; then
+	skip 'behind lighttpd the WAL is truncated after the answer: the SQLite file -wal, which a PostgreSQL state has not'
+else
+	wal_restarted() { [ "$(wc -c <fieldsync.db-wal)" = 4152 ]; }
+	i=0; while ! wal_restarted && [ $i -lt 1200 ]; do sleep 0.05; i=$((i + 1)); done
+	is 'behind lighttpd the WAL is truncated after the answer' "$(wc -c <fieldsync.db-wal)" 4152
+fi
 is 'signed HubSpot garbage: 400 and a DLQ entry' "$(jq -r .status out7)/$(fs-dlq count)" 400/1
 is 'the request log has every request' "$(sql "select source, status from requests order by id" | tr '\n' ' ')" \
 	'lob-events|200 lob-events|200 lob-events|200 lob-events|401 lob-events|401 hubspot|200 hubspot|401 hubspot|400 '

@@ -4,13 +4,25 @@
 plan 26
 export LOB_WEBHOOK_SECRET=lob-secret
 
-run fs-health
-is 'no state file: UNKNOWN, exit 3, why on the status line, no file made' \
-	"$status/$(cat "$T/out")/$(cat "$T/err")/$(ls *.db* 2>/dev/null)" \
-	"3/FIELDSYNC UNKNOWN - cannot open state '$T/fieldsync.db': No such file or directory//"
-run fs-health --format json
-is 'no state file, json: exit 3, why on stderr' "$status/$(cat "$T/out")/$(cat "$T/err")/$(ls *.db* 2>/dev/null)" \
-	"3//fs-health: cannot open state '$T/fieldsync.db': No such file or directory/"
+if on_pg; then
+	# No state: the test's database is there, but empty (no schema).
+	made() { state_made && echo made; }
+	run fs-health
+	is 'no state (an empty database): UNKNOWN, exit 3, why on the status line, no schema made' \
+		"$status/$(cat "$T/out")/$(cat "$T/err")/$(made)" \
+		"3/FIELDSYNC UNKNOWN - state '$FS_STATE' is empty: no fieldsync command has written to it yet//"
+	run fs-health --format json
+	is 'no state (an empty database), json: exit 3, why on stderr' "$status/$(cat "$T/out")/$(cat "$T/err")/$(made)" \
+		"3//fs-health: state '$FS_STATE' is empty: no fieldsync command has written to it yet/"
+else
+	run fs-health
+	is 'no state file: UNKNOWN, exit 3, why on the status line, no file made' \
+		"$status/$(cat "$T/out")/$(cat "$T/err")/$(ls *.db* 2>/dev/null)" \
+		"3/FIELDSYNC UNKNOWN - cannot open state '$T/fieldsync.db': No such file or directory//"
+	run fs-health --format json
+	is 'no state file, json: exit 3, why on stderr' "$status/$(cat "$T/out")/$(cat "$T/err")/$(ls *.db* 2>/dev/null)" \
+		"3//fs-health: cannot open state '$T/fieldsync.db': No such file or directory/"
+fi
 fs-dlq count >/dev/null		# a new state file
 run fs-health
 is 'nothing configured, nothing used: OK, exit 0, performance data' "$status/$(cat "$T/out")" \

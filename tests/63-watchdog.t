@@ -145,7 +145,7 @@ is 'the holds: mail only' "$(sql "select a.rule, h.scope, h.name from alerts a j
 sql "delete from outbox where target = 'crm'"
 FS_NOW=2026-11-30T06:10:00Z fs-dlq purge --older-than 1s 2>/dev/null
 FS_NOW=2026-11-30T06:15:00Z run fs-watchdog
-is 'the crm storm resolves; the dlq alert waits for its ack' "$(cat "$T/err")/$(sql 'select id, state from alerts where id >= 4')" \
+is 'the crm storm resolves; the dlq alert waits for its ack' "$(cat "$T/err")/$(sql 'select id, state from alerts where id >= 4 order by id')" \
 	'/4|resolved
 5|open'
 # A state file from before that rule can hold a resolved alert's hold:
@@ -236,10 +236,14 @@ export CHAT_WEBHOOK_URL="http://127.0.0.1:$(cat chat.port)/services/T000/B000/s3
 run fs-watchdog
 is 'the next run retries it' "$status/$(sql 'select notify_count from alerts')/$(jq -r .text chat.log)" \
 	'0/1/fieldsync alert #1 [WARNING] dlq dlq: 1 dead letters (max 0)'
-is 'the webhook URL is never written anywhere' "$(sql .dump | grep -c s3cr3t)$(cat "$T/err" | grep -c s3cr3t)" 00
+is 'the webhook URL is never written anywhere' "$(state_dump | grep -c s3cr3t)$(cat "$T/err" | grep -c s3cr3t)" 00
 
 # Cron-safety: a live run holding the lease makes another one step aside.
-sql "insert or replace into leases values ('fs-watchdog', 'run_other', $$, '$(hostname)', '$FS_NOW', '2026-11-30T02:00:00Z')"
+# (An upsert, which both engines take, for SQLite's INSERT OR REPLACE.)
+sql "insert into leases (name, run_id, pid, host, taken_at, expires_at)
+     values ('fs-watchdog', 'run_other', $$, '$(hostname)', '$FS_NOW', '2026-11-30T02:00:00Z')
+     on conflict (name) do update set run_id = excluded.run_id, pid = excluded.pid, host = excluded.host,
+     taken_at = excluded.taken_at, expires_at = excluded.expires_at"
 run fs-watchdog
 is 'another run at work: exit 0, said on stderr' "$status/$(cat "$T/err")" '0/fs-watchdog: another fs-watchdog run is at work; nothing to do'
 done_testing

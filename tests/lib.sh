@@ -30,14 +30,19 @@ if [ -n "${FS_TEST_PG-}" ]; then
 	FS_STATE="postgresql://fieldsync@/$fs_test_db?host=$FS_TEST_PG"
 	# A database state's side files (fs-hook's counts) go to $TMPDIR.
 	export TMPDIR="$T"
-	trap 'dropdb -h "$FS_TEST_PG" -U fieldsync --force "$fs_test_db" 2>/dev/null; rm -rf "$T"' EXIT
+	fs_test_dbs=$fs_test_db	# and state_copy's copies
+	trap 'for _d in $fs_test_dbs; do dropdb -h "$FS_TEST_PG" -U fieldsync --force "$_d" 2>/dev/null; done; rm -rf "$T"' EXIT
 	# sqlite3 on this URL (the tests' own, fixtures') asks psql, as sql() does.
 	PATH="$top/tests/pg-bin:$PATH"
 	export FS_PG_REWRITE="$top/tests/unit/pg-sql"
-	# rm -f fieldsync.db* (a test starting again from no state) empties the
-	# test's database the same way: every object of its schema goes.
+	# rm -f fieldsync.db* or "$FS_STATE"* (a test starting again from no
+	# state) empties the test's database the same way: every object of its
+	# schema goes.
 	rm() {
 		for _a in "$@"; do
+			case $_a in
+			"$FS_STATE"*) _a=fieldsync.db ;;
+			esac
 			case ${_a##*/} in
 			fieldsync.db*)
 				psql "$FS_STATE" -X -q -v ON_ERROR_STOP=1 -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public' \
@@ -64,6 +69,45 @@ skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
 # SQLite file itself (its mode, WAL, a read-only or locked file, .backup)
 # is skipped there with a reason: `if on_pg; then skip "…"; else …; fi`.
 on_pg() { [ -n "${FS_TEST_PG-}" ]; }
+# state_copy NAME: a copy of the state $FS_STATE as it is now, to be used as
+# FS_STATE=$(state_at NAME): SQLite's .backup into the file NAME (in $T);
+# on PostgreSQL a database of this test's made from it (createdb -T: nothing
+# may be connected to it meanwhile), dropped at exit.
+# state_dump: the whole state as SQL text (sqlite3's .dump, pg_dump).
+state_at() {
+	if on_pg; then
+		echo "postgresql://fieldsync@/${fs_test_db}_$(printf '%s' "$1" | tr -c 'a-zA-Z0-9' _ | tr 'A-Z' 'a-z')?host=$FS_TEST_PG"
+	else
+		case $1 in /*) echo "$1" ;; *) echo "$T/$1" ;; esac
+	fi
+}
+state_copy() {
+	if on_pg; then
+		_from=${FS_STATE#*://*/}
+		_to=$(state_at "$1")
+		_to=${_to#*://*/}
+		createdb -h "$FS_TEST_PG" -U fieldsync -T "${_from%%\?*}" "${_to%%\?*}" &&
+			fs_test_dbs="$fs_test_dbs ${_to%%\?*}"
+	else
+		sqlite3 "$FS_STATE" ".backup '$(state_at "$1")'"
+	fi
+}
+state_dump() {
+	if on_pg; then pg_dump -d "$FS_STATE"; else sqlite3 "$FS_STATE" .dump; fi
+}
+# unhex: lines of hex (sql's hex(BLOB)) as the bytes they stand for: a BLOB
+# column read the same on both engines (on PostgreSQL it is bytea, whose cast
+# to text is its escaped form, and which json and text functions refuse).
+unhex() { perl -ne 's/\s+\z//; print pack "H*", $_'; }
+# state_made: a command has made the state (wait_for's condition): the file
+# $FS_STATE exists; on PostgreSQL, the database has its schema (fs_schema).
+state_made() {
+	if on_pg; then
+		[ "$(psql "$FS_STATE" -X -A -t -q -c "select to_regclass('fs_schema') is not null" 2>/dev/null)" = t ]
+	else
+		test -e "$FS_STATE"
+	fi
+}
 run() { "$@" >"$T/out" 2>"$T/err"; status=$?; }
 # wait_for WHAT CMD...: until CMD succeeds, for at most a minute (a loaded
 # machine is slow, not wrong: the tests time nothing); then bails out.
