@@ -188,9 +188,9 @@ dlq (open)                               2  2026-11-30T00:59:00Z
 debounce (held)                          1  2026-11-30T00:45:00Z
 alerts (open)                            1  2026-11-30T00:35:00Z
 holds target mail (active)               1  2026-11-30T00:36:00Z'
-# (A PostgreSQL state has no file: no mode, owner or group, no sizes.)
+# (A PostgreSQL state has no file: no mode or group; its owner is the database's.)
 if on_pg; then
-	state_line="state    $FS_STATE" access_line='access   mode -, owner -, group -' access_mode=null
+	state_line="state    $FS_STATE" access_line='access   mode -, owner fieldsync, group -' access_mode=null
 else
 	state_line="state    $T/fieldsync.db" access_line="access   mode 0660, owner $(id -un), group $group" access_mode='"0660"'
 fi
@@ -201,7 +201,8 @@ schema   version $current_schema (this fieldsync: $current_schema)/$access_line/
 dlq                                      2
 outbox                                   5"
 if on_pg; then
-	skip "info: the size is the three files' sizes: a PostgreSQL state has no file"
+	is "info: the size is the database's" "$(sed -n 3p "$T/out" | sed 's/[0-9][0-9]* bytes/N bytes/')" \
+		'size     N bytes (the database)'
 else
 	is 'info: the size is the three files'"'"' sizes' "$(sed -n 3p "$T/out")" \
 		"size     $(($(stat -c %s fieldsync.db) + $(stat -c %s fieldsync.db-wal) + $(stat -c %s fieldsync.db-shm))) bytes: file $(stat -c %s fieldsync.db), wal $(stat -c %s fieldsync.db-wal), shm $(stat -c %s fieldsync.db-shm)"
@@ -214,11 +215,12 @@ is 'info --format json: one object, for machines' \
 # check
 run fs-state check
 if on_pg; then
-	# PostgreSQL checks its pages and enforces foreign keys itself: said on stdout.
-	is 'check a sound database: exit 0, what PostgreSQL checks itself on stdout, said on stderr' \
+	# PostgreSQL checks its pages and enforces foreign keys itself: no
+	# problem on stdout, and stderr says why.
+	is 'check a sound database: exit 0, nothing on stdout, said on stderr with why' \
 		"$status/$(cat "$T/out")/$(cat "$T/err")" \
-		"0/integrity: PostgreSQL's own (see amcheck)
-foreign key: enforced by PostgreSQL/fs-state: '$FS_STATE': integrity ok, foreign keys ok"
+		"0//fs-state: '$FS_STATE' is a PostgreSQL database: its pages are PostgreSQL's to check (amcheck), and it enforces foreign keys itself
+fs-state: '$FS_STATE': integrity ok, foreign keys ok"
 	# The damaged copies below are SQLite files: the same rows made again in one.
 	fs-dlq -s fk.db count >/dev/null
 	sqlite3 fk.db "$waiting_sql"
