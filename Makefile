@@ -58,12 +58,15 @@ tests/unit/%: tests/unit/%.c lib/libfieldsync.a lib/fieldsync.h
 # tests: the whole suite with the state in SQLite, then again with the state
 # in PostgreSQL (tests/run-pg: a throwaway cluster, a database per test).
 # The second run leaves out the files that never open a state (the man
-# pages, the fakes, the fuzz harnesses, the packages) and the ones that
-# start a cluster of their own (tests/09-postgres, 92, 93); it runs two
-# files at a time, as each waits mostly on its fakes and the database.
+# pages, the fakes, the fuzz harnesses, the packages, the C units) and
+# the ones that start a cluster of their own (tests/09-postgres, 92, 93);
+# it runs two files at a time, as each waits mostly on its fakes and the
+# database.
 STATE_FREE_TESTS = tests/01-standalone.t tests/02-man.t $(wildcard tests/0[5-9]-*.t) \
-	tests/15-fuzz-regress.t $(wildcard tests/9*.t)
-PG_TESTS = $(filter-out $(STATE_FREE_TESTS),$(wildcard tests/*.t))
+	tests/15-fuzz-regress.t $(wildcard tests/9*.t) tests/unit.t
+# The crash points, the longest file by far, first: the other files run
+# beside it.
+PG_TESTS = tests/59-crash-points.t $(filter-out $(STATE_FREE_TESTS) tests/59-crash-points.t,$(wildcard tests/*.t))
 PG_JOBS = 2
 check: bootstrap
 	$(MAKE) all units
