@@ -494,7 +494,7 @@ while IFS='	' read -r sec key kinds def; do
 	entry=$(awk -F'\t' -v s="$sec" -v k="$key" '$1 == s && $2 == k { print $3 }' man.tsv)
 	case $def in -) ;; *) case $entry in *"$def"*) ;; *) echo "[$sec] $key: no $def" ;; esac ;; esac
 	for kind in $(echo "$kinds" | tr , ' '); do
-		case $kind$entry in -*) ;; *"$kind"*) ;; *) echo "[$sec] $key: no $kind" ;; esac
+		case $kind in -) ;; *) case $entry in *"$kind"*) ;; *) echo "[$sec] $key: no $kind" ;; esac ;; esac
 	done
 done <table.tsv >missing
 is "each key's entry in fieldsync.7 names its kinds and default" "$(cat missing)" ''

@@ -402,6 +402,7 @@ read_header(struct fs_pull *p, jv first, jv *names, int *idcol)
 				       p->name, j + 1, i + 1, name);
 				jv_free(o);
 				jv_free(c);
+				jv_free(first);
 				return -1;
 			}
 			jv_free(o);
@@ -411,6 +412,7 @@ read_header(struct fs_pull *p, jv first, jv *names, int *idcol)
 		*names = jv_array_append(*names, jv_string(name));
 		jv_free(c);
 	}
+	jv_free(first);
 	if (*idcol < 0) {
 		fs_err("%s: no column '%s' (id_column) in the header of %s: nothing pulled", p->name, want,
 		       fs_setting(&p->ep, "range"));
@@ -601,7 +603,7 @@ sheets_pull(struct fs_pull *p, const struct fs_stream *stream)
 			"columns both polls have", p->name, gone);
 	idname = jv_array_get(jv_copy(header), idcol);
 	jv_array_foreach(values, i, row) {
-		jv vals = jv_object(), idv, prev, entry;
+		jv vals, idv, prev, entry;
 		const char *id;
 		char version[17];
 		bool blank = true;
@@ -611,6 +613,7 @@ sheets_pull(struct fs_pull *p, const struct fs_stream *stream)
 			jv_free(row);
 			continue;
 		}
+		vals = jv_object();
 		jv_array_foreach(header, k, h) {
 			jv cell = jv_array_get(jv_copy(row), k), sv;
 
@@ -687,10 +690,12 @@ sheets_pull(struct fs_pull *p, const struct fs_stream *stream)
 
 		jv_array_foreach(keys, i, k) {
 			const char *id = jv_string_value(k);
-			jv prev = fs_jget(s.rows, id);
+			jv prev = fs_jget(s.rows, id), now = fs_jget(rows, id);
+			bool present = jv_is_valid(now);
 
 			(void)i;
-			if (!jv_is_valid(fs_jget(rows, id))) {
+			jv_free(now);
+			if (!present) {
 				char version[17];
 				jv entry;
 
@@ -1054,7 +1059,7 @@ row_cells(struct fs_push *p, const struct fs_outbox_row *r, char **label, char d
 	return *why ? -1 : 0;
 }
 
-/* The rows in q, found in the range read now: a row with no id there goes to the DLQ. */
+/* The rows in q, found in the range read now (values, consumed): a row with no id there goes to the DLQ. */
 static jv
 batch_data(struct fs_push *p, struct sh_req *q, jv values, int row0, int col0, int *left)
 {
@@ -1075,6 +1080,7 @@ batch_data(struct fs_push *p, struct sh_req *q, jv values, int row0, int col0, i
 		jv_free(header);
 		jv_free(where);
 		jv_free(data);
+		jv_free(values);
 		return jv_invalid();
 	}
 	jv_array_foreach(values, i, row) {
@@ -1137,6 +1143,7 @@ batch_data(struct fs_push *p, struct sh_req *q, jv values, int row0, int col0, i
 	*left = keep;
 	jv_free(header);
 	jv_free(where);
+	jv_free(values);
 	return data;
 }
 
