@@ -59,18 +59,20 @@ tests/unit/%: tests/unit/%.c lib/libfieldsync.a lib/fieldsync.h
 # in PostgreSQL (tests/run-pg: a throwaway cluster, a database per test).
 # The second run leaves out the files that never open a state (the man
 # pages, the fakes, the fuzz harnesses, the packages, the C units) and
-# the ones that start a cluster of their own (tests/09-postgres, 92, 93);
-# it runs two files at a time, as each waits mostly on its fakes and the
-# database.
+# the ones that start a cluster of their own (tests/09-postgres, 92, 93).
 STATE_FREE_TESTS = tests/01-standalone.t tests/02-man.t $(wildcard tests/0[5-9]-*.t) \
 	tests/15-fuzz-regress.t $(wildcard tests/9*.t) tests/unit.t
-# The crash points, the longest file by far, first: the other files run
-# beside it.
 PG_TESTS = tests/59-crash-points.t $(filter-out $(STATE_FREE_TESTS) tests/59-crash-points.t,$(wildcard tests/*.t))
-PG_JOBS = 2
+# Both runs take three files at a time, the crash points (the longest file
+# by far) first, the others beside it: most files wait on their fakes, a
+# state or a server more than they compute, and every file has folders,
+# ports and databases of its own.
+ALL_TESTS = tests/59-crash-points.t $(filter-out tests/59-crash-points.t,tests/unit.t $(wildcard tests/*.t))
+JOBS = 3
+PG_JOBS = $(JOBS)
 check: bootstrap
 	$(MAKE) all units
-	prove -f tests/unit.t tests/*.t
+	prove -j$(JOBS) $(ALL_TESTS)
 	tests/run-pg -j$(PG_JOBS) $(PG_TESTS)
 
 bootstrap:
@@ -96,8 +98,8 @@ asan: bootstrap
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:log_path=$(SANITIZER_LOGS)/asan \
 	  UBSAN_OPTIONS=print_stacktrace=1:log_path=$(SANITIZER_LOGS)/ubsan \
 	  FS_SANITIZED=1 FS_SANITIZER_LOGS=$(SANITIZER_LOGS); \
-	  prove -f tests/unit.t $(filter-out tests/99-sanitizers.t,$(or $(ASAN_TESTS),$(wildcard tests/*.t))) || status=1; \
-	  $(if $(ASAN_TESTS),,tests/run-pg $(ASAN_PG_TESTS) || status=1;) \
+	  prove -j$(JOBS) $(filter-out tests/99-sanitizers.t,$(or $(ASAN_TESTS),$(ALL_TESTS))) || status=1; \
+	  $(if $(ASAN_TESTS),,tests/run-pg -j$(JOBS) $(ASAN_PG_TESTS) || status=1;) \
 	  prove tests/99-sanitizers.t || status=1; \
 	  $(MAKE) -s clean-objs; exit $${status:-0}
 

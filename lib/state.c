@@ -28,6 +28,8 @@ fs_state_error(struct fs_state *st, const char *what)
 {
 	const char *msg = st->pg ? fs_pg_errmsg(st) : st->db ? sqlite3_errmsg(st->db) : "no database";
 
+	if (st->pg && fs_pg_lost_said(st))
+		return;
 	fs_err("state '%s': %s%s%s", st->path ? st->path : "?", what ? what : "", what ? ": " : "", msg);
 }
 
@@ -985,15 +987,27 @@ fs_cursor_commit(struct fs_state *st, const char *source, const char *stream, co
 	    "sssss", source, stream ? stream : "", cursor, run_id, now);
 }
 
-static bool
-holder_alive(const char *host, long pid)
+/*
+ * Whether the process that took a lease is still there: 1 yes, 0 gone, -1
+ * an error (said).  On this host its pid tells.  In a database, so does its
+ * connection, from any host: each process that may take a lease holds a
+ * lock of its own while connected (state_pg.c), which a process killed on
+ * another host has lost.  A host that vanished (its power cut) keeps its
+ * connections open until the database's TCP keepalive gives up on them:
+ * the lease's expiry covers that.  Between hosts sharing a SQLite file
+ * nothing tells, and the expiry is trusted.
+ */
+static int
+holder_alive(struct fs_state *st, const char *host, long pid)
 {
 	char me[256] = "";
 
+	if (host == NULL)
+		return 1;
 	gethostname(me, sizeof me - 1);
-	if (strcmp(host, me) != 0)
-		return true;	/* cannot tell: trust the expiry */
-	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+	if (strcmp(host, me) == 0)
+		return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+	return st->pg ? fs_pg_process_alive(st, host, pid) : 1;
 }
 
 int
@@ -1014,14 +1028,18 @@ fs_lease_take(struct fs_state *st, const char *name, const char *run_id, int64_t
 	if ((rc = fs_state_step_row(st, q)) < 0)
 		goto fail;
 	if (rc == 1) {
-		const char *holder = fs_col_text(q, 0);
+		bool held = strcmp(fs_col_text(q, 0), run_id) != 0 && strcmp(fs_col_text(q, 3), now) > 0;
 		long pid = fs_col_int64(q, 1);
-		const char *h = fs_col_text(q, 2);
-		const char *exp = fs_col_text(q, 3);
+		char *h = fs_col_dup(q, 2);
+		int alive;
 
-		if (strcmp(holder, run_id) != 0 && strcmp(exp, now) > 0 && holder_alive(h, pid))
+		fs_stmt_reset(q);	/* before another query: its columns are gone then */
+		alive = held ? holder_alive(st, h, pid) : 0;
+		free(h);
+		if (alive < 0)
+			goto fail;
+		if (alive)
 			taken = 0;
-		fs_stmt_reset(q);
 	}
 	if (taken && fs_state_run(st,
 	    "INSERT OR REPLACE INTO leases (name, run_id, pid, host, taken_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",

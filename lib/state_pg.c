@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -111,6 +112,8 @@ struct fs_pg {
 	char *err;		/* the last error's first line */
 	int64_t changed;	/* rows the last INSERT, UPDATE or DELETE changed */
 	unsigned nstmts;	/* prepared statements, for their names */
+	bool lost_said;		/* the lost connection has been reported */
+	char *said;		/* the last error reported */
 };
 
 struct fs_pg_stmt {
@@ -190,6 +193,43 @@ set_err(struct fs_pg *pg, const char *msg)
 	pg->err = fs_xasprintf("%.*s", (int)n, msg);
 }
 
+/* A statement's error: its result's, or the connection's when the result
+ * has none (no result at all: the server went away mid-statement). */
+static void
+res_err(struct fs_pg *pg, const PGresult *r)
+{
+	const char *msg = r ? PQresultErrorMessage(r) : "";
+
+	set_err(pg, *msg ? msg : *PQerrorMessage(pg->conn) ? PQerrorMessage(pg->conn) : "no answer from the server");
+}
+
+/* The connection is gone (the server restarted or went away): for good, as
+ * nothing reconnects, since what the process had begun is lost with it. */
+bool
+fs_pg_lost(const struct fs_state *st)
+{
+	return st->pg && st->pg->conn && PQstatus(st->pg->conn) == CONNECTION_BAD;
+}
+
+/*
+ * Whether the error about to be reported is one of a lost connection said
+ * already: every later statement fails for the same reason, and one line
+ * says it.  (The first failure may come before libpq has seen the
+ * connection close: the same message again counts too.)
+ */
+bool
+fs_pg_lost_said(struct fs_state *st)
+{
+	struct fs_pg *pg = st->pg;
+	bool lost = fs_pg_lost(st);
+	bool said = lost && (pg->lost_said || (pg->said && pg->err && strcmp(pg->said, pg->err) == 0));
+
+	pg->lost_said |= lost;
+	free(pg->said);
+	pg->said = pg->err ? fs_xstrdup(pg->err) : NULL;
+	return said;
+}
+
 const char *
 fs_pg_errmsg(struct fs_state *st)
 {
@@ -212,9 +252,48 @@ exec_ok(struct fs_pg *pg, const char *sql)
 	int rc = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK ? 0 : -1;
 
 	if (rc != 0)
-		set_err(pg, PQresultErrorMessage(r)[0] ? PQresultErrorMessage(r) : PQerrorMessage(pg->conn));
+		res_err(pg, r);
 	PQclear(r);
 	return rc;
+}
+
+/*
+ * A process that may take a lease holds, for as long as its connection
+ * lasts, a shared advisory lock keyed by its host's name and its pid: a
+ * process on another host can then tell that the holder of a lease is gone
+ * (killed, its connection closed), as one on the same host tells by its
+ * pid (fs_pg_process_alive).  Shared, as one process may open the state
+ * twice.
+ */
+static void
+alive_lock_sql(char *sql, size_t size)
+{
+	char host[256] = "";
+	size_t n;
+
+	gethostname(host, sizeof host - 1);
+	n = (size_t)snprintf(sql, size, "; SELECT pg_advisory_lock_shared(hashtext('");
+	for (const char *c = host; *c && n + 64 < size; c++) {
+		if (*c == '\'')	/* a quote doubled, as SQL's strings take it */
+			sql[n++] = '\'';
+		sql[n++] = *c;
+	}
+	snprintf(sql + n, size - n, "'), %ld)", (long)getpid());
+}
+
+/* 1: the process pid of host holds its lock (alive_lock_sql), 0: none does, -1: error (said). */
+int
+fs_pg_process_alive(struct fs_state *st, const char *host, int64_t pid)
+{
+	int64_t n = 0;
+
+	if (fs_state_int(st, &n,
+	    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND granted"
+	    " AND classid = hashtext(?)::oid AND objid = ?::oid"
+	    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+	    "si", host, pid) != 0)
+		return -1;
+	return n > 0;
 }
 
 int
@@ -224,7 +303,7 @@ fs_pg_open(struct fs_state *st, const char *url, int flags)
 	 * the keywords in order, the URL's expanded in dbname's place). */
 	const char *keys[] = {"application_name", "connect_timeout", "dbname", NULL};
 	const char *vals[] = {"fieldsync", "10", url, NULL};
-	char set[160];
+	char set[800], alive[600] = "";
 
 	if (pq_load(url) != 0)
 		return -1;
@@ -238,8 +317,10 @@ fs_pg_open(struct fs_state *st, const char *url, int flags)
 	}
 	PQsetNoticeProcessor(st->pg->conn, quiet, NULL);
 	/* A writer waits for the lock as long as SQLite's busy timeout would. */
-	snprintf(set, sizeof set, "SET lock_timeout = %d; SET TIME ZONE 'UTC'; SET client_min_messages = warning%s",
-		 st->busy_ms, flags & FS_STATE_READONLY ? "; SET default_transaction_read_only = on" : "");
+	if (!(flags & FS_STATE_READONLY))
+		alive_lock_sql(alive, sizeof alive);
+	snprintf(set, sizeof set, "SET lock_timeout = %d; SET TIME ZONE 'UTC'; SET client_min_messages = warning%s%s",
+		 st->busy_ms, flags & FS_STATE_READONLY ? "; SET default_transaction_read_only = on" : "", alive);
 	if (exec_ok(st->pg, set) != 0) {
 		fs_err("state '%s': %s", st->path, st->pg->err);
 		return -1;
@@ -255,6 +336,7 @@ fs_pg_close(struct fs_state *st)
 	if (st->pg->conn)
 		PQfinish(st->pg->conn);
 	free(st->pg->err);
+	free(st->pg->said);
 	free(st->pg);
 	st->pg = NULL;
 }
@@ -642,7 +724,7 @@ fs_pg_prepare(struct fs_state *st, const char *sql)
 	free(types);
 	free(pgsql);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		set_err(st->pg, PQresultErrorMessage(r));
+		res_err(st->pg, r);
 		PQclear(r);
 		free(q);
 		return NULL;
@@ -750,7 +832,7 @@ fs_pg_step(struct fs_pg_stmt *q)
 		q->res = PQexecPrepared(pg->conn, q->name, q->nparams, (const char *const *)q->val, q->len, q->fmt, 0);
 		s = PQresultStatus(q->res);
 		if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-			set_err(pg, PQresultErrorMessage(q->res));
+			res_err(pg, q->res);
 			drop_result(q);
 			return -1;
 		}
@@ -917,7 +999,7 @@ fs_pg_schema_seen(struct fs_state *st, int *version, int64_t *objects)
 	bool has;
 
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		set_err(st->pg, PQresultErrorMessage(r));
+		res_err(st->pg, r);
 		PQclear(r);
 		return -1;
 	}
@@ -929,7 +1011,7 @@ fs_pg_schema_seen(struct fs_state *st, int *version, int64_t *objects)
 		return 0;
 	r = PQexec(st->pg->conn, "SELECT version FROM fs_schema");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		set_err(st->pg, PQresultErrorMessage(r));
+		res_err(st->pg, r);
 		PQclear(r);
 		return -1;
 	}
