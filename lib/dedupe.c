@@ -57,10 +57,13 @@ struct fs_idem {
 		int64_t old;	/* a row it replaces, or 0 */
 	} *pend;
 	size_t npend, cappend;
-	fs_stmt *ins, *insn, *del, *fin;
+	fs_stmt *ins[7], *del, *fin;	/* ins[k] writes IDEM_ROWS >> k rows */
 };
 
-/* Rows one INSERT writes: a statement a row costs about twice as much. */
+/* Rows one INSERT writes at most: a statement a row costs about twice as
+ * much.  Fewer are written by the statements for 32, 16, ..., 1 rows, so
+ * that any number takes a handful of statements (each a round trip to a
+ * database), not one a row. */
 #define IDEM_ROWS 64
 
 /* A lower-case hex digit's value plus one; 0 for any other byte. */
@@ -446,15 +449,7 @@ fs_idem_open(struct fs_state *st, fs_time now, int64_t ttl, const char *run_id, 
 	ix->ttl = ttl;
 	ix->run_id = run_id;
 	rehash(ix, 1024);
-	struct fs_buf sql = {0};
-
-	fs_buf_addf(&sql, "INSERT INTO idem_store (k, run) VALUES (?1, ?%d)", IDEM_ROWS + 1);
-	for (int i = 2; i <= IDEM_ROWS; i++)
-		fs_buf_addf(&sql, ", (?%d, ?%d)", i, IDEM_ROWS + 1);
-	ix->insn = prepare(st, sql.data);
-	fs_buf_free(&sql);
-	if (ix->insn == NULL || (ix->ins = prepare(st, "INSERT INTO idem_store (k, run) VALUES (?1, ?2)")) == NULL ||
-	    (ix->del = prepare(st, "DELETE FROM idem_store WHERE seq = ?")) == NULL ||
+	if ((ix->del = prepare(st, "DELETE FROM idem_store WHERE seq = ?")) == NULL ||
 	    (ix->fin = prepare(st, "UPDATE idem_store SET final = 1 WHERE seq = ?")) == NULL ||
 	    prune(ix, batch, pruned) != 0 || load(ix) != 0 || fold(ix, batch) != 0) {
 		fs_idem_free(ix);
@@ -468,8 +463,8 @@ fs_idem_free(struct fs_idem *ix)
 {
 	if (ix == NULL)
 		return;
-	fs_stmt_free(ix->ins);
-	fs_stmt_free(ix->insn);
+	for (size_t k = 0; k < sizeof ix->ins / sizeof ix->ins[0]; k++)
+		fs_stmt_free(ix->ins[k]);
 	free(ix->pend);
 	fs_stmt_free(ix->del);
 	fs_stmt_free(ix->fin);
@@ -536,6 +531,21 @@ bind_key(fs_stmt *q, int i, const struct fs_idem *ix, const struct idem_entry *e
 		fs_bind_text_n(q, i, ix->arena.data + e->off, e->len);
 }
 
+/* The statement that writes n keys of one run (its parameter n + 1). */
+static fs_stmt *
+insert_rows(struct fs_state *st, size_t n)
+{
+	struct fs_buf sql = {0};
+	fs_stmt *q;
+
+	fs_buf_addf(&sql, "INSERT INTO idem_store (k, run) VALUES (?1, ?%zu)", n + 1);
+	for (size_t i = 2; i <= n; i++)
+		fs_buf_addf(&sql, ", (?%zu, ?%zu)", i, n + 1);
+	q = prepare(st, sql.data);
+	fs_buf_free(&sql);
+	return q;
+}
+
 int
 fs_idem_flush(struct fs_idem *ix)
 {
@@ -551,11 +561,18 @@ fs_idem_flush(struct fs_idem *ix)
 		ix->run = fs_state_last_id(st);
 	}
 	while (i < ix->npend) {
-		/* One statement writes IDEM_ROWS rows with consecutive seqs (this
-		 * connection holds the write lock), or one row. */
-		size_t n = ix->npend - i >= IDEM_ROWS ? IDEM_ROWS : 1;
-		fs_stmt *q = n > 1 ? ix->insn : ix->ins;
+		/* One statement writes n rows with consecutive seqs (this
+		 * connection holds the write lock): the most rows a statement
+		 * of ins[] writes that are left. */
+		size_t k = 0, n;
+		fs_stmt *q;
 		int64_t last;
+
+		while ((size_t)IDEM_ROWS >> k > ix->npend - i)
+			k++;
+		n = (size_t)IDEM_ROWS >> k;
+		if ((q = ix->ins[k]) == NULL && (q = ix->ins[k] = insert_rows(st, n)) == NULL)
+			return -1;
 
 		for (size_t j = 0; j < n; j++)
 			bind_key(q, (int)j + 1, ix, &ix->e[ix->pend[i + j].entry]);
